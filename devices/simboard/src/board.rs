@@ -1,0 +1,409 @@
+//! The board's firmware: boot, login with a forced factory-password change, a password
+//! policy, a small shell, and state that survives power cycles. Flaws can be switched on
+//! one at a time to give certbench something real to catch.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::BoardOptions;
+use crate::pty::SerialLine;
+
+const FIRMWARE_VERSION: &str = "1.0.0";
+const HOSTNAME: &str = "simboard";
+
+/// A deliberate defect, switched on with `--flaw NAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flaw {
+    /// The factory password gives a shell; no change is forced.
+    NoForcedChange,
+    /// Any non-empty new password is accepted.
+    WeakPasswords,
+    /// After the change, the factory password still logs in.
+    FactoryPasswordKept,
+}
+
+impl Flaw {
+    pub const ALL: [Flaw; 3] = [
+        Flaw::NoForcedChange,
+        Flaw::WeakPasswords,
+        Flaw::FactoryPasswordKept,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Flaw::NoForcedChange => "no-forced-change",
+            Flaw::WeakPasswords => "weak-passwords",
+            Flaw::FactoryPasswordKept => "factory-password-kept",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == s)
+    }
+}
+
+/// What survives a power cycle (the board's flash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// None while the factory password is still in force.
+    pub password: Option<String>,
+    pub version: String,
+}
+
+impl State {
+    fn factory() -> Self {
+        Self {
+            password: None,
+            version: FIRMWARE_VERSION.into(),
+        }
+    }
+
+    fn load(path: &Path) -> Self {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Self::factory();
+        };
+        let mut s = Self::factory();
+        for line in text.lines() {
+            match line.split_once('=') {
+                Some(("password", v)) => s.password = Some(v.to_string()),
+                Some(("version", v)) => s.version = v.to_string(),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    fn save(&self, path: &Path) {
+        let mut text = format!("version={}\n", self.version);
+        if let Some(p) = &self.password {
+            text.push_str(&format!("password={p}\n"));
+        }
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
+        }
+    }
+
+    pub fn erase(path: &Path) -> Result<(), String> {
+        match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("erase {}: {e}", path.display())),
+        }
+    }
+}
+
+/// The most common passwords of leaked lists; enough to catch the classic weak choices.
+const COMMON_PASSWORDS: &[&str] = &[
+    "123456",
+    "123456789",
+    "12345678",
+    "password",
+    "qwerty",
+    "qwerty123",
+    "1234567890",
+    "111111",
+    "123123",
+    "abc123",
+    "password1",
+    "1234567",
+    "admin",
+    "admin123",
+    "letmein",
+    "welcome",
+    "monkey",
+    "dragon",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "master",
+    "shadow",
+    "superman",
+    "trustno1",
+    "passw0rd",
+    "changeme",
+    "default",
+    "root",
+    "toor",
+    "guest",
+    "user",
+    "support",
+    "service",
+    "system",
+    "1q2w3e4r",
+    "qwertyuiop",
+    "000000",
+    "654321",
+    "666666",
+    "888888",
+    "123321",
+    "zaq12wsx",
+    "password123",
+    "administrator",
+];
+
+pub struct Board {
+    opts: BoardOptions,
+    line: SerialLine,
+    state: State,
+    /// The previous line ended with CR: a following LF belongs to it.
+    skip_lf: bool,
+}
+
+enum LineInput {
+    Text(String),
+    Interrupted,
+    Closed,
+}
+
+enum Session {
+    Logout,
+    Reboot,
+}
+
+impl Board {
+    pub fn new(opts: BoardOptions, line: SerialLine) -> Self {
+        let state = State::load(&opts.state);
+        Self {
+            opts,
+            line,
+            state,
+            skip_lf: false,
+        }
+    }
+
+    fn has(&self, flaw: Flaw) -> bool {
+        self.opts.flaws.contains(&flaw)
+    }
+
+    fn out(&mut self, s: &str) {
+        self.line.write_all(s.as_bytes());
+    }
+
+    pub fn run(mut self) -> Result<(), String> {
+        loop {
+            self.boot();
+            loop {
+                match self.login() {
+                    None => return Ok(()), // line closed
+                    Some(Session::Logout) => continue,
+                    Some(Session::Reboot) => break,
+                }
+            }
+        }
+    }
+
+    fn boot(&mut self) {
+        self.state = State::load(&self.opts.state);
+        self.out("\r\n\x1b[1;32mSimBoard ROM v2.1\x1b[0m (c) certbench simulated hardware\r\n");
+        self.out("Booting firmware slot A ...\r\n");
+        // A chatty boot log, like a real kernel, to keep the harness's matcher honest.
+        let mut written = 0usize;
+        let mut n = 0u64;
+        while written < self.opts.noise_kib * 1024 {
+            let l = format!(
+                "[{:5}.{:06}] \x1b[33minit\x1b[0m: probing device {n:04x} ... ok\r\n",
+                n / 1000,
+                (n * 997) % 1_000_000
+            );
+            written += l.len();
+            self.out(&l);
+            n += 1;
+        }
+        std::thread::sleep(Duration::from_millis(self.opts.boot_ms));
+        let v = self.state.version.clone();
+        self.out(&format!("\r\nsimboard firmware {v} ready\r\n"));
+    }
+
+    fn login(&mut self) -> Option<Session> {
+        loop {
+            self.out(&format!("\r\n{HOSTNAME} login: "));
+            let user = match self.read_line(true)? {
+                LineInput::Text(t) => t,
+                LineInput::Interrupted => continue,
+                LineInput::Closed => return None,
+            };
+            if user.is_empty() {
+                continue;
+            }
+            self.out("Password: ");
+            let password = match self.read_line(false)? {
+                LineInput::Text(t) => t,
+                LineInput::Interrupted => continue,
+                LineInput::Closed => return None,
+            };
+            self.out("\r\n");
+            if user != self.opts.factory_user {
+                self.reject();
+                continue;
+            }
+            let factory_ok = password == self.opts.factory_password;
+            match self.state.password.clone() {
+                None if factory_ok => {
+                    if !self.has(Flaw::NoForcedChange) {
+                        match self.force_change(&user)? {
+                            true => {}
+                            false => continue,
+                        }
+                    }
+                }
+                Some(current) if password == current => {}
+                Some(_) if factory_ok && self.has(Flaw::FactoryPasswordKept) => {}
+                _ => {
+                    self.reject();
+                    continue;
+                }
+            }
+            return self.shell(&user);
+        }
+    }
+
+    fn reject(&mut self) {
+        std::thread::sleep(Duration::from_millis(100));
+        self.out("Login incorrect\r\n");
+    }
+
+    /// The first-login dialog. Returns Some(true) once a new password is stored.
+    fn force_change(&mut self, user: &str) -> Option<bool> {
+        self.out("You are required to change the factory password now.\r\n");
+        for _attempt in 0..3 {
+            self.out("New password: ");
+            let new = match self.read_line(false)? {
+                LineInput::Text(t) => t,
+                LineInput::Interrupted => return Some(false),
+                LineInput::Closed => return None,
+            };
+            self.out("\r\nRetype new password: ");
+            let again = match self.read_line(false)? {
+                LineInput::Text(t) => t,
+                LineInput::Interrupted => return Some(false),
+                LineInput::Closed => return None,
+            };
+            self.out("\r\n");
+            if new != again {
+                self.out("Sorry, passwords do not match.\r\n");
+                continue;
+            }
+            if let Err(why) = self.policy(user, &new) {
+                self.out(&format!("BAD PASSWORD: {why}\r\n"));
+                continue;
+            }
+            self.state.password = Some(new);
+            self.state.save(&self.opts.state);
+            self.out("Password changed.\r\n");
+            return Some(true);
+        }
+        self.out("Too many failures; password unchanged.\r\n");
+        Some(false)
+    }
+
+    fn policy(&self, user: &str, new: &str) -> Result<(), &'static str> {
+        if new.is_empty() {
+            return Err("the password is empty");
+        }
+        if self.has(Flaw::WeakPasswords) {
+            return Ok(());
+        }
+        let lower = new.to_lowercase();
+        if new.chars().count() < 10 {
+            return Err("it is shorter than 10 characters");
+        }
+        if COMMON_PASSWORDS.contains(&lower.as_str()) {
+            return Err("it is a commonly used password");
+        }
+        if lower.contains(&user.to_lowercase()) {
+            return Err("it contains the user name");
+        }
+        if new == self.opts.factory_password {
+            return Err("it is the factory password");
+        }
+        if self.state.password.as_deref() == Some(new) {
+            return Err("it is the same as the old password");
+        }
+        Ok(())
+    }
+
+    fn shell(&mut self, user: &str) -> Option<Session> {
+        self.out(&format!("Welcome, {user}. Type 'help' for commands.\r\n"));
+        loop {
+            self.out(&format!("{user}@{HOSTNAME}:~$ "));
+            let cmd = match self.read_line(true)? {
+                LineInput::Text(t) => t,
+                LineInput::Interrupted => continue,
+                LineInput::Closed => return None,
+            };
+            let cmd = cmd.trim();
+            match cmd {
+                "" => {}
+                "help" => self.out("commands: version, id, reboot, factory-reset, exit\r\n"),
+                "version" => {
+                    let v = self.state.version.clone();
+                    self.out(&format!("firmware {v}\r\n"));
+                }
+                "id" => {
+                    let digest = Sha256::digest(self.opts.link.to_string_lossy().as_bytes());
+                    let serial: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+                    self.out(&format!("model SB-1 serial SB{serial}\r\n"));
+                }
+                "reboot" => {
+                    self.out("Rebooting...\r\n");
+                    return Some(Session::Reboot);
+                }
+                "factory-reset" => {
+                    let _ = State::erase(&self.opts.state);
+                    self.out("Factory reset done. Rebooting...\r\n");
+                    return Some(Session::Reboot);
+                }
+                "exit" | "logout" => {
+                    self.out("logout\r\n");
+                    return Some(Session::Logout);
+                }
+                other => {
+                    let name = other.split_whitespace().next().unwrap_or(other).to_string();
+                    self.out(&format!("{name}: command not found\r\n"));
+                }
+            }
+        }
+    }
+
+    /// Reads one line like a getty: echo when asked, backspace, Ctrl-C aborts the line.
+    fn read_line(&mut self, echo: bool) -> Option<LineInput> {
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let Some(b) = self.line.read_byte() else {
+                return Some(LineInput::Closed);
+            };
+            let skip_lf = std::mem::take(&mut self.skip_lf);
+            match b {
+                b'\n' if skip_lf => continue,
+                b'\r' | b'\n' => {
+                    self.skip_lf = b == b'\r';
+                    if echo {
+                        self.out("\r\n");
+                    }
+                    return Some(LineInput::Text(String::from_utf8_lossy(&buf).into_owned()));
+                }
+                0x03 => {
+                    self.out("^C\r\n");
+                    return Some(LineInput::Interrupted);
+                }
+                0x7f | 0x08 => {
+                    if buf.pop().is_some() && echo {
+                        self.out("\x08 \x08");
+                    }
+                }
+                b if b >= 0x20 => {
+                    buf.push(b);
+                    if echo {
+                        self.line.write_all(&[b]);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! simboard: a simulated IoT board that certbench can certify with no hardware.
+//!
+//! It talks to the outside world only the way a real board does: through a serial line
+//! (a PTY pair it creates, whose slave end it links at the path it is given) and, later,
+//! the network. It shares no code with the harness.
+//!
+//! Subcommands model the physical world:
+//! - `power-on`  starts the board process detached (power applied) and waits until its
+//!   serial line exists;
+//! - `power-off` kills it abruptly (power removed: no clean shutdown);
+//! - `factory-reset` erases the persistent state, like holding the reset button;
+//! - `run` is the board itself (normally started by `power-on`).
+
+mod board;
+mod pty;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Options shared by the board process and its power supply.
+#[derive(Debug, Clone)]
+pub struct BoardOptions {
+    pub link: PathBuf,
+    pub state: PathBuf,
+    pub flaws: Vec<board::Flaw>,
+    pub boot_ms: u64,
+    pub noise_kib: usize,
+    pub factory_user: String,
+    pub factory_password: String,
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n  \
+         simboard power-off --pidfile FILE\n  simboard factory-reset --state FILE\n  simboard run --link PATH --state FILE [--flaw NAME]...\n\
+         flaws: {}",
+        board::Flaw::ALL
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    ExitCode::from(2)
+}
+
+struct Args {
+    cmd: String,
+    link: Option<PathBuf>,
+    state: Option<PathBuf>,
+    pidfile: Option<PathBuf>,
+    flaws: Vec<board::Flaw>,
+    boot_ms: u64,
+    noise_kib: usize,
+    factory_user: String,
+    factory_password: String,
+    raw: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = raw.iter();
+    let cmd = it.next().ok_or("missing subcommand")?.clone();
+    let mut a = Args {
+        cmd,
+        link: None,
+        state: None,
+        pidfile: None,
+        flaws: Vec::new(),
+        boot_ms: 300,
+        noise_kib: 8,
+        factory_user: "admin".into(),
+        factory_password: "simboard-factory".into(),
+        raw: raw.clone(),
+    };
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--link" => a.link = Some(value()?.into()),
+            "--state" => a.state = Some(value()?.into()),
+            "--pidfile" => a.pidfile = Some(value()?.into()),
+            "--flaw" => {
+                let v = value()?;
+                if v != "none" {
+                    a.flaws
+                        .push(board::Flaw::parse(&v).ok_or(format!("unknown flaw {v:?}"))?);
+                }
+            }
+            "--boot-ms" => a.boot_ms = value()?.parse().map_err(|e| format!("--boot-ms: {e}"))?,
+            "--noise-kib" => {
+                a.noise_kib = value()?.parse().map_err(|e| format!("--noise-kib: {e}"))?
+            }
+            "--factory-user" => a.factory_user = value()?,
+            "--factory-password" => a.factory_password = value()?,
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("simboard: {e}");
+            return usage();
+        }
+    };
+    let result = match args.cmd.as_str() {
+        "run" => run(&args),
+        "power-on" => power_on(&args),
+        "power-off" => power_off(&args),
+        "factory-reset" => match &args.state {
+            Some(s) => board::State::erase(s),
+            None => Err("--state is required".into()),
+        },
+        _ => return usage(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("simboard {}: {e}", args.cmd);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn board_options(args: &Args) -> Result<BoardOptions, String> {
+    Ok(BoardOptions {
+        link: args.link.clone().ok_or("--link is required")?,
+        state: args.state.clone().ok_or("--state is required")?,
+        flaws: args.flaws.clone(),
+        boot_ms: args.boot_ms,
+        noise_kib: args.noise_kib,
+        factory_user: args.factory_user.clone(),
+        factory_password: args.factory_password.clone(),
+    })
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let opts = board_options(args)?;
+    let line = pty::SerialLine::create(&opts.link)?;
+    board::Board::new(opts, line).run()
+}
+
+/// Applies power: starts `simboard run` detached and waits for its serial line.
+fn power_on(args: &Args) -> Result<(), String> {
+    let opts = board_options(args)?;
+    let pidfile = args.pidfile.clone().ok_or("--pidfile is required")?;
+    if let Some(pid) = read_pid(&pidfile) {
+        if process_alive(pid) {
+            return Ok(()); // already powered
+        }
+    }
+    let _ = std::fs::remove_file(&opts.link);
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut run_args: Vec<String> = args.raw.clone();
+    run_args[0] = "run".into();
+    // drop --pidfile VALUE from the board's own arguments
+    if let Some(i) = run_args.iter().position(|a| a == "--pidfile") {
+        run_args.drain(i..i + 2);
+    }
+    // The board's own diagnostics go to a log beside its state (its "debug UART").
+    let log = std::fs::File::create(opts.state.with_extension("log"))
+        .map_err(|e| format!("board log: {e}"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(&run_args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    let child = cmd.spawn().map_err(|e| format!("spawn board: {e}"))?;
+    std::fs::write(&pidfile, format!("{}\n", child.id()))
+        .map_err(|e| format!("write {}: {e}", pidfile.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if opts.link.exists() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err(format!(
+        "serial line {} did not appear",
+        opts.link.display()
+    ))
+}
+
+/// Removes power: SIGKILL, no chance for a clean shutdown, like pulling the plug.
+fn power_off(args: &Args) -> Result<(), String> {
+    let pidfile = args.pidfile.clone().ok_or("--pidfile is required")?;
+    let Some(pid) = read_pid(&pidfile) else {
+        return Ok(()); // already off
+    };
+    // SAFETY: plain syscall on a pid we started; a stale pid fails with ESRCH.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = std::fs::remove_file(&pidfile);
+    if let Some(link) = &args.link {
+        let _ = std::fs::remove_file(link);
+    }
+    Ok(())
+}
+
+fn read_pid(path: &std::path::Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn process_alive(pid: i32) -> bool {
+    // A zombie (exited, not yet reaped by its parent) counts as dead.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,486 @@
+//! Device profiles (`devices/NAME.yaml`) and lab bindings: what a board is, and where it
+//! is wired on this bench.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::duration::Dur;
+use super::template::Template;
+use super::yaml::{self, InputError, InputErrors, Loc};
+
+/// A device profile, as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfile {
+    /// Who made the device and which one it is.
+    pub identity: Identity,
+    /// The serial console; absent when the device has none.
+    #[serde(default)]
+    pub console: Option<RawConsole>,
+    /// Credentials the device ships with.
+    #[serde(default)]
+    pub credentials: Option<RawCredentials>,
+    /// How the bench switches the device on and off.
+    #[serde(default)]
+    pub power: Option<RawPower>,
+    /// How the device is returned to factory state (an external command, e.g. a relay
+    /// holding the reset button, or a tool that erases the state).
+    #[serde(default)]
+    pub factory_reset: Option<RawCommand>,
+    /// Commands run once before the run (build firmware, flash, start a wrapper).
+    #[serde(default)]
+    pub setup: Vec<Loc<String>>,
+    /// The maker's declarations that decide which checks apply, e.g. `console_login: true`.
+    #[serde(default)]
+    pub declarations: BTreeMap<String, Declaration>,
+}
+
+/// A maker's declaration: a plain yes/no, or no with the maker's reason.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Declaration {
+    Flag(bool),
+    NotApplicable { applies: bool, reason: String },
+}
+
+impl Declaration {
+    pub fn applies(&self) -> bool {
+        match self {
+            Declaration::Flag(b) => *b,
+            Declaration::NotApplicable { applies, .. } => *applies,
+        }
+    }
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Declaration::Flag(_) => None,
+            Declaration::NotApplicable { reason, .. } => Some(reason),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub vendor: String,
+    pub model: String,
+    pub hardware_revision: String,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub firmware_version: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsole {
+    /// Serial device: /dev/ttyUSB0, /dev/serial/by-id/..., a PTY link. May use
+    /// `{{workdir}}`; a lab binding or `--port` overrides it.
+    #[serde(default)]
+    pub port: Option<Loc<String>>,
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// What the Enter key sends (default "\r", as a terminal does).
+    #[serde(default)]
+    pub newline: Option<String>,
+    /// Regular expressions for what the device prints; `$` is the end of the output so
+    /// far, which is where a prompt waits for input.
+    pub prompts: RawPrompts,
+    /// The command that ends a shell session (default `exit`).
+    #[serde(default)]
+    pub logout: Option<String>,
+    /// How long the device takes from power-on to its login prompt.
+    #[serde(default)]
+    pub boot_time: Option<Dur>,
+    /// Send Enter when no prompt appeared for this long while waiting for one (default 3s).
+    #[serde(default)]
+    pub wake_after: Option<Dur>,
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrompts {
+    pub login: Loc<String>,
+    pub password: Loc<String>,
+    pub shell: Loc<String>,
+    /// Printed when the device demands a new password (a message or the prompt itself).
+    #[serde(default)]
+    pub password_change: Option<Loc<String>>,
+    /// Asks for the current password inside the change dialog (Linux PAM does).
+    #[serde(default)]
+    pub current_password: Option<Loc<String>>,
+    #[serde(default)]
+    pub new_password: Option<Loc<String>>,
+    #[serde(default)]
+    pub confirm_password: Option<Loc<String>>,
+    /// The device refused the credentials.
+    pub login_rejected: Loc<String>,
+    /// The device refused a new password.
+    #[serde(default)]
+    pub password_rejected: Option<Loc<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCredentials {
+    pub factory: RawLogin,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogin {
+    pub user: String,
+    pub password: SecretSource,
+}
+
+/// Where a secret comes from. Prefer `env` or `file` for real boards so the secret is
+/// never committed; `value` is for simulators.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+    Value(String),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum RawPower {
+    /// The operator switches the board; certbench asks on the terminal.
+    Manual,
+    /// Shell commands, in the style of labgrid's ExternalPowerDriver.
+    External(RawExternalPower),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExternalPower {
+    pub on: Loc<String>,
+    pub off: Loc<String>,
+    /// Optional; default is off, wait `off_time`, on.
+    #[serde(default)]
+    pub cycle: Option<Loc<String>>,
+    /// Each command must finish within this (default 30s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// How long the board stays unpowered in a cycle (default 1s).
+    #[serde(default)]
+    pub off_time: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommand {
+    pub command: Loc<String>,
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+}
+
+/// A lab binding: where a device of a profile is attached on this bench.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLab {
+    /// Serial device path; overrides the profile's `console.port`.
+    #[serde(default)]
+    pub port: Option<Loc<String>>,
+    #[serde(default)]
+    pub baud: Option<u32>,
+    /// Power wiring; overrides the profile's `power`.
+    #[serde(default)]
+    pub power: Option<RawPower>,
+    #[serde(default)]
+    pub factory_reset: Option<RawCommand>,
+    /// Extra values for `{{name}}` references in commands.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// A resolved device, ready to drive.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub profile_file: PathBuf,
+    pub identity: Identity,
+    pub console: Option<ConsoleSpec>,
+    pub factory: Option<Login>,
+    pub power: Option<PowerSpec>,
+    pub factory_reset: Option<CommandSpec>,
+    pub setup: Vec<Template>,
+    pub declarations: BTreeMap<String, Declaration>,
+    pub vars: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsoleSpec {
+    pub port: Template,
+    pub baud: u32,
+    pub newline: String,
+    pub prompts: Prompts,
+    pub logout: String,
+    pub boot_time: std::time::Duration,
+    pub wake_after: std::time::Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Prompts {
+    pub login: regex::bytes::Regex,
+    pub password: regex::bytes::Regex,
+    pub shell: regex::bytes::Regex,
+    pub password_change: Option<regex::bytes::Regex>,
+    pub current_password: Option<regex::bytes::Regex>,
+    pub new_password: Option<regex::bytes::Regex>,
+    pub confirm_password: Option<regex::bytes::Regex>,
+    pub login_rejected: regex::bytes::Regex,
+    pub password_rejected: Option<regex::bytes::Regex>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum PowerSpec {
+    Manual,
+    External {
+        on: Template,
+        off: Template,
+        cycle: Option<Template>,
+        timeout: std::time::Duration,
+        off_time: std::time::Duration,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    pub command: Template,
+    pub timeout: std::time::Duration,
+}
+
+/// Names a command template may use besides the lab's `vars`.
+pub const COMMAND_VARS: &[&str] = &[
+    "console",
+    "workdir",
+    "exe_dir",
+    "profile_dir",
+    "run_id",
+    "results",
+];
+
+/// CLI overrides of the lab binding.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub port: Option<String>,
+    pub baud: Option<u32>,
+    pub vars: BTreeMap<String, String>,
+}
+
+pub fn load(profile: &Path, lab: Option<&Path>, ov: &Overrides) -> Result<Device, InputErrors> {
+    let raw: RawProfile = yaml::load(profile)?;
+    let lab_raw: RawLab = match lab {
+        Some(l) => yaml::load(l)?,
+        None => RawLab::default(),
+    };
+    resolve(profile, raw, lab.map(|l| (l, lab_raw)), ov)
+}
+
+fn resolve(
+    file: &Path,
+    raw: RawProfile,
+    lab: Option<(&Path, RawLab)>,
+    ov: &Overrides,
+) -> Result<Device, InputErrors> {
+    let errs = std::cell::RefCell::new(Vec::new());
+    let (lab_file, lab) = match lab {
+        Some((f, l)) => (Some(f.to_path_buf()), l),
+        None => (None, RawLab::default()),
+    };
+    let lab_file = lab_file.unwrap_or_else(|| file.to_path_buf());
+    let mut vars = lab.vars.clone();
+    vars.extend(ov.vars.clone());
+    let known = |name: &str| COMMAND_VARS.contains(&name) || vars.contains_key(name);
+
+    let template = |f: &Path, field: &str, src: &Loc<String>| -> Option<Template> {
+        match Template::parse(&src.value) {
+            Ok(t) => {
+                for v in t.vars() {
+                    if !known(v) {
+                        errs.borrow_mut().push(
+                            InputError::new(f, Some(src.pos), field, format!("unknown variable `{{{{{v}}}}}`"))
+                                .with_hint(format!(
+                                    "commands may use {}, or names given in the lab's `vars` / `--set NAME=VALUE`",
+                                    COMMAND_VARS.iter().map(|v| format!("{{{{{v}}}}}")).collect::<Vec<_>>().join(", ")
+                                )),
+                        );
+                    }
+                }
+                Some(t)
+            }
+            Err(e) => {
+                errs.borrow_mut()
+                    .push(InputError::new(f, Some(src.pos), field, e));
+                None
+            }
+        }
+    };
+
+    let power_src = lab
+        .power
+        .clone()
+        .map(|p| (lab_file.as_path(), p))
+        .or(raw.power.clone().map(|p| (file, p)));
+    let power = power_src.and_then(|(f, p)| match p {
+        RawPower::Manual => Some(PowerSpec::Manual),
+        RawPower::External(e) => {
+            let on = template(f, "power.external.on", &e.on);
+            let off = template(f, "power.external.off", &e.off);
+            let cycle = e
+                .cycle
+                .as_ref()
+                .map(|c| template(f, "power.external.cycle", c));
+            Some(PowerSpec::External {
+                on: on?,
+                off: off?,
+                cycle: cycle.flatten(),
+                timeout: e.timeout.unwrap_or(Dur::secs(30)).0,
+                off_time: e
+                    .off_time
+                    .unwrap_or(Dur(std::time::Duration::from_secs(1)))
+                    .0,
+            })
+        }
+    });
+    let reset_src = lab
+        .factory_reset
+        .clone()
+        .map(|p| (lab_file.as_path(), p))
+        .or(raw.factory_reset.clone().map(|p| (file, p)));
+    let factory_reset = reset_src.and_then(|(f, r)| {
+        Some(CommandSpec {
+            command: template(f, "factory_reset.command", &r.command)?,
+            timeout: r.timeout.unwrap_or(Dur::secs(60)).0,
+        })
+    });
+    let setup: Vec<Template> = raw
+        .setup
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| template(file, &format!("setup[{i}]"), s))
+        .collect();
+
+    let console = raw.console.as_ref().and_then(|c| {
+        let port = match (&ov.port, &lab.port, &c.port) {
+            (Some(p), _, _) => Some(Template::literal(p)),
+            (None, Some(p), _) => template(&lab_file, "port", p),
+            (None, None, Some(p)) => template(file, "console.port", p),
+            (None, None, None) => {
+                errs.borrow_mut().push(
+                    InputError::new(file, None, "console.port", "no serial port given")
+                        .with_hint("set console.port in the profile, `port` in a lab file, or pass --port /dev/ttyUSB0"),
+                );
+                None
+            }
+        };
+        let p = &c.prompts;
+        let re = |field: &str, src: &Loc<String>| match yaml::regex(file, &format!("console.prompts.{field}"), src) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errs.borrow_mut().push(e);
+                None
+            }
+        };
+        let opt = |field: &str, src: &Option<Loc<String>>| src.as_ref().map(|s| re(field, s));
+        let prompts = (|| {
+            let password_change = opt("password_change", &p.password_change);
+            let current_password = opt("current_password", &p.current_password);
+            let new_password = opt("new_password", &p.new_password);
+            let confirm_password = opt("confirm_password", &p.confirm_password);
+            let password_rejected = opt("password_rejected", &p.password_rejected);
+            let login = re("login", &p.login);
+            let password = re("password", &p.password);
+            let shell = re("shell", &p.shell);
+            let login_rejected = re("login_rejected", &p.login_rejected);
+            Some(Prompts {
+                login: login?,
+                password: password?,
+                shell: shell?,
+                password_change: password_change.flatten(),
+                current_password: current_password.flatten(),
+                new_password: new_password.flatten(),
+                confirm_password: confirm_password.flatten(),
+                login_rejected: login_rejected?,
+                password_rejected: password_rejected.flatten(),
+            })
+        })();
+        Some(ConsoleSpec {
+            port: port?,
+            baud: ov.baud.or(lab.baud).unwrap_or(c.baud),
+            newline: c.newline.clone().unwrap_or_else(|| "\r".into()),
+            prompts: prompts?,
+            logout: c.logout.clone().unwrap_or_else(|| "exit".into()),
+            boot_time: c.boot_time.unwrap_or(Dur::secs(60)).0,
+            wake_after: c.wake_after.unwrap_or(Dur::secs(3)).0,
+        })
+    });
+
+    let base = file.parent().unwrap_or(Path::new("."));
+    let factory =
+        raw.credentials
+            .as_ref()
+            .and_then(|c| match resolve_secret(base, &c.factory.password) {
+                Ok(password) => Some(Login {
+                    user: c.factory.user.clone(),
+                    password,
+                }),
+                Err(msg) => {
+                    errs.borrow_mut().push(InputError::new(
+                        file,
+                        None,
+                        "credentials.factory.password",
+                        msg,
+                    ));
+                    None
+                }
+            });
+
+    let errs = errs.into_inner();
+    if !errs.is_empty() {
+        return Err(InputErrors(errs));
+    }
+    Ok(Device {
+        profile_file: file.to_path_buf(),
+        identity: raw.identity,
+        console,
+        factory,
+        power,
+        factory_reset,
+        setup,
+        declarations: raw.declarations,
+        vars,
+    })
+}
+
+fn resolve_secret(base: &Path, src: &SecretSource) -> Result<String, String> {
+    match src {
+        SecretSource::Value(v) => Ok(v.clone()),
+        SecretSource::Env(name) => std::env::var(name).map_err(|_| {
+            format!("environment variable {name} is not set (it holds the factory password)")
+        }),
+        SecretSource::File(p) => {
+            let path = if p.is_absolute() {
+                p.clone()
+            } else {
+                base.join(p)
+            };
+            std::fs::read_to_string(&path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))
+        }
+    }
+}

@@ -1,0 +1,692 @@
+//! Scenarios (`scenarios/*.yaml`): what a check evidences, what it needs from the device,
+//! and the steps that decide it. Parsed raw, then validated into [`Scenario`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::duration::Dur;
+use super::template::Template;
+use super::yaml::{self, InputError, InputErrors, Loc, Pos};
+
+/// The check ids of ../shared/reference/security-tests.md.
+pub const CHECK_IDS: &[&str] = &[
+    "PWD-01", "PWD-02", "PWD-03", "PWD-04", "PWD-05", "PWD-06", "PWD-07", "PWD-08", "PWD-09",
+    "PWD-10", "COM-01", "COM-02", "COM-03", "TLS-01", "TLS-02", "TLS-03", "TLS-04", "TLS-05",
+    "UPD-01", "UPD-02", "UPD-03", "UPD-04", "UPD-05", "UPD-06", "UPD-07", "UPD-08", "UPD-09",
+    "UPD-10", "ATK-01", "ATK-03", "ATK-04", "ATK-05", "DEL-01", "DOC-01", "DOC-02", "DOC-03",
+];
+
+/// A scenario, as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    /// Unique id, lowercase with dashes (used in JUnit and result paths).
+    pub id: Loc<String>,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// What this scenario is evidence for.
+    pub evidences: Evidences,
+    /// What the device must have for this scenario to apply.
+    #[serde(default)]
+    pub requires: Requires,
+    /// Values made at the start of the scenario (secrets are never printed).
+    #[serde(default)]
+    pub variables: BTreeMap<String, RawVariable>,
+    /// Deadline for the whole scenario (default 10m).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    pub steps: Vec<RawStep>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidences {
+    /// Seed requirement numbers (1..5) of the founding letter.
+    pub requirements: Vec<Loc<u8>>,
+    /// ETSI EN 303 645 provisions, e.g. "5.1-1".
+    pub provisions: Vec<Loc<String>>,
+    /// Check ids from the security test catalogue, e.g. PWD-01.
+    pub checks: Vec<Loc<String>>,
+}
+
+impl<T: serde::Serialize> serde::Serialize for Loc<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(s)
+    }
+}
+
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Requires {
+    /// Interfaces the device must have: console, power, factory_credentials.
+    #[serde(default)]
+    pub interfaces: Vec<Interface>,
+    /// Maker declarations that must be true in the device profile.
+    #[serde(default)]
+    pub declarations: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interface {
+    Console,
+    Power,
+    FactoryCredentials,
+    FactoryReset,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawVariable {
+    /// What to generate.
+    pub generate: Generate,
+    #[serde(default)]
+    pub length: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Generate {
+    /// A random strong password (upper, lower, digit, symbol); secret.
+    Password,
+}
+
+/// What an unwanted outcome means.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Judge {
+    /// fail = the device broke the rule; error = the harness could not decide.
+    pub verdict: JudgeVerdict,
+    /// The check id this outcome decides, e.g. PWD-07.
+    #[serde(default)]
+    pub check: Option<Loc<String>>,
+    /// Why, in words for the report; `{{outcome}}` is what was seen instead.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JudgeVerdict {
+    Fail,
+    Error,
+}
+
+/// One step of a scenario.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum RawStep {
+    /// Switch the board: on, off or cycle.
+    Power(Loc<PowerAction>),
+    /// Send to the console.
+    Send(RawSend),
+    /// Wait for a pattern.
+    Expect(RawExpect),
+    /// A pattern that must not appear within a window.
+    ExpectNone(RawExpectNone),
+    /// Log in with the profile's prompts and judge the outcome.
+    Login(RawLoginStep),
+    /// Answer a password-change dialog with a new password and judge the outcome.
+    ChangePassword(RawChangePassword),
+    /// Leave the shell (profile's logout command) and wait for the login prompt.
+    Logout(RawLogout),
+    /// Return the device to factory state with the profile's factory_reset method.
+    FactoryReset(RawEmpty),
+    /// Wait, e.g. for a device to settle.
+    Sleep(Dur),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerAction {
+    On,
+    Off,
+    Cycle,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmpty {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum RawSend {
+    /// Text followed by the profile's newline.
+    Line(Loc<String>),
+    /// Text, no newline.
+    Text(Loc<String>),
+    /// Raw bytes, 0..255.
+    Bytes(Vec<u8>),
+    /// A control key.
+    Key(Key),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Key {
+    Enter,
+    CtrlC,
+    CtrlD,
+    CtrlZ,
+    Escape,
+    Tab,
+}
+
+impl Key {
+    pub fn bytes(self, newline: &str) -> Vec<u8> {
+        match self {
+            Key::Enter => newline.as_bytes().to_vec(),
+            Key::CtrlC => vec![0x03],
+            Key::CtrlD => vec![0x04],
+            Key::CtrlZ => vec![0x1a],
+            Key::Escape => vec![0x1b],
+            Key::Tab => vec![b'\t'],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptName {
+    Login,
+    Password,
+    Shell,
+    PasswordChange,
+    LoginRejected,
+    PasswordRejected,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// A regular expression; named groups `(?P<name>...)` become variables.
+    #[serde(default)]
+    pub pattern: Option<Loc<String>>,
+    /// Or one of the profile's prompts.
+    #[serde(default)]
+    pub prompt: Option<PromptName>,
+    /// Deadline (default 30s).
+    #[serde(default)]
+    pub within: Option<Dur>,
+    /// What a timeout means (default: error).
+    #[serde(default)]
+    pub on_timeout: Option<Judge>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpectNone {
+    #[serde(default)]
+    pub pattern: Option<Loc<String>>,
+    #[serde(default)]
+    pub prompt: Option<PromptName>,
+    /// How long to watch.
+    pub window: Dur,
+    /// What a match means (default: fail).
+    #[serde(default)]
+    pub on_match: Option<Judge>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginOutcome {
+    /// A shell prompt, no questions asked.
+    Shell,
+    /// The device demanded a new password.
+    PasswordChange,
+    /// The device refused the credentials.
+    Rejected,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoginStep {
+    pub user: Loc<String>,
+    pub password: Loc<String>,
+    /// The outcome the requirement demands.
+    pub expect: LoginOutcome,
+    /// What any other outcome means (default: error).
+    #[serde(default)]
+    pub otherwise: Option<Judge>,
+    /// Deadline for the whole dialog (default: the profile's boot_time + 30s).
+    #[serde(default)]
+    pub within: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeOutcome {
+    Accepted,
+    Rejected,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawChangePassword {
+    /// The new password to offer.
+    pub new: Loc<String>,
+    pub expect: ChangeOutcome,
+    #[serde(default)]
+    pub otherwise: Option<Judge>,
+    #[serde(default)]
+    pub within: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogout {
+    #[serde(default)]
+    pub within: Option<Dur>,
+}
+
+// ---------------------------------------------------------------- validated form
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub file: PathBuf,
+    pub id: String,
+    pub title: String,
+    pub evidences: Evidences,
+    pub requires: Requires,
+    pub variables: Vec<(String, Generate, usize)>,
+    pub timeout: Duration,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub pos: Pos,
+    pub kind: StepKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    Regex(Template),
+    Prompt(PromptName),
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub verdict: JudgeVerdict,
+    pub check: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Power(PowerAction),
+    Send {
+        bytes: SendBytes,
+    },
+    Expect {
+        pattern: Pattern,
+        within: Duration,
+        on_timeout: Outcome,
+    },
+    ExpectNone {
+        pattern: Pattern,
+        window: Duration,
+        on_match: Outcome,
+    },
+    Login {
+        user: Template,
+        password: Template,
+        expect: LoginOutcome,
+        otherwise: Outcome,
+        within: Option<Duration>,
+    },
+    ChangePassword {
+        new: Template,
+        expect: ChangeOutcome,
+        otherwise: Outcome,
+        within: Duration,
+    },
+    Logout {
+        within: Duration,
+    },
+    FactoryReset,
+    Sleep(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub enum SendBytes {
+    Line(Template),
+    Text(Template),
+    Raw(Vec<u8>),
+    Key(Key),
+}
+
+impl StepKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Power(_) => "power",
+            StepKind::Send { .. } => "send",
+            StepKind::Expect { .. } => "expect",
+            StepKind::ExpectNone { .. } => "expect_none",
+            StepKind::Login { .. } => "login",
+            StepKind::ChangePassword { .. } => "change_password",
+            StepKind::Logout { .. } => "logout",
+            StepKind::FactoryReset => "factory_reset",
+            StepKind::Sleep(_) => "sleep",
+        }
+    }
+}
+
+/// Variables every scenario may use.
+pub const BUILTIN_VARS: &[&str] = &["factory.user", "factory.password"];
+
+pub fn load(path: &Path) -> Result<Scenario, InputErrors> {
+    let raw: RawScenario = yaml::load(path)?;
+    validate(path, raw)
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+    errs: Vec<InputError>,
+    known: BTreeSet<String>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, pos: Pos, field: String, msg: String, hint: Option<&str>) {
+        let mut e = InputError::new(self.file, Some(pos), field, msg);
+        e.hint = hint.map(str::to_string);
+        self.errs.push(e);
+    }
+
+    fn template(&mut self, field: String, src: &Loc<String>) -> Template {
+        match Template::parse(&src.value) {
+            Ok(t) => {
+                for v in t.vars() {
+                    if !self.known.contains(v) {
+                        let known: Vec<_> =
+                            self.known.iter().map(|k| format!("{{{{{k}}}}}")).collect();
+                        self.err(
+                            src.pos,
+                            field.clone(),
+                            format!("unknown variable `{{{{{v}}}}}`"),
+                            Some(&format!(
+                                "defined at this point: {}; a capture `(?P<name>...)` in an earlier expect defines one",
+                                known.join(", ")
+                            )),
+                        );
+                    }
+                }
+                t
+            }
+            Err(e) => {
+                self.err(src.pos, field, e, None);
+                Template::literal(&src.value)
+            }
+        }
+    }
+
+    fn pattern(
+        &mut self,
+        field: String,
+        p: &Option<Loc<String>>,
+        prompt: Option<PromptName>,
+        pos: Pos,
+    ) -> Option<Pattern> {
+        match (p, prompt) {
+            (Some(p), None) => {
+                let t = self.template(format!("{field}.pattern"), p);
+                // check the regex with each variable replaced by a plain word
+                let vars = t.vars().map(|v| (v.to_string(), "x".to_string())).collect();
+                let probe = t
+                    .render(&vars, super::template::Quote::Regex)
+                    .unwrap_or_default();
+                match yaml::regex(
+                    self.file,
+                    &format!("{field}.pattern"),
+                    &Loc {
+                        value: probe,
+                        pos: p.pos,
+                    },
+                ) {
+                    Ok(re) => {
+                        for name in re.capture_names().flatten() {
+                            self.known.insert(name.to_string());
+                        }
+                    }
+                    Err(mut e) => {
+                        e.message = e.message.replace("\"x\"", "x");
+                        self.errs.push(e);
+                    }
+                }
+                Some(Pattern::Regex(t))
+            }
+            (None, Some(name)) => Some(Pattern::Prompt(name)),
+            (Some(p), Some(_)) => {
+                self.err(
+                    p.pos,
+                    field,
+                    "give either `pattern` or `prompt`, not both".into(),
+                    None,
+                );
+                None
+            }
+            (None, None) => {
+                self.err(
+                    pos,
+                    field,
+                    "missing `pattern` (a regex) or `prompt` (a profile prompt name)".into(),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn judge(
+        &mut self,
+        field: String,
+        j: &Option<Judge>,
+        default: JudgeVerdict,
+        default_reason: &str,
+    ) -> Outcome {
+        match j {
+            None => Outcome {
+                verdict: default,
+                check: None,
+                reason: default_reason.to_string(),
+            },
+            Some(j) => {
+                if let Some(c) = &j.check {
+                    self.check_id(format!("{field}.check"), c);
+                }
+                Outcome {
+                    verdict: j.verdict,
+                    check: j.check.as_ref().map(|c| c.value.clone()),
+                    reason: j.reason.clone(),
+                }
+            }
+        }
+    }
+
+    fn check_id(&mut self, field: String, c: &Loc<String>) {
+        if !CHECK_IDS.contains(&c.value.as_str()) {
+            self.err(
+                c.pos,
+                field,
+                format!("unknown check id {:?}", c.value),
+                Some("use an id from the security test catalogue, e.g. PWD-01, COM-02, UPD-03"),
+            );
+        }
+    }
+}
+
+fn step_pos(s: &RawStep) -> Option<Pos> {
+    match s {
+        RawStep::Power(p) => Some(p.pos),
+        RawStep::Send(RawSend::Line(l) | RawSend::Text(l)) => Some(l.pos),
+        RawStep::Expect(e) => e.pattern.as_ref().map(|p| p.pos),
+        RawStep::ExpectNone(e) => e.pattern.as_ref().map(|p| p.pos),
+        RawStep::Login(l) => Some(l.user.pos),
+        RawStep::ChangePassword(c) => Some(c.new.pos),
+        _ => None,
+    }
+}
+
+pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> {
+    let mut cx = Ctx {
+        file,
+        errs: Vec::new(),
+        known: BUILTIN_VARS.iter().map(|s| s.to_string()).collect(),
+    };
+    let id_ok = !raw.id.value.is_empty()
+        && raw
+            .id
+            .value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !id_ok {
+        cx.err(
+            raw.id.pos,
+            "id".into(),
+            format!("invalid id {:?}", raw.id.value),
+            Some("use lowercase letters, digits and dashes"),
+        );
+    }
+    for (i, r) in raw.evidences.requirements.iter().enumerate() {
+        if !(1..=5).contains(&r.value) {
+            cx.err(
+                r.pos,
+                format!("evidences.requirements[{i}]"),
+                format!("there is no seed requirement {}", r.value),
+                Some("the founding letter has requirements 1 to 5"),
+            );
+        }
+    }
+    let prov = regex::Regex::new(r"^[0-9]+(\.[0-9]+)*-[0-9]+$").expect("static regex");
+    for (i, p) in raw.evidences.provisions.iter().enumerate() {
+        if !prov.is_match(&p.value) {
+            cx.err(
+                p.pos,
+                format!("evidences.provisions[{i}]"),
+                format!("{:?} is not an EN 303 645 provision number", p.value),
+                Some("write provisions like \"5.1-1\""),
+            );
+        }
+    }
+    for (i, c) in raw.evidences.checks.iter().enumerate() {
+        cx.check_id(format!("evidences.checks[{i}]"), c);
+    }
+    let mut variables = Vec::new();
+    for (name, v) in &raw.variables {
+        let len = v.length.unwrap_or(20);
+        if !(12..=128).contains(&len) {
+            cx.err(
+                raw.id.pos,
+                format!("variables.{name}.length"),
+                format!("length {len} is out of range"),
+                Some("generated passwords are 12 to 128 characters"),
+            );
+        }
+        variables.push((name.clone(), v.generate, len));
+        cx.known.insert(name.clone());
+    }
+    if raw.steps.is_empty() {
+        cx.err(
+            raw.id.pos,
+            "steps".into(),
+            "a scenario needs at least one step".into(),
+            None,
+        );
+    }
+    let mut steps = Vec::new();
+    let mut last_pos = raw.id.pos;
+    for (i, s) in raw.steps.iter().enumerate() {
+        let pos = step_pos(s).unwrap_or(last_pos);
+        last_pos = pos;
+        let f = format!("steps[{i}]");
+        let kind = match s {
+            RawStep::Power(a) => Some(StepKind::Power(a.value)),
+            RawStep::Send(send) => Some(StepKind::Send {
+                bytes: match send {
+                    RawSend::Line(l) => SendBytes::Line(cx.template(format!("{f}.send.line"), l)),
+                    RawSend::Text(l) => SendBytes::Text(cx.template(format!("{f}.send.text"), l)),
+                    RawSend::Bytes(b) => SendBytes::Raw(b.clone()),
+                    RawSend::Key(k) => SendBytes::Key(*k),
+                },
+            }),
+            RawStep::Expect(e) => {
+                let within = e.within.unwrap_or(Dur::secs(30)).0;
+                let on_timeout = cx.judge(
+                    format!("{f}.expect.on_timeout"),
+                    &e.on_timeout,
+                    JudgeVerdict::Error,
+                    "expected output did not appear in time",
+                );
+                cx.pattern(format!("{f}.expect"), &e.pattern, e.prompt, pos)
+                    .map(|pattern| StepKind::Expect {
+                        pattern,
+                        within,
+                        on_timeout,
+                    })
+            }
+            RawStep::ExpectNone(e) => {
+                let on_match = cx.judge(
+                    format!("{f}.expect_none.on_match"),
+                    &e.on_match,
+                    JudgeVerdict::Fail,
+                    "forbidden output appeared",
+                );
+                cx.pattern(format!("{f}.expect_none"), &e.pattern, e.prompt, pos)
+                    .map(|pattern| StepKind::ExpectNone {
+                        pattern,
+                        window: e.window.0,
+                        on_match,
+                    })
+            }
+            RawStep::Login(l) => Some(StepKind::Login {
+                user: cx.template(format!("{f}.login.user"), &l.user),
+                password: cx.template(format!("{f}.login.password"), &l.password),
+                expect: l.expect,
+                otherwise: cx.judge(
+                    format!("{f}.login.otherwise"),
+                    &l.otherwise,
+                    JudgeVerdict::Error,
+                    "unexpected login outcome",
+                ),
+                within: l.within.map(|d| d.0),
+            }),
+            RawStep::ChangePassword(c) => Some(StepKind::ChangePassword {
+                new: cx.template(format!("{f}.change_password.new"), &c.new),
+                expect: c.expect,
+                otherwise: cx.judge(
+                    format!("{f}.change_password.otherwise"),
+                    &c.otherwise,
+                    JudgeVerdict::Error,
+                    "unexpected password-change outcome",
+                ),
+                within: c.within.unwrap_or(Dur::secs(60)).0,
+            }),
+            RawStep::Logout(l) => Some(StepKind::Logout {
+                within: l.within.unwrap_or(Dur::secs(30)).0,
+            }),
+            RawStep::FactoryReset(_) => Some(StepKind::FactoryReset),
+            RawStep::Sleep(d) => Some(StepKind::Sleep(d.0)),
+        };
+        if let Some(kind) = kind {
+            steps.push(Step { pos, kind });
+        }
+    }
+    if !cx.errs.is_empty() {
+        return Err(InputErrors(cx.errs));
+    }
+    Ok(Scenario {
+        file: file.to_path_buf(),
+        id: raw.id.value,
+        title: raw.title,
+        evidences: raw.evidences,
+        requires: raw.requires,
+        variables,
+        timeout: raw.timeout.unwrap_or(Dur::secs(600)).0,
+        steps,
+    })
+}

@@ -1,0 +1,178 @@
+//! The expect engine, without I/O: a bounded rolling buffer of visible console text and
+//! a search that finds the earliest match of any of several patterns.
+//!
+//! A match consumes the buffer up to its end, so old output never satisfies a later
+//! expect. Each wait remembers how far it has searched and only re-searches a small
+//! overlap, so a chatty console costs linear time, and the buffer is capped so memory
+//! stays bounded whatever the device prints (the raw bytes live on in the transcript).
+
+use regex::bytes::Regex;
+
+use super::ansi::AnsiStripper;
+
+/// Unconsumed text kept for matching; older text is dropped (it stays in the transcript).
+pub const MAX_BUFFER: usize = 1 << 20;
+/// How far back a continued search looks, so a match split across chunks is found.
+/// A single match longer than this may be missed while text keeps arriving.
+pub const OVERLAP: usize = 16 << 10;
+
+#[derive(Debug, Default)]
+pub struct MatchBuffer {
+    ansi: AnsiStripper,
+    buf: Vec<u8>,
+    /// Stream offset of buf[0] (total visible bytes ever dropped or consumed).
+    base: u64,
+}
+
+/// One successful match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// Which of the patterns matched.
+    pub index: usize,
+    /// The matched text.
+    pub text: String,
+    /// Named groups of the pattern.
+    pub captures: Vec<(String, String)>,
+    /// Everything before the match since the last consumption (what the device printed
+    /// on the way), truncated to its last 4 KiB.
+    pub before: String,
+}
+
+/// Where a wait has got to; create one per wait.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cursor {
+    scanned_to: u64,
+}
+
+impl MatchBuffer {
+    pub fn push(&mut self, raw: &[u8]) {
+        self.ansi.push(raw, &mut self.buf);
+        if self.buf.len() > MAX_BUFFER {
+            let drop = self.buf.len() - MAX_BUFFER / 2;
+            self.buf.drain(..drop);
+            self.base += drop as u64;
+        }
+    }
+
+    /// The unconsumed visible text.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Forgets everything not yet matched (a boundary between tests).
+    pub fn clear(&mut self) {
+        self.base += self.buf.len() as u64;
+        self.buf.clear();
+    }
+
+    /// Searches for the earliest-starting match of any pattern; ties go to the pattern
+    /// listed first. On success the buffer is consumed up to the end of the match.
+    pub fn find(&mut self, cursor: &mut Cursor, patterns: &[&Regex]) -> Option<Found> {
+        let found = self.peek(cursor, patterns)?;
+        let (index, start, end) = found;
+        let caps = patterns[index].captures_at(&self.buf, start);
+        let mut captures = Vec::new();
+        if let Some(c) = caps {
+            for name in patterns[index].capture_names().flatten() {
+                if let Some(m) = c.name(name) {
+                    captures.push((
+                        name.to_string(),
+                        String::from_utf8_lossy(m.as_bytes()).into_owned(),
+                    ));
+                }
+            }
+        }
+        let before_start = start.saturating_sub(4096);
+        let result = Found {
+            index,
+            text: String::from_utf8_lossy(&self.buf[start..end]).into_owned(),
+            captures,
+            before: String::from_utf8_lossy(&self.buf[before_start..start]).into_owned(),
+        };
+        self.buf.drain(..end);
+        self.base += end as u64;
+        cursor.scanned_to = self.base;
+        Some(result)
+    }
+
+    /// Like [`find`](Self::find) but consumes nothing: (pattern, start, end).
+    pub fn peek(&self, cursor: &mut Cursor, patterns: &[&Regex]) -> Option<(usize, usize, usize)> {
+        let end_abs = self.base + self.buf.len() as u64;
+        let from_abs = cursor
+            .scanned_to
+            .saturating_sub(OVERLAP as u64)
+            .max(self.base);
+        let from = (from_abs - self.base) as usize;
+        let mut best: Option<(usize, usize, usize)> = None;
+        for (i, re) in patterns.iter().enumerate() {
+            if let Some(m) = re.find_at(&self.buf, from)
+                && best.is_none_or(|(_, s, _)| m.start() < s)
+            {
+                best = Some((i, m.start(), m.end()));
+            }
+        }
+        if best.is_none() {
+            cursor.scanned_to = end_abs;
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn re(s: &str) -> Regex {
+        Regex::new(s).expect("valid regex")
+    }
+
+    #[test]
+    fn match_consumes_so_old_output_cannot_match_again() {
+        let mut m = MatchBuffer::default();
+        m.push(b"login: ");
+        let p = re("login: $");
+        assert!(m.find(&mut Cursor::default(), &[&p]).is_some());
+        assert!(m.find(&mut Cursor::default(), &[&p]).is_none());
+        m.push(b"\r\nlogin: ");
+        assert!(m.find(&mut Cursor::default(), &[&p]).is_some());
+    }
+
+    #[test]
+    fn earliest_match_wins_and_captures_are_named() {
+        let mut m = MatchBuffer::default();
+        m.push(b"boot... firmware 1.2.3 ready\nlogin: ");
+        let a = re("login: $");
+        let b = re(r"firmware (?P<ver>\S+)");
+        let f = m.find(&mut Cursor::default(), &[&a, &b]).expect("match");
+        assert_eq!(f.index, 1);
+        assert_eq!(f.captures, vec![("ver".to_string(), "1.2.3".to_string())]);
+        assert_eq!(f.before, "boot... ");
+        let f = m.find(&mut Cursor::default(), &[&a, &b]).expect("match");
+        assert_eq!(f.index, 0);
+    }
+
+    #[test]
+    fn a_match_split_across_pushes_is_found_with_ansi_inside() {
+        let mut m = MatchBuffer::default();
+        let p = re("Password: $");
+        let mut c = Cursor::default();
+        m.push(b"Pass");
+        assert!(m.find(&mut c, &[&p]).is_none());
+        m.push(b"wo\x1b[0mrd");
+        assert!(m.find(&mut c, &[&p]).is_none());
+        m.push(b": ");
+        assert!(m.find(&mut c, &[&p]).is_some());
+    }
+
+    #[test]
+    fn buffer_stays_bounded_on_a_chatty_console() {
+        let mut m = MatchBuffer::default();
+        let line = b"[    1.000000] noise noise noise noise noise noise\r\n";
+        for _ in 0..(8 << 20) / line.len() {
+            m.push(line);
+        }
+        assert!(m.pending().len() <= MAX_BUFFER);
+        m.push(b"login: ");
+        assert!(m.find(&mut Cursor::default(), &[&re("login: $")]).is_some());
+    }
+}

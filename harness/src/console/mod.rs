@@ -1,0 +1,190 @@
+//! The console capability: send to the device and wait for what it prints.
+//!
+//! A transport driver (serial port, or a fake in tests) feeds received bytes into a
+//! shared [`Console`]; the scenario engine only sees this module's types.
+
+pub mod ansi;
+pub mod matcher;
+pub mod serial;
+pub mod transcript;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use regex::bytes::Regex;
+use tokio::sync::Notify;
+
+use matcher::{Cursor, Found, MatchBuffer};
+use transcript::{Entry, Transcript};
+
+/// Writes to the device. Implemented by drivers.
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    fn write(&self, bytes: &[u8]) -> std::io::Result<()>;
+    /// Stops reading and releases the port.
+    fn close(&self);
+}
+
+#[derive(Debug)]
+struct Inner {
+    transcript: Transcript,
+    matcher: MatchBuffer,
+    connected: bool,
+}
+
+/// The shared end a driver feeds.
+#[derive(Debug)]
+pub struct Feed {
+    inner: Mutex<Inner>,
+    notify: Notify,
+    epoch: Instant,
+}
+
+impl Feed {
+    pub fn new(epoch: Instant) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Inner {
+                transcript: Transcript::default(),
+                matcher: MatchBuffer::default(),
+                connected: false,
+            }),
+            notify: Notify::new(),
+            epoch,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves data that is still consistent enough to report.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn rx(&self, bytes: &[u8]) {
+        let at = self.epoch.elapsed();
+        let mut g = self.lock();
+        g.transcript.push(at, Entry::Rx(bytes.to_vec()));
+        g.matcher.push(bytes);
+        drop(g);
+        self.notify.notify_waiters();
+    }
+
+    pub fn event(&self, text: String, connected: Option<bool>) {
+        let at = self.epoch.elapsed();
+        let mut g = self.lock();
+        if let Some(c) = connected {
+            g.connected = c;
+        }
+        g.transcript.push(at, Entry::Event(text));
+        drop(g);
+        self.notify.notify_waiters();
+    }
+}
+
+/// What a wait ended with.
+#[derive(Debug)]
+pub enum Wait {
+    Found(Found),
+    /// The deadline passed.
+    Timeout,
+}
+
+/// A device console: a transport plus the transcript and matcher it feeds.
+#[derive(Debug, Clone)]
+pub struct Console {
+    feed: Arc<Feed>,
+    transport: Arc<dyn Transport>,
+}
+
+impl Console {
+    pub fn new(feed: Arc<Feed>, transport: Arc<dyn Transport>) -> Self {
+        Self { feed, transport }
+    }
+
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
+    }
+
+    /// Sends bytes; `shown` is what the transcript records (secrets already replaced).
+    pub fn send(&self, bytes: &[u8], shown: String) -> std::io::Result<()> {
+        let at = self.feed.epoch.elapsed();
+        self.feed.lock().transcript.push(at, Entry::Tx(shown));
+        self.transport.write(bytes)
+    }
+
+    pub fn marker(&self, text: String) {
+        let at = self.feed.epoch.elapsed();
+        self.feed.lock().transcript.push(at, Entry::Marker(text));
+    }
+
+    pub fn connected(&self) -> bool {
+        self.feed.lock().connected
+    }
+
+    /// Drops unmatched output, so a new test starts from a clean boundary.
+    pub fn drain(&self) {
+        self.feed.lock().matcher.clear();
+    }
+
+    pub fn with_transcript<R>(&self, f: impl FnOnce(&Transcript) -> R) -> R {
+        f(&self.feed.lock().transcript)
+    }
+
+    /// Waits until one of `patterns` matches or `deadline` passes. If `wake` is given,
+    /// `wake.1` is sent each time `wake.0` passes with nothing matched.
+    pub async fn expect(
+        &self,
+        patterns: &[&Regex],
+        deadline: Instant,
+        wake: Option<(Duration, &[u8])>,
+    ) -> Wait {
+        let mut cursor = Cursor::default();
+        let mut next_wake = wake.map(|(d, _)| Instant::now() + d);
+        loop {
+            let notified = self.feed.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(found) = self.feed.lock().matcher.find(&mut cursor, patterns) {
+                return Wait::Found(found);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Wait::Timeout;
+            }
+            let mut until = deadline;
+            if let (Some(w), Some((every, bytes))) = (next_wake, wake) {
+                if now >= w {
+                    let _ = self.send(bytes, "<Enter> (wake-up: no prompt yet)".into());
+                    next_wake = Some(now + every);
+                }
+                until = until.min(next_wake.unwrap_or(deadline));
+            }
+            let _ = tokio::time::timeout(until.saturating_duration_since(Instant::now()), notified)
+                .await;
+        }
+    }
+
+    /// Watches for `pattern` during `window`; returns the match if it appears (nothing is
+    /// consumed: the output may still serve a later expect).
+    pub async fn expect_none(&self, pattern: &Regex, window: Duration) -> Option<String> {
+        let deadline = Instant::now() + window;
+        let mut cursor = Cursor::default();
+        loop {
+            let notified = self.feed.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let g = self.feed.lock();
+                if let Some((_, s, e)) = g.matcher.peek(&mut cursor, &[pattern]) {
+                    return Some(String::from_utf8_lossy(&g.matcher.pending()[s..e]).into_owned());
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            let _ = tokio::time::timeout(deadline - now, notified).await;
+        }
+    }
+
+    pub fn close(&self) {
+        self.transport.close();
+    }
+}

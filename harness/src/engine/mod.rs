@@ -1,0 +1,741 @@
+//! The scenario engine: runs a validated scenario's steps against a device through the
+//! console and power capabilities and decides a verdict. It names no transport type.
+
+pub mod secrets;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use regex::bytes::Regex;
+
+use crate::config::device::{Device, Login};
+use crate::config::scenario::{
+    ChangeOutcome, Interface, JudgeVerdict, LoginOutcome, Outcome, Pattern, PowerAction,
+    PromptName, Scenario, SendBytes, StepKind,
+};
+use crate::config::template::{Quote, Template};
+use crate::console::{Console, Wait};
+use crate::power::{Action, Power};
+use crate::report::events::{ScenarioResult, StepRecord, StepStatus, Verdict};
+use secrets::Redactor;
+
+/// The bench as the engine sees it: the device, its interfaces and what the run knows.
+#[derive(Debug)]
+pub struct Bench {
+    pub device: Device,
+    pub console: Option<Console>,
+    pub power: Option<Box<dyn Power>>,
+    pub redactor: Redactor,
+    /// Values for `{{name}}` in commands (console, workdir, ...).
+    pub command_vars: BTreeMap<String, String>,
+    pub command_cwd: PathBuf,
+    /// The credentials that should work now, as far as the run knows.
+    pub current: Option<Login>,
+}
+
+/// How a step ended when it did not simply succeed.
+#[derive(Debug)]
+enum Stop {
+    Fail {
+        check: Option<String>,
+        reason: String,
+    },
+    Error(String),
+}
+
+type StepResult = Result<String, Stop>;
+
+/// The prompt the device is known to be waiting at (already consumed from the buffer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AtPrompt {
+    Login,
+    NewPassword,
+    CurrentPassword,
+}
+
+struct Run<'a> {
+    bench: &'a mut Bench,
+    vars: BTreeMap<String, String>,
+    at: Option<AtPrompt>,
+}
+
+impl Bench {
+    /// Why a scenario does not apply to this device, if it does not.
+    pub fn not_applicable(&self, sc: &Scenario) -> Option<String> {
+        for i in &sc.requires.interfaces {
+            let missing = match i {
+                Interface::Console => self
+                    .console
+                    .is_none()
+                    .then_some("the device profile declares no console"),
+                Interface::Power => self
+                    .power
+                    .is_none()
+                    .then_some("no power control is configured"),
+                Interface::FactoryCredentials => self
+                    .device
+                    .factory
+                    .is_none()
+                    .then_some("the device profile declares no factory credentials"),
+                Interface::FactoryReset => self
+                    .device
+                    .factory_reset
+                    .is_none()
+                    .then_some("no factory_reset method is configured"),
+            };
+            if let Some(m) = missing {
+                return Some(m.to_string());
+            }
+        }
+        for d in &sc.requires.declarations {
+            match self.device.declarations.get(d) {
+                None => return Some(format!("the device profile does not declare `{d}`")),
+                Some(decl) if !decl.applies() => {
+                    return Some(match decl.reason() {
+                        Some(r) => format!("the maker declares `{d}` does not apply: {r}"),
+                        None => format!("the maker declares `{d}: false`"),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        None
+    }
+
+    pub async fn power(&mut self, action: Action) -> Result<String, String> {
+        let Some(p) = &self.power else {
+            return Err("no power control is configured".into());
+        };
+        if let Some(c) = &self.console
+            && action != Action::On
+        {
+            c.marker(format!("power {action}"));
+        }
+        let out = p.switch(action).await;
+        if let Some(c) = &self.console {
+            // Whatever the board printed before this point belongs to its previous life.
+            c.drain();
+            if action != Action::Off {
+                c.marker(format!("power {action} done"));
+            }
+        }
+        out
+    }
+}
+
+/// Runs one scenario and saves its evidence under `dir`. `step_done` sees each step.
+pub async fn run_scenario(
+    bench: &mut Bench,
+    sc: &Scenario,
+    dir: &Path,
+    rel_dir: &str,
+    mut step_done: impl FnMut(&StepRecord),
+) -> ScenarioResult {
+    let started = Instant::now();
+    let mut result = ScenarioResult {
+        id: sc.id.clone(),
+        title: sc.title.clone(),
+        file: sc.file.display().to_string(),
+        evidences: Some(sc.evidences.clone()),
+        verdict: Verdict::Pass,
+        reason: None,
+        check: None,
+        deciding_step: None,
+        excerpt: String::new(),
+        steps: Vec::new(),
+        duration_ms: 0,
+        evidence_files: Vec::new(),
+    };
+    if let Some(why) = bench.not_applicable(sc) {
+        result.verdict = Verdict::Skipped;
+        result.reason = Some(why);
+        return result;
+    }
+    let mut vars = BTreeMap::new();
+    if let Some(f) = &bench.device.factory {
+        vars.insert("factory.user".to_string(), f.user.clone());
+        vars.insert("factory.password".to_string(), f.password.clone());
+        bench.redactor.add("factory.password", &f.password);
+    }
+    for (name, _, len) in &sc.variables {
+        let v = secrets::generate_password(*len);
+        bench.redactor.add(name, &v);
+        vars.insert(name.clone(), v);
+    }
+    let mark = bench.console.as_ref().map(|c| {
+        c.drain();
+        c.marker(format!("scenario {} begins", sc.id));
+        c.with_transcript(|t| t.mark())
+    });
+    let deadline = started + sc.timeout;
+    let mut run = Run {
+        bench,
+        vars,
+        at: None,
+    };
+    for (i, step) in sc.steps.iter().enumerate() {
+        let at = format!("{}:{}", sc.file.display(), step.pos.line);
+        if let Some(c) = &run.bench.console {
+            c.marker(format!("step {}: {} ({at})", i + 1, step.kind.name()));
+        }
+        let t0 = Instant::now();
+        let remaining = deadline.saturating_duration_since(t0);
+        let res = match tokio::time::timeout(remaining, run.step(&step.kind)).await {
+            Ok(r) => r,
+            Err(_) => Err(Stop::Error(format!(
+                "scenario timeout of {:?} reached",
+                sc.timeout
+            ))),
+        };
+        let (status, detail) = match &res {
+            Ok(d) => (StepStatus::Ok, d.clone()),
+            Err(Stop::Fail { reason, .. }) => (StepStatus::Fail, reason.clone()),
+            Err(Stop::Error(e)) => (StepStatus::Error, e.clone()),
+        };
+        let rec = StepRecord {
+            index: i + 1,
+            name: step.kind.name().to_string(),
+            at,
+            status,
+            detail: run.bench.redactor.redact(&detail),
+            duration_ms: t0.elapsed().as_millis(),
+        };
+        step_done(&rec);
+        result.steps.push(rec);
+        if let Err(stop) = res {
+            let (verdict, check, reason) = match stop {
+                Stop::Fail { check, reason } => (Verdict::Fail, check, reason),
+                Stop::Error(e) => (Verdict::Error, None, e),
+            };
+            result.verdict = verdict;
+            result.check = check;
+            result.reason = Some(run.bench.redactor.redact(&reason));
+            result.deciding_step = Some(i + 1);
+            break;
+        }
+    }
+    let bench = run.bench;
+    if let (Some(c), Some(mark)) = (&bench.console, mark) {
+        c.marker(format!("scenario {} ends: {}", sc.id, result.verdict));
+        let (text, raw, tail) = c.with_transcript(|t| {
+            (
+                t.render_text(mark, &bench.redactor),
+                t.render_raw(mark, &bench.redactor),
+                t.tail_text(mark, 3000, &bench.redactor),
+            )
+        });
+        result.excerpt = tail;
+        if std::fs::create_dir_all(dir).is_ok() {
+            if std::fs::write(dir.join("console.log"), text).is_ok() {
+                result.evidence_files.push(format!("{rel_dir}/console.log"));
+            }
+            if std::fs::write(dir.join("console.raw"), raw).is_ok() {
+                result.evidence_files.push(format!("{rel_dir}/console.raw"));
+            }
+        }
+    }
+    result.duration_ms = started.elapsed().as_millis();
+    result
+}
+
+/// What was offered, for messages: secrets appear by name only.
+fn shown(redactor: &Redactor, s: &str) -> String {
+    format!("{:?}", redactor.redact(s))
+}
+
+fn judge(o: &Outcome, seen: &str) -> Stop {
+    let reason = o.reason.replace("{{outcome}}", seen);
+    let reason = if o.reason.contains("{{outcome}}") {
+        reason
+    } else {
+        format!("{reason} (seen: {seen})")
+    };
+    let reason = match &o.check {
+        Some(c) => format!("{c}: {reason}"),
+        None => reason,
+    };
+    match o.verdict {
+        JudgeVerdict::Fail => Stop::Fail {
+            check: o.check.clone(),
+            reason,
+        },
+        JudgeVerdict::Error => Stop::Error(reason),
+    }
+}
+
+impl Run<'_> {
+    fn console(&self) -> Result<Console, Stop> {
+        self.bench
+            .console
+            .clone()
+            .ok_or_else(|| Stop::Error("the device has no console".into()))
+    }
+
+    fn spec(&self) -> Result<&crate::config::device::ConsoleSpec, Stop> {
+        self.bench
+            .device
+            .console
+            .as_ref()
+            .ok_or_else(|| Stop::Error("the device has no console".into()))
+    }
+
+    fn render(&self, t: &Template, q: Quote) -> Result<String, Stop> {
+        t.render(&self.vars, q).map_err(Stop::Error)
+    }
+
+    fn prompt(&self, name: PromptName) -> Result<Regex, Stop> {
+        let p = &self.spec()?.prompts;
+        let missing =
+            |what: &str| Stop::Error(format!("the device profile defines no `{what}` prompt"));
+        Ok(match name {
+            PromptName::Login => p.login.clone(),
+            PromptName::Password => p.password.clone(),
+            PromptName::Shell => p.shell.clone(),
+            PromptName::LoginRejected => p.login_rejected.clone(),
+            PromptName::PasswordChange => p
+                .password_change
+                .clone()
+                .ok_or_else(|| missing("password_change"))?,
+            PromptName::PasswordRejected => p
+                .password_rejected
+                .clone()
+                .ok_or_else(|| missing("password_rejected"))?,
+        })
+    }
+
+    fn pattern(&self, p: &Pattern) -> Result<Regex, Stop> {
+        match p {
+            Pattern::Prompt(n) => self.prompt(*n),
+            Pattern::Regex(t) => {
+                let src = self.render(t, Quote::Regex)?;
+                Regex::new(&src).map_err(|e| {
+                    Stop::Error(format!("pattern became invalid after substitution: {e}"))
+                })
+            }
+        }
+    }
+
+    fn send_line(&self, c: &Console, text: &str) -> Result<(), Stop> {
+        let nl = self.spec()?.newline.clone();
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.extend_from_slice(nl.as_bytes());
+        c.send(
+            &bytes,
+            format!("{}<Enter>", self.bench.redactor.redact(text)),
+        )
+        .map_err(|e| Stop::Error(format!("cannot write to console: {e}")))
+    }
+
+    async fn step(&mut self, kind: &StepKind) -> StepResult {
+        match kind {
+            StepKind::Power(a) => {
+                let action = match a {
+                    PowerAction::On => Action::On,
+                    PowerAction::Off => Action::Off,
+                    PowerAction::Cycle => Action::Cycle,
+                };
+                self.at = None;
+                self.bench
+                    .power(action)
+                    .await
+                    .map_err(|e| Stop::Error(format!("power {action} failed: {e}")))?;
+                Ok(format!("power {action}"))
+            }
+            StepKind::Sleep(d) => {
+                tokio::time::sleep(*d).await;
+                Ok(format!("slept {d:?}"))
+            }
+            StepKind::Send { bytes } => {
+                let c = self.console()?;
+                self.at = None;
+                match bytes {
+                    SendBytes::Line(t) => {
+                        let s = self.render(t, Quote::Raw)?;
+                        self.send_line(&c, &s)?;
+                        Ok(format!("sent {}", shown(&self.bench.redactor, &s)))
+                    }
+                    SendBytes::Text(t) => {
+                        let s = self.render(t, Quote::Raw)?;
+                        c.send(s.as_bytes(), self.bench.redactor.redact(&s))
+                            .map_err(|e| Stop::Error(format!("cannot write to console: {e}")))?;
+                        Ok(format!("sent {}", shown(&self.bench.redactor, &s)))
+                    }
+                    SendBytes::Raw(b) => {
+                        c.send(b, format!("bytes {b:02x?}"))
+                            .map_err(|e| Stop::Error(format!("cannot write to console: {e}")))?;
+                        Ok(format!("sent {} bytes", b.len()))
+                    }
+                    SendBytes::Key(k) => {
+                        let nl = self.spec()?.newline.clone();
+                        c.send(&k.bytes(&nl), format!("<{k:?}>"))
+                            .map_err(|e| Stop::Error(format!("cannot write to console: {e}")))?;
+                        Ok(format!("sent key {k:?}"))
+                    }
+                }
+            }
+            StepKind::Expect {
+                pattern,
+                within,
+                on_timeout,
+            } => {
+                let c = self.console()?;
+                let re = self.pattern(pattern)?;
+                match c.expect(&[&re], Instant::now() + *within, None).await {
+                    Wait::Found(f) => {
+                        for (k, v) in &f.captures {
+                            self.vars.insert(k.clone(), v.clone());
+                        }
+                        Ok(format!("matched {:?}", self.bench.redactor.redact(&f.text)))
+                    }
+                    Wait::Timeout => Err(judge(
+                        on_timeout,
+                        &format!("no match for /{}/ within {within:?}", re.as_str()),
+                    )),
+                }
+            }
+            StepKind::ExpectNone {
+                pattern,
+                window,
+                on_match,
+            } => {
+                let c = self.console()?;
+                let re = self.pattern(pattern)?;
+                match c.expect_none(&re, *window).await {
+                    None => Ok(format!(
+                        "/{}/ did not appear within {window:?}",
+                        re.as_str()
+                    )),
+                    Some(text) => Err(judge(
+                        on_match,
+                        &format!("device printed {:?}", self.bench.redactor.redact(&text)),
+                    )),
+                }
+            }
+            StepKind::Login {
+                user,
+                password,
+                expect,
+                otherwise,
+                within,
+            } => {
+                let user = self.render(user, Quote::Raw)?;
+                let password = self.render(password, Quote::Raw)?;
+                let spec = self.spec()?;
+                let within = within.unwrap_or(spec.boot_time + Duration::from_secs(30));
+                let outcome = self.login(&user, &password, within).await?;
+                if outcome == *expect {
+                    if outcome == LoginOutcome::Shell {
+                        self.bench.current = Some(Login {
+                            user: user.clone(),
+                            password: password.clone(),
+                        });
+                    }
+                    Ok(format!(
+                        "login as {:?}: {}",
+                        self.bench.redactor.redact(&user),
+                        login_words(outcome)
+                    ))
+                } else {
+                    Err(judge(otherwise, login_words(outcome)))
+                }
+            }
+            StepKind::ChangePassword {
+                new,
+                expect,
+                otherwise,
+                within,
+            } => {
+                let new = self.render(new, Quote::Raw)?;
+                let outcome = self.change_password(&new, *within).await?;
+                let offered = shown(&self.bench.redactor, &new);
+                if outcome == *expect {
+                    Ok(format!("offered {offered}: {}", change_words(outcome)))
+                } else {
+                    Err(judge(
+                        otherwise,
+                        &format!("offered {offered}, the device {}", change_words(outcome)),
+                    ))
+                }
+            }
+            StepKind::Logout { within } => {
+                let c = self.console()?;
+                let spec = self.spec()?.clone();
+                self.send_line(&c, &spec.logout)?;
+                match c
+                    .expect(&[&spec.prompts.login], Instant::now() + *within, None)
+                    .await
+                {
+                    Wait::Found(_) => {
+                        // keep the login prompt for the next login step
+                        self.at = Some(AtPrompt::Login);
+                        Ok("logged out".into())
+                    }
+                    Wait::Timeout => Err(Stop::Error(format!(
+                        "no login prompt within {within:?} after `{}`",
+                        spec.logout
+                    ))),
+                }
+            }
+            StepKind::FactoryReset => {
+                let Some(reset) = self.bench.device.factory_reset.clone() else {
+                    return Err(Stop::Error(
+                        "the profile declares no factory_reset method".into(),
+                    ));
+                };
+                let out = crate::power::external::run_command(
+                    &reset.command,
+                    &self.bench.command_vars,
+                    &self.bench.command_cwd,
+                    reset.timeout,
+                )
+                .await
+                .map_err(|e| Stop::Error(format!("factory reset failed: {e}")))?;
+                self.bench.current = self.bench.device.factory.clone();
+                self.at = None;
+                Ok(format!("factory reset done {}", out.trim())
+                    .trim()
+                    .to_string())
+            }
+        }
+    }
+
+    /// Logs in with the profile's prompts; returns what the device did.
+    async fn login(
+        &mut self,
+        user: &str,
+        password: &str,
+        within: Duration,
+    ) -> Result<LoginOutcome, Stop> {
+        let c = self.console()?;
+        let spec = self.spec()?.clone();
+        let p = &spec.prompts;
+        let deadline = Instant::now() + within;
+        let wake_bytes = spec.newline.clone().into_bytes();
+        let wake = Some((spec.wake_after, wake_bytes.as_slice()));
+        // 1. reach the login prompt (log out of a shell we find on the way)
+        if self.at.take() != Some(AtPrompt::Login) {
+            let mut logged_out = false;
+            loop {
+                match c.expect(&[&p.login, &p.shell], deadline, wake).await {
+                    Wait::Found(f) if f.index == 0 => break,
+                    Wait::Found(_) if !logged_out => {
+                        self.send_line(&c, &spec.logout)?;
+                        logged_out = true;
+                    }
+                    Wait::Found(_) => {
+                        return Err(Stop::Error(format!(
+                            "still at a shell after `{}`; cannot reach the login prompt",
+                            spec.logout
+                        )));
+                    }
+                    Wait::Timeout => {
+                        return Err(Stop::Error(format!("no login prompt within {within:?}")));
+                    }
+                }
+            }
+        }
+        self.send_line(&c, user)?;
+        // 2. the password prompt, or a shell straight away
+        match c
+            .expect(
+                &[&p.password, &p.shell, &p.login_rejected, &p.login],
+                deadline,
+                None,
+            )
+            .await
+        {
+            Wait::Found(f) => match f.index {
+                0 => {}
+                1 => return Ok(LoginOutcome::Shell),
+                2 => return Ok(LoginOutcome::Rejected),
+                _ => {
+                    self.at = Some(AtPrompt::Login);
+                    return Ok(LoginOutcome::Rejected);
+                }
+            },
+            Wait::Timeout => {
+                return Err(Stop::Error(format!(
+                    "no password prompt within {within:?} after the user name"
+                )));
+            }
+        }
+        self.send_line(&c, password)?;
+        // 3. what the device makes of it
+        let mut pats: Vec<&Regex> = vec![&p.shell, &p.login_rejected, &p.login];
+        let mut kinds: Vec<Option<AtPrompt>> = vec![None, None, Some(AtPrompt::Login)];
+        if let Some(r) = &p.new_password {
+            pats.push(r);
+            kinds.push(Some(AtPrompt::NewPassword));
+        }
+        if let Some(r) = &p.current_password {
+            pats.push(r);
+            kinds.push(Some(AtPrompt::CurrentPassword));
+        }
+        if let Some(r) = &p.password_change {
+            pats.push(r);
+            kinds.push(None);
+        }
+        match c.expect(&pats, deadline, None).await {
+            Wait::Found(f) => {
+                self.at = kinds[f.index];
+                Ok(match f.index {
+                    0 => LoginOutcome::Shell,
+                    1 | 2 => LoginOutcome::Rejected,
+                    _ => LoginOutcome::PasswordChange,
+                })
+            }
+            Wait::Timeout => Err(Stop::Error(format!(
+                "no answer to the credentials within {within:?}"
+            ))),
+        }
+    }
+
+    /// Answers the password-change dialog with `new`, logging in again with the current
+    /// credentials if the device dropped back to its login prompt.
+    async fn change_password(
+        &mut self,
+        new: &str,
+        within: Duration,
+    ) -> Result<ChangeOutcome, Stop> {
+        let c = self.console()?;
+        let spec = self.spec()?.clone();
+        let p = &spec.prompts;
+        if p.new_password.is_none() {
+            return Err(Stop::Error(
+                "the device profile defines no `new_password` prompt".into(),
+            ));
+        }
+        let current = self.bench.current.clone().ok_or_else(|| {
+            Stop::Error("no current credentials are known to log in again".into())
+        })?;
+        let deadline = Instant::now() + within;
+        let mut sent_new = false;
+        let mut relogins = 0;
+        match self.at.take() {
+            Some(AtPrompt::NewPassword) => {
+                self.send_line(&c, new)?;
+                sent_new = true;
+            }
+            Some(AtPrompt::CurrentPassword) => self.send_line(&c, &current.password)?,
+            Some(AtPrompt::Login) => {
+                self.send_line(&c, &current.user)?;
+                relogins += 1;
+            }
+            None => {}
+        }
+        // order matters for ties: the more specific prompts first
+        use Dialog as D;
+        let mut table: Vec<(&Regex, Dialog)> = Vec::new();
+        let optional = [
+            (&p.confirm_password, D::Confirm),
+            (&p.current_password, D::Current),
+            (&p.new_password, D::New),
+            (&p.password_rejected, D::Rejected),
+        ];
+        for (re, d) in optional.iter() {
+            if let Some(re) = re {
+                table.push((re, *d));
+            }
+        }
+        table.extend([
+            (&p.shell, D::Shell),
+            (&p.login_rejected, D::LoginRejected),
+            (&p.login, D::Login),
+            (&p.password, D::Password),
+        ]);
+        if let Some(m) = &p.password_change {
+            table.push((m, D::ChangeMessage));
+        }
+        let pats: Vec<&Regex> = table.iter().map(|(r, _)| *r).collect();
+        loop {
+            let f = match c.expect(&pats, deadline, None).await {
+                Wait::Found(f) => f,
+                Wait::Timeout => {
+                    return Err(Stop::Error(format!(
+                        "the password-change dialog did not finish within {within:?}{}",
+                        if sent_new {
+                            ""
+                        } else {
+                            " (the new password was never asked for)"
+                        }
+                    )));
+                }
+            };
+            match table[f.index].1 {
+                D::Confirm => self.send_line(&c, new)?,
+                D::Current => self.send_line(&c, &current.password)?,
+                D::New if sent_new => {
+                    self.at = Some(AtPrompt::NewPassword);
+                    return Ok(ChangeOutcome::Rejected);
+                }
+                D::New => {
+                    self.send_line(&c, new)?;
+                    sent_new = true;
+                }
+                D::Rejected if sent_new => return Ok(ChangeOutcome::Rejected),
+                D::Rejected | D::ChangeMessage => {}
+                D::Shell if sent_new => {
+                    self.bench.current = Some(Login {
+                        user: current.user.clone(),
+                        password: new.to_string(),
+                    });
+                    return Ok(ChangeOutcome::Accepted);
+                }
+                D::Shell => {
+                    return Err(Stop::Error(
+                        "the device gave a shell without a password-change dialog".into(),
+                    ));
+                }
+                D::LoginRejected => {
+                    return Err(Stop::Error(
+                        "the device refused the current credentials when logging in again".into(),
+                    ));
+                }
+                D::Login if sent_new => {
+                    self.at = Some(AtPrompt::Login);
+                    return Ok(ChangeOutcome::Rejected);
+                }
+                D::Login => {
+                    relogins += 1;
+                    if relogins > 3 {
+                        return Err(Stop::Error(
+                            "the device keeps returning to its login prompt".into(),
+                        ));
+                    }
+                    self.send_line(&c, &current.user)?;
+                }
+                D::Password => self.send_line(&c, &current.password)?,
+            }
+        }
+    }
+}
+
+/// What the device shows during a password-change dialog.
+#[derive(Debug, Clone, Copy)]
+enum Dialog {
+    Confirm,
+    Current,
+    New,
+    Rejected,
+    Shell,
+    LoginRejected,
+    Login,
+    Password,
+    ChangeMessage,
+}
+
+fn login_words(o: LoginOutcome) -> &'static str {
+    match o {
+        LoginOutcome::Shell => "the device gave a shell",
+        LoginOutcome::PasswordChange => "the device demanded a new password",
+        LoginOutcome::Rejected => "the device refused the credentials",
+    }
+}
+
+fn change_words(o: ChangeOutcome) -> &'static str {
+    match o {
+        ChangeOutcome::Accepted => "accepted it",
+        ChangeOutcome::Rejected => "refused it",
+    }
+}

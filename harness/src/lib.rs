@@ -1,0 +1,14 @@
+//! certbench: a hardware-in-the-loop harness that certifies consumer IoT devices against
+//! minimum security requirements (ETSI EN 303 645, TS 103 701).
+//!
+//! Modules, by capability: [`config`] (user files), [`console`] and [`power`] (device
+//! interfaces), [`engine`] (scenario steps and verdicts), [`report`] (run events and
+//! reporters), [`run`] (one run of scenarios against one device).
+
+pub mod config;
+pub mod console;
+pub mod engine;
+pub mod exit;
+pub mod power;
+pub mod report;
+pub mod run;

@@ -1,0 +1,237 @@
+//! The `certbench` binary: parse arguments, call the library, map the outcome to a
+//! documented exit code.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use certbench::config::{self, device::Overrides, yaml::InputErrors};
+use certbench::exit;
+use certbench::run::{RunOptions, load_scenarios};
+
+#[derive(Parser, Debug)]
+#[command(name = "certbench", version, about = "Certify IoT devices against minimum security requirements, on the device itself.", after_help = exit::HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run scenarios against a device (default: the simulated board, every scenario).
+    Run {
+        /// Device profile.
+        #[arg(long, short = 'd', default_value = "devices/simboard.yaml")]
+        device: PathBuf,
+        /// Lab binding: where this device is wired on this bench.
+        #[arg(long)]
+        lab: Option<PathBuf>,
+        /// Serial port, overriding profile and lab (e.g. /dev/ttyUSB0).
+        #[arg(long)]
+        port: Option<String>,
+        /// Baud rate, overriding profile and lab.
+        #[arg(long)]
+        baud: Option<u32>,
+        /// Extra values for `{{name}}` in commands: NAME=VALUE (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Scenario files or folders.
+        #[arg(long, short = 's', default_value = "scenarios")]
+        scenarios: Vec<PathBuf>,
+        /// Run only these scenario ids (repeatable).
+        #[arg(long)]
+        only: Vec<String>,
+        /// Results folder (default results/<run-id>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Scratch folder for the bench ({{workdir}}; default a temporary folder).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+        /// Do not run the profile's setup commands.
+        #[arg(long)]
+        skip_setup: bool,
+        /// Show every step, not only failing ones.
+        #[arg(long, short = 'v')]
+        verbose: bool,
+    },
+    /// Check device profiles, lab files and scenarios without running anything.
+    Validate {
+        /// Files or folders (default: devices/ and scenarios/). The kind is taken from
+        /// the folder (devices/, labs/, scenarios/) or from the top-level keys.
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of a file kind, for editor completion.
+    Schema {
+        #[arg(value_parser = ["device", "lab", "scenario"])]
+        kind: String,
+    },
+}
+
+fn report_input(e: &InputErrors) -> ExitCode {
+    eprintln!("{e}");
+    eprintln!("certbench: {} input error(s); nothing was run", e.0.len());
+    ExitCode::from(exit::BAD_INPUT)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Schema { kind } => match config::schema(&kind) {
+            Some(s) => {
+                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::from(exit::BAD_INPUT),
+        },
+        Command::Validate { paths } => validate(paths),
+        Command::Run {
+            device,
+            lab,
+            port,
+            baud,
+            set,
+            scenarios,
+            only,
+            out,
+            workdir,
+            skip_setup,
+            verbose,
+        } => {
+            let mut vars = BTreeMap::new();
+            for s in &set {
+                match s.split_once('=') {
+                    Some((k, v)) if !k.is_empty() => {
+                        vars.insert(k.to_string(), v.to_string());
+                    }
+                    _ => {
+                        eprintln!("certbench: --set {s:?}: expected NAME=VALUE");
+                        return ExitCode::from(exit::BAD_INPUT);
+                    }
+                }
+            }
+            let opts = RunOptions {
+                profile: device,
+                lab,
+                overrides: Overrides { port, baud, vars },
+                scenarios,
+                only,
+                out,
+                workdir,
+                skip_setup,
+                verbose,
+                color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("certbench: cannot start the runtime: {e}");
+                    return ExitCode::from(exit::HARNESS_ERROR);
+                }
+            };
+            match rt.block_on(certbench::run::run(opts)) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => report_input(&e),
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Device,
+    Lab,
+    Scenario,
+}
+
+fn kind_of(path: &Path) -> Kind {
+    let parent = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    match parent.as_deref() {
+        Some("devices") => return Kind::Device,
+        Some("scenarios") => return Kind::Scenario,
+        Some("labs") => return Kind::Lab,
+        _ => {}
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let top = |k: &str| text.lines().any(|l| l.starts_with(k));
+    if top("steps:") || top("id:") {
+        Kind::Scenario
+    } else if top("identity:") {
+        Kind::Device
+    } else {
+        Kind::Lab
+    }
+}
+
+fn validate(paths: Vec<PathBuf>) -> ExitCode {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("devices"), PathBuf::from("scenarios")]
+    } else {
+        paths
+    };
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(&p)
+                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            v.retain(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"));
+            v.sort();
+            files.extend(v);
+        } else {
+            files.push(p);
+        }
+    }
+    let mut errors = InputErrors::default();
+    let mut scenario_files = Vec::new();
+    for f in &files {
+        let r = match kind_of(f) {
+            Kind::Device => config::device::load(f, None, &Overrides::default()).map(|_| ()),
+            Kind::Lab => config::yaml::load::<config::device::RawLab>(f)
+                .map(|_| ())
+                .map_err(Into::into),
+            Kind::Scenario => {
+                scenario_files.push(f.clone());
+                Ok(())
+            }
+        };
+        if let Err(e) = r {
+            errors.0.extend(e.0);
+        }
+    }
+    if let Err(e) = load_scenarios(&scenario_files) {
+        errors.0.extend(e.0);
+    }
+    if errors.0.is_empty() {
+        println!("{} file(s) valid", files.len());
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{errors}");
+        eprintln!(
+            "certbench: {} error(s) in {} file(s)",
+            errors.0.len(),
+            files.len()
+        );
+        ExitCode::from(exit::BAD_INPUT)
+    }
+}

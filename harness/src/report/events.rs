@@ -1,0 +1,123 @@
+//! The run-event stream: the runner emits these, reporters consume them. The runner
+//! never formats output.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::device::Identity;
+use crate::config::scenario::Evidences;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Error,
+    Skipped,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
+            Verdict::Skipped => "SKIPPED",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Ok,
+    Fail,
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub index: usize,
+    pub name: String,
+    /// file:line of the step.
+    pub at: String,
+    pub status: StepStatus,
+    pub detail: String,
+    pub duration_ms: u128,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub id: String,
+    pub title: String,
+    pub file: String,
+    pub evidences: Option<Evidences>,
+    pub verdict: Verdict,
+    /// Why it failed, errored or was skipped.
+    pub reason: Option<String>,
+    /// The check the deciding step evidences.
+    pub check: Option<String>,
+    /// Index of the step that decided a FAIL or ERROR.
+    pub deciding_step: Option<usize>,
+    /// Console text around the decision, secrets redacted.
+    pub excerpt: String,
+    pub steps: Vec<StepRecord>,
+    pub duration_ms: u128,
+    /// Evidence files, relative to the run folder.
+    pub evidence_files: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedScenario {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    RunStarted {
+        run_id: String,
+        started_at: String,
+        harness_version: String,
+        device: Identity,
+        profile: String,
+        out_dir: String,
+        planned: Vec<PlannedScenario>,
+    },
+    ScenarioStarted {
+        id: String,
+        index: usize,
+        total: usize,
+    },
+    StepFinished {
+        scenario: String,
+        step: StepRecord,
+    },
+    ScenarioFinished {
+        result: ScenarioResult,
+    },
+    /// Something the operator should know that is not a result (setup output, signals).
+    Notice {
+        text: String,
+    },
+    RunFinished {
+        passed: usize,
+        failed: usize,
+        errors: usize,
+        skipped: usize,
+        duration_ms: u128,
+        interrupted: bool,
+        finished_at: String,
+    },
+}
+
+/// A consumer of run events.
+pub trait Reporter: Send {
+    fn event(&mut self, ev: &RunEvent) -> std::io::Result<()>;
+}
+
+pub fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}

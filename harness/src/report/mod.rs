@@ -1,0 +1,27 @@
+//! Reporters: independent consumers of the run-event stream.
+
+pub mod events;
+pub mod jsonl;
+pub mod junit;
+pub mod terminal;
+
+/// Makes any text safe for XML 1.0: control characters other than tab and newline, and
+/// the noncharacters U+FFFE/U+FFFF, are written as visible escapes.
+pub fn xml_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\t' | '\n' => out.push(c),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            '\u{fffe}' | '\u{ffff}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if ('\u{fdd0}'..='\u{fdef}').contains(&c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}

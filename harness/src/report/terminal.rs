@@ -1,0 +1,107 @@
+//! The terminal display: progress per scenario and step, and a summary.
+
+use std::io::Write;
+
+use super::events::{Reporter, RunEvent, StepStatus, Verdict};
+
+#[derive(Debug)]
+pub struct TerminalReporter<W: Write + Send> {
+    out: W,
+    color: bool,
+    verbose: bool,
+    out_dir: String,
+}
+
+impl<W: Write + Send> TerminalReporter<W> {
+    pub fn new(out: W, color: bool, verbose: bool) -> Self {
+        Self {
+            out,
+            color,
+            verbose,
+            out_dir: String::new(),
+        }
+    }
+
+    fn paint(&self, v: Verdict) -> String {
+        let code = match v {
+            Verdict::Pass => "32",
+            Verdict::Fail => "31",
+            Verdict::Error => "35",
+            Verdict::Skipped => "33",
+        };
+        if self.color {
+            format!("\x1b[1;{code}m{v:>7}\x1b[0m")
+        } else {
+            format!("{v:>7}")
+        }
+    }
+}
+
+impl<W: Write + Send> Reporter for TerminalReporter<W> {
+    fn event(&mut self, ev: &RunEvent) -> std::io::Result<()> {
+        match ev {
+            RunEvent::RunStarted {
+                run_id,
+                device,
+                profile,
+                out_dir,
+                planned,
+                ..
+            } => {
+                self.out_dir = out_dir.clone();
+                writeln!(
+                    self.out,
+                    "certbench run {run_id}\n  device: {} {} (hw {}) — profile {profile}\n  {} scenario(s) planned",
+                    device.vendor,
+                    device.model,
+                    device.hardware_revision,
+                    planned.len()
+                )?;
+            }
+            RunEvent::ScenarioStarted { id, index, total } => {
+                writeln!(self.out, "[{}/{}] {id} ...", index + 1, total)?;
+            }
+            RunEvent::StepFinished { step, .. } => {
+                if self.verbose || step.status != StepStatus::Ok {
+                    writeln!(
+                        self.out,
+                        "        step {:>2} {:<16} {:?}: {}",
+                        step.index, step.name, step.status, step.detail
+                    )?;
+                }
+            }
+            RunEvent::ScenarioFinished { result } => {
+                let v = self.paint(result.verdict);
+                write!(
+                    self.out,
+                    "{v} {} ({:.1}s)",
+                    result.id,
+                    result.duration_ms as f64 / 1000.0
+                )?;
+                if let Some(r) = &result.reason {
+                    write!(self.out, "\n        {r}")?;
+                }
+                writeln!(self.out)?;
+            }
+            RunEvent::Notice { text } => writeln!(self.out, "note: {text}")?,
+            RunEvent::RunFinished {
+                passed,
+                failed,
+                errors,
+                skipped,
+                duration_ms,
+                interrupted,
+                ..
+            } => {
+                writeln!(
+                    self.out,
+                    "\n{}{passed} passed, {failed} failed, {errors} errors, {skipped} skipped in {:.1}s",
+                    if *interrupted { "INTERRUPTED: " } else { "" },
+                    *duration_ms as f64 / 1000.0
+                )?;
+                writeln!(self.out, "results: {}", self.out_dir)?;
+            }
+        }
+        self.out.flush()
+    }
+}
