@@ -26,34 +26,29 @@ impl Redactor {
     }
 
     pub fn redact(&self, s: &str) -> String {
-        let g = self.secrets.read().unwrap_or_else(|p| p.into_inner());
-        let mut out = s.to_string();
-        for (name, v) in g.iter() {
-            if out.contains(v.as_str()) {
-                out = out.replace(v.as_str(), &format!("<secret:{name}>"));
-            }
-        }
-        out
+        String::from_utf8(self.redact_bytes(s.as_bytes()))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
+    /// One pass, longest secret first at each position, so a replacement is never
+    /// itself searched again.
     pub fn redact_bytes(&self, b: &[u8]) -> Vec<u8> {
         let g = self.secrets.read().unwrap_or_else(|p| p.into_inner());
-        let mut out = b.to_vec();
-        for (name, v) in g.iter() {
-            let needle = v.as_bytes();
-            let repl = format!("<secret:{name}>").into_bytes();
-            let mut res = Vec::with_capacity(out.len());
-            let mut i = 0;
-            while i < out.len() {
-                if out[i..].starts_with(needle) {
-                    res.extend_from_slice(&repl);
-                    i += needle.len();
-                } else {
-                    res.push(out[i]);
-                    i += 1;
+        if g.is_empty() {
+            return b.to_vec();
+        }
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        'outer: while i < b.len() {
+            for (name, v) in g.iter() {
+                if b[i..].starts_with(v.as_bytes()) {
+                    out.extend_from_slice(format!("<secret:{name}>").as_bytes());
+                    i += v.len();
+                    continue 'outer;
                 }
             }
-            out = res;
+            out.push(b[i]);
+            i += 1;
         }
         out
     }

@@ -1,0 +1,155 @@
+//! Helpers shared by the integration tests: run the real binary, read its JUnit.
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_certbench"))
+}
+
+/// Runs certbench in the repository root.
+pub fn certbench(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run certbench")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// One testcase of a JUnit file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub name: String,
+    pub classname: String,
+    /// "pass", "failure", "error" or "skipped".
+    pub status: String,
+    pub message: String,
+    pub body: String,
+}
+
+/// Parses JUnit XML with a real XML parser; panics on malformed XML.
+pub fn junit(path: &Path) -> Vec<Case> {
+    use quick_xml::events::Event;
+    let xml = std::fs::read_to_string(path).expect("read junit");
+    let mut r = quick_xml::Reader::from_str(&xml);
+    r.config_mut().check_end_names = true;
+    let mut cases = Vec::new();
+    let mut cur: Option<Case> = None;
+    let mut in_status = false;
+    loop {
+        match r
+            .read_event()
+            .unwrap_or_else(|e| panic!("malformed JUnit XML at {}: {e}", r.buffer_position()))
+        {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"testcase" => {
+                if let Some(c) = cur.take() {
+                    cases.push(c);
+                }
+                let attr = |n: &[u8]| {
+                    e.attributes()
+                        .filter_map(Result::ok)
+                        .find(|a| a.key.as_ref() == n)
+                        .map(|a| a.unescape_value().expect("attr").into_owned())
+                        .unwrap_or_default()
+                };
+                cur = Some(Case {
+                    name: attr(b"name"),
+                    classname: attr(b"classname"),
+                    status: "pass".into(),
+                    message: String::new(),
+                    body: String::new(),
+                });
+            }
+            ev @ (Event::Start(_) | Event::Empty(_)) if matches!(&ev, Event::Start(e) | Event::Empty(e) if matches!(e.name().as_ref(), b"failure" | b"error" | b"skipped")) =>
+            {
+                let is_start = matches!(ev, Event::Start(_));
+                let (Event::Start(e) | Event::Empty(e)) = ev else {
+                    unreachable!()
+                };
+                let c = cur.as_mut().expect("status inside testcase");
+                c.status = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                c.message = e
+                    .attributes()
+                    .filter_map(Result::ok)
+                    .find(|a| a.key.as_ref() == b"message")
+                    .map(|a| a.unescape_value().expect("attr").into_owned())
+                    .unwrap_or_default();
+                in_status = is_start;
+            }
+            Event::Text(t) if in_status => {
+                if let Some(c) = cur.as_mut() {
+                    c.body.push_str(&t.decode().expect("text"));
+                }
+            }
+            Event::GeneralRef(r) if in_status => {
+                let name = r.decode().expect("entity");
+                let ch = match name.as_ref() {
+                    "lt" => "<".to_string(),
+                    "gt" => ">".to_string(),
+                    "amp" => "&".to_string(),
+                    "quot" => "\"".to_string(),
+                    "apos" => "'".to_string(),
+                    _ => r
+                        .resolve_char_ref()
+                        .expect("valid char ref")
+                        .map(String::from)
+                        .unwrap_or_default(),
+                };
+                if let Some(c) = cur.as_mut() {
+                    c.body.push_str(&ch);
+                }
+            }
+            Event::End(e) if matches!(e.name().as_ref(), b"failure" | b"error" | b"skipped") => {
+                in_status = false
+            }
+            _ => {}
+        }
+    }
+    if let Some(c) = cur.take() {
+        cases.push(c);
+    }
+    cases
+}
+
+/// Runs the password scenario against a profile; returns (exit code, cases, out dir).
+pub fn run_profile(
+    profile: &str,
+    extra: &[&str],
+) -> (Option<i32>, Vec<Case>, tempfile::TempDir, String) {
+    let out = tempfile::tempdir().expect("tempdir");
+    let work = out.path().join("work");
+    let res = out.path().join("results");
+    let mut args = vec![
+        "run",
+        "--skip-setup",
+        "-d",
+        profile,
+        "--out",
+        res.to_str().expect("utf8"),
+        "--workdir",
+        work.to_str().expect("utf8"),
+    ];
+    args.extend_from_slice(extra);
+    let o = certbench(&args);
+    let cases = junit(&res.join("junit.xml"));
+    (o.status.code(), cases, out, text(&o))
+}

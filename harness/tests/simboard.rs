@@ -1,0 +1,101 @@
+//! The password-reset scenario against the simulated board: the good board passes, each
+//! flaw fails with evidence naming its cause, and no secret reaches a result file.
+
+mod common;
+
+use common::*;
+use rstest::rstest;
+
+#[test]
+fn good_board_passes_and_results_hold_no_secret() {
+    let (code, cases, dir, out) = run_profile("devices/simboard.yaml", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let case = cases
+        .iter()
+        .find(|c| c.name.starts_with("password-reset-enforcement"))
+        .expect("testcase");
+    assert_eq!(case.status, "pass", "{case:?}");
+
+    // the strong password the run set lives in the board's flash (state file)
+    let state =
+        std::fs::read_to_string(dir.path().join("work/simboard.state")).expect("board state");
+    let new_password = state
+        .lines()
+        .find_map(|l| l.strip_prefix("password="))
+        .expect("password was changed");
+    assert!(new_password.len() >= 20);
+    let mut checked = 0;
+    for entry in walk(&dir.path().join("results")) {
+        let bytes = std::fs::read(&entry).expect("read result file");
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(new_password),
+            "{} contains the new password",
+            entry.display()
+        );
+        assert!(
+            !text.contains("simboard-factory"),
+            "{} contains the factory password",
+            entry.display()
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 5,
+        "expected junit, events, console logs; saw {checked} files"
+    );
+    let log = std::fs::read_to_string(
+        dir.path()
+            .join("results/scenarios/password-reset-enforcement/console.log"),
+    )
+    .expect("evidence");
+    assert!(
+        log.contains("<secret:strong_password>"),
+        "the send of the new password is recorded by name"
+    );
+    assert!(
+        log.contains("SimBoard ROM"),
+        "boot output from before the first expect is kept"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}
+
+#[rstest]
+#[case::no_forced_change("devices/simboard-no-forced-change.yaml", "PWD-01", "gave a shell")]
+#[case::weak_passwords(
+    "devices/simboard-weak-passwords.yaml",
+    "PWD-07",
+    "offered \"123456\", the device accepted it"
+)]
+#[case::factory_password_kept(
+    "devices/simboard-factory-password-kept.yaml",
+    "PWD-08",
+    "factory password still works"
+)]
+fn each_flaw_fails_with_its_cause(#[case] profile: &str, #[case] check: &str, #[case] why: &str) {
+    let (code, cases, _dir, out) = run_profile(profile, &[]);
+    assert_eq!(code, Some(1), "a device failure exits 1\n{out}");
+    let case = cases
+        .iter()
+        .find(|c| c.name.starts_with("password-reset-enforcement"))
+        .expect("testcase");
+    assert_eq!(case.status, "failure", "{case:?}");
+    assert!(case.message.starts_with(&format!("{check}:")), "{case:?}");
+    assert!(case.message.contains(why), "{case:?}");
+    assert!(
+        case.body.contains("console excerpt"),
+        "evidence in the failure body: {case:?}"
+    );
+}
