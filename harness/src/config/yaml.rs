@@ -193,6 +193,10 @@ pub fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T,
         if field == "." {
             field.clear();
         }
+        // a span-carrying value (Loc) adds an inner `.value` that the user never wrote
+        if let Some(f) = field.strip_suffix(".value") {
+            field = f.to_string();
+        }
         let message = first_line(&e.to_string());
         let hint = hint_for(&message);
         let mut err = InputError::new(path, pos, field, message);
