@@ -19,13 +19,25 @@ fn files(dir: &str) -> Vec<String> {
 fn every_malformed_file_is_rejected_with_its_location() {
     let mut all = files("fixtures/bad-yaml");
     all.extend(files("fixtures/bad-devices"));
-    assert!(all.len() >= 15, "at least 15 malformed files, have {}", all.len());
+    assert!(
+        all.len() >= 15,
+        "at least 15 malformed files, have {}",
+        all.len()
+    );
     let mut snapshot = String::new();
     for f in &all {
         let o = certbench(&["validate", f]);
-        assert_eq!(o.status.code(), Some(2), "{f} must be rejected with exit 2:\n{}", text(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{f} must be rejected with exit 2:\n{}",
+            text(&o)
+        );
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(err.starts_with(f.as_str()), "{f}: message must start with the file name:\n{err}");
+        assert!(
+            err.starts_with(f.as_str()),
+            "{f}: message must start with the file name:\n{err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
         snapshot.push_str(&format!("$ certbench validate {f}\n{err}\n"));
     }
@@ -42,9 +54,20 @@ fn the_shipped_files_are_valid() {
 fn run_with_a_bad_scenario_runs_nothing_and_exits_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("r");
-    let o = certbench(&["run", "--skip-setup", "-s", "fixtures/bad-yaml/04-bad-regex.yaml", "--out", out.to_str().expect("utf8")]);
+    let o = certbench(&[
+        "run",
+        "--skip-setup",
+        "-s",
+        "fixtures/bad-yaml/04-bad-regex.yaml",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("fixtures/bad-yaml/04-bad-regex.yaml:7:16"), "{}", text(&o));
+    assert!(
+        text(&o).contains("fixtures/bad-yaml/04-bad-regex.yaml:7:16"),
+        "{}",
+        text(&o)
+    );
     assert!(!out.exists(), "nothing may run on bad input");
 }
 
@@ -55,7 +78,12 @@ fn usage_errors_exit_2_and_help_documents_exit_codes() {
     let help = certbench(&["--help"]);
     assert_eq!(help.status.code(), Some(0));
     let h = text(&help);
-    for line in ["0  every planned check passed", "1  the device failed", "2  bad input", "3  harness"] {
+    for line in [
+        "0  every planned check passed",
+        "1  the device failed",
+        "2  bad input",
+        "3  harness",
+    ] {
         assert!(h.contains(line), "--help must document exit codes: {h}");
     }
 }
@@ -66,9 +94,15 @@ fn schema_is_printed_for_each_kind() {
         let o = certbench(&["schema", kind]);
         assert_eq!(o.status.code(), Some(0));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON schema");
-        assert!(v.get("properties").is_some() || v.get("$defs").is_some(), "{kind}: {v}");
+        assert!(
+            v.get("properties").is_some() || v.get("$defs").is_some(),
+            "{kind}: {v}"
+        );
     }
     let o = certbench(&["schema", "scenario"]);
     let s = String::from_utf8_lossy(&o.stdout);
-    assert!(s.contains("change_password") && s.contains("expect_none"), "step kinds are in the schema");
+    assert!(
+        s.contains("change_password") && s.contains("expect_none"),
+        "step kinds are in the schema"
+    );
 }

@@ -1,0 +1,207 @@
+//! A device played by the test itself on a PTY: hostile output, silence, interruption.
+
+mod common;
+
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A PTY whose slave is linked at `link`; `talk` runs on the master side until dropped.
+struct FakeDevice {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _slave: std::fs::File,
+}
+
+impl FakeDevice {
+    fn start(link: &std::path::Path, talk: impl Fn(&mut std::fs::File) + Send + 'static) -> Self {
+        let (mut m, mut s) = (-1, -1);
+        let mut name = [0 as libc::c_char; 128];
+        // SAFETY: openpty fills two fds and a NUL-terminated name.
+        let rc = unsafe {
+            libc::openpty(
+                &mut m,
+                &mut s,
+                name.as_mut_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty");
+        // SAFETY: fresh fds from openpty; the name is NUL-terminated.
+        let (mut master, slave, path) = unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            libc::tcgetattr(s, &mut t);
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(s, libc::TCSANOW, &t);
+            (
+                std::fs::File::from_raw_fd(m),
+                std::fs::File::from_raw_fd(s),
+                std::ffi::CStr::from_ptr(name.as_ptr())
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        };
+        std::os::unix::fs::symlink(&path, link).expect("link pty");
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                talk(&mut master);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+            _slave: slave,
+        }
+    }
+}
+
+impl Drop for FakeDevice {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run_fake(
+    scenario: &str,
+    talk: impl Fn(&mut std::fs::File) + Send + 'static,
+) -> (Option<i32>, Vec<Case>, tempfile::TempDir, String, Duration) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("fake.tty");
+    let _dev = FakeDevice::start(&link, talk);
+    let res = dir.path().join("results");
+    let t0 = Instant::now();
+    let o = certbench(&[
+        "run",
+        "-d",
+        "fixtures/devices/fake-pty.yaml",
+        "--port",
+        link.to_str().expect("utf8"),
+        "-s",
+        scenario,
+        "--out",
+        res.to_str().expect("utf8"),
+        "--workdir",
+        dir.path().to_str().expect("utf8"),
+    ]);
+    let took = t0.elapsed();
+    let cases = junit(&res.join("junit.xml"));
+    (o.status.code(), cases, dir, text(&o), took)
+}
+
+const HOSTILE: &[u8] = b"\x00\x01\x07\x08\x0b\x0c\x1b[31mred\x1b[0m ]]> <script>alert(1)</script> & \"q\" \xef\xbf\xbe \xef\xbf\xbf \xff\xfe\x7f READY\r\n";
+
+#[test]
+fn junit_stays_valid_xml_whatever_the_device_prints() {
+    let (code, cases, _dir, out, _) = run_fake("fixtures/scenarios/hostile-output.yaml", |m| {
+        let _ = m.write_all(HOSTILE);
+    });
+    assert_eq!(code, Some(1), "{out}");
+    // `junit` parses with a real XML parser and panics on malformed XML
+    let case = &cases[0];
+    assert_eq!(case.status, "failure", "{case:?}");
+    assert!(case.message.starts_with("COM-01:"), "{case:?}");
+    assert!(
+        case.body.contains("]]>"),
+        "the device's bytes are in the evidence, escaped: {}",
+        case.body
+    );
+    assert!(case.body.contains("<script>"), "{}", case.body);
+}
+
+#[test]
+fn a_board_that_never_answers_is_an_error_at_the_deadline_not_a_hang() {
+    let (code, cases, _dir, out, took) = run_fake("fixtures/scenarios/silent-login.yaml", |_| {});
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(cases[0].status, "error", "{:?}", cases[0]);
+    assert!(
+        cases[0].message.contains("no login prompt within 2s"),
+        "{:?}",
+        cases[0]
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[test]
+fn a_scenario_needing_an_undeclared_feature_is_skipped_with_the_reason() {
+    let (code, cases, _dir, out, _) = run_fake("fixtures/scenarios/not-applicable.yaml", |_| {});
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(cases[0].status, "skipped");
+    assert!(
+        cases[0].message.contains("telnet_service"),
+        "{:?}",
+        cases[0]
+    );
+}
+
+#[test]
+fn sigterm_mid_run_leaves_valid_junit_with_every_planned_check_and_powers_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("fake.tty");
+    let _dev = FakeDevice::start(&link, |_| {});
+    let res = dir.path().join("results");
+    let scen = |s: &str| {
+        repo()
+            .join("fixtures/scenarios")
+            .join(s)
+            .display()
+            .to_string()
+    };
+    let mut child = Command::new(bin())
+        .current_dir(repo())
+        .args(["run", "-d", "fixtures/devices/fake-pty.yaml", "--port"])
+        .arg(&link)
+        .args([
+            "-s",
+            &scen("slow.yaml"),
+            "-s",
+            &scen("after-slow.yaml"),
+            "--out",
+        ])
+        .arg(&res)
+        .arg("--workdir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // wait until the slow scenario is running (its power-on left a trace)
+    let power_log: PathBuf = dir.path().join("power.log");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&power_log)
+        .unwrap_or_default()
+        .contains("on")
+    {
+        assert!(Instant::now() < deadline, "the slow scenario never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(3));
+    let cases = junit(&res.join("junit.xml"));
+    assert_eq!(cases.len(), 2, "{cases:?}");
+    assert!(cases.iter().all(|c| c.status == "error"), "{cases:?}");
+    assert!(
+        cases[0].message.contains("interrupted by SIGTERM"),
+        "{cases:?}"
+    );
+    assert!(cases[1].message.contains("not run"), "{cases:?}");
+    assert!(
+        std::fs::read_to_string(&power_log)
+            .expect("log")
+            .ends_with("off\n"),
+        "board powered off on the way out"
+    );
+}
