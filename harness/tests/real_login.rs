@@ -17,7 +17,7 @@ fn prerequisites() -> Result<(), String> {
             .args(["-c", &format!("command -v {tool}")])
             .output()
             .map(|o| o.status.success());
-        if ok != Ok(true) {
+        if !matches!(ok, Ok(true)) {
             return Err(format!("{tool} is not installed"));
         }
     }
