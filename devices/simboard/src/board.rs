@@ -391,11 +391,8 @@ impl Board {
                     self.out("^C\r\n");
                     return Some(LineInput::Interrupted);
                 }
-                0x7f | 0x08 => {
-                    if buf.pop().is_some() && echo {
-                        self.out("\x08 \x08");
-                    }
-                }
+                0x7f | 0x08 if buf.pop().is_some() && echo => self.out("\x08 \x08"),
+                0x7f | 0x08 => {}
                 b if b >= 0x20 => {
                     buf.push(b);
                     if echo {

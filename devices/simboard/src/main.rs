@@ -151,10 +151,8 @@ fn run(args: &Args) -> Result<(), String> {
 fn power_on(args: &Args) -> Result<(), String> {
     let opts = board_options(args)?;
     let pidfile = args.pidfile.clone().ok_or("--pidfile is required")?;
-    if let Some(pid) = read_pid(&pidfile) {
-        if process_alive(pid) {
-            return Ok(()); // already powered
-        }
+    if read_pid(&pidfile).is_some_and(process_alive) {
+        return Ok(()); // already powered
     }
     let _ = std::fs::remove_file(&opts.link);
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
