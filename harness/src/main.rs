@@ -62,6 +62,12 @@ enum Command {
         /// Files or folders (default: devices/ and scenarios/). The kind is taken from
         /// the folder (devices/, labs/, scenarios/) or from the top-level keys.
         paths: Vec<PathBuf>,
+        /// Lab binding to check device profiles against (its `vars` resolve `{{name}}`).
+        #[arg(long)]
+        lab: Option<PathBuf>,
+        /// Extra values for `{{name}}` in commands: NAME=VALUE (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
     /// Print the JSON Schema of a file kind, for editor completion.
     Schema {
@@ -97,7 +103,10 @@ fn main() -> ExitCode {
             }
             None => ExitCode::from(exit::BAD_INPUT),
         },
-        Command::Validate { paths } => validate(paths),
+        Command::Validate { paths, lab, set } => match parse_set(&set) {
+            Some(vars) => validate(paths, lab, vars),
+            None => ExitCode::from(exit::BAD_INPUT),
+        },
         Command::Run {
             device,
             lab,
@@ -111,22 +120,18 @@ fn main() -> ExitCode {
             skip_setup,
             verbose,
         } => {
-            let mut vars = BTreeMap::new();
-            for s in &set {
-                match s.split_once('=') {
-                    Some((k, v)) if !k.is_empty() => {
-                        vars.insert(k.to_string(), v.to_string());
-                    }
-                    _ => {
-                        eprintln!("certbench: --set {s:?}: expected NAME=VALUE");
-                        return ExitCode::from(exit::BAD_INPUT);
-                    }
-                }
-            }
+            let Some(vars) = parse_set(&set) else {
+                return ExitCode::from(exit::BAD_INPUT);
+            };
             let opts = RunOptions {
                 profile: device,
                 lab,
-                overrides: Overrides { port, baud, vars },
+                overrides: Overrides {
+                    port,
+                    baud,
+                    vars,
+                    skip_secrets: false,
+                },
                 scenarios,
                 only,
                 out,
@@ -152,6 +157,22 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn parse_set(set: &[String]) -> Option<BTreeMap<String, String>> {
+    let mut vars = BTreeMap::new();
+    for s in set {
+        match s.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                vars.insert(k.to_string(), v.to_string());
+            }
+            _ => {
+                eprintln!("certbench: --set {s:?}: expected NAME=VALUE");
+                return None;
+            }
+        }
+    }
+    Some(vars)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -183,7 +204,12 @@ fn kind_of(path: &Path) -> Kind {
     }
 }
 
-fn validate(paths: Vec<PathBuf>) -> ExitCode {
+fn validate(paths: Vec<PathBuf>, lab: Option<PathBuf>, vars: BTreeMap<String, String>) -> ExitCode {
+    let ov = Overrides {
+        vars,
+        skip_secrets: true,
+        ..Overrides::default()
+    };
     let paths = if paths.is_empty() {
         vec![PathBuf::from("devices"), PathBuf::from("scenarios")]
     } else {
@@ -206,7 +232,7 @@ fn validate(paths: Vec<PathBuf>) -> ExitCode {
     let mut scenario_files = Vec::new();
     for f in &files {
         let r = match kind_of(f) {
-            Kind::Device => config::device::load(f, None, &Overrides::default()).map(|_| ()),
+            Kind::Device => config::device::load(f, lab.as_deref(), &ov).map(|_| ()),
             Kind::Lab => config::yaml::load::<config::device::RawLab>(f)
                 .map(|_| ())
                 .map_err(Into::into),

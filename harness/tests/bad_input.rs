@@ -17,16 +17,33 @@ fn files(dir: &str) -> Vec<String> {
 
 #[test]
 fn every_malformed_file_is_rejected_with_its_location() {
-    let mut all = files("fixtures/bad-yaml");
-    all.extend(files("fixtures/bad-devices"));
+    let scenarios = files("fixtures/bad-yaml");
+    let devices = files("fixtures/bad-devices");
     assert!(
-        all.len() >= 15,
-        "at least 15 malformed files, have {}",
-        all.len()
+        scenarios.len() + devices.len() >= 15,
+        "at least 15 malformed files"
     );
     let mut snapshot = String::new();
-    for f in &all {
-        let o = certbench(&["validate", f]);
+    // scenarios through `validate`, device profiles through `run` (which also resolves
+    // secrets); both must refuse before anything runs
+    let cmds = scenarios
+        .iter()
+        .map(|f| (f, vec!["validate", f.as_str()]))
+        .chain(devices.iter().map(|f| {
+            (
+                f,
+                vec![
+                    "run",
+                    "--skip-setup",
+                    "-d",
+                    f.as_str(),
+                    "--out",
+                    "/nonexistent/never-created",
+                ],
+            )
+        }));
+    for (f, args) in cmds {
+        let o = certbench(&args);
         assert_eq!(
             o.status.code(),
             Some(2),
@@ -39,9 +56,39 @@ fn every_malformed_file_is_rejected_with_its_location() {
             "{f}: message must start with the file name:\n{err}"
         );
         assert!(!err.contains("panicked"), "{err}");
-        snapshot.push_str(&format!("$ certbench validate {f}\n{err}\n"));
+        snapshot.push_str(&format!("$ certbench {}\n{err}\n", args.join(" ")));
     }
     insta::assert_snapshot!("malformed_files", snapshot);
+}
+
+#[test]
+fn the_readme_example_profile_lab_and_scenario_are_valid() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let blocks: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().expect("block"))
+        .collect();
+    assert!(blocks.len() >= 3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (sub, name, text) in [
+        ("devices", "acme-cam.yaml", blocks[0]),
+        ("labs", "bench3.yaml", blocks[1]),
+        ("scenarios", "my-check.yaml", blocks[2]),
+    ] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        std::fs::write(dir.path().join(sub).join(name), text).expect("write");
+    }
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    let o = certbench(&[
+        "validate",
+        "--lab",
+        &p("labs/bench3.yaml"),
+        &p("devices"),
+        &p("labs"),
+        &p("scenarios"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 #[test]

@@ -276,6 +276,9 @@ pub const COMMAND_VARS: &[&str] = &[
 /// CLI overrides of the lab binding.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// Check where secrets come from but do not read them (`certbench validate`: secrets
+    /// are supplied where the run happens).
+    pub skip_secrets: bool,
     pub port: Option<String>,
     pub baud: Option<u32>,
     pub vars: BTreeMap<String, String>,
@@ -430,24 +433,23 @@ fn resolve(
     });
 
     let base = file.parent().unwrap_or(Path::new("."));
-    let factory =
-        raw.credentials
-            .as_ref()
-            .and_then(|c| match resolve_secret(base, &c.factory.password) {
-                Ok(password) => Some(Login {
-                    user: c.factory.user.clone(),
-                    password,
-                }),
-                Err(msg) => {
-                    errs.borrow_mut().push(InputError::new(
-                        file,
-                        None,
-                        "credentials.factory.password",
-                        msg,
-                    ));
-                    None
-                }
-            });
+    let factory = raw.credentials.as_ref().and_then(|c| {
+        match resolve_secret(base, &c.factory.password, ov.skip_secrets) {
+            Ok(password) => Some(Login {
+                user: c.factory.user.clone(),
+                password,
+            }),
+            Err(msg) => {
+                errs.borrow_mut().push(InputError::new(
+                    file,
+                    None,
+                    "credentials.factory.password",
+                    msg,
+                ));
+                None
+            }
+        }
+    });
 
     let errs = errs.into_inner();
     if !errs.is_empty() {
@@ -466,7 +468,10 @@ fn resolve(
     })
 }
 
-fn resolve_secret(base: &Path, src: &SecretSource) -> Result<String, String> {
+fn resolve_secret(base: &Path, src: &SecretSource, skip: bool) -> Result<String, String> {
+    if skip {
+        return Ok(String::new());
+    }
     match src {
         SecretSource::Value(v) => Ok(v.clone()),
         SecretSource::Env(name) => std::env::var(name).map_err(|_| {
