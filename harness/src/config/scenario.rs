@@ -40,7 +40,7 @@ pub struct RawScenario {
     /// Deadline for the whole scenario (default 10m).
     #[serde(default)]
     pub timeout: Option<Dur>,
-    pub steps: Vec<RawStep>,
+    pub steps: Vec<Loc<RawStep>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema, serde::Serialize)]
@@ -601,8 +601,13 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
     let mut steps = Vec::new();
     let mut last_pos = raw.id.pos;
     for (i, s) in raw.steps.iter().enumerate() {
-        let pos = step_pos(s).unwrap_or(last_pos);
+        let pos = if s.pos.line > 0 {
+            s.pos
+        } else {
+            step_pos(s).unwrap_or(last_pos)
+        };
         last_pos = pos;
+        let s = &s.value;
         let f = format!("steps[{i}]");
         let kind = match s {
             RawStep::Power(a) => Some(StepKind::Power(a.value)),

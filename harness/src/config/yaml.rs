@@ -197,6 +197,7 @@ pub fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T,
         if let Some(f) = field.strip_suffix(".value") {
             field = f.to_string();
         }
+        field = field.replace("].value", "]");
         let message = first_line(&e.to_string());
         let hint = hint_for(&message);
         let mut err = InputError::new(path, pos, field, message);
