@@ -8,10 +8,7 @@ use certbench::console::matcher::{Cursor, MatchBuffer};
 use regex::bytes::Regex;
 
 fn main() {
-    let mb: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(8);
+    let mb: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(8);
     let mut log = Vec::with_capacity(mb << 20);
     let mut n = 0u64;
     while log.len() < mb << 20 {

@@ -5,6 +5,7 @@
 //! interfaces), [`engine`] (scenario steps and verdicts), [`report`] (run events and
 //! reporters), [`run`] (one run of scenarios against one device).
 
+pub mod bench;
 pub mod config;
 pub mod console;
 pub mod engine;

@@ -86,11 +86,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::BAD_INPUT
-            } else {
-                exit::OK
-            };
+            let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::OK };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -253,11 +249,7 @@ fn validate(paths: Vec<PathBuf>, lab: Option<PathBuf>, vars: BTreeMap<String, St
         ExitCode::SUCCESS
     } else {
         eprintln!("{errors}");
-        eprintln!(
-            "certbench: {} error(s) in {} file(s)",
-            errors.0.len(),
-            files.len()
-        );
+        eprintln!("certbench: {} error(s) in {} file(s)", errors.0.len(), files.len());
         ExitCode::from(exit::BAD_INPUT)
     }
 }

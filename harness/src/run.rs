@@ -56,11 +56,7 @@ pub fn load_scenarios(paths: &[PathBuf]) -> Result<Vec<Scenario>, InputErrors> {
                             &f,
                             None,
                             "id",
-                            format!(
-                                "scenario id {:?} is also used by {}",
-                                s.id,
-                                prev.file.display()
-                            ),
+                            format!("scenario id {:?} is also used by {}", s.id, prev.file.display()),
                         )
                         .with_hint("scenario ids must be unique"),
                     );
@@ -87,11 +83,7 @@ fn now_rfc3339() -> String {
 fn new_run_id() -> String {
     let t = time::OffsetDateTime::now_utc();
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    format!(
-        "{}-{:04x}",
-        t.format(&fmt).unwrap_or_default(),
-        rand::random::<u16>()
-    )
+    format!("{}-{:04x}", t.format(&fmt).unwrap_or_default(), rand::random::<u16>())
 }
 
 struct Reporters(Vec<Box<dyn Reporter>>);
@@ -111,10 +103,7 @@ fn signal_watch() -> tokio::sync::watch::Receiver<Option<&'static str>> {
     let (tx, rx) = tokio::sync::watch::channel(None);
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
             return;
         };
         let name = tokio::select! {
@@ -152,29 +141,14 @@ pub async fn run(opts: RunOptions) -> Result<u8, InputErrors> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
-    std::fs::create_dir_all(&out_dir).map_err(|e| {
-        InputError::new(
-            &out_dir,
-            None,
-            "--out",
-            format!("cannot create results folder: {e}"),
-        )
-    })?;
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| InputError::new(&out_dir, None, "--out", format!("cannot create results folder: {e}")))?;
     let (workdir, temp_workdir) = match &opts.workdir {
         Some(w) => (w.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("certbench-{run_id}")),
-            true,
-        ),
+        None => (std::env::temp_dir().join(format!("certbench-{run_id}")), true),
     };
-    std::fs::create_dir_all(&workdir).map_err(|e| {
-        InputError::new(
-            &workdir,
-            None,
-            "--workdir",
-            format!("cannot create work folder: {e}"),
-        )
-    })?;
+    std::fs::create_dir_all(&workdir)
+        .map_err(|e| InputError::new(&workdir, None, "--workdir", format!("cannot create work folder: {e}")))?;
     let code = execute(&opts, device, scenarios, &run_id, &out_dir, &workdir).await;
     if temp_workdir {
         let _ = std::fs::remove_dir_all(&workdir);
@@ -221,6 +195,23 @@ async fn execute(
     if let Some(p) = &port {
         vars.insert("console".into(), p.clone());
     }
+    // the network bench comes up before anything is powered, so its addresses can be
+    // given to power-on commands; a bind failure is reported at once
+    let mut bench_error: Option<String> = None;
+    let net = match &device.mqtt {
+        Some(spec) => match crate::bench::NetBench::start(spec, workdir).await {
+            Ok(n) => {
+                vars.extend(n.vars());
+                Some(n)
+            }
+            Err(e) => {
+                eprintln!("certbench: network bench: {e}");
+                bench_error = Some(format!("the network bench could not start: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
 
     let mut reporters = Reporters(vec![
         Box::new(crate::report::terminal::TerminalReporter::new(
@@ -228,9 +219,7 @@ async fn execute(
             opts.color,
             opts.verbose,
         )),
-        Box::new(crate::report::junit::JunitReporter::new(
-            out_dir.join("junit.xml"),
-        )),
+        Box::new(crate::report::junit::JunitReporter::new(out_dir.join("junit.xml"))),
     ]);
     match crate::report::jsonl::JsonlReporter::create(&out_dir.join("events.jsonl")) {
         Ok(j) => reporters.0.push(Box::new(j)),
@@ -260,20 +249,15 @@ async fn execute(
     }
 
     // setup commands (build, flash); a failure makes every check an ERROR with the cause
-    let mut setup_error: Option<String> = None;
+    let mut setup_error: Option<String> = bench_error;
     if !opts.skip_setup {
         let mut log = String::new();
         for t in &device.setup {
             reporters.emit(RunEvent::Notice {
                 text: format!("setup: {}", t.source()),
             });
-            match crate::power::external::run_command(
-                t,
-                &vars,
-                &profile_dir,
-                std::time::Duration::from_secs(1800),
-            )
-            .await
+            match crate::power::external::run_command(t, &vars, &profile_dir, std::time::Duration::from_secs(1800))
+                .await
             {
                 Ok(o) => log.push_str(&o),
                 Err(e) => {
@@ -322,6 +306,7 @@ async fn execute(
         redactor,
         command_vars: vars,
         command_cwd: profile_dir,
+        net,
     };
 
     let mut results: Vec<ScenarioResult> = Vec::new();
@@ -361,9 +346,7 @@ async fn execute(
                 step: s.clone(),
             });
         }
-        reporters.emit(RunEvent::ScenarioFinished {
-            result: result.clone(),
-        });
+        reporters.emit(RunEvent::ScenarioFinished { result: result.clone() });
         results.push(result);
     }
 
@@ -374,6 +357,12 @@ async fn execute(
         reporters.emit(RunEvent::Notice {
             text: format!("could not power the board off: {e}"),
         });
+    }
+    if let Some(net) = &bench.net {
+        let _ = std::fs::write(
+            out_dir.join("bench-sessions.jsonl"),
+            bench.redactor.redact(&net.sessions_json()),
+        );
     }
     if let Some(c) = &bench.console {
         let text = c.with_transcript(|t| t.render_text(0, &bench.redactor));

@@ -19,10 +19,7 @@ fn files(dir: &str) -> Vec<String> {
 fn every_malformed_file_is_rejected_with_its_location() {
     let scenarios = files("fixtures/bad-yaml");
     let devices = files("fixtures/bad-devices");
-    assert!(
-        scenarios.len() + devices.len() >= 15,
-        "at least 15 malformed files"
-    );
+    assert!(scenarios.len() + devices.len() >= 15, "at least 15 malformed files");
     let mut snapshot = String::new();
     // scenarios through `validate`, device profiles through `run` (which also resolves
     // secrets); both must refuse before anything runs
@@ -141,10 +138,7 @@ fn schema_is_printed_for_each_kind() {
         let o = certbench(&["schema", kind]);
         assert_eq!(o.status.code(), Some(0));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON schema");
-        assert!(
-            v.get("properties").is_some() || v.get("$defs").is_some(),
-            "{kind}: {v}"
-        );
+        assert!(v.get("properties").is_some() || v.get("$defs").is_some(), "{kind}: {v}");
     }
     let o = certbench(&["schema", "scenario"]);
     let s = String::from_utf8_lossy(&o.stdout);

@@ -24,15 +24,7 @@ impl FakeDevice {
         let (mut m, mut s) = (-1, -1);
         let mut name = [0 as libc::c_char; 128];
         // SAFETY: openpty fills two fds and a NUL-terminated name.
-        let rc = unsafe {
-            libc::openpty(
-                &mut m,
-                &mut s,
-                name.as_mut_ptr(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
+        let rc = unsafe { libc::openpty(&mut m, &mut s, name.as_mut_ptr(), std::ptr::null(), std::ptr::null()) };
         assert_eq!(rc, 0, "openpty");
         // SAFETY: fresh fds from openpty; the name is NUL-terminated.
         let (mut master, slave, path) = unsafe {
@@ -43,9 +35,7 @@ impl FakeDevice {
             (
                 std::fs::File::from_raw_fd(m),
                 std::fs::File::from_raw_fd(s),
-                std::ffi::CStr::from_ptr(name.as_ptr())
-                    .to_string_lossy()
-                    .into_owned(),
+                std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned(),
             )
         };
         std::os::unix::fs::symlink(&path, link).expect("link pty");
@@ -126,11 +116,7 @@ fn a_board_that_never_answers_is_an_error_at_the_deadline_not_a_hang() {
     let (code, cases, _dir, out, took) = run_fake("fixtures/scenarios/silent-login.yaml", |_| {});
     assert_eq!(code, Some(3), "{out}");
     assert_eq!(cases[0].status, "error", "{:?}", cases[0]);
-    assert!(
-        cases[0].message.contains("no login prompt within 2s"),
-        "{:?}",
-        cases[0]
-    );
+    assert!(cases[0].message.contains("no login prompt within 2s"), "{:?}", cases[0]);
     assert!(took < Duration::from_secs(20), "took {took:?}");
 }
 
@@ -139,11 +125,7 @@ fn a_scenario_needing_an_undeclared_feature_is_skipped_with_the_reason() {
     let (code, cases, _dir, out, _) = run_fake("fixtures/scenarios/not-applicable.yaml", |_| {});
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(cases[0].status, "skipped");
-    assert!(
-        cases[0].message.contains("telnet_service"),
-        "{:?}",
-        cases[0]
-    );
+    assert!(cases[0].message.contains("telnet_service"), "{:?}", cases[0]);
 }
 
 #[test]
@@ -152,24 +134,12 @@ fn sigterm_mid_run_leaves_valid_junit_with_every_planned_check_and_powers_off() 
     let link = dir.path().join("fake.tty");
     let _dev = FakeDevice::start(&link, |_| {});
     let res = dir.path().join("results");
-    let scen = |s: &str| {
-        repo()
-            .join("fixtures/scenarios")
-            .join(s)
-            .display()
-            .to_string()
-    };
+    let scen = |s: &str| repo().join("fixtures/scenarios").join(s).display().to_string();
     let mut child = Command::new(bin())
         .current_dir(repo())
         .args(["run", "-d", "fixtures/devices/fake-pty.yaml", "--port"])
         .arg(&link)
-        .args([
-            "-s",
-            &scen("slow.yaml"),
-            "-s",
-            &scen("after-slow.yaml"),
-            "--out",
-        ])
+        .args(["-s", &scen("slow.yaml"), "-s", &scen("after-slow.yaml"), "--out"])
         .arg(&res)
         .arg("--workdir")
         .arg(dir.path())
@@ -179,10 +149,7 @@ fn sigterm_mid_run_leaves_valid_junit_with_every_planned_check_and_powers_off() 
     // wait until the slow scenario is running (its power-on left a trace)
     let power_log: PathBuf = dir.path().join("power.log");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&power_log)
-        .unwrap_or_default()
-        .contains("on")
-    {
+    while !std::fs::read_to_string(&power_log).unwrap_or_default().contains("on") {
         assert!(Instant::now() < deadline, "the slow scenario never started");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -193,15 +160,10 @@ fn sigterm_mid_run_leaves_valid_junit_with_every_planned_check_and_powers_off() 
     let cases = junit(&res.join("junit.xml"));
     assert_eq!(cases.len(), 2, "{cases:?}");
     assert!(cases.iter().all(|c| c.status == "error"), "{cases:?}");
-    assert!(
-        cases[0].message.contains("interrupted by SIGTERM"),
-        "{cases:?}"
-    );
+    assert!(cases[0].message.contains("interrupted by SIGTERM"), "{cases:?}");
     assert!(cases[1].message.contains("not run"), "{cases:?}");
     assert!(
-        std::fs::read_to_string(&power_log)
-            .expect("log")
-            .ends_with("off\n"),
+        std::fs::read_to_string(&power_log).expect("log").ends_with("off\n"),
         "board powered off on the way out"
     );
 }

@@ -21,8 +21,7 @@ fn prerequisites() -> Result<(), String> {
             return Err(format!("{tool} is not installed"));
         }
     }
-    let module = std::env::var("PAM_PWQUALITY")
-        .unwrap_or_else(|_| "/var/cache/certbench-deps/pam_pwquality.so".into());
+    let module = std::env::var("PAM_PWQUALITY").unwrap_or_else(|_| "/var/cache/certbench-deps/pam_pwquality.so".into());
     if !std::path::Path::new(&module).exists() {
         return Err(format!(
             "{module} is missing (.ci/run extracts it from Debian's libpam-pwquality)"
@@ -50,14 +49,7 @@ fn run_real(profile: &str) -> (Option<i32>, Vec<Case>, String) {
     let o = std::process::Command::new(bin())
         .current_dir(repo())
         .env("REAL_LOGIN_FACTORY_PASSWORD", "Factory-Default-1")
-        .args([
-            "run",
-            "-d",
-            profile,
-            "--only",
-            "password-reset-enforcement",
-            "--out",
-        ])
+        .args(["run", "-d", profile, "--only", "password-reset-enforcement", "--out"])
         .arg(&res)
         .arg("--workdir")
         .arg(out.path().join("work"))
@@ -70,10 +62,7 @@ fn run_real(profile: &str) -> (Option<i32>, Vec<Case>, String) {
         "scenarios/password-reset-enforcement/console.log",
     ] {
         let t = std::fs::read_to_string(res.join(f)).unwrap_or_default();
-        assert!(
-            !t.contains("Factory-Default-1"),
-            "{f} leaks the factory password"
-        );
+        assert!(!t.contains("Factory-Default-1"), "{f} leaks the factory password");
     }
     (o.status.code(), cases, text(&o))
 }

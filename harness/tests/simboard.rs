@@ -17,8 +17,7 @@ fn good_board_passes_and_results_hold_no_secret() {
     assert_eq!(case.status, "pass", "{case:?}");
 
     // the strong password the run set lives in the board's flash (state file)
-    let state =
-        std::fs::read_to_string(dir.path().join("work/simboard.state")).expect("board state");
+    let state = std::fs::read_to_string(dir.path().join("work/simboard.state")).expect("board state");
     let new_password = state
         .lines()
         .find_map(|l| l.strip_prefix("password="))
@@ -63,11 +62,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("read dir").flatten() {
         let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p))
-        } else {
-            out.push(p)
-        }
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
     }
     out
 }

@@ -22,13 +22,25 @@ pub enum Flaw {
     WeakPasswords,
     /// After the change, the factory password still logs in.
     FactoryPasswordKept,
+    /// Telemetry goes over plaintext MQTT only.
+    PlaintextOnly,
+    /// Any server certificate is accepted.
+    NoCertValidation,
+    /// The chain is checked, the host name is not.
+    NoHostnameValidation,
+    /// When TLS fails, telemetry goes over plaintext instead.
+    PlaintextFallback,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 3] = [
+    pub const ALL: [Flaw; 7] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
+        Flaw::PlaintextOnly,
+        Flaw::NoCertValidation,
+        Flaw::NoHostnameValidation,
+        Flaw::PlaintextFallback,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +48,10 @@ impl Flaw {
             Flaw::NoForcedChange => "no-forced-change",
             Flaw::WeakPasswords => "weak-passwords",
             Flaw::FactoryPasswordKept => "factory-password-kept",
+            Flaw::PlaintextOnly => "plaintext-only",
+            Flaw::NoCertValidation => "no-cert-validation",
+            Flaw::NoHostnameValidation => "no-hostname-validation",
+            Flaw::PlaintextFallback => "plaintext-fallback",
         }
     }
 
@@ -185,6 +201,10 @@ impl Board {
     }
 
     pub fn run(mut self) -> Result<(), String> {
+        if let Some(m) = self.opts.mqtt.clone() {
+            let flaws = self.opts.flaws.clone();
+            std::thread::spawn(move || crate::mqtt::run(m, flaws, |l| eprintln!("{l}")));
+        }
         loop {
             self.boot();
             loop {

@@ -12,6 +12,7 @@
 //! - `run` is the board itself (normally started by `power-on`).
 
 mod board;
+mod mqtt;
 mod pty;
 
 use std::path::PathBuf;
@@ -28,18 +29,15 @@ pub struct BoardOptions {
     pub noise_kib: usize,
     pub factory_user: String,
     pub factory_password: String,
+    pub mqtt: Option<mqtt::MqttOptions>,
 }
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n  \
+        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n  \
          simboard power-off --pidfile FILE\n  simboard factory-reset --state FILE\n  simboard run --link PATH --state FILE [--flaw NAME]...\n\
          flaws: {}",
-        board::Flaw::ALL
-            .iter()
-            .map(|f| f.name())
-            .collect::<Vec<_>>()
-            .join(", ")
+        board::Flaw::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
     );
     ExitCode::from(2)
 }
@@ -54,6 +52,13 @@ struct Args {
     noise_kib: usize,
     factory_user: String,
     factory_password: String,
+    mqtt_host: Option<String>,
+    mqtt_connect: String,
+    mqtt_tls_port: u16,
+    mqtt_plain_port: u16,
+    ca: Option<PathBuf>,
+    mqtt_interval_ms: u64,
+    mqtt_token: String,
     raw: Vec<String>,
 }
 
@@ -71,14 +76,17 @@ fn parse_args() -> Result<Args, String> {
         noise_kib: 8,
         factory_user: "admin".into(),
         factory_password: "simboard-factory".into(),
+        mqtt_host: None,
+        mqtt_connect: "127.0.0.1".into(),
+        mqtt_tls_port: 8883,
+        mqtt_plain_port: 1883,
+        ca: None,
+        mqtt_interval_ms: 1000,
+        mqtt_token: "simboard-device-token-7f3a".into(),
         raw: raw.clone(),
     };
     while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--link" => a.link = Some(value()?.into()),
             "--state" => a.state = Some(value()?.into()),
@@ -91,11 +99,20 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--boot-ms" => a.boot_ms = value()?.parse().map_err(|e| format!("--boot-ms: {e}"))?,
-            "--noise-kib" => {
-                a.noise_kib = value()?.parse().map_err(|e| format!("--noise-kib: {e}"))?
-            }
+            "--noise-kib" => a.noise_kib = value()?.parse().map_err(|e| format!("--noise-kib: {e}"))?,
             "--factory-user" => a.factory_user = value()?,
             "--factory-password" => a.factory_password = value()?,
+            "--mqtt-host" => a.mqtt_host = Some(value()?),
+            "--mqtt-connect" => a.mqtt_connect = value()?,
+            "--mqtt-tls-port" => a.mqtt_tls_port = value()?.parse().map_err(|e| format!("--mqtt-tls-port: {e}"))?,
+            "--mqtt-plain-port" => {
+                a.mqtt_plain_port = value()?.parse().map_err(|e| format!("--mqtt-plain-port: {e}"))?
+            }
+            "--ca" => a.ca = Some(value()?.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty()),
+            "--mqtt-interval-ms" => {
+                a.mqtt_interval_ms = value()?.parse().map_err(|e| format!("--mqtt-interval-ms: {e}"))?
+            }
+            "--mqtt-token" => a.mqtt_token = value()?,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -138,6 +155,16 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
         noise_kib: args.noise_kib,
         factory_user: args.factory_user.clone(),
         factory_password: args.factory_password.clone(),
+        mqtt: args.mqtt_host.clone().map(|host| mqtt::MqttOptions {
+            host,
+            connect: args.mqtt_connect.clone(),
+            tls_port: args.mqtt_tls_port,
+            plain_port: args.mqtt_plain_port,
+            ca: args.ca.clone(),
+            interval: Duration::from_millis(args.mqtt_interval_ms),
+            client_id: "simboard-sb1".into(),
+            token: args.mqtt_token.clone(),
+        }),
     })
 }
 
@@ -163,8 +190,7 @@ fn power_on(args: &Args) -> Result<(), String> {
         run_args.drain(i..i + 2);
     }
     // The board's own diagnostics go to a log beside its state (its "debug UART").
-    let log = std::fs::File::create(opts.state.with_extension("log"))
-        .map_err(|e| format!("board log: {e}"))?;
+    let log = std::fs::File::create(opts.state.with_extension("log")).map_err(|e| format!("board log: {e}"))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(&run_args)
         .stdin(std::process::Stdio::null())
@@ -173,8 +199,7 @@ fn power_on(args: &Args) -> Result<(), String> {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
     let child = cmd.spawn().map_err(|e| format!("spawn board: {e}"))?;
-    std::fs::write(&pidfile, format!("{}\n", child.id()))
-        .map_err(|e| format!("write {}: {e}", pidfile.display()))?;
+    std::fs::write(&pidfile, format!("{}\n", child.id())).map_err(|e| format!("write {}: {e}", pidfile.display()))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if opts.link.exists() {
@@ -182,10 +207,7 @@ fn power_on(args: &Args) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    Err(format!(
-        "serial line {} did not appear",
-        opts.link.display()
-    ))
+    Err(format!("serial line {} did not appear", opts.link.display()))
 }
 
 /// Removes power: SIGKILL, no chance for a clean shutdown, like pulling the plug.

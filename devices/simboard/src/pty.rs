@@ -36,19 +36,13 @@ impl SerialLine {
         // SAFETY: both fds were just returned by openpty and are owned by nobody else.
         let (master, slave) = unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
         // SAFETY: openpty NUL-terminates the name.
-        let slave_name = unsafe { CStr::from_ptr(name.as_ptr()) }
-            .to_string_lossy()
-            .into_owned();
+        let slave_name = unsafe { CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
         set_raw(&slave)?;
         let tmp = link.with_extension("simboard-tmp");
         let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&slave_name, &tmp)
-            .map_err(|e| format!("symlink {}: {e}", tmp.display()))?;
+        std::os::unix::fs::symlink(&slave_name, &tmp).map_err(|e| format!("symlink {}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, link).map_err(|e| format!("rename to {}: {e}", link.display()))?;
-        Ok(Self {
-            master,
-            _slave: slave,
-        })
+        Ok(Self { master, _slave: slave })
     }
 
     pub fn write_all(&mut self, bytes: &[u8]) {

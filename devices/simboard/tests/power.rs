@@ -22,22 +22,8 @@ fn power_on_links_a_serial_line_that_boots_to_login_and_power_off_removes_it() {
         state.to_str().expect("utf8"),
         pid.to_str().expect("utf8"),
     );
-    let out = simboard(&[
-        "power-on",
-        "--link",
-        l,
-        "--state",
-        s,
-        "--pidfile",
-        p,
-        "--boot-ms",
-        "0",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = simboard(&["power-on", "--link", l, "--state", s, "--pidfile", p, "--boot-ms", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(link.exists());
 
     let mut tty = std::fs::OpenOptions::new()

@@ -36,6 +36,38 @@ pub struct RawProfile {
     /// The maker's declarations that decide which checks apply, e.g. `console_login: true`.
     #[serde(default)]
     pub declarations: BTreeMap<String, Declaration>,
+    /// What the device talks to on the network; the bench plays it.
+    #[serde(default)]
+    pub network: Option<RawNetwork>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    /// The device is an MQTT client of a cloud broker, which the bench impersonates.
+    #[serde(default)]
+    pub mqtt: Option<RawMqttCloud>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMqttCloud {
+    /// The broker host name the device connects to (the lab's DNS points it at the bench);
+    /// bench certificates are issued for it.
+    pub host: String,
+    /// Which CA the device trusts, so the bench can present a valid certificate.
+    pub trust: RawTrust,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum RawTrust {
+    /// The device is provisioned with the bench CA ({{bench.ca_cert}}).
+    BenchCa,
+    /// The maker's test CA, certificate and key (PEM).
+    MakerCa { cert: PathBuf, key: PathBuf },
+    /// Nothing the bench can issue is trusted: checks needing a valid certificate are SKIPPED.
+    None,
 }
 
 /// A maker's declaration: a plain yes/no, or no with the maker's reason.
@@ -199,6 +231,22 @@ pub struct RawLab {
     /// Extra values for `{{name}}` references in commands.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// Where the bench services listen (default: loopback, ephemeral ports).
+    #[serde(default)]
+    pub bench: Option<RawBenchBind>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBenchBind {
+    /// Address of the interface facing the board (default 127.0.0.1).
+    #[serde(default)]
+    pub bind: Option<Loc<String>>,
+    /// 0 = any free port.
+    #[serde(default)]
+    pub mqtt_plain_port: Option<u16>,
+    #[serde(default)]
+    pub mqtt_tls_port: Option<u16>,
 }
 
 /// A resolved device, ready to drive.
@@ -213,6 +261,8 @@ pub struct Device {
     pub setup: Vec<Template>,
     pub declarations: BTreeMap<String, Declaration>,
     pub vars: BTreeMap<String, String>,
+    /// The MQTT cloud the bench plays, if the device has one.
+    pub mqtt: Option<crate::bench::BenchSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -264,14 +314,7 @@ pub struct CommandSpec {
 }
 
 /// Names a command template may use besides the lab's `vars`.
-pub const COMMAND_VARS: &[&str] = &[
-    "console",
-    "workdir",
-    "exe_dir",
-    "profile_dir",
-    "run_id",
-    "results",
-];
+pub const COMMAND_VARS: &[&str] = &["console", "workdir", "exe_dir", "profile_dir", "run_id", "results"];
 
 /// CLI overrides of the lab binding.
 #[derive(Debug, Default, Clone)]
@@ -293,12 +336,7 @@ pub fn load(profile: &Path, lab: Option<&Path>, ov: &Overrides) -> Result<Device
     resolve(profile, raw, lab.map(|l| (l, lab_raw)), ov)
 }
 
-fn resolve(
-    file: &Path,
-    raw: RawProfile,
-    lab: Option<(&Path, RawLab)>,
-    ov: &Overrides,
-) -> Result<Device, InputErrors> {
+fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Overrides) -> Result<Device, InputErrors> {
     let errs = std::cell::RefCell::new(Vec::new());
     let (lab_file, lab) = match lab {
         Some((f, l)) => (Some(f.to_path_buf()), l),
@@ -307,7 +345,10 @@ fn resolve(
     let lab_file = lab_file.unwrap_or_else(|| file.to_path_buf());
     let mut vars = lab.vars.clone();
     vars.extend(ov.vars.clone());
-    let known = |name: &str| COMMAND_VARS.contains(&name) || vars.contains_key(name);
+    let has_bench = raw.network.as_ref().is_some_and(|n| n.mqtt.is_some());
+    let known = |name: &str| {
+        COMMAND_VARS.contains(&name) || vars.contains_key(name) || (has_bench && crate::bench::VARS.contains(&name))
+    };
 
     let template = |f: &Path, field: &str, src: &Loc<String>| -> Option<Template> {
         match Template::parse(&src.value) {
@@ -318,7 +359,11 @@ fn resolve(
                             InputError::new(f, Some(src.pos), field, format!("unknown variable `{{{{{v}}}}}`"))
                                 .with_hint(format!(
                                     "commands may use {}, or names given in the lab's `vars` / `--set NAME=VALUE`",
-                                    COMMAND_VARS.iter().map(|v| format!("{{{{{v}}}}}")).collect::<Vec<_>>().join(", ")
+                                    COMMAND_VARS
+                                        .iter()
+                                        .map(|v| format!("{{{{{v}}}}}"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
                                 )),
                         );
                     }
@@ -326,8 +371,7 @@ fn resolve(
                 Some(t)
             }
             Err(e) => {
-                errs.borrow_mut()
-                    .push(InputError::new(f, Some(src.pos), field, e));
+                errs.borrow_mut().push(InputError::new(f, Some(src.pos), field, e));
                 None
             }
         }
@@ -343,19 +387,13 @@ fn resolve(
         RawPower::External(e) => {
             let on = template(f, "power.external.on", &e.on);
             let off = template(f, "power.external.off", &e.off);
-            let cycle = e
-                .cycle
-                .as_ref()
-                .map(|c| template(f, "power.external.cycle", c));
+            let cycle = e.cycle.as_ref().map(|c| template(f, "power.external.cycle", c));
             Some(PowerSpec::External {
                 on: on?,
                 off: off?,
                 cycle: cycle.flatten(),
                 timeout: e.timeout.unwrap_or(Dur::secs(30)).0,
-                off_time: e
-                    .off_time
-                    .unwrap_or(Dur(std::time::Duration::from_secs(1)))
-                    .0,
+                off_time: e.off_time.unwrap_or(Dur(std::time::Duration::from_secs(1))).0,
             })
         }
     });
@@ -384,8 +422,9 @@ fn resolve(
             (None, None, Some(p)) => template(file, "console.port", p),
             (None, None, None) => {
                 errs.borrow_mut().push(
-                    InputError::new(file, None, "console.port", "no serial port given")
-                        .with_hint("set console.port in the profile, `port` in a lab file, or pass --port /dev/ttyUSB0"),
+                    InputError::new(file, None, "console.port", "no serial port given").with_hint(
+                        "set console.port in the profile, `port` in a lab file, or pass --port /dev/ttyUSB0",
+                    ),
                 );
                 None
             }
@@ -433,24 +472,60 @@ fn resolve(
     });
 
     let base = file.parent().unwrap_or(Path::new("."));
-    let factory = raw.credentials.as_ref().and_then(|c| {
-        match resolve_secret(base, &c.factory.password, ov.skip_secrets) {
-            Ok(password) => Some(Login {
-                user: c.factory.user.clone(),
-                password,
-            }),
-            Err(msg) => {
-                errs.borrow_mut().push(InputError::new(
-                    file,
-                    None,
-                    "credentials.factory.password",
-                    msg,
-                ));
-                None
-            }
-        }
-    });
+    let factory =
+        raw.credentials
+            .as_ref()
+            .and_then(|c| match resolve_secret(base, &c.factory.password, ov.skip_secrets) {
+                Ok(password) => Some(Login {
+                    user: c.factory.user.clone(),
+                    password,
+                }),
+                Err(msg) => {
+                    errs.borrow_mut()
+                        .push(InputError::new(file, None, "credentials.factory.password", msg));
+                    None
+                }
+            });
 
+    let mqtt = raw.network.as_ref().and_then(|n| n.mqtt.as_ref()).and_then(|m| {
+        let bind = lab.bench.clone().unwrap_or_default();
+        let ip = match &bind.bind {
+            None => std::net::IpAddr::from([127, 0, 0, 1]),
+            Some(b) => match b.value.parse() {
+                Ok(ip) => ip,
+                Err(_) => {
+                    errs.borrow_mut().push(
+                        InputError::new(
+                            &lab_file,
+                            Some(b.pos),
+                            "bench.bind",
+                            format!("{:?} is not an IP address", b.value),
+                        )
+                        .with_hint("give the address of the bench interface facing the board, e.g. 192.168.7.1"),
+                    );
+                    return None;
+                }
+            },
+        };
+        let trust = match &m.trust {
+            RawTrust::BenchCa => crate::bench::pki::TrustSource::BenchCa,
+            RawTrust::None => crate::bench::pki::TrustSource::None,
+            RawTrust::MakerCa { cert, key } => {
+                let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+                crate::bench::pki::TrustSource::Maker {
+                    cert: abs(cert),
+                    key: abs(key),
+                }
+            }
+        };
+        Some(crate::bench::BenchSpec {
+            host: m.host.clone(),
+            trust,
+            bind: ip,
+            plain_port: bind.mqtt_plain_port.unwrap_or(0),
+            tls_port: bind.mqtt_tls_port.unwrap_or(0),
+        })
+    });
     let errs = errs.into_inner();
     if !errs.is_empty() {
         return Err(InputErrors(errs));
@@ -465,6 +540,7 @@ fn resolve(
         setup,
         declarations: raw.declarations,
         vars,
+        mqtt,
     })
 }
 
@@ -474,15 +550,10 @@ fn resolve_secret(base: &Path, src: &SecretSource, skip: bool) -> Result<String,
     }
     match src {
         SecretSource::Value(v) => Ok(v.clone()),
-        SecretSource::Env(name) => std::env::var(name).map_err(|_| {
-            format!("environment variable {name} is not set (it holds the factory password)")
-        }),
+        SecretSource::Env(name) => std::env::var(name)
+            .map_err(|_| format!("environment variable {name} is not set (it holds the factory password)")),
         SecretSource::File(p) => {
-            let path = if p.is_absolute() {
-                p.clone()
-            } else {
-                base.join(p)
-            };
+            let path = if p.is_absolute() { p.clone() } else { base.join(p) };
             std::fs::read_to_string(&path)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
                 .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))

@@ -16,13 +16,11 @@ impl Dur {
 
 pub fn parse(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| {
-        format!("invalid duration {s:?}: expected a number with a unit, like 500ms, 30s, 2m")
-    })?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected a number with a unit, like 500ms, 30s, 2m"))?;
     let scale = match unit.trim() {
         "ms" => 0.001,
         "s" | "" => 1.0,
@@ -36,9 +34,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     };
     let secs = n * scale;
     if !(0.0..=86_400.0 * 7.0).contains(&secs) {
-        return Err(format!(
-            "invalid duration {s:?}: must be between 0 and 7 days"
-        ));
+        return Err(format!("invalid duration {s:?}: must be between 0 and 7 days"));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -52,9 +48,7 @@ impl<'de> Deserialize<'de> for Dur {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Num(n) => parse(&format!("{n}s"))
-                .map(Dur)
-                .map_err(serde::de::Error::custom),
+            Raw::Num(n) => parse(&format!("{n}s")).map(Dur).map_err(serde::de::Error::custom),
             Raw::Text(t) => parse(&t).map(Dur).map_err(serde::de::Error::custom),
         }
     }

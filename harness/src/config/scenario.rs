@@ -14,10 +14,10 @@ use super::yaml::{self, InputError, InputErrors, Loc, Pos};
 
 /// The check ids of ../shared/reference/security-tests.md.
 pub const CHECK_IDS: &[&str] = &[
-    "PWD-01", "PWD-02", "PWD-03", "PWD-04", "PWD-05", "PWD-06", "PWD-07", "PWD-08", "PWD-09",
-    "PWD-10", "COM-01", "COM-02", "COM-03", "TLS-01", "TLS-02", "TLS-03", "TLS-04", "TLS-05",
-    "UPD-01", "UPD-02", "UPD-03", "UPD-04", "UPD-05", "UPD-06", "UPD-07", "UPD-08", "UPD-09",
-    "UPD-10", "ATK-01", "ATK-03", "ATK-04", "ATK-05", "DEL-01", "DOC-01", "DOC-02", "DOC-03",
+    "PWD-01", "PWD-02", "PWD-03", "PWD-04", "PWD-05", "PWD-06", "PWD-07", "PWD-08", "PWD-09", "PWD-10", "COM-01",
+    "COM-02", "COM-03", "TLS-01", "TLS-02", "TLS-03", "TLS-04", "TLS-05", "UPD-01", "UPD-02", "UPD-03", "UPD-04",
+    "UPD-05", "UPD-06", "UPD-07", "UPD-08", "UPD-09", "UPD-10", "ATK-01", "ATK-03", "ATK-04", "ATK-05", "DEL-01",
+    "DOC-01", "DOC-02", "DOC-03",
 ];
 
 /// A scenario, as written.
@@ -78,6 +78,8 @@ pub enum Interface {
     Power,
     FactoryCredentials,
     FactoryReset,
+    /// The device is an MQTT client of a cloud the bench can play (profile `network.mqtt`).
+    MqttBench,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -138,6 +140,99 @@ pub enum RawStep {
     FactoryReset(RawEmpty),
     /// Wait, e.g. for a device to settle.
     Sleep(Dur),
+    /// Reconfigure the network bench; starts a new phase (older sessions are closed).
+    Bench(RawBenchStep),
+    /// Wait until the device reaches a stage on a bench listener in this phase.
+    WaitSession(RawWaitSession),
+    /// Watch a bench listener: the device must NOT reach a stage within the window.
+    NoSession(RawNoSession),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+/// What the TLS listener presents, or `off` to block it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsSetting {
+    Off,
+    Valid,
+    SelfSigned,
+    UntrustedCa,
+    Expired,
+    WrongHost,
+}
+
+impl TlsSetting {
+    pub fn variant(self) -> Option<crate::bench::pki::CertVariant> {
+        use crate::bench::pki::CertVariant as V;
+        match self {
+            TlsSetting::Off => None,
+            TlsSetting::Valid => Some(V::Valid),
+            TlsSetting::SelfSigned => Some(V::SelfSigned),
+            TlsSetting::UntrustedCa => Some(V::UntrustedCa),
+            TlsSetting::Expired => Some(V::Expired),
+            TlsSetting::WrongHost => Some(V::WrongHost),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBenchStep {
+    pub mqtt_plain: OnOff,
+    pub mqtt_tls: TlsSetting,
+}
+
+/// How far a connection got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    /// Any connection attempt.
+    Attempt,
+    /// A completed TLS handshake (TLS listener) or an accepted TCP connection (plaintext).
+    Tls,
+    /// Any application byte after the handshake.
+    AppData,
+    /// An MQTT CONNECT.
+    Connect,
+    /// At least one MQTT PUBLISH.
+    Publish,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWaitSession {
+    pub listener: crate::bench::sessions::ListenerName,
+    pub reach: Reach,
+    pub within: Dur,
+    #[serde(default)]
+    pub otherwise: Option<Judge>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNoSession {
+    pub listener: crate::bench::sessions::ListenerName,
+    pub reach: Reach,
+    pub window: Dur,
+    #[serde(default)]
+    pub on_match: Option<Judge>,
+    /// The test only happened if the device tried: at least this many connection
+    /// attempts on this listener within the window, else ERROR.
+    #[serde(default)]
+    pub require_attempts: Option<RawAttempts>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttempts {
+    pub listener: crate::bench::sessions::ListenerName,
+    pub min: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -351,6 +446,23 @@ pub enum StepKind {
     },
     FactoryReset,
     Sleep(Duration),
+    Bench {
+        plain: bool,
+        tls: TlsSetting,
+    },
+    WaitSession {
+        listener: crate::bench::sessions::ListenerName,
+        reach: Reach,
+        within: Duration,
+        otherwise: Outcome,
+    },
+    NoSession {
+        listener: crate::bench::sessions::ListenerName,
+        reach: Reach,
+        window: Duration,
+        on_match: Outcome,
+        require_attempts: Option<(crate::bench::sessions::ListenerName, u32)>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -373,6 +485,9 @@ impl StepKind {
             StepKind::Logout { .. } => "logout",
             StepKind::FactoryReset => "factory_reset",
             StepKind::Sleep(_) => "sleep",
+            StepKind::Bench { .. } => "bench",
+            StepKind::WaitSession { .. } => "wait_session",
+            StepKind::NoSession { .. } => "no_session",
         }
     }
 }
@@ -403,8 +518,7 @@ impl Ctx<'_> {
             Ok(t) => {
                 for v in t.vars() {
                     if !self.known.contains(v) {
-                        let known: Vec<_> =
-                            self.known.iter().map(|k| format!("{{{{{k}}}}}")).collect();
+                        let known: Vec<_> = self.known.iter().map(|k| format!("{{{{{k}}}}}")).collect();
                         self.err(
                             src.pos,
                             field.clone(),
@@ -437,9 +551,7 @@ impl Ctx<'_> {
                 let t = self.template(format!("{field}.pattern"), p);
                 // check the regex with each variable replaced by a plain word
                 let vars = t.vars().map(|v| (v.to_string(), "x".to_string())).collect();
-                let probe = t
-                    .render(&vars, super::template::Quote::Regex)
-                    .unwrap_or_default();
+                let probe = t.render(&vars, super::template::Quote::Regex).unwrap_or_default();
                 match yaml::regex(
                     self.file,
                     &format!("{field}.pattern"),
@@ -462,12 +574,7 @@ impl Ctx<'_> {
             }
             (None, Some(name)) => Some(Pattern::Prompt(name)),
             (Some(p), Some(_)) => {
-                self.err(
-                    p.pos,
-                    field,
-                    "give either `pattern` or `prompt`, not both".into(),
-                    None,
-                );
+                self.err(p.pos, field, "give either `pattern` or `prompt`, not both".into(), None);
                 None
             }
             (None, None) => {
@@ -482,13 +589,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn judge(
-        &mut self,
-        field: String,
-        j: &Option<Judge>,
-        default: JudgeVerdict,
-        default_reason: &str,
-    ) -> Outcome {
+    fn judge(&mut self, field: String, j: &Option<Judge>, default: JudgeVerdict, default_reason: &str) -> Outcome {
         match j {
             None => Outcome {
                 verdict: default,
@@ -676,6 +777,33 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
             }),
             RawStep::FactoryReset(_) => Some(StepKind::FactoryReset),
             RawStep::Sleep(d) => Some(StepKind::Sleep(d.0)),
+            RawStep::Bench(b) => Some(StepKind::Bench {
+                plain: b.mqtt_plain == OnOff::On,
+                tls: b.mqtt_tls,
+            }),
+            RawStep::WaitSession(w) => Some(StepKind::WaitSession {
+                listener: w.listener,
+                reach: w.reach,
+                within: w.within.0,
+                otherwise: cx.judge(
+                    format!("{f}.wait_session.otherwise"),
+                    &w.otherwise,
+                    JudgeVerdict::Error,
+                    "the device did not get that far on the bench",
+                ),
+            }),
+            RawStep::NoSession(n) => Some(StepKind::NoSession {
+                listener: n.listener,
+                reach: n.reach,
+                window: n.window.0,
+                on_match: cx.judge(
+                    format!("{f}.no_session.on_match"),
+                    &n.on_match,
+                    JudgeVerdict::Fail,
+                    "the device reached a forbidden stage",
+                ),
+                require_attempts: n.require_attempts.as_ref().map(|a| (a.listener, a.min)),
+            }),
         };
         if let Some(kind) = kind {
             steps.push(Step { pos, kind });

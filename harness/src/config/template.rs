@@ -39,9 +39,7 @@ impl Template {
                 parts.push(Part::Lit(rest[..start].to_string()));
             }
             let after = &rest[start + 2..];
-            let end = after
-                .find("}}")
-                .ok_or_else(|| format!("unclosed `{{{{` in {s:?}"))?;
+            let end = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in {s:?}"))?;
             let inner = after[..end].trim();
             if let Some(lit) = inner.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
                 parts.push(Part::Lit(lit.to_string()));
@@ -92,9 +90,7 @@ impl Template {
             match p {
                 Part::Lit(l) => out.push_str(l),
                 Part::Var(v) => {
-                    let val = vars
-                        .get(v)
-                        .ok_or_else(|| format!("variable {v:?} has no value yet"))?;
+                    let val = vars.get(v).ok_or_else(|| format!("variable {v:?} has no value yet"))?;
                     match quote {
                         Quote::Raw => out.push_str(val),
                         Quote::Regex => out.push_str(&regex::escape(val)),
@@ -120,18 +116,9 @@ mod tests {
         let t = Template::parse("hello {{ user }}, v{{ver}}!").expect("valid");
         assert_eq!(t.vars().collect::<Vec<_>>(), ["user", "ver"]);
         let vars = BTreeMap::from([("user".into(), "a b".into()), ("ver".into(), "1.2".into())]);
-        assert_eq!(
-            t.render(&vars, Quote::Raw).as_deref(),
-            Ok("hello a b, v1.2!")
-        );
-        assert_eq!(
-            t.render(&vars, Quote::Regex).as_deref(),
-            Ok("hello a b, v1\\.2!")
-        );
-        assert_eq!(
-            t.render(&vars, Quote::Shell).as_deref(),
-            Ok("hello 'a b', v'1.2'!")
-        );
+        assert_eq!(t.render(&vars, Quote::Raw).as_deref(), Ok("hello a b, v1.2!"));
+        assert_eq!(t.render(&vars, Quote::Regex).as_deref(), Ok("hello a b, v1\\.2!"));
+        assert_eq!(t.render(&vars, Quote::Shell).as_deref(), Ok("hello 'a b', v'1.2'!"));
     }
 
     #[test]

@@ -78,12 +78,7 @@ pub struct InputError {
 }
 
 impl InputError {
-    pub fn new(
-        file: &Path,
-        pos: Option<Pos>,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(file: &Path, pos: Option<Pos>, field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             file: file.to_path_buf(),
             pos,
@@ -148,34 +143,28 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// Reads and strictly deserializes one YAML document.
 pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, InputError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| InputError::new(path, None, "", format!("cannot read file: {e}")))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| InputError::new(path, None, "", format!("cannot read file: {e}")))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(InputError::new(
             path,
             None,
             "",
-            format!(
-                "file is {} bytes; the limit is {MAX_FILE_BYTES}",
-                meta.len()
-            ),
+            format!("file is {} bytes; the limit is {MAX_FILE_BYTES}", meta.len()),
         ));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputError::new(path, None, "", format!("cannot read file: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| InputError::new(path, None, "", format!("cannot read file: {e}")))?;
     parse(path, &text)
 }
 
 /// Deserializes YAML text that came from `path` (used for messages only).
 pub fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, InputError> {
     if text.trim().is_empty() {
-        return Err(InputError::new(
-            path,
-            Some(Pos { line: 1, column: 1 }),
-            "",
-            "the file is empty",
-        )
-        .with_hint("run `certbench schema` for the fields this file needs"));
+        return Err(
+            InputError::new(path, Some(Pos { line: 1, column: 1 }), "", "the file is empty")
+                .with_hint("run `certbench schema` for the fields this file needs"),
+        );
     }
     let field = RefCell::new(String::new());
     let result = serde_saphyr::with_deserializer_from_str(text, |de| {
@@ -234,18 +223,21 @@ fn hint_for(message: &str) -> Option<String> {
 }
 
 /// Validates a regex written by the user, reporting its position on failure.
-pub fn regex(
-    file: &Path,
-    field: &str,
-    src: &Loc<String>,
-) -> Result<regex::bytes::Regex, InputError> {
+pub fn regex(file: &Path, field: &str, src: &Loc<String>) -> Result<regex::bytes::Regex, InputError> {
     regex::bytes::RegexBuilder::new(&src.value)
         .size_limit(1 << 20)
         .build()
         .map_err(|e| {
             let msg = e.to_string();
             let short = msg.lines().last().unwrap_or(&msg).trim().to_string();
-            InputError::new(file, Some(src.pos), field, format!("invalid regular expression {:?}: {short}", src.value))
-                .with_hint("patterns use Rust regex syntax (https://docs.rs/regex); escape literal ( [ { . * + ? with a backslash")
+            InputError::new(
+                file,
+                Some(src.pos),
+                field,
+                format!("invalid regular expression {:?}: {short}", src.value),
+            )
+            .with_hint(
+                "patterns use Rust regex syntax (https://docs.rs/regex); escape literal ( [ { . * + ? with a backslash",
+            )
         })
 }

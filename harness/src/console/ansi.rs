@@ -66,9 +66,6 @@ mod tests {
 
     #[test]
     fn sequences_split_across_chunks() {
-        assert_eq!(
-            strip_chunks(&[b"a\x1b", b"[3", b"1mb\x1b]2;x\x1b", b"\\c"]),
-            "abc"
-        );
+        assert_eq!(strip_chunks(&[b"a\x1b", b"[3", b"1mb\x1b]2;x\x1b", b"\\c"]), "abc");
     }
 }

@@ -75,10 +75,7 @@ impl MatchBuffer {
         if let Some(c) = caps {
             for name in patterns[index].capture_names().flatten() {
                 if let Some(m) = c.name(name) {
-                    captures.push((
-                        name.to_string(),
-                        String::from_utf8_lossy(m.as_bytes()).into_owned(),
-                    ));
+                    captures.push((name.to_string(), String::from_utf8_lossy(m.as_bytes()).into_owned()));
                 }
             }
         }
@@ -98,10 +95,7 @@ impl MatchBuffer {
     /// Like [`find`](Self::find) but consumes nothing: (pattern, start, end).
     pub fn peek(&self, cursor: &mut Cursor, patterns: &[&Regex]) -> Option<(usize, usize, usize)> {
         let end_abs = self.base + self.buf.len() as u64;
-        let from_abs = cursor
-            .scanned_to
-            .saturating_sub(OVERLAP as u64)
-            .max(self.base);
+        let from_abs = cursor.scanned_to.saturating_sub(OVERLAP as u64).max(self.base);
         let from = (from_abs - self.base) as usize;
         let mut best: Option<(usize, usize, usize)> = None;
         for (i, re) in patterns.iter().enumerate() {

@@ -129,12 +129,7 @@ impl Console {
 
     /// Waits until one of `patterns` matches or `deadline` passes. If `wake` is given,
     /// `wake.1` is sent each time `wake.0` passes with nothing matched.
-    pub async fn expect(
-        &self,
-        patterns: &[&Regex],
-        deadline: Instant,
-        wake: Option<(Duration, &[u8])>,
-    ) -> Wait {
+    pub async fn expect(&self, patterns: &[&Regex], deadline: Instant, wake: Option<(Duration, &[u8])>) -> Wait {
         let mut cursor = Cursor::default();
         let mut next_wake = wake.map(|(d, _)| Instant::now() + d);
         loop {
@@ -156,8 +151,7 @@ impl Console {
                 }
                 until = until.min(next_wake.unwrap_or(deadline));
             }
-            let _ = tokio::time::timeout(until.saturating_duration_since(Instant::now()), notified)
-                .await;
+            let _ = tokio::time::timeout(until.saturating_duration_since(Instant::now()), notified).await;
         }
     }
 

@@ -51,13 +51,7 @@ pub fn connect(path: &Path, baud: u32, feed: Arc<Feed>) -> Console {
     Console::new(feed, Arc::new(t))
 }
 
-fn reader(
-    path: PathBuf,
-    baud: u32,
-    feed: Arc<Feed>,
-    writer: Arc<Mutex<Option<TTYPort>>>,
-    stop: Arc<AtomicBool>,
-) {
+fn reader(path: PathBuf, baud: u32, feed: Arc<Feed>, writer: Arc<Mutex<Option<TTYPort>>>, stop: Arc<AtomicBool>) {
     let mut buf = vec![0u8; 64 << 10];
     let mut last_error: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -66,10 +60,7 @@ fn reader(
             Err(e) => {
                 let msg = e.to_string();
                 if last_error.as_deref() != Some(&msg) {
-                    feed.event(
-                        format!("console {} not available: {msg}", path.display()),
-                        Some(false),
-                    );
+                    feed.event(format!("console {} not available: {msg}", path.display()), Some(false));
                     last_error = Some(msg);
                 }
                 std::thread::sleep(Duration::from_millis(10));
@@ -84,10 +75,7 @@ fn reader(
                 None,
             ),
         }
-        feed.event(
-            format!("console {} opened at {baud} baud", path.display()),
-            Some(true),
-        );
+        feed.event(format!("console {} opened at {baud} baud", path.display()), Some(true));
         let why = loop {
             if stop.load(Ordering::Relaxed) {
                 break None;
@@ -102,10 +90,7 @@ fn reader(
         };
         *writer.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if let Some(why) = why {
-            feed.event(
-                format!("console {} lost: {why}", path.display()),
-                Some(false),
-            );
+            feed.event(format!("console {} lost: {why}", path.display()), Some(false));
             std::thread::sleep(Duration::from_millis(5));
         }
     }

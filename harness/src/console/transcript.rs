@@ -41,10 +41,7 @@ impl Transcript {
                 }
                 self.entries.insert(
                     0,
-                    (
-                        at,
-                        Entry::Event(format!("{dropped} older bytes dropped from memory")),
-                    ),
+                    (at, Entry::Event(format!("{dropped} older bytes dropped from memory"))),
                 );
             }
         }
@@ -64,11 +61,7 @@ impl Transcript {
         let mut line_t = Duration::ZERO;
         let flush = |out: &mut String, line: &mut String, t: Duration| {
             if !line.is_empty() {
-                out.push_str(&format!(
-                    "[{:>10.6}] <  {}\n",
-                    t.as_secs_f64(),
-                    redactor.redact(line)
-                ));
+                out.push_str(&format!("[{:>10.6}] <  {}\n", t.as_secs_f64(), redactor.redact(line)));
                 line.clear();
             }
         };
@@ -84,9 +77,7 @@ impl Transcript {
                                 '\n' => {}
                                 '\r' => line.push_str("\\r"),
                                 '\t' => line.push('\t'),
-                                c if c.is_control() => {
-                                    line.push_str(&format!("\\x{:02x}", c as u32))
-                                }
+                                c if c.is_control() => line.push_str(&format!("\\x{:02x}", c as u32)),
                                 c => line.push(c),
                             }
                         }
@@ -98,11 +89,7 @@ impl Transcript {
                 }
                 Entry::Tx(s) => {
                     flush(&mut out, &mut line, line_t);
-                    out.push_str(&format!(
-                        "[{:>10.6}]  > {}\n",
-                        t.as_secs_f64(),
-                        s.escape_debug()
-                    ));
+                    out.push_str(&format!("[{:>10.6}]  > {}\n", t.as_secs_f64(), s.escape_debug()));
                 }
                 Entry::Event(s) => {
                     flush(&mut out, &mut line, line_t);

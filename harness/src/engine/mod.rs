@@ -11,8 +11,8 @@ use regex::bytes::Regex;
 
 use crate::config::device::{Device, Login};
 use crate::config::scenario::{
-    ChangeOutcome, Interface, JudgeVerdict, LoginOutcome, Outcome, Pattern, PowerAction,
-    PromptName, Scenario, SendBytes, StepKind,
+    ChangeOutcome, Interface, JudgeVerdict, LoginOutcome, Outcome, Pattern, PowerAction, PromptName, Scenario,
+    SendBytes, StepKind,
 };
 use crate::config::template::{Quote, Template};
 use crate::console::{Console, Wait};
@@ -32,6 +32,8 @@ pub struct Bench {
     pub command_cwd: PathBuf,
     /// The credentials that should work now, as far as the run knows.
     pub current: Option<Login>,
+    /// The network bench, when the device has a cloud the bench plays.
+    pub net: Option<crate::bench::NetBench>,
 }
 
 /// How a step ended when it did not simply succeed.
@@ -42,6 +44,8 @@ enum Stop {
         reason: String,
     },
     Error(String),
+    /// What the check needs is missing (e.g. a trusted CA): SKIPPED with the reason.
+    Skip(String),
 }
 
 type StepResult = Result<String, Stop>;
@@ -69,10 +73,7 @@ impl Bench {
                     .console
                     .is_none()
                     .then_some("the device profile declares no console"),
-                Interface::Power => self
-                    .power
-                    .is_none()
-                    .then_some("no power control is configured"),
+                Interface::Power => self.power.is_none().then_some("no power control is configured"),
                 Interface::FactoryCredentials => self
                     .device
                     .factory
@@ -83,6 +84,10 @@ impl Bench {
                     .factory_reset
                     .is_none()
                     .then_some("no factory_reset method is configured"),
+                Interface::MqttBench => self
+                    .net
+                    .is_none()
+                    .then_some("the device profile declares no MQTT cloud (network.mqtt)"),
             };
             if let Some(m) = missing {
                 return Some(m.to_string());
@@ -169,11 +174,11 @@ pub async fn run_scenario(
         c.with_transcript(|t| t.mark())
     });
     let deadline = started + sc.timeout;
-    let mut run = Run {
-        bench,
-        vars,
-        at: None,
-    };
+    let first_phase = bench.net.as_ref().map(|n| n.phase() + 1);
+    for (k, v) in bench.net.as_ref().map(|n| n.vars()).unwrap_or_default() {
+        vars.insert(k, v);
+    }
+    let mut run = Run { bench, vars, at: None };
     for (i, step) in sc.steps.iter().enumerate() {
         let at = format!("{}:{}", sc.file.display(), step.pos.line);
         if let Some(c) = &run.bench.console {
@@ -183,15 +188,13 @@ pub async fn run_scenario(
         let remaining = deadline.saturating_duration_since(t0);
         let res = match tokio::time::timeout(remaining, run.step(&step.kind)).await {
             Ok(r) => r,
-            Err(_) => Err(Stop::Error(format!(
-                "scenario timeout of {:?} reached",
-                sc.timeout
-            ))),
+            Err(_) => Err(Stop::Error(format!("scenario timeout of {:?} reached", sc.timeout))),
         };
         let (status, detail) = match &res {
             Ok(d) => (StepStatus::Ok, d.clone()),
             Err(Stop::Fail { reason, .. }) => (StepStatus::Fail, reason.clone()),
             Err(Stop::Error(e)) => (StepStatus::Error, e.clone()),
+            Err(Stop::Skip(e)) => (StepStatus::Error, format!("skipped: {e}")),
         };
         let rec = StepRecord {
             index: i + 1,
@@ -207,6 +210,7 @@ pub async fn run_scenario(
             let (verdict, check, reason) = match stop {
                 Stop::Fail { check, reason } => (Verdict::Fail, check, reason),
                 Stop::Error(e) => (Verdict::Error, None, e),
+                Stop::Skip(e) => (Verdict::Skipped, None, e),
             };
             result.verdict = verdict;
             result.check = check;
@@ -216,6 +220,23 @@ pub async fn run_scenario(
         }
     }
     let bench = run.bench;
+    if let (Some(net), Some(first)) = (&bench.net, first_phase)
+        && net.phase() >= first
+    {
+        let lines: String = net
+            .log
+            .snapshot()
+            .iter()
+            .filter(|s| s.phase >= first)
+            .filter_map(|s| serde_json::to_string(s).ok())
+            .map(|l| l + "\n")
+            .collect();
+        if std::fs::create_dir_all(dir).is_ok()
+            && std::fs::write(dir.join("bench-sessions.jsonl"), bench.redactor.redact(&lines)).is_ok()
+        {
+            result.evidence_files.push(format!("{rel_dir}/bench-sessions.jsonl"));
+        }
+    }
     if let (Some(c), Some(mark)) = (&bench.console, mark) {
         c.marker(format!("scenario {} ends: {}", sc.id, result.verdict));
         let (text, raw, tail) = c.with_transcript(|t| {
@@ -286,17 +307,13 @@ impl Run<'_> {
 
     fn prompt(&self, name: PromptName) -> Result<Regex, Stop> {
         let p = &self.spec()?.prompts;
-        let missing =
-            |what: &str| Stop::Error(format!("the device profile defines no `{what}` prompt"));
+        let missing = |what: &str| Stop::Error(format!("the device profile defines no `{what}` prompt"));
         Ok(match name {
             PromptName::Login => p.login.clone(),
             PromptName::Password => p.password.clone(),
             PromptName::Shell => p.shell.clone(),
             PromptName::LoginRejected => p.login_rejected.clone(),
-            PromptName::PasswordChange => p
-                .password_change
-                .clone()
-                .ok_or_else(|| missing("password_change"))?,
+            PromptName::PasswordChange => p.password_change.clone().ok_or_else(|| missing("password_change"))?,
             PromptName::PasswordRejected => p
                 .password_rejected
                 .clone()
@@ -309,9 +326,7 @@ impl Run<'_> {
             Pattern::Prompt(n) => self.prompt(*n),
             Pattern::Regex(t) => {
                 let src = self.render(t, Quote::Regex)?;
-                Regex::new(&src).map_err(|e| {
-                    Stop::Error(format!("pattern became invalid after substitution: {e}"))
-                })
+                Regex::new(&src).map_err(|e| Stop::Error(format!("pattern became invalid after substitution: {e}")))
             }
         }
     }
@@ -320,11 +335,8 @@ impl Run<'_> {
         let nl = self.spec()?.newline.clone();
         let mut bytes = text.as_bytes().to_vec();
         bytes.extend_from_slice(nl.as_bytes());
-        c.send(
-            &bytes,
-            format!("{}<Enter>", self.bench.redactor.redact(text)),
-        )
-        .map_err(|e| Stop::Error(format!("cannot write to console: {e}")))
+        c.send(&bytes, format!("{}<Enter>", self.bench.redactor.redact(text)))
+            .map_err(|e| Stop::Error(format!("cannot write to console: {e}")))
     }
 
     async fn step(&mut self, kind: &StepKind) -> StepResult {
@@ -402,10 +414,7 @@ impl Run<'_> {
                 let c = self.console()?;
                 let re = self.pattern(pattern)?;
                 match c.expect_none(&re, *window).await {
-                    None => Ok(format!(
-                        "/{}/ did not appear within {window:?}",
-                        re.as_str()
-                    )),
+                    None => Ok(format!("/{}/ did not appear within {window:?}", re.as_str())),
                     Some(text) => Err(judge(
                         on_match,
                         &format!("device printed {:?}", self.bench.redactor.redact(&text)),
@@ -462,10 +471,7 @@ impl Run<'_> {
                 let c = self.console()?;
                 let spec = self.spec()?.clone();
                 self.send_line(&c, &spec.logout)?;
-                match c
-                    .expect(&[&spec.prompts.login], Instant::now() + *within, None)
-                    .await
-                {
+                match c.expect(&[&spec.prompts.login], Instant::now() + *within, None).await {
                     Wait::Found(_) => {
                         // keep the login prompt for the next login step
                         self.at = Some(AtPrompt::Login);
@@ -477,11 +483,115 @@ impl Run<'_> {
                     ))),
                 }
             }
+            StepKind::Bench { plain, tls } => {
+                let net = self
+                    .bench
+                    .net
+                    .as_mut()
+                    .ok_or_else(|| Stop::Error("the network bench is not running".into()))?;
+                match net.configure(*plain, tls.variant()).map_err(Stop::Error)? {
+                    Some(phase) => Ok(format!(
+                        "bench phase {phase}: plaintext MQTT {}, TLS MQTT {}",
+                        if *plain { "on" } else { "off" },
+                        tls.variant()
+                            .map(|v| format!("presents {}", v.describe()))
+                            .unwrap_or_else(|| "blocked".into())
+                    )),
+                    None => Err(Stop::Skip(format!(
+                        "the bench cannot present {}: the device trusts no CA the bench can issue from (declare network.mqtt.trust: bench_ca or maker_ca)",
+                        tls.variant().map(|v| v.describe()).unwrap_or("it")
+                    ))),
+                }
+            }
+            StepKind::WaitSession {
+                listener,
+                reach,
+                within,
+                otherwise,
+            } => {
+                let net = self
+                    .bench
+                    .net
+                    .as_ref()
+                    .ok_or_else(|| Stop::Error("the network bench is not running".into()))?;
+                let deadline = Instant::now() + *within;
+                loop {
+                    let notified = net.log.notify.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    let phase = net.phase();
+                    let seen: Vec<_> = net
+                        .log
+                        .snapshot()
+                        .into_iter()
+                        .filter(|s| s.phase == phase && s.listener == *listener)
+                        .collect();
+                    if let Some(s) = seen.iter().find(|s| reached(s, *reach)) {
+                        return Ok(s.describe());
+                    }
+                    if Instant::now() >= deadline {
+                        let summary = summarize(&seen, &format!("no connection to the {listener} within {within:?}"));
+                        return Err(judge(otherwise, &summary));
+                    }
+                    let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
+                }
+            }
+            StepKind::NoSession {
+                listener,
+                reach,
+                window,
+                on_match,
+                require_attempts,
+            } => {
+                let net = self
+                    .bench
+                    .net
+                    .as_ref()
+                    .ok_or_else(|| Stop::Error("the network bench is not running".into()))?;
+                let deadline = Instant::now() + *window;
+                let phase = net.phase();
+                loop {
+                    let notified = net.log.notify.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    let all = net.log.snapshot();
+                    if let Some(s) = all
+                        .iter()
+                        .find(|s| s.phase == phase && s.listener == *listener && reached(s, *reach))
+                    {
+                        // let the session go on a moment, so the evidence says how far it got
+                        let id = s.id;
+                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                        let s = net
+                            .log
+                            .snapshot()
+                            .into_iter()
+                            .find(|x| x.id == id)
+                            .unwrap_or_else(|| s.clone());
+                        return Err(judge(on_match, &s.describe()));
+                    }
+                    if Instant::now() >= deadline {
+                        let attempts = |l| all.iter().filter(|s| s.phase == phase && s.listener == l).count();
+                        let in_phase: Vec<_> = all.iter().filter(|s| s.phase == phase).cloned().collect();
+                        if let Some((l, min)) = require_attempts
+                            && (attempts(*l) as u32) < *min
+                        {
+                            return Err(Stop::Error(format!(
+                                "the device made {} connection attempt(s) to the {l} within {window:?} (at least {min} needed), so the test did not happen",
+                                attempts(*l)
+                            )));
+                        }
+                        return Ok(format!(
+                            "nothing reached {reach:?} on the {listener} within {window:?}; seen: {}",
+                            summarize(&in_phase, "no connection")
+                        ));
+                    }
+                    let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
+                }
+            }
             StepKind::FactoryReset => {
                 let Some(reset) = self.bench.device.factory_reset.clone() else {
-                    return Err(Stop::Error(
-                        "the profile declares no factory_reset method".into(),
-                    ));
+                    return Err(Stop::Error("the profile declares no factory_reset method".into()));
                 };
                 let out = crate::power::external::run_command(
                     &reset.command,
@@ -493,20 +603,13 @@ impl Run<'_> {
                 .map_err(|e| Stop::Error(format!("factory reset failed: {e}")))?;
                 self.bench.current = self.bench.device.factory.clone();
                 self.at = None;
-                Ok(format!("factory reset done {}", out.trim())
-                    .trim()
-                    .to_string())
+                Ok(format!("factory reset done {}", out.trim()).trim().to_string())
             }
         }
     }
 
     /// Logs in with the profile's prompts; returns what the device did.
-    async fn login(
-        &mut self,
-        user: &str,
-        password: &str,
-        within: Duration,
-    ) -> Result<LoginOutcome, Stop> {
+    async fn login(&mut self, user: &str, password: &str, within: Duration) -> Result<LoginOutcome, Stop> {
         let c = self.console()?;
         let spec = self.spec()?.clone();
         let p = &spec.prompts;
@@ -538,11 +641,7 @@ impl Run<'_> {
         self.send_line(&c, user)?;
         // 2. the password prompt, or a shell straight away
         match c
-            .expect(
-                &[&p.password, &p.shell, &p.login_rejected, &p.login],
-                deadline,
-                None,
-            )
+            .expect(&[&p.password, &p.shell, &p.login_rejected, &p.login], deadline, None)
             .await
         {
             Wait::Found(f) => match f.index {
@@ -585,19 +684,13 @@ impl Run<'_> {
                     _ => LoginOutcome::PasswordChange,
                 })
             }
-            Wait::Timeout => Err(Stop::Error(format!(
-                "no answer to the credentials within {within:?}"
-            ))),
+            Wait::Timeout => Err(Stop::Error(format!("no answer to the credentials within {within:?}"))),
         }
     }
 
     /// Answers the password-change dialog with `new`, logging in again with the current
     /// credentials if the device dropped back to its login prompt.
-    async fn change_password(
-        &mut self,
-        new: &str,
-        within: Duration,
-    ) -> Result<ChangeOutcome, Stop> {
+    async fn change_password(&mut self, new: &str, within: Duration) -> Result<ChangeOutcome, Stop> {
         let c = self.console()?;
         let spec = self.spec()?.clone();
         let p = &spec.prompts;
@@ -606,9 +699,11 @@ impl Run<'_> {
                 "the device profile defines no `new_password` prompt".into(),
             ));
         }
-        let current = self.bench.current.clone().ok_or_else(|| {
-            Stop::Error("no current credentials are known to log in again".into())
-        })?;
+        let current = self
+            .bench
+            .current
+            .clone()
+            .ok_or_else(|| Stop::Error("no current credentials are known to log in again".into()))?;
         let deadline = Instant::now() + within;
         let mut sent_new = false;
         let mut relogins = 0;
@@ -699,9 +794,7 @@ impl Run<'_> {
                 D::Login => {
                     relogins += 1;
                     if relogins > 3 {
-                        return Err(Stop::Error(
-                            "the device keeps returning to its login prompt".into(),
-                        ));
+                        return Err(Stop::Error("the device keeps returning to its login prompt".into()));
                     }
                     self.send_line(&c, &current.user)?;
                 }
@@ -723,6 +816,31 @@ enum Dialog {
     Login,
     Password,
     ChangeMessage,
+}
+
+/// The sessions of a phase in a few lines: how many, then the last three in full.
+fn summarize(sessions: &[crate::bench::sessions::Session], none: &str) -> String {
+    if sessions.is_empty() {
+        return none.to_string();
+    }
+    let last: Vec<String> = sessions.iter().rev().take(3).rev().map(|s| s.describe()).collect();
+    format!("{} session(s); last: {}", sessions.len(), last.join(" | "))
+}
+
+/// Whether a bench session got at least as far as `reach`.
+fn reached(s: &crate::bench::sessions::Session, reach: crate::config::scenario::Reach) -> bool {
+    use crate::bench::sessions::{ListenerName, TlsOutcome};
+    use crate::config::scenario::Reach;
+    match reach {
+        Reach::Attempt => true,
+        Reach::Tls => match s.listener {
+            ListenerName::MqttTls => matches!(s.tls, Some(TlsOutcome::Established(_))),
+            ListenerName::MqttPlain => !s.refused_by_bench,
+        },
+        Reach::AppData => s.bytes_in > 0 && !s.refused_by_bench,
+        Reach::Connect => s.connect.is_some(),
+        Reach::Publish => s.publish_count() > 0,
+    }
 }
 
 fn login_words(o: LoginOutcome) -> &'static str {

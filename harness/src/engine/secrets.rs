@@ -63,10 +63,7 @@ pub fn generate_password(len: usize) -> String {
     const SYMBOL: &[u8] = b"-_.+=@%";
     let mut rng = rand::rng();
     let classes = [UPPER, LOWER, DIGIT, SYMBOL];
-    let mut out: Vec<u8> = classes
-        .iter()
-        .map(|c| c[rng.random_range(0..c.len())])
-        .collect();
+    let mut out: Vec<u8> = classes.iter().map(|c| c[rng.random_range(0..c.len())]).collect();
     while out.len() < len {
         let c = classes[rng.random_range(0..classes.len())];
         out.push(c[rng.random_range(0..c.len())]);
@@ -92,10 +89,7 @@ mod tests {
             r.redact("a secret-longer b secret"),
             "a <secret:new> b <secret:factory.password>"
         );
-        assert_eq!(
-            r.redact_bytes(b"xsecretx"),
-            b"x<secret:factory.password>x".to_vec()
-        );
+        assert_eq!(r.redact_bytes(b"xsecretx"), b"x<secret:factory.password>x".to_vec());
     }
 
     #[test]

@@ -42,9 +42,7 @@ pub async fn run_command(
         .stderr(err_file)
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = c
-        .spawn()
-        .map_err(|e| format!("cannot start `{cmd}`: {e}"))?;
+    let mut child = c.spawn().map_err(|e| format!("cannot start `{cmd}`: {e}"))?;
     let pid = child.id();
     let status = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) => status,
@@ -100,10 +98,7 @@ fn tempfile_for_output() -> std::io::Result<OutputFile> {
         std::process::id(),
         rand::random::<u64>()
     ));
-    let file = std::fs::OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(&path)?;
+    let file = std::fs::OpenOptions::new().create_new(true).append(true).open(&path)?;
     Ok(OutputFile { file, path })
 }
 

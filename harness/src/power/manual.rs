@@ -22,9 +22,7 @@ fn ask(action: Action) -> Result<String, String> {
         .read(true)
         .write(true)
         .open("/dev/tty")
-        .map_err(|e| {
-            format!("manual power needs an operator at a terminal, and there is none ({e})")
-        })?;
+        .map_err(|e| format!("manual power needs an operator at a terminal, and there is none ({e})"))?;
     let mut w = tty.try_clone().map_err(|e| e.to_string())?;
     let what = match action {
         Action::On => "switch the board ON",

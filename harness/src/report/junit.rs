@@ -98,13 +98,11 @@ fn case(r: &ScenarioResult, board: &str) -> TestCase {
             };
             let mut s = TestCaseStatus::non_success(kind);
             s.set_message(xml_safe(&reason));
-            s.set_type(xml_safe(r.check.as_deref().unwrap_or(
-                if r.verdict == Verdict::Fail {
-                    "device-failed"
-                } else {
-                    "harness-error"
-                },
-            )));
+            s.set_type(xml_safe(r.check.as_deref().unwrap_or(if r.verdict == Verdict::Fail {
+                "device-failed"
+            } else {
+                "harness-error"
+            })));
             s.set_description(xml_safe(&body));
             s
         }
@@ -124,10 +122,7 @@ fn case(r: &ScenarioResult, board: &str) -> TestCase {
             tc.add_property(Property::new("check", xml_safe(&c.value)));
         }
         for p in &e.provisions {
-            tc.add_property(Property::new(
-                "provision",
-                xml_safe(&format!("EN 303 645 {}", p.value)),
-            ));
+            tc.add_property(Property::new("provision", xml_safe(&format!("EN 303 645 {}", p.value))));
         }
     }
     let mut out = format!("{}\nscenario file: {}\n", r.title, r.file);
@@ -167,23 +162,16 @@ impl Reporter for JunitReporter {
                     ("harness_version".into(), harness_version.clone()),
                     ("device.vendor".into(), device.vendor.clone()),
                     ("device.model".into(), device.model.clone()),
-                    (
-                        "device.hardware_revision".into(),
-                        device.hardware_revision.clone(),
-                    ),
+                    ("device.hardware_revision".into(), device.hardware_revision.clone()),
                     ("device.profile".into(), profile.clone()),
                 ];
                 if let Some(s) = &device.serial {
                     self.properties.push(("device.serial".into(), s.clone()));
                 }
                 if let Some(f) = &device.firmware_version {
-                    self.properties
-                        .push(("device.firmware_version".into(), f.clone()));
+                    self.properties.push(("device.firmware_version".into(), f.clone()));
                 }
-                self.planned = planned
-                    .iter()
-                    .map(|p| (p.id.clone(), p.title.clone()))
-                    .collect();
+                self.planned = planned.iter().map(|p| (p.id.clone(), p.title.clone())).collect();
                 self.write()
             }
             RunEvent::ScenarioFinished { result } => {

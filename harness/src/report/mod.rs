@@ -13,13 +13,9 @@ pub fn xml_safe(s: &str) -> String {
         match c {
             '\t' | '\n' => out.push(c),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
             '\u{fffe}' | '\u{ffff}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c if ('\u{fdd0}'..='\u{fdef}').contains(&c) => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
+            c if ('\u{fdd0}'..='\u{fdef}').contains(&c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }

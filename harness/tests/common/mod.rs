@@ -118,9 +118,7 @@ pub fn junit(path: &Path) -> Vec<Case> {
                     c.body.push_str(&ch);
                 }
             }
-            Event::End(e) if matches!(e.name().as_ref(), b"failure" | b"error" | b"skipped") => {
-                in_status = false
-            }
+            Event::End(e) if matches!(e.name().as_ref(), b"failure" | b"error" | b"skipped") => in_status = false,
             _ => {}
         }
     }
@@ -131,10 +129,7 @@ pub fn junit(path: &Path) -> Vec<Case> {
 }
 
 /// Runs the password scenario against a profile; returns (exit code, cases, out dir).
-pub fn run_profile(
-    profile: &str,
-    extra: &[&str],
-) -> (Option<i32>, Vec<Case>, tempfile::TempDir, String) {
+pub fn run_profile(profile: &str, extra: &[&str]) -> (Option<i32>, Vec<Case>, tempfile::TempDir, String) {
     let out = tempfile::tempdir().expect("tempdir");
     let work = out.path().join("work");
     let res = out.path().join("results");

@@ -1,0 +1,267 @@
+//! The board's telemetry client: publishes to its cloud broker over MQTT, over TLS unless a
+//! flaw says otherwise. Written by hand (CONNECT, PUBLISH, DISCONNECT of MQTT 3.1.1) on
+//! rustls, like small firmware does.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+
+use crate::board::Flaw;
+
+#[derive(Debug, Clone)]
+pub struct MqttOptions {
+    /// The cloud host name: SNI and the name the certificate must carry.
+    pub host: String,
+    /// Where to connect (the lab's DNS would map `host` here).
+    pub connect: String,
+    pub tls_port: u16,
+    pub plain_port: u16,
+    pub ca: Option<PathBuf>,
+    pub interval: Duration,
+    pub client_id: String,
+    pub token: String,
+}
+
+fn remaining_length(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let mut b = (n % 128) as u8;
+        n /= 128;
+        if n > 0 {
+            b |= 0x80;
+        }
+        out.push(b);
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+fn string(s: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn connect_packet(client_id: &str, user: &str, password: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    string("MQTT", &mut body);
+    body.push(4); // 3.1.1
+    body.push(0b1100_0010); // user name, password, clean session
+    body.extend_from_slice(&60u16.to_be_bytes());
+    string(client_id, &mut body);
+    string(user, &mut body);
+    string(password, &mut body);
+    let mut p = vec![0x10];
+    remaining_length(body.len(), &mut p);
+    p.extend(body);
+    p
+}
+
+fn publish_packet(topic: &str, payload: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    string(topic, &mut body);
+    body.extend_from_slice(payload);
+    let mut p = vec![0x30];
+    remaining_length(body.len(), &mut p);
+    p.extend(body);
+    p
+}
+
+/// Accepts any certificate: the "no certificate validation" flaw.
+#[derive(Debug)]
+struct AcceptAnything(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnything {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Validates the chain but not the name: the "no host-name validation" flaw.
+#[derive(Debug)]
+struct IgnoreName(Arc<dyn ServerCertVerifier>);
+
+impl ServerCertVerifier for IgnoreName {
+    fn verify_server_cert(
+        &self,
+        e: &CertificateDer<'_>,
+        i: &[CertificateDer<'_>],
+        n: &ServerName<'_>,
+        o: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.0.verify_server_cert(e, i, n, o, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+fn tls_config(opts: &MqttOptions, flaws: &[Flaw]) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = &opts.ca {
+        for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("CA {}: {e}", ca.display()))? {
+            roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        }
+    }
+    let cfg = if flaws.contains(&Flaw::NoCertValidation) {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider)))
+            .with_no_client_auth()
+    } else {
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| format!("no CA to trust: {e}"))?;
+        if flaws.contains(&Flaw::NoHostnameValidation) {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(IgnoreName(webpki)))
+                .with_no_client_auth()
+        } else {
+            builder.with_webpki_verifier(webpki).with_no_client_auth()
+        }
+    };
+    Ok(Arc::new(cfg))
+}
+
+fn session(stream: &mut dyn ReadWrite, opts: &MqttOptions, n: u64) -> Result<(), String> {
+    stream
+        .write_all(&connect_packet(&opts.client_id, "device", &opts.token))
+        .map_err(|e| format!("CONNECT: {e}"))?;
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack).map_err(|e| format!("CONNACK: {e}"))?;
+    if connack[0] != 0x20 || connack[3] != 0 {
+        return Err(format!("broker refused: {connack:02x?}"));
+    }
+    let payload = format!("{{\"seq\":{n},\"temp\":21.5}}");
+    stream
+        .write_all(&publish_packet("telemetry/simboard/state", payload.as_bytes()))
+        .map_err(|e| e.to_string())?;
+    stream.write_all(&[0xe0, 0x00]).map_err(|e| e.to_string())?;
+    stream.flush().map_err(|e| e.to_string())
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+fn tcp(opts: &MqttOptions, port: u16) -> Result<TcpStream, String> {
+    let addr: SocketAddr = format!("{}:{port}", opts.connect)
+        .parse()
+        .map_err(|e| format!("address: {e}"))?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+    Ok(s)
+}
+
+fn over_tls(opts: &MqttOptions, cfg: &Arc<rustls::ClientConfig>, n: u64) -> Result<(), String> {
+    let name = ServerName::try_from(opts.host.clone()).map_err(|e| format!("host name: {e}"))?;
+    let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(|e| e.to_string())?;
+    let mut sock = tcp(opts, opts.tls_port)?;
+    let mut tls = rustls::StreamOwned::new(conn, sock.try_clone().map_err(|e| e.to_string())?);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut sock).map_err(|e| format!("TLS: {e}"))?;
+    }
+    session(&mut tls, opts, n)?;
+    tls.conn.send_close_notify();
+    let _ = tls.conn.complete_io(&mut sock);
+    Ok(())
+}
+
+fn plain(opts: &MqttOptions, n: u64) -> Result<(), String> {
+    let mut s = tcp(opts, opts.plain_port)?;
+    session(&mut s, opts, n)
+}
+
+/// Publishes telemetry every interval for as long as the board is powered.
+pub fn run(opts: MqttOptions, flaws: Vec<Flaw>, log: impl Fn(&str)) {
+    let cfg = if flaws.contains(&Flaw::PlaintextOnly) {
+        None
+    } else {
+        match tls_config(&opts, &flaws) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log(&format!("mqtt: TLS unavailable: {e}"));
+                None
+            }
+        }
+    };
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        let result = match &cfg {
+            None if flaws.contains(&Flaw::PlaintextOnly) => plain(&opts, n),
+            None => Err("no TLS configuration".to_string()),
+            Some(c) => match over_tls(&opts, c, n) {
+                Ok(()) => Ok(()),
+                Err(e) if flaws.contains(&Flaw::PlaintextFallback) => {
+                    log(&format!("mqtt: TLS failed ({e}); falling back to plaintext"));
+                    plain(&opts, n)
+                }
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = result {
+            log(&format!("mqtt: {e}"));
+        }
+        std::thread::sleep(opts.interval);
+    }
+}

@@ -1,0 +1,437 @@
+//! MQTT listeners that behave as a working broker for a device (MQTT 3.1.1: CONNECT,
+//! PUBLISH QoS 0/1/2, SUBSCRIBE, UNSUBSCRIBE, PING, DISCONNECT) and record every
+//! connection. Each connection is bounded in memory (packet size cap) and time (handshake
+//! and idle deadlines); garbage is recorded and the connection closed.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rumqttc::mqttbytes::QoS;
+use rumqttc::mqttbytes::v4::{
+    ConnAck, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, SubAck, SubscribeReasonCode, UnsubAck,
+};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use super::sessions::{ConnectInfo, ListenerName, SessionLog, TlsOutcome};
+
+/// The largest MQTT packet the bench accepts; larger is recorded as a protocol error.
+pub const MAX_PACKET: usize = 256 << 10;
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Connections served at once per listener; more are refused and recorded.
+pub const MAX_CONNECTIONS: usize = 128;
+
+/// What a listener does with a new connection.
+#[derive(Clone)]
+pub enum Mode {
+    /// Accept and close at once (the port is "blocked").
+    Off,
+    Plain,
+    Tls(Arc<rustls::ServerConfig>),
+}
+
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Off => "off",
+            Mode::Plain => "plain",
+            Mode::Tls(_) => "tls",
+        })
+    }
+}
+
+/// A message on its way to a subscriber: topic and payload.
+type Delivery = (String, bytes::Bytes);
+
+/// Subscriptions across all sessions of the bench: filter, session id, its outbox.
+#[derive(Debug, Default)]
+pub struct Router {
+    subs: Mutex<Vec<(String, u64, mpsc::Sender<Delivery>)>>,
+}
+
+impl Router {
+    fn route(&self, topic: &str, payload: &bytes::Bytes) {
+        let subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
+        for (filter, _, tx) in subs.iter() {
+            if topic_matches(filter, topic) {
+                let _ = tx.try_send((topic.to_string(), payload.clone()));
+            }
+        }
+    }
+    fn add(&self, filter: String, id: u64, tx: mpsc::Sender<Delivery>) {
+        self.subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((filter, id, tx));
+    }
+    fn remove(&self, id: u64, filter: Option<&str>) {
+        self.subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(f, i, _)| !(*i == id && filter.is_none_or(|x| x == f)));
+    }
+}
+
+/// MQTT topic filter matching with `+` and `#`.
+pub fn topic_matches(filter: &str, topic: &str) -> bool {
+    let mut f = filter.split('/');
+    let mut t = topic.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// A bound listener; its mode can change between scenario phases.
+#[derive(Debug)]
+pub struct Listener {
+    pub name: ListenerName,
+    pub addr: SocketAddr,
+    mode: watch::Sender<(Mode, u64)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Listener {
+    pub async fn bind(
+        name: ListenerName,
+        addr: SocketAddr,
+        log: Arc<SessionLog>,
+        router: Arc<Router>,
+        salt: [u8; 16],
+    ) -> Result<Self, String> {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot bind the {name} to {addr}: {e}"))?;
+        let local = l.local_addr().map_err(|e| e.to_string())?;
+        let (tx, rx) = watch::channel((Mode::Off, 0u64));
+        let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((sock, peer)) = l.accept().await else { continue };
+                let (mode, phase) = rx.borrow().clone();
+                let id = log.open(name, peer.to_string(), phase);
+                if matches!(mode, Mode::Off) {
+                    log.update(id, |s| {
+                        s.refused_by_bench = true;
+                        s.closed = Some("closed by the bench: listener off".into());
+                    });
+                    drop(sock);
+                    continue;
+                }
+                if active.load(std::sync::atomic::Ordering::Relaxed) >= MAX_CONNECTIONS {
+                    log.update(id, |s| s.closed = Some("refused: too many connections".into()));
+                    continue;
+                }
+                active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (log, router, active, mut rx) = (log.clone(), router.clone(), active.clone(), rx.clone());
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = serve(sock, mode, id, log.clone(), router.clone(), salt) => {}
+                        // a new bench configuration ends the sessions of the old one
+                        _ = async { while rx.changed().await.is_ok() && rx.borrow().1 == phase {} } => log.update(id, |s| if s.closed.is_none() { s.closed = Some("closed by the bench: configuration changed".into()) }),
+                    }
+                    router.remove(id, None);
+                    active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                });
+            }
+        });
+        Ok(Self {
+            name,
+            addr: local,
+            mode: tx,
+            task,
+        })
+    }
+
+    pub fn set_mode(&self, mode: Mode, phase: u64) {
+        let _ = self.mode.send((mode, phase));
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+fn tls_error(e: &std::io::Error) -> TlsOutcome {
+    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return match inner {
+            rustls::Error::AlertReceived(a) => TlsOutcome::AlertReceived(format!("{a:?}")),
+            other => TlsOutcome::Failed(other.to_string()),
+        };
+    }
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+            TlsOutcome::PeerHungUp
+        }
+        _ => TlsOutcome::Failed(e.to_string()),
+    }
+}
+
+async fn serve(sock: TcpStream, mode: Mode, id: u64, log: Arc<SessionLog>, router: Arc<Router>, salt: [u8; 16]) {
+    let stream: Box<dyn Stream> = match mode {
+        Mode::Off => return,
+        Mode::Plain => Box::new(sock),
+        Mode::Tls(cfg) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                Err(_) => {
+                    log.update(id, |s| {
+                        s.tls = Some(TlsOutcome::Stalled);
+                        s.closed = Some(format!("TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}"));
+                    });
+                    return;
+                }
+                Ok(Err(e)) => {
+                    let outcome = tls_error(&e);
+                    log.update(id, |s| {
+                        s.tls = Some(outcome);
+                        s.closed = Some("TLS handshake failed".into());
+                    });
+                    return;
+                }
+                Ok(Ok(tls)) => {
+                    let (_, conn) = tls.get_ref();
+                    let version = conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
+                    let sni = conn.server_name().map(str::to_string);
+                    log.update(id, |s| {
+                        s.tls = Some(TlsOutcome::Established(version));
+                        s.sni = sni;
+                    });
+                    Box::new(tls)
+                }
+            }
+        }
+    };
+    let why = mqtt_session(stream, id, &log, &router, salt).await;
+    log.update(id, |s| {
+        if s.closed.is_none() {
+            s.closed = Some(why);
+        }
+    });
+}
+
+/// Reads a CONNECT's protocol level without decoding the rest (MQTT 5 and garbage alike).
+fn connect_level(buf: &[u8]) -> Option<u8> {
+    if buf.first()? >> 4 != 1 {
+        return None;
+    }
+    let mut i = 1;
+    while buf.get(i)? & 0x80 != 0 {
+        i += 1;
+        if i > 4 {
+            return None;
+        }
+    }
+    let name_len = u16::from_be_bytes([*buf.get(i + 1)?, *buf.get(i + 2)?]) as usize;
+    buf.get(i + 3 + name_len).copied()
+}
+
+async fn mqtt_session(
+    mut stream: Box<dyn Stream>,
+    id: u64,
+    log: &SessionLog,
+    router: &Router,
+    salt: [u8; 16],
+) -> String {
+    let mut buf = BytesMut::with_capacity(4096);
+    let (tx, mut rx) = mpsc::channel::<Delivery>(256);
+    let mut connected = false;
+    let mut out = BytesMut::new();
+    loop {
+        // decode every complete packet in the buffer
+        loop {
+            if !connected
+                && let Some(level) = connect_level(&buf)
+                && level != 3
+                && level != 4
+            {
+                log.update(id, |s| {
+                    s.connect = Some(ConnectInfo {
+                        protocol_level: level,
+                        client_id: String::new(),
+                        username: None,
+                        password_sent: false,
+                        password_len: None,
+                        password_salted_sha256: None,
+                    });
+                    s.protocol_error = Some(format!("MQTT protocol level {level} is not supported by the bench"));
+                });
+                let _ = stream.write_all(&[0x20, 0x02, 0x00, 0x01]).await;
+                return "unsupported protocol level".into();
+            }
+            let packet = match Packet::read(&mut buf, MAX_PACKET) {
+                Ok(p) => p,
+                Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => break,
+                Err(e) => {
+                    let msg = format!("{e}");
+                    log.update(id, |s| s.protocol_error = Some(msg.clone()));
+                    return format!("closed after a malformed packet: {msg}");
+                }
+            };
+            if !connected && !matches!(packet, Packet::Connect(_)) {
+                log.update(id, |s| s.protocol_error = Some("first packet was not CONNECT".into()));
+                return "closed: first packet was not CONNECT".into();
+            }
+            out.clear();
+            match packet {
+                Packet::Connect(c) => {
+                    if connected {
+                        log.update(id, |s| s.protocol_error = Some("second CONNECT".into()));
+                        return "closed: second CONNECT".into();
+                    }
+                    connected = true;
+                    let (password_sent, password_len, hash) = match &c.login {
+                        Some(l) if !l.password.is_empty() => {
+                            let mut h = Sha256::new();
+                            h.update(salt);
+                            h.update(l.password.as_bytes());
+                            let d = h.finalize();
+                            (
+                                true,
+                                Some(l.password.len()),
+                                Some(d[..8].iter().map(|b| format!("{b:02x}")).collect()),
+                            )
+                        }
+                        _ => (false, None, None),
+                    };
+                    log.update(id, |s| {
+                        s.connect = Some(ConnectInfo {
+                            protocol_level: 4,
+                            client_id: c.client_id.clone(),
+                            username: c.login.as_ref().map(|l| l.username.clone()).filter(|u| !u.is_empty()),
+                            password_sent,
+                            password_len,
+                            password_salted_sha256: hash,
+                        })
+                    });
+                    let _ =
+                        Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)).write(&mut out, MAX_PACKET);
+                }
+                Packet::Publish(p) => {
+                    log.update(id, |s| *s.published.entry(p.topic.clone()).or_default() += 1);
+                    router.route(&p.topic, &p.payload);
+                    match p.qos {
+                        QoS::AtMostOnce => {}
+                        QoS::AtLeastOnce => {
+                            let _ = Packet::PubAck(PubAck::new(p.pkid)).write(&mut out, MAX_PACKET);
+                        }
+                        QoS::ExactlyOnce => {
+                            let _ = Packet::PubRec(PubRec::new(p.pkid)).write(&mut out, MAX_PACKET);
+                        }
+                    }
+                }
+                Packet::PubRel(r) => {
+                    let _ = Packet::PubComp(PubComp::new(r.pkid)).write(&mut out, MAX_PACKET);
+                }
+                Packet::Subscribe(sub) => {
+                    let mut codes = Vec::new();
+                    for f in &sub.filters {
+                        router.add(f.path.clone(), id, tx.clone());
+                        log.update(id, |s| s.subscribed.push(f.path.clone()));
+                        codes.push(SubscribeReasonCode::Success(if f.qos == QoS::AtMostOnce {
+                            QoS::AtMostOnce
+                        } else {
+                            QoS::AtLeastOnce
+                        }));
+                    }
+                    let _ = Packet::SubAck(SubAck::new(sub.pkid, codes)).write(&mut out, MAX_PACKET);
+                }
+                Packet::Unsubscribe(u) => {
+                    for f in &u.topics {
+                        router.remove(id, Some(f));
+                    }
+                    let _ = Packet::UnsubAck(UnsubAck::new(u.pkid)).write(&mut out, MAX_PACKET);
+                }
+                Packet::PingReq => {
+                    let _ = Packet::PingResp.write(&mut out, MAX_PACKET);
+                }
+                Packet::Disconnect => return "client sent DISCONNECT".into(),
+                Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_) => {}
+                Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
+                    log.update(id, |s| {
+                        s.protocol_error = Some("client sent a server-only packet".into())
+                    });
+                    return "closed: client sent a server-only packet".into();
+                }
+            }
+            if !out.is_empty() {
+                if stream.write_all(&out).await.is_err() {
+                    return "peer closed while we wrote".into();
+                }
+                let n = out.len() as u64;
+                log.update(id, |s| s.bytes_out += n);
+            }
+        }
+        if buf.len() > MAX_PACKET + 8 {
+            return "closed: buffer limit".into();
+        }
+        let mut chunk = [0u8; 8192];
+        tokio::select! {
+            r = tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)) => match r {
+                Err(_) => {
+                    log.update(id, |s| {
+                        s.protocol_error.get_or_insert_with(|| format!("idle for {IDLE_TIMEOUT:?}"));
+                    });
+                    return "closed: idle".into();
+                }
+                Ok(Ok(0)) => return "peer closed the connection".into(),
+                Ok(Ok(n)) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    log.update(id, |s| s.bytes_in += n as u64);
+                }
+                Ok(Err(e)) => return format!("read error: {e}"),
+            },
+            Some((topic, payload)) = rx.recv() => {
+                out.clear();
+                let p = rumqttc::mqttbytes::v4::Publish::new(topic, QoS::AtMostOnce, payload.to_vec());
+                if Packet::Publish(p).write(&mut out, MAX_PACKET).is_ok() {
+                    if stream.write_all(&out).await.is_err() {
+                        return "peer closed while we wrote".into();
+                    }
+                    let n = out.len() as u64;
+                    log.update(id, |s| s.bytes_out += n);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_filters() {
+        assert!(topic_matches("telemetry/#", "telemetry/a/b"));
+        assert!(topic_matches("a/+/c", "a/b/c"));
+        assert!(!topic_matches("a/+/c", "a/b/d"));
+        assert!(topic_matches("a/b", "a/b"));
+        assert!(!topic_matches("a/b", "a/b/c"));
+    }
+
+    #[test]
+    fn connect_level_reads_v5_and_ignores_garbage() {
+        // CONNECT, remaining length 10, "MQTT", level 5
+        assert_eq!(
+            connect_level(&[0x10, 10, 0, 4, b'M', b'Q', b'T', b'T', 5, 0, 0, 60]),
+            Some(5)
+        );
+        assert_eq!(connect_level(&[0x30, 1, 2]), None);
+        assert_eq!(connect_level(&[0x10, 0xff, 0xff, 0xff, 0xff, 0xff]), None);
+    }
+}

@@ -1,0 +1,209 @@
+//! The bench PKI, made per run: the certificates a man-in-the-middle would present, and
+//! a valid one for the positive control.
+//!
+//! "Trusted CA" is the maker's test CA from the device profile (certificate and key), or
+//! a bench CA the device was provisioned to trust. Variants that need it are unavailable
+//! without it, and their checks are SKIPPED, never passed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde::Serialize;
+
+/// Which certificate the TLS listener presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertVariant {
+    /// Right host name, issued by the trusted CA: the positive control.
+    Valid,
+    /// Right host name, self-signed (TLS-01).
+    SelfSigned,
+    /// Right host name, from a CA the device does not trust (TLS-04).
+    UntrustedCa,
+    /// Issued by the trusted CA, expired (TLS-03).
+    Expired,
+    /// Issued by the trusted CA for another host name (TLS-02).
+    WrongHost,
+}
+
+impl CertVariant {
+    pub fn needs_trusted_ca(self) -> bool {
+        matches!(self, CertVariant::Valid | CertVariant::Expired | CertVariant::WrongHost)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            CertVariant::Valid => "a valid certificate from the trusted CA",
+            CertVariant::SelfSigned => "a self-signed certificate",
+            CertVariant::UntrustedCa => "a certificate from a CA the device does not trust",
+            CertVariant::Expired => "an expired certificate from the trusted CA",
+            CertVariant::WrongHost => "a certificate for another host name from the trusted CA",
+        }
+    }
+}
+
+/// Where the trusted CA comes from.
+#[derive(Debug, Clone)]
+pub enum TrustSource {
+    /// The bench makes a CA and writes it to `ca.pem` for the device to be provisioned with.
+    BenchCa,
+    /// The maker's test CA.
+    Maker { cert: PathBuf, key: PathBuf },
+    /// The device trusts nothing the bench can issue: variants needing it are unavailable.
+    None,
+}
+
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
+}
+
+fn new_ca(name: &str) -> Result<Ca, String> {
+    let key = KeyPair::generate().map_err(|e| format!("CA key: {e}"))?;
+    let mut p = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.distinguished_name
+        .push(DnType::OrganizationName, "certbench bench PKI");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let now = time::OffsetDateTime::now_utc();
+    p.not_before = now - time::Duration::days(1);
+    p.not_after = now + time::Duration::days(30);
+    let cert = p.self_signed(&key).map_err(|e| format!("CA certificate: {e}"))?;
+    Ok(Ca {
+        cert_pem: cert.pem(),
+        issuer: Issuer::new(p, key),
+    })
+}
+
+/// A server certificate chain and key, ready for rustls.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: Arc<PrivateKeyDer<'static>>,
+}
+
+pub struct Pki {
+    host: String,
+    trusted: Option<Ca>,
+    untrusted: Ca,
+    /// The trusted CA certificate, written for provisioning the device.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Pki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pki")
+            .field("host", &self.host)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+impl Pki {
+    /// Makes the run's PKI for the device's cloud host name.
+    pub fn new(host: &str, trust: &TrustSource, dir: &Path) -> Result<Self, String> {
+        let trusted = match trust {
+            TrustSource::BenchCa => Some(new_ca("certbench bench CA")?),
+            TrustSource::Maker { cert, key } => {
+                let cert_pem =
+                    std::fs::read_to_string(cert).map_err(|e| format!("maker CA {}: {e}", cert.display()))?;
+                let key_pem =
+                    std::fs::read_to_string(key).map_err(|e| format!("maker CA key {}: {e}", key.display()))?;
+                let kp = KeyPair::from_pem(&key_pem).map_err(|e| format!("maker CA key {}: {e}", key.display()))?;
+                let issuer =
+                    Issuer::from_ca_cert_pem(&cert_pem, kp).map_err(|e| format!("maker CA {}: {e}", cert.display()))?;
+                Some(Ca { issuer, cert_pem })
+            }
+            TrustSource::None => None,
+        };
+        let ca_file = match &trusted {
+            Some(ca) => {
+                let f = dir.join("bench-ca.pem");
+                std::fs::write(&f, &ca.cert_pem).map_err(|e| format!("{}: {e}", f.display()))?;
+                Some(f)
+            }
+            None => None,
+        };
+        Ok(Self {
+            host: host.to_string(),
+            trusted,
+            untrusted: new_ca("certbench untrusted CA")?,
+            ca_file,
+        })
+    }
+
+    pub fn has_trusted_ca(&self) -> bool {
+        self.trusted.is_some()
+    }
+
+    /// Issues the certificate of a variant; None when it needs the trusted CA and there is none.
+    pub fn issue(&self, v: CertVariant) -> Result<Option<Identity>, String> {
+        let host = match v {
+            CertVariant::WrongHost => "not-the-device-cloud.invalid".to_string(),
+            _ => self.host.clone(),
+        };
+        let key = KeyPair::generate().map_err(|e| format!("leaf key: {e}"))?;
+        let mut p = CertificateParams::new(vec![host.clone()]).map_err(|e| e.to_string())?;
+        p.distinguished_name.push(DnType::CommonName, host);
+        let now = time::OffsetDateTime::now_utc();
+        if v == CertVariant::Expired {
+            p.not_before = now - time::Duration::days(30);
+            p.not_after = now - time::Duration::days(2);
+        } else {
+            p.not_before = now - time::Duration::days(1);
+            p.not_after = now + time::Duration::days(7);
+        }
+        let cert = match v {
+            CertVariant::SelfSigned => p.self_signed(&key),
+            CertVariant::UntrustedCa => p.signed_by(&key, &self.untrusted.issuer),
+            CertVariant::Valid | CertVariant::Expired | CertVariant::WrongHost => match &self.trusted {
+                Some(ca) => p.signed_by(&key, &ca.issuer),
+                None => return Ok(None),
+            },
+        }
+        .map_err(|e| format!("issue {v:?} certificate: {e}"))?;
+        Ok(Some(Identity {
+            chain: vec![cert.der().clone()],
+            key: Arc::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()))),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_variants_are_unavailable_without_a_trusted_ca() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::new("broker.test", &TrustSource::None, dir.path()).expect("pki");
+        assert!(pki.issue(CertVariant::Valid).expect("issue").is_none());
+        assert!(pki.issue(CertVariant::Expired).expect("issue").is_none());
+        assert!(pki.issue(CertVariant::SelfSigned).expect("issue").is_some());
+        assert!(pki.ca_file.is_none());
+    }
+
+    #[test]
+    fn bench_ca_issues_every_variant_and_writes_its_certificate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::new("broker.test", &TrustSource::BenchCa, dir.path()).expect("pki");
+        for v in [
+            CertVariant::Valid,
+            CertVariant::SelfSigned,
+            CertVariant::UntrustedCa,
+            CertVariant::Expired,
+            CertVariant::WrongHost,
+        ] {
+            assert!(pki.issue(v).expect("issue").is_some(), "{v:?}");
+        }
+        let pem = std::fs::read_to_string(pki.ca_file.as_ref().expect("ca file")).expect("read");
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+}

@@ -1,0 +1,187 @@
+//! What the bench saw: one record per connection, updated live, never holding a secret.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenerName {
+    MqttPlain,
+    MqttTls,
+}
+
+impl std::fmt::Display for ListenerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ListenerName::MqttPlain => "plaintext MQTT listener",
+            ListenerName::MqttTls => "TLS MQTT listener",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome", content = "detail")]
+pub enum TlsOutcome {
+    /// Handshake done; protocol version.
+    Established(String),
+    /// The client aborted the handshake with this alert.
+    AlertReceived(String),
+    /// The client closed the connection during the handshake without an alert.
+    PeerHungUp,
+    /// The handshake did not finish in time.
+    Stalled,
+    /// Not TLS, or another handshake error.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectInfo {
+    pub protocol_level: u8,
+    pub client_id: String,
+    pub username: Option<String>,
+    pub password_sent: bool,
+    /// Length and a salted SHA-256 prefix of the password, never the password.
+    pub password_len: Option<usize>,
+    pub password_salted_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub id: u64,
+    pub listener: ListenerName,
+    pub peer: String,
+    /// Which bench configuration was in force when the connection arrived.
+    pub phase: u64,
+    pub at_ms: u128,
+    /// The listener was switched off: the bench closed the connection at once.
+    pub refused_by_bench: bool,
+    pub tls: Option<TlsOutcome>,
+    /// Name the client asked for (SNI).
+    pub sni: Option<String>,
+    pub connect: Option<ConnectInfo>,
+    /// Topic -> number of PUBLISH packets.
+    pub published: BTreeMap<String, u64>,
+    pub subscribed: Vec<String>,
+    /// Application bytes received (after the TLS handshake on the TLS listener).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub protocol_error: Option<String>,
+    pub closed: Option<String>,
+}
+
+impl Session {
+    pub fn publish_count(&self) -> u64 {
+        self.published.values().sum()
+    }
+
+    /// One line for a verdict's evidence.
+    pub fn describe(&self) -> String {
+        let mut s = format!("session #{} from {} on the {}", self.id, self.peer, self.listener);
+        if self.refused_by_bench {
+            s.push_str(": closed by the bench (listener off)");
+            return s;
+        }
+        match &self.tls {
+            Some(TlsOutcome::Established(v)) => s.push_str(&format!(": TLS handshake completed ({v})")),
+            Some(TlsOutcome::AlertReceived(a)) => {
+                s.push_str(&format!(": the client aborted the TLS handshake with alert {a}"))
+            }
+            Some(TlsOutcome::PeerHungUp) => s.push_str(": the client hung up during the TLS handshake"),
+            Some(TlsOutcome::Stalled) => s.push_str(": TLS handshake stalled"),
+            Some(TlsOutcome::Failed(e)) => s.push_str(&format!(": TLS handshake failed: {e}")),
+            None => {}
+        }
+        if let Some(c) = &self.connect {
+            s.push_str(&format!(
+                "; MQTT CONNECT (level {}) client id {:?}{}{}",
+                c.protocol_level,
+                c.client_id,
+                c.username.as_ref().map(|u| format!(", user {u:?}")).unwrap_or_default(),
+                if c.password_sent {
+                    format!(", password sent ({} bytes)", c.password_len.unwrap_or(0))
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if !self.published.is_empty() {
+            let topics: Vec<String> = self.published.iter().map(|(t, n)| format!("{t} x{n}")).collect();
+            s.push_str(&format!(
+                "; published {} message(s): {}",
+                self.publish_count(),
+                topics.join(", ")
+            ));
+        }
+        if self.bytes_in > 0 {
+            s.push_str(&format!("; {} application bytes received", self.bytes_in));
+        }
+        if let Some(e) = &self.protocol_error {
+            s.push_str(&format!("; protocol error: {e}"));
+        }
+        s
+    }
+}
+
+/// The live log of sessions.
+#[derive(Debug)]
+pub struct SessionLog {
+    inner: Mutex<Vec<Session>>,
+    pub notify: Notify,
+    epoch: Instant,
+}
+
+impl SessionLog {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Vec::new()),
+            notify: Notify::new(),
+            epoch: Instant::now(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Session>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn open(&self, listener: ListenerName, peer: String, phase: u64) -> u64 {
+        let mut g = self.lock();
+        let id = g.len() as u64 + 1;
+        g.push(Session {
+            id,
+            listener,
+            peer,
+            phase,
+            at_ms: self.epoch.elapsed().as_millis(),
+            refused_by_bench: false,
+            tls: None,
+            sni: None,
+            connect: None,
+            published: BTreeMap::new(),
+            subscribed: Vec::new(),
+            bytes_in: 0,
+            bytes_out: 0,
+            protocol_error: None,
+            closed: None,
+        });
+        drop(g);
+        self.notify.notify_waiters();
+        id
+    }
+
+    pub fn update(&self, id: u64, f: impl FnOnce(&mut Session)) {
+        let mut g = self.lock();
+        if let Some(s) = g.get_mut(id as usize - 1) {
+            f(s);
+        }
+        drop(g);
+        self.notify.notify_waiters();
+    }
+
+    pub fn snapshot(&self) -> Vec<Session> {
+        self.lock().clone()
+    }
+}
