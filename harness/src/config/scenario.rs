@@ -80,6 +80,8 @@ pub enum Interface {
     FactoryReset,
     /// The device is an MQTT client of a cloud the bench can play (profile `network.mqtt`).
     MqttBench,
+    /// ... and trusts a CA the bench can issue from, so a positive control is possible.
+    MqttTrustedCa,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -88,6 +88,9 @@ impl Bench {
                     .net
                     .is_none()
                     .then_some("the device profile declares no MQTT cloud (network.mqtt)"),
+                Interface::MqttTrustedCa => (!self.net.as_ref().is_some_and(|n| n.has_trusted_ca())).then_some(
+                    "the device trusts no CA the bench can issue from (network.mqtt.trust), so no positive control is possible",
+                ),
             };
             if let Some(m) = missing {
                 return Some(m.to_string());

@@ -1,0 +1,149 @@
+//! The network checks (COM-02, TLS-01..04) against the simulated board with each flaw, and
+//! against Debian's mosquitto_pub as a device nobody here wrote. Only profiles differ.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+
+const NETWORK: &[&str] = &[
+    "plaintext-mqtt-rejection",
+    "tls-self-signed",
+    "tls-wrong-host",
+    "tls-expired",
+    "tls-untrusted-ca",
+];
+
+/// Runs the network scenarios against a profile; returns testcase status by scenario id.
+fn verdicts(profile: &str, env: &[(&str, &str)]) -> (BTreeMap<String, Case>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.current_dir(repo())
+        .args(["run", "--skip-setup", "-d", profile, "--out"])
+        .arg(&res)
+        .arg("--workdir")
+        .arg(dir.path().join("work"));
+    for id in NETWORK {
+        cmd.args(["--only", id]);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run certbench");
+    let cases = junit(&res.join("junit.xml"));
+    assert_eq!(cases.len(), NETWORK.len(), "{}", text(&out));
+    let map = cases
+        .into_iter()
+        .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c))
+        .collect();
+    (map, dir)
+}
+
+/// Expected status per scenario, in NETWORK order: p = pass, F = failure, E = error, S = skipped.
+fn check(profile: &str, env: &[(&str, &str)], expected: &str) -> tempfile::TempDir {
+    let (got, dir) = verdicts(profile, env);
+    for (id, want) in NETWORK.iter().zip(expected.chars()) {
+        let c = &got[*id];
+        let status = match want {
+            'p' => "pass",
+            'F' => "failure",
+            'E' => "error",
+            'S' => "skipped",
+            _ => unreachable!(),
+        };
+        assert_eq!(c.status, status, "{profile}: {id}: {c:?}");
+        if want == 'F' {
+            let check = match *id {
+                "plaintext-mqtt-rejection" => "COM-02",
+                "tls-self-signed" => "TLS-01",
+                "tls-wrong-host" => "TLS-02",
+                "tls-expired" => "TLS-03",
+                _ => "TLS-04",
+            };
+            assert!(c.message.starts_with(check), "{profile}: {c:?}");
+            assert!(
+                c.message.contains("published 1 message"),
+                "evidence names what the device did: {c:?}"
+            );
+        }
+    }
+    dir
+}
+
+fn no_secret_in(dir: &std::path::Path, secret: &str) {
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            no_secret_in(&p, secret);
+        } else if p.extension().is_none_or(|x| x != "state") {
+            let t = String::from_utf8_lossy(&std::fs::read(&p).expect("read")).into_owned();
+            assert!(!t.contains(secret), "{} contains a secret", p.display());
+        }
+    }
+}
+
+#[test]
+fn simulated_board_each_flaw_turns_exactly_its_checks_red() {
+    // columns: COM-02, TLS-01 self-signed, TLS-02 wrong host, TLS-03 expired, TLS-04 untrusted CA
+    let table = [
+        ("devices/simboard.yaml", "ppppp"),
+        ("devices/simboard-plaintext-only.yaml", "FEEEE"),
+        ("devices/simboard-no-cert-validation.yaml", "pFFFF"),
+        ("devices/simboard-no-hostname-validation.yaml", "ppFpp"),
+        ("devices/simboard-plaintext-fallback.yaml", "Fpppp"),
+    ];
+    let handles: Vec<_> = table
+        .into_iter()
+        .map(|(p, e)| std::thread::spawn(move || check(p, &[], e)))
+        .collect();
+    for h in handles {
+        let dir = h.join().expect("a profile's expectations failed");
+        // the board's MQTT token (its password) never reaches a result file
+        no_secret_in(&dir.path().join("results"), "simboard-device-token-7f3a");
+    }
+}
+
+fn mosquitto_ready() -> bool {
+    let ok = std::process::Command::new("sh")
+        .args(["-c", "command -v mosquitto_pub && command -v mosquitto"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var_os("CI").is_some() {
+        panic!("mosquitto and mosquitto-clients must be installed in CI (.ci/run does it)");
+    }
+    if !ok {
+        eprintln!("SKIPPED: mosquitto is not installed");
+    }
+    ok
+}
+
+#[test]
+fn mosquitto_pub_as_the_device() {
+    if !mosquitto_ready() {
+        return;
+    }
+    let token = [("PUB_DEVICE_TOKEN", "pub-secret-token-991")];
+    let handles: Vec<_> = [
+        ("fixtures/devices/mosquitto-pub-plain.yaml", "FEEEE"),
+        ("fixtures/devices/mosquitto-pub-insecure.yaml", "ppFpp"),
+        ("fixtures/devices/mosquitto-pub-tls.yaml", "ppppp"),
+    ]
+    .into_iter()
+    .map(|(p, e)| std::thread::spawn(move || check(p, &token, e)))
+    .collect();
+    for h in handles {
+        let dir = h.join().expect("a profile's expectations failed");
+        no_secret_in(&dir.path().join("results"), "pub-secret-token-991");
+    }
+}
+
+#[test]
+fn a_missing_trusted_ca_gives_skipped_not_pass() {
+    let (got, _dir) = verdicts("fixtures/devices/simboard-no-trusted-ca.yaml", &[]);
+    for id in NETWORK {
+        assert_eq!(got[*id].status, "skipped", "{id}: {:?}", got[*id]);
+        assert!(got[*id].message.contains("trusts no CA"), "{:?}", got[*id]);
+    }
+}
