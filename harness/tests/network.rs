@@ -147,3 +147,47 @@ fn a_missing_trusted_ca_gives_skipped_not_pass() {
         assert!(got[*id].message.contains("trusts no CA"), "{:?}", got[*id]);
     }
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+#[test]
+fn mosquitto_broker_as_a_device_hosting_a_broker() {
+    if !mosquitto_ready() {
+        return;
+    }
+    for (mode, want) in [("tls-only", "pass"), ("plain-and-tls", "failure")] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let res = dir.path().join("results");
+        let (plain, tls) = (free_port(), free_port());
+        let profile = format!("fixtures/devices/mosquitto-broker-{mode}.yaml");
+        let o = std::process::Command::new(bin())
+            .current_dir(repo())
+            .args(["run", "--skip-setup", "-d", &profile, "--only", "plaintext-mqtt-broker"])
+            .args([
+                "--set",
+                &format!("broker_plain_port={plain}"),
+                "--set",
+                &format!("broker_tls_port={tls}"),
+            ])
+            .arg("--out")
+            .arg(&res)
+            .arg("--workdir")
+            .arg(dir.path().join("work"))
+            .output()
+            .expect("run");
+        let cases = junit(&res.join("junit.xml"));
+        assert_eq!(cases[0].status, want, "{mode}: {cases:?}\n{}", text(&o));
+        if want == "failure" {
+            assert!(
+                cases[0].message.starts_with("COM-02:") && cases[0].message.contains("in clear"),
+                "{cases:?}"
+            );
+        }
+    }
+}

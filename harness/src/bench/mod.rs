@@ -4,6 +4,7 @@
 
 pub mod mqtt;
 pub mod pki;
+pub mod probe;
 pub mod sessions;
 
 use std::collections::{BTreeMap, HashMap};

@@ -47,6 +47,23 @@ pub struct RawNetwork {
     /// The device is an MQTT client of a cloud broker, which the bench impersonates.
     #[serde(default)]
     pub mqtt: Option<RawMqttCloud>,
+    /// The device hosts an MQTT broker itself (a gateway); the bench connects to it.
+    #[serde(default)]
+    pub broker: Option<RawDeviceBroker>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeviceBroker {
+    /// The device's host name or address; the TLS certificate must carry it.
+    pub host: Loc<String>,
+    /// Where plaintext MQTT would listen (default 1883); it must refuse.
+    #[serde(default)]
+    pub plain_port: Option<Loc<String>>,
+    /// The TLS port (e.g. 8883).
+    pub tls_port: Loc<String>,
+    /// The CA certificate (PEM) the device's broker certificate chains to.
+    pub ca_cert: Loc<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -263,6 +280,16 @@ pub struct Device {
     pub vars: BTreeMap<String, String>,
     /// The MQTT cloud the bench plays, if the device has one.
     pub mqtt: Option<crate::bench::BenchSpec>,
+    /// The device's own MQTT broker, if it hosts one. Values may use `{{name}}`.
+    pub broker: Option<DeviceBroker>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceBroker {
+    pub host: Template,
+    pub plain_port: Template,
+    pub tls_port: Template,
+    pub ca_cert: Template,
 }
 
 #[derive(Debug, Clone)]
@@ -487,6 +514,21 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                 }
             });
 
+    let broker = raw.network.as_ref().and_then(|n| n.broker.as_ref()).and_then(|b| {
+        let host = template(file, "network.broker.host", &b.host);
+        let plain = match &b.plain_port {
+            Some(p) => template(file, "network.broker.plain_port", p),
+            None => Some(Template::literal("1883")),
+        };
+        let tls = template(file, "network.broker.tls_port", &b.tls_port);
+        let ca = template(file, "network.broker.ca_cert", &b.ca_cert);
+        Some(DeviceBroker {
+            host: host?,
+            plain_port: plain?,
+            tls_port: tls?,
+            ca_cert: ca?,
+        })
+    });
     let mqtt = raw.network.as_ref().and_then(|n| n.mqtt.as_ref()).and_then(|m| {
         let bind = lab.bench.clone().unwrap_or_default();
         let ip = match &bind.bind {
@@ -541,6 +583,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         declarations: raw.declarations,
         vars,
         mqtt,
+        broker,
     })
 }
 

@@ -82,6 +82,8 @@ pub enum Interface {
     MqttBench,
     /// ... and trusts a CA the bench can issue from, so a positive control is possible.
     MqttTrustedCa,
+    /// The device hosts an MQTT broker (profile `network.broker`).
+    MqttBroker,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -148,6 +150,28 @@ pub enum RawStep {
     WaitSession(RawWaitSession),
     /// Watch a bench listener: the device must NOT reach a stage within the window.
     NoSession(RawNoSession),
+    /// Connect to the device's own MQTT broker, in clear or over TLS trusting its CA.
+    MqttConnect(RawMqttConnect),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectOutcome {
+    /// The broker answered an MQTT CONNECT (over TLS: and accepted it).
+    Accepted,
+    /// No MQTT conversation: TCP refused or closed, or the TLS handshake failed.
+    Refused,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMqttConnect {
+    pub tls: bool,
+    pub expect: ConnectOutcome,
+    /// Keep trying until this deadline when `accepted` is expected (the device may be booting).
+    pub within: Dur,
+    #[serde(default)]
+    pub otherwise: Option<Judge>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -465,6 +489,12 @@ pub enum StepKind {
         on_match: Outcome,
         require_attempts: Option<(crate::bench::sessions::ListenerName, u32)>,
     },
+    MqttConnect {
+        tls: bool,
+        expect: ConnectOutcome,
+        within: Duration,
+        otherwise: Outcome,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -490,6 +520,7 @@ impl StepKind {
             StepKind::Bench { .. } => "bench",
             StepKind::WaitSession { .. } => "wait_session",
             StepKind::NoSession { .. } => "no_session",
+            StepKind::MqttConnect { .. } => "mqtt_connect",
         }
     }
 }
@@ -792,6 +823,17 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
                     &w.otherwise,
                     JudgeVerdict::Error,
                     "the device did not get that far on the bench",
+                ),
+            }),
+            RawStep::MqttConnect(m) => Some(StepKind::MqttConnect {
+                tls: m.tls,
+                expect: m.expect,
+                within: m.within.0,
+                otherwise: cx.judge(
+                    format!("{f}.mqtt_connect.otherwise"),
+                    &m.otherwise,
+                    JudgeVerdict::Error,
+                    "unexpected outcome",
                 ),
             }),
             RawStep::NoSession(n) => Some(StepKind::NoSession {

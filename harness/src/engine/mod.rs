@@ -88,6 +88,11 @@ impl Bench {
                     .net
                     .is_none()
                     .then_some("the device profile declares no MQTT cloud (network.mqtt)"),
+                Interface::MqttBroker => self
+                    .device
+                    .broker
+                    .is_none()
+                    .then_some("the device profile declares no MQTT broker on the device (network.broker)"),
                 Interface::MqttTrustedCa => (!self.net.as_ref().is_some_and(|n| n.has_trusted_ca())).then_some(
                     "the device trusts no CA the bench can issue from (network.mqtt.trust), so no positive control is possible",
                 ),
@@ -590,6 +595,56 @@ impl Run<'_> {
                         ));
                     }
                     let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
+                }
+            }
+            StepKind::MqttConnect {
+                tls,
+                expect,
+                within,
+                otherwise,
+            } => {
+                use crate::bench::probe::{self, Probe};
+                use crate::config::scenario::ConnectOutcome;
+                let b = self
+                    .bench
+                    .device
+                    .broker
+                    .clone()
+                    .ok_or_else(|| Stop::Error("the device profile declares no MQTT broker".into()))?;
+                let vars = &self.bench.command_vars;
+                let render = |t: &Template| t.render(vars, Quote::Raw).map_err(Stop::Error);
+                let host = render(&b.host)?;
+                let port_text = render(if *tls { &b.tls_port } else { &b.plain_port })?;
+                let port: u16 = port_text
+                    .trim()
+                    .parse()
+                    .map_err(|_| Stop::Error(format!("broker port {port_text:?} is not a port number")))?;
+                let ca = if *tls { Some(render(&b.ca_cert)?) } else { None };
+                let target = format!(
+                    "the device's {} MQTT port {host}:{port}",
+                    if *tls { "TLS" } else { "plaintext" }
+                );
+                let deadline = Instant::now() + *within;
+                loop {
+                    let left = deadline
+                        .saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(500));
+                    let p = probe::connect(&host, port, ca.as_deref(), left.min(Duration::from_secs(10)))
+                        .await
+                        .map_err(Stop::Error)?;
+                    let got = if p == Probe::Accepted || matches!(p, Probe::Answered(_)) && !*tls {
+                        ConnectOutcome::Accepted
+                    } else {
+                        ConnectOutcome::Refused
+                    };
+                    if got == *expect {
+                        return Ok(p.describe(&target));
+                    }
+                    // a booting device may not listen yet: retry while acceptance is expected
+                    if *expect == ConnectOutcome::Refused || Instant::now() >= deadline {
+                        return Err(judge(otherwise, &p.describe(&target)));
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
             StepKind::FactoryReset => {
