@@ -142,6 +142,8 @@ pub fn run_profile(profile: &str, extra: &[&str]) -> (Option<i32>, Vec<Case>, te
         res.to_str().expect("utf8"),
         "--workdir",
         work.to_str().expect("utf8"),
+        "--only",
+        "password-reset-enforcement",
     ];
     args.extend_from_slice(extra);
     let o = certbench(&args);
