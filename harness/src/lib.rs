@@ -6,6 +6,7 @@
 //! reporters), [`run`] (one run of scenarios against one device).
 
 pub mod bench;
+pub mod catalogue;
 pub mod config;
 pub mod console;
 pub mod engine;

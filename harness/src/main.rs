@@ -69,6 +69,12 @@ enum Command {
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
     },
+    /// Print, per requirement and EN 303 645 provision, which checks cover it.
+    Coverage {
+        /// Scenario files or folders.
+        #[arg(long, short = 's', default_value = "scenarios")]
+        scenarios: Vec<PathBuf>,
+    },
     /// Print the JSON Schema of a file kind, for editor completion.
     Schema {
         #[arg(value_parser = ["device", "lab", "scenario"])]
@@ -98,6 +104,13 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             None => ExitCode::from(exit::BAD_INPUT),
+        },
+        Command::Coverage { scenarios } => match load_scenarios(&scenarios) {
+            Ok(sc) => {
+                print!("{}", certbench::catalogue::Catalogue::get().coverage(&sc));
+                ExitCode::SUCCESS
+            }
+            Err(e) => report_input(&e),
         },
         Command::Validate { paths, lab, set } => match parse_set(&set) {
             Some(vars) => validate(paths, lab, vars),

@@ -705,6 +705,13 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
                 format!("{:?} is not an EN 303 645 provision number", p.value),
                 Some("write provisions like \"5.1-1\""),
             );
+        } else if crate::catalogue::Catalogue::get().provision(&p.value).is_none() {
+            cx.err(
+                p.pos,
+                format!("evidences.provisions[{i}]"),
+                format!("provision {:?} is not in the requirement catalogue", p.value),
+                Some("see `certbench coverage` for the EN 303 645 provisions certbench knows"),
+            );
         }
     }
     for (i, c) in raw.evidences.checks.iter().enumerate() {

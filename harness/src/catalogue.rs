@@ -1,0 +1,147 @@
+//! The requirement catalogue (`harness/data/catalogue.yaml`): five seed requirements, the
+//! EN 303 645 provisions under each with their TS 103 701 test groups, NIST IR 8425
+//! outcomes and UK PSTI paragraphs. Embedded in the binary; scenarios are checked against it.
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::scenario::Scenario;
+
+const SOURCE: &str = include_str!("../data/catalogue.yaml");
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Standard {
+    pub id: String,
+    pub edition: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Provision {
+    pub id: String,
+    pub title: String,
+    pub ts103701: String,
+    #[serde(default)]
+    pub nist: Option<String>,
+    #[serde(default)]
+    pub psti: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Requirement {
+    pub number: u8,
+    pub title: String,
+    pub provisions: Vec<Provision>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Catalogue {
+    pub standards: Vec<Standard>,
+    pub requirements: Vec<Requirement>,
+    pub other: Vec<Provision>,
+}
+
+impl Catalogue {
+    /// The embedded catalogue (a broken data file is a build defect, caught by a test).
+    pub fn get() -> &'static Catalogue {
+        static C: OnceLock<Catalogue> = OnceLock::new();
+        C.get_or_init(|| serde_saphyr::from_str(SOURCE).unwrap_or_else(|e| panic!("harness/data/catalogue.yaml: {e}")))
+    }
+
+    /// A provision and the seed requirement it sits under (None for `other`).
+    pub fn provision(&self, id: &str) -> Option<(&Provision, Option<u8>)> {
+        for r in &self.requirements {
+            if let Some(p) = r.provisions.iter().find(|p| p.id == id) {
+                return Some((p, Some(r.number)));
+            }
+        }
+        self.other.iter().find(|p| p.id == id).map(|p| (p, None))
+    }
+
+    pub fn edition(&self, standard: &str) -> &str {
+        self.standards
+            .iter()
+            .find(|s| s.id.contains(standard))
+            .map(|s| s.edition.as_str())
+            .unwrap_or("?")
+    }
+
+    /// Per requirement and provision, which scenarios (and checks) cover it.
+    pub fn coverage(&self, scenarios: &[Scenario]) -> String {
+        let mut out = format!("Coverage against ETSI EN 303 645 {}\n", self.edition("EN 303 645"));
+        let mut uncovered = Vec::new();
+        let covering = |pid: &str| -> Vec<String> {
+            scenarios
+                .iter()
+                .filter(|s| s.evidences.provisions.iter().any(|p| p.value == pid))
+                .map(|s| {
+                    let checks: Vec<&str> = s.evidences.checks.iter().map(|c| c.value.as_str()).collect();
+                    format!("{} ({})", s.id, checks.join(", "))
+                })
+                .collect()
+        };
+        for r in &self.requirements {
+            out.push_str(&format!("\nRequirement {}: {}\n", r.number, r.title));
+            for p in &r.provisions {
+                let c = covering(&p.id);
+                let extra = [
+                    p.psti.as_deref().map(|x| format!("PSTI {x}")),
+                    p.nist.as_deref().map(|x| format!("NIST {x}")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ");
+                out.push_str(&format!(
+                    "  {:<7} {} [{}{}]\n",
+                    p.id,
+                    p.title,
+                    p.ts103701,
+                    if extra.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {extra}")
+                    }
+                ));
+                if c.is_empty() {
+                    out.push_str("          covered by: nothing yet\n");
+                    uncovered.push(p.id.clone());
+                } else {
+                    out.push_str(&format!("          covered by: {}\n", c.join(", ")));
+                }
+            }
+        }
+        out.push_str(&format!(
+            "\n{} provision(s) not covered yet: {}\n",
+            uncovered.len(),
+            uncovered.join(", ")
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_loads_with_five_requirements_and_unique_provisions() {
+        let c = Catalogue::get();
+        assert_eq!(
+            c.requirements.iter().map(|r| r.number).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        let mut ids: Vec<&str> = c
+            .requirements
+            .iter()
+            .flat_map(|r| r.provisions.iter().map(|p| p.id.as_str()))
+            .collect();
+        ids.extend(c.other.iter().map(|p| p.id.as_str()));
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "provision ids are unique");
+        assert_eq!(c.provision("5.1-1").map(|(_, r)| r), Some(Some(3)));
+        assert!(c.provision("9.9-9").is_none());
+    }
+}
