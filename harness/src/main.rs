@@ -56,6 +56,27 @@ enum Command {
         /// Show every step, not only failing ones.
         #[arg(long, short = 'v')]
         verbose: bool,
+        /// Laboratory named in the report.
+        #[arg(long)]
+        lab_name: Option<String>,
+        /// Operator named in the report (default $USER).
+        #[arg(long)]
+        operator: Option<String>,
+        /// Lab key (from `certbench keygen`) that signs the evidence manifest.
+        #[arg(long)]
+        sign_key: Option<PathBuf>,
+    },
+    /// Check a run folder against its manifest: names every changed, missing or added file.
+    Verify {
+        run_dir: PathBuf,
+        /// The lab's public key (hex); the signature must be by this key.
+        #[arg(long)]
+        pubkey: Option<String>,
+    },
+    /// Make a lab signing key (Ed25519); prints the public key.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Check device profiles, lab files and scenarios without running anything.
     Validate {
@@ -116,6 +137,21 @@ fn main() -> ExitCode {
             Some(vars) => validate(paths, lab, vars),
             None => ExitCode::from(exit::BAD_INPUT),
         },
+        Command::Verify { run_dir, pubkey } => verify(&run_dir, pubkey.as_deref()),
+        Command::Keygen { out } => match certbench::report::manifest::keygen(&out) {
+            Ok(pk) => {
+                println!("{pk}");
+                eprintln!(
+                    "lab key written to {} (keep it secret); public key above",
+                    out.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("certbench keygen: {e}");
+                ExitCode::from(exit::BAD_INPUT)
+            }
+        },
         Command::Run {
             device,
             lab,
@@ -128,6 +164,9 @@ fn main() -> ExitCode {
             workdir,
             skip_setup,
             verbose,
+            lab_name,
+            operator,
+            sign_key,
         } => {
             let Some(vars) = parse_set(&set) else {
                 return ExitCode::from(exit::BAD_INPUT);
@@ -148,6 +187,9 @@ fn main() -> ExitCode {
                 skip_setup,
                 verbose,
                 color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                lab_name,
+                operator,
+                sign_key,
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -163,6 +205,38 @@ fn main() -> ExitCode {
             match rt.block_on(certbench::run::run(opts)) {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => report_input(&e),
+            }
+        }
+    }
+}
+
+fn verify(dir: &Path, pubkey: Option<&str>) -> ExitCode {
+    match certbench::report::manifest::verify(dir, pubkey) {
+        Err(e) => {
+            eprintln!("certbench verify: {e}");
+            ExitCode::from(exit::BAD_INPUT)
+        }
+        Ok(f) => {
+            for p in &f.changed {
+                println!("CHANGED  {p}");
+            }
+            for p in &f.missing {
+                println!("MISSING  {p}");
+            }
+            for p in &f.unlisted {
+                println!("ADDED    {p}");
+            }
+            match &f.signature {
+                None => println!("signature: none"),
+                Some(Ok(pk)) => println!("signature: valid, lab key {pk}"),
+                Some(Err(e)) => println!("signature: INVALID: {e}"),
+            }
+            if f.intact(pubkey.is_some()) {
+                println!("{}: intact", dir.display());
+                ExitCode::SUCCESS
+            } else {
+                println!("{}: NOT intact", dir.display());
+                ExitCode::from(exit::DEVICE_FAILED)
             }
         }
     }

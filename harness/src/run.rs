@@ -27,6 +27,11 @@ pub struct RunOptions {
     pub skip_setup: bool,
     pub verbose: bool,
     pub color: bool,
+    /// Laboratory and operator named in the report.
+    pub lab_name: Option<String>,
+    pub operator: Option<String>,
+    /// Lab key that signs the evidence manifest.
+    pub sign_key: Option<PathBuf>,
 }
 
 /// Loads every scenario under the given paths, collecting all errors.
@@ -118,6 +123,12 @@ fn signal_watch() -> tokio::sync::watch::Receiver<Option<&'static str>> {
 /// Runs and returns the exit code. Input errors are returned before anything runs.
 pub async fn run(opts: RunOptions) -> Result<u8, InputErrors> {
     let device = device::load(&opts.profile, opts.lab.as_deref(), &opts.overrides)?;
+    let sign_key = match &opts.sign_key {
+        Some(k) => Some(crate::report::manifest::read_key(k).map_err(|e| {
+            InputError::new(k, None, "--sign-key", e).with_hint("make one with `certbench keygen --out FILE`")
+        })?),
+        None => None,
+    };
     let mut scenarios = load_scenarios(&opts.scenarios)?;
     if !opts.only.is_empty() {
         let mut errs = Vec::new();
@@ -150,6 +161,9 @@ pub async fn run(opts: RunOptions) -> Result<u8, InputErrors> {
     std::fs::create_dir_all(&workdir)
         .map_err(|e| InputError::new(&workdir, None, "--workdir", format!("cannot create work folder: {e}")))?;
     let code = execute(&opts, device, scenarios, &run_id, &out_dir, &workdir).await;
+    if let Err(e) = crate::report::manifest::write(&out_dir, &run_id, sign_key.as_ref()) {
+        eprintln!("certbench: cannot write the evidence manifest: {e}");
+    }
     if temp_workdir {
         let _ = std::fs::remove_dir_all(&workdir);
     }
@@ -221,6 +235,11 @@ async fn execute(
         )),
         Box::new(crate::report::junit::JunitReporter::new(out_dir.join("junit.xml"))),
     ]);
+    let ctx = report_context(opts, &device, &vars, net.as_ref());
+    reporters.0.push(Box::new(crate::report::cert::CertReporter::new(
+        out_dir.to_path_buf(),
+        ctx,
+    )));
     match crate::report::jsonl::JsonlReporter::create(&out_dir.join("events.jsonl")) {
         Ok(j) => reporters.0.push(Box::new(j)),
         Err(e) => eprintln!("certbench: cannot write events.jsonl: {e}"),
@@ -391,6 +410,76 @@ async fn execute(
         exit::HARNESS_ERROR
     } else {
         exit::OK
+    }
+}
+
+/// What the report says about the lab, the bench and departures from the method.
+fn report_context(
+    opts: &RunOptions,
+    device: &Device,
+    vars: &BTreeMap<String, String>,
+    net: Option<&crate::bench::NetBench>,
+) -> crate::report::cert::Context {
+    use crate::report::cert::sha256_file;
+    let mut bench = Vec::new();
+    if let Some(c) = &device.console {
+        bench.push((
+            "console".to_string(),
+            format!(
+                "{} at {} baud",
+                vars.get("console").cloned().unwrap_or_default(),
+                c.baud
+            ),
+        ));
+    }
+    bench.push((
+        "power".to_string(),
+        match &device.power {
+            Some(PowerSpec::Manual) => "manual (operator)".to_string(),
+            Some(PowerSpec::External { .. }) => "external commands".to_string(),
+            None => "none".to_string(),
+        },
+    ));
+    if let Some(n) = net {
+        bench.push(("MQTT plaintext listener".into(), n.plain.addr.to_string()));
+        bench.push(("MQTT TLS listener".into(), n.tls.addr.to_string()));
+        bench.push((
+            "cloud host name".into(),
+            vars.get("mqtt.host").cloned().unwrap_or_default(),
+        ));
+        bench.push(("TLS crypto provider".into(), "rustls with ring".into()));
+    }
+    let mut deviations = Vec::new();
+    if opts.skip_setup {
+        deviations.push("the profile's setup commands were skipped (--skip-setup)".into());
+    }
+    if let Some(p) = &opts.overrides.port {
+        deviations.push(format!("serial port overridden on the command line: {p}"));
+    }
+    if let Some(b) = opts.overrides.baud {
+        deviations.push(format!("baud rate overridden on the command line: {b}"));
+    }
+    if !opts.only.is_empty() {
+        deviations.push(format!(
+            "only a subset of the scenarios was selected: {}",
+            opts.only.join(", ")
+        ));
+    }
+    crate::report::cert::Context {
+        lab: opts
+            .lab_name
+            .clone()
+            .unwrap_or_else(|| "not named (use --lab-name)".into()),
+        operator: opts
+            .operator
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "not named (use --operator)".into()),
+        profile_sha256: sha256_file(&device.profile_file).map(|(h, _)| h).unwrap_or_default(),
+        lab_file_sha256: opts.lab.as_deref().and_then(sha256_file).map(|(h, _)| h),
+        firmware_sha256: None,
+        bench,
+        deviations,
     }
 }
 

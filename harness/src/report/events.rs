@@ -15,6 +15,8 @@ pub enum Verdict {
     Fail,
     Error,
     Skipped,
+    /// Documentary evidence collected; a reviewer decides.
+    Review,
 }
 
 impl std::fmt::Display for Verdict {
@@ -24,6 +26,7 @@ impl std::fmt::Display for Verdict {
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
             Verdict::Skipped => "SKIPPED",
+            Verdict::Review => "REVIEW",
         })
     }
 }

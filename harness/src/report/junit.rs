@@ -90,6 +90,12 @@ fn case(r: &ScenarioResult, board: &str) -> TestCase {
             s.set_message(xml_safe(&reason));
             s
         }
+        Verdict::Review => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(xml_safe(&format!("REVIEW: {reason}")));
+            s.set_type("review");
+            s
+        }
         Verdict::Fail | Verdict::Error => {
             let kind = if r.verdict == Verdict::Fail {
                 NonSuccessKind::Failure

@@ -1,8 +1,10 @@
 //! Reporters: independent consumers of the run-event stream.
 
+pub mod cert;
 pub mod events;
 pub mod jsonl;
 pub mod junit;
+pub mod manifest;
 pub mod terminal;
 
 /// Makes any text safe for XML 1.0: control characters other than tab and newline, and

@@ -28,6 +28,7 @@ impl<W: Write + Send> TerminalReporter<W> {
             Verdict::Fail => "31",
             Verdict::Error => "35",
             Verdict::Skipped => "33",
+            Verdict::Review => "36",
         };
         if self.color {
             format!("\x1b[1;{code}m{v:>7}\x1b[0m")

@@ -1,0 +1,224 @@
+//! The evidence bundle: a manifest with the SHA-256 of every artifact in a run folder and
+//! an optional Ed25519 signature by a lab key, so `certbench verify` can name any file
+//! that changed after the run.
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use super::cert::{hex, sha256_file};
+
+pub const MANIFEST: &str = "manifest.json";
+pub const SIGNATURE: &str = "manifest.sig";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub algorithm: String,
+    pub files: Vec<Entry>,
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    v.sort();
+    for p in v {
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            let rel = rel.to_path_buf();
+            if rel != Path::new(MANIFEST) && rel != Path::new(SIGNATURE) {
+                out.push(rel);
+            }
+        }
+    }
+}
+
+fn entries(dir: &Path) -> Vec<Entry> {
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files);
+    files
+        .into_iter()
+        .filter_map(|rel| {
+            let (sha256, bytes) = sha256_file(&dir.join(&rel))?;
+            Some(Entry {
+                path: rel.to_string_lossy().into_owned(),
+                sha256,
+                bytes,
+            })
+        })
+        .collect()
+}
+
+fn parse_hex32(s: &str) -> Result<[u8; 32], String> {
+    let s = s.trim();
+    if s.len() != 64 {
+        return Err(format!("expected 64 hex digits, found {} characters", s.len()));
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| "not hexadecimal".to_string())?;
+    }
+    Ok(out)
+}
+
+/// Reads a lab signing key: a file holding the 32-byte Ed25519 seed as hex.
+pub fn read_key(path: &Path) -> Result<SigningKey, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(SigningKey::from_bytes(
+        &parse_hex32(&text).map_err(|e| format!("{}: {e}", path.display()))?,
+    ))
+}
+
+/// Makes a new lab key; returns the public key as hex.
+pub fn keygen(path: &Path) -> Result<String, String> {
+    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    writeln!(f, "{}", hex(key.as_bytes())).map_err(|e| e.to_string())?;
+    Ok(hex(key.verifying_key().as_bytes()))
+}
+
+/// Writes manifest.json (and manifest.sig when a key is given) for a run folder.
+pub fn write(dir: &Path, run_id: &str, key: Option<&SigningKey>) -> Result<(), String> {
+    let m = Manifest {
+        run_id: run_id.into(),
+        algorithm: "sha256".into(),
+        files: entries(dir),
+    };
+    let text = serde_json::to_string_pretty(&m).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join(MANIFEST), &text).map_err(|e| format!("manifest: {e}"))?;
+    if let Some(k) = key {
+        let sig = k.sign(text.as_bytes());
+        let body = format!(
+            "ed25519 {} {}\n",
+            hex(k.verifying_key().as_bytes()),
+            hex(&sig.to_bytes())
+        );
+        std::fs::write(dir.join(SIGNATURE), body).map_err(|e| format!("signature: {e}"))?;
+    }
+    Ok(())
+}
+
+/// What `verify` found.
+#[derive(Debug, Default, PartialEq)]
+pub struct Findings {
+    pub changed: Vec<String>,
+    pub missing: Vec<String>,
+    pub unlisted: Vec<String>,
+    /// None: no signature; Some(Ok(pubkey)): valid; Some(Err(why)): invalid.
+    pub signature: Option<Result<String, String>>,
+}
+
+impl Findings {
+    pub fn intact(&self, need_signature: bool) -> bool {
+        self.changed.is_empty()
+            && self.missing.is_empty()
+            && self.unlisted.is_empty()
+            && match &self.signature {
+                None => !need_signature,
+                Some(r) => r.is_ok(),
+            }
+    }
+}
+
+/// Checks a run folder against its manifest (and signature, against `pubkey` if given).
+pub fn verify(dir: &Path, pubkey: Option<&str>) -> Result<Findings, String> {
+    let text =
+        std::fs::read_to_string(dir.join(MANIFEST)).map_err(|e| format!("{}: {e}", dir.join(MANIFEST).display()))?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| format!("{MANIFEST}: {e}"))?;
+    let mut f = Findings::default();
+    let now = entries(dir);
+    for e in &m.files {
+        match now.iter().find(|n| n.path == e.path) {
+            None => f.missing.push(e.path.clone()),
+            Some(n) if n.sha256 != e.sha256 => f.changed.push(e.path.clone()),
+            Some(_) => {}
+        }
+    }
+    for n in &now {
+        if !m.files.iter().any(|e| e.path == n.path) {
+            f.unlisted.push(n.path.clone());
+        }
+    }
+    if let Ok(sig) = std::fs::read_to_string(dir.join(SIGNATURE)) {
+        let parts: Vec<&str> = sig.split_whitespace().collect();
+        f.signature = Some((|| {
+            let [alg, pk, s] = parts[..] else {
+                return Err("malformed signature file".to_string());
+            };
+            if alg != "ed25519" {
+                return Err(format!("unknown algorithm {alg}"));
+            }
+            if let Some(expected) = pubkey
+                && expected.trim() != pk
+            {
+                return Err(format!("signed by key {pk}, not by the expected lab key"));
+            }
+            let vk = VerifyingKey::from_bytes(&parse_hex32(pk)?).map_err(|e| e.to_string())?;
+            let sb = s.len() == 128;
+            if !sb {
+                return Err("malformed signature".into());
+            }
+            let mut bytes = [0u8; 64];
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| "malformed signature".to_string())?;
+            }
+            vk.verify(text.as_bytes(), &Signature::from_bytes(&bytes))
+                .map_err(|_| "the signature does not match the manifest".to_string())?;
+            Ok(pk.to_string())
+        })());
+    }
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_byte_change_anywhere_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("scenarios/a")).expect("mkdir");
+        std::fs::write(dir.path().join("junit.xml"), "<testsuites/>").expect("write");
+        std::fs::write(dir.path().join("scenarios/a/console.log"), "login: ").expect("write");
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        write(dir.path(), "run-1", Some(&key)).expect("manifest");
+        let pk = hex(key.verifying_key().as_bytes());
+        assert!(verify(dir.path(), Some(&pk)).expect("verify").intact(true));
+
+        std::fs::write(dir.path().join("scenarios/a/console.log"), "login? ").expect("tamper");
+        let f = verify(dir.path(), Some(&pk)).expect("verify");
+        assert_eq!(f.changed, vec!["scenarios/a/console.log".to_string()]);
+        assert!(!f.intact(true));
+    }
+
+    #[test]
+    fn a_changed_manifest_breaks_the_signature() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("junit.xml"), "x").expect("write");
+        write(dir.path(), "run-1", Some(&SigningKey::from_bytes(&[9u8; 32]))).expect("manifest");
+        let m = std::fs::read_to_string(dir.path().join(MANIFEST))
+            .expect("read")
+            .replace("run-1", "run-2");
+        std::fs::write(dir.path().join(MANIFEST), m).expect("write");
+        assert!(matches!(
+            verify(dir.path(), None).expect("verify").signature,
+            Some(Err(_))
+        ));
+    }
+}
