@@ -400,6 +400,7 @@ async fn execute(
         failed,
         errors,
         skipped,
+        review: count(Verdict::Review),
         duration_ms: started.elapsed().as_millis(),
         interrupted: interrupted.is_some(),
         finished_at: now_rfc3339(),

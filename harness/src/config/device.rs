@@ -39,6 +39,28 @@ pub struct RawProfile {
     /// What the device talks to on the network; the bench plays it.
     #[serde(default)]
     pub network: Option<RawNetwork>,
+    /// The maker's documents for the documentary checks (paths relative to this file).
+    #[serde(default)]
+    pub documents: Option<RawDocuments>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDocuments {
+    /// RFC 9116 security.txt.
+    #[serde(default)]
+    pub security_txt: Option<PathBuf>,
+    /// Vulnerability disclosure policy (contact, timelines).
+    #[serde(default)]
+    pub disclosure_policy: Option<PathBuf>,
+    /// Statement of the support period with its end date.
+    #[serde(default)]
+    pub support_period: Option<PathBuf>,
+    #[serde(default)]
+    pub privacy_policy: Option<PathBuf>,
+    /// Reviewers' decisions (a YAML file with `signoffs:`).
+    #[serde(default)]
+    pub signoff: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -282,6 +304,9 @@ pub struct Device {
     pub mqtt: Option<crate::bench::BenchSpec>,
     /// The device's own MQTT broker, if it hosts one. Values may use `{{name}}`.
     pub broker: Option<DeviceBroker>,
+    /// The maker's documents (absolute paths) and reviewers' sign-offs.
+    pub documents: RawDocuments,
+    pub signoffs: Vec<crate::docs::SignOff>,
 }
 
 #[derive(Debug, Clone)]
@@ -568,6 +593,24 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             tls_port: bind.mqtt_tls_port.unwrap_or(0),
         })
     });
+    let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+    let documents = raw.documents.clone().map(|d| RawDocuments {
+        security_txt: d.security_txt.as_ref().map(abs),
+        disclosure_policy: d.disclosure_policy.as_ref().map(abs),
+        support_period: d.support_period.as_ref().map(abs),
+        privacy_policy: d.privacy_policy.as_ref().map(abs),
+        signoff: d.signoff.as_ref().map(abs),
+    });
+    let signoffs = match documents.as_ref().and_then(|d| d.signoff.clone()) {
+        Some(f) => match yaml::load::<crate::docs::SignOffFile>(&f) {
+            Ok(s) => s.signoffs,
+            Err(e) => {
+                errs.borrow_mut().push(e);
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
     let errs = errs.into_inner();
     if !errs.is_empty() {
         return Err(InputErrors(errs));
@@ -584,6 +627,8 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         vars,
         mqtt,
         broker,
+        documents: documents.unwrap_or_default(),
+        signoffs,
     })
 }
 

@@ -152,6 +152,25 @@ pub enum RawStep {
     NoSession(RawNoSession),
     /// Connect to the device's own MQTT broker, in clear or over TLS trusting its CA.
     MqttConnect(RawMqttConnect),
+    /// Check one of the maker's documents; REVIEW until a reviewer signs it off.
+    Document(RawDocumentStep),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocKind {
+    SecurityTxt,
+    DisclosurePolicy,
+    SupportPeriod,
+    PrivacyPolicy,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDocumentStep {
+    pub kind: DocKind,
+    /// The check this document evidences, e.g. DOC-01.
+    pub check: Loc<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -495,6 +514,10 @@ pub enum StepKind {
         within: Duration,
         otherwise: Outcome,
     },
+    Document {
+        kind: DocKind,
+        check: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -521,6 +544,7 @@ impl StepKind {
             StepKind::WaitSession { .. } => "wait_session",
             StepKind::NoSession { .. } => "no_session",
             StepKind::MqttConnect { .. } => "mqtt_connect",
+            StepKind::Document { .. } => "document",
         }
     }
 }
@@ -832,6 +856,13 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
                     "the device did not get that far on the bench",
                 ),
             }),
+            RawStep::Document(d) => {
+                cx.check_id(format!("{f}.document.check"), &d.check);
+                Some(StepKind::Document {
+                    kind: d.kind,
+                    check: d.check.value.clone(),
+                })
+            }
             RawStep::MqttConnect(m) => Some(StepKind::MqttConnect {
                 tls: m.tls,
                 expect: m.expect,

@@ -59,6 +59,8 @@ enum AtPrompt {
 }
 
 struct Run<'a> {
+    /// Documentary findings awaiting a reviewer: the verdict is REVIEW if nothing failed.
+    reviews: Vec<String>,
     bench: &'a mut Bench,
     vars: BTreeMap<String, String>,
     at: Option<AtPrompt>,
@@ -186,7 +188,12 @@ pub async fn run_scenario(
     for (k, v) in bench.net.as_ref().map(|n| n.vars()).unwrap_or_default() {
         vars.insert(k, v);
     }
-    let mut run = Run { bench, vars, at: None };
+    let mut run = Run {
+        reviews: Vec::new(),
+        bench,
+        vars,
+        at: None,
+    };
     for (i, step) in sc.steps.iter().enumerate() {
         let at = format!("{}:{}", sc.file.display(), step.pos.line);
         if let Some(c) = &run.bench.console {
@@ -226,6 +233,10 @@ pub async fn run_scenario(
             result.deciding_step = Some(i + 1);
             break;
         }
+    }
+    if result.verdict == Verdict::Pass && !run.reviews.is_empty() {
+        result.verdict = Verdict::Review;
+        result.reason = Some(run.reviews.join("; "));
     }
     let bench = run.bench;
     if let (Some(net), Some(first)) = (&bench.net, first_phase)
@@ -597,6 +608,7 @@ impl Run<'_> {
                     let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
                 }
             }
+            StepKind::Document { kind, check } => self.document(*kind, check),
             StepKind::MqttConnect {
                 tls,
                 expect,
@@ -662,6 +674,77 @@ impl Run<'_> {
                 self.bench.current = self.bench.device.factory.clone();
                 self.at = None;
                 Ok(format!("factory reset done {}", out.trim()).trim().to_string())
+            }
+        }
+    }
+
+    /// A documentary check: automatic findings decide FAIL; otherwise a reviewer's
+    /// sign-off for this check and this exact document decides, or the check awaits REVIEW.
+    fn document(&mut self, kind: crate::config::scenario::DocKind, check: &str) -> StepResult {
+        use crate::config::scenario::DocKind;
+        let d = &self.bench.device.documents;
+        let (path, what) = match kind {
+            DocKind::SecurityTxt => (&d.security_txt, "security.txt"),
+            DocKind::DisclosurePolicy => (&d.disclosure_policy, "vulnerability disclosure policy"),
+            DocKind::SupportPeriod => (&d.support_period, "support period statement"),
+            DocKind::PrivacyPolicy => (&d.privacy_policy, "privacy policy"),
+        };
+        let fail = |reason: String| Stop::Fail {
+            check: Some(check.to_string()),
+            reason: format!("{check}: {reason}"),
+        };
+        let Some(path) = path.clone() else {
+            return Err(fail(
+                format!("the maker supplied no {what} (profile documents.{kind:?})")
+                    .replace("SecurityTxt", "security_txt")
+                    .replace("DisclosurePolicy", "disclosure_policy")
+                    .replace("SupportPeriod", "support_period")
+                    .replace("PrivacyPolicy", "privacy_policy"),
+            ));
+        };
+        let bytes =
+            std::fs::read(&path).map_err(|e| Stop::Error(format!("cannot read the {what} {}: {e}", path.display())))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let now = time::OffsetDateTime::now_utc();
+        let findings = match kind {
+            DocKind::SecurityTxt => crate::docs::security_txt(&text, now),
+            DocKind::DisclosurePolicy => crate::docs::disclosure_policy(&text),
+            DocKind::SupportPeriod => crate::docs::support_period(&text, now),
+            DocKind::PrivacyPolicy => crate::docs::privacy_policy(&text),
+        };
+        let sha = crate::report::cert::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        if !findings.missing.is_empty() {
+            return Err(fail(format!(
+                "the {what} ({}) lacks: {}",
+                path.display(),
+                findings.missing.join("; ")
+            )));
+        }
+        let notes = if findings.notes.is_empty() {
+            String::new()
+        } else {
+            format!(" (notes: {})", findings.notes.join("; "))
+        };
+        let signoff = self.bench.device.signoffs.iter().find(|s| {
+            s.check == check
+                && s.document_sha256
+                    .as_deref()
+                    .is_none_or(|h| h.eq_ignore_ascii_case(&sha))
+        });
+        match signoff {
+            Some(s) if s.decision == crate::docs::Decision::Pass => Ok(format!(
+                "{what}: automatic checks passed; signed off PASS by {} on {}: {}{notes}",
+                s.reviewer, s.date, s.comment
+            )),
+            Some(s) => Err(fail(format!(
+                "reviewer {} decided FAIL on {}: {}",
+                s.reviewer, s.date, s.comment
+            ))),
+            None => {
+                self.reviews.push(format!(
+                    "{check}: the {what} passed the automatic checks; a reviewer must judge it (sign-off for document SHA-256 {sha}){notes}"
+                ));
+                Ok(format!("{what}: automatic checks passed; awaiting review{notes}"))
             }
         }
     }

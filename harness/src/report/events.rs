@@ -110,6 +110,8 @@ pub enum RunEvent {
         failed: usize,
         errors: usize,
         skipped: usize,
+        /// Checks awaiting a reviewer's sign-off.
+        review: usize,
         duration_ms: u128,
         interrupted: bool,
         finished_at: String,

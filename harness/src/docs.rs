@@ -1,0 +1,301 @@
+//! Documentary checks (DOC-01..03): what a machine can decide about the maker's documents
+//! (security.txt per RFC 9116, disclosure policy, support period, privacy policy). What
+//! remains is a person's judgement: the verdict is REVIEW until a sign-off records it.
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+/// Findings of the automatic part: `missing` decides FAIL; `notes` inform the reviewer.
+#[derive(Debug, Default, PartialEq)]
+pub struct Findings {
+    pub missing: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+fn re(p: &str) -> regex::Regex {
+    regex::RegexBuilder::new(p)
+        .case_insensitive(true)
+        .build()
+        .unwrap_or_else(|e| panic!("static regex {p}: {e}"))
+}
+
+fn is_uri(v: &str) -> Result<(), String> {
+    let v = v.trim();
+    if v.starts_with("http://") {
+        return Err(format!("{v:?} uses http://; web URIs must use https:// (RFC 9116 2.5)"));
+    }
+    if v.starts_with("https://")
+        || v.starts_with("mailto:")
+        || v.starts_with("tel:")
+        || v.starts_with("openpgp4fpr:")
+        || v.starts_with("dns:")
+    {
+        Ok(())
+    } else {
+        Err(format!("{v:?} is not a URI (expected https://, mailto: or tel:)"))
+    }
+}
+
+/// RFC 9116: Contact (one or more) and Expires (exactly one, in the future) are required;
+/// field syntax, URI fields, single-instance fields.
+pub fn security_txt(text: &str, now: OffsetDateTime) -> Findings {
+    let mut f = Findings::default();
+    let mut body: Vec<&str> = text.lines().collect();
+    if body
+        .first()
+        .is_some_and(|l| l.starts_with("-----BEGIN PGP SIGNED MESSAGE-----"))
+    {
+        let start = body.iter().position(|l| l.is_empty()).map(|i| i + 1).unwrap_or(1);
+        let end = body
+            .iter()
+            .position(|l| l.starts_with("-----BEGIN PGP SIGNATURE-----"))
+            .unwrap_or(body.len());
+        body = body[start..end].to_vec();
+        f.notes
+            .push("the file is PGP-signed (the signature itself is not verified here)".into());
+    }
+    let field = re(r"^([A-Za-z0-9-]+):\s*(.*)$");
+    let mut contacts = 0;
+    let mut expires = Vec::new();
+    let mut langs = 0;
+    for (n, line) in body.iter().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some(c) = field.captures(line) else {
+            f.missing
+                .push(format!("line {}: not a `Field: value` line: {line:?}", n + 1));
+            continue;
+        };
+        let (name, value) = (c[1].to_ascii_lowercase(), c[2].trim().to_string());
+        match name.as_str() {
+            "contact" => {
+                contacts += 1;
+                if let Err(e) = is_uri(&value) {
+                    f.missing.push(format!("Contact {e}"));
+                }
+            }
+            "expires" => expires.push(value),
+            "encryption" | "acknowledgments" | "policy" | "hiring" | "canonical" | "csaf" => {
+                if let Err(e) = is_uri(&value) {
+                    f.missing.push(format!("{} {e}", &c[1]));
+                }
+            }
+            "preferred-languages" => langs += 1,
+            _ => f.notes.push(format!("extension field {:?}", &c[1])),
+        }
+    }
+    if contacts == 0 {
+        f.missing.push("no Contact field (RFC 9116 2.5.3: required)".into());
+    }
+    if langs > 1 {
+        f.missing.push("Preferred-Languages appears more than once".into());
+    }
+    match expires.as_slice() {
+        [] => f.missing.push("no Expires field (RFC 9116 2.5.5: required)".into()),
+        [one] => match OffsetDateTime::parse(one, &time::format_description::well_known::Rfc3339) {
+            Err(_) => f.missing.push(format!("Expires {one:?} is not an RFC 3339 date-time")),
+            Ok(t) if t <= now => f
+                .missing
+                .push(format!("Expires {one} is in the past: the file is stale")),
+            Ok(t) if t - now > time::Duration::days(366) => f.notes.push(format!(
+                "Expires {one} is more than a year ahead (RFC 9116 recommends less)"
+            )),
+            Ok(_) => {}
+        },
+        _ => f
+            .missing
+            .push("Expires appears more than once (RFC 9116: exactly once)".into()),
+    }
+    f
+}
+
+fn require(f: &mut Findings, text: &str, what: &str, patterns: &[&str]) {
+    if !patterns.iter().any(|p| re(p).is_match(text)) {
+        f.missing.push(what.to_string());
+    }
+}
+
+/// EN 303 645 5.2-1: contact, and timelines for acknowledgement and status updates.
+pub fn disclosure_policy(text: &str) -> Findings {
+    let mut f = Findings::default();
+    require(
+        &mut f,
+        text,
+        "a contact (e-mail address or https URL) for reporting issues",
+        &[r"[\w.+-]+@[\w-]+\.[\w.]+", r"https://\S+"],
+    );
+    require(
+        &mut f,
+        text,
+        "a timeline for acknowledging a report",
+        &[
+            r"acknowledg\w*[^.]{0,100}?\b\d+\s*(business\s+|working\s+)?(hours?|days?|weeks?)",
+            r"\b\d+\s*(business\s+|working\s+)?(hours?|days?|weeks?)[^.]{0,60}acknowledg",
+        ],
+    );
+    require(
+        &mut f,
+        text,
+        "a timeline for status updates until resolution",
+        &[
+            r"(status|progress)\s+updates?[^.]{0,100}?(\b\d+\s*(hours?|days?|weeks?)|every\s+\w+)",
+            r"(every|each)\s+\d+\s*(days?|weeks?)[^.]{0,60}(status|progress|update)",
+        ],
+    );
+    f
+}
+
+/// EN 303 645 5.3-13: a defined support period with an end date (not already past).
+pub fn support_period(text: &str, now: OffsetDateTime) -> Findings {
+    let mut f = Findings::default();
+    let date = re(
+        r"(support|security updates?|updates?)[^.]{0,160}?(until|through|till|ends?|end of|expires?)[^.\d]{0,40}(\d{4}-\d{2}-\d{2})",
+    );
+    match date.captures(text) {
+        None => f
+            .missing
+            .push("a support period with an end date (YYYY-MM-DD) after words like \"security updates until\"".into()),
+        Some(c) => {
+            let fmt = time::macros::format_description!("[year]-[month]-[day]");
+            match time::Date::parse(&c[3], &fmt) {
+                Err(_) => f
+                    .missing
+                    .push(format!("support end date {:?} is not a valid date", &c[3])),
+                Ok(d) if d < now.date() => f.missing.push(format!("the support period ended on {d}")),
+                Ok(d) => f.notes.push(format!("security updates promised until {d}")),
+            }
+        }
+    }
+    f
+}
+
+/// The elements the founding letter asks of a privacy policy, checked for presence; a
+/// reviewer judges whether they are understandable.
+pub fn privacy_policy(text: &str) -> Findings {
+    let mut f = Findings::default();
+    require(
+        &mut f,
+        text,
+        "what personal data is collected",
+        &[
+            r"(collect|process|gather)\w*[^.]{0,80}(personal (data|information)|data about you|following (data|information))",
+        ],
+    );
+    require(
+        &mut f,
+        text,
+        "why it is collected (purposes)",
+        &[r"purpose", r"we use (your|this|the) (data|information)", r"in order to"],
+    );
+    require(
+        &mut f,
+        text,
+        "which third parties receive it",
+        &[
+            r"third[- ]part",
+            r"(share|disclose)\w*[^.]{0,60}\bwith\b",
+            r"processors?",
+        ],
+    );
+    require(
+        &mut f,
+        text,
+        "retention periods",
+        &[
+            r"(retain|retention|keep|store)\w*[^.]{0,80}\b\d+\s*(days?|months?|years?)",
+            r"retention period",
+        ],
+    );
+    require(
+        &mut f,
+        text,
+        "how to delete data and the account",
+        &[r"(delet|eras|remov)\w*[^.]{0,80}(account|your data|personal data)"],
+    );
+    require(
+        &mut f,
+        text,
+        "how to opt out of marketing",
+        &[
+            r"(marketing|newsletter|promotional)[^.]{0,120}(opt[- ]?out|unsubscribe|withdraw|object|turn off)",
+            r"(opt[- ]?out|unsubscribe)[^.]{0,80}(marketing|newsletter|promotional)",
+        ],
+    );
+    require(
+        &mut f,
+        text,
+        "how changes to the policy are notified",
+        &[
+            r"(change|update|amend)\w*[^.]{0,80}(this|our) (policy|notice)[^.]{0,120}(notify|inform|tell|e-?mail|announce)",
+            r"(notify|inform)[^.]{0,80}(change|update)\w*[^.]{0,40}(policy|notice)",
+        ],
+    );
+    f
+}
+
+/// A reviewer's decision on a documentary check.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignOff {
+    /// The check decided, e.g. DOC-03.
+    pub check: String,
+    pub reviewer: String,
+    /// When (YYYY-MM-DD).
+    pub date: String,
+    pub decision: Decision,
+    #[serde(default)]
+    pub comment: String,
+    /// The SHA-256 of the document reviewed; a different document voids the sign-off.
+    #[serde(default)]
+    pub document_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Pass,
+    Fail,
+}
+
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignOffFile {
+    pub signoffs: Vec<SignOff>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::parse("2026-11-25T12:00:00Z", &time::format_description::well_known::Rfc3339).expect("date")
+    }
+
+    #[test]
+    fn security_txt_valid_expired_and_missing_contact() {
+        let ok =
+            "Contact: mailto:security@example.com\nExpires: 2027-06-30T00:00:00Z\nPolicy: https://example.com/vdp\n";
+        assert_eq!(security_txt(ok, now()).missing, Vec::<String>::new());
+        let expired = "Contact: https://example.com/report\nExpires: 2025-01-01T00:00:00Z\n";
+        assert!(security_txt(expired, now()).missing[0].contains("in the past"));
+        let no_contact = "Expires: 2027-06-30T00:00:00Z\n";
+        assert!(security_txt(no_contact, now()).missing[0].contains("no Contact"));
+        let http = "Contact: http://example.com\nExpires: 2027-06-30T00:00:00Z\n";
+        assert!(security_txt(http, now()).missing[0].contains("https://"));
+        let twice = "Contact: mailto:a@b.c\nExpires: 2027-06-30T00:00:00Z\nExpires: 2027-07-30T00:00:00Z\n";
+        assert!(security_txt(twice, now()).missing[0].contains("more than once"));
+    }
+
+    #[test]
+    fn support_period_needs_a_future_end_date() {
+        assert!(
+            support_period("We provide security updates until 2030-12-31.", now())
+                .missing
+                .is_empty()
+        );
+        assert!(support_period("Security updates until 2020-01-01.", now()).missing[0].contains("ended"));
+        assert!(support_period("We support our products for a long time.", now()).missing[0].contains("end date"));
+    }
+}
