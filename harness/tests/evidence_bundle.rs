@@ -1,0 +1,86 @@
+//! Every run folder gets a manifest; `certbench verify` names any file changed by even one
+//! byte, checks the lab's signature, and refuses a manifest signed by another key.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn verify_detects_a_one_byte_change_in_every_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("lab.key");
+    let k = certbench(&["keygen", "--out", key.to_str().expect("utf8")]);
+    let pubkey = String::from_utf8_lossy(&k.stdout).trim().to_string();
+    assert_eq!(pubkey.len(), 64, "{}", text(&k));
+    let res = dir.path().join("results");
+    let o = certbench(&[
+        "run",
+        "--skip-setup",
+        "--only",
+        "password-reset-enforcement",
+        "--sign-key",
+        key.to_str().expect("utf8"),
+        "--lab-name",
+        "Bench 3",
+        "--operator",
+        "QA",
+        "--out",
+        res.to_str().expect("utf8"),
+        "--workdir",
+        dir.path().join("w").to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for f in [
+        "report.html",
+        "report.json",
+        "junit.xml",
+        "events.jsonl",
+        "manifest.json",
+        "manifest.sig",
+    ] {
+        assert!(res.join(f).exists(), "{f} is written by every run");
+    }
+    let v = certbench(&["verify", res.to_str().expect("utf8"), "--pubkey", &pubkey]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(res.join("manifest.json")).expect("manifest")).expect("json");
+    let files: Vec<String> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path").to_string())
+        .collect();
+    assert!(files.len() >= 6, "{files:?}");
+    for f in &files {
+        let p = res.join(f);
+        let original = std::fs::read(&p).expect("read");
+        let mut changed = original.clone();
+        if changed.is_empty() {
+            changed.push(b'x');
+        } else {
+            changed[0] ^= 0x01;
+        }
+        std::fs::write(&p, &changed).expect("tamper");
+        let v = certbench(&["verify", res.to_str().expect("utf8"), "--pubkey", &pubkey]);
+        assert_eq!(v.status.code(), Some(1), "{f}: {}", text(&v));
+        assert!(text(&v).contains(&format!("CHANGED  {f}")), "{f}: {}", text(&v));
+        std::fs::write(&p, &original).expect("restore");
+    }
+    // a signature by another key is refused
+    let other = "0".repeat(64);
+    let v = certbench(&["verify", res.to_str().expect("utf8"), "--pubkey", &other]);
+    assert_eq!(v.status.code(), Some(1), "{}", text(&v));
+    assert!(text(&v).contains("INVALID"), "{}", text(&v));
+    let html = std::fs::read_to_string(res.join("report.html")).expect("report");
+    for needle in [
+        "Bench 3",
+        "ETSI EN 303 645",
+        "V2.1.1",
+        "Decision rule",
+        "SimBoard SB-1",
+        "results in this report relate only to the item tested",
+    ] {
+        assert!(html.contains(needle), "report lacks {needle:?}");
+    }
+}
