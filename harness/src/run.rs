@@ -257,6 +257,7 @@ async fn execute(
             .map(|s| PlannedScenario {
                 id: s.id.clone(),
                 title: s.title.clone(),
+                checks: s.evidences.checks.iter().map(|c| c.value.clone()).collect(),
             })
             .collect(),
     });
@@ -478,7 +479,14 @@ fn report_context(
             .unwrap_or_else(|| "not named (use --operator)".into()),
         profile_sha256: sha256_file(&device.profile_file).map(|(h, _)| h).unwrap_or_default(),
         lab_file_sha256: opts.lab.as_deref().and_then(sha256_file).map(|(h, _)| h),
-        firmware_sha256: None,
+        firmware_sha256: device
+            .identity
+            .firmware_file
+            .as_deref()
+            .and_then(sha256_file)
+            .map(|(h, _)| h),
+        ixit: device.ixit.clone().into_iter().collect(),
+        not_applicable: device.not_applicable.clone().into_iter().collect(),
         bench,
         deviations,
     }

@@ -42,6 +42,23 @@ pub struct RawProfile {
     /// The maker's documents for the documentary checks (paths relative to this file).
     #[serde(default)]
     pub documents: Option<RawDocuments>,
+    /// The maker's implementation conformance statement: EN 303 645 provisions that do not
+    /// apply to this device, each with the maker's reason. Checks evidencing only these
+    /// are NOT APPLICABLE.
+    #[serde(default)]
+    pub ics: Option<RawIcs>,
+    /// Declared mechanisms the checks rely on (IXIT-like: interfaces and ports, update
+    /// method, authentication, support period), recorded in the report as declared.
+    #[serde(default)]
+    pub ixit: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawIcs {
+    /// Provision id -> the maker's reason it does not apply.
+    #[serde(default)]
+    pub not_applicable: BTreeMap<Loc<String>, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -132,7 +149,7 @@ impl Declaration {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema, serde::Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Identity {
     pub vendor: String,
@@ -142,6 +159,9 @@ pub struct Identity {
     pub serial: Option<String>,
     #[serde(default)]
     pub firmware_version: Option<String>,
+    /// The firmware image under test; its SHA-256 goes into the report.
+    #[serde(default)]
+    pub firmware_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -307,6 +327,9 @@ pub struct Device {
     /// The maker's documents (absolute paths) and reviewers' sign-offs.
     pub documents: RawDocuments,
     pub signoffs: Vec<crate::docs::SignOff>,
+    /// Provisions the maker declares not applicable, with the reason.
+    pub not_applicable: BTreeMap<String, String>,
+    pub ixit: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -611,13 +634,30 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         },
         None => Vec::new(),
     };
+    let mut not_applicable = BTreeMap::new();
+    for (p, reason) in raw.ics.as_ref().map(|i| i.not_applicable.clone()).unwrap_or_default() {
+        if crate::catalogue::Catalogue::get().provision(&p.value).is_none() {
+            errs.borrow_mut().push(
+                InputError::new(
+                    file,
+                    Some(p.pos),
+                    "ics.not_applicable",
+                    format!("provision {:?} is not in the requirement catalogue", p.value),
+                )
+                .with_hint("see `certbench coverage`"),
+            );
+        }
+        not_applicable.insert(p.value, reason);
+    }
+    let mut identity = raw.identity.clone();
+    identity.firmware_file = identity.firmware_file.as_ref().map(abs);
     let errs = errs.into_inner();
     if !errs.is_empty() {
         return Err(InputErrors(errs));
     }
     Ok(Device {
         profile_file: file.to_path_buf(),
-        identity: raw.identity,
+        identity,
         console,
         factory,
         power,
@@ -629,6 +669,8 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         broker,
         documents: documents.unwrap_or_default(),
         signoffs,
+        not_applicable,
+        ixit: raw.ixit.clone(),
     })
 }
 

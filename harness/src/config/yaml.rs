@@ -34,6 +34,23 @@ impl<T> Loc<T> {
     }
 }
 
+impl<T: PartialEq> PartialEq for Loc<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.value == o.value
+    }
+}
+impl<T: Eq> Eq for Loc<T> {}
+impl<T: PartialOrd> PartialOrd for Loc<T> {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        self.value.partial_cmp(&o.value)
+    }
+}
+impl<T: Ord> Ord for Loc<T> {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.value.cmp(&o.value)
+    }
+}
+
 impl<T> std::ops::Deref for Loc<T> {
     type Target = T;
     fn deref(&self) -> &T {

@@ -103,6 +103,15 @@ impl Bench {
                 return Some(m.to_string());
             }
         }
+        // the maker's ICS: a check whose provisions are all declared not applicable
+        let provs: Vec<&str> = sc.evidences.provisions.iter().map(|p| p.value.as_str()).collect();
+        if !provs.is_empty() && provs.iter().all(|p| self.device.not_applicable.contains_key(*p)) {
+            let reasons: Vec<String> = provs
+                .iter()
+                .map(|p| format!("{p}: {}", self.device.not_applicable[*p]))
+                .collect();
+            return Some(format!("not applicable per the maker's ICS ({})", reasons.join("; ")));
+        }
         for d in &sc.requires.declarations {
             match self.device.declarations.get(d) {
                 None => return Some(format!("the device profile does not declare `{d}`")),

@@ -21,6 +21,9 @@ pub struct Context {
     pub firmware_sha256: Option<String>,
     pub bench: Vec<(String, String)>,
     pub deviations: Vec<String>,
+    /// Declared mechanisms (IXIT) and provisions declared not applicable (ICS).
+    pub ixit: Vec<(String, String)>,
+    pub not_applicable: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +67,8 @@ pub struct Report {
     pub harness_version: String,
     pub harness_commit: String,
     pub bench: Vec<(String, String)>,
+    pub ixit: Vec<(String, String)>,
+    pub not_applicable: Vec<(String, String)>,
     pub summary: Vec<MatrixRow>,
     pub checks: Vec<CheckEntry>,
     pub deviations: Vec<String>,
@@ -108,13 +113,7 @@ impl CertReporter {
             (
                 String::new(),
                 String::new(),
-                Identity {
-                    vendor: String::new(),
-                    model: String::new(),
-                    hardware_revision: String::new(),
-                    serial: None,
-                    firmware_version: None,
-                },
+                Identity::default(),
                 String::new(),
                 String::new(),
             )
@@ -208,6 +207,8 @@ impl CertReporter {
             harness_version: version,
             harness_commit: env!("CERTBENCH_COMMIT").into(),
             bench: self.ctx.bench.clone(),
+            ixit: self.ctx.ixit.clone(),
+            not_applicable: self.ctx.not_applicable.clone(),
             summary,
             checks,
             deviations: self.ctx.deviations.clone(),
@@ -361,6 +362,12 @@ pub fn html(r: &Report) -> String {
     );
     if let Some(l) = &r.lab_file_sha256 {
         kv("Lab binding SHA-256", l);
+    }
+    for (k, v) in &r.ixit {
+        kv(&format!("Declared (IXIT): {k}"), v);
+    }
+    for (p, why) in &r.not_applicable {
+        kv(&format!("Not applicable (ICS): EN 303 645 {p}"), why);
     }
     h.push_str("</table>\n<h2>Method</h2><table>\n");
     let mut kv = |k: &str, v: &str| h.push_str(&format!("<tr><th>{}</th><td>{}</td></tr>\n", esc(k), esc(v)));

@@ -75,6 +75,7 @@ pub struct ScenarioResult {
 pub struct PlannedScenario {
     pub id: String,
     pub title: String,
+    pub checks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -17,7 +17,7 @@ pub struct JunitReporter {
     board: String,
     properties: Vec<(String, String)>,
     cases: Vec<ScenarioResult>,
-    planned: Vec<(String, String)>,
+    planned: Vec<(String, String, String)>,
     duration: Duration,
 }
 
@@ -45,13 +45,13 @@ impl JunitReporter {
         }
         // scenarios planned but not reported yet (the run is still going, or was cut):
         // present as errors so nothing planned is ever missing from the file
-        for (id, title) in &self.planned {
+        for (id, title, classname) in &self.planned {
             if !self.cases.iter().any(|c| &c.id == id) {
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
                 status.set_message("not run: the run ended before this scenario finished");
                 status.set_type("not-run");
                 let mut tc = TestCase::new(xml_safe(&format!("{id} [{}]", self.board)), status);
-                tc.set_classname(xml_safe(&format!("certbench.{id}")));
+                tc.set_classname(xml_safe(classname));
                 tc.set_system_out(xml_safe(title));
                 suite.add_test_case(tc);
             }
@@ -114,14 +114,12 @@ fn case(r: &ScenarioResult, board: &str) -> TestCase {
         }
     };
     let mut tc = TestCase::new(xml_safe(&format!("{} [{board}]", r.id)), status);
-    tc.set_classname(xml_safe(&format!(
-        "certbench.{}",
-        if checks.is_empty() {
-            r.id.clone()
-        } else {
-            checks.join("+")
-        }
-    )));
+    // classname = the check ids, stable across verdicts so CI history lines up
+    tc.set_classname(xml_safe(&if checks.is_empty() {
+        r.id.clone()
+    } else {
+        checks.join("+")
+    }));
     tc.set_time(Duration::from_millis(r.duration_ms as u64));
     if let Some(e) = &r.evidences {
         for c in &e.checks {
@@ -177,7 +175,20 @@ impl Reporter for JunitReporter {
                 if let Some(f) = &device.firmware_version {
                     self.properties.push(("device.firmware_version".into(), f.clone()));
                 }
-                self.planned = planned.iter().map(|p| (p.id.clone(), p.title.clone())).collect();
+                self.planned = planned
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.id.clone(),
+                            p.title.clone(),
+                            if p.checks.is_empty() {
+                                p.id.clone()
+                            } else {
+                                p.checks.join("+")
+                            },
+                        )
+                    })
+                    .collect();
                 self.write()
             }
             RunEvent::ScenarioFinished { result } => {

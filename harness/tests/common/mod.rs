@@ -45,9 +45,40 @@ pub struct Case {
     pub body: String,
 }
 
-/// Parses JUnit XML with a real XML parser; panics on malformed XML.
+/// Validates JUnit XML against the schema Jenkins and GitLab read (fixtures/junit/junit.xsd)
+/// with xmllint; in CI a missing xmllint is an error.
+pub fn validate_junit_xsd(path: &Path) {
+    let have = Command::new("sh")
+        .args(["-c", "command -v xmllint"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "xmllint (libxml2-utils) must be installed in CI"
+        );
+        return;
+    }
+    let o = Command::new("xmllint")
+        .arg("-noout")
+        .arg("-schema")
+        .arg(repo().join("fixtures/junit/junit.xsd"))
+        .arg(path)
+        .output()
+        .expect("run xmllint");
+    assert!(
+        o.status.success(),
+        "{} does not validate against the JUnit XSD: {}",
+        path.display(),
+        text(&o)
+    );
+}
+
+/// Parses JUnit XML with a real XML parser (panics on malformed XML) after checking it
+/// against the JUnit XSD.
 pub fn junit(path: &Path) -> Vec<Case> {
     use quick_xml::events::Event;
+    validate_junit_xsd(path);
     let xml = std::fs::read_to_string(path).expect("read junit");
     let mut r = quick_xml::Reader::from_str(&xml);
     r.config_mut().check_end_names = true;
