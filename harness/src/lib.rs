@@ -12,6 +12,7 @@ pub mod console;
 pub mod docs;
 pub mod engine;
 pub mod exit;
+pub mod lab;
 pub mod power;
 pub mod report;
 pub mod run;

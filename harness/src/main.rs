@@ -66,6 +66,31 @@ enum Command {
         /// Lab key (from `certbench keygen`) that signs the evidence manifest.
         #[arg(long)]
         sign_key: Option<PathBuf>,
+        /// Lab inventory: run on every selected board in parallel.
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+        /// With --inventory: only this board (repeatable).
+        #[arg(long)]
+        board: Vec<String>,
+        /// With --inventory: only boards with this tag (repeatable; all must match).
+        #[arg(long)]
+        tag: Vec<String>,
+        /// Run shard i of n (1-based) of the board x scenario pairs, e.g. 2/4.
+        #[arg(long)]
+        shard: Option<certbench::lab::Shard>,
+        /// Boards run at once (default: all selected).
+        #[arg(long)]
+        parallel: Option<usize>,
+        /// How long to wait for a board another certbench holds.
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        lock_wait: std::time::Duration,
+        /// Health probe (power cycle + console) before the first scenario and after any ERROR;
+        /// a board that fails it is offline for the rest of the run. On by default with --inventory.
+        #[arg(long)]
+        health: bool,
+        /// Re-run a scenario that ended in ERROR up to N times (never a FAIL); a pass on retry is flaky.
+        #[arg(long, default_value_t = 0)]
+        retries: u32,
     },
     /// Check a run folder against its manifest: names every changed, missing or added file.
     Verify {
@@ -168,6 +193,14 @@ fn main() -> ExitCode {
             lab_name,
             operator,
             sign_key,
+            inventory,
+            board,
+            tag,
+            shard,
+            parallel,
+            lock_wait,
+            health,
+            retries,
         } => {
             let Some(vars) = parse_set(&set) else {
                 return ExitCode::from(exit::BAD_INPUT);
@@ -191,6 +224,11 @@ fn main() -> ExitCode {
                 lab_name,
                 operator,
                 sign_key,
+                board: None,
+                lock_dir: None,
+                lock_wait,
+                health: health || inventory.is_some(),
+                retries,
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -203,7 +241,24 @@ fn main() -> ExitCode {
                     return ExitCode::from(exit::HARNESS_ERROR);
                 }
             };
-            match rt.block_on(certbench::run::run(opts)) {
+            let result = match inventory {
+                Some(inv) => rt.block_on(certbench::run::run_lab(
+                    opts,
+                    certbench::run::LabOptions {
+                        inventory: inv,
+                        boards: board,
+                        tags: tag,
+                        shard,
+                        parallel: parallel.unwrap_or(64),
+                    },
+                )),
+                None if shard.is_some() || !board.is_empty() || !tag.is_empty() => {
+                    eprintln!("certbench: --board, --tag and --shard need --inventory");
+                    return ExitCode::from(exit::BAD_INPUT);
+                }
+                None => rt.block_on(certbench::run::run(opts)),
+            };
+            match result {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => report_input(&e),
             }
@@ -241,6 +296,10 @@ fn verify(dir: &Path, pubkey: Option<&str>) -> ExitCode {
             }
         }
     }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    certbench::config::duration::parse(s)
 }
 
 fn parse_set(set: &[String]) -> Option<BTreeMap<String, String>> {

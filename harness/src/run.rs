@@ -32,6 +32,15 @@ pub struct RunOptions {
     pub operator: Option<String>,
     /// Lab key that signs the evidence manifest.
     pub sign_key: Option<PathBuf>,
+    /// The board's name in a lab (lock, terminal prefix); None for a single device run.
+    pub board: Option<String>,
+    /// Where board locks live, and how long to wait for a busy board.
+    pub lock_dir: Option<PathBuf>,
+    pub lock_wait: std::time::Duration,
+    /// Health probe before the first scenario and after any ERROR.
+    pub health: bool,
+    /// Re-runs of a scenario that ended in ERROR (never of a FAIL).
+    pub retries: u32,
 }
 
 /// Loads every scenario under the given paths, collecting all errors.
@@ -123,45 +132,190 @@ fn signal_watch() -> tokio::sync::watch::Receiver<Option<&'static str>> {
 /// Runs and returns the exit code. Input errors are returned before anything runs.
 pub async fn run(opts: RunOptions) -> Result<u8, InputErrors> {
     let device = device::load(&opts.profile, opts.lab.as_deref(), &opts.overrides)?;
-    let sign_key = match &opts.sign_key {
-        Some(k) => Some(crate::report::manifest::read_key(k).map_err(|e| {
-            InputError::new(k, None, "--sign-key", e).with_hint("make one with `certbench keygen --out FILE`")
-        })?),
-        None => None,
-    };
-    let mut scenarios = load_scenarios(&opts.scenarios)?;
-    if !opts.only.is_empty() {
-        let mut errs = Vec::new();
-        for id in &opts.only {
-            if !scenarios.iter().any(|s| &s.id == id) {
-                errs.push(InputError::new(
-                    Path::new("--only"),
-                    None,
-                    "",
-                    format!("no scenario has id {id:?}"),
-                ));
-            }
-        }
-        if !errs.is_empty() {
-            return Err(InputErrors(errs));
-        }
-        scenarios.retain(|s| opts.only.contains(&s.id));
-    }
+    let sign_key = sign_key(&opts)?;
+    let scenarios = select_scenarios(load_scenarios(&opts.scenarios)?, &opts.only)?;
     let run_id = new_run_id();
     let out_dir = opts
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| InputError::new(&out_dir, None, "--out", format!("cannot create results folder: {e}")))?;
+    run_board(&opts, device, scenarios, &run_id, &out_dir, sign_key.as_ref()).await
+}
+
+/// How to run a lab inventory.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    pub inventory: PathBuf,
+    /// Only these boards (all when empty).
+    pub boards: Vec<String>,
+    /// Only boards carrying every one of these tags.
+    pub tags: Vec<String>,
+    pub shard: Option<crate::lab::Shard>,
+    /// Boards run at once.
+    pub parallel: usize,
+}
+
+/// Runs the selected scenarios on every selected board of an inventory, one task per
+/// board, at most `parallel` at once; each board gets its own results folder, report,
+/// manifest and JUnit (testcase names carry the board).
+pub async fn run_lab(base: RunOptions, lab: LabOptions) -> Result<u8, InputErrors> {
+    let inv = crate::lab::load(&lab.inventory)?;
+    let selected = crate::lab::select(&inv, &lab.boards, &lab.tags).map_err(|e| {
+        InputError::new(&lab.inventory, None, "--board", e).with_hint("board names are listed in the inventory")
+    })?;
+    let scenarios = select_scenarios(load_scenarios(&base.scenarios)?, &base.only)?;
+    let key = sign_key(&base)?;
+    // every board's files are checked before anything runs
+    let mut errs = Vec::new();
+    let mut work = Vec::new();
+    for b in &selected {
+        let mut vars = base.overrides.vars.clone();
+        vars.extend(b.vars.clone());
+        let ov = Overrides {
+            port: b.port.clone().or(base.overrides.port.clone()),
+            baud: base.overrides.baud,
+            vars,
+            skip_secrets: false,
+        };
+        match device::load(&b.profile, b.lab.as_deref(), &ov) {
+            Ok(d) => work.push((*b, d, ov)),
+            Err(e) => errs.extend(e.0),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(InputErrors(errs));
+    }
+    let names: Vec<&str> = selected.iter().map(|b| b.name.as_str()).collect();
+    let ids: Vec<&str> = scenarios.iter().map(|s| s.id.as_str()).collect();
+    let shard = lab.shard.unwrap_or(crate::lab::Shard { index: 1, count: 1 });
+    let pairs: Vec<(String, String)> = crate::lab::shard(&names, &ids, shard)
+        .into_iter()
+        .map(|(b, s)| (b.to_string(), s.to_string()))
+        .collect();
+    let run_id = new_run_id();
+    let out_root = base
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(lab.parallel.max(1)));
+    let key = std::sync::Arc::new(key);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (b, device, ov) in work {
+        let mine: Vec<Scenario> = scenarios
+            .iter()
+            .filter(|s| pairs.iter().any(|(pb, ps)| pb == &b.name && ps == &s.id))
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mut o = base.clone();
+        o.profile = b.profile.clone();
+        o.lab = b.lab.clone();
+        o.overrides = ov;
+        o.board = Some(b.name.clone());
+        o.lock_dir = base.lock_dir.clone().or(Some(inv.lock_dir.clone()));
+        o.workdir = base.workdir.as_ref().map(|w| w.join(&b.name));
+        let out = out_root.join(&b.name);
+        let (permits, key, run_id, name) = (permits.clone(), key.clone(), run_id.clone(), b.name.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let code = run_board(&o, device, mine, &run_id, &out, key.as_ref().as_ref())
+                .await
+                .unwrap_or_else(|e| {
+                    eprintln!("[{name}] {e}");
+                    exit::HARNESS_ERROR
+                });
+            (name, code)
+        });
+    }
+    let mut codes = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(c) => codes.push(c),
+            Err(e) => {
+                eprintln!("certbench: a board task failed: {e}");
+                codes.push(("?".into(), exit::HARNESS_ERROR));
+            }
+        }
+    }
+    codes.sort();
+    println!(
+        "\nlab run {run_id}: {} board(s), shard {}/{}",
+        codes.len(),
+        shard.index,
+        shard.count
+    );
+    for (name, code) in &codes {
+        let what = match *code {
+            exit::OK => "all passed",
+            exit::DEVICE_FAILED => "device failed a check",
+            _ => "harness error",
+        };
+        println!("  {name}: {what} (results {})", out_root.join(name).display());
+    }
+    let any = |c: u8| codes.iter().any(|(_, x)| *x == c);
+    Ok(if any(exit::DEVICE_FAILED) {
+        exit::DEVICE_FAILED
+    } else if any(exit::HARNESS_ERROR) {
+        exit::HARNESS_ERROR
+    } else {
+        exit::OK
+    })
+}
+
+/// Reads the lab signing key named by `--sign-key`, if any.
+pub fn sign_key(opts: &RunOptions) -> Result<Option<ed25519_dalek::SigningKey>, InputErrors> {
+    match &opts.sign_key {
+        Some(k) => Ok(Some(crate::report::manifest::read_key(k).map_err(|e| {
+            InputError::new(k, None, "--sign-key", e).with_hint("make one with `certbench keygen --out FILE`")
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// Selects scenarios by id; an unknown id is an input error.
+pub fn select_scenarios(mut scenarios: Vec<Scenario>, only: &[String]) -> Result<Vec<Scenario>, InputErrors> {
+    if only.is_empty() {
+        return Ok(scenarios);
+    }
+    let errs: Vec<InputError> = only
+        .iter()
+        .filter(|id| !scenarios.iter().any(|s| &s.id == *id))
+        .map(|id| InputError::new(Path::new("--only"), None, "", format!("no scenario has id {id:?}")))
+        .collect();
+    if !errs.is_empty() {
+        return Err(InputErrors(errs));
+    }
+    scenarios.retain(|s| only.contains(&s.id));
+    Ok(scenarios)
+}
+
+/// One device's run into `out_dir`: results, report, manifest. Returns the exit code.
+pub async fn run_board(
+    opts: &RunOptions,
+    device: Device,
+    scenarios: Vec<Scenario>,
+    run_id: &str,
+    out_dir: &Path,
+    sign_key: Option<&ed25519_dalek::SigningKey>,
+) -> Result<u8, InputErrors> {
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| InputError::new(out_dir, None, "--out", format!("cannot create results folder: {e}")))?;
     let (workdir, temp_workdir) = match &opts.workdir {
         Some(w) => (w.clone(), false),
-        None => (std::env::temp_dir().join(format!("certbench-{run_id}")), true),
+        None => (
+            std::env::temp_dir().join(format!(
+                "certbench-{run_id}-{}",
+                opts.board.as_deref().unwrap_or("board")
+            )),
+            true,
+        ),
     };
     std::fs::create_dir_all(&workdir)
         .map_err(|e| InputError::new(&workdir, None, "--workdir", format!("cannot create work folder: {e}")))?;
-    let code = execute(&opts, device, scenarios, &run_id, &out_dir, &workdir).await;
-    if let Err(e) = crate::report::manifest::write(&out_dir, &run_id, sign_key.as_ref()) {
+    let code = execute(opts, device, scenarios, run_id, out_dir, &workdir).await;
+    if let Err(e) = crate::report::manifest::write(out_dir, run_id, sign_key) {
         eprintln!("certbench: cannot write the evidence manifest: {e}");
     }
     if temp_workdir {
@@ -228,11 +382,10 @@ async fn execute(
     };
 
     let mut reporters = Reporters(vec![
-        Box::new(crate::report::terminal::TerminalReporter::new(
-            std::io::stdout(),
-            opts.color,
-            opts.verbose,
-        )),
+        Box::new(
+            crate::report::terminal::TerminalReporter::new(std::io::stdout(), opts.color, opts.verbose)
+                .with_prefix(opts.board.clone()),
+        ),
         Box::new(crate::report::junit::JunitReporter::new(out_dir.join("junit.xml"))),
     ]);
     let ctx = report_context(opts, &device, &vars, net.as_ref());
@@ -331,33 +484,104 @@ async fn execute(
 
     let mut results: Vec<ScenarioResult> = Vec::new();
     let mut interrupted: Option<&'static str> = None;
+    // the board is held for the whole run; the lock dies with this process
+    let lock_name = opts
+        .board
+        .clone()
+        .or_else(|| port.clone())
+        .unwrap_or_else(|| bench.device.profile_file.display().to_string());
+    let lock_dir = opts.lock_dir.clone().unwrap_or_else(crate::lab::lock::default_dir);
+    let wait = opts.lock_wait;
+    let _lock = if setup_error.is_none() {
+        match tokio::task::spawn_blocking(move || crate::lab::lock::acquire(&lock_dir, &lock_name, wait)).await {
+            Ok(Ok(l)) => Some(l),
+            Ok(Err(e)) => {
+                setup_error = Some(e);
+                None
+            }
+            Err(e) => {
+                setup_error = Some(format!("lock: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut offline: Option<String> = None;
+    let mut need_health = opts.health;
     for (index, sc) in scenarios.iter().enumerate() {
         if interrupted.is_none() {
             interrupted = *signals.borrow();
         }
         let rel = format!("scenarios/{}", sc.id);
         let dir = out_dir.join(&rel);
+        if interrupted.is_none()
+            && setup_error.is_none()
+            && offline.is_none()
+            && need_health
+            && bench.not_applicable(sc).is_none()
+        {
+            reporters.emit(RunEvent::Notice {
+                text: "health probe: power cycle and wait for the console".into(),
+            });
+            match bench.health().await {
+                Ok(()) => need_health = false,
+                Err(e) => {
+                    reporters.emit(RunEvent::Notice {
+                        text: format!("board offline: {e}"),
+                    });
+                    offline = Some(e);
+                }
+            }
+        }
         let result = if let Some(sig) = interrupted {
             not_run(sc, format!("not run: the run was interrupted by {sig}"))
         } else if let Some(e) = &setup_error {
             not_run(sc, e.clone())
+        } else if let Some(e) = &offline {
+            not_run(sc, format!("board offline: the health probe failed: {e}"))
         } else {
             reporters.emit(RunEvent::ScenarioStarted {
                 id: sc.id.clone(),
                 index,
                 total,
             });
-            let mut steps = Vec::new();
-            let fut = engine::run_scenario(&mut bench, sc, &dir, &rel, |s| steps.push(s.clone()));
-            tokio::select! {
-                r = fut => r,
-                _ = signals.changed() => {
-                    interrupted = *signals.borrow();
-                    let sig = interrupted.unwrap_or("a signal");
-                    let mut r = not_run(sc, format!("interrupted by {sig} while running"));
-                    r.excerpt = bench.console.as_ref().map(|c| c.with_transcript(|t| t.tail_text(t.mark().saturating_sub(50), 3000, &bench.redactor))).unwrap_or_default();
-                    r
+            let mut earlier: Vec<String> = Vec::new();
+            loop {
+                let mut steps = Vec::new();
+                let fut = engine::run_scenario(&mut bench, sc, &dir, &rel, |s| steps.push(s.clone()));
+                let mut r = tokio::select! {
+                    r = fut => r,
+                    _ = signals.changed() => {
+                        interrupted = *signals.borrow();
+                        let sig = interrupted.unwrap_or("a signal");
+                        let mut r = not_run(sc, format!("interrupted by {sig} while running"));
+                        r.excerpt = bench.console.as_ref().map(|c| c.with_transcript(|t| t.tail_text(t.mark().saturating_sub(50), 3000, &bench.redactor))).unwrap_or_default();
+                        r
+                    }
+                };
+                r.earlier_attempts = earlier.clone();
+                if r.verdict != Verdict::Error || interrupted.is_some() {
+                    break r;
                 }
+                // an ERROR: is the board still healthy? (retries never apply to FAIL)
+                if opts.health {
+                    if let Err(e) = bench.health().await {
+                        reporters.emit(RunEvent::Notice {
+                            text: format!("board offline: {e}"),
+                        });
+                        offline = Some(e);
+                        break r;
+                    }
+                    need_health = false;
+                }
+                if earlier.len() as u32 >= opts.retries {
+                    break r;
+                }
+                earlier.push(r.reason.clone().unwrap_or_default());
+                reporters.emit(RunEvent::Notice {
+                    text: format!("{}: ERROR, retry {} of {}", sc.id, earlier.len(), opts.retries),
+                });
             }
         };
         for s in &result.steps {
@@ -506,5 +730,6 @@ fn not_run(sc: &Scenario, reason: String) -> ScenarioResult {
         steps: Vec::new(),
         duration_ms: 0,
         evidence_files: Vec::new(),
+        earlier_attempts: Vec::new(),
     }
 }

@@ -127,6 +127,36 @@ impl Bench {
         None
     }
 
+    /// The health probe: a power cycle, then the console must show its login or shell
+    /// prompt within the profile's boot time. Boards without power control or console are
+    /// taken as healthy (there is nothing to probe).
+    pub async fn health(&mut self) -> Result<(), String> {
+        let (Some(c), Some(spec)) = (self.console.clone(), self.device.console.clone()) else {
+            return Ok(());
+        };
+        if self.power.is_none() {
+            return Ok(());
+        }
+        self.power(Action::Cycle)
+            .await
+            .map_err(|e| format!("power cycle failed: {e}"))?;
+        let nl = spec.newline.clone().into_bytes();
+        match c
+            .expect(
+                &[&spec.prompts.login, &spec.prompts.shell],
+                Instant::now() + spec.boot_time,
+                Some((spec.wake_after, nl.as_slice())),
+            )
+            .await
+        {
+            Wait::Found(_) => Ok(()),
+            Wait::Timeout => Err(format!(
+                "no login or shell prompt within the boot time of {:?} after a power cycle",
+                spec.boot_time
+            )),
+        }
+    }
+
     pub async fn power(&mut self, action: Action) -> Result<String, String> {
         let Some(p) = &self.power else {
             return Err("no power control is configured".into());
@@ -170,6 +200,7 @@ pub async fn run_scenario(
         steps: Vec::new(),
         duration_ms: 0,
         evidence_files: Vec::new(),
+        earlier_attempts: Vec::new(),
     };
     if let Some(why) = bench.not_applicable(sc) {
         result.verdict = Verdict::Skipped;

@@ -69,6 +69,9 @@ pub struct ScenarioResult {
     pub duration_ms: u128,
     /// Evidence files, relative to the run folder.
     pub evidence_files: Vec<String>,
+    /// Why earlier attempts ended in ERROR, when the scenario was retried; a PASS with
+    /// earlier attempts is flaky.
+    pub earlier_attempts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

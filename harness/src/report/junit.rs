@@ -84,7 +84,16 @@ fn case(r: &ScenarioResult, board: &str) -> TestCase {
     }
     let reason = r.reason.clone().unwrap_or_default();
     let status = match r.verdict {
-        Verdict::Pass => TestCaseStatus::success(),
+        Verdict::Pass => {
+            let mut s = TestCaseStatus::success();
+            // passed only on retry: flaky, with why the earlier attempts errored
+            for why in &r.earlier_attempts {
+                let mut rerun = quick_junit::TestRerun::new(NonSuccessKind::Error);
+                rerun.set_message(xml_safe(why));
+                s.add_rerun(rerun);
+            }
+            s
+        }
         Verdict::Skipped => {
             let mut s = TestCaseStatus::skipped();
             s.set_message(xml_safe(&reason));

@@ -10,6 +10,9 @@ pub struct TerminalReporter<W: Write + Send> {
     color: bool,
     verbose: bool,
     out_dir: String,
+    /// The board's name, in front of every line when several boards share the terminal.
+    prefix: String,
+    scratch: Vec<u8>,
 }
 
 impl<W: Write + Send> TerminalReporter<W> {
@@ -19,7 +22,14 @@ impl<W: Write + Send> TerminalReporter<W> {
             color,
             verbose,
             out_dir: String::new(),
+            prefix: String::new(),
+            scratch: Vec::new(),
         }
+    }
+
+    pub fn with_prefix(mut self, board: Option<String>) -> Self {
+        self.prefix = board.map(|b| format!("[{b}] ")).unwrap_or_default();
+        self
     }
 
     fn paint(&self, v: Verdict) -> String {
@@ -40,6 +50,22 @@ impl<W: Write + Send> TerminalReporter<W> {
 
 impl<W: Write + Send> Reporter for TerminalReporter<W> {
     fn event(&mut self, ev: &RunEvent) -> std::io::Result<()> {
+        let mut buf: Vec<u8> = Vec::new();
+        std::mem::swap(&mut buf, &mut self.scratch);
+        let r = self.render(ev, &mut buf);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        buf.clear();
+        self.scratch = buf;
+        r?;
+        for line in text.split_inclusive('\n') {
+            write!(self.out, "{}{line}", self.prefix)?;
+        }
+        self.out.flush()
+    }
+}
+
+impl<W: Write + Send> TerminalReporter<W> {
+    fn render(&mut self, ev: &RunEvent, out: &mut Vec<u8>) -> std::io::Result<()> {
         match ev {
             RunEvent::RunStarted {
                 run_id,
@@ -51,7 +77,7 @@ impl<W: Write + Send> Reporter for TerminalReporter<W> {
             } => {
                 self.out_dir = out_dir.clone();
                 writeln!(
-                    self.out,
+                    out,
                     "certbench run {run_id}\n  device: {} {} (hw {}) — profile {profile}\n  {} scenario(s) planned",
                     device.vendor,
                     device.model,
@@ -60,12 +86,12 @@ impl<W: Write + Send> Reporter for TerminalReporter<W> {
                 )?;
             }
             RunEvent::ScenarioStarted { id, index, total } => {
-                writeln!(self.out, "[{}/{}] {id} ...", index + 1, total)?;
+                writeln!(out, "[{}/{}] {id} ...", index + 1, total)?;
             }
             RunEvent::StepFinished { step, .. } => {
                 if self.verbose || step.status != StepStatus::Ok {
                     writeln!(
-                        self.out,
+                        out,
                         "        step {:>2} {:<16} {:?}: {}",
                         step.index, step.name, step.status, step.detail
                     )?;
@@ -73,18 +99,13 @@ impl<W: Write + Send> Reporter for TerminalReporter<W> {
             }
             RunEvent::ScenarioFinished { result } => {
                 let v = self.paint(result.verdict);
-                write!(
-                    self.out,
-                    "{v} {} ({:.1}s)",
-                    result.id,
-                    result.duration_ms as f64 / 1000.0
-                )?;
+                write!(out, "{v} {} ({:.1}s)", result.id, result.duration_ms as f64 / 1000.0)?;
                 if let Some(r) = &result.reason {
-                    write!(self.out, "\n        {r}")?;
+                    write!(out, "\n        {r}")?;
                 }
-                writeln!(self.out)?;
+                writeln!(out)?;
             }
-            RunEvent::Notice { text } => writeln!(self.out, "note: {text}")?,
+            RunEvent::Notice { text } => writeln!(out, "note: {text}")?,
             RunEvent::RunFinished {
                 passed,
                 failed,
@@ -95,14 +116,14 @@ impl<W: Write + Send> Reporter for TerminalReporter<W> {
                 ..
             } => {
                 writeln!(
-                    self.out,
+                    out,
                     "\n{}{passed} passed, {failed} failed, {errors} errors, {skipped} skipped in {:.1}s",
                     if *interrupted { "INTERRUPTED: " } else { "" },
                     *duration_ms as f64 / 1000.0
                 )?;
-                writeln!(self.out, "results: {}", self.out_dir)?;
+                writeln!(out, "results: {}", self.out_dir)?;
             }
         }
-        self.out.flush()
+        Ok(())
     }
 }

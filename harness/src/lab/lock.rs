@@ -1,0 +1,99 @@
+//! Board locks that die with their holder: an exclusive flock on a file per board. The
+//! kernel releases it when the holder exits, however it exits (kill -9 included), so a
+//! cancelled CI job never leaves a board reserved.
+
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub struct BoardLock {
+    _file: std::fs::File,
+    pub path: PathBuf,
+}
+
+/// Where lock files live unless the inventory says otherwise.
+pub fn default_dir() -> PathBuf {
+    std::env::temp_dir().join("certbench-locks")
+}
+
+/// A file name for a board or port: path separators and odd characters become `_`.
+pub fn lock_name(board: &str) -> String {
+    board
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn try_lock(f: &std::fs::File) -> bool {
+    // SAFETY: flock on an open descriptor we own.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Takes the board's lock, waiting up to `wait`. On failure says who holds it.
+pub fn acquire(dir: &Path, board: &str, wait: Duration) -> Result<BoardLock, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("lock folder {}: {e}", dir.display()))?;
+    let path = dir.join(format!("{}.lock", lock_name(board)));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("lock {}: {e}", path.display()))?;
+    let deadline = Instant::now() + wait;
+    loop {
+        if try_lock(&file) {
+            let holder = format!(
+                "pid={} started={} host={}\n",
+                std::process::id(),
+                time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim()
+            );
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = file.write_all(holder.as_bytes());
+            let _ = file.flush();
+            return Ok(BoardLock { _file: file, path });
+        }
+        if Instant::now() >= deadline {
+            let mut holder = String::new();
+            let _ = file.rewind();
+            let _ = file.read_to_string(&mut holder);
+            return Err(format!(
+                "board {board} is busy: held by {} (lock {}); waited {wait:?}",
+                if holder.trim().is_empty() {
+                    "another process".to_string()
+                } else {
+                    holder.trim().to_string()
+                },
+                path.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_naming_the_first_and_gets_it_after_release() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = acquire(dir.path(), "sb-1", Duration::ZERO).expect("free board");
+        let err = acquire(dir.path(), "sb-1", Duration::from_millis(100)).expect_err("busy");
+        assert!(err.contains(&format!("pid={}", std::process::id())), "{err}");
+        drop(first);
+        acquire(dir.path(), "sb-1", Duration::ZERO).expect("released");
+    }
+}
