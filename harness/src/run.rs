@@ -464,11 +464,9 @@ async fn execute(
     });
     // open the console before anything is powered, so no byte is lost
     let console: Option<Console> = match (&device.console, &port) {
-        (Some(c), Some(p)) => Some(console::serial::connect(
-            Path::new(p),
-            c.baud,
-            Feed::new(Instant::now()),
-        )),
+        (Some(c), Some(p)) => Some(
+            console::serial::connect(Path::new(p), c.baud, Feed::new(Instant::now())).with_lost_grace(c.lost_grace),
+        ),
         _ => None,
     };
     let mut bench = Bench {
@@ -548,8 +546,14 @@ async fn execute(
             });
             let mut earlier: Vec<String> = Vec::new();
             loop {
-                let mut steps = Vec::new();
-                let fut = engine::run_scenario(&mut bench, sc, &dir, &rel, |s| steps.push(s.clone()));
+                // steps are reported as they finish, so the event log is live
+                let reps = &mut reporters;
+                let fut = engine::run_scenario(&mut bench, sc, &dir, &rel, |s| {
+                    reps.emit(RunEvent::StepFinished {
+                        scenario: sc.id.clone(),
+                        step: s.clone(),
+                    })
+                });
                 let mut r = tokio::select! {
                     r = fut => r,
                     _ = signals.changed() => {
@@ -584,12 +588,6 @@ async fn execute(
                 });
             }
         };
-        for s in &result.steps {
-            reporters.emit(RunEvent::StepFinished {
-                scenario: sc.id.clone(),
-                step: s.clone(),
-            });
-        }
         reporters.emit(RunEvent::ScenarioFinished { result: result.clone() });
         results.push(result);
     }

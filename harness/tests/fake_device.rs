@@ -167,3 +167,53 @@ fn sigterm_mid_run_leaves_valid_junit_with_every_planned_check_and_powers_off() 
         "board powered off on the way out"
     );
 }
+
+#[test]
+fn a_board_that_dies_mid_wait_is_an_error_at_once_not_at_the_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    let mut child = Command::new(bin())
+        .current_dir(repo())
+        .args([
+            "run",
+            "--skip-setup",
+            "-d",
+            "devices/simboard.yaml",
+            "-s",
+            "fixtures/scenarios/wait-forever.yaml",
+            "--out",
+        ])
+        .arg(&res)
+        .arg("--workdir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // wait until the board is up and the scenario is in its long wait
+    let events = res.join("events.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .contains("\"index\":2,\"name\":\"expect\"")
+    {
+        assert!(Instant::now() < deadline, "the board never booted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // the board dies: its process is killed (the tty goes away), no power command involved
+    let pid: i32 = std::fs::read_to_string(dir.path().join("simboard.pid"))
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    // SAFETY: killing the board process this test's certbench started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let killed = Instant::now();
+    let status = child.wait().expect("wait");
+    let took = killed.elapsed();
+    assert_eq!(status.code(), Some(3));
+    let cases = junit(&res.join("junit.xml"));
+    assert!(cases[0].message.contains("console was lost"), "{cases:?}");
+    // generous bound for a loaded CI machine; BENCHMARKS.md has the measured figure
+    assert!(took < Duration::from_secs(30), "reported {took:?} after the board died");
+}

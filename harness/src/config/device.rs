@@ -188,6 +188,10 @@ pub struct RawConsole {
     /// Send Enter when no prompt appeared for this long while waiting for one (default 3s).
     #[serde(default)]
     pub wake_after: Option<Dur>,
+    /// How long the tty may vanish during a wait before the board counts as dead
+    /// (default 500ms; raise it for boards whose USB-UART re-enumerates on reboot).
+    #[serde(default)]
+    pub lost_grace: Option<Dur>,
 }
 
 fn default_baud() -> u32 {
@@ -349,6 +353,7 @@ pub struct ConsoleSpec {
     pub logout: String,
     pub boot_time: std::time::Duration,
     pub wake_after: std::time::Duration,
+    pub lost_grace: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -543,6 +548,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             logout: c.logout.clone().unwrap_or_else(|| "exit".into()),
             boot_time: c.boot_time.unwrap_or(Dur::secs(60)).0,
             wake_after: c.wake_after.unwrap_or(Dur::secs(3)).0,
+            lost_grace: c.lost_grace.unwrap_or(Dur(std::time::Duration::from_millis(500))).0,
         })
     });
 

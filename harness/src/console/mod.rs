@@ -29,6 +29,7 @@ struct Inner {
     transcript: Transcript,
     matcher: MatchBuffer,
     connected: bool,
+    last_event: String,
 }
 
 /// The shared end a driver feeds.
@@ -46,6 +47,7 @@ impl Feed {
                 transcript: Transcript::default(),
                 matcher: MatchBuffer::default(),
                 connected: false,
+                last_event: String::new(),
             }),
             notify: Notify::new(),
             epoch,
@@ -72,6 +74,7 @@ impl Feed {
         if let Some(c) = connected {
             g.connected = c;
         }
+        g.last_event = text.clone();
         g.transcript.push(at, Entry::Event(text));
         drop(g);
         self.notify.notify_waiters();
@@ -91,11 +94,23 @@ pub enum Wait {
 pub struct Console {
     feed: Arc<Feed>,
     transport: Arc<dyn Transport>,
+    /// How long a vanished console may stay away during a wait before the board counts
+    /// as dead.
+    lost_grace: Duration,
 }
 
 impl Console {
     pub fn new(feed: Arc<Feed>, transport: Arc<dyn Transport>) -> Self {
-        Self { feed, transport }
+        Self {
+            feed,
+            transport,
+            lost_grace: Duration::from_millis(500),
+        }
+    }
+
+    pub fn with_lost_grace(mut self, grace: Duration) -> Self {
+        self.lost_grace = grace;
+        self
     }
 
     pub fn feed(&self) -> &Arc<Feed> {
@@ -128,22 +143,47 @@ impl Console {
     }
 
     /// Waits until one of `patterns` matches or `deadline` passes. If `wake` is given,
-    /// `wake.1` is sent each time `wake.0` passes with nothing matched.
-    pub async fn expect(&self, patterns: &[&Regex], deadline: Instant, wake: Option<(Duration, &[u8])>) -> Wait {
+    /// `wake.1` is sent each time `wake.0` passes with nothing matched. If the console was
+    /// connected during the wait and then vanished for longer than the grace time, the
+    /// wait ends at once with Err (a dead board is reported now, not at the deadline).
+    pub async fn expect(
+        &self,
+        patterns: &[&Regex],
+        deadline: Instant,
+        wake: Option<(Duration, &[u8])>,
+    ) -> Result<Wait, String> {
         let mut cursor = Cursor::default();
         let mut next_wake = wake.map(|(d, _)| Instant::now() + d);
+        let mut was_connected = false;
+        let mut lost_since: Option<Instant> = None;
         loop {
             let notified = self.feed.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(found) = self.feed.lock().matcher.find(&mut cursor, patterns) {
-                return Wait::Found(found);
+            let (found, connected, last_event) = {
+                let mut g = self.feed.lock();
+                (g.matcher.find(&mut cursor, patterns), g.connected, g.last_event.clone())
+            };
+            if let Some(found) = found {
+                return Ok(Wait::Found(found));
             }
             let now = Instant::now();
+            if connected {
+                was_connected = true;
+                lost_since = None;
+            } else if was_connected {
+                let since = *lost_since.get_or_insert(now);
+                if now.duration_since(since) >= self.lost_grace {
+                    return Err(last_event);
+                }
+            }
             if now >= deadline {
-                return Wait::Timeout;
+                return Ok(Wait::Timeout);
             }
             let mut until = deadline;
+            if let Some(since) = lost_since {
+                until = until.min(since + self.lost_grace);
+            }
             if let (Some(w), Some((every, bytes))) = (next_wake, wake) {
                 if now >= w {
                     let _ = self.send(bytes, "<Enter> (wake-up: no prompt yet)".into());

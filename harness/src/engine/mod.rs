@@ -148,6 +148,7 @@ impl Bench {
                 Some((spec.wake_after, nl.as_slice())),
             )
             .await
+            .map_err(|why| format!("the console was lost during the health probe: {why}"))?
         {
             Wait::Found(_) => Ok(()),
             Wait::Timeout => Err(format!(
@@ -452,7 +453,11 @@ impl Run<'_> {
             } => {
                 let c = self.console()?;
                 let re = self.pattern(pattern)?;
-                match c.expect(&[&re], Instant::now() + *within, None).await {
+                match c
+                    .expect(&[&re], Instant::now() + *within, None)
+                    .await
+                    .map_err(console_lost)?
+                {
                     Wait::Found(f) => {
                         for (k, v) in &f.captures {
                             self.vars.insert(k.clone(), v.clone());
@@ -530,7 +535,11 @@ impl Run<'_> {
                 let c = self.console()?;
                 let spec = self.spec()?.clone();
                 self.send_line(&c, &spec.logout)?;
-                match c.expect(&[&spec.prompts.login], Instant::now() + *within, None).await {
+                match c
+                    .expect(&[&spec.prompts.login], Instant::now() + *within, None)
+                    .await
+                    .map_err(console_lost)?
+                {
                     Wait::Found(_) => {
                         // keep the login prompt for the next login step
                         self.at = Some(AtPrompt::Login);
@@ -801,7 +810,11 @@ impl Run<'_> {
         if self.at.take() != Some(AtPrompt::Login) {
             let mut logged_out = false;
             loop {
-                match c.expect(&[&p.login, &p.shell], deadline, wake).await {
+                match c
+                    .expect(&[&p.login, &p.shell], deadline, wake)
+                    .await
+                    .map_err(console_lost)?
+                {
                     Wait::Found(f) if f.index == 0 => break,
                     Wait::Found(_) if !logged_out => {
                         self.send_line(&c, &spec.logout)?;
@@ -824,6 +837,7 @@ impl Run<'_> {
         match c
             .expect(&[&p.password, &p.shell, &p.login_rejected, &p.login], deadline, None)
             .await
+            .map_err(console_lost)?
         {
             Wait::Found(f) => match f.index {
                 0 => {}
@@ -856,7 +870,7 @@ impl Run<'_> {
             pats.push(r);
             kinds.push(None);
         }
-        match c.expect(&pats, deadline, None).await {
+        match c.expect(&pats, deadline, None).await.map_err(console_lost)? {
             Wait::Found(f) => {
                 self.at = kinds[f.index];
                 Ok(match f.index {
@@ -925,7 +939,7 @@ impl Run<'_> {
         }
         let pats: Vec<&Regex> = table.iter().map(|(r, _)| *r).collect();
         loop {
-            let f = match c.expect(&pats, deadline, None).await {
+            let f = match c.expect(&pats, deadline, None).await.map_err(console_lost)? {
                 Wait::Found(f) => f,
                 Wait::Timeout => {
                     return Err(Stop::Error(format!(
@@ -983,6 +997,13 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// A console that vanished mid-wait and did not come back: the board is dead or unplugged.
+fn console_lost(why: String) -> Stop {
+    Stop::Error(format!(
+        "the console was lost and did not come back: {why} (board dead or unplugged?)"
+    ))
 }
 
 /// What the device shows during a password-change dialog.
