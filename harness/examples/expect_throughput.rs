@@ -8,7 +8,10 @@ use certbench::console::matcher::{Cursor, MatchBuffer};
 use regex::bytes::Regex;
 
 fn main() {
-    let mb: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(8);
+    // usage: expect_throughput [MIB] [--write PATH]  (PATH receives the exact byte stream)
+    let args: Vec<String> = std::env::args().collect();
+    let mb: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(8);
+    let write_to = args.iter().position(|a| a == "--write").and_then(|i| args.get(i + 1)).cloned();
     let mut log = Vec::with_capacity(mb << 20);
     let mut n = 0u64;
     while log.len() < mb << 20 {
@@ -23,6 +26,9 @@ fn main() {
         n += 1;
     }
     log.extend_from_slice(b"\r\nsimboard login: ");
+    if let Some(p) = &write_to {
+        std::fs::write(p, &log).expect("write the byte stream");
+    }
     let mut pats: Vec<Regex> = (0..19)
         .map(|i| Regex::new(&format!("never-printed-{i} [a-z]+")).expect("regex"))
         .collect();

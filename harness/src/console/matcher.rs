@@ -38,10 +38,21 @@ pub struct Found {
     pub before: String,
 }
 
-/// Where a wait has got to; create one per wait.
-#[derive(Debug, Clone, Copy, Default)]
+/// Where a wait has got to; create one per wait (it caches the wait's combined pattern).
+#[derive(Debug, Clone, Default)]
 pub struct Cursor {
     scanned_to: u64,
+    /// All patterns of the wait as one leftmost-first alternation, so the buffer is
+    /// scanned once, not once per pattern; None until first used, or if it cannot be built.
+    combined: Option<Option<Regex>>,
+}
+
+fn combine(patterns: &[&Regex]) -> Option<Regex> {
+    if patterns.len() < 2 {
+        return None;
+    }
+    let src: Vec<String> = patterns.iter().enumerate().map(|(i, p)| format!("(?P<certbench_alt{i}>{})", p.as_str())).collect();
+    regex::bytes::RegexBuilder::new(&src.join("|")).size_limit(8 << 20).build().ok()
 }
 
 impl MatchBuffer {
@@ -97,6 +108,18 @@ impl MatchBuffer {
         let end_abs = self.base + self.buf.len() as u64;
         let from_abs = cursor.scanned_to.saturating_sub(OVERLAP as u64).max(self.base);
         let from = (from_abs - self.base) as usize;
+        let combined = cursor.combined.get_or_insert_with(|| combine(patterns));
+        if let Some(all) = combined {
+            // leftmost-first alternation: earliest start, ties to the pattern listed first
+            // the fast search first; the capturing one only once something matched
+            let found = all.find_at(&self.buf, from).and_then(|_| all.captures_at(&self.buf, from)).and_then(|c| {
+                (0..patterns.len()).find_map(|i| c.name(&format!("certbench_alt{i}")).map(|m| (i, m.start(), m.end())))
+            });
+            if found.is_none() {
+                cursor.scanned_to = end_abs;
+            }
+            return found;
+        }
         let mut best: Option<(usize, usize, usize)> = None;
         for (i, re) in patterns.iter().enumerate() {
             if let Some(m) = re.find_at(&self.buf, from)
