@@ -11,7 +11,11 @@ fn main() {
     // usage: expect_throughput [MIB] [--write PATH]  (PATH receives the exact byte stream)
     let args: Vec<String> = std::env::args().collect();
     let mb: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(8);
-    let write_to = args.iter().position(|a| a == "--write").and_then(|i| args.get(i + 1)).cloned();
+    let write_to = args
+        .iter()
+        .position(|a| a == "--write")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let mut log = Vec::with_capacity(mb << 20);
     let mut n = 0u64;
     while log.len() < mb << 20 {

@@ -51,8 +51,15 @@ fn combine(patterns: &[&Regex]) -> Option<Regex> {
     if patterns.len() < 2 {
         return None;
     }
-    let src: Vec<String> = patterns.iter().enumerate().map(|(i, p)| format!("(?P<certbench_alt{i}>{})", p.as_str())).collect();
-    regex::bytes::RegexBuilder::new(&src.join("|")).size_limit(8 << 20).build().ok()
+    let src: Vec<String> = patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("(?P<certbench_alt{i}>{})", p.as_str()))
+        .collect();
+    regex::bytes::RegexBuilder::new(&src.join("|"))
+        .size_limit(8 << 20)
+        .build()
+        .ok()
 }
 
 impl MatchBuffer {
@@ -112,9 +119,13 @@ impl MatchBuffer {
         if let Some(all) = combined {
             // leftmost-first alternation: earliest start, ties to the pattern listed first
             // the fast search first; the capturing one only once something matched
-            let found = all.find_at(&self.buf, from).and_then(|_| all.captures_at(&self.buf, from)).and_then(|c| {
-                (0..patterns.len()).find_map(|i| c.name(&format!("certbench_alt{i}")).map(|m| (i, m.start(), m.end())))
-            });
+            let found = all
+                .find_at(&self.buf, from)
+                .and_then(|_| all.captures_at(&self.buf, from))
+                .and_then(|c| {
+                    (0..patterns.len())
+                        .find_map(|i| c.name(&format!("certbench_alt{i}")).map(|m| (i, m.start(), m.end())))
+                });
             if found.is_none() {
                 cursor.scanned_to = end_abs;
             }
