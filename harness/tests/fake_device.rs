@@ -3,7 +3,6 @@
 mod common;
 
 use std::io::Write;
-use std::os::fd::FromRawFd;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -21,23 +20,7 @@ struct FakeDevice {
 
 impl FakeDevice {
     fn start(link: &std::path::Path, talk: impl Fn(&mut std::fs::File) + Send + 'static) -> Self {
-        let (mut m, mut s) = (-1, -1);
-        let mut name = [0 as libc::c_char; 128];
-        // SAFETY: openpty fills two fds and a NUL-terminated name.
-        let rc = unsafe { libc::openpty(&mut m, &mut s, name.as_mut_ptr(), std::ptr::null(), std::ptr::null()) };
-        assert_eq!(rc, 0, "openpty");
-        // SAFETY: fresh fds from openpty; the name is NUL-terminated.
-        let (mut master, slave, path) = unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            libc::tcgetattr(s, &mut t);
-            libc::cfmakeraw(&mut t);
-            libc::tcsetattr(s, libc::TCSANOW, &t);
-            (
-                std::fs::File::from_raw_fd(m),
-                std::fs::File::from_raw_fd(s),
-                std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned(),
-            )
-        };
+        let (mut master, slave, path) = open_pty();
         std::os::unix::fs::symlink(&path, link).expect("link pty");
         let stop = Arc::new(AtomicBool::new(false));
         let st = stop.clone();

@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::Write;
-use std::os::fd::FromRawFd;
 use std::time::Duration;
 
 use common::*;
@@ -30,23 +29,7 @@ fn device_printed_script_does_not_run_in_the_report_and_the_matrix_is_present() 
     let Some(browser) = chromium() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     // a device on a PTY that prints a script tag, then READY
-    let (mut m, mut s) = (-1, -1);
-    let mut name = [0 as libc::c_char; 128];
-    // SAFETY: openpty fills two fds and a NUL-terminated name.
-    let rc = unsafe { libc::openpty(&mut m, &mut s, name.as_mut_ptr(), std::ptr::null(), std::ptr::null()) };
-    assert_eq!(rc, 0);
-    // SAFETY: fresh fds from openpty; the name is NUL-terminated.
-    let (mut master, _slave, path) = unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        libc::tcgetattr(s, &mut t);
-        libc::cfmakeraw(&mut t);
-        libc::tcsetattr(s, libc::TCSANOW, &t);
-        (
-            std::fs::File::from_raw_fd(m),
-            std::fs::File::from_raw_fd(s),
-            std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned(),
-        )
-    };
+    let (mut master, _slave, path) = open_pty();
     let payload = b"<script>document.body.setAttribute('data-pwned','yes')</script> ]]> READY\r\n";
     let writer = std::thread::spawn(move || {
         for _ in 0..60 {

@@ -181,3 +181,25 @@ pub fn run_profile(profile: &str, extra: &[&str]) -> (Option<i32>, Vec<Case>, te
     let cases = junit(&res.join("junit.xml"));
     (o.status.code(), cases, out, text(&o))
 }
+
+/// A raw PTY pair: (master, slave, slave path). The test plays the device on the master.
+pub fn open_pty() -> (std::fs::File, std::fs::File, String) {
+    use std::os::fd::FromRawFd;
+    let (mut m, mut s) = (-1, -1);
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: openpty fills two fds and a NUL-terminated name.
+    let rc = unsafe { libc::openpty(&mut m, &mut s, name.as_mut_ptr(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: fresh fds from openpty; the name is NUL-terminated.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        libc::tcgetattr(s, &mut t);
+        libc::cfmakeraw(&mut t);
+        libc::tcsetattr(s, libc::TCSANOW, &t);
+        (
+            std::fs::File::from_raw_fd(m),
+            std::fs::File::from_raw_fd(s),
+            std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned(),
+        )
+    }
+}
