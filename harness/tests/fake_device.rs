@@ -200,3 +200,56 @@ fn a_board_that_dies_mid_wait_is_an_error_at_once_not_at_the_deadline() {
     // generous bound for a loaded CI machine; BENCHMARKS.md has the measured figure
     assert!(took < Duration::from_secs(30), "reported {took:?} after the board died");
 }
+
+#[test]
+fn a_lab_binding_wires_the_profile_to_this_bench() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut master, _slave, path) = open_pty();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..40 {
+            let _ = master.write_all(b"READY\r\n");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    // the profile says {{workdir}}/fake.tty and logs power to power.log; this bench's
+    // lab file puts the console on our PTY and the power on a relay (here: another log)
+    let lab = dir.path().join("bench7.yaml");
+    let relay = dir.path().join("relay.log");
+    std::fs::write(
+        &lab,
+        format!(
+            "port: {path}\nbaud: 9600\npower:\n  external:\n    on: \"echo relay1 on >> {{{{relay_log}}}}\"\n    off: \"echo relay1 off >> {{{{relay_log}}}}\"\nvars:\n  relay_log: {}\n",
+            relay.display()
+        ),
+    )
+    .expect("lab");
+    let res = dir.path().join("results");
+    let o = certbench(&[
+        "run",
+        "-d",
+        "fixtures/devices/fake-pty.yaml",
+        "--lab",
+        lab.to_str().expect("utf8"),
+        "-s",
+        "fixtures/scenarios/slow.yaml",
+        "-s",
+        "fixtures/scenarios/hostile-output.yaml",
+        "--only",
+        "hostile-output",
+        "--out",
+        res.to_str().expect("utf8"),
+        "--workdir",
+        dir.path().to_str().expect("utf8"),
+    ]);
+    let cases = junit(&res.join("junit.xml"));
+    assert_eq!(cases[0].status, "pass", "{cases:?}\n{}", text(&o));
+    let log = std::fs::read_to_string(res.join("console-full.log")).expect("console log");
+    assert!(log.contains(&format!("console {path} opened at 9600 baud")), "{log}");
+    assert!(
+        std::fs::read_to_string(&relay)
+            .expect("relay log")
+            .contains("relay1 off"),
+        "the lab's power wiring was used"
+    );
+    let _ = writer.join();
+}
