@@ -16,3 +16,4 @@ pub mod lab;
 pub mod power;
 pub mod report;
 pub mod run;
+pub mod update;
