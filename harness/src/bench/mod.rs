@@ -2,6 +2,7 @@
 //! to (its "cloud"): plaintext and TLS MQTT listeners and the PKI a man-in-the-middle
 //! would use. Every connection is recorded as evidence.
 
+pub mod http;
 pub mod mqtt;
 pub mod pki;
 pub mod probe;
