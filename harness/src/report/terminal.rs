@@ -111,13 +111,14 @@ impl<W: Write + Send> TerminalReporter<W> {
                 failed,
                 errors,
                 skipped,
+                review,
                 duration_ms,
                 interrupted,
                 ..
             } => {
                 writeln!(
                     out,
-                    "\n{}{passed} passed, {failed} failed, {errors} errors, {skipped} skipped in {:.1}s",
+                    "\n{}{passed} passed, {failed} failed, {errors} errors, {skipped} skipped, {review} awaiting review in {:.1}s",
                     if *interrupted { "INTERRUPTED: " } else { "" },
                     *duration_ms as f64 / 1000.0
                 )?;
