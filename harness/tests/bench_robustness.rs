@@ -11,7 +11,12 @@ use certbench::bench::sessions::{ListenerName, TlsOutcome};
 use certbench::bench::{BenchSpec, NetBench};
 
 async fn bench(dir: &std::path::Path) -> NetBench {
+    bench_with(dir, Duration::from_secs(10)).await
+}
+
+async fn bench_with(dir: &std::path::Path, handshake_timeout: Duration) -> NetBench {
     let spec = BenchSpec {
+        handshake_timeout,
         host: "localhost".into(),
         trust: TrustSource::BenchCa,
         bind: [127, 0, 0, 1].into(),
@@ -172,4 +177,33 @@ async fn the_bench_is_a_broker_for_mosquitto_sub_and_pub_in_clear_and_over_tls()
             "tls={tls}: {out:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_tls_handshake_is_recorded_and_closed_at_the_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = bench_with(dir.path(), Duration::from_millis(300)).await;
+    let tls = b.tls.addr.port();
+    let closed = tokio::task::spawn_blocking(move || {
+        // connect and say nothing, like a client that hangs before its ClientHello
+        let mut s = TcpStream::connect(("127.0.0.1", tls)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut buf = [0u8; 16];
+        matches!(s.read(&mut buf), Ok(0) | Err(_))
+    })
+    .await
+    .expect("client");
+    assert!(closed, "the bench closed the stalled connection");
+    let sessions = b.log.snapshot();
+    let s = sessions
+        .iter()
+        .find(|s| s.listener == ListenerName::MqttTls)
+        .expect("session recorded");
+    assert_eq!(s.tls, Some(TlsOutcome::Stalled), "{s:?}");
+    assert!(
+        s.closed
+            .as_deref()
+            .is_some_and(|c| c.contains("not finished within 300ms")),
+        "{s:?}"
+    );
 }

@@ -26,6 +26,8 @@ pub struct BenchSpec {
     pub bind: IpAddr,
     pub plain_port: u16,
     pub tls_port: u16,
+    /// A client that has not finished its TLS handshake by then is recorded as stalled.
+    pub handshake_timeout: std::time::Duration,
 }
 
 /// Names the bench adds for `{{name}}` in commands and scenarios.
@@ -65,6 +67,7 @@ impl NetBench {
             log.clone(),
             router.clone(),
             salt,
+            spec.handshake_timeout,
         )
         .await?;
         let tls = Listener::bind(
@@ -73,6 +76,7 @@ impl NetBench {
             log.clone(),
             router,
             salt,
+            spec.handshake_timeout,
         )
         .await?;
         let pki = Pki::new(&spec.host, &spec.trust, dir)?;

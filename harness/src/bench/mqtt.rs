@@ -108,6 +108,7 @@ impl Listener {
         log: Arc<SessionLog>,
         router: Arc<Router>,
         salt: [u8; 16],
+        handshake: Duration,
     ) -> Result<Self, String> {
         let l = TcpListener::bind(addr)
             .await
@@ -136,7 +137,7 @@ impl Listener {
                 let (log, router, active, mut rx) = (log.clone(), router.clone(), active.clone(), rx.clone());
                 tokio::spawn(async move {
                     tokio::select! {
-                        _ = serve(sock, mode, id, log.clone(), router.clone(), salt) => {}
+                        _ = serve(sock, mode, id, log.clone(), router.clone(), salt, handshake) => {}
                         // a new bench configuration ends the sessions of the old one
                         _ = async { while rx.changed().await.is_ok() && rx.borrow().1 == phase {} } => log.update(id, |s| if s.closed.is_none() { s.closed = Some("closed by the bench: configuration changed".into()) }),
                     }
@@ -182,17 +183,25 @@ fn tls_error(e: &std::io::Error) -> TlsOutcome {
     }
 }
 
-async fn serve(sock: TcpStream, mode: Mode, id: u64, log: Arc<SessionLog>, router: Arc<Router>, salt: [u8; 16]) {
+async fn serve(
+    sock: TcpStream,
+    mode: Mode,
+    id: u64,
+    log: Arc<SessionLog>,
+    router: Arc<Router>,
+    salt: [u8; 16],
+    handshake: Duration,
+) {
     let stream: Box<dyn Stream> = match mode {
         Mode::Off => return,
         Mode::Plain => Box::new(sock),
         Mode::Tls(cfg) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+            match tokio::time::timeout(handshake, acceptor.accept(sock)).await {
                 Err(_) => {
                     log.update(id, |s| {
                         s.tls = Some(TlsOutcome::Stalled);
-                        s.closed = Some(format!("TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}"));
+                        s.closed = Some(format!("TLS handshake not finished within {handshake:?}"));
                     });
                     return;
                 }

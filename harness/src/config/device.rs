@@ -620,6 +620,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             bind: ip,
             plain_port: bind.mqtt_plain_port.unwrap_or(0),
             tls_port: bind.mqtt_tls_port.unwrap_or(0),
+            handshake_timeout: crate::bench::mqtt::HANDSHAKE_TIMEOUT,
         })
     });
     let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
