@@ -290,3 +290,70 @@ fn errors_are_retried_and_a_pass_on_retry_is_flaky_while_fail_is_never_retried()
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(!text(&o).contains("retry"), "{}", text(&o));
 }
+
+#[test]
+fn manual_power_asks_the_operator_and_without_one_is_an_error() {
+    let have_script = Command::new("sh")
+        .args(["-c", "command -v script && command -v setsid"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_script {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "util-linux (script, setsid) must be installed in CI"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("with-operator");
+    let cmd = format!(
+        "{} run -d fixtures/devices/manual-power.yaml -s fixtures/scenarios/quick-power.yaml --out {}",
+        bin().display(),
+        out.display()
+    );
+    // `script` gives certbench a terminal; the operator presses Enter at each prompt
+    let mut child = Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .current_dir(repo())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        for _ in 0..20 {
+            let _ = stdin.write_all(b"\n");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let o = child.wait_with_output().expect("wait");
+    let _ = feeder.join();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(shown.contains("please switch the board ON"), "{shown}");
+    assert_eq!(junit(&out.join("junit.xml"))[0].status, "pass", "{shown}");
+
+    // no terminal (a new session, no controlling tty): the check cannot be decided
+    let out = dir.path().join("no-operator");
+    let o = Command::new("setsid")
+        .arg(bin())
+        .args([
+            "run",
+            "-d",
+            "fixtures/devices/manual-power.yaml",
+            "-s",
+            "fixtures/scenarios/quick-power.yaml",
+            "--out",
+        ])
+        .arg(&out)
+        .current_dir(repo())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let cases = junit(&out.join("junit.xml"));
+    assert!(
+        cases[0].message.contains("needs an operator at a terminal"),
+        "{cases:?}"
+    );
+}
