@@ -30,10 +30,22 @@ pub enum Flaw {
     NoHostnameValidation,
     /// When TLS fails, telemetry goes over plaintext instead.
     PlaintextFallback,
+    /// Update images are installed without checking their signature.
+    NoSignatureCheck,
+    /// Trailing bytes after a signed image are ignored instead of refused.
+    NoLengthCheck,
+    /// Older images are installed (no rollback protection).
+    DowngradeAllowed,
+    /// Images for another model are installed.
+    WrongModelAccepted,
+    /// Automatic update checks are off until the user turns them on.
+    AutoUpdateOff,
+    /// The image is written over the running slot: power loss mid-install bricks the board.
+    BricksOnPowerLoss,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 7] = [
+    pub const ALL: [Flaw; 13] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -41,6 +53,12 @@ impl Flaw {
         Flaw::NoCertValidation,
         Flaw::NoHostnameValidation,
         Flaw::PlaintextFallback,
+        Flaw::NoSignatureCheck,
+        Flaw::NoLengthCheck,
+        Flaw::DowngradeAllowed,
+        Flaw::WrongModelAccepted,
+        Flaw::AutoUpdateOff,
+        Flaw::BricksOnPowerLoss,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +70,12 @@ impl Flaw {
             Flaw::NoCertValidation => "no-cert-validation",
             Flaw::NoHostnameValidation => "no-hostname-validation",
             Flaw::PlaintextFallback => "plaintext-fallback",
+            Flaw::NoSignatureCheck => "no-signature-check",
+            Flaw::NoLengthCheck => "no-length-check",
+            Flaw::DowngradeAllowed => "downgrade-allowed",
+            Flaw::WrongModelAccepted => "wrong-model-accepted",
+            Flaw::AutoUpdateOff => "auto-update-off",
+            Flaw::BricksOnPowerLoss => "bricks-on-power-loss",
         }
     }
 
@@ -66,6 +90,10 @@ pub struct State {
     /// None while the factory password is still in force.
     pub password: Option<String>,
     pub version: String,
+    /// The slot the board boots from (A/B updates).
+    pub slot: char,
+    /// An install over the running slot was under way (only the bricking flaw does that).
+    pub installing: bool,
 }
 
 impl State {
@@ -73,10 +101,12 @@ impl State {
         Self {
             password: None,
             version: FIRMWARE_VERSION.into(),
+            slot: 'A',
+            installing: false,
         }
     }
 
-    fn load(path: &Path) -> Self {
+    pub fn load(path: &Path) -> Self {
         let Ok(text) = std::fs::read_to_string(path) else {
             return Self::factory();
         };
@@ -85,14 +115,21 @@ impl State {
             match line.split_once('=') {
                 Some(("password", v)) => s.password = Some(v.to_string()),
                 Some(("version", v)) => s.version = v.to_string(),
+                Some(("slot", v)) => s.slot = v.chars().next().unwrap_or('A'),
+                Some(("installing", v)) => s.installing = v == "1",
                 _ => {}
             }
         }
         s
     }
 
-    fn save(&self, path: &Path) {
-        let mut text = format!("version={}\n", self.version);
+    pub fn save(&self, path: &Path) {
+        let mut text = format!(
+            "version={}\nslot={}\ninstalling={}\n",
+            self.version,
+            self.slot,
+            u8::from(self.installing)
+        );
         if let Some(p) = &self.password {
             text.push_str(&format!("password={p}\n"));
         }
@@ -201,6 +238,12 @@ impl Board {
     }
 
     pub fn run(mut self) -> Result<(), String> {
+        if let Some(u) = self.opts.update.clone() {
+            let flaws = self.opts.flaws.clone();
+            let state = self.opts.state.clone();
+            let console = self.line.writer();
+            std::thread::spawn(move || crate::update::agent(u, flaws, state, console));
+        }
         if let Some(m) = self.opts.mqtt.clone() {
             let flaws = self.opts.flaws.clone();
             std::thread::spawn(move || crate::mqtt::run(m, flaws, |l| eprintln!("{l}")));
@@ -219,6 +262,13 @@ impl Board {
 
     fn boot(&mut self) {
         self.state = State::load(&self.opts.state);
+        if self.state.installing {
+            // power was lost while the running slot was being overwritten
+            self.out("\r\nSimBoard ROM v2.1\r\nboot: firmware image in the active slot is corrupt, halting\r\n");
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
         self.out("\r\n\x1b[1;32mSimBoard ROM v2.1\x1b[0m (c) certbench simulated hardware\r\n");
         self.out("Booting firmware slot A ...\r\n");
         // A chatty boot log, like a real kernel, to keep the harness's matcher honest.

@@ -14,6 +14,7 @@
 mod board;
 mod mqtt;
 mod pty;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,12 +31,13 @@ pub struct BoardOptions {
     pub factory_user: String,
     pub factory_password: String,
     pub mqtt: Option<mqtt::MqttOptions>,
+    pub update: Option<update::AgentOptions>,
 }
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n  \
-         simboard power-off --pidfile FILE\n  simboard factory-reset --state FILE\n  simboard run --link PATH --state FILE [--flaw NAME]...\n\
+         simboard power-off --pidfile FILE\n  simboard factory-reset --state FILE\n  simboard sign-image --key FILE --version X.Y.Z [--model M] [--payload-bytes N] --out FILE\n  simboard pubkey --key FILE\n  simboard run --link PATH --state FILE [--flaw NAME]...\n\
          flaws: {}",
         board::Flaw::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
     );
@@ -59,6 +61,15 @@ struct Args {
     ca: Option<PathBuf>,
     mqtt_interval_ms: u64,
     mqtt_token: String,
+    update_url: Option<String>,
+    update_pubkey: Option<String>,
+    update_interval_ms: u64,
+    install_ms: u64,
+    key: Option<PathBuf>,
+    version: Option<String>,
+    model: String,
+    payload_bytes: usize,
+    out: Option<PathBuf>,
     raw: Vec<String>,
 }
 
@@ -83,6 +94,15 @@ fn parse_args() -> Result<Args, String> {
         ca: None,
         mqtt_interval_ms: 1000,
         mqtt_token: "simboard-device-token-7f3a".into(),
+        update_url: None,
+        update_pubkey: None,
+        update_interval_ms: 1000,
+        install_ms: 600,
+        key: None,
+        version: None,
+        model: update::MODEL.into(),
+        payload_bytes: 64 << 10,
+        out: None,
         raw: raw.clone(),
     };
     while let Some(flag) = it.next() {
@@ -113,6 +133,17 @@ fn parse_args() -> Result<Args, String> {
                 a.mqtt_interval_ms = value()?.parse().map_err(|e| format!("--mqtt-interval-ms: {e}"))?
             }
             "--mqtt-token" => a.mqtt_token = value()?,
+            "--update-url" => a.update_url = Some(value()?),
+            "--update-pubkey" => a.update_pubkey = Some(value()?),
+            "--update-interval-ms" => {
+                a.update_interval_ms = value()?.parse().map_err(|e| format!("--update-interval-ms: {e}"))?
+            }
+            "--install-ms" => a.install_ms = value()?.parse().map_err(|e| format!("--install-ms: {e}"))?,
+            "--key" => a.key = Some(value()?.into()),
+            "--version" => a.version = Some(value()?),
+            "--model" => a.model = value()?,
+            "--payload-bytes" => a.payload_bytes = value()?.parse().map_err(|e| format!("--payload-bytes: {e}"))?,
+            "--out" => a.out = Some(value()?.into()),
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -131,6 +162,20 @@ fn main() -> ExitCode {
         "run" => run(&args),
         "power-on" => power_on(&args),
         "power-off" => power_off(&args),
+        "sign-image" => sign_image(&args),
+        "pubkey" => match &args.key {
+            Some(k) => update::read_key(k).map(|k| {
+                println!(
+                    "{}",
+                    k.verifying_key()
+                        .as_bytes()
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                )
+            }),
+            None => Err("--key is required".into()),
+        },
         "factory-reset" => match &args.state {
             Some(s) => board::State::erase(s),
             None => Err("--state is required".into()),
@@ -144,6 +189,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The maker's signing tool: `sign-image --key K --version 2.0.0 [--model SB-1] [--payload-bytes N] --out F`.
+fn sign_image(args: &Args) -> Result<(), String> {
+    let key = update::read_key(args.key.as_ref().ok_or("--key is required")?)?;
+    let v = args
+        .version
+        .as_deref()
+        .and_then(update::parse_version)
+        .ok_or("--version x.y.z is required")?;
+    let out = args.out.as_ref().ok_or("--out is required")?;
+    let img = update::build(&key, v, &args.model, args.payload_bytes);
+    std::fs::write(out, img).map_err(|e| format!("{}: {e}", out.display()))
 }
 
 fn board_options(args: &Args) -> Result<BoardOptions, String> {
@@ -165,6 +223,16 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
             client_id: "simboard-sb1".into(),
             token: args.mqtt_token.clone(),
         }),
+        update: match (&args.update_url, &args.update_pubkey) {
+            (Some(url), Some(pk)) => Some(update::AgentOptions {
+                url: url.clone(),
+                pubkey: update::parse_pubkey(pk)?,
+                interval: Duration::from_millis(args.update_interval_ms),
+                install: Duration::from_millis(args.install_ms),
+            }),
+            (None, None) => None,
+            _ => return Err("--update-url and --update-pubkey go together".into()),
+        },
     })
 }
 

@@ -4,7 +4,7 @@
 use std::ffi::CStr;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 #[derive(Debug)]
@@ -38,11 +38,21 @@ impl SerialLine {
         // SAFETY: openpty NUL-terminates the name.
         let slave_name = unsafe { CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
         set_raw(&slave)?;
+        // a reboot re-executes the board: its old line must not leak into the new life
+        for fd in [master.as_raw_fd(), slave.as_raw_fd()] {
+            // SAFETY: fcntl on descriptors we own.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
         let tmp = link.with_extension("simboard-tmp");
         let _ = std::fs::remove_file(&tmp);
         std::os::unix::fs::symlink(&slave_name, &tmp).map_err(|e| format!("symlink {}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, link).map_err(|e| format!("rename to {}: {e}", link.display()))?;
         Ok(Self { master, _slave: slave })
+    }
+
+    /// A second handle for writing from another thread (the update agent).
+    pub fn writer(&self) -> Option<File> {
+        self.master.try_clone().ok()
     }
 
     pub fn write_all(&mut self, bytes: &[u8]) {

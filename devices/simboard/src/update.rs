@@ -1,0 +1,351 @@
+//! The board's update agent and its image format.
+//!
+//! Image ("sbimg", version 1): a 64-byte header — magic `SBIMG001`, version as three
+//! little-endian u16, two reserved bytes, the model (16 bytes, NUL-padded), the payload
+//! length (u32 LE), 28 reserved bytes — then the payload, then an Ed25519 signature (64
+//! bytes) over header and payload. The agent checks the update host's manifest
+//! periodically, downloads newer images, verifies them and installs into the inactive slot.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+
+pub const MAGIC: &[u8; 8] = b"SBIMG001";
+pub const HEADER: usize = 64;
+pub const SIG: usize = 64;
+pub const MODEL: &str = "SB-1";
+
+pub type Version = (u16, u16, u16);
+
+pub fn parse_version(s: &str) -> Option<Version> {
+    let mut it = s.trim().split('.').map(|p| p.parse::<u16>().ok());
+    let v = (it.next()??, it.next()??, it.next()??);
+    it.next().is_none().then_some(v)
+}
+
+pub fn show(v: Version) -> String {
+    format!("{}.{}.{}", v.0, v.1, v.2)
+}
+
+/// Builds a signed image with a deterministic payload of `payload_len` bytes.
+pub fn build(key: &SigningKey, version: Version, model: &str, payload_len: usize) -> Vec<u8> {
+    let mut img = Vec::with_capacity(HEADER + payload_len + SIG);
+    img.extend_from_slice(MAGIC);
+    for part in [version.0, version.1, version.2] {
+        img.extend_from_slice(&part.to_le_bytes());
+    }
+    img.extend_from_slice(&[0, 0]);
+    let mut m = [0u8; 16];
+    let mb = model.as_bytes();
+    m[..mb.len().min(16)].copy_from_slice(&mb[..mb.len().min(16)]);
+    img.extend_from_slice(&m);
+    img.extend_from_slice(&(payload_len as u32).to_le_bytes());
+    img.extend_from_slice(&[0u8; 28]);
+    img.extend((0..payload_len).map(|i| (i as u32).wrapping_mul(2_246_822_519).rotate_left(13) as u8));
+    let sig = key.sign(&img);
+    img.extend_from_slice(&sig.to_bytes());
+    img
+}
+
+/// What the agent's checks are told to skip (the board's flaws).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lax {
+    pub no_signature: bool,
+    pub no_length: bool,
+    pub downgrade: bool,
+    pub any_model: bool,
+}
+
+/// A verified image: its version.
+pub fn verify(img: &[u8], key: &VerifyingKey, current: Version, lax: Lax) -> Result<Version, String> {
+    if img.len() < HEADER {
+        return Err(format!("image is {} bytes, shorter than its header", img.len()));
+    }
+    if &img[..8] != MAGIC {
+        return Err("bad magic".into());
+    }
+    let le = |i: usize| u16::from_le_bytes([img[i], img[i + 1]]);
+    let version = (le(8), le(10), le(12));
+    let model = String::from_utf8_lossy(&img[16..32]).trim_end_matches('\0').to_string();
+    let payload_len = u32::from_le_bytes([img[32], img[33], img[34], img[35]]) as usize;
+    let expected = HEADER + payload_len + SIG;
+    if img.len() != expected && !lax.no_length {
+        return Err(format!("image is {} bytes, its header says {expected}", img.len()));
+    }
+    if img.len() < expected {
+        return Err(format!("image is truncated ({} of {expected} bytes)", img.len()));
+    }
+    if !lax.no_signature {
+        let sig = Signature::from_slice(&img[HEADER + payload_len..expected]).map_err(|e| e.to_string())?;
+        key.verify(&img[..HEADER + payload_len], &sig)
+            .map_err(|_| "bad signature".to_string())?;
+    }
+    if model != MODEL && !lax.any_model {
+        return Err(format!("image is for model {model:?}, this is {MODEL}"));
+    }
+    if version <= current && !lax.downgrade {
+        return Err(format!(
+            "image version {} is not newer than {} (rollback protection)",
+            show(version),
+            show(current)
+        ));
+    }
+    Ok(version)
+}
+
+/// `http://host:port/path` -> (host:port, path).
+fn split_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("only http:// update URLs are supported: {url}"))?;
+    let (hp, path) = rest.split_once('/').unwrap_or((rest, ""));
+    Ok((hp.to_string(), format!("/{path}")))
+}
+
+/// A plain HTTP/1.1 GET, bounded in size and time.
+pub fn get(url: &str, limit: usize) -> Result<Vec<u8>, String> {
+    let (hp, path) = split_url(url)?;
+    let mut s = TcpStream::connect(&hp).map_err(|e| format!("connect {hp}: {e}"))?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {hp}\r\nUser-Agent: simboard-updater/1\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.take(limit as u64 + 8192)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read {url}: {e}"))?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP header")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(format!("GET {url}: {}", head.lines().next().unwrap_or("")));
+    }
+    let mut body = raw[split + 4..].to_vec();
+    // chunked transfer encoding, as hyper sends bodies of unknown length
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let nl = rest.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk")?;
+            let n =
+                usize::from_str_radix(String::from_utf8_lossy(&rest[..nl]).trim(), 16).map_err(|_| "bad chunk size")?;
+            if n == 0 {
+                break;
+            }
+            let start = nl + 2;
+            out.extend_from_slice(rest.get(start..start + n).ok_or("short chunk")?);
+            rest = rest.get(start + n + 2..).ok_or("short chunk")?;
+        }
+        body = out;
+    }
+    Ok(body)
+}
+
+/// The manifest: `{"version": "2.0.0", "url": "/fw.img"}` (only these two keys are read).
+pub fn manifest(text: &str) -> Option<(Version, String)> {
+    let field = |k: &str| {
+        let i = text.find(&format!("\"{k}\""))?;
+        let rest = &text[i + k.len() + 2..];
+        let start = rest.find('"')? + 1;
+        let end = start + rest[start..].find('"')?;
+        Some(rest[start..end].to_string())
+    };
+    Some((parse_version(&field("version")?)?, field("url")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[42u8; 32])
+    }
+
+    #[test]
+    fn a_valid_newer_image_verifies_and_every_defect_is_refused() {
+        let k = key();
+        let vk = k.verifying_key();
+        let cur = (1, 0, 0);
+        let good = build(&k, (2, 0, 0), MODEL, 4000);
+        assert_eq!(verify(&good, &vk, cur, Lax::default()), Ok((2, 0, 0)));
+        let mut flipped = good.clone();
+        flipped[2000] ^= 1;
+        assert!(verify(&flipped, &vk, cur, Lax::default()).is_err());
+        assert!(verify(&good[..3000], &vk, cur, Lax::default()).is_err());
+        let mut big = good.clone();
+        big.extend_from_slice(&[9; 100]);
+        assert!(verify(&big, &vk, cur, Lax::default()).is_err());
+        assert!(
+            verify(
+                &big,
+                &vk,
+                cur,
+                Lax {
+                    no_length: true,
+                    ..Lax::default()
+                }
+            )
+            .is_ok(),
+            "the no-length-check flaw"
+        );
+        assert!(
+            verify(&build(&k, (0, 9, 0), MODEL, 10), &vk, cur, Lax::default())
+                .expect_err("refused")
+                .contains("rollback")
+        );
+        assert!(
+            verify(&build(&k, (2, 0, 0), "SB-2", 10), &vk, cur, Lax::default())
+                .expect_err("refused")
+                .contains("model")
+        );
+        let other = SigningKey::from_bytes(&[7u8; 32]);
+        assert!(
+            verify(&build(&other, (2, 0, 0), MODEL, 10), &vk, cur, Lax::default())
+                .expect_err("refused")
+                .contains("signature")
+        );
+        assert!(
+            verify(
+                &build(&other, (2, 0, 0), MODEL, 10),
+                &vk,
+                cur,
+                Lax {
+                    no_signature: true,
+                    ..Lax::default()
+                }
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn manifest_and_versions() {
+        assert_eq!(
+            manifest(r#"{"version": "2.1.0", "url": "/images/fw.img"}"#),
+            Some(((2, 1, 0), "/images/fw.img".into()))
+        );
+        assert_eq!(parse_version("1.2"), None);
+        assert!((1, 10, 0) > (1, 9, 9));
+    }
+}
+
+/// How the agent finds and trusts updates.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// The manifest URL (http://host:port/path).
+    pub url: String,
+    pub pubkey: VerifyingKey,
+    pub interval: Duration,
+    /// How long writing an image takes (the window a power cut can hit).
+    pub install: Duration,
+}
+
+/// Checks for updates every interval for as long as the board is powered; installs a
+/// verified newer image into the inactive slot, then reboots into it.
+pub fn agent(
+    opts: AgentOptions,
+    flaws: Vec<crate::board::Flaw>,
+    state_path: std::path::PathBuf,
+    console: Option<std::fs::File>,
+) {
+    use crate::board::{Flaw, State};
+    let say = |msg: &str| {
+        if let Some(mut c) = console.as_ref().and_then(|c| c.try_clone().ok()) {
+            let _ = c.write_all(format!("\r\n{msg}\r\n").as_bytes());
+        }
+    };
+    if flaws.contains(&Flaw::AutoUpdateOff) {
+        return; // automatic updates are off by default
+    }
+    let lax = Lax {
+        no_signature: flaws.contains(&Flaw::NoSignatureCheck),
+        no_length: flaws.contains(&Flaw::NoLengthCheck),
+        downgrade: flaws.contains(&Flaw::DowngradeAllowed),
+        any_model: flaws.contains(&Flaw::WrongModelAccepted),
+    };
+    let base = opts.url.split('/').take(3).collect::<Vec<_>>().join("/");
+    loop {
+        let mut state = State::load(&state_path);
+        let current = parse_version(&state.version).unwrap_or((0, 0, 0));
+        let offered = get(&opts.url, 64 << 10)
+            .ok()
+            .and_then(|m| manifest(&String::from_utf8_lossy(&m)));
+        if let Some((version, path)) = offered
+            && version != current
+        {
+            say(&format!("update: {} offered, downloading", show(version)));
+            match get(&format!("{base}{path}"), 64 << 20)
+                .and_then(|img| verify(&img, &opts.pubkey, current, lax).map(|v| (v, img)))
+            {
+                Err(why) => say(&format!("update: rejected {}: {why}", show(version))),
+                Ok((v, img)) => {
+                    let bricking = flaws.contains(&Flaw::BricksOnPowerLoss);
+                    let slot = if bricking {
+                        state.slot
+                    } else if state.slot == 'A' {
+                        'B'
+                    } else {
+                        'A'
+                    };
+                    if bricking {
+                        state.installing = true;
+                        state.save(&state_path);
+                    }
+                    let file = state_path.with_extension(format!("slot{slot}"));
+                    let steps = 10;
+                    let mut written = Vec::new();
+                    for chunk in img.chunks(img.len().div_ceil(steps).max(1)) {
+                        written.extend_from_slice(chunk);
+                        let _ = std::fs::write(&file, &written);
+                        std::thread::sleep(opts.install / steps as u32);
+                    }
+                    state.version = show(v);
+                    state.slot = slot;
+                    state.installing = false;
+                    state.save(&state_path); // atomic: old or new, never half
+                    say(&format!("update: installed {} in slot {slot}, rebooting", show(v)));
+                    reboot();
+                }
+            }
+        }
+        std::thread::sleep(opts.interval);
+    }
+}
+
+/// Reboots by re-executing the board (same arguments, same pid, fresh serial line).
+fn reboot() {
+    use std::os::unix::process::CommandExt;
+    if let Ok(exe) = std::env::current_exe() {
+        let err = std::process::Command::new(exe).args(std::env::args().skip(1)).exec();
+        eprintln!("reboot failed: {err}");
+    }
+    std::process::exit(1);
+}
+
+pub fn read_key(path: &std::path::Path) -> Result<SigningKey, String> {
+    let t = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let t = t.trim();
+    if t.len() != 64 {
+        return Err(format!("{}: expected 64 hex digits", path.display()));
+    }
+    let mut b = [0u8; 32];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|_| "not hex".to_string())?;
+    }
+    Ok(SigningKey::from_bytes(&b))
+}
+
+pub fn parse_pubkey(hex: &str) -> Result<VerifyingKey, String> {
+    let t = hex.trim();
+    if t.len() != 64 {
+        return Err("update public key: expected 64 hex digits".into());
+    }
+    let mut b = [0u8; 32];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|_| "not hex".to_string())?;
+    }
+    VerifyingKey::from_bytes(&b).map_err(|e| e.to_string())
+}
