@@ -294,6 +294,7 @@ pub fn agent(
                         state.installing = true;
                         state.save(&state_path);
                     }
+                    say(&format!("update: installing {} into slot {slot}", show(v)));
                     let file = state_path.with_extension(format!("slot{slot}"));
                     let steps = 10;
                     let mut written = Vec::new();

@@ -210,8 +210,8 @@ fn power_cut_mid_install_bricks_only_the_flawed_board() {
     for (flaws, bricked) in [(&["bricks-on-power-loss"][..], true), (&[][..], false)] {
         let (b, url, pk, _) = setup("2.0.0", "SB-1", false);
         b.power_on(&url, &pk, flaws);
-        b.wait_for("downloading", Duration::from_secs(20));
-        std::thread::sleep(Duration::from_millis(400)); // mid-install (install takes 1 s)
+        b.wait_for("update: installing", Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(300)); // mid-install (install takes 3 s)
         b.power_off();
         // power back on with no update offered any more
         b.power_on("http://127.0.0.1:9/none", &pk, flaws);
