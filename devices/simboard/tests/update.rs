@@ -80,7 +80,7 @@ impl Board {
             "--update-interval-ms",
             "200",
             "--install-ms",
-            "1000",
+            "3000",
         ]);
         for f in flaws {
             args.extend(["--flaw", f]);
