@@ -326,27 +326,28 @@ fn reboot() {
     std::process::exit(1);
 }
 
-pub fn read_key(path: &std::path::Path) -> Result<SigningKey, String> {
-    let t = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// 64 hex digits -> 32 bytes.
+fn hex32(t: &str) -> Result<[u8; 32], String> {
     let t = t.trim();
     if t.len() != 64 {
-        return Err(format!("{}: expected 64 hex digits", path.display()));
+        return Err("expected 64 hex digits".into());
     }
     let mut b = [0u8; 32];
     for (i, x) in b.iter_mut().enumerate() {
         *x = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|_| "not hex".to_string())?;
     }
-    Ok(SigningKey::from_bytes(&b))
+    Ok(b)
 }
 
+/// The maker's signing key: a file holding the 32-byte Ed25519 seed as hex.
+pub fn read_key(path: &std::path::Path) -> Result<SigningKey, String> {
+    let t = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(SigningKey::from_bytes(
+        &hex32(&t).map_err(|e| format!("{}: {e}", path.display()))?,
+    ))
+}
+
+/// The public key the board was provisioned with.
 pub fn parse_pubkey(hex: &str) -> Result<VerifyingKey, String> {
-    let t = hex.trim();
-    if t.len() != 64 {
-        return Err("update public key: expected 64 hex digits".into());
-    }
-    let mut b = [0u8; 32];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|_| "not hex".to_string())?;
-    }
-    VerifyingKey::from_bytes(&b).map_err(|e| e.to_string())
+    VerifyingKey::from_bytes(&hex32(hex).map_err(|e| format!("update public key: {e}"))?).map_err(|e| e.to_string())
 }
