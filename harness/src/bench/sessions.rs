@@ -184,4 +184,26 @@ impl SessionLog {
     pub fn snapshot(&self) -> Vec<Session> {
         self.lock().clone()
     }
+
+    /// Waits until `found` picks something out of the sessions seen so far, or the deadline
+    /// passes (then the sessions as they stand are returned).
+    pub async fn wait_until<T>(
+        &self,
+        deadline: Instant,
+        mut found: impl FnMut(&[Session]) -> Option<T>,
+    ) -> Result<T, Vec<Session>> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let all = self.snapshot();
+            if let Some(t) = found(&all) {
+                return Ok(t);
+            }
+            if Instant::now() >= deadline {
+                return Err(all);
+            }
+            let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
+        }
+    }
 }

@@ -583,25 +583,23 @@ impl Run<'_> {
                     .as_ref()
                     .ok_or_else(|| Stop::Error("the network bench is not running".into()))?;
                 let deadline = Instant::now() + *within;
-                loop {
-                    let notified = net.log.notify.notified();
-                    tokio::pin!(notified);
-                    notified.as_mut().enable();
-                    let phase = net.phase();
-                    let seen: Vec<_> = net
-                        .log
-                        .snapshot()
-                        .into_iter()
-                        .filter(|s| s.phase == phase && s.listener == *listener)
-                        .collect();
-                    if let Some(s) = seen.iter().find(|s| reached(s, *reach)) {
-                        return Ok(s.describe());
-                    }
-                    if Instant::now() >= deadline {
+                let phase = net.phase();
+                let in_phase = |s: &crate::bench::sessions::Session| s.phase == phase && s.listener == *listener;
+                match net
+                    .log
+                    .wait_until(deadline, |all| {
+                        all.iter()
+                            .find(|s| in_phase(s) && reached(s, *reach))
+                            .map(|s| s.describe())
+                    })
+                    .await
+                {
+                    Ok(described) => Ok(described),
+                    Err(all) => {
+                        let seen: Vec<_> = all.into_iter().filter(|s| in_phase(s)).collect();
                         let summary = summarize(&seen, &format!("no connection to the {listener} within {within:?}"));
-                        return Err(judge(otherwise, &summary));
+                        Err(judge(otherwise, &summary))
                     }
-                    let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
                 }
             }
             StepKind::NoSession {
@@ -618,27 +616,21 @@ impl Run<'_> {
                     .ok_or_else(|| Stop::Error("the network bench is not running".into()))?;
                 let deadline = Instant::now() + *window;
                 let phase = net.phase();
-                loop {
-                    let notified = net.log.notify.notified();
-                    tokio::pin!(notified);
-                    notified.as_mut().enable();
-                    let all = net.log.snapshot();
-                    if let Some(s) = all
-                        .iter()
-                        .find(|s| s.phase == phase && s.listener == *listener && reached(s, *reach))
-                    {
+                let hit = |s: &crate::bench::sessions::Session| {
+                    s.phase == phase && s.listener == *listener && reached(s, *reach)
+                };
+                match net
+                    .log
+                    .wait_until(deadline, |all| all.iter().find(|s| hit(s)).map(|s| s.id))
+                    .await
+                {
+                    Ok(id) => {
                         // let the session go on a moment, so the evidence says how far it got
-                        let id = s.id;
                         tokio::time::sleep(Duration::from_millis(1500)).await;
-                        let s = net
-                            .log
-                            .snapshot()
-                            .into_iter()
-                            .find(|x| x.id == id)
-                            .unwrap_or_else(|| s.clone());
-                        return Err(judge(on_match, &s.describe()));
+                        let s = net.log.snapshot().into_iter().find(|x| x.id == id);
+                        Err(judge(on_match, &s.map(|s| s.describe()).unwrap_or_default()))
                     }
-                    if Instant::now() >= deadline {
+                    Err(all) => {
                         let attempts = |l| all.iter().filter(|s| s.phase == phase && s.listener == l).count();
                         let in_phase: Vec<_> = all.iter().filter(|s| s.phase == phase).cloned().collect();
                         if let Some((l, min)) = require_attempts
@@ -649,12 +641,11 @@ impl Run<'_> {
                                 attempts(*l)
                             )));
                         }
-                        return Ok(format!(
+                        Ok(format!(
                             "nothing reached {reach:?} on the {listener} within {window:?}; seen: {}",
                             summarize(&in_phase, "no connection")
-                        ));
+                        ))
                     }
-                    let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
                 }
             }
             StepKind::Document { kind, check } => self.document(*kind, check),
