@@ -345,7 +345,16 @@ fn judge(o: &Outcome, seen: &str) -> Stop {
     }
 }
 
+/// The error of a network step run without a bench.
+fn no_bench() -> Stop {
+    Stop::Error("the network bench is not running".into())
+}
+
 impl Run<'_> {
+    fn net(&self) -> Result<&crate::bench::NetBench, Stop> {
+        self.bench.net.as_ref().ok_or_else(no_bench)
+    }
+
     fn console(&self) -> Result<Console, Stop> {
         self.bench
             .console
@@ -552,11 +561,7 @@ impl Run<'_> {
                 }
             }
             StepKind::Bench { plain, tls } => {
-                let net = self
-                    .bench
-                    .net
-                    .as_mut()
-                    .ok_or_else(|| Stop::Error("the network bench is not running".into()))?;
+                let net = self.bench.net.as_mut().ok_or_else(no_bench)?;
                 match net.configure(*plain, tls.variant()).map_err(Stop::Error)? {
                     Some(phase) => Ok(format!(
                         "bench phase {phase}: plaintext MQTT {}, TLS MQTT {}",
@@ -577,11 +582,7 @@ impl Run<'_> {
                 within,
                 otherwise,
             } => {
-                let net = self
-                    .bench
-                    .net
-                    .as_ref()
-                    .ok_or_else(|| Stop::Error("the network bench is not running".into()))?;
+                let net = self.net()?;
                 let deadline = Instant::now() + *within;
                 let phase = net.phase();
                 let in_phase = |s: &crate::bench::sessions::Session| s.phase == phase && s.listener == *listener;
@@ -609,11 +610,7 @@ impl Run<'_> {
                 on_match,
                 require_attempts,
             } => {
-                let net = self
-                    .bench
-                    .net
-                    .as_ref()
-                    .ok_or_else(|| Stop::Error("the network bench is not running".into()))?;
+                let net = self.net()?;
                 let deadline = Instant::now() + *window;
                 let phase = net.phase();
                 let hit = |s: &crate::bench::sessions::Session| {
