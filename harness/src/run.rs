@@ -381,6 +381,25 @@ async fn execute(
         None => None,
     };
 
+    let update = match &device.update {
+        Some(spec) => {
+            let (ip, http, https) = device.update_bind;
+            match crate::update::bench::UpdateBench::start(spec, ip, (http, https), workdir).await {
+                Ok(u) => {
+                    vars.extend(u.vars());
+                    Some(u)
+                }
+                Err(e) => {
+                    eprintln!("certbench: update bench: {e}");
+                    bench_error.get_or_insert(format!("the update bench could not start: {e}"));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let scenarios = expand(scenarios, &device);
+
     let mut reporters = Reporters(vec![
         Box::new(
             crate::report::terminal::TerminalReporter::new(std::io::stdout(), opts.color, opts.verbose)
@@ -478,6 +497,7 @@ async fn execute(
         command_vars: vars,
         command_cwd: profile_dir,
         net,
+        update,
     };
 
     let mut results: Vec<ScenarioResult> = Vec::new();
@@ -507,6 +527,7 @@ async fn execute(
     };
     let mut offline: Option<String> = None;
     let mut need_health = opts.health;
+    let mut controls = Controls::default();
     for (index, sc) in scenarios.iter().enumerate() {
         if interrupted.is_none() {
             interrupted = *signals.borrow();
@@ -588,8 +609,14 @@ async fn execute(
                 });
             }
         };
-        reporters.emit(RunEvent::ScenarioFinished { result: result.clone() });
-        results.push(result);
+        for r in controls.add(sc, result) {
+            reporters.emit(RunEvent::ScenarioFinished { result: r.clone() });
+            results.push(r);
+        }
+    }
+    for r in controls.flush() {
+        reporters.emit(RunEvent::ScenarioFinished { result: r.clone() });
+        results.push(r);
     }
 
     // leave the board unpowered and the console closed
@@ -634,6 +661,104 @@ async fn execute(
         exit::HARNESS_ERROR
     } else {
         exit::OK
+    }
+}
+
+/// Expands each for_each scenario into one testcase per item the device allows, then its
+/// positive control last (a control run first would change what the items are tested against).
+pub fn expand(scenarios: Vec<Scenario>, device: &Device) -> Vec<Scenario> {
+    use crate::config::scenario::{ForEach, Instance};
+    let mut out = Vec::new();
+    for sc in scenarios {
+        let Some(ForEach::UpdateImage) = sc.for_each else {
+            out.push(sc);
+            continue;
+        };
+        let items = device.update.as_ref().map(|u| u.hostile_images()).unwrap_or_default();
+        let checks_for = |ids: &[&str]| -> Vec<crate::config::yaml::Loc<String>> {
+            sc.evidences
+                .checks
+                .iter()
+                .filter(|c| ids.contains(&c.value.as_str()))
+                .cloned()
+                .collect()
+        };
+        if items.is_empty() {
+            // no update section: one testcase that the engine marks not applicable
+            out.push(sc);
+            continue;
+        }
+        for item in items {
+            let mut one = sc.clone();
+            one.id = format!("{}.{}", sc.id, item.as_str());
+            one.title = format!("{}: {}", sc.title, item.describe());
+            one.evidences.checks = checks_for(&[item.check()]);
+            one.positive_control = Vec::new();
+            one.instance = Some(Instance {
+                group: sc.id.clone(),
+                item: Some(item.as_str()),
+            });
+            out.push(one);
+        }
+        let mut control = sc.clone();
+        control.id = format!("{}.positive_control", sc.id);
+        control.title = format!("{}: positive control (the valid image installs)", sc.title);
+        control.evidences.checks = checks_for(&["UPD-02"]);
+        control.steps = std::mem::take(&mut control.positive_control);
+        control.instance = Some(Instance {
+            group: sc.id.clone(),
+            item: None,
+        });
+        out.push(control);
+    }
+    out
+}
+
+/// Holds the results of a for_each group until its positive control has run: an item's
+/// PASS stands only beside a passing control, otherwise it becomes ERROR.
+#[derive(Default)]
+struct Controls {
+    held: Vec<ScenarioResult>,
+}
+
+impl Controls {
+    fn add(&mut self, sc: &Scenario, r: ScenarioResult) -> Vec<ScenarioResult> {
+        match &sc.instance {
+            None => vec![r],
+            Some(i) if i.item.is_some() => {
+                self.held.push(r);
+                Vec::new()
+            }
+            Some(_) => {
+                let why = match r.verdict {
+                    Verdict::Pass => None,
+                    v => Some(format!(
+                        "the positive control {} did not pass ({v}: {}), so a refusal proves nothing: the device was not shown to install a valid image in this run",
+                        r.id,
+                        r.reason.clone().unwrap_or_default()
+                    )),
+                };
+                let mut out = self.settle(why);
+                out.push(r);
+                out
+            }
+        }
+    }
+
+    fn settle(&mut self, why: Option<String>) -> Vec<ScenarioResult> {
+        let mut out = std::mem::take(&mut self.held);
+        if let Some(why) = why {
+            for r in out.iter_mut().filter(|r| r.verdict == Verdict::Pass) {
+                r.verdict = Verdict::Error;
+                r.reason = Some(why.clone());
+            }
+        }
+        out
+    }
+
+    /// Items whose control never ran.
+    fn flush(&mut self) -> Vec<ScenarioResult> {
+        self.settle(Some("the positive control did not run, so a refusal proves nothing".into()))
     }
 }
 

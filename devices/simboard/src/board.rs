@@ -139,6 +139,17 @@ impl State {
         }
     }
 
+    /// Writes firmware `version` into slot A as a programmer on the debug port would,
+    /// keeping the rest of the flash (the password).
+    pub fn flash(path: &Path, version: &str) -> Result<(), String> {
+        let mut s = Self::load(path);
+        s.version = version.to_string();
+        s.slot = 'A';
+        s.installing = false;
+        s.save(path);
+        Ok(())
+    }
+
     pub fn erase(path: &Path) -> Result<(), String> {
         match std::fs::remove_file(path) {
             Ok(()) => Ok(()),

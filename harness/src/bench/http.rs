@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
@@ -38,9 +39,45 @@ pub struct HttpRequest {
 pub struct RequestLog {
     entries: Mutex<Vec<HttpRequest>>,
     pub notify: tokio::sync::Notify,
+    /// Bytes per second bodies are sent at; 0 = as fast as the client reads. A power cut
+    /// "during the download" needs a download that lasts.
+    throttle: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RequestLog {
+    pub fn with_throttle(throttle: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        Self {
+            throttle,
+            ..Self::default()
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Waits until `f` finds something in the log, or the deadline; Err(snapshot) then.
+    pub async fn wait_until<T>(
+        &self,
+        deadline: std::time::Instant,
+        mut f: impl FnMut(&[HttpRequest]) -> Option<T>,
+    ) -> Result<T, Vec<HttpRequest>> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let snap = self.snapshot();
+            if let Some(t) = f(&snap) {
+                return Ok(t);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Err(snap);
+            }
+            let _ = tokio::time::timeout((deadline - now).min(std::time::Duration::from_millis(200)), notified).await;
+        }
+    }
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<HttpRequest>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -73,6 +110,7 @@ struct Counted {
     pos: usize,
     id: u64,
     log: Arc<RequestLog>,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 const CHUNK: usize = 16 << 10;
@@ -81,13 +119,26 @@ impl Body for Counted {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.pos >= self.data.len() {
             let (id, log) = (self.id, self.log.clone());
             log.update(id, |r| r.completed = true);
             return Poll::Ready(None);
         }
-        let end = (self.pos + CHUNK).min(self.data.len());
+        if let Some(p) = self.pause.as_mut() {
+            if p.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.pause = None;
+        }
+        let rate = self.log.throttle.load(std::sync::atomic::Ordering::Relaxed);
+        // throttled: 20 slices a second
+        let step = if rate > 0 { (rate as usize / 20).clamp(1, CHUNK) } else { CHUNK };
+        if rate > 0 {
+            let secs = step as f64 / rate as f64;
+            self.pause = Some(Box::pin(tokio::time::sleep(std::time::Duration::from_secs_f64(secs))));
+        }
+        let end = (self.pos + step).min(self.data.len());
         let chunk = self.data.slice(self.pos..end);
         self.pos = end;
         let (id, n) = (self.id, chunk.len() as u64);
@@ -219,6 +270,7 @@ fn respond(
         pos: 0,
         id,
         log: log.clone(),
+        pause: None,
     });
     *resp.status_mut() = status;
     resp.headers_mut().insert(

@@ -45,6 +45,7 @@ pub struct NetBench {
     pub tls: Listener,
     pub log: Arc<SessionLog>,
     pki: Pki,
+    router: Arc<Router>,
     phase: u64,
     configs: HashMap<CertVariant, Arc<rustls::ServerConfig>>,
     spec: BenchSpec,
@@ -74,7 +75,7 @@ impl NetBench {
             ListenerName::MqttTls,
             SocketAddr::new(spec.bind, spec.tls_port),
             log.clone(),
-            router,
+            router.clone(),
             salt,
             spec.handshake_timeout,
         )
@@ -85,6 +86,7 @@ impl NetBench {
             tls,
             log,
             pki,
+            router,
             phase: 0,
             configs: HashMap::new(),
             spec: spec.clone(),
@@ -106,6 +108,11 @@ impl NetBench {
                 .unwrap_or_default(),
         );
         v
+    }
+
+    /// Publishes on the bench broker to the devices subscribed; returns how many got it.
+    pub fn publish(&self, topic: &str, payload: &[u8]) -> usize {
+        self.router.route(topic, &bytes::Bytes::copy_from_slice(payload))
     }
 
     pub fn has_trusted_ca(&self) -> bool {

@@ -55,13 +55,16 @@ pub struct Router {
 }
 
 impl Router {
-    fn route(&self, topic: &str, payload: &bytes::Bytes) {
+    /// Delivers a message to every subscription that matches; returns how many.
+    pub fn route(&self, topic: &str, payload: &bytes::Bytes) -> usize {
         let subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut n = 0;
         for (filter, _, tx) in subs.iter() {
-            if topic_matches(filter, topic) {
-                let _ = tx.try_send((topic.to_string(), payload.clone()));
+            if topic_matches(filter, topic) && tx.try_send((topic.to_string(), payload.clone())).is_ok() {
+                n += 1;
             }
         }
+        n
     }
     fn add(&self, filter: String, id: u64, tx: mpsc::Sender<Delivery>) {
         self.subs

@@ -51,6 +51,9 @@ pub struct RawProfile {
     /// method, authentication, support period), recorded in the report as declared.
     #[serde(default)]
     pub ixit: BTreeMap<String, String>,
+    /// How the device is updated and the maker's images for the update checks.
+    #[serde(default)]
+    pub update: Option<crate::update::RawUpdate>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -310,6 +313,10 @@ pub struct RawBenchBind {
     pub mqtt_plain_port: Option<u16>,
     #[serde(default)]
     pub mqtt_tls_port: Option<u16>,
+    #[serde(default)]
+    pub update_http_port: Option<u16>,
+    #[serde(default)]
+    pub update_https_port: Option<u16>,
 }
 
 /// A resolved device, ready to drive.
@@ -334,6 +341,9 @@ pub struct Device {
     /// Provisions the maker declares not applicable, with the reason.
     pub not_applicable: BTreeMap<String, String>,
     pub ixit: BTreeMap<String, String>,
+    /// The update section, and where the update bench binds (address, HTTP and HTTPS port).
+    pub update: Option<crate::update::UpdateSpec>,
+    pub update_bind: (std::net::IpAddr, u16, u16),
 }
 
 #[derive(Debug, Clone)]
@@ -426,15 +436,20 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let mut vars = lab.vars.clone();
     vars.extend(ov.vars.clone());
     let has_bench = raw.network.as_ref().is_some_and(|n| n.mqtt.is_some());
+    let has_update = raw.update.is_some();
     let known = |name: &str| {
-        COMMAND_VARS.contains(&name) || vars.contains_key(name) || (has_bench && crate::bench::VARS.contains(&name))
+        COMMAND_VARS.contains(&name)
+            || vars.contains_key(name)
+            || (has_bench && crate::bench::VARS.contains(&name))
+            || (has_update && crate::update::VARS.contains(&name))
     };
 
     let template = |f: &Path, field: &str, src: &Loc<String>| -> Option<Template> {
         match Template::parse(&src.value) {
             Ok(t) => {
                 for v in t.vars() {
-                    if !known(v) {
+                    let image_var = field.starts_with("update.") && crate::update::IMAGE_VARS.contains(&v);
+                    if !known(v) && !image_var {
                         errs.borrow_mut().push(
                             InputError::new(f, Some(src.pos), field, format!("unknown variable `{{{{{v}}}}}`"))
                                 .with_hint(format!(
@@ -656,6 +671,22 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         }
         not_applicable.insert(p.value, reason);
     }
+    let bind = lab.bench.clone().unwrap_or_default();
+    let update_ip = match bind.bind.as_ref().map(|b| b.value.parse::<std::net::IpAddr>()) {
+        Some(Ok(ip)) => ip,
+        _ => std::net::IpAddr::from([127, 0, 0, 1]),
+    };
+    let update_bind = (
+        update_ip,
+        bind.update_http_port.unwrap_or(0),
+        bind.update_https_port.unwrap_or(0),
+    );
+    let update = raw.update.as_ref().and_then(|u| {
+        let mut e = Vec::new();
+        let r = crate::update::resolve(file, u, base, &template, &mut e);
+        errs.borrow_mut().extend(e);
+        r
+    });
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(abs);
     let errs = errs.into_inner();
@@ -678,6 +709,8 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         signoffs,
         not_applicable,
         ixit: raw.ixit.clone(),
+        update,
+        update_bind,
     })
 }
 

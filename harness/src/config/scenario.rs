@@ -40,7 +40,23 @@ pub struct RawScenario {
     /// Deadline for the whole scenario (default 10m).
     #[serde(default)]
     pub timeout: Option<Dur>,
+    /// Run the steps once per item, each run its own testcase; `{{image}}` names the item.
+    #[serde(default)]
+    pub for_each: Option<ForEach>,
+    /// Steps run after all items, proving the channel works (e.g. a valid image installs).
+    /// An item's PASS counts only if the positive control passes in the same run; otherwise
+    /// it is ERROR.
+    #[serde(default)]
+    pub positive_control: Option<Vec<Loc<RawStep>>>,
     pub steps: Vec<Loc<RawStep>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForEach {
+    /// Every hostile image the device profile's update section allows: the corrupted
+    /// variants of its layout, plus `older` and `other_model` when supplied.
+    UpdateImage,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema, serde::Serialize)]
@@ -84,6 +100,10 @@ pub enum Interface {
     MqttTrustedCa,
     /// The device hosts an MQTT broker (profile `network.broker`).
     MqttBroker,
+    /// The device declares how it is updated (profile `update`).
+    Update,
+    /// ... and checks for updates by itself (update.delivery: pull).
+    UpdatePull,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -154,6 +174,44 @@ pub enum RawStep {
     MqttConnect(RawMqttConnect),
     /// Check one of the maker's documents; REVIEW until a reviewer signs it off.
     Document(RawDocumentStep),
+    /// Get to the device's shell with the credentials the run knows (powering on and
+    /// answering a forced password change with a generated strong password if asked).
+    Shell(RawEmpty),
+    /// Offer the device an update image and judge what it does with it.
+    UpdateImage(RawUpdateImage),
+    /// UPD-01: with no user action the device must ask the bench for updates within the
+    /// maker's declared interval (update.check_interval).
+    UpdateCheck(RawEmpty),
+    /// UPD-08: cut power at random points of a valid update; the device must always boot
+    /// and run the old or the new version.
+    UpdatePowerLoss(RawPowerLoss),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpdateImage {
+    /// `valid`, `older`, `other_model`, a variant name, or `{{image}}` in a for_each scenario.
+    pub image: Loc<String>,
+    pub expect: UpdateOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateOutcome {
+    /// Refused before activation: reported, version unchanged after reboot, device works.
+    Rejected,
+    /// Installed: after reboot the device runs the image's version.
+    Installed,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPowerLoss {
+    /// How many power cuts (at least 10; the catalogue asks for 20).
+    pub cuts: Loc<u32>,
+    /// Seed of the random cut points (default: drawn and recorded, so a run can be replayed).
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -436,6 +494,19 @@ pub struct Scenario {
     pub variables: Vec<(String, Generate, usize)>,
     pub timeout: Duration,
     pub steps: Vec<Step>,
+    pub for_each: Option<ForEach>,
+    pub positive_control: Vec<Step>,
+    /// Set when a for_each scenario is expanded for a run.
+    pub instance: Option<Instance>,
+}
+
+/// One testcase of an expanded for_each scenario.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// The id of the scenario as written.
+    pub group: String,
+    /// The item (`{{image}}`), or None for the positive control.
+    pub item: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -518,6 +589,16 @@ pub enum StepKind {
         kind: DocKind,
         check: String,
     },
+    Shell,
+    UpdateImage {
+        image: Template,
+        expect: UpdateOutcome,
+    },
+    UpdateCheck,
+    UpdatePowerLoss {
+        cuts: u32,
+        seed: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -545,6 +626,10 @@ impl StepKind {
             StepKind::NoSession { .. } => "no_session",
             StepKind::MqttConnect { .. } => "mqtt_connect",
             StepKind::Document { .. } => "document",
+            StepKind::Shell => "shell",
+            StepKind::UpdateImage { .. } => "update_image",
+            StepKind::UpdateCheck => "update_check",
+            StepKind::UpdatePowerLoss { .. } => "update_power_loss",
         }
     }
 }
@@ -690,82 +775,10 @@ fn step_pos(s: &RawStep) -> Option<Pos> {
     }
 }
 
-pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> {
-    let mut cx = Ctx {
-        file,
-        errs: Vec::new(),
-        known: BUILTIN_VARS.iter().map(|s| s.to_string()).collect(),
-    };
-    let id_ok = !raw.id.value.is_empty()
-        && raw
-            .id
-            .value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !id_ok {
-        cx.err(
-            raw.id.pos,
-            "id".into(),
-            format!("invalid id {:?}", raw.id.value),
-            Some("use lowercase letters, digits and dashes"),
-        );
-    }
-    for (i, r) in raw.evidences.requirements.iter().enumerate() {
-        if !(1..=5).contains(&r.value) {
-            cx.err(
-                r.pos,
-                format!("evidences.requirements[{i}]"),
-                format!("there is no seed requirement {}", r.value),
-                Some("the founding letter has requirements 1 to 5"),
-            );
-        }
-    }
-    let prov = regex::Regex::new(r"^[0-9]+(\.[0-9]+)*-[0-9]+$").expect("static regex");
-    for (i, p) in raw.evidences.provisions.iter().enumerate() {
-        if !prov.is_match(&p.value) {
-            cx.err(
-                p.pos,
-                format!("evidences.provisions[{i}]"),
-                format!("{:?} is not an EN 303 645 provision number", p.value),
-                Some("write provisions like \"5.1-1\""),
-            );
-        } else if crate::catalogue::Catalogue::get().provision(&p.value).is_none() {
-            cx.err(
-                p.pos,
-                format!("evidences.provisions[{i}]"),
-                format!("provision {:?} is not in the requirement catalogue", p.value),
-                Some("see `certbench coverage` for the EN 303 645 provisions certbench knows"),
-            );
-        }
-    }
-    for (i, c) in raw.evidences.checks.iter().enumerate() {
-        cx.check_id(format!("evidences.checks[{i}]"), c);
-    }
-    let mut variables = Vec::new();
-    for (name, v) in &raw.variables {
-        let len = v.length.unwrap_or(20);
-        if !(12..=128).contains(&len) {
-            cx.err(
-                raw.id.pos,
-                format!("variables.{name}.length"),
-                format!("length {len} is out of range"),
-                Some("generated passwords are 12 to 128 characters"),
-            );
-        }
-        variables.push((name.clone(), v.generate, len));
-        cx.known.insert(name.clone());
-    }
-    if raw.steps.is_empty() {
-        cx.err(
-            raw.id.pos,
-            "steps".into(),
-            "a scenario needs at least one step".into(),
-            None,
-        );
-    }
+fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos: Pos) -> Vec<Step> {
     let mut steps = Vec::new();
-    let mut last_pos = raw.id.pos;
-    for (i, s) in raw.steps.iter().enumerate() {
+    let mut last_pos = first_pos;
+    for (i, s) in raw.iter().enumerate() {
         let pos = if s.pos.line > 0 {
             s.pos
         } else {
@@ -773,7 +786,7 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
         };
         last_pos = pos;
         let s = &s.value;
-        let f = format!("steps[{i}]");
+        let f = format!("{field}[{i}]");
         let kind = match s {
             RawStep::Power(a) => Some(StepKind::Power(a.value)),
             RawStep::Send(send) => Some(StepKind::Send {
@@ -874,6 +887,31 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
                     "unexpected outcome",
                 ),
             }),
+            RawStep::Shell(_) => Some(StepKind::Shell),
+            RawStep::UpdateCheck(_) => Some(StepKind::UpdateCheck),
+            RawStep::UpdateImage(u) => {
+                let image = cx.template(format!("{f}.update_image.image"), &u.image);
+                if image.vars().next().is_none() && crate::update::ImageName::parse(&u.image.value).is_none() {
+                    cx.err(
+                        u.image.pos,
+                        format!("{f}.update_image.image"),
+                        format!("unknown image {:?}", u.image.value),
+                        Some("use valid, older, other_model, a variant (flip_header, flip_payload, flip_signature, flip_start, flip_middle, flip_end, truncated, oversized, empty) or {{image}}"),
+                    );
+                }
+                Some(StepKind::UpdateImage { image, expect: u.expect })
+            }
+            RawStep::UpdatePowerLoss(p) => {
+                if p.cuts.value < 10 {
+                    cx.err(
+                        p.cuts.pos,
+                        format!("{f}.update_power_loss.cuts"),
+                        format!("{} cuts are too few", p.cuts.value),
+                        Some("at least 10 power cuts; the security test catalogue asks for 20"),
+                    );
+                }
+                Some(StepKind::UpdatePowerLoss { cuts: p.cuts.value, seed: p.seed })
+            }
             RawStep::NoSession(n) => Some(StepKind::NoSession {
                 listener: n.listener,
                 reach: n.reach,
@@ -891,6 +929,109 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
             steps.push(Step { pos, kind });
         }
     }
+    steps
+}
+
+pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> {
+    let mut cx = Ctx {
+        file,
+        errs: Vec::new(),
+        known: BUILTIN_VARS.iter().map(|s| s.to_string()).collect(),
+    };
+    let id_ok = !raw.id.value.is_empty()
+        && raw
+            .id
+            .value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !id_ok {
+        cx.err(
+            raw.id.pos,
+            "id".into(),
+            format!("invalid id {:?}", raw.id.value),
+            Some("use lowercase letters, digits and dashes"),
+        );
+    }
+    for (i, r) in raw.evidences.requirements.iter().enumerate() {
+        if !(1..=5).contains(&r.value) {
+            cx.err(
+                r.pos,
+                format!("evidences.requirements[{i}]"),
+                format!("there is no seed requirement {}", r.value),
+                Some("the founding letter has requirements 1 to 5"),
+            );
+        }
+    }
+    let prov = regex::Regex::new(r"^[0-9]+(\.[0-9]+)*-[0-9]+$").expect("static regex");
+    for (i, p) in raw.evidences.provisions.iter().enumerate() {
+        if !prov.is_match(&p.value) {
+            cx.err(
+                p.pos,
+                format!("evidences.provisions[{i}]"),
+                format!("{:?} is not an EN 303 645 provision number", p.value),
+                Some("write provisions like \"5.1-1\""),
+            );
+        } else if crate::catalogue::Catalogue::get().provision(&p.value).is_none() {
+            cx.err(
+                p.pos,
+                format!("evidences.provisions[{i}]"),
+                format!("provision {:?} is not in the requirement catalogue", p.value),
+                Some("see `certbench coverage` for the EN 303 645 provisions certbench knows"),
+            );
+        }
+    }
+    for (i, c) in raw.evidences.checks.iter().enumerate() {
+        cx.check_id(format!("evidences.checks[{i}]"), c);
+    }
+    let mut variables = Vec::new();
+    for (name, v) in &raw.variables {
+        let len = v.length.unwrap_or(20);
+        if !(12..=128).contains(&len) {
+            cx.err(
+                raw.id.pos,
+                format!("variables.{name}.length"),
+                format!("length {len} is out of range"),
+                Some("generated passwords are 12 to 128 characters"),
+            );
+        }
+        variables.push((name.clone(), v.generate, len));
+        cx.known.insert(name.clone());
+    }
+    if raw.steps.is_empty() {
+        cx.err(
+            raw.id.pos,
+            "steps".into(),
+            "a scenario needs at least one step".into(),
+            None,
+        );
+    }
+    if raw.for_each.is_some() {
+        cx.known.insert("image".into());
+    }
+    let steps = validate_steps(&mut cx, &raw.steps, "steps", raw.id.pos);
+    let positive_control = match &raw.positive_control {
+        None => Vec::new(),
+        Some(p) => {
+            if raw.for_each.is_none() {
+                cx.err(
+                    raw.id.pos,
+                    "positive_control".into(),
+                    "a positive control belongs to a for_each scenario".into(),
+                    Some("put the steps in `steps`, or add `for_each`"),
+                );
+            }
+            cx.known.remove("image");
+            validate_steps(&mut cx, p, "positive_control", raw.id.pos)
+        }
+    };
+    if raw.for_each.is_some() && positive_control.is_empty() {
+        cx.err(
+            raw.id.pos,
+            "positive_control".into(),
+            "a for_each scenario needs a positive control".into(),
+            Some("a refusal counts only next to proof that the device accepts a valid input in the same run"),
+        );
+    }
     if !cx.errs.is_empty() {
         return Err(InputErrors(cx.errs));
     }
@@ -903,5 +1044,8 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
         variables,
         timeout: raw.timeout.unwrap_or(Dur::secs(600)).0,
         steps,
+        for_each: raw.for_each,
+        positive_control,
+        instance: None,
     })
 }

@@ -2,6 +2,7 @@
 //! console and power capabilities and decides a verdict. It names no transport type.
 
 pub mod secrets;
+mod update;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,8 @@ pub struct Bench {
     pub current: Option<Login>,
     /// The network bench, when the device has a cloud the bench plays.
     pub net: Option<crate::bench::NetBench>,
+    /// The update bench, when the profile declares how the device is updated.
+    pub update: Option<crate::update::bench::UpdateBench>,
 }
 
 /// How a step ended when it did not simply succeed.
@@ -64,6 +67,8 @@ struct Run<'a> {
     bench: &'a mut Bench,
     vars: BTreeMap<String, String>,
     at: Option<AtPrompt>,
+    /// The power-cut table of an update_power_loss step, for the evidence folder.
+    cuts_evidence: Option<String>,
 }
 
 impl Bench {
@@ -95,6 +100,17 @@ impl Bench {
                     .broker
                     .is_none()
                     .then_some("the device profile declares no MQTT broker on the device (network.broker)"),
+                Interface::Update => self
+                    .update
+                    .is_none()
+                    .then_some("the device profile declares no update method (update)"),
+                Interface::UpdatePull => match &self.update {
+                    None => Some("the device profile declares no update method (update)"),
+                    Some(u) if !matches!(u.spec.delivery, crate::update::Delivery::Pull { .. }) => {
+                        Some("the device does not check for updates by itself (update.delivery is not pull)")
+                    }
+                    Some(_) => None,
+                },
                 Interface::MqttTrustedCa => (!self.net.as_ref().is_some_and(|n| n.has_trusted_ca())).then_some(
                     "the device trusts no CA the bench can issue from (network.mqtt.trust), so no positive control is possible",
                 ),
@@ -229,11 +245,18 @@ pub async fn run_scenario(
     for (k, v) in bench.net.as_ref().map(|n| n.vars()).unwrap_or_default() {
         vars.insert(k, v);
     }
+    if let Some(inst) = &sc.instance
+        && let Some(item) = &inst.item
+    {
+        vars.insert("image".into(), item.clone());
+    }
+    let update_mark = bench.update.as_ref().map(|u| u.log.len());
     let mut run = Run {
         reviews: Vec::new(),
         bench,
         vars,
         at: None,
+        cuts_evidence: None,
     };
     for (i, step) in sc.steps.iter().enumerate() {
         let at = format!("{}:{}", sc.file.display(), step.pos.line);
@@ -279,7 +302,27 @@ pub async fn run_scenario(
         result.verdict = Verdict::Review;
         result.reason = Some(run.reviews.join("; "));
     }
+    let cuts = run.cuts_evidence.take();
     let bench = run.bench;
+    let mut save = |name: &str, text: &str| {
+        if std::fs::create_dir_all(dir).is_ok() && std::fs::write(dir.join(name), bench.redactor.redact(text)).is_ok() {
+            result.evidence_files.push(format!("{rel_dir}/{name}"));
+        }
+    };
+    if let Some(c) = cuts {
+        save("power-cuts.jsonl", &c);
+    }
+    if let (Some(u), Some(mark)) = (&bench.update, update_mark) {
+        let reqs = u.requests_since(mark);
+        if !reqs.is_empty() {
+            let lines: String = reqs
+                .iter()
+                .filter_map(|r| serde_json::to_string(r).ok())
+                .map(|l| l + "\n")
+                .collect();
+            save("update-requests.jsonl", &lines);
+        }
+    }
     if let (Some(net), Some(first)) = (&bench.net, first_phase)
         && net.phase() >= first
     {
@@ -646,6 +689,10 @@ impl Run<'_> {
                 }
             }
             StepKind::Document { kind, check } => self.document(*kind, check),
+            StepKind::Shell => self.ensure_shell().await,
+            StepKind::UpdateImage { image, expect } => self.update_image(image, *expect).await,
+            StepKind::UpdateCheck => self.update_check().await,
+            StepKind::UpdatePowerLoss { cuts, seed } => self.power_loss(*cuts, *seed).await,
             StepKind::MqttConnect {
                 tls,
                 expect,

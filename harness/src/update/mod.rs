@@ -1,5 +1,361 @@
-//! Firmware update integrity (groundwork): corrupted and hostile variants of a maker's
-//! valid signed image, made without I/O so they can be unit-tested and fuzzed. Serving them
-//! from the bench and the update scenarios build on this.
+//! Firmware update integrity: the profile's `update:` section (how the device is offered an
+//! update, the maker's images and their layout), the image set a run serves (the valid
+//! image, its corrupted variants, the maker's older and other-model images) and the
+//! update bench that serves them and records every transfer.
 
+pub mod bench;
 pub mod variants;
+
+use std::path::Path;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::config::device::{RawCommand, RawTrust};
+use crate::config::duration::Dur;
+use crate::config::template::Template;
+use crate::config::yaml::{self, InputError, Loc};
+use variants::{Layout, Variant};
+
+/// The profile's `update:` section, as written.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpdate {
+    /// The update host name the device uses (the lab's DNS points it at the bench);
+    /// HTTPS certificates are issued for it.
+    pub host: String,
+    /// Which CA the device trusts for HTTPS updates (as for `network.mqtt.trust`).
+    #[serde(default)]
+    pub trust: Option<RawTrust>,
+    /// The maker's images; paths may use `{{workdir}}` etc. (e.g. made by a setup command).
+    pub images: RawImages,
+    /// Where header, payload and signature are in an image (default: generic, opaque bytes).
+    #[serde(default)]
+    pub layout: Option<Layout>,
+    /// How the device is offered an update.
+    pub delivery: RawDelivery,
+    /// Path the bench serves images at; `{{image}}` is the image's name (default
+    /// `/images/{{image}}.bin`).
+    #[serde(default)]
+    pub image_path: Option<Loc<String>>,
+    /// Serve over `http` (default) or `https` (bench PKI).
+    #[serde(default)]
+    pub scheme: Option<Scheme>,
+    /// Console command that prints the running firmware version.
+    pub version_command: String,
+    /// Regex with a `(?P<version>...)` group that reads the version from its output.
+    pub version_pattern: Loc<String>,
+    /// Console output by which the device reports refusing an image.
+    pub rejected: Loc<String>,
+    /// Console output when the device starts writing an image (optional; power-cut timing).
+    #[serde(default)]
+    pub installing: Option<Loc<String>>,
+    /// Console output when an image is installed (optional).
+    #[serde(default)]
+    pub installed: Option<Loc<String>>,
+    /// How long the device may take to decide about an image after fetching it (default 60s).
+    #[serde(default)]
+    pub decision_time: Option<Dur>,
+    /// How long writing an image takes at most (default 30s): power cuts "during install"
+    /// fall in this window after the fetch (or after `installing`).
+    #[serde(default)]
+    pub install_time: Option<Dur>,
+    /// The maker's declared interval of automatic update checks (UPD-01 window, default 1h).
+    #[serde(default)]
+    pub check_interval: Option<Dur>,
+    /// A command that puts the baseline firmware back (a lab reflash), so one installed
+    /// variant does not spoil the next; without it the run stops testing variants once
+    /// the device has left its baseline version.
+    #[serde(default)]
+    pub restore: Option<RawCommand>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawImages {
+    /// A validly signed image newer than the firmware the board runs (the positive control).
+    pub valid: RawImage,
+    /// A validly signed older version (downgrade, UPD-07).
+    #[serde(default)]
+    pub older: Option<RawImage>,
+    /// A validly signed image for another model (UPD-06).
+    #[serde(default)]
+    pub other_model: Option<RawImage>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawImage {
+    pub file: Loc<String>,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum RawDelivery {
+    /// The device polls its update host (played by the bench) for a manifest.
+    Pull {
+        /// Path of the manifest on the update host, e.g. /manifest.json.
+        manifest_path: String,
+        /// The manifest's text; `{{image.version}}`, `{{image.url}}`, `{{image.path}}`,
+        /// `{{image.size}}`, `{{image.sha256}}` describe the offered image.
+        manifest: String,
+    },
+    /// The harness types a command at the device's shell, e.g. `update {{image.url}}`.
+    Console { command: String },
+    /// The harness publishes a message on the bench's MQTT broker (`network.mqtt`) on a
+    /// topic the device subscribes to.
+    Mqtt { topic: String, message: String },
+}
+
+/// A resolved update section.
+#[derive(Debug, Clone)]
+pub struct UpdateSpec {
+    pub host: String,
+    pub trust: crate::bench::pki::TrustSource,
+    pub valid: ImageSpec,
+    pub older: Option<ImageSpec>,
+    pub other_model: Option<ImageSpec>,
+    pub layout: Layout,
+    pub delivery: Delivery,
+    pub image_path: Template,
+    pub scheme: Scheme,
+    pub version_command: String,
+    pub version_pattern: regex::bytes::Regex,
+    pub rejected: regex::bytes::Regex,
+    pub installing: Option<regex::bytes::Regex>,
+    pub installed: Option<regex::bytes::Regex>,
+    pub decision_time: Duration,
+    pub install_time: Duration,
+    pub check_interval: Duration,
+    pub restore: Option<crate::config::device::CommandSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageSpec {
+    pub file: Template,
+    pub version: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Pull { manifest_path: String, manifest: Template },
+    Console { command: Template },
+    Mqtt { topic: Template, message: Template },
+}
+
+impl Delivery {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Delivery::Pull { .. } => "pull",
+            Delivery::Console { .. } => "console",
+            Delivery::Mqtt { .. } => "mqtt",
+        }
+    }
+}
+
+/// Names an image template may use besides the command variables.
+pub const IMAGE_VARS: &[&str] = &["image", "image.version", "image.url", "image.path", "image.size", "image.sha256"];
+
+/// Names the update bench adds for `{{name}}` in commands.
+pub const VARS: &[&str] = &[
+    "update.url",
+    "update.host",
+    "update.ca_cert",
+    "bench.update_http.port",
+    "bench.update_https.port",
+];
+
+/// One image the run can offer: its name (`valid`, `older`, `other_model` or a variant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageName {
+    Valid,
+    Older,
+    OtherModel,
+    Variant(Variant),
+}
+
+impl ImageName {
+    pub fn as_str(self) -> String {
+        match self {
+            ImageName::Valid => "valid".into(),
+            ImageName::Older => "older".into(),
+            ImageName::OtherModel => "other_model".into(),
+            ImageName::Variant(v) => serde_json::to_value(v)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "valid" => Some(ImageName::Valid),
+            "older" => Some(ImageName::Older),
+            "other_model" => Some(ImageName::OtherModel),
+            v => serde_json::from_value(serde_json::Value::String(v.into()))
+                .ok()
+                .map(ImageName::Variant),
+        }
+    }
+
+    /// The check an image (other than the valid one) evidences.
+    pub fn check(self) -> &'static str {
+        match self {
+            ImageName::Valid => "UPD-02",
+            ImageName::Older => "UPD-07",
+            ImageName::OtherModel => "UPD-06",
+            ImageName::Variant(v) => v.check(),
+        }
+    }
+
+    /// What was done to the image, for reports.
+    pub fn describe(self) -> String {
+        match self {
+            ImageName::Valid => "the maker's valid newer image".into(),
+            ImageName::Older => "a validly signed older version (downgrade)".into(),
+            ImageName::OtherModel => "a validly signed image for another model".into(),
+            ImageName::Variant(v) => v.describe().into(),
+        }
+    }
+}
+
+impl UpdateSpec {
+    /// The hostile images this profile allows, in the order they are tried.
+    pub fn hostile_images(&self) -> Vec<ImageName> {
+        let mut v: Vec<ImageName> = Variant::for_layout(self.layout)
+            .iter()
+            .map(|v| ImageName::Variant(*v))
+            .collect();
+        if self.older.is_some() {
+            v.push(ImageName::Older);
+        }
+        if self.other_model.is_some() {
+            v.push(ImageName::OtherModel);
+        }
+        v
+    }
+}
+
+/// Resolves the section; `template` checks variable names against what commands may use.
+pub fn resolve(
+    file: &Path,
+    raw: &RawUpdate,
+    base: &Path,
+    template: &dyn Fn(&Path, &str, &Loc<String>) -> Option<Template>,
+    errs: &mut Vec<InputError>,
+) -> Option<UpdateSpec> {
+    let mut re = |field: &str, src: &Loc<String>| match yaml::regex(file, &format!("update.{field}"), src) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            errs.push(e);
+            None
+        }
+    };
+    let version_pattern = re("version_pattern", &raw.version_pattern);
+    let rejected = re("rejected", &raw.rejected);
+    let installing = raw.installing.as_ref().map(|s| re("installing", s));
+    let installed = raw.installed.as_ref().map(|s| re("installed", s));
+    if let Some(p) = &version_pattern
+        && !p.capture_names().flatten().any(|n| n == "version")
+    {
+        errs.push(
+            InputError::new(
+                file,
+                Some(raw.version_pattern.pos),
+                "update.version_pattern",
+                "the pattern has no `version` group",
+            )
+            .with_hint("write it like 'firmware (?P<version>[0-9.]+)'"),
+        );
+    }
+    let image = |field: &str, i: &RawImage| {
+        Some(ImageSpec {
+            file: template(file, &format!("update.images.{field}.file"), &i.file)?,
+            version: i.version.clone(),
+        })
+    };
+    let valid = image("valid", &raw.images.valid);
+    let older = raw.images.older.as_ref().map(|i| image("older", i));
+    let other_model = raw.images.other_model.as_ref().map(|i| image("other_model", i));
+    let plain = |s: &str| Loc::new(s.to_string());
+    let delivery = match &raw.delivery {
+        RawDelivery::Pull {
+            manifest_path,
+            manifest,
+        } => {
+            if !manifest_path.starts_with('/') {
+                errs.push(
+                    InputError::new(
+                        file,
+                        None,
+                        "update.delivery.pull.manifest_path",
+                        format!("{manifest_path:?} is not a path"),
+                    )
+                    .with_hint("write it like /manifest.json"),
+                );
+            }
+            template(file, "update.delivery.pull.manifest", &plain(manifest)).map(|m| Delivery::Pull {
+                manifest_path: manifest_path.clone(),
+                manifest: m,
+            })
+        }
+        RawDelivery::Console { command } => {
+            template(file, "update.delivery.console.command", &plain(command)).map(|c| Delivery::Console { command: c })
+        }
+        RawDelivery::Mqtt { topic, message } => {
+            let t = template(file, "update.delivery.mqtt.topic", &plain(topic));
+            let m = template(file, "update.delivery.mqtt.message", &plain(message));
+            Some(Delivery::Mqtt { topic: t?, message: m? })
+        }
+    };
+    let image_path = match &raw.image_path {
+        Some(p) => template(file, "update.image_path", p),
+        None => Template::parse("/images/{{image}}.bin").ok(),
+    };
+    let restore = raw.restore.as_ref().and_then(|r| {
+        Some(crate::config::device::CommandSpec {
+            command: template(file, "update.restore.command", &r.command)?,
+            timeout: r.timeout.unwrap_or(Dur::secs(300)).0,
+        })
+    });
+    let trust = match &raw.trust {
+        None | Some(RawTrust::BenchCa) => crate::bench::pki::TrustSource::BenchCa,
+        Some(RawTrust::None) => crate::bench::pki::TrustSource::None,
+        Some(RawTrust::MakerCa { cert, key }) => {
+            let abs = |p: &std::path::PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+            crate::bench::pki::TrustSource::Maker {
+                cert: abs(cert),
+                key: abs(key),
+            }
+        }
+    };
+    Some(UpdateSpec {
+        host: raw.host.clone(),
+        trust,
+        valid: valid?,
+        older: older.flatten(),
+        other_model: other_model.flatten(),
+        layout: raw.layout.unwrap_or(Layout::Generic),
+        delivery: delivery?,
+        image_path: image_path?,
+        scheme: raw.scheme.unwrap_or(Scheme::Http),
+        version_command: raw.version_command.clone(),
+        version_pattern: version_pattern?,
+        rejected: rejected?,
+        installing: installing.flatten(),
+        installed: installed.flatten(),
+        decision_time: raw.decision_time.unwrap_or(Dur::secs(60)).0,
+        install_time: raw.install_time.unwrap_or(Dur::secs(30)).0,
+        check_interval: raw.check_interval.unwrap_or(Dur::secs(3600)).0,
+        restore,
+    })
+}

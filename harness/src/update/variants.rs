@@ -53,6 +53,21 @@ impl Variant {
         }
     }
 
+    /// What was done, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Variant::FlipHeader => "one byte flipped in the header",
+            Variant::FlipPayload => "one byte flipped in the payload",
+            Variant::FlipSignature => "one byte flipped in the signature",
+            Variant::FlipStart => "the first byte flipped",
+            Variant::FlipMiddle => "the middle byte flipped",
+            Variant::FlipEnd => "the last byte flipped",
+            Variant::Truncated => "truncated to half its length",
+            Variant::Oversized => "4 KiB of garbage appended",
+            Variant::Empty => "empty (0 bytes)",
+        }
+    }
+
     /// The check a variant evidences.
     pub fn check(self) -> &'static str {
         match self {

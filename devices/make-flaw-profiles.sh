@@ -1,0 +1,16 @@
+#!/bin/sh
+# Regenerates devices/simboard-<flaw>.yaml from devices/simboard.yaml: the same profile
+# with one flaw switched on, so exactly the checks that flaw breaks turn red.
+set -eu
+cd "$(dirname "$0")"
+for flaw in no-forced-change weak-passwords factory-password-kept plaintext-only \
+    no-cert-validation no-hostname-validation plaintext-fallback no-signature-check \
+    no-length-check downgrade-allowed wrong-model-accepted auto-update-off bricks-on-power-loss; do
+  {
+    echo "# The simulated board with one flaw switched on: $flaw."
+    echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"
+    echo "# checks this flaw breaks must turn red."
+    sed -e '1,3d' -e "s/--install-ms 1500\$/--install-ms 1500 --flaw $flaw/" simboard.yaml
+  } > "simboard-$flaw.yaml"
+  grep -q -- "--flaw $flaw" "simboard-$flaw.yaml"
+done

@@ -1,0 +1,628 @@
+//! The update steps: offer an image and judge the device by what it does (the bench's
+//! transfer log, its console, its version after a reboot), the automatic-check watch and
+//! the power-cut loop.
+
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use regex::bytes::Regex;
+
+use super::{AtPrompt, Run, Stop, StepResult, console_lost};
+use crate::bench::http::HttpRequest;
+use crate::config::device::Login;
+use crate::config::scenario::{LoginOutcome, UpdateOutcome};
+use crate::config::template::{Quote, Template};
+use crate::console::Wait;
+use crate::power::Action;
+use crate::update::bench::{Image, UpdateBench};
+use crate::update::{Delivery, ImageName};
+
+/// Where in an update a power cut falls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum CutPoint {
+    Download,
+    Install,
+    AfterInstall,
+}
+
+/// One power cut, as recorded in the evidence.
+#[derive(Debug, serde::Serialize)]
+struct Cut {
+    cut: u32,
+    point: CutPoint,
+    /// What the cut was timed against, e.g. "at 4096 of 8320 bytes sent".
+    at: String,
+    version_after: Option<String>,
+}
+
+fn no_update() -> Stop {
+    Stop::Error("the device profile declares no update section".into())
+}
+
+/// The transfers of `path` in `reqs`, in a line.
+fn transfers(reqs: &[HttpRequest], path: &str) -> String {
+    let of: Vec<String> = reqs
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| {
+            format!(
+                "{} {} -> {}, {} of {} bytes{}",
+                r.method,
+                r.path,
+                r.status,
+                r.bytes_sent,
+                r.bytes_total,
+                if r.completed { ", complete" } else { ", aborted" }
+            )
+        })
+        .collect();
+    if of.is_empty() {
+        let other: Vec<String> = reqs.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+        format!(
+            "no request for {path}; {} other request(s){}",
+            other.len(),
+            if other.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", other.join(", "))
+            }
+        )
+    } else {
+        of.join("; ")
+    }
+}
+
+/// Whether the device has fetched the whole of `len` bytes at `path`.
+fn fetched_in_full(reqs: &[HttpRequest], path: &str, len: usize) -> bool {
+    let ok: Vec<&HttpRequest> = reqs
+        .iter()
+        .filter(|r| r.path == path && r.method == "GET" && r.completed)
+        .collect();
+    ok.iter().any(|r| r.status == 200 && r.bytes_sent as usize == len)
+        || ok.iter().filter(|r| r.status == 206).map(|r| r.bytes_sent as usize).sum::<usize>() >= len.max(1)
+}
+
+impl Run<'_> {
+    fn updates(&mut self) -> Result<&mut UpdateBench, Stop> {
+        self.bench.update.as_mut().ok_or_else(no_update)
+    }
+
+    /// Gets to the shell with the credentials the run knows. A forced password change is
+    /// answered with a generated strong password (kept secret, remembered for later logins).
+    pub(super) async fn ensure_shell(&mut self) -> Result<String, Stop> {
+        let c = self.console()?;
+        let spec = self.spec()?.clone();
+        let within = spec.boot_time + Duration::from_secs(30);
+        if self.at.is_none() {
+            let nl = spec.newline.clone().into_bytes();
+            let boot = spec.boot_time;
+            match c
+                .expect(
+                    &[&spec.prompts.login, &spec.prompts.shell],
+                    Instant::now() + boot,
+                    Some((spec.wake_after, nl.as_slice())),
+                )
+                .await
+                .map_err(console_lost)?
+            {
+                Wait::Found(f) if f.index == 1 => return Ok("at the shell".into()),
+                Wait::Found(_) => self.at = Some(AtPrompt::Login),
+                Wait::Timeout => {
+                    return Err(Stop::Error(format!(
+                        "no login or shell prompt within the boot time of {boot:?}"
+                    )));
+                }
+            }
+        }
+        let Some(cur) = self.bench.current.clone() else {
+            return Err(Stop::Error(
+                "the device asks for a login but the profile gives no credentials".into(),
+            ));
+        };
+        match self.login(&cur.user, &cur.password, within).await? {
+            LoginOutcome::Shell => Ok(format!("logged in as {:?}", cur.user)),
+            LoginOutcome::Rejected => Err(Stop::Error(format!(
+                "the device refused the credentials the run knows for {:?}",
+                cur.user
+            ))),
+            LoginOutcome::PasswordChange => {
+                let new = super::secrets::generate_password(20);
+                self.bench.redactor.add("device_password", &new);
+                match self.change_password(&new, within).await? {
+                    crate::config::scenario::ChangeOutcome::Accepted => {
+                        self.bench.current = Some(Login {
+                            user: cur.user.clone(),
+                            password: new,
+                        });
+                        Ok(format!(
+                            "logged in as {:?}; set a generated password when the device asked",
+                            cur.user
+                        ))
+                    }
+                    crate::config::scenario::ChangeOutcome::Rejected => Err(Stop::Error(
+                        "the device refused a strong generated password at its forced change".into(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Runs the profile's version command at the shell and reads the version.
+    async fn read_version(&mut self) -> Result<String, Stop> {
+        let c = self.console()?;
+        let (cmd, re) = {
+            let u = self.updates()?;
+            (u.spec.version_command.clone(), u.spec.version_pattern.clone())
+        };
+        let shell = self.spec()?.prompts.shell.clone();
+        self.at = None;
+        self.send_line(&c, &cmd)?;
+        match c
+            .expect(&[&re], Instant::now() + Duration::from_secs(15), None)
+            .await
+            .map_err(console_lost)?
+        {
+            Wait::Found(f) => {
+                let v = f
+                    .captures
+                    .iter()
+                    .find(|(k, _)| k == "version")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                // back at the prompt, so the next command starts clean
+                let _ = c.expect(&[&shell], Instant::now() + Duration::from_secs(5), None).await;
+                Ok(v.trim().to_string())
+            }
+            Wait::Timeout => Err(Stop::Error(format!(
+                "`{cmd}` printed nothing matching /{}/ within 15s",
+                re.as_str()
+            ))),
+        }
+    }
+
+    async fn cycle(&mut self, why: &str) -> Result<(), Stop> {
+        self.at = None;
+        self.bench
+            .power(Action::Cycle)
+            .await
+            .map(|_| ())
+            .map_err(|e| Stop::Error(format!("power cycle ({why}) failed: {e}")))
+    }
+
+    /// Puts the baseline firmware back with the profile's restore command.
+    async fn restore(&mut self, baseline: &str, now: &str) -> Result<(), Stop> {
+        let Some(r) = self.updates()?.spec.restore.clone() else {
+            return Err(Stop::Error(format!(
+                "the device left its baseline version {baseline} (it runs {now}) after an earlier image was installed, and the profile declares no update.restore to put the baseline back; the remaining images cannot be tested"
+            )));
+        };
+        self.at = None;
+        let _ = self.bench.power(Action::Off).await;
+        crate::power::external::run_command(
+            &r.command,
+            &self.bench.command_vars,
+            &self.bench.command_cwd,
+            r.timeout,
+        )
+        .await
+        .map_err(|e| Stop::Error(format!("update.restore failed: {e}")))?;
+        self.bench
+            .power(Action::On)
+            .await
+            .map_err(|e| Stop::Error(format!("power on after restore failed: {e}")))?;
+        self.ensure_shell().await?;
+        let v = self.read_version().await?;
+        if v != baseline {
+            return Err(Stop::Error(format!(
+                "after update.restore the device runs {v}, not the baseline {baseline}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Makes sure the device runs its baseline version; returns it.
+    async fn at_baseline(&mut self) -> Result<String, Stop> {
+        self.ensure_shell().await?;
+        let v = self.read_version().await?;
+        let base = self.updates()?.baseline.get_or_insert_with(|| v.clone()).clone();
+        if v != base {
+            self.restore(&base, &v).await?;
+        }
+        let valid = self.updates()?.spec.valid.version.clone();
+        if base == valid {
+            return Err(Stop::Error(format!(
+                "the device already runs {base}, the version of the valid image (update.images.valid), so no update can be shown; supply a newer valid image or restore older firmware"
+            )));
+        }
+        Ok(base)
+    }
+
+    /// Serves `img` and tells the device about it as the profile declares.
+    async fn deliver(&mut self, img: &Image) -> Result<String, Stop> {
+        let vars = self.bench.command_vars.clone();
+        let (delivery, ivars) = {
+            let u = self.updates()?;
+            u.offer(img, &vars).map_err(Stop::Error)?;
+            (u.spec.delivery.clone(), u.image_vars(img, &vars))
+        };
+        let render = |t: &Template| t.render(&ivars, Quote::Raw).map_err(Stop::Error);
+        match &delivery {
+            Delivery::Pull { manifest_path, .. } => Ok(format!(
+                "offered at {manifest_path} for the device to find"
+            )),
+            Delivery::Console { command } => {
+                let c = self.console()?;
+                let line = render(command)?;
+                self.at = None;
+                self.send_line(&c, &line)?;
+                Ok(format!("typed {line:?} at the shell"))
+            }
+            Delivery::Mqtt { topic, message } => {
+                let (topic, msg) = (render(topic)?, render(message)?);
+                let net = self.net()?;
+                let deadline = Instant::now() + Duration::from_secs(30);
+                // the device must be subscribed (it may still be connecting after boot)
+                loop {
+                    let n = net.publish(&topic, msg.as_bytes());
+                    if n > 0 {
+                        return Ok(format!("published on {topic} to {n} subscriber(s)"));
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(Stop::Error(format!(
+                            "no device subscribed to {topic} on the bench broker within 30s, so the update could not be delivered"
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
+    }
+
+    /// Waits until the device has fetched all of `img`; the test happened only then.
+    async fn wait_fetched(&mut self, img: &Image, mark: usize, within: Duration) -> Result<String, Stop> {
+        let log = self.updates()?.log.clone();
+        let (path, len) = (img.path.clone(), img.data.len());
+        match log
+            .wait_until(Instant::now() + within, |all| {
+                let since = all.get(mark..).unwrap_or_default();
+                fetched_in_full(since, &path, len).then(|| transfers(since, &path))
+            })
+            .await
+        {
+            Ok(t) => Ok(t),
+            Err(all) => Err(Stop::Error(format!(
+                "the bench did not see the device fetch the whole image ({len} bytes at {path}) within {within:?}, so the test did not happen; bench saw: {}",
+                transfers(all.get(mark..).unwrap_or_default(), &path)
+            ))),
+        }
+    }
+
+    pub(super) async fn update_image(&mut self, image: &Template, expect: UpdateOutcome) -> StepResult {
+        let name_text = self.render(image, Quote::Raw)?;
+        let name = ImageName::parse(&name_text).ok_or_else(|| Stop::Error(format!("unknown image {name_text:?}")))?;
+        let check = match expect {
+            UpdateOutcome::Installed => "UPD-02".to_string(),
+            UpdateOutcome::Rejected => name.check().to_string(),
+        };
+        if self.bench.power.is_none() {
+            return Err(Stop::Error(
+                "the update checks reboot the device and need power control".into(),
+            ));
+        }
+        let before = self.at_baseline().await?;
+        let vars = self.bench.command_vars.clone();
+        let (img, mark, spec) = {
+            let u = self.updates()?;
+            let img = u.image(name, &vars).map_err(Stop::Error)?;
+            (img, u.log.len(), u.spec.clone())
+        };
+        let c = self.console()?;
+        c.marker(format!("offering image {} ({})", name.as_str(), name.describe()));
+        let how = self.deliver(&img).await?;
+        let fetched = self.wait_fetched(&img, mark, spec.decision_time).await;
+        let fetched = match fetched {
+            Ok(f) => f,
+            Err(e) => {
+                self.updates()?.withdraw();
+                return Err(e);
+            }
+        };
+        // what the device says about it
+        let mut pats: Vec<&Regex> = vec![&spec.rejected];
+        pats.extend(spec.installing.iter());
+        pats.extend(spec.installed.iter());
+        let said = match c
+            .expect(&pats, Instant::now() + spec.decision_time, None)
+            .await
+            .map_err(console_lost)?
+        {
+            Wait::Found(f) if f.index == 0 => Some((true, f.text)),
+            Wait::Found(f) => Some((false, f.text)),
+            Wait::Timeout => None,
+        };
+        self.updates()?.withdraw();
+        let said_words = match &said {
+            Some((_, t)) => format!("the device said {:?}", self.bench.redactor.redact(t.trim())),
+            None => format!("the device reported nothing within {:?}", spec.decision_time),
+        };
+        let accepting = matches!(said, Some((false, _)));
+        if expect == UpdateOutcome::Installed || accepting {
+            if expect == UpdateOutcome::Installed
+                && let Some((true, _)) = said
+            {
+                return Err(Stop::Fail {
+                    check: Some(check.clone()),
+                    reason: format!(
+                        "{check}: the device refused the maker's valid image {}: {said_words}",
+                        img.version
+                    ),
+                });
+            }
+            match &spec.installed {
+                // wait for the install to finish before the power cycle
+                Some(done) if !said.as_ref().is_some_and(|(_, t)| done.is_match(t.as_bytes())) => {
+                    if let Wait::Timeout = c
+                        .expect(&[done, &spec.rejected], Instant::now() + spec.decision_time, None)
+                        .await
+                        .map_err(console_lost)?
+                    {
+                        c.marker(format!("no /{}/ within {:?}", done.as_str(), spec.decision_time));
+                    }
+                }
+                Some(_) => {}
+                None => tokio::time::sleep(spec.install_time).await,
+            }
+        }
+        // reboot and look again
+        self.cycle("after the update attempt").await?;
+        let after = match self.ensure_shell().await {
+            Ok(_) => self.read_version().await,
+            Err(e) => Err(e),
+        };
+        let after = match after {
+            Ok(v) => v,
+            Err(Stop::Error(why)) | Err(Stop::Fail { reason: why, .. }) | Err(Stop::Skip(why)) => {
+                return Err(Stop::Fail {
+                    check: Some(check.clone()),
+                    reason: format!(
+                        "{check}: after being offered {} and a power cycle the device does not work: {why}",
+                        name.describe()
+                    ),
+                });
+            }
+        };
+        let evidence = format!("{how}; bench: {fetched}; {said_words}; version {before} -> {after}");
+        match expect {
+            UpdateOutcome::Rejected if after != before => Err(Stop::Fail {
+                check: Some(check.clone()),
+                reason: format!(
+                    "{check}: the device installed {} (version {before} -> {after}); {evidence}",
+                    name.describe()
+                ),
+            }),
+            UpdateOutcome::Rejected if accepting => Err(Stop::Fail {
+                check: Some(check.clone()),
+                reason: format!(
+                    "{check}: the device accepted {} and began installing it; {evidence}",
+                    name.describe()
+                ),
+            }),
+            UpdateOutcome::Rejected if !matches!(said, Some((true, _))) => Err(Stop::Fail {
+                check: Some(check.clone()),
+                reason: format!(
+                    "{check}: the device did not report refusing {} (no /{}/); {evidence}",
+                    name.describe(),
+                    spec.rejected.as_str()
+                ),
+            }),
+            UpdateOutcome::Rejected => Ok(format!("refused {}: {evidence}", name.describe())),
+            UpdateOutcome::Installed if after != img.version => Err(Stop::Fail {
+                check: Some(check.clone()),
+                reason: format!(
+                    "{check}: the valid image {} was not installed (version {before} -> {after}); {evidence}",
+                    img.version
+                ),
+            }),
+            UpdateOutcome::Installed => Ok(format!("installed the valid image: {evidence}")),
+        }
+    }
+
+    /// UPD-01: the device asks for updates by itself within the declared interval.
+    pub(super) async fn update_check(&mut self) -> StepResult {
+        let boot = self.spec().map(|s| s.boot_time).unwrap_or(Duration::ZERO);
+        let (log, path, interval) = {
+            let u = self.updates()?;
+            let Delivery::Pull { manifest_path, .. } = &u.spec.delivery else {
+                return Err(Stop::Skip(
+                    "the device does not check for updates by itself (update.delivery is not pull)".into(),
+                ));
+            };
+            (u.log.clone(), manifest_path.clone(), u.spec.check_interval)
+        };
+        let within = interval + boot;
+        let t0 = Instant::now();
+        match log
+            .wait_until(t0 + within, |all| {
+                all.iter().find(|r| r.path == path).map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+            })
+            .await
+        {
+            Ok(r) => Ok(format!(
+                "the device checked for updates {:.1}s after power-on, with no user action: {r}",
+                t0.elapsed().as_secs_f64()
+            )),
+            Err(all) => Err(Stop::Fail {
+                check: Some("UPD-01".into()),
+                reason: format!(
+                    "UPD-01: with no user action the device did not ask for {path} within {within:?} (declared interval {interval:?} + boot time); bench saw: {}",
+                    transfers(&all, &path)
+                ),
+            }),
+        }
+    }
+
+    /// UPD-08: power cuts at random points of a valid update.
+    pub(super) async fn power_loss(&mut self, cuts: u32, seed: Option<u64>) -> StepResult {
+        let seed = seed.unwrap_or_else(rand::random);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        if self.bench.power.is_none() {
+            return Err(Stop::Error("the power-loss check needs power control".into()));
+        }
+        let baseline = self.at_baseline().await?;
+        let vars = self.bench.command_vars.clone();
+        let (img, spec) = {
+            let u = self.updates()?;
+            (u.image(ImageName::Valid, &vars).map_err(Stop::Error)?, u.spec.clone())
+        };
+        let c = self.console()?;
+        let mut record: Vec<Cut> = Vec::new();
+        let points = [CutPoint::Download, CutPoint::Install, CutPoint::AfterInstall];
+        for i in 0..cuts {
+            let point = points[i as usize % points.len()];
+            if i > 0 {
+                let v = {
+                    self.ensure_shell().await?;
+                    self.read_version().await?
+                };
+                if v != baseline {
+                    self.restore(&baseline, &v).await.map_err(|e| match e {
+                        Stop::Error(why) => Stop::Error(format!(
+                            "only {i} of {cuts} power cuts could be made: {why}"
+                        )),
+                        other => other,
+                    })?;
+                }
+            }
+            let mark = self.updates()?.log.len();
+            // a download that lasts about two seconds, so a cut can land inside it
+            let rate = if point == CutPoint::Download {
+                (img.data.len() as u64 / 2).max(64)
+            } else {
+                0
+            };
+            self.updates()?.set_throttle(rate);
+            c.marker(format!("power cut {} of {cuts}: {point:?}", i + 1));
+            let delivered = self.deliver(&img).await;
+            if let Err(e) = delivered {
+                self.updates()?.set_throttle(0);
+                return Err(e);
+            }
+            let log = self.updates()?.log.clone();
+            let path = img.path.clone();
+            let len = img.data.len();
+            let at = match point {
+                CutPoint::Download => {
+                    let frac: f64 = rng.random_range(0.1..0.9);
+                    let want = (len as f64 * frac) as u64;
+                    log.wait_until(Instant::now() + spec.decision_time, |all| {
+                        all.get(mark..)
+                            .unwrap_or_default()
+                            .iter()
+                            .find(|r| r.path == path && (r.bytes_sent >= want || r.completed))
+                            .map(|r| format!("at {} of {} bytes sent", r.bytes_sent, r.bytes_total))
+                    })
+                    .await
+                    .map_err(|all| {
+                        Stop::Error(format!(
+                            "cut {}: the device did not fetch the image within {:?}: {}",
+                            i + 1,
+                            spec.decision_time,
+                            transfers(all.get(mark..).unwrap_or_default(), &path)
+                        ))
+                    })
+                }
+                CutPoint::Install | CutPoint::AfterInstall => {
+                    match self.wait_fetched(&img, mark, spec.decision_time).await {
+                        Err(e) => Err(e),
+                        Ok(_) => {
+                            let (re, label) = match point {
+                                CutPoint::Install => (spec.installing.clone(), "installing"),
+                                _ => (spec.installed.clone(), "installed"),
+                            };
+                            let mut from = "the end of the download".to_string();
+                            if let Some(re) = re
+                                && let Ok(Wait::Found(_)) =
+                                    c.expect(&[&re], Instant::now() + spec.decision_time, None).await
+                            {
+                                from = format!("the device said `{label}`");
+                            }
+                            let delay = if point == CutPoint::Install {
+                                let max = if spec.installing.is_some() {
+                                    spec.install_time
+                                } else {
+                                    spec.install_time.max(Duration::from_millis(10))
+                                };
+                                Duration::from_millis(rng.random_range(0..max.as_millis().max(1) as u64))
+                            } else if spec.installed.is_none() {
+                                spec.install_time
+                            } else {
+                                Duration::ZERO
+                            };
+                            tokio::time::sleep(delay).await;
+                            Ok(format!("{} ms after {from}", delay.as_millis()))
+                        }
+                    }
+                }
+            };
+            self.updates()?.set_throttle(0);
+            let at = match at {
+                Ok(a) => a,
+                Err(e) => {
+                    self.updates()?.withdraw();
+                    return Err(e);
+                }
+            };
+            self.at = None;
+            self.bench
+                .power(Action::Off)
+                .await
+                .map_err(|e| Stop::Error(format!("power off failed: {e}")))?;
+            self.updates()?.withdraw();
+            self.bench
+                .power(Action::On)
+                .await
+                .map_err(|e| Stop::Error(format!("power on failed: {e}")))?;
+            let after = match self.ensure_shell().await {
+                Ok(_) => self.read_version().await,
+                Err(e) => Err(e),
+            };
+            let cut_words = format!("cut {} of {cuts} ({point:?}, {at}; seed {seed})", i + 1);
+            record.push(Cut {
+                cut: i + 1,
+                point,
+                at,
+                version_after: after.as_ref().ok().cloned(),
+            });
+            let lines: Vec<String> = record.iter().filter_map(|r| serde_json::to_string(r).ok()).collect();
+            self.cuts_evidence = Some(lines.join("\n") + "\n");
+            match after {
+                Ok(v) if v == baseline || v == img.version => {}
+                Ok(v) => {
+                    return Err(Stop::Fail {
+                        check: Some("UPD-08".into()),
+                        reason: format!(
+                            "UPD-08: after power {cut_words} the device runs {v:?}, neither the old {baseline} nor the new {}",
+                            img.version
+                        ),
+                    });
+                }
+                Err(Stop::Error(why)) | Err(Stop::Fail { reason: why, .. }) | Err(Stop::Skip(why)) => {
+                    return Err(Stop::Fail {
+                        check: Some("UPD-08".into()),
+                        reason: format!("UPD-08: after power {cut_words} the device does not boot to a working console: {why}"),
+                    });
+                }
+            }
+        }
+        let old = record
+            .iter()
+            .filter(|r| r.version_after.as_deref() == Some(baseline.as_str()))
+            .count();
+        Ok(format!(
+            "{cuts} power cuts (seed {seed}): the device booted every time, {old} time(s) on the old version {baseline}, {} on the new {}",
+            record.len() - old,
+            img.version
+        ))
+    }
+}

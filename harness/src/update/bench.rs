@@ -1,0 +1,209 @@
+//! The update bench: the images of a run (made once from the maker's files) and the HTTP
+//! and HTTPS update servers that serve them, with the log of every transfer.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sha2::Digest;
+
+use super::{ImageName, Scheme, UpdateSpec};
+use crate::bench::http::{HttpRequest, RequestLog, Routes, UpdateServer};
+use crate::config::template::{Quote, Template};
+
+/// An image ready to serve.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub name: ImageName,
+    pub version: String,
+    pub data: Bytes,
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug)]
+pub struct UpdateBench {
+    pub spec: UpdateSpec,
+    pub http: UpdateServer,
+    pub https: Option<UpdateServer>,
+    pub routes: Routes,
+    pub log: Arc<RequestLog>,
+    /// Bytes per second the servers send bodies at (0 = unlimited).
+    pub throttle: Arc<std::sync::atomic::AtomicU64>,
+    /// The CA certificate a device must trust for HTTPS updates (bench CA).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The version the device ran when first asked in this run.
+    pub baseline: Option<String>,
+    /// Images made so far, by name.
+    images: BTreeMap<String, Image>,
+}
+
+impl UpdateBench {
+    /// Binds the servers on `bind` (ports 0 = any) and makes the HTTPS identity.
+    pub async fn start(
+        spec: &UpdateSpec,
+        bind: IpAddr,
+        ports: (u16, u16),
+        dir: &Path,
+    ) -> Result<Self, String> {
+        let throttle = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let routes: Routes = Arc::default();
+        let log = Arc::new(RequestLog::with_throttle(throttle.clone()));
+        let http = UpdateServer::start(SocketAddr::new(bind, ports.0), None, routes.clone(), log.clone()).await?;
+        let pki_dir = dir.join("update-pki");
+        std::fs::create_dir_all(&pki_dir).map_err(|e| format!("{}: {e}", pki_dir.display()))?;
+        let pki = crate::bench::pki::Pki::new(&spec.host, &spec.trust, &pki_dir)?;
+        let ca_file = pki.ca_file.clone();
+        let https = match pki.issue(crate::bench::pki::CertVariant::Valid)? {
+            Some(id) => {
+                let cfg = rustls::ServerConfig::builder_with_provider(crate::bench::provider())
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| e.to_string())?
+                    .with_no_client_auth()
+                    .with_single_cert(id.chain, id.key.clone_key())
+                    .map_err(|e| format!("update TLS server config: {e}"))?;
+                Some(
+                    UpdateServer::start(
+                        SocketAddr::new(bind, ports.1),
+                        Some(Arc::new(cfg)),
+                        routes.clone(),
+                        log.clone(),
+                    )
+                    .await?,
+                )
+            }
+            None => None,
+        };
+        if spec.scheme == Scheme::Https && https.is_none() {
+            return Err(
+                "update.scheme is https but the device trusts no CA the bench can issue from (update.trust)".into(),
+            );
+        }
+        Ok(Self {
+            spec: spec.clone(),
+            http,
+            https,
+            routes,
+            log,
+            throttle,
+            ca_file,
+            baseline: None,
+            images: BTreeMap::new(),
+        })
+    }
+
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        let mut v = BTreeMap::new();
+        v.insert("update.url".into(), self.base_url());
+        v.insert("update.host".into(), self.spec.host.clone());
+        v.insert(
+            "update.ca_cert".into(),
+            self.ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        );
+        v.insert("bench.update_http.port".into(), self.http.addr.port().to_string());
+        v.insert(
+            "bench.update_https.port".into(),
+            self.https.as_ref().map(|s| s.addr.port().to_string()).unwrap_or_default(),
+        );
+        v
+    }
+
+    /// `scheme://address:port` of the server the profile's scheme selects.
+    pub fn base_url(&self) -> String {
+        match (&self.spec.scheme, &self.https) {
+            (Scheme::Https, Some(s)) => format!("https://{}", s.addr),
+            _ => format!("http://{}", self.http.addr),
+        }
+    }
+
+    /// Makes (once) and returns the image `name`, reading the maker's files with `vars`.
+    pub fn image(&mut self, name: ImageName, vars: &BTreeMap<String, String>) -> Result<Image, String> {
+        let key = name.as_str();
+        if let Some(i) = self.images.get(&key) {
+            return Ok(i.clone());
+        }
+        let read = |t: &Template| -> Result<Vec<u8>, String> {
+            let p = t.render(vars, Quote::Raw)?;
+            std::fs::read(&p).map_err(|e| format!("cannot read the maker's image {p}: {e}"))
+        };
+        let missing = |what: &str| format!("the profile supplies no {what} image (update.images.{what})");
+        let (data, version) = match name {
+            ImageName::Valid => (read(&self.spec.valid.file)?, self.spec.valid.version.clone()),
+            ImageName::Older => {
+                let i = self.spec.older.as_ref().ok_or_else(|| missing("older"))?;
+                (read(&i.file)?, i.version.clone())
+            }
+            ImageName::OtherModel => {
+                let i = self.spec.other_model.as_ref().ok_or_else(|| missing("other_model"))?;
+                (read(&i.file)?, i.version.clone())
+            }
+            ImageName::Variant(v) => {
+                let valid = self.image(ImageName::Valid, vars)?;
+                (
+                    super::variants::make(&valid.data, self.spec.layout, v)?,
+                    self.spec.valid.version.clone(),
+                )
+            }
+        };
+        let mut pv = vars.clone();
+        pv.insert("image".into(), key.clone());
+        let path = self.spec.image_path.render(&pv, Quote::Raw)?;
+        let img = Image {
+            name,
+            version,
+            sha256: hex(&sha2::Sha256::digest(&data)),
+            data: Bytes::from(data),
+            path,
+        };
+        self.images.insert(key, img.clone());
+        Ok(img)
+    }
+
+    /// Variables describing `img` for the delivery templates.
+    pub fn image_vars(&self, img: &Image, vars: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut v = vars.clone();
+        v.extend(self.vars());
+        v.insert("image".into(), img.name.as_str());
+        v.insert("image.version".into(), img.version.clone());
+        v.insert("image.path".into(), img.path.clone());
+        v.insert("image.url".into(), format!("{}{}", self.base_url(), img.path));
+        v.insert("image.size".into(), img.data.len().to_string());
+        v.insert("image.sha256".into(), img.sha256.clone());
+        v
+    }
+
+    /// Serves `img` at its path (and, for pull delivery, a manifest offering it).
+    pub fn offer(&self, img: &Image, vars: &BTreeMap<String, String>) -> Result<(), String> {
+        let mut r = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        r.insert(img.path.clone(), img.data.clone());
+        if let super::Delivery::Pull {
+            manifest_path,
+            manifest,
+        } = &self.spec.delivery
+        {
+            let text = manifest.render(&self.image_vars(img, vars), Quote::Raw)?;
+            r.insert(manifest_path.clone(), Bytes::from(text));
+        }
+        Ok(())
+    }
+
+    /// Stops offering anything: the manifest and images answer 404.
+    pub fn withdraw(&self) {
+        self.routes.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    pub fn set_throttle(&self, bytes_per_sec: u64) {
+        self.throttle.store(bytes_per_sec, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Requests since `from` (an index into the log).
+    pub fn requests_since(&self, from: usize) -> Vec<HttpRequest> {
+        self.log.snapshot().into_iter().skip(from).collect()
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

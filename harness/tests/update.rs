@@ -1,0 +1,138 @@
+//! The update checks (UPD-01..08) against the simulated board with each update flaw, a
+//! board that never fetches, and a board whose positive control cannot pass.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+
+/// Runs scenarios against a profile (setup included: it signs the images); returns the
+/// testcases by id, the exit code and the results folder.
+fn run(profile: &str, only: &[&str]) -> (BTreeMap<String, Case>, Option<i32>, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.current_dir(repo())
+        .args(["run", "-d", profile, "--out"])
+        .arg(&res)
+        .arg("--workdir")
+        .arg(dir.path().join("work"));
+    for id in only {
+        cmd.args(["--only", id]);
+    }
+    let out = cmd.output().expect("run certbench");
+    let log = text(&out);
+    let cases = junit(&res.join("junit.xml"));
+    let map = cases
+        .into_iter()
+        .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c))
+        .collect();
+    (map, out.status.code(), dir, log)
+}
+
+const IMAGES: &[&str] = &[
+    "flip_header",
+    "flip_payload",
+    "flip_signature",
+    "truncated",
+    "oversized",
+    "empty",
+    "older",
+    "other_model",
+];
+
+/// Each board: the images that must FAIL (with their check); all others PASS.
+#[rstest::rstest]
+#[case::good_board("devices/simboard.yaml", &[])]
+#[case::no_signature_check(
+    "devices/simboard-no-signature-check.yaml",
+    &[("flip_payload", "UPD-03"), ("flip_signature", "UPD-05")]
+)]
+#[case::no_length_check("devices/simboard-no-length-check.yaml", &[("oversized", "UPD-04")])]
+#[case::downgrade_allowed("devices/simboard-downgrade-allowed.yaml", &[("older", "UPD-07")])]
+#[case::wrong_model_accepted("devices/simboard-wrong-model-accepted.yaml", &[("other_model", "UPD-06")])]
+fn corrupt_images_fail_exactly_on_the_flawed_boards_variants(#[case] profile: &str, #[case] red: &[(&str, &str)]) {
+    let (cases, code, dir, log) = run(profile, &["update-corrupt-image"]);
+    assert_eq!(cases.len(), IMAGES.len() + 1, "{log}");
+    let control = &cases["update-corrupt-image.positive_control"];
+    assert_eq!(control.status, "pass", "{profile}: {control:?}");
+    for img in IMAGES {
+        let c = &cases[&format!("update-corrupt-image.{img}")];
+        match red.iter().find(|(i, _)| i == img) {
+            Some((_, check)) => {
+                assert_eq!(c.status, "failure", "{profile}: {img}: {c:?}");
+                assert!(c.message.starts_with(check), "{profile}: {c:?}");
+                assert!(
+                    c.message.contains("began installing") && c.message.contains("complete"),
+                    "evidence: what the device did and what the bench served: {c:?}"
+                );
+                let ev = dir
+                    .path()
+                    .join(format!("results/scenarios/update-corrupt-image.{img}/update-requests.jsonl"));
+                let t = std::fs::read_to_string(&ev).expect("bench log in the evidence");
+                assert!(t.contains(&format!("/images/{img}.bin")) && t.contains("\"completed\":true"), "{t}");
+            }
+            None => assert_eq!(c.status, "pass", "{profile}: {img}: {c:?}"),
+        }
+    }
+    assert_eq!(code, Some(if red.is_empty() { 0 } else { 1 }), "{log}");
+}
+
+#[test]
+fn a_board_that_never_fetches_the_image_gives_error_not_pass() {
+    let (cases, code, _dir, log) = run("fixtures/devices/simboard-update-unreachable.yaml", &["update-corrupt-image"]);
+    assert_eq!(cases.len(), IMAGES.len() + 1, "{log}");
+    for (id, c) in &cases {
+        assert_eq!(c.status, "error", "{id}: {c:?}");
+        assert!(c.message.contains("the test did not happen"), "{id}: {c:?}");
+    }
+    assert_eq!(code, Some(2), "{log}");
+}
+
+#[test]
+fn without_a_passing_positive_control_no_refusal_counts() {
+    let (cases, _code, _dir, log) = run("fixtures/devices/simboard-other-maker-key.yaml", &["update-corrupt-image"]);
+    let control = &cases["update-corrupt-image.positive_control"];
+    assert_eq!(control.status, "failure", "{control:?}\n{log}");
+    assert!(control.message.starts_with("UPD-02"), "{control:?}");
+    for img in IMAGES {
+        let c = &cases[&format!("update-corrupt-image.{img}")];
+        // the board refused it (as it refuses everything): that is not a PASS
+        assert_eq!(c.status, "error", "{img}: {c:?}");
+        assert!(c.message.contains("positive control"), "{img}: {c:?}");
+    }
+}
+
+#[rstest::rstest]
+#[case::good_board("devices/simboard.yaml", "pass")]
+#[case::auto_update_off("devices/simboard-auto-update-off.yaml", "failure")]
+fn automatic_update_check_after_factory_reset(#[case] profile: &str, #[case] want: &str) {
+    let (cases, _code, _dir, log) = run(profile, &["update-auto-default"]);
+    let c = &cases["update-auto-default"];
+    assert_eq!(c.status, want, "{c:?}\n{log}");
+    if want == "failure" {
+        assert!(c.message.starts_with("UPD-01") && c.message.contains("/manifest.json"), "{c:?}");
+    }
+}
+
+#[rstest::rstest]
+#[case::good_board("devices/simboard.yaml", "pass")]
+#[case::bricks_on_power_loss("devices/simboard-bricks-on-power-loss.yaml", "failure")]
+fn power_cuts_during_an_update(#[case] profile: &str, #[case] want: &str) {
+    let (cases, _code, dir, log) = run(profile, &["update-power-loss"]);
+    let c = &cases["update-power-loss"];
+    assert_eq!(c.status, want, "{c:?}\n{log}");
+    let cuts = dir.path().join("results/scenarios/update-power-loss/power-cuts.jsonl");
+    if want == "pass" {
+        let t = std::fs::read_to_string(&cuts).expect("the cut table is evidence");
+        let n = t.lines().count();
+        assert!(n >= 10, "at least 10 cuts were made: {t}");
+        for point in ["\"download\"", "\"install\"", "\"after_install\""] {
+            assert!(t.contains(point), "cuts at {point}: {t}");
+        }
+        assert!(c.message.is_empty(), "{c:?}");
+    } else {
+        assert!(c.message.starts_with("UPD-08") && c.message.contains("does not boot"), "{c:?}");
+    }
+}
