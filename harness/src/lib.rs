@@ -9,6 +9,7 @@ pub mod bench;
 pub mod catalogue;
 pub mod config;
 pub mod console;
+pub mod debug;
 pub mod docs;
 pub mod engine;
 pub mod exit;

@@ -25,6 +25,11 @@ impl Redactor {
         }
     }
 
+    /// The secrets known so far, by name (for searching memory dumps; never printed).
+    pub fn secrets(&self) -> Vec<(String, String)> {
+        self.secrets.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn redact(&self, s: &str) -> String {
         String::from_utf8(self.redact_bytes(s.as_bytes()))
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())

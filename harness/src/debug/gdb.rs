@@ -1,0 +1,281 @@
+//! A GDB remote serial protocol client (TCP `host:port` or `unix:/path`), for benches that
+//! expose the debug port through OpenOCD, pyOCD, a J-Link GDB server, a Black Magic Probe
+//! or QEMU's gdbstub: memory reads, halt/continue, registers, reset via `monitor`.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use super::{Abilities, DebugError, DebugPort};
+
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+pub struct GdbRemote {
+    address: String,
+    timeout: Duration,
+    conn: Option<Box<dyn Stream>>,
+    /// The server's `monitor` (qRcmd) answers, when it has any.
+    monitor: Option<bool>,
+}
+
+impl std::fmt::Debug for GdbRemote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GdbRemote({})", self.address)
+    }
+}
+
+fn checksum(data: &[u8]) -> u8 {
+    data.iter().fold(0u8, |a, b| a.wrapping_add(*b))
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Undoes the protocol's run-length encoding (`X*n` repeats X n-29 more times).
+fn unrle(data: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        if data[i] == b'*' && i + 1 < data.len() && !out.is_empty() {
+            let n = data[i + 1].saturating_sub(29) as usize;
+            let last = *out.last().unwrap_or(&b'0');
+            out.extend(std::iter::repeat_n(last, n));
+            i += 2;
+        } else {
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+impl GdbRemote {
+    pub fn new(address: &str, timeout: Duration) -> Self {
+        Self {
+            address: address.to_string(),
+            timeout,
+            conn: None,
+            monitor: None,
+        }
+    }
+
+    fn connect(&mut self) -> Result<(), DebugError> {
+        let unavailable = |e: std::io::Error| {
+            DebugError::Unavailable(format!("cannot connect to the GDB server at {}: {e}", self.address))
+        };
+        let conn: Box<dyn Stream> = if let Some(path) = self.address.strip_prefix("unix:") {
+            let s = std::os::unix::net::UnixStream::connect(path).map_err(unavailable)?;
+            s.set_read_timeout(Some(self.timeout)).map_err(unavailable)?;
+            Box::new(s)
+        } else {
+            use std::net::ToSocketAddrs;
+            let addr = self
+                .address
+                .to_socket_addrs()
+                .map_err(unavailable)?
+                .next()
+                .ok_or_else(|| DebugError::Unavailable(format!("{} resolves to nothing", self.address)))?;
+            let s = std::net::TcpStream::connect_timeout(&addr, self.timeout).map_err(unavailable)?;
+            s.set_read_timeout(Some(self.timeout)).map_err(unavailable)?;
+            let _ = s.set_nodelay(true);
+            Box::new(s)
+        };
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    fn io(&mut self) -> Result<&mut Box<dyn Stream>, DebugError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| DebugError::Unavailable("not connected to the GDB server".into()))
+    }
+
+    fn lost(e: std::io::Error) -> DebugError {
+        DebugError::Lost(format!("GDB server: {e}"))
+    }
+
+    fn send(&mut self, body: &str) -> Result<(), DebugError> {
+        let pkt = format!("${body}#{:02x}", checksum(body.as_bytes()));
+        self.io()?.write_all(pkt.as_bytes()).map_err(Self::lost)
+    }
+
+    fn byte(&mut self) -> Result<u8, DebugError> {
+        let mut b = [0u8; 1];
+        match self.io()?.read(&mut b) {
+            Ok(0) => Err(DebugError::Lost("the GDB server closed the connection".into())),
+            Ok(_) => Ok(b[0]),
+            Err(e) => Err(Self::lost(e)),
+        }
+    }
+
+    /// Reads one packet (acknowledging it); skips acks and notifications.
+    fn recv(&mut self) -> Result<Vec<u8>, DebugError> {
+        loop {
+            let b = self.byte()?;
+            if b != b'$' {
+                continue; // '+', '-', or noise
+            }
+            let mut body = Vec::new();
+            loop {
+                let c = self.byte()?;
+                if c == b'#' {
+                    break;
+                }
+                body.push(c);
+                if body.len() > 1 << 20 {
+                    return Err(DebugError::Lost("oversized packet from the GDB server".into()));
+                }
+            }
+            let (h, l) = (self.byte()?, self.byte()?);
+            let sum = u8::from_str_radix(&String::from_utf8_lossy(&[h, l]), 16).unwrap_or(0);
+            if sum != checksum(&body) {
+                self.io()?.write_all(b"-").map_err(Self::lost)?;
+                continue;
+            }
+            self.io()?.write_all(b"+").map_err(Self::lost)?;
+            return Ok(unrle(&body));
+        }
+    }
+
+    /// A request and its reply, skipping console output (`O...`) packets.
+    fn ask(&mut self, body: &str) -> Result<Vec<u8>, DebugError> {
+        self.send(body)?;
+        loop {
+            let r = self.recv()?;
+            if r.first() == Some(&b'O') && r.len() > 1 && r != b"OK" {
+                continue;
+            }
+            return Ok(r);
+        }
+    }
+
+    /// Runs a `monitor` command; Ok(false) when the server has no monitor.
+    pub fn monitor(&mut self, cmd: &str) -> Result<bool, DebugError> {
+        let r = self.ask(&format!("qRcmd,{}", hex(cmd.as_bytes())))?;
+        let ok = !r.is_empty() && !r.starts_with(b"E");
+        self.monitor = Some(ok);
+        Ok(ok)
+    }
+
+    /// The general registers, as the server's hex blob.
+    pub fn registers(&mut self) -> Result<String, DebugError> {
+        let r = self.ask("g")?;
+        if r.starts_with(b"E") {
+            return Err(DebugError::Refused(format!(
+                "register read answered {}",
+                String::from_utf8_lossy(&r)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&r).into_owned())
+    }
+}
+
+impl DebugPort for GdbRemote {
+    fn describe(&self) -> String {
+        format!("GDB server {}", self.address)
+    }
+
+    fn abilities(&self) -> Abilities {
+        Abilities {
+            halt: true,
+            resume: true,
+            reset: self.monitor.unwrap_or(true),
+            read: true,
+            write: false,
+            lock_state: false,
+        }
+    }
+
+    fn attach(&mut self) -> Result<String, DebugError> {
+        self.connect()?;
+        self.io()?.write_all(b"+").map_err(Self::lost)?;
+        let sup = self.ask("qSupported:swbreak+;hwbreak+")?;
+        // the stop reason: the server halts the target for the debugger
+        let why = self.ask("?")?;
+        if why.starts_with(b"E") {
+            return Err(DebugError::Refused(format!(
+                "the GDB server reports {}",
+                String::from_utf8_lossy(&why)
+            )));
+        }
+        let sup = String::from_utf8_lossy(&sup);
+        let size = sup
+            .split(';')
+            .find_map(|f| f.strip_prefix("PacketSize="))
+            .unwrap_or("?");
+        Ok(format!(
+            "the target behind {} (stop reply {}, packet size {size})",
+            self.address,
+            String::from_utf8_lossy(&why)
+        ))
+    }
+
+    fn halt(&mut self) -> Result<(), DebugError> {
+        // already halted when attached (stop reply); ^C stops a running target
+        self.io()?.write_all(&[0x03]).map_err(Self::lost)?;
+        let _ = self.ask("?")?;
+        Ok(())
+    }
+
+    fn resume(&mut self) -> Result<(), DebugError> {
+        // detach lets the target run on and ends the session cleanly
+        if self.conn.is_some() {
+            let r = self.ask("D");
+            self.conn = None;
+            r?;
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) -> Result<(), DebugError> {
+        if self.monitor("reset")? || self.monitor("system_reset")? {
+            Ok(())
+        } else {
+            Err(DebugError::Unsupported("reset (the server has no monitor reset)"))
+        }
+    }
+
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), DebugError> {
+        let r = self.ask(&format!("m{addr:x},{:x}", buf.len()))?;
+        if r.starts_with(b"E") || r.is_empty() {
+            return Err(DebugError::Refused(format!(
+                "memory read at {addr:#x} answered {:?}",
+                String::from_utf8_lossy(&r)
+            )));
+        }
+        let text = String::from_utf8_lossy(&r);
+        if text.len() < buf.len() * 2 {
+            return Err(DebugError::Refused(format!(
+                "memory read at {addr:#x} returned {} of {} bytes",
+                text.len() / 2,
+                buf.len()
+            )));
+        }
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
+                .map_err(|_| DebugError::Lost("malformed memory reply".into()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rle_and_checksums() {
+        assert_eq!(unrle(b"0* "), b"0000");
+        assert_eq!(checksum(b"OK"), 0x9a);
+    }
+
+    #[test]
+    fn an_absent_server_is_unavailable_not_a_panic() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = free.local_addr().expect("addr").to_string();
+        drop(free);
+        let mut g = GdbRemote::new(&addr, Duration::from_secs(1));
+        assert!(matches!(g.attach(), Err(DebugError::Unavailable(m)) if m.contains(&addr)));
+    }
+}
