@@ -122,6 +122,8 @@ enum Command {
         #[arg(long, short = 's', default_value = "scenarios")]
         scenarios: Vec<PathBuf>,
     },
+    /// List the debug probes (ST-Link, J-Link, CMSIS-DAP, ...) attached to this machine.
+    Probes,
     /// Print the JSON Schema of a file kind, for editor completion.
     Schema {
         #[arg(value_parser = ["device", "lab", "scenario"])]
@@ -163,6 +165,16 @@ fn main() -> ExitCode {
             Some(vars) => validate(paths, lab, vars),
             None => ExitCode::from(exit::BAD_INPUT),
         },
+        Command::Probes => {
+            let probes = certbench::debug::probe::list();
+            if probes.is_empty() {
+                println!("no debug probes found: probe-rs sees none attached to this machine");
+            }
+            for p in probes {
+                println!("{}  {}", p.selector, p.name);
+            }
+            ExitCode::SUCCESS
+        }
         Command::Verify { run_dir, pubkey } => verify(&run_dir, pubkey.as_deref()),
         Command::Keygen { out } => match certbench::report::manifest::keygen(&out) {
             Ok(pk) => {

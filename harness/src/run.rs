@@ -460,6 +460,28 @@ async fn execute(
         }
         let _ = std::fs::write(out_dir.join("setup.log"), redactor.redact(&log));
     }
+    // the lab asks for an image on the part before the run (probe-rs only)
+    if setup_error.is_none()
+        && let Some(d) = &device.debug
+        && let Some(image) = d.flash_before_run.clone()
+    {
+        reporters.emit(RunEvent::Notice {
+            text: format!("flashing {} through the debug probe", image.display()),
+        });
+        setup_error = match &d.driver {
+            crate::debug::Driver::ProbeRs { chip, probe } => {
+                let mut p = crate::debug::probe::ProbeRs::new(probe.as_deref(), chip, d.sacrificial);
+                match tokio::task::spawn_blocking(move || p.flash(&image)).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(format!("flash_before_run failed: {e}")),
+                    Err(e) => Some(format!("flash_before_run stopped: {e}")),
+                }
+            }
+            crate::debug::Driver::Gdb { .. } => Some(
+                "flash_before_run needs the probe_rs debug driver; with a GDB server, flash in a setup command".into(),
+            ),
+        };
+    }
 
     let power: Option<Box<dyn Power>> = device.power.as_ref().map(|p| -> Box<dyn Power> {
         match p {
@@ -758,7 +780,9 @@ impl Controls {
 
     /// Items whose control never ran.
     fn flush(&mut self) -> Vec<ScenarioResult> {
-        self.settle(Some("the positive control did not run, so a refusal proves nothing".into()))
+        self.settle(Some(
+            "the positive control did not run, so a refusal proves nothing".into(),
+        ))
     }
 }
 

@@ -67,11 +67,14 @@ fn corrupt_images_fail_exactly_on_the_flawed_boards_variants(#[case] profile: &s
                     c.message.contains("install") && c.message.contains("complete"),
                     "evidence: what the device did and what the bench served: {c:?}"
                 );
-                let ev = dir
-                    .path()
-                    .join(format!("results/scenarios/update-corrupt-image.{img}/update-requests.jsonl"));
+                let ev = dir.path().join(format!(
+                    "results/scenarios/update-corrupt-image.{img}/update-requests.jsonl"
+                ));
                 let t = std::fs::read_to_string(&ev).expect("bench log in the evidence");
-                assert!(t.contains(&format!("/images/{img}.bin")) && t.contains("\"completed\":true"), "{t}");
+                assert!(
+                    t.contains(&format!("/images/{img}.bin")) && t.contains("\"completed\":true"),
+                    "{t}"
+                );
             }
             None => assert_eq!(c.status, "pass", "{profile}: {img}: {c:?}"),
         }
@@ -81,7 +84,10 @@ fn corrupt_images_fail_exactly_on_the_flawed_boards_variants(#[case] profile: &s
 
 #[test]
 fn a_board_that_never_fetches_the_image_gives_error_not_pass() {
-    let (cases, code, _dir, log) = run("fixtures/devices/simboard-update-unreachable.yaml", &["update-corrupt-image"]);
+    let (cases, code, _dir, log) = run(
+        "fixtures/devices/simboard-update-unreachable.yaml",
+        &["update-corrupt-image"],
+    );
     assert_eq!(cases.len(), IMAGES.len() + 1, "{log}");
     for (id, c) in &cases {
         assert_eq!(c.status, "error", "{id}: {c:?}");
@@ -92,7 +98,10 @@ fn a_board_that_never_fetches_the_image_gives_error_not_pass() {
 
 #[test]
 fn without_a_passing_positive_control_no_refusal_counts() {
-    let (cases, _code, _dir, log) = run("fixtures/devices/simboard-other-maker-key.yaml", &["update-corrupt-image"]);
+    let (cases, _code, _dir, log) = run(
+        "fixtures/devices/simboard-other-maker-key.yaml",
+        &["update-corrupt-image"],
+    );
     let control = &cases["update-corrupt-image.positive_control"];
     assert_eq!(control.status, "failure", "{control:?}\n{log}");
     assert!(control.message.starts_with("UPD-02"), "{control:?}");
@@ -112,7 +121,10 @@ fn automatic_update_check_after_factory_reset(#[case] profile: &str, #[case] wan
     let c = &cases["update-auto-default"];
     assert_eq!(c.status, want, "{c:?}\n{log}");
     if want == "failure" {
-        assert!(c.message.starts_with("UPD-01") && c.message.contains("/manifest.json"), "{c:?}");
+        assert!(
+            c.message.starts_with("UPD-01") && c.message.contains("/manifest.json"),
+            "{c:?}"
+        );
     }
 }
 
@@ -133,14 +145,20 @@ fn power_cuts_during_an_update(#[case] profile: &str, #[case] want: &str) {
         }
         assert!(c.message.is_empty(), "{c:?}");
     } else {
-        assert!(c.message.starts_with("UPD-08") && c.message.contains("does not boot"), "{c:?}");
+        assert!(
+            c.message.starts_with("UPD-08") && c.message.contains("does not boot"),
+            "{c:?}"
+        );
     }
 }
 
 #[test]
 fn debian_signify_update_client_refuses_every_hostile_image_and_installs_the_valid_one() {
     let ok = std::process::Command::new("sh")
-        .args(["-c", "command -v signify-openbsd && command -v curl && command -v socat"])
+        .args([
+            "-c",
+            "command -v signify-openbsd && command -v curl && command -v socat",
+        ])
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
@@ -153,7 +171,16 @@ fn debian_signify_update_client_refuses_every_hostile_image_and_installs_the_val
     }
     let (cases, code, _dir, log) = run("fixtures/devices/signify-update.yaml", &["update-corrupt-image"]);
     // a generic layout: start/middle/end flips instead of header/payload/signature
-    for img in ["flip_start", "flip_middle", "flip_end", "truncated", "oversized", "empty", "older", "other_model"] {
+    for img in [
+        "flip_start",
+        "flip_middle",
+        "flip_end",
+        "truncated",
+        "oversized",
+        "empty",
+        "older",
+        "other_model",
+    ] {
         let c = &cases[&format!("update-corrupt-image.{img}")];
         assert_eq!(c.status, "pass", "{img}: {c:?}\n{log}");
     }

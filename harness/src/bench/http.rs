@@ -133,7 +133,11 @@ impl Body for Counted {
         }
         let rate = self.log.throttle.load(std::sync::atomic::Ordering::Relaxed);
         // throttled: 20 slices a second
-        let step = if rate > 0 { (rate as usize / 20).clamp(1, CHUNK) } else { CHUNK };
+        let step = if rate > 0 {
+            (rate as usize / 20).clamp(1, CHUNK)
+        } else {
+            CHUNK
+        };
         if rate > 0 {
             let secs = step as f64 / rate as f64;
             self.pause = Some(Box::pin(tokio::time::sleep(std::time::Duration::from_secs_f64(secs))));

@@ -54,6 +54,9 @@ pub struct RawProfile {
     /// How the device is updated and the maker's images for the update checks.
     #[serde(default)]
     pub update: Option<crate::update::RawUpdate>,
+    /// The debug port (SWD/JTAG via a probe or a GDB server) and the memory to read.
+    #[serde(default)]
+    pub debug: Option<crate::debug::RawDebug>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -300,6 +303,12 @@ pub struct RawLab {
     /// Where the bench services listen (default: loopback, ephemeral ports).
     #[serde(default)]
     pub bench: Option<RawBenchBind>,
+    /// The debug probe on this bench, `VID:PID[:serial]` (overrides the profile's).
+    #[serde(default)]
+    pub debug_probe: Option<String>,
+    /// An image (ELF, hex or bin) to flash through the probe before the run.
+    #[serde(default)]
+    pub flash_before_run: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
@@ -344,6 +353,7 @@ pub struct Device {
     /// The update section, and where the update bench binds (address, HTTP and HTTPS port).
     pub update: Option<crate::update::UpdateSpec>,
     pub update_bind: (std::net::IpAddr, u16, u16),
+    pub debug: Option<crate::debug::DebugSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -687,6 +697,38 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         errs.borrow_mut().extend(e);
         r
     });
+    let debug = raw.debug.as_ref().and_then(|d| {
+        let driver = match &d.driver {
+            crate::debug::RawDriver::Gdb { address } => crate::debug::Driver::Gdb {
+                address: template(file, "debug.driver.gdb.address", address)?,
+            },
+            crate::debug::RawDriver::ProbeRs { chip, probe } => {
+                if let Err(e) = crate::debug::probe::chip_known(&chip.value) {
+                    errs.borrow_mut().push(
+                        InputError::new(file, Some(chip.pos), "debug.driver.probe_rs.chip", e).with_hint(
+                            "use a chip name from `probe-rs chip list`, e.g. nRF52840_xxAA or STM32F411RETx",
+                        ),
+                    );
+                    return None;
+                }
+                crate::debug::Driver::ProbeRs {
+                    chip: chip.value.clone(),
+                    probe: lab.debug_probe.clone().or(probe.clone()),
+                }
+            }
+        };
+        let lab_base = lab_file.parent().unwrap_or(Path::new("."));
+        Some(crate::debug::DebugSpec {
+            driver,
+            flash: d.flash.clone(),
+            ram: d.ram.clone(),
+            sacrificial: d.sacrificial,
+            flash_before_run: lab
+                .flash_before_run
+                .as_ref()
+                .map(|p| if p.is_absolute() { p.clone() } else { lab_base.join(p) }),
+        })
+    });
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(abs);
     let errs = errs.into_inner();
@@ -711,6 +753,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         ixit: raw.ixit.clone(),
         update,
         update_bind,
+        debug,
     })
 }
 

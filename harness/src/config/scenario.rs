@@ -104,6 +104,8 @@ pub enum Interface {
     Update,
     /// ... and checks for updates by itself (update.delivery: pull).
     UpdatePull,
+    /// The profile declares a debug port (profile `debug`).
+    Debug,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -185,6 +187,11 @@ pub enum RawStep {
     /// UPD-08: cut power at random points of a valid update; the device must always boot
     /// and run the old or the new version.
     UpdatePowerLoss(RawPowerLoss),
+    /// ATK-03: attach, halt and read the declared flash through the debug port; the part
+    /// must refuse.
+    DebugLocked(RawEmpty),
+    /// ATK-05: read the declared memory and search it for the run's secrets and for keys.
+    DebugSecrets(RawEmpty),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -599,6 +606,8 @@ pub enum StepKind {
         cuts: u32,
         seed: Option<u64>,
     },
+    DebugLocked,
+    DebugSecrets,
 }
 
 #[derive(Debug, Clone)]
@@ -630,6 +639,8 @@ impl StepKind {
             StepKind::UpdateImage { .. } => "update_image",
             StepKind::UpdateCheck => "update_check",
             StepKind::UpdatePowerLoss { .. } => "update_power_loss",
+            StepKind::DebugLocked => "debug_locked",
+            StepKind::DebugSecrets => "debug_secrets",
         }
     }
 }
@@ -888,6 +899,8 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                 ),
             }),
             RawStep::Shell(_) => Some(StepKind::Shell),
+            RawStep::DebugLocked(_) => Some(StepKind::DebugLocked),
+            RawStep::DebugSecrets(_) => Some(StepKind::DebugSecrets),
             RawStep::UpdateCheck(_) => Some(StepKind::UpdateCheck),
             RawStep::UpdateImage(u) => {
                 let image = cx.template(format!("{f}.update_image.image"), &u.image);
@@ -899,7 +912,10 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                         Some("use valid, older, other_model, a variant (flip_header, flip_payload, flip_signature, flip_start, flip_middle, flip_end, truncated, oversized, empty) or {{image}}"),
                     );
                 }
-                Some(StepKind::UpdateImage { image, expect: u.expect })
+                Some(StepKind::UpdateImage {
+                    image,
+                    expect: u.expect,
+                })
             }
             RawStep::UpdatePowerLoss(p) => {
                 if p.cuts.value < 10 {
@@ -910,7 +926,10 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                         Some("at least 10 power cuts; the security test catalogue asks for 20"),
                     );
                 }
-                Some(StepKind::UpdatePowerLoss { cuts: p.cuts.value, seed: p.seed })
+                Some(StepKind::UpdatePowerLoss {
+                    cuts: p.cuts.value,
+                    seed: p.seed,
+                })
             }
             RawStep::NoSession(n) => Some(StepKind::NoSession {
                 listener: n.listener,

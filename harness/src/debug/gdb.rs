@@ -138,12 +138,19 @@ impl GdbRemote {
         }
     }
 
-    /// A request and its reply, skipping console output (`O...`) packets.
+    /// A request and its reply, skipping console output (`O...`) packets and, unless a
+    /// stop reply is what is asked for, stop notifications (QEMU sends one on connect).
     fn ask(&mut self, body: &str) -> Result<Vec<u8>, DebugError> {
+        let wants_stop = body == "?";
         self.send(body)?;
         loop {
             let r = self.recv()?;
             if r.first() == Some(&b'O') && r.len() > 1 && r != b"OK" {
+                continue;
+            }
+            let is_stop =
+                matches!(r.first(), Some(b'T' | b'S')) && r.len() >= 3 && r[1..3].iter().all(u8::is_ascii_hexdigit);
+            if is_stop && !wants_stop {
                 continue;
             }
             return Ok(r);

@@ -72,6 +72,69 @@ pub trait DebugPort: Send {
     }
 }
 
+/// The profile's `debug:` section: how the bench reaches the debug port, and what to read.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDebug {
+    pub driver: RawDriver,
+    /// Flash ranges the lock check reads (ATK-03) and the secrets search covers.
+    #[serde(default)]
+    pub flash: Vec<Range>,
+    /// RAM ranges the secrets search covers (ATK-05).
+    #[serde(default)]
+    pub ram: Vec<Range>,
+    /// The board may be destroyed: only then may a locked chip be erased to attach.
+    #[serde(default)]
+    pub sacrificial: bool,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum RawDriver {
+    /// A GDB server (OpenOCD, pyOCD, J-Link GDB server, Black Magic Probe, QEMU):
+    /// `host:port` or `unix:/path`.
+    Gdb { address: crate::config::yaml::Loc<String> },
+    /// A USB probe driven by probe-rs; `probe` is `VID:PID[:serial]` (the lab binding's
+    /// `debug_probe` overrides it; default: the only probe attached).
+    ProbeRs {
+        chip: crate::config::yaml::Loc<String>,
+        #[serde(default)]
+        probe: Option<String>,
+    },
+}
+
+/// A resolved debug section.
+#[derive(Debug, Clone)]
+pub struct DebugSpec {
+    pub driver: Driver,
+    pub flash: Vec<Range>,
+    pub ram: Vec<Range>,
+    pub sacrificial: bool,
+    /// The lab asks for this image to be flashed before the run.
+    pub flash_before_run: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Driver {
+    Gdb { address: crate::config::template::Template },
+    ProbeRs { chip: String, probe: Option<String> },
+}
+
+impl DebugSpec {
+    /// Opens the driver (nothing is contacted until `attach`).
+    pub fn open(&self, vars: &std::collections::BTreeMap<String, String>) -> Result<Box<dyn DebugPort>, String> {
+        Ok(match &self.driver {
+            Driver::Gdb { address } => Box::new(gdb::GdbRemote::new(
+                &address.render(vars, crate::config::template::Quote::Raw)?,
+                std::time::Duration::from_secs(10),
+            )),
+            Driver::ProbeRs { chip, probe: sel } => {
+                Box::new(probe::ProbeRs::new(sel.as_deref(), chip, self.sacrificial))
+            }
+        })
+    }
+}
+
 /// A memory range the profile declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -180,17 +243,16 @@ pub fn check_locked(port: &mut dyn DebugPort, flash: &[Range]) -> Finding {
     let _ = port.resume();
     let n = d.bytes();
     let total: u64 = flash.iter().map(|r| r.length).sum();
-    let head = format!(
-        "attached to {what} via {}; {halted}",
-        port.describe()
-    );
+    let head = format!("attached to {what} via {}; {halted}", port.describe());
     match (&d.stopped, n) {
         (Some(DebugError::Refused(m)), 0) => Finding::Pass(format!("{head}; reading flash was refused: {m}")),
         (Some(e), 0) => Finding::Error(format!("{head}; reading flash failed before any byte: {e}")),
         _ => {
-            let all_same = d.parts.iter().flat_map(|(_, b)| b.iter()).all(|&b| {
-                b == d.parts.iter().find_map(|(_, b)| b.first().copied()).unwrap_or(0)
-            });
+            let all_same = d
+                .parts
+                .iter()
+                .flat_map(|(_, b)| b.iter())
+                .all(|&b| b == d.parts.iter().find_map(|(_, b)| b.first().copied()).unwrap_or(0));
             let partial = match &d.stopped {
                 Some(e) => format!(" (then: {e})"),
                 None => String::new(),
@@ -282,7 +344,9 @@ pub fn check_secrets(port: &mut dyn DebugPort, ranges: &[Range], needles: &[(Str
         Ok(w) => w,
         Err(Finding::Pass(m)) => {
             return (
-                Finding::Skip(format!("memory is not readable, so there is nothing to search (see ATK-03): {m}")),
+                Finding::Skip(format!(
+                    "memory is not readable, so there is nothing to search (see ATK-03): {m}"
+                )),
                 Vec::new(),
             );
         }
@@ -301,7 +365,11 @@ pub fn check_secrets(port: &mut dyn DebugPort, ranges: &[Range], needles: &[(Str
         "searched {n} bytes of {} read via {} from {what} for {} ({}) and private keys",
         ranges_words(ranges),
         port.describe(),
-        if names.len() == 1 { "1 secret".to_string() } else { format!("{} secrets", names.len()) },
+        if names.len() == 1 {
+            "1 secret".to_string()
+        } else {
+            format!("{} secrets", names.len())
+        },
         names.join(", ")
     );
     let listed = hits
@@ -311,10 +379,12 @@ pub fn check_secrets(port: &mut dyn DebugPort, ranges: &[Range], needles: &[(Str
         .join("; ");
     let finding = match (&d.stopped, hits.is_empty(), n) {
         (_, false, _) => Finding::Fail(format!("{searched}: found {listed}")),
-        (Some(DebugError::Refused(m)), true, 0) => {
-            Finding::Skip(format!("memory is not readable, so there is nothing to search (see ATK-03): {m}"))
-        }
-        (Some(e), true, _) => Finding::Error(format!("{searched}, then the read stopped ({e}): the search is incomplete")),
+        (Some(DebugError::Refused(m)), true, 0) => Finding::Skip(format!(
+            "memory is not readable, so there is nothing to search (see ATK-03): {m}"
+        )),
+        (Some(e), true, _) => Finding::Error(format!(
+            "{searched}, then the read stopped ({e}): the search is incomplete"
+        )),
         (None, true, _) if needles.is_empty() => Finding::Error(format!(
             "{searched}: no secret of the run is known to search for (log in or set a password first)"
         )),
@@ -372,11 +442,22 @@ mod tests {
         let mut p = unlocked();
         let needles = vec![("device_password".to_string(), b"Sup3r-Secret".to_vec())];
         let (f, hits) = check_secrets(&mut p, &[RAM], &needles);
-        let Finding::Fail(m) = f else { panic!("must fail: {f:?}") };
-        assert_eq!(hits, vec![Hit { address: 0x2000_0100, kind: "plaintext device_password".into() }]);
+        let Finding::Fail(m) = f else {
+            panic!("must fail: {f:?}")
+        };
+        assert_eq!(
+            hits,
+            vec![Hit {
+                address: 0x2000_0100,
+                kind: "plaintext device_password".into()
+            }]
+        );
         assert!(m.contains("0x20000100") && !m.contains("Sup3r"), "{m}");
         let clean = vec![("other".to_string(), b"not-there-at-all".to_vec())];
-        assert!(matches!(check_secrets(&mut unlocked(), &[RAM], &clean).0, Finding::Pass(_)));
+        assert!(matches!(
+            check_secrets(&mut unlocked(), &[RAM], &clean).0,
+            Finding::Pass(_)
+        ));
     }
 
     #[test]
@@ -384,7 +465,9 @@ mod tests {
         // some flash already read: that is a finding
         let mut p = unlocked();
         p.mode_disconnect_after(2048);
-        let Finding::Fail(m) = check_locked(&mut p, &[FLASH]) else { panic!("partial read is a FAIL") };
+        let Finding::Fail(m) = check_locked(&mut p, &[FLASH]) else {
+            panic!("partial read is a FAIL")
+        };
         assert!(m.contains("read 2048 of 4096") && m.contains("connection lost"), "{m}");
         // nothing read: the harness cannot tell
         let mut p = unlocked();

@@ -85,7 +85,11 @@ impl ProbeRs {
             .as_mut()
             .ok_or_else(|| DebugError::Unavailable("not attached".into()))?;
         use probe_rs::flashing as f;
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let r = match ext.as_str() {
             "hex" | "ihex" => f::download_file(s, path, f::HexLoader),
             "bin" => f::download_file(s, path, f::BinLoader(f::BinOptions::default())),
@@ -151,7 +155,10 @@ impl DebugPort for ProbeRs {
                 if is_refusal(&text) {
                     Err(DebugError::Refused(text))
                 } else {
-                    Err(DebugError::Unavailable(format!("attach to {} failed: {text}", self.chip)))
+                    Err(DebugError::Unavailable(format!(
+                        "attach to {} failed: {text}",
+                        self.chip
+                    )))
                 }
             }
         }
@@ -159,12 +166,14 @@ impl DebugPort for ProbeRs {
 
     fn halt(&mut self) -> Result<(), DebugError> {
         let mut c = self.core()?;
-        c.halt(std::time::Duration::from_millis(500))
-            .map(|_| ())
-            .map_err(|e| {
-                let t = format!("{e}");
-                if is_refusal(&t) { DebugError::Refused(t) } else { DebugError::Lost(t) }
-            })
+        c.halt(std::time::Duration::from_millis(500)).map(|_| ()).map_err(|e| {
+            let t = format!("{e}");
+            if is_refusal(&t) {
+                DebugError::Refused(t)
+            } else {
+                DebugError::Lost(t)
+            }
+        })
     }
 
     fn resume(&mut self) -> Result<(), DebugError> {
@@ -182,7 +191,11 @@ impl DebugPort for ProbeRs {
         let mut c = self.core()?;
         c.read_8(addr, buf).map_err(|e| {
             let t = format!("{e} ({e:?})");
-            if is_refusal(&t) { DebugError::Refused(t) } else { DebugError::Lost(t) }
+            if is_refusal(&t) {
+                DebugError::Refused(t)
+            } else {
+                DebugError::Lost(t)
+            }
         })
     }
 }

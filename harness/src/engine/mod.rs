@@ -111,6 +111,11 @@ impl Bench {
                     }
                     Some(_) => None,
                 },
+                Interface::Debug => self
+                    .device
+                    .debug
+                    .is_none()
+                    .then_some("the device profile declares no debug port (debug)"),
                 Interface::MqttTrustedCa => (!self.net.as_ref().is_some_and(|n| n.has_trusted_ca())).then_some(
                     "the device trusts no CA the bench can issue from (network.mqtt.trust), so no positive control is possible",
                 ),
@@ -693,6 +698,8 @@ impl Run<'_> {
             StepKind::UpdateImage { image, expect } => self.update_image(image, *expect).await,
             StepKind::UpdateCheck => self.update_check().await,
             StepKind::UpdatePowerLoss { cuts, seed } => self.power_loss(*cuts, *seed).await,
+            StepKind::DebugLocked => self.debug_check(false).await,
+            StepKind::DebugSecrets => self.debug_check(true).await,
             StepKind::MqttConnect {
                 tls,
                 expect,
@@ -1030,6 +1037,48 @@ impl Run<'_> {
                 }
                 D::Password => self.send_line(&c, &current.password)?,
             }
+        }
+    }
+}
+
+impl Run<'_> {
+    /// The debug-port checks, run off the executor (drivers are synchronous).
+    async fn debug_check(&mut self, secrets: bool) -> StepResult {
+        use crate::debug::Finding;
+        let spec = self
+            .bench
+            .device
+            .debug
+            .clone()
+            .ok_or_else(|| Stop::Error("the device profile declares no debug port".into()))?;
+        let mut port = spec.open(&self.bench.command_vars).map_err(Stop::Error)?;
+        let check = if secrets { "ATK-05" } else { "ATK-03" };
+        let needles: Vec<(String, Vec<u8>)> = self
+            .bench
+            .redactor
+            .secrets()
+            .into_iter()
+            .map(|(n, v)| (n, v.into_bytes()))
+            .collect();
+        let finding = tokio::task::spawn_blocking(move || {
+            if secrets {
+                let mut ranges = spec.ram.clone();
+                ranges.extend(spec.flash.iter().copied());
+                crate::debug::check_secrets(port.as_mut(), &ranges, &needles).0
+            } else {
+                crate::debug::check_locked(port.as_mut(), &spec.flash)
+            }
+        })
+        .await
+        .map_err(|e| Stop::Error(format!("the debug check stopped: {e}")))?;
+        match finding {
+            Finding::Pass(m) => Ok(m),
+            Finding::Fail(m) => Err(Stop::Fail {
+                check: Some(check.into()),
+                reason: format!("{check}: {m}"),
+            }),
+            Finding::Skip(m) => Err(Stop::Skip(m)),
+            Finding::Error(m) => Err(Stop::Error(m)),
         }
     }
 }

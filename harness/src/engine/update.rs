@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use regex::bytes::Regex;
 
-use super::{AtPrompt, Run, Stop, StepResult, console_lost};
+use super::{AtPrompt, Run, StepResult, Stop, console_lost};
 use crate::bench::http::HttpRequest;
 use crate::config::device::Login;
 use crate::config::scenario::{LoginOutcome, UpdateOutcome};
@@ -80,7 +80,12 @@ fn fetched_in_full(reqs: &[HttpRequest], path: &str, len: usize) -> bool {
         .filter(|r| r.path == path && r.method == "GET" && r.completed)
         .collect();
     ok.iter().any(|r| r.status == 200 && r.bytes_sent as usize == len)
-        || ok.iter().filter(|r| r.status == 206).map(|r| r.bytes_sent as usize).sum::<usize>() >= len.max(1)
+        || ok
+            .iter()
+            .filter(|r| r.status == 206)
+            .map(|r| r.bytes_sent as usize)
+            .sum::<usize>()
+            >= len.max(1)
 }
 
 impl Run<'_> {
@@ -199,14 +204,9 @@ impl Run<'_> {
         };
         self.at = None;
         let _ = self.bench.power(Action::Off).await;
-        crate::power::external::run_command(
-            &r.command,
-            &self.bench.command_vars,
-            &self.bench.command_cwd,
-            r.timeout,
-        )
-        .await
-        .map_err(|e| Stop::Error(format!("update.restore failed: {e}")))?;
+        crate::power::external::run_command(&r.command, &self.bench.command_vars, &self.bench.command_cwd, r.timeout)
+            .await
+            .map_err(|e| Stop::Error(format!("update.restore failed: {e}")))?;
         self.bench
             .power(Action::On)
             .await
@@ -248,9 +248,7 @@ impl Run<'_> {
         };
         let render = |t: &Template| t.render(&ivars, Quote::Raw).map_err(Stop::Error);
         match &delivery {
-            Delivery::Pull { manifest_path, .. } => Ok(format!(
-                "offered at {manifest_path} for the device to find"
-            )),
+            Delivery::Pull { manifest_path, .. } => Ok(format!("offered at {manifest_path} for the device to find")),
             Delivery::Console { command } => {
                 let c = self.console()?;
                 let line = render(command)?;
@@ -444,7 +442,9 @@ impl Run<'_> {
         let t0 = Instant::now();
         match log
             .wait_until(t0 + within, |all| {
-                all.iter().find(|r| r.path == path).map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+                all.iter()
+                    .find(|r| r.path == path)
+                    .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
             })
             .await
         {
@@ -487,9 +487,7 @@ impl Run<'_> {
                 };
                 if v != baseline {
                     self.restore(&baseline, &v).await.map_err(|e| match e {
-                        Stop::Error(why) => Stop::Error(format!(
-                            "only {i} of {cuts} power cuts could be made: {why}"
-                        )),
+                        Stop::Error(why) => Stop::Error(format!("only {i} of {cuts} power cuts could be made: {why}")),
                         other => other,
                     })?;
                 }
@@ -610,7 +608,9 @@ impl Run<'_> {
                 Err(Stop::Error(why)) | Err(Stop::Fail { reason: why, .. }) | Err(Stop::Skip(why)) => {
                     return Err(Stop::Fail {
                         check: Some("UPD-08".into()),
-                        reason: format!("UPD-08: after power {cut_words} the device does not boot to a working console: {why}"),
+                        reason: format!(
+                            "UPD-08: after power {cut_words} the device does not boot to a working console: {why}"
+                        ),
                     });
                 }
             }

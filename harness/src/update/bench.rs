@@ -42,12 +42,7 @@ pub struct UpdateBench {
 
 impl UpdateBench {
     /// Binds the servers on `bind` (ports 0 = any) and makes the HTTPS identity.
-    pub async fn start(
-        spec: &UpdateSpec,
-        bind: IpAddr,
-        ports: (u16, u16),
-        dir: &Path,
-    ) -> Result<Self, String> {
+    pub async fn start(spec: &UpdateSpec, bind: IpAddr, ports: (u16, u16), dir: &Path) -> Result<Self, String> {
         let throttle = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let routes: Routes = Arc::default();
         let log = Arc::new(RequestLog::with_throttle(throttle.clone()));
@@ -100,12 +95,18 @@ impl UpdateBench {
         v.insert("update.host".into(), self.spec.host.clone());
         v.insert(
             "update.ca_cert".into(),
-            self.ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            self.ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
         );
         v.insert("bench.update_http.port".into(), self.http.addr.port().to_string());
         v.insert(
             "bench.update_https.port".into(),
-            self.https.as_ref().map(|s| s.addr.port().to_string()).unwrap_or_default(),
+            self.https
+                .as_ref()
+                .map(|s| s.addr.port().to_string())
+                .unwrap_or_default(),
         );
         v
     }

@@ -163,7 +163,14 @@ impl Delivery {
 }
 
 /// Names an image template may use besides the command variables.
-pub const IMAGE_VARS: &[&str] = &["image", "image.version", "image.url", "image.path", "image.size", "image.sha256"];
+pub const IMAGE_VARS: &[&str] = &[
+    "image",
+    "image.version",
+    "image.url",
+    "image.path",
+    "image.size",
+    "image.sha256",
+];
 
 /// Names the update bench adds for `{{name}}` in commands.
 pub const VARS: &[&str] = &[
@@ -245,12 +252,16 @@ impl UpdateSpec {
     }
 }
 
+/// Parses a template of a profile field, checking its variables; None (with the error
+/// recorded) when it is invalid.
+pub type TemplateCheck<'a> = &'a dyn Fn(&Path, &str, &Loc<String>) -> Option<Template>;
+
 /// Resolves the section; `template` checks variable names against what commands may use.
 pub fn resolve(
     file: &Path,
     raw: &RawUpdate,
     base: &Path,
-    template: &dyn Fn(&Path, &str, &Loc<String>) -> Option<Template>,
+    template: TemplateCheck<'_>,
     errs: &mut Vec<InputError>,
 ) -> Option<UpdateSpec> {
     let mut re = |field: &str, src: &Loc<String>| match yaml::regex(file, &format!("update.{field}"), src) {

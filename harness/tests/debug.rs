@@ -1,0 +1,107 @@
+//! The debug port: the QEMU-emulated microcontroller board (firmware built here with
+//! Debian's gcc-arm-none-eabi, QEMU's gdbstub as its debug port), probe-rs with no probe
+//! attached, and bad debug configuration.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+
+fn run(profile: &str, only: &[&str]) -> (BTreeMap<String, Case>, Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    let mut args = vec!["run", "-d", profile, "--out", res.to_str().expect("utf8"), "--workdir"];
+    let work = dir.path().join("work");
+    args.push(work.to_str().expect("utf8"));
+    for id in only {
+        args.extend(["--only", id]);
+    }
+    let o = certbench(&args);
+    let cases = junit(&res.join("junit.xml"))
+        .into_iter()
+        .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c))
+        .collect();
+    (cases, o.status.code(), text(&o))
+}
+
+fn qemu_ready() -> bool {
+    let ok = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "command -v qemu-system-arm && command -v arm-none-eabi-gcc && command -v make",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "qemu-system-arm, gcc-arm-none-eabi and make must be installed in CI (.ci/run does it)"
+        );
+        eprintln!("SKIPPED: qemu-system-arm or gcc-arm-none-eabi is not installed");
+    }
+    ok
+}
+
+#[test]
+fn qemu_board_password_reset_passes_and_its_open_debug_port_gives_away_flash_and_the_password() {
+    if !qemu_ready() {
+        return;
+    }
+    let (cases, code, log) = run(
+        "devices/qboard.yaml",
+        &["password-reset-enforcement", "debug-port-locked", "secrets-in-memory"],
+    );
+    assert_eq!(cases["password-reset-enforcement"].status, "pass", "{log}");
+    let locked = &cases["debug-port-locked"];
+    assert_eq!(
+        locked.status, "failure",
+        "QEMU lets anyone read memory: {locked:?}\n{log}"
+    );
+    assert!(
+        locked.message.starts_with("ATK-03") && locked.message.contains("read 4096 of 4096 bytes"),
+        "{locked:?}"
+    );
+    assert!(locked.message.contains("SHA-256"), "{locked:?}");
+    let secrets = &cases["secrets-in-memory"];
+    assert_eq!(secrets.status, "failure", "{secrets:?}\n{log}");
+    // the password the run set over the console, found in RAM by address, never by value
+    assert!(
+        secrets.message.contains("plaintext device_password at 0x2000"),
+        "{secrets:?}"
+    );
+    assert_eq!(code, Some(1), "{log}");
+}
+
+#[test]
+fn no_probe_attached_is_a_clear_error_not_a_pass_or_a_panic() {
+    let (cases, code, log) = run("fixtures/devices/probe-rs-no-probe.yaml", &["debug-port-locked"]);
+    let c = &cases["debug-port-locked"];
+    assert_eq!(c.status, "error", "{c:?}\n{log}");
+    assert!(c.message.contains("no debug probe is attached"), "{c:?}");
+    assert_eq!(code, Some(3), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn probes_says_plainly_when_there_are_none() {
+    let o = certbench(&["probes"]);
+    assert_eq!(o.status.code(), Some(0));
+    let t = text(&o);
+    // this machine has no probe; on one that has, each line is VID:PID[:serial] and a name
+    assert!(
+        t.contains("no debug probes found") || t.lines().all(|l| l.split(':').count() >= 2),
+        "{t}"
+    );
+}
+
+#[test]
+fn an_unknown_chip_is_an_input_error_with_its_position() {
+    let o = certbench(&["validate", "fixtures/bad-devices/06-device-unknown-chip.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(
+        t.contains("06-device-unknown-chip.yaml:4:") && t.contains("debug.driver.probe_rs.chip"),
+        "{t}"
+    );
+}
