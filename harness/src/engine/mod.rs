@@ -69,6 +69,9 @@ struct Run<'a> {
     at: Option<AtPrompt>,
     /// The power-cut table of an update_power_loss step, for the evidence folder.
     cuts_evidence: Option<String>,
+    /// Length of the update bench's request log when power was last applied: requests
+    /// after it are the device's since that boot.
+    power_mark: usize,
 }
 
 impl Bench {
@@ -262,6 +265,7 @@ pub async fn run_scenario(
         vars,
         at: None,
         cuts_evidence: None,
+        power_mark: update_mark.unwrap_or(0),
     };
     for (i, step) in sc.steps.iter().enumerate() {
         let at = format!("{}:{}", sc.file.display(), step.pos.line);
@@ -465,6 +469,11 @@ impl Run<'_> {
                     PowerAction::Cycle => Action::Cycle,
                 };
                 self.at = None;
+                if let Some(u) = &self.bench.update
+                    && action != Action::Off
+                {
+                    self.power_mark = u.log.len();
+                }
                 self.bench
                     .power(action)
                     .await
