@@ -152,12 +152,16 @@ fn power_cuts_during_an_update(#[case] profile: &str, #[case] want: &str) {
     }
 }
 
-#[test]
-fn debian_signify_update_client_refuses_every_hostile_image_and_installs_the_valid_one() {
+/// The same device offered updates by a console command and by an MQTT message that its
+/// agent (Debian's mosquitto_sub, TLS to the bench broker) receives.
+#[rstest::rstest]
+#[case::console_delivery("fixtures/devices/signify-update.yaml")]
+#[case::mqtt_delivery("fixtures/devices/signify-update-mqtt.yaml")]
+fn debian_signify_update_client_refuses_every_hostile_image_and_installs_the_valid_one(#[case] profile: &str) {
     let ok = std::process::Command::new("sh")
         .args([
             "-c",
-            "command -v signify-openbsd && command -v curl && command -v socat",
+            "command -v signify-openbsd && command -v curl && command -v socat && command -v mosquitto_sub",
         ])
         .output()
         .is_ok_and(|o| o.status.success());
@@ -169,7 +173,7 @@ fn debian_signify_update_client_refuses_every_hostile_image_and_installs_the_val
         eprintln!("SKIPPED: signify-openbsd is not installed");
         return;
     }
-    let (cases, code, _dir, log) = run("fixtures/devices/signify-update.yaml", &["update-corrupt-image"]);
+    let (cases, code, dir, log) = run(profile, &["update-corrupt-image"]);
     // a generic layout: start/middle/end flips instead of header/payload/signature
     for img in [
         "flip_start",
@@ -184,6 +188,14 @@ fn debian_signify_update_client_refuses_every_hostile_image_and_installs_the_val
         let c = &cases[&format!("update-corrupt-image.{img}")];
         assert_eq!(c.status, "pass", "{img}: {c:?}\n{log}");
     }
-    assert_eq!(cases["update-corrupt-image.positive_control"].status, "pass", "{log}");
+    let control = &cases["update-corrupt-image.positive_control"];
+    assert_eq!(control.status, "pass", "{log}");
+    if profile.contains("mqtt") {
+        let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+        assert!(
+            events.contains("published on signify/sig-1/update to 1 subscriber"),
+            "{log}"
+        );
+    }
     assert_eq!(code, Some(0), "{log}");
 }

@@ -258,6 +258,23 @@ impl Run<'_> {
             }
             Delivery::Mqtt { topic, message } => {
                 let (topic, msg) = (render(topic)?, render(message)?);
+                let net = self.bench.net.as_mut().ok_or_else(|| {
+                    Stop::Error(
+                        "update.delivery is mqtt but the profile declares no broker the bench plays (network.mqtt)"
+                            .into(),
+                    )
+                })?;
+                // the bench plays the device's broker, over TLS with a valid certificate
+                if net.phase() == 0
+                    && net
+                        .configure(false, Some(crate::bench::pki::CertVariant::Valid))
+                        .map_err(Stop::Error)?
+                        .is_none()
+                {
+                    return Err(Stop::Error(
+                        "the bench cannot play the device's broker: the device trusts no CA the bench can issue from (network.mqtt.trust)".into(),
+                    ));
+                }
                 let net = self.net()?;
                 let deadline = Instant::now() + Duration::from_secs(30);
                 // the device must be subscribed (it may still be connecting after boot)
