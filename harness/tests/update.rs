@@ -199,3 +199,51 @@ fn debian_signify_update_client_refuses_every_hostile_image_and_installs_the_val
     }
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// UPD-09 through a man in the middle of the HTTPS update channel: refused at the
+/// handshake; fetched but blocked by the signature; or installed (FAIL).
+#[rstest::rstest]
+#[case::verifies_tls(
+    "fixtures/devices/signify-update-https.yaml",
+    "pass",
+    "refused the update host presenting"
+)]
+#[case::insecure_tls_but_signed("fixtures/devices/signify-update-https-insecure.yaml", "pass", "")]
+#[case::insecure_and_unsigned(
+    "fixtures/devices/signify-update-https-insecure-unsigned.yaml",
+    "failure",
+    "UPD-09: the device installed"
+)]
+fn a_man_in_the_middle_of_the_update_channel(#[case] profile: &str, #[case] want: &str, #[case] says: &str) {
+    let ok = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "command -v signify-openbsd && command -v curl && command -v socat",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "signify-openbsd, curl, socat are needed in CI"
+        );
+        return;
+    }
+    let (cases, _code, dir, log) = run(profile, &["update-mitm"]);
+    let c = &cases["update-mitm"];
+    assert_eq!(c.status, want, "{c:?}\n{log}");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    assert!(events.contains(says), "{says:?} not in the evidence\n{log}");
+    if want == "pass" {
+        // the positive control ran last: the valid image came through the valid certificate
+        assert!(events.contains("installed the valid image"), "{log}");
+    }
+}
+
+#[test]
+fn a_device_updating_over_plain_http_skips_the_mitm_check_with_its_reason() {
+    let (cases, _code, _dir, log) = run("devices/simboard.yaml", &["update-mitm"]);
+    let c = &cases["update-mitm"];
+    assert_eq!(c.status, "skipped", "{c:?}\n{log}");
+    assert!(c.message.contains("plain HTTP"), "{c:?}");
+}

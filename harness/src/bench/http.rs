@@ -35,9 +35,30 @@ pub struct HttpRequest {
     pub completed: bool,
 }
 
+/// A TLS handshake the HTTPS server saw (failed ones are the evidence that a device
+/// refused a certificate).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Handshake {
+    pub peer: String,
+    /// The certificate the bench presented, as the scenario set it.
+    pub presented: String,
+    /// "established", or why not ("failed: ..." with the device's alert, "stalled").
+    pub outcome: String,
+}
+
+impl Handshake {
+    pub fn established(&self) -> bool {
+        self.outcome == "established"
+    }
+}
+
+/// The HTTPS identity, switchable between scenario phases: (what it is, its config).
+pub type TlsSwitch = Arc<RwLock<Option<(String, Arc<rustls::ServerConfig>)>>>;
+
 #[derive(Debug, Default)]
 pub struct RequestLog {
     entries: Mutex<Vec<HttpRequest>>,
+    handshakes: Mutex<Vec<Handshake>>,
     pub notify: tokio::sync::Notify,
     /// Bytes per second bodies are sent at; 0 = as fast as the client reads. A power cut
     /// "during the download" needs a download that lasts.
@@ -83,6 +104,13 @@ impl RequestLog {
     }
     pub fn snapshot(&self) -> Vec<HttpRequest> {
         self.lock().clone()
+    }
+    pub fn handshakes(&self) -> Vec<Handshake> {
+        self.handshakes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    fn handshake(&self, h: Handshake) {
+        self.handshakes.lock().unwrap_or_else(|p| p.into_inner()).push(h);
+        self.notify.notify_waiters();
     }
     fn push(&self, r: HttpRequest) -> u64 {
         let mut g = self.lock();
@@ -180,10 +208,11 @@ impl Drop for UpdateServer {
 }
 
 impl UpdateServer {
-    /// Binds and serves; a bind failure is reported with the address.
+    /// Binds and serves (HTTPS when `tls` is given: the identity it holds at each
+    /// connection); a bind failure is reported with the address.
     pub async fn start(
         addr: SocketAddr,
-        tls: Option<Arc<rustls::ServerConfig>>,
+        tls: Option<TlsSwitch>,
         routes: Routes,
         log: Arc<RequestLog>,
     ) -> Result<Self, String> {
@@ -200,8 +229,9 @@ impl UpdateServer {
                 };
                 let (routes, log, tls) = (routes.clone(), log.clone(), tls.clone());
                 tokio::spawn(async move {
+                    let svc_log = log.clone();
                     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let (routes, log) = (routes.clone(), log.clone());
+                        let (routes, log) = (routes.clone(), svc_log.clone());
                         async move { Ok::<_, Infallible>(respond(&req, peer, is_tls, &routes, &log)) }
                     });
                     let builder = hyper::server::conn::http1::Builder::new();
@@ -211,13 +241,30 @@ impl UpdateServer {
                                 .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
                                 .await;
                         }
-                        Some(cfg) => {
-                            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-                            let Ok(Ok(stream)) =
-                                tokio::time::timeout(super::mqtt::HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await
-                            else {
+                        Some(switch) => {
+                            let current = switch.read().unwrap_or_else(|p| p.into_inner()).clone();
+                            let Some((presented, cfg)) = current else {
+                                // HTTPS blocked in this phase: close at once
                                 return;
                             };
+                            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                            let record = |outcome: String| {
+                                log.handshake(Handshake {
+                                    peer: peer.to_string(),
+                                    presented: presented.clone(),
+                                    outcome,
+                                })
+                            };
+                            let stream =
+                                match tokio::time::timeout(super::mqtt::HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await
+                                {
+                                    Ok(Ok(s)) => {
+                                        record("established".into());
+                                        s
+                                    }
+                                    Ok(Err(e)) => return record(format!("failed: {e}")),
+                                    Err(_) => return record("stalled".into()),
+                                };
                             let _ = builder
                                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                                 .await;

@@ -104,6 +104,8 @@ pub enum Interface {
     Update,
     /// ... and checks for updates by itself (update.delivery: pull).
     UpdatePull,
+    /// ... and fetches updates over HTTPS from a host whose CA the bench can issue from.
+    UpdateHttps,
     /// The profile declares a debug port (profile `debug`).
     Debug,
 }
@@ -200,6 +202,11 @@ pub struct RawUpdateImage {
     /// `valid`, `older`, `other_model`, a variant name, or `{{image}}` in a for_each scenario.
     pub image: Loc<String>,
     pub expect: UpdateOutcome,
+    /// The certificate the bench's HTTPS update server presents meanwhile (a man in the
+    /// middle: self_signed, untrusted_ca, expired, wrong_host; default valid). A device that
+    /// refuses the handshake passes; one that fetches must still refuse the image (UPD-09).
+    #[serde(default)]
+    pub tls: Option<Loc<TlsSetting>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -600,6 +607,7 @@ pub enum StepKind {
     UpdateImage {
         image: Template,
         expect: UpdateOutcome,
+        tls: Option<crate::bench::pki::CertVariant>,
     },
     UpdateCheck,
     UpdatePowerLoss {
@@ -912,9 +920,20 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                         Some("use valid, older, other_model, a variant (flip_header, flip_payload, flip_signature, flip_start, flip_middle, flip_end, truncated, oversized, empty) or {{image}}"),
                     );
                 }
+                if let Some(t) = &u.tls
+                    && t.value == TlsSetting::Off
+                {
+                    cx.err(
+                        t.pos,
+                        format!("{f}.update_image.tls"),
+                        "`off` would block the update channel, so nothing could be tested".into(),
+                        Some("use valid, self_signed, untrusted_ca, expired or wrong_host"),
+                    );
+                }
                 Some(StepKind::UpdateImage {
                     image,
                     expect: u.expect,
+                    tls: u.tls.as_ref().and_then(|t| t.value.variant()),
                 })
             }
             RawStep::UpdatePowerLoss(p) => {

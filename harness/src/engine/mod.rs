@@ -119,6 +119,16 @@ impl Bench {
                     .debug
                     .is_none()
                     .then_some("the device profile declares no debug port (debug)"),
+                Interface::UpdateHttps => match &self.update {
+                    None => Some("the device profile declares no update method (update)"),
+                    Some(u) if u.spec.scheme != crate::update::Scheme::Https => Some(
+                        "the device fetches updates over plain HTTP (update.scheme); tampering in transit is covered by the signature checks of update-corrupt-image",
+                    ),
+                    Some(u) if u.https.is_none() => Some(
+                        "the device trusts no CA the bench can issue from (update.trust), so no positive control over HTTPS is possible",
+                    ),
+                    Some(_) => None,
+                },
                 Interface::MqttTrustedCa => (!self.net.as_ref().is_some_and(|n| n.has_trusted_ca())).then_some(
                     "the device trusts no CA the bench can issue from (network.mqtt.trust), so no positive control is possible",
                 ),
@@ -259,6 +269,7 @@ pub async fn run_scenario(
         vars.insert("image".into(), item.clone());
     }
     let update_mark = bench.update.as_ref().map(|u| u.log.len());
+    let handshake_mark = bench.update.as_ref().map(|u| u.log.handshakes().len());
     let mut run = Run {
         reviews: Vec::new(),
         bench,
@@ -330,6 +341,16 @@ pub async fn run_scenario(
                 .map(|l| l + "\n")
                 .collect();
             save("update-requests.jsonl", &lines);
+        }
+        let hs = u.log.handshakes();
+        let hs = hs.get(handshake_mark.unwrap_or(0)..).unwrap_or_default();
+        if !hs.is_empty() {
+            let lines: String = hs
+                .iter()
+                .filter_map(|h| serde_json::to_string(h).ok())
+                .map(|l| l + "\n")
+                .collect();
+            save("update-handshakes.jsonl", &lines);
         }
     }
     if let (Some(net), Some(first)) = (&bench.net, first_phase)
@@ -704,7 +725,7 @@ impl Run<'_> {
             }
             StepKind::Document { kind, check } => self.document(*kind, check),
             StepKind::Shell => self.ensure_shell().await,
-            StepKind::UpdateImage { image, expect } => self.update_image(image, *expect).await,
+            StepKind::UpdateImage { image, expect, tls } => self.update_image(image, *expect, *tls).await,
             StepKind::UpdateCheck => self.update_check().await,
             StepKind::UpdatePowerLoss { cuts, seed } => self.power_loss(*cuts, *seed).await,
             StepKind::DebugLocked => self.debug_check(false).await,

@@ -9,6 +9,7 @@ use regex::bytes::Regex;
 
 use super::{AtPrompt, Run, StepResult, Stop, console_lost};
 use crate::bench::http::HttpRequest;
+use crate::bench::pki::CertVariant;
 use crate::config::device::Login;
 use crate::config::scenario::{LoginOutcome, UpdateOutcome};
 use crate::config::template::{Quote, Template};
@@ -313,12 +314,64 @@ impl Run<'_> {
         }
     }
 
-    pub(super) async fn update_image(&mut self, image: &Template, expect: UpdateOutcome) -> StepResult {
+    /// As `wait_fetched`, but through a man in the middle the device may refuse: done early
+    /// once a handshake was seen and nothing followed for a few seconds.
+    async fn wait_fetched_or_refused(
+        &mut self,
+        img: &Image,
+        mark: usize,
+        hs_mark: usize,
+        within: Duration,
+    ) -> Result<String, Stop> {
+        let log = self.updates()?.log.clone();
+        let deadline = Instant::now() + within;
+        let mut quiet_since: Option<(usize, Instant)> = None;
+        loop {
+            let reqs = log.snapshot();
+            let since = reqs.get(mark..).unwrap_or_default();
+            if fetched_in_full(since, &img.path, img.data.len()) {
+                return Ok(transfers(since, &img.path));
+            }
+            let seen = log.handshakes().len().saturating_sub(hs_mark) + since.len();
+            let now = Instant::now();
+            match quiet_since {
+                Some((n, t)) if n == seen && seen > 0 && now.duration_since(t) > Duration::from_secs(3) => {
+                    return Err(Stop::Error("no complete fetch after the handshake".into()));
+                }
+                Some((n, _)) if n == seen => {}
+                _ => quiet_since = Some((seen, now)),
+            }
+            if now >= deadline {
+                return self.wait_fetched(img, mark, Duration::ZERO).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub(super) async fn update_image(
+        &mut self,
+        image: &Template,
+        expect: UpdateOutcome,
+        tls: Option<CertVariant>,
+    ) -> StepResult {
+        let mitm = tls.filter(|v| *v != CertVariant::Valid);
+        if let Some(v) = tls {
+            self.updates()?.present(v).map_err(Stop::Skip)?;
+        }
+        let r = self.offer_image(image, expect, mitm).await;
+        if mitm.is_some() {
+            self.updates()?.present(CertVariant::Valid).map_err(Stop::Error)?;
+        }
+        r
+    }
+
+    async fn offer_image(&mut self, image: &Template, expect: UpdateOutcome, mitm: Option<CertVariant>) -> StepResult {
         let name_text = self.render(image, Quote::Raw)?;
         let name = ImageName::parse(&name_text).ok_or_else(|| Stop::Error(format!("unknown image {name_text:?}")))?;
-        let check = match expect {
-            UpdateOutcome::Installed => "UPD-02".to_string(),
-            UpdateOutcome::Rejected => name.check().to_string(),
+        let check = match (expect, mitm) {
+            (_, Some(_)) => "UPD-09".to_string(),
+            (UpdateOutcome::Installed, None) => "UPD-02".to_string(),
+            (UpdateOutcome::Rejected, None) => name.check().to_string(),
         };
         if self.bench.power.is_none() {
             return Err(Stop::Error(
@@ -332,16 +385,53 @@ impl Run<'_> {
             let img = u.image(name, &vars).map_err(Stop::Error)?;
             (img, u.log.len(), u.spec.clone())
         };
+        let hs_mark = self.updates()?.log.handshakes().len();
         let c = self.console()?;
         c.marker(format!("offering image {} ({})", name.as_str(), name.describe()));
         let how = self.deliver(&img).await?;
-        let fetched = self.wait_fetched(&img, mark, spec.decision_time).await;
+        let fetched = match mitm {
+            None => self.wait_fetched(&img, mark, spec.decision_time).await,
+            Some(_) => {
+                self.wait_fetched_or_refused(&img, mark, hs_mark, spec.decision_time)
+                    .await
+            }
+        };
         let fetched = match fetched {
             Ok(f) => f,
             Err(e) => {
                 self.updates()?.withdraw();
+                // through a man in the middle, a refused handshake is the right answer
+                if let Some(v) = mitm {
+                    let hs: Vec<_> = self.updates()?.log.handshakes().into_iter().skip(hs_mark).collect();
+                    let asked = self
+                        .updates()?
+                        .requests_since(mark)
+                        .iter()
+                        .any(|r| r.path == img.path && r.bytes_sent > 0);
+                    if let Some(h) = hs.iter().find(|h| !h.established()) {
+                        return Ok(format!(
+                            "refused the update host presenting {}: handshake {} ({how})",
+                            v.describe(),
+                            h.outcome
+                        ));
+                    }
+                    if !hs.is_empty() && !asked {
+                        return Ok(format!(
+                            "refused the update host presenting {}: {} handshake(s) completed, then the device closed without asking for the image (a host-name check after the handshake) ({how})",
+                            v.describe(),
+                            hs.len()
+                        ));
+                    }
+                    if let Stop::Error(m) = e {
+                        return Err(Stop::Error(format!("{m}; TLS handshakes seen: {}", hs.len())));
+                    }
+                }
                 return Err(e);
             }
+        };
+        let fetched = match mitm {
+            Some(v) => format!("the device accepted {} and fetched: {fetched}", v.describe()),
+            None => fetched,
         };
         // what the device says about it
         let mut pats: Vec<&Regex> = vec![&spec.rejected];

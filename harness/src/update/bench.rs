@@ -38,6 +38,8 @@ pub struct UpdateBench {
     pub baseline: Option<String>,
     /// Images made so far, by name.
     images: BTreeMap<String, Image>,
+    pki: crate::bench::pki::Pki,
+    switch: crate::bench::http::TlsSwitch,
 }
 
 impl UpdateBench {
@@ -51,32 +53,26 @@ impl UpdateBench {
         std::fs::create_dir_all(&pki_dir).map_err(|e| format!("{}: {e}", pki_dir.display()))?;
         let pki = crate::bench::pki::Pki::new(&spec.host, &spec.trust, &pki_dir)?;
         let ca_file = pki.ca_file.clone();
-        let https = match pki.issue(crate::bench::pki::CertVariant::Valid)? {
-            Some(id) => {
-                let cfg = rustls::ServerConfig::builder_with_provider(crate::bench::provider())
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| e.to_string())?
-                    .with_no_client_auth()
-                    .with_single_cert(id.chain, id.key.clone_key())
-                    .map_err(|e| format!("update TLS server config: {e}"))?;
-                Some(
-                    UpdateServer::start(
-                        SocketAddr::new(bind, ports.1),
-                        Some(Arc::new(cfg)),
-                        routes.clone(),
-                        log.clone(),
-                    )
-                    .await?,
+        let switch: crate::bench::http::TlsSwitch = Arc::default();
+        let https = if pki.has_trusted_ca() {
+            Some(
+                UpdateServer::start(
+                    SocketAddr::new(bind, ports.1),
+                    Some(switch.clone()),
+                    routes.clone(),
+                    log.clone(),
                 )
-            }
-            None => None,
+                .await?,
+            )
+        } else {
+            None
         };
         if spec.scheme == Scheme::Https && https.is_none() {
             return Err(
                 "update.scheme is https but the device trusts no CA the bench can issue from (update.trust)".into(),
             );
         }
-        Ok(Self {
+        let mut me = Self {
             spec: spec.clone(),
             http,
             https,
@@ -86,7 +82,30 @@ impl UpdateBench {
             ca_file,
             baseline: None,
             images: BTreeMap::new(),
-        })
+            pki,
+            switch,
+        };
+        if me.https.is_some() {
+            me.present(crate::bench::pki::CertVariant::Valid)?;
+        }
+        Ok(me)
+    }
+
+    /// What the HTTPS server presents from now on (a man in the middle, or the valid
+    /// identity). Err when the variant needs a CA the device trusts and there is none.
+    pub fn present(&mut self, v: crate::bench::pki::CertVariant) -> Result<(), String> {
+        let id = self
+            .pki
+            .issue(v)?
+            .ok_or_else(|| format!("the bench cannot present {}: no CA the device trusts", v.describe()))?;
+        let cfg = rustls::ServerConfig::builder_with_provider(crate::bench::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_single_cert(id.chain, id.key.clone_key())
+            .map_err(|e| format!("update TLS server config: {e}"))?;
+        *self.switch.write().unwrap_or_else(|p| p.into_inner()) = Some((v.describe().to_string(), Arc::new(cfg)));
+        Ok(())
     }
 
     pub fn vars(&self) -> BTreeMap<String, String> {
