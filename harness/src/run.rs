@@ -471,7 +471,7 @@ async fn execute(
         setup_error = match &d.driver {
             crate::debug::Driver::ProbeRs { chip, probe } => {
                 let mut p = crate::debug::probe::ProbeRs::new(probe.as_deref(), chip, d.sacrificial);
-                match tokio::task::spawn_blocking(move || p.flash(&image)).await {
+                match tokio::task::spawn_blocking(move || crate::debug::DebugPort::flash(&mut p, &image)).await {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(format!("flash_before_run failed: {e}")),
                     Err(e) => Some(format!("flash_before_run stopped: {e}")),

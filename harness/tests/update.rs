@@ -35,6 +35,7 @@ const IMAGES: &[&str] = &[
     "flip_header",
     "flip_payload",
     "flip_signature",
+    "unsigned",
     "truncated",
     "oversized",
     "empty",
@@ -47,7 +48,7 @@ const IMAGES: &[&str] = &[
 #[case::good_board("devices/simboard.yaml", &[])]
 #[case::no_signature_check(
     "devices/simboard-no-signature-check.yaml",
-    &[("flip_payload", "UPD-03"), ("flip_signature", "UPD-05")]
+    &[("flip_payload", "UPD-03"), ("flip_signature", "UPD-05"), ("unsigned", "UPD-05")]
 )]
 #[case::no_length_check("devices/simboard-no-length-check.yaml", &[("oversized", "UPD-04")])]
 #[case::downgrade_allowed("devices/simboard-downgrade-allowed.yaml", &[("older", "UPD-07")])]

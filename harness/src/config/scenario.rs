@@ -917,7 +917,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                         u.image.pos,
                         format!("{f}.update_image.image"),
                         format!("unknown image {:?}", u.image.value),
-                        Some("use valid, older, other_model, a variant (flip_header, flip_payload, flip_signature, flip_start, flip_middle, flip_end, truncated, oversized, empty) or {{image}}"),
+                        Some("use valid, older, other_model, a variant (flip_header, flip_payload, flip_signature, unsigned, flip_start, flip_middle, flip_end, truncated, oversized, empty) or {{image}}"),
                     );
                 }
                 if let Some(t) = &u.tls

@@ -70,6 +70,10 @@ pub trait DebugPort: Send {
     fn lock_state(&mut self) -> LockState {
         LockState::Unknown
     }
+    /// Writes an image (ELF, hex or bin) to the part's flash.
+    fn flash(&mut self, _image: &std::path::Path) -> Result<(), DebugError> {
+        Err(DebugError::Unsupported("flash an image"))
+    }
 }
 
 /// The profile's `debug:` section: how the bench reaches the debug port, and what to read.

@@ -76,7 +76,7 @@ impl ProbeRs {
     }
 
     /// Writes an ELF/bin/hex image to the chip (the lab's flash-before-run).
-    pub fn flash(&mut self, path: &std::path::Path) -> Result<(), DebugError> {
+    fn write_image(&mut self, path: &std::path::Path) -> Result<(), DebugError> {
         if self.session.is_none() {
             self.attach()?;
         }
@@ -184,6 +184,10 @@ impl DebugPort for ProbeRs {
     fn reset(&mut self) -> Result<(), DebugError> {
         let mut c = self.core()?;
         c.reset().map_err(|e| DebugError::Lost(format!("{e}")))
+    }
+
+    fn flash(&mut self, image: &std::path::Path) -> Result<(), DebugError> {
+        self.write_image(image)
     }
 
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), DebugError> {

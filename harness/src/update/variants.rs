@@ -21,6 +21,8 @@ pub enum Variant {
     FlipHeader,
     FlipPayload,
     FlipSignature,
+    /// The signature region zeroed: an unsigned image.
+    Unsigned,
     /// Generic layout: a flipped byte at the start / middle / end.
     FlipStart,
     FlipMiddle,
@@ -46,6 +48,7 @@ impl Variant {
                 Variant::FlipHeader,
                 Variant::FlipPayload,
                 Variant::FlipSignature,
+                Variant::Unsigned,
                 Variant::Truncated,
                 Variant::Oversized,
                 Variant::Empty,
@@ -59,6 +62,7 @@ impl Variant {
             Variant::FlipHeader => "one byte flipped in the header",
             Variant::FlipPayload => "one byte flipped in the payload",
             Variant::FlipSignature => "one byte flipped in the signature",
+            Variant::Unsigned => "its signature zeroed (unsigned)",
             Variant::FlipStart => "the first byte flipped",
             Variant::FlipMiddle => "the middle byte flipped",
             Variant::FlipEnd => "the last byte flipped",
@@ -77,7 +81,7 @@ impl Variant {
             | Variant::FlipMiddle
             | Variant::FlipEnd => "UPD-03",
             Variant::Truncated | Variant::Oversized | Variant::Empty => "UPD-04",
-            Variant::FlipSignature => "UPD-05",
+            Variant::FlipSignature | Variant::Unsigned => "UPD-05",
         }
     }
 }
@@ -123,7 +127,13 @@ pub fn make(image: &[u8], layout: Layout, variant: Variant) -> Result<Vec<u8>, S
             v
         }
         Variant::Empty => Vec::new(),
-        Variant::FlipHeader | Variant::FlipSignature => {
+        Variant::Unsigned if signature_len > 0 => {
+            let mut v = image.to_vec();
+            let n = v.len();
+            v[n - signature_len..].fill(0);
+            v
+        }
+        Variant::FlipHeader | Variant::FlipSignature | Variant::Unsigned => {
             return Err(format!("{variant:?} needs a layout with that region"));
         }
     })
@@ -178,6 +188,9 @@ mod tests {
             assert!(make(&img, Layout::Generic, *v).is_ok(), "{v:?}");
         }
         assert!(make(&img, Layout::Generic, Variant::FlipSignature).is_err());
+        assert!(make(&img, Layout::Generic, Variant::Unsigned).is_err());
+        let unsigned = make(&img, SIGNED, Variant::Unsigned).expect("unsigned");
+        assert!(unsigned[936..].iter().all(|&b| b == 0) && unsigned[..936] == img[..936]);
     }
 
     #[test]
