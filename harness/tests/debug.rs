@@ -105,3 +105,64 @@ fn an_unknown_chip_is_an_input_error_with_its_position() {
         "{t}"
     );
 }
+
+/// The GDB driver against QEMU's gdbstub directly: attach, halt, registers, memory that
+/// matches the firmware's vector table, reset via `monitor`, detach.
+#[test]
+fn gdb_driver_against_qemus_gdbstub() {
+    use certbench::debug::DebugPort;
+    if !qemu_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().to_str().expect("utf8");
+    let built = std::process::Command::new("make")
+        .args(["--quiet", "-C", "devices/qboard", &format!("OUT={out}")])
+        .current_dir(repo())
+        .status()
+        .expect("make");
+    assert!(built.success());
+    let sock = dir.path().join("gdb.sock");
+    let mut qemu = std::process::Command::new("qemu-system-arm")
+        .args([
+            "-M",
+            "lm3s6965evb",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "null",
+            "-gdb",
+        ])
+        .arg(format!("unix:{},server=on,wait=off", sock.display()))
+        .arg("-kernel")
+        .arg(dir.path().join("qboard.elf"))
+        .spawn()
+        .expect("qemu");
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut g =
+        certbench::debug::gdb::GdbRemote::new(&format!("unix:{}", sock.display()), std::time::Duration::from_secs(5));
+    let result = (|| -> Result<(), certbench::debug::DebugError> {
+        let what = g.attach()?;
+        assert!(what.contains("stop reply"), "{what}");
+        g.halt()?;
+        let regs = g.registers()?;
+        assert!(regs.len() >= 16 * 8, "r0..r15 at least: {regs}");
+        // the vector table: initial stack pointer = top of the 64 KiB SRAM
+        let mut sp = [0u8; 4];
+        g.read(0, &mut sp)?;
+        assert_eq!(u32::from_le_bytes(sp), 0x2001_0000);
+        g.reset()?;
+        g.resume()?;
+        Ok(())
+    })();
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    result.expect("the GDB driver drives QEMU");
+}

@@ -16,6 +16,8 @@ pub struct GdbRemote {
     conn: Option<Box<dyn Stream>>,
     /// The server's `monitor` (qRcmd) answers, when it has any.
     monitor: Option<bool>,
+    /// Console output (`O` packets) of the last monitor command.
+    output: String,
 }
 
 impl std::fmt::Debug for GdbRemote {
@@ -26,6 +28,14 @@ impl std::fmt::Debug for GdbRemote {
 
 fn checksum(data: &[u8]) -> u8 {
     data.iter().fold(0u8, |a, b| a.wrapping_add(*b))
+}
+
+fn unhex(data: &[u8]) -> String {
+    let bytes: Vec<u8> = data
+        .chunks(2)
+        .filter_map(|c| u8::from_str_radix(&String::from_utf8_lossy(c), 16).ok())
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn hex(data: &[u8]) -> String {
@@ -57,6 +67,7 @@ impl GdbRemote {
             timeout,
             conn: None,
             monitor: None,
+            output: String::new(),
         }
     }
 
@@ -146,6 +157,7 @@ impl GdbRemote {
         loop {
             let r = self.recv()?;
             if r.first() == Some(&b'O') && r.len() > 1 && r != b"OK" {
+                self.output.push_str(&unhex(&r[1..]));
                 continue;
             }
             let is_stop =
@@ -157,10 +169,19 @@ impl GdbRemote {
         }
     }
 
-    /// Runs a `monitor` command; Ok(false) when the server has no monitor.
+    /// Runs a `monitor` command; Ok(false) when the server has no monitor or does not
+    /// know the command (its output says so).
     pub fn monitor(&mut self, cmd: &str) -> Result<bool, DebugError> {
+        self.output.clear();
         let r = self.ask(&format!("qRcmd,{}", hex(cmd.as_bytes())))?;
-        let ok = !r.is_empty() && !r.starts_with(b"E");
+        if r != b"OK" && !r.is_empty() && !r.starts_with(b"E") {
+            self.output.push_str(&unhex(&r)); // output as the reply itself
+        }
+        let said = self.output.to_ascii_lowercase();
+        let refused = ["unknown command", "invalid command", "not found", "error"]
+            .iter()
+            .any(|w| said.contains(w));
+        let ok = !r.is_empty() && !r.starts_with(b"E") && !refused;
         self.monitor = Some(ok);
         Ok(ok)
     }
@@ -236,6 +257,7 @@ impl DebugPort for GdbRemote {
     }
 
     fn reset(&mut self) -> Result<(), DebugError> {
+        // OpenOCD, pyOCD, J-Link: `monitor reset`; QEMU: `monitor system_reset`
         if self.monitor("reset")? || self.monitor("system_reset")? {
             Ok(())
         } else {
