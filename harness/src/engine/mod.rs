@@ -490,15 +490,15 @@ impl Run<'_> {
                     PowerAction::Cycle => Action::Cycle,
                 };
                 self.at = None;
-                if let Some(u) = &self.bench.update
-                    && action != Action::Off
-                {
-                    self.power_mark = u.log.len();
-                }
                 self.bench
                     .power(action)
                     .await
                     .map_err(|e| Stop::Error(format!("power {action} failed: {e}")))?;
+                // requests from here on are the new boot's (none from the previous life can
+                // count; a device checking periodically is seen at its next check)
+                if let Some(u) = &self.bench.update {
+                    self.power_mark = u.log.len();
+                }
                 Ok(format!("power {action}"))
             }
             StepKind::Sleep(d) => {

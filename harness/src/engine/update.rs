@@ -559,7 +559,7 @@ impl Run<'_> {
             .await
         {
             Ok(r) => Ok(format!(
-                "with no user action since power-on the device checked for updates ({r}) {:.1}s into the wait",
+                "with no user action since power was applied the device checked for updates ({r}) {:.1}s into the wait",
                 t0.elapsed().as_secs_f64()
             )),
             Err(all) => Err(Stop::Fail {
