@@ -288,6 +288,11 @@ fn power_off(args: &Args) -> Result<(), String> {
     let Some(pid) = read_pid(&pidfile) else {
         return Ok(()); // already off
     };
+    // the link goes first: once the PTY is freed its number may be reused by another
+    // program, and a reader following a dangling link would end up there
+    if let Some(link) = &args.link {
+        let _ = std::fs::remove_file(link);
+    }
     // SAFETY: plain syscall on a pid we started; a stale pid fails with ESRCH.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -295,9 +300,6 @@ fn power_off(args: &Args) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let _ = std::fs::remove_file(&pidfile);
-    if let Some(link) = &args.link {
-        let _ = std::fs::remove_file(link);
-    }
     Ok(())
 }
 

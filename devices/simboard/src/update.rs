@@ -319,6 +319,14 @@ pub fn agent(
 /// Reboots by re-executing the board (same arguments, same pid, fresh serial line).
 fn reboot() {
     use std::os::unix::process::CommandExt;
+    // the serial line goes away first: its PTY number is freed and may be reused by another
+    // program, which a reader following the old link would reach
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--link")
+        && let Some(link) = args.get(i + 1)
+    {
+        let _ = std::fs::remove_file(link);
+    }
     if let Ok(exe) = std::env::current_exe() {
         let err = std::process::Command::new(exe).args(std::env::args().skip(1)).exec();
         eprintln!("reboot failed: {err}");
