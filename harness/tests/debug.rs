@@ -166,3 +166,35 @@ fn gdb_driver_against_qemus_gdbstub() {
     let _ = qemu.wait();
     result.expect("the GDB driver drives QEMU");
 }
+
+/// The lab asks for an image to be flashed before the run and no probe is attached: the
+/// real cause is reported at once, every planned check is an ERROR naming it.
+#[test]
+fn flash_before_run_without_a_probe_reports_the_cause_for_every_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    let o = certbench(&[
+        "run",
+        "-d",
+        "fixtures/devices/probe-rs-no-probe.yaml",
+        "--lab",
+        "fixtures/labs/flash-before-run.yaml",
+        "--only",
+        "debug-port-locked",
+        "--only",
+        "update-corrupt-image",
+        "--out",
+        res.to_str().expect("utf8"),
+    ]);
+    let log = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{log}");
+    let cases = junit(&res.join("junit.xml"));
+    assert_eq!(cases.len(), 2, "every planned check is in the results: {cases:?}");
+    for c in &cases {
+        assert_eq!(c.status, "error", "{c:?}");
+        assert!(
+            c.message.contains("flash_before_run failed") && c.message.contains("1366:1051"),
+            "{c:?}"
+        );
+    }
+}
