@@ -463,12 +463,24 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                         errs.borrow_mut().push(
                             InputError::new(f, Some(src.pos), field, format!("unknown variable `{{{{{v}}}}}`"))
                                 .with_hint(format!(
-                                    "commands may use {}, or names given in the lab's `vars` / `--set NAME=VALUE`",
+                                    "commands may use {}, or names given in the lab's `vars` / `--set NAME=VALUE`{}",
                                     COMMAND_VARS
                                         .iter()
                                         .map(|v| format!("{{{{{v}}}}}"))
                                         .collect::<Vec<_>>()
-                                        .join(", ")
+                                        .join(", "),
+                                    if field.starts_with("update.") {
+                                        format!(
+                                            "; update fields also {}",
+                                            crate::update::IMAGE_VARS
+                                                .iter()
+                                                .map(|v| format!("{{{{{v}}}}}"))
+                                                .collect::<Vec<_>>()
+                                                .join(", ")
+                                        )
+                                    } else {
+                                        String::new()
+                                    }
                                 )),
                         );
                     }

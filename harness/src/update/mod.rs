@@ -104,16 +104,16 @@ pub enum RawDelivery {
     /// The device polls its update host (played by the bench) for a manifest.
     Pull {
         /// Path of the manifest on the update host, e.g. /manifest.json.
-        manifest_path: String,
+        manifest_path: Loc<String>,
         /// The manifest's text; `{{image.version}}`, `{{image.url}}`, `{{image.path}}`,
         /// `{{image.size}}`, `{{image.sha256}}` describe the offered image.
-        manifest: String,
+        manifest: Loc<String>,
     },
     /// The harness types a command at the device's shell, e.g. `update {{image.url}}`.
-    Console { command: String },
+    Console { command: Loc<String> },
     /// The harness publishes a message on the bench's MQTT broker (`network.mqtt`) on a
     /// topic the device subscribes to.
-    Mqtt { topic: String, message: String },
+    Mqtt { topic: Loc<String>, message: Loc<String> },
 }
 
 /// A resolved update section.
@@ -150,16 +150,6 @@ pub enum Delivery {
     Pull { manifest_path: String, manifest: Template },
     Console { command: Template },
     Mqtt { topic: Template, message: Template },
-}
-
-impl Delivery {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Delivery::Pull { .. } => "pull",
-            Delivery::Console { .. } => "console",
-            Delivery::Mqtt { .. } => "mqtt",
-        }
-    }
 }
 
 /// Names an image template may use besides the command variables.
@@ -297,34 +287,33 @@ pub fn resolve(
     let valid = image("valid", &raw.images.valid);
     let older = raw.images.older.as_ref().map(|i| image("older", i));
     let other_model = raw.images.other_model.as_ref().map(|i| image("other_model", i));
-    let plain = |s: &str| Loc::new(s.to_string());
     let delivery = match &raw.delivery {
         RawDelivery::Pull {
             manifest_path,
             manifest,
         } => {
-            if !manifest_path.starts_with('/') {
+            if !manifest_path.value.starts_with('/') {
                 errs.push(
                     InputError::new(
                         file,
-                        None,
+                        Some(manifest_path.pos),
                         "update.delivery.pull.manifest_path",
-                        format!("{manifest_path:?} is not a path"),
+                        format!("{:?} is not a path", manifest_path.value),
                     )
                     .with_hint("write it like /manifest.json"),
                 );
             }
-            template(file, "update.delivery.pull.manifest", &plain(manifest)).map(|m| Delivery::Pull {
-                manifest_path: manifest_path.clone(),
+            template(file, "update.delivery.pull.manifest", manifest).map(|m| Delivery::Pull {
+                manifest_path: manifest_path.value.clone(),
                 manifest: m,
             })
         }
         RawDelivery::Console { command } => {
-            template(file, "update.delivery.console.command", &plain(command)).map(|c| Delivery::Console { command: c })
+            template(file, "update.delivery.console.command", command).map(|c| Delivery::Console { command: c })
         }
         RawDelivery::Mqtt { topic, message } => {
-            let t = template(file, "update.delivery.mqtt.topic", &plain(topic));
-            let m = template(file, "update.delivery.mqtt.message", &plain(message));
+            let t = template(file, "update.delivery.mqtt.topic", topic);
+            let m = template(file, "update.delivery.mqtt.message", message);
             Some(Delivery::Mqtt { topic: t?, message: m? })
         }
     };
