@@ -22,12 +22,13 @@ pub struct SerialTransport {
 }
 
 fn open(path: &Path, baud: u32) -> Result<TTYPort, serialport::Error> {
-    let mut port = serialport::new(path.to_string_lossy(), baud)
+    // Not exclusive: that would lock out a second reader we may want, and the exclusive flock
+    // taken while opening can refuse a PTY whose number was just recycled. Who may use a
+    // board is decided by the lab's board locks (lab::lock), not by the tty.
+    serialport::new(path.to_string_lossy(), baud)
         .timeout(Duration::from_millis(20))
-        .open_native()?;
-    // Exclusive access would lock out a second reader we may want (and fails on some PTYs).
-    let _ = port.set_exclusive(false);
-    Ok(port)
+        .exclusive(false)
+        .open_native()
 }
 
 /// Opens `path` and starts reading. If the path does not exist yet (the board is off
