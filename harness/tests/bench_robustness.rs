@@ -2,6 +2,8 @@
 //! remaining lengths, stalled handshakes and MQTT 5 are recorded and closed, never a
 //! crash, and the bench keeps serving.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -109,16 +111,7 @@ async fn junk_is_recorded_and_closed_and_the_bench_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bench_is_a_broker_for_mosquitto_sub_and_pub_in_clear_and_over_tls() {
-    let have = std::process::Command::new("sh")
-        .args(["-c", "command -v mosquitto_sub"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "mosquitto-clients must be installed in CI"
-        );
-        eprintln!("SKIPPED: mosquitto-clients not installed");
+    if !common::tools_ready(&["mosquitto_sub"]) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

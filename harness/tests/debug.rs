@@ -4,43 +4,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::*;
 
-fn run(profile: &str, only: &[&str]) -> (BTreeMap<String, Case>, Option<i32>, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let res = dir.path().join("results");
-    let mut args = vec!["run", "-d", profile, "--out", res.to_str().expect("utf8"), "--workdir"];
-    let work = dir.path().join("work");
-    args.push(work.to_str().expect("utf8"));
-    for id in only {
-        args.extend(["--only", id]);
-    }
-    let o = certbench(&args);
-    let cases = junit(&res.join("junit.xml"))
-        .into_iter()
-        .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c))
-        .collect();
-    (cases, o.status.code(), text(&o))
-}
-
 fn qemu_ready() -> bool {
-    let ok = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "command -v qemu-system-arm && command -v arm-none-eabi-gcc && command -v make",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "qemu-system-arm, gcc-arm-none-eabi and make must be installed in CI (.ci/run does it)"
-        );
-        eprintln!("SKIPPED: qemu-system-arm or gcc-arm-none-eabi is not installed");
-    }
-    ok
+    tools_ready(&["qemu-system-arm", "arm-none-eabi-gcc", "make"])
 }
 
 #[test]
@@ -48,7 +15,7 @@ fn qemu_board_password_reset_passes_and_its_open_debug_port_gives_away_flash_and
     if !qemu_ready() {
         return;
     }
-    let (cases, code, log) = run(
+    let (cases, code, _dir, log) = run_only(
         "devices/qboard.yaml",
         &["password-reset-enforcement", "debug-port-locked", "secrets-in-memory"],
     );
@@ -75,7 +42,7 @@ fn qemu_board_password_reset_passes_and_its_open_debug_port_gives_away_flash_and
 
 #[test]
 fn no_probe_attached_is_a_clear_error_not_a_pass_or_a_panic() {
-    let (cases, code, log) = run("fixtures/devices/probe-rs-no-probe.yaml", &["debug-port-locked"]);
+    let (cases, code, _dir, log) = run_only("fixtures/devices/probe-rs-no-probe.yaml", &["debug-port-locked"]);
     let c = &cases["debug-port-locked"];
     assert_eq!(c.status, "error", "{c:?}\n{log}");
     assert!(c.message.contains("no debug probe is attached"), "{c:?}");

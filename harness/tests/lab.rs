@@ -293,15 +293,7 @@ fn errors_are_retried_and_a_pass_on_retry_is_flaky_while_fail_is_never_retried()
 
 #[test]
 fn manual_power_asks_the_operator_and_without_one_is_an_error() {
-    let have_script = Command::new("sh")
-        .args(["-c", "command -v script && command -v setsid"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_script {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "util-linux (script, setsid) must be installed in CI"
-        );
+    if !tools_ready(&["script", "setsid"]) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -106,17 +106,7 @@ fn simulated_board_each_flaw_turns_exactly_its_checks_red() {
 }
 
 fn mosquitto_ready() -> bool {
-    let ok = std::process::Command::new("sh")
-        .args(["-c", "command -v mosquitto_pub && command -v mosquitto"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("mosquitto and mosquitto-clients must be installed in CI (.ci/run does it)");
-    }
-    if !ok {
-        eprintln!("SKIPPED: mosquitto is not installed");
-    }
-    ok
+    tools_ready(&["mosquitto_pub", "mosquitto"])
 }
 
 #[test]

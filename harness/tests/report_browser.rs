@@ -9,19 +9,7 @@ use std::time::Duration;
 use common::*;
 
 fn chromium() -> Option<&'static str> {
-    let ok = std::process::Command::new("sh")
-        .args(["-c", "command -v chromium"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium must be installed in CI (.ci/run does it)"
-        );
-        eprintln!("SKIPPED: chromium is not installed");
-        return None;
-    }
-    Some("chromium")
+    tools_ready(&["chromium"]).then_some("chromium")
 }
 
 #[test]

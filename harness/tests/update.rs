@@ -3,33 +3,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::*;
-
-/// Runs scenarios against a profile (setup included: it signs the images); returns the
-/// testcases by id, the exit code and the results folder.
-fn run(profile: &str, only: &[&str]) -> (BTreeMap<String, Case>, Option<i32>, tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let res = dir.path().join("results");
-    let mut cmd = std::process::Command::new(bin());
-    cmd.current_dir(repo())
-        .args(["run", "-d", profile, "--out"])
-        .arg(&res)
-        .arg("--workdir")
-        .arg(dir.path().join("work"));
-    for id in only {
-        cmd.args(["--only", id]);
-    }
-    let out = cmd.output().expect("run certbench");
-    let log = text(&out);
-    let cases = junit(&res.join("junit.xml"));
-    let map = cases
-        .into_iter()
-        .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c))
-        .collect();
-    (map, out.status.code(), dir, log)
-}
 
 const IMAGES: &[&str] = &[
     "flip_header",
@@ -54,7 +28,7 @@ const IMAGES: &[&str] = &[
 #[case::downgrade_allowed("devices/simboard-downgrade-allowed.yaml", &[("older", "UPD-07")])]
 #[case::wrong_model_accepted("devices/simboard-wrong-model-accepted.yaml", &[("other_model", "UPD-06")])]
 fn corrupt_images_fail_exactly_on_the_flawed_boards_variants(#[case] profile: &str, #[case] red: &[(&str, &str)]) {
-    let (cases, code, dir, log) = run(profile, &["update-corrupt-image"]);
+    let (cases, code, dir, log) = run_only(profile, &["update-corrupt-image"]);
     assert_eq!(cases.len(), IMAGES.len() + 1, "{log}");
     let control = &cases["update-corrupt-image.positive_control"];
     assert_eq!(control.status, "pass", "{profile}: {control:?}");
@@ -85,7 +59,7 @@ fn corrupt_images_fail_exactly_on_the_flawed_boards_variants(#[case] profile: &s
 
 #[test]
 fn a_board_that_never_fetches_the_image_gives_error_not_pass() {
-    let (cases, code, _dir, log) = run(
+    let (cases, code, _dir, log) = run_only(
         "fixtures/devices/simboard-update-unreachable.yaml",
         &["update-corrupt-image"],
     );
@@ -99,7 +73,7 @@ fn a_board_that_never_fetches_the_image_gives_error_not_pass() {
 
 #[test]
 fn without_a_passing_positive_control_no_refusal_counts() {
-    let (cases, _code, _dir, log) = run(
+    let (cases, _code, _dir, log) = run_only(
         "fixtures/devices/simboard-other-maker-key.yaml",
         &["update-corrupt-image"],
     );
@@ -118,7 +92,7 @@ fn without_a_passing_positive_control_no_refusal_counts() {
 #[case::good_board("devices/simboard.yaml", "pass")]
 #[case::auto_update_off("devices/simboard-auto-update-off.yaml", "failure")]
 fn automatic_update_check_after_factory_reset(#[case] profile: &str, #[case] want: &str) {
-    let (cases, _code, _dir, log) = run(profile, &["update-auto-default"]);
+    let (cases, _code, _dir, log) = run_only(profile, &["update-auto-default"]);
     let c = &cases["update-auto-default"];
     assert_eq!(c.status, want, "{c:?}\n{log}");
     if want == "failure" {
@@ -133,7 +107,7 @@ fn automatic_update_check_after_factory_reset(#[case] profile: &str, #[case] wan
 #[case::good_board("devices/simboard.yaml", "pass")]
 #[case::bricks_on_power_loss("devices/simboard-bricks-on-power-loss.yaml", "failure")]
 fn power_cuts_during_an_update(#[case] profile: &str, #[case] want: &str) {
-    let (cases, _code, dir, log) = run(profile, &["update-power-loss"]);
+    let (cases, _code, dir, log) = run_only(profile, &["update-power-loss"]);
     let c = &cases["update-power-loss"];
     assert_eq!(c.status, want, "{c:?}\n{log}");
     let cuts = dir.path().join("results/scenarios/update-power-loss/power-cuts.jsonl");
@@ -159,22 +133,10 @@ fn power_cuts_during_an_update(#[case] profile: &str, #[case] want: &str) {
 #[case::console_delivery("fixtures/devices/signify-update.yaml")]
 #[case::mqtt_delivery("fixtures/devices/signify-update-mqtt.yaml")]
 fn debian_signify_update_client_refuses_every_hostile_image_and_installs_the_valid_one(#[case] profile: &str) {
-    let ok = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "command -v signify-openbsd && command -v curl && command -v socat && command -v mosquitto_sub",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "signify-openbsd, curl and socat must be installed in CI (.ci/run does it)"
-        );
-        eprintln!("SKIPPED: signify-openbsd is not installed");
+    if !tools_ready(&["signify-openbsd", "curl", "socat", "mosquitto_sub"]) {
         return;
     }
-    let (cases, code, dir, log) = run(profile, &["update-corrupt-image"]);
+    let (cases, code, dir, log) = run_only(profile, &["update-corrupt-image"]);
     // a generic layout: start/middle/end flips instead of header/payload/signature
     for img in [
         "flip_start",
@@ -216,21 +178,10 @@ fn debian_signify_update_client_refuses_every_hostile_image_and_installs_the_val
     "UPD-09: the device installed"
 )]
 fn a_man_in_the_middle_of_the_update_channel(#[case] profile: &str, #[case] want: &str, #[case] says: &str) {
-    let ok = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "command -v signify-openbsd && command -v curl && command -v socat",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "signify-openbsd, curl, socat are needed in CI"
-        );
+    if !tools_ready(&["signify-openbsd", "curl", "socat"]) {
         return;
     }
-    let (cases, _code, dir, log) = run(profile, &["update-mitm"]);
+    let (cases, _code, dir, log) = run_only(profile, &["update-mitm"]);
     let c = &cases["update-mitm"];
     assert_eq!(c.status, want, "{c:?}\n{log}");
     let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
@@ -243,7 +194,7 @@ fn a_man_in_the_middle_of_the_update_channel(#[case] profile: &str, #[case] want
 
 #[test]
 fn a_device_updating_over_plain_http_skips_the_mitm_check_with_its_reason() {
-    let (cases, _code, _dir, log) = run("devices/simboard.yaml", &["update-mitm"]);
+    let (cases, _code, _dir, log) = run_only("devices/simboard.yaml", &["update-mitm"]);
     let c = &cases["update-mitm"];
     assert_eq!(c.status, "skipped", "{c:?}\n{log}");
     assert!(c.message.contains("plain HTTP"), "{c:?}");

@@ -82,22 +82,9 @@ impl RequestLog {
     pub async fn wait_until<T>(
         &self,
         deadline: std::time::Instant,
-        mut f: impl FnMut(&[HttpRequest]) -> Option<T>,
+        f: impl FnMut(&[HttpRequest]) -> Option<T>,
     ) -> Result<T, Vec<HttpRequest>> {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let snap = self.snapshot();
-            if let Some(t) = f(&snap) {
-                return Ok(t);
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return Err(snap);
-            }
-            let _ = tokio::time::timeout((deadline - now).min(std::time::Duration::from_millis(200)), notified).await;
-        }
+        super::wait_for(&self.notify, deadline, || self.snapshot(), f).await
     }
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<HttpRequest>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())

@@ -8,7 +8,7 @@ pub mod pki;
 pub mod probe;
 pub mod sessions;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -47,8 +47,30 @@ pub struct NetBench {
     pki: Pki,
     router: Arc<Router>,
     phase: u64,
-    configs: HashMap<CertVariant, Arc<rustls::ServerConfig>>,
     spec: BenchSpec,
+}
+
+/// Waits until `found` picks something out of a log's `snapshot` (looked at again whenever
+/// the log notifies a change), or the deadline passes: then Err(the snapshot as it stands).
+pub async fn wait_for<E, T>(
+    notify: &tokio::sync::Notify,
+    deadline: std::time::Instant,
+    snapshot: impl Fn() -> Vec<E>,
+    mut found: impl FnMut(&[E]) -> Option<T>,
+) -> Result<T, Vec<E>> {
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let all = snapshot();
+        if let Some(t) = found(&all) {
+            return Ok(t);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(all);
+        }
+        let _ = tokio::time::timeout(deadline.saturating_duration_since(std::time::Instant::now()), notified).await;
+    }
 }
 
 /// The one crypto provider certbench uses.
@@ -88,7 +110,6 @@ impl NetBench {
             pki,
             router,
             phase: 0,
-            configs: HashMap::new(),
             spec: spec.clone(),
         })
     }
@@ -119,28 +140,12 @@ impl NetBench {
         self.pki.has_trusted_ca()
     }
 
-    fn server_config(&mut self, v: CertVariant) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
-        if let Some(c) = self.configs.get(&v) {
-            return Ok(Some(c.clone()));
-        }
-        let Some(id) = self.pki.issue(v)? else { return Ok(None) };
-        let cfg = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth()
-            .with_single_cert(id.chain, id.key.clone_key())
-            .map_err(|e| format!("TLS server config: {e}"))?;
-        let cfg = Arc::new(cfg);
-        self.configs.insert(v, cfg.clone());
-        Ok(Some(cfg))
-    }
-
     /// Starts a new phase: the listeners behave as given and sessions of the previous
     /// phase are closed. Ok(None) when a variant needs a trusted CA that is missing.
     pub fn configure(&mut self, plain: bool, tls: Option<CertVariant>) -> Result<Option<u64>, String> {
         let tls_mode = match tls {
             None => Mode::Off,
-            Some(v) => match self.server_config(v)? {
+            Some(v) => match self.pki.server_config(v)? {
                 Some(c) => Mode::Tls(c),
                 None => return Ok(None),
             },

@@ -91,6 +91,8 @@ pub struct Identity {
 
 pub struct Pki {
     host: String,
+    /// Server configurations made so far, one per variant.
+    configs: std::collections::HashMap<CertVariant, Arc<rustls::ServerConfig>>,
     trusted: Option<Ca>,
     untrusted: Ca,
     /// The trusted CA certificate, written for provisioning the device.
@@ -133,10 +135,29 @@ impl Pki {
         };
         Ok(Self {
             host: host.to_string(),
+            configs: std::collections::HashMap::new(),
             trusted,
             untrusted: new_ca("certbench untrusted CA")?,
             ca_file,
         })
+    }
+
+    /// A TLS server configuration presenting variant `v` (made once, then reused); Ok(None)
+    /// when the variant needs a trusted CA that is missing.
+    pub fn server_config(&mut self, v: CertVariant) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+        if let Some(c) = self.configs.get(&v) {
+            return Ok(Some(c.clone()));
+        }
+        let Some(id) = self.issue(v)? else { return Ok(None) };
+        let cfg = rustls::ServerConfig::builder_with_provider(super::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_single_cert(id.chain, id.key.clone_key())
+            .map_err(|e| format!("TLS server config: {e}"))?;
+        let cfg = Arc::new(cfg);
+        self.configs.insert(v, cfg.clone());
+        Ok(Some(cfg))
     }
 
     pub fn has_trusted_ca(&self) -> bool {

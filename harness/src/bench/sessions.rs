@@ -190,20 +190,8 @@ impl SessionLog {
     pub async fn wait_until<T>(
         &self,
         deadline: Instant,
-        mut found: impl FnMut(&[Session]) -> Option<T>,
+        found: impl FnMut(&[Session]) -> Option<T>,
     ) -> Result<T, Vec<Session>> {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let all = self.snapshot();
-            if let Some(t) = found(&all) {
-                return Ok(t);
-            }
-            if Instant::now() >= deadline {
-                return Err(all);
-            }
-            let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
-        }
+        super::wait_for(&self.notify, deadline, || self.snapshot(), found).await
     }
 }

@@ -38,10 +38,6 @@ fn unhex(data: &[u8]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn hex(data: &[u8]) -> String {
-    data.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Undoes the protocol's run-length encoding (`X*n` repeats X n-29 more times).
 fn unrle(data: &[u8]) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::with_capacity(data.len());
@@ -173,7 +169,7 @@ impl GdbRemote {
     /// know the command (its output says so).
     pub fn monitor(&mut self, cmd: &str) -> Result<bool, DebugError> {
         self.output.clear();
-        let r = self.ask(&format!("qRcmd,{}", hex(cmd.as_bytes())))?;
+        let r = self.ask(&format!("qRcmd,{}", crate::report::cert::hex(cmd.as_bytes())))?;
         if r != b"OK" && !r.is_empty() && !r.starts_with(b"E") {
             self.output.push_str(&unhex(&r)); // output as the reply itself
         }

@@ -202,7 +202,7 @@ fn sha256_hex(parts: &[(u64, Vec<u8>)]) -> String {
     for (_, b) in parts {
         h.update(b);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::report::cert::hex(&h.finalize())
 }
 
 fn ranges_words(ranges: &[Range]) -> String {

@@ -187,6 +187,18 @@ impl Run<'_> {
         }
     }
 
+    /// After power was applied: whether the device comes up to a shell and which version it
+    /// runs; Err says why not (for the update checks, a device that does not work is FAIL).
+    async fn version_after_boot(&mut self) -> Result<String, String> {
+        let r = match self.ensure_shell().await {
+            Ok(_) => self.read_version().await,
+            Err(e) => Err(e),
+        };
+        r.map_err(|e| match e {
+            Stop::Error(why) | Stop::Fail { reason: why, .. } | Stop::Skip(why) => why,
+        })
+    }
+
     async fn cycle(&mut self, why: &str) -> Result<(), Stop> {
         self.at = None;
         self.bench
@@ -481,13 +493,9 @@ impl Run<'_> {
         }
         // reboot and look again
         self.cycle("after the update attempt").await?;
-        let after = match self.ensure_shell().await {
-            Ok(_) => self.read_version().await,
-            Err(e) => Err(e),
-        };
-        let after = match after {
+        let after = match self.version_after_boot().await {
             Ok(v) => v,
-            Err(Stop::Error(why)) | Err(Stop::Fail { reason: why, .. }) | Err(Stop::Skip(why)) => {
+            Err(why) => {
                 return Err(Stop::Fail {
                     check: Some(check.clone()),
                     reason: format!(
@@ -691,10 +699,7 @@ impl Run<'_> {
                 .power(Action::On)
                 .await
                 .map_err(|e| Stop::Error(format!("power on failed: {e}")))?;
-            let after = match self.ensure_shell().await {
-                Ok(_) => self.read_version().await,
-                Err(e) => Err(e),
-            };
+            let after = self.version_after_boot().await;
             let cut_words = format!("cut {} of {cuts} ({point:?}, {at}; seed {seed})", i + 1);
             record.push(Cut {
                 cut: i + 1,
@@ -715,7 +720,7 @@ impl Run<'_> {
                         ),
                     });
                 }
-                Err(Stop::Error(why)) | Err(Stop::Fail { reason: why, .. }) | Err(Stop::Skip(why)) => {
+                Err(why) => {
                     return Err(Stop::Fail {
                         check: Some("UPD-08".into()),
                         reason: format!(

@@ -94,17 +94,11 @@ impl UpdateBench {
     /// What the HTTPS server presents from now on (a man in the middle, or the valid
     /// identity). Err when the variant needs a CA the device trusts and there is none.
     pub fn present(&mut self, v: crate::bench::pki::CertVariant) -> Result<(), String> {
-        let id = self
+        let cfg = self
             .pki
-            .issue(v)?
+            .server_config(v)?
             .ok_or_else(|| format!("the bench cannot present {}: no CA the device trusts", v.describe()))?;
-        let cfg = rustls::ServerConfig::builder_with_provider(crate::bench::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth()
-            .with_single_cert(id.chain, id.key.clone_key())
-            .map_err(|e| format!("update TLS server config: {e}"))?;
-        *self.switch.write().unwrap_or_else(|p| p.into_inner()) = Some((v.describe().to_string(), Arc::new(cfg)));
+        *self.switch.write().unwrap_or_else(|p| p.into_inner()) = Some((v.describe().to_string(), cfg));
         Ok(())
     }
 
@@ -173,7 +167,7 @@ impl UpdateBench {
         let img = Image {
             name,
             version,
-            sha256: hex(&sha2::Sha256::digest(&data)),
+            sha256: crate::report::cert::hex(&sha2::Sha256::digest(&data)),
             data: Bytes::from(data),
             path,
         };
@@ -222,8 +216,4 @@ impl UpdateBench {
     pub fn requests_since(&self, from: usize) -> Vec<HttpRequest> {
         self.log.snapshot().into_iter().skip(from).collect()
     }
-}
-
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -159,6 +159,65 @@ pub fn junit(path: &Path) -> Vec<Case> {
     cases
 }
 
+/// Whether the third-party programs a test drives are installed. Missing ones skip the test
+/// on a developer's machine; in CI (`.ci/run` installs them) they are a failure.
+pub fn tools_ready(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} must be installed in CI (.ci/run does it)",
+        missing.join(", ")
+    );
+    eprintln!("SKIPPED: not installed: {}", missing.join(", "));
+    false
+}
+
+/// Runs the scenarios `only` against a profile (its setup included); returns the testcases
+/// by scenario id, the exit code, the folder holding `results/` and the output.
+pub fn run_only(
+    profile: &str,
+    only: &[&str],
+) -> (
+    std::collections::BTreeMap<String, Case>,
+    Option<i32>,
+    tempfile::TempDir,
+    String,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    let work = dir.path().join("work");
+    let mut args = vec![
+        "run",
+        "-d",
+        profile,
+        "--out",
+        res.to_str().expect("utf8"),
+        "--workdir",
+        work.to_str().expect("utf8"),
+    ];
+    for id in only {
+        args.extend(["--only", id]);
+    }
+    let o = certbench(&args);
+    let cases = junit(&res.join("junit.xml"))
+        .into_iter()
+        .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c))
+        .collect();
+    (cases, o.status.code(), dir, text(&o))
+}
+
 /// Runs the password scenario against a profile; returns (exit code, cases, out dir).
 pub fn run_profile(profile: &str, extra: &[&str]) -> (Option<i32>, Vec<Case>, tempfile::TempDir, String) {
     let out = tempfile::tempdir().expect("tempdir");
