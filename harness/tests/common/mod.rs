@@ -184,6 +184,26 @@ pub fn tools_ready(tools: &[&str]) -> bool {
     false
 }
 
+/// Runs `certbench run -d profile` with results and work folders in a fresh temporary
+/// folder, plus `args`; returns the testcases, the process output and the folder.
+fn run_in_temp(profile: &str, args: &[&str]) -> (Vec<Case>, Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    let work = dir.path().join("work");
+    let mut all = vec![
+        "run",
+        "-d",
+        profile,
+        "--out",
+        res.to_str().expect("utf8"),
+        "--workdir",
+        work.to_str().expect("utf8"),
+    ];
+    all.extend_from_slice(args);
+    let o = certbench(&all);
+    (junit(&res.join("junit.xml")), o, dir)
+}
+
 /// Runs the scenarios `only` against a profile (its setup included); returns the testcases
 /// by scenario id, the exit code, the folder holding `results/` and the output.
 pub fn run_only(
@@ -195,23 +215,9 @@ pub fn run_only(
     tempfile::TempDir,
     String,
 ) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let res = dir.path().join("results");
-    let work = dir.path().join("work");
-    let mut args = vec![
-        "run",
-        "-d",
-        profile,
-        "--out",
-        res.to_str().expect("utf8"),
-        "--workdir",
-        work.to_str().expect("utf8"),
-    ];
-    for id in only {
-        args.extend(["--only", id]);
-    }
-    let o = certbench(&args);
-    let cases = junit(&res.join("junit.xml"))
+    let args: Vec<&str> = only.iter().flat_map(|id| ["--only", id]).collect();
+    let (cases, o, dir) = run_in_temp(profile, &args);
+    let cases = cases
         .into_iter()
         .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c))
         .collect();
@@ -220,25 +226,10 @@ pub fn run_only(
 
 /// Runs the password scenario against a profile; returns (exit code, cases, out dir).
 pub fn run_profile(profile: &str, extra: &[&str]) -> (Option<i32>, Vec<Case>, tempfile::TempDir, String) {
-    let out = tempfile::tempdir().expect("tempdir");
-    let work = out.path().join("work");
-    let res = out.path().join("results");
-    let mut args = vec![
-        "run",
-        "--skip-setup",
-        "-d",
-        profile,
-        "--out",
-        res.to_str().expect("utf8"),
-        "--workdir",
-        work.to_str().expect("utf8"),
-        "--only",
-        "password-reset-enforcement",
-    ];
+    let mut args = vec!["--skip-setup", "--only", "password-reset-enforcement"];
     args.extend_from_slice(extra);
-    let o = certbench(&args);
-    let cases = junit(&res.join("junit.xml"));
-    (o.status.code(), cases, out, text(&o))
+    let (cases, o, dir) = run_in_temp(profile, &args);
+    (o.status.code(), cases, dir, text(&o))
 }
 
 /// A raw PTY pair: (master, slave, slave path). The test plays the device on the master.
