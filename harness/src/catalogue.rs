@@ -31,6 +31,9 @@ pub struct Provision {
 pub struct Requirement {
     pub number: u8,
     pub title: String,
+    /// The catalogue checks that decide this requirement.
+    #[serde(default)]
+    pub checks: Vec<String>,
     pub provisions: Vec<Provision>,
 }
 

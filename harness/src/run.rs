@@ -661,21 +661,22 @@ async fn execute(
         c.close();
     }
     let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
-    let (passed, failed, errors, skipped) = (
+    let (passed, failed, errors, not_applicable) = (
         count(Verdict::Pass),
         count(Verdict::Fail),
         count(Verdict::Error),
-        count(Verdict::Skipped),
+        count(Verdict::NotApplicable),
     );
     reporters.emit(RunEvent::RunFinished {
         passed,
         failed,
         errors,
-        skipped,
+        not_applicable,
         review: count(Verdict::Review),
         duration_ms: started.elapsed().as_millis(),
         interrupted: interrupted.is_some(),
         finished_at: now_rfc3339(),
+        requirements: crate::report::rating::rate(&results, &bench.device.not_applicable),
     });
     if failed > 0 {
         exit::DEVICE_FAILED

@@ -238,7 +238,7 @@ pub async fn run_scenario(
         earlier_attempts: Vec::new(),
     };
     if let Some(why) = bench.not_applicable(sc) {
-        result.verdict = Verdict::Skipped;
+        result.verdict = Verdict::NotApplicable;
         result.reason = Some(why);
         return result;
     }
@@ -309,7 +309,7 @@ pub async fn run_scenario(
             let (verdict, check, reason) = match stop {
                 Stop::Fail { check, reason } => (Verdict::Fail, check, reason),
                 Stop::Error(e) => (Verdict::Error, None, e),
-                Stop::Skip(e) => (Verdict::Skipped, None, e),
+                Stop::Skip(e) => (Verdict::NotApplicable, None, e),
             };
             result.verdict = verdict;
             result.check = check;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::events::{Reporter, RunEvent, ScenarioResult, Verdict};
+use super::rating::RequirementRating;
 use crate::catalogue::Catalogue;
 use crate::config::device::Identity;
 
@@ -45,9 +46,12 @@ pub struct CheckEntry {
 pub struct MatrixRow {
     pub requirement: u8,
     pub title: String,
-    /// pass / fail / review / not applicable / inconclusive / not covered
+    /// pass / fail / incomplete / review / not applicable (see `report::rating`)
     pub status: String,
     pub checks: Vec<String>,
+    /// What was tested and what was not.
+    pub detail: String,
+    pub rating: RequirementRating,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -107,7 +111,7 @@ impl CertReporter {
         }
     }
 
-    fn build(&self, finished_at: &str, interrupted: bool) -> Report {
+    fn build(&self, finished_at: &str, interrupted: bool, requirements: &[RequirementRating]) -> Report {
         let cat = Catalogue::get();
         let (run_id, started_at, device, version, profile) = self.started.clone().unwrap_or_else(|| {
             (
@@ -157,34 +161,15 @@ impl CertReporter {
                 }
             })
             .collect();
-        let summary = cat
-            .requirements
+        let summary = requirements
             .iter()
-            .map(|req| {
-                let mine: Vec<&CheckEntry> = checks.iter().filter(|c| c.requirements.contains(&req.number)).collect();
-                let has = |v: Verdict| mine.iter().any(|c| c.result.verdict == v);
-                let status = if mine.is_empty() {
-                    "not covered"
-                } else if has(Verdict::Fail) {
-                    "fail"
-                } else if has(Verdict::Error) {
-                    "inconclusive"
-                } else if has(Verdict::Review) {
-                    "review"
-                } else if has(Verdict::Pass) {
-                    "pass"
-                } else {
-                    "not applicable"
-                };
-                MatrixRow {
-                    requirement: req.number,
-                    title: req.title.clone(),
-                    status: status.into(),
-                    checks: mine
-                        .iter()
-                        .map(|c| format!("{} {}", c.result.id, c.result.verdict))
-                        .collect(),
-                }
+            .map(|r| MatrixRow {
+                requirement: r.requirement,
+                title: r.title.clone(),
+                status: r.rating.to_string().to_lowercase(),
+                checks: r.checks.clone(),
+                detail: r.detail.clone(),
+                rating: r.clone(),
             })
             .collect();
         Report {
@@ -251,9 +236,10 @@ impl Reporter for CertReporter {
             RunEvent::RunFinished {
                 finished_at,
                 interrupted,
+                requirements,
                 ..
             } => {
-                let r = self.build(finished_at, *interrupted);
+                let r = self.build(finished_at, *interrupted, requirements);
                 self.write(&r)
             }
             _ => Ok(()),
@@ -285,6 +271,7 @@ fn verdict_class(v: &str) -> &'static str {
         "FAIL" | "fail" => "fail",
         "ERROR" | "inconclusive" => "error",
         "REVIEW" | "review" => "review",
+        "incomplete" => "incomplete",
         _ => "na",
     }
 }
@@ -294,7 +281,7 @@ fn verdict_label(v: Verdict) -> &'static str {
         Verdict::Pass => "PASS",
         Verdict::Fail => "FAIL",
         Verdict::Error => "INCONCLUSIVE",
-        Verdict::Skipped => "NOT APPLICABLE",
+        Verdict::NotApplicable => "NOT APPLICABLE",
         Verdict::Review => "REVIEW",
     }
 }
@@ -304,7 +291,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bo
 table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #ccc;padding:.35em .5em;text-align:left;vertical-align:top}
 th{background:#f4f4f4;width:24%}.v{font-weight:700;padding:.15em .5em;border-radius:3px;white-space:nowrap}
 .pass{background:#d6f5d6;color:#0a5a0a}.fail{background:#f9d0d0;color:#8a0000}.error{background:#f3dcf3;color:#6a006a}
-.review{background:#fff0c2;color:#6a4b00}.na{background:#e8e8e8;color:#444}
+.review{background:#fff0c2;color:#6a4b00}.incomplete{background:#ffe2c4;color:#7a3d00}.na{background:#e8e8e8;color:#444}
 pre{background:#f8f8f8;border:1px solid #ddd;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all;font-size:.85em}
 details{margin:.4em 0}summary{cursor:pointer;font-weight:600}.check{border:1px solid #ddd;border-radius:4px;padding:.6em 1em;margin:1em 0}
 .muted{color:#666;font-size:.9em}code{font-size:.9em}
@@ -329,14 +316,15 @@ pub fn html(r: &Report) -> String {
     if r.interrupted {
         h.push_str("<p class=\"v fail\">The run was interrupted; checks that did not finish are inconclusive.</p>\n");
     }
-    h.push_str("<h2>Summary of the five requirements</h2>\n<table id=\"summary-matrix\"><tr><th>Requirement</th><th>Result</th><th>Checks</th></tr>\n");
+    h.push_str("<h2>Summary of the five requirements</h2>\n<p class=\"muted\">A requirement is PASS only when every EN 303 645 provision mapped to it was tested and passed (or the maker declared it not applicable, with the reason) and every check the catalogue lists for it was decided in this run; otherwise it is INCOMPLETE and the row says what was not tested.</p>\n<table id=\"summary-matrix\"><tr><th>Requirement</th><th>Result</th><th>Coverage</th><th>Checks</th></tr>\n");
     for row in &r.summary {
         h.push_str(&format!(
-            "<tr><td>{}. {}</td><td><span class=\"v {}\">{}</span></td><td>{}</td></tr>\n",
+            "<tr><td>{}. {}</td><td><span class=\"v {}\">{}</span></td><td>{}</td><td>{}</td></tr>\n",
             row.requirement,
             esc(&row.title),
             verdict_class(&row.status),
             esc(&row.status.to_uppercase()),
+            esc(&row.detail),
             esc(&row.checks.join(", "))
         ));
     }

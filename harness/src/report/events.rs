@@ -14,7 +14,10 @@ pub enum Verdict {
     Pass,
     Fail,
     Error,
-    Skipped,
+    /// The check does not apply (the maker's ICS, a declaration, or an interface the device
+    /// lacks), with the reason. One word everywhere: terminal, JUnit message, HTML, JSON.
+    #[serde(rename = "NOT APPLICABLE")]
+    NotApplicable,
     /// Documentary evidence collected; a reviewer decides.
     Review,
 }
@@ -25,7 +28,7 @@ impl std::fmt::Display for Verdict {
             Verdict::Pass => "PASS",
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
-            Verdict::Skipped => "SKIPPED",
+            Verdict::NotApplicable => "NOT APPLICABLE",
             Verdict::Review => "REVIEW",
         })
     }
@@ -113,12 +116,14 @@ pub enum RunEvent {
         passed: usize,
         failed: usize,
         errors: usize,
-        skipped: usize,
+        not_applicable: usize,
         /// Checks awaiting a reviewer's sign-off.
         review: usize,
         duration_ms: u128,
         interrupted: bool,
         finished_at: String,
+        /// The five requirements rated from what was observed (see `report::rating`).
+        requirements: Vec<super::rating::RequirementRating>,
     },
 }
 

@@ -1,5 +1,5 @@
 //! JUnit XML for CI: a testsuite per device run, a testcase per scenario; FAIL is
-//! `<failure>`, ERROR is `<error>`, SKIPPED is `<skipped>` with its reason. Written with
+//! `<failure>`, ERROR is `<error>`, NOT APPLICABLE is `<skipped>` (message "NOT APPLICABLE: reason") with its reason. Written with
 //! quick-junit after every scenario, so an interrupted run still leaves a valid file.
 
 use std::path::PathBuf;
@@ -94,9 +94,10 @@ fn case(r: &ScenarioResult, board: &str) -> TestCase {
             }
             s
         }
-        Verdict::Skipped => {
+        Verdict::NotApplicable => {
             let mut s = TestCaseStatus::skipped();
-            s.set_message(xml_safe(&reason));
+            s.set_message(xml_safe(&format!("NOT APPLICABLE: {reason}")));
+            s.set_type("not-applicable");
             s
         }
         Verdict::Review => {
@@ -204,8 +205,16 @@ impl Reporter for JunitReporter {
                 self.cases.push(result.clone());
                 self.write()
             }
-            RunEvent::RunFinished { duration_ms, .. } => {
+            RunEvent::RunFinished {
+                duration_ms,
+                requirements,
+                ..
+            } => {
                 self.duration = Duration::from_millis(*duration_ms as u64);
+                for r in requirements {
+                    self.properties
+                        .push((format!("requirement.{}", r.requirement), format!("{}: {}", r.rating, r.detail)));
+                }
                 self.write()
             }
             _ => Ok(()),

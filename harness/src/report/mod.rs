@@ -5,6 +5,7 @@ pub mod events;
 pub mod jsonl;
 pub mod junit;
 pub mod manifest;
+pub mod rating;
 pub mod terminal;
 
 /// Makes any text safe for XML 1.0: control characters other than tab and newline, and

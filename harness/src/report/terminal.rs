@@ -37,13 +37,13 @@ impl<W: Write + Send> TerminalReporter<W> {
             Verdict::Pass => "32",
             Verdict::Fail => "31",
             Verdict::Error => "35",
-            Verdict::Skipped => "33",
+            Verdict::NotApplicable => "33",
             Verdict::Review => "36",
         };
         if self.color {
-            format!("\x1b[1;{code}m{v:>7}\x1b[0m")
+            format!("\x1b[1;{code}m{v:>14}\x1b[0m")
         } else {
-            format!("{v:>7}")
+            format!("{v:>14}")
         }
     }
 }
@@ -110,15 +110,22 @@ impl<W: Write + Send> TerminalReporter<W> {
                 passed,
                 failed,
                 errors,
-                skipped,
+                not_applicable,
                 review,
                 duration_ms,
                 interrupted,
+                requirements,
                 ..
             } => {
+                if !requirements.is_empty() {
+                    writeln!(out, "\nrequirements (rated only on what was observed):")?;
+                    for r in requirements {
+                        writeln!(out, "  {}. {:<14} {}", r.requirement, r.rating.to_string(), r.detail)?;
+                    }
+                }
                 writeln!(
                     out,
-                    "\n{}{passed} passed, {failed} failed, {errors} errors, {skipped} skipped, {review} awaiting review in {:.1}s",
+                    "\n{}{passed} passed, {failed} failed, {errors} errors, {not_applicable} not applicable, {review} awaiting review in {:.1}s",
                     if *interrupted { "INTERRUPTED: " } else { "" },
                     *duration_ms as f64 / 1000.0
                 )?;

@@ -1,0 +1,291 @@
+//! Requirement ratings: each of the five seed requirements rated from exactly what was
+//! observed. A requirement is PASS only when every EN 303 645 provision mapped to it was
+//! tested (and passed) or the maker declared it not applicable with a reason, and every
+//! check the catalogue lists for it was decided; otherwise it is INCOMPLETE and says what
+//! was not tested. Any FAIL of a check mapped to it makes it FAIL.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::events::{ScenarioResult, Verdict};
+use crate::catalogue::Catalogue;
+
+/// The rating of one requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Rating {
+    Pass,
+    Fail,
+    /// Not every mapped provision or check was tested; the detail lists what was not.
+    Incomplete,
+    /// Everything was tested; documentary evidence awaits a reviewer's decision.
+    Review,
+    /// The maker declared every provision of the requirement not applicable, with reasons.
+    #[serde(rename = "NOT APPLICABLE")]
+    NotApplicable,
+}
+
+impl std::fmt::Display for Rating {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Rating::Pass => "PASS",
+            Rating::Fail => "FAIL",
+            Rating::Incomplete => "INCOMPLETE",
+            Rating::Review => "REVIEW",
+            Rating::NotApplicable => "NOT APPLICABLE",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequirementRating {
+    pub requirement: u8,
+    pub title: String,
+    pub rating: Rating,
+    /// Provisions mapped to the requirement that were tested (or declared not applicable).
+    pub provisions_tested: usize,
+    pub provisions_total: usize,
+    /// Provisions no decided check evidenced.
+    pub provisions_not_tested: Vec<String>,
+    /// Provisions the maker declared not applicable (ICS), with the reason.
+    pub provisions_not_applicable: Vec<(String, String)>,
+    /// Catalogue checks for this requirement that no scenario decided in this run.
+    pub checks_not_run: Vec<String>,
+    /// Testcases mapped to the requirement that ended inconclusive (ERROR).
+    pub inconclusive: Vec<String>,
+    /// Testcases mapped to the requirement that failed.
+    pub failed: Vec<String>,
+    /// Every testcase mapped to the requirement with its verdict.
+    pub checks: Vec<String>,
+    /// One line saying why the rating is what it is.
+    pub detail: String,
+}
+
+/// What one provision's testcases showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Seen {
+    NotTested,
+    Tested,
+}
+
+/// Rates the five requirements from the run's results and the maker's ICS
+/// (provision → reason it does not apply).
+pub fn rate(results: &[ScenarioResult], ics: &BTreeMap<String, String>) -> Vec<RequirementRating> {
+    let cat = Catalogue::get();
+    let provisions_of = |r: &ScenarioResult| -> Vec<String> {
+        r.evidences
+            .as_ref()
+            .map(|e| e.provisions.iter().map(|p| p.value.clone()).collect())
+            .unwrap_or_default()
+    };
+    let checks_of = |r: &ScenarioResult| -> Vec<String> {
+        r.evidences
+            .as_ref()
+            .map(|e| e.checks.iter().map(|c| c.value.clone()).collect())
+            .unwrap_or_default()
+    };
+    let requirements_of = |r: &ScenarioResult| -> Vec<u8> {
+        let mut v: Vec<u8> = provisions_of(r)
+            .iter()
+            .filter_map(|p| cat.provision(p).and_then(|(_, req)| req))
+            .collect();
+        if let Some(e) = &r.evidences {
+            v.extend(e.requirements.iter().map(|x| x.value));
+        }
+        v.sort();
+        v.dedup();
+        v
+    };
+    let decided = |v: Verdict| matches!(v, Verdict::Pass | Verdict::Fail | Verdict::Review);
+    cat.requirements
+        .iter()
+        .map(|req| {
+            let mine: Vec<&ScenarioResult> = results
+                .iter()
+                .filter(|r| requirements_of(r).contains(&req.number))
+                .collect();
+            let mut not_tested = Vec::new();
+            let mut na = Vec::new();
+            let mut tested = 0;
+            for p in &req.provisions {
+                let on_p: Vec<&&ScenarioResult> = mine.iter().filter(|r| provisions_of(r).contains(&p.id)).collect();
+                let seen = if on_p.iter().any(|r| decided(r.verdict))
+                    && !on_p.iter().any(|r| r.verdict == Verdict::Error)
+                {
+                    Seen::Tested
+                } else {
+                    Seen::NotTested
+                };
+                if let Some(why) = ics.get(&p.id) {
+                    na.push((p.id.clone(), why.clone()));
+                    tested += 1;
+                } else if seen == Seen::Tested {
+                    tested += 1;
+                } else {
+                    not_tested.push(p.id.clone());
+                }
+            }
+            // a catalogue check is decided when some testcase naming it reached a verdict
+            // (an interface the device lacks or the maker's declaration counts as decided)
+            let checks_not_run: Vec<String> = req
+                .checks
+                .iter()
+                .filter(|c| {
+                    !results.iter().any(|r| {
+                        checks_of(r).contains(c) && (decided(r.verdict) || r.verdict == Verdict::NotApplicable)
+                    })
+                })
+                .cloned()
+                .collect();
+            let with = |v: Verdict| -> Vec<String> {
+                mine.iter()
+                    .filter(|r| r.verdict == v)
+                    .map(|r| match &r.check {
+                        Some(c) => format!("{} ({c})", r.id),
+                        None => r.id.clone(),
+                    })
+                    .collect()
+            };
+            let failed = with(Verdict::Fail);
+            let inconclusive = with(Verdict::Error);
+            let review = !with(Verdict::Review).is_empty();
+            let total = req.provisions.len();
+            let complete = not_tested.is_empty() && checks_not_run.is_empty() && inconclusive.is_empty();
+            let rating = if !failed.is_empty() {
+                Rating::Fail
+            } else if na.len() == total {
+                Rating::NotApplicable
+            } else if !complete {
+                Rating::Incomplete
+            } else if review {
+                Rating::Review
+            } else {
+                Rating::Pass
+            };
+            let mut parts = vec![format!("{tested} of {total} provisions tested")];
+            if !not_tested.is_empty() {
+                parts.push(format!("not tested: {}", not_tested.join(", ")));
+            }
+            if !na.is_empty() {
+                parts.push(format!(
+                    "declared not applicable by the maker: {}",
+                    na.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            if !checks_not_run.is_empty() {
+                parts.push(format!("checks not run: {}", checks_not_run.join(", ")));
+            }
+            if !inconclusive.is_empty() {
+                parts.push(format!("inconclusive: {}", inconclusive.join(", ")));
+            }
+            if !failed.is_empty() {
+                parts.push(format!("failed: {}", failed.join(", ")));
+            }
+            RequirementRating {
+                requirement: req.number,
+                title: req.title.clone(),
+                rating,
+                provisions_tested: tested,
+                provisions_total: total,
+                provisions_not_tested: not_tested,
+                provisions_not_applicable: na,
+                checks_not_run,
+                inconclusive,
+                failed,
+                checks: mine.iter().map(|r| format!("{} {}", r.id, r.verdict)).collect(),
+                detail: parts.join("; "),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::scenario::Evidences;
+    use crate::config::yaml::Loc;
+
+    fn result(id: &str, verdict: Verdict, provisions: &[&str], checks: &[&str]) -> ScenarioResult {
+        let loc = |s: &str| Loc::new(s.to_string());
+        ScenarioResult {
+            id: id.into(),
+            title: String::new(),
+            file: String::new(),
+            evidences: Some(Evidences {
+                requirements: Vec::new(),
+                provisions: provisions.iter().map(|p| loc(p)).collect(),
+                checks: checks.iter().map(|c| loc(c)).collect(),
+            }),
+            verdict,
+            reason: None,
+            check: None,
+            deciding_step: None,
+            excerpt: String::new(),
+            steps: Vec::new(),
+            duration_ms: 0,
+            evidence_files: Vec::new(),
+            earlier_attempts: Vec::new(),
+        }
+    }
+
+    fn row(rows: &[RequirementRating], n: u8) -> &RequirementRating {
+        rows.iter().find(|r| r.requirement == n).expect("row")
+    }
+
+    #[test]
+    fn mqtt_over_tls_alone_leaves_requirement_1_incomplete_with_what_was_not_tested() {
+        let rs = [
+            result("plaintext-mqtt-rejection", Verdict::Pass, &["5.5-1"], &["COM-02"]),
+            result("tls-self-signed", Verdict::Pass, &["5.5-1"], &["TLS-01"]),
+        ];
+        let rows = rate(&rs, &BTreeMap::new());
+        let r = row(&rows, 1);
+        assert_eq!(r.rating, Rating::Incomplete, "{r:?}");
+        assert_eq!(r.provisions_tested, 1);
+        assert!(r.provisions_not_tested.contains(&"5.5-6".to_string()), "{r:?}");
+        assert!(r.checks_not_run.contains(&"COM-01".to_string()), "{r:?}");
+        assert!(r.detail.starts_with("1 of 6 provisions tested"), "{}", r.detail);
+    }
+
+    #[test]
+    fn any_failed_check_fails_the_requirement() {
+        let rs = [
+            result("password-reset-enforcement", Verdict::Fail, &["5.1-1"], &["PWD-01"]),
+            result("password-strength", Verdict::Pass, &["5.1-1"], &["PWD-07"]),
+        ];
+        let r = rate(&rs, &BTreeMap::new());
+        assert_eq!(row(&r, 3).rating, Rating::Fail);
+        assert_eq!(row(&r, 3).failed, ["password-reset-enforcement"]);
+    }
+
+    #[test]
+    fn pass_needs_every_provision_and_check_and_ics_counts_as_decided() {
+        let cat = Catalogue::get();
+        let req4 = cat.requirements.iter().find(|r| r.number == 4).expect("req 4");
+        let provs: Vec<&str> = req4.provisions.iter().map(|p| p.id.as_str()).collect();
+        let checks: Vec<&str> = req4.checks.iter().map(|c| c.as_str()).collect();
+        // one result evidencing all but the last provision, covering all checks
+        let rs = [result("docs", Verdict::Pass, &provs[..provs.len() - 1], &checks)];
+        let rows = rate(&rs, &BTreeMap::new());
+        assert_eq!(row(&rows, 4).rating, Rating::Incomplete);
+        let mut ics = BTreeMap::new();
+        ics.insert(provs[provs.len() - 1].to_string(), "no such service".to_string());
+        let rows = rate(&rs, &ics);
+        assert_eq!(row(&rows, 4).rating, Rating::Pass, "{:?}", row(&rows, 4));
+        // an ERROR on a provision makes it untested, never passed
+        let rs = [
+            result("docs", Verdict::Pass, &provs[..provs.len() - 1], &checks),
+            result("docs2", Verdict::Error, &provs[..1], &[]),
+        ];
+        let rows = rate(&rs, &ics);
+        assert_eq!(row(&rows, 4).rating, Rating::Incomplete);
+        assert_eq!(row(&rows, 4).inconclusive, ["docs2"]);
+    }
+
+    #[test]
+    fn nothing_run_is_incomplete_not_pass() {
+        let rows = rate(&[], &BTreeMap::new());
+        assert!(rows.iter().all(|r| r.rating == Rating::Incomplete), "{rows:?}");
+    }
+}
