@@ -42,10 +42,12 @@ pub enum Flaw {
     AutoUpdateOff,
     /// The image is written over the running slot: power loss mid-install bricks the board.
     BricksOnPowerLoss,
+    /// The console gives a root shell at once, without any login (a maintenance UART).
+    OpenConsole,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 13] = [
+    pub const ALL: [Flaw; 14] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -59,6 +61,7 @@ impl Flaw {
         Flaw::WrongModelAccepted,
         Flaw::AutoUpdateOff,
         Flaw::BricksOnPowerLoss,
+        Flaw::OpenConsole,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +79,7 @@ impl Flaw {
             Flaw::WrongModelAccepted => "wrong-model-accepted",
             Flaw::AutoUpdateOff => "auto-update-off",
             Flaw::BricksOnPowerLoss => "bricks-on-power-loss",
+            Flaw::OpenConsole => "open-console",
         }
     }
 
@@ -301,6 +305,9 @@ impl Board {
     }
 
     fn login(&mut self) -> Option<Session> {
+        if self.has(Flaw::OpenConsole) {
+            return self.shell("root");
+        }
         loop {
             self.out(&format!("\r\n{HOSTNAME} login: "));
             let user = match self.read_line(true)? {
@@ -341,6 +348,56 @@ impl Board {
             }
             return self.shell(&user);
         }
+    }
+
+    /// `passwd`: current password, then a new one under the same policy as the forced change.
+    fn passwd(&mut self, user: &str) -> Option<()> {
+        self.out("Current password: ");
+        let current = match self.read_line(false)? {
+            LineInput::Text(t) => t,
+            LineInput::Interrupted => return Some(()),
+            LineInput::Closed => return None,
+        };
+        self.out("\r\n");
+        let expected = self
+            .state
+            .password
+            .clone()
+            .unwrap_or_else(|| self.opts.factory_password.clone());
+        if current != expected {
+            std::thread::sleep(Duration::from_millis(100));
+            self.out("passwd: Authentication token manipulation error\r\n");
+            return Some(());
+        }
+        for _attempt in 0..3 {
+            self.out("New password: ");
+            let new = match self.read_line(false)? {
+                LineInput::Text(t) => t,
+                LineInput::Interrupted => return Some(()),
+                LineInput::Closed => return None,
+            };
+            self.out("\r\nRetype new password: ");
+            let again = match self.read_line(false)? {
+                LineInput::Text(t) => t,
+                LineInput::Interrupted => return Some(()),
+                LineInput::Closed => return None,
+            };
+            self.out("\r\n");
+            if new != again {
+                self.out("Sorry, passwords do not match.\r\n");
+                continue;
+            }
+            if let Err(why) = self.policy(user, &new) {
+                self.out(&format!("BAD PASSWORD: {why}\r\n"));
+                continue;
+            }
+            self.state.password = Some(new);
+            self.state.save(&self.opts.state);
+            self.out("passwd: password updated successfully\r\n");
+            return Some(());
+        }
+        self.out("passwd: have exhausted maximum number of retries for service\r\n");
+        Some(())
     }
 
     fn reject(&mut self) {
@@ -420,7 +477,8 @@ impl Board {
             let cmd = cmd.trim();
             match cmd {
                 "" => {}
-                "help" => self.out("commands: version, id, reboot, factory-reset, exit\r\n"),
+                "help" => self.out("commands: version, id, passwd, reboot, factory-reset, exit\r\n"),
+                "passwd" => self.passwd(user)?,
                 "version" => {
                     let v = self.state.version.clone();
                     self.out(&format!("firmware {v}\r\n"));

@@ -188,6 +188,20 @@ pub struct RawConsole {
     /// The command that ends a shell session (default `exit`).
     #[serde(default)]
     pub logout: Option<String>,
+    /// The shell command that starts a password change (e.g. `passwd`), answered with the
+    /// `current_password` / `new_password` / `confirm_password` prompts. Lets the
+    /// password-strength (PWD-07) and password-change (PWD-08) checks run on a device
+    /// that does not force a change at the first login.
+    #[serde(default)]
+    pub password_command: Option<String>,
+    /// A command line the console offers without any login (a maintenance CLI), as a
+    /// regex; with the shell prompt it is what console-access (ATK-02) looks for.
+    #[serde(default)]
+    pub cli_prompt: Option<Loc<String>>,
+    /// A harmless command (e.g. `help` or `version`) typed at a prompt reached without
+    /// credentials, to show it takes commands (ATK-02 evidence). Default: none is typed.
+    #[serde(default)]
+    pub probe_command: Option<String>,
     /// How long the device takes from power-on to its login prompt.
     #[serde(default)]
     pub boot_time: Option<Dur>,
@@ -371,6 +385,9 @@ pub struct ConsoleSpec {
     pub newline: String,
     pub prompts: Prompts,
     pub logout: String,
+    pub password_command: Option<String>,
+    pub cli_prompt: Option<regex::bytes::Regex>,
+    pub probe_command: Option<String>,
     pub boot_time: std::time::Duration,
     pub wake_after: std::time::Duration,
     pub lost_grace: std::time::Duration,
@@ -577,12 +594,30 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                 password_rejected: password_rejected.flatten(),
             })
         })();
+        let cli_prompt = c
+            .cli_prompt
+            .as_ref()
+            .map(|src| match yaml::regex(file, "console.cli_prompt", src) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    errs.borrow_mut().push(e);
+                    None
+                }
+            });
+        let cli_prompt = match cli_prompt {
+            Some(None) => return None,
+            Some(r) => r,
+            None => None,
+        };
         Some(ConsoleSpec {
             port: port?,
             baud: ov.baud.or(lab.baud).unwrap_or(c.baud),
             newline: c.newline.clone().unwrap_or_else(|| "\r".into()),
             prompts: prompts?,
             logout: c.logout.clone().unwrap_or_else(|| "exit".into()),
+            password_command: c.password_command.clone(),
+            cli_prompt,
+            probe_command: c.probe_command.clone(),
             boot_time: c.boot_time.unwrap_or(Dur::secs(60)).0,
             wake_after: c.wake_after.unwrap_or(Dur::secs(3)).0,
             lost_grace: c.lost_grace.unwrap_or(Dur(std::time::Duration::from_millis(500))).0,

@@ -16,7 +16,7 @@ use super::yaml::{self, InputError, InputErrors, Loc, Pos};
 pub const CHECK_IDS: &[&str] = &[
     "PWD-01", "PWD-02", "PWD-03", "PWD-04", "PWD-05", "PWD-06", "PWD-07", "PWD-08", "PWD-09", "PWD-10", "COM-01",
     "COM-02", "COM-03", "TLS-01", "TLS-02", "TLS-03", "TLS-04", "TLS-05", "UPD-01", "UPD-02", "UPD-03", "UPD-04",
-    "UPD-05", "UPD-06", "UPD-07", "UPD-08", "UPD-09", "UPD-10", "ATK-01", "ATK-03", "ATK-04", "ATK-05", "DEL-01",
+    "UPD-05", "UPD-06", "UPD-07", "UPD-08", "UPD-09", "UPD-10", "ATK-01", "ATK-02", "ATK-03", "ATK-04", "ATK-05", "DEL-01",
     "DOC-01", "DOC-02", "DOC-03",
 ];
 
@@ -181,6 +181,13 @@ pub enum RawStep {
     /// Get to the device's shell with the credentials the run knows (powering on and
     /// answering a forced password change with a generated strong password if asked).
     Shell(RawEmpty),
+    /// Open a password-change dialog from factory state: log in with the factory
+    /// credentials; a forced change is the dialog, a shell runs the profile's
+    /// `console.password_command` (e.g. `passwd`). Neither → the check is not decided (ERROR).
+    OpenPasswordChange(RawEmpty),
+    /// ATK-02: wake the console from power-on without credentials; a login prompt passes,
+    /// a shell or CLI prompt that takes a command fails.
+    ConsoleAccess(RawEmpty),
     /// Offer the device an update image and judge what it does with it.
     UpdateImage(RawUpdateImage),
     /// UPD-01: with no user action the device must ask the bench for updates within the
@@ -604,6 +611,8 @@ pub enum StepKind {
         check: String,
     },
     Shell,
+    OpenPasswordChange,
+    ConsoleAccess,
     UpdateImage {
         image: Template,
         expect: UpdateOutcome,
@@ -644,6 +653,8 @@ impl StepKind {
             StepKind::MqttConnect { .. } => "mqtt_connect",
             StepKind::Document { .. } => "document",
             StepKind::Shell => "shell",
+            StepKind::OpenPasswordChange => "open_password_change",
+            StepKind::ConsoleAccess => "console_access",
             StepKind::UpdateImage { .. } => "update_image",
             StepKind::UpdateCheck => "update_check",
             StepKind::UpdatePowerLoss { .. } => "update_power_loss",
@@ -907,6 +918,8 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                 ),
             }),
             RawStep::Shell(_) => Some(StepKind::Shell),
+            RawStep::OpenPasswordChange(_) => Some(StepKind::OpenPasswordChange),
+            RawStep::ConsoleAccess(_) => Some(StepKind::ConsoleAccess),
             RawStep::DebugLocked(_) => Some(StepKind::DebugLocked),
             RawStep::DebugSecrets(_) => Some(StepKind::DebugSecrets),
             RawStep::UpdateCheck(_) => Some(StepKind::UpdateCheck),

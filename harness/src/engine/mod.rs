@@ -1,6 +1,7 @@
 //! The scenario engine: runs a validated scenario's steps against a device through the
 //! console and power capabilities and decides a verdict. It names no transport type.
 
+mod access;
 pub mod secrets;
 mod update;
 
@@ -74,9 +75,45 @@ struct Run<'a> {
     power_mark: usize,
 }
 
+/// Whether a scenario can run on this device, decided before any step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Gate {
+    Run,
+    /// NOT APPLICABLE with the reason (the maker's ICS or declaration, an absent interface).
+    NotApplicable(String),
+    /// A minimum requirement needs what the device lacks: FAIL with the reason.
+    Fail { check: Option<String>, reason: String },
+}
+
+/// Minimum requirement 2 (automatic security updates) needs an update mechanism: a
+/// device without one fails the update checks instead of skipping them.
+const NO_UPDATE_MECHANISM: &str = "the device has no update mechanism (its profile declares no `update` section); minimum requirement 2 (automatic security updates) needs one. If the maker states that the provisions do not apply, declare them in `ics.not_applicable` with the reason";
+
 impl Bench {
-    /// Why a scenario does not apply to this device, if it does not.
-    pub fn not_applicable(&self, sc: &Scenario) -> Option<String> {
+    /// Whether the scenario runs, is NOT APPLICABLE, or fails at once because the device
+    /// lacks an interface a minimum requirement needs.
+    pub fn gate(&self, sc: &Scenario) -> Gate {
+        // the maker's ICS first: a check whose provisions are all declared not applicable
+        let provs: Vec<&str> = sc.evidences.provisions.iter().map(|p| p.value.as_str()).collect();
+        if !provs.is_empty() && provs.iter().all(|p| self.device.not_applicable.contains_key(*p)) {
+            let reasons: Vec<String> = provs
+                .iter()
+                .map(|p| format!("{p}: {}", self.device.not_applicable[*p]))
+                .collect();
+            return Gate::NotApplicable(format!("not applicable per the maker's ICS ({})", reasons.join("; ")));
+        }
+        let needs_update = sc
+            .requires
+            .interfaces
+            .iter()
+            .any(|i| matches!(i, Interface::Update | Interface::UpdatePull | Interface::UpdateHttps));
+        if needs_update && self.device.update.is_none() {
+            let checks: Vec<&str> = sc.evidences.checks.iter().map(|c| c.value.as_str()).collect();
+            return Gate::Fail {
+                check: (!checks.is_empty()).then(|| checks.join("+")),
+                reason: format!("{}: {NO_UPDATE_MECHANISM}", checks.join("+")),
+            };
+        }
         for i in &sc.requires.interfaces {
             let missing = match i {
                 Interface::Console => self
@@ -134,23 +171,14 @@ impl Bench {
                 ),
             };
             if let Some(m) = missing {
-                return Some(m.to_string());
+                return Gate::NotApplicable(m.to_string());
             }
-        }
-        // the maker's ICS: a check whose provisions are all declared not applicable
-        let provs: Vec<&str> = sc.evidences.provisions.iter().map(|p| p.value.as_str()).collect();
-        if !provs.is_empty() && provs.iter().all(|p| self.device.not_applicable.contains_key(*p)) {
-            let reasons: Vec<String> = provs
-                .iter()
-                .map(|p| format!("{p}: {}", self.device.not_applicable[*p]))
-                .collect();
-            return Some(format!("not applicable per the maker's ICS ({})", reasons.join("; ")));
         }
         for d in &sc.requires.declarations {
             match self.device.declarations.get(d) {
-                None => return Some(format!("the device profile does not declare `{d}`")),
+                None => return Gate::NotApplicable(format!("the device profile does not declare `{d}`")),
                 Some(decl) if !decl.applies() => {
-                    return Some(match decl.reason() {
+                    return Gate::NotApplicable(match decl.reason() {
                         Some(r) => format!("the maker declares `{d}` does not apply: {r}"),
                         None => format!("the maker declares `{d}: false`"),
                     });
@@ -158,7 +186,7 @@ impl Bench {
                 Some(_) => {}
             }
         }
-        None
+        Gate::Run
     }
 
     /// The health probe: a power cycle, then the console must show its login or shell
@@ -237,10 +265,19 @@ pub async fn run_scenario(
         evidence_files: Vec::new(),
         earlier_attempts: Vec::new(),
     };
-    if let Some(why) = bench.not_applicable(sc) {
-        result.verdict = Verdict::NotApplicable;
-        result.reason = Some(why);
-        return result;
+    match bench.gate(sc) {
+        Gate::Run => {}
+        Gate::NotApplicable(why) => {
+            result.verdict = Verdict::NotApplicable;
+            result.reason = Some(why);
+            return result;
+        }
+        Gate::Fail { check, reason } => {
+            result.verdict = Verdict::Fail;
+            result.check = check;
+            result.reason = Some(reason);
+            return result;
+        }
     }
     let mut vars = BTreeMap::new();
     if let Some(f) = &bench.device.factory {
@@ -725,6 +762,8 @@ impl Run<'_> {
             }
             StepKind::Document { kind, check } => self.document(*kind, check),
             StepKind::Shell => self.ensure_shell().await,
+            StepKind::OpenPasswordChange => self.open_password_change().await,
+            StepKind::ConsoleAccess => self.console_access().await,
             StepKind::UpdateImage { image, expect, tls } => self.update_image(image, *expect, *tls).await,
             StepKind::UpdateCheck => self.update_check().await,
             StepKind::UpdatePowerLoss { cuts, seed } => self.power_loss(*cuts, *seed).await,
@@ -974,6 +1013,8 @@ impl Run<'_> {
         let deadline = Instant::now() + within;
         let mut sent_new = false;
         let mut relogins = 0;
+        // at a shell, the declared password command opens the dialog (once per change)
+        let mut command = spec.password_command.clone();
         match self.at.take() {
             Some(AtPrompt::NewPassword) => {
                 self.send_line(&c, new)?;
@@ -1044,11 +1085,14 @@ impl Run<'_> {
                     });
                     return Ok(ChangeOutcome::Accepted);
                 }
-                D::Shell => {
-                    return Err(Stop::Error(
-                        "the device gave a shell without a password-change dialog".into(),
-                    ));
-                }
+                D::Shell => match command.take() {
+                    Some(cmd) => self.send_line(&c, &cmd)?,
+                    None => {
+                        return Err(Stop::Error(
+                            "the device gave a shell without a password-change dialog".into(),
+                        ));
+                    }
+                },
                 D::LoginRejected => {
                     return Err(Stop::Error(
                         "the device refused the current credentials when logging in again".into(),

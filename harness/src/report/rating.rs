@@ -110,8 +110,9 @@ pub fn rate(results: &[ScenarioResult], ics: &BTreeMap<String, String>) -> Vec<R
             let mut tested = 0;
             for p in &req.provisions {
                 let on_p: Vec<&&ScenarioResult> = mine.iter().filter(|r| provisions_of(r).contains(&p.id)).collect();
-                let seen = if on_p.iter().any(|r| decided(r.verdict))
-                    && !on_p.iter().any(|r| r.verdict == Verdict::Error)
+                // a FAIL decides the provision; a PASS counts only when nothing on it errored
+                let seen = if on_p.iter().any(|r| r.verdict == Verdict::Fail)
+                    || (on_p.iter().any(|r| decided(r.verdict)) && !on_p.iter().any(|r| r.verdict == Verdict::Error))
                 {
                     Seen::Tested
                 } else {
