@@ -67,6 +67,8 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Each flaw turns exactly its own check red; the other password checks are still decided
+/// on their own (a device without a forced change is tested through its `passwd`).
 #[rstest]
 #[case::no_forced_change("devices/simboard-no-forced-change.yaml", "PWD-01", "gave a shell")]
 #[case::weak_passwords(
@@ -82,15 +84,48 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn each_flaw_fails_with_its_cause(#[case] profile: &str, #[case] check: &str, #[case] why: &str) {
     let (code, cases, _dir, out) = run_profile(profile, &[]);
     assert_eq!(code, Some(1), "a device failure exits 1\n{out}");
-    let case = cases
-        .iter()
-        .find(|c| c.name.starts_with("password-reset-enforcement"))
-        .expect("testcase");
-    assert_eq!(case.status, "failure", "{case:?}");
-    assert!(case.message.starts_with(&format!("{check}:")), "{case:?}");
-    assert!(case.message.contains(why), "{case:?}");
-    assert!(
-        case.body.contains("console excerpt"),
-        "evidence in the failure body: {case:?}"
-    );
+    assert_eq!(cases.len(), PASSWORD_SCENARIOS.len(), "{out}");
+    for (id, its_check) in PASSWORD_SCENARIOS {
+        let case = cases
+            .iter()
+            .find(|c| c.name.starts_with(&format!("{id} ")))
+            .expect("testcase");
+        assert_eq!(case.classname, its_check, "{case:?}");
+        if its_check != check {
+            assert_eq!(case.status, "pass", "{id} is decided on its own: {case:?}\n{out}");
+            continue;
+        }
+        assert_eq!(case.status, "failure", "{case:?}");
+        assert!(case.message.starts_with(&format!("{check}:")), "{case:?}");
+        assert!(case.message.contains(why), "{case:?}");
+        assert!(
+            case.body.contains("console excerpt"),
+            "evidence in the failure body: {case:?}"
+        );
+    }
+}
+
+/// ATK-02: a console that gives a shell without credentials fails with the transcript and
+/// the answer to the harmless probe command; the good board's login prompt passes.
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass", "asks for credentials")]
+#[case::open_console(
+    "devices/simboard-open-console.yaml",
+    "failure",
+    "offered a shell without any credentials"
+)]
+fn the_console_asks_for_credentials_before_any_command(#[case] profile: &str, #[case] want: &str, #[case] says: &str) {
+    let (cases, code, dir, out) = run_only(profile, &["console-access"]);
+    let c = &cases["console-access"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    assert_eq!(c.classname, "ATK-02");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    assert!(events.contains(says), "{says:?} not in the evidence\n{out}");
+    if want == "failure" {
+        assert_eq!(code, Some(1), "{out}");
+        assert!(c.message.contains("it took the command `help`"), "{c:?}");
+        assert!(c.message.contains("root@simboard"), "the transcript is the evidence: {c:?}");
+    } else {
+        assert_eq!(code, Some(0), "{out}");
+    }
 }

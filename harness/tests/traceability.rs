@@ -18,7 +18,7 @@ fn coverage_lists_all_five_requirements_with_provisions_and_checks() {
         );
     }
     assert!(
-        out.contains("5.1-1") && out.contains("password-reset-enforcement (PWD-01, PWD-07, PWD-08)"),
+        out.contains("5.1-1") && out.contains("password-reset-enforcement (PWD-01)"),
         "{out}"
     );
     assert!(out.contains("tls-self-signed (TLS-01)"), "{out}");
@@ -62,5 +62,87 @@ fn junit_names_are_unique_across_boards_and_classnames_are_check_ids() {
     let (_, good, _d1, _) = run_profile("devices/simboard.yaml", &[]);
     let (_, weak, _d2, _) = run_profile("devices/simboard-weak-passwords.yaml", &[]);
     assert_ne!(good[0].name, weak[0].name, "merged by GitLab if equal");
-    assert_eq!(good[0].classname, "PWD-01+PWD-07+PWD-08");
+    // a testcase's classname names only the check it decides
+    for (id, check) in PASSWORD_SCENARIOS {
+        let c = good.iter().find(|c| c.name.starts_with(&format!("{id} "))).expect("testcase");
+        assert_eq!(c.classname, check, "{c:?}");
+    }
+}
+
+/// Minimum requirement 2 needs an update mechanism: a device that declares none FAILs the
+/// update checks (not SKIPPED) and requirement 2 is FAIL in the report, JSON and JUnit;
+/// requirements nothing was run for are INCOMPLETE, never PASS.
+#[test]
+fn a_device_without_an_update_mechanism_fails_requirement_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    let o = certbench(&[
+        "run",
+        "-d",
+        "fixtures/devices/power-only.yaml",
+        "--set",
+        "flaky=no",
+        "--only",
+        "update-auto-default",
+        "--only",
+        "update-corrupt-image",
+        "--only",
+        "update-mitm",
+        "--out",
+        res.to_str().expect("utf8"),
+        "--workdir",
+        dir.path().to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let cases = junit(&res.join("junit.xml"));
+    let by = |id: &str| cases.iter().find(|c| c.name.starts_with(&format!("{id} "))).expect(id);
+    for id in ["update-auto-default", "update-corrupt-image"] {
+        assert_eq!(by(id).status, "failure", "{:?}", by(id));
+        assert!(by(id).message.contains("no update mechanism"), "{:?}", by(id));
+    }
+    assert_eq!(by("update-mitm").status, "skipped", "no update channel to attack");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(res.join("report.json")).expect("report")).expect("json");
+    let status = |n: u64| {
+        report["summary"]
+            .as_array()
+            .expect("summary")
+            .iter()
+            .find(|r| r["requirement"] == n)
+            .map(|r| r["status"].as_str().unwrap_or_default().to_string())
+            .expect("row")
+    };
+    assert_eq!(status(2), "fail");
+    for n in [1, 3, 4, 5] {
+        assert_eq!(status(n), "incomplete", "nothing was tested for requirement {n}");
+    }
+    let xml = std::fs::read_to_string(res.join("junit.xml")).expect("junit");
+    assert!(xml.contains("name=\"requirement.2\" value=\"FAIL: "), "{xml}");
+    assert!(text(&o).contains("2. FAIL"), "{}", text(&o));
+}
+
+/// A device whose only tested channel is MQTT over TLS: requirement 1 is INCOMPLETE with
+/// what was not tested, never PASS.
+#[test]
+fn mqtt_over_tls_alone_does_not_pass_requirement_1() {
+    let (cases, code, dir, out) = run_only("devices/simboard.yaml", &["plaintext-mqtt-rejection", "tls-self-signed"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(cases.values().all(|c| c.status == "pass"), "{cases:?}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("results/report.json")).expect("report"),
+    )
+    .expect("json");
+    let row = report["summary"]
+        .as_array()
+        .expect("summary")
+        .iter()
+        .find(|r| r["requirement"] == 1)
+        .expect("row 1")
+        .clone();
+    assert_eq!(row["status"], "incomplete", "{row}");
+    let detail = row["detail"].as_str().expect("detail");
+    assert!(detail.starts_with("1 of 6 provisions tested"), "{detail}");
+    assert!(detail.contains("checks not run: COM-01"), "{detail}");
+    let html = std::fs::read_to_string(dir.path().join("results/report.html")).expect("html");
+    assert!(html.contains("INCOMPLETE") && html.contains("not tested: 5.5-5"), "html shows coverage");
 }

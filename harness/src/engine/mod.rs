@@ -102,11 +102,13 @@ impl Bench {
                 .collect();
             return Gate::NotApplicable(format!("not applicable per the maker's ICS ({})", reasons.join("; ")));
         }
+        // (update-mitm only judges an update channel that exists: NOT APPLICABLE without one,
+        // so a missing mechanism never counts against requirement 1)
         let needs_update = sc
             .requires
             .interfaces
             .iter()
-            .any(|i| matches!(i, Interface::Update | Interface::UpdatePull | Interface::UpdateHttps));
+            .any(|i| matches!(i, Interface::Update | Interface::UpdatePull));
         if needs_update && self.device.update.is_none() {
             let checks: Vec<&str> = sc.evidences.checks.iter().map(|c| c.value.as_str()).collect();
             return Gate::Fail {

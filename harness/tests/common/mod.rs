@@ -224,9 +224,19 @@ pub fn run_only(
     (cases, o.status.code(), dir, text(&o))
 }
 
-/// Runs the password scenario against a profile; returns (exit code, cases, out dir).
+/// The password scenarios, one check each: PWD-01, PWD-07, PWD-08.
+pub const PASSWORD_SCENARIOS: [(&str, &str); 3] = [
+    ("password-reset-enforcement", "PWD-01"),
+    ("password-strength", "PWD-07"),
+    ("password-change-effective", "PWD-08"),
+];
+
+/// Runs the password scenarios against a profile; returns (exit code, cases, out dir).
 pub fn run_profile(profile: &str, extra: &[&str]) -> (Option<i32>, Vec<Case>, tempfile::TempDir, String) {
-    let mut args = vec!["--skip-setup", "--only", "password-reset-enforcement"];
+    let mut args = vec!["--skip-setup"];
+    for (id, _) in PASSWORD_SCENARIOS {
+        args.extend(["--only", id]);
+    }
     args.extend_from_slice(extra);
     let (cases, o, dir) = run_in_temp(profile, &args);
     (o.status.code(), cases, dir, text(&o))
