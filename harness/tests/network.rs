@@ -89,7 +89,8 @@ fn simulated_board_each_flaw_turns_exactly_its_checks_red() {
     // columns: COM-02, TLS-01 self-signed, TLS-02 wrong host, TLS-03 expired, TLS-04 untrusted CA
     let table = [
         ("devices/simboard.yaml", "ppppp"),
-        ("devices/simboard-plaintext-only.yaml", "FEEEE"),
+        // never tries TLS: the TLS checks do not apply (said so, with COM-02's FAIL to see)
+        ("devices/simboard-plaintext-only.yaml", "FSSSS"),
         ("devices/simboard-no-cert-validation.yaml", "pFFFF"),
         ("devices/simboard-no-hostname-validation.yaml", "ppFpp"),
         ("devices/simboard-plaintext-fallback.yaml", "Fpppp"),
@@ -116,7 +117,7 @@ fn mosquitto_pub_as_the_device() {
     }
     let token = [("PUB_DEVICE_TOKEN", "pub-secret-token-991")];
     let handles: Vec<_> = [
-        ("fixtures/devices/mosquitto-pub-plain.yaml", "FEEEE"),
+        ("fixtures/devices/mosquitto-pub-plain.yaml", "FSSSS"),
         ("fixtures/devices/mosquitto-pub-insecure.yaml", "ppFpp"),
         ("fixtures/devices/mosquitto-pub-tls.yaml", "ppppp"),
     ]
@@ -130,11 +131,45 @@ fn mosquitto_pub_as_the_device() {
 }
 
 #[test]
-fn a_missing_trusted_ca_gives_skipped_not_pass() {
+fn a_missing_trusted_ca_gives_not_applicable_not_pass_and_com02_needs_none() {
     let (got, _dir) = verdicts("fixtures/devices/simboard-no-trusted-ca.yaml", &[]);
-    for id in NETWORK {
+    for id in &NETWORK[1..] {
         assert_eq!(got[*id].status, "skipped", "{id}: {:?}", got[*id]);
+        assert!(got[*id].message.starts_with("NOT APPLICABLE: "), "{:?}", got[*id]);
         assert!(got[*id].message.contains("trusts no CA"), "{:?}", got[*id]);
+    }
+    // COM-02 is decided from the TLS-blocked phase (the device tried TLS, spoke nothing in
+    // clear); the testcase says the later phases could not run
+    let com02 = &got["plaintext-mqtt-rejection"];
+    assert_eq!(com02.status, "pass", "{com02:?}");
+}
+
+/// A maker declaring the channel plaintext: TLS checks NOT APPLICABLE with the maker's
+/// reason; COM-02 still runs and FAILs the device that speaks in clear.
+#[test]
+fn a_declared_plaintext_channel_makes_tls_checks_not_applicable_and_com02_fail() {
+    let dir = check("fixtures/devices/simboard-declared-plaintext.yaml", &[], "FSSSS");
+    let junit = std::fs::read_to_string(dir.path().join("results/junit.xml")).expect("junit");
+    assert_eq!(
+        junit
+            .matches("the maker declares that the MQTT channel does not use TLS: telemetry is sent over plain MQTT")
+            .count(),
+        4,
+        "{junit}"
+    );
+}
+
+/// Undeclared, a device that never tries TLS while it speaks plaintext: the TLS checks say
+/// the device does not use TLS (not ERROR), pointing at COM-02.
+#[test]
+fn a_device_that_never_tries_tls_gets_not_applicable_pointing_at_com02() {
+    let (got, _dir) = verdicts("devices/simboard-plaintext-only.yaml", &[]);
+    for id in &NETWORK[1..] {
+        assert!(
+            got[*id].message.contains("does not use TLS") && got[*id].message.contains("COM-02"),
+            "{id}: {:?}",
+            got[*id]
+        );
     }
 }
 

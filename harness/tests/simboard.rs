@@ -124,7 +124,10 @@ fn the_console_asks_for_credentials_before_any_command(#[case] profile: &str, #[
     if want == "failure" {
         assert_eq!(code, Some(1), "{out}");
         assert!(c.message.contains("it took the command `help`"), "{c:?}");
-        assert!(c.message.contains("root@simboard"), "the transcript is the evidence: {c:?}");
+        assert!(
+            c.message.contains("root@simboard"),
+            "the transcript is the evidence: {c:?}"
+        );
     } else {
         assert_eq!(code, Some(0), "{out}");
     }

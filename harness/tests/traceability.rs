@@ -64,7 +64,10 @@ fn junit_names_are_unique_across_boards_and_classnames_are_check_ids() {
     assert_ne!(good[0].name, weak[0].name, "merged by GitLab if equal");
     // a testcase's classname names only the check it decides
     for (id, check) in PASSWORD_SCENARIOS {
-        let c = good.iter().find(|c| c.name.starts_with(&format!("{id} "))).expect("testcase");
+        let c = good
+            .iter()
+            .find(|c| c.name.starts_with(&format!("{id} ")))
+            .expect("testcase");
         assert_eq!(c.classname, check, "{c:?}");
     }
 }
@@ -125,13 +128,15 @@ fn a_device_without_an_update_mechanism_fails_requirement_2() {
 /// what was not tested, never PASS.
 #[test]
 fn mqtt_over_tls_alone_does_not_pass_requirement_1() {
-    let (cases, code, dir, out) = run_only("devices/simboard.yaml", &["plaintext-mqtt-rejection", "tls-self-signed"]);
+    let (cases, code, dir, out) = run_only(
+        "devices/simboard.yaml",
+        &["plaintext-mqtt-rejection", "tls-self-signed"],
+    );
     assert_eq!(code, Some(0), "{out}");
     assert!(cases.values().all(|c| c.status == "pass"), "{cases:?}");
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("results/report.json")).expect("report"),
-    )
-    .expect("json");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/report.json")).expect("report"))
+            .expect("json");
     let row = report["summary"]
         .as_array()
         .expect("summary")
@@ -144,5 +149,8 @@ fn mqtt_over_tls_alone_does_not_pass_requirement_1() {
     assert!(detail.starts_with("1 of 6 provisions tested"), "{detail}");
     assert!(detail.contains("checks not run: COM-01"), "{detail}");
     let html = std::fs::read_to_string(dir.path().join("results/report.html")).expect("html");
-    assert!(html.contains("INCOMPLETE") && html.contains("not tested: 5.5-5"), "html shows coverage");
+    assert!(
+        html.contains("INCOMPLETE") && html.contains("not tested: 5.5-5"),
+        "html shows coverage"
+    );
 }

@@ -119,6 +119,11 @@ pub struct RawMqttCloud {
     pub host: String,
     /// Which CA the device trusts, so the bench can present a valid certificate.
     pub trust: RawTrust,
+    /// Whether the channel uses TLS (default: it is expected to). A maker declaring
+    /// `{ applies: false, reason: ... }` makes the TLS-validation checks NOT APPLICABLE
+    /// with that reason; COM-02 still runs (and fails a device that speaks in clear).
+    #[serde(default)]
+    pub tls: Option<Declaration>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -356,6 +361,8 @@ pub struct Device {
     pub vars: BTreeMap<String, String>,
     /// The MQTT cloud the bench plays, if the device has one.
     pub mqtt: Option<crate::bench::BenchSpec>,
+    /// The maker's declaration whether that channel uses TLS (`network.mqtt.tls`).
+    pub mqtt_tls: Option<Declaration>,
     /// The device's own MQTT broker, if it hosts one. Values may use `{{name}}`.
     pub broker: Option<DeviceBroker>,
     /// The maker's documents (absolute paths) and reviewers' sign-offs.
@@ -793,6 +800,11 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         declarations: raw.declarations,
         vars,
         mqtt,
+        mqtt_tls: raw
+            .network
+            .as_ref()
+            .and_then(|n| n.mqtt.as_ref())
+            .and_then(|m| m.tls.clone()),
         broker,
         documents: documents.unwrap_or_default(),
         signoffs,

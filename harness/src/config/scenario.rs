@@ -16,8 +16,8 @@ use super::yaml::{self, InputError, InputErrors, Loc, Pos};
 pub const CHECK_IDS: &[&str] = &[
     "PWD-01", "PWD-02", "PWD-03", "PWD-04", "PWD-05", "PWD-06", "PWD-07", "PWD-08", "PWD-09", "PWD-10", "COM-01",
     "COM-02", "COM-03", "TLS-01", "TLS-02", "TLS-03", "TLS-04", "TLS-05", "UPD-01", "UPD-02", "UPD-03", "UPD-04",
-    "UPD-05", "UPD-06", "UPD-07", "UPD-08", "UPD-09", "UPD-10", "ATK-01", "ATK-02", "ATK-03", "ATK-04", "ATK-05", "DEL-01",
-    "DOC-01", "DOC-02", "DOC-03",
+    "UPD-05", "UPD-06", "UPD-07", "UPD-08", "UPD-09", "UPD-10", "ATK-01", "ATK-02", "ATK-03", "ATK-04", "ATK-05",
+    "DEL-01", "DOC-01", "DOC-02", "DOC-03",
 ];
 
 /// A scenario, as written.
@@ -100,6 +100,9 @@ pub enum Interface {
     MqttTrustedCa,
     /// The device hosts an MQTT broker (profile `network.broker`).
     MqttBroker,
+    /// The maker does not declare that the device's MQTT channel is without TLS
+    /// (profile `network.mqtt.tls: { applies: false, reason }`).
+    MqttTls,
     /// The device declares how it is updated (profile `update`).
     Update,
     /// ... and checks for updates by itself (update.delivery: pull).
@@ -310,6 +313,20 @@ impl TlsSetting {
 pub struct RawBenchStep {
     pub mqtt_plain: OnOff,
     pub mqtt_tls: TlsSetting,
+    /// What to do when this phase needs a certificate the device trusts and it trusts no
+    /// CA the bench can issue from: `not_applicable` (default: the scenario is NOT
+    /// APPLICABLE) or `end` (the scenario ends here and keeps what its earlier steps decided;
+    /// the step says the later phases could not run).
+    #[serde(default)]
+    pub without_trusted_ca: Untrusted,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Untrusted {
+    #[default]
+    NotApplicable,
+    End,
 }
 
 /// How far a connection got.
@@ -586,6 +603,7 @@ pub enum StepKind {
     Bench {
         plain: bool,
         tls: TlsSetting,
+        without_trusted_ca: Untrusted,
     },
     WaitSession {
         listener: crate::bench::sessions::ListenerName,
@@ -887,6 +905,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::Bench(b) => Some(StepKind::Bench {
                 plain: b.mqtt_plain == OnOff::On,
                 tls: b.mqtt_tls,
+                without_trusted_ca: b.without_trusted_ca,
             }),
             RawStep::WaitSession(w) => Some(StepKind::WaitSession {
                 listener: w.listener,

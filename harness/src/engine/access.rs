@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{AtPrompt, Run, Stop, StepResult, console_lost};
+use super::{AtPrompt, Run, StepResult, Stop, console_lost};
 use crate::config::scenario::LoginOutcome;
 use crate::console::Wait;
 
@@ -31,7 +31,11 @@ impl Run<'_> {
         let spec = self.spec()?.clone();
         self.bench.current = Some(factory.clone());
         let outcome = self
-            .login(&factory.user, &factory.password, spec.boot_time + Duration::from_secs(30))
+            .login(
+                &factory.user,
+                &factory.password,
+                spec.boot_time + Duration::from_secs(30),
+            )
             .await?;
         match outcome {
             LoginOutcome::PasswordChange => {
@@ -92,11 +96,7 @@ impl Run<'_> {
                 shown(&found.text)
             ));
         }
-        let what = if found.index == 2 {
-            "a shell"
-        } else {
-            "a command line"
-        };
+        let what = if found.index == 2 { "a shell" } else { "a command line" };
         let mut reason = format!(
             "ATK-02: the console offered {what} without any credentials: {}",
             shown(&format!("{}{}", found.before, found.text))

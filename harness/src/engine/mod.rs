@@ -48,8 +48,11 @@ enum Stop {
         reason: String,
     },
     Error(String),
-    /// What the check needs is missing (e.g. a trusted CA): SKIPPED with the reason.
+    /// What the check needs is missing (e.g. a trusted CA): NOT APPLICABLE with the reason.
     Skip(String),
+    /// The scenario ends here and keeps what its earlier steps decided (the step says why
+    /// the rest could not run).
+    End(String),
 }
 
 type StepResult = Result<String, Stop>;
@@ -82,7 +85,10 @@ pub enum Gate {
     /// NOT APPLICABLE with the reason (the maker's ICS or declaration, an absent interface).
     NotApplicable(String),
     /// A minimum requirement needs what the device lacks: FAIL with the reason.
-    Fail { check: Option<String>, reason: String },
+    Fail {
+        check: Option<String>,
+        reason: String,
+    },
 }
 
 /// Minimum requirement 2 (automatic security updates) needs an update mechanism: a
@@ -116,8 +122,18 @@ impl Bench {
                 reason: format!("{}: {NO_UPDATE_MECHANISM}", checks.join("+")),
             };
         }
+        if sc.requires.interfaces.contains(&Interface::MqttTls)
+            && let Some(decl) = &self.device.mqtt_tls
+            && !decl.applies()
+        {
+            return Gate::NotApplicable(format!(
+                "the maker declares that the MQTT channel does not use TLS{}; COM-02 (plaintext-mqtt-rejection) decides whether it speaks in clear",
+                decl.reason().map(|r| format!(": {r}")).unwrap_or_default()
+            ));
+        }
         for i in &sc.requires.interfaces {
             let missing = match i {
+                Interface::MqttTls => None,
                 Interface::Console => self
                     .console
                     .is_none()
@@ -332,7 +348,8 @@ pub async fn run_scenario(
             Ok(d) => (StepStatus::Ok, d.clone()),
             Err(Stop::Fail { reason, .. }) => (StepStatus::Fail, reason.clone()),
             Err(Stop::Error(e)) => (StepStatus::Error, e.clone()),
-            Err(Stop::Skip(e)) => (StepStatus::Error, format!("skipped: {e}")),
+            Err(Stop::Skip(e)) => (StepStatus::Error, format!("not applicable: {e}")),
+            Err(Stop::End(e)) => (StepStatus::Ok, e.clone()),
         };
         let rec = StepRecord {
             index: i + 1,
@@ -344,11 +361,15 @@ pub async fn run_scenario(
         };
         step_done(&rec);
         result.steps.push(rec);
+        if let Err(Stop::End(_)) = res {
+            break;
+        }
         if let Err(stop) = res {
             let (verdict, check, reason) = match stop {
                 Stop::Fail { check, reason } => (Verdict::Fail, check, reason),
                 Stop::Error(e) => (Verdict::Error, None, e),
                 Stop::Skip(e) => (Verdict::NotApplicable, None, e),
+                Stop::End(_) => continue,
             };
             result.verdict = verdict;
             result.check = check;
@@ -677,7 +698,11 @@ impl Run<'_> {
                     ))),
                 }
             }
-            StepKind::Bench { plain, tls } => {
+            StepKind::Bench {
+                plain,
+                tls,
+                without_trusted_ca,
+            } => {
                 let net = self.bench.net.as_mut().ok_or_else(no_bench)?;
                 match net.configure(*plain, tls.variant()).map_err(Stop::Error)? {
                     Some(phase) => Ok(format!(
@@ -687,6 +712,10 @@ impl Run<'_> {
                             .map(|v| format!("presents {}", v.describe()))
                             .unwrap_or_else(|| "blocked".into())
                     )),
+                    None if *without_trusted_ca == crate::config::scenario::Untrusted::End => Err(Stop::End(format!(
+                        "the scenario ends here: the bench cannot present {} because the device trusts no CA the bench can issue from (network.mqtt.trust), so the later phases were not run; the verdict rests on the steps above",
+                        tls.variant().map(|v| v.describe()).unwrap_or("it")
+                    ))),
                     None => Err(Stop::Skip(format!(
                         "the bench cannot present {}: the device trusts no CA the bench can issue from (declare network.mqtt.trust: bench_ca or maker_ca)",
                         tls.variant().map(|v| v.describe()).unwrap_or("it")
@@ -714,6 +743,17 @@ impl Run<'_> {
                 {
                     Ok(described) => Ok(described),
                     Err(all) => {
+                        use crate::bench::sessions::ListenerName;
+                        let count =
+                            |l: ListenerName| all.iter().filter(|s| s.phase == phase && s.listener == l).count();
+                        let (tls_tries, plain_tries) = (count(ListenerName::MqttTls), count(ListenerName::MqttPlain));
+                        if *listener == ListenerName::MqttTls && tls_tries == 0 && plain_tries > 0 {
+                            // the device does not speak TLS at all: the TLS checks do not apply;
+                            // whether speaking in clear is a finding is COM-02's to decide
+                            return Err(Stop::Skip(format!(
+                                "the device does not use TLS on its MQTT channel: within {within:?} it made {plain_tries} plaintext MQTT connection attempt(s) and no TLS attempt; see COM-02 (plaintext-mqtt-rejection)"
+                            )));
+                        }
                         let seen: Vec<_> = all.into_iter().filter(|s| in_phase(s)).collect();
                         let summary = summarize(&seen, &format!("no connection to the {listener} within {within:?}"));
                         Err(judge(otherwise, &summary))

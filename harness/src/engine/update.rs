@@ -195,7 +195,7 @@ impl Run<'_> {
             Err(e) => Err(e),
         };
         r.map_err(|e| match e {
-            Stop::Error(why) | Stop::Fail { reason: why, .. } | Stop::Skip(why) => why,
+            Stop::Error(why) | Stop::Fail { reason: why, .. } | Stop::Skip(why) | Stop::End(why) => why,
         })
     }
 

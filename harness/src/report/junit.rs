@@ -212,8 +212,10 @@ impl Reporter for JunitReporter {
             } => {
                 self.duration = Duration::from_millis(*duration_ms as u64);
                 for r in requirements {
-                    self.properties
-                        .push((format!("requirement.{}", r.requirement), format!("{}: {}", r.rating, r.detail)));
+                    self.properties.push((
+                        format!("requirement.{}", r.requirement),
+                        format!("{}: {}", r.rating, r.detail),
+                    ));
                 }
                 self.write()
             }
