@@ -437,7 +437,13 @@ async fn execute(
     let mut signals = signal_watch();
     let redactor = Redactor::default();
     if let Some(f) = &device.factory {
+        redactor.add_public(&f.user);
         redactor.add("factory.password", &f.password);
+        if f.password.eq_ignore_ascii_case(&f.user) {
+            reporters.emit(RunEvent::Notice {
+                text: FACTORY_PASSWORD_IS_USER.into(),
+            });
+        }
     }
 
     // setup commands (build, flash); a failure makes every check an ERROR with the cause
@@ -861,8 +867,17 @@ fn report_context(
         not_applicable: device.not_applicable.clone().into_iter().collect(),
         bench,
         deviations,
+        warnings: device
+            .factory
+            .as_ref()
+            .filter(|f| f.password.eq_ignore_ascii_case(&f.user))
+            .map(|_| vec![FACTORY_PASSWORD_IS_USER.to_string()])
+            .unwrap_or_default(),
     }
 }
+
+/// Said in the report and on the terminal when the factory password equals the user name.
+pub const FACTORY_PASSWORD_IS_USER: &str = "warning: the factory password equals the user name: a guessable pre-installed password (EN 303 645 5.1-2); it is still entered and shown as <secret:factory.password>, but transcripts keep the user name readable";
 
 fn not_run(sc: &Scenario, reason: String) -> ScenarioResult {
     ScenarioResult {

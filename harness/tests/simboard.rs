@@ -132,3 +132,25 @@ fn the_console_asks_for_credentials_before_any_command(#[case] profile: &str, #[
         assert_eq!(code, Some(0), "{out}");
     }
 }
+
+/// Factory password = user name: the transcript keeps "admin" readable, the password is
+/// still entered as `<secret:factory.password>`, and the report notes the guessable password.
+#[test]
+fn a_factory_password_equal_to_the_user_name_keeps_transcripts_readable() {
+    let (code, cases, dir, out) = run_profile("fixtures/devices/simboard-password-is-user.yaml", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(cases.iter().all(|c| c.status == "pass"), "{cases:?}");
+    assert!(out.contains("the factory password equals the user name"), "{out}");
+    let res = dir.path().join("results");
+    let log = std::fs::read_to_string(res.join("scenarios/password-reset-enforcement/console.log")).expect("log");
+    assert!(log.contains("Welcome, admin"), "the user name stays readable:\n{log}");
+    assert!(
+        log.contains("> <secret:factory.password><Enter>") || log.contains("<secret:factory.password><Enter>"),
+        "{log}"
+    );
+    let html = std::fs::read_to_string(res.join("report.html")).expect("report");
+    assert!(
+        html.contains("5.1-2") && html.contains("equals the user name"),
+        "report notes it"
+    );
+}

@@ -455,7 +455,7 @@ pub async fn run_scenario(
 
 /// What was offered, for messages: secrets appear by name only.
 fn shown(redactor: &Redactor, s: &str) -> String {
-    format!("{:?}", redactor.redact(s))
+    format!("{:?}", redactor.shown_send(s))
 }
 
 fn judge(o: &Outcome, seen: &str) -> Stop {
@@ -537,7 +537,7 @@ impl Run<'_> {
         let nl = self.spec()?.newline.clone();
         let mut bytes = text.as_bytes().to_vec();
         bytes.extend_from_slice(nl.as_bytes());
-        c.send(&bytes, format!("{}<Enter>", self.bench.redactor.redact(text)))
+        c.send(&bytes, format!("{}<Enter>", self.bench.redactor.shown_send(text)))
             .map_err(|e| Stop::Error(format!("cannot write to console: {e}")))
     }
 

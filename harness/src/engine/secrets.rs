@@ -8,6 +8,10 @@ use rand::Rng;
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     secrets: Arc<RwLock<Vec<(String, String)>>>,
+    /// Identifiers of the run that are public (the user name): a secret equal to one is
+    /// not blanked out of every transcript line (that would make "admin" unreadable
+    /// everywhere and hide nothing), only where certbench enters it as a secret.
+    public: Arc<RwLock<Vec<String>>>,
 }
 
 /// Shorter values are not redacted: they would blank out ordinary words.
@@ -25,6 +29,33 @@ impl Redactor {
         }
     }
 
+    /// Marks a value as a public identifier of the run (e.g. the login user name).
+    pub fn add_public(&self, value: &str) {
+        let mut g = self.public.write().unwrap_or_else(|p| p.into_inner());
+        if !g.iter().any(|v| v == value) {
+            g.push(value.to_string());
+        }
+    }
+
+    /// Secrets whose value equals a public identifier: (secret name, the value).
+    pub fn public_secrets(&self) -> Vec<(String, String)> {
+        let public = self.public.read().unwrap_or_else(|p| p.into_inner());
+        self.secrets().into_iter().filter(|(_, v)| public.contains(v)).collect()
+    }
+
+    /// How text certbench sends is shown: a whole secret by its name (even one equal to
+    /// a public identifier: here it is entered as a password), anything else redacted.
+    pub fn shown_send(&self, text: &str) -> String {
+        let g = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        match g.iter().find(|(_, v)| v == text) {
+            Some((name, _)) => format!("<secret:{name}>"),
+            None => {
+                drop(g);
+                self.redact(text)
+            }
+        }
+    }
+
     /// The secrets known so far, by name (for searching memory dumps; never printed).
     pub fn secrets(&self) -> Vec<(String, String)> {
         self.secrets.read().unwrap_or_else(|p| p.into_inner()).clone()
@@ -38,7 +69,9 @@ impl Redactor {
     /// One pass, longest secret first at each position, so a replacement is never
     /// itself searched again.
     pub fn redact_bytes(&self, b: &[u8]) -> Vec<u8> {
-        let g = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        let all = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        let public = self.public.read().unwrap_or_else(|p| p.into_inner());
+        let g: Vec<&(String, String)> = all.iter().filter(|(_, v)| !public.contains(v)).collect();
         if g.is_empty() {
             return b.to_vec();
         }
@@ -95,6 +128,25 @@ mod tests {
             "a <secret:new> b <secret:factory.password>"
         );
         assert_eq!(r.redact_bytes(b"xsecretx"), b"x<secret:factory.password>x".to_vec());
+    }
+
+    #[test]
+    fn a_secret_equal_to_the_user_name_keeps_transcripts_readable_but_not_its_entry() {
+        let r = Redactor::default();
+        r.add_public("admin");
+        r.add("factory.password", "admin");
+        r.add("new", "s3cret-Long");
+        assert_eq!(
+            r.redact("admin login: (administrator enforced) s3cret-Long"),
+            "admin login: (administrator enforced) <secret:new>"
+        );
+        // where certbench types it as a password it is still shown by name
+        assert_eq!(r.shown_send("admin"), "<secret:factory.password>");
+        assert_eq!(r.shown_send("root"), "root");
+        assert_eq!(
+            r.public_secrets(),
+            [("factory.password".to_string(), "admin".to_string())]
+        );
     }
 
     #[test]

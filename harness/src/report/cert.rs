@@ -25,6 +25,9 @@ pub struct Context {
     /// Declared mechanisms (IXIT) and provisions declared not applicable (ICS).
     pub ixit: Vec<(String, String)>,
     pub not_applicable: Vec<(String, String)>,
+    /// What the run noticed about the device outside any check (e.g. the factory password
+    /// equals the user name).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +76,7 @@ pub struct Report {
     pub bench: Vec<(String, String)>,
     pub ixit: Vec<(String, String)>,
     pub not_applicable: Vec<(String, String)>,
+    pub warnings: Vec<String>,
     pub summary: Vec<MatrixRow>,
     pub checks: Vec<CheckEntry>,
     pub deviations: Vec<String>,
@@ -194,6 +198,7 @@ impl CertReporter {
             bench: self.ctx.bench.clone(),
             ixit: self.ctx.ixit.clone(),
             not_applicable: self.ctx.not_applicable.clone(),
+            warnings: self.ctx.warnings.clone(),
             summary,
             checks,
             deviations: self.ctx.deviations.clone(),
@@ -356,6 +361,9 @@ pub fn html(r: &Report) -> String {
     }
     for (p, why) in &r.not_applicable {
         kv(&format!("Not applicable (ICS): EN 303 645 {p}"), why);
+    }
+    for w in &r.warnings {
+        kv("Noted", w);
     }
     h.push_str("</table>\n<h2>Method</h2><table>\n");
     let mut kv = |k: &str, v: &str| h.push_str(&format!("<tr><th>{}</th><td>{}</td></tr>\n", esc(k), esc(v)));
