@@ -42,7 +42,7 @@ fn two_boards_in_parallel_report_their_own_verdicts() {
         "--inventory",
         &inv,
         "--only",
-        "password-reset-enforcement",
+        "password-strength",
         "--out",
         out.to_str().expect("utf8"),
     ]);
@@ -66,7 +66,7 @@ fn two_boards_in_parallel_report_their_own_verdicts() {
         "--tag",
         "flawed",
         "--only",
-        "password-reset-enforcement",
+        "password-strength",
         "--out",
         out2.to_str().expect("utf8"),
     ]);
@@ -281,7 +281,7 @@ fn errors_are_retried_and_a_pass_on_retry_is_flaky_while_fail_is_never_retried()
         "--inventory",
         &inv2,
         "--only",
-        "password-reset-enforcement",
+        "password-strength",
         "--retries",
         "3",
         "--out",

@@ -30,6 +30,11 @@ struct Inner {
     matcher: MatchBuffer,
     connected: bool,
     last_event: String,
+    /// When the device last printed anything.
+    last_rx: Option<Instant>,
+    /// How many times the console came back after being lost.
+    reopened: u64,
+    was_opened: bool,
 }
 
 /// The shared end a driver feeds.
@@ -48,6 +53,9 @@ impl Feed {
                 matcher: MatchBuffer::default(),
                 connected: false,
                 last_event: String::new(),
+                last_rx: None,
+                reopened: 0,
+                was_opened: false,
             }),
             notify: Notify::new(),
             epoch,
@@ -64,6 +72,7 @@ impl Feed {
         let mut g = self.lock();
         g.transcript.push(at, Entry::Rx(bytes.to_vec()));
         g.matcher.push(bytes);
+        g.last_rx = Some(Instant::now());
         drop(g);
         self.notify.notify_waiters();
     }
@@ -72,6 +81,12 @@ impl Feed {
         let at = self.epoch.elapsed();
         let mut g = self.lock();
         if let Some(c) = connected {
+            if c && !g.connected && g.was_opened {
+                g.reopened += 1;
+            }
+            if c {
+                g.was_opened = true;
+            }
             g.connected = c;
         }
         g.last_event = text.clone();
@@ -122,6 +137,12 @@ impl Console {
         let at = self.feed.epoch.elapsed();
         self.feed.lock().transcript.push(at, Entry::Tx(shown));
         self.transport.write(bytes)
+    }
+
+    /// How many times the console has come back after being lost (a reset board, a
+    /// re-enumerated USB-UART): a dialog that spans a change of this cannot be judged.
+    pub fn reopened(&self) -> u64 {
+        self.feed.lock().reopened
     }
 
     pub fn marker(&self, text: String) {
@@ -185,11 +206,18 @@ impl Console {
                 until = until.min(since + self.lost_grace);
             }
             if let (Some(w), Some((every, bytes))) = (next_wake, wake) {
-                if now >= w {
-                    let _ = self.send(bytes, "<Enter> (wake-up: no prompt yet)".into());
+                // Only into a quiet console: a key pressed while the board still prints its
+                // boot log can stop a bootloader's autoboot or be replayed as extra prompts.
+                // A console that never goes quiet still gets its key, ten periods late.
+                let quiet_at = self.feed.lock().last_rx.map_or(w, |t| w.max(t + every));
+                let due = quiet_at.min(w + every * 10);
+                if now >= due {
+                    let _ = self.send(bytes, "<Enter> (wake-up: no prompt, console quiet)".into());
                     next_wake = Some(now + every);
+                    until = until.min(now + every);
+                } else {
+                    until = until.min(due);
                 }
-                until = until.min(next_wake.unwrap_or(deadline));
             }
             let _ = tokio::time::timeout(until.saturating_duration_since(Instant::now()), notified).await;
         }
@@ -220,5 +248,68 @@ impl Console {
 
     pub fn close(&self) {
         self.transport.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what is written to the device, with when.
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<Instant>>);
+
+    impl Transport for Recorder {
+        fn write(&self, _bytes: &[u8]) -> std::io::Result<()> {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(Instant::now());
+            Ok(())
+        }
+        fn close(&self) {}
+    }
+
+    #[tokio::test]
+    async fn wake_up_keys_wait_for_a_quiet_console() {
+        let feed = Feed::new(Instant::now());
+        feed.event("opened".into(), Some(true));
+        let rec = Arc::new(Recorder::default());
+        let c = Console::new(feed.clone(), rec.clone());
+        // a chatty boot for 1.2 s, then silence
+        let noisy = feed.clone();
+        let boot = tokio::spawn(async move {
+            for i in 0..24 {
+                noisy.rx(format!("[ {i}] probing device ... ok\r\n").as_bytes());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let start = Instant::now();
+        let never = Regex::new("never printed").expect("regex");
+        let wait = c
+            .expect(
+                &[&never],
+                start + Duration::from_millis(2500),
+                Some((Duration::from_millis(300), b"\r")),
+            )
+            .await;
+        boot.await.expect("boot task");
+        assert!(matches!(wait, Ok(Wait::Timeout)));
+        let writes = rec.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let boot_end = start + Duration::from_millis(1150);
+        assert!(
+            writes.iter().all(|w| *w >= boot_end),
+            "a wake-up key was sent while the board was printing: {:?}",
+            writes.iter().map(|w| w.duration_since(start)).collect::<Vec<_>>()
+        );
+        assert!(!writes.is_empty(), "the quiet console got its wake-up");
+    }
+
+    #[test]
+    fn a_console_that_comes_back_is_counted() {
+        let feed = Feed::new(Instant::now());
+        let c = Console::new(feed.clone(), Arc::new(Recorder::default()));
+        feed.event("opened".into(), Some(true));
+        assert_eq!(c.reopened(), 0);
+        feed.event("lost".into(), Some(false));
+        feed.event("opened".into(), Some(true));
+        assert_eq!(c.reopened(), 1);
     }
 }

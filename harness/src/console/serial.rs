@@ -31,6 +31,37 @@ fn open(path: &Path, baud: u32) -> Result<TTYPort, serialport::Error> {
         .open_native()
 }
 
+/// Who a console path is: the link itself (when the path is a symlink, e.g. a PTY link
+/// or /dev/serial/by-id/...) and the device node it leads to (with its creation time, so a
+/// tty freed and handed to another program under the same number differs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    link: Option<(u64, u64, i64, i64)>,
+    node: (u64, u64, u64, i64, i64),
+}
+
+fn identity(path: &Path) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    let l = std::fs::symlink_metadata(path).ok()?;
+    let link = l
+        .file_type()
+        .is_symlink()
+        .then(|| (l.dev(), l.ino(), l.ctime(), l.ctime_nsec()));
+    let n = std::fs::metadata(path).ok()?;
+    Some(Identity {
+        link,
+        node: (n.dev(), n.ino(), n.rdev(), n.ctime(), n.ctime_nsec()),
+    })
+}
+
+/// Whether reopening `now` would read someone else's tty: the same, untouched link now
+/// leads to a device node created since (the board's tty was freed without its link being
+/// removed, and another program got the number). A recreated link is a new device
+/// announcing itself (a board's PTY after power-on, a re-enumerated by-id link).
+fn foreign(before: &Identity, now: &Identity) -> bool {
+    before.link.is_some() && before.link == now.link && before.node != now.node
+}
+
 /// Opens `path` and starts reading. If the path does not exist yet (the board is off
 /// and its UART is unpowered), reading starts as soon as it appears.
 pub fn connect(path: &Path, baud: u32, feed: Arc<Feed>) -> Console {
@@ -55,7 +86,23 @@ pub fn connect(path: &Path, baud: u32, feed: Arc<Feed>) -> Console {
 fn reader(path: PathBuf, baud: u32, feed: Arc<Feed>, writer: Arc<Mutex<Option<TTYPort>>>, stop: Arc<AtomicBool>) {
     let mut buf = vec![0u8; 64 << 10];
     let mut last_error: Option<String> = None;
+    let mut known: Option<Identity> = None;
     while !stop.load(Ordering::Relaxed) {
+        let id = identity(&path);
+        if let (Some(before), Some(now)) = (&known, &id)
+            && foreign(before, now)
+        {
+            let msg = format!(
+                "console {}: the link was not renewed but now leads to another device (a freed tty given to another program?); not reopened, the board's console is lost",
+                path.display()
+            );
+            if last_error.as_deref() != Some(&msg) {
+                feed.event(msg.clone(), Some(false));
+                last_error = Some(msg);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
         let mut port = match open(&path, baud) {
             Ok(p) => p,
             Err(e) => {
@@ -69,6 +116,7 @@ fn reader(path: PathBuf, baud: u32, feed: Arc<Feed>, writer: Arc<Mutex<Option<TT
             }
         };
         last_error = None;
+        known = id;
         match port.try_clone_native() {
             Ok(w) => *writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(w),
             Err(e) => feed.event(
@@ -117,5 +165,90 @@ impl Transport for SerialTransport {
         if let Some(h) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::FromRawFd;
+    use std::time::Instant;
+
+    /// A raw PTY pair: (master, slave, slave path).
+    fn pty() -> (std::fs::File, std::fs::File, String) {
+        let (mut m, mut s) = (-1, -1);
+        let mut name = [0 as libc::c_char; 128];
+        // SAFETY: openpty fills two fds and a NUL-terminated name.
+        let rc = unsafe { libc::openpty(&mut m, &mut s, name.as_mut_ptr(), std::ptr::null(), std::ptr::null()) };
+        assert_eq!(rc, 0, "openpty");
+        // SAFETY: fresh fds from openpty; the name is NUL-terminated.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            libc::tcgetattr(s, &mut t);
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(s, libc::TCSANOW, &t);
+            (
+                std::fs::File::from_raw_fd(m),
+                std::fs::File::from_raw_fd(s),
+                std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned(),
+            )
+        }
+    }
+
+    fn text(c: &Console) -> String {
+        c.with_transcript(|t| t.render_text(0, &crate::engine::secrets::Redactor::default()))
+    }
+
+    fn wait_for(c: &Console, what: &str) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if text(c).contains(what) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn a_stale_link_to_a_recycled_pty_is_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = dir.path().join("board.tty");
+        let (mut master, slave, name) = pty();
+        std::os::unix::fs::symlink(&name, &link).expect("link");
+        let c = connect(&link, 115_200, Feed::new(Instant::now()));
+        assert!(wait_for(&c, "opened"), "{}", text(&c));
+        master.write_all(b"board says hello\r\n").expect("write");
+        assert!(wait_for(&c, "board says hello"), "{}", text(&c));
+        // the board dies without removing its link: its tty is freed...
+        drop(slave);
+        drop(master);
+        assert!(wait_for(&c, "lost"), "{}", text(&c));
+        // ...and another program gets a tty, quite possibly under the same number
+        let (mut other, _other_slave, other_name) = pty();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_millis(800) {
+            let _ = other.write_all(b"FOREIGN PROGRAM OUTPUT\r\n");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let seen = text(&c);
+        eprintln!("the board's tty was {name}; the other program's is {other_name}");
+        assert!(
+            !seen.contains("FOREIGN"),
+            "another program's output entered the evidence:\n{seen}"
+        );
+        if other_name == name {
+            assert!(seen.contains("not reopened"), "the loss is reported:\n{seen}");
+        }
+        // a renewed link is a new device announcing itself: followed
+        std::fs::remove_file(&link).expect("unlink");
+        std::os::unix::fs::symlink(&other_name, &link).expect("relink");
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(3) && !text(&c).contains("renewed device") {
+            let _ = other.write_all(b"renewed device\r\n");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(text(&c).contains("renewed device"), "{}", text(&c));
+        c.close();
     }
 }

@@ -985,13 +985,24 @@ impl Run<'_> {
                 }
             }
         }
+        let life = c.reopened();
+        let same_life = |c: &Console| {
+            if c.reopened() == life {
+                Ok(())
+            } else {
+                Err(Stop::Error(
+                    "the console was lost and came back during the login dialog (the board reset, or its USB-UART re-enumerated), so the device's answer to the credentials cannot be judged".into(),
+                ))
+            }
+        };
         self.send_line(&c, user)?;
         // 2. the password prompt, or a shell straight away
-        match c
+        let answer = c
             .expect(&[&p.password, &p.shell, &p.login_rejected, &p.login], deadline, None)
             .await
-            .map_err(console_lost)?
-        {
+            .map_err(console_lost)?;
+        same_life(&c)?;
+        match answer {
             Wait::Found(f) => match f.index {
                 0 => {}
                 1 => return Ok(LoginOutcome::Shell),
@@ -1023,7 +1034,9 @@ impl Run<'_> {
             pats.push(r);
             kinds.push(None);
         }
-        match c.expect(&pats, deadline, None).await.map_err(console_lost)? {
+        let answer = c.expect(&pats, deadline, None).await.map_err(console_lost)?;
+        same_life(&c)?;
+        match answer {
             Wait::Found(f) => {
                 self.at = kinds[f.index];
                 Ok(match f.index {
@@ -1093,8 +1106,15 @@ impl Run<'_> {
             table.push((m, D::ChangeMessage));
         }
         let pats: Vec<&Regex> = table.iter().map(|(r, _)| *r).collect();
+        let life = c.reopened();
         loop {
-            let f = match c.expect(&pats, deadline, None).await.map_err(console_lost)? {
+            let answer = c.expect(&pats, deadline, None).await.map_err(console_lost)?;
+            if c.reopened() != life {
+                return Err(Stop::Error(
+                    "the console was lost and came back during the password-change dialog (the board reset, or its USB-UART re-enumerated), so the device's answer cannot be judged".into(),
+                ));
+            }
+            let f = match answer {
                 Wait::Found(f) => f,
                 Wait::Timeout => {
                     return Err(Stop::Error(format!(
