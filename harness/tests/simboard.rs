@@ -154,3 +154,28 @@ fn a_factory_password_equal_to_the_user_name_keeps_transcripts_readable() {
         "report notes it"
     );
 }
+
+/// ATK-04: keys typed during boot; the open bootloader fails with its answer to a harmless
+/// command; the good board boots on to its login prompt.
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass", "the boot went on and asked for credentials")]
+#[case::open_bootloader(
+    "devices/simboard-open-bootloader.yaml",
+    "failure",
+    "gave a bootloader prompt without any credentials"
+)]
+fn breaking_into_the_boot_gives_no_command_line(#[case] profile: &str, #[case] want: &str, #[case] says: &str) {
+    let (cases, code, dir, out) = run_only(profile, &["boot-break-in"]);
+    let c = &cases["boot-break-in"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    assert_eq!(c.classname, "ATK-04");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    assert!(events.contains(says), "{says:?} not in the evidence\n{out}");
+    if want == "failure" {
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            c.message.contains("SimBoot 2024.01"),
+            "the bootloader's answer is the evidence: {c:?}"
+        );
+    }
+}

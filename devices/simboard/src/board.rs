@@ -44,10 +44,13 @@ pub enum Flaw {
     BricksOnPowerLoss,
     /// The console gives a root shell at once, without any login (a maintenance UART).
     OpenConsole,
+    /// A key pressed during boot stops autoboot at a bootloader prompt that takes commands
+    /// without any password.
+    OpenBootloader,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 14] = [
+    pub const ALL: [Flaw; 15] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -62,6 +65,7 @@ impl Flaw {
         Flaw::AutoUpdateOff,
         Flaw::BricksOnPowerLoss,
         Flaw::OpenConsole,
+        Flaw::OpenBootloader,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +84,7 @@ impl Flaw {
             Flaw::AutoUpdateOff => "auto-update-off",
             Flaw::BricksOnPowerLoss => "bricks-on-power-loss",
             Flaw::OpenConsole => "open-console",
+            Flaw::OpenBootloader => "open-bootloader",
         }
     }
 
@@ -285,6 +290,17 @@ impl Board {
             }
         }
         self.out("\r\n\x1b[1;32mSimBoard ROM v2.1\x1b[0m (c) certbench simulated hardware\r\n");
+        if self.has(Flaw::OpenBootloader) {
+            self.out("Hit any key to stop autoboot:  1 ");
+            if self.line.poll_input(1000) == Some(true) {
+                self.line.flush_input();
+                self.bootloader();
+            }
+            self.out("\r\n");
+        } else {
+            // production firmware: the autoboot cannot be interrupted
+            self.out("autoboot: break-in disabled\r\n");
+        }
         self.out("Booting firmware slot A ...\r\n");
         // A chatty boot log, like a real kernel, to keep the harness's matcher honest.
         let mut written = 0usize;
@@ -302,6 +318,28 @@ impl Board {
         std::thread::sleep(Duration::from_millis(self.opts.boot_ms));
         let v = self.state.version.clone();
         self.out(&format!("\r\nsimboard firmware {v} ready\r\n"));
+        // like a getty: what was typed during boot is not taken as a user name
+        self.line.flush_input();
+    }
+
+    /// The bootloader's command line (only the open-bootloader flaw reaches it): no password.
+    fn bootloader(&mut self) {
+        loop {
+            self.out("\r\n=> ");
+            let cmd = match self.read_line(true) {
+                Some(LineInput::Text(t)) => t,
+                Some(LineInput::Interrupted) => continue,
+                _ => return,
+            };
+            match cmd.trim() {
+                "" => {}
+                "help" => self.out("boot, help, printenv, version\r\n"),
+                "version" => self.out("SimBoot 2024.01 (simulated)\r\n"),
+                "printenv" => self.out("bootargs=console=ttyS0 init=/sbin/init\r\nbootdelay=1\r\n"),
+                "boot" => return,
+                other => self.out(&format!("Unknown command '{other}' - try 'help'\r\n")),
+            }
+        }
     }
 
     fn login(&mut self) -> Option<Session> {

@@ -61,6 +61,33 @@ impl SerialLine {
         let _ = self.master.flush();
     }
 
+    /// Waits up to `ms` for input: Some(true) when a byte is ready, Some(false) on timeout,
+    /// None when the line is gone.
+    pub fn poll_input(&self, ms: i32) -> Option<bool> {
+        let mut p = libc::pollfd {
+            fd: self.master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for a descriptor we own.
+        let rc = unsafe { libc::poll(&mut p, 1, ms) };
+        match rc {
+            0 => Some(false),
+            n if n > 0 && p.revents & libc::POLLIN != 0 => Some(true),
+            n if n > 0 => None,
+            _ => Some(false),
+        }
+    }
+
+    /// Discards what was typed so far, as a getty flushes input before its first prompt.
+    pub fn flush_input(&mut self) {
+        while self.poll_input(0) == Some(true) {
+            if self.read_byte().is_none() {
+                return;
+            }
+        }
+    }
+
     pub fn read_byte(&mut self) -> Option<u8> {
         let mut b = [0u8; 1];
         loop {

@@ -207,6 +207,10 @@ pub struct RawConsole {
     /// credentials, to show it takes commands (ATK-02 evidence). Default: none is typed.
     #[serde(default)]
     pub probe_command: Option<String>,
+    /// How a person would break into the bootloader during boot (ATK-04): what to type,
+    /// and the bootloader's prompt. Without it, boot-break-in is NOT APPLICABLE.
+    #[serde(default)]
+    pub boot_interrupt: Option<RawBootInterrupt>,
     /// How long the device takes from power-on to its login prompt.
     #[serde(default)]
     pub boot_time: Option<Dur>,
@@ -217,6 +221,36 @@ pub struct RawConsole {
     /// (default 500ms; raise it for boards whose USB-UART re-enumerates on reboot).
     #[serde(default)]
     pub lost_grace: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBootInterrupt {
+    /// What to type, again and again, from power-on (U-Boot: " " for "Hit any key", or
+    /// "\u0003" for Ctrl-C).
+    pub send: String,
+    /// The bootloader's prompt (regex), e.g. '(?m)^=> $' for U-Boot.
+    pub prompt: Loc<String>,
+    /// A password prompt the bootloader shows before its command line (regex): the
+    /// break-in is then authenticated.
+    #[serde(default)]
+    pub password_prompt: Option<Loc<String>>,
+    /// A harmless bootloader command (e.g. `version`) typed at an unauthenticated prompt as
+    /// evidence that it takes commands.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// How long to keep typing after power-on (default: the boot time).
+    #[serde(default)]
+    pub window: Option<Dur>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BootInterrupt {
+    pub send: String,
+    pub prompt: regex::bytes::Regex,
+    pub password_prompt: Option<regex::bytes::Regex>,
+    pub command: Option<String>,
+    pub window: Option<std::time::Duration>,
 }
 
 fn default_baud() -> u32 {
@@ -395,6 +429,7 @@ pub struct ConsoleSpec {
     pub password_command: Option<String>,
     pub cli_prompt: Option<regex::bytes::Regex>,
     pub probe_command: Option<String>,
+    pub boot_interrupt: Option<BootInterrupt>,
     pub boot_time: std::time::Duration,
     pub wake_after: std::time::Duration,
     pub lost_grace: std::time::Duration,
@@ -616,6 +651,31 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             Some(r) => r,
             None => None,
         };
+        let boot_interrupt = match &c.boot_interrupt {
+            None => None,
+            Some(b) => {
+                let field = |f: &str| format!("console.boot_interrupt.{f}");
+                let prompt = yaml::regex(file, &field("prompt"), &b.prompt);
+                let password_prompt = b
+                    .password_prompt
+                    .as_ref()
+                    .map(|p| yaml::regex(file, &field("password_prompt"), p))
+                    .transpose();
+                match (prompt, password_prompt) {
+                    (Ok(prompt), Ok(password_prompt)) => Some(BootInterrupt {
+                        send: b.send.clone(),
+                        prompt,
+                        password_prompt,
+                        command: b.command.clone(),
+                        window: b.window.map(|w| w.0),
+                    }),
+                    (p, pp) => {
+                        errs.borrow_mut().extend(p.err().into_iter().chain(pp.err()));
+                        return None;
+                    }
+                }
+            }
+        };
         Some(ConsoleSpec {
             port: port?,
             baud: ov.baud.or(lab.baud).unwrap_or(c.baud),
@@ -625,6 +685,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             password_command: c.password_command.clone(),
             cli_prompt,
             probe_command: c.probe_command.clone(),
+            boot_interrupt,
             boot_time: c.boot_time.unwrap_or(Dur::secs(60)).0,
             wake_after: c.wake_after.unwrap_or(Dur::secs(3)).0,
             lost_grace: c.lost_grace.unwrap_or(Dur(std::time::Duration::from_millis(500))).0,

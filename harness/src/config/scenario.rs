@@ -103,6 +103,8 @@ pub enum Interface {
     /// The maker does not declare that the device's MQTT channel is without TLS
     /// (profile `network.mqtt.tls: { applies: false, reason }`).
     MqttTls,
+    /// The profile says how to break into the bootloader (console.boot_interrupt).
+    BootInterrupt,
     /// The device declares how it is updated (profile `update`).
     Update,
     /// ... and checks for updates by itself (update.delivery: pull).
@@ -191,6 +193,9 @@ pub enum RawStep {
     /// ATK-02: wake the console from power-on without credentials; a login prompt passes,
     /// a shell or CLI prompt that takes a command fails.
     ConsoleAccess(RawEmpty),
+    /// ATK-04: from power-on, type the profile's boot_interrupt keys through the boot
+    /// window; a bootloader prompt that takes commands without a password fails.
+    BootBreakIn(RawEmpty),
     /// Offer the device an update image and judge what it does with it.
     UpdateImage(RawUpdateImage),
     /// UPD-01: with no user action the device must ask the bench for updates within the
@@ -631,6 +636,7 @@ pub enum StepKind {
     Shell,
     OpenPasswordChange,
     ConsoleAccess,
+    BootBreakIn,
     UpdateImage {
         image: Template,
         expect: UpdateOutcome,
@@ -673,6 +679,7 @@ impl StepKind {
             StepKind::Shell => "shell",
             StepKind::OpenPasswordChange => "open_password_change",
             StepKind::ConsoleAccess => "console_access",
+            StepKind::BootBreakIn => "boot_break_in",
             StepKind::UpdateImage { .. } => "update_image",
             StepKind::UpdateCheck => "update_check",
             StepKind::UpdatePowerLoss { .. } => "update_power_loss",
@@ -939,6 +946,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::Shell(_) => Some(StepKind::Shell),
             RawStep::OpenPasswordChange(_) => Some(StepKind::OpenPasswordChange),
             RawStep::ConsoleAccess(_) => Some(StepKind::ConsoleAccess),
+            RawStep::BootBreakIn(_) => Some(StepKind::BootBreakIn),
             RawStep::DebugLocked(_) => Some(StepKind::DebugLocked),
             RawStep::DebugSecrets(_) => Some(StepKind::DebugSecrets),
             RawStep::UpdateCheck(_) => Some(StepKind::UpdateCheck),

@@ -120,4 +120,91 @@ impl Run<'_> {
             reason,
         })
     }
+
+    /// `boot_break_in` (ATK-04): type the break-in keys from power-on; judge what comes.
+    pub(super) async fn boot_break_in(&mut self) -> StepResult {
+        let c = self.console()?;
+        let spec = self.spec()?.clone();
+        let bi = spec
+            .boot_interrupt
+            .clone()
+            .ok_or_else(|| Stop::Error("the profile declares no console.boot_interrupt".into()))?;
+        let p = &spec.prompts;
+        let mut pats = vec![&bi.prompt, &p.login, &p.password, &p.shell];
+        if let Some(pp) = &bi.password_prompt {
+            pats.push(pp);
+        }
+        let window = bi.window.unwrap_or(spec.boot_time);
+        let deadline = Instant::now() + window;
+        let shown_keys = format!("{:?}", bi.send);
+        let mut sent = 0u32;
+        let found = loop {
+            // a UART powered by the board may not be there yet: keep trying in the window
+            if c.send(bi.send.as_bytes(), format!("{shown_keys} (boot break-in)"))
+                .is_ok()
+            {
+                sent += 1;
+            }
+            let step = (Instant::now() + Duration::from_millis(100)).min(deadline);
+            match c.expect(&pats, step, None).await.map_err(console_lost)? {
+                Wait::Found(f) => break f,
+                Wait::Timeout if Instant::now() >= deadline && sent == 0 => {
+                    return Err(Stop::Error(format!(
+                        "the console could not be written during the boot window of {window:?}: the break-in keys never reached the device"
+                    )));
+                }
+                Wait::Timeout if Instant::now() >= deadline => {
+                    return Err(Stop::Error(format!(
+                        "neither a bootloader prompt nor the login prompt within {window:?} of typing {shown_keys} from power-on: cannot tell whether the boot can be broken into"
+                    )));
+                }
+                Wait::Timeout => {}
+            }
+        };
+        let shown = |s: &str| format!("{:?}", self.bench.redactor.redact(tail(s)));
+        match found.index {
+            1 | 2 => {
+                self.at = (found.index == 1).then_some(AtPrompt::Login);
+                Ok(format!(
+                    "typed {shown_keys} {sent} time(s) during boot; the boot went on and asked for credentials: {}",
+                    shown(&found.text)
+                ))
+            }
+            4 => Ok(format!(
+                "typed {shown_keys} {sent} time(s) during boot; the bootloader asked for a password before any command: {}",
+                shown(&found.text)
+            )),
+            i => {
+                let what = if i == 0 { "a bootloader prompt" } else { "a shell" };
+                let mut reason = format!(
+                    "ATK-04: typing {shown_keys} during boot gave {what} without any credentials: {}",
+                    shown(&format!("{}{}", found.before, found.text))
+                );
+                let command = if i == 0 {
+                    bi.command.clone()
+                } else {
+                    spec.probe_command.clone()
+                };
+                if let Some(cmd) = command {
+                    self.send_line(&c, &cmd)?;
+                    let again = if i == 0 { &bi.prompt } else { &p.shell };
+                    match c
+                        .expect(&[again], Instant::now() + Duration::from_secs(10), None)
+                        .await
+                        .map_err(console_lost)?
+                    {
+                        Wait::Found(f) => reason.push_str(&format!(
+                            "; it took the command `{cmd}` and answered {}",
+                            shown(&format!("{}{}", f.before, f.text))
+                        )),
+                        Wait::Timeout => reason.push_str(&format!("; no prompt came back within 10s after `{cmd}`")),
+                    }
+                }
+                Err(Stop::Fail {
+                    check: Some("ATK-04".into()),
+                    reason,
+                })
+            }
+        }
+    }
 }

@@ -134,6 +134,12 @@ impl Bench {
         for i in &sc.requires.interfaces {
             let missing = match i {
                 Interface::MqttTls => None,
+                Interface::BootInterrupt => self
+                    .device
+                    .console
+                    .as_ref()
+                    .is_none_or(|c| c.boot_interrupt.is_none())
+                    .then_some("the profile declares no bootloader break-in (console.boot_interrupt: the keys a person would type during boot and the bootloader's prompt)"),
                 Interface::Console => self
                     .console
                     .is_none()
@@ -806,6 +812,7 @@ impl Run<'_> {
             StepKind::Shell => self.ensure_shell().await,
             StepKind::OpenPasswordChange => self.open_password_change().await,
             StepKind::ConsoleAccess => self.console_access().await,
+            StepKind::BootBreakIn => self.boot_break_in().await,
             StepKind::UpdateImage { image, expect, tls } => self.update_image(image, *expect, *tls).await,
             StepKind::UpdateCheck => self.update_check().await,
             StepKind::UpdatePowerLoss { cuts, seed } => self.power_loss(*cuts, *seed).await,
