@@ -15,3 +15,14 @@ for flaw in no-forced-change weak-passwords factory-password-kept plaintext-only
   } > "simboard-$flaw.yaml"
   grep -q -- "--flaw $flaw" "simboard-$flaw.yaml"
 done
+
+# Not a flaw: the good board with a realistic boot (5 s, 64 KiB of boot log), for
+# ci/stress.sh (false FAILs show up around slow, chatty boots).
+{
+  echo "# The good simulated board with a realistic boot: 5 s and 64 KiB of boot log."
+  echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); used by"
+  echo "# ci/stress.sh, where every check must still pass."
+  sed -e '1,3d' -e "s/--install-ms 1500\$/--install-ms 1500 --boot-ms 5000 --noise-kib 64/" \
+      -e "s/^  boot_time: 10s\$/  boot_time: 20s/" simboard.yaml
+} > simboard-slow-boot.yaml
+grep -q -- "--boot-ms 5000" simboard-slow-boot.yaml

@@ -253,3 +253,79 @@ fn a_lab_binding_wires_the_profile_to_this_bench() {
     );
     let _ = writer.join();
 }
+
+/// The board resets between the password and its answer: its tty goes away and comes back
+/// (a new PTY, the link renewed) with a fresh login prompt. That prompt is not the device
+/// refusing the credentials: the dialog spanned a console loss, so the verdict is ERROR.
+#[test]
+fn a_console_lost_and_back_during_login_is_an_error_not_a_refusal() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("fake.tty");
+    let (mut master, slave, name) = open_pty();
+    for fd in [&master, &slave] {
+        // certbench (a child) must not inherit the board's tty: the reset must free it
+        // SAFETY: fcntl on descriptors this test owns.
+        unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(fd), libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    std::os::unix::fs::symlink(&name, &link).expect("link");
+    let board_link = link.clone();
+    let board = std::thread::spawn(move || {
+        let read_line = |m: &mut std::fs::File| {
+            let mut line = Vec::new();
+            let mut b = [0u8; 1];
+            while m.read(&mut b).map(|n| n == 1).unwrap_or(false) && b[0] != b'\r' && b[0] != b'\n' {
+                line.push(b[0]);
+            }
+            line
+        };
+        // prompt until certbench answers (it may open the console after the first prompt)
+        loop {
+            let _ = master.write_all(b"\r\nfake login: ");
+            let mut p = libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&master),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for a descriptor this test owns.
+            if unsafe { libc::poll(&mut p, 1, 200) } > 0 {
+                break;
+            }
+        }
+        read_line(&mut master);
+        let _ = master.write_all(b"Password: ");
+        read_line(&mut master);
+        // reset: the tty disappears, a new one comes up under the renewed link
+        drop(slave);
+        drop(master);
+        std::thread::sleep(Duration::from_millis(300));
+        let (mut m2, s2, name2) = open_pty();
+        let tmp = board_link.with_extension("new");
+        std::os::unix::fs::symlink(&name2, &tmp).expect("link");
+        std::fs::rename(&tmp, &board_link).expect("relink");
+        for _ in 0..40 {
+            let _ = m2.write_all(b"\r\nBoot ROM\r\nfake login: ");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drop(s2);
+    });
+    let res = dir.path().join("results");
+    let o = certbench(&[
+        "run",
+        "-d",
+        "fixtures/devices/fake-pty.yaml",
+        "--port",
+        link.to_str().expect("utf8"),
+        "-s",
+        "fixtures/scenarios/login-across-reset.yaml",
+        "--out",
+        res.to_str().expect("utf8"),
+        "--workdir",
+        dir.path().to_str().expect("utf8"),
+    ]);
+    let _ = board.join();
+    let cases = junit(&res.join("junit.xml"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(cases[0].status, "error", "{:?}", cases[0]);
+    assert!(cases[0].message.contains("lost and came back"), "{:?}", cases[0]);
+}

@@ -253,6 +253,13 @@ impl Board {
         self.opts.flaws.contains(&flaw)
     }
 
+    /// This unit's serial number (from where its console is wired, so parallel boards differ).
+    fn serial(&self) -> String {
+        let digest = Sha256::digest(self.opts.link.to_string_lossy().as_bytes());
+        let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        format!("SB{hex}")
+    }
+
     fn out(&mut self, s: &str) {
         self.line.write_all(s.as_bytes());
     }
@@ -290,6 +297,8 @@ impl Board {
             }
         }
         self.out("\r\n\x1b[1;32mSimBoard ROM v2.1\x1b[0m (c) certbench simulated hardware\r\n");
+        let serial = self.serial();
+        self.out(&format!("Board serial {serial}\r\n"));
         if self.has(Flaw::OpenBootloader) {
             self.out("Hit any key to stop autoboot:  1 ");
             if self.line.poll_input(1000) == Some(true) {
@@ -522,9 +531,8 @@ impl Board {
                     self.out(&format!("firmware {v}\r\n"));
                 }
                 "id" => {
-                    let digest = Sha256::digest(self.opts.link.to_string_lossy().as_bytes());
-                    let serial: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-                    self.out(&format!("model SB-1 serial SB{serial}\r\n"));
+                    let serial = self.serial();
+                    self.out(&format!("model SB-1 serial {serial}\r\n"));
                 }
                 "reboot" => {
                     self.out("Rebooting...\r\n");
