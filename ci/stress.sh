@@ -34,6 +34,7 @@ import re, sys, pathlib
 tc = fails = errors = skipped = 0
 crosstalk = []
 fail_msgs = []
+with_serial = logs = 0
 for j in sys.argv[1:]:
     x = pathlib.Path(j).read_text(errors="replace")
     for m in re.finditer(r"<testcase\b.*?(?:/>|</testcase>)", x, re.S):
@@ -47,9 +48,14 @@ for j in sys.argv[1:]:
     log = pathlib.Path(j).parent / "console-full.log"
     if log.exists():
         serials = set(re.findall(r"serial (SB[0-9a-f]{8})", log.read_text(errors="replace")))
+        logs += 1
+        with_serial += bool(serials)
         if len(serials) > 1:
             crosstalk.append(f"{log}: {sorted(serials)}")
 print(f"testcases {tc}: {tc - fails - errors - skipped} pass, {fails} FAIL, {errors} ERROR, {skipped} other")
+print(f"cross-talk: {len(crosstalk)} of {logs} transcripts show a foreign serial ({with_serial} show their own)")
+if logs and with_serial < logs:
+    print("  the boards' serials were not in every transcript: the cross-talk check could not run"); crosstalk.append("serial missing")
 for m in fail_msgs[:20]:
     print("  FAIL", m)
 for c in crosstalk:
