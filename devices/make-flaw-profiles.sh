@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 for flaw in no-forced-change weak-passwords factory-password-kept plaintext-only \
     no-cert-validation no-hostname-validation plaintext-fallback no-signature-check \
     no-length-check downgrade-allowed wrong-model-accepted auto-update-off bricks-on-power-loss \
-    open-console open-bootloader; do
+    open-console open-bootloader empty-image-accepted; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"
@@ -26,3 +26,18 @@ done
       -e "s/^  boot_time: 10s\$/  boot_time: 20s/" simboard.yaml
 } > simboard-slow-boot.yaml
 grep -q -- "--boot-ms 5000" simboard-slow-boot.yaml
+
+# Not flaws: good update clients that report differently (the checks must still pass).
+# installing-first prints "installing" before it verifies; silent-refusal says nothing when
+# it refuses (and its profile declares no `rejected` message).
+for style in installing-first silent-refusal; do
+  {
+    echo "# The good simulated board whose update client reports differently: $style."
+    echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); every update"
+    echo "# check must still pass."
+    sed -e '1,3d' -e "s/--install-ms 1500\$/--install-ms 1500 --update-messages $style/" \
+        -e "s/^  installing: 'update: installing'\$/  installing: 'update: (verifying and )?installing'/" simboard.yaml |
+      if [ "$style" = silent-refusal ]; then grep -v "^  rejected: "; else cat; fi
+  } > "simboard-update-$style.yaml"
+  grep -q -- "--update-messages $style" "simboard-update-$style.yaml"
+done

@@ -20,6 +20,10 @@ const IMAGES: &[&str] = &[
 /// Each board: the images that must FAIL (with their check); all others PASS.
 #[rstest::rstest]
 #[case::good_board("devices/simboard.yaml", &[])]
+// good clients that report differently: "installing" before verifying is not acceptance,
+// and a refusal without any message is decided by the version after a reboot
+#[case::installing_before_verifying("devices/simboard-update-installing-first.yaml", &[])]
+#[case::silent_refusal("devices/simboard-update-silent-refusal.yaml", &[])]
 #[case::no_signature_check(
     "devices/simboard-no-signature-check.yaml",
     &[("flip_payload", "UPD-03"), ("flip_signature", "UPD-05"), ("unsigned", "UPD-05")]
@@ -198,4 +202,23 @@ fn a_device_updating_over_plain_http_skips_the_mitm_check_with_its_reason() {
     let c = &cases["update-mitm"];
     assert_eq!(c.status, "skipped", "{c:?}\n{log}");
     assert!(c.message.contains("plain HTTP"), "{c:?}");
+}
+
+/// An image that empties the slot: the device no longer reports a version. That testcase
+/// FAILs saying so; the restore runs although the version cannot be read, so every
+/// following testcase (and the positive control) is still decided.
+#[test]
+fn an_unreadable_version_is_restored_and_the_next_testcases_are_decided() {
+    let (cases, code, _dir, log) = run_only("devices/simboard-empty-image-accepted.yaml", &["update-corrupt-image"]);
+    assert_eq!(cases.len(), IMAGES.len() + 1, "{log}");
+    let empty = &cases["update-corrupt-image.empty"];
+    assert_eq!(empty.status, "failure", "{empty:?}");
+    assert!(empty.message.starts_with("UPD-04"), "{empty:?}");
+    assert!(empty.message.contains("no longer reports a version"), "{empty:?}");
+    for img in IMAGES.iter().filter(|i| **i != "empty") {
+        let c = &cases[&format!("update-corrupt-image.{img}")];
+        assert_eq!(c.status, "pass", "{img}: {c:?}\n{log}");
+    }
+    assert_eq!(cases["update-corrupt-image.positive_control"].status, "pass", "{log}");
+    assert_eq!(code, Some(1), "{log}");
 }

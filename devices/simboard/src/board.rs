@@ -47,10 +47,13 @@ pub enum Flaw {
     /// A key pressed during boot stops autoboot at a bootloader prompt that takes commands
     /// without any password.
     OpenBootloader,
+    /// An empty image is "installed": the slot is emptied and the board no longer knows its
+    /// version (it prints `firmware unknown`).
+    EmptyImageAccepted,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 15] = [
+    pub const ALL: [Flaw; 16] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -66,6 +69,7 @@ impl Flaw {
         Flaw::BricksOnPowerLoss,
         Flaw::OpenConsole,
         Flaw::OpenBootloader,
+        Flaw::EmptyImageAccepted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +89,7 @@ impl Flaw {
             Flaw::BricksOnPowerLoss => "bricks-on-power-loss",
             Flaw::OpenConsole => "open-console",
             Flaw::OpenBootloader => "open-bootloader",
+            Flaw::EmptyImageAccepted => "empty-image-accepted",
         }
     }
 

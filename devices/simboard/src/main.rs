@@ -36,7 +36,7 @@ pub struct BoardOptions {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--update-url URL --update-pubkey HEX --update-interval-ms N --install-ms N]\n  \
+        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--update-url URL --update-pubkey HEX --update-interval-ms N --install-ms N --update-messages normal|installing-first|silent-refusal]\n  \
          simboard power-off --pidfile FILE\n  simboard factory-reset --state FILE\n  simboard flash --state FILE --version X.Y.Z\n  simboard sign-image --key FILE --version X.Y.Z [--model M] [--payload-bytes N] --out FILE\n  simboard pubkey --key FILE\n  simboard run --link PATH --state FILE [--flaw NAME]...\n\
          flaws: {}",
         board::Flaw::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
@@ -50,6 +50,7 @@ struct Args {
     state: Option<PathBuf>,
     pidfile: Option<PathBuf>,
     flaws: Vec<board::Flaw>,
+    update_messages: update::Messages,
     boot_ms: u64,
     noise_kib: usize,
     factory_user: String,
@@ -83,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
         state: None,
         pidfile: None,
         flaws: Vec::new(),
+        update_messages: update::Messages::Normal,
         boot_ms: 300,
         noise_kib: 8,
         factory_user: "admin".into(),
@@ -109,6 +111,12 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--link" => a.link = Some(value()?.into()),
+            "--update-messages" => {
+                let v = value()?;
+                a.update_messages = update::Messages::parse(&v).ok_or(format!(
+                    "unknown --update-messages {v:?} (normal, installing-first, silent-refusal)"
+                ))?;
+            }
             "--state" => a.state = Some(value()?.into()),
             "--pidfile" => a.pidfile = Some(value()?.into()),
             "--flaw" => {
@@ -233,6 +241,7 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
                 pubkey: update::parse_pubkey(pk)?,
                 interval: Duration::from_millis(args.update_interval_ms),
                 install: Duration::from_millis(args.install_ms),
+                messages: args.update_messages,
             }),
             (None, None) => None,
             _ => return Err("--update-url and --update-pubkey go together".into()),

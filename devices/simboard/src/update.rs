@@ -241,6 +241,31 @@ pub struct AgentOptions {
     pub interval: Duration,
     /// How long writing an image takes (the window a power cut can hit).
     pub install: Duration,
+    /// What the agent says on the console (all of them correct behaviour).
+    pub messages: Messages,
+}
+
+/// How an update client reports, on the console, what it does with an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Messages {
+    /// "rejected ..." or "installing ..." then "installed ...".
+    Normal,
+    /// "installing ..." as soon as the download is done, before it verifies (as clients
+    /// that print "verifying and installing" do); then "rejected" or "installed".
+    InstallingFirst,
+    /// Says nothing about a refused image (it logs elsewhere).
+    SilentRefusal,
+}
+
+impl Messages {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "normal" => Some(Self::Normal),
+            "installing-first" => Some(Self::InstallingFirst),
+            "silent-refusal" => Some(Self::SilentRefusal),
+            _ => None,
+        }
+    }
 }
 
 /// Checks for updates every interval for as long as the board is powered; installs a
@@ -277,9 +302,18 @@ pub fn agent(
             && version != current
         {
             say(&format!("update: {} offered, downloading", show(version)));
-            match get(&format!("{base}{path}"), 64 << 20)
-                .and_then(|img| verify(&img, &opts.pubkey, current, lax).map(|v| (v, img)))
-            {
+            let fetched = get(&format!("{base}{path}"), 64 << 20);
+            if fetched.as_ref().is_ok_and(|img| img.is_empty()) && flaws.contains(&Flaw::EmptyImageAccepted) {
+                state.version = "unknown".into();
+                state.save(&state_path);
+                say("update: installed an empty image, rebooting");
+                reboot();
+            }
+            if fetched.is_ok() && opts.messages == Messages::InstallingFirst {
+                say(&format!("update: verifying and installing {}", show(version)));
+            }
+            match fetched.and_then(|img| verify(&img, &opts.pubkey, current, lax).map(|v| (v, img))) {
+                Err(_) if opts.messages == Messages::SilentRefusal => {}
                 Err(why) => say(&format!("update: rejected {}: {why}", show(version))),
                 Ok((v, img)) => {
                     let bricking = flaws.contains(&Flaw::BricksOnPowerLoss);

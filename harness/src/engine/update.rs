@@ -18,6 +18,14 @@ use crate::power::Action;
 use crate::update::bench::{Image, UpdateBench};
 use crate::update::{Delivery, ImageName};
 
+/// What the device said about an offered image.
+#[derive(Debug)]
+enum Said {
+    Refused(String),
+    Installed(String),
+    Nothing,
+}
+
 /// Where in an update a power cut falls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -212,7 +220,7 @@ impl Run<'_> {
     async fn restore(&mut self, baseline: &str, now: &str) -> Result<(), Stop> {
         let Some(r) = self.updates()?.spec.restore.clone() else {
             return Err(Stop::Error(format!(
-                "the device left its baseline version {baseline} (it runs {now}) after an earlier image was installed, and the profile declares no update.restore to put the baseline back; the remaining images cannot be tested"
+                "the device left its baseline version {baseline} (now: {now}) after an earlier image, and the profile declares no update.restore to put the baseline back; the remaining images cannot be tested"
             )));
         };
         self.at = None;
@@ -234,14 +242,33 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Makes sure the device runs its baseline version; returns it.
+    /// Makes sure the device runs its baseline version; returns it. Restores whenever the
+    /// version is not the baseline, including when it cannot be read at all (an image that
+    /// emptied the slot): the next image must not be tested against a broken device.
     async fn at_baseline(&mut self) -> Result<String, Stop> {
-        self.ensure_shell().await?;
-        let v = self.read_version().await?;
-        let base = self.updates()?.baseline.get_or_insert_with(|| v.clone()).clone();
-        if v != base {
-            self.restore(&base, &v).await?;
-        }
+        let known = self.updates()?.baseline.clone();
+        let seen = match self.ensure_shell().await {
+            Ok(_) => self.read_version().await,
+            Err(e) => Err(e),
+        };
+        let base = match (seen, known) {
+            (Ok(v), known) => {
+                let base = known.unwrap_or_else(|| v.clone());
+                self.updates()?.baseline = Some(base.clone());
+                if v != base {
+                    self.restore(&base, &v).await?;
+                }
+                base
+            }
+            (Err(e), None) => return Err(e),
+            (Err(why), Some(base)) => {
+                let why = match why {
+                    Stop::Error(m) | Stop::Fail { reason: m, .. } | Stop::Skip(m) | Stop::End(m) => m,
+                };
+                self.restore(&base, &format!("no readable version ({why})")).await?;
+                base
+            }
+        };
         let valid = self.updates()?.spec.valid.version.clone();
         if base == valid {
             return Err(Stop::Error(format!(
@@ -445,61 +472,49 @@ impl Run<'_> {
             Some(v) => format!("the device accepted {} and fetched: {fetched}", v.describe()),
             None => fetched,
         };
-        // what the device says about it
-        let mut pats: Vec<&Regex> = vec![&spec.rejected];
-        pats.extend(spec.installing.iter());
-        pats.extend(spec.installed.iter());
-        let said = match c
-            .expect(&pats, Instant::now() + spec.decision_time, None)
-            .await
-            .map_err(console_lost)?
-        {
-            Wait::Found(f) if f.index == 0 => Some((true, f.text)),
-            Wait::Found(f) => Some((false, f.text)),
-            Wait::Timeout => None,
-        };
+        // What the device says about it. Only a refusal or an `installed` message counts;
+        // `installing` is progress (a client may print it before it verifies).
+        let said = self.hear_decision(&c, &spec).await?;
         self.updates()?.withdraw();
         let said_words = match &said {
-            Some((_, t)) => format!("the device said {:?}", self.bench.redactor.redact(t.trim())),
-            None => format!("the device reported nothing within {:?}", spec.decision_time),
-        };
-        let accepting = matches!(said, Some((false, _)));
-        if expect == UpdateOutcome::Installed || accepting {
-            if expect == UpdateOutcome::Installed
-                && let Some((true, _)) = said
-            {
-                return Err(Stop::Fail {
-                    check: Some(check.clone()),
-                    reason: format!(
-                        "{check}: the device refused the maker's valid image {}: {said_words}",
-                        img.version
-                    ),
-                });
+            Said::Refused(t) | Said::Installed(t) => {
+                format!("the device said {:?}", self.bench.redactor.redact(t.trim()))
             }
-            match &spec.installed {
-                // wait for the install to finish before the power cycle
-                Some(done) if !said.as_ref().is_some_and(|(_, t)| done.is_match(t.as_bytes())) => {
-                    if let Wait::Timeout = c
-                        .expect(&[done, &spec.rejected], Instant::now() + spec.decision_time, None)
-                        .await
-                        .map_err(console_lost)?
-                    {
-                        c.marker(format!("no /{}/ within {:?}", done.as_str(), spec.decision_time));
-                    }
+            Said::Nothing => format!(
+                "the device printed no decision within {:?}{}",
+                spec.decision_time,
+                if spec.rejected.is_none() && spec.installed.is_none() {
+                    " (the profile declares none: the version after a reboot decides)"
+                } else {
+                    ""
                 }
-                Some(_) => {}
-                None => tokio::time::sleep(spec.install_time).await,
-            }
+            ),
+        };
+        if expect == UpdateOutcome::Installed
+            && let Said::Refused(_) = said
+        {
+            return Err(Stop::Fail {
+                check: Some(check.clone()),
+                reason: format!(
+                    "{check}: the device refused the maker's valid image {}: {said_words}",
+                    img.version
+                ),
+            });
+        }
+        if expect == UpdateOutcome::Installed && matches!(said, Said::Nothing) {
+            // nothing says the install is over: give it the declared install time
+            tokio::time::sleep(spec.install_time).await;
         }
         // reboot and look again
         self.cycle("after the update attempt").await?;
         let after = match self.version_after_boot().await {
             Ok(v) => v,
             Err(why) => {
+                // (the next image's at_baseline restores the baseline: nothing readable there)
                 return Err(Stop::Fail {
                     check: Some(check.clone()),
                     reason: format!(
-                        "{check}: after being offered {} and a power cycle the device does not work: {why}",
+                        "{check}: after being offered {} ({how}; bench: {fetched}; {said_words}) and a power cycle the device no longer works or no longer reports a version: {why}",
                         name.describe()
                     ),
                 });
@@ -514,22 +529,18 @@ impl Run<'_> {
                     name.describe()
                 ),
             }),
-            UpdateOutcome::Rejected if accepting => Err(Stop::Fail {
+            UpdateOutcome::Rejected if matches!(said, Said::Installed(_)) => Err(Stop::Fail {
                 check: Some(check.clone()),
                 reason: format!(
-                    "{check}: the device accepted {} and began installing it; {evidence}",
+                    "{check}: the device reported installing {}; {evidence}",
                     name.describe()
                 ),
             }),
-            UpdateOutcome::Rejected if !matches!(said, Some((true, _))) => Err(Stop::Fail {
-                check: Some(check.clone()),
-                reason: format!(
-                    "{check}: the device did not report refusing {} (no /{}/); {evidence}",
-                    name.describe(),
-                    spec.rejected.as_str()
-                ),
-            }),
-            UpdateOutcome::Rejected => Ok(format!("refused {}: {evidence}", name.describe())),
+            UpdateOutcome::Rejected => Ok(format!(
+                "refused {}: fetched in full, still running {before} after {:?} and a reboot, working; {evidence}",
+                name.describe(),
+                spec.decision_time
+            )),
             UpdateOutcome::Installed if after != img.version => Err(Stop::Fail {
                 check: Some(check.clone()),
                 reason: format!(
@@ -538,6 +549,45 @@ impl Run<'_> {
                 ),
             }),
             UpdateOutcome::Installed => Ok(format!("installed the valid image: {evidence}")),
+        }
+    }
+
+    /// Listens for the device's decision about an image it fetched: a refusal, an
+    /// `installed` message, or nothing within the decision time. `installing` extends the
+    /// wait by the install time but decides nothing.
+    async fn hear_decision(
+        &mut self,
+        c: &crate::console::Console,
+        spec: &crate::update::UpdateSpec,
+    ) -> Result<Said, Stop> {
+        let mut pats: Vec<&Regex> = Vec::new();
+        let mut kinds: Vec<u8> = Vec::new();
+        for (re, kind) in [(&spec.rejected, 0u8), (&spec.installed, 1), (&spec.installing, 2)] {
+            if let Some(r) = re {
+                pats.push(r);
+                kinds.push(kind);
+            }
+        }
+        let mut deadline = Instant::now() + spec.decision_time;
+        let mut extended = false;
+        loop {
+            if pats.is_empty() {
+                tokio::time::sleep(spec.decision_time).await;
+                return Ok(Said::Nothing);
+            }
+            match c.expect(&pats, deadline, None).await.map_err(console_lost)? {
+                Wait::Found(f) => match kinds[f.index] {
+                    0 => return Ok(Said::Refused(f.text)),
+                    1 => return Ok(Said::Installed(f.text)),
+                    _ if !extended => {
+                        // writing has begun (or the client says so before verifying)
+                        deadline += spec.install_time;
+                        extended = true;
+                    }
+                    _ => {}
+                },
+                Wait::Timeout => return Ok(Said::Nothing),
+            }
         }
     }
 

@@ -46,12 +46,17 @@ pub struct RawUpdate {
     pub version_command: String,
     /// Regex with a `(?P<version>...)` group that reads the version from its output.
     pub version_pattern: Loc<String>,
-    /// Console output by which the device reports refusing an image.
-    pub rejected: Loc<String>,
-    /// Console output when the device starts writing an image (optional; power-cut timing).
+    /// Console output by which the device reports refusing an image (optional: extra
+    /// evidence; a refusal is decided by the device still running its old version after
+    /// it fetched the whole image, with or without a message).
+    #[serde(default)]
+    pub rejected: Option<Loc<String>>,
+    /// Console output when the device starts writing an image (optional). Only times the
+    /// power cuts of update-power-loss: a client may print it before it verifies, so it
+    /// never counts as accepting an image.
     #[serde(default)]
     pub installing: Option<Loc<String>>,
-    /// Console output when an image is installed (optional).
+    /// Console output when an image is installed (optional): counts as accepting it.
     #[serde(default)]
     pub installed: Option<Loc<String>>,
     /// How long the device may take to decide about an image after fetching it (default 60s).
@@ -130,7 +135,7 @@ pub struct UpdateSpec {
     pub scheme: Scheme,
     pub version_command: String,
     pub version_pattern: regex::bytes::Regex,
-    pub rejected: regex::bytes::Regex,
+    pub rejected: Option<regex::bytes::Regex>,
     pub installing: Option<regex::bytes::Regex>,
     pub installed: Option<regex::bytes::Regex>,
     pub decision_time: Duration,
@@ -262,7 +267,7 @@ pub fn resolve(
         }
     };
     let version_pattern = re("version_pattern", &raw.version_pattern);
-    let rejected = re("rejected", &raw.rejected);
+    let rejected = raw.rejected.as_ref().map(|s| re("rejected", s));
     let installing = raw.installing.as_ref().map(|s| re("installing", s));
     let installed = raw.installed.as_ref().map(|s| re("installed", s));
     if let Some(p) = &version_pattern
@@ -350,7 +355,7 @@ pub fn resolve(
         scheme: raw.scheme.unwrap_or(Scheme::Http),
         version_command: raw.version_command.clone(),
         version_pattern: version_pattern?,
-        rejected: rejected?,
+        rejected: rejected.flatten(),
         installing: installing.flatten(),
         installed: installed.flatten(),
         decision_time: raw.decision_time.unwrap_or(Dur::secs(60)).0,
