@@ -225,6 +225,7 @@ fn main() -> ExitCode {
                     baud,
                     vars,
                     skip_secrets: false,
+                    check_files: false,
                 },
                 scenarios,
                 only,
@@ -363,6 +364,7 @@ fn validate(paths: Vec<PathBuf>, lab: Option<PathBuf>, vars: BTreeMap<String, St
     let ov = Overrides {
         vars,
         skip_secrets: true,
+        check_files: true,
         ..Overrides::default()
     };
     let paths = if paths.is_empty() {

@@ -176,6 +176,7 @@ pub async fn run_lab(base: RunOptions, lab: LabOptions) -> Result<u8, InputError
             baud: base.overrides.baud,
             vars,
             skip_secrets: false,
+            check_files: false,
         };
         match device::load(&b.profile, b.lab.as_deref(), &ov) {
             Ok(d) => work.push((*b, d, ov)),
@@ -365,7 +366,9 @@ async fn execute(
     }
     // the network bench comes up before anything is powered, so its addresses can be
     // given to power-on commands; a bind failure is reported at once
-    let mut bench_error: Option<String> = None;
+    // a bench that cannot start makes only the checks that need it ERROR (with the cause)
+    let mut net_error: Option<String> = None;
+    let mut update_error: Option<String> = None;
     let net = match &device.mqtt {
         Some(spec) => match crate::bench::NetBench::start(spec, workdir).await {
             Ok(n) => {
@@ -374,7 +377,7 @@ async fn execute(
             }
             Err(e) => {
                 eprintln!("certbench: network bench: {e}");
-                bench_error = Some(format!("the network bench could not start: {e}"));
+                net_error = Some(format!("the network bench could not start: {e}"));
                 None
             }
         },
@@ -391,7 +394,7 @@ async fn execute(
                 }
                 Err(e) => {
                     eprintln!("certbench: update bench: {e}");
-                    bench_error.get_or_insert(format!("the update bench could not start: {e}"));
+                    update_error = Some(format!("the update bench could not start: {e}"));
                     None
                 }
             }
@@ -447,7 +450,7 @@ async fn execute(
     }
 
     // setup commands (build, flash); a failure makes every check an ERROR with the cause
-    let mut setup_error: Option<String> = bench_error;
+    let mut setup_error: Option<String> = None;
     if !opts.skip_setup {
         let mut log = String::new();
         for t in &device.setup {
@@ -585,6 +588,8 @@ async fn execute(
             not_run(sc, format!("not run: the run was interrupted by {sig}"))
         } else if let Some(e) = &setup_error {
             not_run(sc, e.clone())
+        } else if let Some(e) = bench_missing(sc, &net_error, &update_error) {
+            not_run(sc, e)
         } else if let Some(e) = &offline {
             not_run(sc, format!("board offline: the health probe failed: {e}"))
         } else {
@@ -873,6 +878,17 @@ fn report_context(
             .filter(|f| f.password.eq_ignore_ascii_case(&f.user))
             .map(|_| vec![FACTORY_PASSWORD_IS_USER.to_string()])
             .unwrap_or_default(),
+    }
+}
+
+/// Why a scenario cannot run when a bench it needs did not start.
+fn bench_missing(sc: &Scenario, net: &Option<String>, update: &Option<String>) -> Option<String> {
+    use crate::config::scenario::Interface as I;
+    let needs = |set: &[I]| sc.requires.interfaces.iter().any(|i| set.contains(i));
+    match (net, update) {
+        (Some(e), _) if needs(&[I::MqttBench, I::MqttTrustedCa, I::MqttTls]) => Some(e.clone()),
+        (_, Some(e)) if needs(&[I::Update, I::UpdatePull, I::UpdateHttps]) => Some(e.clone()),
+        _ => None,
     }
 }
 

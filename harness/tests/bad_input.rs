@@ -157,3 +157,46 @@ fn schema_is_printed_for_each_kind() {
         "step kinds are in the schema"
     );
 }
+
+/// `validate` names every file the profile references that does not exist, with its field;
+/// at `run` only the checks that use a missing file ERROR, the others are still decided.
+#[test]
+fn missing_referenced_files_are_named_by_validate_and_spoil_only_their_checks() {
+    let o = certbench(&["validate", "fixtures/devices/simboard-missing-files.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    for field in [
+        "network.mqtt.trust.maker_ca.cert",
+        "network.mqtt.trust.maker_ca.key",
+        "documents.privacy_policy",
+    ] {
+        assert!(out.contains(&format!("error in `{field}`")), "{field}: {out}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    let o = certbench(&[
+        "run",
+        "-d",
+        "fixtures/devices/simboard-missing-files.yaml",
+        "--only",
+        "console-access",
+        "--only",
+        "tls-self-signed",
+        "--only",
+        "doc-privacy-policy",
+        "--out",
+        res.to_str().expect("utf8"),
+        "--workdir",
+        dir.path().to_str().expect("utf8"),
+    ]);
+    let cases = junit(&res.join("junit.xml"));
+    let by = |id: &str| cases.iter().find(|c| c.name.starts_with(&format!("{id} "))).expect(id);
+    assert_eq!(by("console-access").status, "pass", "{cases:?}\n{}", text(&o));
+    assert_eq!(by("tls-self-signed").status, "error", "{cases:?}");
+    assert!(
+        by("tls-self-signed").message.contains("network bench could not start"),
+        "{cases:?}"
+    );
+    assert_eq!(by("doc-privacy-policy").status, "error", "{cases:?}");
+    assert!(by("doc-privacy-policy").message.contains("cannot read"), "{cases:?}");
+}

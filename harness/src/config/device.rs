@@ -481,18 +481,108 @@ pub struct Overrides {
     /// Check where secrets come from but do not read them (`certbench validate`: secrets
     /// are supplied where the run happens).
     pub skip_secrets: bool,
+    /// Check that every file the profile references exists and is readable
+    /// (`certbench validate`). At `run` a missing file only makes the checks that use it
+    /// ERROR, with the cause.
+    pub check_files: bool,
     pub port: Option<String>,
     pub baud: Option<u32>,
     pub vars: BTreeMap<String, String>,
 }
 
+/// Files the profile names that are missing or unreadable. Paths made at run time (with
+/// `{{...}}`, e.g. images a setup command signs into the work folder) are left to the run.
+fn missing_files(file: &Path, raw: &RawProfile) -> Vec<InputError> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut refs: Vec<(String, Option<crate::config::yaml::Pos>, String)> = Vec::new();
+    let mut path = |field: &str, pos, p: &str| refs.push((field.to_string(), pos, p.to_string()));
+    if let Some(f) = &raw.identity.firmware_file {
+        path("identity.firmware_file", None, &f.to_string_lossy());
+    }
+    if let Some(d) = &raw.documents {
+        for (field, p) in [
+            ("security_txt", &d.security_txt),
+            ("disclosure_policy", &d.disclosure_policy),
+            ("support_period", &d.support_period),
+            ("privacy_policy", &d.privacy_policy),
+            ("signoff", &d.signoff),
+        ] {
+            if let Some(p) = p {
+                path(&format!("documents.{field}"), None, &p.to_string_lossy());
+            }
+        }
+    }
+    let mut trust = |field: &str, t: &Option<RawTrust>| {
+        if let Some(RawTrust::MakerCa { cert, key }) = t {
+            path(&format!("{field}.maker_ca.cert"), None, &cert.to_string_lossy());
+            path(&format!("{field}.maker_ca.key"), None, &key.to_string_lossy());
+        }
+    };
+    if let Some(n) = &raw.network {
+        trust("network.mqtt.trust", &n.mqtt.as_ref().map(|m| m.trust.clone()));
+    }
+    if let Some(u) = &raw.update {
+        trust("update.trust", &u.trust);
+    }
+    if let Some(b) = raw.network.as_ref().and_then(|n| n.broker.as_ref()) {
+        refs.push((
+            "network.broker.ca_cert".into(),
+            Some(b.ca_cert.pos),
+            b.ca_cert.value.clone(),
+        ));
+    }
+    if let Some(u) = &raw.update {
+        let imgs = &u.images;
+        for (name, img) in [
+            ("valid", Some(&imgs.valid)),
+            ("older", imgs.older.as_ref()),
+            ("other_model", imgs.other_model.as_ref()),
+        ] {
+            if let Some(i) = img {
+                refs.push((
+                    format!("update.images.{name}.file"),
+                    Some(i.file.pos),
+                    i.file.value.clone(),
+                ));
+            }
+        }
+    }
+    refs.into_iter()
+        .filter(|(_, _, p)| !p.contains("{{"))
+        .filter_map(|(field, pos, p)| {
+            let abs = if Path::new(&p).is_absolute() { PathBuf::from(&p) } else { base.join(&p) };
+            let why = match std::fs::File::open(&abs) {
+                Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => return None,
+                Ok(_) => "is not a regular file".to_string(),
+                Err(e) => e.to_string(),
+            };
+            Some(
+                InputError::new(file, pos, &field, format!("{p:?} ({}): {why}", abs.display()))
+                    .with_hint("paths are relative to the profile's folder; at `run` only the checks that use this file will ERROR"),
+            )
+        })
+        .collect()
+}
+
 pub fn load(profile: &Path, lab: Option<&Path>, ov: &Overrides) -> Result<Device, InputErrors> {
     let raw: RawProfile = yaml::load(profile)?;
+    let missing = if ov.check_files {
+        missing_files(profile, &raw)
+    } else {
+        Vec::new()
+    };
     let lab_raw: RawLab = match lab {
         Some(l) => yaml::load(l)?,
         None => RawLab::default(),
     };
-    resolve(profile, raw, lab.map(|l| (l, lab_raw)), ov)
+    match resolve(profile, raw, lab.map(|l| (l, lab_raw)), ov) {
+        Ok(d) if missing.is_empty() => Ok(d),
+        Ok(_) => Err(InputErrors(missing)),
+        Err(mut e) => {
+            e.0.extend(missing);
+            Err(e)
+        }
+    }
 }
 
 fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Overrides) -> Result<Device, InputErrors> {
