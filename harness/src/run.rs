@@ -726,7 +726,7 @@ pub fn expand(scenarios: Vec<Scenario>, device: &Device) -> Vec<Scenario> {
             let mut one = sc.clone();
             one.id = format!("{}.{}", sc.id, item.as_str());
             one.title = format!("{}: {}", sc.title, item.describe());
-            one.evidences.checks = checks_for(&[item.check()]);
+            one.evidences.checks = checks_for(&[item.check().as_str()]);
             one.positive_control = Vec::new();
             one.instance = Some(Instance {
                 group: sc.id.clone(),

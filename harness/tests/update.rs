@@ -222,3 +222,21 @@ fn an_unreadable_version_is_restored_and_the_next_testcases_are_decided() {
     assert_eq!(cases["update-corrupt-image.positive_control"].status, "pass", "{log}");
     assert_eq!(code, Some(1), "{log}");
 }
+
+/// A hostile image the lab supplies (signed with another maker's key, which certbench
+/// cannot make for every format) runs as its own testcase under the same positive control:
+/// refused by the good board, FAIL UPD-05 on the board that checks no signature.
+#[rstest::rstest]
+#[case::good("fixtures/devices/simboard-hostile-supplied.yaml", "pass")]
+#[case::no_signature_check("fixtures/devices/simboard-hostile-supplied-no-signature-check.yaml", "failure")]
+fn a_supplied_hostile_image_is_a_testcase_of_its_own(#[case] profile: &str, #[case] want: &str) {
+    let (cases, _code, _dir, log) = run_only(profile, &["update-corrupt-image"]);
+    assert_eq!(cases.len(), IMAGES.len() + 2, "{log}");
+    let c = &cases["update-corrupt-image.hostile_foreign_key"];
+    assert_eq!(c.status, want, "{c:?}\n{log}");
+    assert_eq!(c.classname, "UPD-05", "{c:?}");
+    if want == "failure" {
+        assert!(c.message.contains("another maker's key"), "{c:?}");
+    }
+    assert_eq!(cases["update-corrupt-image.positive_control"].status, "pass", "{log}");
+}

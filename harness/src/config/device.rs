@@ -546,6 +546,13 @@ fn missing_files(file: &Path, raw: &RawProfile) -> Vec<InputError> {
                 ));
             }
         }
+        for (n, h) in imgs.hostile.iter().enumerate() {
+            refs.push((
+                format!("update.images.hostile[{n}].file"),
+                Some(h.file.pos),
+                h.file.value.clone(),
+            ));
+        }
     }
     refs.into_iter()
         .filter(|(_, _, p)| !p.contains("{{"))

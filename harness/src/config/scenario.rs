@@ -952,12 +952,21 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::UpdateCheck(_) => Some(StepKind::UpdateCheck),
             RawStep::UpdateImage(u) => {
                 let image = cx.template(format!("{f}.update_image.image"), &u.image);
-                if image.vars().next().is_none() && crate::update::ImageName::parse(&u.image.value).is_none() {
+                // a literal name: a built-in image, or (only the profile can tell) a supplied one
+                let label = |s: &str| {
+                    s.starts_with("hostile_")
+                        && s.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                };
+                if image.vars().next().is_none()
+                    && crate::update::ImageName::builtin(&u.image.value).is_none()
+                    && !label(&u.image.value)
+                {
                     cx.err(
                         u.image.pos,
                         format!("{f}.update_image.image"),
                         format!("unknown image {:?}", u.image.value),
-                        Some("use valid, older, other_model, a variant (flip_header, flip_payload, flip_signature, unsigned, flip_start, flip_middle, flip_end, truncated, oversized, empty) or {{image}}"),
+                        Some("use valid, older, other_model, a variant (flip_header, flip_payload, flip_signature, unsigned, flip_start, flip_middle, flip_end, truncated, oversized, empty), a supplied hostile image (its label, which must start with hostile_) or {{image}}"),
                     );
                 }
                 if let Some(t) = &u.tls

@@ -406,11 +406,14 @@ impl Run<'_> {
 
     async fn offer_image(&mut self, image: &Template, expect: UpdateOutcome, mitm: Option<CertVariant>) -> StepResult {
         let name_text = self.render(image, Quote::Raw)?;
-        let name = ImageName::parse(&name_text).ok_or_else(|| Stop::Error(format!("unknown image {name_text:?}")))?;
+        let name = {
+            let spec = &self.updates()?.spec;
+            ImageName::parse(&name_text, spec).ok_or_else(|| Stop::Error(format!("unknown image {name_text:?}")))?
+        };
         let check = match (expect, mitm) {
             (_, Some(_)) => "UPD-09".to_string(),
             (UpdateOutcome::Installed, None) => "UPD-02".to_string(),
-            (UpdateOutcome::Rejected, None) => name.check().to_string(),
+            (UpdateOutcome::Rejected, None) => name.check(),
         };
         if self.bench.power.is_none() {
             return Err(Stop::Error(
@@ -421,7 +424,7 @@ impl Run<'_> {
         let vars = self.bench.command_vars.clone();
         let (img, mark, spec) = {
             let u = self.updates()?;
-            let img = u.image(name, &vars).map_err(Stop::Error)?;
+            let img = u.image(name.clone(), &vars).map_err(Stop::Error)?;
             (img, u.log.len(), u.spec.clone())
         };
         let hs_mark = self.updates()?.log.handshakes().len();

@@ -143,7 +143,7 @@ impl UpdateBench {
             std::fs::read(&p).map_err(|e| format!("cannot read the maker's image {p}: {e}"))
         };
         let missing = |what: &str| format!("the profile supplies no {what} image (update.images.{what})");
-        let (data, version) = match name {
+        let (data, version) = match &name {
             ImageName::Valid => (read(&self.spec.valid.file)?, self.spec.valid.version.clone()),
             ImageName::Older => {
                 let i = self.spec.older.as_ref().ok_or_else(|| missing("older"))?;
@@ -153,10 +153,14 @@ impl UpdateBench {
                 let i = self.spec.other_model.as_ref().ok_or_else(|| missing("other_model"))?;
                 (read(&i.file)?, i.version.clone())
             }
+            ImageName::Supplied(h) => (
+                read(&h.file)?,
+                h.version.clone().unwrap_or_else(|| self.spec.valid.version.clone()),
+            ),
             ImageName::Variant(v) => {
                 let valid = self.image(ImageName::Valid, vars)?;
                 (
-                    super::variants::make(&valid.data, self.spec.layout, v)?,
+                    super::variants::make(&valid.data, self.spec.layout, *v)?,
                     self.spec.valid.version.clone(),
                 )
             }

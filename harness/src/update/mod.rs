@@ -94,6 +94,48 @@ pub struct RawImages {
     /// A validly signed image for another model (UPD-06).
     #[serde(default)]
     pub other_model: Option<RawImage>,
+    /// Hostile images the maker or the lab supplies (e.g. signed with a foreign key, which
+    /// certbench cannot make for a CMS-signed format): each is offered like a generated
+    /// variant, one testcase each, under the same positive control.
+    #[serde(default)]
+    pub hostile: Vec<RawHostileImage>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHostileImage {
+    pub file: Loc<String>,
+    /// Names the testcase (`update-corrupt-image.<label>`): `hostile_` then lowercase
+    /// letters, digits and `_`, e.g. hostile_foreign_key.
+    pub label: Loc<String>,
+    /// The check it evidences: UPD-03 (modified), UPD-04 (size), UPD-05 (signature),
+    /// UPD-06 (model) or UPD-07 (downgrade).
+    pub check: Loc<String>,
+    /// What the image is, for the report (e.g. "signed with a foreign key").
+    #[serde(default)]
+    pub describe: Option<String>,
+    /// The version the image claims (offered in the manifest; default the valid image's).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// What the device must do with it: `rejected` (the only outcome a hostile image may have).
+    #[serde(default)]
+    pub expect: Option<HostileExpect>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HostileExpect {
+    Rejected,
+}
+
+/// A resolved supplied hostile image.
+#[derive(Debug, Clone)]
+pub struct HostileImage {
+    pub file: Template,
+    pub label: String,
+    pub check: String,
+    pub describe: String,
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -129,6 +171,7 @@ pub struct UpdateSpec {
     pub valid: ImageSpec,
     pub older: Option<ImageSpec>,
     pub other_model: Option<ImageSpec>,
+    pub hostile: Vec<HostileImage>,
     pub layout: Layout,
     pub delivery: Delivery,
     pub image_path: Template,
@@ -176,21 +219,24 @@ pub const VARS: &[&str] = &[
     "bench.update_https.port",
 ];
 
-/// One image the run can offer: its name (`valid`, `older`, `other_model` or a variant).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One image the run can offer: its name (`valid`, `older`, `other_model`, a variant, or
+/// a hostile image the maker or lab supplied).
+#[derive(Debug, Clone)]
 pub enum ImageName {
     Valid,
     Older,
     OtherModel,
     Variant(Variant),
+    Supplied(Box<HostileImage>),
 }
 
 impl ImageName {
-    pub fn as_str(self) -> String {
+    pub fn as_str(&self) -> String {
         match self {
             ImageName::Valid => "valid".into(),
             ImageName::Older => "older".into(),
             ImageName::OtherModel => "other_model".into(),
+            ImageName::Supplied(h) => h.label.clone(),
             ImageName::Variant(v) => serde_json::to_value(v)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
@@ -198,7 +244,15 @@ impl ImageName {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str, spec: &UpdateSpec) -> Option<Self> {
+        if let Some(h) = spec.hostile.iter().find(|h| h.label == s) {
+            return Some(ImageName::Supplied(Box::new(h.clone())));
+        }
+        Self::builtin(s)
+    }
+
+    /// The images certbench knows by name without a profile (not the supplied ones).
+    pub fn builtin(s: &str) -> Option<Self> {
         match s {
             "valid" => Some(ImageName::Valid),
             "older" => Some(ImageName::Older),
@@ -210,18 +264,20 @@ impl ImageName {
     }
 
     /// The check an image (other than the valid one) evidences.
-    pub fn check(self) -> &'static str {
+    pub fn check(&self) -> String {
         match self {
-            ImageName::Valid => "UPD-02",
-            ImageName::Older => "UPD-07",
-            ImageName::OtherModel => "UPD-06",
-            ImageName::Variant(v) => v.check(),
+            ImageName::Valid => "UPD-02".into(),
+            ImageName::Older => "UPD-07".into(),
+            ImageName::OtherModel => "UPD-06".into(),
+            ImageName::Variant(v) => v.check().into(),
+            ImageName::Supplied(h) => h.check.clone(),
         }
     }
 
     /// What was done to the image, for reports.
-    pub fn describe(self) -> String {
+    pub fn describe(&self) -> String {
         match self {
+            ImageName::Supplied(h) => h.describe.clone(),
             ImageName::Valid => "the maker's valid newer image".into(),
             ImageName::Older => "a validly signed older version (downgrade)".into(),
             ImageName::OtherModel => "a validly signed image for another model".into(),
@@ -243,6 +299,7 @@ impl UpdateSpec {
         if self.other_model.is_some() {
             v.push(ImageName::OtherModel);
         }
+        v.extend(self.hostile.iter().map(|h| ImageName::Supplied(Box::new(h.clone()))));
         v
     }
 }
@@ -292,6 +349,58 @@ pub fn resolve(
     let valid = image("valid", &raw.images.valid);
     let older = raw.images.older.as_ref().map(|i| image("older", i));
     let other_model = raw.images.other_model.as_ref().map(|i| image("other_model", i));
+    let mut hostile = Vec::new();
+    for (n, h) in raw.images.hostile.iter().enumerate() {
+        let field = |f: &str| format!("update.images.hostile[{n}].{f}");
+        let label_ok = h.label.value.starts_with("hostile_")
+            && h.label
+                .value
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        let builtin = ["valid", "older", "other_model"].contains(&h.label.value.as_str())
+            || Variant::for_layout(Layout::Generic)
+                .iter()
+                .chain(Variant::for_layout(Layout::SignedTrailer {
+                    header_len: 0,
+                    signature_len: 0,
+                }))
+                .any(|v| ImageName::Variant(*v).as_str() == h.label.value);
+        if !label_ok || builtin || raw.images.hostile[..n].iter().any(|o| o.label.value == h.label.value) {
+            errs.push(
+                InputError::new(
+                    file,
+                    Some(h.label.pos),
+                    field("label"),
+                    format!("{:?} cannot name a hostile image", h.label.value),
+                )
+                .with_hint("start it with hostile_, then lowercase letters, digits and `_`; labels are unique"),
+            );
+        }
+        const CHECKS: [&str; 5] = ["UPD-03", "UPD-04", "UPD-05", "UPD-06", "UPD-07"];
+        if !CHECKS.contains(&h.check.value.as_str()) {
+            errs.push(
+                InputError::new(
+                    file,
+                    Some(h.check.pos),
+                    field("check"),
+                    format!("{:?} is not a check a hostile image evidences", h.check.value),
+                )
+                .with_hint("one of UPD-03, UPD-04, UPD-05, UPD-06, UPD-07"),
+            );
+        }
+        if let Some(t) = template(file, &field("file"), &h.file) {
+            hostile.push(HostileImage {
+                file: t,
+                label: h.label.value.clone(),
+                check: h.check.value.clone(),
+                describe: h
+                    .describe
+                    .clone()
+                    .unwrap_or_else(|| format!("the supplied hostile image {:?}", h.label.value)),
+                version: h.version.clone(),
+            });
+        }
+    }
     let delivery = match &raw.delivery {
         RawDelivery::Pull {
             manifest_path,
@@ -347,6 +456,7 @@ pub fn resolve(
         host: raw.host.clone(),
         trust,
         valid: valid?,
+        hostile,
         older: older.flatten(),
         other_model: other_model.flatten(),
         layout: raw.layout.unwrap_or(Layout::Generic),
