@@ -200,3 +200,36 @@ fn missing_referenced_files_are_named_by_validate_and_spoil_only_their_checks() 
     assert_eq!(by("doc-privacy-policy").status, "error", "{cases:?}");
     assert!(by("doc-privacy-policy").message.contains("cannot read"), "{cases:?}");
 }
+
+/// A device may declare several update delivery paths; declaring none is an input error.
+#[test]
+fn several_update_delivery_paths_may_be_declared_but_not_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = |delivery: &str| {
+        format!(
+            "identity: {{ vendor: t, model: m, hardware_revision: \"1\" }}\n\
+             update:\n  host: updates.example\n  delivery:\n{delivery}\n\
+             \x20 images: {{ valid: {{ file: \"{{{{workdir}}}}/v.bin\", version: \"2.0.0\" }} }}\n\
+             \x20 version_command: version\n  version_pattern: 'v(?P<version>[0-9.]+)'\n"
+        )
+    };
+    let both = dir.path().join("both.yaml");
+    std::fs::write(
+        &both,
+        profile(
+            "    pull: { manifest_path: /m.json, manifest: '{{image.url}}' }\n    console: { command: 'fwupdate {{image.url}}' }",
+        ),
+    )
+    .expect("write");
+    let o = certbench(&["validate", both.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let none = dir.path().join("none.yaml");
+    std::fs::write(&none, profile("    {}")).expect("write");
+    let o = certbench(&["validate", none.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("update.delivery") && text(&o).contains("no delivery path"),
+        "{}",
+        text(&o)
+    );
+}

@@ -170,7 +170,7 @@ impl Bench {
                     .then_some("the device profile declares no update method (update)"),
                 Interface::UpdatePull => match &self.update {
                     None => Some("the device profile declares no update method (update)"),
-                    Some(u) if !matches!(u.spec.delivery, crate::update::Delivery::Pull { .. }) => {
+                    Some(u) if u.spec.pull().is_none() => {
                         Some("the device does not check for updates by itself (update.delivery is not pull)")
                     }
                     Some(_) => None,

@@ -284,17 +284,19 @@ impl Run<'_> {
         let (delivery, ivars) = {
             let u = self.updates()?;
             u.offer(img, &vars).map_err(Stop::Error)?;
-            (u.spec.delivery.clone(), u.image_vars(img, &vars))
+            (u.spec.delivery().clone(), u.image_vars(img, &vars))
         };
         let render = |t: &Template| t.render(&ivars, Quote::Raw).map_err(Stop::Error);
         match &delivery {
-            Delivery::Pull { manifest_path, .. } => Ok(format!("offered at {manifest_path} for the device to find")),
+            Delivery::Pull { manifest_path, .. } => Ok(format!(
+                "delivered via pull: offered at {manifest_path} for the device to find"
+            )),
             Delivery::Console { command } => {
                 let c = self.console()?;
                 let line = render(command)?;
                 self.at = None;
                 self.send_line(&c, &line)?;
-                Ok(format!("typed {line:?} at the shell"))
+                Ok(format!("delivered via console: typed {line:?} at the shell"))
             }
             Delivery::Mqtt { topic, message } => {
                 let (topic, msg) = (render(topic)?, render(message)?);
@@ -321,7 +323,7 @@ impl Run<'_> {
                 loop {
                     let n = net.publish(&topic, msg.as_bytes());
                     if n > 0 {
-                        return Ok(format!("published on {topic} to {n} subscriber(s)"));
+                        return Ok(format!("delivered via mqtt: published on {topic} to {n} subscriber(s)"));
                     }
                     if Instant::now() >= deadline {
                         return Err(Stop::Error(format!(
@@ -599,12 +601,12 @@ impl Run<'_> {
         let boot = self.spec().map(|s| s.boot_time).unwrap_or(Duration::ZERO);
         let (log, path, interval) = {
             let u = self.updates()?;
-            let Delivery::Pull { manifest_path, .. } = &u.spec.delivery else {
+            let Some((manifest_path, _)) = u.spec.pull() else {
                 return Err(Stop::Skip(
-                    "the device does not check for updates by itself (update.delivery is not pull)".into(),
+                    "the device does not check for updates by itself (update.delivery declares no pull)".into(),
                 ));
             };
-            (u.log.clone(), manifest_path.clone(), u.spec.check_interval)
+            (u.log.clone(), manifest_path.to_string(), u.spec.check_interval)
         };
         let within = interval + boot;
         let t0 = Instant::now();

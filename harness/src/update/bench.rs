@@ -196,10 +196,12 @@ impl UpdateBench {
     pub fn offer(&self, img: &Image, vars: &BTreeMap<String, String>) -> Result<(), String> {
         let mut r = self.routes.write().unwrap_or_else(|p| p.into_inner());
         r.insert(img.path.clone(), img.data.clone());
+        // the manifest only when the image is offered by pull: the testcase then says which
+        // path the device used
         if let super::Delivery::Pull {
             manifest_path,
             manifest,
-        } = &self.spec.delivery
+        } = self.spec.delivery()
         {
             let text = manifest.render(&self.image_vars(img, vars), Quote::Raw)?;
             r.insert(manifest_path.clone(), Bytes::from(text));

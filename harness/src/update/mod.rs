@@ -145,22 +145,45 @@ pub struct RawImage {
     pub version: String,
 }
 
+/// How the device can be offered an update: one or several paths. The update checks use
+/// the first declared (pull, console, mqtt in that order); UPD-01 always judges the
+/// device's own polling when `pull` is declared.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum RawDelivery {
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
     /// The device polls its update host (played by the bench) for a manifest.
-    Pull {
-        /// Path of the manifest on the update host, e.g. /manifest.json.
-        manifest_path: Loc<String>,
-        /// The manifest's text; `{{image.version}}`, `{{image.url}}`, `{{image.path}}`,
-        /// `{{image.size}}`, `{{image.sha256}}` describe the offered image.
-        manifest: Loc<String>,
-    },
+    #[serde(default)]
+    pub pull: Option<RawPull>,
     /// The harness types a command at the device's shell, e.g. `update {{image.url}}`.
-    Console { command: Loc<String> },
+    #[serde(default)]
+    pub console: Option<RawConsoleDelivery>,
     /// The harness publishes a message on the bench's MQTT broker (`network.mqtt`) on a
     /// topic the device subscribes to.
-    Mqtt { topic: Loc<String>, message: Loc<String> },
+    #[serde(default)]
+    pub mqtt: Option<RawMqttDelivery>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPull {
+    /// Path of the manifest on the update host, e.g. /manifest.json.
+    pub manifest_path: Loc<String>,
+    /// The manifest's text; `{{image.version}}`, `{{image.url}}`, `{{image.path}}`,
+    /// `{{image.size}}`, `{{image.sha256}}` describe the offered image.
+    pub manifest: Loc<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsoleDelivery {
+    pub command: Loc<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMqttDelivery {
+    pub topic: Loc<String>,
+    pub message: Loc<String>,
 }
 
 /// A resolved update section.
@@ -173,7 +196,8 @@ pub struct UpdateSpec {
     pub other_model: Option<ImageSpec>,
     pub hostile: Vec<HostileImage>,
     pub layout: Layout,
-    pub delivery: Delivery,
+    /// The declared delivery paths, in the order pull, console, mqtt (never empty).
+    pub deliveries: Vec<Delivery>,
     pub image_path: Template,
     pub scheme: Scheme,
     pub version_command: String,
@@ -287,6 +311,22 @@ impl ImageName {
 }
 
 impl UpdateSpec {
+    /// The path the update checks use: the first declared.
+    pub fn delivery(&self) -> &Delivery {
+        &self.deliveries[0]
+    }
+
+    /// The pull path (the device's own polling), when declared.
+    pub fn pull(&self) -> Option<(&str, &Template)> {
+        self.deliveries.iter().find_map(|d| match d {
+            Delivery::Pull {
+                manifest_path,
+                manifest,
+            } => Some((manifest_path.as_str(), manifest)),
+            _ => None,
+        })
+    }
+
     /// The hostile images this profile allows, in the order they are tried.
     pub fn hostile_images(&self) -> Vec<ImageName> {
         let mut v: Vec<ImageName> = Variant::for_layout(self.layout)
@@ -401,11 +441,13 @@ pub fn resolve(
             });
         }
     }
-    let delivery = match &raw.delivery {
-        RawDelivery::Pull {
-            manifest_path,
-            manifest,
-        } => {
+    let mut deliveries = Vec::new();
+    if let Some(RawPull {
+        manifest_path,
+        manifest,
+    }) = &raw.delivery.pull
+    {
+        {
             if !manifest_path.value.starts_with('/') {
                 errs.push(
                     InputError::new(
@@ -417,20 +459,33 @@ pub fn resolve(
                     .with_hint("write it like /manifest.json"),
                 );
             }
-            template(file, "update.delivery.pull.manifest", manifest).map(|m| Delivery::Pull {
-                manifest_path: manifest_path.value.clone(),
-                manifest: m,
-            })
+            deliveries.extend(
+                template(file, "update.delivery.pull.manifest", manifest).map(|m| Delivery::Pull {
+                    manifest_path: manifest_path.value.clone(),
+                    manifest: m,
+                }),
+            );
         }
-        RawDelivery::Console { command } => {
-            template(file, "update.delivery.console.command", command).map(|c| Delivery::Console { command: c })
+    }
+    if let Some(RawConsoleDelivery { command }) = &raw.delivery.console {
+        deliveries.extend(
+            template(file, "update.delivery.console.command", command).map(|c| Delivery::Console { command: c }),
+        );
+    }
+    if let Some(RawMqttDelivery { topic, message }) = &raw.delivery.mqtt {
+        let t = template(file, "update.delivery.mqtt.topic", topic);
+        let m = template(file, "update.delivery.mqtt.message", message);
+        if let (Some(topic), Some(message)) = (t, m) {
+            deliveries.push(Delivery::Mqtt { topic, message });
         }
-        RawDelivery::Mqtt { topic, message } => {
-            let t = template(file, "update.delivery.mqtt.topic", topic);
-            let m = template(file, "update.delivery.mqtt.message", message);
-            Some(Delivery::Mqtt { topic: t?, message: m? })
-        }
-    };
+    }
+    let declared = raw.delivery.pull.is_some() || raw.delivery.console.is_some() || raw.delivery.mqtt.is_some();
+    if !declared {
+        errs.push(
+            InputError::new(file, None, "update.delivery", "no delivery path is declared")
+                .with_hint("declare at least one of pull, console, mqtt"),
+        );
+    }
     let image_path = match &raw.image_path {
         Some(p) => template(file, "update.image_path", p),
         None => Template::parse("/images/{{image}}.bin").ok(),
@@ -460,7 +515,7 @@ pub fn resolve(
         older: older.flatten(),
         other_model: other_model.flatten(),
         layout: raw.layout.unwrap_or(Layout::Generic),
-        delivery: delivery?,
+        deliveries: if deliveries.is_empty() { return None } else { deliveries },
         image_path: image_path?,
         scheme: raw.scheme.unwrap_or(Scheme::Http),
         version_command: raw.version_command.clone(),
