@@ -525,7 +525,12 @@ impl Run<'_> {
                 });
             }
         };
-        let evidence = format!("{how}; bench: {fetched}; {said_words}; version {before} -> {after}");
+        let altered = img
+            .altered
+            .as_ref()
+            .map(|a| format!("image: {a}; "))
+            .unwrap_or_default();
+        let evidence = format!("{altered}{how}; bench: {fetched}; {said_words}; version {before} -> {after}");
         match expect {
             UpdateOutcome::Rejected if after != before => Err(Stop::Fail {
                 check: Some(check.clone()),

@@ -21,6 +21,8 @@ pub struct Image {
     pub data: Bytes,
     pub path: String,
     pub sha256: String,
+    /// For an image derived from the valid one: exactly which protected bytes were altered.
+    pub altered: Option<String>,
 }
 
 #[derive(Debug)]
@@ -143,6 +145,7 @@ impl UpdateBench {
             std::fs::read(&p).map_err(|e| format!("cannot read the maker's image {p}: {e}"))
         };
         let missing = |what: &str| format!("the profile supplies no {what} image (update.images.{what})");
+        let mut altered = None;
         let (data, version) = match &name {
             ImageName::Valid => (read(&self.spec.valid.file)?, self.spec.valid.version.clone()),
             ImageName::Older => {
@@ -153,14 +156,22 @@ impl UpdateBench {
                 let i = self.spec.other_model.as_ref().ok_or_else(|| missing("other_model"))?;
                 (read(&i.file)?, i.version.clone())
             }
-            ImageName::Supplied(h) => (
-                read(&h.file)?,
-                h.version.clone().unwrap_or_else(|| self.spec.valid.version.clone()),
-            ),
+            ImageName::Supplied(h) => {
+                let version = h.version.clone().unwrap_or_else(|| self.spec.valid.version.clone());
+                match &h.source {
+                    super::HostileSource::File(t) => (read(t)?, version),
+                    super::HostileSource::Derived(d) => {
+                        let valid = self.image(ImageName::Valid, vars)?;
+                        let (data, what) = super::variants::make_derived(&valid.data, d)?;
+                        altered = Some(what);
+                        (data, version)
+                    }
+                }
+            }
             ImageName::Variant(v) => {
                 let valid = self.image(ImageName::Valid, vars)?;
                 (
-                    super::variants::make(&valid.data, self.spec.layout, *v)?,
+                    super::variants::make(&valid.data, &self.spec.layout, *v)?,
                     self.spec.valid.version.clone(),
                 )
             }
@@ -174,6 +185,7 @@ impl UpdateBench {
             sha256: crate::report::cert::hex(&sha2::Sha256::digest(&data)),
             data: Bytes::from(data),
             path,
+            altered,
         };
         self.images.insert(key, img.clone());
         Ok(img)

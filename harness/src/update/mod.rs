@@ -128,10 +128,19 @@ pub enum HostileExpect {
     Rejected,
 }
 
-/// A resolved supplied hostile image.
+/// Where a hostile image beyond the generic variants comes from.
+#[derive(Debug, Clone)]
+pub enum HostileSource {
+    /// A file the maker or lab supplies.
+    File(Template),
+    /// Made from the valid image by altering one protected region of its layout.
+    Derived(variants::Derived),
+}
+
+/// A hostile image beyond the generic variants: supplied, or derived from the layout.
 #[derive(Debug, Clone)]
 pub struct HostileImage {
-    pub file: Template,
+    pub source: HostileSource,
     pub label: String,
     pub check: String,
     pub describe: String,
@@ -329,7 +338,7 @@ impl UpdateSpec {
 
     /// The hostile images this profile allows, in the order they are tried.
     pub fn hostile_images(&self) -> Vec<ImageName> {
-        let mut v: Vec<ImageName> = Variant::for_layout(self.layout)
+        let mut v: Vec<ImageName> = Variant::for_layout(&self.layout)
             .iter()
             .map(|v| ImageName::Variant(*v))
             .collect();
@@ -398,9 +407,9 @@ pub fn resolve(
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         let builtin = ["valid", "older", "other_model"].contains(&h.label.value.as_str())
-            || Variant::for_layout(Layout::Generic)
+            || Variant::for_layout(&Layout::Generic)
                 .iter()
-                .chain(Variant::for_layout(Layout::SignedTrailer {
+                .chain(Variant::for_layout(&Layout::SignedTrailer {
                     header_len: 0,
                     signature_len: 0,
                 }))
@@ -430,7 +439,7 @@ pub fn resolve(
         }
         if let Some(t) = template(file, &field("file"), &h.file) {
             hostile.push(HostileImage {
-                file: t,
+                source: HostileSource::File(t),
                 label: h.label.value.clone(),
                 check: h.check.value.clone(),
                 describe: h
@@ -441,6 +450,43 @@ pub fn resolve(
             });
         }
     }
+    // the layout's region variants are hostile images too, one testcase each
+    let layout = raw.layout.clone().unwrap_or(Layout::Generic);
+    if let Layout::Ranges { ranges } = &layout {
+        for (i, r) in ranges.iter().enumerate() {
+            let ok_name = !r.name.is_empty()
+                && r.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            let ok_check = r.check.as_deref().is_none_or(|c| c == "UPD-03" || c == "UPD-05");
+            if !ok_name || !ok_check || r.length == 0 {
+                errs.push(
+                    InputError::new(
+                        file,
+                        None,
+                        &format!("update.layout.ranges[{i}]"),
+                        format!("range {:?} is not usable", r.name),
+                    )
+                    .with_hint("name: lowercase letters, digits, `_`; length > 0; check: UPD-03 (default) or UPD-05"),
+                );
+            }
+        }
+    }
+    if let Layout::Swu { artifacts } = &layout
+        && artifacts.is_empty()
+    {
+        errs.push(
+            InputError::new(file, None, "update.layout.swu.artifacts", "no artifact is named")
+                .with_hint("list the artifact file names of the .swu (as in its sw-description)"),
+        );
+    }
+    hostile.extend(layout.derived().into_iter().map(|d| HostileImage {
+        label: d.label.clone(),
+        check: d.check.clone(),
+        describe: d.describe.clone(),
+        version: None,
+        source: HostileSource::Derived(d),
+    }));
     let mut deliveries = Vec::new();
     if let Some(RawPull {
         manifest_path,
@@ -514,7 +560,7 @@ pub fn resolve(
         hostile,
         older: older.flatten(),
         other_model: other_model.flatten(),
-        layout: raw.layout.unwrap_or(Layout::Generic),
+        layout,
         deliveries: if deliveries.is_empty() { return None } else { deliveries },
         image_path: image_path?,
         scheme: raw.scheme.unwrap_or(Scheme::Http),
