@@ -464,7 +464,7 @@ pub fn resolve(
                     InputError::new(
                         file,
                         None,
-                        &format!("update.layout.ranges[{i}]"),
+                        format!("update.layout.ranges[{i}]"),
                         format!("range {:?} is not usable", r.name),
                     )
                     .with_hint("name: lowercase letters, digits, `_`; length > 0; check: UPD-03 (default) or UPD-05"),

@@ -423,7 +423,7 @@ mod tests {
     fn swu(files: &[(&str, &[u8])]) -> Vec<u8> {
         let mut a = Vec::new();
         let pad = |a: &mut Vec<u8>| a.resize(a.len().div_ceil(4) * 4, 0);
-        let mut entry = |a: &mut Vec<u8>, name: &str, data: &[u8]| {
+        let entry = |a: &mut Vec<u8>, name: &str, data: &[u8]| {
             let fields = [1, 0o100644, 0, 0, 1, 0, data.len(), 0, 0, 0, 0, name.len() + 1, 0];
             a.extend_from_slice(b"070701");
             for f in fields {
