@@ -240,3 +240,63 @@ fn a_supplied_hostile_image_is_a_testcase_of_its_own(#[case] profile: &str, #[ca
     }
     assert_eq!(cases["update-corrupt-image.positive_control"].status, "pass", "{log}");
 }
+
+/// Debian's SWUpdate as the device (CMS-signed .swu, hashed artifact, hardware
+/// compatibility, no downgrade), layout `swu`: the good client refuses every hostile image
+/// (the lab-supplied foreign-key image too) and installs the valid one, with no false FAIL
+/// from padding; an unsigned-glue twin (`cpio -idu` into the slot) FAILs on exactly the
+/// images it installs.
+#[rstest::rstest]
+#[case::swupdate("", &[])]
+#[case::unsigned_glue(
+    "--unsigned-glue",
+    &[
+        ("older", "UPD-07"),
+        ("other_model", "UPD-06"),
+        ("hostile_foreign_key", "UPD-05"),
+        ("flip_sw_description", "UPD-03"),
+        ("flip_sw_description_sig", "UPD-05"),
+        ("flip_artifact_rootfs_img", "UPD-03"),
+    ]
+)]
+fn debian_swupdate_with_the_swu_layout(#[case] flaw: &str, #[case] red: &[(&str, &str)]) {
+    if !tools_ready(&["swupdate", "cpio", "openssl", "curl", "socat"]) {
+        return;
+    }
+    let set = format!("flaw={flaw}");
+    let (cases, code, _dir, log) = run_only_with(
+        "fixtures/devices/swupdate.yaml",
+        &["update-corrupt-image"],
+        &["--set", &set],
+    );
+    let images = [
+        "empty",
+        "older",
+        "other_model",
+        "hostile_foreign_key",
+        "flip_sw_description",
+        "flip_sw_description_sig",
+        "flip_artifact_rootfs_img",
+        "truncate_artifact_rootfs_img",
+    ];
+    assert_eq!(
+        cases.len(),
+        images.len() + 1,
+        "no padding or appended-bytes variant: {log}"
+    );
+    assert_eq!(cases["update-corrupt-image.positive_control"].status, "pass", "{log}");
+    for img in images {
+        let c = &cases[&format!("update-corrupt-image.{img}")];
+        match red.iter().find(|(i, _)| *i == img) {
+            Some((_, check)) => {
+                assert_eq!(c.status, "failure", "{img}: {c:?}\n{log}");
+                assert!(c.message.starts_with(check), "{c:?}");
+                if img.starts_with("flip_") {
+                    assert!(c.message.contains("image: flipped byte"), "which bytes: {c:?}");
+                }
+            }
+            None => assert_eq!(c.status, "pass", "{img}: {c:?}\n{log}"),
+        }
+    }
+    assert_eq!(code, Some(if red.is_empty() { 0 } else { 1 }), "{log}");
+}

@@ -215,7 +215,23 @@ pub fn run_only(
     tempfile::TempDir,
     String,
 ) {
-    let args: Vec<&str> = only.iter().flat_map(|id| ["--only", id]).collect();
+    run_only_with(profile, only, &[])
+}
+
+/// As `run_only`, with extra arguments (e.g. `--set NAME=VALUE`).
+#[allow(dead_code)] // not every test binary uses it
+pub fn run_only_with(
+    profile: &str,
+    only: &[&str],
+    extra: &[&str],
+) -> (
+    std::collections::BTreeMap<String, Case>,
+    Option<i32>,
+    tempfile::TempDir,
+    String,
+) {
+    let mut args: Vec<&str> = only.iter().flat_map(|id| ["--only", id]).collect();
+    args.extend_from_slice(extra);
     let (cases, o, dir) = run_in_temp(profile, &args);
     let cases = cases
         .into_iter()
