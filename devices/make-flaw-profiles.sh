@@ -37,7 +37,10 @@ for style in installing-first silent-refusal; do
     echo "# check must still pass."
     sed -e '1,3d' -e "s/--install-ms 1500\$/--install-ms 1500 --update-messages $style/" \
         -e "s/^  installing: 'update: installing'\$/  installing: 'update: (verifying and )?installing'/" simboard.yaml |
-      if [ "$style" = silent-refusal ]; then grep -v "^  rejected: "; else cat; fi
+      if [ "$style" = silent-refusal ]; then
+        # no refusal message to wait for: the declared decision time is all it gets
+        grep -v "^  rejected: " | sed "s/^  decision_time: 20s\$/  decision_time: 5s/"
+      else cat; fi
   } > "simboard-update-$style.yaml"
   grep -q -- "--update-messages $style" "simboard-update-$style.yaml"
 done

@@ -896,19 +896,13 @@ fn bench_missing(sc: &Scenario, net: &Option<String>, update: &Option<String>) -
 pub const FACTORY_PASSWORD_IS_USER: &str = "warning: the factory password equals the user name: a guessable pre-installed password (EN 303 645 5.1-2); it is still entered and shown as <secret:factory.password>, but transcripts keep the user name readable";
 
 fn not_run(sc: &Scenario, reason: String) -> ScenarioResult {
-    ScenarioResult {
-        id: sc.id.clone(),
-        title: sc.title.clone(),
-        file: sc.file.display().to_string(),
-        evidences: Some(sc.evidences.clone()),
-        verdict: Verdict::Error,
-        reason: Some(reason),
-        check: None,
-        deciding_step: None,
-        excerpt: String::new(),
-        steps: Vec::new(),
-        duration_ms: 0,
-        evidence_files: Vec::new(),
-        earlier_attempts: Vec::new(),
-    }
+    let mut r = ScenarioResult::new(
+        &sc.id,
+        &sc.title,
+        &sc.file.display().to_string(),
+        Some(sc.evidences.clone()),
+        Verdict::Error,
+    );
+    r.reason = Some(reason);
+    r
 }

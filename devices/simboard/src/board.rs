@@ -238,6 +238,13 @@ enum LineInput {
     Closed,
 }
 
+/// How a new-password dialog ended.
+enum Changed {
+    Yes,
+    No,
+    Interrupted,
+}
+
 enum Session {
     Logout,
     Reboot,
@@ -421,34 +428,11 @@ impl Board {
             self.out("passwd: Authentication token manipulation error\r\n");
             return Some(());
         }
-        for _attempt in 0..3 {
-            self.out("New password: ");
-            let new = match self.read_line(false)? {
-                LineInput::Text(t) => t,
-                LineInput::Interrupted => return Some(()),
-                LineInput::Closed => return None,
-            };
-            self.out("\r\nRetype new password: ");
-            let again = match self.read_line(false)? {
-                LineInput::Text(t) => t,
-                LineInput::Interrupted => return Some(()),
-                LineInput::Closed => return None,
-            };
-            self.out("\r\n");
-            if new != again {
-                self.out("Sorry, passwords do not match.\r\n");
-                continue;
-            }
-            if let Err(why) = self.policy(user, &new) {
-                self.out(&format!("BAD PASSWORD: {why}\r\n"));
-                continue;
-            }
-            self.state.password = Some(new);
-            self.state.save(&self.opts.state);
-            self.out("passwd: password updated successfully\r\n");
-            return Some(());
+        match self.new_password(user)? {
+            Changed::Yes => self.out("passwd: password updated successfully\r\n"),
+            Changed::Interrupted => {}
+            Changed::No => self.out("passwd: have exhausted maximum number of retries for service\r\n"),
         }
-        self.out("passwd: have exhausted maximum number of retries for service\r\n");
         Some(())
     }
 
@@ -460,17 +444,32 @@ impl Board {
     /// The first-login dialog. Returns Some(true) once a new password is stored.
     fn force_change(&mut self, user: &str) -> Option<bool> {
         self.out("You are required to change the factory password now.\r\n");
+        Some(match self.new_password(user)? {
+            Changed::Yes => {
+                self.out("Password changed.\r\n");
+                true
+            }
+            Changed::Interrupted => false,
+            Changed::No => {
+                self.out("Too many failures; password unchanged.\r\n");
+                false
+            }
+        })
+    }
+
+    /// New password twice, under the policy, three tries; stores it when accepted.
+    fn new_password(&mut self, user: &str) -> Option<Changed> {
         for _attempt in 0..3 {
             self.out("New password: ");
             let new = match self.read_line(false)? {
                 LineInput::Text(t) => t,
-                LineInput::Interrupted => return Some(false),
+                LineInput::Interrupted => return Some(Changed::Interrupted),
                 LineInput::Closed => return None,
             };
             self.out("\r\nRetype new password: ");
             let again = match self.read_line(false)? {
                 LineInput::Text(t) => t,
-                LineInput::Interrupted => return Some(false),
+                LineInput::Interrupted => return Some(Changed::Interrupted),
                 LineInput::Closed => return None,
             };
             self.out("\r\n");
@@ -484,11 +483,9 @@ impl Board {
             }
             self.state.password = Some(new);
             self.state.save(&self.opts.state);
-            self.out("Password changed.\r\n");
-            return Some(true);
+            return Some(Changed::Yes);
         }
-        self.out("Too many failures; password unchanged.\r\n");
-        Some(false)
+        Some(Changed::No)
     }
 
     fn policy(&self, user: &str, new: &str) -> Result<(), &'static str> {

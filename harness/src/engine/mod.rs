@@ -274,21 +274,13 @@ pub async fn run_scenario(
     mut step_done: impl FnMut(&StepRecord),
 ) -> ScenarioResult {
     let started = Instant::now();
-    let mut result = ScenarioResult {
-        id: sc.id.clone(),
-        title: sc.title.clone(),
-        file: sc.file.display().to_string(),
-        evidences: Some(sc.evidences.clone()),
-        verdict: Verdict::Pass,
-        reason: None,
-        check: None,
-        deciding_step: None,
-        excerpt: String::new(),
-        steps: Vec::new(),
-        duration_ms: 0,
-        evidence_files: Vec::new(),
-        earlier_attempts: Vec::new(),
-    };
+    let mut result = ScenarioResult::new(
+        &sc.id,
+        &sc.title,
+        &sc.file.display().to_string(),
+        Some(sc.evidences.clone()),
+        Verdict::Pass,
+    );
     match bench.gate(sc) {
         Gate::Run => {}
         Gate::NotApplicable(why) => {

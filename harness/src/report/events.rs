@@ -77,6 +77,27 @@ pub struct ScenarioResult {
     pub earlier_attempts: Vec<String>,
 }
 
+impl ScenarioResult {
+    /// A result with `verdict` and nothing observed yet.
+    pub fn new(id: &str, title: &str, file: &str, evidences: Option<Evidences>, verdict: Verdict) -> Self {
+        Self {
+            id: id.into(),
+            title: title.into(),
+            file: file.into(),
+            evidences,
+            verdict,
+            reason: None,
+            check: None,
+            deciding_step: None,
+            excerpt: String::new(),
+            steps: Vec::new(),
+            duration_ms: 0,
+            evidence_files: Vec::new(),
+            earlier_attempts: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedScenario {
     pub id: String,

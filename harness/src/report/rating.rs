@@ -209,25 +209,12 @@ mod tests {
 
     fn result(id: &str, verdict: Verdict, provisions: &[&str], checks: &[&str]) -> ScenarioResult {
         let loc = |s: &str| Loc::new(s.to_string());
-        ScenarioResult {
-            id: id.into(),
-            title: String::new(),
-            file: String::new(),
-            evidences: Some(Evidences {
-                requirements: Vec::new(),
-                provisions: provisions.iter().map(|p| loc(p)).collect(),
-                checks: checks.iter().map(|c| loc(c)).collect(),
-            }),
-            verdict,
-            reason: None,
-            check: None,
-            deciding_step: None,
-            excerpt: String::new(),
-            steps: Vec::new(),
-            duration_ms: 0,
-            evidence_files: Vec::new(),
-            earlier_attempts: Vec::new(),
-        }
+        let evidences = Evidences {
+            requirements: Vec::new(),
+            provisions: provisions.iter().map(|p| loc(p)).collect(),
+            checks: checks.iter().map(|c| loc(c)).collect(),
+        };
+        ScenarioResult::new(id, "", "", Some(evidences), verdict)
     }
 
     fn row(rows: &[RequirementRating], n: u8) -> &RequirementRating {
