@@ -349,7 +349,7 @@ fn kind_of(path: &Path) -> Kind {
         Some("labs") => return Kind::Lab,
         _ => {}
     }
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let text = config::yaml::read_text(path).unwrap_or_default();
     let top = |k: &str| text.lines().any(|l| l.starts_with(k));
     if top("steps:") || top("id:") {
         Kind::Scenario

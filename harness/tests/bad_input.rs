@@ -233,3 +233,13 @@ fn several_update_delivery_paths_may_be_declared_but_not_none() {
         text(&o)
     );
 }
+
+/// Special files are refused at once, never read until memory runs out or forever.
+#[test]
+fn validate_refuses_special_files_without_reading_them() {
+    for f in ["/dev/zero", "/dev/null"] {
+        let o = certbench(&["validate", f]);
+        assert_eq!(o.status.code(), Some(2), "{f}: {}", text(&o));
+        assert!(text(&o).contains("not a regular file"), "{f}: {}", text(&o));
+    }
+}

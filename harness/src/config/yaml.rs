@@ -160,19 +160,34 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// Reads and strictly deserializes one YAML document.
 pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, InputError> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| InputError::new(path, None, "", format!("cannot read file: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
+    parse(path, &read_text(path)?)
+}
+
+/// Reads a user file: a regular file only, at most MAX_FILE_BYTES actually read, UTF-8.
+pub fn read_text(path: &Path) -> Result<String, InputError> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| InputError::new(path, None, "", format!("cannot read file: {e}"));
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        // a FIFO would block, /dev/zero would never end: only regular files are read
+        return Err(InputError::new(path, None, "", "not a regular file"));
+    }
+    // bounded by the bytes actually read, not by what the metadata claims
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(InputError::new(
             path,
             None,
             "",
-            format!("file is {} bytes; the limit is {MAX_FILE_BYTES}", meta.len()),
+            format!("file is larger than the limit of {MAX_FILE_BYTES} bytes"),
         ));
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| InputError::new(path, None, "", format!("cannot read file: {e}")))?;
-    parse(path, &text)
+    String::from_utf8(bytes).map_err(|e| InputError::new(path, None, "", format!("cannot read file: not UTF-8 ({e})")))
 }
 
 /// Deserializes YAML text that came from `path` (used for messages only).

@@ -5,9 +5,19 @@ use std::sync::{Arc, RwLock};
 
 use rand::Rng;
 
+/// `"text"` -> `text`.
+fn unquote(s: &str) -> String {
+    s.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(s)
+        .to_string()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     secrets: Arc<RwLock<Vec<(String, String)>>>,
+    /// (name, raw value, a form it takes in output: raw, JSON-escaped, debug-escaped).
+    forms: Arc<RwLock<Vec<(String, String, String)>>>,
     /// Identifiers of the run that are public (the user name): a secret equal to one is
     /// not blanked out of every transcript line (that would make "admin" unreadable
     /// everywhere and hide nothing), only where certbench enters it as a secret.
@@ -27,6 +37,18 @@ impl Redactor {
             g.push((name.to_string(), value.to_string()));
             g.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
         }
+        drop(g);
+        // the forms the value takes once escaped (JSON lines, Rust debug quoting): an
+        // output escaped before it is redacted must not keep a secret readable
+        let mut f = self.forms.write().unwrap_or_else(|p| p.into_inner());
+        let json = serde_json::to_string(value).unwrap_or_default();
+        let debug = format!("{value:?}");
+        for form in [value.to_string(), unquote(&json), unquote(&debug)] {
+            if !form.is_empty() && !f.iter().any(|(_, r, v)| v == &form && r == value) {
+                f.push((name.to_string(), value.to_string(), form));
+            }
+        }
+        f.sort_by_key(|(_, _, v)| std::cmp::Reverse(v.len()));
     }
 
     /// Marks a value as a public identifier of the run (e.g. the login user name).
@@ -69,9 +91,13 @@ impl Redactor {
     /// One pass, longest secret first at each position, so a replacement is never
     /// itself searched again.
     pub fn redact_bytes(&self, b: &[u8]) -> Vec<u8> {
-        let all = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        let all = self.forms.read().unwrap_or_else(|p| p.into_inner());
         let public = self.public.read().unwrap_or_else(|p| p.into_inner());
-        let g: Vec<&(String, String)> = all.iter().filter(|(_, v)| !public.contains(v)).collect();
+        let g: Vec<(&String, &String)> = all
+            .iter()
+            .filter(|(_, raw, _)| !public.contains(raw))
+            .map(|(n, _, form)| (n, form))
+            .collect();
         if g.is_empty() {
             return b.to_vec();
         }
@@ -147,6 +173,21 @@ mod tests {
             r.public_secrets(),
             [("factory.password".to_string(), "admin".to_string())]
         );
+    }
+
+    #[test]
+    fn a_secret_is_redacted_in_its_escaped_forms_too() {
+        let r = Redactor::default();
+        let pw = r#"pa"ss\wo"rd"#;
+        r.add("device_password", pw);
+        let json = serde_json::to_string(&format!("sent {pw} now")).expect("json");
+        let out = r.redact(&json);
+        assert!(!out.contains("ss\\\\wo"), "{out}");
+        assert!(out.contains("<secret:device_password>"), "{out}");
+        let debug = format!("{:?}", format!("x{pw}y"));
+        assert!(r.redact(&debug).contains("<secret:device_password>"), "{debug}");
+        // memory searches still get the raw value only
+        assert_eq!(r.secrets(), [("device_password".to_string(), pw.to_string())]);
     }
 
     #[test]

@@ -8,6 +8,25 @@ pub mod manifest;
 pub mod rating;
 pub mod terminal;
 
+/// Makes text safe for a terminal: every C0 control but tab and newline, DEL, every C1
+/// control (ESC, CSI, OSC starters) and the bidirectional overrides are shown as escapes, so
+/// nothing a device or a bench peer sends (a topic name, a client id, console text) can set
+/// a window title, write the clipboard (OSC 52), clear the screen or reorder the line.
+pub fn term_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\t' | '\n' => out.push(c),
+            c if (c as u32) < 0x20 || ('\u{7f}'..='\u{9f}').contains(&c) => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Makes any text safe for XML 1.0: control characters other than tab and newline, and
 /// the noncharacters U+FFFE/U+FFFF, are written as visible escapes.
 pub fn xml_safe(s: &str) -> String {

@@ -93,19 +93,27 @@ impl<W: Write + Send> TerminalReporter<W> {
                     writeln!(
                         out,
                         "        step {:>2} {:<16} {:?}: {}",
-                        step.index, step.name, step.status, step.detail
+                        step.index,
+                        step.name,
+                        step.status,
+                        super::term_safe(&step.detail)
                     )?;
                 }
             }
             RunEvent::ScenarioFinished { result } => {
                 let v = self.paint(result.verdict);
-                write!(out, "{v} {} ({:.1}s)", result.id, result.duration_ms as f64 / 1000.0)?;
+                write!(
+                    out,
+                    "{v} {} ({:.1}s)",
+                    super::term_safe(&result.id),
+                    result.duration_ms as f64 / 1000.0
+                )?;
                 if let Some(r) = &result.reason {
-                    write!(out, "\n        {r}")?;
+                    write!(out, "\n        {}", super::term_safe(r))?;
                 }
                 writeln!(out)?;
             }
-            RunEvent::Notice { text } => writeln!(out, "note: {text}")?,
+            RunEvent::Notice { text } => writeln!(out, "note: {}", super::term_safe(text))?,
             RunEvent::RunFinished {
                 passed,
                 failed,
@@ -120,7 +128,13 @@ impl<W: Write + Send> TerminalReporter<W> {
                 if !requirements.is_empty() {
                     writeln!(out, "\nrequirements (rated only on what was observed):")?;
                     for r in requirements {
-                        writeln!(out, "  {}. {:<14} {}", r.requirement, r.rating.to_string(), r.detail)?;
+                        writeln!(
+                            out,
+                            "  {}. {:<14} {}",
+                            r.requirement,
+                            r.rating.to_string(),
+                            super::term_safe(&r.detail)
+                        )?;
                     }
                 }
                 writeln!(
@@ -133,5 +147,29 @@ impl<W: Write + Send> TerminalReporter<W> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::events::ScenarioResult;
+
+    #[test]
+    fn device_or_peer_text_cannot_drive_the_operators_terminal() {
+        let mut buf: Vec<u8> = Vec::new();
+        let hostile = "topic \u{1b}]0;owned\u{7}\u{1b}]52;c;SGVsbG8=\u{7}\u{1b}[2J\u{9b}31m\u{0}\u{202e}evil";
+        {
+            let mut t = TerminalReporter::new(&mut buf, false, true);
+            let mut r = ScenarioResult::new("s", "t", "f", None, Verdict::Fail);
+            r.reason = Some(format!("COM-02: spoke in clear on {hostile}"));
+            t.event(&RunEvent::ScenarioFinished { result: r }).expect("write");
+            t.event(&RunEvent::Notice { text: hostile.into() }).expect("write");
+        }
+        let out = String::from_utf8(buf).expect("utf8");
+        for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\u{0}', '\u{202e}'] {
+            assert!(!out.contains(bad), "{bad:?} reached the terminal: {out:?}");
+        }
+        assert!(out.contains("\\x1b]52;c;SGVsbG8="), "shown, escaped: {out}");
     }
 }
