@@ -12,15 +12,46 @@ enum State {
     StrEsc,
 }
 
+/// A control sequence longer than this is not one: it is dropped and what follows is text
+/// again (terminals cap their parameter buffers the same way).
+const MAX_CSI: usize = 64;
+/// An OSC/DCS/... string longer than this ends: a device cannot make the matcher blind by
+/// opening one at boot and never closing it.
+const MAX_STR: usize = 4096;
+
 #[derive(Debug, Default)]
 pub struct AnsiStripper {
     state: State,
+    /// Bytes consumed by the sequence in progress.
+    len: usize,
 }
 
 impl AnsiStripper {
+    /// Forgets any sequence in progress (a boundary between tests).
+    pub fn reset(&mut self) {
+        self.state = State::Text;
+        self.len = 0;
+    }
+
     /// Appends the visible bytes of `input` to `out`.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
         for &b in input {
+            // CAN and SUB abort any sequence, as in a terminal
+            if matches!(b, 0x18 | 0x1a) {
+                self.reset();
+                continue;
+            }
+            if self.state != State::Text {
+                self.len += 1;
+                let cap = if matches!(self.state, State::Str | State::StrEsc) {
+                    MAX_STR
+                } else {
+                    MAX_CSI
+                };
+                if self.len > cap {
+                    self.reset();
+                }
+            }
             self.state = match (self.state, b) {
                 (State::Text, 0x1b) => State::Esc,
                 (State::Text, b'\r' | 0) => State::Text,
@@ -30,17 +61,32 @@ impl AnsiStripper {
                 }
                 (State::Esc, b'[') => State::Csi,
                 (State::Esc, b']' | b'P' | b'X' | b'^' | b'_') => State::Str,
+                (State::Esc, 0x1b) => State::Esc,
                 // ESC ( B and friends: one intermediate, then the final byte
                 (State::Esc, 0x20..=0x2f) => State::Esc,
                 (State::Esc, _) => State::Text,
                 (State::Csi, 0x40..=0x7e) => State::Text,
+                // ESC inside a CSI starts a new sequence; a newline ends a broken one
+                (State::Csi, 0x1b) => State::Esc,
+                (State::Csi, b'\n') => {
+                    out.push(b);
+                    State::Text
+                }
                 (State::Csi, _) => State::Csi,
                 (State::Str, 0x07) => State::Text,
                 (State::Str, 0x1b) => State::StrEsc,
                 (State::Str, _) => State::Str,
                 (State::StrEsc, b'\\') => State::Text,
-                (State::StrEsc, _) => State::Str,
+                // ESC that is not ST cancels the string and begins a new sequence
+                (State::StrEsc, b'[') => State::Csi,
+                (State::StrEsc, b']' | b'P' | b'X' | b'^' | b'_') => State::Str,
+                (State::StrEsc, 0x1b) => State::Esc,
+                (State::StrEsc, 0x20..=0x2f) => State::Esc,
+                (State::StrEsc, _) => State::Text,
             };
+            if self.state == State::Text || self.state == State::Esc && b == 0x1b {
+                self.len = 0;
+            }
         }
     }
 }
@@ -67,5 +113,54 @@ mod tests {
     #[test]
     fn sequences_split_across_chunks() {
         assert_eq!(strip_chunks(&[b"a\x1b", b"[3", b"1mb\x1b]2;x\x1b", b"\\c"]), "abc");
+    }
+
+    #[test]
+    fn an_unterminated_string_cannot_blind_the_matcher() {
+        // DCS opened at boot and never closed: the text after the cap is visible again
+        let mut junk = b"\x1bPq stray".to_vec();
+        junk.extend(std::iter::repeat_n(b'#', 5000));
+        junk.extend_from_slice(b"login: ");
+        let s = strip_chunks(&[&junk]);
+        assert!(s.ends_with("login: "), "{:?}", &s[s.len().saturating_sub(40)..]);
+    }
+
+    #[test]
+    fn can_sub_and_a_new_esc_resynchronise() {
+        assert_eq!(strip_chunks(&[b"\x1b]0;title\x18visible"]), "visible");
+        assert_eq!(strip_chunks(&[b"\x1b[12;\x1avisible"]), "visible");
+        // ESC inside OSC that is not ST: the string ends, the new sequence is parsed
+        assert_eq!(strip_chunks(&[b"\x1b]0;t\x1b[31mred"]), "red");
+        // a CSI broken by a newline does not swallow the next line
+        assert_eq!(strip_chunks(&[b"\x1b[12\nnext"]), "\nnext");
+        // an endless CSI is capped
+        let mut long = b"\x1b[".to_vec();
+        long.extend(std::iter::repeat_n(b'1', 100));
+        long.extend_from_slice(b"ok");
+        assert!(strip_chunks(&[&long]).ends_with("ok"));
+    }
+
+    #[test]
+    fn every_c0_c1_osc_dcs_edge_leaves_plain_text_intact() {
+        for seq in [
+            &b"\x1b[0m"[..],
+            b"\x1b[?25l",
+            b"\x1b]52;c;SGVsbG8=\x07",
+            b"\x1b]8;;http://x\x1b\\",
+            b"\x1bPq#0;2;0;0;0\x1b\\",
+            b"\x1bX sos \x1b\\",
+            b"\x1b^ pm \x1b\\",
+            b"\x1b_ apc \x1b\\",
+            b"\x1b(B",
+            b"\x1b7",
+            b"\x18",
+            b"\x1a",
+        ] {
+            let mut input = b"before ".to_vec();
+            input.extend_from_slice(seq);
+            input.extend_from_slice(b"after");
+            let s = strip_chunks(&[&input]);
+            assert_eq!(s, "before after", "{seq:?}");
+        }
     }
 }

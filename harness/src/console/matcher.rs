@@ -81,6 +81,7 @@ impl MatchBuffer {
     pub fn clear(&mut self) {
         self.base += self.buf.len() as u64;
         self.buf.clear();
+        self.ansi.reset();
     }
 
     /// Searches for the earliest-starting match of any pattern; ties go to the pattern
