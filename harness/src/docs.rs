@@ -248,6 +248,7 @@ pub struct SignOff {
     #[serde(default)]
     pub comment: String,
     /// The SHA-256 of the document reviewed; a different document voids the sign-off.
+    /// Required for a PASS (otherwise any later edit of the document would pass).
     #[serde(default)]
     pub document_sha256: Option<String>,
 }

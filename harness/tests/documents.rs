@@ -134,3 +134,25 @@ fn sign_off_turns_review_into_pass_or_fail_for_that_document_only() {
     let cases = run_docs(dir.path(), "security-valid.txt", "privacy-complete.md", Some(stale));
     assert!(case(&cases, "doc-privacy-policy").message.starts_with("REVIEW:"));
 }
+
+/// A PASS sign-off that names no document hash would approve any later edit: refused.
+#[test]
+fn a_pass_sign_off_without_the_document_hash_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("signoff.yaml"),
+        "signoffs:\n  - { check: DOC-03, reviewer: Jane Auditor, date: 2026-11-20, decision: pass }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        format!(
+            "identity: {{ vendor: t, model: m, hardware_revision: \"0\" }}\ndocuments:\n  signoff: {}\n",
+            dir.path().join("signoff.yaml").display()
+        ),
+    )
+    .expect("write");
+    let o = certbench(&["validate", dir.path().join("p.yaml").to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("names no document SHA-256"), "{}", text(&o));
+}

@@ -870,7 +870,27 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     });
     let signoffs = match documents.as_ref().and_then(|d| d.signoff.clone()) {
         Some(f) => match yaml::load::<crate::docs::SignOffFile>(&f) {
-            Ok(s) => s.signoffs,
+            Ok(s) => {
+                // a PASS must name the exact document it approves, or any later edit passes
+                for (i, so) in s.signoffs.iter().enumerate() {
+                    let hex = so
+                        .document_sha256
+                        .as_deref()
+                        .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()));
+                    if so.decision == crate::docs::Decision::Pass && !hex {
+                        errs.borrow_mut().push(
+                            InputError::new(
+                                &f,
+                                None,
+                                &format!("signoffs[{i}].document_sha256"),
+                                format!("the PASS sign-off of {} names no document SHA-256", so.check),
+                            )
+                            .with_hint("a PASS counts only for the exact document reviewed: add document_sha256 (sha256sum of the file)"),
+                        );
+                    }
+                }
+                s.signoffs
+            }
             Err(e) => {
                 errs.borrow_mut().push(e);
                 Vec::new()
