@@ -100,13 +100,16 @@ fn new_run_id() -> String {
     format!("{}-{:04x}", t.format(&fmt).unwrap_or_default(), rand::random::<u16>())
 }
 
-struct Reporters(Vec<Box<dyn Reporter>>);
+/// The reporters, and whether any of them failed to write (then the run exits 3: its
+/// results are incomplete, whatever the verdicts).
+struct Reporters(Vec<Box<dyn Reporter>>, bool);
 
 impl Reporters {
     fn emit(&mut self, ev: RunEvent) {
         for r in &mut self.0 {
             if let Err(e) = r.event(&ev) {
                 eprintln!("certbench: a reporter failed to write: {e}");
+                self.1 = true;
             }
         }
     }
@@ -303,6 +306,18 @@ pub async fn run_board(
 ) -> Result<u8, InputErrors> {
     std::fs::create_dir_all(out_dir)
         .map_err(|e| InputError::new(out_dir, None, "--out", format!("cannot create results folder: {e}")))?;
+    // before anything touches the board: the results must be writable
+    let probe = out_dir.join(".certbench-write-test");
+    std::fs::write(&probe, b"ok")
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            InputError::new(
+                out_dir,
+                None,
+                "--out",
+                format!("cannot write into the results folder: {e}"),
+            )
+        })?;
     let (workdir, temp_workdir) = match &opts.workdir {
         Some(w) => (w.clone(), false),
         None => (
@@ -315,9 +330,10 @@ pub async fn run_board(
     };
     std::fs::create_dir_all(&workdir)
         .map_err(|e| InputError::new(&workdir, None, "--workdir", format!("cannot create work folder: {e}")))?;
-    let code = execute(opts, device, scenarios, run_id, out_dir, &workdir).await;
+    let mut code = execute(opts, device, scenarios, run_id, out_dir, &workdir).await;
     if let Err(e) = crate::report::manifest::write(out_dir, run_id, sign_key) {
         eprintln!("certbench: cannot write the evidence manifest: {e}");
+        code = exit::HARNESS_ERROR;
     }
     if temp_workdir {
         let _ = std::fs::remove_dir_all(&workdir);
@@ -403,13 +419,16 @@ async fn execute(
     };
     let scenarios = expand(scenarios, &device);
 
-    let mut reporters = Reporters(vec![
-        Box::new(
-            crate::report::terminal::TerminalReporter::new(std::io::stdout(), opts.color, opts.verbose)
-                .with_prefix(opts.board.clone()),
-        ),
-        Box::new(crate::report::junit::JunitReporter::new(out_dir.join("junit.xml"))),
-    ]);
+    let mut reporters = Reporters(
+        vec![
+            Box::new(
+                crate::report::terminal::TerminalReporter::new(std::io::stdout(), opts.color, opts.verbose)
+                    .with_prefix(opts.board.clone()),
+            ),
+            Box::new(crate::report::junit::JunitReporter::new(out_dir.join("junit.xml"))),
+        ],
+        false,
+    );
     let ctx = report_context(opts, &device, &vars, net.as_ref());
     reporters.0.push(Box::new(crate::report::cert::CertReporter::new(
         out_dir.to_path_buf(),
@@ -417,7 +436,10 @@ async fn execute(
     )));
     match crate::report::jsonl::JsonlReporter::create(&out_dir.join("events.jsonl")) {
         Ok(j) => reporters.0.push(Box::new(j)),
-        Err(e) => eprintln!("certbench: cannot write events.jsonl: {e}"),
+        Err(e) => {
+            eprintln!("certbench: cannot write events.jsonl: {e}");
+            reporters.1 = true;
+        }
     }
     let total = scenarios.len();
     reporters.emit(RunEvent::RunStarted {
@@ -689,7 +711,10 @@ async fn execute(
         finished_at: now_rfc3339(),
         requirements: crate::report::rating::rate(&results, &bench.device.not_applicable),
     });
-    if failed > 0 {
+    if reporters.1 {
+        eprintln!("certbench: results could not all be written; the run's evidence is incomplete (exit 3)");
+        exit::HARNESS_ERROR
+    } else if failed > 0 {
         exit::DEVICE_FAILED
     } else if errors > 0 {
         exit::HARNESS_ERROR

@@ -84,3 +84,27 @@ fn verify_detects_a_one_byte_change_in_every_file() {
         assert!(html.contains(needle), "report lacks {needle:?}");
     }
 }
+
+/// A result file that cannot be written makes the run exit 3, whatever the verdicts: its
+/// evidence is incomplete (here report.html is blocked by a folder of that name).
+#[test]
+fn results_that_cannot_be_written_exit_3() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    std::fs::create_dir_all(res.join("report.html")).expect("blocker");
+    let o = certbench(&[
+        "run",
+        "-d",
+        "fixtures/devices/power-only.yaml",
+        "--set",
+        "flaky=no",
+        "--only",
+        "update-auto-default",
+        "--out",
+        res.to_str().expect("utf8"),
+        "--workdir",
+        dir.path().join("w").to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("could not all be written"), "{}", text(&o));
+}
