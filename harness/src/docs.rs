@@ -58,14 +58,22 @@ pub fn security_txt(text: &str, now: OffsetDateTime) -> Findings {
     let mut contacts = 0;
     let mut expires = Vec::new();
     let mut langs = 0;
+    // lines not in the format are named by number, quoted only as a short excerpt, and at
+    // most three of them: a profile pointing at the wrong file must not copy it into reports
+    let mut bad_lines = 0usize;
     for (n, line) in body.iter().enumerate() {
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
         let Some(c) = field.captures(line) else {
-            f.missing
-                .push(format!("line {}: not a `Field: value` line: {line:?}", n + 1));
+            bad_lines += 1;
+            if bad_lines <= 3 {
+                let excerpt: String = line.chars().take(24).collect();
+                let more = if line.chars().count() > 24 { "…" } else { "" };
+                f.missing
+                    .push(format!("line {}: not a `Field: value` line: {excerpt:?}{more}", n + 1));
+            }
             continue;
         };
         let (name, value) = (c[1].to_ascii_lowercase(), c[2].trim().to_string());
@@ -85,6 +93,12 @@ pub fn security_txt(text: &str, now: OffsetDateTime) -> Findings {
             "preferred-languages" => langs += 1,
             _ => f.notes.push(format!("extension field {:?}", &c[1])),
         }
+    }
+    if bad_lines > 3 {
+        f.missing.push(format!(
+            "{} more lines not in the `Field: value` format (not quoted)",
+            bad_lines - 3
+        ));
     }
     if contacts == 0 {
         f.missing.push("no Contact field (RFC 9116 2.5.3: required)".into());

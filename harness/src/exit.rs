@@ -11,7 +11,7 @@ pub const HARNESS_ERROR: u8 = 3;
 
 /// The text `--help` shows.
 pub const HELP: &str = "Exit codes:
-  0  every planned check passed, was skipped with a reason, or awaits a reviewer (REVIEW)
+  0  every planned check passed, was NOT APPLICABLE with a reason, or awaits a reviewer (REVIEW)
   1  the device failed at least one check (takes precedence over 3, except unwritable results)
   2  bad input or usage (YAML, CLI); nothing was run
   3  harness or infrastructure error: at least one check could not be decided,

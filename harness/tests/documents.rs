@@ -12,18 +12,30 @@ fn doc(name: &str) -> String {
     repo().join("fixtures/docs").join(name).display().to_string()
 }
 
-/// Writes a profile with the given documents and runs the documentary scenarios.
+/// Writes a profile with the given documents (copied next to it, as a maker's documents
+/// live in the profile's folder) and runs the documentary scenarios.
 fn run_docs(dir: &Path, security: &str, privacy: &str, signoff: Option<&str>) -> Vec<Case> {
-    let mut profile = format!(
-        "identity: {{ vendor: test, model: docs, hardware_revision: \"0\" }}\ndocuments:\n  security_txt: {}\n  disclosure_policy: {}\n  support_period: {}\n  privacy_policy: {}\n",
-        doc(security),
-        repo().join("devices/simboard-docs/disclosure-policy.md").display(),
-        repo().join("devices/simboard-docs/support-period.md").display(),
-        doc(privacy)
+    let copy = |from: String, to: &str| std::fs::copy(from, dir.join(to)).expect("copy document");
+    copy(doc(security), "security.txt");
+    copy(doc(privacy), "privacy.md");
+    copy(
+        repo()
+            .join("devices/simboard-docs/disclosure-policy.md")
+            .display()
+            .to_string(),
+        "vdp.md",
     );
+    copy(
+        repo()
+            .join("devices/simboard-docs/support-period.md")
+            .display()
+            .to_string(),
+        "support.md",
+    );
+    let mut profile = "identity: { vendor: test, model: docs, hardware_revision: \"0\" }\ndocuments:\n  security_txt: security.txt\n  disclosure_policy: vdp.md\n  support_period: support.md\n  privacy_policy: privacy.md\n".to_string();
     if let Some(s) = signoff {
         std::fs::write(dir.join("signoff.yaml"), s).expect("write signoff");
-        profile.push_str(&format!("  signoff: {}\n", dir.join("signoff.yaml").display()));
+        profile.push_str("  signoff: signoff.yaml\n");
     }
     let p = dir.join("docs.yaml");
     std::fs::write(&p, profile).expect("write profile");
@@ -148,11 +160,83 @@ fn a_pass_sign_off_without_the_document_hash_is_refused() {
         dir.path().join("p.yaml"),
         format!(
             "identity: {{ vendor: t, model: m, hardware_revision: \"0\" }}\ndocuments:\n  signoff: {}\n",
-            dir.path().join("signoff.yaml").display()
+            "signoff.yaml"
         ),
     )
     .expect("write");
     let o = certbench(&["validate", dir.path().join("p.yaml").to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("names no document SHA-256"), "{}", text(&o));
+}
+
+/// A profile cannot point its documents outside its folder (`..`, absolute, or a symbolic
+/// link out), so a lab's private file never reaches a report; a wrong file is quoted only
+/// as a few short excerpts.
+#[test]
+fn documents_stay_in_the_profile_folder_and_are_quoted_only_briefly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n";
+    std::fs::write(dir.path().join("lab.key"), secret).expect("write");
+    let prof = dir.path().join("profile");
+    std::fs::create_dir(&prof).expect("mkdir");
+    std::os::unix::fs::symlink(dir.path().join("lab.key"), prof.join("linked.txt")).expect("symlink");
+    for (name, path) in [
+        ("dotdot", "../lab.key".to_string()),
+        ("absolute", dir.path().join("lab.key").display().to_string()),
+        ("symlink", "linked.txt".to_string()),
+    ] {
+        let p = prof.join(format!("{name}.yaml"));
+        std::fs::write(
+            &p,
+            format!(
+                "identity: {{ vendor: t, model: m, hardware_revision: \"0\" }}\ndocuments:\n  security_txt: {path}\n"
+            ),
+        )
+        .expect("write");
+        let o = certbench(&[
+            "run",
+            "-d",
+            p.to_str().expect("utf8"),
+            "--only",
+            "doc-vulnerability-disclosure",
+            "--out",
+            dir.path().join(format!("r-{name}")).to_str().expect("utf8"),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
+        assert!(text(&o).contains("documents.security_txt"), "{name}: {}", text(&o));
+        assert!(
+            !text(&o).contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"),
+            "{name}"
+        );
+    }
+    // inside the folder but the wrong file: a FAIL naming lines, never the whole key
+    let long: String = (0..40)
+        .map(|i| format!("line{i} MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n"))
+        .collect();
+    std::fs::write(prof.join("wrong.txt"), &long).expect("write");
+    let p = prof.join("wrong.yaml");
+    std::fs::write(
+        &p,
+        "identity: { vendor: t, model: m, hardware_revision: \"0\" }\ndocuments:\n  security_txt: wrong.txt\n",
+    )
+    .expect("write");
+    let res = dir.path().join("r-wrong");
+    let o = certbench(&[
+        "run",
+        "-d",
+        p.to_str().expect("utf8"),
+        "--only",
+        "doc-vulnerability-disclosure",
+        "--out",
+        res.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    for f in ["report.json", "report.html", "junit.xml", "events.jsonl"] {
+        let t = std::fs::read_to_string(res.join(f)).expect("result");
+        assert!(
+            !t.contains("ASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"),
+            "{f} quotes the file"
+        );
+        assert!(t.contains("37 more lines"), "{f}: the rest is counted, not quoted");
+    }
 }

@@ -490,6 +490,22 @@ pub struct Overrides {
     pub vars: BTreeMap<String, String>,
 }
 
+/// Whether `p` (relative to the profile's folder `base`) stays inside that folder, also
+/// once symbolic links are followed.
+fn confined(base: &Path, p: &Path) -> Result<(), String> {
+    use std::path::Component;
+    if p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err("outside the profile's folder (absolute or `..`)".into());
+    }
+    let full = base.join(p);
+    if let (Ok(real), Ok(root)) = (full.canonicalize(), base.canonicalize())
+        && !real.starts_with(&root)
+    {
+        return Err(format!("leads outside the profile's folder, to {}", real.display()));
+    }
+    Ok(())
+}
+
 /// Files the profile names that are missing or unreadable. Paths made at run time (with
 /// `{{...}}`, e.g. images a setup command signs into the work folder) are left to the run.
 fn missing_files(file: &Path, raw: &RawProfile) -> Vec<InputError> {
@@ -861,6 +877,33 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         })
     });
     let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+    // the maker's documents are quoted in reports: they must live in the profile's folder,
+    // so a profile cannot make a lab's private files (a signing key) appear in the evidence
+    if let Some(d) = &raw.documents {
+        for (field, p) in [
+            ("security_txt", &d.security_txt),
+            ("disclosure_policy", &d.disclosure_policy),
+            ("support_period", &d.support_period),
+            ("privacy_policy", &d.privacy_policy),
+            ("signoff", &d.signoff),
+        ] {
+            if let Some(p) = p
+                && let Err(why) = confined(base, p)
+            {
+                errs.borrow_mut().push(
+                    InputError::new(
+                        file,
+                        None,
+                        &format!("documents.{field}"),
+                        format!("{}: {why}", p.display()),
+                    )
+                    .with_hint(
+                        "put the maker's documents in the profile's folder (or below it) and name them relative to it",
+                    ),
+                );
+            }
+        }
+    }
     let documents = raw.documents.clone().map(|d| RawDocuments {
         security_txt: d.security_txt.as_ref().map(abs),
         disclosure_policy: d.disclosure_policy.as_ref().map(abs),

@@ -903,8 +903,18 @@ impl Run<'_> {
                     .replace("PrivacyPolicy", "privacy_policy"),
             ));
         };
-        let bytes =
-            std::fs::read(&path).map_err(|e| Stop::Error(format!("cannot read the {what} {}: {e}", path.display())))?;
+        // bounded by the bytes actually read: a document is text of a few pages
+        const MAX_DOCUMENT: u64 = 1 << 20;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_DOCUMENT + 1), &mut bytes))
+            .map_err(|e| Stop::Error(format!("cannot read the {what} {}: {e}", path.display())))?;
+        if bytes.len() as u64 > MAX_DOCUMENT {
+            return Err(Stop::Error(format!(
+                "the {what} {} is larger than {MAX_DOCUMENT} bytes: not a document a reviewer reads",
+                path.display()
+            )));
+        }
         let text = String::from_utf8_lossy(&bytes);
         let now = time::OffsetDateTime::now_utc();
         let findings = match kind {
