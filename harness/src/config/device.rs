@@ -894,7 +894,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                     InputError::new(
                         file,
                         None,
-                        &format!("documents.{field}"),
+                        format!("documents.{field}"),
                         format!("{}: {why}", p.display()),
                     )
                     .with_hint(
