@@ -925,7 +925,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                             InputError::new(
                                 &f,
                                 None,
-                                &format!("signoffs[{i}].document_sha256"),
+                                format!("signoffs[{i}].document_sha256"),
                                 format!("the PASS sign-off of {} names no document SHA-256", so.check),
                             )
                             .with_hint("a PASS counts only for the exact document reviewed: add document_sha256 (sha256sum of the file)"),
