@@ -26,7 +26,9 @@ pub enum Quote {
     Raw,
     /// Escaped for a regular expression, so captured text matches literally.
     Regex,
-    /// Single-quoted for `sh -c`.
+    /// For `sh -c`, quoted for where the reference stands: single-quoted in bare text,
+    /// backslash-escaped inside "...", closed and reopened inside '...'. A value never
+    /// becomes shell syntax (`$(cmd)`, backquotes, quotes), whatever the quoting around it.
     Shell,
 }
 
@@ -86,20 +88,76 @@ impl Template {
     /// made that impossible).
     pub fn render(&self, vars: &BTreeMap<String, String>, quote: Quote) -> Result<String, String> {
         let mut out = String::new();
+        let mut ctx = ShellContext::Bare;
         for p in &self.parts {
             match p {
-                Part::Lit(l) => out.push_str(l),
+                Part::Lit(l) => {
+                    out.push_str(l);
+                    ctx = ctx.after(l);
+                }
                 Part::Var(v) => {
                     let val = vars.get(v).ok_or_else(|| format!("variable {v:?} has no value yet"))?;
                     match quote {
                         Quote::Raw => out.push_str(val),
                         Quote::Regex => out.push_str(&regex::escape(val)),
-                        Quote::Shell => out.push_str(&shell_quote(val)),
+                        Quote::Shell => out.push_str(&ctx.quote(val)),
                     }
                 }
             }
         }
         Ok(out)
+    }
+}
+
+/// Where in `sh` syntax the text so far has left us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShellContext {
+    Bare,
+    /// Inside '...'.
+    Single,
+    /// Inside "...".
+    Double,
+}
+
+impl ShellContext {
+    fn after(mut self, text: &str) -> Self {
+        let mut escaped = false;
+        for c in text.chars() {
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            self = match (self, c) {
+                (ShellContext::Bare | ShellContext::Double, '\\') => {
+                    escaped = true;
+                    self
+                }
+                (ShellContext::Bare, '\'') => ShellContext::Single,
+                (ShellContext::Bare, '"') => ShellContext::Double,
+                (ShellContext::Single, '\'') => ShellContext::Bare,
+                (ShellContext::Double, '"') => ShellContext::Bare,
+                (s, _) => s,
+            };
+        }
+        self
+    }
+
+    fn quote(self, val: &str) -> String {
+        match self {
+            ShellContext::Bare => shell_quote(val),
+            // close the quote, insert the value quoted on its own, reopen
+            ShellContext::Single => format!("'{}'", shell_quote(val)),
+            ShellContext::Double => {
+                let mut o = String::with_capacity(val.len());
+                for c in val.chars() {
+                    if matches!(c, '\\' | '$' | '`' | '"') {
+                        o.push('\\');
+                    }
+                    o.push(c);
+                }
+                o
+            }
+        }
     }
 }
 
@@ -132,6 +190,34 @@ mod tests {
                 .as_deref(),
             Ok("a{{b")
         );
+    }
+
+    #[test]
+    fn a_value_never_becomes_shell_syntax_whatever_the_quotes_around_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker = dir.path().join("pwned");
+        let evil = format!("a'b\"c $(touch {m}) `touch {m}` \\ end", m = marker.display());
+        let vars = BTreeMap::from([("x".to_string(), evil.clone())]);
+        for src in [
+            "printf %s {{x}}",
+            "printf %s \"{{x}}\"",
+            "printf %s '{{x}}'",
+            "printf %s \"pre {{x}} post\"",
+            "printf %s 'pre {{x}} post'",
+            "printf %s \"it's {{x}}\"",
+        ] {
+            let cmd = Template::parse(src)
+                .expect("parse")
+                .render(&vars, Quote::Shell)
+                .expect("render");
+            let out = std::process::Command::new("sh")
+                .args(["-c", &cmd])
+                .output()
+                .expect("sh");
+            let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(printed.contains(&evil), "{src}: {cmd} printed {printed:?}");
+            assert!(!marker.exists(), "{src}: {cmd} ran a command from the value");
+        }
     }
 
     #[test]
