@@ -380,12 +380,43 @@ async fn execute(
     if let Some(p) = &port {
         vars.insert("console".into(), p.clone());
     }
+    // Lock first: nothing touches the board, its console, its power or the work folder's
+    // shared files (bench CA, images) before this run holds the board. The wait ends early
+    // on SIGINT/SIGTERM; the lock dies with this process.
+    let mut signals = signal_watch();
+    let lock_name = opts
+        .board
+        .clone()
+        .or_else(|| port.clone())
+        .unwrap_or_else(|| device.profile_file.display().to_string());
+    let lock_dir = opts.lock_dir.clone().unwrap_or_else(crate::lab::lock::default_dir);
+    let wait = opts.lock_wait;
+    let give_up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = give_up.clone();
+    let mut waiting =
+        tokio::task::spawn_blocking(move || crate::lab::lock::acquire(&lock_dir, &lock_name, wait, &stop));
+    let (lock, lock_error): (Option<crate::lab::lock::BoardLock>, Option<String>) = tokio::select! {
+        r = &mut waiting => match r {
+            Ok(Ok(l)) => (Some(l), None),
+            Ok(Err(e)) => (None, Some(e)),
+            Err(e) => (None, Some(format!("lock: {e}"))),
+        },
+        _ = signals.changed() => {
+            give_up.store(true, std::sync::atomic::Ordering::Relaxed);
+            let sig = (*signals.borrow()).unwrap_or("a signal");
+            // the waiting thread sees `give_up` within 50 ms; a lock it got meanwhile is dropped
+            let _ = waiting.await;
+            (None, Some(format!("not run: interrupted by {sig} while waiting for the board")))
+        }
+    };
+    let held = lock.is_some();
     // the network bench comes up before anything is powered, so its addresses can be
     // given to power-on commands; a bind failure is reported at once
     // a bench that cannot start makes only the checks that need it ERROR (with the cause)
     let mut net_error: Option<String> = None;
     let mut update_error: Option<String> = None;
     let net = match &device.mqtt {
+        Some(_) if !held => None,
         Some(spec) => match crate::bench::NetBench::start(spec, workdir).await {
             Ok(n) => {
                 vars.extend(n.vars());
@@ -401,6 +432,7 @@ async fn execute(
     };
 
     let update = match &device.update {
+        Some(_) if !held => None,
         Some(spec) => {
             let (ip, http, https) = device.update_bind;
             match crate::update::bench::UpdateBench::start(spec, ip, (http, https), workdir).await {
@@ -459,7 +491,6 @@ async fn execute(
             .collect(),
     });
 
-    let mut signals = signal_watch();
     let redactor = Redactor::default();
     if let Some(f) = &device.factory {
         redactor.add_public(&f.user);
@@ -472,8 +503,8 @@ async fn execute(
     }
 
     // setup commands (build, flash); a failure makes every check an ERROR with the cause
-    let mut setup_error: Option<String> = None;
-    if !opts.skip_setup {
+    let mut setup_error: Option<String> = lock_error;
+    if !opts.skip_setup && held {
         let mut log = String::new();
         for t in &device.setup {
             reporters.emit(RunEvent::Notice {
@@ -514,7 +545,8 @@ async fn execute(
         };
     }
 
-    let power: Option<Box<dyn Power>> = device.power.as_ref().map(|p| -> Box<dyn Power> {
+    // without the board's lock this run must never switch its power or read its console
+    let power: Option<Box<dyn Power>> = device.power.as_ref().filter(|_| held).map(|p| -> Box<dyn Power> {
         match p {
             PowerSpec::Manual => Box::new(ManualPower),
             PowerSpec::External {
@@ -536,7 +568,7 @@ async fn execute(
     });
     // open the console before anything is powered, so no byte is lost
     let console: Option<Console> = match (&device.console, &port) {
-        (Some(c), Some(p)) => Some(
+        (Some(c), Some(p)) if held => Some(
             console::serial::connect(Path::new(p), c.baud, Feed::new(Instant::now())).with_lost_grace(c.lost_grace),
         ),
         _ => None,
@@ -555,29 +587,7 @@ async fn execute(
 
     let mut results: Vec<ScenarioResult> = Vec::new();
     let mut interrupted: Option<&'static str> = None;
-    // the board is held for the whole run; the lock dies with this process
-    let lock_name = opts
-        .board
-        .clone()
-        .or_else(|| port.clone())
-        .unwrap_or_else(|| bench.device.profile_file.display().to_string());
-    let lock_dir = opts.lock_dir.clone().unwrap_or_else(crate::lab::lock::default_dir);
-    let wait = opts.lock_wait;
-    let _lock = if setup_error.is_none() {
-        match tokio::task::spawn_blocking(move || crate::lab::lock::acquire(&lock_dir, &lock_name, wait)).await {
-            Ok(Ok(l)) => Some(l),
-            Ok(Err(e)) => {
-                setup_error = Some(e);
-                None
-            }
-            Err(e) => {
-                setup_error = Some(format!("lock: {e}"));
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let _lock = lock;
     let mut offline: Option<String> = None;
     let mut need_health = opts.health;
     let mut controls = Controls::default();

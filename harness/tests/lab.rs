@@ -114,8 +114,10 @@ fn a_busy_board_blocks_a_second_certbench_until_the_holder_is_killed() {
         assert!(Instant::now() < deadline, "the holder never took the lock");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // fail fast, naming the holder
+    // fail fast, naming the holder, and without touching the holder's board: no power
+    // switched, nothing written into the shared work folder
     let b = dir.path().join("b");
+    let shared = dir.path().join("shared-work");
     let o = certbench(&[
         "run",
         "--inventory",
@@ -124,6 +126,8 @@ fn a_busy_board_blocks_a_second_certbench_until_the_holder_is_killed() {
         "fixtures/scenarios/quick-power.yaml",
         "--lock-wait",
         "0s",
+        "--workdir",
+        shared.to_str().expect("utf8"),
         "--out",
         b.to_str().expect("utf8"),
     ]);
@@ -132,6 +136,12 @@ fn a_busy_board_blocks_a_second_certbench_until_the_holder_is_killed() {
     assert!(
         cases[0].message.contains(&format!("busy: held by pid={}", holder.id())),
         "{cases:?}"
+    );
+    let power_log = shared.join("bench-board/power.log");
+    assert!(
+        !power_log.exists(),
+        "the run that never held the board switched its power: {:?}",
+        std::fs::read_to_string(&power_log)
     );
 
     // kill -9 the holder: the lock goes with it

@@ -38,7 +38,12 @@ fn try_lock(f: &std::fs::File) -> bool {
 }
 
 /// Takes the board's lock, waiting up to `wait`. On failure says who holds it.
-pub fn acquire(dir: &Path, board: &str, wait: Duration) -> Result<BoardLock, String> {
+pub fn acquire(
+    dir: &Path,
+    board: &str,
+    wait: Duration,
+    give_up: &std::sync::atomic::AtomicBool,
+) -> Result<BoardLock, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("lock folder {}: {e}", dir.display()))?;
     let path = dir.join(format!("{}.lock", lock_name(board)));
     let mut file = std::fs::OpenOptions::new()
@@ -65,6 +70,9 @@ pub fn acquire(dir: &Path, board: &str, wait: Duration) -> Result<BoardLock, Str
             let _ = file.flush();
             return Ok(BoardLock { _file: file, path });
         }
+        if give_up.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(format!("gave up waiting for board {board}"));
+        }
         if Instant::now() >= deadline {
             let mut holder = String::new();
             let _ = file.rewind();
@@ -90,10 +98,26 @@ mod tests {
     #[test]
     fn second_holder_is_refused_naming_the_first_and_gets_it_after_release() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let first = acquire(dir.path(), "sb-1", Duration::ZERO).expect("free board");
-        let err = acquire(dir.path(), "sb-1", Duration::from_millis(100)).expect_err("busy");
+        let no = std::sync::atomic::AtomicBool::new(false);
+        let first = acquire(dir.path(), "sb-1", Duration::ZERO, &no).expect("free board");
+        let err = acquire(dir.path(), "sb-1", Duration::from_millis(100), &no).expect_err("busy");
         assert!(err.contains(&format!("pid={}", std::process::id())), "{err}");
         drop(first);
-        acquire(dir.path(), "sb-1", Duration::ZERO).expect("released");
+        acquire(dir.path(), "sb-1", Duration::ZERO, &no).expect("released");
+    }
+
+    #[test]
+    fn a_wait_for_a_busy_board_can_be_given_up_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let no = std::sync::atomic::AtomicBool::new(false);
+        let _first = acquire(dir.path(), "sb-1", Duration::ZERO, &no).expect("free board");
+        let yes = std::sync::atomic::AtomicBool::new(true);
+        let t0 = Instant::now();
+        let err = acquire(dir.path(), "sb-1", Duration::from_secs(600), &yes).expect_err("gave up");
+        assert!(err.contains("gave up"), "{err}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the 10-minute wait was not cut short"
+        );
     }
 }
