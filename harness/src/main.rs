@@ -98,6 +98,13 @@ enum Command {
         /// The lab's public key (hex); the signature must be by this key.
         #[arg(long)]
         pubkey: Option<String>,
+        /// A file of trusted lab public keys (hex), one per line (`#` comments).
+        #[arg(long)]
+        known_keys: Option<PathBuf>,
+        /// Accept a bundle without a signature (checks file hashes only; anyone could have
+        /// re-generated them).
+        #[arg(long)]
+        allow_unsigned: bool,
     },
     /// Make a lab signing key (Ed25519); prints the public key.
     Keygen {
@@ -175,7 +182,28 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Verify { run_dir, pubkey } => verify(&run_dir, pubkey.as_deref()),
+        Command::Verify {
+            run_dir,
+            pubkey,
+            known_keys,
+            allow_unsigned,
+        } => {
+            let mut trusted: Vec<String> = pubkey.into_iter().collect();
+            if let Some(f) = known_keys {
+                match certbench::config::yaml::read_text(&f) {
+                    Ok(t) => trusted.extend(
+                        t.lines()
+                            .map(|l| l.split('#').next().unwrap_or_default().trim().to_string())
+                            .filter(|l| !l.is_empty()),
+                    ),
+                    Err(e) => {
+                        eprintln!("certbench verify: {e}");
+                        return ExitCode::from(exit::BAD_INPUT);
+                    }
+                }
+            }
+            verify(&run_dir, &trusted, allow_unsigned)
+        }
         Command::Keygen { out } => match certbench::report::manifest::keygen(&out) {
             Ok(pk) => {
                 println!("{pk}");
@@ -279,8 +307,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn verify(dir: &Path, pubkey: Option<&str>) -> ExitCode {
-    match certbench::report::manifest::verify(dir, pubkey) {
+fn verify(dir: &Path, trusted: &[String], allow_unsigned: bool) -> ExitCode {
+    match certbench::report::manifest::verify(dir, trusted) {
         Err(e) => {
             eprintln!("certbench verify: {e}");
             ExitCode::from(exit::BAD_INPUT)
@@ -295,12 +323,22 @@ fn verify(dir: &Path, pubkey: Option<&str>) -> ExitCode {
             for p in &f.unlisted {
                 println!("ADDED    {p}");
             }
-            match &f.signature {
-                None => println!("signature: none"),
-                Some(Ok(pk)) => println!("signature: valid, lab key {pk}"),
-                Some(Err(e)) => println!("signature: INVALID: {e}"),
+            for p in &f.special {
+                println!("SPECIAL  {p} (not followed, not read)");
             }
-            if f.intact(pubkey.is_some()) {
+            match &f.signature {
+                None if allow_unsigned => {
+                    println!(
+                        "signature: none (--allow-unsigned: file hashes only; anyone could have re-generated them)"
+                    )
+                }
+                None => println!(
+                    "signature: none; an unsigned bundle is not intact (pass --allow-unsigned to check hashes only)"
+                ),
+                Some(Ok(pk)) => println!("signature: valid, by the trusted lab key {pk}"),
+                Some(Err(e)) => println!("signature: INVALID (not accepted): {e}"),
+            }
+            if f.intact(allow_unsigned) {
                 println!("{}: intact", dir.display());
                 ExitCode::SUCCESS
             } else {

@@ -108,3 +108,54 @@ fn results_that_cannot_be_written_exit_3() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("could not all be written"), "{}", text(&o));
 }
+
+/// `verify` trusts only keys it is given: a signed bundle without --pubkey/--known-keys is
+/// not intact (anyone can re-sign), an unsigned one only with --allow-unsigned, and the key
+/// it trusted is printed.
+#[test]
+fn verify_trusts_only_the_keys_it_is_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("lab.key");
+    let k = certbench(&["keygen", "--out", key.to_str().expect("utf8")]);
+    let pubkey = String::from_utf8_lossy(&k.stdout).trim().to_string();
+    let run = |out: &std::path::Path, sign: bool| {
+        let mut args = vec![
+            "run",
+            "-d",
+            "fixtures/devices/power-only.yaml",
+            "--set",
+            "flaky=no",
+            "--only",
+            "update-auto-default",
+            "--out",
+            out.to_str().expect("utf8"),
+        ];
+        if sign {
+            args.extend(["--sign-key", key.to_str().expect("utf8")]);
+        }
+        certbench(&args);
+    };
+    let signed = dir.path().join("signed");
+    run(&signed, true);
+    let s = signed.to_str().expect("utf8");
+    let v = certbench(&["verify", s]);
+    assert_eq!(v.status.code(), Some(1), "no trusted key: {}", text(&v));
+    assert!(text(&v).contains("no trusted lab key was given"), "{}", text(&v));
+    let known = dir.path().join("known-keys");
+    std::fs::write(&known, format!("# lab keys\n{pubkey}  # bench 3\n")).expect("write");
+    let v = certbench(&["verify", s, "--known-keys", known.to_str().expect("utf8")]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    assert!(text(&v).contains(&format!("trusted lab key {pubkey}")), "{}", text(&v));
+
+    let unsigned = dir.path().join("unsigned");
+    run(&unsigned, false);
+    let u = unsigned.to_str().expect("utf8");
+    assert_eq!(
+        certbench(&["verify", u]).status.code(),
+        Some(1),
+        "unsigned is not intact"
+    );
+    let v = certbench(&["verify", u, "--allow-unsigned"]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    assert!(text(&v).contains("anyone could have re-generated them"), "{}", text(&v));
+}

@@ -26,26 +26,46 @@ pub struct Manifest {
     pub files: Vec<Entry>,
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+/// Regular files below `dir` (relative paths); anything else (symbolic links, FIFOs,
+/// sockets, devices) goes to `special` and is never followed or read.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, special: &mut Vec<String>) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
     let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
     v.sort();
     for p in v {
-        if p.is_dir() {
-            walk(root, &p, out);
-        } else if let Ok(rel) = p.strip_prefix(root) {
-            let rel = rel.to_path_buf();
+        let Ok(rel) = p.strip_prefix(root).map(Path::to_path_buf) else {
+            continue;
+        };
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            walk(root, &p, out, special);
+        } else if ft.is_file() {
             if rel != Path::new(MANIFEST) && rel != Path::new(SIGNATURE) {
                 out.push(rel);
             }
+        } else {
+            let kind = if ft.is_symlink() {
+                "symbolic link"
+            } else {
+                "special file"
+            };
+            special.push(format!("{} ({kind})", rel.display()));
         }
     }
 }
 
 fn entries(dir: &Path) -> Vec<Entry> {
+    entries_and_special(dir).0
+}
+
+fn entries_and_special(dir: &Path) -> (Vec<Entry>, Vec<String>) {
     let mut files = Vec::new();
-    walk(dir, dir, &mut files);
-    files
+    let mut special = Vec::new();
+    walk(dir, dir, &mut files, &mut special);
+    let entries = files
         .into_iter()
         .filter_map(|rel| {
             let (sha256, bytes) = sha256_file(&dir.join(&rel))?;
@@ -55,7 +75,8 @@ fn entries(dir: &Path) -> Vec<Entry> {
                 bytes,
             })
         })
-        .collect()
+        .collect();
+    (entries, special)
 }
 
 fn parse_hex32(s: &str) -> Result<[u8; 32], String> {
@@ -120,29 +141,38 @@ pub struct Findings {
     pub changed: Vec<String>,
     pub missing: Vec<String>,
     pub unlisted: Vec<String>,
-    /// None: no signature; Some(Ok(pubkey)): valid; Some(Err(why)): invalid.
+    /// Symbolic links and special files: reported, never followed or read.
+    pub special: Vec<String>,
+    /// None: no signature file. Some(Ok(key)): valid, by a key the verifier trusts;
+    /// Some(Err(why)): invalid or by an untrusted key.
     pub signature: Option<Result<String, String>>,
 }
 
 impl Findings {
-    pub fn intact(&self, need_signature: bool) -> bool {
+    /// Intact: every file as listed, nothing else, and signed by a trusted key — or, only
+    /// when the verifier accepts unsigned bundles, no signature at all.
+    pub fn intact(&self, allow_unsigned: bool) -> bool {
         self.changed.is_empty()
             && self.missing.is_empty()
             && self.unlisted.is_empty()
+            && self.special.is_empty()
             && match &self.signature {
-                None => !need_signature,
+                None => allow_unsigned,
                 Some(r) => r.is_ok(),
             }
     }
 }
 
-/// Checks a run folder against its manifest (and signature, against `pubkey` if given).
-pub fn verify(dir: &Path, pubkey: Option<&str>) -> Result<Findings, String> {
+/// Checks a run folder against its manifest. `trusted`: the lab keys (hex) a signature
+/// must be made with; with none, a signature cannot make the bundle intact (anyone can make
+/// a key and re-sign a re-generated manifest).
+pub fn verify(dir: &Path, trusted: &[String]) -> Result<Findings, String> {
     let text =
         std::fs::read_to_string(dir.join(MANIFEST)).map_err(|e| format!("{}: {e}", dir.join(MANIFEST).display()))?;
     let m: Manifest = serde_json::from_str(&text).map_err(|e| format!("{MANIFEST}: {e}"))?;
     let mut f = Findings::default();
-    let now = entries(dir);
+    let (now, special) = entries_and_special(dir);
+    f.special = special;
     for e in &m.files {
         match now.iter().find(|n| n.path == e.path) {
             None => f.missing.push(e.path.clone()),
@@ -164,10 +194,13 @@ pub fn verify(dir: &Path, pubkey: Option<&str>) -> Result<Findings, String> {
             if alg != "ed25519" {
                 return Err(format!("unknown algorithm {alg}"));
             }
-            if let Some(expected) = pubkey
-                && expected.trim() != pk
-            {
-                return Err(format!("signed by key {pk}, not by the expected lab key"));
+            if trusted.is_empty() {
+                return Err(format!(
+                    "signed by key {pk}, but no trusted lab key was given (--pubkey or --known-keys): anyone can re-sign a re-generated manifest with a key of their own"
+                ));
+            }
+            if !trusted.iter().any(|t| t.trim().eq_ignore_ascii_case(pk)) {
+                return Err(format!("signed by key {pk}, which is not a trusted lab key"));
             }
             let vk = VerifyingKey::from_bytes(&parse_hex32(pk)?).map_err(|e| e.to_string())?;
             let sb = s.len() == 128;
@@ -199,12 +232,16 @@ mod tests {
         let key = SigningKey::from_bytes(&[7u8; 32]);
         write(dir.path(), "run-1", Some(&key)).expect("manifest");
         let pk = hex(key.verifying_key().as_bytes());
-        assert!(verify(dir.path(), Some(&pk)).expect("verify").intact(true));
+        assert!(
+            verify(dir.path(), std::slice::from_ref(&pk))
+                .expect("verify")
+                .intact(false)
+        );
 
         std::fs::write(dir.path().join("scenarios/a/console.log"), "login? ").expect("tamper");
-        let f = verify(dir.path(), Some(&pk)).expect("verify");
+        let f = verify(dir.path(), std::slice::from_ref(&pk)).expect("verify");
         assert_eq!(f.changed, vec!["scenarios/a/console.log".to_string()]);
-        assert!(!f.intact(true));
+        assert!(!f.intact(false));
     }
 
     #[test]
@@ -216,9 +253,42 @@ mod tests {
             .expect("read")
             .replace("run-1", "run-2");
         std::fs::write(dir.path().join(MANIFEST), m).expect("write");
+        let pk = hex(SigningKey::from_bytes(&[9u8; 32]).verifying_key().as_bytes());
         assert!(matches!(
-            verify(dir.path(), None).expect("verify").signature,
+            verify(dir.path(), &[pk]).expect("verify").signature,
             Some(Err(_))
         ));
+    }
+
+    #[test]
+    fn only_a_trusted_key_makes_a_bundle_intact_and_special_files_are_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("junit.xml"), "x").expect("write");
+        // an attacker re-generates the manifest and signs it with a key of their own
+        let attacker = SigningKey::from_bytes(&[3u8; 32]);
+        write(dir.path(), "run-1", Some(&attacker)).expect("manifest");
+        let lab = hex(SigningKey::from_bytes(&[9u8; 32]).verifying_key().as_bytes());
+        assert!(
+            !verify(dir.path(), &[]).expect("verify").intact(false),
+            "no trusted key given"
+        );
+        assert!(
+            !verify(dir.path(), std::slice::from_ref(&lab))
+                .expect("verify")
+                .intact(false)
+        );
+        // unsigned: intact only when the verifier accepts unsigned bundles
+        std::fs::remove_file(dir.path().join(SIGNATURE)).expect("rm");
+        assert!(!verify(dir.path(), &[]).expect("verify").intact(false));
+        assert!(verify(dir.path(), &[]).expect("verify").intact(true));
+        // a FIFO, a dangling link and a link loop are named, never read (no hang)
+        let fifo = std::ffi::CString::new(dir.path().join("pipe").to_string_lossy().as_bytes()).expect("c");
+        // SAFETY: mkfifo with a NUL-terminated path in our temp folder.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), dir.path().join("dangling")).expect("link");
+        std::os::unix::fs::symlink(dir.path().join("loop"), dir.path().join("loop")).expect("loop");
+        let f = verify(dir.path(), &[]).expect("verify");
+        assert_eq!(f.special.len(), 3, "{:?}", f.special);
+        assert!(!f.intact(true));
     }
 }
