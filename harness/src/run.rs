@@ -304,6 +304,19 @@ pub async fn run_board(
     out_dir: &Path,
     sign_key: Option<&ed25519_dalek::SigningKey>,
 ) -> Result<u8, InputErrors> {
+    // a run writes only into a new or empty folder: whatever was there would be signed into
+    // this run's manifest as if the run had made it
+    if let Ok(mut rd) = std::fs::read_dir(out_dir)
+        && rd.next().is_some()
+    {
+        return Err(InputError::new(
+            out_dir,
+            None,
+            "--out",
+            "the results folder is not empty: a run writes only into a new or empty folder",
+        )
+        .into());
+    }
     std::fs::create_dir_all(out_dir)
         .map_err(|e| InputError::new(out_dir, None, "--out", format!("cannot create results folder: {e}")))?;
     // before anything touches the board: the results must be writable

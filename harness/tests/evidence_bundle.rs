@@ -86,27 +86,44 @@ fn verify_detects_a_one_byte_change_in_every_file() {
 }
 
 /// A result file that cannot be written makes the run exit 3, whatever the verdicts: its
-/// evidence is incomplete (here report.html is blocked by a folder of that name).
+/// evidence is incomplete (here report.html is blocked, mid-run, by a folder of that name).
+/// A results folder that is not empty is refused before anything runs (exit 2).
 #[test]
-fn results_that_cannot_be_written_exit_3() {
+fn results_that_cannot_be_written_exit_3_and_a_used_folder_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let res = dir.path().join("results");
+    let mut child = std::process::Command::new(bin())
+        .current_dir(repo())
+        .args(["run", "-d", "fixtures/devices/power-only.yaml", "--set", "flaky=no"])
+        .args(["-s", "fixtures/scenarios/brief-power.yaml", "--out"])
+        .arg(&res)
+        .arg("--workdir")
+        .arg(dir.path().join("w"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !res.join("events.jsonl").exists() {
+        assert!(std::time::Instant::now() < deadline, "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     std::fs::create_dir_all(res.join("report.html")).expect("blocker");
-    let o = certbench(&[
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("could not all be written"), "{}", text(&o));
+    // the folder now holds a run: a second run into it is refused
+    let again = certbench(&[
         "run",
         "-d",
         "fixtures/devices/power-only.yaml",
         "--set",
         "flaky=no",
-        "--only",
-        "update-auto-default",
         "--out",
         res.to_str().expect("utf8"),
-        "--workdir",
-        dir.path().join("w").to_str().expect("utf8"),
     ]);
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(text(&o).contains("could not all be written"), "{}", text(&o));
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(text(&again).contains("not empty"), "{}", text(&again));
 }
 
 /// `verify` trusts only keys it is given: a signed bundle without --pubkey/--known-keys is
