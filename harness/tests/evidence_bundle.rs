@@ -92,7 +92,7 @@ fn verify_detects_a_one_byte_change_in_every_file() {
 fn results_that_cannot_be_written_exit_3_and_a_used_folder_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let res = dir.path().join("results");
-    let mut child = std::process::Command::new(bin())
+    let child = std::process::Command::new(bin())
         .current_dir(repo())
         .args(["run", "-d", "fixtures/devices/power-only.yaml", "--set", "flaky=no"])
         .args(["-s", "fixtures/scenarios/brief-power.yaml", "--out"])
