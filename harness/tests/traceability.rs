@@ -77,33 +77,18 @@ fn junit_names_are_unique_across_boards_and_classnames_are_check_ids() {
 /// requirements nothing was run for are INCOMPLETE, never PASS.
 #[test]
 fn a_device_without_an_update_mechanism_fails_requirement_2() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let res = dir.path().join("results");
-    let o = certbench(&[
-        "run",
-        "-d",
+    let (cases, code, dir, log) = run_only_with(
         "fixtures/devices/power-only.yaml",
-        "--set",
-        "flaky=no",
-        "--only",
-        "update-auto-default",
-        "--only",
-        "update-corrupt-image",
-        "--only",
-        "update-mitm",
-        "--out",
-        res.to_str().expect("utf8"),
-        "--workdir",
-        dir.path().to_str().expect("utf8"),
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let cases = junit(&res.join("junit.xml"));
-    let by = |id: &str| cases.iter().find(|c| c.name.starts_with(&format!("{id} "))).expect(id);
+        &["update-auto-default", "update-corrupt-image", "update-mitm"],
+        &["--set", "flaky=no"],
+    );
+    let res = dir.path().join("results");
+    assert_eq!(code, Some(1), "{log}");
     for id in ["update-auto-default", "update-corrupt-image"] {
-        assert_eq!(by(id).status, "failure", "{:?}", by(id));
-        assert!(by(id).message.contains("no update mechanism"), "{:?}", by(id));
+        assert_eq!(cases[id].status, "failure", "{:?}", cases[id]);
+        assert!(cases[id].message.contains("no update mechanism"), "{:?}", cases[id]);
     }
-    assert_eq!(by("update-mitm").status, "skipped", "no update channel to attack");
+    assert_eq!(cases["update-mitm"].status, "skipped", "no update channel to attack");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(res.join("report.json")).expect("report")).expect("json");
     let status = |n: u64| {
@@ -121,7 +106,7 @@ fn a_device_without_an_update_mechanism_fails_requirement_2() {
     }
     let xml = std::fs::read_to_string(res.join("junit.xml")).expect("junit");
     assert!(xml.contains("name=\"requirement.2\" value=\"FAIL: "), "{xml}");
-    assert!(text(&o).contains("2. FAIL"), "{}", text(&o));
+    assert!(log.contains("2. FAIL"), "{log}");
 }
 
 /// A device whose only tested channel is MQTT over TLS: requirement 1 is INCOMPLETE with

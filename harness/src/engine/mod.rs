@@ -55,6 +55,15 @@ enum Stop {
     End(String),
 }
 
+impl Stop {
+    /// What the step said, whatever the outcome.
+    fn into_reason(self) -> String {
+        match self {
+            Stop::Error(m) | Stop::Fail { reason: m, .. } | Stop::Skip(m) | Stop::End(m) => m,
+        }
+    }
+}
+
 type StepResult = Result<String, Stop>;
 
 /// The prompt the device is known to be waiting at (already consumed from the buffer).

@@ -202,9 +202,7 @@ impl Run<'_> {
             Ok(_) => self.read_version().await,
             Err(e) => Err(e),
         };
-        r.map_err(|e| match e {
-            Stop::Error(why) | Stop::Fail { reason: why, .. } | Stop::Skip(why) | Stop::End(why) => why,
-        })
+        r.map_err(Stop::into_reason)
     }
 
     async fn cycle(&mut self, why: &str) -> Result<(), Stop> {
@@ -262,9 +260,7 @@ impl Run<'_> {
             }
             (Err(e), None) => return Err(e),
             (Err(why), Some(base)) => {
-                let why = match why {
-                    Stop::Error(m) | Stop::Fail { reason: m, .. } | Stop::Skip(m) | Stop::End(m) => m,
-                };
+                let why = why.into_reason();
                 self.restore(&base, &format!("no readable version ({why})")).await?;
                 base
             }

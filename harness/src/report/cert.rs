@@ -131,20 +131,16 @@ impl CertReporter {
             .iter()
             .map(|r| {
                 let mut provisions = Vec::new();
-                let mut requirements: Vec<u8> = Vec::new();
                 if let Some(e) = &r.evidences {
                     for p in &e.provisions {
-                        let (title, req) = cat
+                        let title = cat
                             .provision(&p.value)
-                            .map(|(pr, rq)| (pr.title.clone(), rq))
+                            .map(|(pr, _)| pr.title.clone())
                             .unwrap_or_default();
                         provisions.push((p.value.clone(), title));
-                        requirements.extend(req);
                     }
-                    requirements.extend(e.requirements.iter().map(|r| r.value));
                 }
-                requirements.sort();
-                requirements.dedup();
+                let requirements = super::rating::requirements_of(r);
                 let evidence = r
                     .evidence_files
                     .iter()

@@ -69,6 +69,24 @@ enum Seen {
     Tested,
 }
 
+/// The seed requirements a result evidences: those its provisions sit under, and those its
+/// scenario names.
+pub fn requirements_of(r: &ScenarioResult) -> Vec<u8> {
+    let cat = Catalogue::get();
+    let mut v: Vec<u8> = Vec::new();
+    if let Some(e) = &r.evidences {
+        v.extend(
+            e.provisions
+                .iter()
+                .filter_map(|p| cat.provision(&p.value).and_then(|(_, req)| req)),
+        );
+        v.extend(e.requirements.iter().map(|x| x.value));
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// Rates the five requirements from the run's results and the maker's ICS
 /// (provision → reason it does not apply).
 pub fn rate(results: &[ScenarioResult], ics: &BTreeMap<String, String>) -> Vec<RequirementRating> {
@@ -84,18 +102,6 @@ pub fn rate(results: &[ScenarioResult], ics: &BTreeMap<String, String>) -> Vec<R
             .as_ref()
             .map(|e| e.checks.iter().map(|c| c.value.clone()).collect())
             .unwrap_or_default()
-    };
-    let requirements_of = |r: &ScenarioResult| -> Vec<u8> {
-        let mut v: Vec<u8> = provisions_of(r)
-            .iter()
-            .filter_map(|p| cat.provision(p).and_then(|(_, req)| req))
-            .collect();
-        if let Some(e) = &r.evidences {
-            v.extend(e.requirements.iter().map(|x| x.value));
-        }
-        v.sort();
-        v.dedup();
-        v
     };
     let decided = |v: Verdict| matches!(v, Verdict::Pass | Verdict::Fail | Verdict::Review);
     cat.requirements
