@@ -67,22 +67,48 @@ pub struct RawIcs {
     pub not_applicable: BTreeMap<Loc<String>, String>,
 }
 
+/// The maker's documents as written: paths relative to the profile's folder.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDocuments {
     /// RFC 9116 security.txt.
     #[serde(default)]
-    pub security_txt: Option<PathBuf>,
+    pub security_txt: Option<Loc<PathBuf>>,
     /// Vulnerability disclosure policy (contact, timelines).
     #[serde(default)]
-    pub disclosure_policy: Option<PathBuf>,
+    pub disclosure_policy: Option<Loc<PathBuf>>,
     /// Statement of the support period with its end date.
     #[serde(default)]
-    pub support_period: Option<PathBuf>,
+    pub support_period: Option<Loc<PathBuf>>,
     #[serde(default)]
-    pub privacy_policy: Option<PathBuf>,
+    pub privacy_policy: Option<Loc<PathBuf>>,
     /// Reviewers' decisions (a YAML file with `signoffs:`).
     #[serde(default)]
+    pub signoff: Option<Loc<PathBuf>>,
+}
+
+impl RawDocuments {
+    /// Each declared document with its field name.
+    fn declared(&self) -> impl Iterator<Item = (&'static str, &Loc<PathBuf>)> {
+        [
+            ("security_txt", &self.security_txt),
+            ("disclosure_policy", &self.disclosure_policy),
+            ("support_period", &self.support_period),
+            ("privacy_policy", &self.privacy_policy),
+            ("signoff", &self.signoff),
+        ]
+        .into_iter()
+        .filter_map(|(f, p)| p.as_ref().map(|p| (f, p)))
+    }
+}
+
+/// The maker's documents, resolved to absolute paths.
+#[derive(Debug, Clone, Default)]
+pub struct Documents {
+    pub security_txt: Option<PathBuf>,
+    pub disclosure_policy: Option<PathBuf>,
+    pub support_period: Option<PathBuf>,
+    pub privacy_policy: Option<PathBuf>,
     pub signoff: Option<PathBuf>,
 }
 
@@ -400,7 +426,7 @@ pub struct Device {
     /// The device's own MQTT broker, if it hosts one. Values may use `{{name}}`.
     pub broker: Option<DeviceBroker>,
     /// The maker's documents (absolute paths) and reviewers' sign-offs.
-    pub documents: RawDocuments,
+    pub documents: Documents,
     pub signoffs: Vec<crate::docs::SignOff>,
     /// Provisions the maker declares not applicable, with the reason.
     pub not_applicable: BTreeMap<String, String>,
@@ -516,16 +542,8 @@ fn missing_files(file: &Path, raw: &RawProfile) -> Vec<InputError> {
         path("identity.firmware_file", None, &f.to_string_lossy());
     }
     if let Some(d) = &raw.documents {
-        for (field, p) in [
-            ("security_txt", &d.security_txt),
-            ("disclosure_policy", &d.disclosure_policy),
-            ("support_period", &d.support_period),
-            ("privacy_policy", &d.privacy_policy),
-            ("signoff", &d.signoff),
-        ] {
-            if let Some(p) = p {
-                path(&format!("documents.{field}"), None, &p.to_string_lossy());
-            }
+        for (field, p) in d.declared() {
+            path(&format!("documents.{field}"), Some(p.pos), &p.value.to_string_lossy());
         }
     }
     let mut trust = |field: &str, t: &Option<RawTrust>| {
@@ -880,22 +898,14 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     // the maker's documents are quoted in reports: they must live in the profile's folder,
     // so a profile cannot make a lab's private files (a signing key) appear in the evidence
     if let Some(d) = &raw.documents {
-        for (field, p) in [
-            ("security_txt", &d.security_txt),
-            ("disclosure_policy", &d.disclosure_policy),
-            ("support_period", &d.support_period),
-            ("privacy_policy", &d.privacy_policy),
-            ("signoff", &d.signoff),
-        ] {
-            if let Some(p) = p
-                && let Err(why) = confined(base, p)
-            {
+        for (field, p) in d.declared() {
+            if let Err(why) = confined(base, &p.value) {
                 errs.borrow_mut().push(
                     InputError::new(
                         file,
-                        None,
+                        Some(p.pos),
                         format!("documents.{field}"),
-                        format!("{}: {why}", p.display()),
+                        format!("{}: {why}", p.value.display()),
                     )
                     .with_hint(
                         "put the maker's documents in the profile's folder (or below it) and name them relative to it",
@@ -904,12 +914,15 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             }
         }
     }
-    let documents = raw.documents.clone().map(|d| RawDocuments {
-        security_txt: d.security_txt.as_ref().map(abs),
-        disclosure_policy: d.disclosure_policy.as_ref().map(abs),
-        support_period: d.support_period.as_ref().map(abs),
-        privacy_policy: d.privacy_policy.as_ref().map(abs),
-        signoff: d.signoff.as_ref().map(abs),
+    let documents = raw.documents.as_ref().map(|d| {
+        let abs = |p: &Option<Loc<PathBuf>>| p.as_ref().map(|p| abs(&p.value));
+        Documents {
+            security_txt: abs(&d.security_txt),
+            disclosure_policy: abs(&d.disclosure_policy),
+            support_period: abs(&d.support_period),
+            privacy_policy: abs(&d.privacy_policy),
+            signoff: abs(&d.signoff),
+        }
     });
     let signoffs = match documents.as_ref().and_then(|d| d.signoff.clone()) {
         Some(f) => match yaml::load::<crate::docs::SignOffFile>(&f) {
