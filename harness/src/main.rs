@@ -144,7 +144,25 @@ fn report_input(e: &InputErrors) -> ExitCode {
     ExitCode::from(exit::BAD_INPUT)
 }
 
+/// Raises the soft limit on open files to the hard one: the benches hold at most a bounded
+/// number of peer connections (bench::peers), and what is left stays free for power
+/// commands, the console and the evidence.
+fn reserve_descriptors() {
+    // SAFETY: getrlimit/setrlimit on a local struct
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max.min(65_536).max(r.rlim_cur);
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    reserve_descriptors();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -448,7 +448,7 @@ async fn execute(
         Some(_) if !held => None,
         Some(spec) => {
             let (ip, http, https) = device.update_bind;
-            match crate::update::bench::UpdateBench::start(spec, ip, (http, https), workdir).await {
+            match crate::update::bench::UpdateBench::start(spec, ip, (http, https), device.attribution, workdir).await {
                 Ok(u) => {
                     vars.extend(u.vars());
                     Some(u)

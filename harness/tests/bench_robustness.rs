@@ -17,7 +17,12 @@ async fn bench(dir: &std::path::Path) -> NetBench {
 }
 
 async fn bench_with(dir: &std::path::Path, handshake_timeout: Duration) -> NetBench {
+    bench_for(dir, handshake_timeout, None).await
+}
+
+async fn bench_for(dir: &std::path::Path, handshake_timeout: Duration, device: Option<std::net::IpAddr>) -> NetBench {
     let spec = BenchSpec {
+        attribution: certbench::bench::peers::Attribution { device },
         handshake_timeout,
         host: "localhost".into(),
         trust: TrustSource::BenchCa,
@@ -199,4 +204,172 @@ async fn a_stalled_tls_handshake_is_recorded_and_closed_at_the_deadline() {
             .is_some_and(|c| c.contains("not finished within 300ms")),
         "{s:?}"
     );
+}
+
+/// Connects from `src` (a loopback alias: another "host" on the bench network).
+async fn connect_from(src: [u8; 4], to: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().expect("socket");
+    s.bind((src, 0).into()).expect("bind source");
+    s.connect(to).await.expect("connect")
+}
+
+fn mqtt_connect(client: &str) -> Vec<u8> {
+    let mut v = vec![
+        0x10,
+        (12 + client.len()) as u8,
+        0,
+        4,
+        b'M',
+        b'Q',
+        b'T',
+        b'T',
+        4,
+        2,
+        0,
+        60,
+    ];
+    v.extend_from_slice(&(client.len() as u16).to_be_bytes());
+    v.extend_from_slice(client.as_bytes());
+    v
+}
+
+fn mqtt_packet(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![first];
+    let mut n = body.len();
+    loop {
+        let mut b = (n % 128) as u8;
+        n /= 128;
+        if n > 0 {
+            b |= 0x80;
+        }
+        v.push(b);
+        if n == 0 {
+            break;
+        }
+    }
+    v.extend_from_slice(body);
+    v
+}
+
+fn mqtt_publish(topic: &str, payload: &[u8]) -> Vec<u8> {
+    let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+    body.extend_from_slice(topic.as_bytes());
+    body.extend_from_slice(payload);
+    mqtt_packet(0x30, &body)
+}
+
+fn mqtt_subscribe(filter: &str) -> Vec<u8> {
+    let mut body = vec![0, 1];
+    body.extend_from_slice(&(filter.len() as u16).to_be_bytes());
+    body.extend_from_slice(filter.as_bytes());
+    body.push(0);
+    mqtt_packet(0x82, &body)
+}
+
+async fn read_some(s: &mut tokio::net::TcpStream, n: usize) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; n];
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut buf)).await;
+    buf
+}
+
+/// A peer publishing thousands of distinct 30 KB topics cannot grow the record without
+/// bound: 64 names of at most 256 bytes are kept, the rest only counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distinct_topics_are_recorded_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = bench(dir.path()).await;
+    let mut s = connect_from([127, 0, 0, 1], b.plain.addr).await;
+    s.write_all(&mqtt_connect("topics")).await.expect("connect");
+    assert_eq!(read_some(&mut s, 4).await, [0x20, 2, 0, 0]);
+    let long = "t".repeat(30_000);
+    for i in 0..2000 {
+        s.write_all(&mqtt_publish(&format!("{long}/{i}"), b"x"))
+            .await
+            .expect("publish");
+    }
+    s.write_all(&[0xe0, 0]).await.expect("disconnect");
+    let log = b.log.clone();
+    let done = log
+        .wait_until(std::time::Instant::now() + Duration::from_secs(20), |all| {
+            all.iter()
+                .find(|x| x.closed.is_some() && x.publish_count() == 2000)
+                .cloned()
+        })
+        .await
+        .expect("the session ends with every PUBLISH counted");
+    assert_eq!(done.published.len(), certbench::bench::sessions::TOPICS_MAX);
+    assert_eq!(done.published_other_topics, 2000 - 64);
+    assert!(done.published.keys().all(|k| k.len() < 300), "names are cut");
+}
+
+/// With the device's address declared, other peers are recorded as such and never counted,
+/// their records are capped (the rest counted as dropped), they get no subscription and
+/// cannot publish to the device; the device's own session still counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_peers_are_recorded_capped_and_never_counted() {
+    use certbench::bench::peers::{OTHER_RECORDS_MAX, Origin};
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = bench_for(dir.path(), Duration::from_secs(10), Some([127, 0, 0, 2].into())).await;
+    let addr = b.plain.addr;
+    // a peer that subscribes to everything
+    let mut spy = connect_from([127, 0, 0, 1], addr).await;
+    spy.write_all(&mqtt_connect("spy")).await.expect("connect");
+    assert_eq!(read_some(&mut spy, 4).await, [0x20, 2, 0, 0]);
+    spy.write_all(&mqtt_subscribe("#")).await.expect("subscribe");
+    assert_eq!(read_some(&mut spy, 5).await, [0x90, 3, 0, 1, 0x80], "SUBACK refuses it");
+    assert_eq!(b.publish("cmd/device", b"reboot"), 0, "nobody to deliver to");
+    for i in 0..OTHER_RECORDS_MAX + 100 {
+        let mut s = connect_from([127, 0, 0, 1], addr).await;
+        let _ = s.write_all(&mqtt_connect(&format!("peer{i}"))).await;
+    }
+    // the device, from its address
+    let mut dev = connect_from([127, 0, 0, 2], addr).await;
+    dev.write_all(&mqtt_connect("device")).await.expect("connect");
+    assert_eq!(read_some(&mut dev, 4).await, [0x20, 2, 0, 0]);
+    dev.write_all(&mqtt_subscribe("cmd/#")).await.expect("subscribe");
+    assert_eq!(read_some(&mut dev, 5).await, [0x90, 3, 0, 1, 0]);
+    assert_eq!(
+        b.publish("cmd/device", b"hello"),
+        1,
+        "the device gets the bench's message"
+    );
+    let counted = b.log.snapshot();
+    assert_eq!(counted.len(), 1, "only the device's session counts: {counted:?}");
+    assert_eq!(counted[0].origin, Origin::Device);
+    let all = b.log.all();
+    assert_eq!(all.len(), OTHER_RECORDS_MAX + 1);
+    assert!(all.iter().filter(|s| s.origin == Origin::OtherPeer).count() == OTHER_RECORDS_MAX);
+    assert!(b.log.dropped().1 >= 99, "the rest counted: {:?}", b.log.dropped());
+    assert_eq!(b.log.dropped().0, 0);
+}
+
+/// A subscriber that never reads holds at most its outbox (1 MiB) plus the socket buffers,
+/// however much the bench has to deliver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_never_reads_is_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = bench(dir.path()).await;
+    let mut s = connect_from([127, 0, 0, 1], b.plain.addr).await;
+    s.write_all(&mqtt_connect("sleeper")).await.expect("connect");
+    assert_eq!(read_some(&mut s, 4).await, [0x20, 2, 0, 0]);
+    s.write_all(&mqtt_subscribe("#")).await.expect("subscribe");
+    assert_eq!(read_some(&mut s, 5).await, [0x90, 3, 0, 1, 0]);
+    let payload = vec![b'p'; 64 << 10];
+    let mut delivered = 0;
+    for i in 0..1000 {
+        delivered += b.publish("bulk", &payload);
+        if i % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // 64 MB offered; what is held is the outbox plus what the kernel buffers
+    assert!(
+        delivered < 400,
+        "delivered {delivered} x 64 KiB to a peer that never reads"
+    );
+    assert!(delivered > 0);
 }

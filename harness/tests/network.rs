@@ -216,3 +216,72 @@ fn mosquitto_broker_as_a_device_hosting_a_broker() {
         }
     }
 }
+
+/// Other peers on the bench network (fixtures/peers/crowd.sh: 70 connections from 127.0.0.1,
+/// idle or real MQTT clients from Debian's mosquitto) cannot change COM-02: with the board's
+/// address declared, their CONNECTs neither fail a good board nor can they crowd a
+/// plaintext-fallback board out of its FAIL; without it, a crowd that takes the shared
+/// connection slots makes the check ERROR, never PASS.
+#[rstest::rstest]
+#[case::good_board_amid_mqtt_clients("simboard-crowded-bench.yaml", "", "connect", "pass", "")]
+#[case::flawed_board_amid_mqtt_clients(
+    "simboard-crowded-bench.yaml",
+    "plaintext-fallback",
+    "connect",
+    "failure",
+    "from 127.0.0.2"
+)]
+#[case::flawed_board_amid_idle_slot_holders(
+    "simboard-crowded-bench.yaml",
+    "plaintext-fallback",
+    "idle",
+    "failure",
+    "from 127.0.0.2"
+)]
+#[case::unattributed_crowd_holding_the_slots(
+    "simboard-crowded-bench-unattributed.yaml",
+    "plaintext-fallback",
+    "idle",
+    "error",
+    "refused"
+)]
+fn other_peers_on_the_bench_cannot_change_com02(
+    #[case] profile: &str,
+    #[case] flaw: &str,
+    #[case] crowd: &str,
+    #[case] want: &str,
+    #[case] says: &str,
+) {
+    if !mosquitto_ready() {
+        return;
+    }
+    let profile = format!("fixtures/devices/{profile}");
+    let (flaw, crowd) = (format!("flaw={flaw}"), format!("crowd={crowd}"));
+    let (cases, _, dir, out) = run_only_with(
+        &profile,
+        &["plaintext-mqtt-rejection"],
+        &["--skip-setup", "--set", &flaw, "--set", &crowd],
+    );
+    let c = &cases["plaintext-mqtt-rejection"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    assert!(c.message.contains(says), "{c:?}");
+    if want == "pass" {
+        let report = std::fs::read_to_string(dir.path().join("results/report.json")).expect("report");
+        assert!(
+            report.contains("only connections from the device's address 127.0.0.2 were counted"),
+            "the evidence says whose connections counted"
+        );
+    }
+    // the crowd was there, and is in the evidence as what it was
+    let sessions = std::fs::read_to_string(
+        dir.path()
+            .join("results/scenarios/plaintext-mqtt-rejection/bench-sessions.jsonl"),
+    )
+    .expect("sessions evidence");
+    let other = if profile.contains("unattributed") {
+        "\"origin\":\"unattributed\""
+    } else {
+        "\"origin\":\"other_peer\""
+    };
+    assert!(sessions.matches(other).count() >= 64, "the crowd is recorded: {other}");
+}

@@ -13,6 +13,7 @@
 
 mod board;
 mod mqtt;
+mod net;
 mod pty;
 mod update;
 
@@ -36,7 +37,7 @@ pub struct BoardOptions {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--update-url URL --update-pubkey HEX --update-interval-ms N --install-ms N --update-messages normal|installing-first|silent-refusal]\n  \
+        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--source-address IP] [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--update-url URL --update-pubkey HEX --update-interval-ms N --install-ms N --update-messages normal|installing-first|silent-refusal]\n  \
          simboard power-off --pidfile FILE\n  simboard factory-reset --state FILE\n  simboard flash --state FILE --version X.Y.Z\n  simboard sign-image --key FILE --version X.Y.Z [--model M] [--payload-bytes N] --out FILE\n  simboard pubkey --key FILE\n  simboard run --link PATH --state FILE [--flaw NAME]...\n\
          flaws: {}",
         board::Flaw::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
@@ -132,6 +133,10 @@ fn parse_args() -> Result<Args, String> {
             "--factory-password" => a.factory_password = value()?,
             "--mqtt-host" => a.mqtt_host = Some(value()?),
             "--mqtt-connect" => a.mqtt_connect = value()?,
+            "--source-address" => {
+                let v = value()?;
+                net::set_source(v.parse().map_err(|e| format!("--source-address {v:?}: {e}"))?)
+            }
             "--mqtt-tls-port" => a.mqtt_tls_port = value()?.parse().map_err(|e| format!("--mqtt-tls-port: {e}"))?,
             "--mqtt-plain-port" => {
                 a.mqtt_plain_port = value()?.parse().map_err(|e| format!("--mqtt-plain-port: {e}"))?

@@ -206,7 +206,7 @@ fn tcp(opts: &MqttOptions, port: u16) -> Result<TcpStream, String> {
     let addr: SocketAddr = format!("{}:{port}", opts.connect)
         .parse()
         .map_err(|e| format!("address: {e}"))?;
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| format!("connect {addr}: {e}"))?;
+    let s = crate::net::connect_addr(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
     Ok(s)

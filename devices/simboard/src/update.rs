@@ -7,7 +7,6 @@
 //! periodically, downloads newer images, verifies them and installs into the inactive slot.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -107,7 +106,7 @@ fn split_url(url: &str) -> Result<(String, String), String> {
 /// A plain HTTP/1.1 GET, bounded in size and time.
 pub fn get(url: &str, limit: usize) -> Result<Vec<u8>, String> {
     let (hp, path) = split_url(url)?;
-    let mut s = TcpStream::connect(&hp).map_err(|e| format!("connect {hp}: {e}"))?;
+    let mut s = crate::net::connect(&hp)?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     write!(
         s,

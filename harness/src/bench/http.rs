@@ -17,12 +17,26 @@ use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use super::peers::{Attribution, Gate, Origin, RecordBudget, bounded};
+
+/// Bytes of a request path (or range header) kept in the record.
+pub const PATH_MAX: usize = 512;
+/// A client must send its request headers within this (slowloris), and an idle
+/// keep-alive connection is closed after it.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest a connection may last (a throttled download included).
+pub const CONNECTION_MAX: std::time::Duration = std::time::Duration::from_secs(600);
+/// hyper's read buffer: request headers larger than this are refused.
+pub const HEADER_BYTES_MAX: usize = 16 << 10;
+
 /// One request the server saw.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HttpRequest {
     pub id: u64,
     pub tls: bool,
     pub peer: String,
+    /// Whose request it is: only the device's count.
+    pub origin: Origin,
     pub method: String,
     pub path: String,
     pub range: Option<String>,
@@ -40,6 +54,7 @@ pub struct HttpRequest {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Handshake {
     pub peer: String,
+    pub origin: Origin,
     /// The certificate the bench presented, as the scenario set it.
     pub presented: String,
     /// "established", or why not ("failed: ..." with the device's alert, "stalled").
@@ -57,8 +72,10 @@ pub type TlsSwitch = Arc<RwLock<Option<(String, Arc<rustls::ServerConfig>)>>>;
 
 #[derive(Debug, Default)]
 pub struct RequestLog {
-    entries: Mutex<Vec<HttpRequest>>,
-    handshakes: Mutex<Vec<Handshake>>,
+    entries: Mutex<(Vec<HttpRequest>, RecordBudget)>,
+    handshakes: Mutex<(Vec<Handshake>, RecordBudget)>,
+    /// Whose requests count as the device's.
+    pub attribution: Attribution,
     pub notify: tokio::sync::Notify,
     /// Bytes per second bodies are sent at; 0 = as fast as the client reads. A power cut
     /// "during the download" needs a download that lasts.
@@ -66,14 +83,16 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    pub fn with_throttle(throttle: Arc<std::sync::atomic::AtomicU64>) -> Self {
+    pub fn new(throttle: Arc<std::sync::atomic::AtomicU64>, attribution: Attribution) -> Self {
         Self {
             throttle,
+            attribution,
             ..Self::default()
         }
     }
+    /// How many of the device's requests are recorded (a mark for `snapshot().skip`).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().0.iter().filter(|r| r.origin.counts()).count()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -86,29 +105,51 @@ impl RequestLog {
     ) -> Result<T, Vec<HttpRequest>> {
         super::wait_for(&self.notify, deadline, || self.snapshot(), f).await
     }
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<HttpRequest>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<HttpRequest>, RecordBudget)> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
+    /// The device's requests (everyone's when its address is not declared).
     pub fn snapshot(&self) -> Vec<HttpRequest> {
-        self.lock().clone()
+        self.lock().0.iter().filter(|r| r.origin.counts()).cloned().collect()
     }
+    /// Every recorded request, other peers' included.
+    pub fn all(&self) -> Vec<HttpRequest> {
+        self.lock().0.clone()
+    }
+    /// Requests not recorded because the log was full: (device's, other peers').
+    pub fn dropped(&self) -> (u64, u64) {
+        self.lock().1.dropped
+    }
+    /// The device's TLS handshakes.
     pub fn handshakes(&self) -> Vec<Handshake> {
-        self.handshakes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let g = self.handshakes.lock().unwrap_or_else(|p| p.into_inner());
+        g.0.iter().filter(|h| h.origin.counts()).cloned().collect()
     }
     fn handshake(&self, h: Handshake) {
-        self.handshakes.lock().unwrap_or_else(|p| p.into_inner()).push(h);
-        self.notify.notify_waiters();
-    }
-    fn push(&self, r: HttpRequest) -> u64 {
-        let mut g = self.lock();
-        let id = g.len() as u64 + 1;
-        g.push(HttpRequest { id, ..r });
+        let mut g = self.handshakes.lock().unwrap_or_else(|p| p.into_inner());
+        if g.1.take(h.origin) {
+            g.0.push(h);
+        }
         drop(g);
         self.notify.notify_waiters();
-        id
+    }
+    /// Records a request; None when the log is full (then only counted).
+    fn push(&self, r: HttpRequest) -> Option<u64> {
+        let mut g = self.lock();
+        if !g.1.take(r.origin) {
+            return None;
+        }
+        let id = g.0.len() as u64 + 1;
+        g.0.push(HttpRequest { id, ..r });
+        drop(g);
+        self.notify.notify_waiters();
+        Some(id)
     }
     fn update(&self, id: u64, f: impl FnOnce(&mut HttpRequest)) {
-        if let Some(r) = self.lock().get_mut(id as usize - 1) {
+        if id == 0 {
+            return;
+        }
+        if let Some(r) = self.lock().0.get_mut(id as usize - 1) {
             f(r);
         }
         self.notify.notify_waiters();
@@ -209,54 +250,78 @@ impl UpdateServer {
             .map_err(|e| format!("cannot bind the {what} update server to {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         let is_tls = tls.is_some();
+        let gate = Gate::new(log.attribution);
         let task = tokio::spawn(async move {
+            let mut failures = 0;
             loop {
-                let Ok((sock, peer)) = listener.accept().await else {
+                let (sock, peer) = match listener.accept().await {
+                    Ok(c) => {
+                        failures = 0;
+                        c
+                    }
+                    Err(_) => {
+                        super::peers::accept_backoff(&mut failures).await;
+                        continue;
+                    }
+                };
+                // over its share, a peer's connection is closed at once
+                let Ok(admitted) = gate.admit(peer.ip()) else {
+                    drop(sock);
                     continue;
                 };
                 let (routes, log, tls) = (routes.clone(), log.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let svc_log = log.clone();
-                    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let (routes, log) = (routes.clone(), svc_log.clone());
-                        async move { Ok::<_, Infallible>(respond(&req, peer, is_tls, &routes, &log)) }
-                    });
-                    let builder = hyper::server::conn::http1::Builder::new();
-                    match tls {
-                        None => {
-                            let _ = builder
-                                .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
-                                .await;
-                        }
-                        Some(switch) => {
-                            let current = switch.read().unwrap_or_else(|p| p.into_inner()).clone();
-                            let Some((presented, cfg)) = current else {
-                                // HTTPS blocked in this phase: close at once
-                                return;
-                            };
-                            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-                            let record = |outcome: String| {
-                                log.handshake(Handshake {
-                                    peer: peer.to_string(),
-                                    presented: presented.clone(),
-                                    outcome,
-                                })
-                            };
-                            let stream =
-                                match tokio::time::timeout(super::mqtt::HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await
-                                {
-                                    Ok(Ok(s)) => {
-                                        record("established".into());
-                                        s
-                                    }
-                                    Ok(Err(e)) => return record(format!("failed: {e}")),
-                                    Err(_) => return record("stalled".into()),
+                    let _admitted = admitted;
+                    let _ = tokio::time::timeout(CONNECTION_MAX, async move {
+                        let svc_log = log.clone();
+                        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                            let (routes, log) = (routes.clone(), svc_log.clone());
+                            async move { Ok::<_, Infallible>(respond(&req, peer, is_tls, &routes, &log)) }
+                        });
+                        let mut builder = hyper::server::conn::http1::Builder::new();
+                        builder
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(HEADER_TIMEOUT)
+                            .max_buf_size(HEADER_BYTES_MAX);
+                        match tls {
+                            None => {
+                                let _ = builder
+                                    .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
+                                    .await;
+                            }
+                            Some(switch) => {
+                                let current = switch.read().unwrap_or_else(|p| p.into_inner()).clone();
+                                let Some((presented, cfg)) = current else {
+                                    // HTTPS blocked in this phase: close at once
+                                    return;
                                 };
-                            let _ = builder
-                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                                .await;
+                                let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                                let record = |outcome: String| {
+                                    log.handshake(Handshake {
+                                        peer: peer.to_string(),
+                                        origin: log.attribution.origin(peer.ip()),
+                                        presented: presented.clone(),
+                                        outcome,
+                                    })
+                                };
+                                let stream =
+                                    match tokio::time::timeout(super::mqtt::HANDSHAKE_TIMEOUT, acceptor.accept(sock))
+                                        .await
+                                    {
+                                        Ok(Ok(s)) => {
+                                            record("established".into());
+                                            s
+                                        }
+                                        Ok(Err(e)) => return record(format!("failed: {e}")),
+                                        Err(_) => return record("stalled".into()),
+                                    };
+                                let _ = builder
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                    .await;
+                            }
                         }
-                    }
+                    })
+                    .await;
                 });
             }
         });
@@ -280,7 +345,7 @@ fn respond(
         .headers()
         .get(hyper::header::RANGE)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+        .map(|r| bounded(r, PATH_MAX));
     let body = routes.read().unwrap_or_else(|p| p.into_inner()).get(&path).cloned();
     let (status, data) = match (&body, &range_header) {
         (None, _) => (StatusCode::NOT_FOUND, Bytes::from_static(b"not found\n")),
@@ -290,18 +355,21 @@ fn respond(
         },
         (Some(b), None) => (StatusCode::OK, b.clone()),
     };
-    let id = log.push(HttpRequest {
-        id: 0,
-        tls,
-        peer: peer.to_string(),
-        method: req.method().to_string(),
-        path,
-        range: range_header,
-        status: status.as_u16(),
-        bytes_sent: 0,
-        bytes_total: data.len() as u64,
-        completed: false,
-    });
+    let id = log
+        .push(HttpRequest {
+            id: 0,
+            tls,
+            peer: peer.to_string(),
+            origin: log.attribution.origin(peer.ip()),
+            method: bounded(req.method().as_str(), 32),
+            path: bounded(&path, PATH_MAX),
+            range: range_header,
+            status: status.as_u16(),
+            bytes_sent: 0,
+            bytes_total: data.len() as u64,
+            completed: false,
+        })
+        .unwrap_or(0);
     let head = req.method() == hyper::Method::HEAD;
     let mut resp = Response::new(Counted {
         data: if head { Bytes::new() } else { data },
@@ -381,6 +449,90 @@ mod tests {
             r[1]
         );
         assert_eq!(r[2].status, 404);
+    }
+
+    async fn from(src: [u8; 4], to: SocketAddr) -> tokio::net::TcpStream {
+        let s = tokio::net::TcpSocket::new_v4().expect("socket");
+        s.bind((src, 0).into()).expect("bind");
+        s.connect(to).await.expect("connect")
+    }
+
+    /// Sends a request and reads the answer (empty when the server closed without one).
+    async fn ask(src: [u8; 4], to: SocketAddr, request: &[u8]) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = from(src, to).await;
+        let _ = s.write_all(request).await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        out
+    }
+
+    /// Other peers' requests are recorded (capped, long paths cut) but never counted; a peer
+    /// holding idle connections gets no more than its share, and the device is still served.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn other_peers_are_bounded_and_the_device_still_served() {
+        use crate::bench::peers::{OTHER_RECORDS_MAX, Origin, PER_PEER_MAX};
+        let routes: Routes = Arc::default();
+        routes
+            .write()
+            .expect("lock")
+            .insert("/fw.img".into(), Bytes::from_static(b"image"));
+        let attribution = Attribution {
+            device: Some([127, 0, 0, 2].into()),
+        };
+        let log = Arc::new(RequestLog::new(Arc::default(), attribution));
+        let server = UpdateServer::start(([127, 0, 0, 1], 0).into(), None, routes, log.clone())
+            .await
+            .expect("bind");
+        let addr = server.addr;
+        let long = "a".repeat(8000);
+        for _ in 0..OTHER_RECORDS_MAX + 50 {
+            let req = format!("GET /{long} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+            let r = ask([127, 0, 0, 1], addr, req.as_bytes()).await;
+            assert!(
+                r.starts_with(b"HTTP/1.1 404"),
+                "{:?}",
+                String::from_utf8_lossy(&r[..r.len().min(80)])
+            );
+        }
+        assert!(log.snapshot().is_empty(), "no other peer's request counts");
+        let all = log.all();
+        assert_eq!(all.len(), OTHER_RECORDS_MAX);
+        assert!(
+            all.iter()
+                .all(|r| r.origin == Origin::OtherPeer && r.path.len() < PATH_MAX + 64)
+        );
+        assert_eq!(log.dropped(), (0, 50));
+        // a peer holding idle connections: its share, then closed at once
+        let mut idle = Vec::new();
+        for _ in 0..PER_PEER_MAX * 3 {
+            idle.push(from([127, 0, 0, 1], addr).await);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let get = b"GET /fw.img HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+        assert!(
+            ask([127, 0, 0, 1], addr, get).await.is_empty(),
+            "over its share: closed unanswered"
+        );
+        let r = ask([127, 0, 0, 2], addr, get).await;
+        assert!(
+            r.starts_with(b"HTTP/1.1 200") && r.ends_with(b"image\r\n0\r\n\r\n"),
+            "the device is served: {:?}",
+            String::from_utf8_lossy(&r)
+        );
+        let mine = log.snapshot();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].origin, Origin::Device);
+        // headers larger than the buffer are refused, not buffered
+        let huge = format!("GET /fw.img HTTP/1.1\r\nHost: b\r\nX: {}\r\n\r\n", "h".repeat(64 << 10));
+        let r = ask([127, 0, 0, 2], addr, huge.as_bytes()).await;
+        assert!(
+            r.is_empty() || r.starts_with(b"HTTP/1.1 431"),
+            "{:?}",
+            String::from_utf8_lossy(&r)
+        );
+        assert_eq!(log.snapshot().len(), 1, "not recorded as a request");
+        drop(idle);
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod mqtt;
+pub mod peers;
 pub mod pki;
 pub mod probe;
 pub mod sessions;
@@ -28,6 +29,8 @@ pub struct BenchSpec {
     pub tls_port: u16,
     /// A client that has not finished its TLS handshake by then is recorded as stalled.
     pub handshake_timeout: std::time::Duration,
+    /// Whose connections count as the device's.
+    pub attribution: peers::Attribution,
 }
 
 /// Names the bench adds for `{{name}}` in commands and scenarios.
@@ -81,7 +84,7 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 impl NetBench {
     /// Binds the listeners (off until a scenario configures them) and makes the PKI.
     pub async fn start(spec: &BenchSpec, dir: &Path) -> Result<Self, String> {
-        let log = SessionLog::new();
+        let log = SessionLog::new(spec.attribution);
         let router = Arc::new(Router::default());
         let salt: [u8; 16] = rand::random();
         let plain = Listener::bind(
@@ -163,7 +166,7 @@ impl NetBench {
 
     pub fn sessions_json(&self) -> String {
         self.log
-            .snapshot()
+            .all()
             .iter()
             .filter_map(|s| serde_json::to_string(s).ok())
             .map(|l| l + "\n")

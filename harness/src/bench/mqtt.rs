@@ -17,14 +17,16 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
+use super::peers::{Gate, NAME_MAX_LOGIN, bounded};
 use super::sessions::{ConnectInfo, ListenerName, SessionLog, TlsOutcome};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The largest MQTT packet the bench accepts; larger is recorded as a protocol error.
 pub const MAX_PACKET: usize = 256 << 10;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Connections served at once per listener; more are refused and recorded.
-pub const MAX_CONNECTIONS: usize = 128;
+/// Bytes of messages waiting for one subscriber that does not read; more are not queued.
+pub const OUTBOX_MAX: usize = 1 << 20;
 
 /// What a listener does with a new connection.
 #[derive(Clone)]
@@ -48,29 +50,52 @@ impl std::fmt::Debug for Mode {
 /// A message on its way to a subscriber: topic and payload.
 type Delivery = (String, bytes::Bytes);
 
-/// Subscriptions across all sessions of the bench: filter, session id, its outbox.
-#[derive(Debug, Default)]
-pub struct Router {
-    subs: Mutex<Vec<(String, u64, mpsc::Sender<Delivery>)>>,
+/// A subscriber's outbox and the bytes waiting in it.
+#[derive(Debug, Clone)]
+struct Outbox {
+    tx: mpsc::Sender<Delivery>,
+    queued: Arc<AtomicUsize>,
 }
 
+/// Subscriptions of the device's sessions: filter, session id, its outbox. Other peers on the
+/// bench network neither receive the device's messages nor reach the device through the bench.
+#[derive(Debug, Default)]
+pub struct Router {
+    subs: Mutex<Vec<(String, u64, Outbox)>>,
+}
+
+/// Subscriptions one session may hold.
+const SUBSCRIPTIONS_MAX: usize = 64;
+
 impl Router {
-    /// Delivers a message to every subscription that matches; returns how many.
+    /// Delivers a message to every subscription that matches and has room; returns how many.
     pub fn route(&self, topic: &str, payload: &bytes::Bytes) -> usize {
         let subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
         let mut n = 0;
-        for (filter, _, tx) in subs.iter() {
-            if topic_matches(filter, topic) && tx.try_send((topic.to_string(), payload.clone())).is_ok() {
+        let size = topic.len() + payload.len();
+        for (filter, _, out) in subs.iter() {
+            if !topic_matches(filter, topic) {
+                continue;
+            }
+            if out.queued.fetch_add(size, Ordering::Relaxed) + size > OUTBOX_MAX {
+                out.queued.fetch_sub(size, Ordering::Relaxed);
+                continue;
+            }
+            if out.tx.try_send((topic.to_string(), payload.clone())).is_ok() {
                 n += 1;
+            } else {
+                out.queued.fetch_sub(size, Ordering::Relaxed);
             }
         }
         n
     }
-    fn add(&self, filter: String, id: u64, tx: mpsc::Sender<Delivery>) {
-        self.subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((filter, id, tx));
+    fn add(&self, filter: String, id: u64, out: Outbox) -> bool {
+        let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
+        if subs.iter().filter(|(_, i, _)| *i == id).count() >= SUBSCRIPTIONS_MAX {
+            return false;
+        }
+        subs.push((filter, id, out));
+        true
     }
     fn remove(&self, id: u64, filter: Option<&str>) {
         self.subs
@@ -118,12 +143,25 @@ impl Listener {
             .map_err(|e| format!("cannot bind the {name} to {addr}: {e}"))?;
         let local = l.local_addr().map_err(|e| e.to_string())?;
         let (tx, rx) = watch::channel((Mode::Off, 0u64));
-        let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let gate = Gate::new(log.attribution);
         let task = tokio::spawn(async move {
+            let mut failures = 0;
             loop {
-                let Ok((sock, peer)) = l.accept().await else { continue };
+                let (sock, peer) = match l.accept().await {
+                    Ok(c) => {
+                        failures = 0;
+                        c
+                    }
+                    Err(_) => {
+                        super::peers::accept_backoff(&mut failures).await;
+                        continue;
+                    }
+                };
                 let (mode, phase) = rx.borrow().clone();
-                let id = log.open(name, peer.to_string(), phase);
+                // a full log refuses the connection (counted in `dropped`)
+                let Some(id) = log.open(name, peer, phase) else {
+                    continue;
+                };
                 if matches!(mode, Mode::Off) {
                     log.update(id, |s| {
                         s.refused_by_bench = true;
@@ -132,12 +170,17 @@ impl Listener {
                     drop(sock);
                     continue;
                 }
-                if active.load(std::sync::atomic::Ordering::Relaxed) >= MAX_CONNECTIONS {
-                    log.update(id, |s| s.closed = Some("refused: too many connections".into()));
-                    continue;
-                }
-                active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let (log, router, active, mut rx) = (log.clone(), router.clone(), active.clone(), rx.clone());
+                let admitted = match gate.admit(peer.ip()) {
+                    Ok(a) => a,
+                    Err(why) => {
+                        log.update(id, |s| {
+                            s.refused = Some(why.to_string());
+                            s.closed = Some(why.to_string());
+                        });
+                        continue;
+                    }
+                };
+                let (log, router, mut rx) = (log.clone(), router.clone(), rx.clone());
                 tokio::spawn(async move {
                     tokio::select! {
                         _ = serve(sock, mode, id, log.clone(), router.clone(), salt, handshake) => {}
@@ -145,7 +188,7 @@ impl Listener {
                         _ = async { while rx.changed().await.is_ok() && rx.borrow().1 == phase {} } => log.update(id, |s| if s.closed.is_none() { s.closed = Some("closed by the bench: configuration changed".into()) }),
                     }
                     router.remove(id, None);
-                    active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    drop(admitted);
                 });
             }
         });
@@ -262,6 +305,12 @@ async fn mqtt_session(
 ) -> String {
     let mut buf = BytesMut::with_capacity(4096);
     let (tx, mut rx) = mpsc::channel::<Delivery>(256);
+    let outbox = Outbox {
+        tx,
+        queued: Arc::default(),
+    };
+    // only the device's sessions exchange messages through the bench
+    let device = log.origin_of(id).is_some_and(|o| o.counts());
     let mut connected = false;
     let mut out = BytesMut::new();
     loop {
@@ -324,8 +373,12 @@ async fn mqtt_session(
                     log.update(id, |s| {
                         s.connect = Some(ConnectInfo {
                             protocol_level: 4,
-                            client_id: c.client_id.clone(),
-                            username: c.login.as_ref().map(|l| l.username.clone()).filter(|u| !u.is_empty()),
+                            client_id: bounded(&c.client_id, NAME_MAX_LOGIN),
+                            username: c
+                                .login
+                                .as_ref()
+                                .map(|l| bounded(&l.username, NAME_MAX_LOGIN))
+                                .filter(|u| !u.is_empty()),
                             password_sent,
                             password_len,
                             password_salted_sha256: hash,
@@ -335,8 +388,10 @@ async fn mqtt_session(
                         Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)).write(&mut out, MAX_PACKET);
                 }
                 Packet::Publish(p) => {
-                    log.update(id, |s| *s.published.entry(p.topic.clone()).or_default() += 1);
-                    router.route(&p.topic, &p.payload);
+                    log.update(id, |s| s.count_publish(&p.topic));
+                    if device {
+                        router.route(&p.topic, &p.payload);
+                    }
                     match p.qos {
                         QoS::AtMostOnce => {}
                         QoS::AtLeastOnce => {
@@ -353,8 +408,11 @@ async fn mqtt_session(
                 Packet::Subscribe(sub) => {
                     let mut codes = Vec::new();
                     for f in &sub.filters {
-                        router.add(f.path.clone(), id, tx.clone());
-                        log.update(id, |s| s.subscribed.push(f.path.clone()));
+                        log.update(id, |s| s.count_subscribe(&f.path));
+                        if !device || !router.add(f.path.clone(), id, outbox.clone()) {
+                            codes.push(SubscribeReasonCode::Failure);
+                            continue;
+                        }
                         codes.push(SubscribeReasonCode::Success(if f.qos == QoS::AtMostOnce {
                             QoS::AtMostOnce
                         } else {
@@ -409,6 +467,7 @@ async fn mqtt_session(
                 Ok(Err(e)) => return format!("read error: {e}"),
             },
             Some((topic, payload)) = rx.recv() => {
+                outbox.queued.fetch_sub(topic.len() + payload.len(), Ordering::Relaxed);
                 out.clear();
                 let p = rumqttc::mqttbytes::v4::Publish::new(topic, QoS::AtMostOnce, payload.to_vec());
                 if Packet::Publish(p).write(&mut out, MAX_PACKET).is_ok() {

@@ -7,6 +7,13 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use super::peers::{Attribution, Origin, RecordBudget, bounded};
+
+/// Distinct topics (and subscriptions) recorded per session; more are only counted.
+pub const TOPICS_MAX: usize = 64;
+/// Bytes of a topic, client id or user name kept in the record.
+pub const NAME_MAX: usize = 256;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ListenerName {
@@ -54,17 +61,23 @@ pub struct Session {
     pub id: u64,
     pub listener: ListenerName,
     pub peer: String,
+    /// Whose connection it is: only the device's count.
+    pub origin: Origin,
     /// Which bench configuration was in force when the connection arrived.
     pub phase: u64,
     pub at_ms: u128,
     /// The listener was switched off: the bench closed the connection at once.
     pub refused_by_bench: bool,
+    /// The bench refused the connection for capacity (why): nothing can be concluded from it.
+    pub refused: Option<String>,
     pub tls: Option<TlsOutcome>,
     /// Name the client asked for (SNI).
     pub sni: Option<String>,
     pub connect: Option<ConnectInfo>,
     /// Topic -> number of PUBLISH packets.
     pub published: BTreeMap<String, u64>,
+    /// PUBLISH packets to topics beyond the first TOPICS_MAX.
+    pub published_other_topics: u64,
     pub subscribed: Vec<String>,
     /// Application bytes received (after the TLS handshake on the TLS listener).
     pub bytes_in: u64,
@@ -75,12 +88,38 @@ pub struct Session {
 
 impl Session {
     pub fn publish_count(&self) -> u64 {
-        self.published.values().sum()
+        self.published.values().sum::<u64>() + self.published_other_topics
+    }
+
+    /// Counts a PUBLISH to `topic`, keeping at most TOPICS_MAX names of at most NAME_MAX bytes.
+    pub fn count_publish(&mut self, topic: &str) {
+        let name = bounded(topic, NAME_MAX);
+        if let Some(n) = self.published.get_mut(&name) {
+            *n += 1;
+        } else if self.published.len() < TOPICS_MAX {
+            self.published.insert(name, 1);
+        } else {
+            self.published_other_topics += 1;
+        }
+    }
+
+    /// Records a subscription filter, bounded like the topics.
+    pub fn count_subscribe(&mut self, filter: &str) {
+        if self.subscribed.len() < TOPICS_MAX {
+            self.subscribed.push(bounded(filter, NAME_MAX));
+        }
     }
 
     /// One line for a verdict's evidence.
     pub fn describe(&self) -> String {
         let mut s = format!("session #{} from {} on the {}", self.id, self.peer, self.listener);
+        if self.origin == Origin::OtherPeer {
+            s.push_str(" (another peer, not the device)");
+        }
+        if let Some(why) = &self.refused {
+            s.push_str(&format!(": {why}"));
+            return s;
+        }
         if self.refused_by_bench {
             s.push_str(": closed by the bench (listener off)");
             return s;
@@ -109,7 +148,10 @@ impl Session {
             ));
         }
         if !self.published.is_empty() {
-            let topics: Vec<String> = self.published.iter().map(|(t, n)| format!("{t} x{n}")).collect();
+            let mut topics: Vec<String> = self.published.iter().map(|(t, n)| format!("{t} x{n}")).collect();
+            if self.published_other_topics > 0 {
+                topics.push(format!("{} more to other topics", self.published_other_topics));
+            }
             s.push_str(&format!(
                 "; published {} message(s): {}",
                 self.publish_count(),
@@ -129,38 +171,49 @@ impl Session {
 /// The live log of sessions.
 #[derive(Debug)]
 pub struct SessionLog {
-    inner: Mutex<Vec<Session>>,
+    inner: Mutex<(Vec<Session>, RecordBudget)>,
     pub notify: Notify,
     epoch: Instant,
+    pub attribution: Attribution,
 }
 
 impl SessionLog {
-    pub fn new() -> Arc<Self> {
+    pub fn new(attribution: Attribution) -> Arc<Self> {
         Arc::new(Self {
-            inner: Mutex::new(Vec::new()),
+            inner: Mutex::new((Vec::new(), RecordBudget::default())),
             notify: Notify::new(),
             epoch: Instant::now(),
+            attribution,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Session>> {
+    fn lock(&self) -> MutexGuard<'_, (Vec<Session>, RecordBudget)> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn open(&self, listener: ListenerName, peer: String, phase: u64) -> u64 {
+    /// Records a new connection; None when the log is full (the connection is then refused
+    /// and only counted, see `dropped`).
+    pub fn open(&self, listener: ListenerName, peer: std::net::SocketAddr, phase: u64) -> Option<u64> {
+        let origin = self.attribution.origin(peer.ip());
         let mut g = self.lock();
-        let id = g.len() as u64 + 1;
-        g.push(Session {
+        if !g.1.take(origin) {
+            return None;
+        }
+        let id = g.0.len() as u64 + 1;
+        g.0.push(Session {
             id,
             listener,
-            peer,
+            peer: peer.to_string(),
+            origin,
             phase,
             at_ms: self.epoch.elapsed().as_millis(),
             refused_by_bench: false,
+            refused: None,
             tls: None,
             sni: None,
             connect: None,
             published: BTreeMap::new(),
+            published_other_topics: 0,
             subscribed: Vec::new(),
             bytes_in: 0,
             bytes_out: 0,
@@ -169,20 +222,35 @@ impl SessionLog {
         });
         drop(g);
         self.notify.notify_waiters();
-        id
+        Some(id)
     }
 
     pub fn update(&self, id: u64, f: impl FnOnce(&mut Session)) {
         let mut g = self.lock();
-        if let Some(s) = g.get_mut(id as usize - 1) {
+        if let Some(s) = g.0.get_mut(id as usize - 1) {
             f(s);
         }
         drop(g);
         self.notify.notify_waiters();
     }
 
+    /// The sessions the checks count: the device's (every one, when its address is unknown).
     pub fn snapshot(&self) -> Vec<Session> {
-        self.lock().clone()
+        self.lock().0.iter().filter(|s| s.origin.counts()).cloned().collect()
+    }
+
+    /// Every recorded session, other peers' included (the evidence file).
+    pub fn all(&self) -> Vec<Session> {
+        self.lock().0.clone()
+    }
+
+    /// Connections not recorded because the log was full: (device's, other peers').
+    pub fn dropped(&self) -> (u64, u64) {
+        self.lock().1.dropped
+    }
+
+    pub fn origin_of(&self, id: u64) -> Option<Origin> {
+        self.lock().0.get(id as usize - 1).map(|s| s.origin)
     }
 
     /// Waits until `found` picks something out of the sessions seen so far, or the deadline

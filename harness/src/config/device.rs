@@ -115,6 +115,11 @@ pub struct Documents {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNetwork {
+    /// The address the device's connections come from (a lab binding's
+    /// `bench.device_address` overrides it). Only connections from it count as the device's:
+    /// other peers on the bench network are recorded but cannot change a verdict.
+    #[serde(default)]
+    pub address: Option<Loc<String>>,
     /// The device is an MQTT client of a cloud broker, which the bench impersonates.
     #[serde(default)]
     pub mqtt: Option<RawMqttCloud>,
@@ -396,6 +401,10 @@ pub struct RawBenchBind {
     /// Address of the interface facing the board (default 127.0.0.1).
     #[serde(default)]
     pub bind: Option<Loc<String>>,
+    /// The address the board's connections come from on this bench (overrides the
+    /// profile's `network.address`).
+    #[serde(default)]
+    pub device_address: Option<Loc<String>>,
     /// 0 = any free port.
     #[serde(default)]
     pub mqtt_plain_port: Option<u16>,
@@ -434,6 +443,8 @@ pub struct Device {
     /// The update section, and where the update bench binds (address, HTTP and HTTPS port).
     pub update: Option<crate::update::UpdateSpec>,
     pub update_bind: (std::net::IpAddr, u16, u16),
+    /// Whose connections to the benches count as the device's.
+    pub attribution: crate::bench::peers::Attribution,
     pub debug: Option<crate::debug::DebugSpec>,
 }
 
@@ -635,6 +646,31 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let lab_file = lab_file.unwrap_or_else(|| file.to_path_buf());
     let mut vars = lab.vars.clone();
     vars.extend(ov.vars.clone());
+    let attribution = {
+        let declared = match (
+            lab.bench.as_ref().and_then(|b| b.device_address.as_ref()),
+            raw.network.as_ref().and_then(|n| n.address.as_ref()),
+        ) {
+            (Some(a), _) => Some((lab_file.as_path(), a, "bench.device_address")),
+            (None, Some(a)) => Some((file, a, "network.address")),
+            (None, None) => None,
+        };
+        let device = declared.and_then(|(f, a, field)| match a.value.parse::<std::net::IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                errs.borrow_mut().push(
+                    InputError::new(f, Some(a.pos), field, format!("{:?} is not an IP address", a.value))
+                        .with_hint("give the address the board's connections come from, e.g. 192.168.7.20"),
+                );
+                None
+            }
+        });
+        crate::bench::peers::Attribution { device }
+    };
+    // `{{device.address}}`: so a simulated device can be told where to connect from
+    if let Some(ip) = attribution.device {
+        vars.insert("device.address".into(), ip.to_string());
+    }
     let has_bench = raw.network.as_ref().is_some_and(|n| n.mqtt.is_some());
     let has_update = raw.update.is_some();
     let known = |name: &str| {
@@ -892,6 +928,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             plain_port: bind.mqtt_plain_port.unwrap_or(0),
             tls_port: bind.mqtt_tls_port.unwrap_or(0),
             handshake_timeout: crate::bench::mqtt::HANDSHAKE_TIMEOUT,
+            attribution,
         })
     });
     let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
@@ -1046,6 +1083,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         ixit: raw.ixit.clone(),
         update,
         update_bind,
+        attribution,
         debug,
     })
 }

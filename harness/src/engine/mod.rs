@@ -331,6 +331,7 @@ pub async fn run_scenario(
         vars.insert("image".into(), item.clone());
     }
     let update_mark = bench.update.as_ref().map(|u| u.log.len());
+    let update_all_mark = bench.update.as_ref().map(|u| u.log.all().len());
     let handshake_mark = bench.update.as_ref().map(|u| u.log.handshakes().len());
     let mut run = Run {
         reviews: Vec::new(),
@@ -399,8 +400,9 @@ pub async fn run_scenario(
     if let Some(c) = cuts {
         save("power-cuts.jsonl", &c);
     }
-    if let (Some(u), Some(mark)) = (&bench.update, update_mark) {
-        let reqs = u.requests_since(mark);
+    if let (Some(u), Some(mark)) = (&bench.update, update_all_mark) {
+        // every peer's requests: each record says whose it was (`origin`)
+        let reqs: Vec<_> = u.log.all().into_iter().skip(mark).collect();
         if !reqs.is_empty() {
             let lines: String = reqs
                 .iter()
@@ -423,9 +425,10 @@ pub async fn run_scenario(
     if let (Some(net), Some(first)) = (&bench.net, first_phase)
         && net.phase() >= first
     {
+        // every peer's sessions: each record says whose it was (`origin`)
         let lines: String = net
             .log
-            .snapshot()
+            .all()
             .iter()
             .filter(|s| s.phase >= first)
             .filter_map(|s| serde_json::to_string(s).ok())
@@ -738,6 +741,7 @@ impl Run<'_> {
                 let net = self.net()?;
                 let deadline = Instant::now() + *within;
                 let phase = net.phase();
+                let dropped_before = net.log.dropped().0;
                 let in_phase = |s: &crate::bench::sessions::Session| s.phase == phase && s.listener == *listener;
                 match net
                     .log
@@ -762,6 +766,11 @@ impl Run<'_> {
                             )));
                         }
                         let seen: Vec<_> = all.into_iter().filter(|s| in_phase(s)).collect();
+                        if let Some(why) = capacity_refusals(&seen, dropped_before, net.log.dropped().0) {
+                            return Err(Stop::Error(format!(
+                                "not decided: {why}, so the bench cannot tell how far the device would have got"
+                            )));
+                        }
                         let summary = summarize(&seen, &format!("no connection to the {listener} within {within:?}"));
                         Err(judge(otherwise, &summary))
                     }
@@ -777,6 +786,7 @@ impl Run<'_> {
                 let net = self.net()?;
                 let deadline = Instant::now() + *window;
                 let phase = net.phase();
+                let dropped_before = net.log.dropped().0;
                 let hit = |s: &crate::bench::sessions::Session| {
                     s.phase == phase && s.listener == *listener && reached(s, *reach)
                 };
@@ -794,6 +804,13 @@ impl Run<'_> {
                     Err(all) => {
                         let attempts = |l| all.iter().filter(|s| s.phase == phase && s.listener == l).count();
                         let in_phase: Vec<_> = all.iter().filter(|s| s.phase == phase).cloned().collect();
+                        // a connection the bench turned away for capacity might have gone on
+                        // to CONNECT: "nothing got through" would be the bench's doing
+                        if let Some(why) = capacity_refusals(&in_phase, dropped_before, net.log.dropped().0) {
+                            return Err(Stop::Error(format!(
+                                "not decided: {why}, so \"nothing reached {reach:?}\" would not be the device's doing"
+                            )));
+                        }
                         if let Some((l, min)) = require_attempts
                             && (attempts(*l) as u32) < *min
                         {
@@ -803,8 +820,9 @@ impl Run<'_> {
                             )));
                         }
                         Ok(format!(
-                            "nothing reached {reach:?} on the {listener} within {window:?}; seen: {}",
-                            summarize(&in_phase, "no connection")
+                            "nothing reached {reach:?} on the {listener} within {window:?}; seen: {}; {}",
+                            summarize(&in_phase, "no connection"),
+                            net.log.attribution.describe()
                         ))
                     }
                 }
@@ -1267,6 +1285,34 @@ fn summarize(sessions: &[crate::bench::sessions::Session], none: &str) -> String
     format!("{} session(s); last: {}", sessions.len(), last.join(" | "))
 }
 
+/// Why sessions of the device were not let in during a window: refused for capacity (those
+/// listed), or not even recorded because the log was full.
+fn capacity_refusals(
+    sessions: &[crate::bench::sessions::Session],
+    dropped_before: u64,
+    dropped_now: u64,
+) -> Option<String> {
+    let refused: Vec<_> = sessions.iter().filter(|s| s.refused.is_some()).collect();
+    let lost = dropped_now.saturating_sub(dropped_before);
+    if refused.is_empty() && lost == 0 {
+        return None;
+    }
+    let mut why = Vec::new();
+    if let Some(first) = refused.first() {
+        why.push(format!(
+            "the bench refused {} of the device's connection(s) for capacity (first: {})",
+            refused.len(),
+            first.describe()
+        ));
+    }
+    if lost > 0 {
+        why.push(format!(
+            "{lost} connection(s) of the device were refused because the session log was full"
+        ));
+    }
+    Some(why.join("; "))
+}
+
 /// Whether a bench session got at least as far as `reach`.
 fn reached(s: &crate::bench::sessions::Session, reach: crate::config::scenario::Reach) -> bool {
     use crate::bench::sessions::{ListenerName, TlsOutcome};
@@ -1275,9 +1321,9 @@ fn reached(s: &crate::bench::sessions::Session, reach: crate::config::scenario::
         Reach::Attempt => true,
         Reach::Tls => match s.listener {
             ListenerName::MqttTls => matches!(s.tls, Some(TlsOutcome::Established(_))),
-            ListenerName::MqttPlain => !s.refused_by_bench,
+            ListenerName::MqttPlain => !s.refused_by_bench && s.refused.is_none(),
         },
-        Reach::AppData => s.bytes_in > 0 && !s.refused_by_bench,
+        Reach::AppData => s.bytes_in > 0 && !s.refused_by_bench && s.refused.is_none(),
         Reach::Connect => s.connect.is_some(),
         Reach::Publish => s.publish_count() > 0,
     }

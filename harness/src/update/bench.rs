@@ -46,10 +46,16 @@ pub struct UpdateBench {
 
 impl UpdateBench {
     /// Binds the servers on `bind` (ports 0 = any) and makes the HTTPS identity.
-    pub async fn start(spec: &UpdateSpec, bind: IpAddr, ports: (u16, u16), dir: &Path) -> Result<Self, String> {
+    pub async fn start(
+        spec: &UpdateSpec,
+        bind: IpAddr,
+        ports: (u16, u16),
+        attribution: crate::bench::peers::Attribution,
+        dir: &Path,
+    ) -> Result<Self, String> {
         let throttle = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let routes: Routes = Arc::default();
-        let log = Arc::new(RequestLog::with_throttle(throttle.clone()));
+        let log = Arc::new(RequestLog::new(throttle.clone(), attribution));
         let http = UpdateServer::start(SocketAddr::new(bind, ports.0), None, routes.clone(), log.clone()).await?;
         let pki_dir = dir.join("update-pki");
         std::fs::create_dir_all(&pki_dir).map_err(|e| format!("{}: {e}", pki_dir.display()))?;

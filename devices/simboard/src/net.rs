@@ -1,0 +1,65 @@
+//! Outgoing TCP connections of the board, from the address it was given (`--source-address`),
+//! as a board with its own address on the bench network would make them.
+
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::FromRawFd;
+use std::sync::OnceLock;
+
+static SOURCE: OnceLock<IpAddr> = OnceLock::new();
+
+/// Sets the address every later connection is made from.
+pub fn set_source(ip: IpAddr) {
+    let _ = SOURCE.set(ip);
+}
+
+/// Connects to `to` (host:port), from the board's address when one was given.
+pub fn connect(to: &str) -> Result<TcpStream, String> {
+    let addr = to
+        .to_socket_addrs()
+        .map_err(|e| format!("connect {to}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("connect {to}: no address"))?;
+    connect_addr(addr).map_err(|e| format!("connect {to}: {e}"))
+}
+
+pub fn connect_addr(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let Some(src) = SOURCE.get().copied() else {
+        return TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3));
+    };
+    let (family, local, remote) = match (src, addr) {
+        (IpAddr::V4(s), SocketAddr::V4(r)) => (libc::AF_INET, sockaddr4(s, 0), sockaddr4(*r.ip(), r.port())),
+        _ => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "--source-address supports IPv4 peers only",
+            ));
+        }
+    };
+    // SAFETY: plain socket calls on a descriptor this function owns until it is wrapped
+    unsafe {
+        let fd = libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        if libc::bind(fd, (&raw const local).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::connect(fd, (&raw const remote).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
+fn sockaddr4(ip: std::net::Ipv4Addr, port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
