@@ -105,9 +105,9 @@ impl Redactor {
         let mut i = 0;
         'outer: while i < b.len() {
             for (name, v) in g.iter() {
-                if b[i..].starts_with(v.as_bytes()) {
+                if let Some(end) = match_visible(b, i, v.as_bytes()) {
                     out.extend_from_slice(format!("<secret:{name}>").as_bytes());
-                    i += v.len();
+                    i = end;
                     continue 'outer;
                 }
             }
@@ -115,6 +115,55 @@ impl Redactor {
             i += 1;
         }
         out
+    }
+}
+
+/// Whether `secret` starts at `b[i]` as a terminal would show it: between its characters
+/// the bytes may hold what a terminal does not display (escape sequences, CR, NUL, BEL), so
+/// a device cannot keep a password readable in the transcript by echoing it with colour
+/// codes between the letters. Returns the end of the whole span.
+fn match_visible(b: &[u8], i: usize, secret: &[u8]) -> Option<usize> {
+    let (first, rest) = secret.split_first()?;
+    if b.get(i) != Some(first) {
+        return None;
+    }
+    let mut j = i + 1;
+    for want in rest {
+        loop {
+            let got = *b.get(j)?;
+            if got == *want {
+                j += 1;
+                break;
+            }
+            j = skip_invisible(b, j)?;
+        }
+    }
+    Some(j)
+}
+
+/// The index after an invisible sequence starting at `b[j]`, if one starts there.
+fn skip_invisible(b: &[u8], j: usize) -> Option<usize> {
+    match *b.get(j)? {
+        0 | b'\r' | 0x07 => Some(j + 1),
+        0x1b => match *b.get(j + 1)? {
+            b'[' => {
+                // CSI: parameters, then a final byte (capped as the ANSI stripper caps it)
+                let end = b.iter().skip(j + 2).take(64).position(|c| (0x40..=0x7e).contains(c))?;
+                Some(j + 2 + end + 1)
+            }
+            b']' | b'P' | b'X' | b'^' | b'_' => {
+                // a string, ended by BEL or ESC \
+                let body = &b[j + 2..b.len().min(j + 2 + 4096)];
+                let end = body
+                    .iter()
+                    .enumerate()
+                    .find(|&(k, &c)| c == 0x07 || (c == 0x1b && body.get(k + 1) == Some(&b'\\')))?;
+                Some(j + 2 + end.0 + if *end.1 == 0x07 { 1 } else { 2 })
+            }
+            0x20..=0x2f => Some(j + 3).filter(|&e| e <= b.len()),
+            _ => Some(j + 2),
+        },
+        _ => None,
     }
 }
 
@@ -188,6 +237,26 @@ mod tests {
         assert!(r.redact(&debug).contains("<secret:device_password>"), "{debug}");
         // memory searches still get the raw value only
         assert_eq!(r.secrets(), [("device_password".to_string(), pw.to_string())]);
+    }
+
+    #[test]
+    fn a_secret_echoed_with_escape_codes_between_its_letters_is_redacted() {
+        let r = Redactor::default();
+        r.add("new", "hunter2!");
+        for shown in [
+            &b"h\x1b[1mu\x1b[0mnter2!"[..],
+            b"hu\x1b]0;title\x07nt\x00er\r2!",
+            b"hun\x1bP+q\x1b\\ter\x1b(B2!",
+        ] {
+            let mut line = b"echo: ".to_vec();
+            line.extend_from_slice(shown);
+            line.extend_from_slice(b" done");
+            assert_eq!(r.redact_bytes(&line), b"echo: <secret:new> done".to_vec(), "{shown:?}");
+        }
+        // letters with visible text between them are not the secret
+        assert_eq!(r.redact_bytes(b"hunterX2!"), b"hunterX2!".to_vec());
+        // an escape sequence cut off at the end does not run past the input
+        assert_eq!(r.redact_bytes(b"hun\x1b["), b"hun\x1b[".to_vec());
     }
 
     #[test]
