@@ -535,6 +535,72 @@ mod tests {
         drop(idle);
     }
 
+    /// Whatever request a peer sends (any method, path, range, or plain junk), the server
+    /// answers or closes, records at most a bounded path and range, and keeps serving.
+    #[test]
+    fn any_request_is_recorded_bounded_and_the_server_keeps_serving() {
+        use proptest::prelude::*;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let routes: Routes = Arc::default();
+        routes
+            .write()
+            .expect("lock")
+            .insert("/fw.img".into(), Bytes::from(vec![1u8; 4096]));
+        let log = Arc::new(RequestLog::default());
+        let server = rt
+            .block_on(UpdateServer::start(
+                ([127, 0, 0, 1], 0).into(),
+                None,
+                routes,
+                log.clone(),
+            ))
+            .expect("bind");
+        let addr = server.addr;
+        let request = (
+            prop_oneof![Just("GET".to_string()), Just("HEAD".to_string()), "[A-Z]{1,40}"],
+            "/[ -~]{0,3000}",
+            proptest::option::of("[ -~]{0,300}"),
+            proptest::collection::vec(any::<u8>(), 0..512),
+            any::<bool>(),
+        );
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config::with_cases(96));
+        runner
+            .run(&request, |(method, path, range, junk, raw)| {
+                let bytes = if raw {
+                    junk
+                } else {
+                    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n");
+                    if let Some(range) = &range {
+                        r.push_str(&format!("Range: {range}\r\n"));
+                    }
+                    r.push_str("\r\n");
+                    r.into_bytes()
+                };
+                let before = log.all().len();
+                rt.block_on(ask([127, 0, 0, 1], addr, &bytes));
+                let all = log.all();
+                prop_assert!(all.len() <= before + 1);
+                for r in &all[before..] {
+                    prop_assert!(r.path.len() < PATH_MAX + 64, "{}", r.path.len());
+                    prop_assert!(r.range.as_ref().is_none_or(|x| x.len() < PATH_MAX + 64));
+                    prop_assert!(r.bytes_sent <= r.bytes_total);
+                }
+                Ok(())
+            })
+            .expect("property holds");
+        let ok = rt.block_on(ask(
+            [127, 0, 0, 1],
+            addr,
+            b"GET /fw.img HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n",
+        ));
+        assert!(ok.starts_with(b"HTTP/1.1 200"), "still serving");
+        drop(server);
+    }
+
     #[tokio::test]
     async fn a_bind_failure_names_the_address() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -505,4 +505,90 @@ mod tests {
         assert_eq!(connect_level(&[0x30, 1, 2]), None);
         assert_eq!(connect_level(&[0x10, 0xff, 0xff, 0xff, 0xff, 0xff]), None);
     }
+
+    /// Runs one bench session over an in-memory stream fed `input`; returns its record.
+    fn session_of(input: Vec<u8>) -> crate::bench::sessions::Session {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let log = SessionLog::new(Default::default());
+            let router = Router::default();
+            let id = log
+                .open(ListenerName::MqttPlain, ([127, 0, 0, 1], 1).into(), 1)
+                .expect("recorded");
+            let (mut client, server) = tokio::io::duplex(64 << 10);
+            let writer = tokio::spawn(async move {
+                let _ = client.write_all(&input).await;
+                let _ = client.shutdown().await;
+                // drain what the bench answers, so it never blocks on a full pipe
+                let mut sink = Vec::new();
+                let _ = client.read_to_end(&mut sink).await;
+            });
+            let why = tokio::time::timeout(
+                Duration::from_secs(10),
+                mqtt_session(Box::new(server), id, &log, &router, [0; 16]),
+            )
+            .await
+            .expect("the session ends when the peer has closed");
+            log.update(id, |s| s.closed = Some(why));
+            let _ = writer.await;
+            log.all().remove(0)
+        })
+    }
+
+    fn encode(p: Packet) -> Vec<u8> {
+        let mut b = BytesMut::new();
+        p.write(&mut b, MAX_PACKET).expect("encodes");
+        b.to_vec()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(128))]
+
+        /// Whatever bytes a peer sends, the session ends, and its record stays bounded.
+        #[test]
+        fn any_bytes_end_in_a_bounded_record(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8192),
+            with_connect in proptest::prelude::any::<bool>(),
+        ) {
+            let mut input = Vec::new();
+            if with_connect {
+                input.extend(encode(Packet::Connect(rumqttc::mqttbytes::v4::Connect::new("c"))));
+            }
+            input.extend(junk);
+            let s = session_of(input);
+            proptest::prop_assert!(s.closed.is_some());
+            proptest::prop_assert!(s.published.len() <= crate::bench::sessions::TOPICS_MAX);
+            proptest::prop_assert!(s.subscribed.len() <= crate::bench::sessions::TOPICS_MAX);
+            proptest::prop_assert!(s.published.keys().chain(s.subscribed.iter()).all(|t| t.len() < 400));
+        }
+
+        /// Every PUBLISH is counted, whatever its topic; names are kept bounded.
+        #[test]
+        fn every_publish_is_counted(
+            topics in proptest::collection::vec("[a-z/+#\\u{80}-\\u{10ffff}]{1,400}", 0..120),
+            subscribe_every in 1usize..10,
+        ) {
+            let mut input = encode(Packet::Connect(rumqttc::mqttbytes::v4::Connect::new("c")));
+            for (i, t) in topics.iter().enumerate() {
+                if i % subscribe_every == 0 {
+                    let sub = rumqttc::mqttbytes::v4::Subscribe::new(t.clone(), QoS::AtMostOnce);
+                    input.extend(encode(Packet::Subscribe(sub)));
+                }
+                let p = rumqttc::mqttbytes::v4::Publish::new(t.clone(), QoS::AtLeastOnce, b"x".to_vec());
+                let mut p = p;
+                p.pkid = (i + 1) as u16;
+                input.extend(encode(Packet::Publish(p)));
+            }
+            input.extend(encode(Packet::Disconnect));
+            let s = session_of(input);
+            proptest::prop_assert_eq!(s.closed.as_deref(), Some("client sent DISCONNECT"));
+            proptest::prop_assert_eq!(s.publish_count(), topics.len() as u64);
+            let distinct: std::collections::BTreeSet<_> = topics.iter().collect();
+            proptest::prop_assert_eq!(s.published.len(), distinct.len().min(crate::bench::sessions::TOPICS_MAX));
+            proptest::prop_assert!(s.published.keys().all(|t| t.len() < 400));
+        }
+    }
 }

@@ -205,3 +205,88 @@ mod tests {
         assert!(m.find(&mut Cursor::default(), &[&re("login: $")]).is_some());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Bytes a hostile console would send: mostly escape-sequence material.
+    fn console_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just(0x1bu8),
+                Just(b'['),
+                Just(b']'),
+                Just(b'P'),
+                Just(0x07),
+                Just(b'\\'),
+                Just(0x18),
+                Just(0x1a),
+                Just(b'\r'),
+                Just(b'\n'),
+                Just(0),
+                any::<u8>(),
+            ],
+            0..2048,
+        )
+    }
+
+    proptest! {
+        /// Stripping does not depend on how the bytes were chunked, never emits ESC, CR or
+        /// NUL, and never emits more than it was given.
+        #[test]
+        fn stripping_is_chunking_invariant_and_clean(input in console_bytes(), cuts in proptest::collection::vec(any::<usize>(), 0..16)) {
+            let mut whole = Vec::new();
+            AnsiStripper::default().push(&input, &mut whole);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunked = Vec::new();
+            let mut s = AnsiStripper::default();
+            let mut at = 0;
+            for p in points.into_iter().chain([input.len()]) {
+                s.push(&input[at..p], &mut chunked);
+                at = p;
+            }
+            prop_assert_eq!(&whole, &chunked);
+            prop_assert!(whole.len() <= input.len());
+            prop_assert!(!whole.iter().any(|b| matches!(b, 0x1b | b'\r' | 0)));
+        }
+
+        /// Whatever came before, CAN followed by text makes the text visible to the
+        /// matcher: a device cannot blind it for good.
+        #[test]
+        fn can_resynchronises_whatever_came_before(junk in console_bytes()) {
+            let mut m = MatchBuffer::default();
+            m.push(&junk);
+            m.push(b"\x18login: ");
+            let re = Regex::new("login: $").expect("regex");
+            prop_assert!(m.find(&mut Cursor::default(), &[&re]).is_some());
+        }
+
+        /// The buffer stays bounded whatever arrives, and a match is found however the
+        /// text around it was chunked.
+        #[test]
+        fn the_buffer_is_bounded_and_matches_survive_chunking(
+            noise in proptest::collection::vec(any::<u8>(), 0..4096),
+            repeat in 1usize..300,
+            split in 0usize..9,
+        ) {
+            let mut m = MatchBuffer::default();
+            for _ in 0..repeat {
+                m.push(&noise);
+                prop_assert!(m.pending().len() <= MAX_BUFFER);
+            }
+            m.push(b"\x18\n");
+            let text = b"Password: ";
+            let (a, b) = text.split_at(split.min(text.len()));
+            let re = Regex::new("Password: $").expect("regex");
+            let mut cursor = Cursor::default();
+            m.push(a);
+            let early = m.peek(&mut cursor, &[&re]);
+            m.push(b);
+            prop_assert!(early.is_none() || b.is_empty());
+            prop_assert!(m.find(&mut cursor, &[&re]).is_some());
+        }
+    }
+}

@@ -38,11 +38,19 @@ fn unhex(data: &[u8]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// Undoes the protocol's run-length encoding (`X*n` repeats X n-29 more times).
+/// The largest packet body read from the server, before and after run-length decoding.
+const MAX_PACKET: usize = 1 << 20;
+/// Packets the server may send (console output, stop notices) before it answers a request.
+const MAX_UNSOLICITED: usize = 4096;
+/// Console output kept from one monitor command.
+const MAX_OUTPUT: usize = 64 << 10;
+
+/// Undoes the protocol's run-length encoding (`X*n` repeats X n-29 more times); stops at
+/// MAX_PACKET bytes, so a hostile server cannot make a small packet expand without bound.
 fn unrle(data: &[u8]) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::with_capacity(data.len());
     let mut i = 0;
-    while i < data.len() {
+    while i < data.len() && out.len() < MAX_PACKET {
         if data[i] == b'*' && i + 1 < data.len() && !out.is_empty() {
             let n = data[i + 1].saturating_sub(29) as usize;
             let last = *out.last().unwrap_or(&b'0');
@@ -130,7 +138,7 @@ impl GdbRemote {
                     break;
                 }
                 body.push(c);
-                if body.len() > 1 << 20 {
+                if body.len() > MAX_PACKET {
                     return Err(DebugError::Lost("oversized packet from the GDB server".into()));
                 }
             }
@@ -150,10 +158,12 @@ impl GdbRemote {
     fn ask(&mut self, body: &str) -> Result<Vec<u8>, DebugError> {
         let wants_stop = body == "?";
         self.send(body)?;
-        loop {
+        for _ in 0..MAX_UNSOLICITED {
             let r = self.recv()?;
             if r.first() == Some(&b'O') && r.len() > 1 && r != b"OK" {
-                self.output.push_str(&unhex(&r[1..]));
+                if self.output.len() < MAX_OUTPUT {
+                    self.output.push_str(&unhex(&r[1..]));
+                }
                 continue;
             }
             let is_stop =
@@ -163,6 +173,9 @@ impl GdbRemote {
             }
             return Ok(r);
         }
+        Err(DebugError::Lost(format!(
+            "the GDB server sent {MAX_UNSOLICITED} packets without answering `{body}`"
+        )))
     }
 
     /// Runs a `monitor` command; Ok(false) when the server has no monitor or does not
@@ -269,17 +282,20 @@ impl DebugPort for GdbRemote {
                 String::from_utf8_lossy(&r)
             )));
         }
-        let text = String::from_utf8_lossy(&r);
-        if text.len() < buf.len() * 2 {
+        if r.len() < buf.len() * 2 {
             return Err(DebugError::Refused(format!(
                 "memory read at {addr:#x} returned {} of {} bytes",
-                text.len() / 2,
+                r.len() / 2,
                 buf.len()
             )));
         }
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
-                .map_err(|_| DebugError::Lost("malformed memory reply".into()))?;
+        // hex digits taken as bytes: a reply that is not ASCII is malformed, never a panic
+        let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        for (b, pair) in buf.iter_mut().zip(r.chunks_exact(2)) {
+            *b = match (digit(pair[0]), digit(pair[1])) {
+                (Some(h), Some(l)) => (h << 4) | l,
+                _ => return Err(DebugError::Lost("malformed memory reply".into())),
+            };
         }
         Ok(())
     }
@@ -293,6 +309,81 @@ mod tests {
     fn rle_and_checksums() {
         assert_eq!(unrle(b"0* "), b"0000");
         assert_eq!(checksum(b"OK"), 0x9a);
+    }
+
+    /// A server played from a script: reads come from `input`, writes are discarded.
+    struct Scripted(std::io::Cursor<Vec<u8>>);
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn scripted(input: Vec<u8>) -> GdbRemote {
+        let mut g = GdbRemote::new("scripted", Duration::from_secs(1));
+        g.conn = Some(Box::new(Scripted(std::io::Cursor::new(input))));
+        g.monitor = Some(true);
+        g
+    }
+
+    fn packet(body: &[u8]) -> Vec<u8> {
+        let mut p = vec![b'$'];
+        p.extend_from_slice(body);
+        p.extend_from_slice(format!("#{:02x}", checksum(body)).as_bytes());
+        p
+    }
+
+    #[test]
+    fn a_memory_reply_that_is_not_ascii_is_malformed_not_a_panic() {
+        let mut g = scripted(packet("\u{fffd}\u{fffd}ab".as_bytes()));
+        let mut buf = [0u8; 2];
+        assert!(matches!(g.read(0x2000_0000, &mut buf), Err(DebugError::Lost(_))));
+        let mut g = scripted(packet(b"0a1B"));
+        g.read(0, &mut buf).expect("hex");
+        assert_eq!(buf, [0x0a, 0x1b]);
+    }
+
+    #[test]
+    fn endless_console_output_is_bounded() {
+        let mut input = Vec::new();
+        for _ in 0..MAX_UNSOLICITED + 10 {
+            input.extend(packet(&[b'O'; 201]));
+        }
+        let mut g = scripted(input);
+        assert!(matches!(g.registers(), Err(DebugError::Lost(m)) if m.contains("without answering")));
+        assert!(g.output.len() <= MAX_OUTPUT + 256);
+    }
+
+    proptest::proptest! {
+        /// Whatever a GDB server sends, every request ends in a value or an error, with
+        /// bounded memory.
+        #[test]
+        fn any_server_bytes_give_an_answer_or_an_error(
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            packets in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0..8),
+        ) {
+            let mut all = input.clone();
+            for p in &packets {
+                all.extend(packet(p));
+            }
+            let mut g = scripted(all.clone());
+            let mut buf = [0u8; 16];
+            let _ = g.read(0x2000_0000, &mut buf);
+            let _ = g.registers();
+            let _ = g.monitor("reset halt");
+            let _ = g.attach();
+            proptest::prop_assert!(g.output.len() <= MAX_OUTPUT + 8192);
+            let body = unrle(&all);
+            proptest::prop_assert!(body.len() <= MAX_PACKET + 128);
+        }
     }
 
     #[test]
