@@ -404,11 +404,12 @@ pub async fn run_scenario(
         // every peer's requests: each record says whose it was (`origin`)
         let reqs: Vec<_> = u.log.all().into_iter().skip(mark).collect();
         if !reqs.is_empty() {
-            let lines: String = reqs
+            let mut lines: String = reqs
                 .iter()
                 .filter_map(|r| serde_json::to_string(r).ok())
                 .map(|l| l + "\n")
                 .collect();
+            lines.push_str(&not_recorded(u.log.dropped()));
             save("update-requests.jsonl", &lines);
         }
         let hs = u.log.handshakes();
@@ -433,6 +434,7 @@ pub async fn run_scenario(
             .filter(|s| s.phase >= first)
             .filter_map(|s| serde_json::to_string(s).ok())
             .map(|l| l + "\n")
+            .chain([not_recorded(net.log.dropped())])
             .collect();
         if std::fs::create_dir_all(dir).is_ok()
             && std::fs::write(dir.join("bench-sessions.jsonl"), bench.redactor.redact(&lines)).is_ok()
@@ -1283,6 +1285,19 @@ fn summarize(sessions: &[crate::bench::sessions::Session], none: &str) -> String
     }
     let last: Vec<String> = sessions.iter().rev().take(3).rev().map(|s| s.describe()).collect();
     format!("{} session(s); last: {}", sessions.len(), last.join(" | "))
+}
+
+/// The line a bounded log ends with when it had to stop recording: how many more it saw.
+fn not_recorded((device, others): (u64, u64)) -> String {
+    if device == 0 && others == 0 {
+        return String::new();
+    }
+    format!(
+        "{}\n",
+        serde_json::json!({ "not_recorded": { "device": device, "other_peers": others,
+            "why": format!("the log holds at most {} records, {} of them other peers'; later ones were only counted",
+                crate::bench::peers::RECORDS_MAX, crate::bench::peers::OTHER_RECORDS_MAX) } })
+    )
 }
 
 /// Why sessions of the device were not let in during a window: refused for capacity (those
