@@ -159,6 +159,12 @@ impl Console {
         self.feed.lock().matcher.clear();
     }
 
+    /// Whether nothing has arrived from the device since `t` (and nothing waits unmatched).
+    pub fn quiet_since(&self, t: Instant) -> bool {
+        let g = self.feed.lock();
+        g.last_rx.is_none_or(|r| r <= t) && g.matcher.pending().is_empty()
+    }
+
     pub fn with_transcript<R>(&self, f: impl FnOnce(&Transcript) -> R) -> R {
         f(&self.feed.lock().transcript)
     }

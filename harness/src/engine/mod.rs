@@ -72,6 +72,8 @@ enum AtPrompt {
     Login,
     NewPassword,
     CurrentPassword,
+    /// At the shell prompt, seen at this instant: still true while the console stays quiet.
+    Shell(Instant),
 }
 
 struct Run<'a> {
@@ -1118,7 +1120,8 @@ impl Run<'_> {
                 self.send_line(&c, &current.user)?;
                 relogins += 1;
             }
-            None => {}
+            // at a shell: the password command below opens the dialog
+            Some(AtPrompt::Shell(_)) | None => {}
         }
         // order matters for ties: the more specific prompts first
         use Dialog as D;

@@ -108,6 +108,14 @@ impl Run<'_> {
         let c = self.console()?;
         let spec = self.spec()?.clone();
         let within = spec.boot_time + Duration::from_secs(30);
+        // the shell prompt was consumed a moment ago and the device has printed nothing
+        // since: it is still waiting there, no wake-up needed
+        if let Some(AtPrompt::Shell(seen)) = self.at {
+            if c.quiet_since(seen) {
+                return Ok("at the shell (prompt seen, console quiet since)".into());
+            }
+            self.at = None;
+        }
         if self.at.is_none() {
             let nl = spec.newline.clone().into_bytes();
             let boot = spec.boot_time;
@@ -120,7 +128,10 @@ impl Run<'_> {
                 .await
                 .map_err(console_lost)?
             {
-                Wait::Found(f) if f.index == 1 => return Ok("at the shell".into()),
+                Wait::Found(f) if f.index == 1 => {
+                    self.at = Some(AtPrompt::Shell(Instant::now()));
+                    return Ok("at the shell".into());
+                }
                 Wait::Found(_) => self.at = Some(AtPrompt::Login),
                 Wait::Timeout => {
                     return Err(Stop::Error(format!(
@@ -135,7 +146,10 @@ impl Run<'_> {
             ));
         };
         match self.login(&cur.user, &cur.password, within).await? {
-            LoginOutcome::Shell => Ok(format!("logged in as {:?}", cur.user)),
+            LoginOutcome::Shell => {
+                self.at = Some(AtPrompt::Shell(Instant::now()));
+                Ok(format!("logged in as {:?}", cur.user))
+            }
             LoginOutcome::Rejected => Err(Stop::Error(format!(
                 "the device refused the credentials the run knows for {:?}",
                 cur.user
@@ -184,8 +198,11 @@ impl Run<'_> {
                     .find(|(k, _)| k == "version")
                     .map(|(_, v)| v.clone())
                     .unwrap_or_default();
-                // back at the prompt, so the next command starts clean
-                let _ = c.expect(&[&shell], Instant::now() + Duration::from_secs(5), None).await;
+                // back at the prompt, so the next command starts clean (and, seen, the next
+                // "get to a shell" needs no wait)
+                if let Ok(Wait::Found(_)) = c.expect(&[&shell], Instant::now() + Duration::from_secs(5), None).await {
+                    self.at = Some(AtPrompt::Shell(Instant::now()));
+                }
                 Ok(v.trim().to_string())
             }
             Wait::Timeout => Err(Stop::Error(format!(
