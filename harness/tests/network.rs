@@ -285,3 +285,28 @@ fn other_peers_on_the_bench_cannot_change_com02(
     };
     assert!(sessions.matches(other).count() >= 64, "the crowd is recorded: {other}");
 }
+
+/// TLS-02..04 may end their window once three attempts were refused; TLS-01's window runs in
+/// full. A device that turns certificate checks off after five failures therefore cannot
+/// pass requirement 1: TLS-01 sees it accept a self-signed certificate. The early end is in
+/// the evidence.
+#[test]
+fn a_device_that_stops_validating_after_failures_is_caught_by_the_long_window() {
+    let (cases, _, dir, out) = run_only_with(
+        "devices/simboard-validation-off-after-failures.yaml",
+        &["tls-self-signed", "tls-expired"],
+        &["--skip-setup"],
+    );
+    let c = &cases["tls-self-signed"];
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    assert!(
+        c.message.starts_with("TLS-01") && c.message.contains("TLS handshake completed"),
+        "{c:?}"
+    );
+    assert!(out.contains("1. FAIL"), "requirement 1 fails: {out}");
+    let report = std::fs::read_to_string(dir.path().join("results/report.json")).expect("report");
+    assert!(
+        report.contains("ended early: the device's"),
+        "an early end says why: tls-expired's window"
+    );
+}

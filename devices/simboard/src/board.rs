@@ -50,10 +50,13 @@ pub enum Flaw {
     /// An empty image is "installed": the slot is emptied and the board no longer knows its
     /// version (it prints `firmware unknown`).
     EmptyImageAccepted,
+    /// After five TLS failures in a row the client stops checking certificates (an
+    /// "insecure fallback" to keep the cloud reachable).
+    ValidationOffAfterFailures,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 16] = [
+    pub const ALL: [Flaw; 17] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -70,6 +73,7 @@ impl Flaw {
         Flaw::OpenConsole,
         Flaw::OpenBootloader,
         Flaw::EmptyImageAccepted,
+        Flaw::ValidationOffAfterFailures,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +94,7 @@ impl Flaw {
             Flaw::OpenConsole => "open-console",
             Flaw::OpenBootloader => "open-bootloader",
             Flaw::EmptyImageAccepted => "empty-image-accepted",
+            Flaw::ValidationOffAfterFailures => "validation-off-after-failures",
         }
     }
 

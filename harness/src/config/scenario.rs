@@ -372,6 +372,18 @@ pub struct RawNoSession {
     /// attempts on this listener within the window, else ERROR.
     #[serde(default)]
     pub require_attempts: Option<RawAttempts>,
+    /// End the window early, once the evidence is complete: the device made this many
+    /// attempts on the listener, each ended without reaching `reach`, and at least `min`
+    /// has passed. `window` stays the maximum. The step's evidence says why it ended.
+    #[serde(default)]
+    pub until: Option<RawUntil>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUntil {
+    pub refused_attempts: Loc<u32>,
+    pub min: Dur,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -622,6 +634,8 @@ pub enum StepKind {
         window: Duration,
         on_match: Outcome,
         require_attempts: Option<(crate::bench::sessions::ListenerName, u32)>,
+        /// (refused attempts, minimum window): end early once seen.
+        until: Option<(u32, Duration)>,
     },
     MqttConnect {
         tls: bool,
@@ -1010,6 +1024,21 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                     "the device reached a forbidden stage",
                 ),
                 require_attempts: n.require_attempts.as_ref().map(|a| (a.listener, a.min)),
+                until: n.until.as_ref().and_then(|u| {
+                    if u.refused_attempts.value == 0 || u.min.0 > n.window.0 {
+                        cx.err(
+                            u.refused_attempts.pos,
+                            format!("{f}.no_session.until"),
+                            format!(
+                                "refused_attempts must be at least 1 and min ({:?}) at most the window ({:?})",
+                                u.min.0, n.window.0
+                            ),
+                            Some("the window is the longest the step waits; min the shortest"),
+                        );
+                        return None;
+                    }
+                    Some((u.refused_attempts.value, u.min.0))
+                }),
             }),
         };
         if let Some(kind) = kind {
@@ -1135,4 +1164,40 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
         positive_control,
         instance: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Scenario, InputErrors> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.yaml");
+        std::fs::write(&file, text).expect("write");
+        load(&file)
+    }
+
+    const HEAD: &str =
+        "id: t\ntitle: t\nevidences: { requirements: [1], provisions: [\"5.5-1\"], checks: [TLS-03] }\nsteps:\n";
+
+    #[test]
+    fn an_early_end_must_fit_its_window() {
+        let ok = format!(
+            "{HEAD}  - no_session: {{ listener: mqtt_tls, reach: tls, window: 10s, until: {{ refused_attempts: 3, min: 2s }} }}\n"
+        );
+        let s = load_text(&ok).expect("valid");
+        assert!(matches!(
+            s.steps[0].kind,
+            StepKind::NoSession { until: Some((3, d)), .. } if d == Duration::from_secs(2)
+        ));
+        for bad in ["refused_attempts: 0, min: 2s", "refused_attempts: 3, min: 20s"] {
+            let text = format!(
+                "{HEAD}  - no_session: {{ listener: mqtt_tls, reach: tls, window: 10s, until: {{ {bad} }} }}\n"
+            );
+            let e = load_text(&text).expect_err(bad);
+            let e = &e.0[0];
+            assert_eq!(e.field, "steps[0].no_session.until", "{e}");
+            assert_eq!(e.pos.map(|p| p.line), Some(5), "{e}");
+        }
+    }
 }

@@ -786,19 +786,56 @@ impl Run<'_> {
                 window,
                 on_match,
                 require_attempts,
+                until,
             } => {
                 let net = self.net()?;
-                let deadline = Instant::now() + *window;
+                let t0 = Instant::now();
+                let deadline = t0 + *window;
                 let phase = net.phase();
                 let dropped_before = net.log.dropped().0;
                 let hit = |s: &crate::bench::sessions::Session| {
                     s.phase == phase && s.listener == *listener && reached(s, *reach)
                 };
-                match net
+                // an attempt the device made and that ended without reaching `reach`
+                let refused = |s: &crate::bench::sessions::Session| {
+                    s.phase == phase && s.listener == *listener && s.closed.is_some() && !reached(s, *reach)
+                };
+                // the minimum window: only a forbidden session ends it
+                let min_end = until.map_or(deadline, |(_, min)| (t0 + min).min(deadline));
+                let mut watched = net
                     .log
-                    .wait_until(deadline, |all| all.iter().find(|s| hit(s)).map(|s| s.id))
-                    .await
+                    .wait_until(min_end, |all| all.iter().find(|s| hit(s)).map(|s| Some(s.id)))
+                    .await;
+                if watched.is_err()
+                    && let Some((n, _)) = *until
                 {
+                    // then the window ends as soon as the evidence is complete
+                    watched = net
+                        .log
+                        .wait_until(deadline, |all| {
+                            if let Some(s) = all.iter().find(|s| hit(s)) {
+                                return Some(Some(s.id));
+                            }
+                            (all.iter().filter(|s| refused(s)).count() >= n as usize).then_some(None)
+                        })
+                        .await;
+                }
+                let (watched, early) = match watched {
+                    Ok(Some(id)) => (Ok(id), None),
+                    Ok(None) => {
+                        let all = net.log.snapshot();
+                        let n = all.iter().filter(|s| refused(s)).count();
+                        (
+                            Err(all),
+                            Some(format!(
+                                "{:.1?} (the window of at most {window:?} ended early: the device's {n} attempt(s) on the {listener} were all refused, the evidence was complete)",
+                                t0.elapsed()
+                            )),
+                        )
+                    }
+                    Err(all) => (Err(all), None),
+                };
+                match watched {
                     Ok(id) => {
                         // let the session go on a moment, so the evidence says how far it got
                         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -824,7 +861,8 @@ impl Run<'_> {
                             )));
                         }
                         Ok(format!(
-                            "nothing reached {reach:?} on the {listener} within {window:?}; seen: {}; {}",
+                            "nothing reached {reach:?} on the {listener} within {}; seen: {}; {}",
+                            early.unwrap_or_else(|| format!("{window:?}")),
                             summarize(&in_phase, "no connection"),
                             net.log.attribution.describe()
                         ))
