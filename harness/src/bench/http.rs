@@ -24,7 +24,7 @@ pub const PATH_MAX: usize = 512;
 /// A client must send its request headers within this (slowloris), and an idle
 /// keep-alive connection is closed after it.
 pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// The longest a connection may last (a throttled download included).
+/// The longest a connection may last (a held download included).
 pub const CONNECTION_MAX: std::time::Duration = std::time::Duration::from_secs(600);
 /// hyper's read buffer: request headers larger than this are refused.
 pub const HEADER_BYTES_MAX: usize = 16 << 10;
@@ -77,15 +77,15 @@ pub struct RequestLog {
     /// Whose requests count as the device's.
     pub attribution: Attribution,
     pub notify: tokio::sync::Notify,
-    /// Bytes per second bodies are sent at; 0 = as fast as the client reads. A power cut
-    /// "during the download" needs a download that lasts.
-    throttle: Arc<std::sync::atomic::AtomicU64>,
+    /// The body of this path stops after this many bytes until released: a power cut
+    /// "during the download" lands at an exact byte, without slowing the download down.
+    hold: Hold,
 }
 
 impl RequestLog {
-    pub fn new(throttle: Arc<std::sync::atomic::AtomicU64>, attribution: Attribution) -> Self {
+    pub fn new(hold: Hold, attribution: Attribution) -> Self {
         Self {
-            throttle,
+            hold,
             attribution,
             ..Self::default()
         }
@@ -159,10 +159,15 @@ impl RequestLog {
 /// What the server serves, by path; the scenario changes it between phases.
 pub type Routes = Arc<RwLock<HashMap<String, Bytes>>>;
 
+/// (path, bytes): the body of that path is held after that many bytes until the hold is
+/// cleared.
+pub type Hold = Arc<Mutex<Option<(String, u64)>>>;
+
 /// A response body handed out in chunks, counting what went out; if hyper drops it
 /// before the end (client gone), the record says the transfer did not complete.
 struct Counted {
     data: Bytes,
+    path: String,
     pos: usize,
     id: u64,
     log: Arc<RequestLog>,
@@ -187,17 +192,19 @@ impl Body for Counted {
             }
             self.pause = None;
         }
-        let rate = self.log.throttle.load(std::sync::atomic::Ordering::Relaxed);
-        // throttled: 20 slices a second
-        let step = if rate > 0 {
-            (rate as usize / 20).clamp(1, CHUNK)
-        } else {
-            CHUNK
+        let held = {
+            let h = self.log.hold.lock().unwrap_or_else(|p| p.into_inner());
+            h.as_ref().filter(|(p, _)| *p == self.path).map(|(_, at)| *at as usize)
         };
-        if rate > 0 {
-            let secs = step as f64 / rate as f64;
-            self.pause = Some(Box::pin(tokio::time::sleep(std::time::Duration::from_secs_f64(secs))));
+        if held.is_some_and(|at| self.pos >= at) {
+            // look again shortly: the hold is cleared when the cut has been made
+            let p = self
+                .pause
+                .insert(Box::pin(tokio::time::sleep(std::time::Duration::from_millis(10))));
+            let _ = p.as_mut().poll(cx);
+            return Poll::Pending;
         }
+        let step = held.map_or(CHUNK, |at| (at - self.pos).min(CHUNK));
         let end = (self.pos + step).min(self.data.len());
         let chunk = self.data.slice(self.pos..end);
         self.pos = end;
@@ -372,6 +379,7 @@ fn respond(
         .unwrap_or(0);
     let head = req.method() == hyper::Method::HEAD;
     let mut resp = Response::new(Counted {
+        path: req.uri().path().to_string(),
         data: if head { Bytes::new() } else { data },
         pos: 0,
         id,

@@ -684,27 +684,24 @@ impl Run<'_> {
                 }
             }
             let mark = self.updates()?.log.len();
-            // a download that lasts about two seconds, so a cut can land inside it
-            let rate = if point == CutPoint::Download {
-                (img.data.len() as u64 / 2).max(64)
-            } else {
-                0
-            };
-            self.updates()?.set_throttle(rate);
+            let path = img.path.clone();
+            let len = img.data.len();
+            // a cut during the download: the bench holds the image after a random byte, so
+            // the cut lands exactly there
+            let want = (len as f64 * rng.random_range(0.1..0.9)) as u64;
+            if point == CutPoint::Download {
+                self.updates()?.hold(Some((&path, want)));
+            }
             c.marker(format!("power cut {} of {cuts}: {point:?}", i + 1));
             let delivered = self.deliver(&img).await;
             if let Err(e) = delivered {
-                self.updates()?.set_throttle(0);
+                self.updates()?.hold(None);
                 return Err(e);
             }
             let log = self.updates()?.log.clone();
-            let path = img.path.clone();
-            let len = img.data.len();
             let at = match point {
-                CutPoint::Download => {
-                    let frac: f64 = rng.random_range(0.1..0.9);
-                    let want = (len as f64 * frac) as u64;
-                    log.wait_until(Instant::now() + spec.decision_time, |all| {
+                CutPoint::Download => log
+                    .wait_until(Instant::now() + spec.decision_time, |all| {
                         all.get(mark..)
                             .unwrap_or_default()
                             .iter()
@@ -719,8 +716,7 @@ impl Run<'_> {
                             spec.decision_time,
                             transfers(all.get(mark..).unwrap_or_default(), &path)
                         ))
-                    })
-                }
+                    }),
                 CutPoint::Install | CutPoint::AfterInstall => {
                     match self.wait_fetched(&img, mark, spec.decision_time).await {
                         Err(e) => Err(e),
@@ -754,19 +750,18 @@ impl Run<'_> {
                     }
                 }
             };
-            self.updates()?.set_throttle(0);
             let at = match at {
                 Ok(a) => a,
                 Err(e) => {
+                    self.updates()?.hold(None);
                     self.updates()?.withdraw();
                     return Err(e);
                 }
             };
             self.at = None;
-            self.bench
-                .power(Action::Off)
-                .await
-                .map_err(|e| Stop::Error(format!("power off failed: {e}")))?;
+            let off = self.bench.power(Action::Off).await;
+            self.updates()?.hold(None);
+            off.map_err(|e| Stop::Error(format!("power off failed: {e}")))?;
             self.updates()?.withdraw();
             self.bench
                 .power(Action::On)

@@ -32,8 +32,8 @@ pub struct UpdateBench {
     pub https: Option<UpdateServer>,
     pub routes: Routes,
     pub log: Arc<RequestLog>,
-    /// Bytes per second the servers send bodies at (0 = unlimited).
-    pub throttle: Arc<std::sync::atomic::AtomicU64>,
+    /// Where a body is held (a download paused at an exact byte).
+    pub hold: crate::bench::http::Hold,
     /// The CA certificate a device must trust for HTTPS updates (bench CA).
     pub ca_file: Option<std::path::PathBuf>,
     /// The version the device ran when first asked in this run.
@@ -53,9 +53,9 @@ impl UpdateBench {
         attribution: crate::bench::peers::Attribution,
         dir: &Path,
     ) -> Result<Self, String> {
-        let throttle = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let hold: crate::bench::http::Hold = Arc::default();
         let routes: Routes = Arc::default();
-        let log = Arc::new(RequestLog::new(throttle.clone(), attribution));
+        let log = Arc::new(RequestLog::new(hold.clone(), attribution));
         let http = UpdateServer::start(SocketAddr::new(bind, ports.0), None, routes.clone(), log.clone()).await?;
         let pki_dir = dir.join("update-pki");
         std::fs::create_dir_all(&pki_dir).map_err(|e| format!("{}: {e}", pki_dir.display()))?;
@@ -86,7 +86,7 @@ impl UpdateBench {
             https,
             routes,
             log,
-            throttle,
+            hold,
             ca_file,
             baseline: None,
             images: BTreeMap::new(),
@@ -232,8 +232,9 @@ impl UpdateBench {
         self.routes.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    pub fn set_throttle(&self, bytes_per_sec: u64) {
-        self.throttle.store(bytes_per_sec, std::sync::atomic::Ordering::Relaxed);
+    /// Holds the body at `path` after `bytes` (None: releases any hold).
+    pub fn hold(&self, at: Option<(&str, u64)>) {
+        *self.hold.lock().unwrap_or_else(|p| p.into_inner()) = at.map(|(p, n)| (p.to_string(), n));
     }
 
     /// Requests since `from` (an index into the log).
