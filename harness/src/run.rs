@@ -587,6 +587,8 @@ async fn execute(
         _ => None,
     };
     let mut bench = Bench {
+        fresh: None,
+        at_shell: None,
         current: device.factory.clone(),
         device,
         console,

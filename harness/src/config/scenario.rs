@@ -399,6 +399,9 @@ pub enum PowerAction {
     On,
     Off,
     Cycle,
+    /// Cycle, unless the step just before (the previous testcase's last) rebooted the device
+    /// and saw it working: then the boot would prove nothing new and is skipped, saying so.
+    CycleUnlessFresh,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -25,6 +25,11 @@ use secrets::Redactor;
 /// The bench as the engine sees it: the device, its interfaces and what the run knows.
 #[derive(Debug)]
 pub struct Bench {
+    /// The device was power-cycled and seen working at this instant, by this step (cleared by
+    /// any later step but a `cycle_unless_fresh` power step).
+    pub fresh: Option<(Instant, String)>,
+    /// The shell prompt was seen (and consumed) at this instant, at the end of a testcase.
+    pub at_shell: Option<Instant>,
     pub device: Device,
     pub console: Option<Console>,
     pub power: Option<Box<dyn Power>>,
@@ -335,11 +340,13 @@ pub async fn run_scenario(
     let update_mark = bench.update.as_ref().map(|u| u.log.len());
     let update_all_mark = bench.update.as_ref().map(|u| u.log.all().len());
     let handshake_mark = bench.update.as_ref().map(|u| u.log.handshakes().len());
+    // the shell prompt the last testcase ended at (checked again: console quiet since)
+    let at = bench.at_shell.take().map(AtPrompt::Shell);
     let mut run = Run {
         reviews: Vec::new(),
         bench,
         vars,
-        at: None,
+        at,
         cuts_evidence: None,
         power_mark: update_mark.unwrap_or(0),
     };
@@ -393,6 +400,9 @@ pub async fn run_scenario(
         result.reason = Some(run.reviews.join("; "));
     }
     let cuts = run.cuts_evidence.take();
+    if let Some(AtPrompt::Shell(t)) = run.at {
+        run.bench.at_shell = Some(t);
+    }
     let bench = run.bench;
     let mut save = |name: &str, text: &str| {
         if std::fs::create_dir_all(dir).is_ok() && std::fs::write(dir.join(name), bench.redactor.redact(text)).is_ok() {
@@ -556,12 +566,23 @@ impl Run<'_> {
     }
 
     async fn step(&mut self, kind: &StepKind) -> StepResult {
+        // a fresh boot counts only for the step right after the one that made it
+        let fresh = self.bench.fresh.take();
         match kind {
             StepKind::Power(a) => {
                 let action = match a {
                     PowerAction::On => Action::On,
                     PowerAction::Off => Action::Off,
                     PowerAction::Cycle => Action::Cycle,
+                    PowerAction::CycleUnlessFresh => match fresh {
+                        Some((t, by)) => {
+                            return Ok(format!(
+                                "power cycle skipped: {by} power-cycled the device and saw it working {:.1?} ago, and nothing was done to it since",
+                                t.elapsed()
+                            ));
+                        }
+                        None => Action::Cycle,
+                    },
                 };
                 self.at = None;
                 self.bench

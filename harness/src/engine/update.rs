@@ -24,6 +24,9 @@ enum Said {
     Refused(String),
     Installed(String),
     Nothing,
+    /// The device restarted by itself before it said anything (its console went away and
+    /// came back): the version after the reboot decides, there is nothing more to wait for.
+    Rebooted,
 }
 
 /// Where in an update a power cut falls.
@@ -498,6 +501,7 @@ impl Run<'_> {
             Said::Refused(t) | Said::Installed(t) => {
                 format!("the device said {:?}", self.bench.redactor.redact(t.trim()))
             }
+            Said::Rebooted => "the device restarted by itself before printing a decision".to_string(),
             Said::Nothing => format!(
                 "the device printed no decision within {:?}{}",
                 spec.decision_time,
@@ -559,11 +563,14 @@ impl Run<'_> {
                     name.describe()
                 ),
             }),
-            UpdateOutcome::Rejected => Ok(format!(
-                "refused {}: fetched in full, still running {before} after {:?} and a reboot, working; {evidence}",
-                name.describe(),
-                spec.decision_time
-            )),
+            UpdateOutcome::Rejected => {
+                self.bench.fresh = Some((Instant::now(), format!("the update_image step ({})", name.describe())));
+                Ok(format!(
+                    "refused {}: fetched in full, still running {before} after {:?} and a reboot, working; {evidence}",
+                    name.describe(),
+                    spec.decision_time
+                ))
+            }
             UpdateOutcome::Installed if after != img.version => Err(Stop::Fail {
                 check: Some(check.clone()),
                 reason: format!(
@@ -593,12 +600,18 @@ impl Run<'_> {
         }
         let mut deadline = Instant::now() + spec.decision_time;
         let mut extended = false;
+        let opened = c.reopened();
         loop {
+            if c.reopened() != opened {
+                return Ok(Said::Rebooted);
+            }
             if pats.is_empty() {
                 tokio::time::sleep(spec.decision_time).await;
                 return Ok(Said::Nothing);
             }
-            match c.expect(&pats, deadline, None).await.map_err(console_lost)? {
+            // looked at again every 250 ms: a console that went away and came back is a reboot
+            let until = deadline.min(Instant::now() + Duration::from_millis(250));
+            match c.expect(&pats, until, None).await.map_err(console_lost)? {
                 Wait::Found(f) => match kinds[f.index] {
                     0 => return Ok(Said::Refused(f.text)),
                     1 => return Ok(Said::Installed(f.text)),
@@ -609,7 +622,8 @@ impl Run<'_> {
                     }
                     _ => {}
                 },
-                Wait::Timeout => return Ok(Said::Nothing),
+                Wait::Timeout if Instant::now() >= deadline => return Ok(Said::Nothing),
+                Wait::Timeout => {}
             }
         }
     }
