@@ -33,13 +33,35 @@ impl AnsiStripper {
         self.len = 0;
     }
 
-    /// Appends the visible bytes of `input` to `out`.
+    /// Appends the visible bytes of `input` to `out`. Plain text is copied a span at a time;
+    /// the state machine runs only from a byte that can start or end a sequence.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        for &b in input {
+        let mut i = 0;
+        while i < input.len() {
+            if self.state == State::Text {
+                let rest = &input[i..];
+                let n = rest
+                    .iter()
+                    .position(|&b| matches!(b, 0x1b | b'\r' | 0 | 0x18 | 0x1a))
+                    .unwrap_or(rest.len());
+                out.extend_from_slice(&rest[..n]);
+                i += n;
+                if i == input.len() {
+                    break;
+                }
+            }
+            self.step(input[i], out);
+            i += 1;
+        }
+    }
+
+    /// One byte through the state machine.
+    fn step(&mut self, b: u8, out: &mut Vec<u8>) {
+        {
             // CAN and SUB abort any sequence, as in a terminal
             if matches!(b, 0x18 | 0x1a) {
                 self.reset();
-                continue;
+                return;
             }
             if self.state != State::Text {
                 self.len += 1;

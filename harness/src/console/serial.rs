@@ -18,7 +18,50 @@ pub struct SerialTransport {
     path: PathBuf,
     writer: Arc<Mutex<Option<TTYPort>>>,
     stop: Arc<AtomicBool>,
+    /// Written on close: wakes the reader from its wait for console bytes at once.
+    wake: Option<Arc<std::os::fd::OwnedFd>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// An eventfd the reader waits on beside the port (so an idle console costs no wake-ups);
+/// None if none can be made (then the reader looks at its stop flag every 200 ms).
+fn wake_fd() -> Option<Arc<std::os::fd::OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: eventfd returns a new descriptor or -1
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    // SAFETY: a valid descriptor this function owns
+    (fd >= 0).then(|| Arc::new(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+}
+
+/// Waits until the port has something (bytes, hang-up, error) or `wake` is signalled:
+/// Ok(true) to read, Ok(false) to stop.
+fn wait_readable(port: &TTYPort, wake: Option<&std::os::fd::OwnedFd>) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut fds = [
+        libc::pollfd {
+            fd: port.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: wake.map_or(-1, |w| w.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // no wake descriptor: a bounded wait, so the stop flag is seen
+    let timeout = if wake.is_some() { -1 } else { 200 };
+    loop {
+        // SAFETY: two pollfd structs (a negative fd is ignored by poll)
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+        if r >= 0 {
+            return Ok(fds[1].revents == 0);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 fn open(path: &Path, baud: u32) -> Result<TTYPort, serialport::Error> {
@@ -67,23 +110,32 @@ fn foreign(before: &Identity, now: &Identity) -> bool {
 pub fn connect(path: &Path, baud: u32, feed: Arc<Feed>) -> Console {
     let writer: Arc<Mutex<Option<TTYPort>>> = Arc::new(Mutex::new(None));
     let stop = Arc::new(AtomicBool::new(false));
+    let wake = wake_fd();
     let t = SerialTransport {
         path: path.to_path_buf(),
         writer: writer.clone(),
         stop: stop.clone(),
+        wake: wake.clone(),
         thread: Mutex::new(None),
     };
     let thread_feed = feed.clone();
     let path = path.to_path_buf();
     let handle = std::thread::Builder::new()
         .name("console-reader".into())
-        .spawn(move || reader(path, baud, thread_feed, writer, stop))
+        .spawn(move || reader(path, baud, thread_feed, writer, stop, wake.as_deref()))
         .ok();
     *t.thread.lock().unwrap_or_else(|p| p.into_inner()) = handle;
     Console::new(feed, Arc::new(t))
 }
 
-fn reader(path: PathBuf, baud: u32, feed: Arc<Feed>, writer: Arc<Mutex<Option<TTYPort>>>, stop: Arc<AtomicBool>) {
+fn reader(
+    path: PathBuf,
+    baud: u32,
+    feed: Arc<Feed>,
+    writer: Arc<Mutex<Option<TTYPort>>>,
+    stop: Arc<AtomicBool>,
+    wake: Option<&std::os::fd::OwnedFd>,
+) {
     let mut buf = vec![0u8; 64 << 10];
     let mut last_error: Option<String> = None;
     let mut known: Option<Identity> = None;
@@ -129,6 +181,12 @@ fn reader(path: PathBuf, baud: u32, feed: Arc<Feed>, writer: Arc<Mutex<Option<TT
             if stop.load(Ordering::Relaxed) {
                 break None;
             }
+            // event-driven: sleep until the board sends something or certbench closes
+            match wait_readable(&port, wake) {
+                Ok(true) => {}
+                Ok(false) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
             match port.read(&mut buf) {
                 Ok(0) => break Some("end of file".to_string()),
                 Ok(n) => feed.rx(&buf[..n]),
@@ -161,7 +219,13 @@ impl Transport for SerialTransport {
     }
 
     fn close(&self) {
+        use std::os::fd::AsRawFd;
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(w) = &self.wake {
+            let one = 1u64.to_ne_bytes();
+            // SAFETY: an 8-byte write to the eventfd this transport owns
+            let _ = unsafe { libc::write(w.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+        }
         if let Some(h) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = h.join();
         }
