@@ -259,18 +259,8 @@ impl UpdateServer {
         let is_tls = tls.is_some();
         let gate = Gate::new(log.attribution);
         let task = tokio::spawn(async move {
-            let mut failures = 0;
             loop {
-                let (sock, peer) = match listener.accept().await {
-                    Ok(c) => {
-                        failures = 0;
-                        c
-                    }
-                    Err(_) => {
-                        super::peers::accept_backoff(&mut failures).await;
-                        continue;
-                    }
-                };
+                let (sock, peer) = super::peers::accept(&listener).await;
                 // over its share, a peer's connection is closed at once
                 let Ok(admitted) = gate.admit(peer.ip()) else {
                     drop(sock);

@@ -145,18 +145,8 @@ impl Listener {
         let (tx, rx) = watch::channel((Mode::Off, 0u64));
         let gate = Gate::new(log.attribution);
         let task = tokio::spawn(async move {
-            let mut failures = 0;
             loop {
-                let (sock, peer) = match l.accept().await {
-                    Ok(c) => {
-                        failures = 0;
-                        c
-                    }
-                    Err(_) => {
-                        super::peers::accept_backoff(&mut failures).await;
-                        continue;
-                    }
-                };
+                let (sock, peer) = super::peers::accept(&l).await;
                 let (mode, phase) = rx.borrow().clone();
                 // a full log refuses the connection (counted in `dropped`)
                 let Some(id) = log.open(name, peer, phase) else {

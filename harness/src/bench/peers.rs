@@ -227,12 +227,21 @@ pub fn bounded(s: &str, max: usize) -> String {
     format!("{}… ({} bytes, sha256 {hex}…)", &s[..end], s.len())
 }
 
-/// Waits a moment after a failed accept (EMFILE, ENFILE, ENOBUFS...), so a full descriptor
-/// table does not turn the accept loop into a busy loop.
-pub async fn accept_backoff(failures: &mut u32) {
-    *failures = failures.saturating_add(1);
-    let ms = (10u64 << (*failures).min(6)).min(1000);
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+/// The next connection of a listener. A failed accept (EMFILE, ENFILE, ENOBUFS...) is
+/// followed by a growing pause (10 ms doubling to 1 s), so a full descriptor table does not
+/// turn the accept loop into a busy loop.
+pub async fn accept(l: &tokio::net::TcpListener) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    let mut failures = 0u32;
+    loop {
+        match l.accept().await {
+            Ok(c) => return c,
+            Err(_) => {
+                failures = failures.saturating_add(1);
+                let ms = (10u64 << failures.min(6)).min(1000);
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
