@@ -45,6 +45,26 @@ pub struct Cursor {
     /// All patterns of the wait as one leftmost-first alternation, so the buffer is
     /// scanned once, not once per pattern; None until first used, or if it cannot be built.
     combined: Option<Option<Regex>>,
+    /// How far back a continued search must look: the longest match any pattern can make
+    /// (a match ending in new text starts at most that far back), OVERLAP when a pattern's
+    /// matches are unbounded; None until first used.
+    look_back: Option<usize>,
+}
+
+/// The longest match any of `patterns` can make, capped at OVERLAP (also when unbounded or
+/// when a pattern cannot be analysed).
+fn look_back(patterns: &[&Regex]) -> usize {
+    patterns
+        .iter()
+        .map(|p| {
+            regex_syntax::parse(p.as_str())
+                .ok()
+                .and_then(|h| h.properties().maximum_len())
+                .unwrap_or(OVERLAP)
+        })
+        .max()
+        .unwrap_or(0)
+        .min(OVERLAP)
 }
 
 fn combine(patterns: &[&Regex]) -> Option<Regex> {
@@ -114,7 +134,8 @@ impl MatchBuffer {
     /// Like [`find`](Self::find) but consumes nothing: (pattern, start, end).
     pub fn peek(&self, cursor: &mut Cursor, patterns: &[&Regex]) -> Option<(usize, usize, usize)> {
         let end_abs = self.base + self.buf.len() as u64;
-        let from_abs = cursor.scanned_to.saturating_sub(OVERLAP as u64).max(self.base);
+        let back = *cursor.look_back.get_or_insert_with(|| look_back(patterns));
+        let from_abs = cursor.scanned_to.saturating_sub(back as u64).max(self.base);
         let from = (from_abs - self.base) as usize;
         let combined = cursor.combined.get_or_insert_with(|| combine(patterns));
         if let Some(all) = combined {
@@ -203,6 +224,37 @@ mod tests {
         assert!(m.pending().len() <= MAX_BUFFER);
         m.push(b"login: ");
         assert!(m.find(&mut Cursor::default(), &[&re("login: $")]).is_some());
+    }
+}
+
+#[cfg(test)]
+mod look_back_tests {
+    use super::*;
+
+    #[test]
+    fn the_look_back_is_the_longest_possible_match() {
+        let a = Regex::new("login: $").expect("re");
+        let b = Regex::new("(?m)^Current password: $").expect("re");
+        let c = Regex::new("firmware (?P<v>[0-9]+)").expect("re");
+        assert_eq!(look_back(&[&a]), 7);
+        assert_eq!(look_back(&[&a, &b]), 18);
+        assert_eq!(look_back(&[&a, &c]), OVERLAP, "unbounded: the full overlap");
+    }
+
+    /// A prompt split across two reads, with much text before it, is found with the short
+    /// look-back; a match right at a chunk boundary too.
+    #[test]
+    fn a_split_prompt_is_found_with_the_short_look_back() {
+        let re = Regex::new("login: $").expect("re");
+        for split in 0..8 {
+            let mut m = MatchBuffer::default();
+            let mut cursor = Cursor::default();
+            m.push(&vec![b'x'; 10_000]);
+            m.push(&b"\nsimboard login: "[..10 + split]);
+            assert!(m.peek(&mut cursor, &[&re]).is_none() || split == 7);
+            m.push(&b"\nsimboard login: "[10 + split..]);
+            assert!(m.find(&mut cursor, &[&re]).is_some(), "split at {split}");
+        }
     }
 }
 
