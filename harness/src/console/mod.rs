@@ -32,6 +32,8 @@ struct Inner {
     last_event: String,
     /// When the device last printed anything.
     last_rx: Option<Instant>,
+    /// When the link last changed (lost, opened, not available).
+    last_link_change: Option<Instant>,
     /// How many times the console came back after being lost.
     reopened: u64,
     was_opened: bool,
@@ -54,6 +56,7 @@ impl Feed {
                 connected: false,
                 last_event: String::new(),
                 last_rx: None,
+                last_link_change: None,
                 reopened: 0,
                 was_opened: false,
             }),
@@ -81,6 +84,7 @@ impl Feed {
         let at = self.epoch.elapsed();
         let mut g = self.lock();
         if let Some(c) = connected {
+            g.last_link_change = Some(Instant::now());
             if c && !g.connected && g.was_opened {
                 g.reopened += 1;
             }
@@ -159,10 +163,15 @@ impl Console {
         self.feed.lock().matcher.clear();
     }
 
-    /// Whether nothing has arrived from the device since `t` (and nothing waits unmatched).
+    /// Whether nothing has arrived from the device since `t`, nothing waits unmatched and the
+    /// console is connected and has not been lost or reopened since (a board switched off or
+    /// restarted prints nothing on a dead line, yet is no longer at its shell).
     pub fn quiet_since(&self, t: Instant) -> bool {
         let g = self.feed.lock();
-        g.last_rx.is_none_or(|r| r <= t) && g.matcher.pending().is_empty()
+        g.connected
+            && g.last_rx.is_none_or(|r| r <= t)
+            && g.last_link_change.is_none_or(|r| r <= t)
+            && g.matcher.pending().is_empty()
     }
 
     pub fn with_transcript<R>(&self, f: impl FnOnce(&Transcript) -> R) -> R {
@@ -317,5 +326,30 @@ mod tests {
         feed.event("lost".into(), Some(false));
         feed.event("opened".into(), Some(true));
         assert_eq!(c.reopened(), 1);
+    }
+
+    /// "At the shell" holds only while the device is silent on a live line: output, a lost
+    /// line (a board switched off prints nothing) or a reopened one ends it.
+    #[test]
+    fn quiet_means_silent_on_a_live_line() {
+        let feed = Feed::new(Instant::now());
+        let c = Console::new(feed.clone(), Arc::new(Recorder::default()));
+        feed.event("opened".into(), Some(true));
+        feed.rx(b"$ ");
+        let shell = Regex::new(r"\$ $").expect("regex");
+        let seen = {
+            let mut g = feed.lock();
+            assert!(g.matcher.find(&mut Cursor::default(), &[&shell]).is_some());
+            Instant::now()
+        };
+        assert!(c.quiet_since(seen));
+        feed.event("lost".into(), Some(false));
+        assert!(!c.quiet_since(seen), "switched off: not at the shell");
+        feed.event("opened".into(), Some(true));
+        assert!(!c.quiet_since(seen), "reopened since: not at the shell");
+        let later = Instant::now();
+        assert!(c.quiet_since(later));
+        feed.rx(b"reboot\r\n");
+        assert!(!c.quiet_since(later), "printed since");
     }
 }

@@ -261,6 +261,8 @@ impl Bench {
     }
 
     pub async fn power(&mut self, action: Action) -> Result<String, String> {
+        // whatever prompt the device was at, it is not there after this
+        self.at_shell = None;
         let Some(p) = &self.power else {
             return Err("no power control is configured".into());
         };
