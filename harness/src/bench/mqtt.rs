@@ -17,7 +17,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
-use super::peers::{Gate, NAME_MAX_LOGIN, bounded};
+use super::peers::{Gate, bounded};
+use super::sessions::NAME_MAX;
 use super::sessions::{ConnectInfo, ListenerName, SessionLog, TlsOutcome};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -363,11 +364,11 @@ async fn mqtt_session(
                     log.update(id, |s| {
                         s.connect = Some(ConnectInfo {
                             protocol_level: 4,
-                            client_id: bounded(&c.client_id, NAME_MAX_LOGIN),
+                            client_id: bounded(&c.client_id, NAME_MAX),
                             username: c
                                 .login
                                 .as_ref()
-                                .map(|l| bounded(&l.username, NAME_MAX_LOGIN))
+                                .map(|l| bounded(&l.username, NAME_MAX))
                                 .filter(|u| !u.is_empty()),
                             password_sent,
                             password_len,

@@ -22,9 +22,6 @@ pub const RECORDS_MAX: usize = 20_000;
 /// Of those, records of other peers' connections.
 pub const OTHER_RECORDS_MAX: usize = 2_000;
 
-/// Bytes of a client id or user name kept in a record.
-pub const NAME_MAX_LOGIN: usize = 256;
-
 /// Whose a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

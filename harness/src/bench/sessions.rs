@@ -11,7 +11,7 @@ use super::peers::{Attribution, Origin, RecordBudget, bounded};
 
 /// Distinct topics (and subscriptions) recorded per session; more are only counted.
 pub const TOPICS_MAX: usize = 64;
-/// Bytes of a topic, client id or user name kept in the record.
+/// Bytes of a topic, subscription, client id or user name kept in the record.
 pub const NAME_MAX: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
