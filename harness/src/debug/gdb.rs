@@ -75,29 +75,51 @@ impl GdbRemote {
         }
     }
 
+    /// Connects, retrying while nobody listens yet: a GDB server the lab's setup starts (QEMU,
+    /// OpenOCD, a J-Link server) may still be coming up — its Unix socket can exist a moment
+    /// before it listens. Gives up after the driver's timeout, saying how long it tried.
     fn connect(&mut self) -> Result<(), DebugError> {
-        let unavailable = |e: std::io::Error| {
-            DebugError::Unavailable(format!("cannot connect to the GDB server at {}: {e}", self.address))
-        };
-        let conn: Box<dyn Stream> = if let Some(path) = self.address.strip_prefix("unix:") {
-            let s = std::os::unix::net::UnixStream::connect(path).map_err(unavailable)?;
-            s.set_read_timeout(Some(self.timeout)).map_err(unavailable)?;
+        let started = std::time::Instant::now();
+        loop {
+            match self.connect_once() {
+                Ok(conn) => {
+                    self.conn = Some(conn);
+                    return Ok(());
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                    ) && started.elapsed() + Duration::from_millis(50) < self.timeout =>
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(DebugError::Unavailable(format!(
+                        "cannot connect to the GDB server at {} (tried for {:.1} s): {e}",
+                        self.address,
+                        started.elapsed().as_secs_f64()
+                    )));
+                }
+            }
+        }
+    }
+
+    fn connect_once(&self) -> std::io::Result<Box<dyn Stream>> {
+        Ok(if let Some(path) = self.address.strip_prefix("unix:") {
+            let s = std::os::unix::net::UnixStream::connect(path)?;
+            s.set_read_timeout(Some(self.timeout))?;
             Box::new(s)
         } else {
             use std::net::ToSocketAddrs;
-            let addr = self
-                .address
-                .to_socket_addrs()
-                .map_err(unavailable)?
-                .next()
-                .ok_or_else(|| DebugError::Unavailable(format!("{} resolves to nothing", self.address)))?;
-            let s = std::net::TcpStream::connect_timeout(&addr, self.timeout).map_err(unavailable)?;
-            s.set_read_timeout(Some(self.timeout)).map_err(unavailable)?;
+            let addr = self.address.to_socket_addrs()?.next().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address resolves to nothing")
+            })?;
+            let s = std::net::TcpStream::connect_timeout(&addr, self.timeout)?;
+            s.set_read_timeout(Some(self.timeout))?;
             let _ = s.set_nodelay(true);
             Box::new(s)
-        };
-        self.conn = Some(conn);
-        Ok(())
+        })
     }
 
     fn io(&mut self) -> Result<&mut Box<dyn Stream>, DebugError> {
@@ -393,5 +415,20 @@ mod tests {
         drop(free);
         let mut g = GdbRemote::new(&addr, Duration::from_secs(1));
         assert!(matches!(g.attach(), Err(DebugError::Unavailable(m)) if m.contains(&addr)));
+    }
+
+    #[test]
+    fn a_server_that_comes_up_late_is_waited_for_within_the_timeout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("late.sock");
+        let later = path.clone();
+        let server = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let l = std::os::unix::net::UnixListener::bind(later).expect("bind");
+            l.accept().map(|_| ())
+        });
+        let mut g = GdbRemote::new(&format!("unix:{}", path.display()), Duration::from_secs(5));
+        g.connect().expect("connects once the server listens");
+        assert!(server.join().expect("server").is_ok());
     }
 }
