@@ -15,6 +15,7 @@ pub mod engine;
 pub mod exit;
 pub mod lab;
 pub mod power;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod update;

@@ -378,6 +378,22 @@ async fn execute(
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_default();
     vars.insert("exe_dir".into(), exe_dir.display().to_string());
+    // `{{port.NAME}}`: a free TCP port for a simulator or emulated device to listen on
+    // (picked on the device's address, else loopback; a lab's `vars` may fix it instead)
+    for name in &device.port_vars {
+        if !vars.contains_key(name) {
+            let ip = device
+                .attribution
+                .device
+                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+            if let Ok(port) = std::net::TcpListener::bind((ip, 0))
+                .or_else(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+                .and_then(|l| l.local_addr())
+            {
+                vars.insert(name.clone(), port.port().to_string());
+            }
+        }
+    }
     let port = device
         .console
         .as_ref()

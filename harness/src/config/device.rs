@@ -57,6 +57,10 @@ pub struct RawProfile {
     /// The debug port (SWD/JTAG via a probe or a GDB server) and the memory to read.
     #[serde(default)]
     pub debug: Option<crate::debug::RawDebug>,
+    /// Remote login services of the device (telnet, web login, its MQTT broker): where
+    /// the remote password checks try credentials. Always on the device's own address.
+    #[serde(default)]
+    pub services: Vec<super::services::RawService>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -393,6 +397,10 @@ pub struct RawLab {
     /// An image (ELF, hex or bin) to flash through the probe before the run.
     #[serde(default)]
     pub flash_before_run: Option<PathBuf>,
+    /// Vendor default credentials the lab adds to the built-in list of the PWD-03 sweep:
+    /// a file with one `user:password` per line (relative to this file).
+    #[serde(default)]
+    pub default_credentials: Option<Loc<PathBuf>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
@@ -446,6 +454,13 @@ pub struct Device {
     /// Whose connections to the benches count as the device's.
     pub attribution: crate::bench::peers::Attribution,
     pub debug: Option<crate::debug::DebugSpec>,
+    /// Remote login services, on the device's address.
+    pub services: Vec<super::services::Service>,
+    /// The lab's vendor default credentials, added to the built-in sweep list.
+    pub default_credentials: Vec<(String, String)>,
+    /// `{{port.NAME}}` names the profile uses: a free port is picked for each at run start
+    /// (for simulators and emulated devices that are told where to listen).
+    pub port_vars: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -673,7 +688,15 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     }
     let has_bench = raw.network.as_ref().is_some_and(|n| n.mqtt.is_some());
     let has_update = raw.update.is_some();
+    let port_vars = std::cell::RefCell::new(std::collections::BTreeSet::new());
     let known = |name: &str| {
+        if let Some(p) = name.strip_prefix("port.")
+            && !p.is_empty()
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            port_vars.borrow_mut().insert(name.to_string());
+            return true;
+        }
         COMMAND_VARS.contains(&name)
             || vars.contains_key(name)
             || (has_bench && crate::bench::VARS.contains(&name))
@@ -1054,6 +1077,50 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                 .map(|p| if p.is_absolute() { p.clone() } else { lab_base.join(p) }),
         })
     });
+    let services = {
+        let mut e = Vec::new();
+        let prompts = console.as_ref().map(|c| &c.prompts);
+        let s = super::services::resolve(file, &raw.services, attribution.device, prompts, &template, &mut e);
+        errs.borrow_mut().extend(e);
+        s
+    };
+    let default_credentials = match &lab.default_credentials {
+        None => Vec::new(),
+        Some(p) => {
+            let lab_base = lab_file.parent().unwrap_or(Path::new("."));
+            let path = if p.value.is_absolute() {
+                p.value.clone()
+            } else {
+                lab_base.join(&p.value)
+            };
+            match std::fs::read_to_string(&path) {
+                Ok(text) => match crate::remote::defaults::parse(&text) {
+                    Ok(list) => list,
+                    Err((line, why)) => {
+                        errs.borrow_mut().push(InputError::new(
+                            &path,
+                            Some(yaml::Pos {
+                                line: u32::try_from(line).unwrap_or(u32::MAX),
+                                column: 1,
+                            }),
+                            "default_credentials",
+                            why,
+                        ));
+                        Vec::new()
+                    }
+                },
+                Err(e) => {
+                    errs.borrow_mut().push(InputError::new(
+                        &lab_file,
+                        Some(p.pos),
+                        "default_credentials",
+                        format!("{}: {e}", path.display()),
+                    ));
+                    Vec::new()
+                }
+            }
+        }
+    };
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(abs);
     let errs = errs.into_inner();
@@ -1085,6 +1152,9 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         update_bind,
         attribution,
         debug,
+        services,
+        default_credentials,
+        port_vars: port_vars.into_inner(),
     })
 }
 

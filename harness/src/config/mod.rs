@@ -4,6 +4,7 @@
 pub mod device;
 pub mod duration;
 pub mod scenario;
+pub mod services;
 pub mod template;
 pub mod yaml;
 

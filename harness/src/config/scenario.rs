@@ -113,6 +113,8 @@ pub enum Interface {
     UpdateHttps,
     /// The profile declares a debug port (profile `debug`).
     Debug,
+    /// The profile declares remote login services (profile `services`).
+    RemoteLogin,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -209,6 +211,57 @@ pub enum RawStep {
     DebugLocked(RawEmpty),
     /// ATK-05: read the declared memory and search it for the run's secrets and for keys.
     DebugSecrets(RawEmpty),
+    /// Log in over every remote service the profile declares (`services`) with this
+    /// password (the user: the service's, else the factory user) and judge the outcome.
+    RemoteLogin(RawRemoteLogin),
+    /// PWD-03: the built-in list of common IoT default credentials (and the lab's
+    /// `default_credentials` file) on every remote service; any login that works fails.
+    /// Paced so the device's brute-force protection never makes a refusal meaningless.
+    CredentialSweep(RawEmpty),
+    /// PWD-09: many wrong passwords as fast as each service answers; the device must slow
+    /// them down or lock out, and the right password must work again afterwards.
+    BruteForce(RawBruteForce),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemoteLogin {
+    pub password: Loc<String>,
+    pub expect: RemoteExpect,
+    /// How long the services may take to answer (the device may be booting; default 60s).
+    #[serde(default)]
+    pub within: Option<Dur>,
+    #[serde(default)]
+    pub otherwise: Option<Judge>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteExpect {
+    /// Logged in.
+    Accepted,
+    /// Refused.
+    Rejected,
+    /// Refused, or taken only to demand a new password first (no access either way).
+    NoAccess,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBruteForce {
+    /// Wrong passwords per service (default 100, at most 1000).
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// The highest sustained guess rate a device may allow, per minute (default 10).
+    #[serde(default)]
+    pub max_rate: Option<u32>,
+    /// Stop the burst after this long (default 5m): a device that slow is throttling.
+    #[serde(default)]
+    pub max_burst: Option<Dur>,
+    /// How long to wait for the right password to work again after a lockout (default:
+    /// the declared unlock time plus a minute, else 10m).
+    #[serde(default)]
+    pub unlock_within: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -666,6 +719,19 @@ pub enum StepKind {
     },
     DebugLocked,
     DebugSecrets,
+    RemoteLogin {
+        password: Template,
+        expect: RemoteExpect,
+        within: Duration,
+        otherwise: Outcome,
+    },
+    CredentialSweep,
+    BruteForce {
+        attempts: u32,
+        max_rate: u32,
+        max_burst: Duration,
+        unlock_within: Option<Duration>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -702,6 +768,9 @@ impl StepKind {
             StepKind::UpdatePowerLoss { .. } => "update_power_loss",
             StepKind::DebugLocked => "debug_locked",
             StepKind::DebugSecrets => "debug_secrets",
+            StepKind::RemoteLogin { .. } => "remote_login",
+            StepKind::CredentialSweep => "credential_sweep",
+            StepKind::BruteForce { .. } => "brute_force",
         }
     }
 }
@@ -966,6 +1035,36 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::BootBreakIn(_) => Some(StepKind::BootBreakIn),
             RawStep::DebugLocked(_) => Some(StepKind::DebugLocked),
             RawStep::DebugSecrets(_) => Some(StepKind::DebugSecrets),
+            RawStep::RemoteLogin(r) => Some(StepKind::RemoteLogin {
+                password: cx.template(format!("{f}.remote_login.password"), &r.password),
+                expect: r.expect,
+                within: r.within.unwrap_or(Dur::secs(60)).0,
+                otherwise: cx.judge(
+                    format!("{f}.remote_login.otherwise"),
+                    &r.otherwise,
+                    JudgeVerdict::Error,
+                    "unexpected remote login outcome",
+                ),
+            }),
+            RawStep::CredentialSweep(_) => Some(StepKind::CredentialSweep),
+            RawStep::BruteForce(b) => {
+                let attempts = b.attempts.unwrap_or(100);
+                let max_rate = b.max_rate.unwrap_or(10);
+                if !(1..=1000).contains(&attempts) || max_rate == 0 {
+                    cx.err(
+                        pos,
+                        format!("{f}.brute_force"),
+                        format!("attempts {attempts} and max_rate {max_rate}: attempts must be 1..=1000, max_rate at least 1 per minute"),
+                        Some("certbench bounds what it sends a device"),
+                    );
+                }
+                Some(StepKind::BruteForce {
+                    attempts,
+                    max_rate,
+                    max_burst: b.max_burst.unwrap_or(Dur::secs(300)).0,
+                    unlock_within: b.unlock_within.map(|d| d.0),
+                })
+            }
             RawStep::UpdateCheck(_) => Some(StepKind::UpdateCheck),
             RawStep::UpdateImage(u) => {
                 let image = cx.template(format!("{f}.update_image.image"), &u.image);

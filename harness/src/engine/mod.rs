@@ -2,6 +2,7 @@
 //! console and power capabilities and decides a verdict. It names no transport type.
 
 mod access;
+mod remote;
 pub mod secrets;
 mod update;
 
@@ -87,8 +88,13 @@ struct Run<'a> {
     bench: &'a mut Bench,
     vars: BTreeMap<String, String>,
     at: Option<AtPrompt>,
-    /// The power-cut table of an update_power_loss step, for the evidence folder.
-    cuts_evidence: Option<String>,
+    /// Files for the evidence folder (name, content; redacted when saved): the power-cut
+    /// table of an update_power_loss step, a brute-force timeline.
+    evidence: Vec<(String, String)>,
+    /// Every remote login attempt of this testcase (remote-attempts.jsonl).
+    attempts: Vec<remote::AttemptRecord>,
+    /// When this testcase's first remote attempt began (attempt times count from it).
+    remote_t0: Option<Instant>,
     /// Length of the update bench's request log when power was last applied: requests
     /// after it are the device's since that boot.
     power_mark: usize,
@@ -196,6 +202,9 @@ impl Bench {
                     .debug
                     .is_none()
                     .then_some("the device profile declares no debug port (debug)"),
+                Interface::RemoteLogin => self.device.services.is_empty().then_some(
+                    "the device profile declares no remote login services (services: telnet, web login, its MQTT broker)",
+                ),
                 Interface::UpdateHttps => match &self.update {
                     None => Some("the device profile declares no update method (update)"),
                     Some(u) if u.spec.scheme != crate::update::Scheme::Https => Some(
@@ -349,7 +358,9 @@ pub async fn run_scenario(
         bench,
         vars,
         at,
-        cuts_evidence: None,
+        evidence: Vec::new(),
+        attempts: Vec::new(),
+        remote_t0: None,
         power_mark: update_mark.unwrap_or(0),
     };
     for (i, step) in sc.steps.iter().enumerate() {
@@ -401,7 +412,16 @@ pub async fn run_scenario(
         result.verdict = Verdict::Review;
         result.reason = Some(run.reviews.join("; "));
     }
-    let cuts = run.cuts_evidence.take();
+    let mut extra = std::mem::take(&mut run.evidence);
+    if !run.attempts.is_empty() {
+        let lines: String = run
+            .attempts
+            .iter()
+            .filter_map(|a| serde_json::to_string(a).ok())
+            .map(|l| l + "\n")
+            .collect();
+        extra.insert(0, ("remote-attempts.jsonl".into(), lines));
+    }
     if let Some(AtPrompt::Shell(t)) = run.at {
         run.bench.at_shell = Some(t);
     }
@@ -411,8 +431,8 @@ pub async fn run_scenario(
             result.evidence_files.push(format!("{rel_dir}/{name}"));
         }
     };
-    if let Some(c) = cuts {
-        save("power-cuts.jsonl", &c);
+    for (name, text) in &extra {
+        save(name, text);
     }
     if let (Some(u), Some(mark)) = (&bench.update, update_all_mark) {
         // every peer's requests: each record says whose it was (`origin`)
@@ -902,6 +922,19 @@ impl Run<'_> {
             StepKind::UpdatePowerLoss { cuts, seed } => self.power_loss(*cuts, *seed).await,
             StepKind::DebugLocked => self.debug_check(false).await,
             StepKind::DebugSecrets => self.debug_check(true).await,
+            StepKind::RemoteLogin {
+                password,
+                expect,
+                within,
+                otherwise,
+            } => self.remote_login(password, *expect, *within, otherwise).await,
+            StepKind::CredentialSweep => self.credential_sweep().await,
+            StepKind::BruteForce {
+                attempts,
+                max_rate,
+                max_burst,
+                unlock_within,
+            } => self.brute_force(*attempts, *max_rate, *max_burst, *unlock_within).await,
             StepKind::MqttConnect {
                 tls,
                 expect,

@@ -790,7 +790,7 @@ impl Run<'_> {
                 version_after: after.as_ref().ok().cloned(),
             });
             let lines: Vec<String> = record.iter().filter_map(|r| serde_json::to_string(r).ok()).collect();
-            self.cuts_evidence = Some(lines.join("\n") + "\n");
+            self.evidence.push(("power-cuts.jsonl".into(), lines.join("\n") + "\n"));
             match after {
                 Ok(v) if v == baseline || v == img.version => {}
                 Ok(v) => {

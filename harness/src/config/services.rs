@@ -1,0 +1,331 @@
+//! The device's remote login services (profile `services:`): where certbench tries
+//! credentials over the network (PWD-02, PWD-03, PWD-09). Always on the device's own
+//! declared address: certbench never sends a password guess to any other host.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::duration::Dur;
+use super::template::Template;
+use super::yaml::{self, InputError, Loc};
+
+/// A remote login service of the device, as written.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    /// A short name for the report and the evidence (e.g. `telnet`, `web`).
+    pub name: Loc<String>,
+    /// Which protocol logs in.
+    pub kind: ServiceKind,
+    /// The TCP port (may use `{{name}}`, e.g. `{{port.telnet}}` for a simulator).
+    pub port: Loc<String>,
+    /// Only the device's own address is allowed (profile `network.address` or the lab's
+    /// `bench.device_address`); the field exists so a wrong address is refused loudly.
+    #[serde(default)]
+    pub host: Option<Loc<String>>,
+    /// TLS around the protocol (https, MQTT over TLS).
+    #[serde(default)]
+    pub tls: bool,
+    /// The account to log in as (default: the factory user).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// http_basic: the protected page; http_form: where the form is posted.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// http_form: the names of the form fields.
+    #[serde(default)]
+    pub user_field: Option<String>,
+    #[serde(default)]
+    pub password_field: Option<String>,
+    /// http_form: regex on the answer (status line, headers and body) of a login that worked.
+    #[serde(default)]
+    pub success: Option<Loc<String>>,
+    /// http_form: regex on the answer of a refused login.
+    #[serde(default)]
+    pub failure: Option<Loc<String>>,
+    /// telnet: the prompts; default the console's (`console.prompts`).
+    #[serde(default)]
+    pub prompts: Option<RawRemotePrompts>,
+    /// How long one login attempt may take before it counts as unanswered (default 10s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// The maker's declared brute-force protection (IXIT), shown in the report. `after`:
+    /// wrong attempts before the protection engages (default 3: the credential sweep
+    /// logs in with the right password after every `after - 1` wrong ones so it never
+    /// trips a lockout); `unlock`: how long until the right password works again.
+    #[serde(default)]
+    pub throttle: Option<RawThrottle>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    /// Telnet with a login/password dialog.
+    Telnet,
+    /// HTTP(S) Basic authentication on a protected page.
+    HttpBasic,
+    /// An HTML login form posted as application/x-www-form-urlencoded.
+    HttpForm,
+    /// An MQTT broker on the device (CONNECT with user name and password).
+    Mqtt,
+}
+
+impl ServiceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Telnet => "telnet",
+            ServiceKind::HttpBasic => "http_basic",
+            ServiceKind::HttpForm => "http_form",
+            ServiceKind::Mqtt => "mqtt",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemotePrompts {
+    pub login: Loc<String>,
+    pub password: Loc<String>,
+    pub shell: Loc<String>,
+    pub login_rejected: Loc<String>,
+    #[serde(default)]
+    pub password_change: Option<Loc<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    #[serde(default)]
+    pub after: Option<u32>,
+    #[serde(default)]
+    pub unlock: Option<Dur>,
+}
+
+/// The telnet dialog's patterns.
+#[derive(Debug, Clone)]
+pub struct RemotePrompts {
+    pub login: regex::bytes::Regex,
+    pub password: regex::bytes::Regex,
+    pub shell: regex::bytes::Regex,
+    pub login_rejected: regex::bytes::Regex,
+    pub password_change: Option<regex::bytes::Regex>,
+}
+
+/// A resolved remote login service.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub kind: ServiceKind,
+    /// Always the device's declared address.
+    pub host: IpAddr,
+    pub port: Template,
+    pub tls: bool,
+    pub user: Option<String>,
+    pub path: String,
+    pub user_field: String,
+    pub password_field: String,
+    pub success: Option<regex::bytes::Regex>,
+    pub failure: Option<regex::bytes::Regex>,
+    pub prompts: Option<RemotePrompts>,
+    pub timeout: std::time::Duration,
+    /// Wrong attempts before the declared protection engages (≥ 1).
+    pub after: u32,
+    pub unlock: Option<std::time::Duration>,
+}
+
+/// Hard bounds on what a profile may ask certbench to send to a device.
+pub const MAX_SERVICES: usize = 16;
+
+/// Resolves `services:`. `device` is the device's declared address; `console` the
+/// console prompts (the telnet default); `template` checks `{{name}}` references.
+pub fn resolve(
+    file: &Path,
+    raw: &[RawService],
+    device: Option<IpAddr>,
+    console: Option<&super::device::Prompts>,
+    template: crate::update::TemplateCheck<'_>,
+    errs: &mut Vec<InputError>,
+) -> Vec<Service> {
+    if raw.len() > MAX_SERVICES {
+        errs.push(InputError::new(
+            file,
+            None,
+            "services",
+            format!("{} services declared; at most {MAX_SERVICES}", raw.len()),
+        ));
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for (i, s) in raw.iter().enumerate() {
+        let field = |f: &str| format!("services[{i}].{f}");
+        let bad = |errs: &mut Vec<InputError>, pos: Option<yaml::Pos>, f: &str, msg: String, hint: &str| {
+            let mut e = InputError::new(file, pos, field(f), msg);
+            if !hint.is_empty() {
+                e = e.with_hint(hint);
+            }
+            errs.push(e);
+        };
+        let Some(host) = device else {
+            bad(
+                errs,
+                Some(s.name.pos),
+                "host",
+                "remote services need the device's address".into(),
+                "declare `network.address` (or the lab's `bench.device_address`): certbench tries credentials only against the device under test",
+            );
+            continue;
+        };
+        if let Some(h) = &s.host
+            && h.value.parse::<IpAddr>().ok() != Some(host)
+        {
+            bad(
+                errs,
+                Some(h.pos),
+                "host",
+                format!("{:?} is not the device's address {host}", h.value),
+                "certbench sends login attempts only to the device under test; drop `host` or declare the device's address in network.address",
+            );
+            continue;
+        }
+        if !names.insert(s.name.value.clone()) || s.name.value.is_empty() {
+            bad(
+                errs,
+                Some(s.name.pos),
+                "name",
+                format!("{:?}: names must be non-empty and unique", s.name.value),
+                "",
+            );
+            continue;
+        }
+        let re = |f: &str, src: &Loc<String>, errs: &mut Vec<InputError>| match yaml::regex(file, &field(f), src) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errs.push(e);
+                None
+            }
+        };
+        let port = template(file, &field("port"), &s.port);
+        let (mut success, mut failure, mut prompts) = (None, None, None);
+        match s.kind {
+            ServiceKind::HttpForm => {
+                let missing: Vec<&str> = [
+                    ("path", s.path.is_none()),
+                    ("user_field", s.user_field.is_none()),
+                    ("password_field", s.password_field.is_none()),
+                    ("success", s.success.is_none()),
+                    ("failure", s.failure.is_none()),
+                ]
+                .into_iter()
+                .filter_map(|(f, m)| m.then_some(f))
+                .collect();
+                if !missing.is_empty() {
+                    errs.push(
+                        InputError::new(file, Some(s.name.pos), field("kind"), format!("an http_form service needs {}", missing.join(", ")))
+                            .with_hint("declare where the form is posted, its field names, and a pattern each for a login that worked and one that was refused"),
+                    );
+                    continue;
+                }
+                success = s.success.as_ref().and_then(|p| re("success", p, errs));
+                failure = s.failure.as_ref().and_then(|p| re("failure", p, errs));
+                if success.is_none() || failure.is_none() {
+                    continue;
+                }
+            }
+            ServiceKind::Telnet => {
+                prompts = match (&s.prompts, console) {
+                    (Some(p), _) => {
+                        let login = re("prompts.login", &p.login, errs);
+                        let password = re("prompts.password", &p.password, errs);
+                        let shell = re("prompts.shell", &p.shell, errs);
+                        let rejected = re("prompts.login_rejected", &p.login_rejected, errs);
+                        let change = p
+                            .password_change
+                            .as_ref()
+                            .map(|c| re("prompts.password_change", c, errs));
+                        match (login, password, shell, rejected) {
+                            (Some(login), Some(password), Some(shell), Some(login_rejected))
+                                if !matches!(change, Some(None)) =>
+                            {
+                                Some(RemotePrompts {
+                                    login,
+                                    password,
+                                    shell,
+                                    login_rejected,
+                                    password_change: change.flatten(),
+                                })
+                            }
+                            _ => continue,
+                        }
+                    }
+                    (None, Some(c)) => Some(RemotePrompts {
+                        login: c.login.clone(),
+                        password: c.password.clone(),
+                        shell: c.shell.clone(),
+                        login_rejected: c.login_rejected.clone(),
+                        password_change: c.password_change.clone(),
+                    }),
+                    (None, None) => {
+                        bad(
+                            errs,
+                            Some(s.name.pos),
+                            "prompts",
+                            "a telnet service needs its prompts".into(),
+                            "declare services[].prompts (login, password, shell, login_rejected) or console.prompts",
+                        );
+                        continue;
+                    }
+                };
+            }
+            ServiceKind::HttpBasic => {
+                if s.path.is_none() {
+                    bad(
+                        errs,
+                        Some(s.name.pos),
+                        "path",
+                        "an http_basic service needs the protected page's path".into(),
+                        "e.g. path: /admin",
+                    );
+                    continue;
+                }
+            }
+            ServiceKind::Mqtt => {}
+        }
+        let throttle = s.throttle.clone().unwrap_or(RawThrottle {
+            after: None,
+            unlock: None,
+        });
+        if throttle.after == Some(0) {
+            bad(
+                errs,
+                Some(s.name.pos),
+                "throttle.after",
+                "must be at least 1".into(),
+                "",
+            );
+            continue;
+        }
+        let Some(port) = port else { continue };
+        out.push(Service {
+            name: s.name.value.clone(),
+            kind: s.kind,
+            host,
+            port,
+            tls: s.tls,
+            user: s.user.clone(),
+            path: s.path.clone().unwrap_or_else(|| "/".into()),
+            user_field: s.user_field.clone().unwrap_or_default(),
+            password_field: s.password_field.clone().unwrap_or_default(),
+            success,
+            failure,
+            prompts,
+            timeout: s.timeout.map(|d| d.0).unwrap_or(std::time::Duration::from_secs(10)),
+            after: throttle.after.unwrap_or(3),
+            unlock: throttle.unlock.map(|d| d.0),
+        });
+    }
+    out
+}

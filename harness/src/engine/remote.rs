@@ -1,0 +1,540 @@
+//! Remote password checks over the device's network services: factory credentials
+//! (PWD-02), common default credentials (PWD-03), brute-force protection (PWD-09).
+//!
+//! Every attempt is recorded (time, service, user, which list entry or named password,
+//! outcome, latency) in `remote-attempts.jsonl`; passwords are never written. A refusal
+//! counts only when the device said so, and only beside a login that worked on the same
+//! service in the same testcase (the positive control).
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{Run, StepResult, Stop, judge};
+use crate::config::device::Login as Credentials;
+use crate::config::scenario::{Outcome as Judge, RemoteExpect};
+use crate::config::template::{Quote, Template};
+use crate::remote::{Login, Outcome, Target, Tried};
+
+/// The first attempts of a burst that a rate limit may let through ("after the first ten").
+const FREE_ATTEMPTS: usize = 10;
+/// How often a sweep segment may be redone after a lockout before the sweep gives up.
+const MAX_REDO: u32 = 3;
+
+/// One remote login attempt, as evidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    /// Milliseconds since the testcase's first remote attempt.
+    pub t_ms: u128,
+    pub service: String,
+    pub user: String,
+    /// Which password: a named one (`{{factory.password}}`, `the current password`), a
+    /// list entry (`mirai #12`) or `wrong #n`. Never the password itself.
+    pub credential: String,
+    pub outcome: &'static str,
+    pub latency_ms: u128,
+    /// What the device answered (shortened; redacted when saved).
+    pub detail: String,
+}
+
+fn words(o: &Outcome) -> String {
+    match o {
+        Outcome::Accepted => "logged in".into(),
+        Outcome::Rejected => "refused the login".into(),
+        Outcome::PasswordChange => "took the credentials and demanded a new password".into(),
+        Outcome::Unanswered(why) => format!("gave no decision ({why})"),
+    }
+}
+
+impl Run<'_> {
+    /// The declared services, ports rendered.
+    fn remote_targets(&self) -> Result<Vec<Target>, Stop> {
+        let services = &self.bench.device.services;
+        if services.is_empty() {
+            return Err(Stop::Skip(
+                "the device profile declares no remote login services".into(),
+            ));
+        }
+        services
+            .iter()
+            .map(|s| {
+                let text = s
+                    .port
+                    .render(&self.bench.command_vars, Quote::Raw)
+                    .map_err(Stop::Error)?;
+                let port = text
+                    .trim()
+                    .parse::<u16>()
+                    .map_err(|_| Stop::Error(format!("service {}: port {text:?} is not a port number", s.name)))?;
+                Ok(Target::new(s.clone(), port))
+            })
+            .collect()
+    }
+
+    /// The credentials that should work now (after the run's password change).
+    fn right_credentials(&self) -> Result<Credentials, Stop> {
+        self.bench
+            .current
+            .clone()
+            .ok_or_else(|| Stop::Error("the run knows no working credentials (no factory credentials declared)".into()))
+    }
+
+    fn remote_user(t: &Target, c: &Credentials) -> String {
+        t.service.user.clone().unwrap_or_else(|| c.user.clone())
+    }
+
+    /// One attempt, recorded.
+    async fn try_login(&mut self, t: &Target, user: &str, password: &str, credential: &str) -> Tried {
+        let started = *self.remote_t0.get_or_insert_with(Instant::now);
+        let tried = t.attempt(user, password).await;
+        self.attempts.push(AttemptRecord {
+            t_ms: started.elapsed().as_millis(),
+            service: t.service.name.clone(),
+            user: crate::remote::printable(user, 64),
+            credential: credential.to_string(),
+            outcome: tried.outcome.word(),
+            latency_ms: tried.latency.as_millis(),
+            detail: tried.detail.clone(),
+        });
+        tried
+    }
+
+    /// Tries until the service gives a decision or `within` passes (a booting device's
+    /// service may not listen yet).
+    async fn decided_login(
+        &mut self,
+        t: &Target,
+        user: &str,
+        password: &str,
+        credential: &str,
+        within: Duration,
+    ) -> Result<Outcome, Stop> {
+        let deadline = Instant::now() + within;
+        loop {
+            let tried = self.try_login(t, user, password, credential).await;
+            match tried.outcome {
+                Outcome::Unanswered(why) if Instant::now() >= deadline => {
+                    return Err(Stop::Error(format!(
+                        "{} gave no decision on a login within {within:?}: {why}",
+                        t.describe()
+                    )));
+                }
+                Outcome::Unanswered(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                o => return Ok(o),
+            }
+        }
+    }
+
+    /// `remote_login`: this password on every declared service.
+    pub(super) async fn remote_login(
+        &mut self,
+        password: &Template,
+        expect: RemoteExpect,
+        within: Duration,
+        otherwise: &Judge,
+    ) -> StepResult {
+        let targets = self.remote_targets()?;
+        let pw = self.render(password, Quote::Raw)?;
+        let label = password.source().to_string();
+        let creds = self.right_credentials().unwrap_or(Credentials {
+            user: String::new(),
+            password: String::new(),
+        });
+        let mut seen = Vec::new();
+        for t in &targets {
+            let user = Self::remote_user(t, &creds);
+            if user.is_empty() {
+                return Err(Stop::Error(format!("no user to log in as on {}", t.describe())));
+            }
+            let o = self.decided_login(t, &user, &pw, &label, within).await?;
+            let ok = match expect {
+                RemoteExpect::Accepted => o == Outcome::Accepted,
+                RemoteExpect::Rejected => o == Outcome::Rejected,
+                RemoteExpect::NoAccess => o != Outcome::Accepted,
+            };
+            let line = format!("{} {} for {user:?} with {label}", t.describe(), words(&o));
+            if !ok {
+                return Err(judge(otherwise, &line));
+            }
+            seen.push(line);
+        }
+        Ok(seen.join("; "))
+    }
+
+    /// Logs in with the right credentials until it works or `limit` passes. Returns when
+    /// the last refusal and the first success came (since the call): the lockout lasted at
+    /// least the first, at most the second. Polls from half the declared unlock time on,
+    /// every twentieth of it (at least 0.5 s); undeclared: after 1 s, then doubling to 10 s.
+    async fn wait_unlocked(
+        &mut self,
+        t: &Target,
+        right: &Credentials,
+        limit: Duration,
+    ) -> Option<(Duration, Duration)> {
+        let t0 = Instant::now();
+        let user = Self::remote_user(t, right);
+        let (mut pause, step) = match t.service.unlock {
+            Some(u) => (u / 2, Some((u / 20).max(Duration::from_millis(500)))),
+            None => (Duration::from_secs(1), None),
+        };
+        let mut last_refused = Duration::ZERO;
+        loop {
+            let left = limit.saturating_sub(t0.elapsed());
+            if left.is_zero() {
+                return None;
+            }
+            tokio::time::sleep(pause.min(left)).await;
+            let at = t0.elapsed();
+            let tried = self.try_login(t, &user, &right.password, "the current password").await;
+            if tried.outcome == Outcome::Accepted {
+                return Some((last_refused, at));
+            }
+            last_refused = at;
+            pause = step.unwrap_or_else(|| (pause * 2).min(Duration::from_secs(10)));
+        }
+    }
+
+    /// The positive control of a service: the right password logs in.
+    async fn control(&mut self, t: &Target, right: &Credentials) -> Result<(), Stop> {
+        let user = Self::remote_user(t, right);
+        match self
+            .decided_login(
+                t,
+                &user,
+                &right.password,
+                "the current password",
+                Duration::from_secs(60),
+            )
+            .await?
+        {
+            Outcome::Accepted => Ok(()),
+            o => Err(Stop::Error(format!(
+                "not decided: the positive control failed — {} {} with the current password (user {user:?}), so a refusal there would mean nothing",
+                t.describe(),
+                words(&o)
+            ))),
+        }
+    }
+
+    /// How long to wait for a locked service to take the right password again.
+    fn unlock_limit(t: &Target, asked: Option<Duration>) -> Duration {
+        asked.unwrap_or_else(|| match t.service.unlock {
+            Some(u) => u + Duration::from_secs(60),
+            None => Duration::from_secs(600),
+        })
+    }
+
+    /// `credential_sweep` (PWD-03): the built-in list and the lab's on every service.
+    pub(super) async fn credential_sweep(&mut self) -> StepResult {
+        let targets = self.remote_targets()?;
+        let right = self.right_credentials()?;
+        let list = crate::remote::defaults::entries(&self.bench.device.default_credentials);
+        let mut summary = Vec::new();
+        for t in &targets {
+            self.control(t, &right).await?;
+            // the right login after every `after - 1` wrong ones keeps the declared
+            // protection from engaging; a refusal counts only once a right login follows it
+            let seg = (t.service.after.saturating_sub(1)).max(1) as usize;
+            let (mut i, mut lockouts, mut waited, mut redo) = (0usize, 0u32, Duration::ZERO, 0u32);
+            let mut undecided: Vec<usize> = Vec::new();
+            while i < list.len() {
+                let end = (i + seg).min(list.len());
+                let mut open = Vec::new();
+                for (k, e) in list.iter().enumerate().take(end).skip(i) {
+                    let tried = self.try_login(t, &e.user, &e.password, &e.label).await;
+                    match tried.outcome {
+                        Outcome::Accepted | Outcome::PasswordChange => {
+                            return Err(Stop::Fail {
+                                check: Some("PWD-03".into()),
+                                reason: format!(
+                                    "PWD-03: {} {} for the common default credentials {} (user {:?}, a password from the published list): a universal default login",
+                                    t.describe(),
+                                    words(&tried.outcome),
+                                    e.label,
+                                    e.user
+                                ),
+                            });
+                        }
+                        Outcome::Rejected => {}
+                        Outcome::Unanswered(_) => open.push(k),
+                    }
+                }
+                let user = Self::remote_user(t, &right);
+                let check = self.try_login(t, &user, &right.password, "the current password").await;
+                if check.outcome == Outcome::Accepted {
+                    undecided.extend(open);
+                    i = end;
+                    redo = 0;
+                    continue;
+                }
+                // locked (or gone): the refusals since the last right login mean nothing
+                lockouts += 1;
+                redo += 1;
+                if redo > MAX_REDO {
+                    return Err(Stop::Error(format!(
+                        "not decided: {} stopped taking the right password after {} wrong attempt(s) {MAX_REDO} times in a row; {i} of {} entries decided. Declare the device's protection (services[].throttle.after)",
+                        t.describe(),
+                        end - i,
+                        list.len()
+                    )));
+                }
+                let limit = Self::unlock_limit(t, None);
+                match self.wait_unlocked(t, &right, limit).await {
+                    Some((_, d)) => waited += d,
+                    None => {
+                        return Err(Stop::Error(format!(
+                            "not decided: the right password stopped working on {} during the sweep and did not work again within {limit:?}; {i} of {} entries decided",
+                            t.describe(),
+                            list.len()
+                        )));
+                    }
+                }
+            }
+            // entries the device did not answer get one more try, each followed by a right login
+            let mut unresolved = 0;
+            for k in undecided {
+                let e = &list[k];
+                let tried = self.try_login(t, &e.user, &e.password, &e.label).await;
+                let user = Self::remote_user(t, &right);
+                let check = self.try_login(t, &user, &right.password, "the current password").await;
+                match tried.outcome {
+                    Outcome::Accepted | Outcome::PasswordChange => {
+                        return Err(Stop::Fail {
+                            check: Some("PWD-03".into()),
+                            reason: format!(
+                                "PWD-03: {} {} for the common default credentials {} (user {:?})",
+                                t.describe(),
+                                words(&tried.outcome),
+                                e.label,
+                                e.user
+                            ),
+                        });
+                    }
+                    Outcome::Rejected if check.outcome == Outcome::Accepted => {}
+                    _ => unresolved += 1,
+                }
+            }
+            if unresolved > 0 {
+                return Err(Stop::Error(format!(
+                    "not decided: {} gave no decision on {unresolved} of {} default credentials, even when tried again",
+                    t.describe(),
+                    list.len()
+                )));
+            }
+            summary.push(format!(
+                "{}: all {} default credentials refused (paced: a right login after every {seg} wrong one(s){})",
+                t.describe(),
+                list.len(),
+                if lockouts > 0 {
+                    format!("; {lockouts} lockout(s) waited out, {:.0} s", waited.as_secs_f64())
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        Ok(summary.join("; "))
+    }
+
+    /// `brute_force` (PWD-09): per service, a burst of wrong passwords, then the right one.
+    pub(super) async fn brute_force(
+        &mut self,
+        attempts: u32,
+        max_rate: u32,
+        max_burst: Duration,
+        unlock_within: Option<Duration>,
+    ) -> StepResult {
+        let targets = self.remote_targets()?;
+        let right = self.right_credentials()?;
+        let mut summary = Vec::new();
+        for t in &targets {
+            self.control(t, &right).await?;
+            let user = Self::remote_user(t, &right);
+            let nonce: u32 = rand::random();
+            let burst0 = Instant::now();
+            // (seconds since the burst began when answered, outcome word)
+            let mut answers: Vec<(f64, &'static str)> = Vec::new();
+            for j in 0..attempts {
+                if burst0.elapsed() > max_burst {
+                    break;
+                }
+                let wrong = format!("cb-wrong-{nonce:08x}-{j}");
+                let tried = self.try_login(t, &user, &wrong, &format!("wrong #{}", j + 1)).await;
+                answers.push((burst0.elapsed().as_secs_f64(), tried.outcome.word()));
+                if matches!(tried.outcome, Outcome::Accepted | Outcome::PasswordChange) {
+                    return Err(Stop::Fail {
+                        check: Some("PWD-09".into()),
+                        reason: format!(
+                            "PWD-09: {} {} for a random wrong password (wrong #{}): the password is not checked",
+                            t.describe(),
+                            words(&tried.outcome),
+                            j + 1
+                        ),
+                    });
+                }
+            }
+            let n = answers.len();
+            let burst = burst0.elapsed();
+            // the sustained rate after the first ten (over all when fewer were made)
+            let rate = {
+                let from = if n > FREE_ATTEMPTS + 1 { FREE_ATTEMPTS } else { 0 };
+                let span = answers[n - 1].0 - if from == 0 { 0.0 } else { answers[from - 1].0 };
+                let count = (n - from) as f64;
+                if span > 0.0 { count / span * 60.0 } else { f64::INFINITY }
+            };
+            let after = self.try_login(t, &user, &right.password, "the current password").await;
+            let mut probes = vec![(burst0.elapsed().as_secs_f64(), after.outcome.word())];
+            let verdict: Result<String, Stop>;
+            if after.outcome == Outcome::Accepted {
+                verdict = if rate > f64::from(max_rate) {
+                    Err(Stop::Fail {
+                        check: Some("PWD-09".into()),
+                        reason: format!(
+                            "PWD-09: {} answered {n} wrong passwords in {:.1} s ({rate:.0}/min after the first {FREE_ATTEMPTS}; the ceiling is {max_rate}/min) and took the right password right after: nothing slows a brute force",
+                            t.describe(),
+                            burst.as_secs_f64()
+                        ),
+                    })
+                } else {
+                    Ok(format!(
+                        "{}: answers slowed to {rate:.1}/min over {n} wrong passwords ({:.0} s; ceiling {max_rate}/min); the right password worked right after",
+                        t.describe(),
+                        burst.as_secs_f64()
+                    ))
+                };
+            } else {
+                // locked out: the right password must work again, and the lockout must come
+                // soon enough and last long enough
+                let limit = Self::unlock_limit(t, unlock_within);
+                let unlocked = self.wait_unlocked(t, &right, limit).await;
+                probes.push((
+                    burst0.elapsed().as_secs_f64(),
+                    if unlocked.is_some() { "accepted" } else { "rejected" },
+                ));
+                verdict = match unlocked {
+                    None => Err(Stop::Fail {
+                        check: Some("PWD-09".into()),
+                        reason: format!(
+                            "PWD-09: after {n} wrong passwords {} refused the right one and still did not take it {:.0} s later: a brute-force attempt locks the owner out (declare the unlock time in services[].throttle.unlock, or an unlock the lab can perform)",
+                            t.describe(),
+                            limit.as_secs_f64()
+                        ),
+                    }),
+                    Some((u, u_max)) => {
+                        // the unlock login reset the count: the declared limit (else ten)
+                        // wrong passwords must engage the lockout again
+                        let k = t.service.after as usize;
+                        for j in 0..k {
+                            let wrong = format!("cb-wrong-{nonce:08x}-k{j}");
+                            let tried = self.try_login(t, &user, &wrong, &format!("wrong #{}", n + j + 1)).await;
+                            answers.push((burst0.elapsed().as_secs_f64(), tried.outcome.word()));
+                        }
+                        let again = self.try_login(t, &user, &right.password, "the current password").await;
+                        probes.push((burst0.elapsed().as_secs_f64(), again.outcome.word()));
+                        // the lockout lasted at least `u` (the last refused try): the rate
+                        // bound uses that, so a coarse poll never flatters a device
+                        let bound = k as f64 / u.as_secs_f64().max(0.001) * 60.0;
+                        if again.outcome == Outcome::Accepted {
+                            Err(Stop::Fail {
+                                check: Some("PWD-09".into()),
+                                reason: format!(
+                                    "PWD-09: {} locked out after the burst, but after {k} wrong passwords (services[].throttle.after) it took the right one again: the lockout engages later than declared",
+                                    t.describe()
+                                ),
+                            })
+                        } else if bound > f64::from(max_rate) {
+                            Err(Stop::Fail {
+                                check: Some("PWD-09".into()),
+                                reason: format!(
+                                    "PWD-09: {} locks out after at most {k} wrong passwords, but only for {:.1}–{:.1} s: up to {bound:.0} guesses/min (ceiling {max_rate}/min)",
+                                    t.describe(),
+                                    u.as_secs_f64(),
+                                    u_max.as_secs_f64()
+                                ),
+                            })
+                        } else {
+                            Ok(format!(
+                                "{}: locked out after the burst of {n} wrong passwords; the right password worked again after {:.1}–{:.1} s, and {k} wrong ones lock it again: at most {bound:.1} guesses/min (ceiling {max_rate}/min). Left locked; the next check starts from a power cycle",
+                                t.describe(),
+                                u.as_secs_f64(),
+                                u_max.as_secs_f64()
+                            ))
+                        }
+                    }
+                };
+            }
+            self.evidence.push((
+                format!("brute-force-{}.svg", file_safe(&t.service.name)),
+                timeline_svg(&t.describe(), &answers, &probes, max_rate),
+            ));
+            summary.push(verdict?);
+        }
+        Ok(summary.join("; "))
+    }
+}
+
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .take(40)
+        .collect()
+}
+
+/// The attempt timeline: attempt number over time, wrong passwords as dots, the right
+/// password's tries as larger marks (green: logged in, red: refused), and the ceiling rate
+/// as a dashed line from the tenth attempt.
+pub fn timeline_svg(title: &str, answers: &[(f64, &str)], probes: &[(f64, &str)], max_rate: u32) -> String {
+    let (w, h, pad) = (640.0_f64, 240.0_f64, 36.0_f64);
+    let t_max = answers
+        .iter()
+        .chain(probes)
+        .map(|a| a.0)
+        .fold(0.0_f64, f64::max)
+        .max(1.0);
+    let n_max = (answers.len() + 1) as f64;
+    let x = |t: f64| pad + t / t_max * (w - 2.0 * pad);
+    let y = |n: f64| h - pad - n / n_max * (h - 2.0 * pad);
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"11\">\n<title>{}</title>\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>\n<text x=\"{pad}\" y=\"14\">{} — wrong passwords (dots) and the right one (squares) over {t_max:.1} s</text>\n<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{t_max:.1} s</text>\n<text x=\"4\" y=\"{}\">{}</text>\n",
+        esc(title),
+        h - pad,
+        w - pad,
+        h - pad,
+        h - pad,
+        esc(title),
+        w - pad,
+        h - pad + 14.0,
+        pad + 4.0,
+        answers.len()
+    );
+    if let Some(&(t10, _)) = answers.get(FREE_ATTEMPTS - 1) {
+        let t_end = t_max;
+        let n_end = FREE_ATTEMPTS as f64 + (t_end - t10) / 60.0 * f64::from(max_rate);
+        s.push_str(&format!(
+            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"gray\" stroke-dasharray=\"4 3\"><title>ceiling {max_rate}/min</title></line>\n",
+            x(t10),
+            y(FREE_ATTEMPTS as f64),
+            x(t_end),
+            y(n_end.min(n_max))
+        ));
+    }
+    for (i, (t, o)) in answers.iter().enumerate() {
+        let c = if *o == "rejected" { "#555" } else { "#d80" };
+        s.push_str(&format!(
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2\" fill=\"{c}\"><title>#{} {o} at {t:.2} s</title></circle>\n",
+            x(*t),
+            y((i + 1) as f64),
+            i + 1
+        ));
+    }
+    for (t, o) in probes {
+        let c = if *o == "accepted" { "#080" } else { "#c00" };
+        s.push_str(&format!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"7\" height=\"7\" fill=\"{c}\"><title>right password {o} at {t:.2} s</title></rect>\n",
+            x(*t) - 3.5,
+            h - pad - 12.0
+        ));
+    }
+    s.push_str("</svg>\n");
+    s
+}

@@ -1,0 +1,198 @@
+//! Remote login drivers: one login attempt over a device's network service (telnet, HTTP
+//! Basic, an HTML form, the device's MQTT broker), classified from what the device
+//! answered. Every driver implements [`Login`]; the engine's remote password checks
+//! (PWD-02, PWD-03, PWD-09) only see [`Tried`].
+//!
+//! A refusal counts only when the device said so (a "Login incorrect", HTTP 401, CONNACK
+//! "bad user name or password"): silence, a closed port or an unknown answer is
+//! [`Outcome::Unanswered`], which no check takes as a refusal.
+
+pub mod defaults;
+pub mod http;
+pub mod mqtt;
+pub mod telnet;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::config::services::{Service, ServiceKind};
+
+/// How the device answered one login attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Logged in: a shell prompt, the page behind the login, CONNACK success.
+    Accepted,
+    /// The device refused the credentials, in its own words.
+    Rejected,
+    /// The credentials were taken but a new password is demanded first.
+    PasswordChange,
+    /// No decision can be read from the answer (no answer, closed port, unknown reply).
+    Unanswered(String),
+}
+
+impl Outcome {
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Rejected => "rejected",
+            Outcome::PasswordChange => "password_change",
+            Outcome::Unanswered(_) => "unanswered",
+        }
+    }
+}
+
+/// One attempt as the driver saw it.
+#[derive(Debug, Clone)]
+pub struct Tried {
+    pub outcome: Outcome,
+    /// What the device answered, shortened and made printable (never the password we sent:
+    /// callers redact it too).
+    pub detail: String,
+    /// From connecting to the decision.
+    pub latency: Duration,
+}
+
+/// A remote login driver.
+pub trait Login {
+    /// One login attempt with these credentials on a fresh connection.
+    fn attempt(&self, user: &str, password: &str) -> impl Future<Output = Tried> + Send;
+}
+
+/// A service made ready to drive: its port rendered.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub service: Service,
+    pub port: u16,
+}
+
+impl Target {
+    pub fn new(service: Service, port: u16) -> Self {
+        Self { service, port }
+    }
+
+    /// `name (kind on host:port)`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}{} on {}:{})",
+            self.service.name,
+            self.service.kind.name(),
+            if self.service.tls { " over TLS" } else { "" },
+            self.service.host,
+            self.port
+        )
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.service.host, self.port)
+    }
+}
+
+impl Login for Target {
+    async fn attempt(&self, user: &str, password: &str) -> Tried {
+        let t0 = Instant::now();
+        let (outcome, detail) = match self.service.kind {
+            ServiceKind::Telnet => telnet::attempt(self, user, password).await,
+            ServiceKind::HttpBasic => http::attempt_basic(self, user, password).await,
+            ServiceKind::HttpForm => http::attempt_form(self, user, password).await,
+            ServiceKind::Mqtt => mqtt::attempt(self, user, password).await,
+        };
+        Tried {
+            outcome,
+            detail: printable(&detail, 300),
+            latency: t0.elapsed(),
+        }
+    }
+}
+
+/// At most `max` bytes of `s`, control characters shown as escapes: device text goes into
+/// reports and terminals.
+pub fn printable(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.len() >= max {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() || ('\u{80}'..='\u{9f}').contains(&c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A TLS client for login services: the device's certificate is not judged here (COM-03
+/// does that); the connection only carries the login.
+pub fn insecure_tls() -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    #[derive(Debug)]
+    struct AnyCert(std::sync::Arc<rustls::crypto::CryptoProvider>);
+    impl ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &rustls_pki_types::CertificateDer<'_>,
+            _: &[rustls_pki_types::CertificateDer<'_>],
+            _: &rustls_pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls_pki_types::UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &rustls_pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &rustls_pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = crate::bench::provider();
+    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS client: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(cfg))
+}
+
+/// Connects within `timeout`, TLS around it when the service says so.
+pub async fn connect(t: &Target) -> Result<Box<dyn Stream>, String> {
+    let tcp = tokio::time::timeout(t.service.timeout, tokio::net::TcpStream::connect(t.addr()))
+        .await
+        .map_err(|_| format!("no TCP connection within {:?}", t.service.timeout))?
+        .map_err(|e| format!("TCP connect: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    if !t.service.tls {
+        return Ok(Box::new(tcp));
+    }
+    let name = rustls_pki_types::ServerName::from(t.service.host);
+    let tls = tokio::time::timeout(
+        t.service.timeout,
+        tokio_rustls::TlsConnector::from(insecure_tls()?).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| format!("no TLS handshake within {:?}", t.service.timeout))?
+    .map_err(|e| format!("TLS handshake: {e}"))?;
+    Ok(Box::new(tls))
+}
+
+/// A byte stream to a device service.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
