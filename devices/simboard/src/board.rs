@@ -53,10 +53,16 @@ pub enum Flaw {
     /// After five TLS failures in a row the client stops checking certificates (an
     /// "insecure fallback" to keep the cloud reachable).
     ValidationOffAfterFailures,
+    /// The factory password logs in over the remote services before the owner set one.
+    RemoteFactoryLogin,
+    /// A hidden `support`/`support` account logs in on every remote service.
+    DefaultAccount,
+    /// Remote logins are never slowed down or locked.
+    NoLoginThrottle,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 17] = [
+    pub const ALL: [Flaw; 20] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -74,6 +80,9 @@ impl Flaw {
         Flaw::OpenBootloader,
         Flaw::EmptyImageAccepted,
         Flaw::ValidationOffAfterFailures,
+        Flaw::RemoteFactoryLogin,
+        Flaw::DefaultAccount,
+        Flaw::NoLoginThrottle,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +104,9 @@ impl Flaw {
             Flaw::OpenBootloader => "open-bootloader",
             Flaw::EmptyImageAccepted => "empty-image-accepted",
             Flaw::ValidationOffAfterFailures => "validation-off-after-failures",
+            Flaw::RemoteFactoryLogin => "remote-factory-login",
+            Flaw::DefaultAccount => "default-account",
+            Flaw::NoLoginThrottle => "no-login-throttle",
         }
     }
 
@@ -287,6 +299,9 @@ impl Board {
             let state = self.opts.state.clone();
             let console = self.line.writer();
             std::thread::spawn(move || crate::update::agent(u, flaws, state, console));
+        }
+        if let Some(r) = self.opts.remote.clone() {
+            crate::remote::start(r);
         }
         if let Some(m) = self.opts.mqtt.clone() {
             let flaws = self.opts.flaws.clone();

@@ -15,6 +15,7 @@ mod board;
 mod mqtt;
 mod net;
 mod pty;
+mod remote;
 mod update;
 
 use std::path::PathBuf;
@@ -33,11 +34,12 @@ pub struct BoardOptions {
     pub factory_password: String,
     pub mqtt: Option<mqtt::MqttOptions>,
     pub update: Option<update::AgentOptions>,
+    pub remote: Option<remote::RemoteOptions>,
 }
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--source-address IP] [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--update-url URL --update-pubkey HEX --update-interval-ms N --install-ms N --update-messages normal|installing-first|silent-refusal]\n  \
+        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--source-address IP] [--telnet-port P] [--web-port P] [--lockout-ms N] [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--update-url URL --update-pubkey HEX --update-interval-ms N --install-ms N --update-messages normal|installing-first|silent-refusal]\n  \
          simboard power-off --pidfile FILE\n  simboard factory-reset --state FILE\n  simboard flash --state FILE --version X.Y.Z\n  simboard sign-image --key FILE --version X.Y.Z [--model M] [--payload-bytes N] --out FILE\n  simboard pubkey --key FILE\n  simboard run --link PATH --state FILE [--flaw NAME]...\n\
          flaws: {}",
         board::Flaw::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
@@ -67,6 +69,10 @@ struct Args {
     update_pubkey: Option<String>,
     update_interval_ms: u64,
     install_ms: u64,
+    telnet_port: Option<u16>,
+    web_port: Option<u16>,
+    lockout_ms: u64,
+    source: Option<std::net::IpAddr>,
     key: Option<PathBuf>,
     version: Option<String>,
     model: String,
@@ -101,6 +107,10 @@ fn parse_args() -> Result<Args, String> {
         update_pubkey: None,
         update_interval_ms: 1000,
         install_ms: 600,
+        telnet_port: None,
+        web_port: None,
+        lockout_ms: 15_000,
+        source: None,
         key: None,
         version: None,
         model: update::MODEL.into(),
@@ -135,8 +145,13 @@ fn parse_args() -> Result<Args, String> {
             "--mqtt-connect" => a.mqtt_connect = value()?,
             "--source-address" => {
                 let v = value()?;
-                net::set_source(v.parse().map_err(|e| format!("--source-address {v:?}: {e}"))?)
+                let ip = v.parse().map_err(|e| format!("--source-address {v:?}: {e}"))?;
+                a.source = Some(ip);
+                net::set_source(ip)
             }
+            "--telnet-port" => a.telnet_port = Some(value()?.parse().map_err(|e| format!("--telnet-port: {e}"))?),
+            "--web-port" => a.web_port = Some(value()?.parse().map_err(|e| format!("--web-port: {e}"))?),
+            "--lockout-ms" => a.lockout_ms = value()?.parse().map_err(|e| format!("--lockout-ms: {e}"))?,
             "--mqtt-tls-port" => a.mqtt_tls_port = value()?.parse().map_err(|e| format!("--mqtt-tls-port: {e}"))?,
             "--mqtt-plain-port" => {
                 a.mqtt_plain_port = value()?.parse().map_err(|e| format!("--mqtt-plain-port: {e}"))?
@@ -251,6 +266,16 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
             (None, None) => None,
             _ => return Err("--update-url and --update-pubkey go together".into()),
         },
+        remote: (args.telnet_port.is_some() || args.web_port.is_some()).then(|| remote::RemoteOptions {
+            address: args.source.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+            telnet_port: args.telnet_port,
+            web_port: args.web_port,
+            lockout: Duration::from_millis(args.lockout_ms),
+            state: args.state.clone().unwrap_or_default(),
+            factory_user: args.factory_user.clone(),
+            factory_password: args.factory_password.clone(),
+            flaws: args.flaws.clone(),
+        }),
     })
 }
 

@@ -194,10 +194,11 @@ impl Run<'_> {
         }
     }
 
-    /// The positive control of a service: the right password logs in.
+    /// The positive control of a service: the right password logs in (once a lockout left
+    /// by an earlier check, or shared with another service, has passed).
     async fn control(&mut self, t: &Target, right: &Credentials) -> Result<(), Stop> {
         let user = Self::remote_user(t, right);
-        match self
+        let o = self
             .decided_login(
                 t,
                 &user,
@@ -205,8 +206,18 @@ impl Run<'_> {
                 "the current password",
                 Duration::from_secs(60),
             )
-            .await?
-        {
+            .await?;
+        let o = match o {
+            Outcome::Rejected => {
+                let limit = Self::unlock_limit(t, None);
+                match self.wait_unlocked(t, right, limit).await {
+                    Some(_) => Outcome::Accepted,
+                    None => o,
+                }
+            }
+            o => o,
+        };
+        match o {
             Outcome::Accepted => Ok(()),
             o => Err(Stop::Error(format!(
                 "not decided: the positive control failed — {} {} with the current password (user {user:?}), so a refusal there would mean nothing",
@@ -419,45 +430,71 @@ impl Run<'_> {
                             limit.as_secs_f64()
                         ),
                     }),
-                    Some((u, u_max)) => {
+                    Some((u1, _)) => {
                         // the unlock login reset the count: the declared limit (else ten)
-                        // wrong passwords must engage the lockout again
+                        // wrong passwords must engage the lockout again, and how long it
+                        // then lasts is the lockout an attacker pays for every k guesses
                         let k = t.service.after as usize;
+                        let cycle0 = Instant::now();
                         for j in 0..k {
                             let wrong = format!("cb-wrong-{nonce:08x}-k{j}");
                             let tried = self.try_login(t, &user, &wrong, &format!("wrong #{}", n + j + 1)).await;
                             answers.push((burst0.elapsed().as_secs_f64(), tried.outcome.word()));
                         }
+                        let t_k = cycle0.elapsed();
                         let again = self.try_login(t, &user, &right.password, "the current password").await;
                         probes.push((burst0.elapsed().as_secs_f64(), again.outcome.word()));
-                        // the lockout lasted at least `u` (the last refused try): the rate
-                        // bound uses that, so a coarse poll never flatters a device
-                        let bound = k as f64 / u.as_secs_f64().max(0.001) * 60.0;
                         if again.outcome == Outcome::Accepted {
                             Err(Stop::Fail {
                                 check: Some("PWD-09".into()),
                                 reason: format!(
-                                    "PWD-09: {} locked out after the burst, but after {k} wrong passwords (services[].throttle.after) it took the right one again: the lockout engages later than declared",
-                                    t.describe()
-                                ),
-                            })
-                        } else if bound > f64::from(max_rate) {
-                            Err(Stop::Fail {
-                                check: Some("PWD-09".into()),
-                                reason: format!(
-                                    "PWD-09: {} locks out after at most {k} wrong passwords, but only for {:.1}–{:.1} s: up to {bound:.0} guesses/min (ceiling {max_rate}/min)",
+                                    "PWD-09: {} locked out after the burst (for {:.1} s more), but after {k} wrong passwords (services[].throttle.after, default 10) it took the right one at once: the lockout engages later than declared",
                                     t.describe(),
-                                    u.as_secs_f64(),
-                                    u_max.as_secs_f64()
+                                    u1.as_secs_f64()
                                 ),
                             })
                         } else {
-                            Ok(format!(
-                                "{}: locked out after the burst of {n} wrong passwords; the right password worked again after {:.1}–{:.1} s, and {k} wrong ones lock it again: at most {bound:.1} guesses/min (ceiling {max_rate}/min). Left locked; the next check starts from a power cycle",
-                                t.describe(),
-                                u.as_secs_f64(),
-                                u_max.as_secs_f64()
-                            ))
+                            let unlocked = self.wait_unlocked(t, &right, limit).await;
+                            probes.push((
+                                burst0.elapsed().as_secs_f64(),
+                                if unlocked.is_some() { "accepted" } else { "rejected" },
+                            ));
+                            match unlocked {
+                                None => Err(Stop::Fail {
+                                    check: Some("PWD-09".into()),
+                                    reason: format!(
+                                        "PWD-09: after {k} wrong passwords {} refused the right one and still did not take it {:.0} s later: a few wrong guesses lock the owner out",
+                                        t.describe(),
+                                        limit.as_secs_f64()
+                                    ),
+                                }),
+                                Some((u, u_max)) => {
+                                    // the lockout lasted at least `u` (the last refused try):
+                                    // the bound uses that, so a coarse poll never flatters
+                                    let cycle = (t_k + u).as_secs_f64().max(0.001);
+                                    let bound = k as f64 / cycle * 60.0;
+                                    if bound > f64::from(max_rate) {
+                                        Err(Stop::Fail {
+                                            check: Some("PWD-09".into()),
+                                            reason: format!(
+                                                "PWD-09: {} locks out after {k} wrong passwords, but only for {:.1}–{:.1} s: up to {bound:.0} guesses/min (ceiling {max_rate}/min)",
+                                                t.describe(),
+                                                u.as_secs_f64(),
+                                                u_max.as_secs_f64()
+                                            ),
+                                        })
+                                    } else {
+                                        Ok(format!(
+                                            "{}: {n} wrong passwords in {:.1} s, then the right one was refused (locked) and worked again {:.1} s later; {k} wrong ones lock it again for {:.1}–{:.1} s: at most {bound:.1} guesses/min (ceiling {max_rate}/min)",
+                                            t.describe(),
+                                            burst.as_secs_f64(),
+                                            u1.as_secs_f64(),
+                                            u.as_secs_f64(),
+                                            u_max.as_secs_f64()
+                                        ))
+                                    }
+                                }
+                            }
                         }
                     }
                 };

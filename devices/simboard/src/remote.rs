@@ -1,0 +1,335 @@
+//! The board's remote login services: a telnet login and a web admin page (an HTML login
+//! form, and HTTP Basic on /admin). Both check the same account as the console, read
+//! from the board's flash (its state file) at every attempt.
+//!
+//! The good board refuses remote logins while the factory password is still in force
+//! (the owner sets a password on the console first), and locks remote logins for
+//! `--lockout-ms` after two wrong passwords in a row (per service; a right login resets the count;
+//! while locked every attempt is refused, without saying why). Flaws: the factory password
+//! works remotely before setup (`remote-factory-login`), a hidden `support`/`support`
+//! account (`default-account`), no lockout (`no-login-throttle`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::board::{Flaw, State};
+
+const FAILURES_BEFORE_LOCK: u32 = 2;
+
+#[derive(Debug, Clone)]
+pub struct RemoteOptions {
+    pub address: IpAddr,
+    pub telnet_port: Option<u16>,
+    pub web_port: Option<u16>,
+    pub lockout: Duration,
+    pub state: PathBuf,
+    pub factory_user: String,
+    pub factory_password: String,
+    pub flaws: Vec<Flaw>,
+}
+
+#[derive(Debug, Default)]
+struct Guard {
+    failures: u32,
+    locked_until: Option<Instant>,
+}
+
+#[derive(Clone)]
+struct Accounts {
+    opts: RemoteOptions,
+    guard: Arc<Mutex<Guard>>,
+}
+
+impl Accounts {
+    fn has(&self, f: Flaw) -> bool {
+        self.opts.flaws.contains(&f)
+    }
+
+    /// Whether these credentials log in remotely now.
+    fn check(&self, user: &str, password: &str) -> bool {
+        let throttled = !self.has(Flaw::NoLoginThrottle);
+        let mut g = self.guard.lock().unwrap_or_else(|e| e.into_inner());
+        if throttled && g.locked_until.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        let state = State::load(&self.opts.state);
+        let factory = user == self.opts.factory_user && password == self.opts.factory_password;
+        let ok = if self.has(Flaw::DefaultAccount) && user == "support" && password == "support" {
+            true
+        } else if user != self.opts.factory_user {
+            false
+        } else {
+            match &state.password {
+                None => factory && self.has(Flaw::RemoteFactoryLogin),
+                Some(current) => password == current || (factory && self.has(Flaw::FactoryPasswordKept)),
+            }
+        };
+        if ok {
+            g.failures = 0;
+            g.locked_until = None;
+        } else {
+            g.failures += 1;
+            if throttled && g.failures >= FAILURES_BEFORE_LOCK {
+                g.failures = 0;
+                g.locked_until = Some(Instant::now() + self.opts.lockout);
+            }
+        }
+        ok
+    }
+}
+
+pub fn start(opts: RemoteOptions) {
+    let accounts = Accounts {
+        opts: opts.clone(),
+        guard: Arc::new(Mutex::new(Guard::default())),
+    };
+    // separate daemons, separate failure counts
+    let fresh = || Accounts {
+        guard: Arc::new(Mutex::new(Guard::default())),
+        ..accounts.clone()
+    };
+    if let Some(p) = opts.telnet_port {
+        serve(opts.address, p, fresh(), telnet);
+    }
+    if let Some(p) = opts.web_port {
+        serve(opts.address, p, fresh(), web);
+    }
+}
+
+fn serve(ip: IpAddr, port: u16, accounts: Accounts, handler: fn(TcpStream, &Accounts)) {
+    let listener = match TcpListener::bind((ip, port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("remote: cannot listen on {ip}:{port}: {e}");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let a = accounts.clone();
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+            std::thread::spawn(move || handler(conn, &a));
+        }
+    });
+}
+
+/// Reads one line typed over telnet, dropping the client's option answers.
+fn telnet_line(r: &mut impl Read) -> Option<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    let mut iac = 0u8; // bytes of a command still to skip
+    loop {
+        if r.read(&mut b).ok()? == 0 {
+            return None;
+        }
+        let c = b[0];
+        if iac > 0 {
+            // IAC WILL/WONT/DO/DONT take one more byte
+            iac = if iac == 2 && (251..=254).contains(&c) { 1 } else { 0 };
+            continue;
+        }
+        match c {
+            255 => iac = 2,
+            b'\r' | b'\n' => return Some(String::from_utf8_lossy(&line).into_owned()),
+            0 => {}
+            c if line.len() < 256 => line.push(c),
+            _ => {}
+        }
+    }
+}
+
+fn telnet(conn: TcpStream, a: &Accounts) {
+    let Ok(mut w) = conn.try_clone() else { return };
+    let mut r = BufReader::new(conn);
+    // IAC WILL ECHO, IAC WILL SUPPRESS-GO-AHEAD: the server echoes (not the password)
+    let _ = w.write_all(&[255, 251, 1, 255, 251, 3]);
+    let _ = w.write_all(b"\r\nSimBoard remote console\r\n");
+    for _ in 0..3 {
+        let _ = w.write_all(b"\r\nsimboard login: ");
+        let Some(mut user) = telnet_line(&mut r) else { return };
+        if user.is_empty() {
+            // the LF after a CR
+            let Some(u) = telnet_line(&mut r) else { return };
+            user = u;
+        }
+        let _ = w.write_all(format!("{user}\r\nPassword: ").as_bytes());
+        let Some(mut password) = telnet_line(&mut r) else {
+            return;
+        };
+        if password.is_empty() {
+            let Some(p) = telnet_line(&mut r) else { return };
+            password = p;
+        }
+        if a.check(&user, &password) {
+            let _ = w.write_all(format!("\r\nWelcome to SimBoard, {user}\r\n$ ").as_bytes());
+            loop {
+                let Some(cmd) = telnet_line(&mut r) else { return };
+                match cmd.trim() {
+                    "" => continue,
+                    "exit" | "logout" => return,
+                    c => {
+                        let _ = w.write_all(format!("{c}\r\nsh: {c}: not found\r\n$ ").as_bytes());
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        let _ = w.write_all(b"\r\nLogin incorrect\r\n");
+    }
+}
+
+fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let s = s.trim().trim_end_matches('=');
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        acc = (acc << 6) | u32::from(val(c)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+fn url_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn respond(w: &mut TcpStream, status: &str, extra: &str, body: &str) {
+    let _ = w.write_all(
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+}
+
+fn web(conn: TcpStream, a: &Accounts) {
+    let Ok(mut w) = conn.try_clone() else { return };
+    let mut r = BufReader::new(conn.take(16 * 1024));
+    let mut request = String::new();
+    if r.read_line(&mut request).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).unwrap_or(0) == 0 {
+            return;
+        }
+        let h = h.trim_end().to_string();
+        if h.is_empty() {
+            break;
+        }
+        headers.push(h);
+    }
+    let header = |name: &str| {
+        headers.iter().find_map(|h| {
+            let (k, v) = h.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    };
+    let mut parts = request.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    match (method, path) {
+        ("GET", "/admin") => {
+            let creds = header("authorization")
+                .and_then(|v| v.strip_prefix("Basic ").and_then(b64_decode))
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            let ok = creds
+                .as_deref()
+                .and_then(|c| c.split_once(':'))
+                .is_some_and(|(u, p)| a.check(u, p));
+            if ok {
+                respond(&mut w, "200 OK", "", "<h1>SimBoard admin</h1>");
+            } else {
+                respond(
+                    &mut w,
+                    "401 Unauthorized",
+                    "WWW-Authenticate: Basic realm=\"SimBoard\"\r\n",
+                    "<h1>401</h1>",
+                );
+            }
+        }
+        ("GET", "/login") => respond(
+            &mut w,
+            "200 OK",
+            "",
+            "<form method=post action=/login><input name=user><input name=password type=password></form>",
+        ),
+        ("POST", "/login") => {
+            let len: usize = header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+                .min(4096);
+            let mut body = vec![0u8; len];
+            if r.read_exact(&mut body).is_err() {
+                return;
+            }
+            let body = String::from_utf8_lossy(&body).into_owned();
+            let field = |name: &str| {
+                body.split('&').find_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    (url_decode(k) == name).then(|| url_decode(v))
+                })
+            };
+            let (user, password) = (field("user").unwrap_or_default(), field("password").unwrap_or_default());
+            if a.check(&user, &password) {
+                respond(&mut w, "200 OK", "", &format!("<p>Welcome, {user}</p>"));
+            } else {
+                respond(&mut w, "200 OK", "", "<p>Invalid user name or password</p>");
+            }
+        }
+        _ => respond(&mut w, "404 Not Found", "", "<h1>404</h1>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decoders() {
+        assert_eq!(
+            super::b64_decode("YWRtaW46YWRtaW4=").as_deref(),
+            Some(&b"admin:admin"[..])
+        );
+        assert_eq!(super::url_decode("a+b%26c%3D"), "a b&c=");
+        assert_eq!(super::url_decode("100%"), "100%");
+    }
+}

@@ -1,0 +1,211 @@
+//! Remote password checks (PWD-02, PWD-03, PWD-09) against the simulated board's telnet
+//! console and web login: the good board passes each, each flaw turns exactly its check
+//! red with evidence, and no password reaches a result file.
+
+mod common;
+
+use common::*;
+use rstest::rstest;
+
+const REMOTE: [&str; 3] = [
+    "remote-factory-credentials",
+    "default-credentials",
+    "brute-force-protection",
+];
+
+fn read(dir: &tempfile::TempDir, rel: &str) -> String {
+    std::fs::read_to_string(dir.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn the_good_board_passes_every_remote_check_with_the_attempts_as_evidence() {
+    let (cases, code, dir, out) = run_only_with("devices/simboard.yaml", &REMOTE, &["--skip-setup"]);
+    assert_eq!(code, Some(0), "{out}");
+    for id in REMOTE {
+        assert_eq!(cases[id].status, "pass", "{id}: {:?}\n{out}", cases[id]);
+    }
+    // PWD-02: refused before setup, the new password works remotely, the old one is dead
+    let attempts = read(
+        &dir,
+        "results/scenarios/remote-factory-credentials/remote-attempts.jsonl",
+    );
+    let lines: Vec<serde_json::Value> = attempts
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 6, "2 services x 3 logins: {attempts}");
+    let outcomes: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["credential"].as_str().unwrap_or(""),
+                l["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("{{factory.password}}", "rejected"),
+            ("{{factory.password}}", "rejected"),
+            ("{{strong_password}}", "accepted"),
+            ("{{strong_password}}", "accepted"),
+            ("{{factory.password}}", "rejected"),
+            ("{{factory.password}}", "rejected"),
+        ]
+    );
+    // PWD-03: every list entry on both services, each refusal followed by a right login
+    let sweep = read(&dir, "results/scenarios/default-credentials/remote-attempts.jsonl");
+    for svc in ["telnet", "web"] {
+        let n = sweep
+            .lines()
+            .filter(|l| l.contains(&format!("\"service\":\"{svc}\"")) && l.contains("\"credential\":\"mirai #"))
+            .count();
+        assert_eq!(n, 60, "{svc}: every entry tried once");
+    }
+    assert!(
+        !sweep.contains("xc3511"),
+        "list passwords are named by entry, never written"
+    );
+    // PWD-09: the burst, the lockout, the unlock; the timeline plot
+    let bf = &cases["brute-force-protection"];
+    let steps = read(&dir, "results/events.jsonl");
+    assert!(steps.contains("then the right one was refused (locked)"), "{steps}");
+    let svg = read(&dir, "results/scenarios/brute-force-protection/brute-force-telnet.svg");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("right password accepted"),
+        "{bf:?}"
+    );
+    // no password in any result file: the factory one, nor the one the run set
+    let state = read(&dir, "work/simboard.state");
+    let set = state
+        .lines()
+        .find_map(|l| l.strip_prefix("password="))
+        .expect("password set");
+    for f in walk(&dir.path().join("results")) {
+        let t = String::from_utf8_lossy(&std::fs::read(&f).expect("read")).into_owned();
+        assert!(!t.contains(set), "{} holds the password set in the run", f.display());
+        assert!(
+            !t.contains("simboard-factory"),
+            "{} holds the factory password",
+            f.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[rstest]
+#[case::factory_login_before_setup(
+    "devices/simboard-remote-factory-login.yaml",
+    "remote-factory-credentials",
+    "PWD-02",
+    "before setup, the factory password opens a remote service: telnet"
+)]
+#[case::factory_password_kept(
+    "devices/simboard-factory-password-kept.yaml",
+    "remote-factory-credentials",
+    "PWD-02",
+    "after setup, the factory password still opens a remote service"
+)]
+#[case::universal_account(
+    "devices/simboard-default-account.yaml",
+    "default-credentials",
+    "PWD-03",
+    "mirai #11 (user \"support\""
+)]
+#[case::no_throttle(
+    "devices/simboard-no-login-throttle.yaml",
+    "brute-force-protection",
+    "PWD-09",
+    "nothing slows a brute force"
+)]
+fn each_remote_flaw_fails_its_check(#[case] profile: &str, #[case] id: &str, #[case] check: &str, #[case] why: &str) {
+    let (cases, code, dir, out) = run_only_with(profile, &[id], &["--skip-setup"]);
+    assert_eq!(code, Some(1), "{out}");
+    let c = &cases[id];
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    assert_eq!(c.classname, check);
+    assert!(
+        c.message.starts_with(&format!("{check}:")) && c.message.contains(why),
+        "{c:?}"
+    );
+    let attempts = read(&dir, &format!("results/scenarios/{id}/remote-attempts.jsonl"));
+    assert!(
+        attempts.contains("\"outcome\":\"accepted\""),
+        "the login that worked is in the evidence"
+    );
+    assert!(!attempts.contains("simboard-factory") && !attempts.contains("\"support\",\"credential\":\"support"));
+}
+
+/// A board whose lockout is too short (2 s after 2 wrong passwords: up to 60 guesses a
+/// minute) fails with the rate it allows; one that never takes the right password again
+/// fails as locking its owner out.
+#[rstest]
+#[case::short_lockout("2000", "", "but only for")]
+#[case::locked_for_good("3600000", "unlock_within: 3s", "still did not take it")]
+fn a_lockout_must_be_long_enough_and_must_end(#[case] lockout_ms: &str, #[case] extra: &str, #[case] why: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = std::fs::read_to_string(repo().join("devices/simboard.yaml"))
+        .expect("profile")
+        .replace(
+            "--web-port {{port.web}}",
+            &format!("--web-port {{{{port.web}}}} --lockout-ms {lockout_ms}"),
+        );
+    let p = dir.path().join("simboard-lockout.yaml");
+    std::fs::write(&p, profile).expect("write profile");
+    let sc = std::fs::read_to_string(repo().join("scenarios/brute-force-protection.yaml"))
+        .expect("scenario")
+        .replace(
+            "max_rate: 10 }",
+            &format!(
+                "max_rate: 10{} }}",
+                if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {extra}")
+                }
+            ),
+        );
+    let s = dir.path().join("bf.yaml");
+    std::fs::write(&s, sc).expect("write scenario");
+    let (cases, code, _d, out) = run_only_with(
+        p.to_str().expect("utf8"),
+        &["brute-force-protection"],
+        &["--skip-setup", "-s", s.to_str().expect("utf8")],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let c = &cases["brute-force-protection"];
+    assert_eq!(
+        (c.status.as_str(), c.classname.as_str()),
+        ("failure", "PWD-09"),
+        "{c:?}\n{out}"
+    );
+    assert!(c.message.contains(why), "{c:?}");
+}
+
+/// Certbench sends password guesses only to the device: a service on another host is
+/// refused before anything runs (exit 2), naming the field.
+#[test]
+fn a_service_on_another_host_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = std::fs::read_to_string(repo().join("devices/simboard.yaml"))
+        .expect("profile")
+        .replace("    kind: telnet ", "    host: 10.1.2.3\n    kind: telnet ");
+    let p = dir.path().join("elsewhere.yaml");
+    std::fs::write(&p, profile).expect("write");
+    let o = certbench(&["validate", p.to_str().expect("utf8")]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("services[0].host") && t.contains("is not the device's address 127.0.0.2"),
+        "{t}"
+    );
+}
