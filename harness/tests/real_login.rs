@@ -93,3 +93,180 @@ fn real_login_without_expiry_fails_pwd_01() {
     assert!(cases[0].message.starts_with("PWD-01:"), "{cases:?}");
     assert!(cases[0].message.contains("gave a shell"), "{cases:?}");
 }
+
+/// The same Debian login over Debian's telnetd (inetutils) and OpenSSH server (with PAM),
+/// on the device's address. `env`: extra environment for the device (REAL_LOGIN_AUTH, ...).
+fn run_remote(
+    profile: &str,
+    env: &[(&str, &str)],
+    only: &[&str],
+    scenarios: Option<&std::path::Path>,
+) -> (
+    Option<i32>,
+    std::collections::BTreeMap<String, Case>,
+    tempfile::TempDir,
+    String,
+) {
+    let out = tempfile::tempdir().expect("tempdir");
+    let res = out.path().join("results");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.current_dir(repo())
+        .env("REAL_LOGIN_FACTORY_PASSWORD", "Factory-Default-1")
+        .envs(env.iter().copied())
+        .args(["run", "-d", profile, "--out"])
+        .arg(&res)
+        .arg("--workdir")
+        .arg(out.path().join("work"));
+    for id in only {
+        cmd.args(["--only", id]);
+    }
+    if let Some(s) = scenarios {
+        cmd.arg("-s").arg(s);
+    }
+    let o = cmd.output().expect("run certbench");
+    let cases = junit(&res.join("junit.xml"))
+        .into_iter()
+        .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c))
+        .collect();
+    (o.status.code(), cases, out, text(&o))
+}
+
+fn remote_ready() -> bool {
+    if !ready() {
+        return false;
+    }
+    for (var, default) in [
+        ("TELNETD", "/var/cache/certbench-deps/telnetd"),
+        ("SSHD", "/var/cache/certbench-deps/sshd"),
+    ] {
+        let path = std::env::var(var).unwrap_or_else(|_| default.into());
+        if !std::path::Path::new(&path).exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{path} is missing in CI (.ci/run extracts it)"
+            );
+            eprintln!("SKIPPED: {path} is missing");
+            return false;
+        }
+    }
+    true
+}
+
+/// A copy of a real-login profile with only its SSH service, in `dir` (beside the
+/// fixture's folder layout, so its commands still find device.sh).
+fn ssh_only(profile: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo().join(profile)).expect("profile");
+    let (a, b) = (
+        text.find("  - name: telnet\n").expect("telnet"),
+        text.find("  - name: ssh\n").expect("ssh"),
+    );
+    let text = format!("{}{}", &text[..a], &text[b..]).replace(
+        "{{profile_dir}}/../real-login",
+        &format!("{}/fixtures/real-login", repo().display()),
+    );
+    let p = dir.join("ssh-only.yaml");
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+/// PWD-02 over telnet and SSH against Debian's login: an expired factory password only
+/// opens the change dialog (PASS: no access before setup, the new password works, the old
+/// one is dead); a factory password that is not expired gives a shell over telnet and over
+/// SSH (FAIL, each on its own); an SSH server taking no passwords cannot be opened by one.
+#[test]
+fn factory_credentials_over_telnet_and_ssh_against_debian_login() {
+    if !remote_ready() {
+        return;
+    }
+    let (code, cases, d, out) = run_remote(
+        "fixtures/devices/real-login-expired.yaml",
+        &[],
+        &["remote-factory-credentials"],
+        None,
+    );
+    let c = &cases["remote-factory-credentials"];
+    assert_eq!((code, c.status.as_str()), (Some(0), "pass"), "{c:?}\n{out}");
+    let events = std::fs::read_to_string(d.path().join("results/events.jsonl")).expect("events");
+    assert!(
+        events.contains("ssh (ssh on 127.0.0.2:")
+            && events.contains("took the credentials and demanded a new password"),
+        "{events}"
+    );
+    let (code, cases, _d, out) = run_remote(
+        "fixtures/devices/real-login-valid.yaml",
+        &[],
+        &["remote-factory-credentials"],
+        None,
+    );
+    let c = &cases["remote-factory-credentials"];
+    assert_eq!((code, c.status.as_str()), (Some(1), "failure"), "{c:?}\n{out}");
+    assert!(
+        c.message
+            .contains("before setup, the factory password opens a remote service: telnet"),
+        "{c:?}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = ssh_only("fixtures/devices/real-login-valid.yaml", dir.path());
+    let (code, cases, _d, out) = run_remote(p.to_str().expect("utf8"), &[], &["remote-factory-credentials"], None);
+    let c = &cases["remote-factory-credentials"];
+    assert_eq!((code, c.status.as_str()), (Some(1), "failure"), "{c:?}\n{out}");
+    assert!(
+        c.message.contains("opens a remote service: ssh (ssh on") && c.message.contains("logged in"),
+        "{c:?}"
+    );
+    let (code, cases, _d, out) = run_remote(
+        p.to_str().expect("utf8"),
+        &[("REAL_LOGIN_SSH_PASSWORDS", "no")],
+        &["remote-factory-credentials"],
+        None,
+    );
+    let c = &cases["remote-factory-credentials"];
+    assert_eq!(
+        (code, c.status.as_str()),
+        (Some(0), "pass"),
+        "keys only: no password opens it {c:?}\n{out}"
+    );
+}
+
+/// PWD-09 and PWD-03 over telnet and SSH against Debian's login: with pam_faillock (2 wrong
+/// → 15 s) the brute force is locked out and the right password works again (PASS, the
+/// lockout shared by both services is waited out); without it, wrong passwords are answered
+/// every two seconds or so and the right one still works (FAIL). The default-credential
+/// sweep refuses all 60 entries on both, paced so faillock never engages.
+#[test]
+fn brute_force_and_default_credentials_against_debian_login_with_and_without_faillock() {
+    if !remote_ready() {
+        return;
+    }
+    // 12 attempts keep the test short (Debian's login answers a wrong password after its delay)
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sc = std::fs::read_to_string(repo().join("scenarios/brute-force-protection.yaml"))
+        .expect("scenario")
+        .replace("attempts: 100", "attempts: 12");
+    let s = dir.path().join("bf.yaml");
+    std::fs::write(&s, sc).expect("write");
+    let faillock = [("REAL_LOGIN_AUTH", "faillock")];
+    let (code, cases, d, out) = run_remote("fixtures/devices/real-login-expired.yaml", &faillock, &[], Some(&s));
+    let c = &cases["brute-force-protection"];
+    assert_eq!((code, c.status.as_str()), (Some(0), "pass"), "{c:?}\n{out}");
+    let events = std::fs::read_to_string(d.path().join("results/events.jsonl")).expect("events");
+    for svc in ["telnet (telnet on", "ssh (ssh on"] {
+        assert!(
+            events.contains(&format!("{svc} 127.0.0.2:"))
+                && events.matches("then the right one was refused (locked)").count() >= 2,
+            "{svc} locked out: {events}"
+        );
+    }
+    let (code, cases, _d, out) = run_remote("fixtures/devices/real-login-expired.yaml", &[], &[], Some(&s));
+    let c = &cases["brute-force-protection"];
+    assert_eq!((code, c.status.as_str()), (Some(1), "failure"), "{c:?}\n{out}");
+    assert!(c.message.contains("nothing slows a brute force"), "{c:?}");
+    let (code, cases, _d, out) = run_remote(
+        "fixtures/devices/real-login-expired.yaml",
+        &faillock,
+        &["default-credentials"],
+        None,
+    );
+    let c = &cases["default-credentials"];
+    assert_eq!((code, c.status.as_str()), (Some(0), "pass"), "{c:?}\n{out}");
+}

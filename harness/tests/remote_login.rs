@@ -209,3 +209,83 @@ fn a_service_on_another_host_is_refused() {
         "{t}"
     );
 }
+
+/// Runs a fixture scenario against Debian's mosquitto with a password_file (a device's own
+/// broker), the owner's password in the environment.
+fn mosquitto_run(mode: &str, scenario: &str) -> (Option<i32>, Case, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    let o = std::process::Command::new(bin())
+        .current_dir(repo())
+        .env("BROKER_OWNER_PASSWORD", "Owner-Pass-7d2f-strong")
+        .args(["run", "-d", "fixtures/devices/mosquitto-broker-logins.yaml", "--set"])
+        .arg(format!("broker_mode={mode}"))
+        .args(["-s", &format!("fixtures/scenarios/{scenario}.yaml"), "--out"])
+        .arg(&res)
+        .arg("--workdir")
+        .arg(dir.path().join("work"))
+        .output()
+        .expect("run certbench");
+    let case = junit(&res.join("junit.xml")).into_iter().next().expect("one testcase");
+    (o.status.code(), case, dir, text(&o))
+}
+
+/// MQTT logins against software nobody here wrote: Debian's mosquitto with a password
+/// file. Only the owner's account → the sweep passes; an admin/admin account left in →
+/// PWD-03 FAIL naming it. mosquitto does not slow down wrong passwords → PWD-09 FAIL.
+#[test]
+fn mqtt_logins_against_debian_mosquitto() {
+    if !tools_ready(&["mosquitto", "mosquitto_passwd"]) {
+        return;
+    }
+    let (code, c, _d, out) = mosquitto_run("logins", "sweep-only");
+    assert_eq!((code, c.status.as_str()), (Some(0), "pass"), "{c:?}\n{out}");
+    let (code, c, d, out) = mosquitto_run("logins-default", "sweep-only");
+    assert_eq!((code, c.status.as_str()), (Some(1), "failure"), "{c:?}\n{out}");
+    assert!(c.message.contains("mirai #4 (user \"admin\""), "{c:?}");
+    let attempts = read(&d, "results/scenarios/sweep-only/remote-attempts.jsonl");
+    assert!(
+        attempts.contains("CONNACK Success") && attempts.contains("CONNACK NotAuthorized"),
+        "{attempts}"
+    );
+    assert!(!attempts.contains("Owner-Pass-7d2f-strong"));
+    let (code, c, _d, out) = mosquitto_run("logins", "brute-force-only");
+    assert_eq!((code, c.status.as_str()), (Some(1), "failure"), "{c:?}\n{out}");
+    assert!(c.message.contains("nothing slows a brute force"), "{c:?}");
+}
+
+/// HTTP Basic on the board's /admin page: the good board's page refuses every default
+/// pair (401) and takes the right password; the universal account gets in (PWD-03 FAIL).
+#[rstest]
+#[case::good("devices/simboard.yaml", Some(0), "pass")]
+#[case::universal_account("devices/simboard-default-account.yaml", Some(1), "failure")]
+fn http_basic_logins_on_the_admin_page(#[case] profile: &str, #[case] code: Option<i32>, #[case] status: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let full = std::fs::read_to_string(repo().join(profile)).expect("profile");
+    // only the web service, so its driver alone decides
+    let (a, b) = (
+        full.find("  - name: telnet\n").expect("telnet"),
+        full.find("  - name: web\n").expect("web"),
+    );
+    let text = format!("{}{}", &full[..a], &full[b..])
+        .replace("    kind: http_form\n", "    kind: http_basic\n")
+        .replace("    path: /login\n", "    path: /admin\n");
+    assert!(text.contains("kind: http_basic") && !text.contains("kind: telnet"));
+    let p = dir.path().join("basic.yaml");
+    std::fs::write(&p, text).expect("write");
+    let (cases, got, d, out) = run_only_with(p.to_str().expect("utf8"), &["default-credentials"], &["--skip-setup"]);
+    let c = &cases["default-credentials"];
+    assert_eq!((got, c.status.as_str()), (code, status), "{c:?}\n{out}");
+    let attempts = read(&d, "results/scenarios/default-credentials/remote-attempts.jsonl");
+    if status == "failure" {
+        assert!(
+            c.message.contains("web (http_basic on") && c.message.contains("mirai #11"),
+            "{c:?}"
+        );
+    } else {
+        assert!(
+            attempts.contains("HTTP/1.1 401 Unauthorized") && attempts.contains("HTTP/1.1 200 OK"),
+            "{attempts}"
+        );
+    }
+}

@@ -71,6 +71,8 @@ pub enum ServiceKind {
     HttpForm,
     /// An MQTT broker on the device (CONNECT with user name and password).
     Mqtt,
+    /// SSH: the password method, keyboard-interactive when that is all the server offers.
+    Ssh,
 }
 
 impl ServiceKind {
@@ -80,6 +82,7 @@ impl ServiceKind {
             ServiceKind::HttpBasic => "http_basic",
             ServiceKind::HttpForm => "http_form",
             ServiceKind::Mqtt => "mqtt",
+            ServiceKind::Ssh => "ssh",
         }
     }
 }
@@ -293,6 +296,17 @@ pub fn resolve(
                 }
             }
             ServiceKind::Mqtt => {}
+            // optional for SSH: the shell prompt ends the look after a login, and a
+            // password_change pattern adds to the built-in phrases of a forced change
+            ServiceKind::Ssh => {
+                prompts = console.map(|c| RemotePrompts {
+                    login: c.login.clone(),
+                    password: c.password.clone(),
+                    shell: c.shell.clone(),
+                    login_rejected: c.login_rejected.clone(),
+                    password_change: c.password_change.clone(),
+                });
+            }
         }
         let throttle = s.throttle.clone().unwrap_or(RawThrottle {
             after: None,

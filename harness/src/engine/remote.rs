@@ -42,6 +42,7 @@ fn words(o: &Outcome) -> String {
         Outcome::Accepted => "logged in".into(),
         Outcome::Rejected => "refused the login".into(),
         Outcome::PasswordChange => "took the credentials and demanded a new password".into(),
+        Outcome::NoPasswords(offers) => format!("takes no passwords at all (it offers: {offers})"),
         Outcome::Unanswered(why) => format!("gave no decision ({why})"),
     }
 }
@@ -148,6 +149,9 @@ impl Run<'_> {
             }
             let o = self.decided_login(t, &user, &pw, &label, within).await?;
             let ok = match expect {
+                // a service that takes no passwords: no password opens it, and there is no
+                // refusal to control; the server's own list of methods is the evidence
+                _ if matches!(o, Outcome::NoPasswords(_)) => true,
                 RemoteExpect::Accepted => o == Outcome::Accepted,
                 RemoteExpect::Rejected => o == Outcome::Rejected,
                 RemoteExpect::NoAccess => o != Outcome::Accepted,
@@ -196,7 +200,7 @@ impl Run<'_> {
 
     /// The positive control of a service: the right password logs in (once a lockout left
     /// by an earlier check, or shared with another service, has passed).
-    async fn control(&mut self, t: &Target, right: &Credentials) -> Result<(), Stop> {
+    async fn control(&mut self, t: &Target, right: &Credentials) -> Result<bool, Stop> {
         let user = Self::remote_user(t, right);
         let o = self
             .decided_login(
@@ -218,7 +222,8 @@ impl Run<'_> {
             o => o,
         };
         match o {
-            Outcome::Accepted => Ok(()),
+            Outcome::Accepted => Ok(true),
+            Outcome::NoPasswords(_) => Ok(false),
             o => Err(Stop::Error(format!(
                 "not decided: the positive control failed — {} {} with the current password (user {user:?}), so a refusal there would mean nothing",
                 t.describe(),
@@ -242,7 +247,13 @@ impl Run<'_> {
         let list = crate::remote::defaults::entries(&self.bench.device.default_credentials);
         let mut summary = Vec::new();
         for t in &targets {
-            self.control(t, &right).await?;
+            if !self.control(t, &right).await? {
+                summary.push(format!(
+                    "{}: takes no passwords, so no default credentials can log in",
+                    t.describe()
+                ));
+                continue;
+            }
             // the right login after every `after - 1` wrong ones keeps the declared
             // protection from engaging; a refusal counts only once a right login follows it
             let seg = (t.service.after.saturating_sub(1)).max(1) as usize;
@@ -266,7 +277,8 @@ impl Run<'_> {
                                 ),
                             });
                         }
-                        Outcome::Rejected => {}
+                        // no password works for this user: refused as surely as a refusal
+                        Outcome::Rejected | Outcome::NoPasswords(_) => {}
                         Outcome::Unanswered(_) => open.push(k),
                     }
                 }
@@ -321,7 +333,7 @@ impl Run<'_> {
                             ),
                         });
                     }
-                    Outcome::Rejected if check.outcome == Outcome::Accepted => {}
+                    Outcome::Rejected | Outcome::NoPasswords(_) if check.outcome == Outcome::Accepted => {}
                     _ => unresolved += 1,
                 }
             }
@@ -358,7 +370,13 @@ impl Run<'_> {
         let right = self.right_credentials()?;
         let mut summary = Vec::new();
         for t in &targets {
-            self.control(t, &right).await?;
+            if !self.control(t, &right).await? {
+                summary.push(format!(
+                    "{}: takes no passwords, so there are none to guess",
+                    t.describe()
+                ));
+                continue;
+            }
             let user = Self::remote_user(t, &right);
             let nonce: u32 = rand::random();
             let burst0 = Instant::now();

@@ -10,6 +10,7 @@
 pub mod defaults;
 pub mod http;
 pub mod mqtt;
+pub mod ssh;
 pub mod telnet;
 
 use std::future::Future;
@@ -26,6 +27,9 @@ pub enum Outcome {
     Rejected,
     /// The credentials were taken but a new password is demanded first.
     PasswordChange,
+    /// The service takes no passwords at all (an SSH server offering only public keys):
+    /// no password, default or guessed, can log in. Says which methods it offers.
+    NoPasswords(String),
     /// No decision can be read from the answer (no answer, closed port, unknown reply).
     Unanswered(String),
 }
@@ -36,6 +40,7 @@ impl Outcome {
             Outcome::Accepted => "accepted",
             Outcome::Rejected => "rejected",
             Outcome::PasswordChange => "password_change",
+            Outcome::NoPasswords(_) => "no_password_method",
             Outcome::Unanswered(_) => "unanswered",
         }
     }
@@ -95,6 +100,7 @@ impl Login for Target {
             ServiceKind::HttpBasic => http::attempt_basic(self, user, password).await,
             ServiceKind::HttpForm => http::attempt_form(self, user, password).await,
             ServiceKind::Mqtt => mqtt::attempt(self, user, password).await,
+            ServiceKind::Ssh => ssh::attempt(self, user, password).await,
         };
         Tried {
             outcome,

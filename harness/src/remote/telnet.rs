@@ -161,9 +161,11 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
             if let Err(e) = s.send(user).await {
                 return unanswered(&s, &e);
             }
-            match s.expect(&[&p.password, &p.shell]).await {
+            // a locked account may be refused before any password is asked for
+            match s.expect(&[&p.password, &p.shell, &p.login_rejected]).await {
                 Seen::Pattern(0) => {}
-                Seen::Pattern(_) => return (Outcome::Accepted, s.transcript()),
+                Seen::Pattern(1) => return (Outcome::Accepted, s.transcript()),
+                Seen::Pattern(_) => return (Outcome::Rejected, s.transcript()),
                 Seen::Closed => return unanswered(&s, "closed after the user name"),
                 Seen::Timeout => return unanswered(&s, "no password prompt"),
             }

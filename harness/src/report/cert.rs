@@ -437,6 +437,15 @@ pub fn html(r: &Report) -> String {
                 esc(&res.excerpt)
             ));
         }
+        // plots (the brute-force timeline) are shown; loaded as images, an SVG runs nothing
+        for e in c.evidence.iter().filter(|e| e.path.ends_with(".svg")) {
+            h.push_str(&format!(
+                "<figure><img src=\"{}\" alt=\"{}\" width=\"640\"><figcaption>{}</figcaption></figure>\n",
+                esc(&e.path),
+                esc(&e.path),
+                esc(&e.path)
+            ));
+        }
         if !c.evidence.is_empty() {
             h.push_str("<details><summary>Evidence files</summary><ul>");
             for e in &c.evidence {

@@ -1,0 +1,159 @@
+//! SSH logins (russh, a pure-Rust client): the `password` method, and
+//! `keyboard-interactive` when the server offers only that (PAM). A login that works is
+//! followed into a shell for a moment: a server that takes an expired password and then
+//! demands a new one (OpenSSH with PAM does) counts as a password change, not as access.
+//! The host key is not judged here (the login is what is tested).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
+use russh::{ChannelMsg, MethodKind};
+
+use super::{Outcome, Target};
+
+/// Words of a forced password change, in PAM's and common devices' phrasing.
+const CHANGE: &str = r"(?i)(required to change your password|password (has )?expired|must change (your )?password|change your password (now|immediately)|new password:)";
+
+#[derive(Debug)]
+struct AnyHostKey;
+
+impl client::Handler for AnyHostKey {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, _key: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+fn changes(t: &Target) -> Vec<regex::bytes::Regex> {
+    let mut v: Vec<regex::bytes::Regex> = regex::bytes::Regex::new(CHANGE).into_iter().collect();
+    if let Some(p) = t.service.prompts.as_ref().and_then(|p| p.password_change.clone()) {
+        v.push(p);
+    }
+    v
+}
+
+pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String) {
+    match tokio::time::timeout(t.service.timeout, session(t, user, password)).await {
+        Err(_) => (
+            Outcome::Unanswered(format!("no decision within {:?}", t.service.timeout)),
+            String::new(),
+        ),
+        Ok(Err(e)) => (Outcome::Unanswered(e.clone()), e),
+        Ok(Ok(r)) => r,
+    }
+}
+
+async fn session(t: &Target, user: &str, password: &str) -> Result<(Outcome, String), String> {
+    let tcp = tokio::net::TcpStream::connect(t.addr())
+        .await
+        .map_err(|e| format!("TCP connect: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    let config = Arc::new(client::Config {
+        inactivity_timeout: Some(t.service.timeout),
+        ..Default::default()
+    });
+    let mut h = client::connect_stream(config, tcp, AnyHostKey)
+        .await
+        .map_err(|e| format!("SSH handshake: {e}"))?;
+    let auth = h
+        .authenticate_password(user, password)
+        .await
+        .map_err(|e| format!("password authentication: {e}"))?;
+    let outcome = match auth {
+        AuthResult::Success => after_login(&mut h, t).await,
+        // the password method refused it: that is the answer (trying keyboard-interactive
+        // as well would make one attempt count twice against the device's limit)
+        AuthResult::Failure { remaining_methods, .. }
+            if !remaining_methods.contains(&MethodKind::Password)
+                && remaining_methods.contains(&MethodKind::KeyboardInteractive) =>
+        {
+            // PAM behind keyboard-interactive: answer the password prompt, then see what follows
+            let mut r = h
+                .authenticate_keyboard_interactive_start(user, None)
+                .await
+                .map_err(|e| format!("keyboard-interactive: {e}"))?;
+            let mut answered = false;
+            loop {
+                match r {
+                    KeyboardInteractiveAuthResponse::Success => break after_login(&mut h, t).await,
+                    KeyboardInteractiveAuthResponse::Failure { .. } => {
+                        break (Outcome::Rejected, "keyboard-interactive: failure".into());
+                    }
+                    KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
+                        let text: String = prompts
+                            .iter()
+                            .map(|p| p.prompt.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" | ");
+                        if answered && changes(t).iter().any(|c| c.is_match(text.as_bytes())) {
+                            break (Outcome::PasswordChange, format!("keyboard-interactive asks: {text}"));
+                        }
+                        if answered && !prompts.is_empty() {
+                            // asked for the password again: the first one was wrong
+                            break (Outcome::Rejected, format!("keyboard-interactive asks again: {text}"));
+                        }
+                        let n = prompts.len();
+                        answered |= n > 0;
+                        r = h
+                            .authenticate_keyboard_interactive_respond(vec![password.to_string(); n])
+                            .await
+                            .map_err(|e| format!("keyboard-interactive: {e}"))?;
+                    }
+                }
+            }
+        }
+        AuthResult::Failure { remaining_methods, .. } => {
+            let offers = remaining_methods
+                .iter()
+                .map(|m| format!("{m:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if remaining_methods.contains(&MethodKind::Password)
+                || remaining_methods.contains(&MethodKind::KeyboardInteractive)
+            {
+                (
+                    Outcome::Rejected,
+                    format!("authentication failed; the server offers: {offers}"),
+                )
+            } else {
+                (
+                    Outcome::NoPasswords(offers.clone()),
+                    format!("the server takes no passwords; it offers: {offers}"),
+                )
+            }
+        }
+    };
+    let _ = h.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    Ok(outcome)
+}
+
+/// Logged in: open a shell for a moment; a demand for a new password is not access.
+async fn after_login(h: &mut client::Handle<AnyHostKey>, t: &Target) -> (Outcome, String) {
+    let Ok(mut ch) = h.channel_open_session().await else {
+        return (Outcome::Accepted, "authenticated (no session channel)".into());
+    };
+    let _ = ch.request_pty(false, "vt100", 80, 24, 0, 0, &[]).await;
+    let _ = ch.request_shell(false).await;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let shell = t.service.prompts.as_ref().map(|p| p.shell.clone());
+    let change = changes(t);
+    loop {
+        match tokio::time::timeout_at(deadline, ch.wait()).await {
+            Ok(Some(ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. })) => {
+                seen.extend_from_slice(&data);
+                if change.iter().any(|c| c.is_match(&seen)) {
+                    return (Outcome::PasswordChange, String::from_utf8_lossy(&seen).into_owned());
+                }
+                if shell.as_ref().is_some_and(|s| s.is_match(&seen)) || seen.len() > 16 * 1024 {
+                    break;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    (Outcome::Accepted, String::from_utf8_lossy(&seen).into_owned())
+}
