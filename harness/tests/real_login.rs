@@ -214,6 +214,7 @@ fn factory_credentials_over_telnet_and_ssh_against_debian_login() {
         c.message.contains("opens a remote service: ssh (ssh on") && c.message.contains("logged in"),
         "{c:?}"
     );
+    let p = ssh_only("fixtures/devices/real-login-expired.yaml", dir.path());
     let (code, cases, _d, out) = run_remote(
         p.to_str().expect("utf8"),
         &[("REAL_LOGIN_SSH_PASSWORDS", "no")],
