@@ -232,10 +232,11 @@ fn factory_credentials_over_telnet_and_ssh_against_debian_login() {
 /// PWD-09 and PWD-03 over telnet and SSH against Debian's login: with pam_faillock (2 wrong
 /// → 15 s) the brute force is locked out and the right password works again (PASS, the
 /// lockout shared by both services is waited out); without it, wrong passwords are answered
-/// every two seconds or so and the right one still works (FAIL). The default-credential
-/// sweep refuses all 60 entries on both, paced so faillock never engages.
+/// every two seconds or so and the right one still works (FAIL). (PWD-03 against software
+/// nobody here wrote: mosquitto in remote_login.rs; here Debian's two-second answers to a
+/// wrong password would make the 120 sweep attempts take minutes.)
 #[test]
-fn brute_force_and_default_credentials_against_debian_login_with_and_without_faillock() {
+fn brute_force_against_debian_login_with_and_without_faillock() {
     if !remote_ready() {
         return;
     }
@@ -262,12 +263,4 @@ fn brute_force_and_default_credentials_against_debian_login_with_and_without_fai
     let c = &cases["brute-force-protection"];
     assert_eq!((code, c.status.as_str()), (Some(1), "failure"), "{c:?}\n{out}");
     assert!(c.message.contains("nothing slows a brute force"), "{c:?}");
-    let (code, cases, _d, out) = run_remote(
-        "fixtures/devices/real-login-expired.yaml",
-        &faillock,
-        &["default-credentials"],
-        None,
-    );
-    let c = &cases["default-credentials"];
-    assert_eq!((code, c.status.as_str()), (Some(0), "pass"), "{c:?}\n{out}");
 }
