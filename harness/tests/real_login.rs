@@ -264,3 +264,44 @@ fn brute_force_against_debian_login_with_and_without_faillock() {
     assert_eq!((code, c.status.as_str()), (Some(1), "failure"), "{c:?}\n{out}");
     assert!(c.message.contains("nothing slows a brute force"), "{c:?}");
 }
+
+/// COM-03's SSH part against Debian's OpenSSH server: its default offer holds no weak
+/// algorithm (PASS); a maker who turned diffie-hellman-group1-sha1, 3des-cbc and hmac-md5
+/// back on fails, each named, with the offer as evidence.
+#[test]
+fn ssh_algorithms_against_debian_openssh() {
+    if !remote_ready() {
+        return;
+    }
+    // this device's power-on needs its account files: a factory reset first
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sc = std::fs::read_to_string(repo().join("scenarios/ssh-algorithms.yaml"))
+        .expect("scenario")
+        .replace("steps:\n", "steps:\n  - factory_reset: {}\n");
+    let s = dir.path().join("ssh-algorithms.yaml");
+    std::fs::write(&s, sc).expect("write");
+    let (code, cases, d, out) = run_remote("fixtures/devices/real-login-expired.yaml", &[], &[], Some(&s));
+    let c = &cases["ssh-algorithms"];
+    assert_eq!(
+        (code, c.status.as_str(), c.classname.as_str()),
+        (Some(0), "pass", "COM-03"),
+        "{c:?}\n{out}"
+    );
+    let offer =
+        std::fs::read_to_string(d.path().join("results/scenarios/ssh-algorithms/ssh-offers.json")).expect("offer");
+    assert!(
+        offer.contains("curve25519-sha256") && offer.contains("SSH-2.0-OpenSSH"),
+        "{offer}"
+    );
+    let (code, cases, _d, out) = run_remote(
+        "fixtures/devices/real-login-expired.yaml",
+        &[("REAL_LOGIN_SSH_WEAK", "yes")],
+        &[],
+        Some(&s),
+    );
+    let c = &cases["ssh-algorithms"];
+    assert_eq!((code, c.status.as_str()), (Some(1), "failure"), "{c:?}\n{out}");
+    for weak in ["diffie-hellman-group1-sha1", "3des-cbc", "hmac-md5"] {
+        assert!(c.message.contains(weak), "{weak} named: {c:?}");
+    }
+}

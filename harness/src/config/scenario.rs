@@ -115,6 +115,8 @@ pub enum Interface {
     Debug,
     /// The profile declares remote login services (profile `services`).
     RemoteLogin,
+    /// ... and at least one of them is SSH.
+    Ssh,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -221,6 +223,9 @@ pub enum RawStep {
     /// PWD-09: many wrong passwords as fast as each service answers; the device must slow
     /// them down or lock out, and the right password must work again afterwards.
     BruteForce(RawBruteForce),
+    /// COM-03 (SSH): every SSH service's key-exchange offer (read before any login) must
+    /// hold no weak key exchange, host key, cipher or MAC algorithm.
+    SshAlgorithms(RawEmpty),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -726,6 +731,7 @@ pub enum StepKind {
         otherwise: Outcome,
     },
     CredentialSweep,
+    SshAlgorithms,
     BruteForce {
         attempts: u32,
         max_rate: u32,
@@ -771,6 +777,7 @@ impl StepKind {
             StepKind::RemoteLogin { .. } => "remote_login",
             StepKind::CredentialSweep => "credential_sweep",
             StepKind::BruteForce { .. } => "brute_force",
+            StepKind::SshAlgorithms => "ssh_algorithms",
         }
     }
 }
@@ -1047,6 +1054,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                 ),
             }),
             RawStep::CredentialSweep(_) => Some(StepKind::CredentialSweep),
+            RawStep::SshAlgorithms(_) => Some(StepKind::SshAlgorithms),
             RawStep::BruteForce(b) => {
                 let attempts = b.attempts.unwrap_or(100);
                 let max_rate = b.max_rate.unwrap_or(10);

@@ -202,6 +202,12 @@ impl Bench {
                     .debug
                     .is_none()
                     .then_some("the device profile declares no debug port (debug)"),
+                Interface::Ssh => (!self
+                    .device
+                    .services
+                    .iter()
+                    .any(|s| s.kind == crate::config::services::ServiceKind::Ssh))
+                .then_some("the device profile declares no SSH service (services: kind ssh)"),
                 Interface::RemoteLogin => self.device.services.is_empty().then_some(
                     "the device profile declares no remote login services (services: telnet, web login, its MQTT broker)",
                 ),
@@ -929,6 +935,7 @@ impl Run<'_> {
                 otherwise,
             } => self.remote_login(password, *expect, *within, otherwise).await,
             StepKind::CredentialSweep => self.credential_sweep().await,
+            StepKind::SshAlgorithms => self.ssh_algorithms().await,
             StepKind::BruteForce {
                 attempts,
                 max_rate,

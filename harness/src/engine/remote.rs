@@ -358,6 +358,65 @@ impl Run<'_> {
         Ok(summary.join("; "))
     }
 
+    /// `ssh_algorithms` (COM-03, SSH part): each SSH service's offer, read before any login.
+    pub(super) async fn ssh_algorithms(&mut self) -> StepResult {
+        let targets: Vec<Target> = self
+            .remote_targets()?
+            .into_iter()
+            .filter(|t| t.service.kind == crate::config::services::ServiceKind::Ssh)
+            .collect();
+        let mut seen = Vec::new();
+        let mut offers = Vec::new();
+        for t in &targets {
+            // a booting device may not listen yet
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let offer = loop {
+                match crate::remote::kexinit::offer(t.addr(), t.service.timeout).await {
+                    Ok(o) => break o,
+                    Err(e) if Instant::now() >= deadline => {
+                        return Err(Stop::Error(format!(
+                            "{}: no key-exchange offer read: {e}",
+                            t.describe()
+                        )));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                }
+            };
+            offers.push(serde_json::json!({ "service": t.service.name, "offer": offer }));
+            let weak = offer.weak();
+            if !weak.is_empty() {
+                self.evidence.push((
+                    "ssh-offers.json".into(),
+                    serde_json::to_string_pretty(&offers).unwrap_or_default(),
+                ));
+                let named: Vec<String> = weak.iter().map(|(k, v)| format!("{k}: {}", v.join(", "))).collect();
+                return Err(Stop::Fail {
+                    check: Some("COM-03".into()),
+                    reason: format!(
+                        "COM-03: {} ({}) offers weak algorithms — {}",
+                        t.describe(),
+                        offer.ident,
+                        named.join("; ")
+                    ),
+                });
+            }
+            seen.push(format!(
+                "{} ({}): no weak algorithm among {} key exchange, {} host key, {} cipher and {} MAC algorithms",
+                t.describe(),
+                offer.ident,
+                offer.kex.len(),
+                offer.host_key.len(),
+                offer.ciphers.len(),
+                offer.macs.len()
+            ));
+        }
+        self.evidence.push((
+            "ssh-offers.json".into(),
+            serde_json::to_string_pretty(&offers).unwrap_or_default(),
+        ));
+        Ok(seen.join("; "))
+    }
+
     /// `brute_force` (PWD-09): per service, a burst of wrong passwords, then the right one.
     pub(super) async fn brute_force(
         &mut self,

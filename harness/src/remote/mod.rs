@@ -9,6 +9,7 @@
 
 pub mod defaults;
 pub mod http;
+pub mod kexinit;
 pub mod mqtt;
 pub mod ssh;
 pub mod telnet;
