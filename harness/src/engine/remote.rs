@@ -87,7 +87,10 @@ impl Run<'_> {
     /// One attempt, recorded.
     async fn try_login(&mut self, t: &Target, user: &str, password: &str, credential: &str) -> Tried {
         let started = *self.remote_t0.get_or_insert_with(Instant::now);
-        let tried = t.attempt(user, password).await;
+        let mut tried = t.attempt(user, password).await;
+        // a device that echoes what it was sent must not put the password into the evidence
+        // (the run's own secrets are redacted when saved; list entries and wrong guesses here)
+        tried.detail = scrub(&tried.detail, password);
         self.attempts.push(AttemptRecord {
             t_ms: started.elapsed().as_millis(),
             service: t.service.name.clone(),
@@ -586,6 +589,16 @@ impl Run<'_> {
     }
 }
 
+/// `detail` without `password` (a device may echo what it was sent). Passwords shorter than
+/// three characters are left: they would blank out ordinary words.
+fn scrub(detail: &str, password: &str) -> String {
+    if password.chars().count() >= 3 {
+        detail.replace(password, "<password>")
+    } else {
+        detail.to_string()
+    }
+}
+
 fn file_safe(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
@@ -651,4 +664,24 @@ pub fn timeline_svg(title: &str, answers: &[(f64, &str)], probes: &[(f64, &str)]
     }
     s.push_str("</svg>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_echoed_password_is_scrubbed_from_the_detail_and_the_plot_is_svg() {
+        assert_eq!(
+            super::scrub("Password: xc3511\\r\\nLogin incorrect", "xc3511"),
+            "Password: <password>\\r\\nLogin incorrect"
+        );
+        assert_eq!(super::scrub("no echo", "xc3511"), "no echo");
+        assert_eq!(super::scrub("a b", "a"), "a b", "too short to scrub");
+        let svg = super::timeline_svg(
+            "t <&>",
+            &[(0.1, "rejected"), (0.2, "rejected")],
+            &[(0.3, "accepted")],
+            10,
+        );
+        assert!(svg.starts_with("<svg") && svg.contains("t &lt;&amp;&gt;") && svg.trim_end().ends_with("</svg>"));
+    }
 }
