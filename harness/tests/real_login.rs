@@ -242,11 +242,12 @@ fn brute_force_against_debian_login_with_and_without_faillock() {
     }
     // 12 attempts keep the test short (Debian's login answers a wrong password after its delay)
     let dir = tempfile::tempdir().expect("tempdir");
-    let sc = std::fs::read_to_string(repo().join("scenarios/brute-force-protection.yaml"))
-        .expect("scenario")
-        .replace("attempts: 100", "attempts: 12");
-    let s = dir.path().join("bf.yaml");
-    std::fs::write(&s, sc).expect("write");
+    let s = variant(
+        "scenarios/brute-force-protection.yaml",
+        "attempts: 100",
+        "attempts: 12",
+        dir.path(),
+    );
     let faillock = [("REAL_LOGIN_AUTH", "faillock")];
     let (code, cases, d, out) = run_remote("fixtures/devices/real-login-expired.yaml", &faillock, &[], Some(&s));
     let c = &cases["brute-force-protection"];
@@ -275,11 +276,12 @@ fn ssh_algorithms_against_debian_openssh() {
     }
     // this device's power-on needs its account files: a factory reset first
     let dir = tempfile::tempdir().expect("tempdir");
-    let sc = std::fs::read_to_string(repo().join("scenarios/ssh-algorithms.yaml"))
-        .expect("scenario")
-        .replace("steps:\n", "steps:\n  - factory_reset: {}\n");
-    let s = dir.path().join("ssh-algorithms.yaml");
-    std::fs::write(&s, sc).expect("write");
+    let s = variant(
+        "scenarios/ssh-algorithms.yaml",
+        "steps:\n",
+        "steps:\n  - factory_reset: {}\n",
+        dir.path(),
+    );
     let (code, cases, d, out) = run_remote("fixtures/devices/real-login-expired.yaml", &[], &[], Some(&s));
     let c = &cases["ssh-algorithms"];
     assert_eq!(

@@ -93,15 +93,6 @@ fn the_good_board_passes_every_remote_check_with_the_attempts_as_evidence() {
     }
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).expect("read dir").flatten() {
-        let p = e.path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
-    }
-    out
-}
-
 #[rstest]
 #[case::factory_login_before_setup(
     "devices/simboard-remote-factory-login.yaml",
@@ -153,29 +144,23 @@ fn each_remote_flaw_fails_its_check(#[case] profile: &str, #[case] id: &str, #[c
 #[case::locked_for_good("3600000", "unlock_within: 3s", "still did not take it")]
 fn a_lockout_must_be_long_enough_and_must_end(#[case] lockout_ms: &str, #[case] extra: &str, #[case] why: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let profile = std::fs::read_to_string(repo().join("devices/simboard.yaml"))
-        .expect("profile")
-        .replace(
-            "--web-port {{port.web}}",
-            &format!("--web-port {{{{port.web}}}} --lockout-ms {lockout_ms}"),
-        );
-    let p = dir.path().join("simboard-lockout.yaml");
-    std::fs::write(&p, profile).expect("write profile");
-    let sc = std::fs::read_to_string(repo().join("scenarios/brute-force-protection.yaml"))
-        .expect("scenario")
-        .replace(
-            "max_rate: 10 }",
-            &format!(
-                "max_rate: 10{} }}",
-                if extra.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {extra}")
-                }
-            ),
-        );
-    let s = dir.path().join("bf.yaml");
-    std::fs::write(&s, sc).expect("write scenario");
+    let p = variant(
+        "devices/simboard.yaml",
+        "--web-port {{port.web}}",
+        &format!("--web-port {{{{port.web}}}} --lockout-ms {lockout_ms}"),
+        dir.path(),
+    );
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(", {extra}")
+    };
+    let s = variant(
+        "scenarios/brute-force-protection.yaml",
+        "max_rate: 10 }",
+        &format!("max_rate: 10{extra} }}"),
+        dir.path(),
+    );
     let (cases, code, _d, out) = run_only_with(
         p.to_str().expect("utf8"),
         &["brute-force-protection"],
@@ -196,11 +181,12 @@ fn a_lockout_must_be_long_enough_and_must_end(#[case] lockout_ms: &str, #[case] 
 #[test]
 fn a_service_on_another_host_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let profile = std::fs::read_to_string(repo().join("devices/simboard.yaml"))
-        .expect("profile")
-        .replace("    kind: telnet ", "    host: 10.1.2.3\n    kind: telnet ");
-    let p = dir.path().join("elsewhere.yaml");
-    std::fs::write(&p, profile).expect("write");
+    let p = variant(
+        "devices/simboard.yaml",
+        "    kind: telnet ",
+        "    host: 10.1.2.3\n    kind: telnet ",
+        dir.path(),
+    );
     let o = certbench(&["validate", p.to_str().expect("utf8")]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");

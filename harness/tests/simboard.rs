@@ -58,15 +58,6 @@ fn good_board_passes_and_results_hold_no_secret() {
     );
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).expect("read dir").flatten() {
-        let p = e.path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
-    }
-    out
-}
-
 /// Each flaw turns exactly its own check red; the other password checks are still decided
 /// on their own (a device without a forced change is tested through its `passwd`).
 #[rstest]

@@ -269,16 +269,7 @@ impl Run<'_> {
                     let tried = self.try_login(t, &e.user, &e.password, &e.label).await;
                     match tried.outcome {
                         Outcome::Accepted | Outcome::PasswordChange => {
-                            return Err(Stop::Fail {
-                                check: Some("PWD-03".into()),
-                                reason: format!(
-                                    "PWD-03: {} {} for the common default credentials {} (user {:?}, a password from the published list): a universal default login",
-                                    t.describe(),
-                                    words(&tried.outcome),
-                                    e.label,
-                                    e.user
-                                ),
-                            });
+                            return Err(default_login(t, &tried.outcome, e));
                         }
                         // no password works for this user: refused as surely as a refusal
                         Outcome::Rejected | Outcome::NoPasswords(_) => {}
@@ -324,18 +315,7 @@ impl Run<'_> {
                 let user = Self::remote_user(t, &right);
                 let check = self.try_login(t, &user, &right.password, "the current password").await;
                 match tried.outcome {
-                    Outcome::Accepted | Outcome::PasswordChange => {
-                        return Err(Stop::Fail {
-                            check: Some("PWD-03".into()),
-                            reason: format!(
-                                "PWD-03: {} {} for the common default credentials {} (user {:?})",
-                                t.describe(),
-                                words(&tried.outcome),
-                                e.label,
-                                e.user
-                            ),
-                        });
-                    }
+                    Outcome::Accepted | Outcome::PasswordChange => return Err(default_login(t, &tried.outcome, e)),
                     Outcome::Rejected | Outcome::NoPasswords(_) if check.outcome == Outcome::Accepted => {}
                     _ => unresolved += 1,
                 }
@@ -586,6 +566,20 @@ impl Run<'_> {
             summary.push(verdict?);
         }
         Ok(summary.join("; "))
+    }
+}
+
+/// PWD-03's FAIL: a list entry got in (or was taken, pending a new password).
+fn default_login(t: &Target, o: &Outcome, e: &crate::remote::defaults::Entry) -> Stop {
+    Stop::Fail {
+        check: Some("PWD-03".into()),
+        reason: format!(
+            "PWD-03: {} {} for the common default credentials {} (user {:?}, a password from the published list): a universal default login",
+            t.describe(),
+            words(o),
+            e.label,
+            e.user
+        ),
     }
 }
 

@@ -279,3 +279,24 @@ pub fn open_pty() -> (std::fs::File, std::fs::File, String) {
         )
     }
 }
+
+/// Every file below `dir`.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+/// A copy of the repository's `rel` (a scenario or profile) in `dir` with `from` replaced by
+/// `to` (which must occur): a variant for one test, the original left as it is.
+pub fn variant(rel: &str, from: &str, to: &str, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    assert!(text.contains(from), "{rel} has no {from:?}");
+    let name = Path::new(rel).file_name().expect("file name");
+    let p = dir.join(name);
+    std::fs::write(&p, text.replace(from, to)).expect("write variant");
+    p
+}
