@@ -28,7 +28,7 @@ power-off)
     rm -f "$link"
     if [ -f "$state/pid" ]; then
         pid=$(cat "$state/pid")
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        /bin/kill -s KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
         rm -f "$state/pid"
     fi
     ;;
