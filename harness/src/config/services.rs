@@ -213,6 +213,40 @@ pub fn resolve(
         };
         let port = template(file, &field("port"), &s.port);
         let (mut success, mut failure, mut prompts) = (None, None, None);
+        // the service's own prompts (telnet needs them, SSH may use them), else the console's
+        let declared = match &s.prompts {
+            Some(p) => {
+                let login = re("prompts.login", &p.login, errs);
+                let password = re("prompts.password", &p.password, errs);
+                let shell = re("prompts.shell", &p.shell, errs);
+                let rejected = re("prompts.login_rejected", &p.login_rejected, errs);
+                let change = p
+                    .password_change
+                    .as_ref()
+                    .map(|c| re("prompts.password_change", c, errs));
+                match (login, password, shell, rejected) {
+                    (Some(login), Some(password), Some(shell), Some(login_rejected))
+                        if !matches!(change, Some(None)) =>
+                    {
+                        Some(RemotePrompts {
+                            login,
+                            password,
+                            shell,
+                            login_rejected,
+                            password_change: change.flatten(),
+                        })
+                    }
+                    _ => continue,
+                }
+            }
+            None => console.map(|c| RemotePrompts {
+                login: c.login.clone(),
+                password: c.password.clone(),
+                shell: c.shell.clone(),
+                login_rejected: c.login_rejected.clone(),
+                password_change: c.password_change.clone(),
+            }),
+        };
         match s.kind {
             ServiceKind::HttpForm => {
                 let missing: Vec<&str> = [
@@ -239,49 +273,17 @@ pub fn resolve(
                 }
             }
             ServiceKind::Telnet => {
-                prompts = match (&s.prompts, console) {
-                    (Some(p), _) => {
-                        let login = re("prompts.login", &p.login, errs);
-                        let password = re("prompts.password", &p.password, errs);
-                        let shell = re("prompts.shell", &p.shell, errs);
-                        let rejected = re("prompts.login_rejected", &p.login_rejected, errs);
-                        let change = p
-                            .password_change
-                            .as_ref()
-                            .map(|c| re("prompts.password_change", c, errs));
-                        match (login, password, shell, rejected) {
-                            (Some(login), Some(password), Some(shell), Some(login_rejected))
-                                if !matches!(change, Some(None)) =>
-                            {
-                                Some(RemotePrompts {
-                                    login,
-                                    password,
-                                    shell,
-                                    login_rejected,
-                                    password_change: change.flatten(),
-                                })
-                            }
-                            _ => continue,
-                        }
-                    }
-                    (None, Some(c)) => Some(RemotePrompts {
-                        login: c.login.clone(),
-                        password: c.password.clone(),
-                        shell: c.shell.clone(),
-                        login_rejected: c.login_rejected.clone(),
-                        password_change: c.password_change.clone(),
-                    }),
-                    (None, None) => {
-                        bad(
-                            errs,
-                            Some(s.name.pos),
-                            "prompts",
-                            "a telnet service needs its prompts".into(),
-                            "declare services[].prompts (login, password, shell, login_rejected) or console.prompts",
-                        );
-                        continue;
-                    }
-                };
+                if declared.is_none() {
+                    bad(
+                        errs,
+                        Some(s.name.pos),
+                        "prompts",
+                        "a telnet service needs its prompts".into(),
+                        "declare services[].prompts (login, password, shell, login_rejected) or console.prompts",
+                    );
+                    continue;
+                }
+                prompts = declared;
             }
             ServiceKind::HttpBasic => {
                 if s.path.is_none() {
@@ -298,15 +300,7 @@ pub fn resolve(
             ServiceKind::Mqtt => {}
             // optional for SSH: the shell prompt ends the look after a login, and a
             // password_change pattern adds to the built-in phrases of a forced change
-            ServiceKind::Ssh => {
-                prompts = console.map(|c| RemotePrompts {
-                    login: c.login.clone(),
-                    password: c.password.clone(),
-                    shell: c.shell.clone(),
-                    login_rejected: c.login_rejected.clone(),
-                    password_change: c.password_change.clone(),
-                });
-            }
+            ServiceKind::Ssh => prompts = declared,
         }
         let throttle = s.throttle.clone().unwrap_or(RawThrottle {
             after: None,

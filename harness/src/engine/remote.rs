@@ -84,6 +84,12 @@ impl Run<'_> {
         t.service.user.clone().unwrap_or_else(|| c.user.clone())
     }
 
+    /// The right password on `t`, recorded (a control, an unlock poll, the probe after a burst).
+    async fn right_login(&mut self, t: &Target, right: &Credentials) -> Tried {
+        let user = Self::remote_user(t, right);
+        self.try_login(t, &user, &right.password, "the current password").await
+    }
+
     /// One attempt, recorded.
     async fn try_login(&mut self, t: &Target, user: &str, password: &str, credential: &str) -> Tried {
         let started = *self.remote_t0.get_or_insert_with(Instant::now);
@@ -179,7 +185,6 @@ impl Run<'_> {
         limit: Duration,
     ) -> Option<(Duration, Duration)> {
         let t0 = Instant::now();
-        let user = Self::remote_user(t, right);
         let (mut pause, step) = match t.service.unlock {
             Some(u) => (u / 2, Some((u / 20).max(Duration::from_millis(500)))),
             None => (Duration::from_secs(1), None),
@@ -192,7 +197,7 @@ impl Run<'_> {
             }
             tokio::time::sleep(pause.min(left)).await;
             let at = t0.elapsed();
-            let tried = self.try_login(t, &user, &right.password, "the current password").await;
+            let tried = self.right_login(t, right).await;
             if tried.outcome == Outcome::Accepted {
                 return Some((last_refused, at));
             }
@@ -276,8 +281,7 @@ impl Run<'_> {
                         Outcome::Unanswered(_) => open.push(k),
                     }
                 }
-                let user = Self::remote_user(t, &right);
-                let check = self.try_login(t, &user, &right.password, "the current password").await;
+                let check = self.right_login(t, &right).await;
                 if check.outcome == Outcome::Accepted {
                     undecided.extend(open);
                     i = end;
@@ -312,8 +316,7 @@ impl Run<'_> {
             for k in undecided {
                 let e = &list[k];
                 let tried = self.try_login(t, &e.user, &e.password, &e.label).await;
-                let user = Self::remote_user(t, &right);
-                let check = self.try_login(t, &user, &right.password, "the current password").await;
+                let check = self.right_login(t, &right).await;
                 match tried.outcome {
                     Outcome::Accepted | Outcome::PasswordChange => return Err(default_login(t, &tried.outcome, e)),
                     Outcome::Rejected | Outcome::NoPasswords(_) if check.outcome == Outcome::Accepted => {}
@@ -452,7 +455,7 @@ impl Run<'_> {
                 let count = (n - from) as f64;
                 if span > 0.0 { count / span * 60.0 } else { f64::INFINITY }
             };
-            let after = self.try_login(t, &user, &right.password, "the current password").await;
+            let after = self.right_login(t, &right).await;
             let mut probes = vec![(burst0.elapsed().as_secs_f64(), after.outcome.word())];
             let verdict: Result<String, Stop>;
             if after.outcome == Outcome::Accepted {
@@ -502,7 +505,7 @@ impl Run<'_> {
                             answers.push((burst0.elapsed().as_secs_f64(), tried.outcome.word()));
                         }
                         let t_k = cycle0.elapsed();
-                        let again = self.try_login(t, &user, &right.password, "the current password").await;
+                        let again = self.right_login(t, &right).await;
                         probes.push((burst0.elapsed().as_secs_f64(), again.outcome.word()));
                         if again.outcome == Outcome::Accepted {
                             Err(Stop::Fail {

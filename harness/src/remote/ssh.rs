@@ -27,7 +27,9 @@ impl client::Handler for AnyHostKey {
 }
 
 fn changes(t: &Target) -> Vec<regex::bytes::Regex> {
-    let mut v: Vec<regex::bytes::Regex> = regex::bytes::Regex::new(CHANGE).into_iter().collect();
+    static BUILT_IN: std::sync::LazyLock<Option<regex::bytes::Regex>> =
+        std::sync::LazyLock::new(|| regex::bytes::Regex::new(CHANGE).ok());
+    let mut v: Vec<regex::bytes::Regex> = BUILT_IN.iter().cloned().collect();
     if let Some(p) = t.service.prompts.as_ref().and_then(|p| p.password_change.clone()) {
         v.push(p);
     }
