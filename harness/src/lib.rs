@@ -13,6 +13,7 @@ pub mod debug;
 pub mod docs;
 pub mod engine;
 pub mod exit;
+pub mod gateway;
 pub mod lab;
 pub mod power;
 pub mod remote;

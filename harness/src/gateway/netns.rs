@@ -1,0 +1,218 @@
+//! An emulated device's own network: a namespace `certbench-<pid>-<n>` joined to the bench
+//! by a veth pair. The device gets an address in 198.18.0.0/15 (RFC 2544's range for
+//! network test benches, never routed), the bench the other end of a /30; the device's
+//! default route points at the bench, and the bench side forwards nothing, so whatever the
+//! device sends reaches the capture and goes no further.
+//!
+//! Built with iproute2's `ip` (a lab dependency, like the capture's root). Removed when
+//! dropped; a namespace whose certbench process is gone (killed with SIGKILL) is found and
+//! removed, with the device processes still inside it, at the next run's start.
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const PREFIX: &str = "certbench-";
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error("a network namespace needs root (this process runs as uid {0})")]
+    NotRoot(u32),
+    #[error("`ip {args}` failed: {why}")]
+    Ip { args: String, why: String },
+    #[error("no free /30 left in 198.18.0.0/15")]
+    NoAddress,
+}
+
+/// A device's namespace and link, removed on drop.
+#[derive(Debug)]
+pub struct DeviceNet {
+    pub name: String,
+    /// The bench's end of the veth pair (captured).
+    pub host_if: String,
+    pub device_if: String,
+    pub host_ip: Ipv4Addr,
+    pub device_ip: Ipv4Addr,
+}
+
+fn ip(args: &[&str]) -> Result<String, NetnsError> {
+    let out = Command::new("ip").args(args).output().map_err(|e| NetnsError::Ip {
+        args: args.join(" "),
+        why: format!("cannot run ip (iproute2): {e}"),
+    })?;
+    if !out.status.success() {
+        return Err(NetnsError::Ip {
+            args: args.join(" "),
+            why: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether this process may create namespaces.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn alive_certbench(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim().starts_with("certbench"))
+}
+
+/// Removes namespaces (and the device processes in them) left by certbench runs that
+/// no longer exist. Returns the names removed.
+pub fn remove_stale() -> Vec<String> {
+    let Ok(list) = ip(&["netns", "list"]) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for line in list.lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() || alive_certbench(pid) {
+            continue;
+        }
+        teardown(name);
+        removed.push(name.to_string());
+    }
+    removed
+}
+
+/// Ends the processes left inside namespace `name` (a device the run started) and deletes it.
+fn teardown(name: &str) {
+    if let Ok(pids) = ip(&["netns", "pids", name]) {
+        for pid in pids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            // SAFETY: kill(2) on a pid read from the namespace this run (or a dead run) made
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    let _ = ip(&["netns", "del", name]);
+}
+
+fn used_addresses() -> Vec<Ipv4Addr> {
+    ip(&["-o", "-4", "addr", "show"])
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let i = w.iter().position(|x| *x == "inet")?;
+            w.get(i + 1)?.split('/').next()?.parse().ok()
+        })
+        .collect()
+}
+
+impl DeviceNet {
+    pub fn create() -> Result<DeviceNet, NetnsError> {
+        if !is_root() {
+            // SAFETY: geteuid has no preconditions
+            return Err(NetnsError::NotRoot(unsafe { libc::geteuid() }));
+        }
+        remove_stale();
+        let pid = std::process::id();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let used = used_addresses();
+        // 32 768 /30s in 198.18.0.0/15; start from this process's slot
+        let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
+        let start = (pid.wrapping_mul(8).wrapping_add(n)) % 32_768;
+        let slot = (0..32_768u32)
+            .map(|i| (start + i) % 32_768)
+            .find(|s| {
+                let net = base + s * 4;
+                !used.iter().any(|a| u32::from(*a) & !3 == net)
+            })
+            .ok_or(NetnsError::NoAddress)?;
+        let net = base + slot * 4;
+        let d = DeviceNet {
+            name: format!("{PREFIX}{pid}-{n}"),
+            host_if: format!("cb{pid}h{n}"),
+            device_if: format!("cb{pid}d{n}"),
+            host_ip: Ipv4Addr::from(net + 1),
+            device_ip: Ipv4Addr::from(net + 2),
+        };
+        // from here on, drop removes what exists
+        ip(&["netns", "add", &d.name])?;
+        let host = format!("{}/30", d.host_ip);
+        let dev = format!("{}/30", d.device_ip);
+        let gw = d.host_ip.to_string();
+        let steps: Vec<Vec<&str>> = vec![
+            vec![
+                "link",
+                "add",
+                &d.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &d.device_if,
+                "netns",
+                &d.name,
+            ],
+            vec!["addr", "add", &host, "dev", &d.host_if],
+            vec!["link", "set", &d.host_if, "up"],
+            vec!["-n", &d.name, "addr", "add", &dev, "dev", &d.device_if],
+            vec!["-n", &d.name, "link", "set", &d.device_if, "up"],
+            vec!["-n", &d.name, "link", "set", "lo", "up"],
+            vec!["-n", &d.name, "route", "add", "default", "via", &gw],
+        ];
+        for s in steps {
+            ip(&s)?;
+        }
+        // the bench side never forwards what the device sends elsewhere
+        let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{}/forwarding", d.host_if), "0");
+        Ok(d)
+    }
+
+    /// The command prefix that starts a program inside the namespace (`{{netns.exec}}`).
+    pub fn exec_prefix(&self) -> String {
+        format!("ip netns exec {}", self.name)
+    }
+}
+
+impl Drop for DeviceNet {
+    fn drop(&mut self) {
+        teardown(&self.name);
+        let _ = ip(&["link", "del", &self.host_if]);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_comes_and_goes_with_its_link() {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let d = DeviceNet::create().unwrap();
+        assert!(ip(&["netns", "list"]).unwrap().contains(&d.name));
+        let addrs = ip(&["-n", &d.name, "-o", "-4", "addr", "show"]).unwrap();
+        assert!(addrs.contains(&d.device_ip.to_string()), "{addrs}");
+        // the device reaches the bench's end (bash's /dev/tcp: a real TCP connect from inside)
+        let l = std::net::TcpListener::bind((d.host_ip, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let c = Command::new("ip")
+            .args(["netns", "exec", &d.name, "bash", "-c"])
+            .arg(format!("exec 3<>/dev/tcp/{}/{port} && echo hi >&3", d.host_ip))
+            .status()
+            .unwrap();
+        assert!(c.success());
+        let (mut s, peer) = l.accept().unwrap();
+        assert_eq!(peer.ip(), std::net::IpAddr::from(d.device_ip));
+        let mut got = String::new();
+        std::io::Read::read_to_string(&mut s, &mut got).unwrap();
+        assert_eq!(got, "hi\n");
+        let (name, host_if) = (d.name.clone(), d.host_if.clone());
+        drop(d);
+        assert!(!ip(&["netns", "list"]).unwrap().contains(&name));
+        assert!(ip(&["link", "show", &host_if]).is_err());
+    }
+}

@@ -1,0 +1,315 @@
+//! The device's open ports (ATK-01): a TCP connect scan of all 65 535 ports with bounded
+//! concurrency, UDP probes carrying real requests for the usual IoT services, and what
+//! each open port says (its banner, or its answer to a TLS or HTTP probe).
+//!
+//! Only ever pointed at the device under test: the caller passes the device's own address.
+
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+/// Connections in flight at once.
+const CONCURRENCY: usize = 512;
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+const BANNER_WAIT: Duration = Duration::from_millis(800);
+
+/// One open port and what it is.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OpenPort {
+    pub proto: &'static str,
+    pub port: u16,
+    /// telnet, ssh, ftp, smtp, http, https (TLS), mqtt, dns, ntp, snmp, ssdp, mdns, coap, unknown
+    pub service: String,
+    /// What the port said first (printable excerpt).
+    pub banner: String,
+    /// For HTTP: the redirect target when it sends the client to HTTPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirects_to_https: Option<bool>,
+}
+
+impl OpenPort {
+    /// A management protocol that carries credentials or commands in clear.
+    pub fn plaintext_management(&self) -> bool {
+        match self.service.as_str() {
+            "telnet" | "ftp" => true,
+            "http" => self.redirects_to_https != Some(true),
+            _ => false,
+        }
+    }
+}
+
+/// TCP ports that accept a connection, ascending.
+pub async fn tcp_open(host: IpAddr, ports: std::ops::RangeInclusive<u16>) -> Vec<u16> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut open = Vec::new();
+    for port in ports {
+        let Ok(permit) = sem.clone().acquire_owned().await else {
+            break;
+        };
+        tasks.spawn(async move {
+            let _p = permit;
+            let addr = SocketAddr::new(host, port);
+            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+                Ok(Ok(_)) => Some(port),
+                _ => None,
+            }
+        });
+        // keep the set small
+        while tasks.len() > CONCURRENCY * 2 {
+            if let Some(Ok(Some(p))) = tasks.join_next().await {
+                open.push(p);
+            }
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        if let Ok(Some(p)) = r {
+            open.push(p);
+        }
+    }
+    open.sort_unstable();
+    open
+}
+
+fn printable(b: &[u8]) -> String {
+    super::flows::excerpt(b, 120).trim_end_matches('.').to_string()
+}
+
+/// What an open TCP port is: first its own words, then a TLS probe, then an HTTP probe.
+pub async fn identify_tcp(host: IpAddr, port: u16) -> OpenPort {
+    let addr = SocketAddr::new(host, port);
+    let mut p = OpenPort {
+        proto: "tcp",
+        port,
+        service: "unknown".into(),
+        banner: String::new(),
+        redirects_to_https: None,
+    };
+    // 1. a banner sent unasked
+    if let Ok(Ok(mut s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        let mut buf = vec![0u8; 512];
+        if let Ok(Ok(n)) = tokio::time::timeout(BANNER_WAIT, s.read(&mut buf)).await
+            && n > 0
+        {
+            let b = &buf[..n];
+            p.banner = printable(b);
+            p.service = if b.starts_with(b"SSH-") {
+                "ssh"
+            } else if b.len() >= 2 && b[0] == 0xff && (0xfb..=0xfe).contains(&b[1]) {
+                "telnet"
+            } else if b.starts_with(b"220") && b.windows(4).any(|w| w.eq_ignore_ascii_case(b"SMTP")) {
+                "smtp"
+            } else if b.starts_with(b"220") {
+                "ftp"
+            } else if b.windows(6).any(|w| w.eq_ignore_ascii_case(b"login:")) {
+                // a raw login prompt with no telnet negotiation: still a clear-text console
+                "telnet"
+            } else {
+                "unknown"
+            }
+            .into();
+            return p;
+        }
+    }
+    // 2. a TLS server answers a ClientHello with a handshake record
+    if let Ok(Ok(mut s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        let hello = client_hello();
+        if s.write_all(&hello).await.is_ok() {
+            let mut buf = [0u8; 5];
+            if let Ok(Ok(_)) = tokio::time::timeout(BANNER_WAIT * 2, s.read_exact(&mut buf)).await
+                && buf[0] == 0x16
+                && buf[1] == 3
+            {
+                p.service = "https".into();
+                p.banner = "TLS handshake".into();
+                return p;
+            }
+        }
+    }
+    // 3. an HTTP server answers a request
+    if let Ok(Ok(mut s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        let req = format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: certbench-scan\r\n\r\n");
+        if s.write_all(req.as_bytes()).await.is_ok() {
+            let mut buf = vec![0u8; 2048];
+            let mut got = 0;
+            let deadline = tokio::time::Instant::now() + BANNER_WAIT * 2;
+            while got < buf.len() {
+                match tokio::time::timeout_at(deadline, s.read(&mut buf[got..])).await {
+                    Ok(Ok(n)) if n > 0 => got += n,
+                    _ => break,
+                }
+            }
+            let b = &buf[..got];
+            if b.starts_with(b"HTTP/") {
+                let text = String::from_utf8_lossy(b);
+                p.service = "http".into();
+                p.banner = printable(text.lines().next().unwrap_or("").as_bytes());
+                let status = text.split_whitespace().nth(1).unwrap_or("");
+                let to_https = status.starts_with('3')
+                    && text.lines().any(|l| {
+                        l.to_ascii_lowercase().starts_with("location:") && l.to_ascii_lowercase().contains("https://")
+                    });
+                p.redirects_to_https = Some(to_https);
+            } else if b.first() == Some(&0x20) {
+                p.service = "mqtt".into();
+            } else if !b.is_empty() {
+                p.banner = printable(b);
+            }
+        }
+    }
+    p
+}
+
+/// A minimal TLS 1.2/1.3 ClientHello (no SNI) that any TLS server answers.
+fn client_hello() -> Vec<u8> {
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[0x42; 32]);
+    body.push(0);
+    let suites: &[u16] = &[
+        0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0x009c, 0x002f,
+    ];
+    body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
+    for s in suites {
+        body.extend_from_slice(&s.to_be_bytes());
+    }
+    body.extend_from_slice(&[1, 0]);
+    let mut ext = Vec::new();
+    // supported_groups x25519, secp256r1; ec_point_formats; signature_algorithms; supported_versions
+    ext.extend_from_slice(&[0x00, 0x0a, 0, 6, 0, 4, 0x00, 0x1d, 0x00, 0x17]);
+    ext.extend_from_slice(&[0x00, 0x0b, 0, 2, 1, 0]);
+    ext.extend_from_slice(&[0x00, 0x0d, 0, 10, 0, 8, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01, 0x08, 0x07]);
+    ext.extend_from_slice(&[0x00, 0x2b, 0, 5, 4, 3, 4, 3, 3]);
+    // key_share: x25519 with a fixed (throwaway) public value
+    let mut ks = vec![0x00, 0x1d, 0, 32];
+    ks.extend_from_slice(&[9u8; 32]);
+    ext.extend_from_slice(&[0x00, 0x33]);
+    ext.extend_from_slice(&((ks.len() + 2) as u16).to_be_bytes());
+    ext.extend_from_slice(&(ks.len() as u16).to_be_bytes());
+    ext.extend_from_slice(&ks);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1, 0];
+    hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    hs.extend_from_slice(&body);
+    let mut rec = vec![0x16, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+/// (port, service, a request its servers answer)
+fn udp_probes() -> Vec<(u16, &'static str, Vec<u8>)> {
+    let mut dns = vec![0xcb, 0x01, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    dns.extend_from_slice(b"\x07example\x00\x00\x01\x00\x01");
+    let mut mdns = vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    mdns.extend_from_slice(b"\x09_services\x07_dns-sd\x04_udp\x05local\x00\x00\x0c\x00\x01");
+    let mut ntp = vec![0u8; 48];
+    ntp[0] = 0x23;
+    // SNMPv2c get sysDescr.0, community "public"
+    let snmp = vec![
+        0x30, 0x29, 0x02, 0x01, 0x01, 0x04, 0x06, b'p', b'u', b'b', b'l', b'i', b'c', 0xa0, 0x1c, 0x02, 0x04, 0x12,
+        0x34, 0x56, 0x78, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x30, 0x0e, 0x30, 0x0c, 0x06, 0x08, 0x2b, 0x06, 0x01,
+        0x02, 0x01, 0x01, 0x01, 0x00, 0x05, 0x00,
+    ];
+    let ssdp =
+        b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n"
+            .to_vec();
+    // CoAP GET /.well-known/core
+    let coap = b"\x40\x01\x7a\x01\xbb.well-known\x04core".to_vec();
+    vec![
+        (53, "dns", dns),
+        (123, "ntp", ntp),
+        (161, "snmp", snmp),
+        (1900, "ssdp", ssdp),
+        (5353, "mdns", mdns),
+        (5683, "coap", coap),
+    ]
+}
+
+/// UDP services that answer their protocol's request.
+pub async fn udp_open(host: IpAddr) -> Vec<OpenPort> {
+    let mut out = Vec::new();
+    for (port, service, req) in udp_probes() {
+        let bind: SocketAddr = if host.is_ipv4() {
+            "0.0.0.0:0".parse().expect("literal")
+        } else {
+            "[::]:0".parse().expect("literal")
+        };
+        let Ok(sock) = UdpSocket::bind(bind).await else {
+            continue;
+        };
+        if sock.connect(SocketAddr::new(host, port)).await.is_err() {
+            continue;
+        }
+        let mut buf = vec![0u8; 1500];
+        // two tries: a lost datagram is not a closed port
+        for _ in 0..2 {
+            if sock.send(&req).await.is_err() {
+                break;
+            }
+            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(700), sock.recv(&mut buf)).await {
+                out.push(OpenPort {
+                    proto: "udp",
+                    port,
+                    service: service.into(),
+                    banner: printable(&buf[..n.min(120)]),
+                    redirects_to_https: None,
+                });
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The whole scan: every TCP port, identified, and the UDP probes.
+pub async fn scan(host: IpAddr) -> Vec<OpenPort> {
+    let mut out = Vec::new();
+    for port in tcp_open(host, 1..=65_535).await {
+        out.push(identify_tcp(host, port).await);
+    }
+    out.extend(udp_open(host).await);
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn open_ports_are_found_and_named_by_what_they_say() {
+        let telnet = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (tp, hp) = (telnet.local_addr().unwrap().port(), http.local_addr().unwrap().port());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = telnet.accept().await else { return };
+                let _ = s.write_all(b"\xff\xfd\x18\xff\xfb\x01").await;
+            }
+        });
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = http.accept().await else { return };
+                let mut b = [0u8; 512];
+                let _ = s.read(&mut b).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+            }
+        });
+        let host = IpAddr::from([127, 0, 0, 1]);
+        let lo = tp.min(hp);
+        let hi = tp.max(hp);
+        let open = tcp_open(host, lo..=hi).await;
+        assert!(open.contains(&tp) && open.contains(&hp), "{open:?}");
+        let t = identify_tcp(host, tp).await;
+        assert_eq!(t.service, "telnet");
+        assert!(t.plaintext_management());
+        let h = identify_tcp(host, hp).await;
+        assert_eq!(h.service, "http");
+        assert_eq!(h.redirects_to_https, Some(false));
+        assert!(h.plaintext_management());
+    }
+}
