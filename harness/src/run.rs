@@ -82,6 +82,8 @@ pub fn load_scenarios(paths: &[PathBuf]) -> Result<Vec<Scenario>, InputErrors> {
         }
     }
     if errs.is_empty() {
+        // stable: scenarios marked `last` keep their order, after the others
+        out.sort_by_key(|s| s.last);
         Ok(out)
     } else {
         Err(InputErrors(errs))
@@ -360,7 +362,7 @@ fn abs(p: &Path) -> PathBuf {
 
 async fn execute(
     opts: &RunOptions,
-    device: Device,
+    mut device: Device,
     scenarios: Vec<Scenario>,
     run_id: &str,
     out_dir: &Path,
@@ -439,6 +441,13 @@ async fn execute(
         }
     };
     let held = lock.is_some();
+    // the device's link (its own namespace, or the lab's interface), captured from here on:
+    // before the benches and power, so nothing the device sends is missed
+    let (gateway, link_notes) = if held {
+        open_link(&mut device, &mut vars, out_dir)
+    } else {
+        (crate::gateway::Gateway::default(), Vec::new())
+    };
     // the network bench comes up before anything is powered, so its addresses can be
     // given to power-on commands; a bind failure is reported at once
     // a bench that cannot start makes only the checks that need it ERROR (with the cause)
@@ -520,6 +529,9 @@ async fn execute(
             .collect(),
     });
 
+    for text in link_notes {
+        reporters.emit(RunEvent::Notice { text });
+    }
     let redactor = Redactor::default();
     if let Some(f) = &device.factory {
         redactor.add_public(&f.user);
@@ -614,6 +626,7 @@ async fn execute(
         command_cwd: profile_dir,
         net,
         update,
+        gateway,
     };
 
     let mut results: Vec<ScenarioResult> = Vec::new();
@@ -762,6 +775,71 @@ async fn execute(
     } else {
         exit::OK
     }
+}
+
+/// Makes the device's link and starts capturing it: a namespace for an emulated device
+/// (`network.namespace`; the device's address, the services' host and the benches' bind
+/// address become the namespace's), or the lab's `bench.capture_interface` for a board.
+/// What fails is kept in the gateway: only the checks that need the link ERROR with it.
+fn open_link(
+    device: &mut Device,
+    vars: &mut BTreeMap<String, String>,
+    out_dir: &Path,
+) -> (crate::gateway::Gateway, Vec<String>) {
+    use crate::config::device::Link;
+    let mut g = crate::gateway::Gateway::default();
+    let mut notes = Vec::new();
+    // empty unless a namespace exists: the device then starts in this machine's network
+    vars.insert("netns.exec".into(), String::new());
+    vars.insert("netns.name".into(), String::new());
+    vars.insert("netns.bench".into(), String::new());
+    let iface = match device.link.clone() {
+        None => return (g, notes),
+        Some(Link::Interface(i)) => i,
+        Some(Link::Namespace) => match crate::gateway::netns::DeviceNet::create() {
+            Ok(n) => {
+                let ip = std::net::IpAddr::V4(n.device_ip);
+                let bench_ip = std::net::IpAddr::V4(n.host_ip);
+                device.attribution.device = Some(ip);
+                vars.insert("device.address".into(), ip.to_string());
+                vars.insert("netns.exec".into(), n.exec_prefix());
+                vars.insert("netns.name".into(), n.name.clone());
+                vars.insert("netns.bench".into(), bench_ip.to_string());
+                for s in &mut device.services {
+                    s.host = ip;
+                }
+                if let Some(m) = &mut device.mqtt {
+                    m.bind = bench_ip;
+                }
+                device.update_bind.0 = bench_ip;
+                notes.push(format!(
+                    "the device runs in network namespace {} at {ip}; the bench is {bench_ip} on {}",
+                    n.name, n.host_if
+                ));
+                let i = n.host_if.clone();
+                g.net = Some(n);
+                i
+            }
+            Err(e) => {
+                let why = format!("the device has no network namespace, so its link is not captured: {e}");
+                notes.push(format!("{why}; it runs in this machine's network"));
+                g.error = Some(why);
+                return (g, notes);
+            }
+        },
+    };
+    let path = out_dir.join("capture.pcapng");
+    match crate::gateway::capture::Capture::start(&iface, &path, device.capture_limit, device.attribution.device) {
+        Ok(c) => {
+            notes.push(format!(
+                "capturing every frame on {iface} into capture.pcapng (at most {} MiB)",
+                device.capture_limit >> 20
+            ));
+            g.capture = Some(c);
+        }
+        Err(e) => g.error = Some(format!("the device's link cannot be captured: {e}")),
+    }
+    (g, notes)
 }
 
 /// Expands each for_each scenario into one testcase per item the device allows, then its

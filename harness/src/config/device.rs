@@ -130,6 +130,20 @@ pub struct RawNetwork {
     /// The device hosts an MQTT broker itself (a gateway); the bench connects to it.
     #[serde(default)]
     pub broker: Option<RawDeviceBroker>,
+    /// An emulated device: certbench (as root) runs it in a network namespace of its own
+    /// (power commands start it with `{{netns.exec}}`), gives it an address, and captures
+    /// every frame on its link. A real board's link is the lab's `bench.capture_interface`.
+    #[serde(default)]
+    pub namespace: bool,
+    /// Plaintext protocols the maker declares exempt from COM-01 (the ICS), each with the
+    /// reason shown in the report: `{ dns: "name resolution; answers are not trusted", ntp: ... }`.
+    /// Names: mqtt, http, telnet, ftp, smtp, coap, dns, mdns, ntp, dhcp, ssdp.
+    #[serde(default)]
+    pub plaintext_exempt: BTreeMap<String, Loc<String>>,
+    /// Capture file size limit in MiB for the whole run (default 256); past it the file
+    /// stops growing and the report says how many packets it lacks.
+    #[serde(default)]
+    pub capture_mib: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -413,6 +427,10 @@ pub struct RawBenchBind {
     /// profile's `network.address`).
     #[serde(default)]
     pub device_address: Option<Loc<String>>,
+    /// The lab interface the board's network is wired to (e.g. `eth1`): certbench captures
+    /// every frame there (root) and judges the board's flows (COM-01).
+    #[serde(default)]
+    pub capture_interface: Option<Loc<String>>,
     /// 0 = any free port.
     #[serde(default)]
     pub mqtt_plain_port: Option<u16>,
@@ -461,6 +479,21 @@ pub struct Device {
     /// `{{port.NAME}}` names the profile uses: a free port is picked for each at run start
     /// (for simulators and emulated devices that are told where to listen).
     pub port_vars: std::collections::BTreeSet<String>,
+    /// Where the bench sees the device's link, if anywhere.
+    pub link: Option<Link>,
+    /// Plaintext protocols declared exempt from COM-01, with the maker's reason.
+    pub plaintext_exempt: BTreeMap<String, String>,
+    /// Capture file limit in bytes.
+    pub capture_limit: u64,
+}
+
+/// How the bench sees the device's network.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    /// An emulated device in a namespace certbench makes for it.
+    Namespace,
+    /// A real board wired to this lab interface.
+    Interface(String),
 }
 
 #[derive(Debug, Clone)]
@@ -525,7 +558,20 @@ pub struct CommandSpec {
 }
 
 /// Names a command template may use besides the lab's `vars`.
-pub const COMMAND_VARS: &[&str] = &["console", "workdir", "exe_dir", "profile_dir", "run_id", "results"];
+pub const COMMAND_VARS: &[&str] = &[
+    "console",
+    "workdir",
+    "exe_dir",
+    "profile_dir",
+    "run_id",
+    "results",
+    // the device's namespace (`network.namespace`): a prefix that starts a command in it
+    // (empty when the run has no namespace) and its name
+    "netns.exec",
+    "netns.name",
+    // the bench's end of the namespace's link (the device's gateway)
+    "netns.bench",
+];
 
 /// CLI overrides of the lab binding.
 #[derive(Debug, Default, Clone)]
@@ -1121,6 +1167,31 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             }
         }
     };
+    let mut plaintext_exempt = BTreeMap::new();
+    for (name, reason) in raw.network.as_ref().map(|n| &n.plaintext_exempt).into_iter().flatten() {
+        if crate::gateway::flows::PLAINTEXT_NAMES.contains(&name.as_str()) {
+            plaintext_exempt.insert(name.clone(), reason.value.clone());
+        } else {
+            errs.borrow_mut().push(
+                InputError::new(
+                    file,
+                    Some(reason.pos),
+                    format!("network.plaintext_exempt.{name}"),
+                    format!("{name:?} is not a plaintext protocol certbench identifies"),
+                )
+                .with_hint(format!("one of: {}", crate::gateway::flows::PLAINTEXT_NAMES.join(", "))),
+            );
+        }
+    }
+    let link = match (
+        raw.network.as_ref().is_some_and(|n| n.namespace),
+        lab.bench.as_ref().and_then(|b| b.capture_interface.as_ref()),
+    ) {
+        (_, Some(i)) => Some(Link::Interface(i.value.clone())),
+        (true, None) => Some(Link::Namespace),
+        (false, None) => None,
+    };
+    let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(abs);
     let errs = errs.into_inner();
@@ -1155,6 +1226,9 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         services,
         default_credentials,
         port_vars: port_vars.into_inner(),
+        link,
+        plaintext_exempt,
+        capture_limit,
     })
 }
 

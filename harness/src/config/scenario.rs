@@ -48,6 +48,10 @@ pub struct RawScenario {
     /// it is ERROR.
     #[serde(default)]
     pub positive_control: Option<Vec<Loc<RawStep>>>,
+    /// Run after every other scenario of the run (a check that judges the whole run, as
+    /// COM-01 judges every flow the run captured).
+    #[serde(default)]
+    pub last: bool,
     pub steps: Vec<Loc<RawStep>>,
 }
 
@@ -117,6 +121,9 @@ pub enum Interface {
     RemoteLogin,
     /// ... and at least one of them is SSH.
     Ssh,
+    /// The bench sees the device's network link: its own namespace (`network.namespace`)
+    /// or the lab's `bench.capture_interface`.
+    Link,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -226,6 +233,21 @@ pub enum RawStep {
     /// COM-03 (SSH): every SSH service's key-exchange offer (read before any login) must
     /// hold no weak key exchange, host key, cipher or MAC algorithm.
     SshAlgorithms(RawEmpty),
+    /// COM-01: every flow the device's link carried this run, its protocol identified from
+    /// its bytes; plaintext application data not declared exempt fails, unknown protocols
+    /// go to review. Waits `observe` first, so the device has time to talk.
+    Traffic(RawTraffic),
+    /// ATK-01: every TCP port of the device's address and UDP probes of the usual IoT
+    /// services; a listening port the profile does not declare (`services`) fails.
+    PortScan(RawEmpty),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraffic {
+    /// How long to watch before judging (default 0s: judge what the run saw so far).
+    #[serde(default)]
+    pub observe: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -614,6 +636,8 @@ pub struct Scenario {
     pub positive_control: Vec<Step>,
     /// Set when a for_each scenario is expanded for a run.
     pub instance: Option<Instance>,
+    /// Runs after every other scenario.
+    pub last: bool,
 }
 
 /// One testcase of an expanded for_each scenario.
@@ -732,6 +756,10 @@ pub enum StepKind {
     },
     CredentialSweep,
     SshAlgorithms,
+    Traffic {
+        observe: Duration,
+    },
+    PortScan,
     BruteForce {
         attempts: u32,
         max_rate: u32,
@@ -778,6 +806,8 @@ impl StepKind {
             StepKind::CredentialSweep => "credential_sweep",
             StepKind::BruteForce { .. } => "brute_force",
             StepKind::SshAlgorithms => "ssh_algorithms",
+            StepKind::Traffic { .. } => "traffic",
+            StepKind::PortScan => "port_scan",
         }
     }
 }
@@ -1055,6 +1085,10 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             }),
             RawStep::CredentialSweep(_) => Some(StepKind::CredentialSweep),
             RawStep::SshAlgorithms(_) => Some(StepKind::SshAlgorithms),
+            RawStep::Traffic(t) => Some(StepKind::Traffic {
+                observe: t.observe.unwrap_or(Dur::secs(0)).0,
+            }),
+            RawStep::PortScan(_) => Some(StepKind::PortScan),
             RawStep::BruteForce(b) => {
                 let attempts = b.attempts.unwrap_or(100);
                 let max_rate = b.max_rate.unwrap_or(10);
@@ -1273,6 +1307,7 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
         for_each: raw.for_each,
         positive_control,
         instance: None,
+        last: raw.last,
     })
 }
 

@@ -32,6 +32,9 @@ pub enum Quote {
     Shell,
 }
 
+/// Variables that are a command prefix (`{{netns.exec}} program ...`): expanded as words.
+pub const PREFIX_VARS: &[&str] = &["netns.exec"];
+
 impl Template {
     pub fn parse(s: &str) -> Result<Self, String> {
         let mut parts = Vec::new();
@@ -100,6 +103,15 @@ impl Template {
                     match quote {
                         Quote::Raw => out.push_str(val),
                         Quote::Regex => out.push_str(&regex::escape(val)),
+                        // a command prefix (several words, or none) stays words when it is
+                        // made only of characters the shell gives no meaning
+                        Quote::Shell
+                            if ctx == ShellContext::Bare
+                                && PREFIX_VARS.contains(&v.as_str())
+                                && val.chars().all(|c| c.is_ascii_alphanumeric() || " ._/-".contains(c)) =>
+                        {
+                            out.push_str(val)
+                        }
                         Quote::Shell => out.push_str(&ctx.quote(val)),
                     }
                 }

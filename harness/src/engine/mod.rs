@@ -4,6 +4,7 @@
 mod access;
 mod remote;
 pub mod secrets;
+mod traffic;
 mod update;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,8 @@ pub struct Bench {
     pub net: Option<crate::bench::NetBench>,
     /// The update bench, when the profile declares how the device is updated.
     pub update: Option<crate::update::bench::UpdateBench>,
+    /// The device's link: its namespace, the capture, the last port scan.
+    pub gateway: crate::gateway::Gateway,
 }
 
 /// How a step ended when it did not simply succeed.
@@ -208,6 +211,9 @@ impl Bench {
                     .iter()
                     .any(|s| s.kind == crate::config::services::ServiceKind::Ssh))
                 .then_some("the device profile declares no SSH service (services: kind ssh)"),
+                Interface::Link => self.device.link.is_none().then_some(
+                    "the bench has no view of the device's network: the profile declares no namespace (network.namespace, for an emulated device) and the lab names no capture interface (bench.capture_interface, for a board)",
+                ),
                 Interface::RemoteLogin => self.device.services.is_empty().then_some(
                     "the device profile declares no remote login services (services: telnet, web login, its MQTT broker)",
                 ),
@@ -936,6 +942,8 @@ impl Run<'_> {
             } => self.remote_login(password, *expect, *within, otherwise).await,
             StepKind::CredentialSweep => self.credential_sweep().await,
             StepKind::SshAlgorithms => self.ssh_algorithms().await,
+            StepKind::Traffic { observe } => self.traffic(*observe).await,
+            StepKind::PortScan => self.port_scan().await,
             StepKind::BruteForce {
                 attempts,
                 max_rate,

@@ -389,7 +389,10 @@ pub fn classify(f: &Flow) -> Protocol {
     let (ch, sh) = (c.head.as_slice(), s.head.as_slice());
     match f.transport {
         Transport::Tcp => {
-            if let Some(t) = tls_hello(ch) {
+            // the server's own words first: a device's service is what it answers, whatever
+            // a client (a scanner's TLS or HTTP probe) sent it
+            let server_tls = sh.is_empty() || (sh.len() >= 3 && (sh[0] == 0x15 || sh[0] == 0x16) && sh[1] == 3);
+            if server_tls && let Some(t) = tls_hello(ch) {
                 let completed = c.tls_records & (1 << 3) != 0 && s.tls_records & (1 << 3) != 0;
                 return Protocol::Tls {
                     version: t.0,
@@ -400,14 +403,11 @@ pub fn classify(f: &Flow) -> Protocol {
             if sh.starts_with(b"SSH-") || ch.starts_with(b"SSH-") {
                 return Protocol::Ssh;
             }
-            if is_mqtt_connect(ch) {
-                return Protocol::Mqtt;
-            }
-            if is_http_request(ch) || sh.starts_with(b"HTTP/1.") {
-                return Protocol::Http;
-            }
-            if is_telnet(sh) || is_telnet(ch) {
+            if is_telnet(sh) {
                 return Protocol::Telnet;
+            }
+            if sh.starts_with(b"HTTP/1.") {
+                return Protocol::Http;
             }
             if sh.starts_with(b"220") && contains_ci(sh, b"SMTP") || starts_ci(ch, b"EHLO ") || starts_ci(ch, b"HELO ")
             {
@@ -416,6 +416,15 @@ pub fn classify(f: &Flow) -> Protocol {
             if sh.starts_with(b"220") && (starts_ci(ch, b"USER ") || starts_ci(ch, b"AUTH ") || contains_ci(sh, b"FTP"))
             {
                 return Protocol::Ftp;
+            }
+            if is_mqtt_connect(ch) {
+                return Protocol::Mqtt;
+            }
+            if is_http_request(ch) {
+                return Protocol::Http;
+            }
+            if is_telnet(ch) {
+                return Protocol::Telnet;
             }
         }
         Transport::Udp => {
@@ -788,6 +797,18 @@ mod tests {
             assert_eq!(got, want, "{}", excerpt(c, 40));
             assert_eq!(got.is_plaintext(), want != Protocol::Ssh);
         }
+    }
+
+    #[test]
+    fn a_probe_in_one_protocol_answered_in_another_is_what_the_device_answered() {
+        // a scanner's ClientHello and HTTP request to a telnet port: the device speaks telnet
+        let t = tcp_exchange(&client_hello("x"), b"\xff\xfd\x25\xff\xfb\x01", false);
+        assert_eq!(classify(&t.flows[0]), Protocol::Telnet);
+        let t = tcp_exchange(b"GET / HTTP/1.0\r\n\r\n", b"\xff\xfd\x25", false);
+        assert_eq!(classify(&t.flows[0]), Protocol::Telnet);
+        // a TLS server answering a ClientHello stays TLS
+        let t = tcp_exchange(&client_hello("x"), b"\x16\x03\x03\x00\x40", false);
+        assert!(matches!(classify(&t.flows[0]), Protocol::Tls { .. }));
     }
 
     #[test]

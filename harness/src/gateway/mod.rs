@@ -8,3 +8,16 @@ pub mod flows;
 pub mod netns;
 pub mod pcapng;
 pub mod scan;
+
+/// The device's link during a run: its namespace (if certbench made one), the capture,
+/// and what the last port scan found.
+#[derive(Debug, Default)]
+pub struct Gateway {
+    /// Stopped (and its file flushed) before the namespace goes.
+    pub capture: Option<capture::Capture>,
+    pub net: Option<netns::DeviceNet>,
+    /// Why the link could not be made or captured: the checks that need it ERROR with it.
+    pub error: Option<String>,
+    /// The last port scan's open ports.
+    pub scan: Option<Vec<scan::OpenPort>>,
+}

@@ -93,6 +93,7 @@ fn teardown(name: &str) {
         }
     }
     let _ = ip(&["netns", "del", name]);
+    let _ = std::fs::remove_dir_all(format!("/etc/netns/{name}"));
 }
 
 fn used_addresses() -> Vec<Ipv4Addr> {
@@ -165,6 +166,12 @@ impl DeviceNet {
         }
         // the bench side never forwards what the device sends elsewhere
         let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{}/forwarding", d.host_if), "0");
+        // programs started with `ip netns exec` resolve names at the bench, not at this
+        // machine's resolver (ip bind-mounts /etc/netns/NAME/resolv.conf over /etc/resolv.conf)
+        let etc = format!("/etc/netns/{}", d.name);
+        if std::fs::create_dir_all(&etc).is_ok() {
+            let _ = std::fs::write(format!("{etc}/resolv.conf"), format!("nameserver {}\n", d.host_ip));
+        }
         Ok(d)
     }
 

@@ -14,7 +14,7 @@ use tokio::net::{TcpStream, UdpSocket};
 /// Connections in flight at once.
 const CONCURRENCY: usize = 512;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
-const BANNER_WAIT: Duration = Duration::from_millis(800);
+const BANNER_WAIT: Duration = Duration::from_millis(2000);
 
 /// One open port and what it is.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -89,78 +89,95 @@ pub async fn identify_tcp(host: IpAddr, port: u16) -> OpenPort {
         redirects_to_https: None,
     };
     // 1. a banner sent unasked
-    if let Ok(Ok(mut s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-        let mut buf = vec![0u8; 512];
-        if let Ok(Ok(n)) = tokio::time::timeout(BANNER_WAIT, s.read(&mut buf)).await
-            && n > 0
-        {
-            let b = &buf[..n];
-            p.banner = printable(b);
-            p.service = if b.starts_with(b"SSH-") {
-                "ssh"
-            } else if b.len() >= 2 && b[0] == 0xff && (0xfb..=0xfe).contains(&b[1]) {
-                "telnet"
-            } else if b.starts_with(b"220") && b.windows(4).any(|w| w.eq_ignore_ascii_case(b"SMTP")) {
-                "smtp"
-            } else if b.starts_with(b"220") {
-                "ftp"
-            } else if b.windows(6).any(|w| w.eq_ignore_ascii_case(b"login:")) {
-                // a raw login prompt with no telnet negotiation: still a clear-text console
-                "telnet"
-            } else {
-                "unknown"
-            }
-            .into();
+    if let Some(b) = exchange(addr, None, BANNER_WAIT).await
+        && !b.is_empty()
+    {
+        p.banner = printable(&b);
+        p.service = name_banner(&b).unwrap_or("unknown").into();
+        return p;
+    }
+    // 2. a TLS server answers a ClientHello with a handshake record
+    if let Some(b) = exchange(addr, Some(&client_hello()), BANNER_WAIT * 2).await {
+        if b.len() >= 3 && (b[0] == 0x16 || b[0] == 0x15) && b[1] == 3 {
+            p.service = "https".into();
+            p.banner = "TLS handshake".into();
+            return p;
+        }
+        if let Some(name) = name_banner(&b) {
+            p.service = name.into();
+            p.banner = printable(&b);
             return p;
         }
     }
-    // 2. a TLS server answers a ClientHello with a handshake record
-    if let Ok(Ok(mut s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-        let hello = client_hello();
-        if s.write_all(&hello).await.is_ok() {
-            let mut buf = [0u8; 5];
-            if let Ok(Ok(_)) = tokio::time::timeout(BANNER_WAIT * 2, s.read_exact(&mut buf)).await
-                && buf[0] == 0x16
-                && buf[1] == 3
-            {
-                p.service = "https".into();
-                p.banner = "TLS handshake".into();
-                return p;
-            }
-        }
-    }
     // 3. an HTTP server answers a request
-    if let Ok(Ok(mut s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-        let req = format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: certbench-scan\r\n\r\n");
-        if s.write_all(req.as_bytes()).await.is_ok() {
-            let mut buf = vec![0u8; 2048];
-            let mut got = 0;
-            let deadline = tokio::time::Instant::now() + BANNER_WAIT * 2;
-            while got < buf.len() {
-                match tokio::time::timeout_at(deadline, s.read(&mut buf[got..])).await {
-                    Ok(Ok(n)) if n > 0 => got += n,
-                    _ => break,
-                }
-            }
-            let b = &buf[..got];
-            if b.starts_with(b"HTTP/") {
-                let text = String::from_utf8_lossy(b);
-                p.service = "http".into();
-                p.banner = printable(text.lines().next().unwrap_or("").as_bytes());
-                let status = text.split_whitespace().nth(1).unwrap_or("");
-                let to_https = status.starts_with('3')
-                    && text.lines().any(|l| {
-                        l.to_ascii_lowercase().starts_with("location:") && l.to_ascii_lowercase().contains("https://")
-                    });
-                p.redirects_to_https = Some(to_https);
-            } else if b.first() == Some(&0x20) {
-                p.service = "mqtt".into();
-            } else if !b.is_empty() {
-                p.banner = printable(b);
-            }
+    let req = format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: certbench-scan\r\n\r\n");
+    if let Some(b) = exchange(addr, Some(req.as_bytes()), BANNER_WAIT * 2).await {
+        if b.starts_with(b"HTTP/") {
+            let text = String::from_utf8_lossy(&b);
+            p.service = "http".into();
+            p.banner = printable(text.lines().next().unwrap_or("").as_bytes());
+            let status = text.split_whitespace().nth(1).unwrap_or("");
+            let to_https = status.starts_with('3')
+                && text.lines().any(|l| {
+                    let l = l.to_ascii_lowercase();
+                    l.starts_with("location:") && l.contains("https://")
+                });
+            p.redirects_to_https = Some(to_https);
+        } else if b.first() == Some(&0x20) {
+            p.service = "mqtt".into();
+        } else if !b.is_empty() {
+            p.service = name_banner(&b).unwrap_or("unknown").into();
+            p.banner = printable(&b);
         }
     }
     p
+}
+
+/// A service named by its first words.
+fn name_banner(b: &[u8]) -> Option<&'static str> {
+    if b.starts_with(b"SSH-") {
+        Some("ssh")
+    } else if b.len() >= 2 && b[0] == 0xff && (0xfb..=0xfe).contains(&b[1]) {
+        Some("telnet")
+    } else if b.starts_with(b"220") && b.windows(4).any(|w| w.eq_ignore_ascii_case(b"SMTP")) {
+        Some("smtp")
+    } else if b.starts_with(b"220") {
+        Some("ftp")
+    } else if b.windows(6).any(|w| w.eq_ignore_ascii_case(b"login:")) {
+        // a raw login prompt without telnet negotiation: still a clear-text console
+        Some("telnet")
+    } else {
+        None
+    }
+}
+
+/// Connects, sends `request` (if any) and reads what comes within `wait`; None if the
+/// connection failed.
+async fn exchange(addr: SocketAddr, request: Option<&[u8]>, wait: Duration) -> Option<Vec<u8>> {
+    let mut s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
+    if let Some(r) = request {
+        s.write_all(r).await.ok()?;
+    }
+    let mut buf = vec![0u8; 2048];
+    let mut got = 0;
+    let deadline = tokio::time::Instant::now() + wait;
+    while got < buf.len() {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf[got..])).await {
+            Ok(Ok(n)) if n > 0 => {
+                got += n;
+                // a banner is read once it stops coming
+                if request.is_none() {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    buf.truncate(got);
+    Some(buf)
 }
 
 /// A minimal TLS 1.2/1.3 ClientHello (no SNI) that any TLS server answers.

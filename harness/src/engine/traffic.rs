@@ -1,0 +1,505 @@
+//! The network checks over the device's link: COM-01 (every flow encrypted, or declared
+//! exempt) and ATK-01 (only declared services listen).
+
+use super::{Run, StepResult, Stop};
+use crate::config::template::Quote;
+use crate::gateway::flows::{self, Flow, Protocol, Side};
+use crate::gateway::scan::OpenPort;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Flows named in a failure's reason (all are in flows.json).
+const NAMED: usize = 5;
+
+/// Clear-text protocols COM-01 allows on every device (its allowlist: address
+/// configuration, name resolution, time, local discovery). A maker's
+/// `network.plaintext_exempt` adds to it, with the maker's reason.
+const ALLOWLIST: &[&str] = &["dhcp", "dns", "ntp", "mdns"];
+
+/// How one flow was judged.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Judged {
+    Encrypted,
+    Exempt,
+    /// An HTTP answer that only sends the client to HTTPS.
+    RedirectToHttps,
+    NoData,
+    Plaintext,
+    Unknown,
+}
+
+fn judge(f: &Flow, p: &Protocol, exempt: &std::collections::BTreeMap<String, String>) -> Judged {
+    match p {
+        Protocol::NoData => Judged::NoData,
+        Protocol::Unknown { .. } => Judged::Unknown,
+        p if !p.is_plaintext() => Judged::Encrypted,
+        p if exempt.contains_key(p.name()) => Judged::Exempt,
+        Protocol::Http if redirects_only(f) => Judged::RedirectToHttps,
+        _ => Judged::Plaintext,
+    }
+}
+
+/// A plain-HTTP exchange whose server only answered with a redirect to https:// (and the
+/// client sent no body): what a device's port 80 should do.
+fn redirects_only(f: &Flow) -> bool {
+    let (c, s) = f.client_server();
+    let head = String::from_utf8_lossy(&s.head).to_ascii_lowercase();
+    let status_3xx = head.starts_with("http/1.") && head.split_whitespace().nth(1).is_some_and(|c| c.starts_with('3'));
+    let to_https = head
+        .lines()
+        .any(|l| l.starts_with("location:") && l.contains("https://"));
+    let request = String::from_utf8_lossy(&c.head).to_ascii_lowercase();
+    let no_body = request.starts_with("get ") || request.starts_with("head ");
+    status_3xx && to_https && no_body
+}
+
+impl Run<'_> {
+    fn link_error(&self) -> Stop {
+        Stop::Error(
+            self.bench
+                .gateway
+                .error
+                .clone()
+                .unwrap_or_else(|| "the bench does not see the device's link".into()),
+        )
+    }
+
+    /// `traffic` (COM-01): judge every flow of the run so far.
+    pub(super) async fn traffic(&mut self, observe: Duration) -> StepResult {
+        if self.bench.gateway.capture.is_none() {
+            return Err(self.link_error());
+        }
+        tokio::time::sleep(observe).await;
+        let Some(cap) = &self.bench.gateway.capture else {
+            return Err(self.link_error());
+        };
+        let (table, stats) = cap.snapshot();
+        let file = cap
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let saved = format!(
+            "capture {file} on {}: {} packets, {} saved ({:.1} of {} MiB){}{}",
+            stats.interface,
+            stats.packets,
+            stats.saved_packets,
+            stats.saved_bytes as f64 / 1048576.0,
+            stats.limit_bytes >> 20,
+            if stats.unsaved_packets > 0 {
+                format!(", {} packets past the limit not saved", stats.unsaved_packets)
+            } else {
+                String::new()
+            },
+            if stats.kernel_drops > 0 {
+                format!(", {} dropped by the kernel before capture", stats.kernel_drops)
+            } else {
+                String::new()
+            }
+        );
+        // positive control: the capture saw the device at all
+        if table.device_packets == 0 {
+            return Err(Stop::Error(format!(
+                "the capture saw no packet from the device ({saved}): nothing can be judged — is the device connected and powered?"
+            )));
+        }
+        let mut exempt: std::collections::BTreeMap<String, String> = ALLOWLIST
+            .iter()
+            .map(|p| (p.to_string(), "COM-01 allowlist".to_string()))
+            .collect();
+        exempt.extend(self.bench.device.plaintext_exempt.clone());
+        let conversations = group(&table, &exempt, &self.bench.redactor);
+        let silent = table
+            .flows
+            .iter()
+            .filter(|f| f.sent.payload == 0 && (f.opened_by == Side::Peer || f.payload() == 0))
+            .count();
+        self.evidence
+            .push(("flows.json".into(), flows_json(&table, &exempt, &self.bench.redactor)));
+        self.evidence
+            .push(("destinations.txt".into(), destinations(&table, &conversations, silent)));
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for c in &conversations {
+            *counts.entry(c.protocol.as_str()).or_default() += c.flows;
+        }
+        let exempt_used: Vec<String> = exempt
+            .iter()
+            .filter(|(k, _)| counts.contains_key(k.as_str()))
+            .map(|(k, why)| format!("{k} ({why})"))
+            .collect();
+        let summary = format!(
+            "{} flows with application data from the device in {} conversations — {}; {silent} connection attempts it sent nothing on (a scan, a refused port); {saved}{}",
+            conversations.iter().map(|c| c.flows).sum::<usize>(),
+            conversations.len(),
+            counts
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if exempt_used.is_empty() {
+                String::new()
+            } else {
+                format!("; clear text allowed: {}", exempt_used.join("; "))
+            }
+        );
+        // positive control: the device said something (an RST to a scan is not talking)
+        if conversations.is_empty() {
+            return Err(Stop::Error(format!(
+                "the device sent no application data on its link this run ({} packets from it, none carrying data): with nothing to judge, COM-01 cannot pass — is the device connected and set up? {saved}",
+                table.device_packets
+            )));
+        }
+        if table.dropped_flows > 0 {
+            return Err(Stop::Error(format!(
+                "{summary}; {} flows past the table's limit were not judged",
+                table.dropped_flows
+            )));
+        }
+        let failing: Vec<&Conversation> = conversations.iter().filter(|c| c.judged == Judged::Plaintext).collect();
+        if !failing.is_empty() {
+            let more = failing.len().saturating_sub(NAMED);
+            let mut reason = format!(
+                "COM-01: application data in clear — {}",
+                failing[..failing.len().min(NAMED)]
+                    .iter()
+                    .map(|c| c.describe())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            if more > 0 {
+                let _ = write!(reason, "; and {more} more (destinations.txt)");
+            }
+            let _ = write!(reason, ". {summary}");
+            return Err(Stop::Fail {
+                check: Some("COM-01".into()),
+                reason,
+            });
+        }
+        for c in conversations.iter().filter(|c| c.judged == Judged::Unknown) {
+            self.reviews.push(format!("COM-01: {}", c.describe()));
+        }
+        Ok(summary)
+    }
+
+    /// The ports the profile declares the device listens on.
+    fn declared_ports(&self) -> Result<BTreeSet<(&'static str, u16)>, Stop> {
+        let mut set = BTreeSet::new();
+        for s in &self.bench.device.services {
+            let text = s
+                .port
+                .render(&self.bench.command_vars, Quote::Raw)
+                .map_err(Stop::Error)?;
+            if let Ok(p) = text.trim().parse::<u16>() {
+                set.insert(("tcp", p));
+            }
+        }
+        if let Some(b) = &self.bench.device.broker {
+            for t in [&b.tls_port, &b.plain_port] {
+                if let Ok(p) = t
+                    .render(&self.bench.command_vars, Quote::Raw)
+                    .map(|x| x.trim().parse::<u16>())
+                    && let Ok(p) = p
+                {
+                    set.insert(("tcp", p));
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// `port_scan` (ATK-01): what listens on the device's address, against what is declared.
+    pub(super) async fn port_scan(&mut self) -> StepResult {
+        if self.bench.gateway.capture.is_none() && self.bench.gateway.net.is_none() {
+            return Err(self.link_error());
+        }
+        let Some(host) = self.bench.device.attribution.device else {
+            return Err(Stop::Error(
+                "the device's address is not known (network.namespace or network.address): certbench scans only the device under test".into(),
+            ));
+        };
+        refuse_shared(host)?;
+        let declared = self.declared_ports()?;
+        let started = std::time::Instant::now();
+        let open = crate::gateway::scan::scan(host).await;
+        let took = started.elapsed();
+        self.evidence.push((
+            "open-ports.json".into(),
+            serde_json::to_string_pretty(&open).unwrap_or_default(),
+        ));
+        let undeclared: Vec<&OpenPort> = open.iter().filter(|p| !declared.contains(&(p.proto, p.port))).collect();
+        let list = |ports: &[&OpenPort]| -> String {
+            ports
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}/{} ({}{})",
+                        p.port,
+                        p.proto,
+                        p.service,
+                        if p.banner.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", says \"{}\"", self.bench.redactor.redact(&p.banner))
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let all: Vec<&OpenPort> = open.iter().collect();
+        let summary = format!(
+            "scanned 65535 TCP ports and 6 UDP services of {host} in {:.1}s: {} open{}",
+            took.as_secs_f64(),
+            open.len(),
+            if open.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", list(&all))
+            }
+        );
+        self.bench.gateway.scan = Some(open.clone());
+        if !undeclared.is_empty() {
+            return Err(Stop::Fail {
+                check: Some("ATK-01".into()),
+                reason: format!(
+                    "ATK-01: {} port(s) listen that the profile does not declare (services) — {}. {summary}",
+                    undeclared.len(),
+                    list(&undeclared)
+                ),
+            });
+        }
+        Ok(summary)
+    }
+}
+
+/// A loopback or unspecified address is shared with this machine: what listens there may
+/// be the bench itself, so a scan would judge the wrong host.
+fn refuse_shared(host: IpAddr) -> Result<(), Stop> {
+    if host.is_loopback() || host.is_unspecified() {
+        return Err(Stop::Error(format!(
+            "the device's address {host} is shared with this machine (loopback): its open ports cannot be told from the bench's — give the device its own address (network.namespace, or a real board's address)"
+        )));
+    }
+    Ok(())
+}
+
+fn numbers(v: &[u64]) -> String {
+    v.iter().map(|n| format!("#{n}")).collect::<Vec<_>>().join(" ")
+}
+
+/// The flows of one kind with one peer: (transport, opener, peer, peer port, protocol).
+#[derive(Debug)]
+struct Conversation {
+    transport: flows::Transport,
+    opened_by: Side,
+    peer: IpAddr,
+    peer_name: Option<String>,
+    peer_port: u16,
+    /// The device's port when the peer opened (its service), else None (many).
+    device_port: Option<u16>,
+    protocol: String,
+    detail: String,
+    judged: Judged,
+    flows: usize,
+    sent: u64,
+    received: u64,
+    payload: u64,
+    data_packets: Vec<u64>,
+    excerpt: String,
+    entropy: f64,
+}
+
+impl Conversation {
+    fn describe(&self) -> String {
+        let peer = match &self.peer_name {
+            Some(n) => format!("{n} ({}):{}", self.peer, self.peer_port),
+            None => format!("{}:{}", self.peer, self.peer_port),
+        };
+        let t = format!("{:?}", self.transport).to_lowercase();
+        let route = match self.opened_by {
+            Side::Device => format!("device → {peer}"),
+            Side::Peer => format!("{} → device:{}", self.peer, self.device_port.unwrap_or(0)),
+        };
+        let what = match self.judged {
+            Judged::Unknown => format!(
+                "unidentified protocol, entropy {:.1} bits/byte{}",
+                self.entropy,
+                if self.entropy >= 7.0 {
+                    " (looks encrypted or compressed)"
+                } else {
+                    " (looks like clear text or structured data)"
+                }
+            ),
+            _ => format!("{} in clear", self.protocol.to_uppercase()),
+        };
+        format!(
+            "{t} {route}: {what}, {} connection(s), {} bytes of application data (packets {}): \"{}\"",
+            self.flows,
+            self.payload,
+            numbers(&self.data_packets),
+            self.excerpt
+        )
+    }
+}
+
+/// Groups the flows that carry the device's communication (it opened them, or it answered)
+/// into conversations, each judged.
+fn group(
+    table: &flows::FlowTable,
+    exempt: &std::collections::BTreeMap<String, String>,
+    redactor: &super::Redactor,
+) -> Vec<Conversation> {
+    let mut out: Vec<Conversation> = Vec::new();
+    for f in &table.flows {
+        // a peer's probe the device never answered is not the device's communication
+        if f.payload() == 0 || (f.opened_by == Side::Peer && f.sent.payload == 0) {
+            continue;
+        }
+        let p = flows::classify(f);
+        let j = judge(f, &p, exempt);
+        let device_port = (f.opened_by == Side::Peer).then_some(f.device_port);
+        // the bench's connections to a service come from ever new ports: one conversation
+        let peer_port = if f.opened_by == Side::Peer { 0 } else { f.peer_port };
+        let key_match = |c: &Conversation| {
+            c.transport == f.transport
+                && c.opened_by == f.opened_by
+                && c.peer == f.peer
+                && c.peer_port == peer_port
+                && c.device_port == device_port
+                && c.protocol == p.name()
+                && c.judged == j
+        };
+        let i = match out.iter().position(key_match) {
+            Some(i) => i,
+            None => {
+                let (c, s) = f.client_server();
+                let sample = if c.head.is_empty() { &s.head } else { &c.head };
+                out.push(Conversation {
+                    transport: f.transport,
+                    opened_by: f.opened_by,
+                    peer: f.peer,
+                    peer_name: table.names.get(&f.peer).cloned(),
+                    peer_port,
+                    device_port,
+                    protocol: p.name().into(),
+                    detail: match &p {
+                        flows::Protocol::Tls {
+                            version,
+                            sni,
+                            completed,
+                        } => format!(
+                            "{version}{}{}",
+                            sni.as_ref().map(|s| format!(", SNI {s}")).unwrap_or_default(),
+                            if *completed {
+                                ", handshake completed"
+                            } else {
+                                ", no application records both ways"
+                            }
+                        ),
+                        _ => String::new(),
+                    },
+                    judged: j,
+                    flows: 0,
+                    sent: 0,
+                    received: 0,
+                    payload: 0,
+                    data_packets: Vec::new(),
+                    excerpt: redactor.redact(&flows::excerpt(sample, 80)),
+                    entropy: match p {
+                        flows::Protocol::Unknown { entropy } => entropy,
+                        _ => 0.0,
+                    },
+                });
+                out.len() - 1
+            }
+        };
+        let c = &mut out[i];
+        c.flows += 1;
+        c.sent += f.sent.bytes;
+        c.received += f.received.bytes;
+        c.payload += f.payload();
+        if c.data_packets.len() < 4 {
+            c.data_packets
+                .extend(f.data_packets().into_iter().take(4 - c.data_packets.len()));
+        }
+    }
+    out
+}
+
+/// Every flow that carried application data, one JSON object each.
+fn flows_json(
+    table: &flows::FlowTable,
+    exempt: &std::collections::BTreeMap<String, String>,
+    redactor: &super::Redactor,
+) -> String {
+    let rows: Vec<serde_json::Value> = table
+        .flows
+        .iter()
+        .filter(|f| f.payload() > 0)
+        .map(|f| {
+            let p = flows::classify(f);
+            let (c, s) = f.client_server();
+            let sample = if c.head.is_empty() { &s.head } else { &c.head };
+            serde_json::json!({
+                "transport": f.transport,
+                "device_port": f.device_port,
+                "peer": f.peer.to_string(),
+                "peer_name": table.names.get(&f.peer),
+                "peer_port": f.peer_port,
+                "opened_by": f.opened_by,
+                "protocol": p,
+                "judged": judge(f, &p, exempt),
+                "device_answered": f.opened_by == Side::Device || f.sent.payload > 0,
+                "bytes_sent": f.sent.bytes,
+                "bytes_received": f.received.bytes,
+                "payload_sent": f.sent.payload,
+                "payload_received": f.received.payload,
+                "packets": f.packets,
+                "data_packets": f.data_packets(),
+                "excerpt": redactor.redact(&flows::excerpt(sample, 80)),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&rows).unwrap_or_default()
+}
+
+/// Every destination the device talked to: what a privacy reviewer reads.
+fn destinations(table: &flows::FlowTable, conversations: &[Conversation], silent: usize) -> String {
+    let mut out = String::from("# Every conversation of the device on its link (from the run's capture)\n");
+    let _ = writeln!(
+        out,
+        "{:<5} {:<44} {:<14} {:<29} {:>6} {:>10} {:>10}  detail",
+        "proto", "route", "protocol", "judged", "flows", "sent", "received"
+    );
+    for c in conversations {
+        let peer = match &c.peer_name {
+            Some(n) => format!("{n} ({}):{}", c.peer, c.peer_port),
+            None => format!("{}:{}", c.peer, c.peer_port),
+        };
+        let route = match c.opened_by {
+            Side::Device => format!("device → {peer}"),
+            Side::Peer => format!("{} → device:{}", c.peer, c.device_port.unwrap_or(0)),
+        };
+        let _ = writeln!(
+            out,
+            "{:<5} {:<44} {:<14} {:<29} {:>6} {:>10} {:>10}  {}",
+            format!("{:?}", c.transport).to_lowercase(),
+            route,
+            c.protocol,
+            format!("{:?}", c.judged).to_lowercase(),
+            c.flows,
+            c.sent,
+            c.received,
+            c.detail
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{silent} connection attempts the device sent nothing on (port scan, refused ports) are not listed.\n{} packets on the link, {} from the device, {} between other hosts (not the device's)",
+        table.packets, table.device_packets, table.foreign_packets
+    );
+    out
+}
