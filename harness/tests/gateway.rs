@@ -1,0 +1,197 @@
+//! The device's link (issue 12): devices made of Debian programs (curl, socat, inetutils
+//! telnetd; fixtures/netdev/device.sh) run in the namespace certbench makes for them; the
+//! capture is read back with Debian's tshark. Only the profile differs between devices.
+//! Needs root (namespaces, AF_PACKET); without it the tests say so and stop.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+const CHECKS: &[&str] = &["network-traffic", "open-ports"];
+
+fn ready() -> bool {
+    // SAFETY: geteuid has no preconditions
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("SKIPPED: network namespaces need root");
+        return false;
+    }
+    tools_ready(&["ip", "curl", "socat", "openssl", "tshark"])
+}
+
+fn run(profile: &str) -> (std::collections::BTreeMap<String, Case>, tempfile::TempDir, String) {
+    let (cases, code, dir, out) = run_only(profile, CHECKS);
+    assert!(code.is_some(), "{out}");
+    (cases, dir, out)
+}
+
+fn tshark(file: &std::path::Path, filter: &str) -> String {
+    let o = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-Y", filter])
+        .output()
+        .expect("tshark");
+    assert!(o.status.success(), "tshark: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn plain_http_telemetry_fails_com01_with_the_flow_named_and_its_packets_in_the_pcapng() {
+    if !ready() {
+        return;
+    }
+    let (c, dir, out) = run("fixtures/devices/netdev-http-telemetry.yaml");
+    let t = &c["network-traffic"];
+    assert_eq!(t.status, "failure", "{out}");
+    assert!(
+        t.message.contains("COM-01") && t.message.contains("HTTP in clear"),
+        "{}",
+        t.message
+    );
+    assert!(
+        t.message.contains(":8080") && t.message.contains("POST /telemetry"),
+        "{}",
+        t.message
+    );
+    assert_eq!(c["open-ports"].status, "pass", "{out}");
+    // the packet the verdict names is that request in the capture, as Wireshark reads it
+    let n: String = t
+        .message
+        .split("(packets #")
+        .nth(1)
+        .expect("packet numbers in the reason")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let pcap = dir.path().join("results/capture.pcapng");
+    let hit = tshark(
+        &pcap,
+        &format!("frame.number == {n} && http.request.method == \"POST\""),
+    );
+    assert!(hit.contains("POST /telemetry"), "frame {n}: {hit:?}");
+    // every destination is listed; the evidence is in the manifest like all evidence
+    let dest = std::fs::read_to_string(dir.path().join("results/scenarios/network-traffic/destinations.txt"))
+        .expect("destinations.txt");
+    assert!(dest.contains("http") && dest.contains("plaintext"), "{dest}");
+    let manifest = std::fs::read_to_string(dir.path().join("results/manifest.json")).expect("manifest");
+    assert!(manifest.contains("capture.pcapng"), "{manifest}");
+}
+
+#[test]
+fn https_telemetry_with_a_pinned_ca_passes_and_nothing_listens() {
+    if !ready() {
+        return;
+    }
+    let (c, dir, out) = run("fixtures/devices/netdev-https-telemetry.yaml");
+    let t = &c["network-traffic"];
+    assert_eq!(t.status, "pass", "{out}");
+    assert_eq!(c["open-ports"].status, "pass", "{out}");
+    let pcap = dir.path().join("results/capture.pcapng");
+    let hello = tshark(&pcap, "tls.handshake.extensions_server_name == \"cloud.netdev.test\"");
+    assert!(!hello.is_empty(), "tshark finds the device's ClientHello with its SNI");
+    let dest = std::fs::read_to_string(dir.path().join("results/scenarios/network-traffic/destinations.txt"))
+        .expect("destinations.txt");
+    assert!(dest.contains("SNI cloud.netdev.test, handshake completed"), "{dest}");
+}
+
+#[test]
+fn a_device_that_sends_nothing_is_an_error_not_a_pass() {
+    if !ready() {
+        return;
+    }
+    let (c, _dir, out) = run("fixtures/devices/netdev-quiet.yaml");
+    let t = &c["network-traffic"];
+    assert_eq!(t.status, "error", "{out}");
+    assert!(t.message.contains("sent no application data"), "{}", t.message);
+    assert_eq!(c["open-ports"].status, "pass", "{out}");
+}
+
+#[test]
+fn an_undeclared_telnetd_fails_atk01_and_its_clear_text_fails_com01() {
+    if !ready() || !std::path::Path::new("/var/cache/certbench-deps/telnetd").exists() {
+        assert!(std::env::var_os("CI").is_none(), ".ci/run extracts telnetd");
+        return;
+    }
+    let (c, _dir, out) = run("fixtures/devices/netdev-telnet-listening.yaml");
+    let p = &c["open-ports"];
+    assert_eq!(p.status, "failure", "{out}");
+    assert!(
+        p.message.contains("ATK-01") && p.message.contains("23/tcp (telnet"),
+        "{}",
+        p.message
+    );
+    let t = &c["network-traffic"];
+    assert_eq!(t.status, "failure", "{out}");
+    assert!(
+        t.message.contains("TELNET in clear") && t.message.contains("device:23"),
+        "{}",
+        t.message
+    );
+    // the HTTPS telemetry next to it is not blamed
+    assert!(!t.message.contains("8443"), "{}", t.message);
+}
+
+#[test]
+fn a_namespace_left_by_a_killed_run_is_removed_with_its_device_by_the_next_run() {
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(bin())
+        .current_dir(repo())
+        .args([
+            "run",
+            "-d",
+            "fixtures/devices/netdev-https-telemetry.yaml",
+            "--only",
+            "network-traffic",
+            "--out",
+        ])
+        .arg(dir.path().join("r1"))
+        .arg("--workdir")
+        .arg(dir.path().join("w1"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let name = format!("certbench-{}-0", child.id());
+    let listed = || {
+        String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().expect("ip").stdout)
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(name.as_str()))
+    };
+    let device_pids = || {
+        String::from_utf8_lossy(
+            &Command::new("ip")
+                .args(["netns", "pids", &name])
+                .output()
+                .expect("ip")
+                .stdout,
+        )
+        .split_whitespace()
+        .count()
+    };
+    let t0 = std::time::Instant::now();
+    while !(listed() && device_pids() > 0) && t0.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        listed() && device_pids() > 0,
+        "the run made {name} and started the device in it"
+    );
+    child.kill().expect("SIGKILL certbench");
+    let _ = child.wait();
+    assert!(listed(), "a SIGKILLed run cannot clean up: {name} is left");
+    // the next run (any device with a namespace) finds it and removes it with its processes
+    let (c, _, _d, out) = run_only("fixtures/devices/netdev-quiet.yaml", &["open-ports"]);
+    assert_eq!(c["open-ports"].status, "pass", "{out}");
+    assert!(!listed(), "{name} was removed");
+    // the killed run's "cloud" ran outside the namespace: end it (our own child's group)
+    let _ = Command::new("fixtures/netdev/device.sh")
+        .current_dir(repo())
+        .arg("power-off")
+        .arg(dir.path().join("w1/netdev"))
+        .status();
+}
