@@ -2,7 +2,7 @@
 //! documented exit code.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -131,11 +131,87 @@ enum Command {
     },
     /// List the debug probes (ST-Link, J-Link, CMSIS-DAP, ...) attached to this machine.
     Probes,
+    /// Read a capture (pcapng or pcap, e.g. a run's capture.pcapng) and print every flow of
+    /// the device with the protocol its bytes show: the COM-01 view of a recording.
+    Flows {
+        capture: PathBuf,
+        /// The device's address (default: every flow, seen from the first sender).
+        #[arg(long)]
+        device: Option<std::net::IpAddr>,
+        /// Print only the summary line.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print the JSON Schema of a file kind, for editor completion.
     Schema {
         #[arg(value_parser = ["device", "lab", "scenario"])]
         kind: String,
     },
+}
+
+/// `certbench flows`: the flow table of a recorded capture.
+fn flows(capture: &std::path::Path, device: Option<std::net::IpAddr>, quiet: bool) -> ExitCode {
+    use certbench::gateway::{flows, pcapng};
+    let started = std::time::Instant::now();
+    let mut table = flows::FlowTable::new(device);
+    // without a device address, flows are keyed from the first packet's sender
+    let read = pcapng::read(capture, |n, frame| table.add(n, frame, true));
+    let (packets, other) = match read {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}: {e}", capture.display());
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+    };
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut lines = Vec::new();
+    for f in &table.flows {
+        let p = flows::classify(f);
+        *counts.entry(p.name()).or_default() += 1;
+        if !quiet {
+            lines.push(format!(
+                "{:<4} {:>6} {} {}:{:<6} {:<8} {:>8} {:>8}  #{}",
+                format!("{:?}", f.transport).to_lowercase(),
+                f.device_port,
+                if f.opened_by == flows::Side::Device { "->" } else { "<-" },
+                f.peer,
+                f.peer_port,
+                p.name(),
+                f.sent.payload,
+                f.received.payload,
+                f.packets.first().copied().unwrap_or(0)
+            ));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        if writeln!(out, "{l}").is_err() {
+            return ExitCode::SUCCESS;
+        }
+    }
+    let tcp = table
+        .flows
+        .iter()
+        .filter(|f| f.transport == flows::Transport::Tcp)
+        .count();
+    let _ = writeln!(
+        out,
+        "{packets} packets, {} flows ({tcp} tcp, {} udp): {}{}; {:.2}s",
+        table.flows.len(),
+        table.flows.len() - tcp,
+        counts
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if other > 0 {
+            format!("; {other} frames of non-Ethernet links skipped")
+        } else {
+            String::new()
+        },
+        started.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
 }
 
 fn report_input(e: &InputErrors) -> ExitCode {
@@ -190,6 +266,7 @@ fn main() -> ExitCode {
             Some(vars) => validate(paths, lab, vars),
             None => ExitCode::from(exit::BAD_INPUT),
         },
+        Command::Flows { capture, device, quiet } => flows(&capture, device, quiet),
         Command::Probes => {
             let probes = certbench::debug::probe::list();
             if probes.is_empty() {

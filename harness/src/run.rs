@@ -810,6 +810,7 @@ fn open_link(
                 }
                 if let Some(m) = &mut device.mqtt {
                     m.bind = bench_ip;
+                    m.attribution.device = Some(ip);
                 }
                 device.update_bind.0 = bench_ip;
                 notes.push(format!(

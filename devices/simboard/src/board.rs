@@ -59,10 +59,16 @@ pub enum Flaw {
     DefaultAccount,
     /// Remote logins are never slowed down or locked.
     NoLoginThrottle,
+    /// Also posts its telemetry in clear over HTTP to a second cloud host (--telemetry-url).
+    PlaintextTelemetry,
+    /// Also serves its telnet console without TLS on port 23 (undeclared).
+    TelnetListening,
+    /// A debug monitor left listening on TCP port 4444 (undeclared).
+    DebugPort,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 20] = [
+    pub const ALL: [Flaw; 23] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -83,6 +89,9 @@ impl Flaw {
         Flaw::RemoteFactoryLogin,
         Flaw::DefaultAccount,
         Flaw::NoLoginThrottle,
+        Flaw::PlaintextTelemetry,
+        Flaw::TelnetListening,
+        Flaw::DebugPort,
     ];
 
     pub fn name(self) -> &'static str {
@@ -107,6 +116,9 @@ impl Flaw {
             Flaw::RemoteFactoryLogin => "remote-factory-login",
             Flaw::DefaultAccount => "default-account",
             Flaw::NoLoginThrottle => "no-login-throttle",
+            Flaw::PlaintextTelemetry => "plaintext-telemetry",
+            Flaw::TelnetListening => "telnet-listening",
+            Flaw::DebugPort => "debug-port",
         }
     }
 
@@ -306,6 +318,12 @@ impl Board {
         if let Some(m) = self.opts.mqtt.clone() {
             let flaws = self.opts.flaws.clone();
             std::thread::spawn(move || crate::mqtt::run(m, flaws, |l| eprintln!("{l}")));
+        }
+        if let (true, Some(url)) = (
+            self.opts.flaws.contains(&Flaw::PlaintextTelemetry),
+            self.opts.telemetry_url.clone(),
+        ) {
+            std::thread::spawn(move || crate::net::post_telemetry(&url));
         }
         loop {
             self.boot();

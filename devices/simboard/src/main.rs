@@ -35,11 +35,13 @@ pub struct BoardOptions {
     pub mqtt: Option<mqtt::MqttOptions>,
     pub update: Option<update::AgentOptions>,
     pub remote: Option<remote::RemoteOptions>,
+    /// Where the plaintext-telemetry flaw posts (a second cloud host, plain HTTP).
+    pub telemetry_url: Option<String>,
 }
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--source-address IP] [--telnet-port P] [--web-port P] [--lockout-ms N] [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--update-url URL --update-pubkey HEX --update-interval-ms N --install-ms N --update-messages normal|installing-first|silent-refusal]\n  \
+        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--source-address IP] [--telnet-port P] [--web-port P] [--lockout-ms N] [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--tls-dir DIR] [--telemetry-url URL] [--update-url URL --update-pubkey HEX [--update-ca FILE --update-host NAME] --update-interval-ms N --install-ms N --update-messages normal|installing-first|silent-refusal]\n  \
          simboard power-off --pidfile FILE\n  simboard factory-reset --state FILE\n  simboard flash --state FILE --version X.Y.Z\n  simboard sign-image --key FILE --version X.Y.Z [--model M] [--payload-bytes N] --out FILE\n  simboard pubkey --key FILE\n  simboard run --link PATH --state FILE [--flaw NAME]...\n\
          flaws: {}",
         board::Flaw::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
@@ -67,6 +69,10 @@ struct Args {
     mqtt_token: String,
     update_url: Option<String>,
     update_pubkey: Option<String>,
+    update_ca: Option<PathBuf>,
+    update_host: Option<String>,
+    tls_dir: Option<PathBuf>,
+    telemetry_url: Option<String>,
     update_interval_ms: u64,
     install_ms: u64,
     telnet_port: Option<u16>,
@@ -105,6 +111,10 @@ fn parse_args() -> Result<Args, String> {
         mqtt_token: "simboard-device-token-7f3a".into(),
         update_url: None,
         update_pubkey: None,
+        update_ca: None,
+        update_host: None,
+        tls_dir: None,
+        telemetry_url: None,
         update_interval_ms: 1000,
         install_ms: 600,
         telnet_port: None,
@@ -162,6 +172,10 @@ fn parse_args() -> Result<Args, String> {
             }
             "--mqtt-token" => a.mqtt_token = value()?,
             "--update-url" => a.update_url = Some(value()?),
+            "--update-ca" => a.update_ca = Some(value()?.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty()),
+            "--update-host" => a.update_host = Some(value()?),
+            "--tls-dir" => a.tls_dir = Some(value()?.into()),
+            "--telemetry-url" => a.telemetry_url = Some(value()?),
             "--update-pubkey" => a.update_pubkey = Some(value()?),
             "--update-interval-ms" => {
                 a.update_interval_ms = value()?.parse().map_err(|e| format!("--update-interval-ms: {e}"))?
@@ -237,6 +251,10 @@ fn sign_image(args: &Args) -> Result<(), String> {
 }
 
 fn board_options(args: &Args) -> Result<BoardOptions, String> {
+    let remote_tls = match &args.tls_dir {
+        Some(d) => Some(remote::server_tls(d)?),
+        None => None,
+    };
     Ok(BoardOptions {
         link: args.link.clone().ok_or("--link is required")?,
         state: args.state.clone().ok_or("--state is required")?,
@@ -262,6 +280,22 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
                 interval: Duration::from_millis(args.update_interval_ms),
                 install: Duration::from_millis(args.install_ms),
                 messages: args.update_messages,
+                tls: match &args.update_ca {
+                    Some(ca) => {
+                        let host = args
+                            .update_host
+                            .clone()
+                            .or_else(|| {
+                                url.split('/')
+                                    .nth(2)
+                                    .and_then(|hp| hp.split(':').next())
+                                    .map(String::from)
+                            })
+                            .unwrap_or_default();
+                        Some(update::UpdateTls::new(ca, &host)?)
+                    }
+                    None => None,
+                },
             }),
             (None, None) => None,
             _ => return Err("--update-url and --update-pubkey go together".into()),
@@ -275,7 +309,9 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
             factory_user: args.factory_user.clone(),
             factory_password: args.factory_password.clone(),
             flaws: args.flaws.clone(),
+            tls: remote_tls.clone(),
         }),
+        telemetry_url: args.telemetry_url.clone(),
     })
 }
 

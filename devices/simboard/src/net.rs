@@ -63,3 +63,29 @@ fn sockaddr4(ip: std::net::Ipv4Addr, port: u16) -> libc::sockaddr_in {
         sin_zero: [0; 8],
     }
 }
+
+/// The plaintext-telemetry flaw: a reading every 2 s, POSTed in clear to `url`
+/// (`http://host:port/path`), as a board with a forgotten debug uploader would.
+pub fn post_telemetry(url: &str) {
+    use std::io::{Read, Write};
+    let Some(rest) = url.strip_prefix("http://") else {
+        return;
+    };
+    let (hp, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut n = 0u64;
+    loop {
+        if let Ok(mut s) = connect(hp) {
+            let body = format!("{{\"device\":\"simboard-sb1\",\"temp\":{}.5,\"seq\":{n}}}", 20 + n % 5);
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let _ = write!(
+                s,
+                "POST /{path} HTTP/1.1\r\nHost: {hp}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let mut sink = [0u8; 512];
+            let _ = s.read(&mut sink);
+        }
+        n += 1;
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}

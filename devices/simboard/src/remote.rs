@@ -9,8 +9,8 @@
 //! works remotely before setup (`remote-factory-login`), a hidden `support`/`support`
 //! account (`default-account`), no lockout (`no-login-throttle`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,7 +29,40 @@ pub struct RemoteOptions {
     pub factory_user: String,
     pub factory_password: String,
     pub flaws: Vec<Flaw>,
+    /// Serve both services over TLS (`--tls-dir`), as a board with encrypted management does.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
+
+/// The board's TLS identity: a self-signed certificate it made at its first boot and keeps
+/// in `dir` (as many boards do), loaded at later boots.
+pub fn server_tls(dir: &std::path::Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let (cert, key) = (dir.join("simboard-tls.pem"), dir.join("simboard-tls.key"));
+    if !cert.exists() || !key.exists() {
+        let made = rcgen::generate_simple_self_signed(vec!["simboard.local".to_string()])
+            .map_err(|e| format!("TLS certificate: {e}"))?;
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::write(&key, made.signing_key.serialize_pem()).map_err(|e| format!("{}: {e}", key.display()))?;
+        std::fs::write(&cert, made.cert.pem()).map_err(|e| format!("{}: {e}", cert.display()))?;
+    }
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("TLS certificate: {e}"))?;
+    Ok(Arc::new(cfg))
+}
+
+/// A connection to a service: plain TCP or TLS over it.
+trait Conn: Read + Write {}
+impl<T: Read + Write> Conn for T {}
 
 #[derive(Debug, Default)]
 struct Guard {
@@ -97,9 +130,34 @@ pub fn start(opts: RemoteOptions) {
     if let Some(p) = opts.web_port {
         serve(opts.address, p, fresh(), web);
     }
+    if opts.flaws.contains(&Flaw::TelnetListening) {
+        // the same console, left on telnet's port in clear
+        let mut plain = fresh();
+        plain.opts.tls = None;
+        serve(opts.address, 23, plain, telnet);
+    }
+    if opts.flaws.contains(&Flaw::DebugPort) {
+        let mut plain = fresh();
+        plain.opts.tls = None;
+        serve(opts.address, 4444, plain, debug_monitor);
+    }
 }
 
-fn serve(ip: IpAddr, port: u16, accounts: Accounts, handler: fn(TcpStream, &Accounts)) {
+/// The debug-port flaw: a monitor that answers anyone (it only echoes, but it listens).
+fn debug_monitor(w: &mut dyn Conn, _: &Accounts) {
+    let _ = w.write_all(b"SimBoard debug monitor v0.3\r\ndebug> ");
+    let mut b = [0u8; 256];
+    for _ in 0..16 {
+        match w.read(&mut b) {
+            Ok(n) if n > 0 => {
+                let _ = w.write_all(b"?\r\ndebug> ");
+            }
+            _ => return,
+        }
+    }
+}
+
+fn serve(ip: IpAddr, port: u16, accounts: Accounts, handler: fn(&mut dyn Conn, &Accounts)) {
     let listener = match TcpListener::bind((ip, port)) {
         Ok(l) => l,
         Err(e) => {
@@ -115,13 +173,27 @@ fn serve(ip: IpAddr, port: u16, accounts: Accounts, handler: fn(TcpStream, &Acco
             };
             let a = accounts.clone();
             let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-            std::thread::spawn(move || handler(conn, &a));
+            std::thread::spawn(move || match a.opts.tls.clone() {
+                Some(cfg) => {
+                    let Ok(tls) = rustls::ServerConnection::new(cfg) else {
+                        return;
+                    };
+                    let mut s = rustls::StreamOwned::new(tls, conn);
+                    handler(&mut s, &a);
+                    s.conn.send_close_notify();
+                    let _ = s.flush();
+                }
+                None => {
+                    let mut conn = conn;
+                    handler(&mut conn, &a);
+                }
+            });
         }
     });
 }
 
 /// Reads one line typed over telnet, dropping the client's option answers.
-fn telnet_line(r: &mut impl Read) -> Option<String> {
+fn telnet_line(r: &mut dyn Conn) -> Option<String> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     let mut iac = 0u8; // bytes of a command still to skip
@@ -145,32 +217,30 @@ fn telnet_line(r: &mut impl Read) -> Option<String> {
     }
 }
 
-fn telnet(conn: TcpStream, a: &Accounts) {
-    let Ok(mut w) = conn.try_clone() else { return };
-    let mut r = BufReader::new(conn);
+fn telnet(w: &mut dyn Conn, a: &Accounts) {
     // IAC WILL ECHO, IAC WILL SUPPRESS-GO-AHEAD: the server echoes (not the password)
     let _ = w.write_all(&[255, 251, 1, 255, 251, 3]);
     let _ = w.write_all(b"\r\nSimBoard remote console\r\n");
     for _ in 0..3 {
         let _ = w.write_all(b"\r\nsimboard login: ");
-        let Some(mut user) = telnet_line(&mut r) else { return };
+        let Some(mut user) = telnet_line(w) else { return };
         if user.is_empty() {
             // the LF after a CR
-            let Some(u) = telnet_line(&mut r) else { return };
+            let Some(u) = telnet_line(w) else { return };
             user = u;
         }
         let _ = w.write_all(format!("{user}\r\nPassword: ").as_bytes());
-        let Some(mut password) = telnet_line(&mut r) else {
+        let Some(mut password) = telnet_line(w) else {
             return;
         };
         if password.is_empty() {
-            let Some(p) = telnet_line(&mut r) else { return };
+            let Some(p) = telnet_line(w) else { return };
             password = p;
         }
         if a.check(&user, &password) {
             let _ = w.write_all(format!("\r\nWelcome to SimBoard, {user}\r\n$ ").as_bytes());
             loop {
-                let Some(cmd) = telnet_line(&mut r) else { return };
+                let Some(cmd) = telnet_line(w) else { return };
                 match cmd.trim() {
                     "" => continue,
                     "exit" | "logout" => return,
@@ -231,7 +301,7 @@ fn url_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn respond(w: &mut TcpStream, status: &str, extra: &str, body: &str) {
+fn respond(w: &mut dyn Conn, status: &str, extra: &str, body: &str) {
     let _ = w.write_all(
         format!(
             "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
@@ -241,25 +311,24 @@ fn respond(w: &mut TcpStream, status: &str, extra: &str, body: &str) {
     );
 }
 
-fn web(conn: TcpStream, a: &Accounts) {
-    let Ok(mut w) = conn.try_clone() else { return };
-    let mut r = BufReader::new(conn.take(16 * 1024));
-    let mut request = String::new();
-    if r.read_line(&mut request).unwrap_or(0) == 0 {
-        return;
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).unwrap_or(0) == 0 {
-            return;
+/// The request line and headers, read byte by byte up to the blank line (at most 16 KiB).
+fn read_head(r: &mut dyn Conn) -> Option<(String, Vec<String>)> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
+        if head.len() >= 16 * 1024 || r.read(&mut b).ok()? == 0 {
+            return None;
         }
-        let h = h.trim_end().to_string();
-        if h.is_empty() {
-            break;
-        }
-        headers.push(h);
+        head.push(b[0]);
     }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.lines().map(|l| l.trim_end().to_string());
+    let request = lines.next()?;
+    Some((request, lines.filter(|l| !l.is_empty()).collect()))
+}
+
+fn web(w: &mut dyn Conn, a: &Accounts) {
+    let Some((request, headers)) = read_head(w) else { return };
     let header = |name: &str| {
         headers.iter().find_map(|h| {
             let (k, v) = h.split_once(':')?;
@@ -278,10 +347,10 @@ fn web(conn: TcpStream, a: &Accounts) {
                 .and_then(|c| c.split_once(':'))
                 .is_some_and(|(u, p)| a.check(u, p));
             if ok {
-                respond(&mut w, "200 OK", "", "<h1>SimBoard admin</h1>");
+                respond(w, "200 OK", "", "<h1>SimBoard admin</h1>");
             } else {
                 respond(
-                    &mut w,
+                    w,
                     "401 Unauthorized",
                     "WWW-Authenticate: Basic realm=\"SimBoard\"\r\n",
                     "<h1>401</h1>",
@@ -289,7 +358,7 @@ fn web(conn: TcpStream, a: &Accounts) {
             }
         }
         ("GET", "/login") => respond(
-            &mut w,
+            w,
             "200 OK",
             "",
             "<form method=post action=/login><input name=user><input name=password type=password></form>",
@@ -300,7 +369,7 @@ fn web(conn: TcpStream, a: &Accounts) {
                 .unwrap_or(0)
                 .min(4096);
             let mut body = vec![0u8; len];
-            if r.read_exact(&mut body).is_err() {
+            if w.read_exact(&mut body).is_err() {
                 return;
             }
             let body = String::from_utf8_lossy(&body).into_owned();
@@ -312,12 +381,12 @@ fn web(conn: TcpStream, a: &Accounts) {
             };
             let (user, password) = (field("user").unwrap_or_default(), field("password").unwrap_or_default());
             if a.check(&user, &password) {
-                respond(&mut w, "200 OK", "", &format!("<p>Welcome, {user}</p>"));
+                respond(w, "200 OK", "", &format!("<p>Welcome, {user}</p>"));
             } else {
-                respond(&mut w, "200 OK", "", "<p>Invalid user name or password</p>");
+                respond(w, "200 OK", "", "<p>Invalid user name or password</p>");
             }
         }
-        _ => respond(&mut w, "404 Not Found", "", "<h1>404</h1>"),
+        _ => respond(w, "404 Not Found", "", "<h1>404</h1>"),
     }
 }
 

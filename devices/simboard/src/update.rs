@@ -94,29 +94,84 @@ pub fn verify(img: &[u8], key: &VerifyingKey, current: Version, lax: Lax) -> Res
     Ok(version)
 }
 
-/// `http://host:port/path` -> (host:port, path).
-fn split_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("only http:// update URLs are supported: {url}"))?;
+/// `http(s)://host:port/path` -> (https, host:port, path).
+fn split_url(url: &str) -> Result<(bool, String, String), String> {
+    let (https, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(r), _) => (false, r),
+        (_, Some(r)) => (true, r),
+        _ => return Err(format!("only http:// and https:// update URLs are supported: {url}")),
+    };
     let (hp, path) = rest.split_once('/').unwrap_or((rest, ""));
-    Ok((hp.to_string(), format!("/{path}")))
+    Ok((https, hp.to_string(), format!("/{path}")))
 }
 
-/// A plain HTTP/1.1 GET, bounded in size and time.
-pub fn get(url: &str, limit: usize) -> Result<Vec<u8>, String> {
-    let (hp, path) = split_url(url)?;
-    let mut s = crate::net::connect(&hp)?;
+/// How the agent checks the update server over HTTPS: the CA it was provisioned with and
+/// the host name the server's certificate must carry.
+#[derive(Debug, Clone)]
+pub struct UpdateTls {
+    pub config: std::sync::Arc<rustls::ClientConfig>,
+    pub name: String,
+}
+
+impl UpdateTls {
+    pub fn new(ca: &std::path::Path, name: &str) -> Result<Self, String> {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("update CA {}: {e}", ca.display()))? {
+            roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        }
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            config: std::sync::Arc::new(config),
+            name: name.to_string(),
+        })
+    }
+}
+
+/// An HTTP/1.1 GET (over TLS for https:// URLs, verified against `tls`), bounded in size
+/// and time.
+pub fn get(url: &str, limit: usize, tls: Option<&UpdateTls>) -> Result<Vec<u8>, String> {
+    let (https, hp, path) = split_url(url)?;
+    let s = crate::net::connect(&hp)?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut stream: Box<dyn ReadWrite> = if https {
+        let t = tls.ok_or_else(|| format!("{url}: no CA to check the update server with (--update-ca)"))?;
+        let name = rustls::pki_types::ServerName::try_from(t.name.clone()).map_err(|e| format!("host name: {e}"))?;
+        let conn = rustls::ClientConnection::new(t.config.clone(), name).map_err(|e| e.to_string())?;
+        Box::new(rustls::StreamOwned::new(conn, s))
+    } else {
+        Box::new(s)
+    };
+    let host = match (https, tls) {
+        (true, Some(t)) => t.name.clone(),
+        _ => hp.clone(),
+    };
     write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {hp}\r\nUser-Agent: simboard-updater/1\r\nConnection: close\r\n\r\n"
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: simboard-updater/1\r\nConnection: close\r\n\r\n"
     )
     .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
-    s.take(limit as u64 + 8192)
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("read {url}: {e}"))?;
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                raw.extend_from_slice(&buf[..n]);
+                if raw.len() > limit + 8192 {
+                    break;
+                }
+            }
+            // a server that closes without TLS close_notify has still sent its answer
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => break,
+            Err(e) => return Err(format!("read {url}: {e}")),
+        }
+    }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP header")?;
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
@@ -142,6 +197,9 @@ pub fn get(url: &str, limit: usize) -> Result<Vec<u8>, String> {
     }
     Ok(body)
 }
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// The manifest: `{"version": "2.0.0", "url": "/fw.img"}` (only these two keys are read).
 pub fn manifest(text: &str) -> Option<(Version, String)> {
@@ -242,6 +300,8 @@ pub struct AgentOptions {
     pub install: Duration,
     /// What the agent says on the console (all of them correct behaviour).
     pub messages: Messages,
+    /// For an https:// URL: the CA and name the server is checked against.
+    pub tls: Option<UpdateTls>,
 }
 
 /// How an update client reports, on the console, what it does with an image.
@@ -294,14 +354,14 @@ pub fn agent(
     loop {
         let mut state = State::load(&state_path);
         let current = parse_version(&state.version).unwrap_or((0, 0, 0));
-        let offered = get(&opts.url, 64 << 10)
+        let offered = get(&opts.url, 64 << 10, opts.tls.as_ref())
             .ok()
             .and_then(|m| manifest(&String::from_utf8_lossy(&m)));
         if let Some((version, path)) = offered
             && version != current
         {
             say(&format!("update: {} offered, downloading", show(version)));
-            let fetched = get(&format!("{base}{path}"), 64 << 20);
+            let fetched = get(&format!("{base}{path}"), 64 << 20, opts.tls.as_ref());
             if fetched.as_ref().is_ok_and(|img| img.is_empty()) && flaws.contains(&Flaw::EmptyImageAccepted) {
                 state.version = "unknown".into();
                 state.save(&state_path);

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 /// Bytes kept from the start of each direction of a flow.
 pub const HEAD: usize = 512;
 /// Flows kept; later ones are counted, not stored.
-pub const MAX_FLOWS: usize = 100_000;
+pub const MAX_FLOWS: usize = 200_000;
 /// Packet numbers kept per flow (the first ones, for the report).
 const KEEP_PACKETS: usize = 8;
 
@@ -194,7 +194,8 @@ impl Flow {
     }
 }
 
-type Key = (Transport, u16, IpAddr, u16);
+/// (transport, the device's address, its port, the peer, the peer's port)
+type Key = (Transport, IpAddr, u16, IpAddr, u16);
 
 /// All flows of the device on its link, built packet by packet.
 #[derive(Debug, Clone)]
@@ -237,6 +238,8 @@ impl FlowTable {
             }
             return;
         };
+        let out_key = (p.transport, p.src, p.sport, p.dst, p.dport);
+        let in_key = (p.transport, p.dst, p.dport, p.src, p.sport);
         let outbound = match self.device {
             Some(d) if p.src == d => true,
             Some(d) if p.dst == d => false,
@@ -244,17 +247,14 @@ impl FlowTable {
                 self.foreign_packets += 1;
                 return;
             }
-            // no address known: whatever came from the device's side of the link is its
-            None => from_device_link,
+            // no address known: a known flow keeps its sides; a new one is the sender's
+            None if self.index.contains_key(&in_key) => false,
+            None => self.index.contains_key(&out_key) || from_device_link,
         };
         if outbound {
             self.device_packets += 1;
         }
-        let key = if outbound {
-            (p.transport, p.sport, p.dst, p.dport)
-        } else {
-            (p.transport, p.dport, p.src, p.sport)
-        };
+        let key = if outbound { out_key } else { in_key };
         if p.transport == Transport::Udp && !outbound && (p.sport == 53 || p.sport == 5353) {
             for (addr, name) in dns_answers(p.payload) {
                 self.names.insert(addr, name);
@@ -275,9 +275,9 @@ impl FlowTable {
                 };
                 self.flows.push(Flow {
                     transport: p.transport,
-                    device_port: key.1,
-                    peer: key.2,
-                    peer_port: key.3,
+                    device_port: key.2,
+                    peer: key.3,
+                    peer_port: key.4,
                     opened_by: if device_opened { Side::Device } else { Side::Peer },
                     packets: Vec::new(),
                     sent: Direction::default(),
@@ -400,6 +400,17 @@ pub fn classify(f: &Flow) -> Protocol {
                     completed,
                 };
             }
+            // TLS records without a ClientHello in view: a mid-stream start, or a server
+            // answering a client that sent nothing (an alert to a port scan's connect)
+            if server_tls && is_tls_record(sh) && (ch.is_empty() || is_tls_record(ch))
+                || sh.is_empty() && is_tls_record(ch)
+            {
+                return Protocol::Tls {
+                    version: "unknown (no ClientHello seen)".into(),
+                    sni: None,
+                    completed: c.tls_records & (1 << 3) != 0 && s.tls_records & (1 << 3) != 0,
+                };
+            }
             if sh.starts_with(b"SSH-") || ch.starts_with(b"SSH-") {
                 return Protocol::Ssh;
             }
@@ -448,7 +459,7 @@ pub fn classify(f: &Flow) -> Protocol {
                     Protocol::Dns
                 };
             }
-            if ch.len() == 48 && matches!((ch[0] >> 3) & 7, 3 | 4) && matches!(ch[0] & 7, 1 | 3) {
+            if ch.len() >= 48 && matches!((ch[0] >> 3) & 7, 3 | 4) && matches!(ch[0] & 7, 1 | 3) {
                 return Protocol::Ntp;
             }
             if is_coap(ch) {
@@ -483,6 +494,10 @@ fn is_http_request(h: &[u8]) -> bool {
         b"CONNECT ",
     ];
     METHODS.iter().any(|m| h.starts_with(m)) && h.windows(6).any(|w| w == b"HTTP/1")
+}
+
+fn is_tls_record(h: &[u8]) -> bool {
+    h.len() >= 5 && (20..=23).contains(&h[0]) && h[1] == 3 && h[2] <= 4
 }
 
 fn is_telnet(h: &[u8]) -> bool {
@@ -809,6 +824,13 @@ mod tests {
         // a TLS server answering a ClientHello stays TLS
         let t = tcp_exchange(&client_hello("x"), b"\x16\x03\x03\x00\x40", false);
         assert!(matches!(classify(&t.flows[0]), Protocol::Tls { .. }));
+        // a TLS server's alert to a client that connected and said nothing (a port scan)
+        let t = tcp_exchange(b"", b"\x15\x03\x03\x00\x02\x01\x00", false);
+        assert!(
+            matches!(classify(&t.flows[0]), Protocol::Tls { .. }),
+            "{:?}",
+            classify(&t.flows[0])
+        );
     }
 
     #[test]

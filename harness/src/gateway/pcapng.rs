@@ -112,4 +112,142 @@ mod tests {
         assert_eq!(kinds, vec![0x0A0D_0D0A, 1, 6]);
         assert_eq!(PcapngWriter::<Vec<u8>>::block_len(5), 40);
     }
+
+    #[test]
+    fn what_is_written_reads_back_and_garbage_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.pcapng");
+        let mut w = PcapngWriter::new(std::fs::File::create(&p).unwrap(), "veth0", 65535).unwrap();
+        w.packet(1, &[1, 2, 3], 3).unwrap();
+        w.packet(2, &[4, 5, 6, 7, 8], 5).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let mut got = Vec::new();
+        let (n, other) = read(&p, |i, f| got.push((i, f.to_vec()))).unwrap();
+        assert_eq!((n, other), (2, 0));
+        assert_eq!(got, vec![(1, vec![1, 2, 3]), (2, vec![4, 5, 6, 7, 8])]);
+        // cut in the middle of a block
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 6]).unwrap();
+        assert!(read(&p, |_, _| {}).is_err());
+        std::fs::write(&p, b"hello world").unwrap();
+        assert!(matches!(read(&p, |_, _| {}), Err(ReadError::NotACapture(_))));
+    }
+}
+
+/// Why a capture file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("not a pcapng or pcap file (starts with {0:02x?})")]
+    NotACapture([u8; 4]),
+    #[error("big-endian captures are not supported")]
+    BigEndian,
+    #[error("a block at byte {0} is cut or malformed")]
+    Malformed(u64),
+}
+
+/// Reads every packet of a pcapng (or classic pcap, little-endian) file and hands each
+/// frame with its 1-based number to `each`. Only Ethernet interfaces are handed on; the
+/// count of frames from other link types is returned with the packet count.
+pub fn read(path: &std::path::Path, mut each: impl FnMut(u64, &[u8])) -> Result<(u64, u64), ReadError> {
+    use std::io::Read;
+    let mut r = io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut magic = [0u8; 4];
+    r.read_exact(&mut magic)?;
+    let mut number = 0u64;
+    let mut other_links = 0u64;
+    let mut buf = Vec::new();
+    if magic == [0xd4, 0xc3, 0xb2, 0xa1] || magic == [0x4d, 0x3c, 0xb2, 0xa1] {
+        // classic pcap: 24-byte header, then 16-byte record headers
+        let mut head = [0u8; 20];
+        r.read_exact(&mut head)?;
+        let linktype = u32::from_le_bytes([head[16], head[17], head[18], head[19]]);
+        let mut rec = [0u8; 16];
+        loop {
+            match r.read_exact(&mut rec) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(e.into()),
+            }
+            let caplen = u32::from_le_bytes([rec[8], rec[9], rec[10], rec[11]]) as usize;
+            if caplen > 1 << 24 {
+                return Err(ReadError::Malformed(number));
+            }
+            buf.resize(caplen, 0);
+            r.read_exact(&mut buf)?;
+            number += 1;
+            if linktype == LINKTYPE_ETHERNET as u32 {
+                each(number, &buf);
+            } else {
+                other_links += 1;
+            }
+        }
+        return Ok((number, other_links));
+    }
+    if magic == [0xa1, 0xb2, 0xc3, 0xd4] || magic == [0xa1, 0xb2, 0x3c, 0x4d] {
+        return Err(ReadError::BigEndian);
+    }
+    if magic != [0x0a, 0x0d, 0x0d, 0x0a] {
+        return Err(ReadError::NotACapture(magic));
+    }
+    let mut links: Vec<u16> = Vec::new();
+    let mut offset = 0u64;
+    let mut kind = u32::from_le_bytes(magic);
+    loop {
+        let mut len = [0u8; 4];
+        r.read_exact(&mut len)?;
+        let len = u32::from_le_bytes(len) as usize;
+        if !(12..=1 << 26).contains(&len) || !len.is_multiple_of(4) {
+            return Err(ReadError::Malformed(offset));
+        }
+        buf.resize(len - 8, 0);
+        r.read_exact(&mut buf)?;
+        let body = &buf[..len - 12];
+        match kind {
+            0x0A0D_0D0A => {
+                if body.get(..4) == Some(&[0x1a, 0x2b, 0x3c, 0x4d]) {
+                    return Err(ReadError::BigEndian);
+                }
+                links.clear();
+            }
+            1 => links.push(u16::from_le_bytes([
+                *body.first().ok_or(ReadError::Malformed(offset))?,
+                *body.get(1).ok_or(ReadError::Malformed(offset))?,
+            ])),
+            6 => {
+                let h = body.get(..20).ok_or(ReadError::Malformed(offset))?;
+                let iface = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+                let caplen = u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize;
+                let data = body.get(20..20 + caplen).ok_or(ReadError::Malformed(offset))?;
+                number += 1;
+                if links.get(iface) == Some(&LINKTYPE_ETHERNET) {
+                    each(number, data);
+                } else {
+                    other_links += 1;
+                }
+            }
+            3 => {
+                // Simple Packet Block: interface 0, the captured length is what fits
+                let data = body.get(4..).ok_or(ReadError::Malformed(offset))?;
+                let orig = u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize;
+                number += 1;
+                if links.first() == Some(&LINKTYPE_ETHERNET) {
+                    each(number, &data[..orig.min(data.len())]);
+                } else {
+                    other_links += 1;
+                }
+            }
+            _ => {}
+        }
+        offset += len as u64;
+        let mut next = [0u8; 4];
+        match r.read_exact(&mut next) {
+            Ok(()) => kind = u32::from_le_bytes(next),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((number, other_links))
 }

@@ -282,14 +282,35 @@ pub async fn udp_open(host: IpAddr) -> Vec<OpenPort> {
     out
 }
 
+/// How long each part of a scan took.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ScanTimes {
+    pub tcp_sweep_ms: u128,
+    pub identify_ms: u128,
+    pub udp_ms: u128,
+}
+
 /// The whole scan: every TCP port, identified, and the UDP probes.
-pub async fn scan(host: IpAddr) -> Vec<OpenPort> {
+pub async fn scan(host: IpAddr) -> (Vec<OpenPort>, ScanTimes) {
     let mut out = Vec::new();
-    for port in tcp_open(host, 1..=65_535).await {
+    let t = std::time::Instant::now();
+    let open = tcp_open(host, 1..=65_535).await;
+    let tcp_sweep_ms = t.elapsed().as_millis();
+    let t = std::time::Instant::now();
+    for port in open {
         out.push(identify_tcp(host, port).await);
     }
+    let identify_ms = t.elapsed().as_millis();
+    let t = std::time::Instant::now();
     out.extend(udp_open(host).await);
-    out
+    (
+        out,
+        ScanTimes {
+            tcp_sweep_ms,
+            identify_ms,
+            udp_ms: t.elapsed().as_millis(),
+        },
+    )
 }
 
 #[cfg(test)]
