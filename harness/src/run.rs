@@ -444,7 +444,7 @@ async fn execute(
     // the device's link (its own namespace, or the lab's interface), captured from here on:
     // before the benches and power, so nothing the device sends is missed
     let (gateway, link_notes) = if held {
-        open_link(&mut device, &mut vars, out_dir)
+        open_link(&mut device, &mut vars, out_dir).await
     } else {
         (crate::gateway::Gateway::default(), Vec::new())
     };
@@ -742,6 +742,13 @@ async fn execute(
             bench.redactor.redact(&net.sessions_json()),
         );
     }
+    if let Some(d) = &bench.gateway.dns {
+        let _ = std::fs::write(out_dir.join("dns-queries.jsonl"), bench.redactor.redact(&d.jsonl()));
+    }
+    // the capture file is complete before the manifest hashes it
+    if let Some(c) = &mut bench.gateway.capture {
+        c.stop();
+    }
     if let Some(c) = &bench.console {
         let text = c.with_transcript(|t| t.render_text(0, &bench.redactor));
         let _ = std::fs::write(out_dir.join("console-full.log"), text);
@@ -781,7 +788,7 @@ async fn execute(
 /// (`network.namespace`; the device's address, the services' host and the benches' bind
 /// address become the namespace's), or the lab's `bench.capture_interface` for a board.
 /// What fails is kept in the gateway: only the checks that need the link ERROR with it.
-fn open_link(
+async fn open_link(
     device: &mut Device,
     vars: &mut BTreeMap<String, String>,
     out_dir: &Path,
@@ -817,6 +824,20 @@ fn open_link(
                     "the device runs in network namespace {} at {ip}; the bench is {bench_ip} on {}",
                     n.name, n.host_if
                 ));
+                // the device's names resolve at the bench: to the bench, recorded
+                match crate::gateway::dns::DnsServer::start(n.host_ip, n.host_ip).await {
+                    Ok(d) => {
+                        notes.push(format!(
+                            "the device's name server is the bench ({}): every name resolves to it, every query is recorded (dns-queries.jsonl)",
+                            d.addr
+                        ));
+                        g.dns = Some(d);
+                    }
+                    Err(e) => notes.push(format!(
+                        "no name server for the device ({}:53: {e}): its lookups go unanswered",
+                        n.host_ip
+                    )),
+                }
                 let i = n.host_if.clone();
                 g.net = Some(n);
                 i

@@ -94,6 +94,13 @@ fn https_telemetry_with_a_pinned_ca_passes_and_nothing_listens() {
     let dest = std::fs::read_to_string(dir.path().join("results/scenarios/network-traffic/destinations.txt"))
         .expect("destinations.txt");
     assert!(dest.contains("SNI cloud.netdev.test, handshake completed"), "{dest}");
+    // it found the cloud by name, through certbench's name server, and the flow carries it
+    let dns = std::fs::read_to_string(dir.path().join("results/dns-queries.jsonl")).expect("dns-queries.jsonl");
+    assert!(
+        dns.contains("\"name\":\"cloud.netdev.test\"") && dns.contains("\"kind\":\"A\""),
+        "{dns}"
+    );
+    assert!(dest.contains("cloud.netdev.test ("), "the destination is named: {dest}");
 }
 
 #[test]

@@ -203,8 +203,9 @@ pub struct FlowTable {
     pub device: Option<IpAddr>,
     pub flows: Vec<Flow>,
     index: HashMap<Key, usize>,
-    /// Names the device looked up, by the address the answer gave (from DNS answers seen).
-    pub names: HashMap<IpAddr, String>,
+    /// Names the device looked up, by the address the answer gave (from DNS answers seen;
+    /// several when a sinkhole answers every name with one address).
+    pub names: HashMap<IpAddr, Vec<String>>,
     /// Every packet seen (the last packet's number).
     pub packets: u64,
     /// Packets the device sent (any protocol, ARP included): the positive control.
@@ -257,7 +258,10 @@ impl FlowTable {
         let key = if outbound { out_key } else { in_key };
         if p.transport == Transport::Udp && !outbound && (p.sport == 53 || p.sport == 5353) {
             for (addr, name) in dns_answers(p.payload) {
-                self.names.insert(addr, name);
+                let names = self.names.entry(addr).or_default();
+                if !names.contains(&name) && names.len() < 8 {
+                    names.push(name);
+                }
             }
         }
         let i = match self.index.get(&key) {

@@ -4,6 +4,7 @@
 //! device listens on.
 
 pub mod capture;
+pub mod dns;
 pub mod flows;
 pub mod netns;
 pub mod pcapng;
@@ -16,6 +17,8 @@ pub struct Gateway {
     /// Stopped (and its file flushed) before the namespace goes.
     pub capture: Option<capture::Capture>,
     pub net: Option<netns::DeviceNet>,
+    /// The device's name server (namespace devices).
+    pub dns: Option<dns::DnsServer>,
     /// Why the link could not be made or captured: the checks that need it ERROR with it.
     pub error: Option<String>,
     /// The last port scan's open ports.

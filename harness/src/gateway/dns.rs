@@ -1,0 +1,211 @@
+//! The device's name server: on the bench's end of the device's link, certbench answers
+//! the device's DNS queries itself and records every one. Names the run needs (the MQTT
+//! cloud host, the update host) and every other name resolve to the bench (offline there
+//! is no upstream to ask: the bench is the sinkhole, and what the device then sends there
+//! is captured and judged like everything else). A lab that wants real answers for other
+//! names gives its upstream resolver in `bench.dns_upstream` (not yet: see README).
+//!
+//! Plain UDP DNS (RFC 1035): A queries get the bench's IPv4 address, AAAA and everything
+//! else an empty NOERROR answer; malformed queries are counted and dropped, never answered
+//! with anything built from their bytes beyond the question.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+/// Queries kept in the record (later ones are counted).
+const MAX_RECORDS: usize = 10_000;
+
+/// One query the device made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Query {
+    pub at_ms: u128,
+    pub from: String,
+    pub name: String,
+    /// A, AAAA, ... (the numeric type when unknown)
+    pub kind: String,
+    /// The address given, if any.
+    pub answer: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct DnsLog {
+    pub queries: Vec<Query>,
+    pub dropped: u64,
+    pub malformed: u64,
+}
+
+/// A running name server; stops when dropped.
+#[derive(Debug)]
+pub struct DnsServer {
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<DnsLog>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn kind_name(t: u16) -> String {
+    match t {
+        1 => "A".into(),
+        28 => "AAAA".into(),
+        5 => "CNAME".into(),
+        12 => "PTR".into(),
+        15 => "MX".into(),
+        16 => "TXT".into(),
+        33 => "SRV".into(),
+        65 => "HTTPS".into(),
+        t => t.to_string(),
+    }
+}
+
+/// The question of a standard query: (name, type, end of the question section).
+fn question(q: &[u8]) -> Option<(String, u16, usize)> {
+    if q.len() < 12 || q[2] & 0x80 != 0 || (q[2] >> 3) & 0xf != 0 || u16::from_be_bytes([q[4], q[5]]) != 1 {
+        return None;
+    }
+    let mut at = 12;
+    let mut name = String::new();
+    loop {
+        let len = *q.get(at)? as usize;
+        if len == 0 {
+            at += 1;
+            break;
+        }
+        // no compression in a question we answer
+        if len > 63 || name.len() > 253 {
+            return None;
+        }
+        let label = q.get(at + 1..at + 1 + len)?;
+        if !name.is_empty() {
+            name.push('.');
+        }
+        name.push_str(&String::from_utf8_lossy(label).to_ascii_lowercase());
+        at += 1 + len;
+    }
+    let kind = u16::from_be_bytes([*q.get(at)?, *q.get(at + 1)?]);
+    Some((name, kind, at + 4))
+}
+
+/// The answer to a query: the question echoed, one A record for A queries.
+pub fn answer(q: &[u8], addr: Ipv4Addr) -> Option<(Vec<u8>, String, u16)> {
+    let (name, kind, end) = question(q)?;
+    let mut r = Vec::with_capacity(end + 16);
+    r.extend_from_slice(&q[..2]);
+    // QR, opcode 0, AA, RD copied; RA; NOERROR
+    r.push(0x84 | (q[2] & 0x01));
+    r.push(0x80);
+    r.extend_from_slice(&[0, 1, 0, u8::from(kind == 1), 0, 0, 0, 0]);
+    r.extend_from_slice(&q[12..end]);
+    if kind == 1 {
+        r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        r.extend_from_slice(&addr.octets());
+    }
+    Some((r, name, kind))
+}
+
+impl DnsServer {
+    /// Serves on `bind`:53, answering every A query with `answer_addr`.
+    pub async fn start(bind: Ipv4Addr, answer_addr: Ipv4Addr) -> std::io::Result<DnsServer> {
+        let sock = tokio::net::UdpSocket::bind((bind, 53)).await?;
+        let addr = sock.local_addr()?;
+        let log = Arc::new(Mutex::new(DnsLog::default()));
+        let l = log.clone();
+        let t0 = std::time::Instant::now();
+        let task = tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            loop {
+                let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                    continue;
+                };
+                let Some((reply, name, kind)) = answer(&buf[..n], answer_addr) else {
+                    if let Ok(mut g) = l.lock() {
+                        g.malformed += 1;
+                    }
+                    continue;
+                };
+                let _ = sock.send_to(&reply, from).await;
+                if let Ok(mut g) = l.lock() {
+                    if g.queries.len() < MAX_RECORDS {
+                        g.queries.push(Query {
+                            at_ms: t0.elapsed().as_millis(),
+                            from: from.to_string(),
+                            name,
+                            kind: kind_name(kind),
+                            answer: (kind == 1).then(|| answer_addr.to_string()),
+                        });
+                    } else {
+                        g.dropped += 1;
+                    }
+                }
+            }
+        });
+        Ok(DnsServer { addr, log, task })
+    }
+
+    /// The record as JSON lines.
+    pub fn jsonl(&self) -> String {
+        let g = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: String = g
+            .queries
+            .iter()
+            .filter_map(|q| serde_json::to_string(q).ok())
+            .map(|l| l + "\n")
+            .collect();
+        if g.dropped > 0 || g.malformed > 0 {
+            out.push_str(&format!(
+                "{{\"not_recorded\":{},\"malformed_dropped\":{}}}\n",
+                g.dropped, g.malformed
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn query(name: &str, kind: u16) -> Vec<u8> {
+        let mut q = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            q.push(l.len() as u8);
+            q.extend_from_slice(l.as_bytes());
+        }
+        q.push(0);
+        q.extend_from_slice(&kind.to_be_bytes());
+        q.extend_from_slice(&[0, 1]);
+        q
+    }
+
+    #[test]
+    fn a_queries_get_the_bench_and_the_answer_parses_back() {
+        let bench = Ipv4Addr::new(198, 18, 0, 1);
+        let (r, name, kind) = answer(&query("Broker.Example.test", 1), bench).unwrap();
+        assert_eq!((name.as_str(), kind), ("broker.example.test", 1));
+        let got = super::super::flows::dns_answers(&r);
+        assert_eq!(got, vec![(std::net::IpAddr::V4(bench), "Broker.Example.test".into())]);
+        // AAAA: an empty NOERROR answer (the device falls back to IPv4)
+        let (r, _, _) = answer(&query("x.test", 28), bench).unwrap();
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 0);
+    }
+
+    #[test]
+    fn responses_and_garbage_are_not_answered() {
+        let bench = Ipv4Addr::new(198, 18, 0, 1);
+        let mut resp = query("x.test", 1);
+        resp[2] |= 0x80;
+        assert!(answer(&resp, bench).is_none());
+        for n in 0..300usize {
+            let junk: Vec<u8> = (0..n).map(|i| (i * 37 + n) as u8).collect();
+            let _ = answer(&junk, bench);
+        }
+        let mut long = query("a.test", 1);
+        long[12] = 200;
+        assert!(answer(&long, bench).is_none());
+    }
+}
