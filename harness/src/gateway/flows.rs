@@ -875,8 +875,8 @@ mod tests {
         let kinds: Vec<&str> = t.flows.iter().map(|f| classify(f).name()).collect();
         assert_eq!(kinds, vec!["dns", "ntp", "coap", "unknown"]);
         assert_eq!(
-            t.names.get(&IpAddr::from([203, 0, 113, 7])).map(String::as_str),
-            Some("cloud.example")
+            t.names[&IpAddr::from([203, 0, 113, 7])],
+            vec!["cloud.example".to_string()]
         );
     }
 
