@@ -444,7 +444,7 @@ async fn execute(
     // the device's link (its own namespace, or the lab's interface), captured from here on:
     // before the benches and power, so nothing the device sends is missed
     let (gateway, link_notes) = if held {
-        open_link(&mut device, &mut vars, out_dir).await
+        open_link(&mut device, &mut vars, workdir).await
     } else {
         (crate::gateway::Gateway::default(), Vec::new())
     };
@@ -745,9 +745,26 @@ async fn execute(
     if let Some(d) = &bench.gateway.dns {
         let _ = std::fs::write(out_dir.join("dns-queries.jsonl"), bench.redactor.redact(&d.jsonl()));
     }
-    // the capture file is complete before the manifest hashes it
+    // the capture is complete before the manifest hashes it, and what the results hold
+    // is a copy with every known secret masked (the device's passwords included)
     if let Some(c) = &mut bench.gateway.capture {
         c.stop();
+        if let Some(n) = &bench.net {
+            for s in n.log.secrets() {
+                bench.redactor.add("device.password", &s);
+            }
+        }
+        let r = bench.redactor.clone();
+        match crate::gateway::pcapng::copy_masked(&c.path, &out_dir.join("capture.pcapng"), |p| r.mask_bytes(p)) {
+            Ok((_, masked)) if masked > 0 => reporters.emit(RunEvent::Notice {
+                text: format!("capture.pcapng: {masked} occurrence(s) of known secrets masked with '*'"),
+            }),
+            Ok(_) => {}
+            Err(e) => reporters.emit(RunEvent::Notice {
+                text: format!("capture.pcapng could not be written: {e}"),
+            }),
+        }
+        let _ = std::fs::remove_file(&c.path);
     }
     if let Some(c) = &bench.console {
         let text = c.with_transcript(|t| t.render_text(0, &bench.redactor));
@@ -791,7 +808,7 @@ async fn execute(
 async fn open_link(
     device: &mut Device,
     vars: &mut BTreeMap<String, String>,
-    out_dir: &Path,
+    workdir: &Path,
 ) -> (crate::gateway::Gateway, Vec<String>) {
     use crate::config::device::Link;
     let mut g = crate::gateway::Gateway::default();
@@ -850,11 +867,12 @@ async fn open_link(
             }
         },
     };
-    let path = out_dir.join("capture.pcapng");
+    // raw, in the work folder; the results get a masked copy at the end of the run
+    let path = workdir.join("capture.pcapng");
     match crate::gateway::capture::Capture::start(&iface, &path, device.capture_limit, device.attribution.device) {
         Ok(c) => {
             notes.push(format!(
-                "capturing every frame on {iface} into capture.pcapng (at most {} MiB)",
+                "capturing every frame on {iface} (capture.pcapng in the results, at most {} MiB)",
                 device.capture_limit >> 20
             ));
             g.capture = Some(c);

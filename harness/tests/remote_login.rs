@@ -265,7 +265,7 @@ fn http_basic_logins_on_the_admin_page(#[case] profile: &str, #[case] code: Opti
     let attempts = read(&d, "results/scenarios/default-credentials/remote-attempts.jsonl");
     if status == "failure" {
         assert!(
-            c.message.contains("web (http_basic on") && c.message.contains("mirai #11"),
+            c.message.contains("web (http_basic over TLS on") && c.message.contains("mirai #11"),
             "{c:?}"
         );
     } else {

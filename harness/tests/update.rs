@@ -198,7 +198,10 @@ fn a_man_in_the_middle_of_the_update_channel(#[case] profile: &str, #[case] want
 
 #[test]
 fn a_device_updating_over_plain_http_skips_the_mitm_check_with_its_reason() {
-    let (cases, _code, _dir, log) = run_only("devices/simboard.yaml", &["update-mitm"]);
+    // the simulated board as it was before its updates moved to HTTPS
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = variant("devices/simboard.yaml", "  scheme: https\n", "", dir.path());
+    let (cases, _code, _dir, log) = run_only_with(p.to_str().expect("utf8"), &["update-mitm"], &["--skip-setup"]);
     let c = &cases["update-mitm"];
     assert_eq!(c.status, "skipped", "{c:?}\n{log}");
     assert!(c.message.contains("plain HTTP"), "{c:?}");

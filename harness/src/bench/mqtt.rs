@@ -349,6 +349,7 @@ async fn mqtt_session(
                     connected = true;
                     let (password_sent, password_len, hash) = match &c.login {
                         Some(l) if !l.password.is_empty() => {
+                            log.remember_secret(&l.password);
                             let mut h = Sha256::new();
                             h.update(salt);
                             h.update(l.password.as_bytes());

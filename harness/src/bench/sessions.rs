@@ -172,15 +172,32 @@ impl Session {
 #[derive(Debug)]
 pub struct SessionLog {
     inner: Mutex<(Vec<Session>, RecordBudget)>,
+    /// Passwords peers sent (at most 64): kept in memory only so evidence that holds them
+    /// raw (the link's capture) can be masked; never written.
+    secrets: Mutex<Vec<String>>,
     pub notify: Notify,
     epoch: Instant,
     pub attribution: Attribution,
 }
 
 impl SessionLog {
+    /// Remembers a password a peer sent (see `secrets`).
+    pub fn remember_secret(&self, s: &str) {
+        let mut g = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+        if !s.is_empty() && g.len() < 64 && !g.iter().any(|x| x == s) {
+            g.push(s.to_string());
+        }
+    }
+
+    /// The passwords peers sent, to mask them in raw evidence.
+    pub fn secrets(&self) -> Vec<String> {
+        self.secrets.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn new(attribution: Attribution) -> Arc<Self> {
         Arc::new(Self {
             inner: Mutex::new((Vec::new(), RecordBudget::default())),
+            secrets: Mutex::new(Vec::new()),
             notify: Notify::new(),
             epoch: Instant::now(),
             attribution,

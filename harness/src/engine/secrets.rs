@@ -88,6 +88,32 @@ impl Redactor {
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
+    /// Every secret (in every form it takes) overwritten with `*` of the same length, in
+    /// place: for raw records whose layout must not move (packets of a capture). Public
+    /// identifiers are masked too: in a packet a password equal to the user name is still a
+    /// password.
+    pub fn mask_bytes(&self, b: &mut [u8]) -> usize {
+        let all = self.forms.read().unwrap_or_else(|p| p.into_inner());
+        let mut masked = 0;
+        for (_, _, form) in all.iter() {
+            let f = form.as_bytes();
+            if f.is_empty() || f.len() > b.len() {
+                continue;
+            }
+            let mut i = 0;
+            while i + f.len() <= b.len() {
+                if &b[i..i + f.len()] == f {
+                    b[i..i + f.len()].fill(b'*');
+                    masked += 1;
+                    i += f.len();
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        masked
+    }
+
     /// One pass, longest secret first at each position, so a replacement is never
     /// itself searched again.
     pub fn redact_bytes(&self, b: &[u8]) -> Vec<u8> {

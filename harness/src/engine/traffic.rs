@@ -77,6 +77,12 @@ impl Run<'_> {
             return Err(self.link_error());
         };
         let (table, stats) = cap.snapshot();
+        // passwords the device sent the bench are secrets in excerpts too
+        if let Some(n) = &self.bench.net {
+            for s in n.log.secrets() {
+                self.bench.redactor.add("device.password", &s);
+            }
+        }
         let file = cap
             .path
             .file_name()

@@ -133,6 +133,35 @@ mod tests {
         std::fs::write(&p, b"hello world").unwrap();
         assert!(matches!(read(&p, |_, _| {}), Err(ReadError::NotACapture(_))));
     }
+
+    #[test]
+    fn a_masked_copy_keeps_every_block_and_hides_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.pcapng"), dir.path().join("b.pcapng"));
+        let mut w = PcapngWriter::new(std::fs::File::create(&a).unwrap(), "veth0", 65535).unwrap();
+        w.packet(1, b"user=admin&password=hunter22", 28).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let (n, m) = copy_masked(&a, &b, |p| {
+            let s = b"hunter22";
+            match p.windows(s.len()).position(|x| x == s) {
+                Some(i) => {
+                    p[i..i + s.len()].fill(b'*');
+                    1
+                }
+                None => 0,
+            }
+        })
+        .unwrap();
+        assert_eq!((n, m), (1, 1));
+        let mut got = Vec::new();
+        read(&b, |_, f| got.push(f.to_vec())).unwrap();
+        assert_eq!(got, vec![b"user=admin&password=********".to_vec()]);
+        assert_eq!(
+            std::fs::metadata(&a).unwrap().len(),
+            std::fs::metadata(&b).unwrap().len()
+        );
+    }
 }
 
 /// Why a capture file cannot be read.
@@ -250,4 +279,44 @@ pub fn read(path: &std::path::Path, mut each: impl FnMut(u64, &[u8])) -> Result<
         }
     }
     Ok((number, other_links))
+}
+
+/// Copies a pcapng file block by block, letting `mask` overwrite packet bytes in place
+/// (same length, so every block and header stays valid). Returns (packets, masked spans).
+pub fn copy_masked(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    mut mask: impl FnMut(&mut [u8]) -> usize,
+) -> Result<(u64, usize), ReadError> {
+    use std::io::Read;
+    let mut r = io::BufReader::with_capacity(1 << 20, std::fs::File::open(src)?);
+    let mut w = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dst)?);
+    let (mut packets, mut masked, mut offset) = (0u64, 0usize, 0u64);
+    let mut head = [0u8; 8];
+    let mut buf = Vec::new();
+    loop {
+        match r.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e.into()),
+        }
+        let kind = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        if !(12..=1 << 26).contains(&len) || !len.is_multiple_of(4) {
+            return Err(ReadError::Malformed(offset));
+        }
+        buf.resize(len - 8, 0);
+        r.read_exact(&mut buf)?;
+        if kind == 6 && buf.len() >= 24 {
+            let caplen = u32::from_le_bytes([buf[12], buf[13], buf[14], buf[15]]) as usize;
+            let end = (20 + caplen).min(buf.len() - 4);
+            masked += mask(&mut buf[20..end]);
+            packets += 1;
+        }
+        w.write_all(&head)?;
+        w.write_all(&buf)?;
+        offset += len as u64;
+    }
+    w.flush()?;
+    Ok((packets, masked))
 }
