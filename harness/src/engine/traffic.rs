@@ -308,6 +308,8 @@ struct Conversation {
     device_port: Option<u16>,
     protocol: String,
     detail: String,
+    /// TLS flows whose handshake completed (both sides sent application records).
+    completed: usize,
     judged: Judged,
     flows: usize,
     sent: u64,
@@ -392,21 +394,13 @@ fn group(
                     device_port,
                     protocol: p.name().into(),
                     detail: match &p {
-                        flows::Protocol::Tls {
-                            version,
-                            sni,
-                            completed,
-                        } => format!(
-                            "{version}{}{}",
-                            sni.as_ref().map(|s| format!(", SNI {s}")).unwrap_or_default(),
-                            if *completed {
-                                ", handshake completed"
-                            } else {
-                                ", no application records both ways"
-                            }
+                        flows::Protocol::Tls { version, sni, .. } => format!(
+                            "{version}{}",
+                            sni.as_ref().map(|s| format!(", SNI {s}")).unwrap_or_default()
                         ),
                         _ => String::new(),
                     },
+                    completed: 0,
                     judged: j,
                     flows: 0,
                     sent: 0,
@@ -424,6 +418,9 @@ fn group(
         };
         let c = &mut out[i];
         c.flows += 1;
+        if matches!(p, flows::Protocol::Tls { completed: true, .. }) {
+            c.completed += 1;
+        }
         c.sent += f.sent.bytes;
         c.received += f.received.bytes;
         c.payload += f.payload();
@@ -499,7 +496,11 @@ fn destinations(table: &flows::FlowTable, conversations: &[Conversation], silent
             c.flows,
             c.sent,
             c.received,
-            c.detail
+            if c.protocol == "tls" {
+                format!("{}, {} of {} handshakes completed", c.detail, c.completed, c.flows)
+            } else {
+                c.detail.clone()
+            }
         );
     }
     let _ = writeln!(
