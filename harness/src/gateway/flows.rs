@@ -733,34 +733,7 @@ mod tests {
     }
 
     fn client_hello(sni: &str) -> Vec<u8> {
-        let mut ext = Vec::new();
-        let name = sni.as_bytes();
-        let mut sn = vec![0, 0];
-        sn.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-        sn.push(0);
-        sn.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        sn.extend_from_slice(name);
-        // server_name ext: list length then entry
-        let mut body = ((name.len() + 3) as u16).to_be_bytes().to_vec();
-        body.extend_from_slice(&sn[4..]);
-        ext.extend_from_slice(&[0, 0]);
-        ext.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        ext.extend_from_slice(&body);
-        // supported_versions: 1.3, 1.2 (and a GREASE value)
-        ext.extend_from_slice(&[0, 43, 0, 7, 6, 0x1a, 0x1a, 3, 4, 3, 3]);
-        let mut hello = vec![3, 3];
-        hello.extend_from_slice(&[7u8; 32]);
-        hello.push(0);
-        hello.extend_from_slice(&[0, 2, 0x13, 0x01, 1, 0]);
-        hello.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-        hello.extend_from_slice(&ext);
-        let mut hs = vec![1, 0];
-        hs.extend_from_slice(&(hello.len() as u16).to_be_bytes());
-        hs.extend_from_slice(&hello);
-        let mut rec = vec![0x16, 3, 1];
-        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-        rec.extend_from_slice(&hs);
-        rec
+        crate::gateway::scan::client_hello(Some(sni))
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub async fn identify_tcp(host: IpAddr, port: u16) -> OpenPort {
         return p;
     }
     // 2. a TLS server answers a ClientHello with a handshake record
-    if let Some(b) = exchange(addr, Some(&client_hello()), BANNER_WAIT * 2).await {
+    if let Some(b) = exchange(addr, Some(&client_hello(None)), BANNER_WAIT * 2).await {
         if b.len() >= 3 && (b[0] == 0x16 || b[0] == 0x15) && b[1] == 3 {
             p.service = "https".into();
             p.banner = "TLS handshake".into();
@@ -180,8 +180,9 @@ async fn exchange(addr: SocketAddr, request: Option<&[u8]>, wait: Duration) -> O
     Some(buf)
 }
 
-/// A minimal TLS 1.2/1.3 ClientHello (no SNI) that any TLS server answers.
-fn client_hello() -> Vec<u8> {
+/// A minimal TLS 1.2/1.3 ClientHello that any TLS server answers (with a server name when
+/// given; a GREASE version as browsers send, RFC 8701).
+pub(crate) fn client_hello(sni: Option<&str>) -> Vec<u8> {
     let mut body = vec![3, 3];
     body.extend_from_slice(&[0x42; 32]);
     body.push(0);
@@ -194,11 +195,21 @@ fn client_hello() -> Vec<u8> {
     }
     body.extend_from_slice(&[1, 0]);
     let mut ext = Vec::new();
+    if let Some(name) = sni.map(str::as_bytes) {
+        // server_name: list length, then one host_name entry
+        let n = name.len() as u16;
+        ext.extend_from_slice(&[0, 0]);
+        ext.extend_from_slice(&(n + 5).to_be_bytes());
+        ext.extend_from_slice(&(n + 3).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&n.to_be_bytes());
+        ext.extend_from_slice(name);
+    }
     // supported_groups x25519, secp256r1; ec_point_formats; signature_algorithms; supported_versions
     ext.extend_from_slice(&[0x00, 0x0a, 0, 6, 0, 4, 0x00, 0x1d, 0x00, 0x17]);
     ext.extend_from_slice(&[0x00, 0x0b, 0, 2, 1, 0]);
     ext.extend_from_slice(&[0x00, 0x0d, 0, 10, 0, 8, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01, 0x08, 0x07]);
-    ext.extend_from_slice(&[0x00, 0x2b, 0, 5, 4, 3, 4, 3, 3]);
+    ext.extend_from_slice(&[0x00, 0x2b, 0, 7, 6, 0x1a, 0x1a, 3, 4, 3, 3]);
     // key_share: x25519 with a fixed (throwaway) public value
     let mut ks = vec![0x00, 0x1d, 0, 32];
     ks.extend_from_slice(&[9u8; 32]);
