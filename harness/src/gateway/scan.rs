@@ -89,7 +89,7 @@ pub async fn identify_tcp(host: IpAddr, port: u16) -> OpenPort {
         redirects_to_https: None,
     };
     // 1. a banner sent unasked
-    if let Some(b) = exchange(addr, None, BANNER_WAIT).await
+    if let Some(b) = exchange(addr, None, BANNER_WAIT, |b| !b.is_empty()).await
         && !b.is_empty()
     {
         p.banner = printable(&b);
@@ -97,7 +97,7 @@ pub async fn identify_tcp(host: IpAddr, port: u16) -> OpenPort {
         return p;
     }
     // 2. a TLS server answers a ClientHello with a handshake record
-    if let Some(b) = exchange(addr, Some(&client_hello(None)), BANNER_WAIT * 2).await {
+    if let Some(b) = exchange(addr, Some(&client_hello(None)), BANNER_WAIT * 2, |b| b.len() >= 5).await {
         if b.len() >= 3 && (b[0] == 0x16 || b[0] == 0x15) && b[1] == 3 {
             p.service = "https".into();
             p.banner = "TLS handshake".into();
@@ -111,7 +111,8 @@ pub async fn identify_tcp(host: IpAddr, port: u16) -> OpenPort {
     }
     // 3. an HTTP server answers a request
     let req = format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: certbench-scan\r\n\r\n");
-    if let Some(b) = exchange(addr, Some(req.as_bytes()), BANNER_WAIT * 2).await {
+    let headers_read = |b: &[u8]| b.windows(4).any(|w| w == b"\r\n\r\n");
+    if let Some(b) = exchange(addr, Some(req.as_bytes()), BANNER_WAIT * 2, headers_read).await {
         if b.starts_with(b"HTTP/") {
             let text = String::from_utf8_lossy(&b);
             p.service = "http".into();
@@ -151,9 +152,14 @@ fn name_banner(b: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Connects, sends `request` (if any) and reads what comes within `wait`; None if the
-/// connection failed.
-async fn exchange(addr: SocketAddr, request: Option<&[u8]>, wait: Duration) -> Option<Vec<u8>> {
+/// Connects, sends `request` (if any) and reads what comes within `wait`, or until `enough`
+/// says the answer is complete; None if the connection failed.
+async fn exchange(
+    addr: SocketAddr,
+    request: Option<&[u8]>,
+    wait: Duration,
+    enough: impl Fn(&[u8]) -> bool,
+) -> Option<Vec<u8>> {
     let mut s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
         .ok()?
@@ -168,8 +174,7 @@ async fn exchange(addr: SocketAddr, request: Option<&[u8]>, wait: Duration) -> O
         match tokio::time::timeout_at(deadline, s.read(&mut buf[got..])).await {
             Ok(Ok(n)) if n > 0 => {
                 got += n;
-                // a banner is read once it stops coming
-                if request.is_none() {
+                if enough(&buf[..got]) {
                     break;
                 }
             }
