@@ -116,6 +116,10 @@ pub enum Gate {
     },
 }
 
+/// The link checks on a device whose network the bench cannot see (the rating then lists
+/// them as not run: `report::rating::NO_VIEW_OF_LINK` starts this text).
+pub(crate) const NO_LINK: &str = "the bench has no view of the device's network: the profile declares no namespace (network.namespace, for an emulated device) and the lab names no capture interface (bench.capture_interface, for a board)";
+
 /// Minimum requirement 2 (automatic security updates) needs an update mechanism: a
 /// device without one fails the update checks instead of skipping them.
 const NO_UPDATE_MECHANISM: &str = "the device has no update mechanism (its profile declares no `update` section); minimum requirement 2 (automatic security updates) needs one. If the maker states that the provisions do not apply, declare them in `ics.not_applicable` with the reason";
@@ -211,9 +215,7 @@ impl Bench {
                     .iter()
                     .any(|s| s.kind == crate::config::services::ServiceKind::Ssh))
                 .then_some("the device profile declares no SSH service (services: kind ssh)"),
-                Interface::Link => self.device.link.is_none().then_some(
-                    "the bench has no view of the device's network: the profile declares no namespace (network.namespace, for an emulated device) and the lab names no capture interface (bench.capture_interface, for a board)",
-                ),
+                Interface::Link => self.device.link.is_none().then_some(NO_LINK),
                 Interface::RemoteLogin => self.device.services.is_empty().then_some(
                     "the device profile declares no remote login services (services: telnet, web login, its MQTT broker)",
                 ),

@@ -62,6 +62,11 @@ pub struct RequirementRating {
     pub detail: String,
 }
 
+/// How a NOT APPLICABLE reason starts when the *lab* could not look, not the device lacking
+/// anything: the bench had no view of the device's network (COM-01, ATK-01). Such a
+/// testcase does not decide its check: the rating lists the check as not run.
+pub const NO_VIEW_OF_LINK: &str = "the bench has no view of the device's network";
+
 /// What one provision's testcases showed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Seen {
@@ -140,7 +145,9 @@ pub fn rate(results: &[ScenarioResult], ics: &BTreeMap<String, String>) -> Vec<R
                 .iter()
                 .filter(|c| {
                     !results.iter().any(|r| {
-                        checks_of(r).contains(c) && (decided(r.verdict) || r.verdict == Verdict::NotApplicable)
+                        let declared_na = r.verdict == Verdict::NotApplicable
+                            && !r.reason.as_deref().is_some_and(|w| w.starts_with(NO_VIEW_OF_LINK));
+                        checks_of(r).contains(c) && (decided(r.verdict) || declared_na)
                     })
                 })
                 .cloned()
@@ -225,6 +232,25 @@ mod tests {
 
     fn row(rows: &[RequirementRating], n: u8) -> &RequirementRating {
         rows.iter().find(|r| r.requirement == n).expect("row")
+    }
+
+    #[test]
+    fn a_link_the_bench_could_not_see_leaves_com01_not_run() {
+        let mut na = result("network-traffic", Verdict::NotApplicable, &["5.5-1"], &["COM-01"]);
+        na.reason = Some(format!("{NO_VIEW_OF_LINK}: no namespace, no capture interface"));
+        let rows = rate(&[na], &BTreeMap::new());
+        assert!(
+            row(&rows, 1).checks_not_run.contains(&"COM-01".to_string()),
+            "{:?}",
+            row(&rows, 1)
+        );
+        // the engine's reason for such a testcase is the one the rating recognises
+        assert!(crate::engine::NO_LINK.starts_with(NO_VIEW_OF_LINK));
+        // a device that lacks what a check needs (no SSH service) decides it
+        let mut ssh = result("ssh-algorithms", Verdict::NotApplicable, &["5.5-1"], &["COM-03"]);
+        ssh.reason = Some("the device profile declares no SSH service".into());
+        let rows = rate(&[ssh], &BTreeMap::new());
+        assert!(!row(&rows, 1).checks_not_run.contains(&"COM-03".to_string()));
     }
 
     #[test]
