@@ -41,11 +41,19 @@ impl OpenPort {
     }
 }
 
-/// TCP ports that accept a connection, ascending.
-pub async fn tcp_open(host: IpAddr, ports: std::ops::RangeInclusive<u16>) -> Vec<u16> {
+/// TCP ports that accept a connection, ascending, and how many ports refused (RST): a
+/// refusal shows the host answered, so an empty result means "nothing listens" only when
+/// something was refused.
+pub async fn tcp_open(host: IpAddr, ports: std::ops::RangeInclusive<u16>) -> (Vec<u16>, u32) {
     let sem = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
     let mut open = Vec::new();
+    let mut refused = 0u32;
+    let mut tally = |r: Result<Result<u16, bool>, tokio::task::JoinError>| match r {
+        Ok(Ok(p)) => open.push(p),
+        Ok(Err(true)) => refused += 1,
+        _ => {}
+    };
     for port in ports {
         let Ok(permit) = sem.clone().acquire_owned().await else {
             break;
@@ -53,25 +61,25 @@ pub async fn tcp_open(host: IpAddr, ports: std::ops::RangeInclusive<u16>) -> Vec
         tasks.spawn(async move {
             let _p = permit;
             let addr = SocketAddr::new(host, port);
+            // Err(true): refused, the host answered; Err(false): no answer
             match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-                Ok(Ok(_)) => Some(port),
-                _ => None,
+                Ok(Ok(_)) => Ok(port),
+                Ok(Err(e)) => Err(e.kind() == std::io::ErrorKind::ConnectionRefused),
+                Err(_) => Err(false),
             }
         });
         // keep the set small
         while tasks.len() > CONCURRENCY * 2 {
-            if let Some(Ok(Some(p))) = tasks.join_next().await {
-                open.push(p);
+            if let Some(r) = tasks.join_next().await {
+                tally(r);
             }
         }
     }
     while let Some(r) = tasks.join_next().await {
-        if let Ok(Some(p)) = r {
-            open.push(p);
-        }
+        tally(r);
     }
     open.sort_unstable();
-    open
+    (open, refused)
 }
 
 fn printable(b: &[u8]) -> String {
@@ -302,6 +310,8 @@ pub async fn udp_open(host: IpAddr) -> Vec<OpenPort> {
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct ScanTimes {
     pub tcp_sweep_ms: u128,
+    /// Ports that refused the connection (the host answered on them).
+    pub refused: u32,
     pub identify_ms: u128,
     pub udp_ms: u128,
 }
@@ -310,7 +320,7 @@ pub struct ScanTimes {
 pub async fn scan(host: IpAddr) -> (Vec<OpenPort>, ScanTimes) {
     let mut out = Vec::new();
     let t = std::time::Instant::now();
-    let open = tcp_open(host, 1..=65_535).await;
+    let (open, refused) = tcp_open(host, 1..=65_535).await;
     let tcp_sweep_ms = t.elapsed().as_millis();
     let t = std::time::Instant::now();
     for port in open {
@@ -323,6 +333,7 @@ pub async fn scan(host: IpAddr) -> (Vec<OpenPort>, ScanTimes) {
         out,
         ScanTimes {
             tcp_sweep_ms,
+            refused,
             identify_ms,
             udp_ms: t.elapsed().as_millis(),
         },
@@ -356,7 +367,7 @@ mod tests {
         let host = IpAddr::from([127, 0, 0, 1]);
         let lo = tp.min(hp);
         let hi = tp.max(hp);
-        let open = tcp_open(host, lo..=hi).await;
+        let (open, _) = tcp_open(host, lo..=hi).await;
         assert!(open.contains(&tp) && open.contains(&hp), "{open:?}");
         let t = identify_tcp(host, tp).await;
         assert_eq!(t.service, "telnet");
@@ -365,5 +376,12 @@ mod tests {
         assert_eq!(h.service, "http");
         assert_eq!(h.redirects_to_https, Some(false));
         assert!(h.plaintext_management());
+        // a closed port answers with a refusal: the positive control of an empty scan
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        assert_eq!(tcp_open(host, closed..=closed).await, (vec![], 1));
     }
 }
