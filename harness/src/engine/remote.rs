@@ -58,18 +58,19 @@ impl Run<'_> {
         }
         services
             .iter()
-            .map(|s| {
-                let text = s
-                    .port
-                    .render(&self.bench.command_vars, Quote::Raw)
-                    .map_err(Stop::Error)?;
-                let port = text
-                    .trim()
-                    .parse::<u16>()
-                    .map_err(|_| Stop::Error(format!("service {}: port {text:?} is not a port number", s.name)))?;
-                Ok(Target::new(s.clone(), port))
-            })
+            .map(|s| Ok(Target::new(s.clone(), self.service_port(s)?)))
             .collect()
+    }
+
+    /// A declared service's port, its template rendered for this run.
+    pub(super) fn service_port(&self, s: &crate::config::services::Service) -> Result<u16, Stop> {
+        let text = s
+            .port
+            .render(&self.bench.command_vars, Quote::Raw)
+            .map_err(Stop::Error)?;
+        text.trim()
+            .parse::<u16>()
+            .map_err(|_| Stop::Error(format!("service {}: port {text:?} is not a port number", s.name)))
     }
 
     /// The credentials that should work now (after the run's password change).

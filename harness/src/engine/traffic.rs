@@ -194,13 +194,7 @@ impl Run<'_> {
     fn declared_ports(&self) -> Result<BTreeSet<(&'static str, u16)>, Stop> {
         let mut set = BTreeSet::new();
         for s in &self.bench.device.services {
-            let text = s
-                .port
-                .render(&self.bench.command_vars, Quote::Raw)
-                .map_err(Stop::Error)?;
-            if let Ok(p) = text.trim().parse::<u16>() {
-                set.insert(("tcp", p));
-            }
+            set.insert(("tcp", self.service_port(s)?));
         }
         if let Some(b) = &self.bench.device.broker {
             for t in [&b.tls_port, &b.plain_port] {
@@ -229,6 +223,13 @@ impl Run<'_> {
         refuse_shared(host)?;
         let declared = self.declared_ports()?;
         let (open, times) = crate::gateway::scan::scan(host).await;
+        // positive control: the device answered at all (an open port or a refusal), else
+        // an empty result would only say it was unreachable
+        if open.iter().all(|p| p.proto != "tcp") && times.refused == 0 {
+            return Err(Stop::Error(format!(
+                "no TCP port of {host} answered (none open, none refused within the connect timeout): the device is not reachable, so its open ports are unknown"
+            )));
+        }
         self.evidence.push((
             "open-ports.json".into(),
             serde_json::to_string_pretty(&open).unwrap_or_default(),
