@@ -8,9 +8,10 @@ use crate::config::device::{self, Device, Overrides, PowerSpec};
 use crate::config::scenario::{self, Scenario};
 use crate::config::yaml::{InputError, InputErrors};
 use crate::console::{self, Console, Feed};
-use crate::engine::{self, Bench, secrets::Redactor};
+use crate::engine::{self, Bench};
 use crate::exit;
 use crate::power::{Action, Power, external::ExternalPower, manual::ManualPower};
+use crate::redact::Redactor;
 use crate::report::events::{PlannedScenario, Reporter, RunEvent, ScenarioResult, Verdict};
 
 #[derive(Debug, Clone, Default)]
@@ -989,7 +990,7 @@ fn report_context(
     vars: &BTreeMap<String, String>,
     net: Option<&crate::bench::NetBench>,
 ) -> crate::report::cert::Context {
-    use crate::report::cert::sha256_file;
+    use crate::util::sha256_file;
     let mut bench = Vec::new();
     if let Some(c) = &device.console {
         bench.push((

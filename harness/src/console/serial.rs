@@ -264,7 +264,7 @@ mod tests {
     }
 
     fn text(c: &Console) -> String {
-        c.with_transcript(|t| t.render_text(0, &crate::engine::secrets::Redactor::default()))
+        c.with_transcript(|t| t.render_text(0, &crate::redact::Redactor::default()))
     }
 
     fn wait_for(c: &Console, what: &str) -> bool {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::engine::secrets::Redactor;
+use crate::redact::Redactor;
 
 #[derive(Debug, Clone)]
 pub enum Entry {

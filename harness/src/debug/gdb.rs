@@ -204,7 +204,7 @@ impl GdbRemote {
     /// know the command (its output says so).
     pub fn monitor(&mut self, cmd: &str) -> Result<bool, DebugError> {
         self.output.clear();
-        let r = self.ask(&format!("qRcmd,{}", crate::report::cert::hex(cmd.as_bytes())))?;
+        let r = self.ask(&format!("qRcmd,{}", crate::util::hex(cmd.as_bytes())))?;
         if r != b"OK" && !r.is_empty() && !r.starts_with(b"E") {
             self.output.push_str(&unhex(&r)); // output as the reply itself
         }

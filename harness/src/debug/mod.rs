@@ -202,7 +202,7 @@ fn sha256_hex(parts: &[(u64, Vec<u8>)]) -> String {
     for (_, b) in parts {
         h.update(b);
     }
-    crate::report::cert::hex(&h.finalize())
+    crate::util::hex(&h.finalize())
 }
 
 fn ranges_words(ranges: &[Range]) -> String {

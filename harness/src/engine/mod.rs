@@ -3,7 +3,6 @@
 
 mod access;
 mod remote;
-pub mod secrets;
 mod traffic;
 mod update;
 
@@ -21,8 +20,8 @@ use crate::config::scenario::{
 use crate::config::template::{Quote, Template};
 use crate::console::{Console, Wait};
 use crate::power::{Action, Power};
+use crate::redact::{self, Redactor};
 use crate::report::events::{ScenarioResult, StepRecord, StepStatus, Verdict};
-use secrets::Redactor;
 
 /// The bench as the engine sees it: the device, its interfaces and what the run knows.
 #[derive(Debug)]
@@ -343,7 +342,7 @@ pub async fn run_scenario(
         bench.redactor.add("factory.password", &f.password);
     }
     for (name, _, len) in &sc.variables {
-        let v = secrets::generate_password(*len);
+        let v = redact::generate_password(*len);
         bench.redactor.add(name, &v);
         vars.insert(name.clone(), v);
     }
@@ -1065,7 +1064,7 @@ impl Run<'_> {
             DocKind::SupportPeriod => crate::docs::support_period(&text, now),
             DocKind::PrivacyPolicy => crate::docs::privacy_policy(&text),
         };
-        let sha = crate::report::cert::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let sha = crate::util::sha256_hex(&bytes);
         if !findings.missing.is_empty() {
             return Err(fail(format!(
                 "the {what} ({}) lacks: {}",

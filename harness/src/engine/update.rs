@@ -158,7 +158,7 @@ impl Run<'_> {
                 cur.user
             ))),
             LoginOutcome::PasswordChange => {
-                let new = super::secrets::generate_password(20);
+                let new = crate::redact::generate_password(20);
                 self.bench.redactor.add("device_password", &new);
                 match self.change_password(&new, within).await? {
                     crate::config::scenario::ChangeOutcome::Accepted => {

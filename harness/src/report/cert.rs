@@ -2,15 +2,15 @@
 //! with what ISO/IEC 17025 7.8.2 and TS 103 701 expect of a test report. Every piece of
 //! device text is escaped: a console that prints `<script>` renders as text.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::events::{Reporter, RunEvent, ScenarioResult, Verdict};
 use super::rating::RequirementRating;
 use crate::catalogue::Catalogue;
 use crate::config::device::Identity;
+use crate::util::sha256_file;
 
 /// What the runner knows about the run beyond the events.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -87,15 +87,6 @@ pub struct Report {
 pub const DECISION_RULE: &str = "Each check is decided by its scenario from what the device did. FAIL: the device's behaviour contradicts the provision; the evidence is attached. PASS: the required behaviour was observed, and a negative result (a refusal) counts only beside a passing positive control in the same run. INCONCLUSIVE (ERROR): the harness or bench could not decide. NOT APPLICABLE: the maker's declarations (ICS) exclude the provision, or the device lacks the interface. REVIEW: documentary evidence collected; a named reviewer decides. Verdicts are observations, not measurements: no measurement uncertainty is applied (simple acceptance).";
 
 pub const STATEMENT: &str = "The results in this report relate only to the item tested, identified above, in the configuration and with the firmware stated. This report shall not be reproduced except in full without the written approval of the laboratory.";
-
-pub fn sha256_file(path: &Path) -> Option<(String, u64)> {
-    let bytes = std::fs::read(path).ok()?;
-    Some((hex(&Sha256::digest(&bytes)), bytes.len() as u64))
-}
-
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 #[derive(Debug)]
 pub struct CertReporter {

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sha2::Digest;
 
 use super::{ImageName, Scheme, UpdateSpec};
 use crate::bench::http::{HttpRequest, RequestLog, Routes, UpdateServer};
@@ -188,7 +187,7 @@ impl UpdateBench {
         let img = Image {
             name,
             version,
-            sha256: crate::report::cert::hex(&sha2::Sha256::digest(&data)),
+            sha256: crate::util::sha256_hex(&data),
             data: Bytes::from(data),
             path,
             altered,
