@@ -6,7 +6,6 @@
 //! reporters), [`run`] (one run of scenarios against one device).
 
 pub mod bench;
-pub mod catalogue;
 pub mod config;
 pub mod console;
 pub mod debug;
@@ -15,6 +14,7 @@ pub mod engine;
 pub mod exit;
 pub mod gateway;
 pub mod lab;
+pub mod model;
 pub mod power;
 pub mod redact;
 pub mod remote;

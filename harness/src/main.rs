@@ -257,7 +257,12 @@ fn main() -> ExitCode {
         },
         Command::Coverage { scenarios } => match load_scenarios(&scenarios) {
             Ok(sc) => {
-                print!("{}", certbench::catalogue::Catalogue::get().coverage(&sc));
+                let list: Vec<(&str, &certbench::model::Evidences)> =
+                    sc.iter().map(|s| (s.id.as_str(), &s.evidences)).collect();
+                print!(
+                    "{}",
+                    certbench::report::coverage::coverage(certbench::model::Catalogue::get(), &list)
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => report_input(&e),
@@ -349,6 +354,7 @@ fn main() -> ExitCode {
                     vars,
                     skip_secrets: false,
                     check_files: false,
+                    known_chip: Some(certbench::debug::probe::chip_known),
                 },
                 scenarios,
                 only,
@@ -498,6 +504,7 @@ fn validate(paths: Vec<PathBuf>, lab: Option<PathBuf>, vars: BTreeMap<String, St
         vars,
         skip_secrets: true,
         check_files: true,
+        known_chip: Some(certbench::debug::probe::chip_known),
         ..Overrides::default()
     };
     let paths = if paths.is_empty() {

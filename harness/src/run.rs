@@ -183,6 +183,7 @@ pub async fn run_lab(base: RunOptions, lab: LabOptions) -> Result<u8, InputError
             vars,
             skip_secrets: false,
             check_files: false,
+            known_chip: base.overrides.known_chip,
         };
         match device::load(&b.profile, b.lab.as_deref(), &ov) {
             Ok(d) => work.push((*b, d, ov)),

@@ -10,37 +10,15 @@ pub mod probe;
 pub mod sessions;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use mqtt::{Listener, Mode, Router};
-use pki::{CertVariant, Pki, TrustSource};
+use pki::{CertVariant, Pki};
 use sessions::{ListenerName, SessionLog};
 
-/// How the bench is set up for a device (from the profile and the lab binding).
-#[derive(Debug, Clone)]
-pub struct BenchSpec {
-    /// The host name the device connects to; certificates are issued for it.
-    pub host: String,
-    pub trust: TrustSource,
-    pub bind: IpAddr,
-    pub plain_port: u16,
-    pub tls_port: u16,
-    /// A client that has not finished its TLS handshake by then is recorded as stalled.
-    pub handshake_timeout: std::time::Duration,
-    /// Whose connections count as the device's.
-    pub attribution: peers::Attribution,
-}
-
-/// Names the bench adds for `{{name}}` in commands and scenarios.
-pub const VARS: &[&str] = &[
-    "bench.host",
-    "bench.mqtt_plain.port",
-    "bench.mqtt_tls.port",
-    "bench.ca_cert",
-    "mqtt.host",
-];
+pub use crate::config::bench::{BenchSpec, VARS};
 
 #[derive(Debug)]
 pub struct NetBench {

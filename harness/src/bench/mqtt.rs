@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The largest MQTT packet the bench accepts; larger is recorded as a protocol error.
 pub const MAX_PACKET: usize = 256 << 10;
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::config::bench::HANDSHAKE_TIMEOUT;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Bytes of messages waiting for one subscriber that does not read; more are not queued.
 pub const OUTBOX_MAX: usize = 1 << 20;

@@ -10,50 +10,8 @@ use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use serde::Serialize;
 
-/// Which certificate the TLS listener presents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CertVariant {
-    /// Right host name, issued by the trusted CA: the positive control.
-    Valid,
-    /// Right host name, self-signed (TLS-01).
-    SelfSigned,
-    /// Right host name, from a CA the device does not trust (TLS-04).
-    UntrustedCa,
-    /// Issued by the trusted CA, expired (TLS-03).
-    Expired,
-    /// Issued by the trusted CA for another host name (TLS-02).
-    WrongHost,
-}
-
-impl CertVariant {
-    pub fn needs_trusted_ca(self) -> bool {
-        matches!(self, CertVariant::Valid | CertVariant::Expired | CertVariant::WrongHost)
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            CertVariant::Valid => "a valid certificate from the trusted CA",
-            CertVariant::SelfSigned => "a self-signed certificate",
-            CertVariant::UntrustedCa => "a certificate from a CA the device does not trust",
-            CertVariant::Expired => "an expired certificate from the trusted CA",
-            CertVariant::WrongHost => "a certificate for another host name from the trusted CA",
-        }
-    }
-}
-
-/// Where the trusted CA comes from.
-#[derive(Debug, Clone)]
-pub enum TrustSource {
-    /// The bench makes a CA and writes it to `ca.pem` for the device to be provisioned with.
-    BenchCa,
-    /// The maker's test CA.
-    Maker { cert: PathBuf, key: PathBuf },
-    /// The device trusts nothing the bench can issue: variants needing it are unavailable.
-    None,
-}
+pub use crate::model::{CertVariant, TrustSource};
 
 struct Ca {
     issuer: Issuer<'static, KeyPair>,

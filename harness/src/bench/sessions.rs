@@ -7,28 +7,14 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::Notify;
 
+pub use crate::model::ListenerName;
+
 use super::peers::{Attribution, Origin, RecordBudget, bounded};
 
 /// Distinct topics (and subscriptions) recorded per session; more are only counted.
 pub const TOPICS_MAX: usize = 64;
 /// Bytes of a topic, subscription, client id or user name kept in the record.
 pub const NAME_MAX: usize = 256;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ListenerName {
-    MqttPlain,
-    MqttTls,
-}
-
-impl std::fmt::Display for ListenerName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ListenerName::MqttPlain => "plaintext MQTT listener",
-            ListenerName::MqttTls => "TLS MQTT listener",
-        })
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome", content = "detail")]

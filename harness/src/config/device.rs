@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::duration::Dur;
 use super::template::Template;
 use super::yaml::{self, InputError, InputErrors, Loc};
+pub use crate::model::Identity;
 
 /// A device profile, as written.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -53,10 +54,10 @@ pub struct RawProfile {
     pub ixit: BTreeMap<String, String>,
     /// How the device is updated and the maker's images for the update checks.
     #[serde(default)]
-    pub update: Option<crate::update::RawUpdate>,
+    pub update: Option<super::update::RawUpdate>,
     /// The debug port (SWD/JTAG via a probe or a GDB server) and the memory to read.
     #[serde(default)]
-    pub debug: Option<crate::debug::RawDebug>,
+    pub debug: Option<super::debug::RawDebug>,
     /// Remote login services of the device (telnet, web login, its MQTT broker): where
     /// the remote password checks try credentials. Always on the device's own address.
     #[serde(default)]
@@ -207,21 +208,6 @@ impl Declaration {
             Declaration::NotApplicable { reason, .. } => Some(reason),
         }
     }
-}
-
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Identity {
-    pub vendor: String,
-    pub model: String,
-    pub hardware_revision: String,
-    #[serde(default)]
-    pub serial: Option<String>,
-    #[serde(default)]
-    pub firmware_version: Option<String>,
-    /// The firmware image under test; its SHA-256 goes into the report.
-    #[serde(default)]
-    pub firmware_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -455,23 +441,23 @@ pub struct Device {
     pub declarations: BTreeMap<String, Declaration>,
     pub vars: BTreeMap<String, String>,
     /// The MQTT cloud the bench plays, if the device has one.
-    pub mqtt: Option<crate::bench::BenchSpec>,
+    pub mqtt: Option<super::bench::BenchSpec>,
     /// The maker's declaration whether that channel uses TLS (`network.mqtt.tls`).
     pub mqtt_tls: Option<Declaration>,
     /// The device's own MQTT broker, if it hosts one. Values may use `{{name}}`.
     pub broker: Option<DeviceBroker>,
     /// The maker's documents (absolute paths) and reviewers' sign-offs.
     pub documents: Documents,
-    pub signoffs: Vec<crate::docs::SignOff>,
+    pub signoffs: Vec<super::signoff::SignOff>,
     /// Provisions the maker declares not applicable, with the reason.
     pub not_applicable: BTreeMap<String, String>,
     pub ixit: BTreeMap<String, String>,
     /// The update section, and where the update bench binds (address, HTTP and HTTPS port).
-    pub update: Option<crate::update::UpdateSpec>,
+    pub update: Option<super::update::UpdateSpec>,
     pub update_bind: (std::net::IpAddr, u16, u16),
     /// Whose connections to the benches count as the device's.
-    pub attribution: crate::bench::peers::Attribution,
-    pub debug: Option<crate::debug::DebugSpec>,
+    pub attribution: crate::model::Attribution,
+    pub debug: Option<super::debug::DebugSpec>,
     /// Remote login services, on the device's address.
     pub services: Vec<super::services::Service>,
     /// The lab's vendor default credentials, added to the built-in sweep list.
@@ -586,7 +572,13 @@ pub struct Overrides {
     pub port: Option<String>,
     pub baud: Option<u32>,
     pub vars: BTreeMap<String, String>,
+    /// Checks a `debug.driver.probe_rs.chip` name (the debug layer passes probe-rs's target
+    /// list in; config does not call probe-rs). None: any name is taken.
+    pub known_chip: Option<ChipCheck>,
 }
+
+/// Whether a chip name is known: Err says why not.
+pub type ChipCheck = fn(&str) -> Result<(), String>;
 
 /// Whether `p` (relative to the profile's folder `base`) stays inside that folder, also
 /// once symbolic links are followed.
@@ -608,7 +600,7 @@ fn confined(base: &Path, p: &Path) -> Result<(), String> {
 /// `{{...}}`, e.g. images a setup command signs into the work folder) are left to the run.
 fn missing_files(file: &Path, raw: &RawProfile) -> Vec<InputError> {
     let base = file.parent().unwrap_or(Path::new("."));
-    let mut refs: Vec<(String, Option<crate::config::yaml::Pos>, String)> = Vec::new();
+    let mut refs: Vec<(String, Option<yaml::Pos>, String)> = Vec::new();
     let mut path = |field: &str, pos, p: &str| refs.push((field.to_string(), pos, p.to_string()));
     if let Some(f) = &raw.identity.firmware_file {
         path("identity.firmware_file", None, &f.to_string_lossy());
@@ -726,7 +718,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                 None
             }
         });
-        crate::bench::peers::Attribution { device }
+        crate::model::Attribution { device }
     };
     // `{{device.address}}`: so a simulated device can be told where to connect from
     if let Some(ip) = attribution.device {
@@ -745,15 +737,15 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         }
         COMMAND_VARS.contains(&name)
             || vars.contains_key(name)
-            || (has_bench && crate::bench::VARS.contains(&name))
-            || (has_update && crate::update::VARS.contains(&name))
+            || (has_bench && super::bench::VARS.contains(&name))
+            || (has_update && super::update::VARS.contains(&name))
     };
 
     let template = |f: &Path, field: &str, src: &Loc<String>| -> Option<Template> {
         match Template::parse(&src.value) {
             Ok(t) => {
                 for v in t.vars() {
-                    let image_var = field.starts_with("update.") && crate::update::IMAGE_VARS.contains(&v);
+                    let image_var = field.starts_with("update.") && super::update::IMAGE_VARS.contains(&v);
                     if !known(v) && !image_var {
                         errs.borrow_mut().push(
                             InputError::new(f, Some(src.pos), field, format!("unknown variable `{{{{{v}}}}}`"))
@@ -767,7 +759,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                                     if field.starts_with("update.") {
                                         format!(
                                             "; update fields also {}",
-                                            crate::update::IMAGE_VARS
+                                            super::update::IMAGE_VARS
                                                 .iter()
                                                 .map(|v| format!("{{{{{v}}}}}"))
                                                 .collect::<Vec<_>>()
@@ -980,23 +972,23 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             },
         };
         let trust = match &m.trust {
-            RawTrust::BenchCa => crate::bench::pki::TrustSource::BenchCa,
-            RawTrust::None => crate::bench::pki::TrustSource::None,
+            RawTrust::BenchCa => crate::model::TrustSource::BenchCa,
+            RawTrust::None => crate::model::TrustSource::None,
             RawTrust::MakerCa { cert, key } => {
                 let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
-                crate::bench::pki::TrustSource::Maker {
+                crate::model::TrustSource::Maker {
                     cert: abs(cert),
                     key: abs(key),
                 }
             }
         };
-        Some(crate::bench::BenchSpec {
+        Some(super::bench::BenchSpec {
             host: m.host.clone(),
             trust,
             bind: ip,
             plain_port: bind.mqtt_plain_port.unwrap_or(0),
             tls_port: bind.mqtt_tls_port.unwrap_or(0),
-            handshake_timeout: crate::bench::mqtt::HANDSHAKE_TIMEOUT,
+            handshake_timeout: super::bench::HANDSHAKE_TIMEOUT,
             attribution,
         })
     });
@@ -1031,7 +1023,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         }
     });
     let signoffs = match documents.as_ref().and_then(|d| d.signoff.clone()) {
-        Some(f) => match yaml::load::<crate::docs::SignOffFile>(&f) {
+        Some(f) => match yaml::load::<super::signoff::SignOffFile>(&f) {
             Ok(s) => {
                 // a PASS must name the exact document it approves, or any later edit passes
                 for (i, so) in s.signoffs.iter().enumerate() {
@@ -1039,7 +1031,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                         .document_sha256
                         .as_deref()
                         .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()));
-                    if so.decision == crate::docs::Decision::Pass && !hex {
+                    if so.decision == super::signoff::Decision::Pass && !hex {
                         errs.borrow_mut().push(
                             InputError::new(
                                 &f,
@@ -1062,7 +1054,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     };
     let mut not_applicable = BTreeMap::new();
     for (p, reason) in raw.ics.as_ref().map(|i| i.not_applicable.clone()).unwrap_or_default() {
-        if crate::catalogue::Catalogue::get().provision(&p.value).is_none() {
+        if crate::model::catalogue::Catalogue::get().provision(&p.value).is_none() {
             errs.borrow_mut().push(
                 InputError::new(
                     file,
@@ -1087,17 +1079,17 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     );
     let update = raw.update.as_ref().and_then(|u| {
         let mut e = Vec::new();
-        let r = crate::update::resolve(file, u, base, &template, &mut e);
+        let r = super::update::resolve(file, u, base, &template, &mut e);
         errs.borrow_mut().extend(e);
         r
     });
     let debug = raw.debug.as_ref().and_then(|d| {
         let driver = match &d.driver {
-            crate::debug::RawDriver::Gdb { address } => crate::debug::Driver::Gdb {
+            super::debug::RawDriver::Gdb { address } => super::debug::Driver::Gdb {
                 address: template(file, "debug.driver.gdb.address", address)?,
             },
-            crate::debug::RawDriver::ProbeRs { chip, probe } => {
-                if let Err(e) = crate::debug::probe::chip_known(&chip.value) {
+            super::debug::RawDriver::ProbeRs { chip, probe } => {
+                if let Some(Err(e)) = ov.known_chip.map(|known| known(&chip.value)) {
                     errs.borrow_mut().push(
                         InputError::new(file, Some(chip.pos), "debug.driver.probe_rs.chip", e).with_hint(
                             "use a chip name from `probe-rs chip list`, e.g. nRF52840_xxAA or STM32F411RETx",
@@ -1105,14 +1097,14 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                     );
                     return None;
                 }
-                crate::debug::Driver::ProbeRs {
+                super::debug::Driver::ProbeRs {
                     chip: chip.value.clone(),
                     probe: lab.debug_probe.clone().or(probe.clone()),
                 }
             }
         };
         let lab_base = lab_file.parent().unwrap_or(Path::new("."));
-        Some(crate::debug::DebugSpec {
+        Some(super::debug::DebugSpec {
             driver,
             flash: d.flash.clone(),
             ram: d.ram.clone(),
@@ -1140,7 +1132,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                 lab_base.join(&p.value)
             };
             match std::fs::read_to_string(&path) {
-                Ok(text) => match crate::remote::defaults::parse(&text) {
+                Ok(text) => match super::credentials::parse(&text) {
                     Ok(list) => list,
                     Err((line, why)) => {
                         errs.borrow_mut().push(InputError::new(
@@ -1169,7 +1161,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     };
     let mut plaintext_exempt = BTreeMap::new();
     for (name, reason) in raw.network.as_ref().map(|n| &n.plaintext_exempt).into_iter().flatten() {
-        if crate::gateway::flows::PLAINTEXT_NAMES.contains(&name.as_str()) {
+        if crate::model::PLAINTEXT_NAMES.contains(&name.as_str()) {
             plaintext_exempt.insert(name.clone(), reason.value.clone());
         } else {
             errs.borrow_mut().push(
@@ -1179,7 +1171,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                     format!("network.plaintext_exempt.{name}"),
                     format!("{name:?} is not a plaintext protocol certbench identifies"),
                 )
-                .with_hint(format!("one of: {}", crate::gateway::flows::PLAINTEXT_NAMES.join(", "))),
+                .with_hint(format!("one of: {}", crate::model::PLAINTEXT_NAMES.join(", "))),
             );
         }
     }

@@ -1,12 +1,17 @@
 //! User files: device profiles, lab bindings, scenarios. Raw serde types stay here; the
 //! rest of certbench gets validated structures.
 
+pub mod bench;
+pub mod credentials;
+pub mod debug;
 pub mod device;
-pub mod duration;
 pub mod scenario;
 pub mod services;
-pub mod template;
+pub mod signoff;
+pub mod update;
 pub mod yaml;
+
+pub use crate::model::{duration, template};
 
 /// JSON Schemas for editor completion, by file kind.
 pub fn schema(kind: &str) -> Option<serde_json::Value> {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::duration::Dur;
 use super::template::Template;
 use super::yaml::{self, InputError, InputErrors, Loc, Pos};
+pub use crate::model::Evidences;
 
 /// The check ids of ../shared/reference/security-tests.md.
 pub const CHECK_IDS: &[&str] = &[
@@ -61,23 +62,6 @@ pub enum ForEach {
     /// Every hostile image the device profile's update section allows: the corrupted
     /// variants of its layout, plus `older` and `other_model` when supplied.
     UpdateImage,
-}
-
-#[derive(Debug, Clone, Deserialize, JsonSchema, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Evidences {
-    /// Seed requirement numbers (1..5) of the founding letter.
-    pub requirements: Vec<Loc<u8>>,
-    /// ETSI EN 303 645 provisions, e.g. "5.1-1".
-    pub provisions: Vec<Loc<String>>,
-    /// Check ids from the security test catalogue, e.g. PWD-01.
-    pub checks: Vec<Loc<String>>,
-}
-
-impl<T: serde::Serialize> serde::Serialize for Loc<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.value.serialize(s)
-    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
@@ -380,8 +364,8 @@ pub enum TlsSetting {
 }
 
 impl TlsSetting {
-    pub fn variant(self) -> Option<crate::bench::pki::CertVariant> {
-        use crate::bench::pki::CertVariant as V;
+    pub fn variant(self) -> Option<crate::model::CertVariant> {
+        use crate::model::CertVariant as V;
         match self {
             TlsSetting::Off => None,
             TlsSetting::Valid => Some(V::Valid),
@@ -433,7 +417,7 @@ pub enum Reach {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWaitSession {
-    pub listener: crate::bench::sessions::ListenerName,
+    pub listener: crate::model::ListenerName,
     pub reach: Reach,
     pub within: Dur,
     #[serde(default)]
@@ -443,7 +427,7 @@ pub struct RawWaitSession {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNoSession {
-    pub listener: crate::bench::sessions::ListenerName,
+    pub listener: crate::model::ListenerName,
     pub reach: Reach,
     pub window: Dur,
     #[serde(default)]
@@ -469,7 +453,7 @@ pub struct RawUntil {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAttempts {
-    pub listener: crate::bench::sessions::ListenerName,
+    pub listener: crate::model::ListenerName,
     pub min: u32,
 }
 
@@ -708,17 +692,17 @@ pub enum StepKind {
         without_trusted_ca: Untrusted,
     },
     WaitSession {
-        listener: crate::bench::sessions::ListenerName,
+        listener: crate::model::ListenerName,
         reach: Reach,
         within: Duration,
         otherwise: Outcome,
     },
     NoSession {
-        listener: crate::bench::sessions::ListenerName,
+        listener: crate::model::ListenerName,
         reach: Reach,
         window: Duration,
         on_match: Outcome,
-        require_attempts: Option<(crate::bench::sessions::ListenerName, u32)>,
+        require_attempts: Option<(crate::model::ListenerName, u32)>,
         /// (refused attempts, minimum window): end early once seen.
         until: Option<(u32, Duration)>,
     },
@@ -739,7 +723,7 @@ pub enum StepKind {
     UpdateImage {
         image: Template,
         expect: UpdateOutcome,
-        tls: Option<crate::bench::pki::CertVariant>,
+        tls: Option<crate::model::CertVariant>,
     },
     UpdateCheck,
     UpdatePowerLoss {
@@ -1117,7 +1101,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
                 };
                 if image.vars().next().is_none()
-                    && crate::update::ImageName::builtin(&u.image.value).is_none()
+                    && super::update::ImageName::builtin(&u.image.value).is_none()
                     && !label(&u.image.value)
                 {
                     cx.err(
@@ -1231,7 +1215,7 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
                 format!("{:?} is not an EN 303 645 provision number", p.value),
                 Some("write provisions like \"5.1-1\""),
             );
-        } else if crate::catalogue::Catalogue::get().provision(&p.value).is_none() {
+        } else if crate::model::catalogue::Catalogue::get().provision(&p.value).is_none() {
             cx.err(
                 p.pos,
                 format!("evidences.provisions[{i}]"),

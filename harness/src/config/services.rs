@@ -149,7 +149,7 @@ pub fn resolve(
     raw: &[RawService],
     device: Option<IpAddr>,
     console: Option<&super::device::Prompts>,
-    template: crate::update::TemplateCheck<'_>,
+    template: super::update::TemplateCheck<'_>,
     errs: &mut Vec<InputError>,
 ) -> Vec<Service> {
     if raw.len() > MAX_SERVICES {

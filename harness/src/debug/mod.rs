@@ -10,6 +10,8 @@ pub mod probe;
 
 use sha2::Digest;
 
+pub use crate::config::debug::{DebugSpec, Driver, Range, RawDebug, RawDriver};
+
 /// Why a debug operation did not succeed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DebugError {
@@ -76,55 +78,7 @@ pub trait DebugPort: Send {
     }
 }
 
-/// The profile's `debug:` section: how the bench reaches the debug port, and what to read.
-#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawDebug {
-    pub driver: RawDriver,
-    /// Flash ranges the lock check reads (ATK-03) and the secrets search covers.
-    #[serde(default)]
-    pub flash: Vec<Range>,
-    /// RAM ranges the secrets search covers (ATK-05).
-    #[serde(default)]
-    pub ram: Vec<Range>,
-    /// The board may be destroyed: only then may a locked chip be erased to attach.
-    #[serde(default)]
-    pub sacrificial: bool,
-}
-
-#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum RawDriver {
-    /// A GDB server (OpenOCD, pyOCD, J-Link GDB server, Black Magic Probe, QEMU):
-    /// `host:port` or `unix:/path`.
-    Gdb { address: crate::config::yaml::Loc<String> },
-    /// A USB probe driven by probe-rs; `probe` is `VID:PID[:serial]` (the lab binding's
-    /// `debug_probe` overrides it; default: the only probe attached).
-    ProbeRs {
-        chip: crate::config::yaml::Loc<String>,
-        #[serde(default)]
-        probe: Option<String>,
-    },
-}
-
-/// A resolved debug section.
-#[derive(Debug, Clone)]
-pub struct DebugSpec {
-    pub driver: Driver,
-    pub flash: Vec<Range>,
-    pub ram: Vec<Range>,
-    pub sacrificial: bool,
-    /// The lab asks for this image to be flashed before the run.
-    pub flash_before_run: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub enum Driver {
-    Gdb { address: crate::config::template::Template },
-    ProbeRs { chip: String, probe: Option<String> },
-}
-
-impl DebugSpec {
+impl crate::config::debug::DebugSpec {
     /// Opens the driver (nothing is contacted until `attach`).
     pub fn open(&self, vars: &std::collections::BTreeMap<String, String>) -> Result<Box<dyn DebugPort>, String> {
         Ok(match &self.driver {
@@ -137,14 +91,6 @@ impl DebugSpec {
             }
         })
     }
-}
-
-/// A memory range the profile declares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Range {
-    pub start: u64,
-    pub length: u64,
 }
 
 /// A check's outcome, before the engine turns it into a verdict.

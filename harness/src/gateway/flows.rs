@@ -379,10 +379,7 @@ impl Protocol {
     }
 }
 
-/// Names a maker may declare exempt (ICS/IXIT): the plaintext protocols.
-pub const PLAINTEXT_NAMES: &[&str] = &[
-    "mqtt", "http", "telnet", "ftp", "smtp", "coap", "dns", "mdns", "ntp", "dhcp", "ssdp",
-];
+pub use crate::model::PLAINTEXT_NAMES;
 
 /// Identifies the protocol of a flow from what each side sent.
 pub fn classify(f: &Flow) -> Protocol {

@@ -95,26 +95,6 @@ pub fn entries(lab: &[(String, String)]) -> Vec<Entry> {
     builtin.chain(extra).collect()
 }
 
-/// Parses a lab's file: `user:password` per line; `#` comments and blank lines skipped.
-/// Errors name the line.
-pub fn parse(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let l = line.trim_end_matches('\r');
-        if l.trim().is_empty() || l.trim_start().starts_with('#') {
-            continue;
-        }
-        match l.split_once(':') {
-            Some((u, p)) if !u.is_empty() => out.push((u.to_string(), p.to_string())),
-            _ => return Err((n + 1, "expected `user:password`".into())),
-        }
-        if out.len() > 10_000 {
-            return Err((n + 1, "more than 10000 entries".into()));
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -123,9 +103,12 @@ mod tests {
         assert!(super::MIRAI.iter().all(|e| seen.insert(*e)));
         assert_eq!(super::MIRAI.len(), 60);
         assert_eq!(
-            super::parse("# vendor\nadmin:Vendor1\n\ncam:").expect("parses"),
+            crate::config::credentials::parse("# vendor\nadmin:Vendor1\n\ncam:").expect("parses"),
             vec![("admin".into(), "Vendor1".into()), ("cam".into(), String::new())]
         );
-        assert_eq!(super::parse("ok:1\nnocolon\n").err().map(|e| e.0), Some(2));
+        assert_eq!(
+            crate::config::credentials::parse("ok:1\nnocolon\n").err().map(|e| e.0),
+            Some(2)
+        );
     }
 }

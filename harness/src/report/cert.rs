@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::events::{Reporter, RunEvent, ScenarioResult, Verdict};
 use super::rating::RequirementRating;
-use crate::catalogue::Catalogue;
-use crate::config::device::Identity;
+use crate::model::Identity;
+use crate::model::catalogue::Catalogue;
 use crate::util::sha256_file;
 
 /// What the runner knows about the run beyond the events.

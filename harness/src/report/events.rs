@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::device::Identity;
-use crate::config::scenario::Evidences;
+use crate::model::Evidences;
+use crate::model::Identity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]

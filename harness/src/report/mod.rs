@@ -1,6 +1,7 @@
 //! Reporters: independent consumers of the run-event stream.
 
 pub mod cert;
+pub mod coverage;
 pub mod events;
 pub mod jsonl;
 pub mod junit;

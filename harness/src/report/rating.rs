@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::events::{ScenarioResult, Verdict};
-use crate::catalogue::Catalogue;
+use crate::model::catalogue::Catalogue;
 
 /// The rating of one requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -217,8 +217,8 @@ pub fn rate(results: &[ScenarioResult], ics: &BTreeMap<String, String>) -> Vec<R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::scenario::Evidences;
-    use crate::config::yaml::Loc;
+    use crate::model::Evidences;
+    use crate::model::Loc;
 
     fn result(id: &str, verdict: Verdict, provisions: &[&str], checks: &[&str]) -> ScenarioResult {
         let loc = |s: &str| Loc::new(s.to_string());

@@ -49,7 +49,7 @@ impl UpdateBench {
         spec: &UpdateSpec,
         bind: IpAddr,
         ports: (u16, u16),
-        attribution: crate::bench::peers::Attribution,
+        attribution: crate::model::Attribution,
         dir: &Path,
     ) -> Result<Self, String> {
         let hold: crate::bench::http::Hold = Arc::default();
@@ -93,14 +93,14 @@ impl UpdateBench {
             switch,
         };
         if me.https.is_some() {
-            me.present(crate::bench::pki::CertVariant::Valid)?;
+            me.present(crate::model::CertVariant::Valid)?;
         }
         Ok(me)
     }
 
     /// What the HTTPS server presents from now on (a man in the middle, or the valid
     /// identity). Err when the variant needs a CA the device trusts and there is none.
-    pub fn present(&mut self, v: crate::bench::pki::CertVariant) -> Result<(), String> {
+    pub fn present(&mut self, v: crate::model::CertVariant) -> Result<(), String> {
         let cfg = self
             .pki
             .server_config(v)?

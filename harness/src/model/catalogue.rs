@@ -6,9 +6,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::scenario::Scenario;
-
-const SOURCE: &str = include_str!("../data/catalogue.yaml");
+const SOURCE: &str = include_str!("../../data/catalogue.yaml");
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Standard {
@@ -67,59 +65,6 @@ impl Catalogue {
             .find(|s| s.id.contains(standard))
             .map(|s| s.edition.as_str())
             .unwrap_or("?")
-    }
-
-    /// Per requirement and provision, which scenarios (and checks) cover it.
-    pub fn coverage(&self, scenarios: &[Scenario]) -> String {
-        let mut out = format!("Coverage against ETSI EN 303 645 {}\n", self.edition("EN 303 645"));
-        let mut uncovered = Vec::new();
-        let covering = |pid: &str| -> Vec<String> {
-            scenarios
-                .iter()
-                .filter(|s| s.evidences.provisions.iter().any(|p| p.value == pid))
-                .map(|s| {
-                    let checks: Vec<&str> = s.evidences.checks.iter().map(|c| c.value.as_str()).collect();
-                    format!("{} ({})", s.id, checks.join(", "))
-                })
-                .collect()
-        };
-        for r in &self.requirements {
-            out.push_str(&format!("\nRequirement {}: {}\n", r.number, r.title));
-            for p in &r.provisions {
-                let c = covering(&p.id);
-                let extra = [
-                    p.psti.as_deref().map(|x| format!("PSTI {x}")),
-                    p.nist.as_deref().map(|x| format!("NIST {x}")),
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join("; ");
-                out.push_str(&format!(
-                    "  {:<7} {} [{}{}]\n",
-                    p.id,
-                    p.title,
-                    p.ts103701,
-                    if extra.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {extra}")
-                    }
-                ));
-                if c.is_empty() {
-                    out.push_str("          covered by: nothing yet\n");
-                    uncovered.push(p.id.clone());
-                } else {
-                    out.push_str(&format!("          covered by: {}\n", c.join(", ")));
-                }
-            }
-        }
-        out.push_str(&format!(
-            "\n{} provision(s) not covered yet: {}\n",
-            uncovered.len(),
-            uncovered.join(", ")
-        ));
-        out
     }
 }
 

@@ -1,0 +1,25 @@
+//! The leaf layer: plain values every other layer shares — positions in user files, durations,
+//! templates, the item's identity, what a scenario evidences, the requirement catalogue, and the
+//! names the profile, scenarios and benches agree on. It imports nothing else from the crate
+//! (`tests/architecture.rs` checks it).
+
+pub mod attribution;
+pub mod catalogue;
+pub mod duration;
+pub mod evidence;
+pub mod identity;
+pub mod names;
+pub mod position;
+pub mod template;
+
+pub use attribution::{Attribution, Origin};
+pub use catalogue::Catalogue;
+pub use evidence::Evidences;
+pub use identity::Identity;
+pub use names::{CertVariant, ListenerName, TrustSource};
+pub use position::{Loc, Pos};
+
+/// Names a maker may declare exempt (ICS/IXIT): the plaintext protocols.
+pub const PLAINTEXT_NAMES: &[&str] = &[
+    "mqtt", "http", "telnet", "ftp", "smtp", "coap", "dns", "mdns", "ntp", "dhcp", "ssdp",
+];
