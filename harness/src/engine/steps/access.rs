@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{AtPrompt, Run, StepResult, Stop, console_lost};
 use crate::config::scenario::LoginOutcome;
 use crate::console::Wait;
+use crate::engine::{AtPrompt, Run, StepResult, Stop, console_lost};
 
 /// How much of what the device printed goes into a finding.
 const EXCERPT: usize = 300;

@@ -1,8 +1,8 @@
 //! The network checks over the device's link: COM-01 (every flow encrypted, or declared
 //! exempt) and ATK-01 (only declared services listen).
 
-use super::{Run, StepResult, Stop};
 use crate::config::template::Quote;
+use crate::engine::{Run, StepResult, Stop};
 use crate::gateway::flows::{self, Flow, Protocol, Side};
 use crate::gateway::scan::OpenPort;
 use std::collections::BTreeSet;
@@ -359,7 +359,7 @@ impl Conversation {
 fn group(
     table: &flows::FlowTable,
     exempt: &std::collections::BTreeMap<String, String>,
-    redactor: &super::Redactor,
+    redactor: &crate::redact::Redactor,
 ) -> Vec<Conversation> {
     let mut out: Vec<Conversation> = Vec::new();
     for f in &table.flows {
@@ -437,7 +437,7 @@ fn group(
 fn flows_json(
     table: &flows::FlowTable,
     exempt: &std::collections::BTreeMap<String, String>,
-    redactor: &super::Redactor,
+    redactor: &crate::redact::Redactor,
 ) -> String {
     let rows: Vec<serde_json::Value> = table
         .flows

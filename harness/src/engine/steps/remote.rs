@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Run, StepResult, Stop, judge};
 use crate::config::device::Login as Credentials;
 use crate::config::scenario::{Outcome as Judge, RemoteExpect};
 use crate::config::template::{Quote, Template};
+use crate::engine::{Run, StepResult, Stop, judge};
 use crate::remote::{Login, Outcome, Target, Tried};
 
 /// The first attempts of a burst that a rate limit may let through ("after the first ten").

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use regex::bytes::Regex;
 
-use super::{AtPrompt, Run, StepResult, Stop, console_lost};
 use crate::bench::http::HttpRequest;
 use crate::bench::pki::CertVariant;
 use crate::config::device::Login;
 use crate::config::scenario::{LoginOutcome, UpdateOutcome};
 use crate::config::template::{Quote, Template};
 use crate::console::Wait;
+use crate::engine::{AtPrompt, Run, StepResult, Stop, console_lost};
 use crate::power::Action;
 use crate::update::bench::{Image, UpdateBench};
 use crate::update::{Delivery, ImageName};

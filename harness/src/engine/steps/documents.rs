@@ -1,0 +1,86 @@
+//! Documentary steps: the maker's documents checked automatically, then a reviewer's sign-off.
+
+use super::prelude::*;
+
+impl Run<'_> {
+    /// A documentary check: automatic findings decide FAIL; otherwise a reviewer's
+    /// sign-off for this check and this exact document decides, or the check awaits REVIEW.
+    pub(super) fn document(&mut self, kind: crate::config::scenario::DocKind, check: &str) -> StepResult {
+        use crate::config::scenario::DocKind;
+        let d = &self.bench.device.documents;
+        let (path, what) = match kind {
+            DocKind::SecurityTxt => (&d.security_txt, "security.txt"),
+            DocKind::DisclosurePolicy => (&d.disclosure_policy, "vulnerability disclosure policy"),
+            DocKind::SupportPeriod => (&d.support_period, "support period statement"),
+            DocKind::PrivacyPolicy => (&d.privacy_policy, "privacy policy"),
+        };
+        let fail = |reason: String| Stop::Fail {
+            check: Some(check.to_string()),
+            reason: format!("{check}: {reason}"),
+        };
+        let Some(path) = path.clone() else {
+            return Err(fail(
+                format!("the maker supplied no {what} (profile documents.{kind:?})")
+                    .replace("SecurityTxt", "security_txt")
+                    .replace("DisclosurePolicy", "disclosure_policy")
+                    .replace("SupportPeriod", "support_period")
+                    .replace("PrivacyPolicy", "privacy_policy"),
+            ));
+        };
+        // bounded by the bytes actually read: a document is text of a few pages
+        const MAX_DOCUMENT: u64 = 1 << 20;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_DOCUMENT + 1), &mut bytes))
+            .map_err(|e| Stop::Error(format!("cannot read the {what} {}: {e}", path.display())))?;
+        if bytes.len() as u64 > MAX_DOCUMENT {
+            return Err(Stop::Error(format!(
+                "the {what} {} is larger than {MAX_DOCUMENT} bytes: not a document a reviewer reads",
+                path.display()
+            )));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let now = time::OffsetDateTime::now_utc();
+        let findings = match kind {
+            DocKind::SecurityTxt => crate::docs::security_txt(&text, now),
+            DocKind::DisclosurePolicy => crate::docs::disclosure_policy(&text),
+            DocKind::SupportPeriod => crate::docs::support_period(&text, now),
+            DocKind::PrivacyPolicy => crate::docs::privacy_policy(&text),
+        };
+        let sha = crate::util::sha256_hex(&bytes);
+        if !findings.missing.is_empty() {
+            return Err(fail(format!(
+                "the {what} ({}) lacks: {}",
+                path.display(),
+                findings.missing.join("; ")
+            )));
+        }
+        let notes = if findings.notes.is_empty() {
+            String::new()
+        } else {
+            format!(" (notes: {})", findings.notes.join("; "))
+        };
+        let signoff = self.bench.device.signoffs.iter().find(|s| {
+            s.check == check
+                && s.document_sha256
+                    .as_deref()
+                    .is_none_or(|h| h.eq_ignore_ascii_case(&sha))
+        });
+        match signoff {
+            Some(s) if s.decision == crate::docs::Decision::Pass => Ok(format!(
+                "{what}: automatic checks passed; signed off PASS by {} on {}: {}{notes}",
+                s.reviewer, s.date, s.comment
+            )),
+            Some(s) => Err(fail(format!(
+                "reviewer {} decided FAIL on {}: {}",
+                s.reviewer, s.date, s.comment
+            ))),
+            None => {
+                self.reviews.push(format!(
+                    "{check}: the {what} passed the automatic checks; a reviewer must judge it (sign-off for document SHA-256 {sha}){notes}"
+                ));
+                Ok(format!("{what}: automatic checks passed; awaiting review{notes}"))
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The steps a scenario is made of, one family per file: each owns the execution of its step
+//! kinds (their YAML form and validation live in `config::scenario`, which the engine
+//! depends on, never the other way). `step` is the one dispatch: a new step kind is a variant
+//! in `config::scenario::StepKind`, its parsing there, and a function in its family's file
+//! registered below.
+
+mod access;
+mod console;
+mod debug;
+mod documents;
+mod mqtt;
+mod power;
+mod remote;
+mod traffic;
+mod update;
+
+pub(super) use remote::AttemptRecord;
+
+/// What every step family uses.
+mod prelude {
+    pub(super) use std::time::{Duration, Instant};
+
+    pub(super) use crate::config::scenario::{
+        ChangeOutcome, ConnectOutcome, LoginOutcome, Outcome, Pattern, PowerAction, Reach, SendBytes, TlsSetting,
+        Untrusted,
+    };
+    pub(super) use crate::config::template::{Quote, Template};
+    pub(super) use crate::console::Wait;
+    pub(super) use crate::model::ListenerName;
+    pub(super) use crate::power::Action;
+
+    pub(super) use super::super::{AtPrompt, Run, StepResult, Stop, console_lost, judge, no_bench, shown};
+}
+
+use crate::config::scenario::StepKind;
+
+use super::{Run, StepResult};
+
+impl Run<'_> {
+    /// Runs one step: each kind is a unit in its family's file under `steps/`.
+    pub(super) async fn step(&mut self, kind: &StepKind) -> StepResult {
+        // a fresh boot counts only for the step right after the one that made it
+        let fresh = self.bench.fresh.take();
+        match kind {
+            StepKind::Power(a) => self.power_step(a, fresh).await,
+            StepKind::Sleep(d) => self.sleep(d).await,
+            StepKind::FactoryReset => self.factory_reset().await,
+            StepKind::Send { bytes } => self.send(bytes),
+            StepKind::Expect {
+                pattern,
+                within,
+                on_timeout,
+            } => self.expect(pattern, within, on_timeout).await,
+            StepKind::ExpectNone {
+                pattern,
+                window,
+                on_match,
+            } => self.expect_none(pattern, window, on_match).await,
+            StepKind::Login {
+                user,
+                password,
+                expect,
+                otherwise,
+                within,
+            } => self.login_step(user, password, expect, otherwise, within).await,
+            StepKind::ChangePassword {
+                new,
+                expect,
+                otherwise,
+                within,
+            } => self.change_password_step(new, expect, otherwise, within).await,
+            StepKind::Logout { within } => self.logout(within).await,
+            StepKind::Bench {
+                plain,
+                tls,
+                without_trusted_ca,
+            } => self.bench_phase(plain, tls, without_trusted_ca),
+            StepKind::WaitSession {
+                listener,
+                reach,
+                within,
+                otherwise,
+            } => self.wait_session(listener, reach, within, otherwise).await,
+            StepKind::NoSession {
+                listener,
+                reach,
+                window,
+                on_match,
+                require_attempts,
+                until,
+            } => {
+                self.no_session(listener, reach, window, on_match, require_attempts, until)
+                    .await
+            }
+            StepKind::MqttConnect {
+                tls,
+                expect,
+                within,
+                otherwise,
+            } => self.mqtt_connect(tls, expect, within, otherwise).await,
+            StepKind::Document { kind, check } => self.document(*kind, check),
+            StepKind::Shell => self.ensure_shell().await,
+            StepKind::OpenPasswordChange => self.open_password_change().await,
+            StepKind::ConsoleAccess => self.console_access().await,
+            StepKind::BootBreakIn => self.boot_break_in().await,
+            StepKind::UpdateImage { image, expect, tls } => self.update_image(image, *expect, *tls).await,
+            StepKind::UpdateCheck => self.update_check().await,
+            StepKind::UpdatePowerLoss { cuts, seed } => self.power_loss(*cuts, *seed).await,
+            StepKind::DebugLocked => self.debug_check(false).await,
+            StepKind::DebugSecrets => self.debug_check(true).await,
+            StepKind::RemoteLogin {
+                password,
+                expect,
+                within,
+                otherwise,
+            } => self.remote_login(password, *expect, *within, otherwise).await,
+            StepKind::CredentialSweep => self.credential_sweep().await,
+            StepKind::SshAlgorithms => self.ssh_algorithms().await,
+            StepKind::Traffic { observe } => self.traffic(*observe).await,
+            StepKind::PortScan => self.port_scan().await,
+            StepKind::BruteForce {
+                attempts,
+                max_rate,
+                max_burst,
+                unlock_within,
+            } => self.brute_force(*attempts, *max_rate, *max_burst, *unlock_within).await,
+        }
+    }
+}

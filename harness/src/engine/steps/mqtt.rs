@@ -1,0 +1,267 @@
+//! The MQTT bench steps: set the bench's phase, wait for the device's session, watch that
+//! no forbidden session happens, and probe the device's own broker.
+
+use super::prelude::*;
+
+impl Run<'_> {
+    pub(super) fn bench_phase(&mut self, plain: &bool, tls: &TlsSetting, without_trusted_ca: &Untrusted) -> StepResult {
+        let net = self.bench.net.as_mut().ok_or_else(no_bench)?;
+        match net.configure(*plain, tls.variant()).map_err(Stop::Error)? {
+            Some(phase) => Ok(format!(
+                "bench phase {phase}: plaintext MQTT {}, TLS MQTT {}",
+                if *plain { "on" } else { "off" },
+                tls.variant()
+                    .map(|v| format!("presents {}", v.describe()))
+                    .unwrap_or_else(|| "blocked".into())
+            )),
+            None if *without_trusted_ca == crate::config::scenario::Untrusted::End => Err(Stop::End(format!(
+                "the scenario ends here: the bench cannot present {} because the device trusts no CA the bench can issue from (network.mqtt.trust), so the later phases were not run; the verdict rests on the steps above",
+                tls.variant().map(|v| v.describe()).unwrap_or("it")
+            ))),
+            None => Err(Stop::Skip(format!(
+                "the bench cannot present {}: the device trusts no CA the bench can issue from (declare network.mqtt.trust: bench_ca or maker_ca)",
+                tls.variant().map(|v| v.describe()).unwrap_or("it")
+            ))),
+        }
+    }
+
+    pub(super) async fn wait_session(
+        &mut self,
+        listener: &ListenerName,
+        reach: &Reach,
+        within: &Duration,
+        otherwise: &Outcome,
+    ) -> StepResult {
+        let net = self.net()?;
+        let deadline = Instant::now() + *within;
+        let phase = net.phase();
+        let dropped_before = net.log.dropped().0;
+        let in_phase = |s: &crate::bench::sessions::Session| s.phase == phase && s.listener == *listener;
+        match net
+            .log
+            .wait_until(deadline, |all| {
+                all.iter()
+                    .find(|s| in_phase(s) && reached(s, *reach))
+                    .map(|s| s.describe())
+            })
+            .await
+        {
+            Ok(described) => Ok(described),
+            Err(all) => {
+                use crate::bench::sessions::ListenerName;
+                let count = |l: ListenerName| all.iter().filter(|s| s.phase == phase && s.listener == l).count();
+                let (tls_tries, plain_tries) = (count(ListenerName::MqttTls), count(ListenerName::MqttPlain));
+                if *listener == ListenerName::MqttTls && tls_tries == 0 && plain_tries > 0 {
+                    // the device does not speak TLS at all: the TLS checks do not apply;
+                    // whether speaking in clear is a finding is COM-02's to decide
+                    return Err(Stop::Skip(format!(
+                        "the device does not use TLS on its MQTT channel: within {within:?} it made {plain_tries} plaintext MQTT connection attempt(s) and no TLS attempt; see COM-02 (plaintext-mqtt-rejection)"
+                    )));
+                }
+                let seen: Vec<_> = all.into_iter().filter(|s| in_phase(s)).collect();
+                if let Some(why) = capacity_refusals(&seen, dropped_before, net.log.dropped().0) {
+                    return Err(Stop::Error(format!(
+                        "not decided: {why}, so the bench cannot tell how far the device would have got"
+                    )));
+                }
+                let summary = summarize(&seen, &format!("no connection to the {listener} within {within:?}"));
+                Err(judge(otherwise, &summary))
+            }
+        }
+    }
+
+    pub(super) async fn no_session(
+        &mut self,
+        listener: &ListenerName,
+        reach: &Reach,
+        window: &Duration,
+        on_match: &Outcome,
+        require_attempts: &Option<(ListenerName, u32)>,
+        until: &Option<(u32, Duration)>,
+    ) -> StepResult {
+        let net = self.net()?;
+        let t0 = Instant::now();
+        let deadline = t0 + *window;
+        let phase = net.phase();
+        let dropped_before = net.log.dropped().0;
+        let hit =
+            |s: &crate::bench::sessions::Session| s.phase == phase && s.listener == *listener && reached(s, *reach);
+        // an attempt the device made and that ended without reaching `reach`
+        let refused = |s: &crate::bench::sessions::Session| {
+            s.phase == phase && s.listener == *listener && s.closed.is_some() && !reached(s, *reach)
+        };
+        // the minimum window: only a forbidden session ends it
+        let min_end = until.map_or(deadline, |(_, min)| (t0 + min).min(deadline));
+        let mut watched = net
+            .log
+            .wait_until(min_end, |all| all.iter().find(|s| hit(s)).map(|s| Some(s.id)))
+            .await;
+        if watched.is_err()
+            && let Some((n, _)) = *until
+        {
+            // then the window ends as soon as the evidence is complete
+            watched = net
+                .log
+                .wait_until(deadline, |all| {
+                    if let Some(s) = all.iter().find(|s| hit(s)) {
+                        return Some(Some(s.id));
+                    }
+                    (all.iter().filter(|s| refused(s)).count() >= n as usize).then_some(None)
+                })
+                .await;
+        }
+        let (watched, early) = match watched {
+            Ok(Some(id)) => (Ok(id), None),
+            Ok(None) => {
+                let all = net.log.snapshot();
+                let n = all.iter().filter(|s| refused(s)).count();
+                (
+                    Err(all),
+                    Some(format!(
+                        "{:.1?} (the window of at most {window:?} ended early: the device's {n} attempt(s) on the {listener} were all refused, the evidence was complete)",
+                        t0.elapsed()
+                    )),
+                )
+            }
+            Err(all) => (Err(all), None),
+        };
+        match watched {
+            Ok(id) => {
+                // let the session go on a moment, so the evidence says how far it got
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                let s = net.log.snapshot().into_iter().find(|x| x.id == id);
+                Err(judge(on_match, &s.map(|s| s.describe()).unwrap_or_default()))
+            }
+            Err(all) => {
+                let attempts = |l| all.iter().filter(|s| s.phase == phase && s.listener == l).count();
+                let in_phase: Vec<_> = all.iter().filter(|s| s.phase == phase).cloned().collect();
+                // a connection the bench turned away for capacity might have gone on
+                // to CONNECT: "nothing got through" would be the bench's doing
+                if let Some(why) = capacity_refusals(&in_phase, dropped_before, net.log.dropped().0) {
+                    return Err(Stop::Error(format!(
+                        "not decided: {why}, so \"nothing reached {reach:?}\" would not be the device's doing"
+                    )));
+                }
+                if let Some((l, min)) = require_attempts
+                    && (attempts(*l) as u32) < *min
+                {
+                    return Err(Stop::Error(format!(
+                        "the device made {} connection attempt(s) to the {l} within {window:?} (at least {min} needed), so the test did not happen",
+                        attempts(*l)
+                    )));
+                }
+                Ok(format!(
+                    "nothing reached {reach:?} on the {listener} within {}; seen: {}; {}",
+                    early.unwrap_or_else(|| format!("{window:?}")),
+                    summarize(&in_phase, "no connection"),
+                    net.log.attribution.describe()
+                ))
+            }
+        }
+    }
+
+    pub(super) async fn mqtt_connect(
+        &mut self,
+        tls: &bool,
+        expect: &ConnectOutcome,
+        within: &Duration,
+        otherwise: &Outcome,
+    ) -> StepResult {
+        use crate::bench::probe::{self, Probe};
+        use crate::config::scenario::ConnectOutcome;
+        let b = self
+            .bench
+            .device
+            .broker
+            .clone()
+            .ok_or_else(|| Stop::Error("the device profile declares no MQTT broker".into()))?;
+        let vars = &self.bench.command_vars;
+        let render = |t: &Template| t.render(vars, Quote::Raw).map_err(Stop::Error);
+        let host = render(&b.host)?;
+        let port_text = render(if *tls { &b.tls_port } else { &b.plain_port })?;
+        let port: u16 = port_text
+            .trim()
+            .parse()
+            .map_err(|_| Stop::Error(format!("broker port {port_text:?} is not a port number")))?;
+        let ca = if *tls { Some(render(&b.ca_cert)?) } else { None };
+        let target = format!(
+            "the device's {} MQTT port {host}:{port}",
+            if *tls { "TLS" } else { "plaintext" }
+        );
+        let deadline = Instant::now() + *within;
+        loop {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(500));
+            let p = probe::connect(&host, port, ca.as_deref(), left.min(Duration::from_secs(10)))
+                .await
+                .map_err(Stop::Error)?;
+            let got = if p == Probe::Accepted || matches!(p, Probe::Answered(_)) && !*tls {
+                ConnectOutcome::Accepted
+            } else {
+                ConnectOutcome::Refused
+            };
+            if got == *expect {
+                return Ok(p.describe(&target));
+            }
+            // a booting device may not listen yet: retry while acceptance is expected
+            if *expect == ConnectOutcome::Refused || Instant::now() >= deadline {
+                return Err(judge(otherwise, &p.describe(&target)));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// The sessions of a phase in a few lines: how many, then the last three in full.
+fn summarize(sessions: &[crate::bench::sessions::Session], none: &str) -> String {
+    if sessions.is_empty() {
+        return none.to_string();
+    }
+    let last: Vec<String> = sessions.iter().rev().take(3).rev().map(|s| s.describe()).collect();
+    format!("{} session(s); last: {}", sessions.len(), last.join(" | "))
+}
+
+/// Why sessions of the device were not let in during a window: refused for capacity (those
+/// listed), or not even recorded because the log was full.
+fn capacity_refusals(
+    sessions: &[crate::bench::sessions::Session],
+    dropped_before: u64,
+    dropped_now: u64,
+) -> Option<String> {
+    let refused: Vec<_> = sessions.iter().filter(|s| s.refused.is_some()).collect();
+    let lost = dropped_now.saturating_sub(dropped_before);
+    if refused.is_empty() && lost == 0 {
+        return None;
+    }
+    let mut why = Vec::new();
+    if let Some(first) = refused.first() {
+        why.push(format!(
+            "the bench refused {} of the device's connection(s) for capacity (first: {})",
+            refused.len(),
+            first.describe()
+        ));
+    }
+    if lost > 0 {
+        why.push(format!(
+            "{lost} connection(s) of the device were refused because the session log was full"
+        ));
+    }
+    Some(why.join("; "))
+}
+
+/// Whether a bench session got at least as far as `reach`.
+fn reached(s: &crate::bench::sessions::Session, reach: crate::config::scenario::Reach) -> bool {
+    use crate::bench::sessions::{ListenerName, TlsOutcome};
+    use crate::config::scenario::Reach;
+    match reach {
+        Reach::Attempt => true,
+        Reach::Tls => match s.listener {
+            ListenerName::MqttTls => matches!(s.tls, Some(TlsOutcome::Established(_))),
+            ListenerName::MqttPlain => !s.refused_by_bench && s.refused.is_none(),
+        },
+        Reach::AppData => s.bytes_in > 0 && !s.refused_by_bench && s.refused.is_none(),
+        Reach::Connect => s.connect.is_some(),
+        Reach::Publish => s.publish_count() > 0,
+    }
+}
