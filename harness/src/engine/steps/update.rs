@@ -9,8 +9,8 @@ use regex::bytes::Regex;
 
 use crate::bench::http::HttpRequest;
 use crate::bench::pki::CertVariant;
-use crate::config::device::Login;
-use crate::config::scenario::{LoginOutcome, UpdateOutcome};
+
+use crate::config::scenario::UpdateOutcome;
 use crate::config::template::{Quote, Template};
 use crate::console::Wait;
 use crate::engine::{AtPrompt, Run, StepResult, Stop, console_lost};
@@ -103,80 +103,6 @@ fn fetched_in_full(reqs: &[HttpRequest], path: &str, len: usize) -> bool {
 impl Run<'_> {
     fn updates(&mut self) -> Result<&mut UpdateBench, Stop> {
         self.bench.update.as_mut().ok_or_else(no_update)
-    }
-
-    /// Gets to the shell with the credentials the run knows. A forced password change is
-    /// answered with a generated strong password (kept secret, remembered for later logins).
-    pub(super) async fn ensure_shell(&mut self) -> Result<String, Stop> {
-        let c = self.console()?;
-        let spec = self.spec()?.clone();
-        let within = spec.boot_time + Duration::from_secs(30);
-        // the shell prompt was consumed a moment ago and the device has printed nothing
-        // since: it is still waiting there, no wake-up needed
-        if let Some(AtPrompt::Shell(seen)) = self.at {
-            if c.quiet_since(seen) {
-                return Ok("at the shell (prompt seen, console quiet since)".into());
-            }
-            self.at = None;
-        }
-        if self.at.is_none() {
-            let nl = spec.newline.clone().into_bytes();
-            let boot = spec.boot_time;
-            match c
-                .expect(
-                    &[&spec.prompts.login, &spec.prompts.shell],
-                    Instant::now() + boot,
-                    Some((spec.wake_after, nl.as_slice())),
-                )
-                .await
-                .map_err(console_lost)?
-            {
-                Wait::Found(f) if f.index == 1 => {
-                    self.at = Some(AtPrompt::Shell(Instant::now()));
-                    return Ok("at the shell".into());
-                }
-                Wait::Found(_) => self.at = Some(AtPrompt::Login),
-                Wait::Timeout => {
-                    return Err(Stop::Error(format!(
-                        "no login or shell prompt within the boot time of {boot:?}"
-                    )));
-                }
-            }
-        }
-        let Some(cur) = self.bench.current.clone() else {
-            return Err(Stop::Error(
-                "the device asks for a login but the profile gives no credentials".into(),
-            ));
-        };
-        match self.login(&cur.user, &cur.password, within).await? {
-            LoginOutcome::Shell => {
-                self.at = Some(AtPrompt::Shell(Instant::now()));
-                Ok(format!("logged in as {:?}", cur.user))
-            }
-            LoginOutcome::Rejected => Err(Stop::Error(format!(
-                "the device refused the credentials the run knows for {:?}",
-                cur.user
-            ))),
-            LoginOutcome::PasswordChange => {
-                let new = crate::redact::generate_password(20);
-                self.bench.redactor.add("device_password", &new);
-                match self.change_password(&new, within).await? {
-                    crate::config::scenario::ChangeOutcome::Accepted => {
-                        self.bench.current = Some(Login {
-                            user: cur.user.clone(),
-                            password: new,
-                        });
-                        Ok(format!(
-                            "logged in as {:?}; set a generated password when the device asked",
-                            cur.user
-                        ))
-                    }
-                    crate::config::scenario::ChangeOutcome::Rejected => Err(Stop::Error(
-                        "the device refused a strong generated password at its forced change".into(),
-                    )),
-                }
-            }
-        }
     }
 
     /// Runs the profile's version command at the shell and reads the version.

@@ -1,0 +1,123 @@
+//! A testcase's evidence folder: the files its steps made, what the benches recorded during
+//! it, its console transcript. Everything written passes the redactor.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::Bench;
+use crate::config::scenario::Scenario;
+use crate::report::events::ScenarioResult;
+
+/// Where the benches' logs and the console transcript stood when the testcase began.
+#[derive(Debug)]
+pub(super) struct Marks {
+    console: Option<usize>,
+    first_phase: Option<u64>,
+    /// Device requests to the update bench so far (the power mark starts here).
+    pub(super) update: Option<usize>,
+    update_all: Option<usize>,
+    handshakes: Option<usize>,
+}
+
+impl Marks {
+    pub(super) fn take(bench: &Bench, sc: &Scenario) -> Self {
+        let console = bench.console.as_ref().map(|c| {
+            c.drain();
+            c.marker(format!("scenario {} begins", sc.id));
+            c.with_transcript(|t| t.mark())
+        });
+        Self {
+            console,
+            first_phase: bench.net.as_ref().map(|n| n.phase() + 1),
+            update: bench.update.as_ref().map(|u| u.log.len()),
+            update_all: bench.update.as_ref().map(|u| u.log.all().len()),
+            handshakes: bench.update.as_ref().map(|u| u.log.handshakes().len()),
+        }
+    }
+}
+
+/// One JSON object per line.
+pub(super) fn jsonl<T: Serialize>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .filter_map(|r| serde_json::to_string(&r).ok())
+        .map(|l| l + "\n")
+        .collect()
+}
+
+/// The line a bounded log ends with when it had to stop recording: how many more it saw.
+fn not_recorded((device, others): (u64, u64)) -> String {
+    if device == 0 && others == 0 {
+        return String::new();
+    }
+    format!(
+        "{}\n",
+        serde_json::json!({ "not_recorded": { "device": device, "other_peers": others,
+            "why": format!("the log holds at most {} records, {} of them other peers'; later ones were only counted",
+                crate::bench::peers::RECORDS_MAX, crate::bench::peers::OTHER_RECORDS_MAX) } })
+    )
+}
+
+/// Writes the testcase's evidence under `dir` and lists each file in the result.
+pub(super) fn save(
+    bench: &Bench,
+    sc: &Scenario,
+    marks: &Marks,
+    extra: &[(String, String)],
+    dir: &Path,
+    rel_dir: &str,
+    result: &mut ScenarioResult,
+) {
+    // `redact`: false only for text the transcript already rendered through the redactor
+    let mut write = |name: &str, text: &[u8], redact: bool| {
+        let text = if redact {
+            bench.redactor.redact(&String::from_utf8_lossy(text)).into_bytes()
+        } else {
+            text.to_vec()
+        };
+        if std::fs::create_dir_all(dir).is_ok() && std::fs::write(dir.join(name), text).is_ok() {
+            result.evidence_files.push(format!("{rel_dir}/{name}"));
+        }
+    };
+    for (name, text) in extra {
+        write(name, text.as_bytes(), true);
+    }
+    if let (Some(u), Some(mark)) = (&bench.update, marks.update_all) {
+        // every peer's requests: each record says whose it was (`origin`)
+        let reqs: Vec<_> = u.log.all().into_iter().skip(mark).collect();
+        if !reqs.is_empty() {
+            write(
+                "update-requests.jsonl",
+                (jsonl(&reqs) + &not_recorded(u.log.dropped())).as_bytes(),
+                true,
+            );
+        }
+        let hs = u.log.handshakes();
+        let hs = hs.get(marks.handshakes.unwrap_or(0)..).unwrap_or_default();
+        if !hs.is_empty() {
+            write("update-handshakes.jsonl", jsonl(hs).as_bytes(), true);
+        }
+    }
+    if let (Some(net), Some(first)) = (&bench.net, marks.first_phase)
+        && net.phase() >= first
+    {
+        // every peer's sessions: each record says whose it was (`origin`)
+        let all = net.log.all();
+        let lines = jsonl(all.iter().filter(|s| s.phase >= first)) + &not_recorded(net.log.dropped());
+        write("bench-sessions.jsonl", lines.as_bytes(), true);
+    }
+    if let (Some(c), Some(mark)) = (&bench.console, marks.console) {
+        c.marker(format!("scenario {} ends: {}", sc.id, result.verdict));
+        let (text, raw, tail) = c.with_transcript(|t| {
+            (
+                t.render_text(mark, &bench.redactor),
+                t.render_raw(mark, &bench.redactor),
+                t.tail_text(mark, 3000, &bench.redactor),
+            )
+        });
+        write("console.log", text.as_bytes(), false);
+        write("console.raw", &raw, false);
+        result.excerpt = tail;
+    }
+}

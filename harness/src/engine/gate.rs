@@ -1,0 +1,142 @@
+//! Whether a scenario can run on this device, decided before any step: the maker's ICS, the
+//! interfaces it needs, the maker's declarations.
+
+use super::{Bench, Gate, NO_LINK};
+use crate::config::scenario::{Interface, Scenario};
+
+/// Minimum requirement 2 (automatic security updates) needs an update mechanism: a
+/// device without one fails the update checks instead of skipping them.
+const NO_UPDATE_MECHANISM: &str = "the device has no update mechanism (its profile declares no `update` section); minimum requirement 2 (automatic security updates) needs one. If the maker states that the provisions do not apply, declare them in `ics.not_applicable` with the reason";
+
+impl Bench {
+    /// Whether the scenario runs, is NOT APPLICABLE, or fails at once because the device
+    /// lacks an interface a minimum requirement needs.
+    pub fn gate(&self, sc: &Scenario) -> Gate {
+        // the maker's ICS first: a check whose provisions are all declared not applicable
+        let provs: Vec<&str> = sc.evidences.provisions.iter().map(|p| p.value.as_str()).collect();
+        if !provs.is_empty() && provs.iter().all(|p| self.device.not_applicable.contains_key(*p)) {
+            let reasons: Vec<String> = provs
+                .iter()
+                .map(|p| format!("{p}: {}", self.device.not_applicable[*p]))
+                .collect();
+            return Gate::NotApplicable(format!("not applicable per the maker's ICS ({})", reasons.join("; ")));
+        }
+        // (update-mitm only judges an update channel that exists: NOT APPLICABLE without one,
+        // so a missing mechanism never counts against requirement 1)
+        let needs_update = sc
+            .requires
+            .interfaces
+            .iter()
+            .any(|i| matches!(i, Interface::Update | Interface::UpdatePull));
+        if needs_update && self.device.update.is_none() {
+            let checks: Vec<&str> = sc.evidences.checks.iter().map(|c| c.value.as_str()).collect();
+            return Gate::Fail {
+                check: (!checks.is_empty()).then(|| checks.join("+")),
+                reason: format!("{}: {NO_UPDATE_MECHANISM}", checks.join("+")),
+            };
+        }
+        if sc.requires.interfaces.contains(&Interface::MqttTls)
+            && let Some(decl) = &self.device.mqtt_tls
+            && !decl.applies()
+        {
+            return Gate::NotApplicable(format!(
+                "the maker declares that the MQTT channel does not use TLS{}; COM-02 (plaintext-mqtt-rejection) decides whether it speaks in clear",
+                decl.reason().map(|r| format!(": {r}")).unwrap_or_default()
+            ));
+        }
+        for i in &sc.requires.interfaces {
+            if let Some(m) = self.missing(i) {
+                return Gate::NotApplicable(m.to_string());
+            }
+        }
+        for d in &sc.requires.declarations {
+            match self.device.declarations.get(d) {
+                None => return Gate::NotApplicable(format!("the device profile does not declare `{d}`")),
+                Some(decl) if !decl.applies() => {
+                    return Gate::NotApplicable(match decl.reason() {
+                        Some(r) => format!("the maker declares `{d}` does not apply: {r}"),
+                        None => format!("the maker declares `{d}: false`"),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        Gate::Run
+    }
+
+    /// Why the device lacks interface `i`, when it does.
+    fn missing(&self, i: &Interface) -> Option<&'static str> {
+        match i {
+            Interface::MqttTls => None,
+            Interface::BootInterrupt => self
+                .device
+                .console
+                .as_ref()
+                .is_none_or(|c| c.boot_interrupt.is_none())
+                .then_some("the profile declares no bootloader break-in (console.boot_interrupt: the keys a person would type during boot and the bootloader's prompt)"),
+            Interface::Console => self
+                .console
+                .is_none()
+                .then_some("the device profile declares no console"),
+            Interface::Power => self.power.is_none().then_some("no power control is configured"),
+            Interface::FactoryCredentials => self
+                .device
+                .factory
+                .is_none()
+                .then_some("the device profile declares no factory credentials"),
+            Interface::FactoryReset => self
+                .device
+                .factory_reset
+                .is_none()
+                .then_some("no factory_reset method is configured"),
+            Interface::MqttBench => self
+                .net
+                .is_none()
+                .then_some("the device profile declares no MQTT cloud (network.mqtt)"),
+            Interface::MqttBroker => self
+                .device
+                .broker
+                .is_none()
+                .then_some("the device profile declares no MQTT broker on the device (network.broker)"),
+            Interface::Update => self
+                .update
+                .is_none()
+                .then_some("the device profile declares no update method (update)"),
+            Interface::UpdatePull => match &self.update {
+                None => Some("the device profile declares no update method (update)"),
+                Some(u) if u.spec.pull().is_none() => {
+                    Some("the device does not check for updates by itself (update.delivery is not pull)")
+                }
+                Some(_) => None,
+            },
+            Interface::Debug => self
+                .device
+                .debug
+                .is_none()
+                .then_some("the device profile declares no debug port (debug)"),
+            Interface::Ssh => (!self
+                .device
+                .services
+                .iter()
+                .any(|s| s.kind == crate::config::services::ServiceKind::Ssh))
+            .then_some("the device profile declares no SSH service (services: kind ssh)"),
+            Interface::Link => self.device.link.is_none().then_some(NO_LINK),
+            Interface::RemoteLogin => self.device.services.is_empty().then_some(
+                "the device profile declares no remote login services (services: telnet, web login, its MQTT broker)",
+            ),
+            Interface::UpdateHttps => match &self.update {
+                None => Some("the device profile declares no update method (update)"),
+                Some(u) if u.spec.scheme != crate::update::Scheme::Https => Some(
+                    "the device fetches updates over plain HTTP (update.scheme); tampering in transit is covered by the signature checks of update-corrupt-image",
+                ),
+                Some(u) if u.https.is_none() => Some(
+                    "the device trusts no CA the bench can issue from (update.trust), so no positive control over HTTPS is possible",
+                ),
+                Some(_) => None,
+            },
+            Interface::MqttTrustedCa => (!self.net.as_ref().is_some_and(|n| n.has_trusted_ca())).then_some(
+                "the device trusts no CA the bench can issue from (network.mqtt.trust), so no positive control is possible",
+            ),
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The shell strategy: where the console is — booting, at the login prompt, inside a
+//! password-change dialog, at the shell — and how to get from there to a shell. Login,
+//! password change, "get to a shell" and the health probe's "login or shell prompt within
+//! the boot time" all go through here.
+
+use std::time::{Duration, Instant};
+
+use regex::bytes::Regex;
+
+use super::{Run, Stop, console_lost};
+use crate::config::device::{ConsoleSpec, Login, Prompts};
+use crate::config::scenario::{ChangeOutcome, LoginOutcome};
+use crate::console::{Console, Wait};
+
+/// The prompt the device is known to be waiting at (already consumed from the buffer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum AtPrompt {
+    Login,
+    NewPassword,
+    CurrentPassword,
+    /// At the shell prompt, seen at this instant: still true while the console stays quiet.
+    Shell(Instant),
+}
+
+/// What the device shows during a password-change dialog.
+#[derive(Debug, Clone, Copy)]
+enum Dialog {
+    Confirm,
+    Current,
+    New,
+    Rejected,
+    Shell,
+    LoginRejected,
+    Login,
+    Password,
+    ChangeMessage,
+}
+
+/// Which password-change prompt is which, in the order ties are broken: the more specific
+/// prompts first.
+fn dialog(p: &Prompts) -> Vec<(&Regex, Dialog)> {
+    use Dialog as D;
+    let mut table: Vec<(&Regex, Dialog)> = Vec::new();
+    let optional = [
+        (&p.confirm_password, D::Confirm),
+        (&p.current_password, D::Current),
+        (&p.new_password, D::New),
+        (&p.password_rejected, D::Rejected),
+    ];
+    for (re, d) in optional.iter() {
+        if let Some(re) = re {
+            table.push((re, *d));
+        }
+    }
+    table.extend([
+        (&p.shell, D::Shell),
+        (&p.login_rejected, D::LoginRejected),
+        (&p.login, D::Login),
+        (&p.password, D::Password),
+    ]);
+    if let Some(m) = &p.password_change {
+        table.push((m, D::ChangeMessage));
+    }
+    table
+}
+
+/// Waits up to the boot time for the login or the shell prompt (waking a quiet console with
+/// Enter after the profile's `wake_after`): Some(Login | Shell) when one was seen (and
+/// consumed), None when neither came. Err: the console was lost.
+pub(super) async fn boot_prompt(c: &Console, spec: &ConsoleSpec) -> Result<Option<AtPrompt>, String> {
+    let nl = spec.newline.clone().into_bytes();
+    Ok(
+        match c
+            .expect(
+                &[&spec.prompts.login, &spec.prompts.shell],
+                Instant::now() + spec.boot_time,
+                Some((spec.wake_after, nl.as_slice())),
+            )
+            .await?
+        {
+            Wait::Found(f) if f.index == 1 => Some(AtPrompt::Shell(Instant::now())),
+            Wait::Found(_) => Some(AtPrompt::Login),
+            Wait::Timeout => None,
+        },
+    )
+}
+
+impl Run<'_> {
+    /// Gets to the shell with the credentials the run knows. A forced password change is
+    /// answered with a generated strong password (kept secret, remembered for later logins).
+    pub(super) async fn ensure_shell(&mut self) -> Result<String, Stop> {
+        let c = self.console()?;
+        let spec = self.spec()?.clone();
+        let within = spec.boot_time + Duration::from_secs(30);
+        // the shell prompt was consumed a moment ago and the device has printed nothing
+        // since: it is still waiting there, no wake-up needed
+        if let Some(AtPrompt::Shell(seen)) = self.at {
+            if c.quiet_since(seen) {
+                return Ok("at the shell (prompt seen, console quiet since)".into());
+            }
+            self.at = None;
+        }
+        if self.at.is_none() {
+            match boot_prompt(&c, &spec).await.map_err(console_lost)? {
+                Some(AtPrompt::Login) => self.at = Some(AtPrompt::Login),
+                Some(_) => {
+                    self.at = Some(AtPrompt::Shell(Instant::now()));
+                    return Ok("at the shell".into());
+                }
+                None => {
+                    return Err(Stop::Error(format!(
+                        "no login or shell prompt within the boot time of {:?}",
+                        spec.boot_time
+                    )));
+                }
+            }
+        }
+        let Some(cur) = self.bench.current.clone() else {
+            return Err(Stop::Error(
+                "the device asks for a login but the profile gives no credentials".into(),
+            ));
+        };
+        match self.login(&cur.user, &cur.password, within).await? {
+            LoginOutcome::Shell => {
+                self.at = Some(AtPrompt::Shell(Instant::now()));
+                Ok(format!("logged in as {:?}", cur.user))
+            }
+            LoginOutcome::Rejected => Err(Stop::Error(format!(
+                "the device refused the credentials the run knows for {:?}",
+                cur.user
+            ))),
+            LoginOutcome::PasswordChange => {
+                let new = crate::redact::generate_password(20);
+                self.bench.redactor.add("device_password", &new);
+                match self.change_password(&new, within).await? {
+                    crate::config::scenario::ChangeOutcome::Accepted => {
+                        self.bench.current = Some(Login {
+                            user: cur.user.clone(),
+                            password: new,
+                        });
+                        Ok(format!(
+                            "logged in as {:?}; set a generated password when the device asked",
+                            cur.user
+                        ))
+                    }
+                    crate::config::scenario::ChangeOutcome::Rejected => Err(Stop::Error(
+                        "the device refused a strong generated password at its forced change".into(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Logs in with the profile's prompts; returns what the device did.
+    pub(super) async fn login(&mut self, user: &str, password: &str, within: Duration) -> Result<LoginOutcome, Stop> {
+        let c = self.console()?;
+        let spec = self.spec()?.clone();
+        let p = &spec.prompts;
+        let deadline = Instant::now() + within;
+        let wake_bytes = spec.newline.clone().into_bytes();
+        let wake = Some((spec.wake_after, wake_bytes.as_slice()));
+        // 1. reach the login prompt (log out of a shell we find on the way)
+        if self.at.take() != Some(AtPrompt::Login) {
+            let mut logged_out = false;
+            loop {
+                match c
+                    .expect(&[&p.login, &p.shell], deadline, wake)
+                    .await
+                    .map_err(console_lost)?
+                {
+                    Wait::Found(f) if f.index == 0 => break,
+                    Wait::Found(_) if !logged_out => {
+                        self.send_line(&c, &spec.logout)?;
+                        logged_out = true;
+                    }
+                    Wait::Found(_) => {
+                        return Err(Stop::Error(format!(
+                            "still at a shell after `{}`; cannot reach the login prompt",
+                            spec.logout
+                        )));
+                    }
+                    Wait::Timeout => {
+                        return Err(Stop::Error(format!("no login prompt within {within:?}")));
+                    }
+                }
+            }
+        }
+        let life = c.reopened();
+        let same_life = |c: &Console| {
+            if c.reopened() == life {
+                Ok(())
+            } else {
+                Err(Stop::Error(
+                    "the console was lost and came back during the login dialog (the board reset, or its USB-UART re-enumerated), so the device's answer to the credentials cannot be judged".into(),
+                ))
+            }
+        };
+        self.send_line(&c, user)?;
+        // 2. the password prompt, or a shell straight away
+        let answer = c
+            .expect(&[&p.password, &p.shell, &p.login_rejected, &p.login], deadline, None)
+            .await
+            .map_err(console_lost)?;
+        same_life(&c)?;
+        match answer {
+            Wait::Found(f) => match f.index {
+                0 => {}
+                1 => return Ok(LoginOutcome::Shell),
+                2 => return Ok(LoginOutcome::Rejected),
+                _ => {
+                    self.at = Some(AtPrompt::Login);
+                    return Ok(LoginOutcome::Rejected);
+                }
+            },
+            Wait::Timeout => {
+                return Err(Stop::Error(format!(
+                    "no password prompt within {within:?} after the user name"
+                )));
+            }
+        }
+        self.send_line(&c, password)?;
+        // 3. what the device makes of it
+        let mut pats: Vec<&Regex> = vec![&p.shell, &p.login_rejected, &p.login];
+        let mut kinds: Vec<Option<AtPrompt>> = vec![None, None, Some(AtPrompt::Login)];
+        if let Some(r) = &p.new_password {
+            pats.push(r);
+            kinds.push(Some(AtPrompt::NewPassword));
+        }
+        if let Some(r) = &p.current_password {
+            pats.push(r);
+            kinds.push(Some(AtPrompt::CurrentPassword));
+        }
+        if let Some(r) = &p.password_change {
+            pats.push(r);
+            kinds.push(None);
+        }
+        let answer = c.expect(&pats, deadline, None).await.map_err(console_lost)?;
+        same_life(&c)?;
+        match answer {
+            Wait::Found(f) => {
+                self.at = kinds[f.index];
+                Ok(match f.index {
+                    0 => LoginOutcome::Shell,
+                    1 | 2 => LoginOutcome::Rejected,
+                    _ => LoginOutcome::PasswordChange,
+                })
+            }
+            Wait::Timeout => Err(Stop::Error(format!("no answer to the credentials within {within:?}"))),
+        }
+    }
+
+    /// Answers the password-change dialog with `new`, logging in again with the current
+    /// credentials if the device dropped back to its login prompt.
+    pub(super) async fn change_password(&mut self, new: &str, within: Duration) -> Result<ChangeOutcome, Stop> {
+        let c = self.console()?;
+        let spec = self.spec()?.clone();
+        let p = &spec.prompts;
+        if p.new_password.is_none() {
+            return Err(Stop::Error(
+                "the device profile defines no `new_password` prompt".into(),
+            ));
+        }
+        let current = self
+            .bench
+            .current
+            .clone()
+            .ok_or_else(|| Stop::Error("no current credentials are known to log in again".into()))?;
+        let deadline = Instant::now() + within;
+        let mut sent_new = false;
+        let mut relogins = 0;
+        // at a shell, the declared password command opens the dialog (once per change)
+        let mut command = spec.password_command.clone();
+        match self.at.take() {
+            Some(AtPrompt::NewPassword) => {
+                self.send_line(&c, new)?;
+                sent_new = true;
+            }
+            Some(AtPrompt::CurrentPassword) => self.send_line(&c, &current.password)?,
+            Some(AtPrompt::Login) => {
+                self.send_line(&c, &current.user)?;
+                relogins += 1;
+            }
+            // at a shell: the password command below opens the dialog
+            Some(AtPrompt::Shell(_)) | None => {}
+        }
+        use Dialog as D;
+        let table = dialog(p);
+        let pats: Vec<&Regex> = table.iter().map(|(r, _)| *r).collect();
+        let life = c.reopened();
+        loop {
+            let answer = c.expect(&pats, deadline, None).await.map_err(console_lost)?;
+            if c.reopened() != life {
+                return Err(Stop::Error(
+                    "the console was lost and came back during the password-change dialog (the board reset, or its USB-UART re-enumerated), so the device's answer cannot be judged".into(),
+                ));
+            }
+            let f = match answer {
+                Wait::Found(f) => f,
+                Wait::Timeout => {
+                    return Err(Stop::Error(format!(
+                        "the password-change dialog did not finish within {within:?}{}",
+                        if sent_new {
+                            ""
+                        } else {
+                            " (the new password was never asked for)"
+                        }
+                    )));
+                }
+            };
+            match table[f.index].1 {
+                D::Confirm => self.send_line(&c, new)?,
+                D::Current => self.send_line(&c, &current.password)?,
+                D::New if sent_new => {
+                    self.at = Some(AtPrompt::NewPassword);
+                    return Ok(ChangeOutcome::Rejected);
+                }
+                D::New => {
+                    self.send_line(&c, new)?;
+                    sent_new = true;
+                }
+                D::Rejected if sent_new => return Ok(ChangeOutcome::Rejected),
+                D::Rejected | D::ChangeMessage => {}
+                D::Shell if sent_new => {
+                    self.bench.current = Some(Login {
+                        user: current.user.clone(),
+                        password: new.to_string(),
+                    });
+                    return Ok(ChangeOutcome::Accepted);
+                }
+                D::Shell => match command.take() {
+                    Some(cmd) => self.send_line(&c, &cmd)?,
+                    None => {
+                        return Err(Stop::Error(
+                            "the device gave a shell without a password-change dialog".into(),
+                        ));
+                    }
+                },
+                D::LoginRejected => {
+                    return Err(Stop::Error(
+                        "the device refused the current credentials when logging in again".into(),
+                    ));
+                }
+                D::Login if sent_new => {
+                    self.at = Some(AtPrompt::Login);
+                    return Ok(ChangeOutcome::Rejected);
+                }
+                D::Login => {
+                    relogins += 1;
+                    if relogins > 3 {
+                        return Err(Stop::Error("the device keeps returning to its login prompt".into()));
+                    }
+                    self.send_line(&c, &current.user)?;
+                }
+                D::Password => self.send_line(&c, &current.password)?,
+            }
+        }
+    }
+}
