@@ -1,0 +1,403 @@
+//! Preparing a device and its benches: the command variables, the device's link, the MQTT and
+//! update benches, setup commands, flashing, power and console.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::{FACTORY_PASSWORD_IS_USER, RunOptions, abs};
+use crate::bench::NetBench;
+use crate::config::device::{Device, PowerSpec};
+use crate::console::{self, Console, Feed};
+use crate::engine::Bench;
+use crate::gateway::Gateway;
+use crate::lab::lock::BoardLock;
+use crate::power::{Power, external::ExternalPower, manual::ManualPower};
+use crate::redact::Redactor;
+use crate::report::Reporters;
+use crate::report::events::RunEvent;
+use crate::update::bench::UpdateBench;
+
+/// What preparing gave: the command variables, the board's lock (or why it is not held), the
+/// device's link, the benches (or why each did not start).
+#[derive(Debug)]
+pub(super) struct Prepared {
+    pub vars: BTreeMap<String, String>,
+    pub profile_dir: PathBuf,
+    pub port: Option<String>,
+    pub lock: Option<BoardLock>,
+    pub lock_error: Option<String>,
+    pub gateway: Gateway,
+    /// Said on the terminal and in the report once the reporters exist.
+    pub notes: Vec<String>,
+    pub net: Option<NetBench>,
+    pub net_error: Option<String>,
+    pub update: Option<UpdateBench>,
+    pub update_error: Option<String>,
+}
+
+/// Variables, the board's lock, the link and the benches — before anything is powered.
+pub(super) async fn prepare(
+    opts: &RunOptions,
+    device: &mut Device,
+    run_id: &str,
+    out_dir: &Path,
+    workdir: &Path,
+    signals: &mut tokio::sync::watch::Receiver<Option<&'static str>>,
+) -> Prepared {
+    let profile_dir = abs(device.profile_file.parent().unwrap_or(Path::new(".")));
+    let (mut vars, port) = command_vars(device, run_id, out_dir, workdir, &profile_dir);
+    let (lock, lock_error) = lock_board(opts, device, port.as_deref(), signals).await;
+    let held = lock.is_some();
+    // the device's link (its own namespace, or the lab's interface), captured from here on:
+    // before the benches and power, so nothing the device sends is missed
+    let (gateway, notes) = if held {
+        open_link(device, &mut vars, workdir).await
+    } else {
+        (Gateway::default(), Vec::new())
+    };
+    // the benches come up before anything is powered, so their addresses can be given to
+    // power-on commands; a bench that cannot start makes only the checks that need it
+    // ERROR (with the cause)
+    let (mut net, mut net_error) = (None, None);
+    if let Some(spec) = device.mqtt.as_ref().filter(|_| held) {
+        match NetBench::start(spec, workdir).await {
+            Ok(n) => {
+                vars.extend(n.vars());
+                net = Some(n);
+            }
+            Err(e) => {
+                eprintln!("certbench: network bench: {e}");
+                net_error = Some(format!("the network bench could not start: {e}"));
+            }
+        }
+    }
+    let (mut update, mut update_error) = (None, None);
+    if let Some(spec) = device.update.as_ref().filter(|_| held) {
+        let (ip, http, https) = device.update_bind;
+        match UpdateBench::start(spec, ip, (http, https), device.attribution, workdir).await {
+            Ok(u) => {
+                vars.extend(u.vars());
+                update = Some(u);
+            }
+            Err(e) => {
+                eprintln!("certbench: update bench: {e}");
+                update_error = Some(format!("the update bench could not start: {e}"));
+            }
+        }
+    }
+    Prepared {
+        vars,
+        profile_dir,
+        port,
+        lock,
+        lock_error,
+        gateway,
+        notes,
+        net,
+        net_error,
+        update,
+        update_error,
+    }
+}
+
+/// The variables commands and scenarios may use (`{{workdir}}`, `{{port.NAME}}`,
+/// `{{console}}`, ...) and the console's port.
+fn command_vars(
+    device: &Device,
+    run_id: &str,
+    out_dir: &Path,
+    workdir: &Path,
+    profile_dir: &Path,
+) -> (BTreeMap<String, String>, Option<String>) {
+    let mut vars: BTreeMap<String, String> = device.vars.clone();
+    vars.insert("workdir".into(), abs(workdir).display().to_string());
+    vars.insert("results".into(), abs(out_dir).display().to_string());
+    vars.insert("run_id".into(), run_id.to_string());
+    vars.insert("profile_dir".into(), profile_dir.display().to_string());
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    vars.insert("exe_dir".into(), exe_dir.display().to_string());
+    // `{{port.NAME}}`: a free TCP port for a simulator or emulated device to listen on
+    // (picked on the device's address, else loopback; a lab's `vars` may fix it instead)
+    for name in &device.port_vars {
+        if !vars.contains_key(name) {
+            let ip = device
+                .attribution
+                .device
+                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+            if let Ok(port) = std::net::TcpListener::bind((ip, 0))
+                .or_else(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+                .and_then(|l| l.local_addr())
+            {
+                vars.insert(name.clone(), port.port().to_string());
+            }
+        }
+    }
+    let port = match device
+        .console
+        .as_ref()
+        .map(|c| c.port.render(&vars, crate::config::template::Quote::Raw))
+    {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            eprintln!("certbench: console port: {e}");
+            None
+        }
+        None => None,
+    };
+    if let Some(p) = &port {
+        vars.insert("console".into(), p.clone());
+    }
+    (vars, port)
+}
+
+/// Lock first: nothing touches the board, its console, its power or the work folder's shared
+/// files (bench CA, images) before this run holds the board. The wait ends early on
+/// SIGINT/SIGTERM; the lock dies with this process.
+async fn lock_board(
+    opts: &RunOptions,
+    device: &Device,
+    port: Option<&str>,
+    signals: &mut tokio::sync::watch::Receiver<Option<&'static str>>,
+) -> (Option<BoardLock>, Option<String>) {
+    let lock_name = opts
+        .board
+        .clone()
+        .or_else(|| port.map(str::to_string))
+        .unwrap_or_else(|| device.profile_file.display().to_string());
+    let lock_dir = opts.lock_dir.clone().unwrap_or_else(crate::lab::lock::default_dir);
+    let wait = opts.lock_wait;
+    let give_up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = give_up.clone();
+    let mut waiting =
+        tokio::task::spawn_blocking(move || crate::lab::lock::acquire(&lock_dir, &lock_name, wait, &stop));
+    tokio::select! {
+        r = &mut waiting => match r {
+            Ok(Ok(l)) => (Some(l), None),
+            Ok(Err(e)) => (None, Some(e)),
+            Err(e) => (None, Some(format!("lock: {e}"))),
+        },
+        _ = signals.changed() => {
+            give_up.store(true, std::sync::atomic::Ordering::Relaxed);
+            let sig = (*signals.borrow()).unwrap_or("a signal");
+            // the waiting thread sees `give_up` within 50 ms; a lock it got meanwhile is dropped
+            let _ = waiting.await;
+            (None, Some(format!("not run: interrupted by {sig} while waiting for the board")))
+        }
+    }
+}
+
+impl Prepared {
+    /// With the reporters up: the redactor, the setup commands, the image flashed before the
+    /// run, power and console — the bench the engine runs on, why nothing can run (a lock not
+    /// held, a setup command that failed) if so, and the board's lock.
+    pub(super) async fn into_bench(
+        self,
+        opts: &RunOptions,
+        device: Device,
+        out_dir: &Path,
+        reporters: &mut Reporters,
+    ) -> (Bench, Option<String>, Option<BoardLock>) {
+        let held = self.lock.is_some();
+        let redactor = Redactor::default();
+        if let Some(f) = &device.factory {
+            redactor.add_public(&f.user);
+            redactor.add("factory.password", &f.password);
+            if f.password.eq_ignore_ascii_case(&f.user) {
+                reporters.emit(RunEvent::Notice {
+                    text: FACTORY_PASSWORD_IS_USER.into(),
+                });
+            }
+        }
+        let mut setup_error = self.lock_error.clone();
+        if !opts.skip_setup && held {
+            setup_error = setup(&device, &self.vars, &self.profile_dir, &redactor, out_dir, reporters).await;
+        }
+        if setup_error.is_none() {
+            setup_error = flash_before_run(&device, reporters).await;
+        }
+        // without the board's lock this run must never switch its power or read its console
+        let power = device
+            .power
+            .as_ref()
+            .filter(|_| held)
+            .map(|p| power(p, &self.vars, &self.profile_dir));
+        // open the console before anything is powered, so no byte is lost
+        let console: Option<Console> = match (&device.console, &self.port) {
+            (Some(c), Some(p)) if held => Some(
+                console::serial::connect(Path::new(p), c.baud, Feed::new(Instant::now())).with_lost_grace(c.lost_grace),
+            ),
+            _ => None,
+        };
+        let bench = Bench {
+            fresh: None,
+            at_shell: None,
+            current: device.factory.clone(),
+            device,
+            console,
+            power,
+            redactor,
+            command_vars: self.vars,
+            command_cwd: self.profile_dir,
+            net: self.net,
+            update: self.update,
+            gateway: self.gateway,
+        };
+        (bench, setup_error, self.lock)
+    }
+}
+
+/// The profile's setup commands (build, flash); a failure makes every check an ERROR with
+/// the cause.
+async fn setup(
+    device: &Device,
+    vars: &BTreeMap<String, String>,
+    cwd: &Path,
+    redactor: &Redactor,
+    out_dir: &Path,
+    reporters: &mut Reporters,
+) -> Option<String> {
+    let mut log = String::new();
+    let mut error = None;
+    for t in &device.setup {
+        reporters.emit(RunEvent::Notice {
+            text: format!("setup: {}", t.source()),
+        });
+        match crate::power::external::run_command(t, vars, cwd, std::time::Duration::from_secs(1800)).await {
+            Ok(o) => log.push_str(&o),
+            Err(e) => {
+                error = Some(format!("setup command failed: {}", redactor.redact(&e)));
+                break;
+            }
+        }
+    }
+    let _ = std::fs::write(out_dir.join("setup.log"), redactor.redact(&log));
+    error
+}
+
+/// The lab asks for an image on the part before the run (probe-rs only).
+async fn flash_before_run(device: &Device, reporters: &mut Reporters) -> Option<String> {
+    let d = device.debug.as_ref()?;
+    let image = d.flash_before_run.clone()?;
+    reporters.emit(RunEvent::Notice {
+        text: format!("flashing {} through the debug probe", image.display()),
+    });
+    match &d.driver {
+        crate::debug::Driver::ProbeRs { chip, probe } => {
+            let mut p = crate::debug::probe::ProbeRs::new(probe.as_deref(), chip, d.sacrificial);
+            match tokio::task::spawn_blocking(move || crate::debug::DebugPort::flash(&mut p, &image)).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("flash_before_run failed: {e}")),
+                Err(e) => Some(format!("flash_before_run stopped: {e}")),
+            }
+        }
+        crate::debug::Driver::Gdb { .. } => {
+            Some("flash_before_run needs the probe_rs debug driver; with a GDB server, flash in a setup command".into())
+        }
+    }
+}
+
+fn power(p: &PowerSpec, vars: &BTreeMap<String, String>, cwd: &Path) -> Box<dyn Power> {
+    match p {
+        PowerSpec::Manual => Box::new(ManualPower),
+        PowerSpec::External {
+            on,
+            off,
+            cycle,
+            timeout,
+            off_time,
+        } => Box::new(ExternalPower {
+            on: on.clone(),
+            off: off.clone(),
+            cycle: cycle.clone(),
+            timeout: *timeout,
+            off_time: *off_time,
+            vars: vars.clone(),
+            cwd: cwd.to_path_buf(),
+        }),
+    }
+}
+
+/// Makes the device's link and starts capturing it: a namespace for an emulated device
+/// (`network.namespace`; the device's address, the services' host and the benches' bind
+/// address become the namespace's), or the lab's `bench.capture_interface` for a board.
+/// What fails is kept in the gateway: only the checks that need the link ERROR with it.
+pub(super) async fn open_link(
+    device: &mut Device,
+    vars: &mut BTreeMap<String, String>,
+    workdir: &Path,
+) -> (crate::gateway::Gateway, Vec<String>) {
+    use crate::config::device::Link;
+    let mut g = crate::gateway::Gateway::default();
+    let mut notes = Vec::new();
+    // empty unless a namespace exists: the device then starts in this machine's network
+    vars.insert("netns.exec".into(), String::new());
+    vars.insert("netns.name".into(), String::new());
+    vars.insert("netns.bench".into(), String::new());
+    let iface = match device.link.clone() {
+        None => return (g, notes),
+        Some(Link::Interface(i)) => i,
+        Some(Link::Namespace) => match crate::gateway::netns::DeviceNet::create() {
+            Ok(n) => {
+                let ip = std::net::IpAddr::V4(n.device_ip);
+                let bench_ip = std::net::IpAddr::V4(n.host_ip);
+                device.attribution.device = Some(ip);
+                vars.insert("device.address".into(), ip.to_string());
+                vars.insert("netns.exec".into(), n.exec_prefix());
+                vars.insert("netns.name".into(), n.name.clone());
+                vars.insert("netns.bench".into(), bench_ip.to_string());
+                for s in &mut device.services {
+                    s.host = ip;
+                }
+                if let Some(m) = &mut device.mqtt {
+                    m.bind = bench_ip;
+                    m.attribution.device = Some(ip);
+                }
+                device.update_bind.0 = bench_ip;
+                notes.push(format!(
+                    "the device runs in network namespace {} at {ip}; the bench is {bench_ip} on {}",
+                    n.name, n.host_if
+                ));
+                // the device's names resolve at the bench: to the bench, recorded
+                match crate::gateway::dns::DnsServer::start(n.host_ip, n.host_ip).await {
+                    Ok(d) => {
+                        notes.push(format!(
+                            "the device's name server is the bench ({}): every name resolves to it, every query is recorded (dns-queries.jsonl)",
+                            d.addr
+                        ));
+                        g.dns = Some(d);
+                    }
+                    Err(e) => notes.push(format!(
+                        "no name server for the device ({}:53: {e}): its lookups go unanswered",
+                        n.host_ip
+                    )),
+                }
+                let i = n.host_if.clone();
+                g.net = Some(n);
+                i
+            }
+            Err(e) => {
+                let why = format!("the device has no network namespace, so its link is not captured: {e}");
+                notes.push(format!("{why}; it runs in this machine's network"));
+                g.error = Some(why);
+                return (g, notes);
+            }
+        },
+    };
+    // raw, in the work folder; the results get a masked copy at the end of the run
+    let path = workdir.join("capture.pcapng");
+    match crate::gateway::capture::Capture::start(&iface, &path, device.capture_limit, device.attribution.device) {
+        Ok(c) => {
+            notes.push(format!(
+                "capturing every frame on {iface} (capture.pcapng in the results, at most {} MiB)",
+                device.capture_limit >> 20
+            ));
+            g.capture = Some(c);
+        }
+        Err(e) => g.error = Some(format!("the device's link cannot be captured: {e}")),
+    }
+    (g, notes)
+}
