@@ -328,6 +328,13 @@ fn no_bench() -> Stop {
 }
 
 impl Run<'_> {
+    /// Keeps a file for the testcase's evidence folder (redacted when saved); a later file
+    /// of the same name replaces an earlier one.
+    fn keep_evidence(&mut self, name: &str, text: String) {
+        self.evidence.retain(|(n, _)| n != name);
+        self.evidence.push((name.to_string(), text));
+    }
+
     fn net(&self) -> Result<&crate::bench::NetBench, Stop> {
         self.bench.net.as_ref().ok_or_else(no_bench)
     }

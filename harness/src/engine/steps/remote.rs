@@ -372,10 +372,10 @@ impl Run<'_> {
             offers.push(serde_json::json!({ "service": t.service.name, "offer": offer }));
             let weak = offer.weak();
             if !weak.is_empty() {
-                self.evidence.push((
-                    "ssh-offers.json".into(),
+                self.keep_evidence(
+                    "ssh-offers.json",
                     serde_json::to_string_pretty(&offers).unwrap_or_default(),
-                ));
+                );
                 let named: Vec<String> = weak.iter().map(|(k, v)| format!("{k}: {}", v.join(", "))).collect();
                 return Err(Stop::Fail {
                     check: Some("COM-03".into()),
@@ -397,10 +397,10 @@ impl Run<'_> {
                 offer.macs.len()
             ));
         }
-        self.evidence.push((
-            "ssh-offers.json".into(),
+        self.keep_evidence(
+            "ssh-offers.json",
             serde_json::to_string_pretty(&offers).unwrap_or_default(),
-        ));
+        );
         Ok(seen.join("; "))
     }
 
@@ -423,153 +423,200 @@ impl Run<'_> {
                 ));
                 continue;
             }
-            let user = Self::remote_user(t, &right);
-            let nonce: u32 = rand::random();
-            let burst0 = Instant::now();
-            // (seconds since the burst began when answered, outcome word)
-            let mut answers: Vec<(f64, &'static str)> = Vec::new();
-            for j in 0..attempts {
-                if burst0.elapsed() > max_burst {
-                    break;
-                }
-                let wrong = format!("cb-wrong-{nonce:08x}-{j}");
-                let tried = self.try_login(t, &user, &wrong, &format!("wrong #{}", j + 1)).await;
-                answers.push((burst0.elapsed().as_secs_f64(), tried.outcome.word()));
-                if matches!(tried.outcome, Outcome::Accepted | Outcome::PasswordChange) {
-                    return Err(Stop::Fail {
-                        check: Some("PWD-09".into()),
-                        reason: format!(
-                            "PWD-09: {} {} for a random wrong password (wrong #{}): the password is not checked",
-                            t.describe(),
-                            words(&tried.outcome),
-                            j + 1
-                        ),
-                    });
-                }
-            }
-            let n = answers.len();
-            let burst = burst0.elapsed();
-            // the sustained rate after the first ten (over all when fewer were made)
-            let rate = {
-                let from = if n > FREE_ATTEMPTS + 1 { FREE_ATTEMPTS } else { 0 };
-                let span = answers[n - 1].0 - if from == 0 { 0.0 } else { answers[from - 1].0 };
-                let count = (n - from) as f64;
-                if span > 0.0 { count / span * 60.0 } else { f64::INFINITY }
+            let mut b = Burst {
+                t0: Instant::now(),
+                nonce: rand::random(),
+                user: Self::remote_user(t, &right),
+                answers: Vec::new(),
+                probes: Vec::new(),
+                took: Duration::ZERO,
             };
-            let after = self.right_login(t, &right).await;
-            let mut probes = vec![(burst0.elapsed().as_secs_f64(), after.outcome.word())];
-            let verdict: Result<String, Stop>;
-            if after.outcome == Outcome::Accepted {
-                verdict = if rate > f64::from(max_rate) {
-                    Err(Stop::Fail {
-                        check: Some("PWD-09".into()),
-                        reason: format!(
-                            "PWD-09: {} answered {n} wrong passwords in {:.1} s ({rate:.0}/min after the first {FREE_ATTEMPTS}; the ceiling is {max_rate}/min) and took the right password right after: nothing slows a brute force",
-                            t.describe(),
-                            burst.as_secs_f64()
-                        ),
-                    })
-                } else {
-                    Ok(format!(
-                        "{}: answers slowed to {rate:.1}/min over {n} wrong passwords ({:.0} s; ceiling {max_rate}/min); the right password worked right after",
-                        t.describe(),
-                        burst.as_secs_f64()
-                    ))
-                };
-            } else {
-                // locked out: the right password must work again, and the lockout must come
-                // soon enough and last long enough
-                let limit = Self::unlock_limit(t, unlock_within);
-                let unlocked = self.wait_unlocked(t, &right, limit).await;
-                probes.push((
-                    burst0.elapsed().as_secs_f64(),
-                    if unlocked.is_some() { "accepted" } else { "rejected" },
-                ));
-                verdict = match unlocked {
-                    None => Err(Stop::Fail {
-                        check: Some("PWD-09".into()),
-                        reason: format!(
-                            "PWD-09: after {n} wrong passwords {} refused the right one and still did not take it {:.0} s later: a brute-force attempt locks the owner out (declare the unlock time in services[].throttle.unlock, or an unlock the lab can perform)",
-                            t.describe(),
-                            limit.as_secs_f64()
-                        ),
-                    }),
-                    Some((u1, _)) => {
-                        // the unlock login reset the count: the declared limit (else ten)
-                        // wrong passwords must engage the lockout again, and how long it
-                        // then lasts is the lockout an attacker pays for every k guesses
-                        let k = t.service.after as usize;
-                        let cycle0 = Instant::now();
-                        for j in 0..k {
-                            let wrong = format!("cb-wrong-{nonce:08x}-k{j}");
-                            let tried = self.try_login(t, &user, &wrong, &format!("wrong #{}", n + j + 1)).await;
-                            answers.push((burst0.elapsed().as_secs_f64(), tried.outcome.word()));
-                        }
-                        let t_k = cycle0.elapsed();
-                        let again = self.right_login(t, &right).await;
-                        probes.push((burst0.elapsed().as_secs_f64(), again.outcome.word()));
-                        if again.outcome == Outcome::Accepted {
-                            Err(Stop::Fail {
-                                check: Some("PWD-09".into()),
-                                reason: format!(
-                                    "PWD-09: {} locked out after the burst (for {:.1} s more), but after {k} wrong passwords (services[].throttle.after, default 10) it took the right one at once: the lockout engages later than declared",
-                                    t.describe(),
-                                    u1.as_secs_f64()
-                                ),
-                            })
-                        } else {
-                            let unlocked = self.wait_unlocked(t, &right, limit).await;
-                            probes.push((
-                                burst0.elapsed().as_secs_f64(),
-                                if unlocked.is_some() { "accepted" } else { "rejected" },
-                            ));
-                            match unlocked {
-                                None => Err(Stop::Fail {
-                                    check: Some("PWD-09".into()),
-                                    reason: format!(
-                                        "PWD-09: after {k} wrong passwords {} refused the right one and still did not take it {:.0} s later: a few wrong guesses lock the owner out",
-                                        t.describe(),
-                                        limit.as_secs_f64()
-                                    ),
-                                }),
-                                Some((u, u_max)) => {
-                                    // the lockout lasted at least `u` (the last refused try):
-                                    // the bound uses that, so a coarse poll never flatters
-                                    let cycle = (t_k + u).as_secs_f64().max(0.001);
-                                    let bound = k as f64 / cycle * 60.0;
-                                    if bound > f64::from(max_rate) {
-                                        Err(Stop::Fail {
-                                            check: Some("PWD-09".into()),
-                                            reason: format!(
-                                                "PWD-09: {} locks out after {k} wrong passwords, but only for {:.1}–{:.1} s: up to {bound:.0} guesses/min (ceiling {max_rate}/min)",
-                                                t.describe(),
-                                                u.as_secs_f64(),
-                                                u_max.as_secs_f64()
-                                            ),
-                                        })
-                                    } else {
-                                        Ok(format!(
-                                            "{}: {n} wrong passwords in {:.1} s, then the right one was refused (locked) and worked again {:.1} s later; {k} wrong ones lock it again for {:.1}–{:.1} s: at most {bound:.1} guesses/min (ceiling {max_rate}/min)",
-                                            t.describe(),
-                                            burst.as_secs_f64(),
-                                            u1.as_secs_f64(),
-                                            u.as_secs_f64(),
-                                            u_max.as_secs_f64()
-                                        ))
-                                    }
-                                }
-                            }
-                        }
-                    }
-                };
-            }
-            self.evidence.push((
-                format!("brute-force-{}.svg", file_safe(&t.service.name)),
-                timeline_svg(&t.describe(), &answers, &probes, max_rate),
-            ));
+            self.wrong_burst(t, &mut b, attempts, max_burst).await?;
+            let verdict = self.after_burst(t, &right, &mut b, max_rate, unlock_within).await;
+            self.keep_evidence(
+                &format!("brute-force-{}.svg", file_safe(&t.service.name)),
+                timeline_svg(&t.describe(), &b.answers, &b.probes, max_rate),
+            );
             summary.push(verdict?);
         }
         Ok(summary.join("; "))
+    }
+
+    /// Wrong passwords as fast as the service answers, up to `attempts` or `max_burst`; one
+    /// that is taken is a FAIL at once.
+    async fn wrong_burst(&mut self, t: &Target, b: &mut Burst, attempts: u32, max_burst: Duration) -> Result<(), Stop> {
+        for j in 0..attempts {
+            if b.t0.elapsed() > max_burst {
+                break;
+            }
+            let wrong = format!("cb-wrong-{:08x}-{j}", b.nonce);
+            let tried = self.try_login(t, &b.user, &wrong, &format!("wrong #{}", j + 1)).await;
+            b.answers.push((b.at(), tried.outcome.word()));
+            if matches!(tried.outcome, Outcome::Accepted | Outcome::PasswordChange) {
+                return Err(Stop::Fail {
+                    check: Some("PWD-09".into()),
+                    reason: format!(
+                        "PWD-09: {} {} for a random wrong password (wrong #{}): the password is not checked",
+                        t.describe(),
+                        words(&tried.outcome),
+                        j + 1
+                    ),
+                });
+            }
+        }
+        b.took = b.t0.elapsed();
+        Ok(())
+    }
+
+    /// After the burst: the right password either works (then the answers must have slowed
+    /// below `max_rate`) or is locked out (then it must work again in time, and the lockout
+    /// must come back after the declared number of wrong ones and last long enough).
+    async fn after_burst(
+        &mut self,
+        t: &Target,
+        right: &Credentials,
+        b: &mut Burst,
+        max_rate: u32,
+        unlock_within: Option<Duration>,
+    ) -> Result<String, Stop> {
+        let n = b.answers.len();
+        let burst = b.took;
+        // the sustained rate after the first ten (over all when fewer were made)
+        let rate = {
+            let from = if n > FREE_ATTEMPTS + 1 { FREE_ATTEMPTS } else { 0 };
+            let span = b.answers[n - 1].0 - if from == 0 { 0.0 } else { b.answers[from - 1].0 };
+            let count = (n - from) as f64;
+            if span > 0.0 { count / span * 60.0 } else { f64::INFINITY }
+        };
+        let after = self.right_login(t, right).await;
+        b.probes.push((b.at(), after.outcome.word()));
+        if after.outcome == Outcome::Accepted {
+            return if rate > f64::from(max_rate) {
+                Err(Stop::Fail {
+                    check: Some("PWD-09".into()),
+                    reason: format!(
+                        "PWD-09: {} answered {n} wrong passwords in {:.1} s ({rate:.0}/min after the first {FREE_ATTEMPTS}; the ceiling is {max_rate}/min) and took the right password right after: nothing slows a brute force",
+                        t.describe(),
+                        burst.as_secs_f64()
+                    ),
+                })
+            } else {
+                Ok(format!(
+                    "{}: answers slowed to {rate:.1}/min over {n} wrong passwords ({:.0} s; ceiling {max_rate}/min); the right password worked right after",
+                    t.describe(),
+                    burst.as_secs_f64()
+                ))
+            };
+        }
+        // locked out: the right password must work again, and the lockout must come
+        // soon enough and last long enough
+        let limit = Self::unlock_limit(t, unlock_within);
+        let unlocked = self.wait_unlocked(t, right, limit).await;
+        b.probes
+            .push((b.at(), if unlocked.is_some() { "accepted" } else { "rejected" }));
+        match unlocked {
+            None => Err(Stop::Fail {
+                check: Some("PWD-09".into()),
+                reason: format!(
+                    "PWD-09: after {n} wrong passwords {} refused the right one and still did not take it {:.0} s later: a brute-force attempt locks the owner out (declare the unlock time in services[].throttle.unlock, or an unlock the lab can perform)",
+                    t.describe(),
+                    limit.as_secs_f64()
+                ),
+            }),
+            Some((u1, _)) => self.relock(t, right, b, limit, u1, max_rate).await,
+        }
+    }
+
+    /// The unlock login reset the count: the declared limit (else ten) wrong passwords must
+    /// engage the lockout again, and how long it then lasts is the lockout an attacker pays
+    /// for every k guesses.
+    async fn relock(
+        &mut self,
+        t: &Target,
+        right: &Credentials,
+        b: &mut Burst,
+        limit: Duration,
+        u1: Duration,
+        max_rate: u32,
+    ) -> Result<String, Stop> {
+        let n = b.answers.len();
+        let k = t.service.after as usize;
+        let cycle0 = Instant::now();
+        for j in 0..k {
+            let wrong = format!("cb-wrong-{:08x}-k{j}", b.nonce);
+            let user = b.user.clone();
+            let tried = self.try_login(t, &user, &wrong, &format!("wrong #{}", n + j + 1)).await;
+            b.answers.push((b.at(), tried.outcome.word()));
+        }
+        let t_k = cycle0.elapsed();
+        let again = self.right_login(t, right).await;
+        b.probes.push((b.at(), again.outcome.word()));
+        if again.outcome == Outcome::Accepted {
+            return Err(Stop::Fail {
+                check: Some("PWD-09".into()),
+                reason: format!(
+                    "PWD-09: {} locked out after the burst (for {:.1} s more), but after {k} wrong passwords (services[].throttle.after, default 10) it took the right one at once: the lockout engages later than declared",
+                    t.describe(),
+                    u1.as_secs_f64()
+                ),
+            });
+        }
+        let unlocked = self.wait_unlocked(t, right, limit).await;
+        b.probes
+            .push((b.at(), if unlocked.is_some() { "accepted" } else { "rejected" }));
+        let Some((u, u_max)) = unlocked else {
+            return Err(Stop::Fail {
+                check: Some("PWD-09".into()),
+                reason: format!(
+                    "PWD-09: after {k} wrong passwords {} refused the right one and still did not take it {:.0} s later: a few wrong guesses lock the owner out",
+                    t.describe(),
+                    limit.as_secs_f64()
+                ),
+            });
+        };
+        // the lockout lasted at least `u` (the last refused try): the bound uses that, so a
+        // coarse poll never flatters
+        let cycle = (t_k + u).as_secs_f64().max(0.001);
+        let bound = k as f64 / cycle * 60.0;
+        if bound > f64::from(max_rate) {
+            Err(Stop::Fail {
+                check: Some("PWD-09".into()),
+                reason: format!(
+                    "PWD-09: {} locks out after {k} wrong passwords, but only for {:.1}–{:.1} s: up to {bound:.0} guesses/min (ceiling {max_rate}/min)",
+                    t.describe(),
+                    u.as_secs_f64(),
+                    u_max.as_secs_f64()
+                ),
+            })
+        } else {
+            Ok(format!(
+                "{}: {n} wrong passwords in {:.1} s, then the right one was refused (locked) and worked again {:.1} s later; {k} wrong ones lock it again for {:.1}–{:.1} s: at most {bound:.1} guesses/min (ceiling {max_rate}/min)",
+                t.describe(),
+                b.took.as_secs_f64(),
+                u1.as_secs_f64(),
+                u.as_secs_f64(),
+                u_max.as_secs_f64()
+            ))
+        }
+    }
+}
+
+/// One service's brute force as it went: the wrong passwords' answers and the right
+/// password's probes (seconds since the burst began, outcome word), for the verdict and the
+/// timeline plot.
+struct Burst {
+    t0: Instant,
+    nonce: u32,
+    user: String,
+    answers: Vec<(f64, &'static str)>,
+    probes: Vec<(f64, &'static str)>,
+    /// How long the burst of wrong passwords took.
+    took: Duration,
+}
+
+impl Burst {
+    fn at(&self) -> f64 {
+        self.t0.elapsed().as_secs_f64()
     }
 }
 

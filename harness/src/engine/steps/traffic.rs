@@ -123,10 +123,9 @@ impl Run<'_> {
             .iter()
             .filter(|f| f.sent.payload == 0 && (f.opened_by == Side::Peer || f.payload() == 0))
             .count();
-        self.evidence
-            .push(("flows.json".into(), flows_json(&table, &exempt, &self.bench.redactor)));
-        self.evidence
-            .push(("destinations.txt".into(), destinations(&table, &conversations, silent)));
+        let json = flows_json(&table, &exempt, &self.bench.redactor);
+        self.keep_evidence("flows.json", json);
+        self.keep_evidence("destinations.txt", destinations(&table, &conversations, silent));
         let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
         for c in &conversations {
             *counts.entry(c.protocol.as_str()).or_default() += c.flows;
@@ -230,10 +229,10 @@ impl Run<'_> {
                 "no TCP port of {host} answered (none open, none refused within the connect timeout): the device is not reachable, so its open ports are unknown"
             )));
         }
-        self.evidence.push((
-            "open-ports.json".into(),
+        self.keep_evidence(
+            "open-ports.json",
             serde_json::to_string_pretty(&open).unwrap_or_default(),
-        ));
+        );
         let undeclared: Vec<&OpenPort> = open.iter().filter(|p| !declared.contains(&(p.proto, p.port))).collect();
         let list = |ports: &[&OpenPort]| -> String {
             ports

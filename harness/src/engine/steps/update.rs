@@ -29,6 +29,27 @@ enum Said {
     Rebooted,
 }
 
+impl Said {
+    /// What the device said, for the evidence (secrets by name only).
+    fn words(&self, redactor: &crate::redact::Redactor, spec: &crate::update::UpdateSpec) -> String {
+        match self {
+            Said::Refused(t) | Said::Installed(t) => {
+                format!("the device said {:?}", redactor.redact(t.trim()))
+            }
+            Said::Rebooted => "the device restarted by itself before printing a decision".to_string(),
+            Said::Nothing => format!(
+                "the device printed no decision within {:?}{}",
+                spec.decision_time,
+                if spec.rejected.is_none() && spec.installed.is_none() {
+                    " (the profile declares none: the version after a reboot decides)"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
 /// Where in an update a power cut falls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -386,33 +407,10 @@ impl Run<'_> {
             Ok(f) => f,
             Err(e) => {
                 self.updates()?.withdraw();
-                // through a man in the middle, a refused handshake is the right answer
-                if let Some(v) = mitm {
-                    let hs: Vec<_> = self.updates()?.log.handshakes().into_iter().skip(hs_mark).collect();
-                    let asked = self
-                        .updates()?
-                        .requests_since(mark)
-                        .iter()
-                        .any(|r| r.path == img.path && r.bytes_sent > 0);
-                    if let Some(h) = hs.iter().find(|h| !h.established()) {
-                        return Ok(format!(
-                            "refused the update host presenting {}: handshake {} ({how})",
-                            v.describe(),
-                            h.outcome
-                        ));
-                    }
-                    if !hs.is_empty() && !asked {
-                        return Ok(format!(
-                            "refused the update host presenting {}: {} handshake(s) completed, then the device closed without asking for the image (a host-name check after the handshake) ({how})",
-                            v.describe(),
-                            hs.len()
-                        ));
-                    }
-                    if let Stop::Error(m) = e {
-                        return Err(Stop::Error(format!("{m}; TLS handshakes seen: {}", hs.len())));
-                    }
-                }
-                return Err(e);
+                return match mitm {
+                    Some(v) => self.mitm_not_fetched(v, e, &img, (mark, hs_mark), &how),
+                    None => Err(e),
+                };
             }
         };
         let fetched = match mitm {
@@ -423,21 +421,7 @@ impl Run<'_> {
         // `installing` is progress (a client may print it before it verifies).
         let said = self.hear_decision(&c, &spec).await?;
         self.updates()?.withdraw();
-        let said_words = match &said {
-            Said::Refused(t) | Said::Installed(t) => {
-                format!("the device said {:?}", self.bench.redactor.redact(t.trim()))
-            }
-            Said::Rebooted => "the device restarted by itself before printing a decision".to_string(),
-            Said::Nothing => format!(
-                "the device printed no decision within {:?}{}",
-                spec.decision_time,
-                if spec.rejected.is_none() && spec.installed.is_none() {
-                    " (the profile declares none: the version after a reboot decides)"
-                } else {
-                    ""
-                }
-            ),
-        };
+        let said_words = said.words(&self.bench.redactor, &spec);
         if expect == UpdateOutcome::Installed
             && let Said::Refused(_) = said
         {
@@ -505,6 +489,43 @@ impl Run<'_> {
                 ),
             }),
             UpdateOutcome::Installed => Ok(format!("installed the valid image: {evidence}")),
+        }
+    }
+
+    /// The image was not fetched through a man in the middle: a refused handshake, or a
+    /// completed one after which the device asked for nothing (a host-name check after the
+    /// handshake), is the right answer; anything else stays as it was (`e`).
+    fn mitm_not_fetched(
+        &mut self,
+        v: CertVariant,
+        e: Stop,
+        img: &Image,
+        (mark, hs_mark): (usize, usize),
+        how: &str,
+    ) -> StepResult {
+        let hs: Vec<_> = self.updates()?.log.handshakes().into_iter().skip(hs_mark).collect();
+        let asked = self
+            .updates()?
+            .requests_since(mark)
+            .iter()
+            .any(|r| r.path == img.path && r.bytes_sent > 0);
+        if let Some(h) = hs.iter().find(|h| !h.established()) {
+            return Ok(format!(
+                "refused the update host presenting {}: handshake {} ({how})",
+                v.describe(),
+                h.outcome
+            ));
+        }
+        if !hs.is_empty() && !asked {
+            return Ok(format!(
+                "refused the update host presenting {}: {} handshake(s) completed, then the device closed without asking for the image (a host-name check after the handshake) ({how})",
+                v.describe(),
+                hs.len()
+            ));
+        }
+        match e {
+            Stop::Error(m) => Err(Stop::Error(format!("{m}; TLS handshakes seen: {}", hs.len()))),
+            e => Err(e),
         }
     }
 
@@ -593,6 +614,74 @@ impl Run<'_> {
         }
     }
 
+    /// A cut during the download: waits until the bench has sent `want` bytes of the image
+    /// (where it holds it); says where the cut lands.
+    async fn cut_point_in_download(
+        &mut self,
+        img: &Image,
+        mark: usize,
+        want: u64,
+        i: u32,
+        spec: &crate::update::UpdateSpec,
+    ) -> Result<String, Stop> {
+        let log = self.updates()?.log.clone();
+        let path = img.path.clone();
+        log.wait_until(Instant::now() + spec.decision_time, |all| {
+            all.get(mark..)
+                .unwrap_or_default()
+                .iter()
+                .find(|r| r.path == path && (r.bytes_sent >= want || r.completed))
+                .map(|r| format!("at {} of {} bytes sent", r.bytes_sent, r.bytes_total))
+        })
+        .await
+        .map_err(|all| {
+            Stop::Error(format!(
+                "cut {}: the device did not fetch the image within {:?}: {}",
+                i + 1,
+                spec.decision_time,
+                transfers(all.get(mark..).unwrap_or_default(), &path)
+            ))
+        })
+    }
+
+    /// A cut while installing (a random delay after `installing`, or after the download) or
+    /// after it (at `installed`, or the install time after the download); says where.
+    async fn cut_point_after_fetch(
+        &mut self,
+        img: &Image,
+        mark: usize,
+        point: CutPoint,
+        spec: &crate::update::UpdateSpec,
+        rng: &mut rand::rngs::StdRng,
+    ) -> Result<String, Stop> {
+        self.wait_fetched(img, mark, spec.decision_time).await?;
+        let c = self.console()?;
+        let (re, label) = match point {
+            CutPoint::Install => (spec.installing.clone(), "installing"),
+            _ => (spec.installed.clone(), "installed"),
+        };
+        let mut from = "the end of the download".to_string();
+        if let Some(re) = re
+            && let Ok(Wait::Found(_)) = c.expect(&[&re], Instant::now() + spec.decision_time, None).await
+        {
+            from = format!("the device said `{label}`");
+        }
+        let delay = if point == CutPoint::Install {
+            let max = if spec.installing.is_some() {
+                spec.install_time
+            } else {
+                spec.install_time.max(Duration::from_millis(10))
+            };
+            Duration::from_millis(rng.random_range(0..max.as_millis().max(1) as u64))
+        } else if spec.installed.is_none() {
+            spec.install_time
+        } else {
+            Duration::ZERO
+        };
+        tokio::time::sleep(delay).await;
+        Ok(format!("{} ms after {from}", delay.as_millis()))
+    }
+
     /// UPD-08: power cuts at random points of a valid update.
     pub(super) async fn power_loss(&mut self, cuts: u32, seed: Option<u64>) -> StepResult {
         let seed = seed.unwrap_or_else(rand::random);
@@ -638,56 +727,10 @@ impl Run<'_> {
                 self.updates()?.hold(None);
                 return Err(e);
             }
-            let log = self.updates()?.log.clone();
             let at = match point {
-                CutPoint::Download => log
-                    .wait_until(Instant::now() + spec.decision_time, |all| {
-                        all.get(mark..)
-                            .unwrap_or_default()
-                            .iter()
-                            .find(|r| r.path == path && (r.bytes_sent >= want || r.completed))
-                            .map(|r| format!("at {} of {} bytes sent", r.bytes_sent, r.bytes_total))
-                    })
-                    .await
-                    .map_err(|all| {
-                        Stop::Error(format!(
-                            "cut {}: the device did not fetch the image within {:?}: {}",
-                            i + 1,
-                            spec.decision_time,
-                            transfers(all.get(mark..).unwrap_or_default(), &path)
-                        ))
-                    }),
+                CutPoint::Download => self.cut_point_in_download(&img, mark, want, i, &spec).await,
                 CutPoint::Install | CutPoint::AfterInstall => {
-                    match self.wait_fetched(&img, mark, spec.decision_time).await {
-                        Err(e) => Err(e),
-                        Ok(_) => {
-                            let (re, label) = match point {
-                                CutPoint::Install => (spec.installing.clone(), "installing"),
-                                _ => (spec.installed.clone(), "installed"),
-                            };
-                            let mut from = "the end of the download".to_string();
-                            if let Some(re) = re
-                                && let Ok(Wait::Found(_)) =
-                                    c.expect(&[&re], Instant::now() + spec.decision_time, None).await
-                            {
-                                from = format!("the device said `{label}`");
-                            }
-                            let delay = if point == CutPoint::Install {
-                                let max = if spec.installing.is_some() {
-                                    spec.install_time
-                                } else {
-                                    spec.install_time.max(Duration::from_millis(10))
-                                };
-                                Duration::from_millis(rng.random_range(0..max.as_millis().max(1) as u64))
-                            } else if spec.installed.is_none() {
-                                spec.install_time
-                            } else {
-                                Duration::ZERO
-                            };
-                            tokio::time::sleep(delay).await;
-                            Ok(format!("{} ms after {from}", delay.as_millis()))
-                        }
-                    }
+                    self.cut_point_after_fetch(&img, mark, point, &spec, &mut rng).await
                 }
             };
             let at = match at {
@@ -716,7 +759,7 @@ impl Run<'_> {
                 version_after: after.as_ref().ok().cloned(),
             });
             let lines: Vec<String> = record.iter().filter_map(|r| serde_json::to_string(r).ok()).collect();
-            self.evidence.push(("power-cuts.jsonl".into(), lines.join("\n") + "\n"));
+            self.keep_evidence("power-cuts.jsonl", lines.join("\n") + "\n");
             match after {
                 Ok(v) if v == baseline || v == img.version => {}
                 Ok(v) => {
