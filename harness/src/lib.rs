@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod lab;
 pub mod model;
 pub mod power;
+pub mod process;
 pub mod redact;
 pub mod remote;
 pub mod report;

@@ -250,12 +250,16 @@ impl UpdateServer {
         tls: Option<TlsSwitch>,
         routes: Routes,
         log: Arc<RequestLog>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, super::BenchError> {
         let what = if tls.is_some() { "HTTPS" } else { "HTTP" };
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|e| format!("cannot bind the {what} update server to {addr}: {e}"))?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
+            .map_err(|source| super::BenchError::Bind {
+                what: format!("{what} update server"),
+                addr,
+                source,
+            })?;
+        let local = listener.local_addr()?;
         let is_tls = tls.is_some();
         let gate = Gate::new(log.attribution);
         let task = tokio::spawn(async move {
@@ -606,6 +610,6 @@ mod tests {
         let err = UpdateServer::start(addr, None, Arc::default(), Arc::default())
             .await
             .expect_err("in use");
-        assert!(err.contains(&addr.to_string()), "{err}");
+        assert!(err.to_string().contains(&addr.to_string()), "{err}");
     }
 }

@@ -31,6 +31,33 @@ pub struct NetBench {
     spec: BenchSpec,
 }
 
+/// Why a bench could not start or do what was asked (a harness error).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("cannot bind the {what} to {addr}: {source}")]
+    Bind {
+        what: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Dir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    /// The bench cannot do what was asked on this device (e.g. present a certificate from a
+    /// CA the device does not trust).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A `{{name}}` could not be filled in.
+    #[error("{0}")]
+    Template(String),
+}
+
 /// Waits until `found` picks something out of a log's `snapshot` (looked at again whenever
 /// the log notifies a change), or the deadline passes: then Err(the snapshot as it stands).
 pub async fn wait_for<E, T>(
@@ -61,7 +88,7 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 impl NetBench {
     /// Binds the listeners (off until a scenario configures them) and makes the PKI.
-    pub async fn start(spec: &BenchSpec, dir: &Path) -> Result<Self, String> {
+    pub async fn start(spec: &BenchSpec, dir: &Path) -> Result<Self, BenchError> {
         let log = SessionLog::new(spec.attribution);
         let router = Arc::new(Router::default());
         let salt: [u8; 16] = rand::random();
@@ -123,7 +150,7 @@ impl NetBench {
 
     /// Starts a new phase: the listeners behave as given and sessions of the previous
     /// phase are closed. Ok(None) when a variant needs a trusted CA that is missing.
-    pub fn configure(&mut self, plain: bool, tls: Option<CertVariant>) -> Result<Option<u64>, String> {
+    pub fn configure(&mut self, plain: bool, tls: Option<CertVariant>) -> Result<Option<u64>, BenchError> {
         let tls_mode = match tls {
             None => Mode::Off,
             Some(v) => match self.pki.server_config(v)? {

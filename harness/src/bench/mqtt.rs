@@ -138,11 +138,15 @@ impl Listener {
         router: Arc<Router>,
         salt: [u8; 16],
         handshake: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, super::BenchError> {
         let l = TcpListener::bind(addr)
             .await
-            .map_err(|e| format!("cannot bind the {name} to {addr}: {e}"))?;
-        let local = l.local_addr().map_err(|e| e.to_string())?;
+            .map_err(|source| super::BenchError::Bind {
+                what: name.to_string(),
+                addr,
+                source,
+            })?;
+        let local = l.local_addr()?;
         let (tx, rx) = watch::channel((Mode::Off, 0u64));
         let gate = Gate::new(log.attribution);
         let task = tokio::spawn(async move {

@@ -13,14 +13,49 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub use crate::model::{CertVariant, TrustSource};
 
+/// Why the bench PKI could not be made or used.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("{what}: {source}")]
+    Generate { what: String, source: rcgen::Error },
+    #[error("{0}")]
+    Params(rcgen::Error),
+    /// The maker's CA certificate or key cannot be read or used.
+    #[error("{what} {}: {reason}", path.display())]
+    Maker {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("{}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Tls(rustls::Error),
+    #[error("TLS server config: {0}")]
+    ServerConfig(rustls::Error),
+}
+
+impl PkiError {
+    fn maker(what: &'static str, path: &Path, e: impl std::fmt::Display) -> Self {
+        PkiError::Maker {
+            what,
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
+
 struct Ca {
     issuer: Issuer<'static, KeyPair>,
     cert_pem: String,
 }
 
-fn new_ca(name: &str) -> Result<Ca, String> {
-    let key = KeyPair::generate().map_err(|e| format!("CA key: {e}"))?;
-    let mut p = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+fn new_ca(name: &str) -> Result<Ca, PkiError> {
+    let key = KeyPair::generate().map_err(|source| PkiError::Generate {
+        what: "CA key".into(),
+        source,
+    })?;
+    let mut p = CertificateParams::new(Vec::<String>::new()).map_err(PkiError::Params)?;
     p.distinguished_name.push(DnType::CommonName, name);
     p.distinguished_name
         .push(DnType::OrganizationName, "certbench bench PKI");
@@ -33,7 +68,10 @@ fn new_ca(name: &str) -> Result<Ca, String> {
     let now = time::OffsetDateTime::now_utc();
     p.not_before = now - time::Duration::days(1);
     p.not_after = now + time::Duration::days(30);
-    let cert = p.self_signed(&key).map_err(|e| format!("CA certificate: {e}"))?;
+    let cert = p.self_signed(&key).map_err(|source| PkiError::Generate {
+        what: "CA certificate".into(),
+        source,
+    })?;
     Ok(Ca {
         cert_pem: cert.pem(),
         issuer: Issuer::new(p, key),
@@ -68,17 +106,15 @@ impl std::fmt::Debug for Pki {
 
 impl Pki {
     /// Makes the run's PKI for the device's cloud host name.
-    pub fn new(host: &str, trust: &TrustSource, dir: &Path) -> Result<Self, String> {
+    pub fn new(host: &str, trust: &TrustSource, dir: &Path) -> Result<Self, PkiError> {
         let trusted = match trust {
             TrustSource::BenchCa => Some(new_ca("certbench bench CA")?),
             TrustSource::Maker { cert, key } => {
-                let cert_pem =
-                    std::fs::read_to_string(cert).map_err(|e| format!("maker CA {}: {e}", cert.display()))?;
-                let key_pem =
-                    std::fs::read_to_string(key).map_err(|e| format!("maker CA key {}: {e}", key.display()))?;
-                let kp = KeyPair::from_pem(&key_pem).map_err(|e| format!("maker CA key {}: {e}", key.display()))?;
+                let cert_pem = std::fs::read_to_string(cert).map_err(|e| PkiError::maker("maker CA", cert, e))?;
+                let key_pem = std::fs::read_to_string(key).map_err(|e| PkiError::maker("maker CA key", key, e))?;
+                let kp = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::maker("maker CA key", key, e))?;
                 let issuer =
-                    Issuer::from_ca_cert_pem(&cert_pem, kp).map_err(|e| format!("maker CA {}: {e}", cert.display()))?;
+                    Issuer::from_ca_cert_pem(&cert_pem, kp).map_err(|e| PkiError::maker("maker CA", cert, e))?;
                 Some(Ca { issuer, cert_pem })
             }
             TrustSource::None => None,
@@ -86,7 +122,10 @@ impl Pki {
         let ca_file = match &trusted {
             Some(ca) => {
                 let f = dir.join("bench-ca.pem");
-                std::fs::write(&f, &ca.cert_pem).map_err(|e| format!("{}: {e}", f.display()))?;
+                std::fs::write(&f, &ca.cert_pem).map_err(|source| PkiError::Write {
+                    path: f.clone(),
+                    source,
+                })?;
                 Some(f)
             }
             None => None,
@@ -102,17 +141,17 @@ impl Pki {
 
     /// A TLS server configuration presenting variant `v` (made once, then reused); Ok(None)
     /// when the variant needs a trusted CA that is missing.
-    pub fn server_config(&mut self, v: CertVariant) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+    pub fn server_config(&mut self, v: CertVariant) -> Result<Option<Arc<rustls::ServerConfig>>, PkiError> {
         if let Some(c) = self.configs.get(&v) {
             return Ok(Some(c.clone()));
         }
         let Some(id) = self.issue(v)? else { return Ok(None) };
         let cfg = rustls::ServerConfig::builder_with_provider(super::provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
+            .map_err(PkiError::Tls)?
             .with_no_client_auth()
             .with_single_cert(id.chain, id.key.clone_key())
-            .map_err(|e| format!("TLS server config: {e}"))?;
+            .map_err(PkiError::ServerConfig)?;
         let cfg = Arc::new(cfg);
         self.configs.insert(v, cfg.clone());
         Ok(Some(cfg))
@@ -123,13 +162,16 @@ impl Pki {
     }
 
     /// Issues the certificate of a variant; None when it needs the trusted CA and there is none.
-    pub fn issue(&self, v: CertVariant) -> Result<Option<Identity>, String> {
+    pub fn issue(&self, v: CertVariant) -> Result<Option<Identity>, PkiError> {
         let host = match v {
             CertVariant::WrongHost => "not-the-device-cloud.invalid".to_string(),
             _ => self.host.clone(),
         };
-        let key = KeyPair::generate().map_err(|e| format!("leaf key: {e}"))?;
-        let mut p = CertificateParams::new(vec![host.clone()]).map_err(|e| e.to_string())?;
+        let key = KeyPair::generate().map_err(|source| PkiError::Generate {
+            what: "leaf key".into(),
+            source,
+        })?;
+        let mut p = CertificateParams::new(vec![host.clone()]).map_err(PkiError::Params)?;
         p.distinguished_name.push(DnType::CommonName, host);
         let now = time::OffsetDateTime::now_utc();
         if v == CertVariant::Expired {
@@ -147,7 +189,10 @@ impl Pki {
                 None => return Ok(None),
             },
         }
-        .map_err(|e| format!("issue {v:?} certificate: {e}"))?;
+        .map_err(|source| PkiError::Generate {
+            what: format!("issue {v:?} certificate"),
+            source,
+        })?;
         Ok(Some(Identity {
             chain: vec![cert.der().clone()],
             key: Arc::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()))),

@@ -71,6 +71,22 @@ impl Stop {
     }
 }
 
+/// A harness-side failure (a bench, a command, power) is inconclusive: ERROR with its text.
+macro_rules! harness_errors_are_inconclusive {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Stop {
+            fn from(e: $t) -> Self {
+                Stop::Error(e.to_string())
+            }
+        }
+    )*};
+}
+harness_errors_are_inconclusive!(
+    crate::bench::BenchError,
+    crate::process::ProcessError,
+    crate::power::PowerError
+);
+
 type StepResult = Result<String, Stop>;
 
 struct Run<'a> {
@@ -134,11 +150,11 @@ impl Bench {
         }
     }
 
-    pub async fn power(&mut self, action: Action) -> Result<String, String> {
+    pub async fn power(&mut self, action: Action) -> Result<String, crate::power::PowerError> {
         // whatever prompt the device was at, it is not there after this
         self.at_shell = None;
         let Some(p) = &self.power else {
-            return Err("no power control is configured".into());
+            return Err(crate::power::PowerError::NotConfigured);
         };
         if let Some(c) = &self.console
             && action != Action::On

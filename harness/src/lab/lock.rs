@@ -37,14 +37,35 @@ fn try_lock(f: &std::fs::File) -> bool {
     unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
+/// Why a board's lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("lock folder {}: {source}", path.display())]
+    Folder { path: PathBuf, source: std::io::Error },
+    #[error("lock {}: {source}", path.display())]
+    File { path: PathBuf, source: std::io::Error },
+    #[error("gave up waiting for board {board}")]
+    GaveUp { board: String },
+    #[error("board {board} is busy: held by {holder} (lock {}); waited {waited:?}", path.display())]
+    Busy {
+        board: String,
+        holder: String,
+        path: PathBuf,
+        waited: Duration,
+    },
+}
+
 /// Takes the board's lock, waiting up to `wait`. On failure says who holds it.
 pub fn acquire(
     dir: &Path,
     board: &str,
     wait: Duration,
     give_up: &std::sync::atomic::AtomicBool,
-) -> Result<BoardLock, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("lock folder {}: {e}", dir.display()))?;
+) -> Result<BoardLock, LockError> {
+    std::fs::create_dir_all(dir).map_err(|source| LockError::Folder {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let path = dir.join(format!("{}.lock", lock_name(board)));
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -52,7 +73,10 @@ pub fn acquire(
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| format!("lock {}: {e}", path.display()))?;
+        .map_err(|source| LockError::File {
+            path: path.clone(),
+            source,
+        })?;
     let deadline = Instant::now() + wait;
     loop {
         if try_lock(&file) {
@@ -71,21 +95,22 @@ pub fn acquire(
             return Ok(BoardLock { _file: file, path });
         }
         if give_up.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(format!("gave up waiting for board {board}"));
+            return Err(LockError::GaveUp { board: board.into() });
         }
         if Instant::now() >= deadline {
             let mut holder = String::new();
             let _ = file.rewind();
             let _ = file.read_to_string(&mut holder);
-            return Err(format!(
-                "board {board} is busy: held by {} (lock {}); waited {wait:?}",
-                if holder.trim().is_empty() {
+            return Err(LockError::Busy {
+                board: board.into(),
+                holder: if holder.trim().is_empty() {
                     "another process".to_string()
                 } else {
                     holder.trim().to_string()
                 },
-                path.display()
-            ));
+                path,
+                waited: wait,
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -101,7 +126,10 @@ mod tests {
         let no = std::sync::atomic::AtomicBool::new(false);
         let first = acquire(dir.path(), "sb-1", Duration::ZERO, &no).expect("free board");
         let err = acquire(dir.path(), "sb-1", Duration::from_millis(100), &no).expect_err("busy");
-        assert!(err.contains(&format!("pid={}", std::process::id())), "{err}");
+        assert!(
+            err.to_string().contains(&format!("pid={}", std::process::id())),
+            "{err}"
+        );
         drop(first);
         acquire(dir.path(), "sb-1", Duration::ZERO, &no).expect("released");
     }
@@ -114,7 +142,7 @@ mod tests {
         let yes = std::sync::atomic::AtomicBool::new(true);
         let t0 = Instant::now();
         let err = acquire(dir.path(), "sb-1", Duration::from_secs(600), &yes).expect_err("gave up");
-        assert!(err.contains("gave up"), "{err}");
+        assert!(err.to_string().contains("gave up"), "{err}");
         assert!(
             t0.elapsed() < Duration::from_secs(5),
             "the 10-minute wait was not cut short"

@@ -2,17 +2,17 @@
 
 use std::io::{BufRead, Write};
 
-use super::{Action, BoxFuture, Power};
+use super::{Action, BoxFuture, Power, PowerError};
 
 #[derive(Debug, Default)]
 pub struct ManualPower;
 
 impl Power for ManualPower {
-    fn switch(&self, action: Action) -> BoxFuture<'_, Result<String, String>> {
+    fn switch(&self, action: Action) -> BoxFuture<'_, Result<String, PowerError>> {
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || ask(action))
+            tokio::task::spawn_blocking(move || ask(action).map_err(PowerError::Operator))
                 .await
-                .map_err(|e| format!("operator prompt failed: {e}"))?
+                .map_err(|e| PowerError::Operator(format!("operator prompt failed: {e}")))?
         })
     }
 }

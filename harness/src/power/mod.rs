@@ -26,7 +26,19 @@ impl std::fmt::Display for Action {
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Why the board could not be switched (a harness error: the bench could not do it).
+#[derive(Debug, thiserror::Error)]
+pub enum PowerError {
+    #[error(transparent)]
+    Command(#[from] crate::process::ProcessError),
+    /// Manual power: no operator terminal, or the prompt failed.
+    #[error("{0}")]
+    Operator(String),
+    #[error("no power control is configured")]
+    NotConfigured,
+}
+
 /// Switches a board. Errors are harness errors: the bench could not do it.
 pub trait Power: Send + Sync + std::fmt::Debug {
-    fn switch(&self, action: Action) -> BoxFuture<'_, Result<String, String>>;
+    fn switch(&self, action: Action) -> BoxFuture<'_, Result<String, PowerError>>;
 }

@@ -79,6 +79,31 @@ fn entries_and_special(dir: &Path) -> (Vec<Entry>, Vec<String>) {
     (entries, special)
 }
 
+/// Why a manifest, a signature or a lab key could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: std::io::Error },
+    /// A lab key file that does not hold 64 hex digits.
+    #[error("{}: {why}", path.display())]
+    Key { path: PathBuf, why: String },
+    #[error("{what}: {source}")]
+    Write { what: &'static str, source: std::io::Error },
+    #[error("{MANIFEST}: {0}")]
+    Parse(serde_json::Error),
+    #[error("{0}")]
+    Encode(serde_json::Error),
+}
+
+impl ManifestError {
+    fn file(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| ManifestError::File {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 fn parse_hex32(s: &str) -> Result<[u8; 32], String> {
     let s = s.trim();
     if s.len() != 64 {
@@ -92,15 +117,18 @@ fn parse_hex32(s: &str) -> Result<[u8; 32], String> {
 }
 
 /// Reads a lab signing key: a file holding the 32-byte Ed25519 seed as hex.
-pub fn read_key(path: &Path) -> Result<SigningKey, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(SigningKey::from_bytes(
-        &parse_hex32(&text).map_err(|e| format!("{}: {e}", path.display()))?,
-    ))
+pub fn read_key(path: &Path) -> Result<SigningKey, ManifestError> {
+    let text = std::fs::read_to_string(path).map_err(ManifestError::file(path))?;
+    Ok(SigningKey::from_bytes(&parse_hex32(&text).map_err(|why| {
+        ManifestError::Key {
+            path: path.to_path_buf(),
+            why,
+        }
+    })?))
 }
 
 /// Makes a new lab key; returns the public key as hex.
-pub fn keygen(path: &Path) -> Result<String, String> {
+pub fn keygen(path: &Path) -> Result<String, ManifestError> {
     let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -109,20 +137,23 @@ pub fn keygen(path: &Path) -> Result<String, String> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    writeln!(f, "{}", hex(key.as_bytes())).map_err(|e| e.to_string())?;
+        .map_err(ManifestError::file(path))?;
+    writeln!(f, "{}", hex(key.as_bytes())).map_err(ManifestError::file(path))?;
     Ok(hex(key.verifying_key().as_bytes()))
 }
 
 /// Writes manifest.json (and manifest.sig when a key is given) for a run folder.
-pub fn write(dir: &Path, run_id: &str, key: Option<&SigningKey>) -> Result<(), String> {
+pub fn write(dir: &Path, run_id: &str, key: Option<&SigningKey>) -> Result<(), ManifestError> {
     let m = Manifest {
         run_id: run_id.into(),
         algorithm: "sha256".into(),
         files: entries(dir),
     };
-    let text = serde_json::to_string_pretty(&m).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join(MANIFEST), &text).map_err(|e| format!("manifest: {e}"))?;
+    let text = serde_json::to_string_pretty(&m).map_err(ManifestError::Encode)?;
+    std::fs::write(dir.join(MANIFEST), &text).map_err(|source| ManifestError::Write {
+        what: "manifest",
+        source,
+    })?;
     if let Some(k) = key {
         let sig = k.sign(text.as_bytes());
         let body = format!(
@@ -130,7 +161,10 @@ pub fn write(dir: &Path, run_id: &str, key: Option<&SigningKey>) -> Result<(), S
             hex(k.verifying_key().as_bytes()),
             hex(&sig.to_bytes())
         );
-        std::fs::write(dir.join(SIGNATURE), body).map_err(|e| format!("signature: {e}"))?;
+        std::fs::write(dir.join(SIGNATURE), body).map_err(|source| ManifestError::Write {
+            what: "signature",
+            source,
+        })?;
     }
     Ok(())
 }
@@ -166,10 +200,10 @@ impl Findings {
 /// Checks a run folder against its manifest. `trusted`: the lab keys (hex) a signature
 /// must be made with; with none, a signature cannot make the bundle intact (anyone can make
 /// a key and re-sign a re-generated manifest).
-pub fn verify(dir: &Path, trusted: &[String]) -> Result<Findings, String> {
-    let text =
-        std::fs::read_to_string(dir.join(MANIFEST)).map_err(|e| format!("{}: {e}", dir.join(MANIFEST).display()))?;
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| format!("{MANIFEST}: {e}"))?;
+pub fn verify(dir: &Path, trusted: &[String]) -> Result<Findings, ManifestError> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).map_err(ManifestError::file(&path))?;
+    let m: Manifest = serde_json::from_str(&text).map_err(ManifestError::Parse)?;
     let mut f = Findings::default();
     let (now, special) = entries_and_special(dir);
     f.special = special;

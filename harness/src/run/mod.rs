@@ -145,7 +145,8 @@ pub async fn run(opts: RunOptions) -> Result<u8, InputErrors> {
 pub fn sign_key(opts: &RunOptions) -> Result<Option<ed25519_dalek::SigningKey>, InputErrors> {
     match &opts.sign_key {
         Some(k) => Ok(Some(crate::report::manifest::read_key(k).map_err(|e| {
-            InputError::new(k, None, "--sign-key", e).with_hint("make one with `certbench keygen --out FILE`")
+            InputError::new(k, None, "--sign-key", e.to_string())
+                .with_hint("make one with `certbench keygen --out FILE`")
         })?)),
         None => Ok(None),
     }

@@ -177,7 +177,7 @@ async fn lock_board(
     tokio::select! {
         r = &mut waiting => match r {
             Ok(Ok(l)) => (Some(l), None),
-            Ok(Err(e)) => (None, Some(e)),
+            Ok(Err(e)) => (None, Some(e.to_string())),
             Err(e) => (None, Some(format!("lock: {e}"))),
         },
         _ = signals.changed() => {
@@ -266,10 +266,10 @@ async fn setup(
         reporters.emit(RunEvent::Notice {
             text: format!("setup: {}", t.source()),
         });
-        match crate::power::external::run_command(t, vars, cwd, std::time::Duration::from_secs(1800)).await {
+        match crate::process::run(t, vars, cwd, std::time::Duration::from_secs(1800)).await {
             Ok(o) => log.push_str(&o),
             Err(e) => {
-                error = Some(format!("setup command failed: {}", redactor.redact(&e)));
+                error = Some(format!("setup command failed: {}", redactor.redact(&e.to_string())));
                 break;
             }
         }

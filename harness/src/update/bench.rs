@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{ImageName, Scheme, UpdateSpec};
+use crate::bench::BenchError;
 use crate::bench::http::{HttpRequest, RequestLog, Routes, UpdateServer};
 use crate::config::template::{Quote, Template};
 
@@ -51,13 +52,16 @@ impl UpdateBench {
         ports: (u16, u16),
         attribution: crate::model::Attribution,
         dir: &Path,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BenchError> {
         let hold: crate::bench::http::Hold = Arc::default();
         let routes: Routes = Arc::default();
         let log = Arc::new(RequestLog::new(hold.clone(), attribution));
         let http = UpdateServer::start(SocketAddr::new(bind, ports.0), None, routes.clone(), log.clone()).await?;
         let pki_dir = dir.join("update-pki");
-        std::fs::create_dir_all(&pki_dir).map_err(|e| format!("{}: {e}", pki_dir.display()))?;
+        std::fs::create_dir_all(&pki_dir).map_err(|source| BenchError::Dir {
+            path: pki_dir.clone(),
+            source,
+        })?;
         let pki = crate::bench::pki::Pki::new(&spec.host, &spec.trust, &pki_dir)?;
         let ca_file = pki.ca_file.clone();
         let switch: crate::bench::http::TlsSwitch = Arc::default();
@@ -75,9 +79,9 @@ impl UpdateBench {
             None
         };
         if spec.scheme == Scheme::Https && https.is_none() {
-            return Err(
+            return Err(BenchError::Unavailable(
                 "update.scheme is https but the device trusts no CA the bench can issue from (update.trust)".into(),
-            );
+            ));
         }
         let mut me = Self {
             spec: spec.clone(),
@@ -100,11 +104,13 @@ impl UpdateBench {
 
     /// What the HTTPS server presents from now on (a man in the middle, or the valid
     /// identity). Err when the variant needs a CA the device trusts and there is none.
-    pub fn present(&mut self, v: crate::model::CertVariant) -> Result<(), String> {
-        let cfg = self
-            .pki
-            .server_config(v)?
-            .ok_or_else(|| format!("the bench cannot present {}: no CA the device trusts", v.describe()))?;
+    pub fn present(&mut self, v: crate::model::CertVariant) -> Result<(), BenchError> {
+        let cfg = self.pki.server_config(v)?.ok_or_else(|| {
+            BenchError::Unavailable(format!(
+                "the bench cannot present {}: no CA the device trusts",
+                v.describe()
+            ))
+        })?;
         *self.switch.write().unwrap_or_else(|p| p.into_inner()) = Some((v.describe().to_string(), cfg));
         Ok(())
     }
@@ -210,7 +216,7 @@ impl UpdateBench {
     }
 
     /// Serves `img` at its path (and, for pull delivery, a manifest offering it).
-    pub fn offer(&self, img: &Image, vars: &BTreeMap<String, String>) -> Result<(), String> {
+    pub fn offer(&self, img: &Image, vars: &BTreeMap<String, String>) -> Result<(), BenchError> {
         let mut r = self.routes.write().unwrap_or_else(|p| p.into_inner());
         r.insert(img.path.clone(), img.data.clone());
         // the manifest only when the image is offered by pull: the testcase then says which
@@ -220,7 +226,9 @@ impl UpdateBench {
             manifest,
         } = self.spec.delivery()
         {
-            let text = manifest.render(&self.image_vars(img, vars), Quote::Raw)?;
+            let text = manifest
+                .render(&self.image_vars(img, vars), Quote::Raw)
+                .map_err(BenchError::Template)?;
             r.insert(manifest_path.clone(), Bytes::from(text));
         }
         Ok(())

@@ -6,7 +6,7 @@ use super::prelude::*;
 impl Run<'_> {
     pub(super) fn bench_phase(&mut self, plain: &bool, tls: &TlsSetting, without_trusted_ca: &Untrusted) -> StepResult {
         let net = self.bench.net.as_mut().ok_or_else(no_bench)?;
-        match net.configure(*plain, tls.variant()).map_err(Stop::Error)? {
+        match net.configure(*plain, tls.variant())? {
             Some(phase) => Ok(format!(
                 "bench phase {phase}: plaintext MQTT {}, TLS MQTT {}",
                 if *plain { "on" } else { "off" },

@@ -40,7 +40,7 @@ impl Run<'_> {
         let Some(reset) = self.bench.device.factory_reset.clone() else {
             return Err(Stop::Error("the profile declares no factory_reset method".into()));
         };
-        let out = crate::power::external::run_command(
+        let out = crate::process::run(
             &reset.command,
             &self.bench.command_vars,
             &self.bench.command_cwd,

@@ -190,7 +190,7 @@ impl Run<'_> {
         };
         self.at = None;
         let _ = self.bench.power(Action::Off).await;
-        crate::power::external::run_command(&r.command, &self.bench.command_vars, &self.bench.command_cwd, r.timeout)
+        crate::process::run(&r.command, &self.bench.command_vars, &self.bench.command_cwd, r.timeout)
             .await
             .map_err(|e| Stop::Error(format!("update.restore failed: {e}")))?;
         self.bench
@@ -246,7 +246,7 @@ impl Run<'_> {
         let vars = self.bench.command_vars.clone();
         let (delivery, ivars) = {
             let u = self.updates()?;
-            u.offer(img, &vars).map_err(Stop::Error)?;
+            u.offer(img, &vars)?;
             (u.spec.delivery().clone(), u.image_vars(img, &vars))
         };
         let render = |t: &Template| t.render(&ivars, Quote::Raw).map_err(Stop::Error);
@@ -272,8 +272,7 @@ impl Run<'_> {
                 // the bench plays the device's broker, over TLS with a valid certificate
                 if net.phase() == 0
                     && net
-                        .configure(false, Some(crate::bench::pki::CertVariant::Valid))
-                        .map_err(Stop::Error)?
+                        .configure(false, Some(crate::bench::pki::CertVariant::Valid))?
                         .is_none()
                 {
                     return Err(Stop::Error(
@@ -360,11 +359,11 @@ impl Run<'_> {
     ) -> StepResult {
         let mitm = tls.filter(|v| *v != CertVariant::Valid);
         if let Some(v) = tls {
-            self.updates()?.present(v).map_err(Stop::Skip)?;
+            self.updates()?.present(v).map_err(|e| Stop::Skip(e.to_string()))?;
         }
         let r = self.offer_image(image, expect, mitm).await;
         if mitm.is_some() {
-            self.updates()?.present(CertVariant::Valid).map_err(Stop::Error)?;
+            self.updates()?.present(CertVariant::Valid)?;
         }
         r
     }
