@@ -6,6 +6,7 @@ pub mod events;
 pub mod jsonl;
 pub mod junit;
 pub mod manifest;
+pub mod page;
 pub mod rating;
 pub mod terminal;
 

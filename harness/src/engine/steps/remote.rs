@@ -665,7 +665,7 @@ pub fn timeline_svg(title: &str, answers: &[(f64, &str)], probes: &[(f64, &str)]
     let n_max = (answers.len() + 1) as f64;
     let x = |t: f64| pad + t / t_max * (w - 2.0 * pad);
     let y = |n: f64| h - pad - n / n_max * (h - 2.0 * pad);
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let esc = crate::report::page::esc;
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"11\">\n<title>{}</title>\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>\n<text x=\"{pad}\" y=\"14\">{} — wrong passwords (dots) and the right one (squares) over {t_max:.1} s</text>\n<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{t_max:.1} s</text>\n<text x=\"4\" y=\"{}\">{}</text>\n",
         esc(title),
