@@ -138,24 +138,14 @@ fn gdb_driver_against_qemus_gdbstub() {
 /// real cause is reported at once, every planned check is an ERROR naming it.
 #[test]
 fn flash_before_run_without_a_probe_reports_the_cause_for_every_check() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let res = dir.path().join("results");
-    let o = certbench(&[
-        "run",
-        "-d",
-        "fixtures/devices/probe-rs-no-probe.yaml",
-        "--lab",
-        "fixtures/labs/flash-before-run.yaml",
-        "--only",
-        "debug-port-locked",
-        "--only",
-        "update-corrupt-image",
-        "--out",
-        res.to_str().expect("utf8"),
-    ]);
-    let log = text(&o);
-    assert_eq!(o.status.code(), Some(3), "{log}");
-    let cases = junit(&res.join("junit.xml"));
+    let r = Certbench::profile("fixtures/devices/probe-rs-no-probe.yaml")
+        .args(&["--lab", "fixtures/labs/flash-before-run.yaml"])
+        .only("debug-port-locked")
+        .only("update-corrupt-image")
+        .run();
+    let log = r.log;
+    assert_eq!(r.code, Some(3), "{log}");
+    let cases = r.cases;
     assert_eq!(cases.len(), 2, "every planned check is in the results: {cases:?}");
     for c in &cases {
         assert_eq!(c.status, "error", "{c:?}");

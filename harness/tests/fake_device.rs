@@ -54,24 +54,16 @@ fn run_fake(
     let dir = tempfile::tempdir().expect("tempdir");
     let link = dir.path().join("fake.tty");
     let _dev = FakeDevice::start(&link, talk);
-    let res = dir.path().join("results");
+    let work = dir.path().to_path_buf();
     let t0 = Instant::now();
-    let o = certbench(&[
-        "run",
-        "-d",
-        "fixtures/devices/fake-pty.yaml",
-        "--port",
-        link.to_str().expect("utf8"),
-        "-s",
-        scenario,
-        "--out",
-        res.to_str().expect("utf8"),
-        "--workdir",
-        dir.path().to_str().expect("utf8"),
-    ]);
+    let r = Certbench::profile("fixtures/devices/fake-pty.yaml")
+        .port(&link)
+        .args(&["-s", scenario])
+        .workdir(&work)
+        .in_dir(dir)
+        .run();
     let took = t0.elapsed();
-    let cases = junit(&res.join("junit.xml"));
-    (o.status.code(), cases, dir, text(&o), took)
+    (r.code, r.cases, r.dir, r.log, took)
 }
 
 const HOSTILE: &[u8] = b"\x00\x01\x07\x08\x0b\x0c\x1b[31mred\x1b[0m ]]> <script>alert(1)</script> & \"q\" \xef\xbf\xbe \xef\xbf\xbf \xff\xfe\x7f READY\r\n";

@@ -44,27 +44,13 @@ fn ready() -> bool {
 }
 
 fn run_real(profile: &str) -> (Option<i32>, Vec<Case>, String) {
-    let out = tempfile::tempdir().expect("tempdir");
-    let res = out.path().join("results");
-    let o = std::process::Command::new(bin())
-        .current_dir(repo())
+    let r = Certbench::profile(profile)
         .env("REAL_LOGIN_FACTORY_PASSWORD", "Factory-Default-1")
-        .args(["run", "-d", profile, "--only", "password-reset-enforcement", "--out"])
-        .arg(&res)
-        .arg("--workdir")
-        .arg(out.path().join("work"))
-        .output()
-        .expect("run certbench");
-    let cases = junit(&res.join("junit.xml"));
-    for f in [
-        "junit.xml",
-        "events.jsonl",
-        "scenarios/password-reset-enforcement/console.log",
-    ] {
-        let t = std::fs::read_to_string(res.join(f)).unwrap_or_default();
-        assert!(!t.contains("Factory-Default-1"), "{f} leaks the factory password");
-    }
-    (o.status.code(), cases, text(&o))
+        .only("password-reset-enforcement")
+        .run();
+    // junit.xml, events.jsonl, the testcase's console.log and every other result file
+    assert!(assert_no_secret(&r.results(), &["Factory-Default-1"]) >= 3, "{}", r.log);
+    (r.code, r.cases, r.log)
 }
 
 #[test]

@@ -23,22 +23,7 @@ fn good_board_passes_and_results_hold_no_secret() {
         .find_map(|l| l.strip_prefix("password="))
         .expect("password was changed");
     assert!(new_password.len() >= 20);
-    let mut checked = 0;
-    for entry in walk(&dir.path().join("results")) {
-        let bytes = std::fs::read(&entry).expect("read result file");
-        let text = String::from_utf8_lossy(&bytes);
-        assert!(
-            !text.contains(new_password),
-            "{} contains the new password",
-            entry.display()
-        );
-        assert!(
-            !text.contains("simboard-factory"),
-            "{} contains the factory password",
-            entry.display()
-        );
-        checked += 1;
-    }
+    let checked = assert_no_secret(&dir.path().join("results"), &[new_password, "simboard-factory"]);
     assert!(
         checked >= 5,
         "expected junit, events, console logs; saw {checked} files"

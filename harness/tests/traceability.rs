@@ -29,20 +29,14 @@ fn coverage_lists_all_five_requirements_with_provisions_and_checks() {
 #[test]
 fn provisions_the_maker_declares_not_applicable_skip_their_checks_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let res = dir.path().join("results");
-    let o = certbench(&[
-        "run",
-        "-d",
-        "fixtures/devices/fake-pty-ics.yaml",
-        "--only",
-        "password-reset-enforcement",
-        "--out",
-        res.to_str().expect("utf8"),
-        "--workdir",
-        dir.path().to_str().expect("utf8"),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let cases = junit(&res.join("junit.xml"));
+    let work = dir.path().to_path_buf();
+    let r = Certbench::profile("fixtures/devices/fake-pty-ics.yaml")
+        .only("password-reset-enforcement")
+        .workdir(&work)
+        .in_dir(dir)
+        .run();
+    assert_eq!(r.code, Some(0), "{}", r.log);
+    let (res, cases) = (r.results(), r.cases);
     assert_eq!(cases[0].status, "skipped");
     assert!(
         cases[0].message.contains("not applicable per the maker's ICS") && cases[0].message.contains("paired app"),

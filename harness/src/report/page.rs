@@ -311,7 +311,10 @@ mod tests {
         let t = include_str!("../../templates/report.html");
         let filters = t.split("{{").skip(1).filter_map(|e| e.split("}}").next());
         assert!(filters.clone().count() > 40, "the template prints values");
-        assert!(filters.clone().all(|e| !e.contains('|')), "no filter (`|safe`) in the report template");
+        assert!(
+            filters.clone().all(|e| !e.contains('|')),
+            "no filter (`|safe`) in the report template"
+        );
         assert!(!t.contains("{% autoescape"), "no autoescape block");
     }
 

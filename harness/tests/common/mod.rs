@@ -184,24 +184,132 @@ pub fn tools_ready(tools: &[&str]) -> bool {
     false
 }
 
+/// A `certbench run` as a test makes it: `Certbench::profile(p).only(id).env(k, v).run()`.
+/// Results go to `<folder>/results`, the work folder to `<folder>/work` (a fresh temporary
+/// folder unless `in_dir` gives one the test prepared).
+#[derive(Debug, Default)]
+pub struct Certbench {
+    profile: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    dir: Option<tempfile::TempDir>,
+    workdir: Option<PathBuf>,
+}
+
+/// What a run left: its exit code, testcases, folder and terminal output.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: Option<i32>,
+    pub cases: Vec<Case>,
+    pub dir: tempfile::TempDir,
+    pub log: String,
+}
+
+#[allow(dead_code)] // not every test binary uses every option
+impl Certbench {
+    pub fn profile(profile: impl AsRef<Path>) -> Self {
+        Self {
+            profile: profile.as_ref().to_string_lossy().into_owned(),
+            ..Self::default()
+        }
+    }
+
+    pub fn only(mut self, id: &str) -> Self {
+        self.args.extend(["--only".into(), id.into()]);
+        self
+    }
+
+    pub fn port(mut self, port: impl AsRef<Path>) -> Self {
+        self.args
+            .extend(["--port".into(), port.as_ref().to_string_lossy().into_owned()]);
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// More command-line arguments (`--skip-setup`, `-s FILE`, `--set K=V`, ...).
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Run in a folder the test prepared (fixtures written there).
+    pub fn in_dir(mut self, dir: tempfile::TempDir) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    /// The work folder, when not `<folder>/work` (e.g. the folder itself).
+    pub fn workdir(mut self, w: impl AsRef<Path>) -> Self {
+        self.workdir = Some(w.as_ref().to_path_buf());
+        self
+    }
+
+    pub fn run(self) -> Ran {
+        let dir = self.dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+        let res = dir.path().join("results");
+        let work = self.workdir.unwrap_or_else(|| dir.path().join("work"));
+        let mut cmd = Command::new(bin());
+        cmd.current_dir(repo())
+            .env("NO_COLOR", "1")
+            .args(["run", "-d", &self.profile, "--out"])
+            .arg(&res)
+            .arg("--workdir")
+            .arg(&work)
+            .args(&self.args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().expect("run certbench");
+        Ran {
+            code: o.status.code(),
+            cases: junit(&res.join("junit.xml")),
+            dir,
+            log: text(&o),
+        }
+    }
+}
+
+#[allow(dead_code)] // not every test binary uses every helper
+impl Ran {
+    pub fn results(&self) -> PathBuf {
+        self.dir.path().join("results")
+    }
+
+    /// The testcases by scenario id (the testcase name up to its first space).
+    pub fn by_id(&self) -> std::collections::BTreeMap<String, Case> {
+        self.cases
+            .iter()
+            .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c.clone()))
+            .collect()
+    }
+}
+
+/// Asserts that no file below `dir` (text or binary: a capture, a raw transcript) holds
+/// any of `secrets`; says which file and which secret by its position, never its value.
+/// Returns how many files were read, so a test can check the folder was not empty.
+#[allow(dead_code)]
+pub fn assert_no_secret(dir: &Path, secrets: &[&str]) -> usize {
+    let files = walk(dir);
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for (i, s) in secrets.iter().enumerate() {
+            assert!(!s.is_empty(), "secret #{i} is empty");
+            let found = bytes.windows(s.len()).any(|w| w == s.as_bytes());
+            assert!(!found, "{} holds secret #{i}", f.display());
+        }
+    }
+    files.len()
+}
+
 /// Runs `certbench run -d profile` with results and work folders in a fresh temporary
-/// folder, plus `args`; returns the testcases, the process output and the folder.
-fn run_in_temp(profile: &str, args: &[&str]) -> (Vec<Case>, Output, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let res = dir.path().join("results");
-    let work = dir.path().join("work");
-    let mut all = vec![
-        "run",
-        "-d",
-        profile,
-        "--out",
-        res.to_str().expect("utf8"),
-        "--workdir",
-        work.to_str().expect("utf8"),
-    ];
-    all.extend_from_slice(args);
-    let o = certbench(&all);
-    (junit(&res.join("junit.xml")), o, dir)
+/// folder, plus `args`; returns the testcases, the exit code, the folder and the output.
+fn run_in_temp(profile: &str, args: &[&str]) -> (Vec<Case>, Option<i32>, tempfile::TempDir, String) {
+    let r = Certbench::profile(profile).args(args).run();
+    (r.cases, r.code, r.dir, r.log)
 }
 
 /// Runs the scenarios `only` against a profile (its setup included); returns the testcases
@@ -232,12 +340,12 @@ pub fn run_only_with(
 ) {
     let mut args: Vec<&str> = only.iter().flat_map(|id| ["--only", id]).collect();
     args.extend_from_slice(extra);
-    let (cases, o, dir) = run_in_temp(profile, &args);
+    let (cases, code, dir, log) = run_in_temp(profile, &args);
     let cases = cases
         .into_iter()
         .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c))
         .collect();
-    (cases, o.status.code(), dir, text(&o))
+    (cases, code, dir, log)
 }
 
 /// The password scenarios, one check each: PWD-01, PWD-07, PWD-08.
@@ -254,8 +362,8 @@ pub fn run_profile(profile: &str, extra: &[&str]) -> (Option<i32>, Vec<Case>, te
         args.extend(["--only", id]);
     }
     args.extend_from_slice(extra);
-    let (cases, o, dir) = run_in_temp(profile, &args);
-    (o.status.code(), cases, dir, text(&o))
+    let (cases, code, dir, log) = run_in_temp(profile, &args);
+    (code, cases, dir, log)
 }
 
 /// A raw PTY pair: (master, slave, slave path). The test plays the device on the master.
