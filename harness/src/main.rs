@@ -171,7 +171,7 @@ fn flows(capture: &std::path::Path, device: Option<std::net::IpAddr>, quiet: boo
         if !quiet {
             lines.push(format!(
                 "{:<4} {:>6} {} {}:{:<6} {:<8} {:>8} {:>8}  #{}",
-                format!("{:?}", f.transport).to_lowercase(),
+                <&str>::from(f.transport),
                 f.device_port,
                 if f.opened_by == flows::Side::Device { "->" } else { "<-" },
                 f.peer,

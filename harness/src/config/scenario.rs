@@ -652,7 +652,8 @@ pub struct Outcome {
     pub reason: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum StepKind {
     Power(PowerAction),
     Send {
@@ -761,38 +762,9 @@ pub enum SendBytes {
 }
 
 impl StepKind {
+    /// The step's YAML key (`power`, `expect_none`, ...): the variant's name in snake case.
     pub fn name(&self) -> &'static str {
-        match self {
-            StepKind::Power(_) => "power",
-            StepKind::Send { .. } => "send",
-            StepKind::Expect { .. } => "expect",
-            StepKind::ExpectNone { .. } => "expect_none",
-            StepKind::Login { .. } => "login",
-            StepKind::ChangePassword { .. } => "change_password",
-            StepKind::Logout { .. } => "logout",
-            StepKind::FactoryReset => "factory_reset",
-            StepKind::Sleep(_) => "sleep",
-            StepKind::Bench { .. } => "bench",
-            StepKind::WaitSession { .. } => "wait_session",
-            StepKind::NoSession { .. } => "no_session",
-            StepKind::MqttConnect { .. } => "mqtt_connect",
-            StepKind::Document { .. } => "document",
-            StepKind::Shell => "shell",
-            StepKind::OpenPasswordChange => "open_password_change",
-            StepKind::ConsoleAccess => "console_access",
-            StepKind::BootBreakIn => "boot_break_in",
-            StepKind::UpdateImage { .. } => "update_image",
-            StepKind::UpdateCheck => "update_check",
-            StepKind::UpdatePowerLoss { .. } => "update_power_loss",
-            StepKind::DebugLocked => "debug_locked",
-            StepKind::DebugSecrets => "debug_secrets",
-            StepKind::RemoteLogin { .. } => "remote_login",
-            StepKind::CredentialSweep => "credential_sweep",
-            StepKind::BruteForce { .. } => "brute_force",
-            StepKind::SshAlgorithms => "ssh_algorithms",
-            StepKind::Traffic { .. } => "traffic",
-            StepKind::PortScan => "port_scan",
-        }
+        self.into()
     }
 }
 
@@ -1298,6 +1270,32 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_names_are_their_yaml_keys() {
+        let names: Vec<&str> = [
+            StepKind::FactoryReset,
+            StepKind::OpenPasswordChange,
+            StepKind::BootBreakIn,
+            StepKind::SshAlgorithms,
+            StepKind::PortScan,
+            StepKind::Sleep(Duration::ZERO),
+        ]
+        .iter()
+        .map(StepKind::name)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "factory_reset",
+                "open_password_change",
+                "boot_break_in",
+                "ssh_algorithms",
+                "port_scan",
+                "sleep"
+            ]
+        );
+    }
 
     fn load_text(text: &str) -> Result<Scenario, InputErrors> {
         let dir = tempfile::tempdir().expect("tempdir");

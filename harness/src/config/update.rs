@@ -266,10 +266,7 @@ impl ImageName {
             ImageName::Older => "older".into(),
             ImageName::OtherModel => "other_model".into(),
             ImageName::Supplied(h) => h.label.clone(),
-            ImageName::Variant(v) => serde_json::to_value(v)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            ImageName::Variant(v) => <&str>::from(v).to_string(),
         }
     }
 
@@ -286,9 +283,7 @@ impl ImageName {
             "valid" => Some(ImageName::Valid),
             "older" => Some(ImageName::Older),
             "other_model" => Some(ImageName::OtherModel),
-            v => serde_json::from_value(serde_json::Value::String(v.into()))
-                .ok()
-                .map(ImageName::Variant),
+            v => v.parse().ok().map(ImageName::Variant),
         }
     }
 
@@ -736,8 +731,21 @@ impl Layout {
 }
 
 /// What was done to the valid image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Deserialize,
+    Serialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Variant {
     FlipHeader,
     FlipPayload,
@@ -806,5 +814,24 @@ impl Variant {
             Variant::Truncated | Variant::Oversized | Variant::Empty => "UPD-04",
             Variant::FlipSignature | Variant::Unsigned => "UPD-05",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_read_back_as_the_image_they_name() {
+        for v in [Variant::FlipHeader, Variant::Unsigned, Variant::Empty, Variant::FlipEnd] {
+            let name = ImageName::Variant(v).as_str();
+            assert!(
+                matches!(ImageName::builtin(&name), Some(ImageName::Variant(w)) if w == v),
+                "{name}"
+            );
+        }
+        assert_eq!(ImageName::Variant(Variant::FlipHeader).as_str(), "flip_header");
+        assert!(matches!(ImageName::builtin("other_model"), Some(ImageName::OtherModel)));
+        assert!(ImageName::builtin("no_such_image").is_none());
     }
 }

@@ -17,8 +17,9 @@ pub const MAX_FLOWS: usize = 200_000;
 /// Packet numbers kept per flow (the first ones, for the report).
 const KEEP_PACKETS: usize = 8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Transport {
     Tcp,
     Udp,

@@ -19,8 +19,9 @@ const NAMED: usize = 5;
 const ALLOWLIST: &[&str] = &["dhcp", "dns", "ntp", "mdns"];
 
 /// How one flow was judged.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "lowercase")] // (destinations.txt's words)
 enum Judged {
     Encrypted,
     Exempt,
@@ -326,7 +327,7 @@ impl Conversation {
             Some(n) => format!("{n} ({}):{}", self.peer, self.peer_port),
             None => format!("{}:{}", self.peer, self.peer_port),
         };
-        let t = format!("{:?}", self.transport).to_lowercase();
+        let t: &str = self.transport.into();
         let route = match self.opened_by {
             Side::Device => format!("device → {peer}"),
             Side::Peer => format!("{} → device:{}", self.peer, self.device_port.unwrap_or(0)),
@@ -489,10 +490,10 @@ fn destinations(table: &flows::FlowTable, conversations: &[Conversation], silent
         let _ = writeln!(
             out,
             "{:<5} {:<44} {:<14} {:<29} {:>6} {:>10} {:>10}  {}",
-            format!("{:?}", c.transport).to_lowercase(),
+            <&str>::from(c.transport),
             route,
             c.protocol,
-            format!("{:?}", c.judged).to_lowercase(),
+            <&str>::from(c.judged),
             c.flows,
             c.sent,
             c.received,
