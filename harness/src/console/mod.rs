@@ -4,6 +4,7 @@
 //! shared [`Console`]; the scenario engine only sees this module's types.
 
 pub mod ansi;
+pub mod fake;
 pub mod matcher;
 pub mod serial;
 pub mod transcript;

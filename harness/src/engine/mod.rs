@@ -5,6 +5,8 @@ mod evidence;
 mod gate;
 mod shell;
 mod steps;
+#[cfg(test)]
+mod tests;
 
 use shell::AtPrompt;
 

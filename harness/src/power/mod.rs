@@ -1,6 +1,7 @@
 //! The power capability: switch the board on and off.
 
 pub mod external;
+pub mod fake;
 pub mod manual;
 
 use std::future::Future;

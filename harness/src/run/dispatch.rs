@@ -272,3 +272,74 @@ fn bench_missing(sc: &Scenario, net: &Option<String>, update: &Option<String>) -
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::scenario::Instance;
+
+    fn scenario(item: Option<&str>) -> Scenario {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("s.yaml");
+        std::fs::write(
+            &p,
+            "id: s\ntitle: t\nevidences: { requirements: [2], provisions: [\"5.3-2\"], checks: [UPD-03] }\nsteps:\n  - sleep: 1ms\n",
+        )
+        .expect("write");
+        let mut s = crate::config::scenario::load(&p).expect("scenario");
+        s.instance = Some(Instance {
+            group: "s".into(),
+            item: item.map(str::to_string),
+        });
+        s
+    }
+
+    fn result(id: &str, v: Verdict) -> ScenarioResult {
+        ScenarioResult::new(id, id, "s.yaml", None, v)
+    }
+
+    #[test]
+    fn an_item_pass_stands_only_beside_a_passing_positive_control() {
+        let (item, control) = (scenario(Some("flip")), scenario(None));
+        let mut c = Controls::default();
+        assert!(
+            c.add(&item, result("s.flip", Verdict::Pass)).is_empty(),
+            "held until the control"
+        );
+        let out = c.add(&control, result("s.positive_control", Verdict::Pass));
+        assert_eq!(
+            out.iter().map(|r| r.verdict).collect::<Vec<_>>(),
+            [Verdict::Pass, Verdict::Pass]
+        );
+
+        let mut c = Controls::default();
+        c.add(&item, result("s.flip", Verdict::Pass));
+        c.add(&item, result("s.trunc", Verdict::Fail));
+        let out = c.add(&control, result("s.positive_control", Verdict::Fail));
+        let got: Vec<_> = out.iter().map(|r| (r.id.as_str(), r.verdict)).collect();
+        // a refusal beside a failed control proves nothing; a FAIL stays a FAIL
+        assert_eq!(
+            got,
+            [
+                ("s.flip", Verdict::Error),
+                ("s.trunc", Verdict::Fail),
+                ("s.positive_control", Verdict::Fail)
+            ]
+        );
+        assert!(
+            out[0]
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("positive control")
+        );
+    }
+
+    #[test]
+    fn items_whose_control_never_ran_are_errors() {
+        let mut c = Controls::default();
+        c.add(&scenario(Some("flip")), result("s.flip", Verdict::Pass));
+        let out = c.flush();
+        assert_eq!(out[0].verdict, Verdict::Error);
+    }
+}
