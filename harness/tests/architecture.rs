@@ -15,10 +15,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("exit", &[]),
     // user files
     ("config", &["model", "util"]),
+    // running a command (setup, power, factory reset)
+    ("process", &["model", "util", "config"]),
     // the device's interfaces and the benches
     ("bench", &["model", "util", "config"]),
     ("console", &["model", "util", "redact", "config"]),
-    ("power", &["model", "util", "config"]),
+    ("power", &["model", "util", "config", "process"]),
     ("debug", &["model", "util", "config"]),
     ("update", &["model", "util", "config", "bench"]),
     ("gateway", &["model", "util"]),
