@@ -202,6 +202,40 @@ impl State {
     }
 }
 
+/// The board's password rules for a new password (`weak`: the weak-passwords flaw, which
+/// takes anything but an empty one). Err says why it is refused, as the board prints it.
+pub fn password_policy(
+    new: &str,
+    user: &str,
+    factory: &str,
+    old: Option<&str>,
+    weak: bool,
+) -> Result<(), &'static str> {
+    if new.is_empty() {
+        return Err("the password is empty");
+    }
+    if weak {
+        return Ok(());
+    }
+    let lower = new.to_lowercase();
+    if new.chars().count() < 10 {
+        return Err("it is shorter than 10 characters");
+    }
+    if COMMON_PASSWORDS.contains(&lower.as_str()) {
+        return Err("it is a commonly used password");
+    }
+    if lower.contains(&user.to_lowercase()) {
+        return Err("it contains the user name");
+    }
+    if new == factory {
+        return Err("it is the factory password");
+    }
+    if old == Some(new) {
+        return Err("it is the same as the old password");
+    }
+    Ok(())
+}
+
 /// The most common passwords of leaked lists; enough to catch the classic weak choices.
 const COMMON_PASSWORDS: &[&str] = &[
     "123456",
@@ -253,6 +287,7 @@ const COMMON_PASSWORDS: &[&str] = &[
     "administrator",
 ];
 
+/// The board on its serial line: boot, bootloader, login, shell.
 pub struct Board {
     opts: BoardOptions,
     line: SerialLine,
@@ -277,6 +312,14 @@ enum Changed {
 enum Session {
     Logout,
     Reboot,
+}
+
+impl std::fmt::Debug for Board {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Board")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Board {
@@ -527,29 +570,13 @@ impl Board {
     }
 
     fn policy(&self, user: &str, new: &str) -> Result<(), &'static str> {
-        if new.is_empty() {
-            return Err("the password is empty");
-        }
-        if self.has(Flaw::WeakPasswords) {
-            return Ok(());
-        }
-        let lower = new.to_lowercase();
-        if new.chars().count() < 10 {
-            return Err("it is shorter than 10 characters");
-        }
-        if COMMON_PASSWORDS.contains(&lower.as_str()) {
-            return Err("it is a commonly used password");
-        }
-        if lower.contains(&user.to_lowercase()) {
-            return Err("it contains the user name");
-        }
-        if new == self.opts.factory_password {
-            return Err("it is the factory password");
-        }
-        if self.state.password.as_deref() == Some(new) {
-            return Err("it is the same as the old password");
-        }
-        Ok(())
+        password_policy(
+            new,
+            user,
+            &self.opts.factory_password,
+            self.state.password.as_deref(),
+            self.has(Flaw::WeakPasswords),
+        )
     }
 
     fn shell(&mut self, user: &str) -> Option<Session> {
@@ -627,5 +654,59 @@ impl Board {
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_rules_refuse_what_a_weak_policy_would_take() {
+        let p = |new: &str| password_policy(new, "admin", "simboard-factory", Some("Old-Password-77"), false);
+        assert_eq!(p(""), Err("the password is empty"));
+        assert_eq!(p("Short-1"), Err("it is shorter than 10 characters"));
+        assert_eq!(p("password123"), Err("it is a commonly used password"));
+        assert_eq!(p("my-admin-pass-9"), Err("it contains the user name"));
+        assert_eq!(p("Old-Password-77"), Err("it is the same as the old password"));
+        assert_eq!(
+            password_policy("simboard-factory", "root", "simboard-factory", None, false),
+            Err("it is the factory password")
+        );
+        assert_eq!(p("correct-horse-battery-42"), Ok(()));
+        // the flaw: anything goes but nothing
+        assert_eq!(password_policy("123456", "admin", "f", None, true), Ok(()));
+        assert!(password_policy("", "admin", "f", None, true).is_err());
+    }
+
+    #[test]
+    fn the_flash_keeps_what_a_power_cycle_must_not_lose() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("state");
+        assert_eq!(State::load(&f), State::factory(), "blank flash is the factory state");
+        let s = State {
+            password: Some("Changed-Password-1".into()),
+            version: "2.0.0".into(),
+            slot: 'B',
+            installing: true,
+        };
+        s.save(&f);
+        assert_eq!(State::load(&f), s);
+        State::flash(&f, "1.0.0").expect("flash");
+        let after = State::load(&f);
+        assert_eq!(
+            (after.version.as_str(), after.slot, after.password),
+            ("1.0.0", 'A', s.password)
+        );
+        State::erase(&f).expect("erase");
+        assert_eq!(State::load(&f), State::factory());
+    }
+
+    #[test]
+    fn every_flaw_reads_back_by_its_name() {
+        for f in Flaw::ALL {
+            assert_eq!(Flaw::parse(f.name()), Some(f));
+        }
+        assert_eq!(Flaw::parse("no-such-flaw"), None);
     }
 }

@@ -11,33 +11,11 @@
 //! - `factory-reset` erases the persistent state, like holding the reset button;
 //! - `run` is the board itself (normally started by `power-on`).
 
-mod board;
-mod mqtt;
-mod net;
-mod pty;
-mod remote;
-mod update;
+use simboard::{BoardOptions, board, mqtt, net, pty, remote, update};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-/// Options shared by the board process and its power supply.
-#[derive(Debug, Clone)]
-pub struct BoardOptions {
-    pub link: PathBuf,
-    pub state: PathBuf,
-    pub flaws: Vec<board::Flaw>,
-    pub boot_ms: u64,
-    pub noise_kib: usize,
-    pub factory_user: String,
-    pub factory_password: String,
-    pub mqtt: Option<mqtt::MqttOptions>,
-    pub update: Option<update::AgentOptions>,
-    pub remote: Option<remote::RemoteOptions>,
-    /// Where the plaintext-telemetry flaw posts (a second cloud host, plain HTTP).
-    pub telemetry_url: Option<String>,
-}
 
 fn usage() -> ExitCode {
     eprintln!(
