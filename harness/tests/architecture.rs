@@ -33,16 +33,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "engine",
         &[
-            "model", "util", "redact", "config", "bench", "console", "power", "debug", "update", "gateway", "remote",
-            "docs", "report",
+            "model", "util", "redact", "config", "process", "bench", "console", "power", "debug", "update", "gateway",
+            "remote", "docs", "report",
         ],
     ),
     // one run
     (
         "run",
         &[
-            "model", "util", "redact", "exit", "config", "bench", "console", "power", "debug", "update", "gateway",
-            "remote", "docs", "lab", "engine", "report",
+            "model", "util", "redact", "exit", "config", "process", "bench", "console", "power", "debug", "update",
+            "gateway", "remote", "docs", "lab", "engine", "report",
         ],
     ),
 ];
