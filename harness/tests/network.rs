@@ -163,27 +163,16 @@ fn mosquitto_broker_as_a_device_hosting_a_broker() {
         return;
     }
     for (mode, want) in [("tls-only", "pass"), ("plain-and-tls", "failure")] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let res = dir.path().join("results");
         let (plain, tls) = (free_port(), free_port());
         let profile = format!("fixtures/devices/mosquitto-broker-{mode}.yaml");
-        let o = std::process::Command::new(bin())
-            .current_dir(repo())
-            .args(["run", "--skip-setup", "-d", &profile, "--only", "plaintext-mqtt-broker"])
-            .args([
-                "--set",
-                &format!("broker_plain_port={plain}"),
-                "--set",
-                &format!("broker_tls_port={tls}"),
-            ])
-            .arg("--out")
-            .arg(&res)
-            .arg("--workdir")
-            .arg(dir.path().join("work"))
-            .output()
-            .expect("run");
-        let cases = junit(&res.join("junit.xml"));
-        assert_eq!(cases[0].status, want, "{mode}: {cases:?}\n{}", text(&o));
+        let r = Certbench::profile(&profile)
+            .args(&["--skip-setup"])
+            .only("plaintext-mqtt-broker")
+            .args(&["--set", &format!("broker_plain_port={plain}")])
+            .args(&["--set", &format!("broker_tls_port={tls}")])
+            .run();
+        let cases = r.cases;
+        assert_eq!(cases[0].status, want, "{mode}: {cases:?}\n{}", r.log);
         if want == "failure" {
             assert!(
                 cases[0].message.starts_with("COM-02:") && cases[0].message.contains("in clear"),

@@ -93,28 +93,18 @@ fn run_remote(
     tempfile::TempDir,
     String,
 ) {
-    let out = tempfile::tempdir().expect("tempdir");
-    let res = out.path().join("results");
-    let mut cmd = std::process::Command::new(bin());
-    cmd.current_dir(repo())
-        .env("REAL_LOGIN_FACTORY_PASSWORD", "Factory-Default-1")
-        .envs(env.iter().copied())
-        .args(["run", "-d", profile, "--out"])
-        .arg(&res)
-        .arg("--workdir")
-        .arg(out.path().join("work"));
+    let mut run = Certbench::profile(profile).env("REAL_LOGIN_FACTORY_PASSWORD", "Factory-Default-1");
+    for (k, v) in env {
+        run = run.env(k, v);
+    }
     for id in only {
-        cmd.args(["--only", id]);
+        run = run.only(id);
     }
     if let Some(s) = scenarios {
-        cmd.arg("-s").arg(s);
+        run = run.args(&["-s", s.to_str().expect("utf8")]);
     }
-    let o = cmd.output().expect("run certbench");
-    let cases = junit(&res.join("junit.xml"))
-        .into_iter()
-        .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c))
-        .collect();
-    (o.status.code(), cases, out, text(&o))
+    let r = run.run();
+    (r.code, r.by_id(), r.dir, r.log)
 }
 
 fn remote_ready() -> bool {

@@ -199,21 +199,13 @@ fn a_service_on_another_host_is_refused() {
 /// Runs a fixture scenario against Debian's mosquitto with a password_file (a device's own
 /// broker), the owner's password in the environment.
 fn mosquitto_run(mode: &str, scenario: &str) -> (Option<i32>, Case, tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let res = dir.path().join("results");
-    let o = std::process::Command::new(bin())
-        .current_dir(repo())
+    let r = Certbench::profile("fixtures/devices/mosquitto-broker-logins.yaml")
         .env("BROKER_OWNER_PASSWORD", "Owner-Pass-7d2f-strong")
-        .args(["run", "-d", "fixtures/devices/mosquitto-broker-logins.yaml", "--set"])
-        .arg(format!("broker_mode={mode}"))
-        .args(["-s", &format!("fixtures/scenarios/{scenario}.yaml"), "--out"])
-        .arg(&res)
-        .arg("--workdir")
-        .arg(dir.path().join("work"))
-        .output()
-        .expect("run certbench");
-    let case = junit(&res.join("junit.xml")).into_iter().next().expect("one testcase");
-    (o.status.code(), case, dir, text(&o))
+        .args(&["--set", &format!("broker_mode={mode}")])
+        .args(&["-s", &format!("fixtures/scenarios/{scenario}.yaml")])
+        .run();
+    let case = r.cases.first().cloned().expect("one testcase");
+    (r.code, case, r.dir, r.log)
 }
 
 /// MQTT logins against software nobody here wrote: Debian's mosquitto with a password
