@@ -286,6 +286,12 @@ pub struct RawUpdateImage {
     /// refuses the handshake passes; one that fetches must still refuse the image (UPD-09).
     #[serde(default)]
     pub tls: Option<Loc<TlsSetting>>,
+    /// With a man in the middle (`tls`): end the wait for the device's decision early, once
+    /// the evidence is complete — the device made this many TLS handshakes with the bench, none
+    /// led to a request for the image, and at least `min` has passed. The profile's
+    /// `update.decision_time` stays the maximum; the step's evidence says why it ended.
+    #[serde(default)]
+    pub until: Option<RawUntil>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -725,6 +731,8 @@ pub enum StepKind {
         image: Template,
         expect: UpdateOutcome,
         tls: Option<crate::model::CertVariant>,
+        /// (handshakes, minimum): see `RawUpdateImage::until`.
+        until: Option<(u32, Duration)>,
     },
     UpdateCheck,
     UpdatePowerLoss {
@@ -1093,10 +1101,30 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                         Some("use valid, self_signed, untrusted_ca, expired or wrong_host"),
                     );
                 }
+                let tls = u.tls.as_ref().and_then(|t| t.value.variant());
+                let mitm = tls.is_some_and(|v| v != crate::model::CertVariant::Valid);
+                let until = u.until.as_ref().and_then(|w| {
+                    if w.refused_attempts.value == 0 || !mitm {
+                        cx.err(
+                            w.refused_attempts.pos,
+                            format!("{f}.update_image.until"),
+                            if mitm {
+                                "refused_attempts must be at least 1".to_string()
+                            } else {
+                                "until ends a man-in-the-middle wait early; this step has no man in the middle (tls)"
+                                    .to_string()
+                            },
+                            Some("e.g. tls: expired, until: { refused_attempts: 3, min: 2s }"),
+                        );
+                        return None;
+                    }
+                    Some((w.refused_attempts.value, w.min.0))
+                });
                 Some(StepKind::UpdateImage {
                     image,
                     expect: u.expect,
-                    tls: u.tls.as_ref().and_then(|t| t.value.variant()),
+                    tls,
+                    until,
                 })
             }
             RawStep::UpdatePowerLoss(p) => {
@@ -1270,6 +1298,31 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_early_ending_update_wait_needs_a_man_in_the_middle() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("s.yaml");
+        let head =
+            "id: s\ntitle: t\nevidences: { requirements: [2], provisions: [\"5.3-10\"], checks: [UPD-09] }\nsteps:\n";
+        std::fs::write(
+            &p,
+            format!("{head}  - update_image: {{ image: valid, expect: installed, until: {{ refused_attempts: 3, min: 2s }} }}\n"),
+        )
+        .expect("write");
+        let e = load(&p).expect_err("no mitm");
+        assert_eq!(e.0[0].field, "steps[0].update_image.until", "{e}");
+        std::fs::write(
+            &p,
+            format!("{head}  - update_image: {{ image: flip_payload, expect: rejected, tls: expired, until: {{ refused_attempts: 3, min: 2s }} }}\n"),
+        )
+        .expect("write");
+        let sc = load(&p).expect("valid");
+        assert!(matches!(
+            sc.steps[0].kind,
+            StepKind::UpdateImage { until: Some((3, d)), .. } if d == Duration::from_secs(2)
+        ));
+    }
 
     #[test]
     fn step_names_are_their_yaml_keys() {

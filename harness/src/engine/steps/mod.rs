@@ -103,7 +103,12 @@ impl Run<'_> {
             StepKind::OpenPasswordChange => self.open_password_change().await,
             StepKind::ConsoleAccess => self.console_access().await,
             StepKind::BootBreakIn => self.boot_break_in().await,
-            StepKind::UpdateImage { image, expect, tls } => self.update_image(image, *expect, *tls).await,
+            StepKind::UpdateImage {
+                image,
+                expect,
+                tls,
+                until,
+            } => self.update_image(image, *expect, *tls, *until).await,
             StepKind::UpdateCheck => self.update_check().await,
             StepKind::UpdatePowerLoss { cuts, seed } => self.power_loss(*cuts, *seed).await,
             StepKind::DebugLocked => self.debug_check(false).await,

@@ -50,6 +50,9 @@ impl Said {
     }
 }
 
+/// How a man-in-the-middle wait that ended once its evidence was complete is described.
+const ENDED_EARLY: &str = "the wait ended early, after";
+
 /// Where in an update a power cut falls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -319,15 +322,20 @@ impl Run<'_> {
 
     /// As `wait_fetched`, but through a man in the middle the device may refuse: done early
     /// once a handshake was seen and nothing followed for a few seconds.
+    /// Waits, through a man in the middle, until the device has fetched all of `img`, or
+    /// stopped (3 s without a new handshake or request), or — with `until: (n, min)` — made
+    /// `n` handshakes none of which asked for the image, once `min` has passed: the evidence
+    /// is complete (then Err(EndedEarly) says so).
     async fn wait_fetched_or_refused(
         &mut self,
         img: &Image,
-        mark: usize,
-        hs_mark: usize,
+        (mark, hs_mark): (usize, usize),
         within: Duration,
+        until: Option<(u32, Duration)>,
     ) -> Result<String, Stop> {
         let log = self.updates()?.log.clone();
-        let deadline = Instant::now() + within;
+        let t0 = Instant::now();
+        let deadline = t0 + within;
         let mut quiet_since: Option<(usize, Instant)> = None;
         loop {
             let reqs = log.snapshot();
@@ -335,8 +343,19 @@ impl Run<'_> {
             if fetched_in_full(since, &img.path, img.data.len()) {
                 return Ok(transfers(since, &img.path));
             }
-            let seen = log.handshakes().len().saturating_sub(hs_mark) + since.len();
+            let handshakes = log.handshakes().len().saturating_sub(hs_mark);
+            let seen = handshakes + since.len();
             let now = Instant::now();
+            if let Some((n, min)) = until
+                && now.duration_since(t0) >= min.min(within)
+                && handshakes >= n as usize
+                && !since.iter().any(|r| r.path == img.path)
+            {
+                return Err(Stop::Error(format!(
+                    "{ENDED_EARLY} {:.1?} (at most {within:?}): {handshakes} handshake(s) with the bench, none asked for the image",
+                    now.duration_since(t0)
+                )));
+            }
             match quiet_since {
                 Some((n, t)) if n == seen && seen > 0 && now.duration_since(t) > Duration::from_secs(3) => {
                     return Err(Stop::Error("no complete fetch after the handshake".into()));
@@ -356,19 +375,28 @@ impl Run<'_> {
         image: &Template,
         expect: UpdateOutcome,
         tls: Option<CertVariant>,
+        until: Option<(u32, Duration)>,
     ) -> StepResult {
         let mitm = tls.filter(|v| *v != CertVariant::Valid);
         if let Some(v) = tls {
             self.updates()?.present(v).map_err(|e| Stop::Skip(e.to_string()))?;
         }
-        let r = self.offer_image(image, expect, mitm).await;
+        let r = self.offer_image(image, expect, mitm.map(|v| (v, until))).await;
         if mitm.is_some() {
             self.updates()?.present(CertVariant::Valid)?;
         }
         r
     }
 
-    async fn offer_image(&mut self, image: &Template, expect: UpdateOutcome, mitm: Option<CertVariant>) -> StepResult {
+    /// `mitm`: the man in the middle the bench plays, and when its wait may end early.
+    async fn offer_image(
+        &mut self,
+        image: &Template,
+        expect: UpdateOutcome,
+        mitm: Option<(CertVariant, Option<(u32, Duration)>)>,
+    ) -> StepResult {
+        let until = mitm.and_then(|(_, u)| u);
+        let mitm = mitm.map(|(v, _)| v);
         let name_text = self.render(image, Quote::Raw)?;
         let name = {
             let spec = &self.updates()?.spec;
@@ -398,7 +426,7 @@ impl Run<'_> {
         let fetched = match mitm {
             None => self.wait_fetched(&img, mark, spec.decision_time).await,
             Some(_) => {
-                self.wait_fetched_or_refused(&img, mark, hs_mark, spec.decision_time)
+                self.wait_fetched_or_refused(&img, (mark, hs_mark), spec.decision_time, until)
                     .await
             }
         };
@@ -508,16 +536,21 @@ impl Run<'_> {
             .requests_since(mark)
             .iter()
             .any(|r| r.path == img.path && r.bytes_sent > 0);
+        // a window that ended early says so in the evidence
+        let early = match &e {
+            Stop::Error(m) if m.starts_with(ENDED_EARLY) => format!("; {m}"),
+            _ => String::new(),
+        };
         if let Some(h) = hs.iter().find(|h| !h.established()) {
             return Ok(format!(
-                "refused the update host presenting {}: handshake {} ({how})",
+                "refused the update host presenting {}: handshake {} ({how}{early})",
                 v.describe(),
                 h.outcome
             ));
         }
         if !hs.is_empty() && !asked {
             return Ok(format!(
-                "refused the update host presenting {}: {} handshake(s) completed, then the device closed without asking for the image (a host-name check after the handshake) ({how})",
+                "refused the update host presenting {}: {} handshake(s) completed, then the device closed without asking for the image (a host-name check after the handshake) ({how}{early})",
                 v.describe(),
                 hs.len()
             ));
