@@ -267,3 +267,105 @@ fn http_basic_logins_on_the_admin_page(#[case] profile: &str, #[case] code: Opti
         );
     }
 }
+
+/// COM-03's TLS part against OpenSSL's s_server as the device's HTTPS service: Debian's
+/// defaults pass; security level 0 fails, naming TLS 1.0, TLS 1.1 and every anonymous suite
+/// it takes. sslscan, run on the same server, must see the same: the same old protocols
+/// enabled and as many weak TLS 1.2 suites accepted.
+#[rstest]
+#[case::current("current", "pass")]
+#[case::legacy("legacy", "failure")]
+fn tls_service_configuration_agrees_with_sslscan(#[case] mode: &str, #[case] want: &str) {
+    if !tools_ready(&["openssl", "sslscan"]) {
+        return;
+    }
+    let r = Certbench::profile("fixtures/devices/openssl-tls-service.yaml")
+        .args(&["--set", &format!("tls_mode={mode}")])
+        .only("tls-service-config")
+        .run();
+    let case = r.cases.first().expect("one testcase");
+    assert_eq!(case.status, want, "{case:?}\n{}", r.log);
+    let said = &case.message;
+
+    // the same device, powered by the test, scanned by sslscan
+    let state = r.dir.path().join("sslscan-device");
+    let port = std::net::TcpListener::bind("127.0.0.2:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let device = repo().join("fixtures/tlsdev/device.sh");
+    let st = state.to_str().expect("utf8");
+    let on = std::process::Command::new(&device)
+        .args(["power-on", st, mode, "127.0.0.2", &port.to_string()])
+        .status()
+        .expect("power on");
+    assert!(on.success());
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let scan = std::process::Command::new("sslscan")
+        .args([
+            "--no-colour",
+            "--no-check-certificate",
+            "--no-fallback",
+            "--no-renegotiation",
+        ])
+        .args(["--no-compression", "--no-heartbleed"])
+        .arg(format!("127.0.0.2:{port}"))
+        .output()
+        .expect("sslscan");
+    let _ = std::process::Command::new(&device).args(["power-off", st]).status();
+    let scan = String::from_utf8_lossy(&scan.stdout).into_owned();
+    for (sslscan, certbench) in [("SSLv3", "SSL 3.0"), ("TLSv1.0", "TLS 1.0"), ("TLSv1.1", "TLS 1.1")] {
+        let enabled = scan.lines().any(|l| l.starts_with(sslscan) && l.contains("enabled"));
+        assert!(scan.contains(sslscan), "sslscan said nothing of {sslscan}:\n{scan}");
+        assert_eq!(
+            enabled,
+            said.contains(&format!("accepts {certbench}")),
+            "{sslscan}: sslscan and certbench disagree\n{scan}\n{said}"
+        );
+    }
+    let weak_sslscan = scan
+        .lines()
+        .filter(|l| l.starts_with("Accepted") || l.starts_with("Preferred"))
+        .filter(|l| l.contains("TLSv1.2"))
+        .filter(|l| {
+            ["ADH-", "AECDH-", "NULL", "RC4", "DES-CBC3", "EXP"]
+                .iter()
+                .any(|w| l.contains(w))
+        })
+        .count();
+    let weak_certbench = said
+        .split("accepts the weak suite(s) ")
+        .nth(1)
+        .map_or(0, |list| list.split(", ").count());
+    assert_eq!(weak_sslscan, weak_certbench, "weak TLS 1.2 suites\n{scan}\n{said}");
+    if want == "pass" {
+        let ev = std::fs::read_to_string(r.results().join("scenarios/tls-service-config/tls-config.json"))
+            .expect("evidence");
+        assert!(
+            ev.contains("positive control") && ev.contains("ServerHello: TLS 1.3"),
+            "{ev}"
+        );
+    }
+}
+
+/// A broker nobody here wrote (Debian's mosquitto, TLS listener) as the device's TLS endpoint:
+/// its defaults refuse the old protocols and weak suites.
+#[test]
+fn tls_service_configuration_of_mosquittos_tls_listener() {
+    if !tools_ready(&["mosquitto", "openssl"]) {
+        return;
+    }
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port()
+    };
+    let r = Certbench::profile("fixtures/devices/mosquitto-broker-tls-only.yaml")
+        .args(&["--set", &format!("broker_plain_port={}", free())])
+        .args(&["--set", &format!("broker_tls_port={}", free())])
+        .only("tls-service-config")
+        .run();
+    let case = r.cases.first().expect("one testcase");
+    assert_eq!(case.status, "pass", "{case:?}\n{}", r.log);
+}

@@ -105,6 +105,9 @@ pub enum Interface {
     RemoteLogin,
     /// ... and at least one of them is SSH.
     Ssh,
+    /// The device has a TLS endpoint: a declared service with `tls: true`, or its own MQTT
+    /// broker's TLS port (`network.broker`).
+    TlsService,
     /// The bench sees the device's network link: its own namespace (`network.namespace`)
     /// or the lab's `bench.capture_interface`.
     Link,
@@ -217,6 +220,11 @@ pub enum RawStep {
     /// COM-03 (SSH): every SSH service's key-exchange offer (read before any login) must
     /// hold no weak key exchange, host key, cipher or MAC algorithm.
     SshAlgorithms(RawEmpty),
+    /// COM-03 for TLS: every TLS endpoint of the device (services with `tls: true`, its
+    /// broker's TLS port) must refuse SSL 3.0, TLS 1.0 and 1.1 and the NULL, EXPORT, RC4,
+    /// 3DES and anonymous suites, and answer a current TLS 1.2/1.3 hello (else ERROR: nothing
+    /// was decided). `within`: how long a booting device may take to answer (default 30s).
+    TlsConfig(RawTlsConfig),
     /// COM-01: every flow the device's link carried this run, its protocol identified from
     /// its bytes; plaintext application data not declared exempt fails, unknown protocols
     /// go to review. Waits `observe` first, so the device has time to talk.
@@ -447,6 +455,13 @@ pub struct RawNoSession {
     /// has passed. `window` stays the maximum. The step's evidence says why it ended.
     #[serde(default)]
     pub until: Option<RawUntil>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTlsConfig {
+    #[serde(default)]
+    pub within: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -749,6 +764,9 @@ pub enum StepKind {
     },
     CredentialSweep,
     SshAlgorithms,
+    TlsConfig {
+        within: Duration,
+    },
     Traffic {
         observe: Duration,
     },
@@ -1049,6 +1067,9 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             }),
             RawStep::CredentialSweep(_) => Some(StepKind::CredentialSweep),
             RawStep::SshAlgorithms(_) => Some(StepKind::SshAlgorithms),
+            RawStep::TlsConfig(t) => Some(StepKind::TlsConfig {
+                within: t.within.unwrap_or(Dur::secs(30)).0,
+            }),
             RawStep::Traffic(t) => Some(StepKind::Traffic {
                 observe: t.observe.unwrap_or(Dur::secs(0)).0,
             }),

@@ -121,6 +121,9 @@ impl Bench {
                 .any(|s| s.kind == crate::config::services::ServiceKind::Ssh))
             .then_some("the device profile declares no SSH service (services: kind ssh)"),
             Interface::Link => self.device.link.is_none().then_some(NO_LINK),
+            Interface::TlsService => (!self.device.services.iter().any(|s| s.tls)
+                && self.device.broker.is_none())
+            .then_some("the device profile declares no TLS endpoint (a service with tls: true, or network.broker)"),
             Interface::RemoteLogin => self.device.services.is_empty().then_some(
                 "the device profile declares no remote login services (services: telnet, web login, its MQTT broker)",
             ),

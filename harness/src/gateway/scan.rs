@@ -196,49 +196,7 @@ async fn exchange(
 /// A minimal TLS 1.2/1.3 ClientHello that any TLS server answers (with a server name when
 /// given; a GREASE version as browsers send, RFC 8701).
 pub(crate) fn client_hello(sni: Option<&str>) -> Vec<u8> {
-    let mut body = vec![3, 3];
-    body.extend_from_slice(&[0x42; 32]);
-    body.push(0);
-    let suites: &[u16] = &[
-        0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0x009c, 0x002f,
-    ];
-    body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
-    for s in suites {
-        body.extend_from_slice(&s.to_be_bytes());
-    }
-    body.extend_from_slice(&[1, 0]);
-    let mut ext = Vec::new();
-    if let Some(name) = sni.map(str::as_bytes) {
-        // server_name: list length, then one host_name entry
-        let n = name.len() as u16;
-        ext.extend_from_slice(&[0, 0]);
-        ext.extend_from_slice(&(n + 5).to_be_bytes());
-        ext.extend_from_slice(&(n + 3).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&n.to_be_bytes());
-        ext.extend_from_slice(name);
-    }
-    // supported_groups x25519, secp256r1; ec_point_formats; signature_algorithms; supported_versions
-    ext.extend_from_slice(&[0x00, 0x0a, 0, 6, 0, 4, 0x00, 0x1d, 0x00, 0x17]);
-    ext.extend_from_slice(&[0x00, 0x0b, 0, 2, 1, 0]);
-    ext.extend_from_slice(&[0x00, 0x0d, 0, 10, 0, 8, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01, 0x08, 0x07]);
-    ext.extend_from_slice(&[0x00, 0x2b, 0, 7, 6, 0x1a, 0x1a, 3, 4, 3, 3]);
-    // key_share: x25519 with a fixed (throwaway) public value
-    let mut ks = vec![0x00, 0x1d, 0, 32];
-    ks.extend_from_slice(&[9u8; 32]);
-    ext.extend_from_slice(&[0x00, 0x33]);
-    ext.extend_from_slice(&((ks.len() + 2) as u16).to_be_bytes());
-    ext.extend_from_slice(&(ks.len() as u16).to_be_bytes());
-    ext.extend_from_slice(&ks);
-    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![1, 0];
-    hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
-    hs.extend_from_slice(&body);
-    let mut rec = vec![0x16, 3, 1];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
-    rec
+    super::tlswire::Hello::modern(sni).bytes()
 }
 
 /// (port, service, a request its servers answer)

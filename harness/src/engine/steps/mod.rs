@@ -11,6 +11,7 @@ mod documents;
 mod mqtt;
 mod power;
 mod remote;
+mod tls;
 mod traffic;
 mod update;
 
@@ -121,6 +122,7 @@ impl Run<'_> {
             } => self.remote_login(password, *expect, *within, otherwise).await,
             StepKind::CredentialSweep => self.credential_sweep().await,
             StepKind::SshAlgorithms => self.ssh_algorithms().await,
+            StepKind::TlsConfig { within } => self.tls_config(*within).await,
             StepKind::Traffic { observe } => self.traffic(*observe).await,
             StepKind::PortScan => self.port_scan().await,
             StepKind::BruteForce {

@@ -1,0 +1,178 @@
+//! COM-03 for the device's TLS endpoints: each must answer a current client (the positive
+//! control) and refuse SSL 3.0, TLS 1.0, TLS 1.1 and the NULL, EXPORT, RC4, 3DES and anonymous
+//! cipher suites. The offers are hand-built ClientHellos (`gateway::tlswire`): only the
+//! server's first answer is needed, no handshake is completed.
+
+use std::net::SocketAddr;
+
+use super::prelude::*;
+use crate::gateway::tlswire::{self, Answer, Hello, LEGACY, SSL3, TLS10, TLS11, TLS12, WEAK};
+
+/// How long one offer may wait for its connection, and then for the answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One probe and what came back, for the evidence.
+#[derive(Debug, serde::Serialize)]
+struct Probe {
+    endpoint: String,
+    offered: String,
+    answer: String,
+    accepted: bool,
+}
+
+fn words(a: &Result<Answer, String>) -> String {
+    match a {
+        Ok(Answer::Hello { version, suite }) => format!(
+            "ServerHello: {} with {}",
+            tlswire::version_name(*version),
+            tlswire::suite_name(*suite)
+        ),
+        Ok(Answer::Alert(d)) => format!("alert {d}"),
+        Ok(Answer::Closed) => "closed without answering".into(),
+        Ok(Answer::NotTls) => "an answer that is not TLS".into(),
+        Err(e) => format!("no answer: {e}"),
+    }
+}
+
+impl Run<'_> {
+    /// The device's TLS endpoints: declared services with `tls: true`, its broker's TLS port.
+    async fn tls_endpoints(&self) -> Result<Vec<(String, SocketAddr)>, Stop> {
+        let mut out = Vec::new();
+        for s in self.bench.device.services.iter().filter(|s| s.tls) {
+            let port = self.service_port(s)?;
+            out.push((format!("{} ({}:{port})", s.name, s.host), SocketAddr::new(s.host, port)));
+        }
+        if let Some(b) = &self.bench.device.broker {
+            let vars = &self.bench.command_vars;
+            let host = b.host.render(vars, Quote::Raw).map_err(Stop::Error)?;
+            let port = b.tls_port.render(vars, Quote::Raw).map_err(Stop::Error)?;
+            let addr = tokio::net::lookup_host(format!("{host}:{}", port.trim()))
+                .await
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| Stop::Error(format!("the broker's TLS address {host}:{port} does not resolve")))?;
+            out.push((format!("MQTT broker TLS ({addr})"), addr));
+        }
+        Ok(out)
+    }
+
+    /// `tls_config` (COM-03): every TLS endpoint, old protocols and weak suites.
+    pub(super) async fn tls_config(&mut self, within: Duration) -> StepResult {
+        let endpoints = self.tls_endpoints().await?;
+        let mut probes: Vec<Probe> = Vec::new();
+        let mut findings = Vec::new();
+        let mut passed = Vec::new();
+        for (name, addr) in &endpoints {
+            let control = positive_control(*addr, within).await.map_err(|why| {
+                Stop::Error(format!(
+                    "{name}: no answer to a current TLS 1.2/1.3 client, so its configuration cannot be judged: {why}"
+                ))
+            })?;
+            probes.push(Probe {
+                endpoint: name.clone(),
+                offered: "TLS 1.3/1.2, current suites (positive control)".into(),
+                answer: words(&Ok(control.clone())),
+                accepted: true,
+            });
+            let mut found = Vec::new();
+            for old in [SSL3, TLS10, TLS11] {
+                let hello = Hello {
+                    version: old,
+                    suites: LEGACY,
+                    sni: None,
+                    versions: &[],
+                    bare: old == SSL3,
+                };
+                let a = tlswire::probe(*addr, &hello, PROBE_TIMEOUT).await;
+                // silence or a close is no acceptance: only a ServerHello agrees to the version
+                let accepted = matches!(a, Ok(Answer::Hello { version, .. }) if version <= TLS11);
+                if let Ok(Answer::Hello { version, suite }) = a
+                    && accepted
+                {
+                    found.push(format!(
+                        "accepts {} ({})",
+                        tlswire::version_name(version),
+                        tlswire::suite_name(suite)
+                    ));
+                }
+                probes.push(Probe {
+                    endpoint: name.clone(),
+                    offered: format!("{} only", tlswire::version_name(old)),
+                    answer: words(&a),
+                    accepted,
+                });
+            }
+            // every weak suite it takes: offer the rest again after each one chosen
+            let mut offer: Vec<u16> = WEAK.to_vec();
+            let mut weak = Vec::new();
+            while !offer.is_empty() {
+                let hello = Hello {
+                    version: TLS12,
+                    suites: &offer,
+                    sni: None,
+                    versions: &[],
+                    bare: false,
+                };
+                let a = tlswire::probe(*addr, &hello, PROBE_TIMEOUT).await;
+                let chosen = match a {
+                    Ok(Answer::Hello { suite, .. }) if offer.contains(&suite) => Some(suite),
+                    _ => None,
+                };
+                probes.push(Probe {
+                    endpoint: name.clone(),
+                    offered: format!(
+                        "TLS 1.2 with only {} NULL/EXPORT/RC4/3DES/anonymous suites",
+                        offer.len()
+                    ),
+                    answer: words(&a),
+                    accepted: chosen.is_some(),
+                });
+                let Some(suite) = chosen else { break };
+                weak.push(tlswire::suite_name(suite));
+                offer.retain(|s| *s != suite);
+            }
+            if !weak.is_empty() {
+                found.push(format!("accepts the weak suite(s) {}", weak.join(", ")));
+            }
+            if found.is_empty() {
+                passed.push(format!(
+                    "{name}: {} for a current client; SSL 3.0, TLS 1.0, TLS 1.1 and the weak suites refused",
+                    words(&Ok(control))
+                ));
+            } else {
+                findings.push(format!("{name} {}", found.join(", ")));
+            }
+        }
+        self.keep_evidence(
+            "tls-config.json",
+            serde_json::to_string_pretty(&probes).unwrap_or_default(),
+        );
+        if findings.is_empty() {
+            Ok(passed.join("; "))
+        } else {
+            Err(Stop::Fail {
+                check: Some("COM-03".into()),
+                reason: format!("COM-03: {}", findings.join("; ")),
+            })
+        }
+    }
+}
+
+/// A current client's hello, retried while the device may still be starting: the endpoint
+/// must choose TLS 1.2 or 1.3.
+async fn positive_control(addr: SocketAddr, within: Duration) -> Result<Answer, String> {
+    let deadline = Instant::now() + within;
+    let modern = Hello::modern(None);
+    loop {
+        let a = tlswire::probe(addr, &modern, PROBE_TIMEOUT).await;
+        if let Ok(Answer::Hello { version, .. }) = a
+            && version >= TLS12
+        {
+            return a;
+        }
+        if Instant::now() >= deadline {
+            return Err(words(&a));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
