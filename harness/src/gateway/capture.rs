@@ -47,6 +47,8 @@ pub struct Capture {
     pub path: PathBuf,
     pub table: Arc<Mutex<FlowTable>>,
     pub stats: Arc<Mutex<CaptureStats>>,
+    /// When capturing began (the link's view of the device runs from here).
+    pub started: std::time::Instant,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -217,6 +219,7 @@ impl Capture {
             path: path.into(),
             table,
             stats,
+            started: std::time::Instant::now(),
             stop,
             thread: Some(thread),
         })

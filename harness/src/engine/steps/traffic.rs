@@ -68,12 +68,16 @@ impl Run<'_> {
         )
     }
 
-    /// `traffic` (COM-01): judge every flow of the run so far.
+    /// `traffic` (COM-01): judge every flow of the run so far, once the capture has watched
+    /// the device for at least `observe`.
     pub(super) async fn traffic(&mut self, observe: Duration) -> StepResult {
-        if self.bench.gateway.capture.is_none() {
+        let Some(started) = self.bench.gateway.capture.as_ref().map(|c| c.started) else {
             return Err(self.link_error());
-        }
-        tokio::time::sleep(observe).await;
+        };
+        // the capture has watched the device since the run began (every boot of it): only
+        // what is missing of `observe` is waited for
+        tokio::time::sleep(observe.saturating_sub(started.elapsed())).await;
+        let covered = started.elapsed();
         let Some(cap) = &self.bench.gateway.capture else {
             return Err(self.link_error());
         };
@@ -90,8 +94,9 @@ impl Run<'_> {
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
         let saved = format!(
-            "capture {file} on {}: {} packets, {} saved ({:.1} of {} MiB){}{}",
+            "capture {file} on {} over {:.0} s: {} packets, {} saved ({:.1} of {} MiB){}{}",
             stats.interface,
+            covered.as_secs_f64(),
             stats.packets,
             stats.saved_packets,
             stats.saved_bytes as f64 / 1048576.0,
