@@ -56,6 +56,13 @@ fn plain_http_telemetry_fails_com01_with_the_flow_named_and_its_packets_in_the_p
         t.message
     );
     assert_eq!(c["open-ports"].status, "pass", "{out}");
+    // the report shows where the device talked to, on the page itself
+    let html = std::fs::read_to_string(dir.path().join("results/report.html")).expect("report");
+    let shown = html
+        .split("<summary>destinations.txt</summary><pre>")
+        .nth(1)
+        .expect("destinations on the page");
+    assert!(shown.contains(":8080") && shown.contains("http"), "{shown}");
     // the packet the verdict names is that request in the capture, as Wireshark reads it
     let n: String = t
         .message

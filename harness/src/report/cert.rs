@@ -44,7 +44,15 @@ pub struct CheckEntry {
     pub provisions: Vec<(String, String)>,
     pub requirements: Vec<u8>,
     pub evidence: Vec<EvidenceFile>,
+    /// Evidence a reader needs on the page itself (file name, text): the device's network
+    /// destinations (COM-01's destinations.txt).
+    pub shown: Vec<(String, String)>,
 }
+
+/// Evidence files the report shows in full (already redacted by the engine), and how much
+/// of each at most.
+const SHOWN: &[&str] = &["destinations.txt"];
+const SHOWN_MAX: usize = 64 << 10;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MatrixRow {
@@ -145,11 +153,25 @@ impl CertReporter {
                         }
                     })
                     .collect();
+                let shown = r
+                    .evidence_files
+                    .iter()
+                    .filter(|f| SHOWN.iter().any(|s| f.ends_with(&format!("/{s}"))))
+                    .filter_map(|f| {
+                        let bytes = std::fs::read(self.out_dir.join(f)).ok()?;
+                        let mut text = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN_MAX)]).into_owned();
+                        if bytes.len() > SHOWN_MAX {
+                            text.push_str("\n[… the rest is in the file]");
+                        }
+                        Some((f.rsplit('/').next().unwrap_or(f).to_string(), text))
+                    })
+                    .collect();
                 CheckEntry {
                     result: r.clone(),
                     provisions,
                     requirements,
                     evidence,
+                    shown,
                 }
             })
             .collect();

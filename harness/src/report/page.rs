@@ -94,6 +94,8 @@ struct Check<'a> {
     excerpt: &'a str,
     /// Plots (the brute-force timeline) are shown; loaded as images, an SVG runs nothing.
     plots: Vec<&'a EvidenceFile>,
+    /// Text evidence shown in full (the device's network destinations).
+    shown: &'a [(String, String)],
     evidence: &'a [EvidenceFile],
 }
 
@@ -137,6 +139,7 @@ fn check(c: &CheckEntry) -> Check<'_> {
             .collect(),
         excerpt: &res.excerpt,
         plots: c.evidence.iter().filter(|e| e.path.ends_with(".svg")).collect(),
+        shown: &c.shown,
         evidence: &c.evidence,
     }
 }
@@ -276,6 +279,7 @@ mod tests {
                     sha256: HOSTILE.into(),
                     bytes: 1,
                 }],
+                shown: vec![(HOSTILE.into(), HOSTILE.into())],
             }],
             deviations: vec![HOSTILE.into()],
             interrupted: false,
