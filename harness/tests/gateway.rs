@@ -252,3 +252,45 @@ fn the_simulated_boards_network_flaws_are_named(
     assert_eq!(p.status, ports, "{profile}: {p:?}\n{out}");
     assert!(p.message.contains(ports_says), "{p:?}");
 }
+
+/// Without root the device gets no namespace and runs in this machine's network: the link
+/// checks are ERROR saying why — never a verdict on the device, never skipped silently.
+#[test]
+fn without_root_the_link_checks_are_errors_saying_why() {
+    if !ready() || !tools_ready(&["setpriv"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // the unprivileged run writes only here (results, work folder, board locks)
+    std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin())
+        .current_dir(repo())
+        .env("TMPDIR", d)
+        .env("HOME", d)
+        .args(["run", "--skip-setup", "-d", "fixtures/devices/netdev-quiet.yaml"])
+        .args(["--only", "network-traffic", "--only", "open-ports", "--out"])
+        .arg(d.join("results"))
+        .arg("--workdir")
+        .arg(d.join("work"))
+        .output()
+        .expect("run certbench as nobody");
+    let log = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{log}");
+    let cases = junit(&d.join("results/junit.xml"));
+    assert_eq!(cases.len(), 2, "{log}");
+    for c in &cases {
+        assert_eq!(c.status, "error", "{c:?}\n{log}");
+        assert!(
+            c.message.contains("a network namespace needs root") && c.message.contains("uid 65534"),
+            "{c:?}"
+        );
+    }
+    let _ = Command::new("fixtures/netdev/device.sh")
+        .current_dir(repo())
+        .arg("power-off")
+        .arg(d.join("work/netdev"))
+        .status();
+}
