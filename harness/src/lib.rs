@@ -21,5 +21,6 @@ pub mod redact;
 pub mod remote;
 pub mod report;
 pub mod run;
+pub mod tlswire;
 pub mod update;
 pub mod util;

@@ -13,17 +13,18 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("util", &[]),
     ("redact", &[]),
     ("exit", &[]),
+    ("tlswire", &[]),
     // user files
     ("config", &["model", "util"]),
     // running a command (setup, power, factory reset)
     ("process", &["model", "util", "config"]),
     // the device's interfaces and the benches
-    ("bench", &["model", "util", "config"]),
+    ("bench", &["model", "util", "config", "tlswire"]),
     ("console", &["model", "util", "redact", "config"]),
     ("power", &["model", "util", "config", "process"]),
     ("debug", &["model", "util", "config"]),
     ("update", &["model", "util", "config", "bench"]),
-    ("gateway", &["model", "util"]),
+    ("gateway", &["model", "util", "tlswire"]),
     ("remote", &["model", "util", "config", "bench"]),
     ("docs", &["model", "util", "config"]),
     ("lab", &["model", "util", "config"]),
@@ -33,16 +34,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "engine",
         &[
-            "model", "util", "redact", "config", "process", "bench", "console", "power", "debug", "update", "gateway",
-            "remote", "docs", "report",
+            "model", "util", "redact", "tlswire", "config", "process", "bench", "console", "power", "debug", "update",
+            "gateway", "remote", "docs", "report",
         ],
     ),
     // one run
     (
         "run",
         &[
-            "model", "util", "redact", "exit", "config", "process", "bench", "console", "power", "debug", "update",
-            "gateway", "remote", "docs", "lab", "engine", "report",
+            "model", "util", "redact", "tlswire", "exit", "config", "process", "bench", "console", "power", "debug",
+            "update", "gateway", "remote", "docs", "lab", "engine", "report",
         ],
     ),
 ];

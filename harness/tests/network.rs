@@ -275,3 +275,31 @@ fn a_device_that_stops_validating_after_failures_is_caught_by_the_long_window() 
         "an early end says why: tls-expired's window"
     );
 }
+
+/// TLS-05 against OpenSSL's s_client as the device's TLS client (fixtures/tlsdev): with TLS
+/// 1.0/1.1 switched off it refuses the bench's TLS 1.0 ServerHello (PASS); with Debian's
+/// defaults it goes on to its key exchange (FAIL, saying so). The simulated board's rustls
+/// client refuses at the ServerHello in the main job.
+#[rstest::rstest]
+#[case::hardened("hardened", "pass", "")]
+#[case::debian_defaults("defaults", "failure", "the client answered the certificate with its key exchange")]
+fn an_old_tls_server_against_openssl_clients(#[case] mode: &str, #[case] want: &str, #[case] says: &str) {
+    if !tools_ready(&["openssl"]) {
+        return;
+    }
+    let r = Certbench::profile("fixtures/devices/openssl-mqtt-client.yaml")
+        .args(&["--skip-setup", "--set", &format!("tls_mode={mode}")])
+        .only("tls-old-version")
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    assert!(c.message.contains(says), "{c:?}");
+    let sessions =
+        std::fs::read_to_string(r.results().join("scenarios/tls-old-version/bench-sessions.jsonl")).expect("sessions");
+    if want == "pass" {
+        assert!(
+            sessions.contains("alert protocol_version at the TLS 1.0 ServerHello"),
+            "{sessions}"
+        );
+    }
+}

@@ -165,6 +165,19 @@ impl NetBench {
         Ok(Some(self.phase))
     }
 
+    /// Starts a new phase in which the TLS listener offers only TLS 1.0 (TLS-05), with the
+    /// valid certificate should the client go on. Ok(None) without a trusted CA.
+    pub fn configure_old_tls(&mut self, plain: bool) -> Result<Option<u64>, BenchError> {
+        let Some(chain) = self.pki.issue_rsa()? else {
+            return Ok(None);
+        };
+        self.phase += 1;
+        self.plain
+            .set_mode(if plain { Mode::Plain } else { Mode::Off }, self.phase);
+        self.tls.set_mode(Mode::OldTls(Arc::new(chain)), self.phase);
+        Ok(Some(self.phase))
+    }
+
     pub fn phase(&self) -> u64 {
         self.phase
     }

@@ -36,6 +36,10 @@ pub enum Mode {
     Off,
     Plain,
     Tls(Arc<rustls::ServerConfig>),
+    /// TLS-05: answer every ClientHello with a TLS 1.0 ServerHello and, unless the client
+    /// refuses it at once, the valid certificate chain (DER) for an RSA key exchange. Never
+    /// gets to MQTT: the question is only whether the client goes on with TLS 1.0.
+    OldTls(Arc<Vec<Vec<u8>>>),
 }
 
 impl std::fmt::Debug for Mode {
@@ -44,6 +48,7 @@ impl std::fmt::Debug for Mode {
             Mode::Off => "off",
             Mode::Plain => "plain",
             Mode::Tls(_) => "tls",
+            Mode::OldTls(_) => "old tls",
         })
     }
 }
@@ -236,6 +241,14 @@ async fn serve(
     let stream: Box<dyn Stream> = match mode {
         Mode::Off => return,
         Mode::Plain => Box::new(sock),
+        Mode::OldTls(chain) => {
+            let (outcome, closed) = old_tls(sock, &chain, handshake).await;
+            log.update(id, |s| {
+                s.tls = Some(outcome);
+                s.closed = Some(closed);
+            });
+            return;
+        }
         Mode::Tls(cfg) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
             match tokio::time::timeout(handshake, acceptor.accept(sock)).await {
@@ -273,6 +286,98 @@ async fn serve(
             s.closed = Some(why);
         }
     });
+}
+
+/// How long a client may take to refuse an old ServerHello before the bench sends the rest
+/// of its flight: a client checks the version when the ServerHello arrives.
+const OLD_TLS_REFUSAL: Duration = Duration::from_secs(2);
+
+/// Reads one whole TLS record (header and body) within `within`.
+async fn read_record(sock: &mut TcpStream, within: Duration) -> Result<Vec<u8>, TlsOutcome> {
+    let mut rec = vec![0u8; 5];
+    let read = async {
+        sock.read_exact(&mut rec).await?;
+        let len = u16::from_be_bytes([rec[3], rec[4]]) as usize;
+        rec.resize(5 + len, 0);
+        sock.read_exact(&mut rec[5..]).await?;
+        Ok::<_, std::io::Error>(())
+    };
+    match tokio::time::timeout(within, read).await {
+        Err(_) => Err(TlsOutcome::Stalled),
+        Ok(Err(_)) => Err(TlsOutcome::PeerHungUp),
+        Ok(Ok(())) => Ok(rec),
+    }
+}
+
+/// The old-TLS offer (TLS-05): `Established` only when the client went on with TLS 1.0 —
+/// it answered the certificate with its key exchange. A refusal is an alert (at the
+/// ServerHello, or after the certificate). A client offering no RSA key-exchange suite that
+/// does not refuse at the ServerHello cannot be taken further (a TLS 1.0 ServerKeyExchange
+/// would be needed): that session says so, and the check is not decided.
+async fn old_tls(mut sock: TcpStream, chain: &[Vec<u8>], handshake: Duration) -> (TlsOutcome, String) {
+    use crate::tlswire::{self, TLS10};
+    let hello = match read_record(&mut sock, handshake).await {
+        Ok(r) => r,
+        Err(o) => return (o, "no ClientHello".into()),
+    };
+    let Some(offered) = tlswire::offered_suites(&hello) else {
+        return (TlsOutcome::Failed("not a TLS ClientHello".into()), "not TLS".into());
+    };
+    // an RSA key exchange needs no signed parameters: what a TLS 1.0 client would go on with
+    let rsa = [0x002f, 0x0035, 0x000a, 0x0005];
+    let rsa_suite = rsa.iter().copied().find(|s| offered.contains(s));
+    let suite = rsa_suite.or(offered.first().copied()).unwrap_or(0x002f);
+    if sock
+        .write_all(&tlswire::server_hello_record(TLS10, suite))
+        .await
+        .is_err()
+    {
+        return (TlsOutcome::PeerHungUp, "closed before the ServerHello".into());
+    }
+    let alert = |rec: &[u8], when: &str| {
+        TlsOutcome::AlertReceived(format!("{} {when}", alert_name(rec.get(6).copied().unwrap_or(0))))
+    };
+    match read_record(&mut sock, OLD_TLS_REFUSAL).await {
+        Ok(rec) if rec[0] == 0x15 => return (alert(&rec, "at the TLS 1.0 ServerHello"), "refused TLS 1.0".into()),
+        Ok(_) | Err(TlsOutcome::Stalled) => {}
+        Err(o) => return (o, "closed at the TLS 1.0 ServerHello".into()),
+    }
+    if rsa_suite.is_none() {
+        return (
+            TlsOutcome::Failed(format!(
+                "{} the client did not refuse the TLS 1.0 ServerHello and offers no RSA key-exchange suite, so the bench cannot take the offer further",
+                super::sessions::NOT_DECIDED
+            )),
+            "TLS 1.0 offer not finished".into(),
+        );
+    }
+    let _ = sock.write_all(&tlswire::certificate_and_done(TLS10, chain)).await;
+    match read_record(&mut sock, handshake).await {
+        // its key exchange (handshake type 16), or a change of cipher spec: it goes on
+        Ok(r) if (r[0] == 0x16 && r.get(5) == Some(&16)) || r[0] == 0x14 => (
+            TlsOutcome::Established(format!(
+                "TLS 1.0 (suite 0x{suite:04x}) accepted: the client answered the certificate with its key exchange"
+            )),
+            "the bench offered only TLS 1.0".into(),
+        ),
+        Ok(r) if r[0] == 0x15 => (alert(&r, "after the certificate"), "refused TLS 1.0".into()),
+        Ok(r) => (
+            TlsOutcome::Failed(format!("an unexpected record (type {}) after the certificate", r[0])),
+            "the bench offered only TLS 1.0".into(),
+        ),
+        Err(o) => (o, "closed after the certificate".into()),
+    }
+}
+
+fn alert_name(d: u8) -> String {
+    match d {
+        10 => "alert unexpected_message".into(),
+        40 => "alert handshake_failure".into(),
+        47 => "alert illegal_parameter".into(),
+        70 => "alert protocol_version".into(),
+        71 => "alert insufficient_security".into(),
+        d => format!("alert {d}"),
+    }
 }
 
 /// Reads a CONNECT's protocol level without decoding the rest (MQTT 5 and garbage alike).

@@ -161,6 +161,29 @@ impl Pki {
         self.trusted.is_some()
     }
 
+    /// TLS-05's identity: a certificate for the device's host name from the trusted CA, with
+    /// an RSA key (a TLS 1.0 client goes on with an RSA key exchange only for an RSA
+    /// certificate). The key is a fixed test key shipped with certbench (`data/`): the bench is
+    /// the adversary here, its key protects nothing. None without a trusted CA.
+    pub fn issue_rsa(&self) -> Result<Option<Vec<Vec<u8>>>, PkiError> {
+        let Some(ca) = &self.trusted else { return Ok(None) };
+        let key =
+            KeyPair::from_pem(include_str!("../../data/bench-rsa-tls10.key")).map_err(|source| PkiError::Generate {
+                what: "the bench's RSA test key".into(),
+                source,
+            })?;
+        let mut p = CertificateParams::new(vec![self.host.clone()]).map_err(PkiError::Params)?;
+        p.distinguished_name.push(DnType::CommonName, self.host.clone());
+        let now = time::OffsetDateTime::now_utc();
+        p.not_before = now - time::Duration::days(1);
+        p.not_after = now + time::Duration::days(7);
+        let cert = p.signed_by(&key, &ca.issuer).map_err(|source| PkiError::Generate {
+            what: "issue the RSA certificate".into(),
+            source,
+        })?;
+        Ok(Some(vec![cert.der().to_vec()]))
+    }
+
     /// Issues the certificate of a variant; None when it needs the trusted CA and there is none.
     pub fn issue(&self, v: CertVariant) -> Result<Option<Identity>, PkiError> {
         let host = match v {

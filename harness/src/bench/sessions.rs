@@ -11,6 +11,9 @@ pub use crate::model::ListenerName;
 
 use super::peers::{Attribution, Origin, RecordBudget, bounded};
 
+/// Starts a TLS outcome that leaves its check undecided (the bench could not finish an offer).
+pub const NOT_DECIDED: &str = "not decided:";
+
 /// Distinct topics (and subscriptions) recorded per session; more are only counted.
 pub const TOPICS_MAX: usize = 64;
 /// Bytes of a topic, subscription, client id or user name kept in the record.

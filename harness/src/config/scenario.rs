@@ -375,6 +375,8 @@ pub enum TlsSetting {
     UntrustedCa,
     Expired,
     WrongHost,
+    /// TLS-05: only TLS 1.0 is offered (the valid certificate, should the device go on).
+    OldVersion,
 }
 
 impl TlsSetting {
@@ -387,6 +389,8 @@ impl TlsSetting {
             TlsSetting::UntrustedCa => Some(V::UntrustedCa),
             TlsSetting::Expired => Some(V::Expired),
             TlsSetting::WrongHost => Some(V::WrongHost),
+            // the valid certificate, behind a TLS 1.0 ServerHello
+            TlsSetting::OldVersion => Some(V::Valid),
         }
     }
 }
@@ -1113,12 +1117,12 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                     );
                 }
                 if let Some(t) = &u.tls
-                    && t.value == TlsSetting::Off
+                    && matches!(t.value, TlsSetting::Off | TlsSetting::OldVersion)
                 {
                     cx.err(
                         t.pos,
                         format!("{f}.update_image.tls"),
-                        "`off` would block the update channel, so nothing could be tested".into(),
+                        "`off` would block the update channel and `old_version` is for the MQTT bench, so nothing could be tested".into(),
                         Some("use valid, self_signed, untrusted_ca, expired or wrong_host"),
                     );
                 }

@@ -9,7 +9,6 @@ pub mod flows;
 pub mod netns;
 pub mod pcapng;
 pub mod scan;
-pub mod tlswire;
 
 /// The device's link during a run: its namespace (if certbench made one), the capture,
 /// and what the last port scan found.

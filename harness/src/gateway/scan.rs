@@ -196,7 +196,7 @@ async fn exchange(
 /// A minimal TLS 1.2/1.3 ClientHello that any TLS server answers (with a server name when
 /// given; a GREASE version as browsers send, RFC 8701).
 pub(crate) fn client_hello(sni: Option<&str>) -> Vec<u8> {
-    super::tlswire::Hello::modern(sni).bytes()
+    crate::tlswire::Hello::modern(sni).bytes()
 }
 
 /// (port, service, a request its servers answer)

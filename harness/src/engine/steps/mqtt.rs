@@ -6,21 +6,36 @@ use super::prelude::*;
 impl Run<'_> {
     pub(super) fn bench_phase(&mut self, plain: &bool, tls: &TlsSetting, without_trusted_ca: &Untrusted) -> StepResult {
         let net = self.bench.net.as_mut().ok_or_else(no_bench)?;
-        match net.configure(*plain, tls.variant())? {
+        let old = *tls == TlsSetting::OldVersion;
+        let configured = if old {
+            net.configure_old_tls(*plain)?
+        } else {
+            net.configure(*plain, tls.variant())?
+        };
+        let what = if old {
+            "only TLS 1.0".to_string()
+        } else {
+            tls.variant()
+                .map(|v| v.describe().to_string())
+                .unwrap_or_else(|| "it".into())
+        };
+        match configured {
             Some(phase) => Ok(format!(
                 "bench phase {phase}: plaintext MQTT {}, TLS MQTT {}",
                 if *plain { "on" } else { "off" },
-                tls.variant()
-                    .map(|v| format!("presents {}", v.describe()))
-                    .unwrap_or_else(|| "blocked".into())
+                if old {
+                    "offers only TLS 1.0 (then the valid certificate)".to_string()
+                } else {
+                    tls.variant()
+                        .map(|v| format!("presents {}", v.describe()))
+                        .unwrap_or_else(|| "blocked".into())
+                }
             )),
             None if *without_trusted_ca == crate::config::scenario::Untrusted::End => Err(Stop::End(format!(
-                "the scenario ends here: the bench cannot present {} because the device trusts no CA the bench can issue from (network.mqtt.trust), so the later phases were not run; the verdict rests on the steps above",
-                tls.variant().map(|v| v.describe()).unwrap_or("it")
+                "the scenario ends here: the bench cannot present {what} because the device trusts no CA the bench can issue from (network.mqtt.trust), so the later phases were not run; the verdict rests on the steps above"
             ))),
             None => Err(Stop::Skip(format!(
-                "the bench cannot present {}: the device trusts no CA the bench can issue from (declare network.mqtt.trust: bench_ca or maker_ca)",
-                tls.variant().map(|v| v.describe()).unwrap_or("it")
+                "the bench cannot present {what}: the device trusts no CA the bench can issue from (declare network.mqtt.trust: bench_ca or maker_ca)"
             ))),
         }
     }
@@ -141,6 +156,13 @@ impl Run<'_> {
                     return Err(Stop::Error(format!(
                         "not decided: {why}, so \"nothing reached {reach:?}\" would not be the device's doing"
                     )));
+                }
+                // a session the bench could not take far enough decides nothing
+                if let Some(s) = in_phase.iter().find(|s| {
+                    matches!(&s.tls, Some(crate::bench::sessions::TlsOutcome::Failed(m))
+                        if m.starts_with(crate::bench::sessions::NOT_DECIDED))
+                }) {
+                    return Err(Stop::Error(s.describe()));
                 }
                 if let Some((l, min)) = require_attempts
                     && (attempts(*l) as u32) < *min

@@ -1,12 +1,12 @@
 //! COM-03 for the device's TLS endpoints: each must answer a current client (the positive
 //! control) and refuse SSL 3.0, TLS 1.0, TLS 1.1 and the NULL, EXPORT, RC4, 3DES and anonymous
-//! cipher suites. The offers are hand-built ClientHellos (`gateway::tlswire`): only the
+//! cipher suites. The offers are hand-built ClientHellos (`tlswire`): only the
 //! server's first answer is needed, no handshake is completed.
 
 use std::net::SocketAddr;
 
 use super::prelude::*;
-use crate::gateway::tlswire::{self, Answer, Hello, LEGACY, SSL3, TLS10, TLS11, TLS12, WEAK};
+use crate::tlswire::{self, Answer, Hello, LEGACY, SSL3, TLS10, TLS11, TLS12, WEAK};
 
 /// How long one offer may wait for its connection, and then for the answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);

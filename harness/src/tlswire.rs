@@ -212,6 +212,63 @@ pub async fn probe(
     }
 }
 
+/// The cipher suites a ClientHello offers (the handshake message inside one record); None
+/// when the bytes are no complete ClientHello.
+pub fn offered_suites(rec: &[u8]) -> Option<Vec<u16>> {
+    if rec.len() < 5 || rec[0] != 0x16 {
+        return None;
+    }
+    let len = u16::from_be_bytes([rec[3], rec[4]]) as usize;
+    let hs = rec.get(5..5 + len)?;
+    if hs.first() != Some(&1) {
+        return None;
+    }
+    let body = hs.get(4..)?;
+    let sid = *body.get(34)? as usize;
+    let at = 35 + sid;
+    let n = u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]) as usize;
+    let list = body.get(at + 2..at + 2 + n)?;
+    Some(list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
+}
+
+fn handshake_record(version: u16, msg_type: u8, body: &[u8]) -> Vec<u8> {
+    let mut hs = vec![msg_type];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(body);
+    let mut rec = vec![0x16];
+    rec.extend_from_slice(&version.to_be_bytes());
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+/// A ServerHello choosing `version` and `suite` (no session id; renegotiation_info, which
+/// current clients insist on: RFC 5746).
+pub fn server_hello_record(version: u16, suite: u16) -> Vec<u8> {
+    let mut body = version.to_be_bytes().to_vec();
+    body.extend_from_slice(&[0x53; 32]);
+    body.push(0);
+    body.extend_from_slice(&suite.to_be_bytes());
+    body.push(0);
+    body.extend_from_slice(&[0, 5, 0xff, 0x01, 0, 1, 0]);
+    handshake_record(version, 2, &body)
+}
+
+/// The rest of a server's first flight for an RSA key exchange: Certificate (the DER chain)
+/// and ServerHelloDone.
+pub fn certificate_and_done(version: u16, chain: &[Vec<u8>]) -> Vec<u8> {
+    let mut list = Vec::new();
+    for der in chain {
+        list.extend_from_slice(&(der.len() as u32).to_be_bytes()[1..]);
+        list.extend_from_slice(der);
+    }
+    let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
+    body.extend_from_slice(&list);
+    let mut out = handshake_record(version, 11, &body);
+    out.extend(handshake_record(version, 14, &[]));
+    out
+}
+
 pub fn version_name(v: u16) -> String {
     match v {
         SSL3 => "SSL 3.0".into(),
@@ -305,6 +362,24 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         assert!(WEAK.iter().all(|s| seen.insert(*s)));
         assert!(WEAK.iter().all(|s| !MODERN.contains(s)));
+    }
+
+    #[test]
+    fn a_client_hellos_suites_and_a_server_flight_read_back() {
+        let hello = Hello::modern(Some("x.test")).bytes();
+        assert_eq!(offered_suites(&hello).as_deref(), Some(MODERN));
+        let sh = server_hello_record(TLS10, 0x002f);
+        assert_eq!(
+            answer(&sh),
+            Some(Answer::Hello {
+                version: TLS10,
+                suite: 0x002f
+            })
+        );
+        let flight = certificate_and_done(TLS10, &[vec![1, 2, 3]]);
+        // Certificate: list of one 3-byte certificate; then an empty ServerHelloDone
+        assert_eq!(flight[5], 11);
+        assert_eq!(&flight[flight.len() - 4..], &[14, 0, 0, 0]);
     }
 
     #[test]
