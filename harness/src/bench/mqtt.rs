@@ -326,10 +326,7 @@ async fn old_tls(mut sock: TcpStream, chain: &[Vec<u8>], handshake: Duration) ->
         }
         // a handshake the bench cannot read (split over records, or malformed) is no refusal
         return (
-            TlsOutcome::Failed(format!(
-                "{} a ClientHello the bench could not read in one record",
-                super::sessions::NOT_DECIDED
-            )),
+            TlsOutcome::Undecided("a ClientHello the bench could not read in one record".into()),
             "TLS 1.0 offer not made".into(),
         );
     };
@@ -354,10 +351,9 @@ async fn old_tls(mut sock: TcpStream, chain: &[Vec<u8>], handshake: Duration) ->
     }
     if rsa_suite.is_none() {
         return (
-            TlsOutcome::Failed(format!(
-                "{} the client did not refuse the TLS 1.0 ServerHello and offers no RSA key-exchange suite, so the bench cannot take the offer further",
-                super::sessions::NOT_DECIDED
-            )),
+            TlsOutcome::Undecided(
+                "the client did not refuse the TLS 1.0 ServerHello and offers no RSA key-exchange suite, so the bench cannot take the offer further".into(),
+            ),
             "TLS 1.0 offer not finished".into(),
         );
     }

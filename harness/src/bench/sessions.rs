@@ -11,9 +11,6 @@ pub use crate::model::ListenerName;
 
 use super::peers::{Attribution, Origin, RecordBudget, bounded};
 
-/// Starts a TLS outcome that leaves its check undecided (the bench could not finish an offer).
-pub const NOT_DECIDED: &str = "not decided:";
-
 /// Distinct topics (and subscriptions) recorded per session; more are only counted.
 pub const TOPICS_MAX: usize = 64;
 /// Bytes of a topic, subscription, client id or user name kept in the record.
@@ -32,6 +29,8 @@ pub enum TlsOutcome {
     Stalled,
     /// Not TLS, or another handshake error.
     Failed(String),
+    /// The bench could not take its offer far enough to tell (why): the check is not decided.
+    Undecided(String),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +120,7 @@ impl Session {
             Some(TlsOutcome::PeerHungUp) => s.push_str(": the client hung up during the TLS handshake"),
             Some(TlsOutcome::Stalled) => s.push_str(": TLS handshake stalled"),
             Some(TlsOutcome::Failed(e)) => s.push_str(&format!(": TLS handshake failed: {e}")),
+            Some(TlsOutcome::Undecided(why)) => s.push_str(&format!(": not decided: {why}")),
             None => {}
         }
         if let Some(c) = &self.connect {

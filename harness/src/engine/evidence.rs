@@ -69,19 +69,14 @@ pub(super) fn save(
     rel_dir: &str,
     result: &mut ScenarioResult,
 ) {
-    // `redact`: false only for text the transcript already rendered through the redactor
-    let mut write = |name: &str, text: &[u8], redact: bool| {
-        let text = if redact {
-            bench.redactor.redact(&String::from_utf8_lossy(text)).into_bytes()
-        } else {
-            text.to_vec()
-        };
-        if std::fs::create_dir_all(dir).is_ok() && std::fs::write(dir.join(name), text).is_ok() {
+    let mut write = |name: &str, bytes: &[u8]| {
+        if std::fs::create_dir_all(dir).is_ok() && std::fs::write(dir.join(name), bytes).is_ok() {
             result.evidence_files.push(format!("{rel_dir}/{name}"));
         }
     };
+    let redacted = |text: &str| bench.redactor.redact(text);
     for (name, text) in extra {
-        write(name, text.as_bytes(), true);
+        write(name, redacted(text).as_bytes());
     }
     if let (Some(u), Some(mark)) = (&bench.update, marks.update_all) {
         // every peer's requests: each record says whose it was (`origin`)
@@ -89,14 +84,13 @@ pub(super) fn save(
         if !reqs.is_empty() {
             write(
                 "update-requests.jsonl",
-                (jsonl(&reqs) + &not_recorded(u.log.dropped())).as_bytes(),
-                true,
+                redacted(&(jsonl(&reqs) + &not_recorded(u.log.dropped()))).as_bytes(),
             );
         }
         let hs = u.log.handshakes();
         let hs = hs.get(marks.handshakes.unwrap_or(0)..).unwrap_or_default();
         if !hs.is_empty() {
-            write("update-handshakes.jsonl", jsonl(hs).as_bytes(), true);
+            write("update-handshakes.jsonl", redacted(&jsonl(hs)).as_bytes());
         }
     }
     if let (Some(net), Some(first)) = (&bench.net, marks.first_phase)
@@ -105,7 +99,7 @@ pub(super) fn save(
         // every peer's sessions: each record says whose it was (`origin`)
         let all = net.log.all();
         let lines = jsonl(all.iter().filter(|s| s.phase >= first)) + &not_recorded(net.log.dropped());
-        write("bench-sessions.jsonl", lines.as_bytes(), true);
+        write("bench-sessions.jsonl", redacted(&lines).as_bytes());
     }
     if let (Some(c), Some(mark)) = (&bench.console, marks.console) {
         c.marker(format!("scenario {} ends: {}", sc.id, result.verdict));
@@ -116,8 +110,9 @@ pub(super) fn save(
                 t.tail_text(mark, 3000, &bench.redactor),
             )
         });
-        write("console.log", text.as_bytes(), false);
-        write("console.raw", &raw, false);
+        // (the transcript renders through the redactor itself)
+        write("console.log", text.as_bytes());
+        write("console.raw", &raw);
         result.excerpt = tail;
     }
 }

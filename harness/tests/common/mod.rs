@@ -305,13 +305,6 @@ pub fn assert_no_secret(dir: &Path, secrets: &[&str]) -> usize {
     files.len()
 }
 
-/// Runs `certbench run -d profile` with results and work folders in a fresh temporary
-/// folder, plus `args`; returns the testcases, the exit code, the folder and the output.
-fn run_in_temp(profile: &str, args: &[&str]) -> (Vec<Case>, Option<i32>, tempfile::TempDir, String) {
-    let r = Certbench::profile(profile).args(args).run();
-    (r.cases, r.code, r.dir, r.log)
-}
-
 /// Runs the scenarios `only` against a profile (its setup included); returns the testcases
 /// by scenario id, the exit code, the folder holding `results/` and the output.
 pub fn run_only(
@@ -338,14 +331,12 @@ pub fn run_only_with(
     tempfile::TempDir,
     String,
 ) {
-    let mut args: Vec<&str> = only.iter().flat_map(|id| ["--only", id]).collect();
-    args.extend_from_slice(extra);
-    let (cases, code, dir, log) = run_in_temp(profile, &args);
-    let cases = cases
-        .into_iter()
-        .map(|c| (c.name.split(' ').next().unwrap_or_default().to_string(), c))
-        .collect();
-    (cases, code, dir, log)
+    let mut run = Certbench::profile(profile).args(extra);
+    for id in only {
+        run = run.only(id);
+    }
+    let r = run.run();
+    (r.by_id(), r.code, r.dir, r.log)
 }
 
 /// The password scenarios, one check each: PWD-01, PWD-07, PWD-08.
@@ -362,8 +353,8 @@ pub fn run_profile(profile: &str, extra: &[&str]) -> (Option<i32>, Vec<Case>, te
         args.extend(["--only", id]);
     }
     args.extend_from_slice(extra);
-    let (cases, code, dir, log) = run_in_temp(profile, &args);
-    (code, cases, dir, log)
+    let r = Certbench::profile(profile).args(&args).run();
+    (r.code, r.cases, r.dir, r.log)
 }
 
 /// A raw PTY pair: (master, slave, slave path). The test plays the device on the master.

@@ -158,10 +158,10 @@ impl Run<'_> {
                     )));
                 }
                 // a session the bench could not take far enough decides nothing
-                if let Some(s) = in_phase.iter().find(|s| {
-                    matches!(&s.tls, Some(crate::bench::sessions::TlsOutcome::Failed(m))
-                        if m.starts_with(crate::bench::sessions::NOT_DECIDED))
-                }) {
+                if let Some(s) = in_phase
+                    .iter()
+                    .find(|s| matches!(s.tls, Some(crate::bench::sessions::TlsOutcome::Undecided(_))))
+                {
                     return Err(Stop::Error(s.describe()));
                 }
                 if let Some((l, min)) = require_attempts

@@ -50,8 +50,18 @@ impl Said {
     }
 }
 
-/// How a man-in-the-middle wait that ended once its evidence was complete is described.
-const ENDED_EARLY: &str = "the wait ended early, after";
+/// A wait through a man in the middle that saw no complete fetch: why (as `wait_fetched`
+/// would say), and, when it ended once its evidence was complete, how.
+struct NotFetched {
+    why: Stop,
+    early: Option<String>,
+}
+
+impl From<Stop> for NotFetched {
+    fn from(why: Stop) -> Self {
+        Self { why, early: None }
+    }
+}
 
 /// Where in an update a power cut falls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -320,19 +330,17 @@ impl Run<'_> {
         }
     }
 
-    /// As `wait_fetched`, but through a man in the middle the device may refuse: done early
-    /// once a handshake was seen and nothing followed for a few seconds.
     /// Waits, through a man in the middle, until the device has fetched all of `img`, or
     /// stopped (3 s without a new handshake or request), or — with `until: (n, min)` — made
     /// `n` handshakes none of which asked for the image, once `min` has passed: the evidence
-    /// is complete (then Err(EndedEarly) says so).
+    /// is complete (`NotFetched::early` then says so).
     async fn wait_fetched_or_refused(
         &mut self,
         img: &Image,
         (mark, hs_mark): (usize, usize),
         within: Duration,
         until: Option<(u32, Duration)>,
-    ) -> Result<String, Stop> {
+    ) -> Result<String, NotFetched> {
         let log = self.updates()?.log.clone();
         let t0 = Instant::now();
         let deadline = t0 + within;
@@ -351,20 +359,24 @@ impl Run<'_> {
                 && handshakes >= n as usize
                 && !since.iter().any(|r| r.path == img.path)
             {
-                return Err(Stop::Error(format!(
-                    "{ENDED_EARLY} {:.1?} (at most {within:?}): {handshakes} handshake(s) with the bench, none asked for the image",
+                let early = format!(
+                    "the wait ended early, after {:.1?} (at most {within:?}): {handshakes} handshake(s) with the bench, none asked for the image",
                     now.duration_since(t0)
-                )));
+                );
+                return Err(NotFetched {
+                    why: Stop::Error(early.clone()),
+                    early: Some(early),
+                });
             }
             match quiet_since {
                 Some((n, t)) if n == seen && seen > 0 && now.duration_since(t) > Duration::from_secs(3) => {
-                    return Err(Stop::Error("no complete fetch after the handshake".into()));
+                    return Err(Stop::Error("no complete fetch after the handshake".into()).into());
                 }
                 Some((n, _)) if n == seen => {}
                 _ => quiet_since = Some((seen, now)),
             }
             if now >= deadline {
-                return self.wait_fetched(img, mark, Duration::ZERO).await;
+                return Ok(self.wait_fetched(img, mark, Duration::ZERO).await?);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -424,7 +436,10 @@ impl Run<'_> {
         c.marker(format!("offering image {} ({})", name.as_str(), name.describe()));
         let how = self.deliver(&img).await?;
         let fetched = match mitm {
-            None => self.wait_fetched(&img, mark, spec.decision_time).await,
+            None => self
+                .wait_fetched(&img, mark, spec.decision_time)
+                .await
+                .map_err(NotFetched::from),
             Some(_) => {
                 self.wait_fetched_or_refused(&img, (mark, hs_mark), spec.decision_time, until)
                     .await
@@ -432,11 +447,11 @@ impl Run<'_> {
         };
         let fetched = match fetched {
             Ok(f) => f,
-            Err(e) => {
+            Err(nf) => {
                 self.updates()?.withdraw();
                 return match mitm {
-                    Some(v) => self.mitm_not_fetched(v, e, &img, (mark, hs_mark), &how),
-                    None => Err(e),
+                    Some(v) => self.mitm_not_fetched(v, nf, &img, (mark, hs_mark), &how),
+                    None => Err(nf.why),
                 };
             }
         };
@@ -521,11 +536,11 @@ impl Run<'_> {
 
     /// The image was not fetched through a man in the middle: a refused handshake, or a
     /// completed one after which the device asked for nothing (a host-name check after the
-    /// handshake), is the right answer; anything else stays as it was (`e`).
+    /// handshake), is the right answer; anything else stays as it was (`nf.why`).
     fn mitm_not_fetched(
         &mut self,
         v: CertVariant,
-        e: Stop,
+        nf: NotFetched,
         img: &Image,
         (mark, hs_mark): (usize, usize),
         how: &str,
@@ -537,10 +552,7 @@ impl Run<'_> {
             .iter()
             .any(|r| r.path == img.path && r.bytes_sent > 0);
         // a window that ended early says so in the evidence
-        let early = match &e {
-            Stop::Error(m) if m.starts_with(ENDED_EARLY) => format!("; {m}"),
-            _ => String::new(),
-        };
+        let early = nf.early.map(|m| format!("; {m}")).unwrap_or_default();
         if let Some(h) = hs.iter().find(|h| !h.established()) {
             return Ok(format!(
                 "refused the update host presenting {}: handshake {} ({how}{early})",
@@ -555,7 +567,7 @@ impl Run<'_> {
                 hs.len()
             ));
         }
-        match e {
+        match nf.why {
             Stop::Error(m) => Err(Stop::Error(format!("{m}; TLS handshakes seen: {}", hs.len()))),
             e => Err(e),
         }
