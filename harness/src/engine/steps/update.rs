@@ -82,6 +82,23 @@ struct Cut {
     version_after: Option<String>,
 }
 
+/// `matched` and what follows it on the device's line (its reason: "update: refused:
+/// signature invalid"), for the evidence; waits at most half a second for the line's end.
+async fn rest_of_line(c: &crate::console::Console, matched: String) -> String {
+    static EOL: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| Regex::new(r"[^\r\n]*\r?\n").expect("static pattern"));
+    match c
+        .expect(&[&EOL], Instant::now() + Duration::from_millis(500), None)
+        .await
+    {
+        Ok(Wait::Found(f)) => {
+            let rest: String = f.text.trim_end().chars().take(240).collect();
+            format!("{matched}{rest}")
+        }
+        _ => matched,
+    }
+}
+
 fn no_update() -> Stop {
     Stop::Error("the device profile declares no update section".into())
 }
@@ -604,8 +621,8 @@ impl Run<'_> {
             let until = deadline.min(Instant::now() + Duration::from_millis(250));
             match c.expect(&pats, until, None).await.map_err(console_lost)? {
                 Wait::Found(f) => match kinds[f.index] {
-                    0 => return Ok(Said::Refused(f.text)),
-                    1 => return Ok(Said::Installed(f.text)),
+                    0 => return Ok(Said::Refused(rest_of_line(c, f.text).await)),
+                    1 => return Ok(Said::Installed(rest_of_line(c, f.text).await)),
                     _ if !extended => {
                         // writing has begun (or the client says so before verifying)
                         deadline += spec.install_time;
