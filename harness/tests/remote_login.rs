@@ -268,6 +268,93 @@ fn http_basic_logins_on_the_admin_page(#[case] profile: &str, #[case] code: Opti
     }
 }
 
+const LIGHTTPD: &str = "/var/cache/certbench-deps/lighttpd/usr/sbin/lighttpd";
+
+/// Web logins against software nobody here wrote: Debian's lighttpd guarding /admin/ with
+/// HTTP Basic (an htpasswd file) and Digest (MD5 from an htdigest file, SHA-256 from a plain
+/// one). Only the owner's account → the sweep passes; an admin/admin account left in →
+/// PWD-03 FAIL naming it. lighttpd's 1 s pause after a wrong password is turned off (a
+/// sweep of the whole list would take a minute; PWD-09 is proven on sshd and mosquitto).
+#[rstest]
+#[case::basic_owner("basic", "owner", "pass", "HTTP/1.1 401 Unauthorized")]
+#[case::basic_default("basic", "owner+admin", "failure", "HTTP/1.1 200 OK")]
+#[case::digest_md5_default("digest", "owner+admin", "failure", "HTTP/1.1 401 Unauthorized (MD5)")]
+#[case::digest_sha256_owner("digest-sha256", "owner", "pass", "HTTP/1.1 401 Unauthorized (SHA-256)")]
+fn web_logins_against_debian_lighttpd(
+    #[case] method: &str,
+    #[case] accounts: &str,
+    #[case] want: &str,
+    #[case] seen: &str,
+) {
+    if !deps_ready(&[LIGHTTPD]) {
+        return;
+    }
+    let secret = "Owner-Web-5b1e-strong";
+    let profile = if method == "basic" { "basic" } else { "digest" };
+    let r = Certbench::profile(format!("fixtures/devices/lighttpd-{profile}-login.yaml"))
+        .env("WEB_OWNER_PASSWORD", secret)
+        .env("WEB_NO_DELAY", "1")
+        .args(&[
+            "--set",
+            &format!("web_method={method}"),
+            "--set",
+            &format!("web_accounts={accounts}"),
+        ])
+        .args(&["-s", "fixtures/scenarios/sweep-only.yaml"])
+        .run();
+    let c = r.cases.first().cloned().expect("one testcase");
+    assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    let attempts = read(&r.dir, "results/scenarios/sweep-only/remote-attempts.jsonl");
+    assert!(attempts.contains(seen), "{attempts}");
+    if want == "failure" {
+        assert_eq!(r.code, Some(1));
+        assert!(
+            c.message.contains("admin-page (http_") && c.message.contains("mirai #4 (user \"admin\""),
+            "{c:?}"
+        );
+    } else {
+        assert_eq!(r.code, Some(0));
+        // the positive control: the owner's password got in, beside every refusal
+        assert!(
+            attempts.contains("\"the current password\",\"outcome\":\"accepted\""),
+            "{attempts}"
+        );
+    }
+    // the device's own files in the work folder hold it; no result file may
+    assert_no_secret(&r.dir.path().join("results"), &[secret]);
+}
+
+/// FTP logins against software nobody here wrote: Debian's pyftpdlib. Only the owner's
+/// account → PASS; an admin/admin account left in → PWD-03 FAIL naming it.
+#[rstest]
+#[case::owner("owner", "pass")]
+#[case::default_account("owner+admin", "failure")]
+fn ftp_logins_against_debian_pyftpdlib(#[case] accounts: &str, #[case] want: &str) {
+    if !deps_ready(&["/usr/lib/python3/dist-packages/pyftpdlib"]) {
+        return;
+    }
+    let secret = "Owner-Ftp-77c0-strong";
+    let r = Certbench::profile("fixtures/devices/pyftpdlib-ftp-login.yaml")
+        .env("FTP_OWNER_PASSWORD", secret)
+        .args(&["--set", &format!("ftp_accounts={accounts}"), "--set", "ftp_delay=0"])
+        .args(&["-s", "fixtures/scenarios/sweep-only.yaml"])
+        .run();
+    let c = r.cases.first().cloned().expect("one testcase");
+    assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    let attempts = read(&r.dir, "results/scenarios/sweep-only/remote-attempts.jsonl");
+    assert!(attempts.contains("530 Authentication failed."), "{attempts}");
+    if want == "failure" {
+        assert!(
+            c.message.contains("ftp (ftp on") && c.message.contains("mirai #4"),
+            "{c:?}"
+        );
+    } else {
+        assert!(attempts.contains("230 Login successful."), "{attempts}");
+    }
+    // the device's own files in the work folder hold it; no result file may
+    assert_no_secret(&r.dir.path().join("results"), &[secret]);
+}
+
 /// COM-03's TLS part against OpenSSL's s_server as the device's HTTPS service: Debian's
 /// defaults pass; security level 0 fails, naming TLS 1.0, TLS 1.1 and every anonymous suite
 /// it takes. sslscan, run on the same server, must see the same: the same old protocols

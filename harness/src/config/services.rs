@@ -32,7 +32,7 @@ pub struct RawService {
     /// The account to log in as (default: the factory user).
     #[serde(default)]
     pub user: Option<String>,
-    /// http_basic: the protected page; http_form: where the form is posted.
+    /// http_basic, http_digest: the protected page; http_form: where the form is posted.
     #[serde(default)]
     pub path: Option<String>,
     /// http_form: the names of the form fields.
@@ -67,12 +67,16 @@ pub enum ServiceKind {
     Telnet,
     /// HTTP(S) Basic authentication on a protected page.
     HttpBasic,
+    /// HTTP(S) Digest authentication (RFC 7616: SHA-256 or MD5, qop=auth) on a protected page.
+    HttpDigest,
     /// An HTML login form posted as application/x-www-form-urlencoded.
     HttpForm,
     /// An MQTT broker on the device (CONNECT with user name and password).
     Mqtt,
     /// SSH: the password method, keyboard-interactive when that is all the server offers.
     Ssh,
+    /// FTP: USER and PASS (with `tls`, implicit FTPS).
+    Ftp,
 }
 
 impl ServiceKind {
@@ -83,6 +87,8 @@ impl ServiceKind {
             ServiceKind::HttpForm => "http_form",
             ServiceKind::Mqtt => "mqtt",
             ServiceKind::Ssh => "ssh",
+            ServiceKind::HttpDigest => "http_digest",
+            ServiceKind::Ftp => "ftp",
         }
     }
 }
@@ -285,19 +291,19 @@ pub fn resolve(
                 }
                 prompts = declared;
             }
-            ServiceKind::HttpBasic => {
+            ServiceKind::HttpBasic | ServiceKind::HttpDigest => {
                 if s.path.is_none() {
                     bad(
                         errs,
                         Some(s.name.pos),
                         "path",
-                        "an http_basic service needs the protected page's path".into(),
+                        format!("an {} service needs the protected page's path", s.kind.name()),
                         "e.g. path: /admin",
                     );
                     continue;
                 }
             }
-            ServiceKind::Mqtt => {}
+            ServiceKind::Mqtt | ServiceKind::Ftp => {}
             // optional for SSH: the shell prompt ends the look after a login, and a
             // password_change pattern adds to the built-in phrases of a forced change
             ServiceKind::Ssh => prompts = declared,

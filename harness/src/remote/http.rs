@@ -1,5 +1,6 @@
-//! Web logins: HTTP Basic on a protected page, and an HTML form posted as
-//! `application/x-www-form-urlencoded`. One request per attempt on a fresh connection.
+//! Web logins: HTTP Basic and Digest (RFC 7616) on a protected page, and an HTML form
+//! posted as `application/x-www-form-urlencoded`. One request per attempt on a fresh
+//! connection (Digest: two, the first fetching the challenge).
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -102,6 +103,237 @@ pub async fn attempt_basic(t: &Target, user: &str, password: &str) -> (Outcome, 
     }
 }
 
+/// The values of every `WWW-Authenticate` header of an answer.
+fn challenges_of(answer: &str) -> Vec<String> {
+    answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("www-authenticate")
+                .then(|| value.trim().to_string())
+        })
+        .collect()
+}
+
+/// One challenge: its scheme and parameters (names lower-cased).
+#[derive(Debug, Default, PartialEq)]
+struct Challenge {
+    scheme: String,
+    params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses `WWW-Authenticate` values (RFC 9110 11.6.1): several challenges may share one
+/// header, each a scheme followed by `name=value` pairs (tokens or quoted strings).
+fn parse_challenges(values: &[String]) -> Vec<Challenge> {
+    let mut out: Vec<Challenge> = Vec::new();
+    for v in values {
+        let b = v.as_bytes();
+        let mut i = 0;
+        let token_end = |mut j: usize| {
+            while j < b.len() && !matches!(b[j], b' ' | b'\t' | b',' | b'=') {
+                j += 1;
+            }
+            j
+        };
+        loop {
+            while i < b.len() && matches!(b[i], b' ' | b'\t' | b',') {
+                i += 1;
+            }
+            if i >= b.len() {
+                break;
+            }
+            let end = token_end(i);
+            let word = &v[i..end];
+            let mut j = end;
+            while j < b.len() && matches!(b[j], b' ' | b'\t') {
+                j += 1;
+            }
+            // `name=value` (not `token68==`): a parameter of the current challenge
+            if j < b.len() && b[j] == b'=' && !word.is_empty() && out.last().is_some() {
+                j += 1;
+                while j < b.len() && matches!(b[j], b' ' | b'\t') {
+                    j += 1;
+                }
+                let value = if j < b.len() && b[j] == b'"' {
+                    let mut val = String::new();
+                    j += 1;
+                    while j < b.len() && b[j] != b'"' {
+                        if b[j] == b'\\' && j + 1 < b.len() {
+                            j += 1;
+                        }
+                        val.push(b[j] as char);
+                        j += 1;
+                    }
+                    j += 1;
+                    val
+                } else {
+                    let e = token_end(j);
+                    let val = v[j..e].to_string();
+                    j = e;
+                    val
+                };
+                if let Some(c) = out.last_mut() {
+                    c.params.push((word.to_ascii_lowercase(), value));
+                }
+                i = j;
+            } else if word.is_empty() {
+                i = j + 1;
+            } else {
+                out.push(Challenge {
+                    scheme: word.to_ascii_lowercase(),
+                    params: Vec::new(),
+                });
+                i = end;
+            }
+        }
+    }
+    out
+}
+
+/// The Digest algorithms certbench answers, strongest first.
+const DIGEST_ALGORITHMS: [&str; 4] = ["SHA-256", "SHA-256-sess", "MD5", "MD5-sess"];
+
+fn digest_hash(algorithm: &str, data: &str) -> String {
+    if algorithm.starts_with("SHA-256") {
+        crate::util::sha256_hex(data.as_bytes())
+    } else {
+        format!("{:x}", md5::compute(data.as_bytes()))
+    }
+}
+
+/// The `Authorization: Digest` value for one challenge (RFC 7616 3.4), `qop=auth` when
+/// the server offers it, else the RFC 2069 form.
+fn digest_authorization(
+    c: &Challenge,
+    algorithm: &str,
+    user: &str,
+    password: &str,
+    uri: &str,
+    cnonce: &str,
+) -> Result<String, String> {
+    let realm = c.get("realm").unwrap_or("");
+    let nonce = c.get("nonce").ok_or("the Digest challenge has no nonce")?;
+    let qop = match c.get("qop") {
+        None => None,
+        Some(q) if q.split(',').any(|o| o.trim() == "auth") => Some("auth"),
+        Some(q) => return Err(format!("the Digest challenge offers qop {q:?}, not auth")),
+    };
+    let nc = "00000001";
+    let mut ha1 = digest_hash(algorithm, &format!("{user}:{realm}:{password}"));
+    if algorithm.ends_with("-sess") {
+        ha1 = digest_hash(algorithm, &format!("{ha1}:{nonce}:{cnonce}"));
+    }
+    let ha2 = digest_hash(algorithm, &format!("GET:{uri}"));
+    let response = match qop {
+        Some(q) => digest_hash(algorithm, &format!("{ha1}:{nonce}:{nc}:{cnonce}:{q}:{ha2}")),
+        None => digest_hash(algorithm, &format!("{ha1}:{nonce}:{ha2}")),
+    };
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut h = format!(
+        "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", algorithm={algorithm}, response=\"{response}\"",
+        quote(user),
+        quote(realm),
+        quote(nonce),
+        quote(uri)
+    );
+    if let Some(q) = qop {
+        h.push_str(&format!(", qop={q}, nc={nc}, cnonce=\"{cnonce}\""));
+    }
+    if let Some(o) = c.get("opaque") {
+        h.push_str(&format!(", opaque=\"{}\"", quote(o)));
+    }
+    Ok(h)
+}
+
+/// HTTP Digest: fetches the challenge, answers the strongest algorithm offered (SHA-256
+/// before MD5); 2xx is in, 401/403 is refused. A page that needs no login at all is in
+/// with any password.
+pub async fn attempt_digest(t: &Target, user: &str, password: &str) -> (Outcome, String) {
+    let get = |auth: Option<&str>| {
+        format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\n{}User-Agent: certbench\r\nConnection: close\r\n\r\n",
+            t.service.path,
+            host_header(t),
+            auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default()
+        )
+    };
+    let mut stale_retry = true;
+    loop {
+        let (status, text) = match exchange(t, get(None).as_bytes()).await {
+            Err(e) => return (Outcome::Unanswered(e.clone()), e),
+            Ok(a) => a,
+        };
+        if (200..300).contains(&status) {
+            return (
+                Outcome::Accepted,
+                format!("{} (without credentials)", first_line(&text)),
+            );
+        }
+        if status != 401 {
+            let d = format!("HTTP {status} to a request without credentials, not a Digest challenge");
+            return (Outcome::Unanswered(d.clone()), d);
+        }
+        let all = parse_challenges(&challenges_of(&text));
+        let pick = DIGEST_ALGORITHMS.iter().find_map(|a| {
+            all.iter()
+                .filter(|c| c.scheme == "digest")
+                .find(|c| c.get("algorithm").unwrap_or("MD5").eq_ignore_ascii_case(a))
+                .map(|c| (c, *a))
+        });
+        let Some((c, algorithm)) = pick else {
+            let offered: Vec<String> = all
+                .iter()
+                .map(|c| {
+                    format!("{} {}", c.scheme, c.get("algorithm").unwrap_or(""))
+                        .trim()
+                        .to_string()
+                })
+                .collect();
+            let d = format!(
+                "no Digest challenge certbench can answer (offered: {})",
+                offered.join("; ")
+            );
+            return (Outcome::Unanswered(d.clone()), d);
+        };
+        let cnonce = format!("{:016x}", rand::random::<u64>());
+        let auth = match digest_authorization(c, algorithm, user, password, &t.service.path, &cnonce) {
+            Ok(a) => a,
+            Err(e) => return (Outcome::Unanswered(e.clone()), e),
+        };
+        let (status, text) = match exchange(t, get(Some(&auth)).as_bytes()).await {
+            Err(e) => return (Outcome::Unanswered(e.clone()), e),
+            Ok(a) => a,
+        };
+        let detail = format!("{} ({algorithm})", first_line(&text));
+        let stale = parse_challenges(&challenges_of(&text))
+            .iter()
+            .any(|c| c.scheme == "digest" && c.get("stale").is_some_and(|s| s.eq_ignore_ascii_case("true")));
+        return match status {
+            200..=299 => (Outcome::Accepted, detail),
+            // a nonce that expired between the two requests says nothing of the password
+            401 if stale && stale_retry => {
+                stale_retry = false;
+                continue;
+            }
+            401 | 403 => (Outcome::Rejected, detail),
+            s => (
+                Outcome::Unanswered(format!("HTTP {s} decides nothing about the login")),
+                detail,
+            ),
+        };
+    }
+}
+
 /// An HTML form: the profile's `success` / `failure` patterns read the answer (status
 /// line, headers and body). Both matching, or neither, decides nothing.
 pub async fn attempt_form(t: &Target, user: &str, password: &str) -> (Outcome, String) {
@@ -142,6 +374,57 @@ pub async fn attempt_form(t: &Target, user: &str, password: &str) -> (Outcome, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn challenge(v: &str) -> Vec<Challenge> {
+        parse_challenges(&[v.to_string()])
+    }
+
+    #[test]
+    fn challenges_are_parsed_with_quoted_strings_and_several_per_header() {
+        let all = challenge(
+            r#"Basic realm="a, b", Digest realm="Device \"Admin\"", nonce=abc, qop="auth,auth-int", algorithm=SHA-256"#,
+        );
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all[0].scheme, "basic");
+        assert_eq!(all[0].get("realm"), Some("a, b"));
+        assert_eq!(all[1].scheme, "digest");
+        assert_eq!(all[1].get("realm"), Some("Device \"Admin\""));
+        assert_eq!(all[1].get("nonce"), Some("abc"));
+        assert_eq!(all[1].get("qop"), Some("auth,auth-int"));
+        assert_eq!(all[1].get("algorithm"), Some("SHA-256"));
+        let headers = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n\"\r\nwww-authenticate: Basic realm=\"r\"\r\n\r\nWWW-Authenticate: body";
+        assert_eq!(challenges_of(headers).len(), 2);
+        assert!(challenge("").is_empty());
+        assert!(challenge(", , =").is_empty());
+    }
+
+    /// The worked examples of RFC 2617 3.5 and RFC 7616 3.9.1.
+    #[test]
+    fn digest_responses_match_the_rfc_examples() {
+        let c = challenge(
+            r#"Digest realm="testrealm@host.com", qop="auth,auth-int", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41""#,
+        );
+        let h = digest_authorization(&c[0], "MD5", "Mufasa", "Circle Of Life", "/dir/index.html", "0a4f113b")
+            .expect("answerable");
+        assert!(h.contains(r#"response="6629fae49393a05397450978507c4ef1""#), "{h}");
+        assert!(h.contains(r#"opaque="5ccc069c403ebaf9f0171e9517f40e41""#), "{h}");
+        let c = challenge(
+            r#"Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm=SHA-256, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS""#,
+        );
+        let cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
+        let h = digest_authorization(&c[0], "SHA-256", "Mufasa", "Circle of Life", "/dir/index.html", cnonce)
+            .expect("answerable");
+        assert!(
+            h.contains(r#"response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1""#),
+            "{h}"
+        );
+        let h = digest_authorization(&c[0], "MD5", "Mufasa", "Circle of Life", "/dir/index.html", cnonce)
+            .expect("answerable");
+        assert!(h.contains(r#"response="8ca523f5e9506fed4657c9700eebdbec""#), "{h}");
+        // only auth-int offered: not answerable, said so
+        let c = challenge(r#"Digest realm="r", nonce="n", qop="auth-int""#);
+        assert!(digest_authorization(&c[0], "MD5", "u", "p", "/", "c").is_err());
+    }
 
     #[test]
     fn base64_and_form_encoding() {

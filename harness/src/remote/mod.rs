@@ -1,5 +1,5 @@
-//! Remote login drivers: one login attempt over a device's network service (telnet, HTTP
-//! Basic, an HTML form, the device's MQTT broker), classified from what the device
+//! Remote login drivers: one login attempt over a device's network service (telnet, SSH,
+//! HTTP Basic and Digest, an HTML form, the device's MQTT broker, FTP), classified from what the device
 //! answered. Every driver implements [`Login`]; the engine's remote password checks
 //! (PWD-02, PWD-03, PWD-09) only see [`Tried`].
 //!
@@ -8,6 +8,7 @@
 //! [`Outcome::Unanswered`], which no check takes as a refusal.
 
 pub mod defaults;
+pub mod ftp;
 pub mod http;
 pub mod kexinit;
 pub mod mqtt;
@@ -99,6 +100,8 @@ impl Login for Target {
         let (outcome, detail) = match self.service.kind {
             ServiceKind::Telnet => telnet::attempt(self, user, password).await,
             ServiceKind::HttpBasic => http::attempt_basic(self, user, password).await,
+            ServiceKind::HttpDigest => http::attempt_digest(self, user, password).await,
+            ServiceKind::Ftp => ftp::attempt(self, user, password).await,
             ServiceKind::HttpForm => http::attempt_form(self, user, password).await,
             ServiceKind::Mqtt => mqtt::attempt(self, user, password).await,
             ServiceKind::Ssh => ssh::attempt(self, user, password).await,

@@ -184,6 +184,21 @@ pub fn tools_ready(tools: &[&str]) -> bool {
     false
 }
 
+/// Like [`tools_ready`] for files .ci/run extracts from Debian packages (not on PATH).
+pub fn deps_ready(paths: &[&str]) -> bool {
+    let missing: Vec<&str> = paths.iter().copied().filter(|p| !Path::new(p).exists()).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} must be present in CI (.ci/run extracts it)",
+        missing.join(", ")
+    );
+    eprintln!("SKIPPED: not present: {}", missing.join(", "));
+    false
+}
+
 /// A `certbench run` as a test makes it: `Certbench::profile(p).only(id).env(k, v).run()`.
 /// Results go to `<folder>/results`, the work folder to `<folder>/work` (a fresh temporary
 /// folder unless `in_dir` gives one the test prepared).
