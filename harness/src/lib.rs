@@ -21,6 +21,7 @@ pub mod redact;
 pub mod remote;
 pub mod report;
 pub mod run;
+pub mod tlscert;
 pub mod tlswire;
 pub mod update;
 pub mod util;

@@ -14,8 +14,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("redact", &[]),
     ("exit", &[]),
     ("tlswire", &[]),
+    // the certificate a TLS service presents: fetched (rustls) and judged
+    ("tlscert", &["util"]),
     // user files
-    ("config", &["model", "util"]),
+    ("config", &["model", "util", "tlscert"]),
     // running a command (setup, power, factory reset)
     ("process", &["model", "util", "config"]),
     // the device's interfaces and the benches
@@ -34,8 +36,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "engine",
         &[
-            "model", "util", "redact", "tlswire", "config", "process", "bench", "console", "power", "debug", "update",
-            "gateway", "remote", "docs", "report",
+            "model", "util", "redact", "tlswire", "tlscert", "config", "process", "bench", "console", "power", "debug",
+            "update", "gateway", "remote", "docs", "report",
         ],
     ),
     // one run

@@ -355,6 +355,155 @@ fn ftp_logins_against_debian_pyftpdlib(#[case] accounts: &str, #[case] want: &st
     assert_no_secret(&r.dir.path().join("results"), &[secret]);
 }
 
+/// COM-03's certificate part against OpenSSL's s_server: a CA-issued RSA-1024 certificate
+/// signed with SHA-1 and expired fails on all three, and sslscan, reading the same server,
+/// reports the same key size, signature algorithm and end of validity; Debian's defaults
+/// (a fresh RSA-2048 self-signed certificate) pass with the certificate described.
+#[test]
+fn tls_service_certificate_agrees_with_sslscan() {
+    if !tools_ready(&["openssl", "sslscan"]) {
+        return;
+    }
+    let r = Certbench::profile("fixtures/devices/openssl-tls-service.yaml")
+        .args(&["--set", "tls_mode=current+weak-cert"])
+        .only("tls-service-config")
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!((r.code, c.status.as_str()), (Some(1), "failure"), "{c:?}\n{}", r.log);
+    for want in [
+        "its certificate expired on",
+        "its certificate's key is RSA 1024 bits",
+        "signed with sha1WithRSAEncryption",
+    ] {
+        assert!(c.message.contains(want), "{want}: {c:?}");
+    }
+    // nothing else: the protocols and suites are Debian's current ones
+    assert!(!c.message.contains("accepts"), "{c:?}");
+    let seen = read(&r.dir, "results/scenarios/tls-service-config/tls-certificates.json");
+    let pem = read(&r.dir, "results/scenarios/tls-service-config/tls-certificate-1.pem");
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+
+    // sslscan on the very server the run judged (its state folder kept the certificate)
+    let state = r.dir.path().join("work/tlsdev");
+    let port = std::net::TcpListener::bind("127.0.0.2:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let device = repo().join("fixtures/tlsdev/device.sh");
+    let st = state.to_str().expect("utf8");
+    let on = std::process::Command::new(&device)
+        .args(["power-on", st, "current+weak-cert", "127.0.0.2", &port.to_string()])
+        .status()
+        .expect("power on");
+    assert!(on.success());
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let scan = std::process::Command::new("sslscan")
+        .args([
+            "--no-colour",
+            "--no-ciphersuites",
+            "--no-groups",
+            "--no-fallback",
+            "--no-renegotiation",
+        ])
+        .arg(format!("127.0.0.2:{port}"))
+        .output()
+        .expect("sslscan");
+    let _ = std::process::Command::new(&device).args(["power-off", st]).status();
+    let scan = String::from_utf8_lossy(&scan.stdout);
+    assert!(scan.contains("RSA Key Strength:    1024"), "{scan}");
+    assert!(scan.contains("Signature Algorithm: sha1WithRSAEncryption"), "{scan}");
+    let until = scan
+        .lines()
+        .find_map(|l| l.strip_prefix("Not valid after:"))
+        .map(|l| l.trim().trim_end_matches(" GMT").to_string())
+        .expect("sslscan names the end of validity");
+    assert!(seen.contains(&until), "sslscan: {until}; certbench: {seen}");
+
+    let r = Certbench::profile("fixtures/devices/openssl-tls-service.yaml")
+        .args(&["--set", "tls_mode=current"])
+        .only("tls-service-config")
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(c.status, "pass", "{c:?}\n{}", r.log);
+    let seen = read(&r.dir, "results/scenarios/tls-service-config/tls-certificates.json");
+    assert!(
+        seen.contains("\"key\": \"RSA 2048 bits\"") && seen.contains("sha256WithRSAEncryption"),
+        "{seen}"
+    );
+}
+
+/// Every unit holding the same TLS key, found the way a lab would: unit 1's run keeps the
+/// certificate it presented; the lab file of unit 2's run names that file. Two units of a
+/// firmware that ships one key → FAIL naming the file; a unit with a key of its own → PASS
+/// saying it was compared.
+#[test]
+fn a_tls_key_shared_by_every_unit_is_found_from_another_units_certificate() {
+    if !tools_ready(&["openssl"]) {
+        return;
+    }
+    let unit = |mode: &str, lab: Option<&std::path::Path>| {
+        let mut b = Certbench::profile("fixtures/devices/openssl-tls-service.yaml")
+            .args(&["--set", &format!("tls_mode={mode}"), "-v"])
+            .only("tls-service-config");
+        if let Some(l) = lab {
+            b = b.args(&["--lab", l.to_str().expect("utf8")]);
+        }
+        b.run()
+    };
+    let first = unit("current+firmware-key", None);
+    let c = first.cases.first().expect("one testcase");
+    assert_eq!(c.status, "pass", "{c:?}\n{}", first.log);
+    assert!(
+        first.log.contains("not compared with another unit (the lab gave none)"),
+        "{}",
+        first.log
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = dir.path().join("unit-1.pem");
+    std::fs::copy(
+        first
+            .dir
+            .path()
+            .join("results/scenarios/tls-service-config/tls-certificate-1.pem"),
+        &other,
+    )
+    .expect("unit 1's certificate");
+    let lab = dir.path().join("lab.yaml");
+    std::fs::write(&lab, "other_unit_certificates: [unit-1.pem]\n").expect("lab");
+
+    let second = unit("current+firmware-key", Some(&lab));
+    let c = second.cases.first().expect("one testcase");
+    assert_eq!(
+        (second.code, c.status.as_str()),
+        (Some(1), "failure"),
+        "{c:?}\n{}",
+        second.log
+    );
+    assert!(
+        c.message
+            .contains("its key is the one in unit-1.pem (another unit's certificate)"),
+        "{c:?}"
+    );
+    let own = unit("current", Some(&lab));
+    let c = own.cases.first().expect("one testcase");
+    assert_eq!(c.status, "pass", "{c:?}\n{}", own.log);
+    assert!(
+        own.log.contains("its key differs from the 1 other unit certificate(s)"),
+        "{}",
+        own.log
+    );
+
+    // a lab file naming a file that is no certificate: exit 2, file and field named
+    std::fs::write(dir.path().join("unit-1.pem"), "not a certificate").expect("write");
+    let bad = unit("current", Some(&lab));
+    assert_eq!(bad.code, Some(2), "{}", bad.log);
+    assert!(
+        bad.log.contains("other_unit_certificates") && bad.log.contains("unit-1.pem"),
+        "{}",
+        bad.log
+    );
+}
+
 /// COM-03's TLS part against OpenSSL's s_server as the device's HTTPS service: Debian's
 /// defaults pass; security level 0 fails, naming TLS 1.0, TLS 1.1 and every anonymous suite
 /// it takes. sslscan, run on the same server, must see the same: the same old protocols

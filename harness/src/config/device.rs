@@ -401,6 +401,12 @@ pub struct RawLab {
     /// a file with one `user:password` per line (relative to this file).
     #[serde(default)]
     pub default_credentials: Option<Loc<PathBuf>>,
+    /// Certificates (PEM) other units of the same model present on their TLS services,
+    /// relative to this file: COM-03 fails a device whose TLS key is in one of them (every
+    /// unit holding the same private key). A run keeps what the device presented in its
+    /// evidence (`tls-certificate-N.pem`), ready to be given here when another unit is tested.
+    #[serde(default)]
+    pub other_unit_certificates: Vec<Loc<PathBuf>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
@@ -462,6 +468,8 @@ pub struct Device {
     pub services: Vec<super::services::Service>,
     /// The lab's vendor default credentials, added to the built-in sweep list.
     pub default_credentials: Vec<(String, String)>,
+    /// Other units' TLS certificates (file name, DER), from the lab file.
+    pub other_unit_certificates: Vec<(String, Vec<u8>)>,
     /// `{{port.NAME}}` names the profile uses: a free port is picked for each at run start
     /// (for simulators and emulated devices that are told where to listen).
     pub port_vars: std::collections::BTreeSet<String>,
@@ -1159,6 +1167,27 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             }
         }
     };
+    let mut other_unit_certificates = Vec::new();
+    for p in &lab.other_unit_certificates {
+        let lab_base = lab_file.parent().unwrap_or(Path::new("."));
+        let path = if p.value.is_absolute() {
+            p.value.clone()
+        } else {
+            lab_base.join(&p.value)
+        };
+        let read = std::fs::read(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|b| crate::tlscert::pem_certificates(&b).map_err(|e| format!("{}: {e}", path.display())));
+        match read {
+            Ok(ders) => {
+                let name = p.value.display().to_string();
+                other_unit_certificates.extend(ders.into_iter().map(|d| (name.clone(), d)));
+            }
+            Err(why) => errs
+                .borrow_mut()
+                .push(InputError::new(&lab_file, Some(p.pos), "other_unit_certificates", why)),
+        }
+    }
     let mut plaintext_exempt = BTreeMap::new();
     for (name, reason) in raw.network.as_ref().map(|n| &n.plaintext_exempt).into_iter().flatten() {
         if crate::model::PLAINTEXT_NAMES.contains(&name.as_str()) {
@@ -1217,6 +1246,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         debug,
         services,
         default_credentials,
+        other_unit_certificates,
         port_vars: port_vars.into_inner(),
         link,
         plaintext_exempt,

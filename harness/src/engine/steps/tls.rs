@@ -1,11 +1,14 @@
 //! COM-03 for the device's TLS endpoints: each must answer a current client (the positive
 //! control) and refuse SSL 3.0, TLS 1.0, TLS 1.1 and the NULL, EXPORT, RC4, 3DES and anonymous
 //! cipher suites. The offers are hand-built ClientHellos (`tlswire`): only the
-//! server's first answer is needed, no handshake is completed.
+//! server's first answer is needed, no handshake is completed. Then the certificate each
+//! presents to a current client is read and judged (`tlscert`): valid now, a strong key and
+//! signature, and a key no other unit given by the lab holds.
 
 use std::net::SocketAddr;
 
 use super::prelude::*;
+use crate::tlscert;
 use crate::tlswire::{self, Answer, Hello, LEGACY, SSL3, TLS10, TLS11, TLS12, WEAK};
 
 /// How long one offer may wait for its connection, and then for the answer.
@@ -18,6 +21,17 @@ struct Probe {
     offered: String,
     answer: String,
     accepted: bool,
+}
+
+/// The certificate an endpoint presented, for the evidence (tls-certificates.json).
+#[derive(Debug, serde::Serialize)]
+struct Presented {
+    endpoint: String,
+    /// The evidence file with the certificate itself.
+    file: Option<String>,
+    judged: Option<tlscert::Judged>,
+    /// Why it could not be read or judged.
+    error: Option<String>,
 }
 
 fn words(a: &Result<Answer, String>) -> String {
@@ -62,6 +76,13 @@ impl Run<'_> {
         let mut probes: Vec<Probe> = Vec::new();
         let mut findings = Vec::new();
         let mut passed = Vec::new();
+        let mut presented: Vec<Presented> = Vec::new();
+        let mut undecided = Vec::new();
+        let others = self.bench.device.other_unit_certificates.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
         for (name, addr) in &endpoints {
             let control = positive_control(*addr, within).await.map_err(|why| {
                 Stop::Error(format!(
@@ -134,10 +155,59 @@ impl Run<'_> {
             if !weak.is_empty() {
                 found.push(format!("accepts the weak suite(s) {}", weak.join(", ")));
             }
+            // the certificate a current client is shown
+            let judged = match tlscert::fetch(crate::bench::provider(), *addr, PROBE_TIMEOUT).await {
+                Ok(chain) => {
+                    let file = format!("tls-certificate-{}.pem", presented.len() + 1);
+                    self.keep_evidence(&file, tlscert::to_pem(&chain[0]));
+                    let j = tlscert::judge(&chain[0], now, &others);
+                    presented.push(Presented {
+                        endpoint: name.clone(),
+                        file: Some(file),
+                        judged: j.as_ref().ok().cloned(),
+                        error: j.as_ref().err().cloned(),
+                    });
+                    j
+                }
+                Err(e) => {
+                    presented.push(Presented {
+                        endpoint: name.clone(),
+                        file: None,
+                        judged: None,
+                        error: Some(e.clone()),
+                    });
+                    Err(e)
+                }
+            };
+            let cert_words = match &judged {
+                Ok(j) => {
+                    found.extend(j.findings.iter().cloned());
+                    format!(
+                        "certificate {}, {}, valid until {}, {}",
+                        j.key,
+                        j.signature,
+                        j.not_after,
+                        if others.is_empty() {
+                            "not compared with another unit (the lab gave none)".to_string()
+                        } else {
+                            format!("its key differs from the {} other unit certificate(s)", others.len())
+                        }
+                    )
+                }
+                Err(e) => {
+                    undecided.push(format!("{name}: its certificate could not be read: {e}"));
+                    String::new()
+                }
+            };
             if found.is_empty() {
                 passed.push(format!(
-                    "{name}: {} for a current client; SSL 3.0, TLS 1.0, TLS 1.1 and the weak suites refused",
-                    words(&Ok(control))
+                    "{name}: {} for a current client; SSL 3.0, TLS 1.0, TLS 1.1 and the weak suites refused{}",
+                    words(&Ok(control)),
+                    if cert_words.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {cert_words}")
+                    }
                 ));
             } else {
                 findings.push(format!("{name} {}", found.join(", ")));
@@ -147,7 +217,21 @@ impl Run<'_> {
             "tls-config.json",
             serde_json::to_string_pretty(&probes).unwrap_or_default(),
         );
-        if findings.is_empty() {
+        self.keep_evidence(
+            "tls-certificates.json",
+            serde_json::to_string_pretty(&presented).unwrap_or_default(),
+        );
+        if findings.is_empty() && !undecided.is_empty() {
+            Err(Stop::Error(format!(
+                "COM-03 not decided: {} (protocols and suites: {})",
+                undecided.join("; "),
+                if passed.is_empty() {
+                    "see tls-config.json".to_string()
+                } else {
+                    passed.join("; ")
+                }
+            )))
+        } else if findings.is_empty() {
             Ok(passed.join("; "))
         } else {
             Err(Stop::Fail {
