@@ -296,3 +296,54 @@ fn ssh_algorithms_against_debian_openssh() {
         assert!(c.message.contains(weak), "{weak} named: {c:?}");
     }
 }
+
+/// PWD-07 over the network against Debian's passwd + PAM behind Debian's OpenSSH: the
+/// maker's remote path (`password_command: passwd` on the SSH service) gets the same weak
+/// passwords as the console. pam_pwquality refuses them at a shell (valid password) and in
+/// the forced change at login (expired password: every refusal round ends the session, the
+/// next login reopens the dialog, and the strong one is proven by logging in with it);
+/// without a policy the first weak one is taken (FAIL).
+#[rstest::rstest]
+#[case::policy_at_the_shell("fixtures/devices/real-login-valid.yaml", "", "pass")]
+#[case::policy_in_the_forced_change("fixtures/devices/real-login-expired.yaml", "", "pass")]
+#[case::no_policy("fixtures/devices/real-login-valid.yaml", "none", "failure")]
+fn remote_password_strength_against_debian_passwd_over_ssh(
+    #[case] profile: &str,
+    #[case] policy: &str,
+    #[case] want: &str,
+) {
+    if !remote_ready() {
+        return;
+    }
+    let (code, cases, d, out) = run_remote(
+        profile,
+        &[("REAL_LOGIN_POLICY", policy)],
+        &["remote-password-strength"],
+        None,
+    );
+    let c = &cases["remote-password-strength"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    let shell = std::fs::read_to_string(
+        d.path()
+            .join("results/scenarios/remote-password-strength/remote-shell.txt"),
+    )
+    .expect("the session's transcript");
+    assert!(shell.contains("== SSH session to ssh"), "{shell}");
+    if want == "pass" {
+        assert_eq!(code, Some(0));
+        assert!(shell.contains("BAD PASSWORD"), "pam_pwquality's refusals: {shell}");
+        assert!(shell.contains("password updated successfully"), "{shell}");
+        if profile.contains("expired") {
+            // the strong password was proven by a login with it
+            assert!(shell.matches("== SSH session to ssh").count() >= 2, "{shell}");
+        }
+    } else {
+        assert_eq!(code, Some(1));
+        assert!(
+            c.message
+                .starts_with("PWD-07: a short numeric password was not refused"),
+            "{c:?}"
+        );
+    }
+    assert_no_secret(&d.path().join("results"), &["Factory-Default-1"]);
+}

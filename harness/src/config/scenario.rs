@@ -105,6 +105,9 @@ pub enum Interface {
     RemoteLogin,
     /// ... and at least one of them is SSH.
     Ssh,
+    /// The maker declares how a password is changed over the network: an SSH service with
+    /// `password_command` (e.g. `passwd`).
+    RemotePasswordChange,
     /// The device has a TLS endpoint: a declared service with `tls: true`, or its own MQTT
     /// broker's TLS port (`network.broker`).
     TlsService,
@@ -217,6 +220,11 @@ pub enum RawStep {
     /// PWD-09: many wrong passwords as fast as each service answers; the device must slow
     /// them down or lock out, and the right password must work again afterwards.
     BruteForce(RawBruteForce),
+    /// From here on, the password dialog steps (`change_password`) talk to a shell of the
+    /// device over SSH instead of its serial console: the first SSH service with a
+    /// `password_command` (or the one named), logged in with the credentials that should
+    /// work now. The dialog's prompts are the console's (`console.prompts`).
+    RemoteConsole(RawRemoteConsole),
     /// COM-03 (SSH): every SSH service's key-exchange offer (read before any login) must
     /// hold no weak key exchange, host key, cipher or MAC algorithm.
     SshAlgorithms(RawEmpty),
@@ -459,6 +467,15 @@ pub struct RawNoSession {
     /// has passed. `window` stays the maximum. The step's evidence says why it ended.
     #[serde(default)]
     pub until: Option<RawUntil>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemoteConsole {
+    /// The service's name (`services[].name`); default the first SSH service with a
+    /// `password_command`.
+    #[serde(default)]
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -768,6 +785,9 @@ pub enum StepKind {
     },
     CredentialSweep,
     SshAlgorithms,
+    RemoteConsole {
+        service: Option<String>,
+    },
     TlsConfig {
         within: Duration,
     },
@@ -1071,6 +1091,9 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             }),
             RawStep::CredentialSweep(_) => Some(StepKind::CredentialSweep),
             RawStep::SshAlgorithms(_) => Some(StepKind::SshAlgorithms),
+            RawStep::RemoteConsole(r) => Some(StepKind::RemoteConsole {
+                service: r.service.clone(),
+            }),
             RawStep::TlsConfig(t) => Some(StepKind::TlsConfig {
                 within: t.within.unwrap_or(Dur::secs(30)).0,
             }),

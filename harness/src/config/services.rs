@@ -52,6 +52,10 @@ pub struct RawService {
     /// How long one login attempt may take before it counts as unanswered (default 10s).
     #[serde(default)]
     pub timeout: Option<Dur>,
+    /// ssh: the command that changes the password at the shell (e.g. `passwd`): the
+    /// maker's remote password-change path, where PWD-07 offers weak passwords.
+    #[serde(default)]
+    pub password_command: Option<String>,
     /// The maker's declared brute-force protection (IXIT), shown in the report. `after`:
     /// wrong attempts before the protection engages (default 3: the credential sweep
     /// logs in with the right password after every `after - 1` wrong ones so it never
@@ -140,6 +144,8 @@ pub struct Service {
     pub failure: Option<regex::bytes::Regex>,
     pub prompts: Option<RemotePrompts>,
     pub timeout: std::time::Duration,
+    /// ssh: the shell command that changes the password.
+    pub password_command: Option<String>,
     /// Wrong attempts before the declared protection engages (≥ 1).
     pub after: u32,
     pub unlock: Option<std::time::Duration>,
@@ -308,6 +314,16 @@ pub fn resolve(
             // password_change pattern adds to the built-in phrases of a forced change
             ServiceKind::Ssh => prompts = declared,
         }
+        if s.password_command.is_some() && s.kind != ServiceKind::Ssh {
+            bad(
+                errs,
+                Some(s.name.pos),
+                "password_command",
+                format!("a {} service has no shell to run a password command in", s.kind.name()),
+                "declare password_command on the SSH service whose shell changes the password",
+            );
+            continue;
+        }
         let throttle = s.throttle.clone().unwrap_or(RawThrottle {
             after: None,
             unlock: None,
@@ -337,6 +353,7 @@ pub fn resolve(
             failure,
             prompts,
             timeout: s.timeout.map(|d| d.0).unwrap_or(std::time::Duration::from_secs(10)),
+            password_command: s.password_command.clone().filter(|c| !c.trim().is_empty()),
             after: throttle.after.unwrap_or(3),
             unlock: throttle.unlock.map(|d| d.0),
         });

@@ -104,9 +104,22 @@ struct Run<'a> {
     attempts: Vec<steps::AttemptRecord>,
     /// When this testcase's first remote attempt began (attempt times count from it).
     remote_t0: Option<Instant>,
+    /// A shell over the network that stands in for the serial console (`remote_console`).
+    remote_shell: Option<RemoteShell>,
     /// Length of the update bench's request log when power was last applied: requests
     /// after it are the device's since that boot.
     power_mark: usize,
+}
+
+/// A shell of the device over one of its network services, where the console's dialogs run.
+struct RemoteShell {
+    console: Console,
+    /// The service's command that changes the password (instead of the console's).
+    password_command: Option<String>,
+    target: crate::remote::Target,
+    user: String,
+    /// The transcripts of earlier sessions of this testcase (a forced change ends one).
+    earlier: String,
 }
 
 /// Whether a scenario can run on this device, decided before any step.
@@ -217,12 +230,20 @@ pub async fn run_scenario(
         evidence: Vec::new(),
         attempts: Vec::new(),
         remote_t0: None,
+        remote_shell: None,
         power_mark: marks.update.unwrap_or(0),
     };
     run.steps(sc, started + sc.timeout, &mut result, step_done).await;
     if result.verdict == Verdict::Pass && !run.reviews.is_empty() {
         result.verdict = Verdict::Review;
         result.reason = Some(run.reviews.join("; "));
+    }
+    if let Some(r) = run.remote_shell.take() {
+        r.console.close();
+        let text = r.console.with_transcript(|t| t.render_text(0, &run.bench.redactor));
+        run.keep_evidence("remote-shell.txt", format!("{}{text}", r.earlier));
+        // the serial console's prompt state is not the remote shell's
+        run.at = None;
     }
     let mut extra = std::mem::take(&mut run.evidence);
     if !run.attempts.is_empty() {
@@ -358,10 +379,22 @@ impl Run<'_> {
     }
 
     fn console(&self) -> Result<Console, Stop> {
+        if let Some(r) = &self.remote_shell {
+            return Ok(r.console.clone());
+        }
         self.bench
             .console
             .clone()
             .ok_or_else(|| Stop::Error("the device has no console".into()))
+    }
+
+    /// The command that opens a password change at the shell: the remote shell's service's,
+    /// else the console's.
+    fn password_command(&self, spec: &crate::config::device::ConsoleSpec) -> Option<String> {
+        match &self.remote_shell {
+            Some(r) => r.password_command.clone(),
+            None => spec.password_command.clone(),
+        }
     }
 
     fn spec(&self) -> Result<&crate::config::device::ConsoleSpec, Stop> {

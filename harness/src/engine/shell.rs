@@ -269,7 +269,7 @@ impl Run<'_> {
         let mut sent_new = false;
         let mut relogins = 0;
         // at a shell, the declared password command opens the dialog (once per change)
-        let mut command = spec.password_command.clone();
+        let mut command = self.password_command(&spec);
         match self.at.take() {
             Some(AtPrompt::NewPassword) => {
                 self.send_line(&c, new)?;
@@ -286,9 +286,41 @@ impl Run<'_> {
         use Dialog as D;
         let table = dialog(p);
         let pats: Vec<&Regex> = table.iter().map(|(r, _)| *r).collect();
-        let life = c.reopened();
+        let mut c = c;
+        let mut life = c.reopened();
         loop {
-            let answer = c.expect(&pats, deadline, None).await.map_err(console_lost)?;
+            // a remote shell whose session ended (a forced change logs out): what the device
+            // decided is seen by logging in again
+            if self.remote_shell.is_some() && !c.connected() {
+                if sent_new {
+                    if self.reopen_remote_shell(new).await.is_ok() {
+                        self.bench.current = Some(Login {
+                            user: current.user.clone(),
+                            password: new.to_string(),
+                        });
+                        return Ok(ChangeOutcome::Accepted);
+                    }
+                    return match self.reopen_remote_shell(&current.password).await {
+                        Ok(()) => Ok(ChangeOutcome::Rejected),
+                        Err(e) => Err(Stop::Error(format!(
+                            "after the password dialog the session ended and neither the new nor the current password logs in again: {e}"
+                        ))),
+                    };
+                }
+                self.reopen_remote_shell(&current.password)
+                    .await
+                    .map_err(|e| Stop::Error(format!("the remote session ended and no new one opened: {e}")))?;
+                c = self.console()?;
+                life = c.reopened();
+                command = self.password_command(&spec);
+                continue;
+            }
+            let answer = match c.expect(&pats, deadline, None).await {
+                Ok(a) => a,
+                // the session ended: decided above, on the next turn
+                Err(_) if self.remote_shell.is_some() => continue,
+                Err(e) => return Err(console_lost(e)),
+            };
             if c.reopened() != life {
                 return Err(Stop::Error(
                     "the console was lost and came back during the password-change dialog (the board reset, or its USB-UART re-enumerated), so the device's answer cannot be judged".into(),

@@ -11,6 +11,7 @@ use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
 use russh::{ChannelMsg, MethodKind};
 
 use super::{Outcome, Target};
+use crate::console::{Console, Feed, Transport};
 
 /// Words of a forced password change, in PAM's and common devices' phrasing.
 const CHANGE: &str = r"(?i)(required to change your password|password (has )?expired|must change (your )?password|change your password (now|immediately)|new password:)";
@@ -47,7 +48,15 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
     }
 }
 
-async fn session(t: &Target, user: &str, password: &str) -> Result<(Outcome, String), String> {
+/// How the authentication ended: in, or an answer that is the attempt's outcome.
+enum Authed {
+    In,
+    Out(Outcome, String),
+}
+
+/// Connects and authenticates: the password method, keyboard-interactive when that is all
+/// the server offers (PAM).
+async fn login(t: &Target, user: &str, password: &str) -> Result<(client::Handle<AnyHostKey>, Authed), String> {
     let tcp = tokio::net::TcpStream::connect(t.addr())
         .await
         .map_err(|e| format!("TCP connect: {e}"))?;
@@ -63,8 +72,8 @@ async fn session(t: &Target, user: &str, password: &str) -> Result<(Outcome, Str
         .authenticate_password(user, password)
         .await
         .map_err(|e| format!("password authentication: {e}"))?;
-    let outcome = match auth {
-        AuthResult::Success => after_login(&mut h, t).await,
+    let authed = match auth {
+        AuthResult::Success => Authed::In,
         // the password method refused it: that is the answer (trying keyboard-interactive
         // as well would make one attempt count twice against the device's limit)
         AuthResult::Failure { remaining_methods, .. }
@@ -79,9 +88,9 @@ async fn session(t: &Target, user: &str, password: &str) -> Result<(Outcome, Str
             let mut answered = false;
             loop {
                 match r {
-                    KeyboardInteractiveAuthResponse::Success => break after_login(&mut h, t).await,
+                    KeyboardInteractiveAuthResponse::Success => break Authed::In,
                     KeyboardInteractiveAuthResponse::Failure { .. } => {
-                        break (Outcome::Rejected, "keyboard-interactive: failure".into());
+                        break Authed::Out(Outcome::Rejected, "keyboard-interactive: failure".into());
                     }
                     KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
                         let text: String = prompts
@@ -90,11 +99,11 @@ async fn session(t: &Target, user: &str, password: &str) -> Result<(Outcome, Str
                             .collect::<Vec<_>>()
                             .join(" | ");
                         if answered && changes(t).iter().any(|c| c.is_match(text.as_bytes())) {
-                            break (Outcome::PasswordChange, format!("keyboard-interactive asks: {text}"));
+                            break Authed::Out(Outcome::PasswordChange, format!("keyboard-interactive asks: {text}"));
                         }
                         if answered && !prompts.is_empty() {
                             // asked for the password again: the first one was wrong
-                            break (Outcome::Rejected, format!("keyboard-interactive asks again: {text}"));
+                            break Authed::Out(Outcome::Rejected, format!("keyboard-interactive asks again: {text}"));
                         }
                         let n = prompts.len();
                         answered |= n > 0;
@@ -115,20 +124,113 @@ async fn session(t: &Target, user: &str, password: &str) -> Result<(Outcome, Str
             if remaining_methods.contains(&MethodKind::Password)
                 || remaining_methods.contains(&MethodKind::KeyboardInteractive)
             {
-                (
+                Authed::Out(
                     Outcome::Rejected,
                     format!("authentication failed; the server offers: {offers}"),
                 )
             } else {
-                (
+                Authed::Out(
                     Outcome::NoPasswords(offers.clone()),
                     format!("the server takes no passwords; it offers: {offers}"),
                 )
             }
         }
     };
+    Ok((h, authed))
+}
+
+async fn session(t: &Target, user: &str, password: &str) -> Result<(Outcome, String), String> {
+    let (mut h, authed) = login(t, user, password).await?;
+    let outcome = match authed {
+        Authed::In => after_login(&mut h, t).await,
+        Authed::Out(o, d) => (o, d),
+    };
     let _ = h.disconnect(russh::Disconnect::ByApplication, "", "en").await;
     Ok(outcome)
+}
+
+/// Writes to an SSH session's shell (through the task that owns the channel).
+#[derive(Debug)]
+struct SshTransport {
+    tx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
+}
+
+impl Transport for SshTransport {
+    fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let g = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        match g.as_ref() {
+            Some(tx) if tx.send(bytes.to_vec()).is_ok() => Ok(()),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the SSH session is closed",
+            )),
+        }
+    }
+    fn close(&self) {
+        // dropping the sender ends the task, which closes the channel
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+/// Logs in over SSH and opens a shell on a terminal, as a [`Console`]: what the device
+/// prints there is matched and kept as a transcript exactly as on its serial console, so
+/// the console's password dialog runs over the network unchanged. The session ends when
+/// the console is closed (or dropped with its task's sender).
+pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Console, String> {
+    let (h, authed) = tokio::time::timeout(t.service.timeout, login(t, user, password))
+        .await
+        .map_err(|_| format!("no login within {:?}", t.service.timeout))??;
+    if let Authed::Out(o, d) = authed {
+        return Err(format!("the login was not taken ({}): {d}", o.word()));
+    }
+    let ch = h
+        .channel_open_session()
+        .await
+        .map_err(|e| format!("no session channel: {e}"))?;
+    ch.request_pty(true, "vt100", 80, 24, 0, 0, &[])
+        .await
+        .map_err(|e| format!("no terminal: {e}"))?;
+    ch.request_shell(true).await.map_err(|e| format!("no shell: {e}"))?;
+    let feed = Feed::new(std::time::Instant::now());
+    feed.event(format!("SSH session to {}", t.describe()), Some(true));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let fed = feed.clone();
+    tokio::spawn(async move {
+        // the connection lives as long as the task
+        let h = h;
+        let mut ch = ch;
+        loop {
+            tokio::select! {
+                m = ch.wait() => match m {
+                    Some(ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. }) => fed.rx(&data),
+                    Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                        fed.event("the SSH session ended".into(), Some(false));
+                        break;
+                    }
+                    Some(_) => {}
+                },
+                w = rx.recv() => match w {
+                    Some(bytes) => {
+                        if ch.data(&bytes[..]).await.is_err() {
+                            fed.event("the SSH session ended (write refused)".into(), Some(false));
+                            break;
+                        }
+                    }
+                    None => {
+                        let _ = ch.close().await;
+                        break;
+                    }
+                },
+            }
+        }
+        let _ = h.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    });
+    Ok(Console::new(
+        feed,
+        Arc::new(SshTransport {
+            tx: std::sync::Mutex::new(Some(tx)),
+        }),
+    ))
 }
 
 /// Logged in: open a shell for a moment; a demand for a new password is not access.

@@ -123,6 +123,7 @@ impl Run<'_> {
             StepKind::CredentialSweep => self.credential_sweep().await,
             StepKind::SshAlgorithms => self.ssh_algorithms().await,
             StepKind::TlsConfig { within } => self.tls_config(*within).await,
+            StepKind::RemoteConsole { service } => self.remote_console(service.as_deref()).await,
             StepKind::Traffic { observe } => self.traffic(*observe).await,
             StepKind::PortScan => self.port_scan().await,
             StepKind::BruteForce {

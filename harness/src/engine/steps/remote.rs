@@ -74,6 +74,90 @@ impl Run<'_> {
     }
 
     /// The credentials that should work now (after the run's password change).
+    /// `remote_console`: logs in over SSH (retrying while the device boots) and makes that
+    /// shell the console of the following steps.
+    pub(super) async fn remote_console(&mut self, service: Option<&str>) -> StepResult {
+        let targets = self.remote_targets()?;
+        let t = match service {
+            Some(n) => targets
+                .into_iter()
+                .find(|t| t.service.name == n)
+                .ok_or_else(|| Stop::Error(format!("the device profile declares no service named {n:?}")))?,
+            None => targets
+                .into_iter()
+                .find(|t| {
+                    t.service.kind == crate::config::services::ServiceKind::Ssh && t.service.password_command.is_some()
+                })
+                .ok_or_else(|| {
+                    Stop::Skip(
+                        "the maker declares no remote password change (an SSH service with password_command)".into(),
+                    )
+                })?,
+        };
+        if t.service.kind != crate::config::services::ServiceKind::Ssh {
+            return Err(Stop::Error(format!(
+                "{} is not an SSH service: only an SSH shell can stand in for the console",
+                t.describe()
+            )));
+        }
+        let spec = self.spec().map_err(|_| {
+            Stop::Error(
+                "the password dialog's prompts come from console.prompts, which the device profile does not declare"
+                    .into(),
+            )
+        })?;
+        let boot = spec.boot_time;
+        let right = self.right_credentials()?;
+        let user = Self::remote_user(&t, &right);
+        let deadline = Instant::now() + boot.max(Duration::from_secs(1));
+        let console = loop {
+            match crate::remote::ssh::shell_console(&t, &user, &right.password).await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(Stop::Error(format!(
+                        "no shell over {} as {user:?} within the boot time {boot:?}: {e}",
+                        t.describe()
+                    )));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        };
+        self.remote_shell = Some(crate::engine::RemoteShell {
+            console,
+            password_command: t.service.password_command.clone(),
+            target: t.clone(),
+            user: user.clone(),
+            earlier: String::new(),
+        });
+        self.at = None;
+        Ok(format!(
+            "a shell over {} as {user:?}; the password dialogs run there{}",
+            t.describe(),
+            t.service
+                .password_command
+                .as_ref()
+                .map(|c| format!(" (password command {c:?})"))
+                .unwrap_or_default()
+        ))
+    }
+
+    /// The remote shell's session ended (a forced change logs the user out): a new session
+    /// with `password`. On success it replaces the old one, whose transcript is kept.
+    pub(crate) async fn reopen_remote_shell(&mut self, password: &str) -> Result<(), String> {
+        let Some(r) = &self.remote_shell else {
+            return Err("no remote shell".into());
+        };
+        let (t, user) = (r.target.clone(), r.user.clone());
+        let console = crate::remote::ssh::shell_console(&t, &user, password).await?;
+        if let Some(r) = self.remote_shell.as_mut() {
+            r.console.close();
+            let text = r.console.with_transcript(|tr| tr.render_text(0, &self.bench.redactor));
+            r.earlier.push_str(&text);
+            r.console = console;
+        }
+        Ok(())
+    }
+
     fn right_credentials(&self) -> Result<Credentials, Stop> {
         self.bench
             .current
