@@ -303,37 +303,46 @@ fn ssh_algorithms_against_debian_openssh() {
 /// the forced change at login (expired password: every refusal round ends the session, the
 /// next login reopens the dialog, and the strong one is proven by logging in with it);
 /// without a policy the first weak one is taken (FAIL).
+/// `first_login`: the fixture scenario that offers them in the forced change of the first
+/// SSH login (no console setup); the suite's scenario sets the owner's password on the
+/// console first (pam_pwquality's `badwords` holds the factory password, as a maker would
+/// configure it).
 #[rstest::rstest]
-#[case::policy_at_the_shell("fixtures/devices/real-login-valid.yaml", "", "pass")]
-#[case::policy_in_the_forced_change("fixtures/devices/real-login-expired.yaml", "", "pass")]
-#[case::no_policy("fixtures/devices/real-login-valid.yaml", "none", "failure")]
+#[case::policy_at_the_shell("fixtures/devices/real-login-valid.yaml", "", false, "pass")]
+#[case::policy_after_a_forced_change("fixtures/devices/real-login-expired.yaml", "", false, "pass")]
+#[case::policy_in_the_forced_change("fixtures/devices/real-login-expired.yaml", "", true, "pass")]
+#[case::no_policy("fixtures/devices/real-login-valid.yaml", "none", false, "failure")]
 fn remote_password_strength_against_debian_passwd_over_ssh(
     #[case] profile: &str,
     #[case] policy: &str,
+    #[case] first_login: bool,
     #[case] want: &str,
 ) {
     if !remote_ready() {
         return;
     }
+    let fixture = repo().join("fixtures/scenarios/remote-password-strength-first-login.yaml");
+    let id = if first_login {
+        "remote-password-strength-first-login"
+    } else {
+        "remote-password-strength"
+    };
     let (code, cases, d, out) = run_remote(
         profile,
         &[("REAL_LOGIN_POLICY", policy)],
-        &["remote-password-strength"],
-        None,
+        &[id],
+        first_login.then_some(fixture.as_path()),
     );
-    let c = &cases["remote-password-strength"];
+    let c = &cases[id];
     assert_eq!(c.status, want, "{c:?}\n{out}");
-    let shell = std::fs::read_to_string(
-        d.path()
-            .join("results/scenarios/remote-password-strength/remote-shell.txt"),
-    )
-    .expect("the session's transcript");
+    let shell = std::fs::read_to_string(d.path().join(format!("results/scenarios/{id}/remote-shell.txt")))
+        .expect("the session's transcript");
     assert!(shell.contains("== SSH session to ssh"), "{shell}");
     if want == "pass" {
         assert_eq!(code, Some(0));
         assert!(shell.contains("BAD PASSWORD"), "pam_pwquality's refusals: {shell}");
         assert!(shell.contains("password updated successfully"), "{shell}");
-        if profile.contains("expired") {
+        if first_login {
             // the strong password was proven by a login with it
             assert!(shell.matches("== SSH session to ssh").count() >= 2, "{shell}");
         }

@@ -268,6 +268,48 @@ fn http_basic_logins_on_the_admin_page(#[case] profile: &str, #[case] code: Opti
     }
 }
 
+/// PWD-07 over the board's telnet shell (`password_command: passwd` on the service): the
+/// owner's password is set on the console, then the weak ones are offered over telnet. The
+/// good board refuses them there as on the console; the weak-passwords board takes the
+/// first (FAIL), and the session's transcript is the evidence.
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass")]
+#[case::weak_passwords("devices/simboard-weak-passwords.yaml", "failure")]
+fn weak_passwords_over_the_boards_telnet_shell(#[case] profile: &str, #[case] want: &str) {
+    let r = Certbench::profile(profile)
+        .args(&["--skip-setup"])
+        .only("remote-password-strength")
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    let shell = read(&r.dir, "results/scenarios/remote-password-strength/remote-shell.txt");
+    assert!(
+        shell.contains("== telnet session to telnet (telnet over TLS"),
+        "{shell}"
+    );
+    assert!(shell.contains(" > passwd<Enter>"), "{shell}");
+    if want == "pass" {
+        assert_eq!(r.code, Some(0));
+        assert!(
+            shell.contains("BAD PASSWORD: it is shorter than 10 characters"),
+            "{shell}"
+        );
+        assert!(shell.contains("passwd: password updated successfully"), "{shell}");
+    } else {
+        assert_eq!(r.code, Some(1));
+        assert!(
+            c.message
+                .starts_with("PWD-07: a short numeric password was not refused"),
+            "{c:?}"
+        );
+    }
+    // secrets by name only
+    assert!(
+        shell.contains("<password><Enter>") && !shell.contains("Factory"),
+        "{shell}"
+    );
+}
+
 const LIGHTTPD: &str = "/var/cache/certbench-deps/lighttpd/usr/sbin/lighttpd";
 
 /// Web logins against software nobody here wrote: Debian's lighttpd guarding /admin/ with

@@ -7,7 +7,8 @@
 //! `--lockout-ms` after two wrong passwords in a row (per service; a right login resets the count;
 //! while locked every attempt is refused, without saying why). Flaws: the factory password
 //! works remotely before setup (`remote-factory-login`), a hidden `support`/`support`
-//! account (`default-account`), no lockout (`no-login-throttle`).
+//! account (`default-account`), no lockout (`no-login-throttle`). The telnet shell has
+//! `passwd`, with the console's password rules (and its weak-passwords flaw).
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener};
@@ -244,6 +245,13 @@ fn telnet(w: &mut dyn Conn, a: &Accounts) {
                 match cmd.trim() {
                     "" => continue,
                     "exit" | "logout" => return,
+                    "passwd" => {
+                        let _ = w.write_all(b"passwd\r\n");
+                        if telnet_passwd(w, a, &user).is_none() {
+                            return;
+                        }
+                        let _ = w.write_all(b"$ ");
+                    }
                     c => {
                         let _ = w.write_all(format!("{c}\r\nsh: {c}: not found\r\n$ ").as_bytes());
                     }
@@ -253,6 +261,60 @@ fn telnet(w: &mut dyn Conn, a: &Accounts) {
         std::thread::sleep(Duration::from_millis(10));
         let _ = w.write_all(b"\r\nLogin incorrect\r\n");
     }
+}
+
+/// One line typed over telnet, skipping the empty one a CR LF leaves behind.
+fn telnet_text(w: &mut dyn Conn) -> Option<String> {
+    match telnet_line(w)? {
+        l if l.is_empty() => telnet_line(w),
+        l => Some(l),
+    }
+}
+
+/// `passwd` at the telnet shell: the console's account, the console's rules (and flaws).
+fn telnet_passwd(w: &mut dyn Conn, a: &Accounts, user: &str) -> Option<()> {
+    let _ = w.write_all(b"Current password: ");
+    let current = telnet_text(w)?;
+    let _ = w.write_all(b"\r\n");
+    let state = State::load(&a.opts.state);
+    let expected = state
+        .password
+        .clone()
+        .unwrap_or_else(|| a.opts.factory_password.clone());
+    if current != expected {
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = w.write_all(b"passwd: Authentication token manipulation error\r\n");
+        return Some(());
+    }
+    for _ in 0..3 {
+        let _ = w.write_all(b"New password: ");
+        let new = telnet_text(w)?;
+        let _ = w.write_all(b"\r\nRetype new password: ");
+        let again = telnet_text(w)?;
+        let _ = w.write_all(b"\r\n");
+        if new != again {
+            let _ = w.write_all(b"Sorry, passwords do not match.\r\n");
+            continue;
+        }
+        let mut state = State::load(&a.opts.state);
+        let rules = crate::board::password_policy(
+            &new,
+            user,
+            &a.opts.factory_password,
+            state.password.as_deref(),
+            a.has(Flaw::WeakPasswords),
+        );
+        if let Err(why) = rules {
+            let _ = w.write_all(format!("BAD PASSWORD: {why}\r\n").as_bytes());
+            continue;
+        }
+        state.password = Some(new);
+        state.save(&a.opts.state);
+        let _ = w.write_all(b"passwd: password updated successfully\r\n");
+        return Some(());
+    }
+    let _ = w.write_all(b"passwd: have exhausted maximum number of retries for service\r\n");
+    Some(())
 }
 
 fn b64_decode(s: &str) -> Option<Vec<u8>> {

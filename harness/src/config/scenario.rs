@@ -105,8 +105,8 @@ pub enum Interface {
     RemoteLogin,
     /// ... and at least one of them is SSH.
     Ssh,
-    /// The maker declares how a password is changed over the network: an SSH service with
-    /// `password_command` (e.g. `passwd`).
+    /// The maker declares how a password is changed over the network: an SSH or telnet
+    /// service with `password_command` (e.g. `passwd`).
     RemotePasswordChange,
     /// The device has a TLS endpoint: a declared service with `tls: true`, or its own MQTT
     /// broker's TLS port (`network.broker`).
@@ -221,7 +221,7 @@ pub enum RawStep {
     /// them down or lock out, and the right password must work again afterwards.
     BruteForce(RawBruteForce),
     /// From here on, the password dialog steps (`change_password`) talk to a shell of the
-    /// device over SSH instead of its serial console: the first SSH service with a
+    /// device over SSH or telnet instead of its serial console: the first service with a
     /// `password_command` (or the one named), logged in with the credentials that should
     /// work now. The dialog's prompts are the console's (`console.prompts`).
     RemoteConsole(RawRemoteConsole),
@@ -472,7 +472,7 @@ pub struct RawNoSession {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRemoteConsole {
-    /// The service's name (`services[].name`); default the first SSH service with a
+    /// The service's name (`services[].name`); default the first service with a
     /// `password_command`.
     #[serde(default)]
     pub service: Option<String>,

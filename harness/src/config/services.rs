@@ -52,8 +52,8 @@ pub struct RawService {
     /// How long one login attempt may take before it counts as unanswered (default 10s).
     #[serde(default)]
     pub timeout: Option<Dur>,
-    /// ssh: the command that changes the password at the shell (e.g. `passwd`): the
-    /// maker's remote password-change path, where PWD-07 offers weak passwords.
+    /// ssh, telnet: the command that changes the password at the shell (e.g. `passwd`):
+    /// the maker's remote password-change path, where PWD-07 offers weak passwords.
     #[serde(default)]
     pub password_command: Option<String>,
     /// The maker's declared brute-force protection (IXIT), shown in the report. `after`:
@@ -144,7 +144,7 @@ pub struct Service {
     pub failure: Option<regex::bytes::Regex>,
     pub prompts: Option<RemotePrompts>,
     pub timeout: std::time::Duration,
-    /// ssh: the shell command that changes the password.
+    /// ssh, telnet: the shell command that changes the password.
     pub password_command: Option<String>,
     /// Wrong attempts before the declared protection engages (≥ 1).
     pub after: u32,
@@ -314,13 +314,13 @@ pub fn resolve(
             // password_change pattern adds to the built-in phrases of a forced change
             ServiceKind::Ssh => prompts = declared,
         }
-        if s.password_command.is_some() && s.kind != ServiceKind::Ssh {
+        if s.password_command.is_some() && !matches!(s.kind, ServiceKind::Ssh | ServiceKind::Telnet) {
             bad(
                 errs,
                 Some(s.name.pos),
                 "password_command",
                 format!("a {} service has no shell to run a password command in", s.kind.name()),
-                "declare password_command on the SSH service whose shell changes the password",
+                "declare password_command on the SSH or telnet service whose shell changes the password",
             );
             continue;
         }

@@ -121,7 +121,7 @@ impl Bench {
                 .any(|s| s.kind == crate::config::services::ServiceKind::Ssh))
             .then_some("the device profile declares no SSH service (services: kind ssh)"),
             Interface::RemotePasswordChange => (!self.device.services.iter().any(|s| s.password_command.is_some()))
-                .then_some("the maker declares no remote password change (an SSH service with password_command)"),
+                .then_some("the maker declares no remote password change (an SSH or telnet service with password_command)"),
             Interface::Link => self.device.link.is_none().then_some(NO_LINK),
             Interface::TlsService => (!self.device.services.iter().any(|s| s.tls)
                 && self.device.broker.is_none())

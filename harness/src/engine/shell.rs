@@ -280,8 +280,14 @@ impl Run<'_> {
                 self.send_line(&c, &current.user)?;
                 relogins += 1;
             }
-            // at a shell: the password command below opens the dialog
-            Some(AtPrompt::Shell(_)) | None => {}
+            // at a shell whose prompt was already read: the password command opens the dialog
+            Some(AtPrompt::Shell(_)) => {
+                if let Some(cmd) = command.take() {
+                    self.send_line(&c, &cmd)?;
+                }
+            }
+            // the password command goes out when the shell prompt shows
+            None => {}
         }
         use Dialog as D;
         let table = dialog(p);
@@ -313,6 +319,11 @@ impl Run<'_> {
                 c = self.console()?;
                 life = c.reopened();
                 command = self.password_command(&spec);
+                if let Some(AtPrompt::Shell(_)) = self.at.take()
+                    && let Some(cmd) = command.take()
+                {
+                    self.send_line(&c, &cmd)?;
+                }
                 continue;
             }
             let answer = match c.expect(&pats, deadline, None).await {

@@ -203,6 +203,48 @@ pub async fn connect(t: &Target) -> Result<Box<dyn Stream>, String> {
     Ok(Box::new(tls))
 }
 
+/// Writes to a remote shell through the task that owns its connection (an SSH channel, a
+/// telnet stream): the console's transport for a shell over the network.
+#[derive(Debug)]
+pub(crate) struct Pipe {
+    tx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
+}
+
+impl Pipe {
+    pub(crate) fn new(tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) -> Self {
+        Self {
+            tx: std::sync::Mutex::new(Some(tx)),
+        }
+    }
+}
+
+impl crate::console::Transport for Pipe {
+    fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let g = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        match g.as_ref() {
+            Some(tx) if tx.send(bytes.to_vec()).is_ok() => Ok(()),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the remote session is closed",
+            )),
+        }
+    }
+    fn close(&self) {
+        // dropping the sender ends the task, which closes the connection
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+/// A shell of the device over `t` (SSH or telnet), logged in, as a console; true when its
+/// shell prompt was already read (telnet: the login ends at it), false when it is still to come.
+pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<(crate::console::Console, bool), String> {
+    match t.service.kind {
+        ServiceKind::Ssh => Ok((ssh::shell_console(t, user, password).await?, false)),
+        ServiceKind::Telnet => Ok((telnet::shell_console(t, user, password).await?, true)),
+        k => Err(format!("a {} service gives no shell", k.name())),
+    }
+}
+
 /// A byte stream to a device service.
 pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}

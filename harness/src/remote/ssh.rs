@@ -11,7 +11,7 @@ use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
 use russh::{ChannelMsg, MethodKind};
 
 use super::{Outcome, Target};
-use crate::console::{Console, Feed, Transport};
+use crate::console::{Console, Feed};
 
 /// Words of a forced password change, in PAM's and common devices' phrasing.
 const CHANGE: &str = r"(?i)(required to change your password|password (has )?expired|must change (your )?password|change your password (now|immediately)|new password:)";
@@ -149,29 +149,6 @@ async fn session(t: &Target, user: &str, password: &str) -> Result<(Outcome, Str
     Ok(outcome)
 }
 
-/// Writes to an SSH session's shell (through the task that owns the channel).
-#[derive(Debug)]
-struct SshTransport {
-    tx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
-}
-
-impl Transport for SshTransport {
-    fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let g = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        match g.as_ref() {
-            Some(tx) if tx.send(bytes.to_vec()).is_ok() => Ok(()),
-            _ => Err(std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "the SSH session is closed",
-            )),
-        }
-    }
-    fn close(&self) {
-        // dropping the sender ends the task, which closes the channel
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
-    }
-}
-
 /// Logs in over SSH and opens a shell on a terminal, as a [`Console`]: what the device
 /// prints there is matched and kept as a transcript exactly as on its serial console, so
 /// the console's password dialog runs over the network unchanged. The session ends when
@@ -225,12 +202,7 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
         }
         let _ = h.disconnect(russh::Disconnect::ByApplication, "", "en").await;
     });
-    Ok(Console::new(
-        feed,
-        Arc::new(SshTransport {
-            tx: std::sync::Mutex::new(Some(tx)),
-        }),
-    ))
+    Ok(Console::new(feed, Arc::new(super::Pipe::new(tx))))
 }
 
 /// Logged in: open a shell for a moment; a demand for a new password is not access.

@@ -6,6 +6,7 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Outcome, Target};
+use crate::console::{Console, Feed};
 
 const IAC: u8 = 255;
 const DONT: u8 = 254;
@@ -192,6 +193,99 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
     };
     let _ = s.conn.shutdown().await;
     (outcome, s.transcript())
+}
+
+/// Bytes typed into a telnet session: a literal 0xFF is doubled (it would start a command).
+fn escape(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        out.push(b);
+        if b == IAC {
+            out.push(IAC);
+        }
+    }
+    out
+}
+
+/// Logs in over telnet (the service's prompts) and hands the session on as a [`Console`]:
+/// what the device prints is matched and kept exactly as on its serial console.
+pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Console, String> {
+    let p = t
+        .service
+        .prompts
+        .clone()
+        .ok_or("the telnet service declares no prompts")?;
+    let conn = super::connect(t).await?;
+    let (mut rd, mut wr) = tokio::io::split(conn);
+    let feed = Feed::new(std::time::Instant::now());
+    feed.event(format!("telnet session to {}", t.describe()), Some(true));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let fed = feed.clone();
+    tokio::spawn(async move {
+        let mut neg = Negotiator::default();
+        let mut buf = [0u8; 4096];
+        loop {
+            tokio::select! {
+                r = rd.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => {
+                        fed.event("the telnet session ended".into(), Some(false));
+                        break;
+                    }
+                    Ok(n) => {
+                        let (mut data, mut reply) = (Vec::new(), Vec::new());
+                        neg.feed(&buf[..n], &mut data, &mut reply);
+                        if !reply.is_empty() && wr.write_all(&reply).await.is_err() {
+                            fed.event("the telnet session ended (write refused)".into(), Some(false));
+                            break;
+                        }
+                        if !data.is_empty() {
+                            fed.rx(&data);
+                        }
+                    }
+                },
+                w = rx.recv() => match w {
+                    Some(bytes) => {
+                        if wr.write_all(&escape(&bytes)).await.is_err() || wr.flush().await.is_err() {
+                            fed.event("the telnet session ended (write refused)".into(), Some(false));
+                            break;
+                        }
+                    }
+                    None => {
+                        let _ = wr.shutdown().await;
+                        break;
+                    }
+                },
+            }
+        }
+    });
+    let c = Console::new(feed, std::sync::Arc::new(super::Pipe::new(tx)));
+    let deadline = tokio::time::Instant::now() + t.service.timeout;
+    let wait = |pats: Vec<regex::bytes::Regex>| {
+        let c = c.clone();
+        async move {
+            let refs: Vec<&regex::bytes::Regex> = pats.iter().collect();
+            match c.expect(&refs, deadline.into_std(), None).await {
+                Ok(crate::console::Wait::Found(f)) => Ok(f.index),
+                Ok(crate::console::Wait::Timeout) => Err(format!("no prompt within {:?}", t.service.timeout)),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let line = |s: &str| format!("{s}\r\n").into_bytes();
+    let sent = |e: std::io::Error| format!("send: {e}");
+    // a login prompt, or (a password-only device) the password prompt at once
+    if wait(vec![p.login.clone(), p.password.clone()]).await? == 0 {
+        c.send(&line(user), format!("{user}<Enter>")).map_err(sent)?;
+        wait(vec![p.password.clone()]).await?;
+    }
+    c.send(&line(password), "<password><Enter>".into()).map_err(sent)?;
+    match wait(vec![p.shell.clone(), p.login_rejected.clone(), p.login.clone()]).await? {
+        0 => Ok(c),
+        _ => {
+            c.close();
+            Err("the login was refused".into())
+        }
+    }
 }
 
 #[cfg(test)]

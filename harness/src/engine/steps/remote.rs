@@ -85,18 +85,20 @@ impl Run<'_> {
                 .ok_or_else(|| Stop::Error(format!("the device profile declares no service named {n:?}")))?,
             None => targets
                 .into_iter()
-                .find(|t| {
-                    t.service.kind == crate::config::services::ServiceKind::Ssh && t.service.password_command.is_some()
-                })
+                .find(|t| t.service.password_command.is_some())
                 .ok_or_else(|| {
                     Stop::Skip(
-                        "the maker declares no remote password change (an SSH service with password_command)".into(),
+                        "the maker declares no remote password change (an SSH or telnet service with password_command)"
+                            .into(),
                     )
                 })?,
         };
-        if t.service.kind != crate::config::services::ServiceKind::Ssh {
+        if !matches!(
+            t.service.kind,
+            crate::config::services::ServiceKind::Ssh | crate::config::services::ServiceKind::Telnet
+        ) {
             return Err(Stop::Error(format!(
-                "{} is not an SSH service: only an SSH shell can stand in for the console",
+                "{} gives no shell: only an SSH or telnet shell can stand in for the console",
                 t.describe()
             )));
         }
@@ -110,8 +112,8 @@ impl Run<'_> {
         let right = self.right_credentials()?;
         let user = Self::remote_user(&t, &right);
         let deadline = Instant::now() + boot.max(Duration::from_secs(1));
-        let console = loop {
-            match crate::remote::ssh::shell_console(&t, &user, &right.password).await {
+        let (console, at_prompt) = loop {
+            match crate::remote::shell_console(&t, &user, &right.password).await {
                 Ok(c) => break c,
                 Err(e) if Instant::now() >= deadline => {
                     return Err(Stop::Error(format!(
@@ -129,7 +131,7 @@ impl Run<'_> {
             user: user.clone(),
             earlier: String::new(),
         });
-        self.at = None;
+        self.at = at_prompt.then(|| crate::engine::AtPrompt::Shell(Instant::now()));
         Ok(format!(
             "a shell over {} as {user:?}; the password dialogs run there{}",
             t.describe(),
@@ -148,7 +150,8 @@ impl Run<'_> {
             return Err("no remote shell".into());
         };
         let (t, user) = (r.target.clone(), r.user.clone());
-        let console = crate::remote::ssh::shell_console(&t, &user, password).await?;
+        let (console, at_prompt) = crate::remote::shell_console(&t, &user, password).await?;
+        self.at = at_prompt.then(|| crate::engine::AtPrompt::Shell(Instant::now()));
         if let Some(r) = self.remote_shell.as_mut() {
             r.console.close();
             let text = r.console.with_transcript(|tr| tr.render_text(0, &self.bench.redactor));
