@@ -20,6 +20,22 @@ pub fn sha256_file(path: &Path) -> Option<(String, u64)> {
     Some((sha256_hex(&bytes), bytes.len() as u64))
 }
 
+/// A MAC address, `aa:bb:cc:dd:ee:ff` (or with `-`).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.trim().split([':', '-']).collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut m = [0u8; 6];
+    for (i, p) in parts.iter().enumerate() {
+        if p.len() != 2 {
+            return None;
+        }
+        m[i] = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

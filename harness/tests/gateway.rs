@@ -294,3 +294,128 @@ fn without_root_the_link_checks_are_errors_saying_why() {
         .arg(d.join("work/netdev"))
         .status();
 }
+
+/// A veth pair the test owns: the lab interface on this side, the board's end in a
+/// namespace of its own (its MAC set); removed when dropped.
+struct LabLink {
+    ns: String,
+    lab_if: String,
+}
+
+impl LabLink {
+    fn new(bench_cidr: &str, mac: &str) -> LabLink {
+        let n = std::process::id() % 100_000;
+        let l = LabLink {
+            ns: format!("cbtest-dhcp-{n}"),
+            lab_if: format!("cbl{n}"),
+        };
+        let ip = |args: &[&str]| {
+            let o = Command::new("ip").args(args).output().expect("ip");
+            assert!(
+                o.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        let _ = Command::new("ip").args(["netns", "del", &l.ns]).output();
+        ip(&["netns", "add", &l.ns]);
+        ip(&[
+            "link", "add", &l.lab_if, "type", "veth", "peer", "name", "board0", "netns", &l.ns,
+        ]);
+        ip(&["-n", &l.ns, "link", "set", "board0", "address", mac]);
+        ip(&["-n", &l.ns, "link", "set", "board0", "up"]);
+        ip(&["-n", &l.ns, "link", "set", "lo", "up"]);
+        ip(&["addr", "add", bench_cidr, "dev", &l.lab_if]);
+        ip(&["link", "set", &l.lab_if, "up"]);
+        l
+    }
+}
+
+impl Drop for LabLink {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.lab_if]).output();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+    }
+}
+
+/// A real board's path (lab `bench.capture_interface` + `bench.dhcp`): busybox's DHCP
+/// client on the board's end of a veth pair gets the board's declared address from certbench
+/// with the bench as router and name server, resolves a name there, and the capture on the
+/// lab interface judges its flows (DHCP and DNS: COM-01's allowlist, PASS). Every DHCP
+/// message is in dhcp.jsonl, the lookup in dns-queries.jsonl; a second MAC on the link gets
+/// no lease.
+#[test]
+fn a_board_on_a_lab_interface_gets_its_address_and_name_server_from_the_bench() {
+    if !ready() || !tools_ready(&["busybox"]) {
+        return;
+    }
+    let mac = "02:cb:00:00:00:02";
+    let link = LabLink::new("198.19.253.1/30", mac);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = dir.path().join("lab.yaml");
+    std::fs::write(
+        &lab,
+        format!(
+            "bench:\n  capture_interface: {}\n  device_address: 198.19.253.2\n  device_mac: \"{mac}\"\n  dhcp: true\n",
+            link.lab_if
+        ),
+    )
+    .expect("lab");
+    let r = Certbench::profile("fixtures/devices/dhcp-board.yaml")
+        .args(&["--lab", lab.to_str().expect("utf8")])
+        .args(&["--set", &format!("board_netns={}", link.ns), "--set", "board_if=board0"])
+        .args(&["-s", "fixtures/scenarios/traffic-short.yaml"])
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(c.status, "pass", "{c:?}\n{}", r.log);
+    let lease = std::fs::read_to_string(r.dir.path().join("work/board/lease")).expect("the board's lease");
+    for want in ["ip=198.19.253.2", "mask=30", "router=198.19.253.1", "dns=198.19.253.1"] {
+        assert!(lease.contains(want), "{want}: {lease}");
+    }
+    let dhcp = std::fs::read_to_string(r.results().join("dhcp.jsonl")).expect("dhcp.jsonl");
+    for want in [
+        "\"kind\":\"DISCOVER\"",
+        "\"answer\":\"OFFER 198.19.253.2\"",
+        "\"answer\":\"ACK 198.19.253.2\"",
+        "\"hostname\":\"certbench-board\"",
+    ] {
+        assert!(dhcp.contains(want), "{want}: {dhcp}");
+    }
+    let dns = std::fs::read_to_string(r.results().join("dns-queries.jsonl")).expect("dns-queries.jsonl");
+    assert!(dns.contains("telemetry.board.test"), "{dns}");
+    // the capture on the lab interface holds the exchange, as Wireshark reads it
+    let pcap = r.results().join("capture.pcapng");
+    let seen = tshark(&pcap, "dhcp");
+    assert!(seen.contains("DHCP Discover") && seen.contains("DHCP ACK"), "{seen}");
+
+    // another host on the link: no answer, recorded as ignored
+    let other = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &link.ns,
+            "ip",
+            "link",
+            "set",
+            "board0",
+            "address",
+            "02:cb:00:00:00:99",
+        ])
+        .output()
+        .expect("ip");
+    assert!(other.status.success());
+    let r = Certbench::profile("fixtures/devices/dhcp-board.yaml")
+        .args(&["--lab", lab.to_str().expect("utf8")])
+        .args(&["--set", &format!("board_netns={}", link.ns), "--set", "board_if=board0"])
+        .args(&["-s", "fixtures/scenarios/traffic-short.yaml"])
+        .run();
+    assert!(
+        !r.dir.path().join("work/board/lease").exists(),
+        "a foreign MAC got a lease"
+    );
+    let dhcp = std::fs::read_to_string(r.results().join("dhcp.jsonl")).expect("dhcp.jsonl");
+    assert!(dhcp.contains("ignored: not the device's MAC"), "{dhcp}");
+    assert!(!dhcp.contains("OFFER"), "{dhcp}");
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(c.status, "error", "a board that never talked is not a pass: {c:?}");
+}

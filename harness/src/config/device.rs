@@ -423,6 +423,15 @@ pub struct RawBenchBind {
     /// every frame there (root) and judges the board's flows (COM-01).
     #[serde(default)]
     pub capture_interface: Option<Loc<String>>,
+    /// Serve DHCP on `capture_interface` to the board (`device_mac`), giving it
+    /// `device_address` with the bench as router and name server: its names then resolve
+    /// at the bench (recorded) and all its traffic crosses the captured link.
+    #[serde(default)]
+    pub dhcp: bool,
+    /// The board's MAC address (`aa:bb:cc:dd:ee:ff`): the only client the bench's DHCP
+    /// server answers.
+    #[serde(default)]
+    pub device_mac: Option<Loc<String>>,
     /// 0 = any free port.
     #[serde(default)]
     pub mqtt_plain_port: Option<u16>,
@@ -479,6 +488,8 @@ pub struct Device {
     pub plaintext_exempt: BTreeMap<String, String>,
     /// Capture file limit in bytes.
     pub capture_limit: u64,
+    /// Serve DHCP on the lab interface to this MAC (lab `bench.dhcp`).
+    pub dhcp: Option<[u8; 6]>,
 }
 
 /// How the bench sees the device's network.
@@ -1212,6 +1223,40 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         (true, None) => Some(Link::Namespace),
         (false, None) => None,
     };
+    let dhcp = match lab.bench.as_ref() {
+        Some(b) if b.dhcp => {
+            let mut missing = Vec::new();
+            if b.capture_interface.is_none() {
+                missing.push("bench.capture_interface (the lab interface the board is wired to)");
+            }
+            if !matches!(attribution.device, Some(std::net::IpAddr::V4(_))) {
+                missing.push("an IPv4 bench.device_address (the address the board is given)");
+            }
+            let mac = b.device_mac.as_ref().map(|m| (m, crate::util::parse_mac(&m.value)));
+            match &mac {
+                None => missing.push("bench.device_mac (the only client answered)"),
+                Some((m, None)) => errs.borrow_mut().push(
+                    InputError::new(
+                        &lab_file,
+                        Some(m.pos),
+                        "bench.device_mac",
+                        format!("{:?} is not a MAC address", m.value),
+                    )
+                    .with_hint("six hex pairs: aa:bb:cc:dd:ee:ff"),
+                ),
+                Some((_, Some(_))) => {}
+            }
+            if !missing.is_empty() {
+                errs.borrow_mut().push(
+                    InputError::new(&lab_file, None, "bench.dhcp", format!("needs {}", missing.join(", "))).with_hint(
+                        "certbench leases the board's declared address to the board's MAC only, on its interface",
+                    ),
+                );
+            }
+            mac.and_then(|(_, m)| m)
+        }
+        _ => None,
+    };
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(abs);
@@ -1251,6 +1296,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         link,
         plaintext_exempt,
         capture_limit,
+        dhcp,
     })
 }
 

@@ -4,6 +4,7 @@
 //! device listens on.
 
 pub mod capture;
+pub mod dhcp;
 pub mod dns;
 pub mod flows;
 pub mod netns;
@@ -17,8 +18,10 @@ pub struct Gateway {
     /// Stopped (and its file flushed) before the namespace goes.
     pub capture: Option<capture::Capture>,
     pub net: Option<netns::DeviceNet>,
-    /// The device's name server (namespace devices).
+    /// The device's name server (namespace devices; real boards with `bench.dhcp`).
     pub dns: Option<dns::DnsServer>,
+    /// The board's DHCP server (real boards with `bench.dhcp`).
+    pub dhcp: Option<dhcp::DhcpServer>,
     /// Why the link could not be made or captured: the checks that need it ERROR with it.
     pub error: Option<String>,
     /// The last port scan's open ports.

@@ -335,6 +335,9 @@ async fn teardown(bench: &mut Bench, out_dir: &Path, reporters: &mut Reporters) 
     if let Some(d) = &bench.gateway.dns {
         let _ = std::fs::write(out_dir.join("dns-queries.jsonl"), bench.redactor.redact(&d.jsonl()));
     }
+    if let Some(d) = &bench.gateway.dhcp {
+        let _ = std::fs::write(out_dir.join("dhcp.jsonl"), bench.redactor.redact(&d.jsonl()));
+    }
     if let Some(c) = &mut bench.gateway.capture {
         c.stop();
         if let Some(n) = &bench.net {

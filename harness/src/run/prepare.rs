@@ -339,7 +339,23 @@ pub(super) async fn open_link(
     vars.insert("netns.bench".into(), String::new());
     let iface = match device.link.clone() {
         None => return (g, notes),
-        Some(Link::Interface(i)) => i,
+        Some(Link::Interface(i)) => {
+            if let (Some(mac), Some(std::net::IpAddr::V4(address))) = (device.dhcp, device.attribution.device) {
+                match serve_board(&i, mac, address).await {
+                    Ok((dns, dhcp, words)) => {
+                        g.dns = dns;
+                        g.dhcp = Some(dhcp);
+                        notes.extend(words);
+                    }
+                    Err(e) => {
+                        let why = format!("the board's DHCP server did not start on {i}: {e}");
+                        notes.push(why.clone());
+                        g.error = Some(why);
+                    }
+                }
+            }
+            i
+        }
         Some(Link::Namespace) => match crate::gateway::netns::DeviceNet::create() {
             Ok(n) => {
                 let ip = std::net::IpAddr::V4(n.device_ip);
@@ -400,4 +416,55 @@ pub(super) async fn open_link(
         Err(e) => g.error = Some(format!("the device's link cannot be captured: {e}")),
     }
     (g, notes)
+}
+
+/// A real board's address and name server (lab `bench.dhcp`): DHCP on `iface` for `mac`
+/// only, leasing `address`; the bench's address on `iface` is its router and name server.
+async fn serve_board(
+    iface: &str,
+    mac: [u8; 6],
+    address: std::net::Ipv4Addr,
+) -> Result<
+    (
+        Option<crate::gateway::dns::DnsServer>,
+        crate::gateway::dhcp::DhcpServer,
+        Vec<String>,
+    ),
+    String,
+> {
+    use crate::gateway::dhcp;
+    let (server, prefix) = dhcp::interface_address(iface)?;
+    if !dhcp::same_subnet(server, address, prefix) {
+        return Err(format!(
+            "the device's address {address} is not in {iface}'s subnet {server}/{prefix}"
+        ));
+    }
+    let lease = dhcp::Lease {
+        mac,
+        address,
+        server,
+        prefix,
+        seconds: 3600,
+    };
+    let d = dhcp::DhcpServer::start(iface, lease).map_err(|e| format!("UDP port 67 on {iface}: {e}"))?;
+    let mut words = vec![format!(
+        "DHCP on {iface}: {} gets {address}/{prefix}, router and name server {server} (dhcp.jsonl)",
+        dhcp::mac_text(&mac)
+    )];
+    let dns = match crate::gateway::dns::DnsServer::start(server, server).await {
+        Ok(s) => {
+            words.push(format!(
+                "the board's name server is the bench ({}): every name resolves to it, every query is recorded (dns-queries.jsonl)",
+                s.addr
+            ));
+            Some(s)
+        }
+        Err(e) => {
+            words.push(format!(
+                "no name server for the board ({server}:53: {e}): its lookups go unanswered"
+            ));
+            None
+        }
+    };
+    Ok((dns, d, words))
 }
