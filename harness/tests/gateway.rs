@@ -341,22 +341,36 @@ impl Drop for LabLink {
 /// A real board's path (lab `bench.capture_interface` + `bench.dhcp`): busybox's DHCP
 /// client on the board's end of a veth pair gets the board's declared address from certbench
 /// with the bench as router and name server, resolves a name there, and the capture on the
-/// lab interface judges its flows (DHCP and DNS: COM-01's allowlist, PASS). Every DHCP
-/// message is in dhcp.jsonl, the lookup in dns-queries.jsonl; a second MAC on the link gets
-/// no lease.
+/// lab interface judges its flows (DHCP and DNS: COM-01's allowlist, PASS). Names the
+/// bench does not play go to the lab's resolver (Debian's dnsmasq, `bench.dns_upstream`)
+/// and its answers reach the board. Every DHCP message is in dhcp.jsonl, every lookup in
+/// dns-queries.jsonl; a second MAC on the link gets no lease.
 #[test]
 fn a_board_on_a_lab_interface_gets_its_address_and_name_server_from_the_bench() {
-    if !ready() || !tools_ready(&["busybox"]) {
+    if !ready() || !tools_ready(&["busybox", "dnsmasq"]) {
         return;
     }
     let mac = "02:cb:00:00:00:02";
     let link = LabLink::new("198.19.253.1/30", mac);
     let dir = tempfile::tempdir().expect("tempdir");
+    // the lab's resolver: Debian's dnsmasq knowing one lab name, on a loopback port
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port")
+        .port();
+    let mut resolver = Command::new("dnsmasq")
+        .args(["--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces"])
+        .args(["--listen-address=127.0.0.1", "--interface=lo", "--user=root"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--pid-file={}", dir.path().join("dnsmasq.pid").display()))
+        .arg("--address=/real.lab.test/203.0.113.7")
+        .spawn()
+        .expect("dnsmasq");
     let lab = dir.path().join("lab.yaml");
     std::fs::write(
         &lab,
         format!(
-            "bench:\n  capture_interface: {}\n  device_address: 198.19.253.2\n  device_mac: \"{mac}\"\n  dhcp: true\n",
+            "bench:\n  capture_interface: {}\n  device_address: 198.19.253.2\n  device_mac: \"{mac}\"\n  dhcp: true\n  dns_upstream: 127.0.0.1:{port}\n",
             link.lab_if
         ),
     )
@@ -364,8 +378,11 @@ fn a_board_on_a_lab_interface_gets_its_address_and_name_server_from_the_bench() 
     let r = Certbench::profile("fixtures/devices/dhcp-board.yaml")
         .args(&["--lab", lab.to_str().expect("utf8")])
         .args(&["--set", &format!("board_netns={}", link.ns), "--set", "board_if=board0"])
+        .args(&["--set", "board_names=telemetry.board.test,real.lab.test"])
         .args(&["-s", "fixtures/scenarios/traffic-short.yaml"])
         .run();
+    let _ = resolver.kill();
+    let _ = resolver.wait();
     let c = r.cases.first().expect("one testcase");
     assert_eq!(c.status, "pass", "{c:?}\n{}", r.log);
     let lease = std::fs::read_to_string(r.dir.path().join("work/board/lease")).expect("the board's lease");
@@ -381,8 +398,21 @@ fn a_board_on_a_lab_interface_gets_its_address_and_name_server_from_the_bench() 
     ] {
         assert!(dhcp.contains(want), "{want}: {dhcp}");
     }
+    // names the bench does not play are asked at the lab's resolver, its answer relayed
     let dns = std::fs::read_to_string(r.results().join("dns-queries.jsonl")).expect("dns-queries.jsonl");
-    assert!(dns.contains("telemetry.board.test"), "{dns}");
+    assert!(
+        dns.contains("\"name\":\"real.lab.test\",\"kind\":\"A\",\"answer\":\"upstream: 203.0.113.7\""),
+        "{dns}"
+    );
+    assert!(
+        dns.contains("\"name\":\"telemetry.board.test\",\"kind\":\"A\",\"answer\":\"upstream: refused\""),
+        "{dns}"
+    );
+    let lookup = std::fs::read_to_string(r.dir.path().join("work/board/lookup")).expect("the board's lookups");
+    assert!(
+        lookup.contains("203.0.113.7"),
+        "the board got the lab's answer: {lookup}"
+    );
     // the capture on the lab interface holds the exchange, as Wireshark reads it
     let pcap = r.results().join("capture.pcapng");
     let seen = tshark(&pcap, "dhcp");
@@ -407,6 +437,7 @@ fn a_board_on_a_lab_interface_gets_its_address_and_name_server_from_the_bench() 
     let r = Certbench::profile("fixtures/devices/dhcp-board.yaml")
         .args(&["--lab", lab.to_str().expect("utf8")])
         .args(&["--set", &format!("board_netns={}", link.ns), "--set", "board_if=board0"])
+        .args(&["--set", "board_names=telemetry.board.test"])
         .args(&["-s", "fixtures/scenarios/traffic-short.yaml"])
         .run();
     assert!(

@@ -432,6 +432,11 @@ pub struct RawBenchBind {
     /// server answers.
     #[serde(default)]
     pub device_mac: Option<Loc<String>>,
+    /// The lab's resolver (`ADDRESS` or `ADDRESS:PORT`): the bench's name server asks it for
+    /// every name but the hosts the bench plays (MQTT cloud, update server) and relays the
+    /// answer; without it every name resolves to the bench.
+    #[serde(default)]
+    pub dns_upstream: Option<Loc<String>>,
     /// 0 = any free port.
     #[serde(default)]
     pub mqtt_plain_port: Option<u16>,
@@ -490,6 +495,8 @@ pub struct Device {
     pub capture_limit: u64,
     /// Serve DHCP on the lab interface to this MAC (lab `bench.dhcp`).
     pub dhcp: Option<[u8; 6]>,
+    /// The lab's resolver for names the bench does not play (lab `bench.dns_upstream`).
+    pub dns_upstream: Option<std::net::SocketAddr>,
 }
 
 /// How the bench sees the device's network.
@@ -1257,6 +1264,26 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         }
         _ => None,
     };
+    let dns_upstream = lab.bench.as_ref().and_then(|b| b.dns_upstream.as_ref()).and_then(|u| {
+        let v = u.value.trim();
+        let parsed = v.parse::<std::net::SocketAddr>().ok().or_else(|| {
+            v.parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+        });
+        if parsed.is_none() {
+            errs.borrow_mut().push(
+                InputError::new(
+                    &lab_file,
+                    Some(u.pos),
+                    "bench.dns_upstream",
+                    format!("{v:?} is not an address"),
+                )
+                .with_hint("an IP address, optionally with a port: 192.168.1.1 or 127.0.0.1:5353"),
+            );
+        }
+        parsed
+    });
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(abs);
@@ -1297,6 +1324,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         plaintext_exempt,
         capture_limit,
         dhcp,
+        dns_upstream,
     })
 }
 

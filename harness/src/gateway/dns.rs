@@ -3,7 +3,8 @@
 //! cloud host, the update host) and every other name resolve to the bench (offline there
 //! is no upstream to ask: the bench is the sinkhole, and what the device then sends there
 //! is captured and judged like everything else). A lab that wants real answers for other
-//! names gives its upstream resolver in `bench.dns_upstream` (not yet: see README).
+//! names gives its upstream resolver in `bench.dns_upstream`: every name but the bench's
+//! own is then asked there and the answer relayed (and recorded).
 //!
 //! Plain UDP DNS (RFC 1035): A queries get the bench's IPv4 address, AAAA and everything
 //! else an empty NOERROR answer; malformed queries are counted and dropped, never answered
@@ -107,38 +108,136 @@ pub fn answer(q: &[u8], addr: Ipv4Addr) -> Option<(Vec<u8>, String, u16)> {
     Some((r, name, kind))
 }
 
+/// Which names the bench answers itself, and where the rest go.
+#[derive(Debug, Clone, Default)]
+pub struct Resolve {
+    /// Names that resolve to the bench whatever the upstream says (the hosts the bench
+    /// plays: the MQTT cloud, the update server), lower case.
+    pub bench_names: Vec<String>,
+    /// The lab's resolver (`bench.dns_upstream`): every other name is asked there and its
+    /// answer relayed; without one every name resolves to the bench (the sinkhole).
+    pub upstream: Option<SocketAddr>,
+}
+
+/// How long the upstream may take before the device is told SERVFAIL.
+const UPSTREAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// SERVFAIL for `q` (the question echoed): the upstream did not answer.
+fn servfail(q: &[u8], end: usize) -> Vec<u8> {
+    let mut r = q[..end].to_vec();
+    r[2] = 0x80 | (q[2] & 0x01);
+    r[3] = 0x82;
+    r[6..12].copy_from_slice(&[0; 6]);
+    r
+}
+
+/// Asks `upstream` the device's own query; the answer counts only when it is a response
+/// to the same id and question.
+async fn forward(q: &[u8], end: usize, upstream: SocketAddr) -> Result<Vec<u8>, String> {
+    let bind: SocketAddr = if upstream.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let s = tokio::net::UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
+    s.send_to(q, upstream).await.map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + UPSTREAM_TIMEOUT;
+    loop {
+        let (n, from) = tokio::time::timeout_at(deadline, s.recv_from(&mut buf))
+            .await
+            .map_err(|_| format!("no answer from {upstream} within {UPSTREAM_TIMEOUT:?}"))?
+            .map_err(|e| e.to_string())?;
+        let r = &buf[..n];
+        if from == upstream && n >= end && r[..2] == q[..2] && r[2] & 0x80 != 0 && r[12..end] == q[12..end] {
+            return Ok(r.to_vec());
+        }
+    }
+}
+
 impl DnsServer {
-    /// Serves on `bind`:53, answering every A query with `answer_addr`.
-    pub async fn start(bind: Ipv4Addr, answer_addr: Ipv4Addr) -> std::io::Result<DnsServer> {
-        let sock = tokio::net::UdpSocket::bind((bind, 53)).await?;
+    /// Serves on `bind`:53: the bench's names (and, without an upstream, every name) get
+    /// `answer_addr`; the others are asked upstream.
+    pub async fn start(bind: Ipv4Addr, answer_addr: Ipv4Addr, resolve: Resolve) -> std::io::Result<DnsServer> {
+        let sock = Arc::new(tokio::net::UdpSocket::bind((bind, 53)).await?);
         let addr = sock.local_addr()?;
         let log = Arc::new(Mutex::new(DnsLog::default()));
         let l = log.clone();
         let t0 = std::time::Instant::now();
+        let record = move |l: &Arc<Mutex<DnsLog>>, q: Query| {
+            if let Ok(mut g) = l.lock() {
+                if g.queries.len() < MAX_RECORDS {
+                    g.queries.push(q);
+                } else {
+                    g.dropped += 1;
+                }
+            }
+        };
         let task = tokio::spawn(async move {
             let mut buf = [0u8; 1500];
             loop {
                 let Ok((n, from)) = sock.recv_from(&mut buf).await else {
                     continue;
                 };
-                let Some((reply, name, kind)) = answer(&buf[..n], answer_addr) else {
+                let q = buf[..n].to_vec();
+                let Some((name, kind, end)) = question(&q) else {
                     if let Ok(mut g) = l.lock() {
                         g.malformed += 1;
                     }
                     continue;
                 };
-                let _ = sock.send_to(&reply, from).await;
-                if let Ok(mut g) = l.lock() {
-                    if g.queries.len() < MAX_RECORDS {
-                        g.queries.push(Query {
-                            at_ms: t0.elapsed().as_millis(),
-                            from: from.to_string(),
-                            name,
-                            kind: kind_name(kind),
-                            answer: (kind == 1).then(|| answer_addr.to_string()),
+                let at_ms = t0.elapsed().as_millis();
+                let ours = resolve.bench_names.iter().any(|b| b.trim_end_matches('.') == name);
+                match resolve.upstream {
+                    Some(up) if !ours => {
+                        // asked upstream, without holding up the device's other lookups
+                        let (sock, l) = (sock.clone(), l.clone());
+                        tokio::spawn(async move {
+                            let (reply, said) = match forward(&q, end, up).await {
+                                Ok(r) => {
+                                    let got: Vec<String> = super::flows::dns_answers(&r)
+                                        .into_iter()
+                                        .map(|(a, _)| a.to_string())
+                                        .collect();
+                                    let rcode = r[3] & 0x0f;
+                                    let said = match (rcode, got.is_empty()) {
+                                        (0, false) => format!("upstream: {}", got.join(" ")),
+                                        (0, true) => "upstream: no address".to_string(),
+                                        (3, _) => "upstream: no such name".to_string(),
+                                        (2, _) => "upstream: server failure".to_string(),
+                                        (5, _) => "upstream: refused".to_string(),
+                                        (c, _) => format!("upstream: rcode {c}"),
+                                    };
+                                    (r, said)
+                                }
+                                Err(e) => (servfail(&q, end), format!("upstream failed ({e}): SERVFAIL")),
+                            };
+                            let _ = sock.send_to(&reply, from).await;
+                            record(
+                                &l,
+                                Query {
+                                    at_ms,
+                                    from: from.to_string(),
+                                    name,
+                                    kind: kind_name(kind),
+                                    answer: Some(said),
+                                },
+                            );
                         });
-                    } else {
-                        g.dropped += 1;
+                    }
+                    _ => {
+                        let Some((reply, _, _)) = answer(&q, answer_addr) else {
+                            continue;
+                        };
+                        let _ = sock.send_to(&reply, from).await;
+                        record(
+                            &l,
+                            Query {
+                                at_ms,
+                                from: from.to_string(),
+                                name,
+                                kind: kind_name(kind),
+                                answer: (kind == 1).then(|| answer_addr.to_string()),
+                            },
+                        );
                     }
                 }
             }

@@ -341,7 +341,7 @@ pub(super) async fn open_link(
         None => return (g, notes),
         Some(Link::Interface(i)) => {
             if let (Some(mac), Some(std::net::IpAddr::V4(address))) = (device.dhcp, device.attribution.device) {
-                match serve_board(&i, mac, address).await {
+                match serve_board(&i, mac, address, device).await {
                     Ok((dns, dhcp, words)) => {
                         g.dns = dns;
                         g.dhcp = Some(dhcp);
@@ -378,11 +378,12 @@ pub(super) async fn open_link(
                     n.name, n.host_if
                 ));
                 // the device's names resolve at the bench: to the bench, recorded
-                match crate::gateway::dns::DnsServer::start(n.host_ip, n.host_ip).await {
+                match crate::gateway::dns::DnsServer::start(n.host_ip, n.host_ip, resolve_policy(device)).await {
                     Ok(d) => {
                         notes.push(format!(
-                            "the device's name server is the bench ({}): every name resolves to it, every query is recorded (dns-queries.jsonl)",
-                            d.addr
+                            "the device's name server is the bench ({}): {}, every query is recorded (dns-queries.jsonl)",
+                            d.addr,
+                            resolve_words(device)
                         ));
                         g.dns = Some(d);
                     }
@@ -424,6 +425,7 @@ async fn serve_board(
     iface: &str,
     mac: [u8; 6],
     address: std::net::Ipv4Addr,
+    device: &crate::config::device::Device,
 ) -> Result<
     (
         Option<crate::gateway::dns::DnsServer>,
@@ -451,11 +453,12 @@ async fn serve_board(
         "DHCP on {iface}: {} gets {address}/{prefix}, router and name server {server} (dhcp.jsonl)",
         dhcp::mac_text(&mac)
     )];
-    let dns = match crate::gateway::dns::DnsServer::start(server, server).await {
+    let dns = match crate::gateway::dns::DnsServer::start(server, server, resolve_policy(device)).await {
         Ok(s) => {
             words.push(format!(
-                "the board's name server is the bench ({}): every name resolves to it, every query is recorded (dns-queries.jsonl)",
-                s.addr
+                "the board's name server is the bench ({}): {}, every query is recorded (dns-queries.jsonl)",
+                s.addr,
+                resolve_words(device)
             ));
             Some(s)
         }
@@ -467,4 +470,27 @@ async fn serve_board(
         }
     };
     Ok((dns, d, words))
+}
+
+/// The names the bench plays (they resolve to it whatever the upstream says), and the lab's
+/// resolver for the rest.
+fn resolve_policy(device: &crate::config::device::Device) -> crate::gateway::dns::Resolve {
+    let mut bench_names: Vec<String> = Vec::new();
+    if let Some(m) = &device.mqtt {
+        bench_names.push(m.host.to_ascii_lowercase());
+    }
+    if let Some(u) = &device.update {
+        bench_names.push(u.host.to_ascii_lowercase());
+    }
+    crate::gateway::dns::Resolve {
+        bench_names,
+        upstream: device.dns_upstream,
+    }
+}
+
+fn resolve_words(device: &crate::config::device::Device) -> String {
+    match device.dns_upstream {
+        None => "every name resolves to it".into(),
+        Some(u) => format!("the hosts the bench plays resolve to it, every other name is asked at {u}"),
+    }
 }
