@@ -417,6 +417,22 @@ fn a_board_on_a_lab_interface_gets_its_address_and_name_server_from_the_bench() 
     let pcap = r.results().join("capture.pcapng");
     let seen = tshark(&pcap, "dhcp");
     assert!(seen.contains("DHCP Discover") && seen.contains("DHCP ACK"), "{seen}");
+    // the testcase says which frames of the run's capture are its own
+    let range: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(r.results().join("scenarios/traffic-short/capture-range.json")).expect("range"),
+    )
+    .expect("json");
+    let filter = range["wireshark_filter"].as_str().expect("filter").to_string();
+    let frames = tshark(&pcap, &filter);
+    assert_eq!(
+        frames.lines().count() as u64,
+        range["packets_seen"].as_u64().expect("count"),
+        "{range}\n{frames}"
+    );
+    assert!(
+        tshark(&pcap, &format!("({filter}) && dhcp")).contains("DHCP Discover"),
+        "{range}"
+    );
 
     // another host on the link: no answer, recorded as ignored
     let other = Command::new("ip")

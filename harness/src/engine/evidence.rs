@@ -18,6 +18,8 @@ pub(super) struct Marks {
     pub(super) update: Option<usize>,
     update_all: Option<usize>,
     handshakes: Option<usize>,
+    /// Packets the capture had seen and saved so far.
+    capture: Option<(u64, u64)>,
 }
 
 impl Marks {
@@ -33,8 +35,30 @@ impl Marks {
             update: bench.update.as_ref().map(|u| u.log.len()),
             update_all: bench.update.as_ref().map(|u| u.log.all().len()),
             handshakes: bench.update.as_ref().map(|u| u.log.handshakes().len()),
+            capture: capture_counts(bench),
         }
     }
+}
+
+fn capture_counts(bench: &Bench) -> Option<(u64, u64)> {
+    let c = bench.gateway.capture.as_ref()?;
+    let st = c.stats.lock().unwrap_or_else(|p| p.into_inner());
+    Some((st.packets, st.saved_packets))
+}
+
+/// Where this testcase's packets are in the run's capture.pcapng (one file for the whole
+/// run: every boot is in it), so a reader goes straight to them.
+#[derive(Debug, Serialize)]
+struct CaptureRange {
+    file: &'static str,
+    interface: String,
+    /// Frame numbers in the file (Wireshark's `frame.number`), first and last.
+    first_frame: u64,
+    last_frame: u64,
+    wireshark_filter: String,
+    packets_seen: u64,
+    /// Seen during this testcase but not written (the file reached its size limit).
+    packets_not_saved: u64,
 }
 
 /// One JSON object per line.
@@ -92,6 +116,25 @@ pub(super) fn save(
         if !hs.is_empty() {
             write("update-handshakes.jsonl", redacted(&jsonl(hs)).as_bytes());
         }
+    }
+    if let (Some((seen0, saved0)), Some((seen1, saved1)), Some(c)) =
+        (marks.capture, capture_counts(bench), bench.gateway.capture.as_ref())
+        && seen1 > seen0
+    {
+        let interface = c.stats.lock().unwrap_or_else(|p| p.into_inner()).interface.clone();
+        let r = CaptureRange {
+            file: "capture.pcapng",
+            interface,
+            first_frame: saved0 + 1,
+            last_frame: saved1,
+            wireshark_filter: format!("frame.number >= {} && frame.number <= {saved1}", saved0 + 1),
+            packets_seen: seen1 - seen0,
+            packets_not_saved: (seen1 - seen0).saturating_sub(saved1 - saved0),
+        };
+        write(
+            "capture-range.json",
+            serde_json::to_string_pretty(&r).unwrap_or_default().as_bytes(),
+        );
     }
     if let (Some(net), Some(first)) = (&bench.net, marks.first_phase)
         && net.phase() >= first
