@@ -466,3 +466,38 @@ fn a_board_on_a_lab_interface_gets_its_address_and_name_server_from_the_bench() 
     let c = r.cases.first().expect("one testcase");
     assert_eq!(c.status, "error", "a board that never talked is not a pass: {c:?}");
 }
+
+/// The port scan hands the login services it finds to the remote password checks: the
+/// board's undeclared clear-text telnet on port 23 fails ATK-01, and the default-credential
+/// sweep and the factory-password check try it as well (its accounts refuse every default,
+/// so they pass, with its attempts in the evidence). The scan runs first for that.
+#[test]
+fn login_services_found_by_the_port_scan_are_tried_by_the_password_checks() {
+    if !ready() {
+        return;
+    }
+    let r = Certbench::profile("devices/simboard-telnet-listening.yaml")
+        .args(&["--skip-setup"])
+        .only("default-credentials")
+        .only("remote-factory-credentials")
+        .only("open-ports")
+        .run();
+    let order: Vec<&str> = r.cases.iter().map(|c| c.name.split(' ').next().unwrap_or("")).collect();
+    assert_eq!(order[0], "open-ports", "the scan runs first: {order:?}");
+    let cases = r.by_id();
+    assert_eq!(cases["open-ports"].status, "failure", "{}", r.log);
+    assert!(
+        cases["open-ports"].message.contains("23/tcp (telnet"),
+        "{:?}",
+        cases["open-ports"]
+    );
+    for id in ["default-credentials", "remote-factory-credentials"] {
+        assert_eq!(cases[id].status, "pass", "{id}: {:?}\n{}", cases[id], r.log);
+        let attempts = std::fs::read_to_string(r.results().join(format!("scenarios/{id}/remote-attempts.jsonl")))
+            .expect("attempts");
+        assert!(
+            attempts.contains("\"service\":\"telnet-23 (found by the port scan)\""),
+            "{id}: {attempts}"
+        );
+    }
+}

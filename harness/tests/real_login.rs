@@ -7,6 +7,14 @@ mod common;
 use common::*;
 
 /// What the real-login device needs; in CI (.ci/run installs it) a gap is a failure.
+/// The brute-force test times lockouts of a few seconds: it runs alone (the other tests of
+/// this file share the lock, and may run together).
+static TIMING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    TIMING.read().unwrap_or_else(|p| p.into_inner())
+}
+
 fn prerequisites() -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -55,6 +63,7 @@ fn run_real(profile: &str) -> (Option<i32>, Vec<Case>, String) {
 
 #[test]
 fn real_login_with_expired_password_passes() {
+    let _shared = shared();
     if !ready() {
         return;
     }
@@ -70,6 +79,7 @@ fn real_login_with_expired_password_passes() {
 
 #[test]
 fn real_login_without_expiry_fails_pwd_01() {
+    let _shared = shared();
     if !ready() {
         return;
     }
@@ -151,6 +161,7 @@ fn ssh_only(profile: &str, dir: &std::path::Path) -> std::path::PathBuf {
 /// SSH (FAIL, each on its own); an SSH server taking no passwords cannot be opened by one.
 #[test]
 fn factory_credentials_over_telnet_and_ssh_against_debian_login() {
+    let _shared = shared();
     if !remote_ready() {
         return;
     }
@@ -212,6 +223,7 @@ fn factory_credentials_over_telnet_and_ssh_against_debian_login() {
 /// wrong password would make the 120 sweep attempts take minutes.)
 #[test]
 fn brute_force_against_debian_login_with_and_without_faillock() {
+    let _alone = TIMING.write().unwrap_or_else(|p| p.into_inner());
     if !remote_ready() {
         return;
     }
@@ -260,6 +272,7 @@ fn brute_force_against_debian_login_with_and_without_faillock() {
 /// back on fails, each named, with the offer as evidence.
 #[test]
 fn ssh_algorithms_against_debian_openssh() {
+    let _shared = shared();
     if !remote_ready() {
         return;
     }
@@ -318,6 +331,7 @@ fn remote_password_strength_against_debian_passwd_over_ssh(
     #[case] first_login: bool,
     #[case] want: &str,
 ) {
+    let _shared = shared();
     if !remote_ready() {
         return;
     }

@@ -53,6 +53,10 @@ pub struct RawScenario {
     /// COM-01 judges every flow the run captured).
     #[serde(default)]
     pub last: bool,
+    /// Run before every other scenario of the run (a check whose findings later ones use, as
+    /// the port scan hands the login services it finds to the remote password checks).
+    #[serde(default)]
+    pub first: bool,
     pub steps: Vec<Loc<RawStep>>,
 }
 
@@ -664,6 +668,8 @@ pub struct Scenario {
     pub instance: Option<Instance>,
     /// Runs after every other scenario.
     pub last: bool,
+    /// Runs before every other scenario.
+    pub first: bool,
 }
 
 /// One testcase of an expanded for_each scenario.
@@ -1340,6 +1346,7 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
         positive_control,
         instance: None,
         last: raw.last,
+        first: raw.first,
     })
 }
 

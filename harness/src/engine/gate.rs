@@ -126,7 +126,12 @@ impl Bench {
             Interface::TlsService => (!self.device.services.iter().any(|s| s.tls)
                 && self.device.broker.is_none())
             .then_some("the device profile declares no TLS endpoint (a service with tls: true, or network.broker)"),
-            Interface::RemoteLogin => self.device.services.is_empty().then_some(
+            Interface::RemoteLogin => (self.device.services.is_empty()
+                && !self.gateway.scan.as_ref().is_some_and(|open| {
+                    open.iter()
+                        .any(|p| p.proto == "tcp" && matches!(p.service.as_str(), "telnet" | "ssh" | "ftp" | "mqtt"))
+                }))
+            .then_some(
                 "the device profile declares no remote login services (services: telnet, web login, its MQTT broker)",
             ),
             Interface::UpdateHttps => match &self.update {

@@ -91,8 +91,8 @@ pub fn load_scenarios(paths: &[PathBuf]) -> Result<Vec<Scenario>, InputErrors> {
         }
     }
     if errs.is_empty() {
-        // stable: scenarios marked `last` keep their order, after the others
-        out.sort_by_key(|s| s.last);
+        // stable: `first` ones before the others, `last` ones after, each keeping its order
+        out.sort_by_key(|s| (!s.first, s.last));
         Ok(out)
     } else {
         Err(InputErrors(errs))

@@ -50,15 +50,78 @@ fn words(o: &Outcome) -> String {
 impl Run<'_> {
     /// The declared services, ports rendered.
     fn remote_targets(&self) -> Result<Vec<Target>, Stop> {
+        self.targets(true)
+    }
+
+    /// The declared services, and with `found` those the port scan found undeclared.
+    fn targets(&self, found: bool) -> Result<Vec<Target>, Stop> {
         let services = &self.bench.device.services;
-        if services.is_empty() {
+        let mut targets: Vec<Target> = services
+            .iter()
+            .map(|s| Ok(Target::new(s.clone(), self.service_port(s)?)))
+            .collect::<Result<_, Stop>>()?;
+        if found {
+            targets.extend(self.found_services(&targets));
+        }
+        if targets.is_empty() {
             return Err(Stop::Skip(
                 "the device profile declares no remote login services".into(),
             ));
         }
-        services
-            .iter()
-            .map(|s| Ok(Target::new(s.clone(), self.service_port(s)?)))
+        Ok(targets)
+    }
+
+    /// Login services the run's port scan found that the profile does not declare (telnet,
+    /// SSH, FTP, MQTT on the device's address): an attacker tries them too. Telnet needs the
+    /// console's prompts to read its dialog; without them it is left out.
+    fn found_services(&self, declared: &[Target]) -> Vec<Target> {
+        use crate::config::services::{RemotePrompts, Service, ServiceKind};
+        let (Some(open), Some(host)) = (&self.bench.gateway.scan, self.bench.device.attribution.device) else {
+            return Vec::new();
+        };
+        let prompts = self.bench.device.console.as_ref().map(|c| RemotePrompts {
+            login: c.prompts.login.clone(),
+            password: c.prompts.password.clone(),
+            shell: c.prompts.shell.clone(),
+            login_rejected: c.prompts.login_rejected.clone(),
+            password_change: c.prompts.password_change.clone(),
+        });
+        open.iter()
+            .filter(|p| p.proto == "tcp" && !declared.iter().any(|t| t.port == p.port))
+            .filter_map(|p| {
+                let kind = match p.service.as_str() {
+                    "telnet" if prompts.is_some() => ServiceKind::Telnet,
+                    "ssh" => ServiceKind::Ssh,
+                    "ftp" => ServiceKind::Ftp,
+                    "mqtt" => ServiceKind::Mqtt,
+                    _ => return None,
+                };
+                let service = Service {
+                    name: format!("{}-{} (found by the port scan)", p.service, p.port),
+                    kind,
+                    host,
+                    port: crate::config::template::Template::literal(&p.port.to_string()),
+                    tls: false,
+                    user: None,
+                    path: "/".into(),
+                    user_field: String::new(),
+                    password_field: String::new(),
+                    success: None,
+                    failure: None,
+                    prompts: if kind == ServiceKind::Telnet {
+                        prompts.clone()
+                    } else {
+                        None
+                    },
+                    timeout: Duration::from_secs(10),
+                    password_command: None,
+                    // nothing is declared of its protection: the sweep logs in with the
+                    // right password after every wrong one, so no lockout of 2 or more engages
+                    after: 2,
+                    unlock: None,
+                };
+                Some(Target::new(service, p.port))
+            })
             .collect()
     }
 
@@ -499,7 +562,9 @@ impl Run<'_> {
         max_burst: Duration,
         unlock_within: Option<Duration>,
     ) -> StepResult {
-        let targets = self.remote_targets()?;
+        // declared services only: judging a lockout needs the maker's declared protection
+        // (services[].throttle), which an undeclared service has not; ATK-01 names it
+        let targets = self.targets(false)?;
         let right = self.right_credentials()?;
         let mut summary = Vec::new();
         for t in &targets {
