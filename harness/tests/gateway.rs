@@ -501,3 +501,28 @@ fn login_services_found_by_the_port_scan_are_tried_by_the_password_checks() {
         );
     }
 }
+
+/// ATK-01 once the device is set up (the owner's password set on the console): the good
+/// board still has only its declared ports; the board with telnet left listening fails,
+/// naming port 23 and its banner.
+#[rstest::rstest]
+#[case::good("devices/simboard.yaml", "pass")]
+#[case::telnet_listening("devices/simboard-telnet-listening.yaml", "failure")]
+fn open_ports_after_setup(#[case] profile: &str, #[case] want: &str) {
+    if !ready() {
+        return;
+    }
+    let r = Certbench::profile(profile)
+        .args(&["--skip-setup", "-v"])
+        .only("open-ports-after-setup")
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    assert!(r.log.contains("change_password  Ok"), "set up first: {}", r.log);
+    if want == "failure" {
+        assert!(
+            c.message.starts_with("ATK-01:") && c.message.contains("23/tcp (telnet"),
+            "{c:?}"
+        );
+    }
+}
