@@ -7,7 +7,8 @@ for flaw in no-forced-change weak-passwords factory-password-kept plaintext-only
     no-cert-validation no-hostname-validation plaintext-fallback no-signature-check \
     no-length-check downgrade-allowed wrong-model-accepted auto-update-off bricks-on-power-loss \
     open-console open-bootloader empty-image-accepted validation-off-after-failures \
-    remote-factory-login default-account no-login-throttle plaintext-telemetry telnet-listening debug-port; do
+    remote-factory-login default-account no-login-throttle plaintext-telemetry telnet-listening debug-port \
+    legacy-tls; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"

@@ -647,3 +647,34 @@ fn tls_service_configuration_of_mosquittos_tls_listener() {
     let case = r.cases.first().expect("one testcase");
     assert_eq!(case.status, "pass", "{case:?}\n{}", r.log);
 }
+
+/// COM-03 on the simulated board: its management services (rustls) pass; with the
+/// legacy-tls flaw (an old TLS stack) they agree to TLS 1.0 and 1.1, and the check fails
+/// naming both services and versions, with the offers in tls-config.json.
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass")]
+#[case::legacy_tls("devices/simboard-legacy-tls.yaml", "failure")]
+fn tls_service_configuration_of_the_simulated_board(#[case] profile: &str, #[case] want: &str) {
+    let r = Certbench::profile(profile)
+        .args(&["--skip-setup"])
+        .only("tls-service-config")
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    let probes = read(&r.dir, "results/scenarios/tls-service-config/tls-config.json");
+    if want == "failure" {
+        for s in ["telnet (", "web ("] {
+            assert!(c.message.contains(s), "{s}: {c:?}");
+        }
+        assert!(
+            c.message.contains("accepts TLS 1.0") && c.message.contains("accepts TLS 1.1"),
+            "{c:?}"
+        );
+        assert!(probes.contains("ServerHello: TLS 1.0"), "{probes}");
+    } else {
+        assert!(
+            !probes.contains("\"accepted\": true,\n    \"offered\": \"TLS 1.0"),
+            "{probes}"
+        );
+    }
+}

@@ -65,10 +65,12 @@ pub enum Flaw {
     TelnetListening,
     /// A debug monitor left listening on TCP port 4444 (undeclared).
     DebugPort,
+    /// Its management services run an old TLS stack that still agrees to TLS 1.0 and 1.1.
+    LegacyTls,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 23] = [
+    pub const ALL: [Flaw; 24] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -92,6 +94,7 @@ impl Flaw {
         Flaw::PlaintextTelemetry,
         Flaw::TelnetListening,
         Flaw::DebugPort,
+        Flaw::LegacyTls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -119,6 +122,7 @@ impl Flaw {
             Flaw::PlaintextTelemetry => "plaintext-telemetry",
             Flaw::TelnetListening => "telnet-listening",
             Flaw::DebugPort => "debug-port",
+            Flaw::LegacyTls => "legacy-tls",
         }
     }
 

@@ -8,7 +8,8 @@
 //! while locked every attempt is refused, without saying why). Flaws: the factory password
 //! works remotely before setup (`remote-factory-login`), a hidden `support`/`support`
 //! account (`default-account`), no lockout (`no-login-throttle`). The telnet shell has
-//! `passwd`, with the console's password rules (and its weak-passwords flaw).
+//! `passwd`, with the console's password rules (and its weak-passwords flaw). With the
+//! legacy-tls flaw both services run an old TLS stack that agrees to TLS 1.0 and 1.1.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener};
@@ -175,6 +176,13 @@ fn serve(ip: IpAddr, port: u16, accounts: Accounts, handler: fn(&mut dyn Conn, &
             let a = accounts.clone();
             let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
             std::thread::spawn(move || match a.opts.tls.clone() {
+                Some(_) if a.has(Flaw::LegacyTls) && legacy_hello(&conn) => {
+                    // the old stack agrees to the old version; it gets no further here
+                    let _ = (&conn).write_all(&legacy_server_hello(&conn));
+                    let mut sink = [0u8; 512];
+                    let mut c = &conn;
+                    while matches!(c.read(&mut sink), Ok(n) if n > 0) {}
+                }
                 Some(cfg) => {
                     let Ok(tls) = rustls::ServerConnection::new(cfg) else {
                         return;
@@ -191,6 +199,63 @@ fn serve(ip: IpAddr, port: u16, accounts: Accounts, handler: fn(&mut dyn Conn, &
             });
         }
     });
+}
+
+/// The ClientHello waiting on `conn` (peeked, not consumed): its highest version and its
+/// first cipher suite.
+fn peek_hello(conn: &std::net::TcpStream) -> Option<(u16, u16)> {
+    let mut b = [0u8; 2048];
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+    let n = conn.peek(&mut b).ok()?;
+    let b = &b[..n];
+    let u16_at = |i: usize| Some(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]));
+    if *b.first()? != 22 || *b.get(5)? != 1 {
+        return None;
+    }
+    let mut version = u16_at(9)?;
+    let mut at = 11 + 32;
+    at += 1 + *b.get(at)? as usize;
+    let suites = u16_at(at)? as usize;
+    let first = u16_at(at + 2)?;
+    at += 2 + suites;
+    at += 1 + *b.get(at)? as usize;
+    let end = (at + 2 + u16_at(at)? as usize).min(b.len());
+    at += 2;
+    while at + 4 <= end {
+        let (kind, len) = (u16_at(at)?, u16_at(at + 2)? as usize);
+        if kind == 43 {
+            // supported_versions: the highest listed
+            let list = b.get(at + 5..at + 4 + len)?;
+            version = list
+                .chunks(2)
+                .filter(|c| c.len() == 2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .max()?;
+        }
+        at += 4 + len;
+    }
+    Some((version, first))
+}
+
+/// Whether the hello offers nothing newer than TLS 1.1.
+fn legacy_hello(conn: &std::net::TcpStream) -> bool {
+    peek_hello(conn).is_some_and(|(v, _)| (0x0300..=0x0302).contains(&v))
+}
+
+/// A ServerHello at the client's old version with its first suite.
+fn legacy_server_hello(conn: &std::net::TcpStream) -> Vec<u8> {
+    let (version, suite) = peek_hello(conn).unwrap_or((0x0301, 0x002f));
+    let mut body = vec![2, 0, 0, 38];
+    body.extend_from_slice(&version.to_be_bytes());
+    body.extend((0..32u8).map(|i| i.wrapping_mul(37).wrapping_add(11)));
+    body.push(0);
+    body.extend_from_slice(&suite.to_be_bytes());
+    body.push(0);
+    let mut rec = vec![22];
+    rec.extend_from_slice(&version.to_be_bytes());
+    rec.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&body);
+    rec
 }
 
 /// Reads one line typed over telnet, dropping the client's option answers.
