@@ -678,3 +678,60 @@ fn tls_service_configuration_of_the_simulated_board(#[case] profile: &str, #[cas
         );
     }
 }
+
+/// COM-03's certificate part on the simulated board: its first-boot certificate made
+/// already expired fails on both services; two units of a firmware that holds one TLS key
+/// are told apart from their certificates (unit 1's run evidence given to unit 2's lab
+/// file): FAIL naming the file, while a board with its own key passes against it.
+#[test]
+fn the_simulated_boards_certificate_flaws_are_found() {
+    let r = Certbench::profile("devices/simboard-expired-certificate.yaml")
+        .args(&["--skip-setup"])
+        .only("tls-service-config")
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!((r.code, c.status.as_str()), (Some(1), "failure"), "{c:?}\n{}", r.log);
+    assert!(
+        c.message.contains("telnet (")
+            && c.message.contains("web (")
+            && c.message.matches("its certificate expired on").count() == 2,
+        "{c:?}"
+    );
+
+    let unit = |profile: &str, lab: Option<&std::path::Path>| {
+        let mut b = Certbench::profile(profile)
+            .args(&["--skip-setup", "-v"])
+            .only("tls-service-config");
+        if let Some(l) = lab {
+            b = b.args(&["--lab", l.to_str().expect("utf8")]);
+        }
+        b.run()
+    };
+    let first = unit("devices/simboard-shared-tls-key.yaml", None);
+    assert_eq!(
+        first.cases[0].status, "pass",
+        "one unit alone shows nothing: {}",
+        first.log
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        first
+            .results()
+            .join("scenarios/tls-service-config/tls-certificate-1.pem"),
+        dir.path().join("unit-1.pem"),
+    )
+    .expect("unit 1's certificate");
+    let lab = dir.path().join("lab.yaml");
+    std::fs::write(&lab, "other_unit_certificates: [unit-1.pem]\n").expect("lab");
+    let second = unit("devices/simboard-shared-tls-key.yaml", Some(&lab));
+    let c = &second.cases[0];
+    assert_eq!(c.status, "failure", "{c:?}\n{}", second.log);
+    assert!(c.message.contains("its key is the one in unit-1.pem"), "{c:?}");
+    let own = unit("devices/simboard.yaml", Some(&lab));
+    assert_eq!(own.cases[0].status, "pass", "{}", own.log);
+    assert!(
+        own.log.contains("its key differs from the 1 other unit certificate(s)"),
+        "{}",
+        own.log
+    );
+}

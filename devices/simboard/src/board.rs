@@ -67,10 +67,15 @@ pub enum Flaw {
     DebugPort,
     /// Its management services run an old TLS stack that still agrees to TLS 1.0 and 1.1.
     LegacyTls,
+    /// The TLS certificate it made at first boot is already expired (a clock or a
+    /// provisioning fault).
+    ExpiredCertificate,
+    /// Every unit serves TLS with the same private key, compiled into the firmware.
+    SharedTlsKey,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 24] = [
+    pub const ALL: [Flaw; 26] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -95,6 +100,8 @@ impl Flaw {
         Flaw::TelnetListening,
         Flaw::DebugPort,
         Flaw::LegacyTls,
+        Flaw::ExpiredCertificate,
+        Flaw::SharedTlsKey,
     ];
 
     pub fn name(self) -> &'static str {
@@ -123,6 +130,8 @@ impl Flaw {
             Flaw::TelnetListening => "telnet-listening",
             Flaw::DebugPort => "debug-port",
             Flaw::LegacyTls => "legacy-tls",
+            Flaw::ExpiredCertificate => "expired-certificate",
+            Flaw::SharedTlsKey => "shared-tls-key",
         }
     }
 

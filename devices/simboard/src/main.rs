@@ -230,7 +230,7 @@ fn sign_image(args: &Args) -> Result<(), String> {
 
 fn board_options(args: &Args) -> Result<BoardOptions, String> {
     let remote_tls = match &args.tls_dir {
-        Some(d) => Some(remote::server_tls(d)?),
+        Some(d) => Some(remote::server_tls(d, &args.flaws)?),
         None => None,
     };
     Ok(BoardOptions {

@@ -35,17 +35,48 @@ pub struct RemoteOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+/// The key every unit's firmware holds (the shared-tls-key flaw): a test key, committed on
+/// purpose, since a key in the firmware is public.
+const FIRMWARE_KEY: &str = include_str!("firmware/tls-key.pem");
+
 /// The board's TLS identity: a self-signed certificate it made at its first boot and keeps
-/// in `dir` (as many boards do), loaded at later boots.
-pub fn server_tls(dir: &std::path::Path) -> Result<Arc<rustls::ServerConfig>, String> {
+/// in `dir` (as many boards do), loaded at later boots. Its key is its own, unless the
+/// shared-tls-key flaw takes the firmware's; the expired-certificate flaw dates it in the past.
+pub fn server_tls(dir: &std::path::Path, flaws: &[Flaw]) -> Result<Arc<rustls::ServerConfig>, String> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-    let (cert, key) = (dir.join("simboard-tls.pem"), dir.join("simboard-tls.key"));
+    let (shared, expired) = (
+        flaws.contains(&Flaw::SharedTlsKey),
+        flaws.contains(&Flaw::ExpiredCertificate),
+    );
+    let tag = format!(
+        "{}{}",
+        if shared { "-shared" } else { "" },
+        if expired { "-expired" } else { "" }
+    );
+    let (cert, key) = (
+        dir.join(format!("simboard-tls{tag}.pem")),
+        dir.join(format!("simboard-tls{tag}.key")),
+    );
     if !cert.exists() || !key.exists() {
-        let made = rcgen::generate_simple_self_signed(vec!["simboard.local".to_string()])
+        let pair = if shared {
+            rcgen::KeyPair::from_pem(FIRMWARE_KEY).map_err(|e| format!("firmware key: {e}"))?
+        } else {
+            rcgen::KeyPair::generate().map_err(|e| format!("TLS key: {e}"))?
+        };
+        let mut params = rcgen::CertificateParams::new(vec!["simboard.local".to_string()])
             .map_err(|e| format!("TLS certificate: {e}"))?;
+        let now = time::OffsetDateTime::now_utc();
+        if expired {
+            params.not_before = now - time::Duration::days(400);
+            params.not_after = now - time::Duration::days(35);
+        } else {
+            params.not_before = now - time::Duration::days(1);
+            params.not_after = now + time::Duration::days(3650);
+        }
+        let made = params.self_signed(&pair).map_err(|e| format!("TLS certificate: {e}"))?;
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        std::fs::write(&key, made.signing_key.serialize_pem()).map_err(|e| format!("{}: {e}", key.display()))?;
-        std::fs::write(&cert, made.cert.pem()).map_err(|e| format!("{}: {e}", cert.display()))?;
+        std::fs::write(&key, pair.serialize_pem()).map_err(|e| format!("{}: {e}", key.display()))?;
+        std::fs::write(&cert, made.pem()).map_err(|e| format!("{}: {e}", cert.display()))?;
     }
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
         .map_err(|e| format!("{}: {e}", cert.display()))?
