@@ -86,6 +86,10 @@ fn the_readme_example_profile_lab_and_scenario_are_valid() {
         std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
         std::fs::write(dir.path().join(sub).join(name), text).expect("write");
     }
+    // the lab block names another unit's certificate: one is made here
+    std::fs::create_dir_all(dir.path().join("labs/certs")).expect("mkdir");
+    let other = rcgen::generate_simple_self_signed(vec!["acme-cam.local".to_string()]).expect("cert");
+    std::fs::write(dir.path().join("labs/certs/acme-cam-unit-2.pem"), other.cert.pem()).expect("write");
     let p = |s: &str| dir.path().join(s).display().to_string();
     let o = certbench(&[
         "validate",
@@ -242,4 +246,44 @@ fn validate_refuses_special_files_without_reading_them() {
         assert_eq!(o.status.code(), Some(2), "{f}: {}", text(&o));
         assert!(text(&o).contains("not a regular file"), "{f}: {}", text(&o));
     }
+}
+
+/// A lab that asks for DHCP without what it needs, with a MAC that is none, or with an
+/// upstream resolver that is no address: exit 2, each named by file, line and field.
+#[test]
+fn dhcp_and_dns_upstream_need_what_they_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = dir.path().join("lab.yaml");
+    let run = |text: &str| {
+        std::fs::write(&lab, text).expect("lab");
+        certbench(&[
+            "validate",
+            "--lab",
+            lab.to_str().expect("utf8"),
+            repo().join("devices/simboard.yaml").to_str().expect("utf8"),
+        ])
+    };
+    let o = run("bench:\n  dhcp: true\n");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("`bench.dhcp`") && t.contains("bench.capture_interface") && t.contains("bench.device_mac"),
+        "{t}"
+    );
+    let o = run(
+        "bench:\n  capture_interface: eth1\n  device_address: 192.168.7.20\n  device_mac: \"02:00:zz:00:00:07\"\n  dhcp: true\n",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("lab.yaml:4:15: error in `bench.device_mac`"),
+        "{}",
+        text(&o)
+    );
+    let o = run("bench:\n  dns_upstream: resolver.lab\n");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("error in `bench.dns_upstream`: \"resolver.lab\" is not an address"),
+        "{}",
+        text(&o)
+    );
 }
