@@ -735,3 +735,27 @@ fn the_simulated_boards_certificate_flaws_are_found() {
         own.log
     );
 }
+
+/// A TLS service that takes the connection and never answers decides nothing: COM-03 is
+/// an ERROR saying the positive control got no answer, never a PASS (nothing was refused).
+#[test]
+fn a_tls_service_that_never_answers_is_an_error_not_a_pass() {
+    if !tools_ready(&["socat"]) {
+        return;
+    }
+    let r = Certbench::profile("fixtures/devices/openssl-tls-service.yaml")
+        .args(&[
+            "--set",
+            "tls_mode=silent",
+            "-s",
+            "fixtures/scenarios/tls-config-short.yaml",
+        ])
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!((r.code, c.status.as_str()), (Some(3), "error"), "{c:?}\n{}", r.log);
+    assert!(
+        c.message
+            .contains("no answer to a current TLS 1.2/1.3 client, so its configuration cannot be judged"),
+        "{c:?}"
+    );
+}
