@@ -359,3 +359,39 @@ fn manual_power_asks_the_operator_and_without_one_is_an_error() {
         "{cases:?}"
     );
 }
+
+/// With an inventory the health probe is on; when the first scenario powers the board up
+/// first, its boot is the probe (one boot, not two); one that does not start with a boot
+/// gets the probe's own power cycle.
+#[test]
+fn the_first_scenarios_own_boot_is_the_health_probe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inv = write_inventory(
+        dir.path(),
+        &format!("  - {{ name: sb, profile: {} }}\n", repo_path("devices/simboard.yaml")),
+    );
+    let run = |only: &str, out: &str| {
+        certbench(&[
+            "run",
+            "--skip-setup",
+            "--inventory",
+            &inv,
+            "--only",
+            only,
+            "--out",
+            dir.path().join(out).to_str().expect("utf8"),
+        ])
+    };
+    let o = run("console-access", "boots-first");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("health probe: console-access's own boot showed the board working"),
+        "{t}"
+    );
+    assert!(!t.contains("health probe: power cycle"), "no extra boot: {t}");
+    let o = run("doc-support-period", "probe-first");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("health probe: power cycle and wait for the console"), "{t}");
+}

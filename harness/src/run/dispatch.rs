@@ -59,7 +59,11 @@ pub(super) async fn run_all(
         if l.interrupted.is_none() {
             l.interrupted = *l.signals.borrow();
         }
-        if l.interrupted.is_none() && blockers.setup.is_none() && l.offline.is_none() && l.need_health {
+        // a scenario that boots the board first is its own health probe: one boot, not two
+        // (if it ends in ERROR the probe runs then, as after any ERROR)
+        let probe_by_boot = l.need_health && boots_first(sc) && l.bench.gate(sc) == Gate::Run;
+        if l.interrupted.is_none() && blockers.setup.is_none() && l.offline.is_none() && l.need_health && !probe_by_boot
+        {
             l.health_before(sc).await;
         }
         let result = if let Some(sig) = l.interrupted {
@@ -76,7 +80,14 @@ pub(super) async fn run_all(
                 index,
                 total,
             });
-            l.run_one(sc, out_dir).await
+            let r = l.run_one(sc, out_dir).await;
+            if probe_by_boot && r.verdict != Verdict::Error && l.offline.is_none() {
+                l.need_health = false;
+                l.reporters.emit(RunEvent::Notice {
+                    text: format!("health probe: {}'s own boot showed the board working", sc.id),
+                });
+            }
+            r
         };
         for r in controls.add(sc, result) {
             l.reporters.emit(RunEvent::ScenarioFinished { result: r.clone() });
@@ -88,6 +99,21 @@ pub(super) async fn run_all(
         results.push(r);
     }
     (results, l.interrupted)
+}
+
+/// Whether the scenario power-cycles the board before anything else touches it (steps
+/// that only set up the bench or reset the board's state may come first).
+fn boots_first(sc: &Scenario) -> bool {
+    use crate::config::scenario::{PowerAction, StepKind};
+    sc.steps
+        .iter()
+        .find(|s| !matches!(s.kind, StepKind::Bench { .. } | StepKind::FactoryReset { .. }))
+        .is_some_and(|s| {
+            matches!(
+                s.kind,
+                StepKind::Power(PowerAction::Cycle | PowerAction::CycleUnlessFresh)
+            )
+        })
 }
 
 impl Loop<'_> {
