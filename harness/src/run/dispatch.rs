@@ -107,7 +107,7 @@ fn boots_first(sc: &Scenario) -> bool {
     use crate::config::scenario::{PowerAction, StepKind};
     sc.steps
         .iter()
-        .find(|s| !matches!(s.kind, StepKind::Bench { .. } | StepKind::FactoryReset { .. }))
+        .find(|s| !matches!(s.kind, StepKind::Bench { .. } | StepKind::FactoryReset))
         .is_some_and(|s| {
             matches!(
                 s.kind,
