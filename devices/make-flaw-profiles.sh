@@ -8,7 +8,7 @@ for flaw in no-forced-change weak-passwords factory-password-kept plaintext-only
     no-length-check downgrade-allowed wrong-model-accepted auto-update-off bricks-on-power-loss \
     open-console open-bootloader empty-image-accepted validation-off-after-failures \
     remote-factory-login default-account no-login-throttle plaintext-telemetry telnet-listening debug-port \
-    legacy-tls expired-certificate shared-tls-key; do
+    legacy-tls expired-certificate shared-tls-key weak-ssh; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"
@@ -17,6 +17,13 @@ for flaw in no-forced-change weak-passwords factory-password-kept plaintext-only
   } > "simboard-$flaw.yaml"
   grep -q -- "--flaw $flaw" "simboard-$flaw.yaml"
 done
+
+# weak-ssh needs the board's SSH service, which the good board does not run: the profile
+# also starts it (--ssh-port) and declares it.
+sed -i -e 's/--web-port {{port.web}}/--web-port {{port.web}} --ssh-port {{port.ssh}}/' \
+    -e 's/^services:$/services:\n  - name: ssh\n    kind: ssh\n    port: "{{port.ssh}}"\n    throttle: { after: 2, unlock: 15s }/' \
+    simboard-weak-ssh.yaml
+grep -q -- "--ssh-port" simboard-weak-ssh.yaml
 
 # Not a flaw: the good board with a realistic boot (5 s, 64 KiB of boot log), for
 # ci/stress.sh (false FAILs show up around slow, chatty boots).

@@ -759,3 +759,65 @@ fn a_tls_service_that_never_answers_is_an_error_not_a_pass() {
         "{c:?}"
     );
 }
+
+/// COM-03's SSH part on the simulated board's SSH service (the weak-ssh profile starts and
+/// declares it): with the flaw its key exchange still offers the SHA-1 Diffie-Hellman
+/// groups, named; the same board without the flaw passes, and its SSH logins take part in
+/// the default-credential sweep (refused, with the right password's control beside them).
+#[rstest]
+#[case::weak_ssh(true, "failure")]
+#[case::good(false, "pass")]
+fn ssh_algorithms_of_the_simulated_board(#[case] flaw: bool, #[case] want: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(repo().join("devices/simboard-weak-ssh.yaml")).expect("profile");
+    let text = if flaw {
+        text
+    } else {
+        text.replace(" --flaw weak-ssh", "")
+    };
+    // beside the board's other files, which the profile names relative to itself; removed
+    // however the test ends
+    struct Gone(std::path::PathBuf);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let p = repo()
+        .join("devices")
+        .join(format!(".ssh-test-{}-{flaw}.yaml", std::process::id()));
+    let _gone = Gone(p.clone());
+    std::fs::write(&p, &text).expect("write");
+    let only: &[&str] = if flaw {
+        &["ssh-algorithms"]
+    } else {
+        &["ssh-algorithms", "default-credentials"]
+    };
+    let mut b = Certbench::profile(&p).args(&["--skip-setup"]).in_dir(dir);
+    for id in only {
+        b = b.only(id);
+    }
+    let r = b.run();
+    let cases = r.by_id();
+    let c = &cases["ssh-algorithms"];
+    assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    if flaw {
+        assert!(
+            c.message
+                .contains("key exchange: diffie-hellman-group1-sha1, diffie-hellman-group14-sha1"),
+            "{c:?}"
+        );
+    } else {
+        assert_eq!(cases["default-credentials"].status, "pass", "{}", r.log);
+        let attempts = read(&r.dir, "results/scenarios/default-credentials/remote-attempts.jsonl");
+        assert!(
+            attempts.contains("\"service\":\"ssh\",\"user\":\"admin\",\"credential\":\"the current password\",\"outcome\":\"accepted\""),
+            "{attempts}"
+        );
+        assert!(
+            attempts
+                .contains("\"service\":\"ssh\",\"user\":\"root\",\"credential\":\"mirai #1\",\"outcome\":\"rejected\""),
+            "{attempts}"
+        );
+    }
+}

@@ -72,10 +72,12 @@ pub enum Flaw {
     ExpiredCertificate,
     /// Every unit serves TLS with the same private key, compiled into the firmware.
     SharedTlsKey,
+    /// Its SSH service still offers the SHA-1 Diffie-Hellman key exchanges (group1, group14).
+    WeakSsh,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 26] = [
+    pub const ALL: [Flaw; 27] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -102,6 +104,7 @@ impl Flaw {
         Flaw::LegacyTls,
         Flaw::ExpiredCertificate,
         Flaw::SharedTlsKey,
+        Flaw::WeakSsh,
     ];
 
     pub fn name(self) -> &'static str {
@@ -132,6 +135,7 @@ impl Flaw {
             Flaw::LegacyTls => "legacy-tls",
             Flaw::ExpiredCertificate => "expired-certificate",
             Flaw::SharedTlsKey => "shared-tls-key",
+            Flaw::WeakSsh => "weak-ssh",
         }
     }
 

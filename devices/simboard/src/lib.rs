@@ -8,6 +8,7 @@ pub mod mqtt;
 pub mod net;
 pub mod pty;
 pub mod remote;
+pub mod ssh;
 pub mod update;
 
 use std::path::PathBuf;

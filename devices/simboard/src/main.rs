@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--source-address IP] [--telnet-port P] [--web-port P] [--lockout-ms N] [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--tls-dir DIR] [--telemetry-url URL] [--update-url URL --update-pubkey HEX [--update-ca FILE --update-host NAME] --update-interval-ms N --install-ms N --update-messages normal|installing-first|silent-refusal]\n  \
+        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--source-address IP] [--telnet-port P] [--web-port P] [--ssh-port P] [--lockout-ms N] [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--tls-dir DIR] [--telemetry-url URL] [--update-url URL --update-pubkey HEX [--update-ca FILE --update-host NAME] --update-interval-ms N --install-ms N --update-messages normal|installing-first|silent-refusal]\n  \
          simboard power-off --pidfile FILE\n  simboard factory-reset --state FILE\n  simboard flash --state FILE --version X.Y.Z\n  simboard sign-image --key FILE --version X.Y.Z [--model M] [--payload-bytes N] --out FILE\n  simboard pubkey --key FILE\n  simboard run --link PATH --state FILE [--flaw NAME]...\n\
          flaws: {}",
         board::Flaw::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
@@ -54,6 +54,7 @@ struct Args {
     update_interval_ms: u64,
     install_ms: u64,
     telnet_port: Option<u16>,
+    ssh_port: Option<u16>,
     web_port: Option<u16>,
     lockout_ms: u64,
     source: Option<std::net::IpAddr>,
@@ -96,6 +97,7 @@ fn parse_args() -> Result<Args, String> {
         update_interval_ms: 1000,
         install_ms: 600,
         telnet_port: None,
+        ssh_port: None,
         web_port: None,
         lockout_ms: 15_000,
         source: None,
@@ -138,6 +140,7 @@ fn parse_args() -> Result<Args, String> {
                 net::set_source(ip)
             }
             "--telnet-port" => a.telnet_port = Some(value()?.parse().map_err(|e| format!("--telnet-port: {e}"))?),
+            "--ssh-port" => a.ssh_port = Some(value()?.parse().map_err(|e| format!("--ssh-port: {e}"))?),
             "--web-port" => a.web_port = Some(value()?.parse().map_err(|e| format!("--web-port: {e}"))?),
             "--lockout-ms" => a.lockout_ms = value()?.parse().map_err(|e| format!("--lockout-ms: {e}"))?,
             "--mqtt-tls-port" => a.mqtt_tls_port = value()?.parse().map_err(|e| format!("--mqtt-tls-port: {e}"))?,
@@ -278,16 +281,19 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
             (None, None) => None,
             _ => return Err("--update-url and --update-pubkey go together".into()),
         },
-        remote: (args.telnet_port.is_some() || args.web_port.is_some()).then(|| remote::RemoteOptions {
-            address: args.source.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
-            telnet_port: args.telnet_port,
-            web_port: args.web_port,
-            lockout: Duration::from_millis(args.lockout_ms),
-            state: args.state.clone().unwrap_or_default(),
-            factory_user: args.factory_user.clone(),
-            factory_password: args.factory_password.clone(),
-            flaws: args.flaws.clone(),
-            tls: remote_tls.clone(),
+        remote: (args.telnet_port.is_some() || args.web_port.is_some() || args.ssh_port.is_some()).then(|| {
+            remote::RemoteOptions {
+                address: args.source.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+                telnet_port: args.telnet_port,
+                web_port: args.web_port,
+                ssh_port: args.ssh_port,
+                lockout: Duration::from_millis(args.lockout_ms),
+                state: args.state.clone().unwrap_or_default(),
+                factory_user: args.factory_user.clone(),
+                factory_password: args.factory_password.clone(),
+                flaws: args.flaws.clone(),
+                tls: remote_tls.clone(),
+            }
         }),
         telemetry_url: args.telemetry_url.clone(),
     })

@@ -26,6 +26,7 @@ pub struct RemoteOptions {
     pub address: IpAddr,
     pub telnet_port: Option<u16>,
     pub web_port: Option<u16>,
+    pub ssh_port: Option<u16>,
     pub lockout: Duration,
     pub state: PathBuf,
     pub factory_user: String,
@@ -157,6 +158,15 @@ pub fn start(opts: RemoteOptions) {
         guard: Arc::new(Mutex::new(Guard::default())),
         ..accounts.clone()
     };
+    if let Some(p) = opts.ssh_port {
+        let a = fresh();
+        crate::ssh::serve(
+            opts.address,
+            p,
+            Arc::new(move |u: &str, pw: &str| a.check(u, pw)),
+            opts.flaws.contains(&Flaw::WeakSsh),
+        );
+    }
     if let Some(p) = opts.telnet_port {
         serve(opts.address, p, fresh(), telnet);
     }

@@ -1,0 +1,107 @@
+//! The board's SSH service (`--ssh-port`): password logins against the same account as its
+//! other services, then a minimal shell. Its host key is the firmware's (every unit the
+//! same: a simulator's key, committed on purpose). With the weak-ssh flaw its key exchange
+//! still offers diffie-hellman-group1-sha1 (a 1024-bit group with SHA-1) and
+//! diffie-hellman-group14-sha1, as old firmware does.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use russh::server::{Auth, Msg, Session};
+use russh::{Channel, ChannelId};
+
+/// Whether these credentials log in (the board's account rules, lockout included).
+pub type Check = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+const HOST_KEY: &str = include_str!("firmware/ssh-host-ed25519");
+
+struct Conn {
+    check: Check,
+}
+
+impl russh::server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        Ok(if (self.check)(user, password) {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        _channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        session.data(channel, &b"Welcome to SimBoard\r\n$ "[..])?;
+        Ok(())
+    }
+
+    async fn data(&mut self, channel: ChannelId, data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+        if data.contains(&b'\r') || data.contains(&b'\n') {
+            session.data(channel, &b"\r\nsh: not found\r\n$ "[..])?;
+        }
+        Ok(())
+    }
+}
+
+/// Serves SSH on `address:port` in a thread of its own (the board is otherwise threads).
+pub fn serve(address: IpAddr, port: u16, check: Check, weak: bool) {
+    std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("ssh: no runtime: {e}");
+                return;
+            }
+        };
+        rt.block_on(async move {
+            let key = match russh::keys::decode_secret_key(HOST_KEY, None) {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("ssh: host key: {e}");
+                    return;
+                }
+            };
+            let mut config = russh::server::Config {
+                keys: vec![key],
+                auth_rejection_time: std::time::Duration::from_millis(100),
+                ..Default::default()
+            };
+            if weak {
+                let mut kex: Vec<russh::kex::Name> = russh::Preferred::DEFAULT.kex.to_vec();
+                kex.insert(0, russh::kex::DH_G14_SHA1);
+                kex.insert(0, russh::kex::DH_G1_SHA1);
+                config.preferred.kex = std::borrow::Cow::Owned(kex);
+            }
+            let config = Arc::new(config);
+            let listener = match tokio::net::TcpListener::bind((address, port)).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("ssh: cannot listen on {address}:{port}: {e}");
+                    return;
+                }
+            };
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (config, check) = (config.clone(), check.clone());
+                tokio::spawn(async move {
+                    if let Ok(s) = russh::server::run_stream(config, tcp, Conn { check }).await {
+                        let _ = s.await;
+                    }
+                });
+            }
+        });
+    });
+}
