@@ -303,3 +303,26 @@ fn an_old_tls_server_against_openssl_clients(#[case] mode: &str, #[case] want: &
         );
     }
 }
+
+/// TLS-05 on the simulated board: its client (rustls) refuses the bench's TLS 1.0
+/// ServerHello; with the tls-version-fallback flaw it tries again with an old TLS 1.0 stack,
+/// which goes on to its key exchange: FAIL, naming the session.
+#[rstest::rstest]
+#[case::good("devices/simboard.yaml", "pass")]
+#[case::version_fallback("devices/simboard-tls-version-fallback.yaml", "failure")]
+fn tls_05_on_the_simulated_board(#[case] profile: &str, #[case] want: &str) {
+    let r = Certbench::profile(profile)
+        .args(&["--skip-setup"])
+        .only("tls-old-version")
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    if want == "failure" {
+        assert!(
+            c.message.starts_with("TLS-05: the device went on with TLS 1.0")
+                && c.message
+                    .contains("the client answered the certificate with its key exchange"),
+            "{c:?}"
+        );
+    }
+}

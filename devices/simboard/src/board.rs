@@ -74,10 +74,13 @@ pub enum Flaw {
     SharedTlsKey,
     /// Its SSH service still offers the SHA-1 Diffie-Hellman key exchanges (group1, group14).
     WeakSsh,
+    /// When a TLS handshake to its cloud fails, it tries again with an old TLS 1.0 stack
+    /// (the version "fallback dance") and goes on with a server that answers TLS 1.0.
+    TlsVersionFallback,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 27] = [
+    pub const ALL: [Flaw; 28] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -105,6 +108,7 @@ impl Flaw {
         Flaw::ExpiredCertificate,
         Flaw::SharedTlsKey,
         Flaw::WeakSsh,
+        Flaw::TlsVersionFallback,
     ];
 
     pub fn name(self) -> &'static str {
@@ -136,6 +140,7 @@ impl Flaw {
             Flaw::ExpiredCertificate => "expired-certificate",
             Flaw::SharedTlsKey => "shared-tls-key",
             Flaw::WeakSsh => "weak-ssh",
+            Flaw::TlsVersionFallback => "tls-version-fallback",
         }
     }
 

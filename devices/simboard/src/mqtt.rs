@@ -226,6 +226,47 @@ fn over_tls(opts: &MqttOptions, cfg: &Arc<rustls::ClientConfig>, n: u64) -> Resu
     Ok(())
 }
 
+/// The old TLS stack of the tls-version-fallback flaw: a TLS 1.0 hello offering RSA key
+/// exchange; whatever server answers with a TLS 1.0 ServerHello, a certificate and its
+/// ServerHelloDone gets the client's key exchange (it trusts the certificate it is shown,
+/// as such stacks did). It stops there: the point is that it went on.
+fn legacy_tls10(opts: &MqttOptions) -> Result<(), String> {
+    let mut sock = tcp(opts, opts.tls_port)?;
+    let mut body = vec![3, 1];
+    body.extend((0..32u8).map(|i| i.wrapping_mul(29).wrapping_add(7)));
+    body.push(0);
+    // TLS_RSA_WITH_AES_128_CBC_SHA, TLS_RSA_WITH_AES_256_CBC_SHA, TLS_RSA_WITH_3DES_EDE_CBC_SHA
+    body.extend_from_slice(&[0, 6, 0x00, 0x2f, 0x00, 0x35, 0x00, 0x0a]);
+    body.extend_from_slice(&[1, 0]);
+    // renegotiation_info (empty), as every client since 2010 sends
+    body.extend_from_slice(&[0, 5, 0xff, 0x01, 0, 1, 0]);
+    let mut hs = vec![1, 0, (body.len() >> 8) as u8, body.len() as u8];
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 1, (hs.len() >> 8) as u8, hs.len() as u8];
+    rec.extend_from_slice(&hs);
+    sock.write_all(&rec).map_err(|e| format!("old TLS: {e}"))?;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    // until the ServerHelloDone (handshake type 14, empty)
+    while !seen.windows(4).any(|w| w == [14, 0, 0, 0]) {
+        let n = sock.read(&mut buf).map_err(|e| format!("old TLS: {e}"))?;
+        if n == 0 || seen.len() > 64 * 1024 {
+            return Err("old TLS: the server closed".into());
+        }
+        if seen.is_empty() && buf[0] == 21 {
+            return Err("old TLS: the server refused".into());
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let mut kx = vec![16, 0, 1, 2, 1, 0];
+    kx.extend((0..256u32).map(|i| (i * 131 + 17) as u8));
+    let mut rec = vec![22, 3, 1, (kx.len() >> 8) as u8, kx.len() as u8];
+    rec.extend_from_slice(&kx);
+    sock.write_all(&rec).map_err(|e| format!("old TLS: {e}"))?;
+    std::thread::sleep(Duration::from_millis(200));
+    Err("old TLS: key exchange sent, nothing more implemented".into())
+}
+
 fn plain(opts: &MqttOptions, n: u64) -> Result<(), String> {
     let mut s = tcp(opts, opts.plain_port)?;
     session(&mut s, opts, n)
@@ -265,6 +306,13 @@ pub fn run(opts: MqttOptions, flaws: Vec<Flaw>, log: impl Fn(&str)) {
                     Err(e) if flaws.contains(&Flaw::PlaintextFallback) => {
                         log(&format!("mqtt: TLS failed ({e}); falling back to plaintext"));
                         plain(&opts, n)
+                    }
+                    Err(e)
+                        if flaws.contains(&Flaw::TlsVersionFallback)
+                            && (e.contains("incompatible") || e.contains("version")) =>
+                    {
+                        log(&format!("mqtt: TLS failed ({e}); trying again with TLS 1.0"));
+                        legacy_tls10(&opts)
                     }
                     other => other,
                 }
