@@ -31,7 +31,7 @@ const BROKEN_SIGNATURES: [(&str, &str); 6] = [
 
 /// A verifier that accepts every certificate and keeps the chain it was shown.
 #[derive(Debug)]
-struct Recorder {
+pub struct Recorder {
     provider: Arc<rustls::crypto::CryptoProvider>,
     chain: Mutex<Vec<CertificateDer<'static>>>,
 }
@@ -73,14 +73,11 @@ impl ServerCertVerifier for Recorder {
     }
 }
 
-/// The chain the service at `addr` presents (leaf first), from a TLS 1.2/1.3 handshake.
-/// The handshake itself may still fail after the certificate was read (a signature rustls
-/// does not verify, e.g. RSA-1024): the chain counts once it was seen.
-pub async fn fetch(
+/// A TLS 1.2/1.3 client that trusts any certificate (it is read, not relied on), and the
+/// recorder that keeps the last chain it was shown.
+pub fn trusting_client(
     provider: Arc<rustls::crypto::CryptoProvider>,
-    addr: SocketAddr,
-    timeout: Duration,
-) -> Result<Vec<CertificateDer<'static>>, String> {
+) -> Result<(Arc<rustls::ClientConfig>, Arc<Recorder>), String> {
     let recorder = Arc::new(Recorder {
         provider: provider.clone(),
         chain: Mutex::new(Vec::new()),
@@ -91,13 +88,25 @@ pub async fn fetch(
         .dangerous()
         .with_custom_certificate_verifier(recorder.clone())
         .with_no_client_auth();
+    Ok((Arc::new(cfg), recorder))
+}
+
+/// The chain the service at `addr` presents (leaf first), from a TLS 1.2/1.3 handshake.
+/// The handshake itself may still fail after the certificate was read (a signature rustls
+/// does not verify, e.g. RSA-1024): the chain counts once it was seen.
+pub async fn fetch(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let (cfg, recorder) = trusting_client(provider)?;
     let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
         .await
         .map_err(|_| format!("no TCP connection within {timeout:?}"))?
         .map_err(|e| format!("TCP connect: {e}"))?;
     let handshake = tokio::time::timeout(
         timeout,
-        tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(ServerName::from(addr.ip()), tcp),
+        tokio_rustls::TlsConnector::from(cfg).connect(ServerName::from(addr.ip()), tcp),
     )
     .await;
     let chain = recorder.chain.lock().map(|c| c.clone()).unwrap_or_default();
@@ -238,19 +247,7 @@ pub fn pem_certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 
 /// `der` as a PEM block, for the evidence.
 pub fn to_pem(der: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::new();
-    for chunk in der.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            b64.push(if i <= chunk.len() {
-                A[(n >> (18 - 6 * i)) as usize & 63] as char
-            } else {
-                '='
-            });
-        }
-    }
+    let b64 = crate::util::base64(der);
     let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
     for line in b64.as_bytes().chunks(64) {
         out.push_str(&String::from_utf8_lossy(line));

@@ -27,7 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("debug", &["model", "util", "config"]),
     ("update", &["model", "util", "config", "bench"]),
     ("gateway", &["model", "util", "tlswire"]),
-    ("remote", &["model", "util", "config", "bench", "console"]),
+    ("remote", &["model", "util", "config", "bench", "console", "tlscert"]),
     ("docs", &["model", "util", "config"]),
     ("lab", &["model", "util", "config"]),
     // results: only the leaf model and the event stream (its own)

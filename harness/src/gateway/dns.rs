@@ -162,7 +162,20 @@ impl DnsServer {
         let log = Arc::new(Mutex::new(DnsLog::default()));
         let l = log.clone();
         let t0 = std::time::Instant::now();
-        let record = move |l: &Arc<Mutex<DnsLog>>, q: Query| {
+        // one query, what it was answered, into the record
+        let record = move |l: &Arc<Mutex<DnsLog>>,
+                           at_ms: u128,
+                           from: SocketAddr,
+                           name: String,
+                           kind: u16,
+                           answer: Option<String>| {
+            let q = Query {
+                at_ms,
+                from: from.to_string(),
+                name,
+                kind: kind_name(kind),
+                answer,
+            };
             if let Ok(mut g) = l.lock() {
                 if g.queries.len() < MAX_RECORDS {
                     g.queries.push(q);
@@ -211,16 +224,7 @@ impl DnsServer {
                                 Err(e) => (servfail(&q, end), format!("upstream failed ({e}): SERVFAIL")),
                             };
                             let _ = sock.send_to(&reply, from).await;
-                            record(
-                                &l,
-                                Query {
-                                    at_ms,
-                                    from: from.to_string(),
-                                    name,
-                                    kind: kind_name(kind),
-                                    answer: Some(said),
-                                },
-                            );
+                            record(&l, at_ms, from, name, kind, Some(said));
                         });
                     }
                     _ => {
@@ -230,13 +234,11 @@ impl DnsServer {
                         let _ = sock.send_to(&reply, from).await;
                         record(
                             &l,
-                            Query {
-                                at_ms,
-                                from: from.to_string(),
-                                name,
-                                kind: kind_name(kind),
-                                answer: (kind == 1).then(|| answer_addr.to_string()),
-                            },
+                            at_ms,
+                            from,
+                            name,
+                            kind,
+                            (kind == 1).then(|| answer_addr.to_string()),
                         );
                     }
                 }

@@ -5,26 +5,10 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Outcome, Target};
+use crate::util::base64;
 
 /// What is read of an answer: enough for a login page.
 const MAX_ANSWER: usize = 64 * 1024;
-
-fn base64(input: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// `application/x-www-form-urlencoded` for one value.
 fn form_encode(s: &str) -> String {
