@@ -280,14 +280,15 @@ impl Run<'_> {
                 self.send_line(&c, &current.user)?;
                 relogins += 1;
             }
-            // at a shell whose prompt was already read: the password command opens the dialog
-            Some(AtPrompt::Shell(_)) => {
+            // at a shell whose prompt was already read (and nothing printed since): the
+            // password command opens the dialog
+            Some(AtPrompt::Shell(t)) if c.quiet_since(t) => {
                 if let Some(cmd) = command.take() {
                     self.send_line(&c, &cmd)?;
                 }
             }
             // the password command goes out when the shell prompt shows
-            None => {}
+            Some(AtPrompt::Shell(_)) | None => {}
         }
         use Dialog as D;
         let table = dialog(p);
@@ -319,7 +320,8 @@ impl Run<'_> {
                 c = self.console()?;
                 life = c.reopened();
                 command = self.password_command(&spec);
-                if let Some(AtPrompt::Shell(_)) = self.at.take()
+                if let Some(AtPrompt::Shell(t)) = self.at.take()
+                    && c.quiet_since(t)
                     && let Some(cmd) = command.take()
                 {
                     self.send_line(&c, &cmd)?;
