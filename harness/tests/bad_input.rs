@@ -287,3 +287,27 @@ fn dhcp_and_dns_upstream_need_what_they_name() {
         text(&o)
     );
 }
+
+/// A password command on a service that has no shell (HTTP here) is refused: exit 2, file,
+/// line and field named.
+#[test]
+fn a_password_command_needs_a_shell_service() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = std::fs::read_to_string(repo().join("fixtures/devices/lighttpd-basic-login.yaml"))
+        .expect("profile")
+        .replace(
+            "    path: /admin/\n",
+            "    path: /admin/\n    password_command: passwd\n",
+        );
+    assert!(profile.contains("password_command"));
+    let p = dir.path().join("web.yaml");
+    std::fs::write(&p, profile).expect("write");
+    let o = certbench(&["validate", p.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("web.yaml:18:")
+            && text(&o).contains("error in `services[0].password_command`: a http_basic service has no shell"),
+        "{}",
+        text(&o)
+    );
+}
