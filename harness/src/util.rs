@@ -54,6 +54,15 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
+/// One JSON object per line (items that do not serialise are left out).
+pub fn jsonl<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .filter_map(|r| serde_json::to_string(&r).ok())
+        .map(|l| l + "\n")
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

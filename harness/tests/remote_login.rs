@@ -484,13 +484,11 @@ fn a_tls_key_shared_by_every_unit_is_found_from_another_units_certificate() {
         return;
     }
     let unit = |mode: &str, lab: Option<&std::path::Path>| {
-        let mut b = Certbench::profile("fixtures/devices/openssl-tls-service.yaml")
-            .args(&["--set", &format!("tls_mode={mode}"), "-v"])
-            .only("tls-service-config");
-        if let Some(l) = lab {
-            b = b.args(&["--lab", l.to_str().expect("utf8")]);
-        }
-        b.run()
+        tls_config_run(
+            "fixtures/devices/openssl-tls-service.yaml",
+            &["--set", &format!("tls_mode={mode}")],
+            lab,
+        )
     };
     let first = unit("current+firmware-key", None);
     let c = first.cases.first().expect("one testcase");
@@ -500,18 +498,7 @@ fn a_tls_key_shared_by_every_unit_is_found_from_another_units_certificate() {
         "{}",
         first.log
     );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let other = dir.path().join("unit-1.pem");
-    std::fs::copy(
-        first
-            .dir
-            .path()
-            .join("results/scenarios/tls-service-config/tls-certificate-1.pem"),
-        &other,
-    )
-    .expect("unit 1's certificate");
-    let lab = dir.path().join("lab.yaml");
-    std::fs::write(&lab, "other_unit_certificates: [unit-1.pem]\n").expect("lab");
+    let (dir, lab) = lab_with_other_unit(&first);
 
     let second = unit("current+firmware-key", Some(&lab));
     let c = second.cases.first().expect("one testcase");
@@ -544,6 +531,33 @@ fn a_tls_key_shared_by_every_unit_is_found_from_another_units_certificate() {
         "{}",
         bad.log
     );
+}
+
+/// A tls-service-config run of `profile` (`-v`: the passing message is in the log), with
+/// the lab file `lab` when given.
+fn tls_config_run(profile: &str, args: &[&str], lab: Option<&std::path::Path>) -> Ran {
+    let mut b = Certbench::profile(profile)
+        .args(args)
+        .args(&["-v"])
+        .only("tls-service-config");
+    if let Some(l) = lab {
+        b = b.args(&["--lab", l.to_str().expect("utf8")]);
+    }
+    b.run()
+}
+
+/// A lab file naming the certificate `unit` presented as another unit's (`unit-1.pem`).
+fn lab_with_other_unit(unit: &Ran) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        unit.results()
+            .join("scenarios/tls-service-config/tls-certificate-1.pem"),
+        dir.path().join("unit-1.pem"),
+    )
+    .expect("unit 1's certificate");
+    let lab = dir.path().join("lab.yaml");
+    std::fs::write(&lab, "other_unit_certificates: [unit-1.pem]\n").expect("lab");
+    (dir, lab)
 }
 
 /// COM-03's TLS part against OpenSSL's s_server as the device's HTTPS service: Debian's
@@ -698,31 +712,14 @@ fn the_simulated_boards_certificate_flaws_are_found() {
         "{c:?}"
     );
 
-    let unit = |profile: &str, lab: Option<&std::path::Path>| {
-        let mut b = Certbench::profile(profile)
-            .args(&["--skip-setup", "-v"])
-            .only("tls-service-config");
-        if let Some(l) = lab {
-            b = b.args(&["--lab", l.to_str().expect("utf8")]);
-        }
-        b.run()
-    };
+    let unit = |profile: &str, lab: Option<&std::path::Path>| tls_config_run(profile, &["--skip-setup"], lab);
     let first = unit("devices/simboard-shared-tls-key.yaml", None);
     assert_eq!(
         first.cases[0].status, "pass",
         "one unit alone shows nothing: {}",
         first.log
     );
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(
-        first
-            .results()
-            .join("scenarios/tls-service-config/tls-certificate-1.pem"),
-        dir.path().join("unit-1.pem"),
-    )
-    .expect("unit 1's certificate");
-    let lab = dir.path().join("lab.yaml");
-    std::fs::write(&lab, "other_unit_certificates: [unit-1.pem]\n").expect("lab");
+    let (_dir, lab) = lab_with_other_unit(&first);
     let second = unit("devices/simboard-shared-tls-key.yaml", Some(&lab));
     let c = &second.cases[0];
     assert_eq!(c.status, "failure", "{c:?}\n{}", second.log);

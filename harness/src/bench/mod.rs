@@ -183,11 +183,6 @@ impl NetBench {
     }
 
     pub fn sessions_json(&self) -> String {
-        self.log
-            .all()
-            .iter()
-            .filter_map(|s| serde_json::to_string(s).ok())
-            .map(|l| l + "\n")
-            .collect()
+        crate::util::jsonl(self.log.all().iter())
     }
 }

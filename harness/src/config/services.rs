@@ -127,6 +127,19 @@ pub struct RemotePrompts {
     pub password_change: Option<regex::bytes::Regex>,
 }
 
+impl RemotePrompts {
+    /// The console's prompts, for a service that runs the same login program.
+    pub fn from_console(c: &super::device::Prompts) -> Self {
+        Self {
+            login: c.login.clone(),
+            password: c.password.clone(),
+            shell: c.shell.clone(),
+            login_rejected: c.login_rejected.clone(),
+            password_change: c.password_change.clone(),
+        }
+    }
+}
+
 /// A resolved remote login service.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -251,13 +264,7 @@ pub fn resolve(
                     _ => continue,
                 }
             }
-            None => console.map(|c| RemotePrompts {
-                login: c.login.clone(),
-                password: c.password.clone(),
-                shell: c.shell.clone(),
-                login_rejected: c.login_rejected.clone(),
-                password_change: c.password_change.clone(),
-            }),
+            None => console.map(RemotePrompts::from_console),
         };
         match s.kind {
             ServiceKind::HttpForm => {

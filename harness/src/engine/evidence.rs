@@ -61,14 +61,7 @@ struct CaptureRange {
     packets_not_saved: u64,
 }
 
-/// One JSON object per line.
-pub(super) fn jsonl<T: Serialize>(items: impl IntoIterator<Item = T>) -> String {
-    items
-        .into_iter()
-        .filter_map(|r| serde_json::to_string(&r).ok())
-        .map(|l| l + "\n")
-        .collect()
-}
+pub(super) use crate::util::jsonl;
 
 /// The line a bounded log ends with when it had to stop recording: how many more it saw.
 fn not_recorded((device, others): (u64, u64)) -> String {

@@ -158,11 +158,7 @@ pub fn reply(m: &Message, kind: u8, lease: &Lease) -> Vec<u8> {
     r.extend_from_slice(&[54, 4]);
     r.extend_from_slice(&lease.server.octets());
     if kind != 6 {
-        let mask = if lease.prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(lease.prefix.min(32)))
-        };
+        let mask = mask(lease.prefix);
         r.extend_from_slice(&[51, 4]);
         r.extend_from_slice(&lease.seconds.to_be_bytes());
         r.extend_from_slice(&[1, 4]);
@@ -279,12 +275,7 @@ impl DhcpServer {
     /// The record, one JSON object per line.
     pub fn jsonl(&self) -> String {
         let g = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: String = g
-            .events
-            .iter()
-            .filter_map(|e| serde_json::to_string(e).ok())
-            .map(|l| l + "\n")
-            .collect();
+        let mut out = crate::util::jsonl(&g.events);
         if g.dropped > 0 || g.malformed > 0 {
             out.push_str(&format!(
                 "{{\"dropped\":{},\"malformed\":{}}}\n",
@@ -297,38 +288,25 @@ impl DhcpServer {
 
 /// The first IPv4 address and prefix of `iface` (`ip -o -4 addr show dev IFACE`).
 pub fn interface_address(iface: &str) -> Result<(Ipv4Addr, u8), String> {
-    let out = std::process::Command::new("ip")
-        .args(["-o", "-4", "addr", "show", "dev", iface])
-        .output()
-        .map_err(|e| format!("cannot run ip (iproute2): {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "ip addr show dev {iface}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+    let text = super::netns::ip(&["-o", "-4", "addr", "show", "dev", iface]).map_err(|e| e.to_string())?;
+    super::netns::inet_addresses(&text)
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("{iface} has no IPv4 address: give the bench's end of the board's link one"))
+}
+
+/// The netmask of a prefix length, as a number.
+fn mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let w: Vec<&str> = text.split_whitespace().collect();
-    let cidr = w
-        .iter()
-        .position(|x| *x == "inet")
-        .and_then(|i| w.get(i + 1))
-        .ok_or_else(|| format!("{iface} has no IPv4 address: give the bench's end of the board's link one"))?;
-    let (a, p) = cidr.split_once('/').unwrap_or((cidr, "32"));
-    Ok((
-        a.parse().map_err(|e| format!("{cidr}: {e}"))?,
-        p.parse().map_err(|e| format!("{cidr}: {e}"))?,
-    ))
 }
 
 /// Whether `a` and `b` share the first `prefix` bits.
 pub fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix: u8) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(prefix.min(32)))
-    };
-    u32::from(a) & mask == u32::from(b) & mask
+    u32::from(a) & mask(prefix) == u32::from(b) & mask(prefix)
 }
 
 #[cfg(test)]

@@ -250,12 +250,7 @@ impl DnsServer {
     /// The record as JSON lines.
     pub fn jsonl(&self) -> String {
         let g = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: String = g
-            .queries
-            .iter()
-            .filter_map(|q| serde_json::to_string(q).ok())
-            .map(|l| l + "\n")
-            .collect();
+        let mut out = crate::util::jsonl(&g.queries);
         if g.dropped > 0 || g.malformed > 0 {
             out.push_str(&format!(
                 "{{\"not_recorded\":{},\"malformed_dropped\":{}}}\n",

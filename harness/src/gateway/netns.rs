@@ -36,7 +36,7 @@ pub struct DeviceNet {
     pub device_ip: Ipv4Addr,
 }
 
-fn ip(args: &[&str]) -> Result<String, NetnsError> {
+pub(crate) fn ip(args: &[&str]) -> Result<String, NetnsError> {
     let out = Command::new("ip").args(args).output().map_err(|e| NetnsError::Ip {
         args: args.join(" "),
         why: format!("cannot run ip (iproute2): {e}"),
@@ -96,15 +96,22 @@ fn teardown(name: &str) {
     let _ = std::fs::remove_dir_all(format!("/etc/netns/{name}"));
 }
 
-fn used_addresses() -> Vec<Ipv4Addr> {
-    ip(&["-o", "-4", "addr", "show"])
-        .unwrap_or_default()
-        .lines()
+/// The `inet ADDRESS/PREFIX` entries of `ip -o -4 addr show` output, in order.
+pub(crate) fn inet_addresses(text: &str) -> Vec<(Ipv4Addr, u8)> {
+    text.lines()
         .filter_map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
-            let i = w.iter().position(|x| *x == "inet")?;
-            w.get(i + 1)?.split('/').next()?.parse().ok()
+            let cidr = *w.get(w.iter().position(|x| *x == "inet")? + 1)?;
+            let (a, p) = cidr.split_once('/').unwrap_or((cidr, "32"));
+            Some((a.parse().ok()?, p.parse().ok()?))
         })
+        .collect()
+}
+
+fn used_addresses() -> Vec<Ipv4Addr> {
+    inet_addresses(&ip(&["-o", "-4", "addr", "show"]).unwrap_or_default())
+        .into_iter()
+        .map(|(a, _)| a)
         .collect()
 }
 

@@ -172,31 +172,24 @@ pub fn tools_ready(tools: &[&str]) -> bool {
                 .is_ok_and(|o| o.status.success())
         })
         .collect();
+    present_or_skip(&missing, "must be installed in CI (.ci/run does it)", "not installed")
+}
+
+/// True when nothing is missing; else in CI a failed test (CI must have everything), and
+/// elsewhere a skip that says what is missing.
+fn present_or_skip(missing: &[&str], in_ci: &str, skipped: &str) -> bool {
     if missing.is_empty() {
         return true;
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} must be installed in CI (.ci/run does it)",
-        missing.join(", ")
-    );
-    eprintln!("SKIPPED: not installed: {}", missing.join(", "));
+    assert!(std::env::var_os("CI").is_none(), "{} {in_ci}", missing.join(", "));
+    eprintln!("SKIPPED: {skipped}: {}", missing.join(", "));
     false
 }
 
 /// Like [`tools_ready`] for files .ci/run extracts from Debian packages (not on PATH).
 pub fn deps_ready(paths: &[&str]) -> bool {
     let missing: Vec<&str> = paths.iter().copied().filter(|p| !Path::new(p).exists()).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} must be present in CI (.ci/run extracts it)",
-        missing.join(", ")
-    );
-    eprintln!("SKIPPED: not present: {}", missing.join(", "));
-    false
+    present_or_skip(&missing, "must be present in CI (.ci/run extracts it)", "not present")
 }
 
 /// A `certbench run` as a test makes it: `Certbench::profile(p).only(id).env(k, v).run()`.

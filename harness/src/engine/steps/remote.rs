@@ -79,13 +79,12 @@ impl Run<'_> {
         let (Some(open), Some(host)) = (&self.bench.gateway.scan, self.bench.device.attribution.device) else {
             return Vec::new();
         };
-        let prompts = self.bench.device.console.as_ref().map(|c| RemotePrompts {
-            login: c.prompts.login.clone(),
-            password: c.prompts.password.clone(),
-            shell: c.prompts.shell.clone(),
-            login_rejected: c.prompts.login_rejected.clone(),
-            password_change: c.prompts.password_change.clone(),
-        });
+        let prompts = self
+            .bench
+            .device
+            .console
+            .as_ref()
+            .map(|c| RemotePrompts::from_console(&c.prompts));
         open.iter()
             .filter(|p| p.proto == "tcp" && !declared.iter().any(|t| t.port == p.port))
             .filter_map(|p| {
