@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/certbench-target}
 mb=${1:-50}
 byte=${2:-00}
-cargo build -q --release -p certbench
+cargo build -q --release   # the default members (certbench, simboard): the setup then builds nothing
 B=$CARGO_TARGET_DIR/release/certbench
 W=$(mktemp -d)
 cleanup() { [ -n "${dev:-}" ] && kill "$dev" 2>/dev/null; rm -rf "$W"; }

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/certbench-target}
 runs=${1:-1}
-cargo build -q --release -p certbench
+cargo build -q --release   # the default members (certbench, simboard): the setup then builds nothing
 B=$CARGO_TARGET_DIR/release/certbench
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
