@@ -185,7 +185,7 @@ fn missing_referenced_files_are_named_by_validate_and_spoil_only_their_checks() 
         "--only",
         "console-access",
         "--only",
-        "tls-self-signed",
+        "tls-certificates",
         "--only",
         "doc-privacy-policy",
         "--out",
@@ -196,11 +196,18 @@ fn missing_referenced_files_are_named_by_validate_and_spoil_only_their_checks() 
     let cases = junit(&res.join("junit.xml"));
     let by = |id: &str| cases.iter().find(|c| c.name.starts_with(&format!("{id} "))).expect(id);
     assert_eq!(by("console-access").status, "pass", "{cases:?}\n{}", text(&o));
-    assert_eq!(by("tls-self-signed").status, "error", "{cases:?}");
-    assert!(
-        by("tls-self-signed").message.contains("network bench could not start"),
-        "{cases:?}"
-    );
+    // every testcase of the group, its control included, says why
+    for item in [
+        "self_signed",
+        "wrong_host",
+        "expired",
+        "untrusted_ca",
+        "positive_control",
+    ] {
+        let c = by(&format!("tls-certificates.{item}"));
+        assert_eq!(c.status, "error", "{cases:?}");
+        assert!(c.message.contains("network bench could not start"), "{cases:?}");
+    }
     assert_eq!(by("doc-privacy-policy").status, "error", "{cases:?}");
     assert!(by("doc-privacy-policy").message.contains("cannot read"), "{cases:?}");
 }

@@ -7,12 +7,17 @@ use std::collections::BTreeMap;
 
 use common::*;
 
-const NETWORK: &[&str] = &[
+const NETWORK: &[&str] = &["plaintext-mqtt-rejection", "tls-certificates"];
+
+/// The testcases they make: COM-02, then TLS-01..04 (one boot, one identity each) and their
+/// shared positive control.
+const CASES: &[&str] = &[
     "plaintext-mqtt-rejection",
-    "tls-self-signed",
-    "tls-wrong-host",
-    "tls-expired",
-    "tls-untrusted-ca",
+    "tls-certificates.self_signed",
+    "tls-certificates.wrong_host",
+    "tls-certificates.expired",
+    "tls-certificates.untrusted_ca",
+    "tls-certificates.positive_control",
 ];
 
 /// Runs the network scenarios against a profile; returns testcase status by scenario id.
@@ -25,14 +30,15 @@ fn verdicts(profile: &str, env: &[(&str, &str)]) -> (BTreeMap<String, Case>, tem
         run = run.env(k, v);
     }
     let r = run.run();
-    assert_eq!(r.cases.len(), NETWORK.len(), "{}", r.log);
+    assert_eq!(r.cases.len(), CASES.len(), "{}", r.log);
     (r.by_id(), r.dir)
 }
 
-/// Expected status per scenario, in NETWORK order: p = pass, F = failure, E = error, S = skipped.
+/// Expected status per testcase, in CASES order: p = pass, F = failure, E = error, S = skipped.
 fn check(profile: &str, env: &[(&str, &str)], expected: &str) -> tempfile::TempDir {
+    assert_eq!(expected.len(), CASES.len(), "one status per testcase");
     let (got, dir) = verdicts(profile, env);
-    for (id, want) in NETWORK.iter().zip(expected.chars()) {
+    for (id, want) in CASES.iter().zip(expected.chars()) {
         let c = &got[*id];
         let status = match want {
             'p' => "pass",
@@ -45,9 +51,9 @@ fn check(profile: &str, env: &[(&str, &str)], expected: &str) -> tempfile::TempD
         if want == 'F' {
             let check = match *id {
                 "plaintext-mqtt-rejection" => "COM-02",
-                "tls-self-signed" => "TLS-01",
-                "tls-wrong-host" => "TLS-02",
-                "tls-expired" => "TLS-03",
+                "tls-certificates.self_signed" => "TLS-01",
+                "tls-certificates.wrong_host" => "TLS-02",
+                "tls-certificates.expired" => "TLS-03",
                 _ => "TLS-04",
             };
             assert!(c.message.starts_with(check), "{profile}: {c:?}");
@@ -62,14 +68,17 @@ fn check(profile: &str, env: &[(&str, &str)], expected: &str) -> tempfile::TempD
 
 #[test]
 fn simulated_board_each_flaw_turns_exactly_its_checks_red() {
-    // columns: COM-02, TLS-01 self-signed, TLS-02 wrong host, TLS-03 expired, TLS-04 untrusted CA
+    // columns: COM-02, TLS-01 self-signed, TLS-02 wrong host, TLS-03 expired, TLS-04
+    // untrusted CA, the TLS positive control
     let table = [
-        ("devices/simboard.yaml", "ppppp"),
+        ("devices/simboard.yaml", "pppppp"),
         // never tries TLS: the TLS checks do not apply (said so, with COM-02's FAIL to see)
-        ("devices/simboard-plaintext-only.yaml", "FSSSS"),
-        ("devices/simboard-no-cert-validation.yaml", "pFFFF"),
-        ("devices/simboard-no-hostname-validation.yaml", "ppFpp"),
-        ("devices/simboard-plaintext-fallback.yaml", "Fpppp"),
+        ("devices/simboard-plaintext-only.yaml", "FSSSSS"),
+        // accepts the first identity and holds the session: each other identity gets its
+        // own boot (the fallback), and fails there
+        ("devices/simboard-no-cert-validation.yaml", "pFFFFp"),
+        ("devices/simboard-no-hostname-validation.yaml", "ppFppp"),
+        ("devices/simboard-plaintext-fallback.yaml", "Fppppp"),
     ];
     let handles: Vec<_> = table
         .into_iter()
@@ -93,9 +102,9 @@ fn mosquitto_pub_as_the_device() {
     }
     let token = [("PUB_DEVICE_TOKEN", "pub-secret-token-991")];
     let handles: Vec<_> = [
-        ("fixtures/devices/mosquitto-pub-plain.yaml", "FSSSS"),
-        ("fixtures/devices/mosquitto-pub-insecure.yaml", "ppFpp"),
-        ("fixtures/devices/mosquitto-pub-tls.yaml", "ppppp"),
+        ("fixtures/devices/mosquitto-pub-plain.yaml", "FSSSSS"),
+        ("fixtures/devices/mosquitto-pub-insecure.yaml", "ppFppp"),
+        ("fixtures/devices/mosquitto-pub-tls.yaml", "pppppp"),
     ]
     .into_iter()
     .map(|(p, e)| std::thread::spawn(move || check(p, &token, e)))
@@ -109,7 +118,7 @@ fn mosquitto_pub_as_the_device() {
 #[test]
 fn a_missing_trusted_ca_gives_not_applicable_not_pass_and_com02_needs_none() {
     let (got, _dir) = verdicts("fixtures/devices/simboard-no-trusted-ca.yaml", &[]);
-    for id in &NETWORK[1..] {
+    for id in &CASES[1..] {
         assert_eq!(got[*id].status, "skipped", "{id}: {:?}", got[*id]);
         assert!(got[*id].message.starts_with("NOT APPLICABLE: "), "{:?}", got[*id]);
         assert!(got[*id].message.contains("trusts no CA"), "{:?}", got[*id]);
@@ -124,13 +133,13 @@ fn a_missing_trusted_ca_gives_not_applicable_not_pass_and_com02_needs_none() {
 /// reason; COM-02 still runs and FAILs the device that speaks in clear.
 #[test]
 fn a_declared_plaintext_channel_makes_tls_checks_not_applicable_and_com02_fail() {
-    let dir = check("fixtures/devices/simboard-declared-plaintext.yaml", &[], "FSSSS");
+    let dir = check("fixtures/devices/simboard-declared-plaintext.yaml", &[], "FSSSSS");
     let junit = std::fs::read_to_string(dir.path().join("results/junit.xml")).expect("junit");
     assert_eq!(
         junit
             .matches("the maker declares that the MQTT channel does not use TLS: telemetry is sent over plain MQTT")
             .count(),
-        4,
+        5,
         "{junit}"
     );
 }
@@ -140,7 +149,7 @@ fn a_declared_plaintext_channel_makes_tls_checks_not_applicable_and_com02_fail()
 #[test]
 fn a_device_that_never_tries_tls_gets_not_applicable_pointing_at_com02() {
     let (got, _dir) = verdicts("devices/simboard-plaintext-only.yaml", &[]);
-    for id in &NETWORK[1..] {
+    for id in &CASES[1..] {
         assert!(
             got[*id].message.contains("does not use TLS") && got[*id].message.contains("COM-02"),
             "{id}: {:?}",
@@ -251,28 +260,43 @@ fn other_peers_on_the_bench_cannot_change_com02(
     assert!(sessions.matches(other).count() >= 64, "the crowd is recorded: {other}");
 }
 
-/// TLS-02..04 may end their window once three attempts were refused; TLS-01's window runs in
-/// full. A device that turns certificate checks off after five failures therefore cannot
-/// pass requirement 1: TLS-01 sees it accept a self-signed certificate. The early end is in
-/// the evidence.
+/// TLS-01..04 share one boot: the bench presents the identities in turn, and once each had
+/// its attempts, every further connection gets the self-signed one, whose window runs in full.
+/// A device that turns certificate checks off after five failures therefore cannot pass
+/// requirement 1: whichever identity its sixth attempt meets sees it complete the handshake.
 #[test]
-fn a_device_that_stops_validating_after_failures_is_caught_by_the_long_window() {
+fn a_device_that_stops_validating_after_failures_is_caught_in_the_rotation() {
     let (cases, _, dir, out) = run_only_with(
         "devices/simboard-validation-off-after-failures.yaml",
-        &["tls-self-signed", "tls-expired"],
+        &["tls-certificates"],
         &["--skip-setup"],
     );
-    let c = &cases["tls-self-signed"];
-    assert_eq!(c.status, "failure", "{c:?}\n{out}");
-    assert!(
-        c.message.starts_with("TLS-01") && c.message.contains("TLS handshake completed"),
-        "{c:?}"
-    );
+    let failed: Vec<_> = CASES[1..5]
+        .iter()
+        .filter(|id| cases[**id].status == "failure")
+        .collect();
+    assert!(!failed.is_empty(), "an identity saw the fallback: {cases:?}\n{out}");
+    for id in &failed {
+        let c = &cases[**id];
+        assert!(
+            c.message.starts_with("TLS-0") && c.message.contains("TLS handshake completed"),
+            "{c:?}"
+        );
+    }
     assert!(out.contains("1. FAIL"), "requirement 1 fails: {out}");
     let report = std::fs::read_to_string(dir.path().join("results/report.json")).expect("report");
+    // every connection of the rotation says which identity it was presented
+    let sessions = std::fs::read_to_string(
+        dir.path()
+            .join("results/scenarios/tls-certificates.self_signed/bench-sessions.jsonl"),
+    )
+    .expect("sessions evidence");
+    assert!(sessions.contains("\"identity\":\"self_signed\""), "{sessions}");
     assert!(
-        report.contains("ended early: the device's"),
-        "an early end says why: tls-expired's window"
+        report.contains(
+            "power cycle skipped: tls-certificates.self_signed powered the device on under this identity rotation"
+        ),
+        "the other identities reuse the first one's boot"
     );
 }
 

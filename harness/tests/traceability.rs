@@ -21,7 +21,7 @@ fn coverage_lists_all_five_requirements_with_provisions_and_checks() {
         out.contains("5.1-1") && out.contains("password-reset-enforcement (PWD-01)"),
         "{out}"
     );
-    assert!(out.contains("tls-self-signed (TLS-01)"), "{out}");
+    assert!(out.contains("tls-certificates (TLS-01"), "{out}");
     assert!(out.contains("doc-privacy-policy (DOC-03)"), "{out}");
     assert!(out.contains("not covered yet:"), "{out}");
 }
@@ -109,7 +109,7 @@ fn a_device_without_an_update_mechanism_fails_requirement_2() {
 fn mqtt_over_tls_alone_does_not_pass_requirement_1() {
     let (cases, code, dir, out) = run_only(
         "devices/simboard.yaml",
-        &["plaintext-mqtt-rejection", "tls-self-signed"],
+        &["plaintext-mqtt-rejection", "tls-certificates"],
     );
     assert_eq!(code, Some(0), "{out}");
     assert!(cases.values().all(|c| c.status == "pass"), "{cases:?}");

@@ -28,6 +28,10 @@ pub struct NetBench {
     pki: Pki,
     router: Arc<Router>,
     phase: u64,
+    /// When the current phase began.
+    phase_started: std::time::Instant,
+    /// The identity rotation of the current phase, if it rotates (TLS-01..04 in one boot).
+    rotation: Option<Arc<mqtt::Rotation>>,
     spec: BenchSpec,
 }
 
@@ -118,6 +122,8 @@ impl NetBench {
             pki,
             router,
             phase: 0,
+            phase_started: std::time::Instant::now(),
+            rotation: None,
             spec: spec.clone(),
         })
     }
@@ -158,11 +164,50 @@ impl NetBench {
                 None => return Ok(None),
             },
         };
+        self.next_phase(plain, tls_mode);
+        Ok(Some(self.phase))
+    }
+
+    fn next_phase(&mut self, plain: bool, tls: Mode) {
         self.phase += 1;
+        self.phase_started = std::time::Instant::now();
+        self.rotation = match &tls {
+            Mode::Rotate(r) => Some(r.clone()),
+            _ => None,
+        };
         self.plain
             .set_mode(if plain { Mode::Plain } else { Mode::Off }, self.phase);
-        self.tls.set_mode(tls_mode, self.phase);
-        Ok(Some(self.phase))
+        self.tls.set_mode(tls, self.phase);
+    }
+
+    /// TLS-01..04 in one boot: a phase in which each new connection of the device is
+    /// presented the next man-in-the-middle identity. A rotation already running (with the
+    /// same plaintext setting) is kept: (phase, true). Ok(None) without a trusted CA: the
+    /// positive control (and two of the identities) need one.
+    pub fn configure_rotation(&mut self, plain: bool) -> Result<Option<(u64, bool)>, BenchError> {
+        if self.rotation.is_some() && matches!(self.plain.mode(), Mode::Plain) == plain {
+            return Ok(Some((self.phase, true)));
+        }
+        if !self.pki.has_trusted_ca() {
+            return Ok(None);
+        }
+        let mut identities = Vec::new();
+        for v in CertVariant::MITM {
+            if let Some(c) = self.pki.server_config(v)? {
+                identities.push((v, c));
+            }
+        }
+        self.next_phase(plain, Mode::Rotate(Arc::new(mqtt::Rotation::new(identities))));
+        Ok(Some((self.phase, false)))
+    }
+
+    /// The current phase's rotation, if it rotates.
+    pub fn rotation(&self) -> Option<&Arc<mqtt::Rotation>> {
+        self.rotation.as_ref()
+    }
+
+    pub fn phase_started(&self) -> std::time::Instant {
+        self.phase_started
     }
 
     /// Starts a new phase in which the TLS listener offers only TLS 1.0 (TLS-05), with the
@@ -171,10 +216,7 @@ impl NetBench {
         let Some(chain) = self.pki.issue_rsa()? else {
             return Ok(None);
         };
-        self.phase += 1;
-        self.plain
-            .set_mode(if plain { Mode::Plain } else { Mode::Off }, self.phase);
-        self.tls.set_mode(Mode::OldTls(Arc::new(chain)), self.phase);
+        self.next_phase(plain, Mode::OldTls(Arc::new(chain)));
         Ok(Some(self.phase))
     }
 

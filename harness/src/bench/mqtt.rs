@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use super::peers::{Gate, bounded};
 use super::sessions::NAME_MAX;
 use super::sessions::{ConnectInfo, ListenerName, SessionLog, TlsOutcome};
+use crate::model::CertVariant;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The largest MQTT packet the bench accepts; larger is recorded as a protocol error.
@@ -40,6 +41,76 @@ pub enum Mode {
     /// refuses it at once, the valid certificate chain (DER) for an RSA key exchange. Never
     /// gets to MQTT: the question is only whether the client goes on with TLS 1.0.
     OldTls(Arc<Vec<Vec<u8>>>),
+    /// TLS-01..04 in one boot: each new connection of the device is presented the next
+    /// man-in-the-middle identity (see `Rotation`).
+    Rotate(Arc<Rotation>),
+}
+
+/// Which identity each new connection of the device is presented. A testcase watching one
+/// identity asks for it (`want`): it is served until it had `need` attempts. Otherwise the
+/// identity with the fewest attempts (ties: the list's order) until each had `need`; after
+/// that always the first (self-signed), so a device that stops validating after many
+/// failures meets the first identity's full window.
+#[derive(Debug)]
+pub struct Rotation {
+    identities: Vec<(CertVariant, Arc<rustls::ServerConfig>)>,
+    state: Mutex<RotationState>,
+}
+
+#[derive(Debug)]
+struct RotationState {
+    served: Vec<u32>,
+    wanted: Option<CertVariant>,
+    need: u32,
+}
+
+impl Rotation {
+    pub fn new(identities: Vec<(CertVariant, Arc<rustls::ServerConfig>)>) -> Self {
+        let n = identities.len();
+        Self {
+            identities,
+            state: Mutex::new(RotationState {
+                served: vec![0; n],
+                wanted: None,
+                need: 1,
+            }),
+        }
+    }
+
+    pub fn variants(&self) -> Vec<CertVariant> {
+        self.identities.iter().map(|(v, _)| *v).collect()
+    }
+
+    /// The identity served once every identity had its attempts.
+    pub fn last_window(&self) -> Option<CertVariant> {
+        self.identities.first().map(|(v, _)| *v)
+    }
+
+    /// A testcase watches `v` and needs `need` attempts of it.
+    pub fn want(&self, v: CertVariant, need: u32) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.wanted = Some(v);
+        st.need = st.need.max(need);
+    }
+
+    /// The identity for the device's next connection (counted as served).
+    pub fn pick(&self) -> Option<(CertVariant, Arc<rustls::ServerConfig>)> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let need = st.need;
+        let pos = |v: CertVariant| self.identities.iter().position(|(x, _)| *x == v);
+        let i = st
+            .wanted
+            .and_then(pos)
+            .filter(|&i| st.served[i] < need)
+            .or_else(|| {
+                (0..self.identities.len())
+                    .filter(|&i| st.served[i] < need)
+                    .min_by_key(|&i| st.served[i])
+            })
+            .or(if self.identities.is_empty() { None } else { Some(0) })?;
+        st.served[i] += 1;
+        Some(self.identities[i].clone())
+    }
 }
 
 impl std::fmt::Debug for Mode {
@@ -49,6 +120,7 @@ impl std::fmt::Debug for Mode {
             Mode::Plain => "plain",
             Mode::Tls(_) => "tls",
             Mode::OldTls(_) => "old tls",
+            Mode::Rotate(_) => "rotating tls",
         })
     }
 }
@@ -180,6 +252,27 @@ impl Listener {
                         continue;
                     }
                 };
+                // a rotation serves the device's connections only (another peer on the
+                // bench network must not use up an identity's attempts): others get the
+                // last-window identity, uncounted
+                let mode = match mode {
+                    Mode::Rotate(r) => {
+                        let device = log.origin_of(id).is_some_and(|o| o.counts());
+                        let picked = if device {
+                            r.pick()
+                        } else {
+                            r.identities.first().cloned()
+                        };
+                        match picked {
+                            Some((v, cfg)) => {
+                                log.update(id, |s| s.identity = Some(v));
+                                Mode::Tls(cfg)
+                            }
+                            None => Mode::Off,
+                        }
+                    }
+                    m => m,
+                };
                 let (log, router, mut rx) = (log.clone(), router.clone(), rx.clone());
                 tokio::spawn(async move {
                     tokio::select! {
@@ -202,6 +295,10 @@ impl Listener {
 
     pub fn set_mode(&self, mode: Mode, phase: u64) {
         let _ = self.mode.send((mode, phase));
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode.borrow().0.clone()
     }
 }
 
@@ -239,7 +336,7 @@ async fn serve(
     handshake: Duration,
 ) {
     let stream: Box<dyn Stream> = match mode {
-        Mode::Off => return,
+        Mode::Off | Mode::Rotate(_) => return,
         Mode::Plain => Box::new(sock),
         Mode::OldTls(chain) => {
             let (outcome, closed) = old_tls(sock, &chain, handshake).await;
@@ -592,6 +689,54 @@ async fn mqtt_session(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rotation() -> Rotation {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut pki = super::super::pki::Pki::new("device-cloud.test", &crate::model::TrustSource::BenchCa, dir.path())
+            .expect("pki");
+        Rotation::new(
+            CertVariant::MITM
+                .into_iter()
+                .map(|v| (v, pki.server_config(v).expect("config").expect("trusted CA")))
+                .collect(),
+        )
+    }
+
+    fn picks(r: &Rotation, n: usize) -> Vec<&'static str> {
+        (0..n).map(|_| r.pick().expect("an identity").0.as_str()).collect()
+    }
+
+    #[test]
+    fn a_rotation_serves_the_wanted_identity_then_the_fewest_then_the_last_window() {
+        let r = rotation();
+        r.want(CertVariant::SelfSigned, 3);
+        assert_eq!(
+            picks(&r, 14),
+            [
+                "self_signed",
+                "self_signed",
+                "self_signed", // wanted, until it had 3
+                "wrong_host",
+                "expired",
+                "untrusted_ca", // then the fewest, in order
+                "wrong_host",
+                "expired",
+                "untrusted_ca",
+                "wrong_host",
+                "expired",
+                "untrusted_ca",
+                "self_signed",
+                "self_signed", // every one had 3: the last window
+            ]
+        );
+        // a testcase short of attempts (the device stopped trying) is served first again
+        r.want(CertVariant::Expired, 4);
+        // (4 is now every identity's quota: the others catch up, then the last window)
+        assert_eq!(
+            picks(&r, 5),
+            ["expired", "wrong_host", "untrusted_ca", "self_signed", "self_signed"]
+        );
+    }
 
     #[test]
     fn topic_filters() {

@@ -61,6 +61,10 @@ pub struct Session {
     pub tls: Option<TlsOutcome>,
     /// Name the client asked for (SNI).
     pub sni: Option<String>,
+    /// The identity the bench presented to this connection when it rotates them (TLS-01..04
+    /// in one boot); None otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::model::CertVariant>,
     pub connect: Option<ConnectInfo>,
     /// Topic -> number of PUBLISH packets.
     pub published: BTreeMap<String, u64>,
@@ -103,6 +107,9 @@ impl Session {
         let mut s = format!("session #{} from {} on the {}", self.id, self.peer, self.listener);
         if self.origin == Origin::OtherPeer {
             s.push_str(" (another peer, not the device)");
+        }
+        if let Some(v) = self.identity {
+            s.push_str(&format!(", presented {}", v.describe()));
         }
         if let Some(why) = &self.refused {
             s.push_str(&format!(": {why}"));
@@ -217,6 +224,7 @@ impl SessionLog {
             refused: None,
             tls: None,
             sni: None,
+            identity: None,
             connect: None,
             published: BTreeMap::new(),
             published_other_topics: 0,

@@ -66,6 +66,20 @@ pub enum ForEach {
     /// Every hostile image the device profile's update section allows: the corrupted
     /// variants of its layout, plus `older` and `other_model` when supplied.
     UpdateImage,
+    /// The man-in-the-middle identities of TLS-01..04 (self_signed, wrong_host, expired,
+    /// untrusted_ca): `{{identity}}` names the item. With `mqtt_tls: rotate` they share one
+    /// boot: each testcase is decided from the connections that were presented its identity.
+    TlsIdentity,
+}
+
+impl ForEach {
+    /// The variable that names the item.
+    pub fn var(self) -> &'static str {
+        match self {
+            ForEach::UpdateImage => "image",
+            ForEach::TlsIdentity => "identity",
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
@@ -389,6 +403,10 @@ pub enum TlsSetting {
     WrongHost,
     /// TLS-05: only TLS 1.0 is offered (the valid certificate, should the device go on).
     OldVersion,
+    /// TLS-01..04 in one boot: each new connection is presented the next man-in-the-middle
+    /// identity (self-signed, wrong host, expired, untrusted CA); a rotation already running
+    /// is kept, so the testcases of a `for_each: tls_identity` share the device's boot.
+    Rotate,
 }
 
 impl TlsSetting {
@@ -403,6 +421,7 @@ impl TlsSetting {
             TlsSetting::WrongHost => Some(V::WrongHost),
             // the valid certificate, behind a TLS 1.0 ServerHello
             TlsSetting::OldVersion => Some(V::Valid),
+            TlsSetting::Rotate => None,
         }
     }
 }
@@ -471,6 +490,13 @@ pub struct RawNoSession {
     /// has passed. `window` stays the maximum. The step's evidence says why it ended.
     #[serde(default)]
     pub until: Option<RawUntil>,
+    /// With `mqtt_tls: rotate`: count only the connections that were presented this identity
+    /// (`{{identity}}` in a `for_each: tls_identity` scenario, or self_signed, wrong_host,
+    /// expired, untrusted_ca). The window then counts from the rotation's start; a device that
+    /// made too few attempts with it by the window's end is power-cycled (at most the needed
+    /// attempts' number of times) and the identity presented first.
+    #[serde(default)]
+    pub identity: Option<Loc<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -677,8 +703,10 @@ pub struct Scenario {
 pub struct Instance {
     /// The id of the scenario as written.
     pub group: String,
-    /// The item (`{{image}}`), or None for the positive control.
+    /// The item (`{{image}}`, `{{identity}}`), or None for the positive control.
     pub item: Option<String>,
+    /// The variable naming the item: `image` or `identity`.
+    pub var: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -754,6 +782,8 @@ pub enum StepKind {
         require_attempts: Option<(crate::model::ListenerName, u32)>,
         /// (refused attempts, minimum window): end early once seen.
         until: Option<(u32, Duration)>,
+        /// Only the connections presented this identity (a rotation): `{{identity}}` or a name.
+        identity: Option<Template>,
     },
     MqttConnect {
         tls: bool,
@@ -1146,12 +1176,12 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                     );
                 }
                 if let Some(t) = &u.tls
-                    && matches!(t.value, TlsSetting::Off | TlsSetting::OldVersion)
+                    && matches!(t.value, TlsSetting::Off | TlsSetting::OldVersion | TlsSetting::Rotate)
                 {
                     cx.err(
                         t.pos,
                         format!("{f}.update_image.tls"),
-                        "`off` would block the update channel and `old_version` is for the MQTT bench, so nothing could be tested".into(),
+                        "`off` would block the update channel and `old_version` and `rotate` are for the MQTT bench, so nothing could be tested".into(),
                         Some("use valid, self_signed, untrusted_ca, expired or wrong_host"),
                     );
                 }
@@ -1220,6 +1250,20 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                         return None;
                     }
                     Some((u.refused_attempts.value, u.min.0))
+                }),
+                identity: n.identity.as_ref().map(|i| {
+                    let t = cx.template(format!("{f}.no_session.identity"), i);
+                    let literal_ok = crate::model::CertVariant::parse(&i.value)
+                        .is_some_and(|v| v != crate::model::CertVariant::Valid);
+                    if t.vars().next().is_none() && !literal_ok {
+                        cx.err(
+                            i.pos,
+                            format!("{f}.no_session.identity"),
+                            format!("unknown identity {:?}", i.value),
+                            Some("use self_signed, wrong_host, expired, untrusted_ca or {{identity}}"),
+                        );
+                    }
+                    t
                 }),
             }),
         };
@@ -1303,8 +1347,8 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
             None,
         );
     }
-    if raw.for_each.is_some() {
-        cx.known.insert("image".into());
+    if let Some(f) = raw.for_each {
+        cx.known.insert(f.var().into());
     }
     let steps = validate_steps(&mut cx, &raw.steps, "steps", raw.id.pos);
     let positive_control = match &raw.positive_control {

@@ -30,6 +30,9 @@ pub struct Bench {
     /// The device was power-cycled and seen working at this instant, by this step (cleared by
     /// any later step but a `cycle_unless_fresh` power step).
     pub fresh: Option<(Instant, String)>,
+    /// The last power-on: the network bench's phase then, when, and by which testcase (a
+    /// bench identity rotation kept across testcases reuses a boot made under it).
+    pub booted: Option<(u64, Instant, String)>,
     /// The shell prompt was seen (and consumed) at this instant, at the end of a testcase.
     pub at_shell: Option<Instant>,
     pub device: Device,
@@ -109,6 +112,8 @@ struct Run<'a> {
     /// Length of the update bench's request log when power was last applied: requests
     /// after it are the device's since that boot.
     power_mark: usize,
+    /// The testcase's id (for the evidence of later testcases that reuse its boot).
+    id: String,
 }
 
 /// A shell of the device over one of its network services, where the console's dialogs run.
@@ -232,6 +237,7 @@ pub async fn run_scenario(
         remote_t0: None,
         remote_shell: None,
         power_mark: marks.update.unwrap_or(0),
+        id: sc.id.clone(),
     };
     run.steps(sc, started + sc.timeout, &mut result, step_done).await;
     if result.verdict == Verdict::Pass && !run.reviews.is_empty() {
@@ -277,7 +283,7 @@ fn scenario_vars(bench: &mut Bench, sc: &Scenario) -> BTreeMap<String, String> {
     if let Some(inst) = &sc.instance
         && let Some(item) = &inst.item
     {
-        vars.insert("image".into(), item.clone());
+        vars.insert(inst.var.into(), item.clone());
     }
     vars
 }

@@ -140,6 +140,7 @@ async fn run(traits: Traits, dir: &Path) -> (ScenarioResult, Vec<Action>) {
     let log = power.log.clone();
     let mut bench = Bench {
         fresh: None,
+        booted: None,
         at_shell: None,
         current: device.factory.clone(),
         device,

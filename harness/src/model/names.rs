@@ -38,6 +38,49 @@ pub enum CertVariant {
 }
 
 impl CertVariant {
+    /// The man-in-the-middle identities (TLS-01..04), in the order the bench rotates them:
+    /// the first is also the one a rotation serves once every identity had its attempts.
+    pub const MITM: [CertVariant; 4] = [
+        CertVariant::SelfSigned,
+        CertVariant::WrongHost,
+        CertVariant::Expired,
+        CertVariant::UntrustedCa,
+    ];
+
+    /// The name in YAML and in the evidence.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertVariant::Valid => "valid",
+            CertVariant::SelfSigned => "self_signed",
+            CertVariant::UntrustedCa => "untrusted_ca",
+            CertVariant::Expired => "expired",
+            CertVariant::WrongHost => "wrong_host",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Valid,
+            Self::SelfSigned,
+            Self::UntrustedCa,
+            Self::Expired,
+            Self::WrongHost,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// The check a man in the middle presenting this identity decides.
+    pub fn check(self) -> Option<&'static str> {
+        match self {
+            CertVariant::Valid => None,
+            CertVariant::SelfSigned => Some("TLS-01"),
+            CertVariant::WrongHost => Some("TLS-02"),
+            CertVariant::Expired => Some("TLS-03"),
+            CertVariant::UntrustedCa => Some("TLS-04"),
+        }
+    }
+
     pub fn needs_trusted_ca(self) -> bool {
         matches!(self, CertVariant::Valid | CertVariant::Expired | CertVariant::WrongHost)
     }

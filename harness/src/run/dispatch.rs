@@ -194,11 +194,39 @@ pub fn expand(scenarios: Vec<Scenario>, device: &Device) -> Vec<Scenario> {
     use crate::config::scenario::{ForEach, Instance};
     let mut out = Vec::new();
     for sc in scenarios {
-        let Some(ForEach::UpdateImage) = sc.for_each else {
+        let Some(kind) = sc.for_each else {
             out.push(sc);
             continue;
         };
-        let items = device.update.as_ref().map(|u| u.hostile_images()).unwrap_or_default();
+        // (item, its title, its check); the control's check and what it shows
+        let (items, control_check, control_title): (Vec<(String, String, String)>, &str, &str) = match kind {
+            ForEach::UpdateImage => (
+                device
+                    .update
+                    .as_ref()
+                    .map(|u| u.hostile_images())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|i| (i.as_str(), i.describe(), i.check().as_str().to_string()))
+                    .collect(),
+                "UPD-02",
+                "the valid image installs",
+            ),
+            ForEach::TlsIdentity => (
+                crate::model::CertVariant::MITM
+                    .into_iter()
+                    .map(|v| {
+                        (
+                            v.as_str().to_string(),
+                            format!("a man in the middle presenting {}", v.describe()),
+                            v.check().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+                "",
+                "with a valid certificate the device connects",
+            ),
+        };
         let checks_for = |ids: &[&str]| -> Vec<crate::config::yaml::Loc<String>> {
             sc.evidences
                 .checks
@@ -212,26 +240,28 @@ pub fn expand(scenarios: Vec<Scenario>, device: &Device) -> Vec<Scenario> {
             out.push(sc);
             continue;
         }
-        for item in items {
+        for (item, describe, check) in items {
             let mut one = sc.clone();
-            one.id = format!("{}.{}", sc.id, item.as_str());
-            one.title = format!("{}: {}", sc.title, item.describe());
-            one.evidences.checks = checks_for(&[item.check().as_str()]);
+            one.id = format!("{}.{}", sc.id, item);
+            one.title = format!("{}: {}", sc.title, describe);
+            one.evidences.checks = checks_for(&[check.as_str()]);
             one.positive_control = Vec::new();
             one.instance = Some(Instance {
                 group: sc.id.clone(),
-                item: Some(item.as_str()),
+                item: Some(item),
+                var: kind.var(),
             });
             out.push(one);
         }
         let mut control = sc.clone();
         control.id = format!("{}.positive_control", sc.id);
-        control.title = format!("{}: positive control (the valid image installs)", sc.title);
-        control.evidences.checks = checks_for(&["UPD-02"]);
+        control.title = format!("{}: positive control ({control_title})", sc.title);
+        control.evidences.checks = checks_for(&[control_check]);
         control.steps = std::mem::take(&mut control.positive_control);
         control.instance = Some(Instance {
             group: sc.id.clone(),
             item: None,
+            var: kind.var(),
         });
         out.push(control);
     }
@@ -257,7 +287,7 @@ impl Controls {
                 let why = match r.verdict {
                     Verdict::Pass => None,
                     v => Some(format!(
-                        "the positive control {} did not pass ({v}: {}), so a refusal proves nothing: the device was not shown to install a valid image in this run",
+                        "the positive control {} did not pass ({v}: {}), so a refusal proves nothing: the device was not shown to accept what is valid in this run",
                         r.id,
                         r.reason.clone().unwrap_or_default()
                     )),
@@ -316,6 +346,7 @@ mod tests {
         s.instance = Some(Instance {
             group: "s".into(),
             item: item.map(str::to_string),
+            var: "image",
         });
         s
     }

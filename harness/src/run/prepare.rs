@@ -234,6 +234,7 @@ impl Prepared {
         };
         let bench = Bench {
             fresh: None,
+            booted: None,
             at_shell: None,
             current: device.factory.clone(),
             device,

@@ -89,8 +89,9 @@ impl Run<'_> {
                 on_match,
                 require_attempts,
                 until,
+                identity,
             } => {
-                self.no_session(listener, reach, window, on_match, require_attempts, until)
+                self.no_session(listener, reach, window, on_match, require_attempts, until, identity)
                     .await
             }
             StepKind::MqttConnect {

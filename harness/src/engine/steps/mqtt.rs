@@ -5,6 +5,9 @@ use super::prelude::*;
 
 impl Run<'_> {
     pub(super) fn bench_phase(&mut self, plain: &bool, tls: &TlsSetting, without_trusted_ca: &Untrusted) -> StepResult {
+        if *tls == TlsSetting::Rotate {
+            return self.bench_rotation(*plain, *without_trusted_ca);
+        }
         let net = self.bench.net.as_mut().ok_or_else(no_bench)?;
         let old = *tls == TlsSetting::OldVersion;
         let configured = if old {
@@ -63,15 +66,10 @@ impl Run<'_> {
         {
             Ok(described) => Ok(described),
             Err(all) => {
-                use crate::bench::sessions::ListenerName;
-                let count = |l: ListenerName| all.iter().filter(|s| s.phase == phase && s.listener == l).count();
-                let (tls_tries, plain_tries) = (count(ListenerName::MqttTls), count(ListenerName::MqttPlain));
-                if *listener == ListenerName::MqttTls && tls_tries == 0 && plain_tries > 0 {
-                    // the device does not speak TLS at all: the TLS checks do not apply;
-                    // whether speaking in clear is a finding is COM-02's to decide
-                    return Err(Stop::Skip(format!(
-                        "the device does not use TLS on its MQTT channel: within {within:?} it made {plain_tries} plaintext MQTT connection attempt(s) and no TLS attempt; see COM-02 (plaintext-mqtt-rejection)"
-                    )));
+                if *listener == ListenerName::MqttTls
+                    && let Some(skip) = no_tls_at_all(&all, phase, within)
+                {
+                    return Err(skip);
                 }
                 let seen: Vec<_> = all.into_iter().filter(|s| in_phase(s)).collect();
                 if let Some(why) = capacity_refusals(&seen, dropped_before, net.log.dropped().0) {
@@ -85,6 +83,46 @@ impl Run<'_> {
         }
     }
 
+    /// TLS-01..04 in one boot: the TLS listener presents the next man-in-the-middle identity
+    /// on each new connection. A rotation already running is kept; if the device was powered
+    /// on under it, the next `cycle_unless_fresh` may reuse that boot.
+    fn bench_rotation(&mut self, plain: bool, without_trusted_ca: Untrusted) -> StepResult {
+        let net = self.bench.net.as_mut().ok_or_else(no_bench)?;
+        let Some((phase, kept)) = net.configure_rotation(plain)? else {
+            let why = "the bench cannot present the man-in-the-middle identities beside a positive control: the device trusts no CA the bench can issue from";
+            return Err(if without_trusted_ca == Untrusted::End {
+                Stop::End(format!(
+                    "the scenario ends here: {why}, so the later phases were not run; the verdict rests on the steps above"
+                ))
+            } else {
+                Stop::Skip(format!("{why} (declare network.mqtt.trust: bench_ca or maker_ca)"))
+            });
+        };
+        let names: Vec<&str> = net
+            .rotation()
+            .map(|r| r.variants().into_iter().map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let names = names.join(", ");
+        if !kept {
+            return Ok(format!(
+                "bench phase {phase}: plaintext MQTT {}, TLS MQTT presents the next of {names} on each new connection",
+                if plain { "on" } else { "off" }
+            ));
+        }
+        if let Some((p, t, by)) = &self.bench.booted
+            && *p == phase
+        {
+            self.bench.fresh = Some((
+                *t,
+                format!("{by} powered the device on under this identity rotation (bench phase {phase})"),
+            ));
+        }
+        Ok(format!(
+            "bench phase {phase} kept: TLS MQTT goes on presenting the next of {names} on each new connection"
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn no_session(
         &mut self,
         listener: &ListenerName,
@@ -93,92 +131,191 @@ impl Run<'_> {
         on_match: &Outcome,
         require_attempts: &Option<(ListenerName, u32)>,
         until: &Option<(u32, Duration)>,
+        identity: &Option<Template>,
     ) -> StepResult {
-        let net = self.net()?;
-        let t0 = Instant::now();
-        let deadline = t0 + *window;
-        let phase = net.phase();
-        let dropped_before = net.log.dropped().0;
-        let hit =
-            |s: &crate::bench::sessions::Session| s.phase == phase && s.listener == *listener && reached(s, *reach);
-        // an attempt the device made and that ended without reaching `reach`
-        let refused = |s: &crate::bench::sessions::Session| {
-            s.phase == phase && s.listener == *listener && s.closed.is_some() && !reached(s, *reach)
+        use crate::bench::sessions::Session;
+        use crate::model::CertVariant;
+        let ident = match identity {
+            None => None,
+            Some(t) => {
+                let name = self.render(t, Quote::Raw)?;
+                let v = CertVariant::parse(&name)
+                    .filter(|v| *v != CertVariant::Valid)
+                    .ok_or_else(|| Stop::Error(format!("unknown identity {name:?}")))?;
+                Some(v)
+            }
         };
-        // the minimum window: only a forbidden session ends it
-        let min_end = until.map_or(deadline, |(_, min)| (t0 + min).min(deadline));
-        let mut watched = net
-            .log
-            .wait_until(min_end, |all| all.iter().find(|s| hit(s)).map(|s| Some(s.id)))
-            .await;
-        if watched.is_err()
-            && let Some((n, _)) = *until
-        {
-            // then the window ends as soon as the evidence is complete
-            watched = net
-                .log
-                .wait_until(deadline, |all| {
-                    if let Some(s) = all.iter().find(|s| hit(s)) {
-                        return Some(Some(s.id));
-                    }
-                    (all.iter().filter(|s| refused(s)).count() >= n as usize).then_some(None)
-                })
-                .await;
-        }
-        let (watched, early) = match watched {
-            Ok(Some(id)) => (Ok(id), None),
-            Ok(None) => {
-                let all = net.log.snapshot();
-                let n = all.iter().filter(|s| refused(s)).count();
-                (
-                    Err(all),
-                    Some(format!(
-                        "{:.1?} (the window of at most {window:?} ended early: the device's {n} attempt(s) on the {listener} were all refused, the evidence was complete)",
-                        t0.elapsed()
-                    )),
+        // the attempts the check needs on `listener` (for a rotation: of its identity)
+        let required = require_attempts.filter(|(l, _)| l == listener).map_or(1, |(_, n)| n);
+        let mut until = *until;
+        let mut full_why = None;
+        if let Some(v) = ident {
+            let net = self.net()?;
+            let r = net.rotation().ok_or_else(|| {
+                Stop::Error(
+                    "no_session.identity needs an identity rotation (`bench: { mqtt_tls: rotate }`) before it".into(),
                 )
+            })?;
+            if !r.variants().contains(&v) {
+                return Err(Stop::Skip(format!(
+                    "the bench cannot present {}: the device trusts no CA the bench can issue from",
+                    v.describe()
+                )));
             }
-            Err(all) => (Err(all), None),
-        };
-        match watched {
-            Ok(id) => {
-                // let the session go on a moment, so the evidence says how far it got
-                tokio::time::sleep(Duration::from_millis(1500)).await;
-                let s = net.log.snapshot().into_iter().find(|x| x.id == id);
-                Err(judge(on_match, &s.map(|s| s.describe()).unwrap_or_default()))
+            r.want(v, required.max(until.map_or(0, |(n, _)| n)));
+            if r.last_window() == Some(v) && until.is_some() {
+                // the rotation's last window: a device that stops validating after many
+                // failures meets this identity there, so it is watched in full
+                until = None;
+                full_why = Some(format!("{} is the rotation's last window, watched in full", v.as_str()));
             }
-            Err(all) => {
-                let attempts = |l| all.iter().filter(|s| s.phase == phase && s.listener == l).count();
-                let in_phase: Vec<_> = all.iter().filter(|s| s.phase == phase).cloned().collect();
-                // a connection the bench turned away for capacity might have gone on
-                // to CONNECT: "nothing got through" would be the bench's doing
-                if let Some(why) = capacity_refusals(&in_phase, dropped_before, net.log.dropped().0) {
-                    return Err(Stop::Error(format!(
-                        "not decided: {why}, so \"nothing reached {reach:?}\" would not be the device's doing"
-                    )));
-                }
-                // a session the bench could not take far enough decides nothing
-                if let Some(s) = in_phase
-                    .iter()
-                    .find(|s| matches!(s.tls, Some(crate::bench::sessions::TlsOutcome::Undecided(_))))
-                {
-                    return Err(Stop::Error(s.describe()));
-                }
-                if let Some((l, min)) = require_attempts
-                    && (attempts(*l) as u32) < *min
-                {
-                    return Err(Stop::Error(format!(
-                        "the device made {} connection attempt(s) to the {l} within {window:?} (at least {min} needed), so the test did not happen",
-                        attempts(*l)
-                    )));
-                }
-                Ok(format!(
-                    "nothing reached {reach:?} on the {listener} within {}; seen: {}; {}",
-                    early.unwrap_or_else(|| format!("{window:?}")),
-                    summarize(&in_phase, "no connection"),
-                    net.log.attribution.describe()
-                ))
+        }
+        let served = |s: &Session| ident.is_none_or(|v| s.identity == Some(v));
+        let mut boots = 0u32;
+        loop {
+            let net = self.net()?;
+            // a rotation's window counts from the rotation's start (or the fallback boot)
+            let t0 = if ident.is_some() && boots == 0 {
+                net.phase_started()
+            } else {
+                Instant::now()
+            };
+            let deadline = t0 + *window;
+            let phase = net.phase();
+            let dropped_before = net.log.dropped().0;
+            let hit = |s: &Session| s.phase == phase && s.listener == *listener && served(s) && reached(s, *reach);
+            // an attempt the device made and that ended without reaching `reach`
+            let refused = |s: &Session| {
+                s.phase == phase && s.listener == *listener && served(s) && s.closed.is_some() && !reached(s, *reach)
+            };
+            // the minimum window: only a forbidden session ends it
+            let min_end = until.map_or(deadline, |(_, min)| (t0 + min).min(deadline));
+            let mut watched = net
+                .log
+                .wait_until(min_end, |all| all.iter().find(|s| hit(s)).map(|s| Some(s.id)))
+                .await;
+            if watched.is_err()
+                && let Some((n, _)) = until
+            {
+                // then the window ends as soon as the evidence is complete
+                watched = net
+                    .log
+                    .wait_until(deadline, |all| {
+                        if let Some(s) = all.iter().find(|s| hit(s)) {
+                            return Some(Some(s.id));
+                        }
+                        (all.iter().filter(|s| refused(s)).count() >= n as usize).then_some(None)
+                    })
+                    .await;
             }
+            let (watched, early) = match watched {
+                Ok(Some(id)) => (Ok(id), None),
+                Ok(None) if t0.elapsed() >= *window => (Err(net.log.snapshot()), None),
+                Ok(None) => {
+                    let all = net.log.snapshot();
+                    let n = all.iter().filter(|s| refused(s)).count();
+                    (
+                        Err(all),
+                        Some(format!(
+                            "{:.1?} (the window of at most {window:?} ended early: the device's {n} attempt(s) on the {listener}{} were all refused, the evidence was complete)",
+                            t0.elapsed(),
+                            ident
+                                .map(|v| format!(" presented {}", v.describe()))
+                                .unwrap_or_default()
+                        )),
+                    )
+                }
+                Err(all) => (Err(all), None),
+            };
+            let all = match watched {
+                Ok(id) => {
+                    // let the session go on a moment, so the evidence says how far it got
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    let s = net.log.snapshot().into_iter().find(|x| x.id == id);
+                    // a rotation's finding is its identity's check
+                    let mut outcome = on_match.clone();
+                    if outcome.check.is_none() {
+                        outcome.check = ident.and_then(|v| v.check()).map(str::to_string);
+                    }
+                    return Err(judge(&outcome, &s.map(|s| s.describe()).unwrap_or_default()));
+                }
+                Err(all) => all,
+            };
+            let mine: Vec<Session> = all
+                .iter()
+                .filter(|s| s.phase == phase && s.listener == *listener && served(s))
+                .cloned()
+                .collect();
+            if (mine.len() as u32) < required
+                && *listener == ListenerName::MqttTls
+                && let Some(skip) = no_tls_at_all(&all, phase, window)
+            {
+                return Err(skip);
+            }
+            if let Some(v) = ident
+                && (mine.len() as u32) < required
+                && boots < required
+            {
+                // the device stopped trying with this identity (it holds a session, or tries
+                // once per boot): a fresh boot, this identity presented first
+                boots += 1;
+                if let Some(r) = net.rotation() {
+                    r.want(v, required);
+                }
+                self.power_step(&PowerAction::Cycle, None).await?;
+                continue;
+            }
+            let attempts = |l| {
+                all.iter()
+                    .filter(|s| s.phase == phase && s.listener == l && served(s))
+                    .count()
+            };
+            let in_phase: Vec<_> = all.iter().filter(|s| s.phase == phase).cloned().collect();
+            // a connection the bench turned away for capacity might have gone on
+            // to CONNECT: "nothing got through" would be the bench's doing
+            if let Some(why) = capacity_refusals(&in_phase, dropped_before, net.log.dropped().0) {
+                return Err(Stop::Error(format!(
+                    "not decided: {why}, so \"nothing reached {reach:?}\" would not be the device's doing"
+                )));
+            }
+            let watched_sessions: Vec<_> = in_phase.iter().filter(|s| served(s)).cloned().collect();
+            // a session the bench could not take far enough decides nothing
+            if let Some(s) = watched_sessions
+                .iter()
+                .find(|s| matches!(s.tls, Some(crate::bench::sessions::TlsOutcome::Undecided(_))))
+            {
+                return Err(Stop::Error(s.describe()));
+            }
+            let presented = ident
+                .map(|v| format!(" (connections presented {})", v.describe()))
+                .unwrap_or_default();
+            let after_boots = if boots > 0 {
+                format!(" (after {boots} more boot(s): the device had stopped trying)")
+            } else {
+                String::new()
+            };
+            if let Some((l, min)) = require_attempts
+                && (attempts(*l) as u32) < *min
+            {
+                return Err(Stop::Error(format!(
+                    "the device made {} connection attempt(s) to the {l}{presented} within {window:?}{after_boots} (at least {min} needed), so the test did not happen",
+                    attempts(*l)
+                )));
+            }
+            return Ok(format!(
+                "nothing reached {reach:?} on the {listener}{presented} within {}{}{after_boots}; seen: {}; {}",
+                early.unwrap_or_else(|| format!(
+                    "{window:?}{}",
+                    if ident.is_some() && boots == 0 {
+                        " since the rotation began"
+                    } else {
+                        ""
+                    }
+                )),
+                full_why.map(|w| format!(" ({w})")).unwrap_or_default(),
+                summarize(&watched_sessions, "no connection"),
+                net.log.attribution.describe()
+            ));
         }
     }
 
@@ -233,6 +370,18 @@ impl Run<'_> {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+}
+
+/// A device that made plaintext MQTT attempts and no TLS attempt in a phase does not use TLS
+/// at all: the TLS checks do not apply (whether speaking in clear is a finding is COM-02's).
+fn no_tls_at_all(all: &[crate::bench::sessions::Session], phase: u64, within: &Duration) -> Option<Stop> {
+    let count = |l: ListenerName| all.iter().filter(|s| s.phase == phase && s.listener == l).count();
+    let (tls_tries, plain_tries) = (count(ListenerName::MqttTls), count(ListenerName::MqttPlain));
+    (tls_tries == 0 && plain_tries > 0).then(|| {
+        Stop::Skip(format!(
+            "the device does not use TLS on its MQTT channel: within {within:?} it made {plain_tries} plaintext MQTT connection attempt(s) and no TLS attempt; see COM-02 (plaintext-mqtt-rejection)"
+        ))
+    })
 }
 
 /// The sessions of a phase in a few lines: how many, then the last three in full.

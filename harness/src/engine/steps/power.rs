@@ -11,7 +11,7 @@ impl Run<'_> {
             PowerAction::CycleUnlessFresh => match fresh {
                 Some((t, by)) => {
                     return Ok(format!(
-                        "power cycle skipped: {by} power-cycled the device and saw it working {:.1?} ago, and nothing was done to it since",
+                        "power cycle skipped: {by} {:.1?} ago, and nothing was done to it since",
                         t.elapsed()
                     ));
                 }
@@ -28,6 +28,10 @@ impl Run<'_> {
         if let Some(u) = &self.bench.update {
             self.power_mark = u.log.len();
         }
+        self.bench.booted = match (action, &self.bench.net) {
+            (Action::Off, _) | (_, None) => None,
+            (_, Some(n)) => Some((n.phase(), Instant::now(), self.id.clone())),
+        };
         Ok(format!("power {action}"))
     }
 

@@ -533,7 +533,13 @@ impl Run<'_> {
                 ),
             }),
             UpdateOutcome::Rejected => {
-                self.bench.fresh = Some((Instant::now(), format!("the update_image step ({})", name.describe())));
+                self.bench.fresh = Some((
+                    Instant::now(),
+                    format!(
+                        "the update_image step ({}) power-cycled the device and saw it working",
+                        name.describe()
+                    ),
+                ));
                 Ok(format!(
                     "refused {}: fetched in full, still running {before} after {:?} and a reboot, working; {evidence}",
                     name.describe(),
