@@ -19,6 +19,18 @@ const MAX_CSI: usize = 64;
 /// opening one at boot and never closing it.
 const MAX_STR: usize = 4096;
 
+/// The length of a CSI sequence at the start of `b` (ESC, `[`, parameter and intermediate
+/// bytes, one final byte), if all of it is there and within MAX_CSI; else None (the state
+/// machine takes it byte by byte).
+fn whole_csi(b: &[u8]) -> Option<usize> {
+    if b.len() < 3 || b[0] != 0x1b || b[1] != b'[' {
+        return None;
+    }
+    let body = &b[2..b.len().min(MAX_CSI + 1)];
+    let n = body.iter().position(|c| !matches!(c, 0x20..=0x3f))?;
+    matches!(body[n], 0x40..=0x7e).then_some(n + 3)
+}
+
 #[derive(Debug, Default)]
 pub struct AnsiStripper {
     state: State,
@@ -48,6 +60,12 @@ impl AnsiStripper {
                 i += n;
                 if i == input.len() {
                     break;
+                }
+                // a whole CSI sequence in this chunk (colours: ESC [ 1 ; 3 2 m) is skipped
+                // in one go; what the state machine would do byte by byte, it outputs nothing
+                if let Some(len) = whole_csi(&input[i..]) {
+                    i += len;
+                    continue;
                 }
             }
             self.step(input[i], out);

@@ -42,6 +42,12 @@ pub struct Found {
 #[derive(Debug, Clone, Default)]
 pub struct Cursor {
     scanned_to: u64,
+    /// The streaming search: the patterns as one lazy DFA whose state is carried from one
+    /// read to the next, so new text is scanned once and a read that cannot complete a
+    /// match costs no regex search at all. None until first used; Some(None) when the
+    /// patterns need what a DFA cannot do (e.g. a Unicode word boundary): then every read
+    /// is searched with the look-back, as before.
+    stream: Option<Option<Box<Stream>>>,
     /// All patterns of the wait as one leftmost-first alternation, so the buffer is
     /// scanned once, not once per pattern; None until first used, or if it cannot be built.
     combined: Option<Option<Regex>>,
@@ -80,6 +86,140 @@ fn combine(patterns: &[&Regex]) -> Option<Regex> {
         .size_limit(8 << 20)
         .build()
         .ok()
+}
+
+/// A lazy DFA of a wait's patterns, run over the visible text as it arrives. It says only
+/// whether a match may end in what it has seen (the regex search then finds which, where and
+/// its captures, exactly as without it); while no pattern is under way it skips to the next
+/// place a match could start (the patterns' literal prefixes), when they have one.
+#[derive(Debug, Clone)]
+struct Stream {
+    dfa: regex_automata::hybrid::dfa::DFA,
+    cache: regex_automata::hybrid::dfa::Cache,
+    /// Every match starts with one of these literals; the longest one's length.
+    prefix: Option<(regex_automata::util::prefilter::Prefilter, usize)>,
+    /// The DFA's state after the text up to `pos` (None: start afresh at `pos`).
+    state: Option<regex_automata::hybrid::LazyStateID>,
+    /// Stream offset scanned up to.
+    pos: u64,
+    /// A match state was reached: a match may end in the text seen (until the next reset).
+    hit: bool,
+}
+
+impl Stream {
+    fn new(patterns: &[&Regex]) -> Option<Self> {
+        use regex_automata::hybrid::dfa::DFA;
+        let src: Vec<&str> = patterns.iter().map(|p| p.as_str()).collect();
+        let dfa = DFA::builder()
+            .configure(DFA::config().specialize_start_states(true))
+            .build_many(&src)
+            .ok()?;
+        let cache = dfa.create_cache();
+        Some(Self {
+            prefix: prefixes(&src),
+            dfa,
+            cache,
+            state: None,
+            pos: 0,
+            hit: false,
+        })
+    }
+
+    /// Starts afresh at `pos` (after a match was consumed, or text was dropped).
+    fn reset(&mut self, pos: u64) {
+        self.state = None;
+        self.pos = pos;
+        self.hit = false;
+    }
+
+    /// Scans the text not yet seen; Some(true) if a match may end in the buffer, Some(false)
+    /// if none can, None if the DFA gave up (the caller then searches as without it).
+    fn advance(&mut self, buf: &[u8], base: u64) -> Option<bool> {
+        use regex_automata::{Input, Span};
+        if self.hit {
+            return Some(true);
+        }
+        if self.pos < base {
+            // text dropped unseen (a flood between two looks): start at what is kept
+            self.reset(base);
+        }
+        let end = buf.len();
+        let mut i = (self.pos - base) as usize;
+        let start_at = |dfa: &regex_automata::hybrid::dfa::DFA, cache: &mut _, i: usize| {
+            dfa.start_state_forward(cache, &Input::new(buf).range(i..)).ok()
+        };
+        let mut sid = match self.state {
+            Some(s) => s,
+            None => start_at(&self.dfa, &mut self.cache, i)?,
+        };
+        while i < end {
+            if sid.is_tagged() {
+                if sid.is_match() {
+                    self.hit = true;
+                    return Some(true);
+                }
+                if sid.is_quit() {
+                    return None;
+                }
+                if sid.is_dead() {
+                    // nothing can match from here on this path: start over at this byte
+                    sid = start_at(&self.dfa, &mut self.cache, i)?;
+                }
+                if sid.is_start()
+                    && let Some((pre, longest)) = &self.prefix
+                {
+                    match pre.find(buf, Span::from(i..end)) {
+                        None => {
+                            // no match starts before the last (longest - 1) bytes: a prefix
+                            // may be cut off there, so the next read resumes at it
+                            let resume = end.saturating_sub(longest.saturating_sub(1)).max(i);
+                            self.reset(base + resume as u64);
+                            return Some(false);
+                        }
+                        Some(sp) if sp.start > i => {
+                            i = sp.start;
+                            sid = start_at(&self.dfa, &mut self.cache, i)?;
+                            continue;
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            sid = self.dfa.next_state(&mut self.cache, sid, buf[i]).ok()?;
+            i += 1;
+        }
+        // a match may end where the text ends for now (`login: $`); the end-of-text step
+        // is only looked at, the state goes on with the next read
+        let eoi = self.dfa.next_eoi_state(&mut self.cache, sid).ok()?;
+        if sid.is_match() || eoi.is_match() {
+            self.hit = true;
+            return Some(true);
+        }
+        self.state = Some(sid);
+        self.pos = base + end as u64;
+        Some(false)
+    }
+}
+
+/// The literals every match of one of the patterns starts with, as a prefilter, and the
+/// longest one's length; None when some pattern has no such finite set.
+fn prefixes(patterns: &[&str]) -> Option<(regex_automata::util::prefilter::Prefilter, usize)> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let mut all: Vec<Vec<u8>> = Vec::new();
+    for p in patterns {
+        let hir = regex_syntax::ParserBuilder::new().utf8(false).build().parse(p).ok()?;
+        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+        for lit in seq.literals()? {
+            if lit.as_bytes().is_empty() {
+                return None;
+            }
+            all.push(lit.as_bytes().to_vec());
+        }
+    }
+    let longest = all.iter().map(Vec::len).max()?;
+    // leftmost-first: the earliest-starting candidate (not the earliest-ending one)
+    let pre = regex_automata::util::prefilter::Prefilter::new(regex_automata::MatchKind::LeftmostFirst, &all)?;
+    Some((pre, longest))
 }
 
 impl MatchBuffer {
@@ -128,12 +268,22 @@ impl MatchBuffer {
         self.buf.drain(..end);
         self.base += end as u64;
         cursor.scanned_to = self.base;
+        if let Some(Some(stream)) = &mut cursor.stream {
+            stream.reset(self.base);
+        }
         Some(result)
     }
 
     /// Like [`find`](Self::find) but consumes nothing: (pattern, start, end).
     pub fn peek(&self, cursor: &mut Cursor, patterns: &[&Regex]) -> Option<(usize, usize, usize)> {
         let end_abs = self.base + self.buf.len() as u64;
+        // the streaming search first: most reads cannot complete a match
+        if let Some(stream) = cursor.stream.get_or_insert_with(|| Stream::new(patterns).map(Box::new))
+            && stream.advance(&self.buf, self.base) == Some(false)
+        {
+            cursor.scanned_to = end_abs;
+            return None;
+        }
         let back = *cursor.look_back.get_or_insert_with(|| look_back(patterns));
         let from_abs = cursor.scanned_to.saturating_sub(back as u64).max(self.base);
         let from = (from_abs - self.base) as usize;
@@ -284,7 +434,76 @@ mod properties {
         )
     }
 
+    /// Text over a small alphabet, so the patterns below match (and nearly match) often.
+    fn busy_text() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(proptest::sample::select(b"abcdxyLOGIN: login#09\n".to_vec()), 0..600)
+    }
+
+    /// The look-back search on its own (the streaming search switched off): the reference.
+    fn reference_cursor() -> Cursor {
+        Cursor {
+            stream: Some(None),
+            ..Cursor::default()
+        }
+    }
+
+    /// Text dense in CSI sequences, broken ones included.
+    fn csi_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            proptest::sample::select(b"\x1b[[[;;0123mmHJ?\n\r\x18 aZ\x7f\x80".to_vec()),
+            0..1024,
+        )
+    }
+
     proptest! {
+        /// Whole CSI sequences skipped in one go give what the state machine gives byte by
+        /// byte (one byte per push never takes the shortcut).
+        #[test]
+        fn skipping_whole_csi_sequences_changes_nothing(input in csi_bytes()) {
+            let mut whole = Vec::new();
+            AnsiStripper::default().push(&input, &mut whole);
+            let mut bytewise = Vec::new();
+            let mut s = AnsiStripper::default();
+            for b in &input {
+                s.push(std::slice::from_ref(b), &mut bytewise);
+            }
+            prop_assert_eq!(whole, bytewise);
+        }
+
+        /// The streaming search finds exactly what the look-back search finds, match by
+        /// match, however the text is chunked: literal prefixes, classes, alternations,
+        /// case-insensitive and end-anchored patterns, and one with no literal prefix.
+        #[test]
+        fn the_streaming_search_finds_what_the_look_back_search_finds(
+            text in busy_text(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..24),
+            set in 0usize..4,
+        ) {
+            let sets: [&[&str]; 4] = [
+                &["login: $", "ab+c", "x[0-9]{2}"],
+                &["(?i)login: ", "#\\n", "d(a|b)*y"],
+                &["[a-d]+x", "(?m)^# ?$"],
+                &["LOGIN", "in: a", "(?i)IN: "],
+            ];
+            let pats: Vec<Regex> = sets[set].iter().map(|p| Regex::new(p).expect("regex")).collect();
+            let refs: Vec<&Regex> = pats.iter().collect();
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
+            points.sort_unstable();
+            let mut got = (MatchBuffer::default(), Cursor::default(), Vec::new());
+            let mut want = (MatchBuffer::default(), reference_cursor(), Vec::new());
+            let mut at = 0;
+            for p in points.into_iter().chain([text.len()]) {
+                for (m, c, out) in [&mut got, &mut want] {
+                    m.push(&text[at..p]);
+                    while let Some(f) = m.find(c, &refs) {
+                        out.push((f.index, f.text));
+                    }
+                }
+                at = p;
+            }
+            prop_assert_eq!(&got.2, &want.2);
+        }
+
         /// Stripping does not depend on how the bytes were chunked, never emits ESC, CR or
         /// NUL, and never emits more than it was given.
         #[test]
