@@ -4,50 +4,59 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/certbench-target}
-cargo build -q --release -p certbench -p simboard
+cargo build -q --release   # the default members: certbench and simboard
 cargo build -q --release -p certbench --example expect_throughput
 B=$CARGO_TARGET_DIR/release/certbench
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%F)"
 
-echo; echo "## P1 harness overhead (full suite, simulated board)"
-"$B" run --skip-setup --out "$W/p1" >/dev/null || true
-python3 - "$W/p1/events.jsonl" <<'PY'
-import json, sys
-steps = total = 0
-kinds = {}
-for line in open(sys.argv[1]):
-    e = json.loads(line)
-    if e["event"] == "step_finished":
-        d = e["step"]["duration_ms"]; steps += d
-        kinds[e["step"]["name"]] = kinds.get(e["step"]["name"], 0) + d
-    if e["event"] == "run_finished":
-        total = e["duration_ms"]
-print(f"run wall time {total} ms; time inside device steps {steps} ms; ratio {total/steps:.3f}")
-print("  step time by kind (ms): " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda x: -x[1])))
-PY
+echo; echo "## P1 the main job against its device-bound lower bound (setup included; ci/p1.py)"
+bash ci/time-to-certify.sh 1
 
-echo; echo "## P2 console matching (2 MiB boot log, 20 patterns, 4 KiB chunks)"
-"$CARGO_TARGET_DIR/release/examples/expect_throughput" 2 --write "$W/boot.log"
-python3 ci/bench_pexpect.py "$W/boot.log" 16384
-python3 ci/bench_pexpect.py "$W/boot.log" none
+echo; echo "## P2 console matching (64 MiB boot log with ANSI colour, 20 patterns, 4 KiB chunks)"
+# this machine is noisy (a shared VM): certbench 9 runs, the median; pexpect (6+ s a run) 3 runs
+for i in $(seq 1 9); do
+    "$CARGO_TARGET_DIR/release/examples/expect_throughput" 64 --write "$W/boot.log"
+done | tee "$W/p2" | sort -t= -k2 -n | sed -n '5s/^/median of 9: /p'
+for i in 1 2 3; do python3 ci/bench_pexpect.py "$W/boot.log" 16384; done
+# pexpect as it ships re-searches its whole buffer on every read (quadratic): 2 MiB only
+"$CARGO_TARGET_DIR/release/examples/expect_throughput" 2 --write "$W/boot2.log" >/dev/null
+python3 ci/bench_pexpect.py "$W/boot2.log" none
 
-echo; echo "## P3 scale (password-reset-enforcement on N simulated boards in parallel)"
-for n in 1 8 32 64; do
-    {
-        echo "lock_dir: $W/locks"
-        echo "boards:"
-        for i in $(seq 1 "$n"); do echo "  - { name: sb$i, profile: $PWD/devices/simboard.yaml }"; done
-    } > "$W/lab$n.yaml"
+# a lab of N boards of one profile
+lab() {
+    local n=$1 profile=$2
+    echo "lock_dir: $W/locks"
+    echo "boards:"
+    for i in $(seq 1 "$n"); do echo "  - { name: sb$i, profile: $PWD/$profile }"; done
+}
+# runs a scenario on N boards in parallel; prints wall, peak RSS and CPU of the certbench
+# process (the boards are separate processes, not waited for by it: not counted); the run
+# counts only if every board passed
+p3() {
+    local n=$1 profile=$2 scenario=$3 tag=$4
+    lab "$n" "$profile" > "$W/lab-$tag-$n.yaml"
+    local start end
     start=$(date +%s.%N)
-    /usr/bin/time -v -o "$W/time$n" "$B" run --skip-setup --inventory "$W/lab$n.yaml" --only password-reset-enforcement --out "$W/p3-$n" >/dev/null 2>&1 || true
+    /usr/bin/time -f "%e %U %S %M" -o "$W/time-$tag-$n" "$B" run --skip-setup --inventory "$W/lab-$tag-$n.yaml" \
+        -s "$scenario" --out "$W/p3-$tag-$n" >/dev/null 2>&1 || true
     end=$(date +%s.%N)
-    rss=$(awk -F: '/Maximum resident set size/{gsub(/ /,"",$2); print $2}' "$W/time$n")
-    pass=$(grep -l 'failures="0" errors="0"' "$W"/p3-$n/*/junit.xml 2>/dev/null | wc -l)
-    printf "boards %2d: wall %6.2f s, peak harness RSS %6d KiB (%.0f KiB/board), %d/%d boards passed\n" \
-        "$n" "$(echo "$end - $start" | bc)" "$rss" "$(echo "$rss / $n" | bc -l)" "$pass" "$n"
-done
+    local pass
+    pass=$(grep -l 'failures="0" errors="0"' "$W"/p3-$tag-$n/*/junit.xml 2>/dev/null | wc -l)
+    if [ "$pass" -ne "$n" ]; then echo "INVALID: $pass of $n boards passed ($tag)"; exit 1; fi
+    read -r _ user sys rss < "$W/time-$tag-$n"
+    printf "%-10s boards %2d: wall %6.2f s, harness CPU %5.2f s (%.3f s/board), peak RSS %6d KiB, %d/%d passed\n" \
+        "$tag" "$n" "$(echo "$end - $start" | bc)" "$(echo "$user + $sys" | bc)" \
+        "$(echo "($user + $sys) / $n" | bc -l)" "$rss" "$pass" "$n"
+}
+
+echo; echo "## P3 scale: password-reset-enforcement on N boards in parallel"
+for n in 1 8 32 64; do p3 "$n" devices/simboard.yaml scenarios/password-reset-enforcement.yaml quick; done
+echo "with a realistic boot (5 s, 64 KiB of boot log: devices/simboard-slow-boot.yaml):"
+for n in 1 64; do p3 "$n" devices/simboard-slow-boot.yaml scenarios/password-reset-enforcement.yaml slow-boot; done
+echo "idle (fixtures/scenarios/idle.yaml: booted, then 20 s with the console open):"
+for n in 1 64; do p3 "$n" devices/simboard.yaml fixtures/scenarios/idle.yaml idle; done
 
 echo; echo "## P4 board death (process killed mid-wait) to ERROR"
 for i in 1 2 3; do

@@ -2,7 +2,7 @@
 # Time to certify: the main job (every scenario against the simulated board, setup included,
 # as README's main command runs it) timed, with the boots it cost and each scenario's time.
 # The run counts only if it is valid: no ERROR and no FAIL on the good board, and every
-# planned testcase decided as in README ("32 passed, 4 not applicable, 3 awaiting review").
+# planned testcase decided as in README ("33 passed, 4 not applicable, 3 awaiting review").
 # usage: ci/time-to-certify.sh [RUNS]     (results: BENCHMARKS.md, "Time to certify")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,13 +18,15 @@ for i in $(seq 1 "$runs"); do
     end=$(date +%s.%N)
     summary=$(grep -E '^[0-9]+ passed' "$W/out$i" || true)
     case "$summary" in
-        "32 passed, 0 failed, 0 errors, 4 not applicable, 3 awaiting review"*) ;;
+        "33 passed, 0 failed, 0 errors, 4 not applicable, 3 awaiting review"*) ;;
         *) echo "INVALID RUN $i: $summary"; tail -20 "$W/out$i"; exit 1 ;;
     esac
     # the simulated board makes a new serial line at each boot (power applied or its own reboot)
     boots=$(cat "$W/r$i"/scenarios/*/console.log | grep -c '== console .* opened' || true)
     printf "run %d: wall %.1f s (setup included); %s; boots seen on the console: %d\n" \
         "$i" "$(echo "$end - $start" | bc)" "${summary%% in *}" "$boots"
+    # P1: the wall time against the device-bound lower bound, and a 60 s-boot projection
+    python3 ci/p1.py "$W/r$i" "$(echo "$end - $start" | bc)" 60 | sed 's/^/  /'
 done
 python3 - "$W/r$runs/events.jsonl" <<'PY'
 import json, sys
