@@ -43,7 +43,7 @@ p3() {
         -s "$scenario" --out "$W/p3-$tag-$n" >/dev/null 2>&1 || true
     end=$(date +%s.%N)
     local pass
-    pass=$(grep -l 'failures="0" errors="0"' "$W"/p3-$tag-$n/*/junit.xml 2>/dev/null | wc -l)
+    pass=$(cat "$W"/p3-$tag-$n/*/junit.xml 2>/dev/null | grep -c '<testsuites.*failures="0" errors="0"' || true)
     if [ "$pass" -ne "$n" ]; then echo "INVALID: $pass of $n boards passed ($tag)"; exit 1; fi
     read -r _ user sys rss < "$W/time-$tag-$n"
     printf "%-10s boards %2d: wall %6.2f s, harness CPU %5.2f s (%.3f s/board), peak RSS %6d KiB, %d/%d passed\n" \

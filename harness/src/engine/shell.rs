@@ -370,6 +370,9 @@ impl Run<'_> {
                         user: current.user.clone(),
                         password: new.to_string(),
                     });
+                    // the dialog ended at the shell prompt, just consumed: the next step
+                    // needs no wake-up
+                    self.at = Some(AtPrompt::Shell(Instant::now()));
                     return Ok(ChangeOutcome::Accepted);
                 }
                 D::Shell => match command.take() {

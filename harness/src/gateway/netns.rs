@@ -50,6 +50,33 @@ pub(crate) fn ip(args: &[&str]) -> Result<String, NetnsError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `ip [opts] -batch -` with these commands (one per line); the first failure stops it.
+fn ip_batch(opts: &[&str], commands: &str) -> Result<(), NetnsError> {
+    use std::io::Write;
+    let args: Vec<&str> = opts.iter().copied().chain(["-batch", "-"]).collect();
+    let fail = |why: String| NetnsError::Ip {
+        args: format!("{} <<< {}", args.join(" "), commands.trim().replace('\n', "; ")),
+        why,
+    };
+    let mut child = Command::new("ip")
+        .args(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run ip (iproute2): {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(commands.as_bytes())
+            .map_err(|e| fail(format!("cannot write to ip: {e}")))?;
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    Ok(())
+}
+
 /// Whether this process may create namespaces.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions
@@ -145,32 +172,28 @@ impl DeviceNet {
         };
         // from here on, drop removes what exists
         ip(&["netns", "add", &d.name])?;
-        let host = format!("{}/30", d.host_ip);
-        let dev = format!("{}/30", d.device_ip);
-        let gw = d.host_ip.to_string();
-        let steps: Vec<Vec<&str>> = vec![
-            vec![
-                "link",
-                "add",
-                &d.host_if,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &d.device_if,
-                "netns",
-                &d.name,
-            ],
-            vec!["addr", "add", &host, "dev", &d.host_if],
-            vec!["link", "set", &d.host_if, "up"],
-            vec!["-n", &d.name, "addr", "add", &dev, "dev", &d.device_if],
-            vec!["-n", &d.name, "link", "set", &d.device_if, "up"],
-            vec!["-n", &d.name, "link", "set", "lo", "up"],
-            vec!["-n", &d.name, "route", "add", "default", "via", &gw],
-        ];
-        for s in steps {
-            ip(&s)?;
-        }
+        // two `ip -batch` runs (the bench side, then inside the namespace), not one process
+        // per command: with 64 boards the `ip` processes were most of the setup's CPU
+        let host_side = format!(
+            "link add {host_if} type veth peer name {dev_if} netns {ns}\n\
+             addr add {host}/30 dev {host_if}\n\
+             link set {host_if} up\n",
+            host_if = d.host_if,
+            dev_if = d.device_if,
+            ns = d.name,
+            host = d.host_ip,
+        );
+        let device_side = format!(
+            "addr add {dev}/30 dev {dev_if}\n\
+             link set {dev_if} up\n\
+             link set lo up\n\
+             route add default via {gw}\n",
+            dev = d.device_ip,
+            dev_if = d.device_if,
+            gw = d.host_ip,
+        );
+        ip_batch(&[], &host_side)?;
+        ip_batch(&["-n", &d.name], &device_side)?;
         // the bench side never forwards what the device sends elsewhere
         let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{}/forwarding", d.host_if), "0");
         // programs started with `ip netns exec` resolve names at the bench, not at this
