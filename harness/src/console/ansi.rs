@@ -19,6 +19,18 @@ const MAX_CSI: usize = 64;
 /// opening one at boot and never closing it.
 const MAX_STR: usize = 4096;
 
+/// The bytes that can start or end a sequence (ESC, CR, NUL, CAN, SUB): one table load a
+/// byte in the scan over plain text.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[0x1b] = true;
+    t[b'\r' as usize] = true;
+    t[0] = true;
+    t[0x18] = true;
+    t[0x1a] = true;
+    t
+};
+
 /// The length of a CSI sequence at the start of `b` (ESC, `[`, parameter and intermediate
 /// bytes, one final byte), if all of it is there and within MAX_CSI; else None (the state
 /// machine takes it byte by byte).
@@ -52,10 +64,7 @@ impl AnsiStripper {
         while i < input.len() {
             if self.state == State::Text {
                 let rest = &input[i..];
-                let n = rest
-                    .iter()
-                    .position(|&b| matches!(b, 0x1b | b'\r' | 0 | 0x18 | 0x1a))
-                    .unwrap_or(rest.len());
+                let n = rest.iter().position(|&b| SPECIAL[b as usize]).unwrap_or(rest.len());
                 out.extend_from_slice(&rest[..n]);
                 i += n;
                 if i == input.len() {
