@@ -93,8 +93,12 @@ impl Rotation {
         st.need = st.need.max(need);
     }
 
-    /// The identity for the device's next connection (counted as served).
-    pub fn pick(&self) -> Option<(CertVariant, Arc<rustls::ServerConfig>)> {
+    /// The identity for a new connection: the device's are counted as served; another
+    /// peer's (`counted` false) get the last-window identity and use up no attempts.
+    pub fn pick(&self, counted: bool) -> Option<(CertVariant, Arc<rustls::ServerConfig>)> {
+        if !counted {
+            return self.identities.first().cloned();
+        }
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let need = st.need;
         let pos = |v: CertVariant| self.identities.iter().position(|(x, _)| *x == v);
@@ -107,7 +111,7 @@ impl Rotation {
                     .filter(|&i| st.served[i] < need)
                     .min_by_key(|&i| st.served[i])
             })
-            .or(if self.identities.is_empty() { None } else { Some(0) })?;
+            .or((!self.identities.is_empty()).then_some(0))?;
         st.served[i] += 1;
         Some(self.identities[i].clone())
     }
@@ -256,21 +260,13 @@ impl Listener {
                 // bench network must not use up an identity's attempts): others get the
                 // last-window identity, uncounted
                 let mode = match mode {
-                    Mode::Rotate(r) => {
-                        let device = log.origin_of(id).is_some_and(|o| o.counts());
-                        let picked = if device {
-                            r.pick()
-                        } else {
-                            r.identities.first().cloned()
-                        };
-                        match picked {
-                            Some((v, cfg)) => {
-                                log.update(id, |s| s.identity = Some(v));
-                                Mode::Tls(cfg)
-                            }
-                            None => Mode::Off,
+                    Mode::Rotate(r) => match r.pick(log.origin_of(id).is_some_and(|o| o.counts())) {
+                        Some((v, cfg)) => {
+                            log.update(id, |s| s.identity = Some(v));
+                            Mode::Tls(cfg)
                         }
-                    }
+                        None => Mode::Off,
+                    },
                     m => m,
                 };
                 let (log, router, mut rx) = (log.clone(), router.clone(), rx.clone());
@@ -703,7 +699,7 @@ mod tests {
     }
 
     fn picks(r: &Rotation, n: usize) -> Vec<&'static str> {
-        (0..n).map(|_| r.pick().expect("an identity").0.as_str()).collect()
+        (0..n).map(|_| r.pick(true).expect("an identity").0.as_str()).collect()
     }
 
     #[test]

@@ -1253,7 +1253,10 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                 }),
                 identity: n.identity.as_ref().map(|i| {
                     let t = cx.template(format!("{f}.no_session.identity"), i);
-                    let literal_ok = crate::model::CertVariant::parse(&i.value)
+                    let literal_ok = i
+                        .value
+                        .parse::<crate::model::CertVariant>()
+                        .ok()
                         .is_some_and(|v| v != crate::model::CertVariant::Valid);
                     if t.vars().next().is_none() && !literal_ok {
                         cx.err(

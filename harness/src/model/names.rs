@@ -22,8 +22,21 @@ impl std::fmt::Display for ListenerName {
 }
 
 /// Which certificate the TLS listener presents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CertVariant {
     /// Right host name, issued by the trusted CA: the positive control.
     Valid,
@@ -47,27 +60,9 @@ impl CertVariant {
         CertVariant::UntrustedCa,
     ];
 
-    /// The name in YAML and in the evidence.
+    /// The name in YAML and in the evidence (`str::parse` reads it back).
     pub fn as_str(self) -> &'static str {
-        match self {
-            CertVariant::Valid => "valid",
-            CertVariant::SelfSigned => "self_signed",
-            CertVariant::UntrustedCa => "untrusted_ca",
-            CertVariant::Expired => "expired",
-            CertVariant::WrongHost => "wrong_host",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Valid,
-            Self::SelfSigned,
-            Self::UntrustedCa,
-            Self::Expired,
-            Self::WrongHost,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        self.into()
     }
 
     /// The check a man in the middle presenting this identity decides.

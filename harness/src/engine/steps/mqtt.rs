@@ -139,7 +139,9 @@ impl Run<'_> {
             None => None,
             Some(t) => {
                 let name = self.render(t, Quote::Raw)?;
-                let v = CertVariant::parse(&name)
+                let v = name
+                    .parse::<CertVariant>()
+                    .ok()
                     .filter(|v| *v != CertVariant::Valid)
                     .ok_or_else(|| Stop::Error(format!("unknown identity {name:?}")))?;
                 Some(v)
@@ -241,35 +243,25 @@ impl Run<'_> {
                 }
                 Err(all) => all,
             };
-            let mine: Vec<Session> = all
-                .iter()
-                .filter(|s| s.phase == phase && s.listener == *listener && served(s))
-                .cloned()
-                .collect();
-            if (mine.len() as u32) < required
-                && *listener == ListenerName::MqttTls
-                && let Some(skip) = no_tls_at_all(&all, phase, window)
-            {
-                return Err(skip);
-            }
-            if let Some(v) = ident
-                && (mine.len() as u32) < required
-                && boots < required
-            {
-                // the device stopped trying with this identity (it holds a session, or tries
-                // once per boot): a fresh boot, this identity presented first
-                boots += 1;
-                if let Some(r) = net.rotation() {
-                    r.want(v, required);
-                }
-                self.power_step(&PowerAction::Cycle, None).await?;
-                continue;
-            }
             let attempts = |l| {
                 all.iter()
                     .filter(|s| s.phase == phase && s.listener == l && served(s))
                     .count()
             };
+            let too_few = (attempts(*listener) as u32) < required;
+            if too_few
+                && *listener == ListenerName::MqttTls
+                && let Some(skip) = no_tls_at_all(&all, phase, window)
+            {
+                return Err(skip);
+            }
+            if ident.is_some() && too_few && boots < required {
+                // the device stopped trying with this identity (it holds a session, or tries
+                // once per boot): a fresh boot; the rotation presents the wanted identity first
+                boots += 1;
+                self.power_step(&PowerAction::Cycle, None).await?;
+                continue;
+            }
             let in_phase: Vec<_> = all.iter().filter(|s| s.phase == phase).cloned().collect();
             // a connection the bench turned away for capacity might have gone on
             // to CONNECT: "nothing got through" would be the bench's doing
