@@ -1482,4 +1482,39 @@ mod tests {
             assert_eq!(e.pos.map(|p| p.line), Some(5), "{e}");
         }
     }
+
+    /// A rotation's identity is a man-in-the-middle one or `{{identity}}` in a
+    /// `for_each: tls_identity` scenario; `rotate` is for the MQTT bench only. Anything else
+    /// is refused with its field, line and column.
+    #[test]
+    fn a_rotation_identity_must_be_one_the_bench_can_present() {
+        let step = |identity: &str| {
+            format!(
+                "{HEAD}  - no_session: {{ listener: mqtt_tls, reach: tls, window: 10s, identity: \"{identity}\" }}\n"
+            )
+        };
+        let s = load_text(&step("expired")).expect("valid");
+        assert!(matches!(s.steps[0].kind, StepKind::NoSession { identity: Some(_), .. }));
+        for (bad, says) in [
+            ("valid", "unknown identity"),
+            ("self-signed", "unknown identity"),
+            ("{{identity}}", "unknown variable `{{identity}}`"),
+        ] {
+            let e = load_text(&step(bad)).expect_err(bad);
+            let e = &e.0[0];
+            assert_eq!(e.field, "steps[0].no_session.identity", "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+            let pos = e.pos.expect("a position");
+            // the value's opening quote
+            assert_eq!((pos.line, pos.column), (5, 74), "{e}");
+        }
+        let with_for_each = step("{{identity}}").replace(
+            "steps:\n",
+            "for_each: tls_identity\npositive_control:\n  - sleep: 1ms\nsteps:\n",
+        );
+        load_text(&with_for_each).expect("{{identity}} is known in a for_each: tls_identity scenario");
+        let update = format!("{HEAD}  - update_image: {{ image: flip_payload, expect: rejected, tls: rotate }}\n");
+        let e = load_text(&update).expect_err("rotate is for the MQTT bench");
+        assert_eq!(e.0[0].field, "steps[0].update_image.tls", "{}", e.0[0]);
+    }
 }
