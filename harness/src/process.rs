@@ -47,6 +47,19 @@ pub async fn run(
     let out_file = log.reopen().map_err(ProcessError::Io)?;
     let err_file = log.reopen().map_err(ProcessError::Io)?;
     let mut c = tokio::process::Command::new("sh");
+    // Under `cargo run`, certbench inherits what cargo says about certbench's own package
+    // (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...). A profile's command that runs cargo itself
+    // (a firmware build in `setup`) would pass them on, and build scripts that watch them
+    // (ring's does) rebuild at every switch between `cargo run` and a plain shell.
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str()
+            && (k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_MANIFEST_")
+                || matches!(k, "CARGO_BIN_NAME" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE"))
+        {
+            c.env_remove(k);
+        }
+    }
     c.arg("-c")
         .arg(&cmd)
         .current_dir(cwd)
@@ -120,4 +133,23 @@ fn tempfile_for_output() -> std::io::Result<OutputFile> {
     ));
     let file = std::fs::OpenOptions::new().create_new(true).append(true).open(&path)?;
     Ok(OutputFile { file, path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `cargo test` runs this with certbench's CARGO_PKG_* and CARGO_MANIFEST_DIR set, as
+    /// `cargo run` runs certbench: a profile's command must not see them (a cargo build in
+    /// it would rebuild what watches them), while the user's own settings stay.
+    #[tokio::test]
+    async fn a_command_does_not_inherit_what_cargo_says_about_certbench() {
+        assert!(std::env::var_os("CARGO_PKG_NAME").is_some(), "run under cargo");
+        let t = Template::parse("echo ${CARGO_PKG_NAME-unset} ${CARGO_MANIFEST_DIR-unset} ${HOME:+home}")
+            .expect("template");
+        let out = run(&t, &BTreeMap::new(), Path::new("."), Duration::from_secs(10))
+            .await
+            .expect("run");
+        assert_eq!(out.trim(), "unset unset home");
+    }
 }
