@@ -48,14 +48,17 @@ pub async fn run(
     let err_file = log.reopen().map_err(ProcessError::Io)?;
     let mut c = tokio::process::Command::new("sh");
     // Under `cargo run`, certbench inherits what cargo says about certbench's own package
-    // (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...). A profile's command that runs cargo itself
-    // (a firmware build in `setup`) would pass them on, and build scripts that watch them
-    // (ring's does) rebuild at every switch between `cargo run` and a plain shell.
+    // (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, OUT_DIR, ...). A profile's command that runs cargo
+    // itself (a firmware build in `setup`) would pass them on, and build scripts that watch
+    // them (ring's does) rebuild at every switch between `cargo run` and a plain shell.
     for (k, _) in std::env::vars_os() {
         if let Some(k) = k.to_str()
             && (k.starts_with("CARGO_PKG_")
                 || k.starts_with("CARGO_MANIFEST_")
-                || matches!(k, "CARGO_BIN_NAME" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE"))
+                || matches!(
+                    k,
+                    "CARGO_BIN_NAME" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR" | "CERTBENCH_COMMIT"
+                ))
         {
             c.env_remove(k);
         }
@@ -145,11 +148,12 @@ mod tests {
     #[tokio::test]
     async fn a_command_does_not_inherit_what_cargo_says_about_certbench() {
         assert!(std::env::var_os("CARGO_PKG_NAME").is_some(), "run under cargo");
-        let t = Template::parse("echo ${CARGO_PKG_NAME-unset} ${CARGO_MANIFEST_DIR-unset} ${HOME:+home}")
-            .expect("template");
+        let t =
+            Template::parse("echo ${CARGO_PKG_NAME-unset} ${CARGO_MANIFEST_DIR-unset} ${OUT_DIR-unset} ${HOME:+home}")
+                .expect("template");
         let out = run(&t, &BTreeMap::new(), Path::new("."), Duration::from_secs(10))
             .await
             .expect("run");
-        assert_eq!(out.trim(), "unset unset home");
+        assert_eq!(out.trim(), "unset unset unset home");
     }
 }
