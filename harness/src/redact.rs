@@ -16,7 +16,7 @@ fn unquote(s: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     secrets: Arc<RwLock<Vec<(String, String)>>>,
-    /// (name, raw value, a form it takes in output: raw, JSON-escaped, debug-escaped).
+    /// (name, raw value, a form it takes in output or on the wire: see [`forms`]).
     forms: Arc<RwLock<Vec<(String, String, String)>>>,
     /// Identifiers of the run that are public (the user name): a secret equal to one is
     /// not blanked out of every transcript line (that would make "admin" unreadable
@@ -26,6 +26,54 @@ pub struct Redactor {
 
 /// Shorter values are not redacted: they would blank out ordinary words.
 const MIN_SECRET_LEN: usize = 3;
+/// A derived form (a base64 fragment) shorter than this is not searched: it would match
+/// ordinary text by chance.
+const MIN_DERIVED_LEN: usize = 6;
+/// A secret cut at the edge of a window is redacted when at least this much of it shows.
+pub const MIN_PARTIAL: usize = 6;
+
+/// Every form a secret takes in what certbench writes or sends, so that one place knows
+/// them all: as typed; JSON- and debug-escaped (outputs escaped before redaction);
+/// percent- and form-encoded (certbench's form logins); base64 — whole `user:secret`
+/// tokens for each public user (certbench's HTTP Basic logins) and the fragments the
+/// secret leaves at each of the three base64 alignments wherever else it is encoded.
+pub fn forms(value: &str, users: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |f: String, min: usize| {
+        if f.len() >= min && !out.contains(&f) {
+            out.push(f);
+        }
+    };
+    push(value.to_string(), 1);
+    push(unquote(&serde_json::to_string(value).unwrap_or_default()), 1);
+    push(unquote(&format!("{value:?}")), 1);
+    push(crate::util::form_encode(value), 1);
+    push(crate::util::form_encode(value).replace('+', "%20"), 1);
+    for u in users {
+        push(crate::util::base64(format!("{u}:{value}").as_bytes()), 1);
+    }
+    for f in base64_fragments(value.as_bytes()) {
+        push(f, MIN_DERIVED_LEN);
+    }
+    out
+}
+
+/// The base64 characters that depend only on `v`, for `v` starting at each of the three
+/// byte alignments of a longer encoded text: what any base64 carrying `v` contains.
+pub fn base64_fragments(v: &[u8]) -> Vec<String> {
+    (0..3usize)
+        .filter_map(|a| {
+            let mut input = vec![0u8; a];
+            input.extend_from_slice(v);
+            input.extend_from_slice(&[0, 0]);
+            let enc = crate::util::base64(&input);
+            // character k holds bits 6k..6k+6; the value's bits are 8a..8(a+len)
+            let start = (8 * a).div_ceil(6);
+            let end = 8 * (a + v.len()) / 6;
+            enc.get(start..end).map(str::to_string)
+        })
+        .collect()
+}
 
 impl Redactor {
     pub fn add(&self, name: &str, value: &str) {
@@ -38,13 +86,14 @@ impl Redactor {
             g.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
         }
         drop(g);
-        // the forms the value takes once escaped (JSON lines, Rust debug quoting): an
-        // output escaped before it is redacted must not keep a secret readable
+        let users = self.public.read().unwrap_or_else(|p| p.into_inner()).clone();
+        self.add_forms(name, value, &users);
+    }
+
+    fn add_forms(&self, name: &str, value: &str, users: &[String]) {
         let mut f = self.forms.write().unwrap_or_else(|p| p.into_inner());
-        let json = serde_json::to_string(value).unwrap_or_default();
-        let debug = format!("{value:?}");
-        for form in [value.to_string(), unquote(&json), unquote(&debug)] {
-            if !form.is_empty() && !f.iter().any(|(_, r, v)| v == &form && r == value) {
+        for form in forms(value, users) {
+            if !f.iter().any(|(_, r, v)| v == &form && r == value) {
                 f.push((name.to_string(), value.to_string(), form));
             }
         }
@@ -56,6 +105,12 @@ impl Redactor {
         let mut g = self.public.write().unwrap_or_else(|p| p.into_inner());
         if !g.iter().any(|v| v == value) {
             g.push(value.to_string());
+        }
+        let users = g.clone();
+        drop(g);
+        // the Basic tokens of this user with every secret known so far
+        for (name, v) in self.secrets() {
+            self.add_forms(&name, &v, &users);
         }
     }
 
@@ -91,7 +146,7 @@ impl Redactor {
     /// Every secret (in every form it takes) overwritten with `*` of the same length, in
     /// place: for raw records whose layout must not move (packets of a capture). Public
     /// identifiers are masked too: in a packet a password equal to the user name is still a
-    /// password.
+    /// password. Letters match in either case (a name server lower-cases what it is asked).
     pub fn mask_bytes(&self, b: &mut [u8]) -> usize {
         let all = self.forms.read().unwrap_or_else(|p| p.into_inner());
         let mut masked = 0;
@@ -102,7 +157,7 @@ impl Redactor {
             }
             let mut i = 0;
             while i + f.len() <= b.len() {
-                if &b[i..i + f.len()] == f {
+                if b[i..i + f.len()].eq_ignore_ascii_case(f) {
                     b[i..i + f.len()].fill(b'*');
                     masked += 1;
                     i += f.len();
@@ -117,13 +172,23 @@ impl Redactor {
     /// One pass, longest secret first at each position, so a replacement is never
     /// itself searched again.
     pub fn redact_bytes(&self, b: &[u8]) -> Vec<u8> {
+        self.redact_with(b, &[])
+    }
+
+    /// As [`Self::redact_bytes`], with `extra` (name, value) pairs treated as secrets for
+    /// this text only (a guess certbench just typed, which a device may echo).
+    pub fn redact_with(&self, b: &[u8], extra: &[(&str, &str)]) -> Vec<u8> {
         let all = self.forms.read().unwrap_or_else(|p| p.into_inner());
         let public = self.public.read().unwrap_or_else(|p| p.into_inner());
-        let g: Vec<(&String, &String)> = all
+        let mut g: Vec<(String, String)> = all
             .iter()
             .filter(|(_, raw, _)| !public.contains(raw))
-            .map(|(n, _, form)| (n, form))
+            .map(|(n, _, form)| (n.clone(), form.clone()))
             .collect();
+        for (n, v) in extra.iter().filter(|(_, v)| v.len() >= MIN_SECRET_LEN) {
+            g.extend(forms(v, &public).into_iter().map(|f| (n.to_string(), f)));
+        }
+        g.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
         if g.is_empty() {
             return b.to_vec();
         }
@@ -142,22 +207,81 @@ impl Redactor {
         }
         out
     }
+
+    /// Bytes some source already cut out of a longer stream (an evidence window, a packet's
+    /// head), made safe before they are escaped or shortened: every whole secret replaced by
+    /// its name, and a secret cut at either edge of the window — at least [`MIN_PARTIAL`]
+    /// characters of its end at the start, or of its start at the end — replaced by
+    /// `<secret:NAME…>`. The caller escapes and shortens the result, never the other way
+    /// round (an escape between a secret's letters, or a cut through it, hides it from the
+    /// match while a reader still sees most of it).
+    pub fn redact_window(&self, raw: &[u8], extra: &[(&str, &str)]) -> Vec<u8> {
+        let mut secrets: Vec<(String, String)> = self
+            .secrets()
+            .into_iter()
+            .filter(|(_, v)| v.len() > MIN_PARTIAL)
+            .collect();
+        secrets.extend(
+            extra
+                .iter()
+                .filter(|(_, v)| v.len() > MIN_PARTIAL)
+                .map(|(n, v)| (n.to_string(), v.to_string())),
+        );
+        let mut head_cut = 0;
+        let mut tail_cut = raw.len();
+        let mut head_name = None;
+        let mut tail_name = None;
+        for (name, v) in &secrets {
+            let v = v.as_bytes();
+            // the window starts inside the secret: a suffix of it opens the window
+            for k in (MIN_PARTIAL..v.len()).rev() {
+                if raw.len() >= k && raw[..k].eq_ignore_ascii_case(&v[v.len() - k..]) {
+                    if k > head_cut {
+                        head_cut = k;
+                        head_name = Some(name.clone());
+                    }
+                    break;
+                }
+            }
+            // the window ends inside the secret: a prefix of it closes the window
+            for k in (MIN_PARTIAL..v.len()).rev() {
+                if raw.len() >= k && raw[raw.len() - k..].eq_ignore_ascii_case(&v[..k]) {
+                    if raw.len() - k < tail_cut {
+                        tail_cut = raw.len() - k;
+                        tail_name = Some(name.clone());
+                    }
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        if let Some(n) = &head_name {
+            out.extend_from_slice(format!("<secret:{n}…>").as_bytes());
+        }
+        if head_cut < tail_cut {
+            out.extend_from_slice(&self.redact_with(&raw[head_cut..tail_cut], extra));
+        }
+        if let Some(n) = &tail_name {
+            out.extend_from_slice(format!("<secret:{n}…>").as_bytes());
+        }
+        out
+    }
 }
 
 /// Whether `secret` starts at `b[i]` as a terminal would show it: between its characters
 /// the bytes may hold what a terminal does not display (escape sequences, CR, NUL, BEL), so
 /// a device cannot keep a password readable in the transcript by echoing it with colour
-/// codes between the letters. Returns the end of the whole span.
+/// codes between the letters. Letters match in either case. Returns the end of the span.
 fn match_visible(b: &[u8], i: usize, secret: &[u8]) -> Option<usize> {
     let (first, rest) = secret.split_first()?;
-    if b.get(i) != Some(first) {
+    if !b.get(i)?.eq_ignore_ascii_case(first) {
         return None;
     }
     let mut j = i + 1;
     for want in rest {
         loop {
             let got = *b.get(j)?;
-            if got == *want {
+            if got.eq_ignore_ascii_case(want) {
                 j += 1;
                 break;
             }
@@ -166,7 +290,6 @@ fn match_visible(b: &[u8], i: usize, secret: &[u8]) -> Option<usize> {
     }
     Some(j)
 }
-
 /// The index after an invisible sequence starting at `b[j]`, if one starts there.
 fn skip_invisible(b: &[u8], j: usize) -> Option<usize> {
     match *b.get(j)? {
@@ -283,6 +406,78 @@ mod tests {
         assert_eq!(r.redact_bytes(b"hunterX2!"), b"hunterX2!".to_vec());
         // an escape sequence cut off at the end does not run past the input
         assert_eq!(r.redact_bytes(b"hun\x1b["), b"hun\x1b[".to_vec());
+    }
+
+    #[test]
+    fn certbench_s_own_encodings_of_a_secret_are_masked_in_packets_and_redacted_in_text() {
+        let r = Redactor::default();
+        r.add_public("admin");
+        r.add("device_password", "Xy7+pq=Lm@9sT2");
+        // HTTP Basic as certbench sends it: the whole token, for the run's user
+        let basic = crate::util::base64(b"admin:Xy7+pq=Lm@9sT2");
+        let mut pkt = format!("GET / HTTP/1.1\r\nAuthorization: Basic {basic}\r\n\r\n").into_bytes();
+        assert!(r.mask_bytes(&mut pkt) > 0);
+        let shown = String::from_utf8_lossy(&pkt).into_owned();
+        assert!(!shown.contains(&basic[..8]), "no part of the token stays: {shown}");
+        // the same secret base64'd after any other prefix still loses its own characters
+        for prefix in ["", "u", "us", "someone-else:"] {
+            let enc = crate::util::base64(format!("{prefix}Xy7+pq=Lm@9sT2").as_bytes());
+            let out = r.redact(&format!("token={enc}"));
+            assert!(out.contains("<secret:device_password>"), "{prefix:?}: {out}");
+        }
+        // a login form, percent-encoded
+        let form = format!("username=admin&password={}", crate::util::form_encode("Xy7+pq=Lm@9sT2"));
+        let mut body = form.clone().into_bytes();
+        r.mask_bytes(&mut body);
+        assert!(!String::from_utf8_lossy(&body).contains("Xy7%2Bpq"), "{form}");
+        assert_eq!(r.redact(&form), "username=admin&password=<secret:device_password>");
+    }
+
+    #[test]
+    fn a_secret_in_another_case_is_redacted_as_a_name_server_lower_cases_it() {
+        let r = Redactor::default();
+        r.add("device_password", "MiXeD-Case-Pw9");
+        assert_eq!(
+            r.redact("{\"name\":\"mixed-case-pw9.cloud.example\"}"),
+            "{\"name\":\"<secret:device_password>.cloud.example\"}"
+        );
+        let mut b = b"\x0emixed-case-pw9\x05cloud".to_vec();
+        assert_eq!(r.mask_bytes(&mut b), 1);
+        assert!(!String::from_utf8_lossy(&b).to_ascii_lowercase().contains("case-pw"));
+    }
+
+    #[test]
+    fn a_secret_cut_at_a_window_edge_is_redacted_before_escaping_and_shortening() {
+        let r = Redactor::default();
+        r.add("device_password", "abcdefghij0123456789");
+        // the source kept only the end of the echo: 17 of 20 characters
+        let w = r.redact_window(b"defghij0123456789\r\nLogin incorrect", &[]);
+        assert_eq!(w, "<secret:device_password…>\r\nLogin incorrect".as_bytes());
+        // or only its start
+        let w = r.redact_window(b"Password: abcdefghij01", &[]);
+        assert_eq!(w, "Password: <secret:device_password…>".as_bytes());
+        // fewer than six characters of it are left alone (they would blank out words)
+        assert_eq!(r.redact_window(b"6789 done", &[]), b"6789 done".to_vec());
+        // a guess certbench typed, echoed with colour codes between its letters
+        let w = r.redact_window(b"you typed g\x1b[1mue\x1b[0mss-nr-7 wrong", &[("guess", "guess-nr-7")]);
+        assert_eq!(w, b"you typed <secret:guess> wrong".to_vec());
+    }
+
+    #[test]
+    fn base64_fragments_are_the_characters_only_the_value_decides() {
+        let v = b"hello world!";
+        for prefix in 0..6usize {
+            for suffix in 0..3usize {
+                let mut text = vec![b'#'; prefix];
+                text.extend_from_slice(v);
+                text.extend(std::iter::repeat_n(b'~', suffix));
+                let enc = crate::util::base64(&text);
+                assert!(
+                    base64_fragments(v).iter().any(|f| enc.contains(f.as_str())),
+                    "{prefix}/{suffix}: {enc}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -54,6 +54,18 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
+/// `application/x-www-form-urlencoded` for one value (how certbench posts a login form;
+/// the redactor masks secrets in this form too).
+pub fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b' ' => "+".into(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// One JSON object per line (items that do not serialise are left out).
 pub fn jsonl<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> String {
     items

@@ -140,6 +140,43 @@ impl AnsiStripper {
     }
 }
 
+/// `b` without CSI sequences, carriage returns and NULs, but with the text of OSC, DCS, SOS,
+/// PM and APC strings kept (only their opening and closing bytes removed), whether or not
+/// they were closed: what a device hid from a terminal is visible here. Negative windows
+/// judge this view as well as the stripped text.
+pub fn strip_keeping_strings(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            0x1b => match b.get(i + 1) {
+                Some(b'[') => {
+                    // a CSI: parameters and intermediates, then its final byte
+                    let body = &b[i + 2..];
+                    let n = body
+                        .iter()
+                        .take(MAX_CSI)
+                        .position(|c| !matches!(c, 0x20..=0x3f))
+                        .unwrap_or(body.len().min(MAX_CSI));
+                    let fin = body.get(n).is_some_and(|c| matches!(c, 0x40..=0x7e));
+                    i += 2 + n + usize::from(fin);
+                }
+                // a string's opening (its text is kept) or ST (its end)
+                Some(b']' | b'P' | b'X' | b'^' | b'_' | b'\\') => i += 2,
+                Some(0x20..=0x2f) => i += 3,
+                Some(_) => i += 2,
+                None => i += 1,
+            },
+            b'\r' | 0 | 0x07 | 0x18 | 0x1a => i += 1,
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +209,15 @@ mod tests {
         junk.extend_from_slice(b"login: ");
         let s = strip_chunks(&[&junk]);
         assert!(s.ends_with("login: "), "{:?}", &s[s.len().saturating_sub(40)..]);
+    }
+
+    #[test]
+    fn control_strings_opened_up_show_what_they_hid() {
+        assert_eq!(strip_keeping_strings(b"\x1bPlogin: "), b"login: ".to_vec());
+        assert_eq!(strip_keeping_strings(b"a\x1b]0;x\x07b\x1b[1mc\r\n"), b"a0;xbc\n".to_vec());
+        assert_eq!(strip_keeping_strings(b"\x1b]2;\x1b\\# "), b"2;# ".to_vec());
+        // a CSI cut off at the end consumes only itself
+        assert_eq!(strip_keeping_strings(b"ok\x1b[12"), b"ok".to_vec());
     }
 
     #[test]

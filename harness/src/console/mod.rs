@@ -38,7 +38,14 @@ struct Inner {
     /// How many times the console came back after being lost.
     reopened: u64,
     was_opened: bool,
+    /// The last received bytes as they came (at most [`RAW_TAIL`] .. 2×), and how many were
+    /// received in all: a negative window also judges the raw stream.
+    raw_tail: Vec<u8>,
+    rx_total: u64,
 }
+
+/// Raw bytes kept for negative windows (a window judges at most this much of its end raw).
+const RAW_TAIL: usize = 64 << 10;
 
 /// The shared end a driver feeds.
 #[derive(Debug)]
@@ -60,6 +67,8 @@ impl Feed {
                 last_link_change: None,
                 reopened: 0,
                 was_opened: false,
+                raw_tail: Vec::new(),
+                rx_total: 0,
             }),
             notify: Notify::new(),
             epoch,
@@ -76,6 +85,12 @@ impl Feed {
         let mut g = self.lock();
         g.transcript.push(at, Entry::Rx(bytes.to_vec()));
         g.matcher.push(bytes);
+        g.raw_tail.extend_from_slice(bytes);
+        if g.raw_tail.len() > 2 * RAW_TAIL {
+            let cut = g.raw_tail.len() - RAW_TAIL;
+            g.raw_tail.drain(..cut);
+        }
+        g.rx_total += bytes.len() as u64;
         g.last_rx = Some(Instant::now());
         drop(g);
         self.notify.notify_waiters();
@@ -240,10 +255,15 @@ impl Console {
     }
 
     /// Watches for `pattern` during `window`; returns the match if it appears (nothing is
-    /// consumed: the output may still serve a later expect).
+    /// consumed: the output may still serve a later expect). The window is judged on the
+    /// text a person sees and on the raw stream with control strings opened up
+    /// ([`ansi::strip_keeping_strings`]): a device cannot hide a forbidden prompt inside an
+    /// OSC or DCS string it never closes.
     pub async fn expect_none(&self, pattern: &Regex, window: Duration) -> Option<String> {
         let deadline = Instant::now() + window;
         let mut cursor = Cursor::default();
+        let from = self.feed.lock().rx_total;
+        let mut raw_checked = from;
         loop {
             let notified = self.feed.notify.notified();
             tokio::pin!(notified);
@@ -252,6 +272,18 @@ impl Console {
                 let g = self.feed.lock();
                 if let Some((_, s, e)) = g.matcher.peek(&mut cursor, &[pattern]) {
                     return Some(String::from_utf8_lossy(&g.matcher.pending()[s..e]).into_owned());
+                }
+                if g.rx_total > raw_checked {
+                    raw_checked = g.rx_total;
+                    let since = usize::try_from(g.rx_total - from).unwrap_or(usize::MAX);
+                    let raw = &g.raw_tail[g.raw_tail.len().saturating_sub(since.min(RAW_TAIL))..];
+                    let opened = ansi::strip_keeping_strings(raw);
+                    if let Some(m) = pattern.find(&opened) {
+                        return Some(format!(
+                            "{} (inside a control string the terminal hides)",
+                            String::from_utf8_lossy(m.as_bytes())
+                        ));
+                    }
                 }
             }
             let now = Instant::now();
@@ -281,6 +313,30 @@ mod tests {
             Ok(())
         }
         fn close(&self) {}
+    }
+
+    #[tokio::test]
+    async fn a_prompt_hidden_in_an_unterminated_control_string_still_fails_a_negative_window() {
+        for hidden in [&b"\x1bPlogin: "[..], b"\x1b]0;login: ", b"boot ok\r\n\x1b_x\x1b[0m login: "] {
+            let feed = Feed::new(Instant::now());
+            feed.event("opened".into(), Some(true));
+            let c = Console::new(feed.clone(), Arc::new(Recorder::default()));
+            let re = Regex::new("login: $").expect("regex");
+            let f = feed.clone();
+            let h = hidden.to_vec();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                f.rx(&h);
+            });
+            let seen = c.expect_none(&re, Duration::from_millis(400)).await;
+            assert!(seen.is_some_and(|s| s.contains("login")), "{hidden:?}");
+        }
+        // a window where the device prints no prompt passes
+        let feed = Feed::new(Instant::now());
+        feed.event("opened".into(), Some(true));
+        let c = Console::new(feed.clone(), Arc::new(Recorder::default()));
+        feed.rx(b"\x1b]0;title\x07ready\r\n");
+        assert_eq!(c.expect_none(&Regex::new("login: $").expect("regex"), Duration::from_millis(100)).await, None);
     }
 
     #[tokio::test]

@@ -77,6 +77,18 @@ fn not_recorded((device, others): (u64, u64)) -> String {
 }
 
 /// Writes the testcase's evidence under `dir` and lists each file in the result.
+/// A text file a person opens with `cat` or `less` (`.txt`, `.log`) gets what the device
+/// put in it with the terminal's sanitiser: a device's escape sequences (a title change, a
+/// screen clear, a clipboard write through OSC 52) are shown, never obeyed. Structured files
+/// (JSON, SVG, PEM) are written as they are: their readers do not interpret escapes.
+pub(crate) fn for_reading(name: &str, text: &str) -> String {
+    if name.ends_with(".txt") || name.ends_with(".log") {
+        crate::report::term_safe(text)
+    } else {
+        text.to_string()
+    }
+}
+
 pub(super) fn save(
     bench: &Bench,
     sc: &Scenario,
@@ -93,7 +105,7 @@ pub(super) fn save(
     };
     let redacted = |text: &str| bench.redactor.redact(text);
     for (name, text) in extra {
-        write(name, redacted(text).as_bytes());
+        write(name, for_reading(name, &redacted(text)).as_bytes());
     }
     if let (Some(u), Some(mark)) = (&bench.update, marks.update_all) {
         // every peer's requests: each record says whose it was (`origin`)
@@ -147,7 +159,7 @@ pub(super) fn save(
             )
         });
         // (the transcript renders through the redactor itself)
-        write("console.log", text.as_bytes());
+        write("console.log", for_reading("console.log", &text).as_bytes());
         write("console.raw", &raw);
         result.excerpt = tail;
     }

@@ -12,8 +12,12 @@ use std::net::IpAddr;
 
 /// Bytes kept from the start of each direction of a flow.
 pub const HEAD: usize = 512;
-/// Flows kept; later ones are counted, not stored.
-pub const MAX_FLOWS: usize = 200_000;
+/// Flows kept per board; later ones are counted (by peer, see
+/// [`FlowTable::dropped_by_peer`]), not stored, and the traffic check that meets them ERRORs
+/// saying so. At most ≈ 2.5 KiB a flow: ≈ 40 MiB a board.
+pub const MAX_FLOWS: usize = 16_384;
+/// Peers the summary of dropped flows names.
+const MAX_DROPPED_PEERS: usize = 64;
 /// Packet numbers kept per flow (the first ones, for the report).
 const KEEP_PACKETS: usize = 8;
 
@@ -107,7 +111,7 @@ pub fn parse(frame: &[u8]) -> Option<Packet<'_>> {
 }
 
 /// Who opened a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Device,
@@ -129,9 +133,44 @@ pub struct Direction {
     /// TLS record types seen at the start of a segment (20..=23).
     #[serde(skip)]
     pub tls_records: u8,
+    /// UDP: the kinds its datagrams were identified as, each by port and structure (a bit
+    /// per [`datagram::Kind`]), and how many matched none.
+    #[serde(skip)]
+    pub udp_kinds: u16,
+    pub unidentified_datagrams: u64,
+    /// Of those, how many carried readable text.
+    pub text_datagrams: u64,
+    /// The first unidentified datagram (at most half of [`HEAD`]), for the verdict's excerpt.
+    #[serde(skip)]
+    pub unidentified: Vec<u8>,
 }
 
 impl Direction {
+    /// One UDP datagram of this direction, identified on its own (`quic`: the flow already
+    /// began with a QUIC long header, so short-header packets of ciphertext are QUIC too).
+    fn add_datagram(&mut self, ports: [u16; 2], payload: &[u8], quic: bool) {
+        use super::datagram::{Kind, clear_text, kind, plausible_ciphertext};
+        if payload.is_empty() {
+            return;
+        }
+        let k = kind(ports, payload).or_else(|| {
+            (quic && payload[0] & 0xc0 == 0x40 && payload.len() >= 21 && plausible_ciphertext(&payload[1..]))
+                .then_some(Kind::Quic)
+        });
+        match k {
+            Some(k) => self.udp_kinds |= k.bit(),
+            None => {
+                self.unidentified_datagrams += 1;
+                if clear_text(payload).is_some() {
+                    self.text_datagrams += 1;
+                }
+                if self.unidentified.is_empty() {
+                    self.unidentified = payload[..payload.len().min(HEAD / 2)].to_vec();
+                }
+            }
+        }
+    }
+
     fn add(&mut self, number: u64, len: usize, payload: &[u8]) {
         self.packets += 1;
         self.bytes += len as u64;
@@ -181,6 +220,18 @@ impl Flow {
         self.sent.payload + self.received.payload
     }
 
+    /// The bytes that show what the flow carried: a UDP flow's first unidentified datagram,
+    /// else the client's first bytes (the server's when the client sent none).
+    pub fn sample(&self) -> &[u8] {
+        let (c, s) = self.client_server();
+        for d in [c, s] {
+            if !d.unidentified.is_empty() {
+                return &d.unidentified;
+            }
+        }
+        if c.head.is_empty() { &s.head } else { &c.head }
+    }
+
     pub fn data_packets(&self) -> Vec<u64> {
         let mut v: Vec<u64> = self
             .sent
@@ -215,6 +266,9 @@ pub struct FlowTable {
     pub foreign_packets: u64,
     /// Flows not stored because the table was full.
     pub dropped_flows: u64,
+    /// Of those, how many went to each peer (transport, address; the first
+    /// [`MAX_DROPPED_PEERS`] peers), for the message that says what was not judged.
+    pub dropped_by_peer: Vec<((Transport, IpAddr), u64)>,
 }
 
 impl FlowTable {
@@ -228,6 +282,7 @@ impl FlowTable {
             device_packets: 0,
             foreign_packets: 0,
             dropped_flows: 0,
+            dropped_by_peer: Vec::new(),
         }
     }
 
@@ -270,6 +325,13 @@ impl FlowTable {
             None => {
                 if self.flows.len() >= MAX_FLOWS {
                     self.dropped_flows += 1;
+                    let peer = (p.transport, key.3);
+                    let room = self.dropped_by_peer.len() < MAX_DROPPED_PEERS;
+                    match self.dropped_by_peer.iter_mut().find(|(k, _)| *k == peer) {
+                        Some((_, n)) => *n += 1,
+                        None if room => self.dropped_by_peer.push((peer, 1)),
+                        None => {}
+                    }
                     return;
                 }
                 // TCP: the SYN's sender opened it; otherwise whoever spoke first
@@ -295,6 +357,16 @@ impl FlowTable {
         let f = &mut self.flows[i];
         if f.packets.len() < KEEP_PACKETS {
             f.packets.push(number);
+        }
+        if p.transport == Transport::Udp {
+            let quic_bit = super::datagram::Kind::Quic.bit();
+            let quic = (f.sent.udp_kinds | f.received.udp_kinds) & quic_bit != 0;
+            let ports = [f.device_port, f.peer_port];
+            if outbound {
+                f.sent.add_datagram(ports, p.payload, quic);
+            } else {
+                f.received.add_datagram(ports, p.payload, quic);
+            }
         }
         if outbound {
             f.sent.add(number, frame.len(), p.payload);
@@ -329,9 +401,11 @@ pub enum Protocol {
     Ntp,
     Dhcp,
     Ssdp,
-    /// Bytes no rule recognised: judged by a person, with an entropy estimate.
+    /// Bytes no rule recognised: judged by a person, with an entropy estimate — unless
+    /// they carry readable text, which is clear text whatever protocol it is.
     Unknown {
         entropy: f64,
+        clear_text: bool,
     },
     /// No application bytes either way (a refused or idle connection).
     NoData,
@@ -441,38 +515,35 @@ pub fn classify(f: &Flow) -> Protocol {
             }
         }
         Transport::Udp => {
-            let ports = [f.device_port, f.peer_port];
-            if ch.len() >= 13 && ch[0] == 0x16 && ch[1] == 0xfe && (ch[2] == 0xfd || ch[2] == 0xff) {
-                return Protocol::Dtls;
-            }
-            if ch.len() >= 5 && ch[0] & 0xc0 == 0xc0 && matches!(&ch[1..5], [0, 0, 0, 1] | [0x6b, 0x33, 0x43, 0xcf]) {
-                return Protocol::Quic;
-            }
-            if ch.len() >= 240 && ch[236..240] == [0x63, 0x82, 0x53, 0x63] && (ch[0] == 1 || ch[0] == 2) {
-                return Protocol::Dhcp;
-            }
-            if ch.starts_with(b"M-SEARCH * HTTP/1.1") || ch.starts_with(b"NOTIFY * HTTP/1.1") {
-                return Protocol::Ssdp;
-            }
-            if is_dns(ch) {
-                return if ports.contains(&5353) {
-                    Protocol::Mdns
-                } else {
-                    Protocol::Dns
+            // every datagram was identified on its own, by port and structure, as one kind
+            let kinds = c.udp_kinds | s.udp_kinds;
+            if c.unidentified_datagrams + s.unidentified_datagrams == 0 && kinds.count_ones() == 1 {
+                use super::datagram::Kind;
+                let k = Kind::ALL.into_iter().find(|k| k.bit() == kinds);
+                return match k {
+                    Some(Kind::Dns) => Protocol::Dns,
+                    Some(Kind::Mdns) => Protocol::Mdns,
+                    Some(Kind::Ntp) => Protocol::Ntp,
+                    Some(Kind::Dhcp) => Protocol::Dhcp,
+                    Some(Kind::Ssdp) => Protocol::Ssdp,
+                    Some(Kind::Coap) => Protocol::Coap,
+                    Some(Kind::Dtls) => Protocol::Dtls,
+                    Some(Kind::Quic) | None => Protocol::Quic,
                 };
             }
-            if ch.len() >= 48 && matches!((ch[0] >> 3) & 7, 3 | 4) && matches!(ch[0] & 7, 1 | 3) {
-                return Protocol::Ntp;
-            }
-            if is_coap(ch) {
-                return Protocol::Coap;
-            }
+            let sample = if c.unidentified.is_empty() { &s.unidentified } else { &c.unidentified };
+            let sample = if sample.is_empty() { ch } else { sample.as_slice() };
+            return Protocol::Unknown {
+                entropy: entropy(sample),
+                clear_text: c.text_datagrams + s.text_datagrams > 0,
+            };
         }
     }
     let mut sample = ch.to_vec();
     sample.extend_from_slice(sh);
     Protocol::Unknown {
         entropy: entropy(&sample),
+        clear_text: super::datagram::clear_text(ch).is_some() || super::datagram::clear_text(sh).is_some(),
     }
 }
 
@@ -517,24 +588,6 @@ fn is_mqtt_connect(h: &[u8]) -> bool {
     }
     let rest = h.get(i + 1..).unwrap_or_default();
     rest.starts_with(b"\x00\x04MQTT") || rest.starts_with(b"\x00\x06MQIsdp")
-}
-
-fn is_dns(h: &[u8]) -> bool {
-    if h.len() < 17 {
-        return false;
-    }
-    let qd = u16::from_be_bytes([h[4], h[5]]);
-    let opcode = (h[2] >> 3) & 0xf;
-    (1..=4).contains(&qd) && opcode <= 2 && dns_name(h, 12).is_some()
-}
-
-fn is_coap(h: &[u8]) -> bool {
-    if h.len() < 4 || h[0] >> 6 != 1 {
-        return false;
-    }
-    let tkl = h[0] & 0x0f;
-    let class = h[1] >> 5;
-    tkl <= 8 && matches!(class, 0 | 2 | 4 | 5) && h.len() >= 4 + tkl as usize
 }
 
 /// A DNS name at `at` (with compression pointers), and where the name's bytes end.
@@ -666,11 +719,13 @@ pub fn entropy(b: &[u8]) -> f64 {
         .sum()
 }
 
-/// A printable excerpt of bytes (non-printables as '.'), at most `max` characters.
+/// A printable excerpt of bytes (non-printables as '.'), at most `max` characters. The
+/// redactor's `<secret:NAME…>` mark of a secret cut at an edge keeps its `…`.
 pub fn excerpt(b: &[u8], max: usize) -> String {
-    b.iter()
+    String::from_utf8_lossy(b)
+        .chars()
         .take(max)
-        .map(|&c| if (0x20..0x7f).contains(&c) { c as char } else { '.' })
+        .map(|c| if c == '…' || (' '..='~').contains(&c) { c } else { '.' })
         .collect()
 }
 
@@ -849,6 +904,51 @@ mod tests {
             t.names[&IpAddr::from([203, 0, 113, 7])],
             vec!["cloud.example".to_string()]
         );
+    }
+
+    #[test]
+    fn udp_is_judged_by_port_and_structure_not_by_its_first_byte() {
+        let text48 = b"c=telemetry&owner=alice@example.com&temp=21.5&xy".to_vec();
+        let mut dtls_text = b"\x16\xfe\xfd".to_vec();
+        dtls_text.extend_from_slice(b"owner=alice@example.com;token=abcdef0123456789");
+        let mut ntp = vec![0u8; 48];
+        ntp[0] = 0x23;
+        let t = table(&[
+            // 48 bytes of text starting with 'c' (reads as NTP v4 client) on port 9999 and 123
+            frame(false, DEV, 40001, PEER, 9999, 0, &text48),
+            frame(false, DEV, 40002, PEER, 123, 0, &text48),
+            // clear text behind a DTLS-like prefix
+            frame(false, DEV, 40003, PEER, 4433, 0, &dtls_text),
+            // a valid NTP request, then text on the same flow
+            frame(false, DEV, 40004, PEER, 123, 0, &ntp),
+            frame(false, DEV, 40004, PEER, 123, 0, &text48),
+            // a real NTP request alone
+            frame(false, DEV, 40005, PEER, 123, 0, &ntp),
+        ]);
+        let got: Vec<Protocol> = t.flows.iter().map(classify).collect();
+        for p in &got[..4] {
+            assert!(matches!(p, Protocol::Unknown { clear_text: true, .. }), "{got:?}");
+        }
+        assert_eq!(got[4], Protocol::Ntp);
+        assert!(
+            excerpt(t.flows[3].sample(), 80).starts_with("c=telemetry"),
+            "the excerpt shows the unidentified datagram"
+        );
+    }
+
+    #[test]
+    fn a_flood_of_one_packet_flows_is_bounded_and_counted() {
+        let mut t = FlowTable::new(Some(IpAddr::from(DEV)));
+        let n = MAX_FLOWS as u64 + 5000;
+        for i in 0..n {
+            let port = 1024 + (i % 60000) as u16;
+            let peer = [198, 18, (i / 60000) as u8, 1];
+            t.add(i + 1, &frame(false, DEV, 5000, peer, port, 0, b"x"), true);
+        }
+        assert_eq!(t.flows.len(), MAX_FLOWS);
+        assert_eq!(t.dropped_flows, 5000);
+        assert_eq!(t.dropped_by_peer.iter().map(|(_, n)| n).sum::<u64>(), 5000);
+        assert_eq!(t.device_packets, n);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! device listens on.
 
 pub mod capture;
+pub mod datagram;
 pub mod dhcp;
 pub mod dns;
 pub mod flows;

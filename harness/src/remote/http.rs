@@ -5,21 +5,10 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Outcome, Target};
-use crate::util::base64;
+use crate::util::{base64, form_encode};
 
 /// What is read of an answer: enough for a login page.
 const MAX_ANSWER: usize = 64 * 1024;
-
-/// `application/x-www-form-urlencoded` for one value.
-fn form_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            b' ' => "+".into(),
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// Sends `request`, returns the status code and the whole answer (bounded).
 async fn exchange(t: &Target, request: &[u8]) -> Result<(u16, String), String> {

@@ -52,8 +52,10 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub struct Tried {
     pub outcome: Outcome,
-    /// What the device answered, shortened and made printable (never the password we sent:
-    /// callers redact it too).
+    /// What the device answered, as it came (at most [`DETAIL_BYTES`], its end): callers
+    /// redact it ([`crate::redact::Redactor::redact_window`]) before they escape and shorten
+    /// it, so a secret echoed with escape codes between its letters, or cut by the window,
+    /// never reaches the evidence.
     pub detail: String,
     /// From connecting to the decision.
     pub latency: Duration,
@@ -108,10 +110,35 @@ impl Login for Target {
         };
         Tried {
             outcome,
-            detail: printable(&detail, 300),
+            detail: tail_bytes(&detail, DETAIL_BYTES),
             latency: t0.elapsed(),
         }
     }
+}
+
+/// How much of a device's answer an attempt keeps, raw, for its evidence.
+pub const DETAIL_BYTES: usize = 1024;
+
+/// The last `max` bytes of `s` (from a character boundary).
+fn tail_bytes(s: &str, max: usize) -> String {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s[start..].to_string()
+}
+
+/// At most the last `max` characters of `s` as [`printable`] shows them, `…` in front when
+/// shortened: a device's last words decide a login.
+pub fn printable_tail(s: &str, max: usize) -> String {
+    let shown = printable(s, usize::MAX);
+    let n = shown.chars().count();
+    if n <= max {
+        return shown;
+    }
+    let mut out = String::from("…");
+    out.extend(shown.chars().skip(n - max));
+    out
 }
 
 /// At most `max` bytes of `s`, control characters shown as escapes: device text goes into

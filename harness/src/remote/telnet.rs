@@ -129,13 +129,10 @@ impl Session {
         }
     }
 
+    /// Everything the device said (bounded by [`MAX_READ`]), raw: the caller redacts
+    /// before it shortens.
     fn transcript(&self) -> String {
-        let s = String::from_utf8_lossy(&self.all);
-        let mut start = s.len().saturating_sub(200);
-        while !s.is_char_boundary(start) {
-            start += 1;
-        }
-        s[start..].to_string()
+        String::from_utf8_lossy(&self.all).into_owned()
     }
 }
 

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 /// Flows named in a failure's reason (all are in flows.json).
 const NAMED: usize = 5;
+/// Rows of flows.json and destinations.txt; past them the file says how many it left out.
+const MAX_ROWS: usize = 2_000;
 
 /// Clear-text protocols COM-01 allows on every device (its allowlist: address
 /// configuration, name resolution, time, local discovery). A maker's
@@ -19,7 +21,7 @@ const NAMED: usize = 5;
 const ALLOWLIST: &[&str] = &["dhcp", "dns", "ntp", "mdns"];
 
 /// How one flow was judged.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "lowercase")] // (destinations.txt's words)
 enum Judged {
@@ -35,6 +37,8 @@ enum Judged {
 fn judge(f: &Flow, p: &Protocol, exempt: &std::collections::BTreeMap<String, String>) -> Judged {
     match p {
         Protocol::NoData => Judged::NoData,
+        // unidentified, but readable: clear text whatever protocol it claims to be
+        Protocol::Unknown { clear_text: true, .. } => Judged::Plaintext,
         Protocol::Unknown { .. } => Judged::Unknown,
         p if !p.is_plaintext() => Judged::Encrypted,
         p if exempt.contains_key(p.name()) => Judged::Exempt,
@@ -164,9 +168,18 @@ impl Run<'_> {
             )));
         }
         if table.dropped_flows > 0 {
+            let peers: Vec<String> = table
+                .dropped_by_peer
+                .iter()
+                .take(NAMED)
+                .map(|((t, a), n)| format!("{n} {} to/from {a}", <&str>::from(*t)))
+                .collect();
             return Err(Stop::Error(format!(
-                "{summary}; {} flows past the table's limit were not judged",
-                table.dropped_flows
+                "{summary}; {} flows past the table's limit of {} per board were counted, not judged ({}{})",
+                table.dropped_flows,
+                flows::MAX_FLOWS,
+                peers.join(", "),
+                if table.dropped_by_peer.len() > NAMED { ", …" } else { "" }
             )));
         }
         let failing: Vec<&Conversation> = conversations.iter().filter(|c| c.judged == Judged::Plaintext).collect();
@@ -347,6 +360,7 @@ impl Conversation {
                     " (looks like clear text or structured data)"
                 }
             ),
+            _ if self.protocol == "unknown" => "an unidentified protocol carrying readable text".to_string(),
             _ => format!("{} in clear", self.protocol.to_uppercase()),
         };
         format!(
@@ -367,6 +381,8 @@ fn group(
     redactor: &crate::redact::Redactor,
 ) -> Vec<Conversation> {
     let mut out: Vec<Conversation> = Vec::new();
+    type Key = (flows::Transport, Side, IpAddr, u16, Option<u16>, &'static str, Judged);
+    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
     for f in &table.flows {
         // a peer's probe the device never answered is not the device's communication
         if f.payload() == 0 || (f.opened_by == Side::Peer && f.sent.payload == 0) {
@@ -377,20 +393,20 @@ fn group(
         let device_port = (f.opened_by == Side::Peer).then_some(f.device_port);
         // the bench's connections to a service come from ever new ports: one conversation
         let peer_port = if f.opened_by == Side::Peer { 0 } else { f.peer_port };
-        let key_match = |c: &Conversation| {
-            c.transport == f.transport
-                && c.opened_by == f.opened_by
-                && c.peer == f.peer
-                && c.peer_port == peer_port
-                && c.device_port == device_port
-                && c.protocol == p.name()
-                && c.judged == j
-        };
-        let i = match out.iter().position(key_match) {
-            Some(i) => i,
+        let key = (
+            f.transport,
+            f.opened_by,
+            f.peer,
+            peer_port,
+            device_port,
+            p.name(),
+            j,
+        );
+        let i = match index.get(&key) {
+            Some(&i) => i,
             None => {
-                let (c, s) = f.client_server();
-                let sample = if c.head.is_empty() { &s.head } else { &c.head };
+                index.insert(key, out.len());
+                let sample = f.sample();
                 out.push(Conversation {
                     transport: f.transport,
                     opened_by: f.opened_by,
@@ -413,9 +429,9 @@ fn group(
                     received: 0,
                     payload: 0,
                     data_packets: Vec::new(),
-                    excerpt: redactor.redact(&flows::excerpt(sample, 80)),
+                    excerpt: flows::excerpt(&redactor.redact_window(sample, &[]), 80),
                     entropy: match p {
-                        flows::Protocol::Unknown { entropy } => entropy,
+                        flows::Protocol::Unknown { entropy, .. } => entropy,
                         _ => 0.0,
                     },
                 });
@@ -444,14 +460,15 @@ fn flows_json(
     exempt: &std::collections::BTreeMap<String, String>,
     redactor: &crate::redact::Redactor,
 ) -> String {
-    let rows: Vec<serde_json::Value> = table
+    let with_data = table.flows.iter().filter(|f| f.payload() > 0).count();
+    let mut rows: Vec<serde_json::Value> = table
         .flows
         .iter()
         .filter(|f| f.payload() > 0)
+        .take(MAX_ROWS)
         .map(|f| {
             let p = flows::classify(f);
-            let (c, s) = f.client_server();
-            let sample = if c.head.is_empty() { &s.head } else { &c.head };
+            let sample = f.sample();
             serde_json::json!({
                 "transport": f.transport,
                 "device_port": f.device_port,
@@ -468,10 +485,16 @@ fn flows_json(
                 "payload_received": f.received.payload,
                 "packets": f.packets,
                 "data_packets": f.data_packets(),
-                "excerpt": redactor.redact(&flows::excerpt(sample, 80)),
+                "excerpt": flows::excerpt(&redactor.redact_window(sample, &[]), 80),
             })
         })
         .collect();
+    if with_data > MAX_ROWS || table.dropped_flows > 0 {
+        rows.push(serde_json::json!({
+            "not_listed": with_data.saturating_sub(MAX_ROWS),
+            "not_stored_past_the_table_limit": table.dropped_flows,
+        }));
+    }
     serde_json::to_string_pretty(&rows).unwrap_or_default()
 }
 
@@ -483,7 +506,7 @@ fn destinations(table: &flows::FlowTable, conversations: &[Conversation], silent
         "{:<5} {:<44} {:<14} {:<29} {:>6} {:>10} {:>10}  detail",
         "proto", "route", "protocol", "judged", "flows", "sent", "received"
     );
-    for c in conversations {
+    for c in conversations.iter().take(MAX_ROWS) {
         let peer = match &c.peer_name {
             Some(n) => format!("{n} ({}):{}", c.peer, c.peer_port),
             None => format!("{}:{}", c.peer, c.peer_port),
@@ -508,6 +531,9 @@ fn destinations(table: &flows::FlowTable, conversations: &[Conversation], silent
                 c.detail.clone()
             }
         );
+    }
+    if conversations.len() > MAX_ROWS {
+        let _ = writeln!(out, "… and {} more conversations (flows.json)", conversations.len() - MAX_ROWS);
     }
     let _ = writeln!(
         out,
