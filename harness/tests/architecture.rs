@@ -11,7 +11,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // leaves
     ("model", &[]),
     ("util", &[]),
-    ("redact", &[]),
+    ("redact", &["util"]),
     ("exit", &[]),
     ("tlswire", &[]),
     // the certificate a TLS service presents: fetched (rustls) and judged

@@ -100,6 +100,12 @@ fn the_good_board_passes_every_remote_check_with_the_attempts_as_evidence() {
     "PWD-02",
     "before setup, the factory password opens a remote service: telnet"
 )]
+#[case::factory_login_behind_a_reminder(
+    "devices/simboard-remote-factory-nag.yaml",
+    "remote-factory-credentials",
+    "PWD-02",
+    "before setup, the factory password opens a remote service: ssh"
+)]
 #[case::factory_password_kept(
     "devices/simboard-factory-password-kept.yaml",
     "remote-factory-credentials",

@@ -55,6 +55,9 @@ pub enum Flaw {
     ValidationOffAfterFailures,
     /// The factory password logs in over the remote services before the owner set one.
     RemoteFactoryLogin,
+    /// The same, with a reminder first ("you are required to change your password") in
+    /// front of a shell that runs commands: a nag, not a forced change.
+    RemoteFactoryNag,
     /// A hidden `support`/`support` account logs in on every remote service.
     DefaultAccount,
     /// Remote logins are never slowed down or locked.
@@ -80,7 +83,7 @@ pub enum Flaw {
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 28] = [
+    pub const ALL: [Flaw; 29] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -99,6 +102,7 @@ impl Flaw {
         Flaw::EmptyImageAccepted,
         Flaw::ValidationOffAfterFailures,
         Flaw::RemoteFactoryLogin,
+        Flaw::RemoteFactoryNag,
         Flaw::DefaultAccount,
         Flaw::NoLoginThrottle,
         Flaw::PlaintextTelemetry,
@@ -131,6 +135,7 @@ impl Flaw {
             Flaw::EmptyImageAccepted => "empty-image-accepted",
             Flaw::ValidationOffAfterFailures => "validation-off-after-failures",
             Flaw::RemoteFactoryLogin => "remote-factory-login",
+            Flaw::RemoteFactoryNag => "remote-factory-nag",
             Flaw::DefaultAccount => "default-account",
             Flaw::NoLoginThrottle => "no-login-throttle",
             Flaw::PlaintextTelemetry => "plaintext-telemetry",

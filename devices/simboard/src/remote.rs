@@ -115,6 +115,16 @@ impl Accounts {
         self.opts.flaws.contains(&f)
     }
 
+    /// The remote-factory-nag flaw's reminder while the factory password is in force (its
+    /// shell then runs commands all the same).
+    fn nag(&self) -> &'static str {
+        if self.has(Flaw::RemoteFactoryNag) && State::load(&self.opts.state).password.is_none() {
+            "WARNING: the default password is in use. You are required to change your password immediately.\r\n"
+        } else {
+            ""
+        }
+    }
+
     /// Whether these credentials log in remotely now.
     fn check(&self, user: &str, password: &str) -> bool {
         let throttled = !self.has(Flaw::NoLoginThrottle);
@@ -130,7 +140,7 @@ impl Accounts {
             false
         } else {
             match &state.password {
-                None => factory && self.has(Flaw::RemoteFactoryLogin),
+                None => factory && (self.has(Flaw::RemoteFactoryLogin) || self.has(Flaw::RemoteFactoryNag)),
                 Some(current) => password == current || (factory && self.has(Flaw::FactoryPasswordKept)),
             }
         };
@@ -160,10 +170,12 @@ pub fn start(opts: RemoteOptions) {
     };
     if let Some(p) = opts.ssh_port {
         let a = fresh();
+        let n = a.clone();
         crate::ssh::serve(
             opts.address,
             p,
             Arc::new(move |u: &str, pw: &str| a.check(u, pw)),
+            Arc::new(move || n.nag()),
             opts.flaws.contains(&Flaw::WeakSsh),
         );
     }
@@ -345,7 +357,7 @@ fn telnet(w: &mut dyn Conn, a: &Accounts) {
             password = p;
         }
         if a.check(&user, &password) {
-            let _ = w.write_all(format!("\r\nWelcome to SimBoard, {user}\r\n$ ").as_bytes());
+            let _ = w.write_all(format!("\r\nWelcome to SimBoard, {user}\r\n{}$ ", a.nag()).as_bytes());
             loop {
                 let Some(cmd) = telnet_line(w) else { return };
                 match cmd.trim() {

@@ -12,11 +12,14 @@ use russh::{Channel, ChannelId};
 
 /// Whether these credentials log in (the board's account rules, lockout included).
 pub type Check = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+/// What the shell prints before its first prompt (the remote-factory-nag flaw's reminder).
+pub type Banner = Arc<dyn Fn() -> &'static str + Send + Sync>;
 
 const HOST_KEY: &str = include_str!("firmware/ssh-host-ed25519");
 
 struct Conn {
     check: Check,
+    banner: Banner,
 }
 
 impl russh::server::Handler for Conn {
@@ -42,7 +45,8 @@ impl russh::server::Handler for Conn {
 
     async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
         session.channel_success(channel)?;
-        session.data(channel, &b"Welcome to SimBoard\r\n$ "[..])?;
+        let text = format!("Welcome to SimBoard\r\n{}$ ", (self.banner)());
+        session.data(channel, text.into_bytes())?;
         Ok(())
     }
 
@@ -55,7 +59,7 @@ impl russh::server::Handler for Conn {
 }
 
 /// Serves SSH on `address:port` in a thread of its own (the board is otherwise threads).
-pub fn serve(address: IpAddr, port: u16, check: Check, weak: bool) {
+pub fn serve(address: IpAddr, port: u16, check: Check, banner: Banner, weak: bool) {
     std::thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
@@ -95,9 +99,9 @@ pub fn serve(address: IpAddr, port: u16, check: Check, weak: bool) {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
-                let (config, check) = (config.clone(), check.clone());
+                let (config, check, banner) = (config.clone(), check.clone(), banner.clone());
                 tokio::spawn(async move {
-                    if let Ok(s) = russh::server::run_stream(config, tcp, Conn { check }).await {
+                    if let Ok(s) = russh::server::run_stream(config, tcp, Conn { check, banner }).await {
                         let _ = s.await;
                     }
                 });

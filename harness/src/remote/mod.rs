@@ -94,20 +94,34 @@ impl Target {
     pub fn addr(&self) -> std::net::SocketAddr {
         std::net::SocketAddr::new(self.service.host, self.port)
     }
+
+    /// How long one login attempt may take in all: the service's timeout, the look into
+    /// the shell after an SSH login, and the shell probe after a password-change demand.
+    pub fn attempt_limit(&self) -> Duration {
+        self.service.timeout + PROBE_WAIT + Duration::from_secs(3)
+    }
 }
 
 impl Login for Target {
     async fn attempt(&self, user: &str, password: &str) -> Tried {
         let t0 = Instant::now();
-        let (outcome, detail) = match self.service.kind {
-            ServiceKind::Telnet => telnet::attempt(self, user, password).await,
-            ServiceKind::HttpBasic => http::attempt_basic(self, user, password).await,
-            ServiceKind::HttpDigest => http::attempt_digest(self, user, password).await,
-            ServiceKind::Ftp => ftp::attempt(self, user, password).await,
-            ServiceKind::HttpForm => http::attempt_form(self, user, password).await,
-            ServiceKind::Mqtt => mqtt::attempt(self, user, password).await,
-            ServiceKind::Ssh => ssh::attempt(self, user, password).await,
+        let driver = async {
+            match self.service.kind {
+                ServiceKind::Telnet => telnet::attempt(self, user, password).await,
+                ServiceKind::HttpBasic => http::attempt_basic(self, user, password).await,
+                ServiceKind::HttpDigest => http::attempt_digest(self, user, password).await,
+                ServiceKind::Ftp => ftp::attempt(self, user, password).await,
+                ServiceKind::HttpForm => http::attempt_form(self, user, password).await,
+                ServiceKind::Mqtt => mqtt::attempt(self, user, password).await,
+                ServiceKind::Ssh => ssh::attempt(self, user, password).await,
+            }
         };
+        // one deadline for the whole attempt: connect, every read and every write
+        let limit = self.attempt_limit();
+        let (outcome, detail) = tokio::time::timeout(limit, driver).await.unwrap_or_else(|_| {
+            let why = format!("no decision within {limit:?} (the attempt's deadline: connect, reads and writes)");
+            (Outcome::Unanswered(why.clone()), why)
+        });
         Tried {
             outcome,
             detail: tail_bytes(&detail, DETAIL_BYTES),
@@ -228,6 +242,58 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<(cr
         ServiceKind::Ssh => Ok((ssh::shell_console(t, user, password).await?, false)),
         ServiceKind::Telnet => Ok((telnet::shell_console(t, user, password).await?, true)),
         k => Err(format!("a {} service gives no shell", k.name())),
+    }
+}
+
+/// How long a device has to answer the shell probe typed after it demanded a new password.
+pub const PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What tells a forced password change from a reminder: after a device has printed the
+/// words of a change ("you must change your password"), a harmless command is typed at
+/// whatever prompt follows. A shell answers it (its arithmetic comes back, or its prompt
+/// comes back after the line); a change dialog takes it as a password or ends the session.
+/// Words alone never decide.
+#[derive(Debug, Clone)]
+pub struct ShellProbe {
+    /// What is typed (without the line end).
+    pub line: String,
+    answer: String,
+}
+
+impl ShellProbe {
+    pub fn new() -> Self {
+        loop {
+            let (a, b): (u32, u32) = (rand::random_range(10_000..50_000), rand::random_range(10_000..50_000));
+            let line = format!("echo $(({a}+{b}))");
+            let answer = (a + b).to_string();
+            // the echo of the typed line must not contain the answer
+            if !line.contains(&answer) {
+                return Self { line, answer };
+            }
+        }
+    }
+
+    /// Whether `out` (what came after the probe was typed) is a shell's answer: the sum,
+    /// or — a command line without arithmetic — the shell prompt again after the echo.
+    pub fn answered(&self, out: &[u8], shell_prompt: Option<&regex::bytes::Regex>) -> bool {
+        let mut visible = Vec::new();
+        crate::console::ansi::AnsiStripper::default().push(out, &mut visible);
+        let text = String::from_utf8_lossy(&visible);
+        let after_echo = match text.find(&self.line) {
+            Some(i) => &text[i + self.line.len()..],
+            None => &text[..],
+        };
+        let digits_at = |i: usize| after_echo.as_bytes().get(i).is_some_and(u8::is_ascii_digit);
+        let sum = after_echo
+            .match_indices(&self.answer)
+            .any(|(i, m)| !digits_at(i.wrapping_sub(1)) && !digits_at(i + m.len()));
+        sum || shell_prompt.is_some_and(|p| after_echo.contains('\n') && p.is_match(after_echo.as_bytes()))
+    }
+}
+
+impl Default for ShellProbe {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

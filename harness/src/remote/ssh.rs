@@ -38,9 +38,10 @@ fn changes(t: &Target) -> Vec<regex::bytes::Regex> {
 }
 
 pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String) {
-    match tokio::time::timeout(t.service.timeout, session(t, user, password)).await {
+    let limit = t.attempt_limit();
+    match tokio::time::timeout(limit, session(t, user, password)).await {
         Err(_) => (
-            Outcome::Unanswered(format!("no decision within {:?}", t.service.timeout)),
+            Outcome::Unanswered(format!("no decision within {limit:?}")),
             String::new(),
         ),
         Ok(Err(e)) => (Outcome::Unanswered(e.clone()), e),
@@ -57,8 +58,9 @@ enum Authed {
 /// Connects and authenticates: the password method, keyboard-interactive when that is all
 /// the server offers (PAM).
 async fn login(t: &Target, user: &str, password: &str) -> Result<(client::Handle<AnyHostKey>, Authed), String> {
-    let tcp = tokio::net::TcpStream::connect(t.addr())
+    let tcp = tokio::time::timeout(t.service.timeout, tokio::net::TcpStream::connect(t.addr()))
         .await
+        .map_err(|_| format!("no TCP connection within {:?}", t.service.timeout))?
         .map_err(|e| format!("TCP connect: {e}"))?;
     let _ = tcp.set_nodelay(true);
     let config = Arc::new(client::Config {
@@ -160,14 +162,22 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
     if let Authed::Out(o, d) = authed {
         return Err(format!("the login was not taken ({}): {d}", o.word()));
     }
-    let ch = h
-        .channel_open_session()
+    // the channel, its terminal and its shell within the service's timeout too: a device
+    // that takes the login and then answers nothing cannot hold the run
+    let within = t.service.timeout;
+    let late = |what: &str| format!("no {what} within {within:?} after the login");
+    let ch = tokio::time::timeout(within, h.channel_open_session())
         .await
+        .map_err(|_| late("session channel"))?
         .map_err(|e| format!("no session channel: {e}"))?;
-    ch.request_pty(true, "vt100", 80, 24, 0, 0, &[])
+    tokio::time::timeout(within, ch.request_pty(true, "vt100", 80, 24, 0, 0, &[]))
         .await
+        .map_err(|_| late("terminal"))?
         .map_err(|e| format!("no terminal: {e}"))?;
-    ch.request_shell(true).await.map_err(|e| format!("no shell: {e}"))?;
+    tokio::time::timeout(within, ch.request_shell(true))
+        .await
+        .map_err(|_| late("shell"))?
+        .map_err(|e| format!("no shell: {e}"))?;
     let feed = Feed::new(std::time::Instant::now());
     feed.event(format!("SSH session to {}", t.describe()), Some(true));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
@@ -188,8 +198,8 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
                 },
                 w = rx.recv() => match w {
                     Some(bytes) => {
-                        if ch.data(&bytes[..]).await.is_err() {
-                            fed.event("the SSH session ended (write refused)".into(), Some(false));
+                        if !matches!(tokio::time::timeout(within, ch.data(&bytes[..])).await, Ok(Ok(()))) {
+                            fed.event("the SSH session ended (the device took no more)".into(), Some(false));
                             break;
                         }
                     }
@@ -205,9 +215,12 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
     Ok(Console::new(feed, Arc::new(super::Pipe::new(tx))))
 }
 
-/// Logged in: open a shell for a moment; a demand for a new password is not access.
+/// Logged in: open a shell for a moment. A demand for a new password is not access — when
+/// the session then offers only the change dialog (a command typed next gets no shell's
+/// answer) or ends; a reminder in front of a working shell is access.
 async fn after_login(h: &mut client::Handle<AnyHostKey>, t: &Target) -> (Outcome, String) {
-    let Ok(mut ch) = h.channel_open_session().await else {
+    let opened = tokio::time::timeout(t.service.timeout, h.channel_open_session()).await;
+    let Ok(Ok(mut ch)) = opened else {
         return (Outcome::Accepted, "authenticated (no session channel)".into());
     };
     let _ = ch.request_pty(false, "vt100", 80, 24, 0, 0, &[]).await;
@@ -221,7 +234,7 @@ async fn after_login(h: &mut client::Handle<AnyHostKey>, t: &Target) -> (Outcome
             Ok(Some(ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. })) => {
                 seen.extend_from_slice(&data);
                 if change.iter().any(|c| c.is_match(&seen)) {
-                    return (Outcome::PasswordChange, String::from_utf8_lossy(&seen).into_owned());
+                    return forced_or_nag(&mut ch, seen, shell.as_ref()).await;
                 }
                 if shell.as_ref().is_some_and(|s| s.is_match(&seen)) || seen.len() > 16 * 1024 {
                     break;
@@ -232,4 +245,38 @@ async fn after_login(h: &mut client::Handle<AnyHostKey>, t: &Target) -> (Outcome
         }
     }
     (Outcome::Accepted, String::from_utf8_lossy(&seen).into_owned())
+}
+
+/// After the words of a password change: type a harmless command ([`super::ShellProbe`]);
+/// a shell's answer makes the login access, silence, a dialog or the end of the session a
+/// forced change.
+async fn forced_or_nag(
+    ch: &mut russh::Channel<client::Msg>,
+    mut seen: Vec<u8>,
+    shell: Option<&regex::bytes::Regex>,
+) -> (Outcome, String) {
+    let probe = super::ShellProbe::new();
+    let mark = seen.len();
+    if ch.data(format!("{}\r\n", probe.line).as_bytes()).await.is_err() {
+        return (Outcome::PasswordChange, String::from_utf8_lossy(&seen).into_owned());
+    }
+    let deadline = tokio::time::Instant::now() + super::PROBE_WAIT;
+    loop {
+        if probe.answered(&seen[mark..], shell) {
+            let mut said = String::from_utf8_lossy(&seen).into_owned();
+            said.push_str(" [a command typed after the demand for a new password ran: a reminder, not a forced change]");
+            return (Outcome::Accepted, said);
+        }
+        match tokio::time::timeout_at(deadline, ch.wait()).await {
+            Ok(Some(ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. })) => {
+                seen.extend_from_slice(&data);
+                if seen.len() > 64 * 1024 {
+                    break;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    (Outcome::PasswordChange, String::from_utf8_lossy(&seen).into_owned())
 }

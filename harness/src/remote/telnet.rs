@@ -98,8 +98,20 @@ impl Session {
         // NVT end of line: CR LF
         let mut b = line.as_bytes().to_vec();
         b.extend_from_slice(b"\r\n");
-        self.conn.write_all(&b).await.map_err(|e| format!("send: {e}"))?;
-        self.conn.flush().await.map_err(|e| format!("send: {e}"))
+        self.write_within(&b).await
+    }
+
+    /// Writes within the attempt's deadline: a device that stops reading (its receive
+    /// window full of our answers to its option flood) cannot hold the attempt.
+    async fn write_within(&mut self, b: &[u8]) -> Result<(), String> {
+        let deadline = tokio::time::Instant::from_std(self.deadline);
+        tokio::time::timeout_at(deadline, async {
+            self.conn.write_all(b).await?;
+            self.conn.flush().await
+        })
+        .await
+        .map_err(|_| "the device stopped taking what was sent (write deadline)".to_string())?
+        .map_err(|e| format!("send: {e}"))
     }
 
     /// Reads until one of `pats` matches what arrived since the last send.
@@ -121,7 +133,7 @@ impl Session {
             let mut data = Vec::new();
             let mut reply = Vec::new();
             self.neg.feed(&buf[..n], &mut data, &mut reply);
-            if !reply.is_empty() && self.conn.write_all(&reply).await.is_err() {
+            if !reply.is_empty() && self.write_within(&reply).await.is_err() {
                 return Seen::Closed;
             }
             self.seen.extend_from_slice(&data);
@@ -182,14 +194,57 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
     }
     let change = usize::from(p.password_change.is_some());
     let outcome = match s.expect(&pats).await {
-        Seen::Pattern(0) if change == 1 => Outcome::PasswordChange,
+        Seen::Pattern(0) if change == 1 => {
+            let o = s.forced_or_nag(&p.shell).await;
+            if o == Outcome::Accepted {
+                let note = " [a command typed after the demand for a new password ran: a reminder, not a forced change]";
+                s.all.extend_from_slice(note.as_bytes());
+            }
+            o
+        }
         Seen::Pattern(i) if i == change => Outcome::Accepted,
         Seen::Pattern(_) => Outcome::Rejected,
         Seen::Closed => Outcome::Unanswered("closed after the password without a word".into()),
         Seen::Timeout => Outcome::Unanswered("no answer to the password".into()),
     };
-    let _ = s.conn.shutdown().await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), s.conn.shutdown()).await;
     (outcome, s.transcript())
+}
+
+impl Session {
+    /// The device printed the words of a password change: a command typed next tells a
+    /// forced change (the dialog takes it, or the session ends) from a reminder in front
+    /// of a working shell ([`super::ShellProbe`]).
+    async fn forced_or_nag(&mut self, shell: &regex::bytes::Regex) -> Outcome {
+        let probe = super::ShellProbe::new();
+        self.deadline = self.deadline.max(Instant::now() + super::PROBE_WAIT);
+        if self.send(&probe.line).await.is_err() {
+            return Outcome::PasswordChange;
+        }
+        let until = Instant::now() + super::PROBE_WAIT;
+        let mut buf = [0u8; 4096];
+        loop {
+            if probe.answered(&self.seen, Some(shell)) {
+                return Outcome::Accepted;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.all.len() > MAX_READ {
+                return Outcome::PasswordChange;
+            }
+            let n = match tokio::time::timeout(left, self.conn.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => n,
+                // silence or the end of the session: no shell answered
+                _ => return Outcome::PasswordChange,
+            };
+            let (mut data, mut reply) = (Vec::new(), Vec::new());
+            self.neg.feed(&buf[..n], &mut data, &mut reply);
+            if !reply.is_empty() && self.write_within(&reply).await.is_err() {
+                return Outcome::PasswordChange;
+            }
+            self.seen.extend_from_slice(&data);
+            self.all.extend_from_slice(&data);
+        }
+    }
 }
 
 /// Bytes typed into a telnet session: a literal 0xFF is doubled (it would start a command).
@@ -218,6 +273,7 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
     feed.event(format!("telnet session to {}", t.describe()), Some(true));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let fed = feed.clone();
+    let write_limit = t.service.timeout;
     tokio::spawn(async move {
         let mut neg = Negotiator::default();
         let mut buf = [0u8; 4096];
@@ -231,8 +287,8 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
                     Ok(n) => {
                         let (mut data, mut reply) = (Vec::new(), Vec::new());
                         neg.feed(&buf[..n], &mut data, &mut reply);
-                        if !reply.is_empty() && wr.write_all(&reply).await.is_err() {
-                            fed.event("the telnet session ended (write refused)".into(), Some(false));
+                        if !reply.is_empty() && !matches!(tokio::time::timeout(write_limit, wr.write_all(&reply)).await, Ok(Ok(()))) {
+                            fed.event("the telnet session ended (the device took no more)".into(), Some(false));
                             break;
                         }
                         if !data.is_empty() {
@@ -242,8 +298,12 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
                 },
                 w = rx.recv() => match w {
                     Some(bytes) => {
-                        if wr.write_all(&escape(&bytes)).await.is_err() || wr.flush().await.is_err() {
-                            fed.event("the telnet session ended (write refused)".into(), Some(false));
+                        let sent = tokio::time::timeout(write_limit, async {
+                            wr.write_all(&escape(&bytes)).await?;
+                            wr.flush().await
+                        });
+                        if !matches!(sent.await, Ok(Ok(()))) {
+                            fed.event("the telnet session ended (the device took no more)".into(), Some(false));
                             break;
                         }
                     }
@@ -286,8 +346,141 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::config::services::{RemotePrompts, Service, ServiceKind};
+    use crate::remote::Login;
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    fn target(port: u16, timeout: Duration) -> Target {
+        let re = |s: &str| regex::bytes::Regex::new(s).unwrap();
+        Target::new(
+            Service {
+                name: "telnet".into(),
+                kind: ServiceKind::Telnet,
+                host: "127.0.0.1".parse().unwrap(),
+                port: crate::config::template::Template::literal(&port.to_string()),
+                tls: false,
+                user: None,
+                path: "/".into(),
+                user_field: String::new(),
+                password_field: String::new(),
+                success: None,
+                failure: None,
+                prompts: Some(RemotePrompts {
+                    login: re("login: $"),
+                    password: re("Password: $"),
+                    shell: re(r"\$ $"),
+                    login_rejected: re("Login incorrect"),
+                    password_change: Some(re("(?i)change your password")),
+                }),
+                timeout,
+                password_command: None,
+                after: 3,
+                unlock: None,
+            },
+            port,
+        )
+    }
+
+    /// A telnet-less line service: login, password, then what `after_login` does with each
+    /// line typed after the password (None: close).
+    async fn device(after_login: &'static str, then: fn(&str) -> Option<String>) -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let Ok((s, _)) = l.accept().await else { return };
+                tokio::spawn(async move {
+                    let (r, mut w) = s.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"login: ").await;
+                    let _ = lines.next_line().await;
+                    let _ = w.write_all(b"Password: ").await;
+                    let _ = lines.next_line().await;
+                    let _ = w.write_all(after_login.as_bytes()).await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        match then(line.trim_end()) {
+                            Some(out) => {
+                                let _ = w.write_all(out.as_bytes()).await;
+                            }
+                            None => return,
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    /// A POSIX shell's answer to `echo $((a+b))`.
+    fn shell(line: &str) -> Option<String> {
+        let sum = line
+            .strip_prefix("echo $((")
+            .and_then(|r| r.strip_suffix("))"))
+            .and_then(|e| e.split_once('+'))
+            .map(|(a, b)| a.parse::<u64>().unwrap_or(0) + b.parse::<u64>().unwrap_or(0));
+        Some(match sum {
+            Some(n) => format!("{line}\r\n{n}\r\n$ "),
+            None => format!("{line}\r\n$ "),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_reminder_in_front_of_a_working_shell_is_access_not_a_forced_change() {
+        let nag = "\r\nThe default password is in use, please change your password immediately\r\n$ ";
+        let t = target(device(nag, shell).await, Duration::from_secs(3));
+        let tried = t.attempt("admin", "admin").await;
+        assert_eq!(tried.outcome, Outcome::Accepted, "{}", tried.detail);
+        assert!(tried.detail.contains("a reminder, not a forced change"), "{}", tried.detail);
+        // a CLI without arithmetic: its prompt comes back after the typed line
+        let cli = |l: &str| Some(format!("{l}\r\nunknown command\r\n$ "));
+        let t = target(device(nag, cli).await, Duration::from_secs(3));
+        assert_eq!(t.attempt("admin", "admin").await.outcome, Outcome::Accepted);
+    }
+
+    #[tokio::test]
+    async fn a_change_dialog_that_takes_the_next_line_or_ends_is_a_forced_change() {
+        // OpenSSH/PAM style: the typed line is taken as the current password, then the end
+        let pam = "\r\nYou are required to change your password immediately\r\nCurrent password: ";
+        let t = target(
+            device(pam, |_| Some("passwd: Authentication token manipulation error\r\n".into())).await,
+            Duration::from_secs(3),
+        );
+        let ended = device(pam, |_| None).await;
+        assert_eq!(t.attempt("admin", "admin").await.outcome, Outcome::PasswordChange);
+        assert_eq!(
+            target(ended, Duration::from_secs(3)).attempt("admin", "admin").await.outcome,
+            Outcome::PasswordChange
+        );
+        // a dialog that only asks again
+        let dialog = "\r\nPlease change your password\r\nNew password: ";
+        let t = target(device(dialog, |_| Some("\r\nRetype new password: ".into())).await, Duration::from_secs(3));
+        assert_eq!(t.attempt("admin", "admin").await.outcome, Outcome::PasswordChange);
+    }
+
+    #[tokio::test]
+    async fn a_device_that_floods_negotiation_and_stops_reading_cannot_hold_an_attempt() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let Ok((mut s, _)) = l.accept().await else { return };
+            // DO <option> forever, never reading what the client answers
+            let flood: Vec<u8> = (0..4096u32).flat_map(|i| [IAC, DO, 30 + (i % 200) as u8]).collect();
+            while s.write_all(&flood).await.is_ok() {}
+        });
+        let t = target(port, Duration::from_secs(1));
+        let t0 = std::time::Instant::now();
+        let tried = t.attempt("admin", "admin").await;
+        assert!(matches!(tried.outcome, Outcome::Unanswered(_)), "{:?}", tried.outcome);
+        assert!(
+            t0.elapsed() <= t.attempt_limit() + Duration::from_secs(1),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
 
     #[test]
     fn negotiation_accepts_echo_and_sga_only_and_strips_commands() {
