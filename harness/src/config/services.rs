@@ -115,6 +115,24 @@ pub struct RawThrottle {
     pub after: Option<u32>,
     #[serde(default)]
     pub unlock: Option<Dur>,
+    /// What the service does with a login while it is locked: `refuses` it in its own
+    /// words (the default), or `drops` it (closes the connection or answers nothing).
+    /// Without `drops`, a service that stops answering after wrong passwords is not taken
+    /// as locked: it is an error to declare, or a denial of service when it never answers
+    /// again.
+    #[serde(default)]
+    pub while_locked: Option<WhileLocked>,
+}
+
+/// How a locked service treats a login (the maker's declaration, IXIT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhileLocked {
+    /// It refuses the login in its own words (as it refuses a wrong password).
+    #[default]
+    Refuses,
+    /// It closes the connection or answers nothing until the lockout ends.
+    Drops,
 }
 
 /// The telnet dialog's patterns.
@@ -162,6 +180,8 @@ pub struct Service {
     /// Wrong attempts before the declared protection engages (≥ 1).
     pub after: u32,
     pub unlock: Option<std::time::Duration>,
+    /// How the declared lockout treats a login.
+    pub while_locked: WhileLocked,
 }
 
 /// Hard bounds on what a profile may ask certbench to send to a device.
@@ -334,6 +354,7 @@ pub fn resolve(
         let throttle = s.throttle.clone().unwrap_or(RawThrottle {
             after: None,
             unlock: None,
+            while_locked: None,
         });
         if throttle.after == Some(0) {
             bad(
@@ -363,6 +384,7 @@ pub fn resolve(
             password_command: s.password_command.clone().filter(|c| !c.trim().is_empty()),
             after: throttle.after.unwrap_or(3),
             unlock: throttle.unlock.map(|d| d.0),
+            while_locked: throttle.while_locked.unwrap_or_default(),
         });
     }
     out

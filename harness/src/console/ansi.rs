@@ -214,7 +214,10 @@ mod tests {
     #[test]
     fn control_strings_opened_up_show_what_they_hid() {
         assert_eq!(strip_keeping_strings(b"\x1bPlogin: "), b"login: ".to_vec());
-        assert_eq!(strip_keeping_strings(b"a\x1b]0;x\x07b\x1b[1mc\r\n"), b"a0;xbc\n".to_vec());
+        assert_eq!(
+            strip_keeping_strings(b"a\x1b]0;x\x07b\x1b[1mc\r\n"),
+            b"a0;xbc\n".to_vec()
+        );
         assert_eq!(strip_keeping_strings(b"\x1b]2;\x1b\\# "), b"2;# ".to_vec());
         // a CSI cut off at the end consumes only itself
         assert_eq!(strip_keeping_strings(b"ok\x1b[12"), b"ok".to_vec());

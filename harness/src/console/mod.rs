@@ -317,7 +317,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_prompt_hidden_in_an_unterminated_control_string_still_fails_a_negative_window() {
-        for hidden in [&b"\x1bPlogin: "[..], b"\x1b]0;login: ", b"boot ok\r\n\x1b_x\x1b[0m login: "] {
+        for hidden in [
+            &b"\x1bPlogin: "[..],
+            b"\x1b]0;login: ",
+            b"boot ok\r\n\x1b_x\x1b[0m login: ",
+        ] {
             let feed = Feed::new(Instant::now());
             feed.event("opened".into(), Some(true));
             let c = Console::new(feed.clone(), Arc::new(Recorder::default()));
@@ -336,7 +340,11 @@ mod tests {
         feed.event("opened".into(), Some(true));
         let c = Console::new(feed.clone(), Arc::new(Recorder::default()));
         feed.rx(b"\x1b]0;title\x07ready\r\n");
-        assert_eq!(c.expect_none(&Regex::new("login: $").expect("regex"), Duration::from_millis(100)).await, None);
+        assert_eq!(
+            c.expect_none(&Regex::new("login: $").expect("regex"), Duration::from_millis(100))
+                .await,
+            None
+        );
     }
 
     #[tokio::test]

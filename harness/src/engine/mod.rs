@@ -1,6 +1,8 @@
 //! The scenario engine: runs a validated scenario's steps against a device through the
 //! console and power capabilities and decides a verdict. It names no transport type.
 
+#[cfg(test)]
+mod brute_force_tests;
 mod evidence;
 mod gate;
 mod shell;

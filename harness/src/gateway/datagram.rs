@@ -253,8 +253,9 @@ pub fn ssdp(d: &[u8]) -> bool {
     }
     let body = &text[first.len() + 2..text.len() - 2];
     body.split_terminator("\r\n").all(|l| {
-        l.split_once(':')
-            .is_some_and(|(k, _)| !k.is_empty() && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.'))
+        l.split_once(':').is_some_and(|(k, _)| {
+            !k.is_empty() && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+        })
     })
 }
 
@@ -482,9 +483,19 @@ mod tests {
         assert_eq!(kind([5000, 1900], &ssdp_ok), Some(Kind::Ssdp));
         ssdp_ok.extend_from_slice(b"owner=alice@example.com");
         assert_eq!(kind([5000, 1900], &ssdp_ok), None, "a body after the headers");
-        assert_eq!(kind([5000, 5683], b"\x40\x01\x12\x34\xbb.well-known\x04core"), Some(Kind::Coap));
-        assert_eq!(kind([5000, 5683], b"\x40\x01\x12\x34\xff{\"temp\":21}"), Some(Kind::Coap));
-        assert_eq!(kind([5000, 5683], b"\x40\x01\x12\x34\xfb"), None, "an option past the end");
+        assert_eq!(
+            kind([5000, 5683], b"\x40\x01\x12\x34\xbb.well-known\x04core"),
+            Some(Kind::Coap)
+        );
+        assert_eq!(
+            kind([5000, 5683], b"\x40\x01\x12\x34\xff{\"temp\":21}"),
+            Some(Kind::Coap)
+        );
+        assert_eq!(
+            kind([5000, 5683], b"\x40\x01\x12\x34\xfb"),
+            None,
+            "an option past the end"
+        );
         let mut dhcp_ok = vec![0u8; 240];
         dhcp_ok[0] = 1;
         dhcp_ok[1] = 1;

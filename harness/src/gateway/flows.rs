@@ -531,7 +531,11 @@ pub fn classify(f: &Flow) -> Protocol {
                     Some(Kind::Quic) | None => Protocol::Quic,
                 };
             }
-            let sample = if c.unidentified.is_empty() { &s.unidentified } else { &c.unidentified };
+            let sample = if c.unidentified.is_empty() {
+                &s.unidentified
+            } else {
+                &c.unidentified
+            };
             let sample = if sample.is_empty() { ch } else { sample.as_slice() };
             return Protocol::Unknown {
                 entropy: entropy(sample),

@@ -264,7 +264,9 @@ async fn forced_or_nag(
     loop {
         if probe.answered(&seen[mark..], shell) {
             let mut said = String::from_utf8_lossy(&seen).into_owned();
-            said.push_str(" [a command typed after the demand for a new password ran: a reminder, not a forced change]");
+            said.push_str(
+                " [a command typed after the demand for a new password ran: a reminder, not a forced change]",
+            );
             return (Outcome::Accepted, said);
         }
         match tokio::time::timeout_at(deadline, ch.wait()).await {

@@ -197,7 +197,8 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
         Seen::Pattern(0) if change == 1 => {
             let o = s.forced_or_nag(&p.shell).await;
             if o == Outcome::Accepted {
-                let note = " [a command typed after the demand for a new password ran: a reminder, not a forced change]";
+                let note =
+                    " [a command typed after the demand for a new password ran: a reminder, not a forced change]";
                 s.all.extend_from_slice(note.as_bytes());
             }
             o
@@ -380,6 +381,7 @@ mod tests {
                 password_command: None,
                 after: 3,
                 unlock: None,
+                while_locked: Default::default(),
             },
             port,
         )
@@ -434,7 +436,11 @@ mod tests {
         let t = target(device(nag, shell).await, Duration::from_secs(3));
         let tried = t.attempt("admin", "admin").await;
         assert_eq!(tried.outcome, Outcome::Accepted, "{}", tried.detail);
-        assert!(tried.detail.contains("a reminder, not a forced change"), "{}", tried.detail);
+        assert!(
+            tried.detail.contains("a reminder, not a forced change"),
+            "{}",
+            tried.detail
+        );
         // a CLI without arithmetic: its prompt comes back after the typed line
         let cli = |l: &str| Some(format!("{l}\r\nunknown command\r\n$ "));
         let t = target(device(nag, cli).await, Duration::from_secs(3));
@@ -446,18 +452,27 @@ mod tests {
         // OpenSSH/PAM style: the typed line is taken as the current password, then the end
         let pam = "\r\nYou are required to change your password immediately\r\nCurrent password: ";
         let t = target(
-            device(pam, |_| Some("passwd: Authentication token manipulation error\r\n".into())).await,
+            device(pam, |_| {
+                Some("passwd: Authentication token manipulation error\r\n".into())
+            })
+            .await,
             Duration::from_secs(3),
         );
         let ended = device(pam, |_| None).await;
         assert_eq!(t.attempt("admin", "admin").await.outcome, Outcome::PasswordChange);
         assert_eq!(
-            target(ended, Duration::from_secs(3)).attempt("admin", "admin").await.outcome,
+            target(ended, Duration::from_secs(3))
+                .attempt("admin", "admin")
+                .await
+                .outcome,
             Outcome::PasswordChange
         );
         // a dialog that only asks again
         let dialog = "\r\nPlease change your password\r\nNew password: ";
-        let t = target(device(dialog, |_| Some("\r\nRetype new password: ".into())).await, Duration::from_secs(3));
+        let t = target(
+            device(dialog, |_| Some("\r\nRetype new password: ".into())).await,
+            Duration::from_secs(3),
+        );
         assert_eq!(t.attempt("admin", "admin").await.outcome, Outcome::PasswordChange);
     }
 

@@ -118,6 +118,7 @@ impl Run<'_> {
                     // right password after every wrong one, so no lockout of 2 or more engages
                     after: 2,
                     unlock: None,
+                    while_locked: Default::default(),
                 };
                 Some(Target::new(service, p.port))
             })
@@ -331,7 +332,8 @@ impl Run<'_> {
 
     /// Logs in with the right credentials until it works or `limit` passes. Returns when
     /// the last refusal and the first success came (since the call): the lockout lasted at
-    /// least the first, at most the second. Polls from half the declared unlock time on,
+    /// least the first, at most the second. Only refusals in the device's words (or, where
+    /// the maker declares a lockout that drops logins, undecided ones) count as locked. Polls from half the declared unlock time on,
     /// every twentieth of it (at least 0.5 s); undeclared: after 1 s, then doubling to 10 s.
     async fn wait_unlocked(
         &mut self,
@@ -353,10 +355,16 @@ impl Run<'_> {
             tokio::time::sleep(pause.min(left)).await;
             let at = t0.elapsed();
             let tried = self.right_login(t, right).await;
-            if tried.outcome == Outcome::Accepted {
-                return Some((last_refused, at));
+            match tried.outcome {
+                Outcome::Accepted => return Some((last_refused, at)),
+                // the lockout lasted at least until the last login the device refused (or,
+                // declared, dropped): an undecided poll proves nothing about it
+                Outcome::Rejected => last_refused = at,
+                Outcome::Unanswered(_) if t.service.while_locked == crate::config::services::WhileLocked::Drops => {
+                    last_refused = at
+                }
+                _ => {}
             }
-            last_refused = at;
             pause = step.unwrap_or_else(|| (pause * 2).min(Duration::from_secs(10)));
         }
     }
@@ -586,9 +594,12 @@ impl Run<'_> {
                 answers: Vec::new(),
                 probes: Vec::new(),
                 took: Duration::ZERO,
+                first_undecided: None,
             };
-            self.wrong_burst(t, &mut b, attempts, max_burst).await?;
-            let verdict = self.after_burst(t, &right, &mut b, max_rate, unlock_within).await;
+            let verdict = match self.wrong_burst(t, &mut b, attempts, max_burst).await {
+                Ok(()) => self.after_burst(t, &right, &mut b, max_rate, unlock_within).await,
+                Err(e) => Err(e),
+            };
             self.keep_evidence(
                 &format!("brute-force-{}.svg", file_safe(&t.service.name)),
                 timeline_svg(&t.describe(), &b.answers, &b.probes, max_rate),
@@ -599,7 +610,8 @@ impl Run<'_> {
     }
 
     /// Wrong passwords as fast as the service answers, up to `attempts` or `max_burst`; one
-    /// that is taken is a FAIL at once.
+    /// that is taken is a FAIL at once. Only answers the device decided count: a burst the
+    /// device left (mostly) unanswered measured nothing.
     async fn wrong_burst(&mut self, t: &Target, b: &mut Burst, attempts: u32, max_burst: Duration) -> Result<(), Stop> {
         for j in 0..attempts {
             if b.t0.elapsed() > max_burst {
@@ -607,7 +619,7 @@ impl Run<'_> {
             }
             let wrong = format!("cb-wrong-{:08x}-{j}", b.nonce);
             let tried = self.try_login(t, &b.user, &wrong, &format!("wrong #{}", j + 1)).await;
-            b.answers.push((b.at(), tried.outcome.word()));
+            b.record(&tried);
             if matches!(tried.outcome, Outcome::Accepted | Outcome::PasswordChange) {
                 return Err(Stop::Fail {
                     check: Some("PWD-09".into()),
@@ -624,9 +636,41 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// An attempt the device held until certbench gave up is not a slowed guess: a burst
+    /// with no refusal in the device's words, or with more than a tenth of it undecided,
+    /// measured nothing (undecided attempts count as locked only where the maker declares
+    /// a lockout that drops logins). When the service then answers nothing at all, wrong
+    /// passwords took it down: a finding of its own.
+    async fn burst_decided(&mut self, t: &Target, b: &Burst, limit: Duration) -> Result<(), Stop> {
+        let n = b.answers.len();
+        let decided = b.decided();
+        let drops = t.service.while_locked == crate::config::services::WhileLocked::Drops;
+        let undecided = if drops { 0 } else { n - decided };
+        if decided > 0 && undecided * 10 <= n {
+            return Ok(());
+        }
+        let why = b.first_undecided.clone().unwrap_or_default();
+        match self.wait_answering(t, limit).await {
+            None => Err(Stop::Fail {
+                check: Some("PWD-09".into()),
+                reason: format!(
+                    "PWD-09: during {n} wrong passwords {} stopped answering ({why}) and gave no decision on any login for {:.0} s after: wrong passwords take the service down (denial of service), which is not a lockout",
+                    t.describe(),
+                    limit.as_secs_f64()
+                ),
+            }),
+            Some(_) => Err(Stop::Error(format!(
+                "not decided: {} gave no decision on {} of {n} wrong passwords ({why}): an unanswered guess is not a slowed one, so no rate can be measured (a lockout that drops connections must be declared: services[].throttle.while_locked: drops)",
+                t.describe(),
+                n - decided
+            ))),
+        }
+    }
+
     /// After the burst: the right password either works (then the answers must have slowed
-    /// below `max_rate`) or is locked out (then it must work again in time, and the lockout
-    /// must come back after the declared number of wrong ones and last long enough).
+    /// below `max_rate`, across parallel connections too) or is locked out (then it must
+    /// work again in time, and the lockout must come back after the declared number of
+    /// wrong ones and last long enough).
     async fn after_burst(
         &mut self,
         t: &Target,
@@ -637,36 +681,32 @@ impl Run<'_> {
     ) -> Result<String, Stop> {
         let n = b.answers.len();
         let burst = b.took;
-        // the sustained rate after the first ten (over all when fewer were made)
-        let rate = {
-            let from = if n > FREE_ATTEMPTS + 1 { FREE_ATTEMPTS } else { 0 };
-            let span = b.answers[n - 1].0 - if from == 0 { 0.0 } else { b.answers[from - 1].0 };
-            let count = (n - from) as f64;
-            if span > 0.0 { count / span * 60.0 } else { f64::INFINITY }
-        };
+        let rate = decided_rate(&b.answers);
+        let limit = Self::unlock_limit(t, unlock_within);
+        self.burst_decided(t, b, limit).await?;
         let after = self.right_login(t, right).await;
         b.probes.push((b.at(), after.outcome.word()));
         if after.outcome == Outcome::Accepted {
-            return if rate > f64::from(max_rate) {
-                Err(Stop::Fail {
+            if rate > f64::from(max_rate) {
+                return Err(Stop::Fail {
                     check: Some("PWD-09".into()),
                     reason: format!(
                         "PWD-09: {} answered {n} wrong passwords in {:.1} s ({rate:.0}/min after the first {FREE_ATTEMPTS}; the ceiling is {max_rate}/min) and took the right password right after: nothing slows a brute force",
                         t.describe(),
                         burst.as_secs_f64()
                     ),
-                })
-            } else {
-                Ok(format!(
-                    "{}: answers slowed to {rate:.1}/min over {n} wrong passwords ({:.0} s; ceiling {max_rate}/min); the right password worked right after",
-                    t.describe(),
-                    burst.as_secs_f64()
-                ))
-            };
+                });
+            }
+            let sequential = format!(
+                "{}: answers slowed to {rate:.1}/min over {n} wrong passwords ({:.0} s; ceiling {max_rate}/min); the right password worked right after",
+                t.describe(),
+                burst.as_secs_f64()
+            );
+            return self.parallel_burst(t, right, b, max_rate, limit, sequential).await;
         }
+        self.locked(t, &after, n, limit).await?;
         // locked out: the right password must work again, and the lockout must come
         // soon enough and last long enough
-        let limit = Self::unlock_limit(t, unlock_within);
         let unlocked = self.wait_unlocked(t, right, limit).await;
         b.probes
             .push((b.at(), if unlocked.is_some() { "accepted" } else { "rejected" }));
@@ -680,6 +720,163 @@ impl Run<'_> {
                 ),
             }),
             Some((u1, _)) => self.relock(t, right, b, limit, u1, max_rate).await,
+        }
+    }
+
+    /// The right password was not taken after wrong ones: a lockout only when the device
+    /// said so (refused it in its words), or the maker declared that a locked service drops
+    /// logins. A service that just stopped answering is a finding of its own when it never
+    /// answers again (wrong passwords took it down), and undecided when it comes back.
+    async fn locked(&mut self, t: &Target, after: &Tried, wrong: usize, limit: Duration) -> Result<(), Stop> {
+        use crate::config::services::WhileLocked;
+        match &after.outcome {
+            Outcome::Rejected => Ok(()),
+            Outcome::Unanswered(_) if t.service.while_locked == WhileLocked::Drops => Ok(()),
+            Outcome::Unanswered(why) => {
+                let back = self.wait_answering(t, limit).await;
+                Err(match back {
+                    None => Stop::Fail {
+                        check: Some("PWD-09".into()),
+                        reason: format!(
+                            "PWD-09: after {wrong} wrong passwords {} stopped answering ({why}) and gave no decision on any login for {:.0} s: wrong passwords take the service down (denial of service), which is not a lockout",
+                            t.describe(),
+                            limit.as_secs_f64()
+                        ),
+                    },
+                    Some(d) => Stop::Error(format!(
+                        "not decided: after {wrong} wrong passwords {} gave no decision on the right one ({why}) and answered again {:.1} s later: a dropped connection is not a lockout unless the maker declares it (services[].throttle.while_locked: drops)",
+                        t.describe(),
+                        d.as_secs_f64()
+                    )),
+                })
+            }
+            o => Err(Stop::Error(format!(
+                "not decided: after {wrong} wrong passwords {} {} with the right password",
+                t.describe(),
+                words(o)
+            ))),
+        }
+    }
+
+    /// Polls with the right password until the service decides a login (any decision)
+    /// or `limit` passes; how long that took.
+    async fn wait_answering(&mut self, t: &Target, limit: Duration) -> Option<Duration> {
+        let t0 = Instant::now();
+        let right = self.right_credentials().ok()?;
+        while t0.elapsed() < limit {
+            tokio::time::sleep(Duration::from_secs(1).min(limit.saturating_sub(t0.elapsed()))).await;
+            let tried = self.right_login(t, &right).await;
+            if !matches!(tried.outcome, Outcome::Unanswered(_)) {
+                return Some(t0.elapsed());
+            }
+        }
+        None
+    }
+
+    /// An attacker does not wait for one connection: wrong passwords on [`PARALLEL`]
+    /// connections at once for [`PARALLEL_WINDOW`] (at most [`PARALLEL_ATTEMPTS`] in all),
+    /// the rate counted across them. A device that slows each connection but not the
+    /// guesses as a whole fails; one whose lockout engages is judged as a lockout.
+    async fn parallel_burst(
+        &mut self,
+        t: &Target,
+        right: &Credentials,
+        b: &mut Burst,
+        max_rate: u32,
+        limit: Duration,
+        sequential: String,
+    ) -> Result<String, Stop> {
+        let t0 = Instant::now();
+        let started = *self.remote_t0.get_or_insert(t0);
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in 0..PARALLEL {
+            let (t, user, nonce, count) = (t.clone(), b.user.clone(), b.nonce, count.clone());
+            tasks.spawn(async move {
+                let mut out = Vec::new();
+                while t0.elapsed() < PARALLEL_WINDOW {
+                    let k = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if k >= PARALLEL_ATTEMPTS {
+                        break;
+                    }
+                    let wrong = format!("cb-wrong-{nonce:08x}-p{k}");
+                    let at = started.elapsed();
+                    let tried = t.attempt(&user, &wrong).await;
+                    out.push((c, k, at, t0.elapsed().as_secs_f64(), wrong, tried));
+                }
+                out
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            results.extend(r.unwrap_or_default());
+        }
+        results.sort_by(|x, y| x.3.total_cmp(&y.3));
+        let offset = b.at() - t0.elapsed().as_secs_f64();
+        let mut answers = Vec::new();
+        for (c, k, at, done, wrong, mut tried) in results {
+            let safe = self
+                .bench
+                .redactor
+                .redact_window(tried.detail.as_bytes(), &[("password", &wrong)]);
+            tried.detail = crate::remote::printable_tail(&String::from_utf8_lossy(&safe), 300);
+            self.attempts.push(AttemptRecord {
+                t_ms: at.as_millis(),
+                service: t.service.name.clone(),
+                user: crate::remote::printable(&b.user, 64),
+                credential: format!("wrong #p{} (parallel, connection {})", k + 1, c + 1),
+                outcome: tried.outcome.word(),
+                latency_ms: tried.latency.as_millis(),
+                detail: tried.detail.clone(),
+            });
+            if matches!(tried.outcome, Outcome::Accepted | Outcome::PasswordChange) {
+                return Err(Stop::Fail {
+                    check: Some("PWD-09".into()),
+                    reason: format!(
+                        "PWD-09: {} {} for a random wrong password on a parallel connection: the password is not checked",
+                        t.describe(),
+                        words(&tried.outcome)
+                    ),
+                });
+            }
+            b.answers.push((offset + done, tried.outcome.word()));
+            answers.push((done, tried.outcome.word()));
+        }
+        let rate = decided_rate(&answers);
+        let decided = answers.iter().filter(|a| a.1 == "rejected").count();
+        let after = self.right_login(t, right).await;
+        b.probes.push((b.at(), after.outcome.word()));
+        if after.outcome == Outcome::Accepted {
+            if rate > f64::from(max_rate) {
+                return Err(Stop::Fail {
+                    check: Some("PWD-09".into()),
+                    reason: format!(
+                        "PWD-09: {} slows each connection but not the guesses: on {PARALLEL} connections at once it refused {decided} wrong passwords in {:.1} s ({rate:.0}/min after the first {FREE_ATTEMPTS}; the ceiling is {max_rate}/min) and took the right password right after",
+                        t.describe(),
+                        t0.elapsed().as_secs_f64()
+                    ),
+                });
+            }
+            return Ok(format!(
+                "{sequential}; on {PARALLEL} connections at once {decided} wrong passwords were refused in {:.1} s ({rate:.1}/min after the first {FREE_ATTEMPTS})",
+                t0.elapsed().as_secs_f64()
+            ));
+        }
+        // the guesses across connections engaged the lockout: it must end
+        self.locked(t, &after, answers.len(), limit).await?;
+        match self.wait_unlocked(t, right, limit).await {
+            Some((u, _)) => Ok(format!(
+                "{sequential}; {PARALLEL} connections at once engaged a lockout after {decided} refused wrong passwords; the right password worked again {:.1} s later",
+                u.as_secs_f64()
+            )),
+            None => Err(Stop::Fail {
+                check: Some("PWD-09".into()),
+                reason: format!(
+                    "PWD-09: after wrong passwords on {PARALLEL} parallel connections {} refused the right one and still did not take it {:.0} s later: a brute-force attempt locks the owner out",
+                    t.describe(),
+                    limit.as_secs_f64()
+                ),
+            }),
         }
     }
 
@@ -702,7 +899,7 @@ impl Run<'_> {
             let wrong = format!("cb-wrong-{:08x}-k{j}", b.nonce);
             let user = b.user.clone();
             let tried = self.try_login(t, &user, &wrong, &format!("wrong #{}", n + j + 1)).await;
-            b.answers.push((b.at(), tried.outcome.word()));
+            b.record(&tried);
         }
         let t_k = cycle0.elapsed();
         let again = self.right_login(t, right).await;
@@ -717,6 +914,7 @@ impl Run<'_> {
                 ),
             });
         }
+        self.locked(t, &again, k, limit).await?;
         let unlocked = self.wait_unlocked(t, right, limit).await;
         b.probes
             .push((b.at(), if unlocked.is_some() { "accepted" } else { "rejected" }));
@@ -768,12 +966,47 @@ struct Burst {
     probes: Vec<(f64, &'static str)>,
     /// How long the burst of wrong passwords took.
     took: Duration,
+    /// Why the first undecided attempt got no decision.
+    first_undecided: Option<String>,
 }
 
 impl Burst {
     fn at(&self) -> f64 {
         self.t0.elapsed().as_secs_f64()
     }
+
+    fn record(&mut self, tried: &Tried) {
+        self.answers.push((self.at(), tried.outcome.word()));
+        if let (Outcome::Unanswered(why), None) = (&tried.outcome, &self.first_undecided) {
+            self.first_undecided = Some(why.clone());
+        }
+    }
+
+    /// Wrong passwords the device refused in its own words.
+    fn decided(&self) -> usize {
+        self.answers.iter().filter(|a| a.1 == "rejected").count()
+    }
+}
+
+/// Connections a parallel brute force opens at once.
+const PARALLEL: usize = 8;
+/// How long the parallel burst lasts, and how many wrong passwords it makes at most.
+const PARALLEL_WINDOW: Duration = Duration::from_secs(20);
+const PARALLEL_ATTEMPTS: usize = 100;
+
+/// Refusals per minute after the first [`FREE_ATTEMPTS`] (over all when fewer were made),
+/// counting only the answers the device decided: an attempt it left unanswered is no guess
+/// it slowed.
+fn decided_rate(answers: &[(f64, &str)]) -> f64 {
+    let times: Vec<f64> = answers.iter().filter(|a| a.1 == "rejected").map(|a| a.0).collect();
+    let n = times.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let from = if n > FREE_ATTEMPTS + 1 { FREE_ATTEMPTS } else { 0 };
+    let span = times[n - 1] - if from == 0 { 0.0 } else { times[from - 1] };
+    let count = (n - from) as f64;
+    if span > 0.0 { count / span * 60.0 } else { f64::INFINITY }
 }
 
 /// PWD-03's FAIL: a list entry got in (or was taken, pending a new password).

@@ -179,7 +179,11 @@ impl Run<'_> {
                 table.dropped_flows,
                 flows::MAX_FLOWS,
                 peers.join(", "),
-                if table.dropped_by_peer.len() > NAMED { ", …" } else { "" }
+                if table.dropped_by_peer.len() > NAMED {
+                    ", …"
+                } else {
+                    ""
+                }
             )));
         }
         let failing: Vec<&Conversation> = conversations.iter().filter(|c| c.judged == Judged::Plaintext).collect();
@@ -393,15 +397,7 @@ fn group(
         let device_port = (f.opened_by == Side::Peer).then_some(f.device_port);
         // the bench's connections to a service come from ever new ports: one conversation
         let peer_port = if f.opened_by == Side::Peer { 0 } else { f.peer_port };
-        let key = (
-            f.transport,
-            f.opened_by,
-            f.peer,
-            peer_port,
-            device_port,
-            p.name(),
-            j,
-        );
+        let key = (f.transport, f.opened_by, f.peer, peer_port, device_port, p.name(), j);
         let i = match index.get(&key) {
             Some(&i) => i,
             None => {
@@ -533,7 +529,11 @@ fn destinations(table: &flows::FlowTable, conversations: &[Conversation], silent
         );
     }
     if conversations.len() > MAX_ROWS {
-        let _ = writeln!(out, "… and {} more conversations (flows.json)", conversations.len() - MAX_ROWS);
+        let _ = writeln!(
+            out,
+            "… and {} more conversations (flows.json)",
+            conversations.len() - MAX_ROWS
+        );
     }
     let _ = writeln!(
         out,
