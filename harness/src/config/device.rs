@@ -145,6 +145,12 @@ pub struct RawNetwork {
     /// stops growing and the report says how many packets it lacks.
     #[serde(default)]
     pub capture_mib: Option<u64>,
+    /// The maker declares a firewall that silently drops connections to closed ports (the
+    /// reason, shown in the report). Ports that then give no answer to the port scan are
+    /// reported as not observed and ATK-01 goes to a reviewer; without this declaration
+    /// unanswered ports make ATK-01 an ERROR (a slow or lossy link must not hide a port).
+    #[serde(default)]
+    pub firewall_drops: Option<Loc<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -493,6 +499,8 @@ pub struct Device {
     pub plaintext_exempt: BTreeMap<String, String>,
     /// Capture file limit in bytes.
     pub capture_limit: u64,
+    /// The maker's declared dropping firewall (its reason), if any.
+    pub firewall_drops: Option<String>,
     /// Serve DHCP on the lab interface to this MAC (lab `bench.dhcp`).
     pub dhcp: Option<[u8; 6]>,
     /// The lab's resolver for names the bench does not play (lab `bench.dns_upstream`).
@@ -1323,6 +1331,11 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         link,
         plaintext_exempt,
         capture_limit,
+        firewall_drops: raw
+            .network
+            .as_ref()
+            .and_then(|n| n.firewall_drops.as_ref())
+            .map(|r| r.value.clone()),
         dhcp,
         dns_upstream,
     })

@@ -11,10 +11,22 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-/// Connections in flight at once.
+/// Connections in flight at once on a fast link; fewer on a slow one and in retries.
 const CONCURRENCY: usize = 512;
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// The shortest and longest wait for a port to accept or refuse.
+const MIN_CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Ports knocked first to measure the link (round-trip time, loss), and how long each may
+/// take to answer.
+const LINK_SAMPLE: usize = 24;
+const LINK_PROBE_WAIT: Duration = Duration::from_secs(5);
+/// Rounds of retries for ports that gave no answer, and the most ports a retry round
+/// takes: past it, the silence is a filter's, not a slow link's.
+const RETRY_ROUNDS: u32 = 3;
+const MAX_RETRIED: usize = 4096;
 const BANNER_WAIT: Duration = Duration::from_millis(2000);
+/// The connect timeout of the identification probes (banner, TLS, HTTP).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// One open port and what it is.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -41,45 +53,177 @@ impl OpenPort {
     }
 }
 
-/// TCP ports that accept a connection, ascending, and how many ports refused (RST): a
-/// refusal shows the host answered, so an empty result means "nothing listens" only when
-/// something was refused.
-pub async fn tcp_open(host: IpAddr, ports: std::ops::RangeInclusive<u16>) -> (Vec<u16>, u32) {
-    let sem = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+/// How one port answered a connection attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Knock {
+    /// It accepted (SYN-ACK).
+    Open,
+    /// It refused (RST): the host answered, nothing listens.
+    Refused,
+    /// Neither within the wait: dropped, filtered, or lost on a slow link.
+    Silent,
+}
+
+/// Knocks on one TCP port: the real one connects; tests give a scripted link.
+pub trait Knocker: Clone + Send + Sync + 'static {
+    fn knock(&self, port: u16, wait: Duration) -> impl std::future::Future<Output = Knock> + Send;
+}
+
+/// TCP connect to the device's address.
+#[derive(Debug, Clone, Copy)]
+pub struct Tcp(pub IpAddr);
+
+impl Knocker for Tcp {
+    async fn knock(&self, port: u16, wait: Duration) -> Knock {
+        match tokio::time::timeout(wait, TcpStream::connect(SocketAddr::new(self.0, port))).await {
+            Ok(Ok(_)) => Knock::Open,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Knock::Refused,
+            // another error (unreachable, reset): no decision about the port
+            Ok(Err(_)) | Err(_) => Knock::Silent,
+        }
+    }
+}
+
+/// What the link looked like before the sweep.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Link {
+    /// The slowest answer among the sample ports (accept or refuse), if any answered.
+    pub rtt_ms: Option<u64>,
+    /// Sample ports that gave no answer, of [`LINK_SAMPLE`].
+    pub silent: usize,
+    /// The wait per port the first round used (from `rtt_ms`), and its concurrency.
+    pub wait_ms: u64,
+    pub concurrency: usize,
+}
+
+/// The TCP sweep: open ports, how many refused, which stayed silent after every retry.
+#[derive(Debug, Clone, Default)]
+pub struct Sweep {
+    pub open: Vec<u16>,
+    pub refused: u32,
+    pub silent: Vec<u16>,
+    pub link: Link,
+    /// Retry rounds made, and ports found open only in a retry.
+    pub retry_rounds: u32,
+    pub found_in_retry: Vec<u16>,
+}
+
+/// Knocks on `ports` with bounded concurrency; each port's answer.
+async fn knock_all<K: Knocker>(k: &K, ports: &[u16], wait: Duration, concurrency: usize) -> Vec<(u16, Knock)> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    let mut open = Vec::new();
-    let mut refused = 0u32;
-    let mut tally = |r: Result<Result<u16, bool>, tokio::task::JoinError>| match r {
-        Ok(Ok(p)) => open.push(p),
-        Ok(Err(true)) => refused += 1,
-        _ => {}
-    };
-    for port in ports {
+    let mut out = Vec::with_capacity(ports.len());
+    for &port in ports {
         let Ok(permit) = sem.clone().acquire_owned().await else {
             break;
         };
+        let k = k.clone();
         tasks.spawn(async move {
             let _p = permit;
-            let addr = SocketAddr::new(host, port);
-            // Err(true): refused, the host answered; Err(false): no answer
-            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-                Ok(Ok(_)) => Ok(port),
-                Ok(Err(e)) => Err(e.kind() == std::io::ErrorKind::ConnectionRefused),
-                Err(_) => Err(false),
-            }
+            (port, k.knock(port, wait).await)
         });
         // keep the set small
-        while tasks.len() > CONCURRENCY * 2 {
-            if let Some(r) = tasks.join_next().await {
-                tally(r);
+        while tasks.len() > concurrency * 2 {
+            if let Some(Ok(r)) = tasks.join_next().await {
+                out.push(r);
             }
         }
     }
     while let Some(r) = tasks.join_next().await {
-        tally(r);
+        if let Ok(r) = r {
+            out.push(r);
+        }
     }
-    open.sort_unstable();
-    (open, refused)
+    out
+}
+
+/// Measures the link, sweeps `ports` with a wait fitted to it, and knocks again — longer,
+/// fewer at a time — on every port that gave no answer, so a slow or lossy link does not
+/// make a listening port look closed.
+pub async fn sweep<K: Knocker>(k: &K, ports: std::ops::RangeInclusive<u16>) -> Sweep {
+    let all: Vec<u16> = ports.collect();
+    // the link: a spread of ports, a few at a time, each given a generous wait
+    let step = (all.len() / LINK_SAMPLE).max(1);
+    let sample: Vec<u16> = all.iter().step_by(step).take(LINK_SAMPLE).copied().collect();
+    let mut timed = Vec::new();
+    {
+        let sem = Arc::new(tokio::sync::Semaphore::new(8));
+        let mut tasks = tokio::task::JoinSet::new();
+        for &port in &sample {
+            let (k, sem) = (k.clone(), sem.clone());
+            tasks.spawn(async move {
+                let _p = sem.acquire_owned().await;
+                let t0 = tokio::time::Instant::now();
+                let r = k.knock(port, LINK_PROBE_WAIT).await;
+                (r, t0.elapsed())
+            });
+        }
+        while let Some(Ok(r)) = tasks.join_next().await {
+            timed.push(r);
+        }
+    }
+    let answered: Vec<Duration> = timed
+        .iter()
+        .filter(|(r, _)| *r != Knock::Silent)
+        .map(|(_, d)| *d)
+        .collect();
+    let rtt = answered.iter().max().copied();
+    let wait = rtt
+        .map(|r| (r * 4 + Duration::from_millis(250)).clamp(MIN_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT))
+        .unwrap_or(MIN_CONNECT_TIMEOUT);
+    // a slow link is not flooded: what is in flight must fit in a few round trips
+    let concurrency = match rtt {
+        Some(r) if r > Duration::from_millis(200) => CONCURRENCY / 8,
+        _ => CONCURRENCY,
+    };
+    let mut out = Sweep {
+        link: Link {
+            rtt_ms: rtt.map(|d| d.as_millis() as u64),
+            silent: timed.len() - answered.len(),
+            wait_ms: wait.as_millis() as u64,
+            concurrency,
+        },
+        ..Sweep::default()
+    };
+    let mut silent = Vec::new();
+    let tally = |out: &mut Sweep, results: Vec<(u16, Knock)>, silent: &mut Vec<u16>, retry: bool| {
+        for (p, r) in results {
+            match r {
+                Knock::Open => {
+                    out.open.push(p);
+                    if retry {
+                        out.found_in_retry.push(p);
+                    }
+                }
+                Knock::Refused => out.refused += 1,
+                Knock::Silent => silent.push(p),
+            }
+        }
+    };
+    let first = knock_all(k, &all, wait, concurrency).await;
+    tally(&mut out, first, &mut silent, false);
+    let (mut wait, mut concurrency) = (wait, concurrency);
+    while !silent.is_empty() && silent.len() <= MAX_RETRIED && out.retry_rounds < RETRY_ROUNDS {
+        out.retry_rounds += 1;
+        wait = (wait * 2).min(MAX_CONNECT_TIMEOUT);
+        concurrency = (concurrency / 4).max(8);
+        silent.sort_unstable();
+        let again = std::mem::take(&mut silent);
+        let results = knock_all(k, &again, wait, concurrency).await;
+        tally(&mut out, results, &mut silent, true);
+    }
+    out.open.sort_unstable();
+    silent.sort_unstable();
+    out.silent = silent;
+    out
+}
+
+/// TCP ports that accept a connection, ascending, and how many ports refused (RST): a
+/// refusal shows the host answered, so an empty result means "nothing listens" only when
+/// something was refused.
+pub async fn tcp_open(host: IpAddr, ports: std::ops::RangeInclusive<u16>) -> (Vec<u16>, u32) {
+    let s = sweep(&Tcp(host), ports).await;
+    (s.open, s.refused)
 }
 
 fn printable(b: &[u8]) -> String {
@@ -264,24 +408,31 @@ pub async fn udp_open(host: IpAddr) -> Vec<OpenPort> {
     out
 }
 
-/// How long each part of a scan took.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+/// How long each part of a scan took, and what the sweep could not decide.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ScanTimes {
     pub tcp_sweep_ms: u128,
     /// Ports that refused the connection (the host answered on them).
     pub refused: u32,
     pub identify_ms: u128,
     pub udp_ms: u128,
+    /// The link as measured before the sweep.
+    pub link: Link,
+    /// Retry rounds for ports that gave no answer, and the ports found open only then.
+    pub retry_rounds: u32,
+    pub found_in_retry: Vec<u16>,
+    /// TCP ports that neither accepted nor refused after every retry: not observed.
+    pub no_answer: Vec<u16>,
 }
 
 /// The whole scan: every TCP port, identified, and the UDP probes.
 pub async fn scan(host: IpAddr) -> (Vec<OpenPort>, ScanTimes) {
     let mut out = Vec::new();
     let t = std::time::Instant::now();
-    let (open, refused) = tcp_open(host, 1..=65_535).await;
+    let sw = sweep(&Tcp(host), 1..=65_535).await;
     let tcp_sweep_ms = t.elapsed().as_millis();
     let t = std::time::Instant::now();
-    for port in open {
+    for &port in &sw.open {
         out.push(identify_tcp(host, port).await);
     }
     let identify_ms = t.elapsed().as_millis();
@@ -291,9 +442,13 @@ pub async fn scan(host: IpAddr) -> (Vec<OpenPort>, ScanTimes) {
         out,
         ScanTimes {
             tcp_sweep_ms,
-            refused,
+            refused: sw.refused,
             identify_ms,
             udp_ms: t.elapsed().as_millis(),
+            link: sw.link,
+            retry_rounds: sw.retry_rounds,
+            found_in_retry: sw.found_in_retry,
+            no_answer: sw.silent,
         },
     )
 }
@@ -302,6 +457,94 @@ pub async fn scan(host: IpAddr) -> (Vec<OpenPort>, ScanTimes) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A scripted link: every port answers after `latency` (23 is open, the rest refuse),
+    /// `lost_once` ports lose their first knock, `filtered` ports never answer.
+    #[derive(Clone)]
+    struct Scripted {
+        latency: Duration,
+        lost_once: Vec<u16>,
+        filtered: Vec<u16>,
+        seen: Arc<std::sync::Mutex<std::collections::HashMap<u16, u32>>>,
+    }
+
+    impl Scripted {
+        fn new(latency_ms: u64, lost_once: &[u16], filtered: &[u16]) -> Self {
+            Self {
+                latency: Duration::from_millis(latency_ms),
+                lost_once: lost_once.to_vec(),
+                filtered: filtered.to_vec(),
+                seen: Default::default(),
+            }
+        }
+    }
+
+    impl Knocker for Scripted {
+        async fn knock(&self, port: u16, wait: Duration) -> Knock {
+            let n = {
+                let mut g = self.seen.lock().unwrap();
+                let n = g.entry(port).or_default();
+                *n += 1;
+                *n
+            };
+            let lost = self.filtered.contains(&port) || (n == 1 && self.lost_once.contains(&port));
+            if lost || self.latency > wait {
+                tokio::time::sleep(wait).await;
+                return Knock::Silent;
+            }
+            tokio::time::sleep(self.latency).await;
+            if port == 23 { Knock::Open } else { Knock::Refused }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_link_gets_waits_fitted_to_it_and_no_port_is_missed() {
+        // 2.5 s to answer: a fixed 1.5 s wait would have called every port closed
+        let s = sweep(&Scripted::new(2500, &[], &[]), 1..=3000).await;
+        assert_eq!(s.open, vec![23]);
+        assert!(s.silent.is_empty(), "{:?}", s.silent.len());
+        assert_eq!(s.refused, 2999);
+        assert_eq!(s.link.rtt_ms, Some(2500));
+        assert!(s.link.wait_ms >= 10_000, "{:?}", s.link);
+        assert!(s.link.concurrency < CONCURRENCY, "a slow link is not flooded");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_port_whose_first_knock_was_lost_is_found_by_a_retry() {
+        let s = sweep(&Scripted::new(5, &[23, 80], &[]), 1..=3000).await;
+        assert_eq!(s.open, vec![23]);
+        assert_eq!(s.found_in_retry, vec![23]);
+        assert!(s.silent.is_empty());
+        assert!(s.retry_rounds >= 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ports_that_never_answer_are_reported_not_called_closed() {
+        let filtered: Vec<u16> = (1000..=1010).collect();
+        let s = sweep(&Scripted::new(5, &[], &filtered), 1..=3000).await;
+        assert_eq!(s.silent, filtered);
+        assert_eq!(s.retry_rounds, RETRY_ROUNDS);
+    }
+
+    #[tokio::test]
+    async fn a_real_port_that_drops_syns_is_silent_not_closed() {
+        // a listener whose accept queue is full: the kernel drops further SYNs unanswered
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+        sock.listen(0).unwrap();
+        let port = sock.local_addr().unwrap().as_socket().unwrap().port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(addr)).await {
+                held.push(c);
+            }
+        }
+        let s = sweep(&Tcp(IpAddr::from([127, 0, 0, 1])), port..=port).await;
+        assert_eq!(s.silent, vec![port], "{s:?}");
+        assert!(s.open.is_empty());
+        drop(sock);
+    }
 
     #[tokio::test]
     async fn open_ports_are_found_and_named_by_what_they_say() {

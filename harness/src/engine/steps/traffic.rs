@@ -256,6 +256,7 @@ impl Run<'_> {
             "open-ports.json",
             serde_json::to_string_pretty(&open).unwrap_or_default(),
         );
+        self.keep_evidence("scan.json", serde_json::to_string_pretty(&times).unwrap_or_default());
         let undeclared: Vec<&OpenPort> = open.iter().filter(|p| !declared.contains(&(p.proto, p.port))).collect();
         let list = |ports: &[&OpenPort]| -> String {
             ports
@@ -277,8 +278,28 @@ impl Run<'_> {
                 .join("; ")
         };
         let all: Vec<&OpenPort> = open.iter().collect();
+        let link = match times.link.rtt_ms {
+            Some(r) => format!(
+                "link: slowest answer {r} ms, {} of the sample ports silent; {} ms a port, {} at a time",
+                times.link.silent, times.link.wait_ms, times.link.concurrency
+            ),
+            None => format!("link: no sample port answered; {} ms a port", times.link.wait_ms),
+        };
+        let retried = if times.retry_rounds > 0 {
+            format!(
+                "; {} retry round(s) for ports that gave no answer{}",
+                times.retry_rounds,
+                if times.found_in_retry.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (found open only then: {:?})", times.found_in_retry)
+                }
+            )
+        } else {
+            String::new()
+        };
         let summary = format!(
-            "scanned 65535 TCP ports of {host} in {:.1}s (naming the open ones {:.1}s, 6 UDP services {:.1}s): {} open{}",
+            "scanned 65535 TCP ports of {host} in {:.1}s ({link}{retried}; naming the open ones {:.1}s, 6 UDP services {:.1}s): {} open{}",
             times.tcp_sweep_ms as f64 / 1000.0,
             times.identify_ms as f64 / 1000.0,
             times.udp_ms as f64 / 1000.0,
@@ -299,6 +320,24 @@ impl Run<'_> {
                     list(&undeclared)
                 ),
             });
+        }
+        // a port that neither accepted nor refused was not observed: the scan cannot say
+        // nothing undeclared listens there
+        if !times.no_answer.is_empty() {
+            let n = times.no_answer.len();
+            let some: Vec<String> = times.no_answer.iter().take(12).map(u16::to_string).collect();
+            let ports = format!("{}{}", some.join(", "), if n > 12 { ", …" } else { "" });
+            match &self.bench.device.firewall_drops {
+                Some(why) => self.reviews.push(format!(
+                    "ATK-01: {n} TCP port(s) gave no answer and were not observed ({ports}); the maker declares a firewall that drops: {why}"
+                )),
+                None => {
+                    return Err(Stop::Error(format!(
+                        "not decided: {n} TCP port(s) of {host} neither accepted nor refused a connection, even after {} retry round(s) with longer waits ({ports}; scan.json lists them): whether something listens there is unknown. A device whose firewall drops connections to closed ports: declare network.firewall_drops. {summary}",
+                        times.retry_rounds
+                    )));
+                }
+            }
         }
         Ok(summary)
     }
