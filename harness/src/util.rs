@@ -54,6 +54,62 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
+/// Size limits of the files a profile or lab names, by what they hold.
+pub mod limits {
+    /// A list (default credentials), a certificate, a secret, a document.
+    pub const TEXT: u64 = 1 << 20;
+    /// A firmware or update image.
+    pub const IMAGE: u64 = 512 << 20;
+}
+
+/// The one gate for every file a profile or lab file names (credentials lists, other
+/// units' certificates, secrets, documents, images — at `validate` and at `run` alike):
+/// the path, symbolic links resolved, must lie inside one of `roots` (the naming file's
+/// folder; for paths made at run time, the run's work folder), be a regular file (never a
+/// FIFO, which would block, or a device such as /dev/zero, which never ends) and hold at
+/// most `max` bytes. Returns the resolved path.
+pub fn check_user_file(path: &Path, roots: &[&Path], max: u64) -> Result<std::path::PathBuf, String> {
+    let real = path.canonicalize().map_err(|e| format!("{}: {e}", path.display()))?;
+    let inside = roots
+        .iter()
+        .filter_map(|r| r.canonicalize().ok())
+        .any(|r| real.starts_with(&r));
+    if !inside {
+        let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+        return Err(format!(
+            "{} leads to {}, outside {} (a file a profile or lab names must lie inside its folder, symbolic links followed)",
+            path.display(),
+            real.display(),
+            shown.join(" or ")
+        ));
+    }
+    let meta = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{} is not a regular file (a FIFO, a device or a folder is never read)",
+            path.display()
+        ));
+    }
+    if meta.len() > max {
+        return Err(format!("{} is larger than the limit of {max} bytes", path.display()));
+    }
+    Ok(real)
+}
+
+/// Reads a file through [`check_user_file`], bounded by the bytes actually read.
+pub fn read_user_file(path: &Path, roots: &[&Path], max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let real = check_user_file(path, roots, max)?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(&real)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("{} is larger than the limit of {max} bytes", path.display()));
+    }
+    Ok(bytes)
+}
+
 /// `application/x-www-form-urlencoded` for one value (how certbench posts a login form;
 /// the redactor masks secrets in this form too).
 pub fn form_encode(s: &str) -> String {
@@ -76,8 +132,48 @@ pub fn jsonl<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> String 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_files_stay_in_their_folder_and_are_regular_and_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("lab");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("ok.txt"), "admin:admin\n").unwrap();
+        std::fs::write(d.path().join("host-secret"), "root:x:0:0\n").unwrap();
+        std::os::unix::fs::symlink(d.path().join("host-secret"), root.join("link.txt")).unwrap();
+        assert_eq!(
+            read_user_file(&root.join("ok.txt"), &[&root], 100).unwrap(),
+            b"admin:admin\n"
+        );
+        let e = read_user_file(&root.join("link.txt"), &[&root], 100).unwrap_err();
+        assert!(e.contains("outside"), "{e}");
+        let e = read_user_file(&root.join("../host-secret"), &[&root], 100).unwrap_err();
+        assert!(e.contains("outside"), "{e}");
+        // a device and a FIFO are refused without being opened (a FIFO would block)
+        std::os::unix::fs::symlink("/dev/zero", root.join("zero")).unwrap();
+        assert!(
+            read_user_file(&root.join("zero"), &[&root, Path::new("/dev")], 100)
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        let fifo = root.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(
+            read_user_file(&fifo, &[&root], 100)
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        assert!(
+            read_user_file(&root.join("ok.txt"), &[&root], 4)
+                .unwrap_err()
+                .contains("larger than")
+        );
+    }
 
     #[test]
     fn hex_and_sha256_of_known_input() {

@@ -318,3 +318,77 @@ fn a_password_command_needs_a_shell_service() {
         text(&o)
     );
 }
+
+/// Every file a lab or profile names passes one gate, at `validate` and at `run`: a
+/// symbolic link out of the folder (a host file's line would go to the device as a
+/// password guess), a FIFO (would hang), a device such as /dev/zero (would never end) —
+/// each refused with exit 2 naming the file and the field, nothing read.
+#[test]
+fn named_files_are_confined_to_their_folder_regular_and_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab_dir = dir.path().join("lab");
+    std::fs::create_dir(&lab_dir).expect("mkdir");
+    std::fs::write(dir.path().join("host-secret"), "root:hunter2\n").expect("write");
+    std::os::unix::fs::symlink(dir.path().join("host-secret"), lab_dir.join("defaults.txt")).expect("link");
+    let fifo = lab_dir.join("unit-2.pem");
+    let c = std::ffi::CString::new(fifo.to_str().expect("utf8")).expect("cstr");
+    // SAFETY: a valid NUL-terminated path
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", lab_dir.join("firmware.bin")).expect("link");
+    let profile = repo().join("devices/simboard.yaml");
+    for (field, line) in [
+        ("default_credentials", "default_credentials: defaults.txt\n"),
+        ("other_unit_certificates", "other_unit_certificates: [unit-2.pem]\n"),
+    ] {
+        let lab = lab_dir.join(format!("{field}.yaml"));
+        std::fs::write(&lab, line).expect("lab");
+        for cmd in ["validate", "run"] {
+            let mut args = vec![
+                cmd,
+                "-d",
+                profile.to_str().expect("utf8"),
+                "--lab",
+                lab.to_str().expect("utf8"),
+            ];
+            if cmd == "run" {
+                args.extend([
+                    "--skip-setup",
+                    "--only",
+                    "console-access",
+                    "--out",
+                    "/nonexistent/never-created",
+                ]);
+            } else {
+                args = vec![
+                    cmd,
+                    profile.to_str().expect("utf8"),
+                    "--lab",
+                    lab.to_str().expect("utf8"),
+                ];
+            }
+            let t0 = std::time::Instant::now();
+            let o = certbench(&args);
+            let out = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {field}: {out}");
+            assert!(out.contains(field), "{cmd} {field}: {out}");
+            assert!(
+                out.contains("outside") || out.contains("not a regular file"),
+                "{cmd} {field}: {out}"
+            );
+            assert!(!out.contains("hunter2"), "nothing of the host file is shown: {out}");
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(30),
+                "never hangs on a FIFO"
+            );
+        }
+    }
+    // a profile whose image is a link to /dev/zero
+    let p = lab_dir.join("device.yaml");
+    let text_profile = std::fs::read_to_string(&profile)
+        .expect("profile")
+        .replace("\"{{workdir}}/sb1-0.9.0.sbimg\"", "firmware.bin");
+    std::fs::write(&p, text_profile).expect("write");
+    let o = certbench(&["validate", p.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("update.images.older.file"), "{}", text(&o));
+}

@@ -615,24 +615,29 @@ pub struct Overrides {
 pub type ChipCheck = fn(&str) -> Result<(), String>;
 
 /// Whether `p` (relative to the profile's folder `base`) stays inside that folder, also
-/// once symbolic links are followed.
+/// once symbolic links are followed. A file that does not exist yet is left to
+/// [`named_files`] (validate) and to the read at run, which pass the same gate
+/// ([`crate::util::check_user_file`]).
 fn confined(base: &Path, p: &Path) -> Result<(), String> {
     use std::path::Component;
     if p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
         return Err("outside the profile's folder (absolute or `..`)".into());
     }
     let full = base.join(p);
-    if let (Ok(real), Ok(root)) = (full.canonicalize(), base.canonicalize())
-        && !real.starts_with(&root)
-    {
-        return Err(format!("leads outside the profile's folder, to {}", real.display()));
+    if full.exists() {
+        crate::util::check_user_file(&full, &[base], crate::util::limits::TEXT)?;
     }
     Ok(())
 }
 
-/// Files the profile names that are missing or unreadable. Paths made at run time (with
-/// `{{...}}`, e.g. images a setup command signs into the work folder) are left to the run.
-fn missing_files(file: &Path, raw: &RawProfile) -> Vec<InputError> {
+/// Files the profile names that do not pass the gate every named file passes
+/// ([`crate::util::check_user_file`]: inside the profile's folder with links followed, a
+/// regular file, bounded). With `missing_too` (`certbench validate`) a missing file is an
+/// error too; at `run` a missing file only makes the checks that use it ERROR, but an
+/// existing one that escapes the folder, or is a FIFO or a device, stops the run. Paths
+/// made at run time (with `{{...}}`, e.g. images a setup command signs into the work
+/// folder) pass the same gate when they are read.
+fn named_files(file: &Path, raw: &RawProfile, missing_too: bool) -> Vec<InputError> {
     let base = file.parent().unwrap_or(Path::new("."));
     let mut refs: Vec<(String, Option<yaml::Pos>, String)> = Vec::new();
     let mut path = |field: &str, pos, p: &str| refs.push((field.to_string(), pos, p.to_string()));
@@ -690,10 +695,18 @@ fn missing_files(file: &Path, raw: &RawProfile) -> Vec<InputError> {
         .filter(|(_, _, p)| !p.contains("{{"))
         .filter_map(|(field, pos, p)| {
             let abs = if Path::new(&p).is_absolute() { PathBuf::from(&p) } else { base.join(&p) };
-            let why = match std::fs::File::open(&abs) {
-                Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => return None,
-                Ok(_) => "is not a regular file".to_string(),
-                Err(e) => e.to_string(),
+            // (symlink_metadata: a dangling link is there, and is checked)
+            if !missing_too && std::fs::symlink_metadata(&abs).is_err() {
+                return None;
+            }
+            let max = if field.starts_with("update.images") || field == "identity.firmware_file" {
+                crate::util::limits::IMAGE
+            } else {
+                crate::util::limits::TEXT
+            };
+            let why = match crate::util::check_user_file(&abs, &[base], max) {
+                Ok(_) => return None,
+                Err(e) => e,
             };
             Some(
                 InputError::new(file, pos, &field, format!("{p:?} ({}): {why}", abs.display()))
@@ -705,11 +718,7 @@ fn missing_files(file: &Path, raw: &RawProfile) -> Vec<InputError> {
 
 pub fn load(profile: &Path, lab: Option<&Path>, ov: &Overrides) -> Result<Device, InputErrors> {
     let raw: RawProfile = yaml::load(profile)?;
-    let missing = if ov.check_files {
-        missing_files(profile, &raw)
-    } else {
-        Vec::new()
-    };
+    let missing = named_files(profile, &raw, ov.check_files);
     let lab_raw: RawLab = match lab {
         Some(l) => yaml::load(l)?,
         None => RawLab::default(),
@@ -1138,15 +1147,24 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             }
         };
         let lab_base = lab_file.parent().unwrap_or(Path::new("."));
+        let flash_before_run = lab
+            .flash_before_run
+            .as_ref()
+            .map(|p| if p.is_absolute() { p.clone() } else { lab_base.join(p) });
+        // (a missing image is the flash's error at run; one that is there passes the gate)
+        if let Some(p) = &flash_before_run
+            && std::fs::symlink_metadata(p).is_ok()
+            && let Err(why) = crate::util::check_user_file(p, &[lab_base], crate::util::limits::IMAGE)
+        {
+            errs.borrow_mut()
+                .push(InputError::new(&lab_file, None, "flash_before_run", why));
+        }
         Some(super::debug::DebugSpec {
             driver,
             flash: d.flash.clone(),
             ram: d.ram.clone(),
             sacrificial: d.sacrificial,
-            flash_before_run: lab
-                .flash_before_run
-                .as_ref()
-                .map(|p| if p.is_absolute() { p.clone() } else { lab_base.join(p) }),
+            flash_before_run,
         })
     });
     let services = {
@@ -1165,7 +1183,9 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             } else {
                 lab_base.join(&p.value)
             };
-            match std::fs::read_to_string(&path) {
+            let read = crate::util::read_user_file(&path, &[lab_base], crate::util::limits::TEXT)
+                .and_then(|b| String::from_utf8(b).map_err(|_| format!("{}: not UTF-8 text", path.display())));
+            match read {
                 Ok(text) => match super::credentials::parse(&text) {
                     Ok(list) => list,
                     Err((line, why)) => {
@@ -1182,12 +1202,8 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                     }
                 },
                 Err(e) => {
-                    errs.borrow_mut().push(InputError::new(
-                        &lab_file,
-                        Some(p.pos),
-                        "default_credentials",
-                        format!("{}: {e}", path.display()),
-                    ));
+                    errs.borrow_mut()
+                        .push(InputError::new(&lab_file, Some(p.pos), "default_credentials", e));
                     Vec::new()
                 }
             }
@@ -1201,8 +1217,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         } else {
             lab_base.join(&p.value)
         };
-        let read = std::fs::read(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))
+        let read = crate::util::read_user_file(&path, &[lab_base], crate::util::limits::TEXT)
             .and_then(|b| crate::tlscert::pem_certificates(&b).map_err(|e| format!("{}: {e}", path.display())));
         match read {
             Ok(ders) => {
@@ -1351,9 +1366,15 @@ fn resolve_secret(base: &Path, src: &SecretSource, skip: bool) -> Result<String,
             .map_err(|_| format!("environment variable {name} is not set (it holds the factory password)")),
         SecretSource::File(p) => {
             let path = if p.is_absolute() { p.clone() } else { base.join(p) };
-            std::fs::read_to_string(&path)
+            crate::util::read_user_file(&path, &[base], crate::util::limits::TEXT)
+                .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))
+                .map_err(|e| {
+                    format!(
+                        "cannot read secret file {}: {e} (keep secrets beside the file that names them, or use env:)",
+                        path.display()
+                    )
+                })
         }
     }
 }

@@ -24,6 +24,104 @@ pub fn schema(kind: &str) -> Option<serde_json::Value> {
     serde_json::to_value(s).ok()
 }
 
+/// Every field of a profile (`device`) or lab file that names a file on this machine. Each
+/// passes the one gate ([`crate::util::check_user_file`] / [`crate::util::read_user_file`]:
+/// inside the naming file's folder — or the run's work folder for paths made at run time —
+/// symbolic links followed, a regular file, bounded) at load, at `validate` and where it is
+/// read at run. A test walks the schemas so that a new file field cannot miss the list.
+pub const FILE_FIELDS: &[(&str, &str)] = &[
+    ("device", "credentials.factory.password.file"),
+    ("device", "documents.disclosure_policy"),
+    ("device", "documents.privacy_policy"),
+    ("device", "documents.security_txt"),
+    ("device", "documents.signoff"),
+    ("device", "documents.support_period"),
+    ("device", "identity.firmware_file"),
+    ("device", "network.broker.ca_cert"),
+    ("device", "network.mqtt.trust.maker_ca.cert"),
+    ("device", "network.mqtt.trust.maker_ca.key"),
+    ("device", "update.images.hostile[].file"),
+    ("device", "update.images.older.file"),
+    ("device", "update.images.other_model.file"),
+    ("device", "update.images.valid.file"),
+    ("device", "update.trust.maker_ca.cert"),
+    ("device", "update.trust.maker_ca.key"),
+    ("lab", "default_credentials"),
+    ("lab", "flash_before_run"),
+    ("lab", "other_unit_certificates"),
+];
+
+/// Fields whose names look like files but are not: paths of URLs on the device or the
+/// bench, a serial device (opened as a console, never read as a file).
+const NOT_FILES: &[&str] = &[
+    "services[].path",
+    "update.delivery.pull.manifest_path",
+    "update.image_path",
+];
+
+#[cfg(test)]
+mod file_fields {
+    /// Every property path of a JSON schema ($refs followed), dotted, `[]` for arrays.
+    fn paths(schema: &serde_json::Value) -> Vec<String> {
+        fn walk(node: &serde_json::Value, defs: &serde_json::Value, path: &str, depth: u32, out: &mut Vec<String>) {
+            if depth > 12 {
+                return;
+            }
+            if let Some(r) = node.get("$ref").and_then(|r| r.as_str()) {
+                let name = r.rsplit('/').next().unwrap_or("");
+                walk(&defs[name], defs, path, depth + 1, out);
+            }
+            for k in ["anyOf", "oneOf", "allOf"] {
+                for x in node.get(k).and_then(|v| v.as_array()).into_iter().flatten() {
+                    walk(x, defs, path, depth + 1, out);
+                }
+            }
+            if let Some(items) = node.get("items") {
+                walk(items, defs, &format!("{path}[]"), depth + 1, out);
+            }
+            for (k, v) in node.get("properties").and_then(|p| p.as_object()).into_iter().flatten() {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                out.push(p.clone());
+                walk(v, defs, &p, depth + 1, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(schema, &schema["$defs"], "", 0, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn every_field_that_names_a_file_passes_the_one_gate() {
+        let looks_like_a_file =
+            regex::Regex::new(r"(?i)(file|cert|key$|credentials$|certificates|documents\.|path$|_run$)")
+                .expect("regex");
+        for kind in ["device", "lab"] {
+            let schema = super::schema(kind).expect("schema");
+            let all = paths(&schema);
+            for p in &all {
+                let leaf = !all.iter().any(|q| q.starts_with(&format!("{p}.")));
+                if !leaf || !looks_like_a_file.is_match(p) || super::NOT_FILES.contains(&p.as_str()) {
+                    continue;
+                }
+                assert!(
+                    super::FILE_FIELDS.contains(&(kind, p.as_str())),
+                    "{kind}: the field {p} names a file but is not in config::FILE_FIELDS (the gate every named file passes)"
+                );
+            }
+            // and no stale entry
+            for (k, f) in super::FILE_FIELDS.iter().filter(|(k, _)| *k == kind) {
+                assert!(all.iter().any(|p| p == f), "{k}: {f} is not in the schema");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod properties {
     //! The loaders against mutated real files: whatever the damage, an error with a place

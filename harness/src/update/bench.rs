@@ -151,9 +151,17 @@ impl UpdateBench {
         if let Some(i) = self.images.get(&key) {
             return Ok(i.clone());
         }
+        // the gate every named file passes, at run as at validate: inside the profile's
+        // folder or the run's work folder (where a setup signs images), links followed
+        let roots: Vec<std::path::PathBuf> = ["profile_dir", "workdir"]
+            .iter()
+            .filter_map(|k| vars.get(*k).map(std::path::PathBuf::from))
+            .collect();
         let read = |t: &Template| -> Result<Vec<u8>, String> {
             let p = t.render(vars, Quote::Raw)?;
-            std::fs::read(&p).map_err(|e| format!("cannot read the maker's image {p}: {e}"))
+            let roots: Vec<&std::path::Path> = roots.iter().map(|r| r.as_path()).collect();
+            crate::util::read_user_file(std::path::Path::new(&p), &roots, crate::util::limits::IMAGE)
+                .map_err(|e| format!("cannot read the maker's image: {e}"))
         };
         let missing = |what: &str| format!("the profile supplies no {what} image (update.images.{what})");
         let mut altered = None;

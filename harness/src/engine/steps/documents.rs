@@ -27,18 +27,17 @@ impl Run<'_> {
                     .replace("PrivacyPolicy", "privacy_policy"),
             ));
         };
-        // bounded by the bytes actually read: a document is text of a few pages
-        const MAX_DOCUMENT: u64 = 1 << 20;
-        let mut bytes = Vec::new();
-        std::fs::File::open(&path)
-            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_DOCUMENT + 1), &mut bytes))
-            .map_err(|e| Stop::Error(format!("cannot read the {what} {}: {e}", path.display())))?;
-        if bytes.len() as u64 > MAX_DOCUMENT {
-            return Err(Stop::Error(format!(
-                "the {what} {} is larger than {MAX_DOCUMENT} bytes: not a document a reviewer reads",
-                path.display()
-            )));
-        }
+        // the gate every named file passes (inside the profile's folder, links followed; a
+        // regular file; a document is text of a few pages)
+        let folder = self.bench.command_vars.get("profile_dir").map(std::path::PathBuf::from);
+        let roots: Vec<&std::path::Path> = folder.as_deref().into_iter().collect();
+        let roots = if roots.is_empty() {
+            vec![path.parent().unwrap_or(std::path::Path::new("/"))]
+        } else {
+            roots
+        };
+        let bytes = crate::util::read_user_file(&path, &roots, crate::util::limits::TEXT)
+            .map_err(|e| Stop::Error(format!("cannot read the {what}: {e}")))?;
         let text = String::from_utf8_lossy(&bytes);
         let now = time::OffsetDateTime::now_utc();
         let findings = match kind {
