@@ -54,6 +54,15 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
+/// The folder a file is in: `.` for a bare file name (whose parent is the empty path, which
+/// no command can run in and no path resolves against).
+pub fn folder_of(file: &Path) -> &Path {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// Size limits of the files a profile or lab names, by what they hold.
 pub mod limits {
     /// A list (default credentials), a certificate, a secret, a document.
@@ -135,6 +144,14 @@ pub fn jsonl<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> String 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_file_name_is_in_the_current_folder() {
+        // `current_dir("")` fails: every command of a profile given as `-d dev.yaml` did
+        assert_eq!(folder_of(Path::new("dev.yaml")), Path::new("."));
+        assert_eq!(folder_of(Path::new("devices/dev.yaml")), Path::new("devices"));
+        assert_eq!(folder_of(Path::new("/dev.yaml")), Path::new("/"));
+    }
 
     #[test]
     fn user_files_stay_in_their_folder_and_are_regular_and_bounded() {

@@ -392,3 +392,22 @@ fn named_files_are_confined_to_their_folder_regular_and_bounded() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("update.images.older.file"), "{}", text(&o));
 }
+
+/// A profile given without a folder (`-d dev.yaml`, run from its own folder) is in `.`:
+/// its documents are found, its commands run there.
+#[test]
+fn a_profile_named_without_a_folder_lives_in_the_current_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("policy.md"), "# Privacy\n").expect("write");
+    std::fs::write(
+        dir.path().join("dev.yaml"),
+        "identity: { vendor: t, model: m, hardware_revision: \"1\" }\ndocuments: { privacy_policy: policy.md }\n",
+    )
+    .expect("write");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_certbench"))
+        .args(["validate", "dev.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .expect("certbench");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -638,7 +638,7 @@ fn confined(base: &Path, p: &Path) -> Result<(), String> {
 /// made at run time (with `{{...}}`, e.g. images a setup command signs into the work
 /// folder) pass the same gate when they are read.
 fn named_files(file: &Path, raw: &RawProfile, missing_too: bool) -> Vec<InputError> {
-    let base = file.parent().unwrap_or(Path::new("."));
+    let base = crate::util::folder_of(file);
     let mut refs: Vec<(String, Option<yaml::Pos>, String)> = Vec::new();
     let mut path = |field: &str, pos, p: &str| refs.push((field.to_string(), pos, p.to_string()));
     if let Some(f) = &raw.identity.firmware_file {
@@ -963,7 +963,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         })
     });
 
-    let base = file.parent().unwrap_or(Path::new("."));
+    let base = crate::util::folder_of(file);
     let factory =
         raw.credentials
             .as_ref()
@@ -1146,7 +1146,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                 }
             }
         };
-        let lab_base = lab_file.parent().unwrap_or(Path::new("."));
+        let lab_base = crate::util::folder_of(&lab_file);
         let flash_before_run = lab
             .flash_before_run
             .as_ref()
@@ -1177,7 +1177,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let default_credentials = match &lab.default_credentials {
         None => Vec::new(),
         Some(p) => {
-            let lab_base = lab_file.parent().unwrap_or(Path::new("."));
+            let lab_base = crate::util::folder_of(&lab_file);
             let path = if p.value.is_absolute() {
                 p.value.clone()
             } else {
@@ -1211,7 +1211,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     };
     let mut other_unit_certificates = Vec::new();
     for p in &lab.other_unit_certificates {
-        let lab_base = lab_file.parent().unwrap_or(Path::new("."));
+        let lab_base = crate::util::folder_of(&lab_file);
         let path = if p.value.is_absolute() {
             p.value.clone()
         } else {

@@ -53,6 +53,7 @@ pub const FILE_FIELDS: &[(&str, &str)] = &[
 
 /// Fields whose names look like files but are not: paths of URLs on the device or the
 /// bench, a serial device (opened as a console, never read as a file).
+#[cfg(test)]
 const NOT_FILES: &[&str] = &[
     "services[].path",
     "update.delivery.pull.manifest_path",

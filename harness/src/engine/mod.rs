@@ -452,9 +452,10 @@ impl Run<'_> {
     }
 }
 
-/// A console that vanished mid-wait and did not come back: the board is dead or unplugged.
+/// A console that vanished mid-wait and was not back within its grace period: the wait
+/// ends there (it may come back later; the transcript says when).
 fn console_lost(why: String) -> Stop {
     Stop::Error(format!(
-        "the console was lost and did not come back: {why} (board dead or unplugged?)"
+        "the console was lost during the wait ({why}) and was not back within its grace period, so the wait ended there (board dead, reset or unplugged?)"
     ))
 }

@@ -59,7 +59,7 @@ pub struct Inventory {
 
 pub fn load(path: &Path) -> Result<Inventory, InputErrors> {
     let raw: RawInventory = yaml::load(path)?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let base = crate::util::folder_of(path);
     let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
     let mut errs = Vec::new();
     let mut boards: Vec<Board> = Vec::new();

@@ -45,7 +45,7 @@ pub(super) async fn prepare(
     workdir: &Path,
     signals: &mut tokio::sync::watch::Receiver<Option<&'static str>>,
 ) -> Prepared {
-    let profile_dir = abs(device.profile_file.parent().unwrap_or(Path::new(".")));
+    let profile_dir = abs(crate::util::folder_of(&device.profile_file));
     let (mut vars, port) = command_vars(device, run_id, out_dir, workdir, &profile_dir);
     let (lock, lock_error) = lock_board(opts, device, port.as_deref(), signals).await;
     let held = lock.is_some();
