@@ -113,6 +113,33 @@ fn https_telemetry_with_a_pinned_ca_passes_and_nothing_listens() {
     assert!(dest.contains("cloud.netdev.test ("), "the destination is named: {dest}");
 }
 
+/// Clear text over UDP dressed as NTP (48 bytes whose first byte reads "v4 client", on
+/// port 123) and as DTLS (a 3-byte record prefix) is judged as the text it is: COM-01
+/// fails naming both, each with its excerpt. tshark reads the same datagrams as malformed.
+#[test]
+fn clear_text_dressed_as_ntp_or_dtls_fails_com01() {
+    if !ready() {
+        return;
+    }
+    let (c, dir, out) = run("fixtures/devices/netdev-udp-disguised.yaml");
+    let t = &c["network-traffic"];
+    assert_eq!(t.status, "failure", "{out}");
+    assert!(t.message.contains("COM-01"), "{}", t.message);
+    assert!(
+        t.message.contains(":123: an unidentified protocol carrying readable text")
+            && t.message.contains("c=telemetry&owner=alice@example.com"),
+        "{}",
+        t.message
+    );
+    assert!(
+        t.message.contains(":4433: an unidentified protocol carrying readable text"),
+        "{}",
+        t.message
+    );
+    let pcap = dir.path().join("results/capture.pcapng");
+    assert!(!tshark(&pcap, "udp.dstport == 123").is_empty(), "the datagrams are in the capture");
+}
+
 #[test]
 fn a_device_that_sends_nothing_is_an_error_not_a_pass() {
     if !ready() {
@@ -225,7 +252,14 @@ fn a_namespace_left_by_a_killed_run_is_removed_with_its_device_by_the_next_run()
     "failure",
     "23/tcp (telnet"
 )]
-#[case::debug_port("devices/simboard-debug-port.yaml", "", "", "failure", "4444/tcp")]
+// the monitor's banner is readable text: clear text whatever protocol it is (issue 24)
+#[case::debug_port(
+    "devices/simboard-debug-port.yaml",
+    "failure",
+    "device:4444: an unidentified protocol carrying readable text",
+    "failure",
+    "4444/tcp"
+)]
 fn the_simulated_boards_network_flaws_are_named(
     #[case] profile: &str,
     #[case] traffic: &str,

@@ -4,18 +4,21 @@
 //! Each packet is parsed once (Ethernet, optional VLAN tags, IPv4/IPv6, TCP/UDP) and added
 //! to its flow: counts, the first packet numbers, the first bytes each side sent. No
 //! stream reassembly: the head of a direction is its payload in arrival order, which is
-//! what protocol identification needs. Memory is bounded: at most `MAX_FLOWS` flows and
-//! `HEAD` bytes per direction.
+//! what protocol identification needs. Memory is bounded: at most `MAX_FLOWS` flows, of
+//! them `MAX_DATA_FLOWS` with data, and `HEAD` bytes per direction.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Bytes kept from the start of each direction of a flow.
 pub const HEAD: usize = 512;
-/// Flows kept per board; later ones are counted (by peer, see
-/// [`FlowTable::dropped_by_peer`]), not stored, and the traffic check that meets them ERRORs
-/// saying so. At most ≈ 2.5 KiB a flow: ≈ 40 MiB a board.
-pub const MAX_FLOWS: usize = 16_384;
+/// Flows kept per board (two full port scans fit: a flow without data costs ≈ 350 bytes);
+/// later ones are counted (by peer, see [`FlowTable::dropped_by_peer`]), not stored, and
+/// the traffic check that meets them ERRORs saying so.
+pub const MAX_FLOWS: usize = 200_000;
+/// Of those, flows that carry application data (their first bytes are kept, ≈ 1.5 KiB a
+/// flow): a flood of one-packet flows stops being stored here, ≈ 25 MiB a board.
+pub const MAX_DATA_FLOWS: usize = 16_384;
 /// Peers the summary of dropped flows names.
 const MAX_DROPPED_PEERS: usize = 64;
 /// Packet numbers kept per flow (the first ones, for the report).
@@ -205,6 +208,9 @@ pub struct Flow {
     pub sent: Direction,
     /// To the device.
     pub received: Direction,
+    /// Its data came when the table's data slots were full: counted as dropped, not judged.
+    #[serde(skip)]
+    pub unfollowed: bool,
 }
 
 impl Flow {
@@ -264,8 +270,10 @@ pub struct FlowTable {
     pub device_packets: u64,
     /// TCP/UDP packets between other hosts on the link (never the device's).
     pub foreign_packets: u64,
-    /// Flows not stored because the table was full.
+    /// Flows not stored (or no longer followed) because the table was full.
     pub dropped_flows: u64,
+    /// Flows stored that carry application data.
+    pub data_flows: usize,
     /// Of those, how many went to each peer (transport, address; the first
     /// [`MAX_DROPPED_PEERS`] peers), for the message that says what was not judged.
     pub dropped_by_peer: Vec<((Transport, IpAddr), u64)>,
@@ -282,6 +290,7 @@ impl FlowTable {
             device_packets: 0,
             foreign_packets: 0,
             dropped_flows: 0,
+            data_flows: 0,
             dropped_by_peer: Vec::new(),
         }
     }
@@ -320,18 +329,12 @@ impl FlowTable {
                 }
             }
         }
+        let data_full = self.data_flows >= MAX_DATA_FLOWS && !p.payload.is_empty();
         let i = match self.index.get(&key) {
             Some(i) => *i,
             None => {
-                if self.flows.len() >= MAX_FLOWS {
-                    self.dropped_flows += 1;
-                    let peer = (p.transport, key.3);
-                    let room = self.dropped_by_peer.len() < MAX_DROPPED_PEERS;
-                    match self.dropped_by_peer.iter_mut().find(|(k, _)| *k == peer) {
-                        Some((_, n)) => *n += 1,
-                        None if room => self.dropped_by_peer.push((peer, 1)),
-                        None => {}
-                    }
+                if self.flows.len() >= MAX_FLOWS || data_full {
+                    self.drop_flow(p.transport, key.3);
                     return;
                 }
                 // TCP: the SYN's sender opened it; otherwise whoever spoke first
@@ -349,11 +352,25 @@ impl FlowTable {
                     packets: Vec::new(),
                     sent: Direction::default(),
                     received: Direction::default(),
+                    unfollowed: false,
                 });
                 self.index.insert(key, self.flows.len() - 1);
                 self.flows.len() - 1
             }
         };
+        let f = &self.flows[i];
+        if f.payload() == 0 && !p.payload.is_empty() {
+            // the flow starts carrying data: it needs a data slot, or is no longer followed
+            if f.unfollowed {
+                return;
+            }
+            if data_full {
+                self.flows[i].unfollowed = true;
+                self.drop_flow(p.transport, key.3);
+                return;
+            }
+            self.data_flows += 1;
+        }
         let f = &mut self.flows[i];
         if f.packets.len() < KEEP_PACKETS {
             f.packets.push(number);
@@ -372,6 +389,20 @@ impl FlowTable {
             f.sent.add(number, frame.len(), p.payload);
         } else {
             f.received.add(number, frame.len(), p.payload);
+        }
+    }
+}
+
+impl FlowTable {
+    /// Counts a flow the table does not store or follow, by peer.
+    fn drop_flow(&mut self, transport: Transport, peer: IpAddr) {
+        self.dropped_flows += 1;
+        let key = (transport, peer);
+        let room = self.dropped_by_peer.len() < MAX_DROPPED_PEERS;
+        match self.dropped_by_peer.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None if room => self.dropped_by_peer.push((key, 1)),
+            None => {}
         }
     }
 }
@@ -940,19 +971,38 @@ mod tests {
         );
     }
 
+    fn scanner_port() -> u16 {
+        40000
+    }
+
     #[test]
     fn a_flood_of_one_packet_flows_is_bounded_and_counted() {
         let mut t = FlowTable::new(Some(IpAddr::from(DEV)));
-        let n = MAX_FLOWS as u64 + 5000;
+        // two port scans' worth of connection attempts (no data) are all kept
+        let mut number = 0;
+        for i in 0..131_070u32 {
+            number += 1;
+            let port = 1 + (i % 65535) as u16;
+            let scanner = 40000 + (i / 65535) as u16;
+            t.add(number, &frame(true, PEER, scanner, DEV, port, SYN, b""), false);
+        }
+        assert_eq!(t.flows.len(), 131_070);
+        assert_eq!(t.dropped_flows, 0);
+        // then a flood of one-packet UDP flows: data slots run out, the rest is counted
+        let n = MAX_DATA_FLOWS as u64 + 5000;
         for i in 0..n {
+            number += 1;
             let port = 1024 + (i % 60000) as u16;
             let peer = [198, 18, (i / 60000) as u8, 1];
-            t.add(i + 1, &frame(false, DEV, 5000, peer, port, 0, b"x"), true);
+            t.add(number, &frame(false, DEV, 5000, peer, port, 0, b"x"), true);
         }
-        assert_eq!(t.flows.len(), MAX_FLOWS);
+        assert_eq!(t.data_flows, MAX_DATA_FLOWS);
+        assert_eq!(t.flows.len(), 131_070 + MAX_DATA_FLOWS);
         assert_eq!(t.dropped_flows, 5000);
         assert_eq!(t.dropped_by_peer.iter().map(|(_, n)| n).sum::<u64>(), 5000);
-        assert_eq!(t.device_packets, n);
+        // a stored flow that starts carrying data once the slots are full is not followed
+        t.add(number + 1, &frame(true, DEV, 7, PEER, scanner_port(), ACK, b"late data"), true);
+        assert_eq!(t.dropped_flows, 5001);
     }
 
     #[test]

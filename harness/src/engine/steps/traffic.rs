@@ -175,9 +175,10 @@ impl Run<'_> {
                 .map(|((t, a), n)| format!("{n} {} to/from {a}", <&str>::from(*t)))
                 .collect();
             return Err(Stop::Error(format!(
-                "{summary}; {} flows past the table's limit of {} per board were counted, not judged ({}{})",
+                "{summary}; {} flows past the table's limits ({} flows, {} of them with data, per board) were counted, not judged ({}{})",
                 table.dropped_flows,
                 flows::MAX_FLOWS,
+                flows::MAX_DATA_FLOWS,
                 peers.join(", "),
                 if table.dropped_by_peer.len() > NAMED {
                     ", …"
