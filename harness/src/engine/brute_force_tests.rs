@@ -31,6 +31,10 @@ enum Wrong {
     DropsFor(u32, Duration),
     /// After this many wrong ones, stops serving for good.
     FallsOver(u32),
+    /// Answers at once, echoing what it was sent with colour codes between the letters;
+    /// the right password is echoed too, a kilobyte before the prompt (where an evidence
+    /// window cuts it).
+    Echoes,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +74,10 @@ async fn service(mode: Wrong) -> u16 {
                     let Ok(Some(pw)) = lines.next_line().await else { return };
                     if pw.trim_end() == RIGHT {
                         shared.lock().await.wrong_in_row = 0;
+                        if matches!(mode, Wrong::Echoes) {
+                            let filler = "=".repeat(1010);
+                            let _ = w.write_all(format!("\r\nwelcome {RIGHT}{filler}").as_bytes()).await;
+                        }
                         let _ = w.write_all(b"\r\nwelcome\r\n$ ").await;
                         let _ = lines.next_line().await;
                         return;
@@ -91,6 +99,11 @@ async fn service(mode: Wrong) -> u16 {
                                     g.wrong_in_row = 0;
                                     g.closed_until = Some(Instant::now() + d);
                                 }
+                                Some(Duration::ZERO)
+                            }
+                            Wrong::Echoes => {
+                                let coloured: String = pw.trim_end().chars().map(|c| format!("{c}\x1b[1m")).collect();
+                                let _ = w.write_all(format!("\r\nyou typed {coloured}\x1b[0m").as_bytes()).await;
                                 Some(Duration::ZERO)
                             }
                             Wrong::FallsOver(k) => {
@@ -149,6 +162,9 @@ steps:
 }
 
 async fn run(mode: Wrong, throttle: &str, attempts: u32, max_rate: u32, dir: &Path) -> ScenarioResult {
+    let redactor = Redactor::default();
+    redactor.add_public("admin");
+    redactor.add("factory.password", RIGHT);
     let port = service(mode).await;
     // a service that holds a guess is given up on after 1 s; the others answer within 5 s
     let timeout = if matches!(mode, Wrong::Holds) { "1s" } else { "5s" };
@@ -164,7 +180,7 @@ async fn run(mode: Wrong, throttle: &str, attempts: u32, max_rate: u32, dir: &Pa
         device,
         console: None,
         power: None,
-        redactor: Redactor::default(),
+        redactor,
         command_vars: BTreeMap::new(),
         command_cwd: dir.to_path_buf(),
         net: None,
@@ -244,4 +260,16 @@ async fn a_service_that_falls_over_under_wrong_passwords_fails_as_a_denial_of_se
     let r = run(Wrong::FallsOver(4), "", 12, 10, dir.path()).await;
     assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
     assert!(reason(&r).contains("denial of service"), "{}", reason(&r));
+}
+
+#[tokio::test]
+async fn a_device_that_echoes_passwords_with_colour_codes_or_across_a_window_edge_leaks_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = run(Wrong::Echoes, "", 12, 10, dir.path()).await;
+    assert_eq!(r.verdict, Verdict::Fail, "nothing slows it: {r:?}");
+    let attempts = std::fs::read_to_string(dir.path().join("evidence/remote-attempts.jsonl")).expect("attempts");
+    assert!(attempts.contains("you typed <secret:password>"), "{attempts}");
+    for leak in ["cb-wrong-", "8217", "right-pw"] {
+        assert!(!attempts.contains(leak), "{leak} in {attempts}");
+    }
 }

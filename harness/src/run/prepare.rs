@@ -203,6 +203,11 @@ impl Prepared {
     ) -> (Bench, Option<String>, Option<BoardLock>) {
         let held = self.lock.is_some();
         let redactor = Redactor::default();
+        // the users certbench logs in as are public, and name the whole HTTP Basic tokens
+        // (user:password, base64) the redactor masks in the capture
+        for u in device.services.iter().filter_map(|s| s.user.as_ref()) {
+            redactor.add_public(u);
+        }
         if let Some(f) = &device.factory {
             redactor.add_public(&f.user);
             redactor.add("factory.password", &f.password);
