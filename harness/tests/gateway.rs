@@ -126,18 +126,23 @@ fn clear_text_dressed_as_ntp_or_dtls_fails_com01() {
     assert_eq!(t.status, "failure", "{out}");
     assert!(t.message.contains("COM-01"), "{}", t.message);
     assert!(
-        t.message.contains(":123: an unidentified protocol carrying readable text")
+        t.message
+            .contains(":123: an unidentified protocol carrying readable text")
             && t.message.contains("c=telemetry&owner=alice@example.com"),
         "{}",
         t.message
     );
     assert!(
-        t.message.contains(":4433: an unidentified protocol carrying readable text"),
+        t.message
+            .contains(":4433: an unidentified protocol carrying readable text"),
         "{}",
         t.message
     );
     let pcap = dir.path().join("results/capture.pcapng");
-    assert!(!tshark(&pcap, "udp.dstport == 123").is_empty(), "the datagrams are in the capture");
+    assert!(
+        !tshark(&pcap, "udp.dstport == 123").is_empty(),
+        "the datagrams are in the capture"
+    );
 }
 
 #[test]

@@ -317,6 +317,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_prompt_hidden_in_an_unterminated_control_string_still_fails_a_negative_window() {
+        let re = Regex::new("login: $").expect("regex");
         for hidden in [
             &b"\x1bPlogin: "[..],
             b"\x1b]0;login: ",
@@ -325,7 +326,6 @@ mod tests {
             let feed = Feed::new(Instant::now());
             feed.event("opened".into(), Some(true));
             let c = Console::new(feed.clone(), Arc::new(Recorder::default()));
-            let re = Regex::new("login: $").expect("regex");
             let f = feed.clone();
             let h = hidden.to_vec();
             tokio::spawn(async move {

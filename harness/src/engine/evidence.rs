@@ -164,3 +164,17 @@ pub(super) fn save(
         result.excerpt = tail;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_evidence_shows_a_devices_escape_sequences_and_never_obeys_them() {
+        // a DNS name with a title change, a screen clear and a clipboard write (OSC 52)
+        let name = "cloud.example\x1b]0;pwned\x07\x1b[2J\x1b]52;c;ZWNobyBoaQ==\x07.test";
+        let shown = super::for_reading("destinations.txt", &format!("udp device → {name}\n"));
+        assert!(!shown.contains('\x1b') && !shown.contains('\x07'), "{shown:?}");
+        assert!(shown.contains("\\x1b]0;pwned\\x07"), "{shown:?}");
+        // structured evidence is left to its reader
+        assert!(super::for_reading("flows.json", "\x1b").contains('\x1b'));
+    }
+}

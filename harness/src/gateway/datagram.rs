@@ -203,7 +203,7 @@ fn ntp_tail(mut t: &[u8]) -> bool {
             return false;
         }
         let len = u16::from_be_bytes([t[2], t[3]]) as usize;
-        if len < 16 || len % 4 != 0 || len > t.len() {
+        if len < 16 || !len.is_multiple_of(4) || len > t.len() {
             return false;
         }
         t = &t[len..];

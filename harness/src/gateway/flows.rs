@@ -1001,7 +1001,11 @@ mod tests {
         assert_eq!(t.dropped_flows, 5000);
         assert_eq!(t.dropped_by_peer.iter().map(|(_, n)| n).sum::<u64>(), 5000);
         // a stored flow that starts carrying data once the slots are full is not followed
-        t.add(number + 1, &frame(true, DEV, 7, PEER, scanner_port(), ACK, b"late data"), true);
+        t.add(
+            number + 1,
+            &frame(true, DEV, 7, PEER, scanner_port(), ACK, b"late data"),
+            true,
+        );
         assert_eq!(t.dropped_flows, 5001);
     }
 
