@@ -8,7 +8,7 @@ for flaw in no-forced-change weak-passwords factory-password-kept plaintext-only
     no-length-check downgrade-allowed wrong-model-accepted auto-update-off bricks-on-power-loss \
     open-console open-bootloader empty-image-accepted validation-off-after-failures \
     remote-factory-login default-account no-login-throttle plaintext-telemetry telnet-listening debug-port \
-    legacy-tls expired-certificate shared-tls-key weak-ssh tls-version-fallback remote-factory-nag; do
+    legacy-tls expired-certificate shared-tls-key weak-ssh tls-version-fallback remote-factory-nag sessions-survive-change; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"
@@ -29,6 +29,11 @@ sed -i -e 's/--web-port {{port.web}}/--web-port {{port.web}} --ssh-port {{port.s
     -e 's/^services:$/services:\n  - name: ssh\n    kind: ssh\n    port: "{{port.ssh}}"\n    throttle: { after: 2, unlock: 15s }/' \
     simboard-remote-factory-nag.yaml
 grep -q -- "--ssh-port" simboard-remote-factory-nag.yaml
+# sessions-survive-change: its SSH sessions outlive a change too
+sed -i -e 's/--web-port {{port.web}}/--web-port {{port.web}} --ssh-port {{port.ssh}}/' \
+    -e 's/^services:$/services:\n  - name: ssh\n    kind: ssh\n    port: "{{port.ssh}}"\n    throttle: { after: 2, unlock: 15s }/' \
+    simboard-sessions-survive-change.yaml
+grep -q -- "--ssh-port" simboard-sessions-survive-change.yaml
 
 # Not a flaw: the good board with a realistic boot (5 s, 64 KiB of boot log), for
 # ci/stress.sh (false FAILs show up around slow, chatty boots).

@@ -370,3 +370,41 @@ fn remote_password_strength_against_debian_passwd_over_ssh(
     }
     assert_no_secret(&d.path().join("results"), &["Factory-Default-1"]);
 }
+
+/// PWD-08 on sessions against software nobody here wrote (issue 34): Debian's OpenSSH and
+/// inetutils telnetd keep the sessions the old password opened after `passwd` — FAIL, on
+/// the console's change and on the change over SSH; the same with a maker's hook that ends
+/// the user's other sessions on a change (pam_exec in the password stack) — PASS.
+#[rstest::rstest]
+#[case::debian_default(&[], "failure")]
+#[case::maker_hook(&[("REAL_LOGIN_END_SESSIONS", "yes")], "pass")]
+fn debian_sshd_and_telnetd_sessions_survive_a_change_unless_the_maker_ends_them(
+    #[case] env: &[(&str, &str)],
+    #[case] want: &str,
+) {
+    if !remote_ready() {
+        return;
+    }
+    const IDS: [&str; 2] = ["password-change-ends-sessions", "remote-password-change-ends-sessions"];
+    let (_code, cases, _dir, out) = run_remote("fixtures/devices/real-login-valid.yaml", env, &IDS, None);
+    for id in IDS {
+        let c = &cases[id];
+        assert_eq!(c.status, want, "{id}: {c:?}\n{out}");
+        if want == "failure" {
+            assert!(c.message.starts_with("PWD-08:"), "{c:?}");
+            assert!(
+                c.message.contains("telnet (telnet on"),
+                "the telnet session is named: {c:?}"
+            );
+        }
+    }
+    if want == "failure" {
+        assert!(
+            cases["remote-password-change-ends-sessions"]
+                .message
+                .contains("the serial console"),
+            "the console's session outlived the change over SSH: {:?}",
+            cases["remote-password-change-ends-sessions"]
+        );
+    }
+}

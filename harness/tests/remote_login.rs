@@ -824,3 +824,54 @@ fn ssh_algorithms_of_the_simulated_board(#[case] flaw: bool, #[case] want: &str)
         );
     }
 }
+
+/// PWD-08 on sessions (issue 34): on the good board a password change ends every session
+/// the old password opened — changed on the console, judged over telnet (and SSH); changed
+/// over telnet, judged on the console and the other telnet session. With the
+/// sessions-survive-change flaw both fail, naming the interface that still ran a command.
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass", "pass", &[])]
+#[case::good_with_ssh("devices/simboard-weak-ssh.yaml", "pass", "pass", &[])]
+#[case::sessions_survive(
+    "devices/simboard-sessions-survive-change.yaml",
+    "failure",
+    "failure",
+    &["ssh (ssh on", "telnet (telnet over TLS on", "the serial console"]
+)]
+fn a_password_change_ends_the_sessions_the_old_password_opened(
+    #[case] profile: &str,
+    #[case] on_console: &str,
+    #[case] over_network: &str,
+    #[case] named: &[&str],
+) {
+    const IDS: [&str; 2] = ["password-change-ends-sessions", "remote-password-change-ends-sessions"];
+    let (cases, _code, dir, out) = run_only_with(profile, &IDS, &["--skip-setup"]);
+    for (id, want) in IDS.iter().zip([on_console, over_network]) {
+        let c = &cases[*id];
+        assert_eq!(c.status, want, "{id}: {c:?}\n{out}");
+        if want == "failure" {
+            assert_eq!(c.classname, "PWD-08");
+            assert!(
+                c.message.starts_with("PWD-08:")
+                    && c.message.contains("still ran a command after the change (`echo $(("),
+                "{c:?}"
+            );
+        }
+        let sessions = read(&dir, &format!("results/scenarios/{id}/sessions.json"));
+        assert!(
+            sessions.contains("\"before_change\": \"a command ran (the session works)\""),
+            "{sessions}"
+        );
+    }
+    let all: String = IDS.iter().map(|id| cases[*id].message.clone()).collect();
+    for n in named {
+        assert!(all.contains(n), "{n} is named: {all}");
+    }
+    if on_console == "pass" {
+        let s = read(
+            &dir,
+            "results/scenarios/remote-password-change-ends-sessions/sessions.json",
+        );
+        assert!(s.contains("the serial console"), "the console was held: {s}");
+    }
+}

@@ -58,6 +58,9 @@ pub enum Flaw {
     /// The same, with a reminder first ("you are required to change your password") in
     /// front of a shell that runs commands: a nag, not a forced change.
     RemoteFactoryNag,
+    /// A password change ends no session: shells opened with the old password (console,
+    /// telnet, SSH) keep running commands.
+    SessionsSurviveChange,
     /// A hidden `support`/`support` account logs in on every remote service.
     DefaultAccount,
     /// Remote logins are never slowed down or locked.
@@ -83,7 +86,7 @@ pub enum Flaw {
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 29] = [
+    pub const ALL: [Flaw; 30] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -103,6 +106,7 @@ impl Flaw {
         Flaw::ValidationOffAfterFailures,
         Flaw::RemoteFactoryLogin,
         Flaw::RemoteFactoryNag,
+        Flaw::SessionsSurviveChange,
         Flaw::DefaultAccount,
         Flaw::NoLoginThrottle,
         Flaw::PlaintextTelemetry,
@@ -136,6 +140,7 @@ impl Flaw {
             Flaw::ValidationOffAfterFailures => "validation-off-after-failures",
             Flaw::RemoteFactoryLogin => "remote-factory-login",
             Flaw::RemoteFactoryNag => "remote-factory-nag",
+            Flaw::SessionsSurviveChange => "sessions-survive-change",
             Flaw::DefaultAccount => "default-account",
             Flaw::NoLoginThrottle => "no-login-throttle",
             Flaw::PlaintextTelemetry => "plaintext-telemetry",
@@ -608,6 +613,8 @@ impl Board {
 
     fn shell(&mut self, user: &str) -> Option<Session> {
         self.out(&format!("Welcome, {user}. Type 'help' for commands.\r\n"));
+        // the password this session was opened with: a change made elsewhere ends it
+        let mut opened_with = State::load(&self.opts.state).password;
         loop {
             self.out(&format!("{user}@{HOSTNAME}:~$ "));
             let cmd = match self.read_line(true)? {
@@ -615,11 +622,18 @@ impl Board {
                 LineInput::Interrupted => continue,
                 LineInput::Closed => return None,
             };
+            if !self.has(Flaw::SessionsSurviveChange) && State::load(&self.opts.state).password != opened_with {
+                self.out("\r\nThe password was changed: this session has ended.\r\nlogout\r\n");
+                return Some(Session::Logout);
+            }
             let cmd = cmd.trim();
             match cmd {
                 "" => {}
                 "help" => self.out("commands: version, id, passwd, reboot, factory-reset, exit\r\n"),
-                "passwd" => self.passwd(user)?,
+                "passwd" => {
+                    self.passwd(user)?;
+                    opened_with = State::load(&self.opts.state).password;
+                }
                 "version" => {
                     let v = self.state.version.clone();
                     self.out(&format!("firmware {v}\r\n"));

@@ -125,6 +125,18 @@ impl Accounts {
         }
     }
 
+    /// The owner's password now (None: the factory password is in force).
+    fn password_now(&self) -> Option<String> {
+        State::load(&self.opts.state).password
+    }
+
+    /// Whether a session opened while the password was `opened_with` must end: the good
+    /// board ends every session when the password changes (but the sessions-survive-change
+    /// flaw).
+    fn session_over(&self, opened_with: &Option<String>) -> bool {
+        !self.has(Flaw::SessionsSurviveChange) && self.password_now() != *opened_with
+    }
+
     /// Whether these credentials log in remotely now.
     fn check(&self, user: &str, password: &str) -> bool {
         let throttled = !self.has(Flaw::NoLoginThrottle);
@@ -170,12 +182,17 @@ pub fn start(opts: RemoteOptions) {
     };
     if let Some(p) = opts.ssh_port {
         let a = fresh();
-        let n = a.clone();
+        let (n, o) = (a.clone(), a.clone());
         crate::ssh::serve(
             opts.address,
             p,
             Arc::new(move |u: &str, pw: &str| a.check(u, pw)),
             Arc::new(move || n.nag()),
+            Arc::new(move |opened_with: &Option<String>| o.session_over(opened_with)),
+            Arc::new({
+                let s = opts.state.clone();
+                move || State::load(&s).password
+            }),
             opts.flaws.contains(&Flaw::WeakSsh),
         );
     }
@@ -358,8 +375,14 @@ fn telnet(w: &mut dyn Conn, a: &Accounts) {
         }
         if a.check(&user, &password) {
             let _ = w.write_all(format!("\r\nWelcome to SimBoard, {user}\r\n{}$ ", a.nag()).as_bytes());
+            // the password this session was opened with: a change made elsewhere ends it
+            let mut opened_with = a.password_now();
             loop {
                 let Some(cmd) = telnet_line(w) else { return };
+                if !cmd.trim().is_empty() && a.session_over(&opened_with) {
+                    let _ = w.write_all(b"\r\nThe password was changed: this session has ended.\r\n");
+                    return;
+                }
                 match cmd.trim() {
                     "" => continue,
                     "exit" | "logout" => return,
@@ -368,6 +391,7 @@ fn telnet(w: &mut dyn Conn, a: &Accounts) {
                         if telnet_passwd(w, a, &user).is_none() {
                             return;
                         }
+                        opened_with = a.password_now();
                         let _ = w.write_all(b"$ ");
                     }
                     c => {

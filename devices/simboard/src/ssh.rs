@@ -14,12 +14,20 @@ use russh::{Channel, ChannelId};
 pub type Check = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 /// What the shell prints before its first prompt (the remote-factory-nag flaw's reminder).
 pub type Banner = Arc<dyn Fn() -> &'static str + Send + Sync>;
+/// Whether a session opened while the password was this must end now.
+pub type Over = Arc<dyn Fn(&Option<String>) -> bool + Send + Sync>;
+/// The password in force now.
+pub type Now = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 const HOST_KEY: &str = include_str!("firmware/ssh-host-ed25519");
 
 struct Conn {
     check: Check,
     banner: Banner,
+    over: Over,
+    now: Now,
+    /// The password in force when this connection logged in.
+    opened_with: Option<String>,
 }
 
 impl russh::server::Handler for Conn {
@@ -27,6 +35,7 @@ impl russh::server::Handler for Conn {
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         Ok(if (self.check)(user, password) {
+            self.opened_with = (self.now)();
             Auth::Accept
         } else {
             Auth::reject()
@@ -52,6 +61,15 @@ impl russh::server::Handler for Conn {
 
     async fn data(&mut self, channel: ChannelId, data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
         if data.contains(&b'\r') || data.contains(&b'\n') {
+            if (self.over)(&self.opened_with) {
+                session.data(
+                    channel,
+                    &b"\r\nThe password was changed: this session has ended.\r\n"[..],
+                )?;
+                session.eof(channel)?;
+                session.close(channel)?;
+                return Ok(());
+            }
             session.data(channel, &b"\r\nsh: not found\r\n$ "[..])?;
         }
         Ok(())
@@ -59,7 +77,7 @@ impl russh::server::Handler for Conn {
 }
 
 /// Serves SSH on `address:port` in a thread of its own (the board is otherwise threads).
-pub fn serve(address: IpAddr, port: u16, check: Check, banner: Banner, weak: bool) {
+pub fn serve(address: IpAddr, port: u16, check: Check, banner: Banner, over: Over, now: Now, weak: bool) {
     std::thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
@@ -100,8 +118,16 @@ pub fn serve(address: IpAddr, port: u16, check: Check, banner: Banner, weak: boo
                     continue;
                 };
                 let (config, check, banner) = (config.clone(), check.clone(), banner.clone());
+                let (over, now) = (over.clone(), now.clone());
                 tokio::spawn(async move {
-                    if let Ok(s) = russh::server::run_stream(config, tcp, Conn { check, banner }).await {
+                    let conn = Conn {
+                        check,
+                        banner,
+                        over,
+                        now,
+                        opened_with: None,
+                    };
+                    if let Ok(s) = russh::server::run_stream(config, tcp, conn).await {
                         let _ = s.await;
                     }
                 });

@@ -243,6 +243,14 @@ pub enum RawStep {
     /// `password_command` (or the one named), logged in with the credentials that should
     /// work now. The dialog's prompts are the console's (`console.prompts`).
     RemoteConsole(RawRemoteConsole),
+    /// PWD-08 on sessions: with the password that works now, open a session on every shell
+    /// the device offers over the network (declared and scan-found SSH and telnet services;
+    /// with `console: true` the serial console's shell is held too) and show each runs a
+    /// command. `sessions_ended` judges them after the password change.
+    OpenSessions(RawOpenSessions),
+    /// PWD-08: after a password change, every session `open_sessions` held must be over: a
+    /// command typed there must get no shell's answer. One that still runs fails.
+    SessionsEnded(RawEmpty),
     /// COM-03 (SSH): every SSH service's key-exchange offer (read before any login) must
     /// hold no weak key exchange, host key, cipher or MAC algorithm.
     SshAlgorithms(RawEmpty),
@@ -497,6 +505,15 @@ pub struct RawNoSession {
     /// attempts' number of times) and the identity presented first.
     #[serde(default)]
     pub identity: Option<Loc<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenSessions {
+    /// Hold the serial console's shell too (it must be at its shell): for a change made
+    /// over the network, judged on the console.
+    #[serde(default)]
+    pub console: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -824,6 +841,10 @@ pub enum StepKind {
     RemoteConsole {
         service: Option<String>,
     },
+    OpenSessions {
+        console: bool,
+    },
+    SessionsEnded,
     TlsConfig {
         within: Duration,
     },
@@ -1130,6 +1151,8 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::RemoteConsole(r) => Some(StepKind::RemoteConsole {
                 service: r.service.clone(),
             }),
+            RawStep::OpenSessions(o) => Some(StepKind::OpenSessions { console: o.console }),
+            RawStep::SessionsEnded(_) => Some(StepKind::SessionsEnded),
             RawStep::TlsConfig(t) => Some(StepKind::TlsConfig {
                 within: t.within.unwrap_or(Dur::secs(30)).0,
             }),

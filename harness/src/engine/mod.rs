@@ -111,6 +111,10 @@ struct Run<'a> {
     remote_t0: Option<Instant>,
     /// A shell over the network that stands in for the serial console (`remote_console`).
     remote_shell: Option<RemoteShell>,
+    /// Sessions held across a password change (`open_sessions`, judged by `sessions_ended`),
+    /// and what each did, for `sessions.json`.
+    held: Vec<steps::Held>,
+    session_log: Vec<steps::SessionRecord>,
     /// Length of the update bench's request log when power was last applied: requests
     /// after it are the device's since that boot.
     power_mark: usize,
@@ -238,6 +242,8 @@ pub async fn run_scenario(
         attempts: Vec::new(),
         remote_t0: None,
         remote_shell: None,
+        held: Vec::new(),
+        session_log: Vec::new(),
         power_mark: marks.update.unwrap_or(0),
         id: sc.id.clone(),
     };

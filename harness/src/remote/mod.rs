@@ -273,6 +273,12 @@ impl ShellProbe {
         }
     }
 
+    /// The sum as a whole number in a shell's output (for a console's matcher).
+    pub fn answer_pattern(&self) -> regex::bytes::Regex {
+        regex::bytes::Regex::new(&format!("(?:^|[^0-9]){}(?:[^0-9]|$)", self.answer))
+            .expect("a number always makes a pattern")
+    }
+
     /// Whether `out` (what came after the probe was typed) is a shell's answer: the sum,
     /// or — a command line without arithmetic — the shell prompt again after the echo.
     pub fn answered(&self, out: &[u8], shell_prompt: Option<&regex::bytes::Regex>) -> bool {

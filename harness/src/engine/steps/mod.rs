@@ -11,11 +11,13 @@ mod documents;
 mod mqtt;
 mod power;
 mod remote;
+mod sessions;
 mod tls;
 mod traffic;
 mod update;
 
 pub(super) use remote::AttemptRecord;
+pub(super) use sessions::{Held, SessionRecord};
 
 /// What every step family uses.
 mod prelude {
@@ -125,6 +127,8 @@ impl Run<'_> {
             StepKind::SshAlgorithms => self.ssh_algorithms().await,
             StepKind::TlsConfig { within } => self.tls_config(*within).await,
             StepKind::RemoteConsole { service } => self.remote_console(service.as_deref()).await,
+            StepKind::OpenSessions { console } => self.open_sessions(*console).await,
+            StepKind::SessionsEnded => self.sessions_ended().await,
             StepKind::Traffic { observe } => self.traffic(*observe).await,
             StepKind::PortScan => self.port_scan().await,
             StepKind::BruteForce {

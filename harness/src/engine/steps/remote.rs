@@ -54,7 +54,7 @@ impl Run<'_> {
     }
 
     /// The declared services, and with `found` those the port scan found undeclared.
-    fn targets(&self, found: bool) -> Result<Vec<Target>, Stop> {
+    pub(super) fn targets(&self, found: bool) -> Result<Vec<Target>, Stop> {
         let services = &self.bench.device.services;
         let mut targets: Vec<Target> = services
             .iter()
