@@ -836,7 +836,7 @@ fn ssh_algorithms_of_the_simulated_board(#[case] flaw: bool, #[case] want: &str)
     "devices/simboard-sessions-survive-change.yaml",
     "failure",
     "failure",
-    &["ssh (ssh on", "telnet (telnet over TLS on", "the serial console"]
+    &["ssh (ssh on", "telnet (telnet over TLS on", "the serial console", "web (http_form over TLS on"]
 )]
 fn a_password_change_ends_the_sessions_the_old_password_opened(
     #[case] profile: &str,
@@ -873,5 +873,12 @@ fn a_password_change_ends_the_sessions_the_old_password_opened(
             "results/scenarios/remote-password-change-ends-sessions/sessions.json",
         );
         assert!(s.contains("the serial console"), "the console was held: {s}");
+        assert!(
+            s.contains("the session page was refused"),
+            "the web session was held and ended: {s}"
+        );
     }
+    // the session cookie is a secret of the run
+    let s = read(&dir, "results/scenarios/password-change-ends-sessions/sessions.json");
+    assert!(!s.contains("sid="), "{s}");
 }

@@ -108,6 +108,8 @@ struct Guard {
 struct Accounts {
     opts: RemoteOptions,
     guard: Arc<Mutex<Guard>>,
+    /// The web admin's sessions: cookie value -> the password in force at its login.
+    sessions: Arc<Mutex<std::collections::HashMap<String, Option<String>>>>,
 }
 
 impl Accounts {
@@ -174,6 +176,7 @@ pub fn start(opts: RemoteOptions) {
     let accounts = Accounts {
         opts: opts.clone(),
         guard: Arc::new(Mutex::new(Guard::default())),
+        sessions: Arc::default(),
     };
     // separate daemons, separate failure counts
     let fresh = || Accounts {
@@ -585,13 +588,49 @@ fn web(w: &mut dyn Conn, a: &Accounts) {
             };
             let (user, password) = (field("user").unwrap_or_default(), field("password").unwrap_or_default());
             if a.check(&user, &password) {
-                respond(w, "200 OK", "", &format!("<p>Welcome, {user}</p>"));
+                let sid = session_id();
+                a.sessions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(sid.clone(), a.password_now());
+                let cookie = format!("Set-Cookie: sid={sid}; HttpOnly; Secure; Path=/\r\n");
+                respond(w, "200 OK", &cookie, &format!("<p>Welcome, {user}</p>"));
             } else {
                 respond(w, "200 OK", "", "<p>Invalid user name or password</p>");
             }
         }
+        ("GET", "/home") => {
+            // the session cookie a login set: alive while the password it was opened with
+            // is in force (the sessions-survive-change flaw: for ever)
+            let sid = header("cookie").and_then(|c| {
+                c.split(';')
+                    .find_map(|kv| kv.trim().strip_prefix("sid=").map(str::to_string))
+            });
+            let opened_with = sid.and_then(|s| a.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&s).cloned());
+            match opened_with {
+                Some(p) if !a.session_over(&p) => respond(w, "200 OK", "", "<h1>SimBoard home</h1>"),
+                _ => respond(w, "303 See Other", "Location: /login\r\n", "<p>Please log in</p>"),
+            }
+        }
         _ => respond(w, "404 Not Found", "", "<h1>404</h1>"),
     }
+}
+
+/// A session cookie's value: 128 random bits from the system.
+fn session_id() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        b.copy_from_slice(&t.to_le_bytes());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -62,6 +62,25 @@ pub struct RawService {
     /// trips a lockout); `unlock`: how long until the right password works again.
     #[serde(default)]
     pub throttle: Option<RawThrottle>,
+    /// http_form: the page a logged-in browser keeps using with the session cookie the
+    /// login set, and a regex its answer matches while the session is alive (2xx). A
+    /// password change must end the session (PWD-08 on sessions).
+    #[serde(default)]
+    pub session: Option<RawWebSession>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebSession {
+    pub path: String,
+    pub alive: Loc<String>,
+}
+
+/// A web login's session page (http_form `session`).
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    pub path: String,
+    pub alive: regex::bytes::Regex,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -182,6 +201,8 @@ pub struct Service {
     pub unlock: Option<std::time::Duration>,
     /// How the declared lockout treats a login.
     pub while_locked: WhileLocked,
+    /// http_form: the page its session cookie opens.
+    pub session: Option<WebSession>,
 }
 
 /// Hard bounds on what a profile may ask certbench to send to a device.
@@ -258,6 +279,17 @@ pub fn resolve(
         };
         let port = template(file, &field("port"), &s.port);
         let (mut success, mut failure, mut prompts) = (None, None, None);
+        let mut session = None;
+        if s.session.is_some() && s.kind != ServiceKind::HttpForm {
+            bad(
+                errs,
+                Some(s.name.pos),
+                "session",
+                format!("a {} service has no session cookie to follow", s.kind.name()),
+                "declare session on the http_form service whose login sets the cookie",
+            );
+            continue;
+        }
         // the service's own prompts (telnet needs them, SSH may use them), else the console's
         let declared = match &s.prompts {
             Some(p) => {
@@ -304,6 +336,12 @@ pub fn resolve(
                             .with_hint("declare where the form is posted, its field names, and a pattern each for a login that worked and one that was refused"),
                     );
                     continue;
+                }
+                if let Some(ws) = &s.session {
+                    session = re("session.alive", &ws.alive, errs).map(|alive| WebSession {
+                        path: ws.path.clone(),
+                        alive,
+                    });
                 }
                 success = s.success.as_ref().and_then(|p| re("success", p, errs));
                 failure = s.failure.as_ref().and_then(|p| re("failure", p, errs));
@@ -385,6 +423,7 @@ pub fn resolve(
             after: throttle.after.unwrap_or(3),
             unlock: throttle.unlock.map(|d| d.0),
             while_locked: throttle.while_locked.unwrap_or_default(),
+            session,
         });
     }
     out

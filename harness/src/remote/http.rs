@@ -309,7 +309,54 @@ pub async fn attempt_digest(t: &Target, user: &str, password: &str) -> (Outcome,
 
 /// An HTML form: the profile's `success` / `failure` patterns read the answer (status
 /// line, headers and body). Both matching, or neither, decides nothing.
+/// Logs in through the form and returns the session cookies the answer set (`name=value`
+/// each), for a browser's next requests. Err unless the login worked and set a cookie.
+pub async fn form_session(t: &Target, user: &str, password: &str) -> Result<Vec<String>, String> {
+    let (outcome, text) = form_login(t, user, password).await;
+    if outcome != Outcome::Accepted {
+        return Err(format!("the login was not taken ({})", outcome.word()));
+    }
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let cookies: Vec<String> = head
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("set-cookie")
+                .then(|| v.trim().split(';').next().unwrap_or("").trim().to_string())
+        })
+        .filter(|c| c.contains('='))
+        .collect();
+    if cookies.is_empty() {
+        return Err("the login set no cookie: there is no session to follow".into());
+    }
+    Ok(cookies)
+}
+
+/// Whether the session `cookies` open still opens the declared session page: a 2xx answer
+/// that matches its `alive` pattern. Ok(false) with what the device answered otherwise.
+pub async fn session_alive(t: &Target, cookies: &[String]) -> Result<(bool, String), String> {
+    let Some(ws) = &t.service.session else {
+        return Err("the service declares no session page".into());
+    };
+    let req = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nUser-Agent: certbench\r\nConnection: close\r\n\r\n",
+        ws.path,
+        host_header(t),
+        cookies.join("; ")
+    );
+    let (status, text) = exchange(t, req.as_bytes()).await?;
+    let alive = (200..300).contains(&status) && ws.alive.is_match(text.as_bytes());
+    Ok((alive, first_line(&text)))
+}
+
 pub async fn attempt_form(t: &Target, user: &str, password: &str) -> (Outcome, String) {
+    let (outcome, text) = form_login(t, user, password).await;
+    (outcome, first_line(&text))
+}
+
+/// Posts the login form; the outcome and the whole answer.
+async fn form_login(t: &Target, user: &str, password: &str) -> (Outcome, String) {
     let s = &t.service;
     let body = format!(
         "{}={}&{}={}",
@@ -339,7 +386,7 @@ pub async fn attempt_form(t: &Target, user: &str, password: &str) -> (Outcome, S
                     Outcome::Unanswered("the answer matches neither the success nor the failure pattern".into())
                 }
             };
-            (outcome, first_line(&text))
+            (outcome, text)
         }
     }
 }

@@ -382,6 +382,7 @@ mod tests {
                 after: 3,
                 unlock: None,
                 while_locked: Default::default(),
+                session: None,
             },
             port,
         )

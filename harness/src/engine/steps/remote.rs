@@ -119,6 +119,7 @@ impl Run<'_> {
                     after: 2,
                     unlock: None,
                     while_locked: Default::default(),
+                    session: None,
                 };
                 Some(Target::new(service, p.port))
             })

@@ -4,7 +4,9 @@
 //! found), and — asked to — holds the serial console's shell too; each must answer a
 //! harmless command (the positive control: a session that never worked proves nothing).
 //! `sessions_ended`, after the change, types the same kind of command in each: a session
-//! that still answers fails PWD-08, naming the interface and what ran.
+//! that still answers fails PWD-08, naming the interface and what ran. A web login with a
+//! declared session page (`services[].session`) is held by its cookie: the page must
+//! refuse it after the change.
 
 use serde::Serialize;
 
@@ -18,6 +20,8 @@ pub(crate) struct Held {
     pub(crate) what: String,
     /// None: the serial console (the bench's own, not a session of ours).
     pub(crate) console: Option<Console>,
+    /// A web login's session: its service and the cookies the login set.
+    pub(crate) web: Option<(Target, Vec<String>)>,
     /// When it was opened (and shown to work).
     pub(crate) opened: Instant,
     /// The shell prompt, when the profile declares one for it.
@@ -87,11 +91,24 @@ impl Run<'_> {
         let mut not_shells = Vec::new();
         for t in targets {
             use crate::config::services::ServiceKind;
-            if !matches!(t.service.kind, ServiceKind::Ssh | ServiceKind::Telnet) {
-                not_shells.push(format!("{} ({})", t.service.name, t.service.kind.name()));
+            let user = t.service.user.clone().unwrap_or_else(|| right.user.clone());
+            if t.service.kind == ServiceKind::HttpForm && t.service.session.is_some() {
+                self.hold_web(t, &user, &right.password, started, &mut said).await?;
                 continue;
             }
-            let user = t.service.user.clone().unwrap_or_else(|| right.user.clone());
+            if !matches!(t.service.kind, ServiceKind::Ssh | ServiceKind::Telnet) {
+                not_shells.push(format!(
+                    "{} ({}{})",
+                    t.service.name,
+                    t.service.kind.name(),
+                    if t.service.kind == ServiceKind::HttpForm {
+                        ": declare its session page, services[].session"
+                    } else {
+                        ""
+                    }
+                ));
+                continue;
+            }
             let opened = tokio::time::timeout(
                 t.attempt_limit(),
                 crate::remote::shell_console(&t, &user, &right.password),
@@ -141,6 +158,54 @@ impl Run<'_> {
         Ok(said.join("; "))
     }
 
+    /// Logs in through a web form, keeps the session cookies, and shows they open the
+    /// declared session page (the positive control).
+    async fn hold_web(
+        &mut self,
+        t: Target,
+        user: &str,
+        password: &str,
+        started: Instant,
+        said: &mut Vec<String>,
+    ) -> Result<(), Stop> {
+        let what = t.describe();
+        let cookies = crate::remote::http::form_session(&t, user, password)
+            .await
+            .map_err(|e| Stop::Error(format!("not decided: no web session could be opened on {what}: {e}")))?;
+        let (alive, answer) = crate::remote::http::session_alive(&t, &cookies)
+            .await
+            .map_err(|e| Stop::Error(format!("not decided: {what}'s session page gave no answer: {e}")))?;
+        if !alive {
+            return Err(Stop::Error(format!(
+                "not decided: the session {what}'s login set does not open its session page ({answer}), so its refusal after a change would prove nothing"
+            )));
+        }
+        // the cookie is a secret of the run: never shown, never written
+        for c in &cookies {
+            if let Some((_, v)) = c.split_once('=') {
+                self.bench.redactor.add("session cookie", v);
+            }
+        }
+        self.session_log.push(SessionRecord {
+            session: what.clone(),
+            opened_ms: started.elapsed().as_millis(),
+            probes: vec![format!("GET the session page with the login's cookie: {answer}")],
+            before_change: "the session page opened (the session works)".into(),
+            after_change: None,
+        });
+        said.push(format!(
+            "{what}: the session cookie of a login with the current password opens its session page"
+        ));
+        self.held.push(Held {
+            what,
+            console: None,
+            web: Some((t, cookies)),
+            opened: Instant::now(),
+            prompt: None,
+        });
+        Ok(())
+    }
+
     /// Shows one session works (the positive control) and keeps it.
     async fn hold(
         &mut self,
@@ -178,6 +243,7 @@ impl Run<'_> {
         self.held.push(Held {
             what,
             console,
+            web: None,
             opened: Instant::now(),
             prompt,
         });
@@ -193,6 +259,35 @@ impl Run<'_> {
         let mut alive = Vec::new();
         let mut said = Vec::new();
         for h in &held {
+            if let Some((t, cookies)) = &h.web {
+                let after = match crate::remote::http::session_alive(t, cookies).await {
+                    Ok((true, answer)) => {
+                        alive.push(format!(
+                            "{} (its session cookie, from a login with the old password {:.1} s earlier) still opens the session page after the change ({answer})",
+                            h.what,
+                            h.opened.elapsed().as_secs_f64()
+                        ));
+                        format!("the session page still opened: {answer}")
+                    }
+                    Ok((false, answer)) => format!("the session page was refused: {answer}"),
+                    Err(e) => {
+                        return Err(Stop::Error(format!(
+                            "not decided: {}'s session page gave no answer after the change: {e}",
+                            h.what
+                        )));
+                    }
+                };
+                said.push(format!("{}: {after}", h.what));
+                if let Some(r) = self
+                    .session_log
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.session == h.what && r.after_change.is_none())
+                {
+                    r.after_change = Some(after);
+                }
+                continue;
+            }
             let c = match &h.console {
                 Some(c) => c.clone(),
                 None => self.console_of_bench()?,
