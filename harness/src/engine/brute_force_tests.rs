@@ -3,7 +3,6 @@
 //! slowing each connection only, dropping connections, falling over) gets its verdict, and
 //! a device that really slows the guesses passes.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
 
-use super::{Bench, run_scenario};
+use super::run_scenario;
 use crate::config::device::Overrides;
 use crate::redact::Redactor;
 use crate::report::events::{ScenarioResult, Verdict};
@@ -172,21 +171,7 @@ async fn run(mode: Wrong, throttle: &str, attempts: u32, max_rate: u32, dir: &Pa
     std::fs::write(dir.join("brute.yaml"), scenario(attempts, max_rate)).expect("write scenario");
     let device = crate::config::device::load(&dir.join("board.yaml"), None, &Overrides::default()).expect("profile");
     let sc = crate::config::scenario::load(&dir.join("brute.yaml")).expect("scenario");
-    let mut bench = Bench {
-        fresh: None,
-        booted: None,
-        at_shell: None,
-        current: device.factory.clone(),
-        device,
-        console: None,
-        power: None,
-        redactor,
-        command_vars: BTreeMap::new(),
-        command_cwd: dir.to_path_buf(),
-        net: None,
-        update: None,
-        gateway: crate::gateway::Gateway::default(),
-    };
+    let mut bench = super::tests::bench(device, None, None, redactor, dir);
     run_scenario(&mut bench, &sc, &dir.join("evidence"), "evidence", |_| {}).await
 }
 

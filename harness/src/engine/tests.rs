@@ -114,6 +114,32 @@ impl Board {
     }
 }
 
+/// A bench for an in-process run: no network bench, no update bench, no link; the factory
+/// credentials are the current ones.
+pub(super) fn bench(
+    device: crate::config::device::Device,
+    console: Option<crate::console::Console>,
+    power: Option<Box<dyn crate::power::Power>>,
+    redactor: Redactor,
+    dir: &Path,
+) -> Bench {
+    Bench {
+        fresh: None,
+        booted: None,
+        at_shell: None,
+        current: device.factory.clone(),
+        device,
+        console,
+        power,
+        redactor,
+        command_vars: BTreeMap::new(),
+        command_cwd: dir.to_path_buf(),
+        net: None,
+        update: None,
+        gateway: crate::gateway::Gateway::default(),
+    }
+}
+
 /// Runs SCENARIO against a board with these traits; returns the result, the power log and
 /// the evidence folder.
 async fn run(traits: Traits, dir: &Path) -> (ScenarioResult, Vec<Action>) {
@@ -138,21 +164,7 @@ async fn run(traits: Traits, dir: &Path) -> (ScenarioResult, Vec<Action>) {
         }
     }));
     let log = power.log.clone();
-    let mut bench = Bench {
-        fresh: None,
-        booted: None,
-        at_shell: None,
-        current: device.factory.clone(),
-        device,
-        console: Some(console),
-        power: Some(Box::new(power)),
-        redactor: Redactor::default(),
-        command_vars: BTreeMap::new(),
-        command_cwd: dir.to_path_buf(),
-        net: None,
-        update: None,
-        gateway: crate::gateway::Gateway::default(),
-    };
+    let mut bench = bench(device, Some(console), Some(Box::new(power)), Redactor::default(), dir);
     let result = run_scenario(&mut bench, &sc, &dir.join("evidence"), "evidence", |_| {}).await;
     let actions = log.lock().expect("log").clone();
     (result, actions)

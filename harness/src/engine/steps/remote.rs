@@ -689,14 +689,11 @@ impl Run<'_> {
         b.probes.push((b.at(), after.outcome.word()));
         if after.outcome == Outcome::Accepted {
             if rate > f64::from(max_rate) {
-                return Err(Stop::Fail {
-                    check: Some("PWD-09".into()),
-                    reason: format!(
-                        "PWD-09: {} answered {n} wrong passwords in {:.1} s ({rate:.0}/min after the first {FREE_ATTEMPTS}; the ceiling is {max_rate}/min) and took the right password right after: nothing slows a brute force",
-                        t.describe(),
-                        burst.as_secs_f64()
-                    ),
-                });
+                return Err(pwd09(format!(
+                    "{} answered {n} wrong passwords in {:.1} s ({rate:.0}/min after the first {FREE_ATTEMPTS}; the ceiling is {max_rate}/min) and took the right password right after: nothing slows a brute force",
+                    t.describe(),
+                    burst.as_secs_f64()
+                )));
             }
             let sequential = format!(
                 "{}: answers slowed to {rate:.1}/min over {n} wrong passwords ({:.0} s; ceiling {max_rate}/min); the right password worked right after",
@@ -849,14 +846,11 @@ impl Run<'_> {
         b.probes.push((b.at(), after.outcome.word()));
         if after.outcome == Outcome::Accepted {
             if rate > f64::from(max_rate) {
-                return Err(Stop::Fail {
-                    check: Some("PWD-09".into()),
-                    reason: format!(
-                        "PWD-09: {} slows each connection but not the guesses: on {PARALLEL} connections at once it refused {decided} wrong passwords in {:.1} s ({rate:.0}/min after the first {FREE_ATTEMPTS}; the ceiling is {max_rate}/min) and took the right password right after",
-                        t.describe(),
-                        t0.elapsed().as_secs_f64()
-                    ),
-                });
+                return Err(pwd09(format!(
+                    "{} slows each connection but not the guesses: on {PARALLEL} connections at once it refused {decided} wrong passwords in {:.1} s ({rate:.0}/min after the first {FREE_ATTEMPTS}; the ceiling is {max_rate}/min) and took the right password right after",
+                    t.describe(),
+                    t0.elapsed().as_secs_f64()
+                )));
             }
             return Ok(format!(
                 "{sequential}; on {PARALLEL} connections at once {decided} wrong passwords were refused in {:.1} s ({rate:.1}/min after the first {FREE_ATTEMPTS})",
@@ -986,6 +980,14 @@ impl Burst {
     /// Wrong passwords the device refused in its own words.
     fn decided(&self) -> usize {
         self.answers.iter().filter(|a| a.1 == "rejected").count()
+    }
+}
+
+/// PWD-09's FAIL with its reason.
+fn pwd09(why: String) -> Stop {
+    Stop::Fail {
+        check: Some("PWD-09".into()),
+        reason: format!("PWD-09: {why}"),
     }
 }
 

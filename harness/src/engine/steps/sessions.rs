@@ -278,14 +278,7 @@ impl Run<'_> {
                     }
                 };
                 said.push(format!("{}: {after}", h.what));
-                if let Some(r) = self
-                    .session_log
-                    .iter_mut()
-                    .rev()
-                    .find(|r| r.session == h.what && r.after_change.is_none())
-                {
-                    r.after_change = Some(after);
-                }
+                self.record_after(&h.what, after, None);
                 continue;
             }
             let c = match &h.console {
@@ -306,15 +299,7 @@ impl Run<'_> {
                 Err(e) => format!("ended by the device ({e})"),
             };
             said.push(format!("{}: {after}", h.what));
-            if let Some(r) = self
-                .session_log
-                .iter_mut()
-                .rev()
-                .find(|r| r.session == h.what && r.after_change.is_none())
-            {
-                r.after_change = Some(after);
-                r.probes.push(line);
-            }
+            self.record_after(&h.what, after, Some(line));
             if let Some(c) = &h.console {
                 c.close();
             }
@@ -333,6 +318,19 @@ impl Run<'_> {
             });
         }
         Ok(said.join("; "))
+    }
+
+    /// What a held session did after the change, into its `sessions.json` record.
+    fn record_after(&mut self, what: &str, after: String, probe: Option<String>) {
+        if let Some(r) = self
+            .session_log
+            .iter_mut()
+            .rev()
+            .find(|r| r.session == what && r.after_change.is_none())
+        {
+            r.after_change = Some(after);
+            r.probes.extend(probe);
+        }
     }
 
     fn console_of_bench(&self) -> Result<Console, Stop> {
