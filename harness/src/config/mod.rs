@@ -56,6 +56,7 @@ pub const FILE_FIELDS: &[(&str, &str)] = &[
 #[cfg(test)]
 const NOT_FILES: &[&str] = &[
     "services[].path",
+    "services[].session.path",
     "update.delivery.pull.manifest_path",
     "update.image_path",
 ];
