@@ -129,11 +129,7 @@ impl Run<'_> {
             self.hold(t.describe(), Some(c), p, started, &mut said).await?;
         }
         if console {
-            let c = self
-                .bench
-                .console
-                .clone()
-                .ok_or_else(|| Stop::Error("the device has no console".into()))?;
+            self.console_of_bench()?;
             let at_shell = matches!(self.at, Some(AtPrompt::Shell(_))) && self.remote_shell.is_none();
             if !at_shell {
                 return Err(Stop::Error(
@@ -144,7 +140,6 @@ impl Run<'_> {
                 .await?;
             // the probe used the prompt the engine knew it was at
             self.at = None;
-            let _ = c;
         }
         if !not_shells.is_empty() {
             said.push(format!(
