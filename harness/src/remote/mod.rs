@@ -251,8 +251,8 @@ pub const PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// What tells a forced password change from a reminder: after a device has printed the
 /// words of a change ("you must change your password"), a harmless command is typed at
 /// whatever prompt follows. A shell answers it (its arithmetic comes back, or its prompt
-/// comes back after the line); a change dialog takes it as a password or ends the session.
-/// Words alone never decide.
+/// comes back after the line); a change dialog takes it as a password (and asks again) or
+/// ends the session. Words alone never decide, and neither does silence.
 #[derive(Debug, Clone)]
 pub struct ShellProbe {
     /// What is typed (without the line end).
@@ -279,6 +279,18 @@ impl ShellProbe {
             .expect("a number always makes a pattern")
     }
 
+    /// What `out` (what came after the probe was typed) shows so far: a shell's answer, a
+    /// dialog asking for credentials again (the line was taken as a password, or the
+    /// session went back to its login), or nothing decided yet.
+    pub fn read(&self, out: &[u8], shell_prompt: Option<&regex::bytes::Regex>) -> Option<ProbeAnswer> {
+        if self.answered(out, shell_prompt) {
+            return Some(ProbeAnswer::Shell);
+        }
+        let mut visible = Vec::new();
+        crate::console::ansi::AnsiStripper::default().push(out, &mut visible);
+        credential_prompt().is_match(&visible).then_some(ProbeAnswer::Dialog)
+    }
+
     /// Whether `out` (what came after the probe was typed) is a shell's answer: the sum,
     /// or — a command line without arithmetic — the shell prompt again after the echo.
     pub fn answered(&self, out: &[u8], shell_prompt: Option<&regex::bytes::Regex>) -> bool {
@@ -294,6 +306,40 @@ impl ShellProbe {
             .match_indices(&self.answer)
             .any(|(i, m)| !digits_at(i.wrapping_sub(1)) && !digits_at(i + m.len()));
         sum || shell_prompt.is_some_and(|p| after_echo.contains('\n') && p.is_match(after_echo.as_bytes()))
+    }
+}
+
+/// A prompt that asks for credentials (a password of any kind, or the login): where a
+/// session stands once the device ended what it was, or took a line as a password.
+pub fn credential_prompt() -> &'static regex::bytes::Regex {
+    static ASKS: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
+        regex::bytes::Regex::new(r"(?i)(password[^\n]*|login):\s*$").expect("a literal pattern")
+    });
+    &ASKS
+}
+
+/// How a session answered the probe typed after a demand for a new password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeAnswer {
+    /// A shell ran it: the demand was a reminder, the login gave access.
+    Shell,
+    /// A dialog asked for a password (or the login) again: the change is forced.
+    Dialog,
+}
+
+impl ProbeAnswer {
+    /// The login's outcome: a dialog, or a session the device ended, is a forced change;
+    /// silence decides nothing.
+    pub fn outcome(answer: Option<Self>, ended: bool) -> Outcome {
+        match answer {
+            Some(ProbeAnswer::Shell) => Outcome::Accepted,
+            Some(ProbeAnswer::Dialog) => Outcome::PasswordChange,
+            None if ended => Outcome::PasswordChange,
+            None => Outcome::Unanswered(
+                "it demanded a new password, then answered a typed line with neither a shell nor a change dialog"
+                    .into(),
+            ),
+        }
     }
 }
 

@@ -248,8 +248,8 @@ async fn after_login(h: &mut client::Handle<AnyHostKey>, t: &Target) -> (Outcome
 }
 
 /// After the words of a password change: type a harmless command ([`super::ShellProbe`]);
-/// a shell's answer makes the login access, silence, a dialog or the end of the session a
-/// forced change.
+/// a shell's answer makes the login access, a dialog or the end of the session a forced
+/// change, silence decides nothing.
 async fn forced_or_nag(
     ch: &mut russh::Channel<client::Msg>,
     mut seen: Vec<u8>,
@@ -258,27 +258,36 @@ async fn forced_or_nag(
     let probe = super::ShellProbe::new();
     let mark = seen.len();
     if ch.data(format!("{}\r\n", probe.line).as_bytes()).await.is_err() {
-        return (Outcome::PasswordChange, String::from_utf8_lossy(&seen).into_owned());
+        return (
+            super::ProbeAnswer::outcome(None, true),
+            String::from_utf8_lossy(&seen).into_owned(),
+        );
     }
     let deadline = tokio::time::Instant::now() + super::PROBE_WAIT;
-    loop {
-        if probe.answered(&seen[mark..], shell) {
+    let ended = loop {
+        if let Some(a) = probe.read(&seen[mark..], shell) {
             let mut said = String::from_utf8_lossy(&seen).into_owned();
-            said.push_str(
-                " [a command typed after the demand for a new password ran: a reminder, not a forced change]",
-            );
-            return (Outcome::Accepted, said);
+            if a == super::ProbeAnswer::Shell {
+                said.push_str(
+                    " [a command typed after the demand for a new password ran: a reminder, not a forced change]",
+                );
+            }
+            return (super::ProbeAnswer::outcome(Some(a), false), said);
         }
         match tokio::time::timeout_at(deadline, ch.wait()).await {
             Ok(Some(ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. })) => {
                 seen.extend_from_slice(&data);
                 if seen.len() > 64 * 1024 {
-                    break;
+                    break false;
                 }
             }
+            Ok(Some(ChannelMsg::Eof | ChannelMsg::Close | ChannelMsg::ExitStatus { .. })) | Ok(None) => break true,
             Ok(Some(_)) => {}
-            Ok(None) | Err(_) => break,
+            Err(_) => break false,
         }
-    }
-    (Outcome::PasswordChange, String::from_utf8_lossy(&seen).into_owned())
+    };
+    (
+        super::ProbeAnswer::outcome(None, ended),
+        String::from_utf8_lossy(&seen).into_owned(),
+    )
 }

@@ -217,30 +217,32 @@ impl Session {
     /// forced change (the dialog takes it, or the session ends) from a reminder in front
     /// of a working shell ([`super::ShellProbe`]).
     async fn forced_or_nag(&mut self, shell: &regex::bytes::Regex) -> Outcome {
+        use super::ProbeAnswer;
         let probe = super::ShellProbe::new();
         self.deadline = self.deadline.max(Instant::now() + super::PROBE_WAIT);
         if self.send(&probe.line).await.is_err() {
-            return Outcome::PasswordChange;
+            return ProbeAnswer::outcome(None, true);
         }
         let until = Instant::now() + super::PROBE_WAIT;
         let mut buf = [0u8; 4096];
         loop {
-            if probe.answered(&self.seen, Some(shell)) {
-                return Outcome::Accepted;
+            if let Some(a) = probe.read(&self.seen, Some(shell)) {
+                return ProbeAnswer::outcome(Some(a), false);
             }
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() || self.all.len() > MAX_READ {
-                return Outcome::PasswordChange;
+                return ProbeAnswer::outcome(None, false);
             }
             let n = match tokio::time::timeout(left, self.conn.read(&mut buf)).await {
                 Ok(Ok(n)) if n > 0 => n,
-                // silence or the end of the session: no shell answered
-                _ => return Outcome::PasswordChange,
+                // the device ended the session
+                Ok(_) => return ProbeAnswer::outcome(None, true),
+                Err(_) => return ProbeAnswer::outcome(None, false),
             };
             let (mut data, mut reply) = (Vec::new(), Vec::new());
             self.neg.feed(&buf[..n], &mut data, &mut reply);
             if !reply.is_empty() && self.write_within(&reply).await.is_err() {
-                return Outcome::PasswordChange;
+                return ProbeAnswer::outcome(None, true);
             }
             self.seen.extend_from_slice(&data);
             self.all.extend_from_slice(&data);
@@ -389,7 +391,8 @@ mod tests {
     }
 
     /// A telnet-less line service: login, password, then what `after_login` does with each
-    /// line typed after the password (None: close).
+    /// line typed after the password (None: close; an answer ending in EOT, `\u{4}`: that
+    /// answer, then close).
     async fn device(after_login: &'static str, then: fn(&str) -> Option<String>) -> u16 {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
@@ -407,7 +410,10 @@ mod tests {
                     while let Ok(Some(line)) = lines.next_line().await {
                         match then(line.trim_end()) {
                             Some(out) => {
-                                let _ = w.write_all(out.as_bytes()).await;
+                                let _ = w.write_all(out.trim_end_matches('\u{4}').as_bytes()).await;
+                                if out.ends_with('\u{4}') {
+                                    return;
+                                }
                             }
                             None => return,
                         }
@@ -454,7 +460,7 @@ mod tests {
         let pam = "\r\nYou are required to change your password immediately\r\nCurrent password: ";
         let t = target(
             device(pam, |_| {
-                Some("passwd: Authentication token manipulation error\r\n".into())
+                Some("passwd: Authentication token manipulation error\r\n\u{4}".into())
             })
             .await,
             Duration::from_secs(3),
@@ -475,6 +481,19 @@ mod tests {
             Duration::from_secs(3),
         );
         assert_eq!(t.attempt("admin", "admin").await.outcome, Outcome::PasswordChange);
+    }
+
+    #[tokio::test]
+    async fn the_words_of_a_change_then_silence_decide_nothing() {
+        // it says the right words, then neither runs the line nor asks for a password
+        let words = "\r\nYou are required to change your password immediately\r\n";
+        let t = target(device(words, |_| Some(String::new())).await, Duration::from_secs(3));
+        let tried = t.attempt("admin", "admin").await;
+        assert!(
+            matches!(&tried.outcome, Outcome::Unanswered(why) if why.contains("neither a shell nor a change dialog")),
+            "{:?}",
+            tried.outcome
+        );
     }
 
     #[tokio::test]

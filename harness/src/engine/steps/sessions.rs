@@ -43,16 +43,42 @@ pub(crate) struct SessionRecord {
 /// How long a shell has to answer the probe command.
 const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
-/// Types a probe command into `c` and reports whether a shell answered it (its arithmetic,
-/// or — a command line without it — its prompt back after the line), with the command
-/// typed. Err when the session ended (the device closed it).
-async fn probe(c: &Console, prompt: Option<&regex::bytes::Regex>) -> (Result<bool, String>, String) {
-    let probe = ShellProbe::new();
-    let line = probe.line.clone();
-    (answered(c, prompt, probe).await, line)
+/// What a session did with a probe command.
+#[derive(Debug, Clone, PartialEq)]
+enum Probed {
+    /// A shell answered it (its arithmetic, or — a command line without it — its prompt
+    /// back after the line).
+    Ran,
+    /// The session asks for credentials instead (it was logged out, or the line was taken
+    /// as a password).
+    LoggedOut,
+    /// The device closed the session (why).
+    Closed(String),
+    /// Nothing came: neither an answer nor an end.
+    Silent,
 }
 
-async fn answered(c: &Console, prompt: Option<&regex::bytes::Regex>, probe: ShellProbe) -> Result<bool, String> {
+/// Types a probe command into `c` and reads what the session did with it; the command
+/// typed.
+async fn probe(c: &Console, prompt: Option<&regex::bytes::Regex>) -> (Probed, String) {
+    let probe = ShellProbe::new();
+    let line = probe.line.clone();
+    let got = match answered(c, prompt, probe).await {
+        Ok(Some(0)) => Probed::Ran,
+        Ok(Some(1)) => Probed::LoggedOut,
+        Ok(Some(_)) => Probed::Ran,
+        Ok(None) => Probed::Silent,
+        Err(e) => Probed::Closed(e),
+    };
+    (got, line)
+}
+
+/// Which pattern matched: 0 the answer, 1 a credential prompt, 2 the shell prompt.
+async fn answered(
+    c: &Console,
+    prompt: Option<&regex::bytes::Regex>,
+    probe: ShellProbe,
+) -> Result<Option<usize>, String> {
     // a prompt already printed (the login's) is consumed first: only one after the probe counts
     if let Some(p) = prompt {
         let _ = c
@@ -63,13 +89,15 @@ async fn answered(c: &Console, prompt: Option<&regex::bytes::Regex>, probe: Shel
         .map_err(|e| format!("the session took no more input: {e}"))?;
     let deadline = std::time::Instant::now() + ANSWER_WITHIN;
     let answer = probe.answer_pattern();
-    let mut pats = vec![&answer];
+    let mut pats = vec![&answer, crate::remote::credential_prompt()];
     if let Some(p) = prompt {
         pats.push(p);
     }
     match c.expect(&pats, deadline, None).await? {
-        Wait::Found(_) => Ok(true),
-        Wait::Timeout => Ok(false),
+        Wait::Found(f) => Ok(Some(f.index)),
+        // a session that ended before the wait began is not a quiet one
+        Wait::Timeout if !c.connected() => Err("the device closed the session".into()),
+        Wait::Timeout => Ok(None),
     }
 }
 
@@ -219,7 +247,7 @@ impl Run<'_> {
                 .ok_or_else(|| Stop::Error("the device has no console".into()))?,
         };
         let (answered, line) = probe(&c, prompt.as_ref()).await;
-        if !answered.unwrap_or(false) {
+        if answered != Probed::Ran {
             return Err(Stop::Error(format!(
                 "not decided: {what} logged in with the current password but answered no command within {ANSWER_WITHIN:?}, so its silence after a change would prove nothing"
             )));
@@ -252,6 +280,7 @@ impl Run<'_> {
             return Ok("no session was held across the change (see open_sessions)".into());
         }
         let mut alive = Vec::new();
+        let mut silent = Vec::new();
         let mut said = Vec::new();
         for h in &held {
             if let Some((t, cookies)) = &h.web {
@@ -282,7 +311,7 @@ impl Run<'_> {
             };
             let (answer, line) = probe(&c, h.prompt.as_ref()).await;
             let after = match answer {
-                Ok(true) => {
+                Probed::Ran => {
                     alive.push(format!(
                         "{} (opened with the old password {:.1} s earlier) still ran a command after the change (`{line}` was answered)",
                         h.what,
@@ -290,8 +319,13 @@ impl Run<'_> {
                     ));
                     "a command ran: the session outlived the change".to_string()
                 }
-                Ok(false) => "no command ran: the session answers nothing".to_string(),
-                Err(e) => format!("ended by the device ({e})"),
+                Probed::LoggedOut => "logged out: the session asks for credentials again".to_string(),
+                Probed::Closed(e) => format!("ended by the device ({e})"),
+                // a session that only went quiet may be slow, not over: no PASS from silence
+                Probed::Silent => {
+                    silent.push(h.what.clone());
+                    format!("neither ran the command nor ended within {ANSWER_WITHIN:?}")
+                }
             };
             said.push(format!("{}: {after}", h.what));
             self.record_after(&h.what, after, Some(line));
@@ -303,6 +337,12 @@ impl Run<'_> {
             "sessions.json",
             serde_json::to_string_pretty(&self.session_log).unwrap_or_default(),
         );
+        if alive.is_empty() && !silent.is_empty() {
+            return Err(Stop::Error(format!(
+                "not decided: after the change {} neither ran a command nor ended (no answer, no login prompt, not closed within {ANSWER_WITHIN:?}): a quiet session may be a slow one",
+                silent.join(", ")
+            )));
+        }
         if !alive.is_empty() {
             return Err(Stop::Fail {
                 check: Some("PWD-08".into()),
@@ -339,5 +379,53 @@ impl Run<'_> {
 impl std::fmt::Debug for Held {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Held").field("what", &self.what).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sum_of(line: &str) -> Option<u64> {
+        let e = line.strip_prefix("echo $((")?.strip_suffix("))")?;
+        let (a, b) = e.split_once('+')?;
+        Some(a.parse::<u64>().ok()? + b.parse::<u64>().ok()?)
+    }
+
+    async fn probed(script: crate::console::fake::Script) -> Probed {
+        let (c, _feed) = crate::console::fake::console(script);
+        let prompt = regex::bytes::Regex::new(r"\$ $").expect("regex");
+        probe(&c, Some(&prompt)).await.0
+    }
+
+    #[tokio::test]
+    async fn a_probe_tells_a_working_shell_a_logout_an_end_and_silence_apart() {
+        let shell = probed(Box::new(|l: &str| {
+            format!("{}\r\n$ ", sum_of(l).unwrap_or(0)).into_bytes()
+        }))
+        .await;
+        assert_eq!(shell, Probed::Ran);
+        let cli = probed(Box::new(|l: &str| format!("{l}\r\nunknown command\r\n$ ").into_bytes())).await;
+        assert_eq!(
+            cli,
+            Probed::Ran,
+            "a command line without arithmetic: its prompt came back"
+        );
+        let out = probed(Box::new(|_: &str| b"\r\nsession ended\r\nlogin: ".to_vec())).await;
+        assert_eq!(out, Probed::LoggedOut);
+        // the words of an end without one, then nothing: silence, not an end
+        let quiet = probed(Box::new(|_: &str| Vec::new())).await;
+        assert_eq!(quiet, Probed::Silent);
+        // a session the device closes when the line comes
+        let slot: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<crate::console::Feed>>>> = Default::default();
+        let s2 = slot.clone();
+        let (c, feed) = crate::console::fake::console(Box::new(move |_: &str| {
+            if let Some(f) = s2.lock().expect("slot").as_ref() {
+                f.event("the telnet session ended".into(), Some(false));
+            }
+            Vec::new()
+        }));
+        *slot.lock().expect("slot") = Some(feed);
+        assert!(matches!(probe(&c, None).await.0, Probed::Closed(_)));
     }
 }
