@@ -105,6 +105,13 @@ pub fn check_user_file(path: &Path, roots: &[&Path], max: u64) -> Result<std::pa
     Ok(real)
 }
 
+/// A named file whose path was resolved earlier (and confined to its profile's folder at
+/// load): read through the gate with its own folder as the root, so a link swapped in
+/// since still cannot lead out, and a FIFO or device is never opened.
+pub fn read_named_file(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    read_user_file(path, &[folder_of(path)], max)
+}
+
 /// Reads a file through [`check_user_file`], bounded by the bytes actually read.
 pub fn read_user_file(path: &Path, roots: &[&Path], max: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;

@@ -110,8 +110,13 @@ impl Pki {
         let trusted = match trust {
             TrustSource::BenchCa => Some(new_ca("certbench bench CA")?),
             TrustSource::Maker { cert, key } => {
-                let cert_pem = std::fs::read_to_string(cert).map_err(|e| PkiError::maker("maker CA", cert, e))?;
-                let key_pem = std::fs::read_to_string(key).map_err(|e| PkiError::maker("maker CA key", key, e))?;
+                let text = |p: &Path, what: &'static str| {
+                    crate::util::read_named_file(p, crate::util::limits::TEXT)
+                        .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+                        .map_err(|e| PkiError::maker(what, p, e))
+                };
+                let cert_pem = text(cert, "maker CA")?;
+                let key_pem = text(key, "maker CA key")?;
                 let kp = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::maker("maker CA key", key, e))?;
                 let issuer =
                     Issuer::from_ca_cert_pem(&cert_pem, kp).map_err(|e| PkiError::maker("maker CA", cert, e))?;

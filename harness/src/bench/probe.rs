@@ -31,7 +31,9 @@ impl Probe {
 
 fn tls_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_pem).map_err(|e| format!("device CA {ca_pem}: {e}"))? {
+    let pem = crate::util::read_named_file(std::path::Path::new(ca_pem), crate::util::limits::TEXT)
+        .map_err(|e| format!("device CA: {e}"))?;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         roots
             .add(cert.map_err(|e| format!("device CA {ca_pem}: {e}"))?)
             .map_err(|e| e.to_string())?;

@@ -37,12 +37,31 @@ pub struct OpenPort {
     pub service: String,
     /// What the port said first (printable excerpt).
     pub banner: String,
+    /// The bytes the banner was made from (at most 256), raw: the caller redacts them
+    /// before it makes them printable ([`OpenPort::shown`]).
+    #[serde(skip)]
+    pub said: Vec<u8>,
     /// For HTTP: the redirect target when it sends the client to HTTPS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirects_to_https: Option<bool>,
 }
 
 impl OpenPort {
+    /// Keeps what the port said: raw, and as a printable banner.
+    fn say(&mut self, b: &[u8]) {
+        self.said = b[..b.len().min(256)].to_vec();
+        self.banner = printable(b);
+    }
+
+    /// The banner as a report shows it: `redact` applied to the raw bytes first (a secret
+    /// with escape codes between its letters is still found), then made printable.
+    pub fn shown(&self, redact: impl Fn(&[u8]) -> Vec<u8>) -> String {
+        if self.said.is_empty() {
+            return self.banner.clone();
+        }
+        printable(&redact(&self.said))
+    }
+
     /// A management protocol that carries credentials or commands in clear.
     pub fn plaintext_management(&self) -> bool {
         match self.service.as_str() {
@@ -238,13 +257,14 @@ pub async fn identify_tcp(host: IpAddr, port: u16) -> OpenPort {
         port,
         service: "unknown".into(),
         banner: String::new(),
+        said: Vec::new(),
         redirects_to_https: None,
     };
     // 1. a banner sent unasked
     if let Some(b) = exchange(addr, None, BANNER_WAIT, |b| !b.is_empty()).await
         && !b.is_empty()
     {
-        p.banner = printable(&b);
+        p.say(&b);
         p.service = name_banner(&b).unwrap_or("unknown").into();
         return p;
     }
@@ -257,7 +277,7 @@ pub async fn identify_tcp(host: IpAddr, port: u16) -> OpenPort {
         }
         if let Some(name) = name_banner(&b) {
             p.service = name.into();
-            p.banner = printable(&b);
+            p.say(&b);
             return p;
         }
     }
@@ -268,7 +288,7 @@ pub async fn identify_tcp(host: IpAddr, port: u16) -> OpenPort {
         if b.starts_with(b"HTTP/") {
             let text = String::from_utf8_lossy(&b);
             p.service = "http".into();
-            p.banner = printable(text.lines().next().unwrap_or("").as_bytes());
+            p.say(text.lines().next().unwrap_or("").as_bytes());
             let status = text.split_whitespace().nth(1).unwrap_or("");
             let to_https = status.starts_with('3')
                 && text.lines().any(|l| {
@@ -280,7 +300,7 @@ pub async fn identify_tcp(host: IpAddr, port: u16) -> OpenPort {
             p.service = "mqtt".into();
         } else if !b.is_empty() {
             p.service = name_banner(&b).unwrap_or("unknown").into();
-            p.banner = printable(&b);
+            p.say(&b);
         }
     }
     p
@@ -394,13 +414,16 @@ pub async fn udp_open(host: IpAddr) -> Vec<OpenPort> {
                 break;
             }
             if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(700), sock.recv(&mut buf)).await {
-                out.push(OpenPort {
+                let mut p = OpenPort {
                     proto: "udp",
                     port,
                     service: service.into(),
-                    banner: printable(&buf[..n.min(120)]),
+                    banner: String::new(),
+                    said: Vec::new(),
                     redirects_to_https: None,
-                });
+                };
+                p.say(&buf[..n.min(120)]);
+                out.push(p);
                 break;
             }
         }
@@ -495,6 +518,30 @@ mod tests {
             tokio::time::sleep(self.latency).await;
             if port == 23 { Knock::Open } else { Knock::Refused }
         }
+    }
+
+    #[test]
+    fn a_banner_is_redacted_on_its_raw_bytes_before_it_is_made_printable() {
+        let r = crate::redact::Redactor::default();
+        r.add("device_password", "hunter2-long");
+        let mut p = OpenPort {
+            proto: "tcp",
+            port: 23,
+            service: "telnet".into(),
+            banner: String::new(),
+            said: Vec::new(),
+            redirects_to_https: None,
+        };
+        p.say(b"motd: h\x1b[1mun\x1b[0mter2-long\r\nlogin: ");
+        assert!(
+            p.banner.contains("h.[1mun"),
+            "made printable alone it hides the secret from a match"
+        );
+        let shown = p.shown(|b| r.redact_window(b, &[]));
+        assert!(
+            shown.contains("<secret:device_password>") && !shown.contains("ter2"),
+            "{shown}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -347,7 +347,8 @@ pub async fn session_alive(t: &Target, cookies: &[String]) -> Result<(bool, Stri
     );
     let (status, text) = exchange(t, req.as_bytes()).await?;
     let alive = (200..300).contains(&status) && ws.alive.is_match(text.as_bytes());
-    Ok((alive, first_line(&text)))
+    // the device's words, bounded and escaped (redacted where they are kept)
+    Ok((alive, super::printable(&first_line(&text), 160)))
 }
 
 pub async fn attempt_form(t: &Target, user: &str, password: &str) -> (Outcome, String) {

@@ -432,6 +432,10 @@ fn report_context(
             .identity
             .firmware_file
             .as_deref()
+            // (through the gate: a FIFO or device named as firmware is never read)
+            .filter(|p| {
+                crate::util::check_user_file(p, &[crate::util::folder_of(p)], crate::util::limits::IMAGE).is_ok()
+            })
             .and_then(sha256_file)
             .map(|(h, _)| h),
         ixit: device.ixit.clone().into_iter().collect(),

@@ -245,7 +245,11 @@ impl Run<'_> {
         };
         refuse_shared(host)?;
         let declared = self.declared_ports()?;
-        let (open, times) = crate::gateway::scan::scan(host).await;
+        let (mut open, times) = crate::gateway::scan::scan(host).await;
+        // what the device said, redacted on its raw bytes before it is made printable
+        for p in &mut open {
+            p.banner = p.shown(|b| self.bench.redactor.redact_window(b, &[]));
+        }
         // positive control: the device answered at all (an open port or a refusal), else
         // an empty result would only say it was unreachable
         if open.iter().all(|p| p.proto != "tcp") && times.refused == 0 {
@@ -271,7 +275,7 @@ impl Run<'_> {
                         if p.banner.is_empty() {
                             String::new()
                         } else {
-                            format!(", says \"{}\"", self.bench.redactor.redact(&p.banner))
+                            format!(", says \"{}\"", p.banner)
                         }
                     )
                 })
