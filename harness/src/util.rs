@@ -114,14 +114,39 @@ pub fn read_named_file(path: &Path, max: u64) -> Result<Vec<u8>, String> {
 
 /// Reads a file through [`check_user_file`], bounded by the bytes actually read.
 pub fn read_user_file(path: &Path, roots: &[&Path], max: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
     let real = check_user_file(path, roots, max)?;
+    read_regular(&real, max).map_err(|e| match e {
+        ReadError::TooLarge => format!("{} is larger than the limit of {max} bytes", path.display()),
+        ReadError::NotRegular => format!("{} is not a regular file", path.display()),
+        ReadError::Io(e) => format!("{}: {e}", path.display()),
+    })
+}
+
+/// Why [`read_regular`] read nothing.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    /// A FIFO would block, a device such as /dev/zero would never end.
+    NotRegular,
+    /// More bytes than the limit (counted as read, not as the metadata claims).
+    TooLarge,
+}
+
+/// A regular file's bytes, at most `max` of them actually read: the one bounded reader of
+/// user files (profiles, labs and scenarios too, which are not confined: the user names
+/// them on the command line).
+pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(&real)
+    std::fs::File::open(path)
         .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(ReadError::Io)?;
     if bytes.len() as u64 > max {
-        return Err(format!("{} is larger than the limit of {max} bytes", path.display()));
+        return Err(ReadError::TooLarge);
     }
     Ok(bytes)
 }

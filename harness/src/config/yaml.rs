@@ -94,28 +94,18 @@ pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, InputError> 
 
 /// Reads a user file: a regular file only, at most MAX_FILE_BYTES actually read, UTF-8.
 pub fn read_text(path: &Path) -> Result<String, InputError> {
-    use std::io::Read;
-    let cannot = |e: std::io::Error| InputError::new(path, None, "", format!("cannot read file: {e}"));
-    let meta = std::fs::metadata(path).map_err(cannot)?;
-    if !meta.is_file() {
+    use crate::util::ReadError;
+    let bytes = crate::util::read_regular(path, MAX_FILE_BYTES).map_err(|e| match e {
+        ReadError::Io(e) => InputError::new(path, None, "", format!("cannot read file: {e}")),
         // a FIFO would block, /dev/zero would never end: only regular files are read
-        return Err(InputError::new(path, None, "", "not a regular file"));
-    }
-    // bounded by the bytes actually read, not by what the metadata claims
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(cannot)?
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(InputError::new(
+        ReadError::NotRegular => InputError::new(path, None, "", "not a regular file"),
+        ReadError::TooLarge => InputError::new(
             path,
             None,
             "",
             format!("file is larger than the limit of {MAX_FILE_BYTES} bytes"),
-        ));
-    }
+        ),
+    })?;
     String::from_utf8(bytes).map_err(|e| InputError::new(path, None, "", format!("cannot read file: not UTF-8 ({e})")))
 }
 
