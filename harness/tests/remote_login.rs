@@ -830,27 +830,60 @@ fn ssh_algorithms_of_the_simulated_board(#[case] flaw: bool, #[case] want: &str)
     }
 }
 
+/// `profile` with the board's own MQTT broker switched on (`--broker-port`) and declared as
+/// a service, written into `dir`.
+fn with_broker(profile: &str, dir: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(repo().join(profile)).expect("profile");
+    let text = text
+        .replacen(
+            "--web-port {{port.web}}",
+            "--web-port {{port.web}} --broker-port {{port.broker}}",
+            1,
+        )
+        .replacen(
+            "\nservices:\n",
+            "\nservices:\n  - name: broker\n    kind: mqtt\n    port: \"{{port.broker}}\"\n    tls: true\n",
+            1,
+        );
+    assert!(
+        text.contains("--broker-port") && text.contains("kind: mqtt"),
+        "{profile}"
+    );
+    let p = dir.join("with-broker.yaml");
+    std::fs::write(&p, text).expect("write");
+    p.to_str().expect("utf8").to_string()
+}
+
 /// PWD-08 on sessions (issue 34): on the good board a password change ends every session
-/// the old password opened — changed on the console, judged over telnet (and SSH); changed
-/// over telnet, judged on the console and the other telnet session. With the
-/// sessions-survive-change flaw both fail, naming the interface that still ran a command.
+/// the old password opened — changed on the console, judged over telnet (and SSH, and the
+/// board's own MQTT broker); changed over telnet, judged on the console and the other
+/// sessions. With the sessions-survive-change flaw both fail, naming the interface that
+/// still ran a command (or, the broker, still carried a message).
 #[rstest]
-#[case::good("devices/simboard.yaml", "pass", "pass", &[])]
-#[case::good_with_ssh("devices/simboard-weak-ssh.yaml", "pass", "pass", &[])]
+#[case::good("devices/simboard.yaml", false, "pass", "pass", &[])]
+#[case::good_with_ssh_and_broker("devices/simboard-weak-ssh.yaml", true, "pass", "pass", &[])]
 #[case::sessions_survive(
     "devices/simboard-sessions-survive-change.yaml",
+    true,
     "failure",
     "failure",
-    &["ssh (ssh on", "telnet (telnet over TLS on", "the serial console", "web (http_form over TLS on"]
+    &["ssh (ssh on", "telnet (telnet over TLS on", "the serial console", "web (http_form over TLS on", "broker (mqtt over TLS on"]
 )]
 fn a_password_change_ends_the_sessions_the_old_password_opened(
     #[case] profile: &str,
+    #[case] broker: bool,
     #[case] on_console: &str,
     #[case] over_network: &str,
     #[case] named: &[&str],
 ) {
     const IDS: [&str; 2] = ["password-change-ends-sessions", "remote-password-change-ends-sessions"];
-    let (cases, _code, dir, out) = run_only_with(profile, &IDS, &["--skip-setup"]);
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let profile = if broker {
+        with_broker(profile, scratch.path())
+    } else {
+        profile.to_string()
+    };
+    let (cases, _code, dir, out) = run_only_with(&profile, &IDS, &["--skip-setup"]);
     for (id, want) in IDS.iter().zip([on_console, over_network]) {
         let c = &cases[*id];
         assert_eq!(c.status, want, "{id}: {c:?}\n{out}");
@@ -882,6 +915,13 @@ fn a_password_change_ends_the_sessions_the_old_password_opened(
             s.contains("the session page was refused"),
             "the web session was held and ended: {s}"
         );
+        if broker {
+            assert!(
+                s.contains("\"before_change\": \"a message was carried (the connection works)\"")
+                    && s.contains("ended by the device"),
+                "the broker's connection was held and ended: {s}"
+            );
+        }
     }
     // the session cookie is a secret of the run
     let s = read(&dir, "results/scenarios/password-change-ends-sessions/sessions.json");

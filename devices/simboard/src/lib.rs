@@ -4,6 +4,7 @@
 //! with the harness: certbench reaches the board only through its serial line and network.
 
 pub mod board;
+pub mod broker;
 pub mod mqtt;
 pub mod net;
 pub mod pty;

@@ -27,6 +27,8 @@ pub struct RemoteOptions {
     pub telnet_port: Option<u16>,
     pub web_port: Option<u16>,
     pub ssh_port: Option<u16>,
+    /// The board's own MQTT broker (a hub's, for its sensors), on the same account.
+    pub broker_port: Option<u16>,
     pub lockout: Duration,
     pub state: PathBuf,
     pub factory_user: String,
@@ -95,7 +97,7 @@ pub fn server_tls(dir: &std::path::Path, flaws: &[Flaw]) -> Result<Arc<rustls::S
 }
 
 /// A connection to a service: plain TCP or TLS over it.
-trait Conn: Read + Write {}
+pub(crate) trait Conn: Read + Write {}
 impl<T: Read + Write> Conn for T {}
 
 #[derive(Debug, Default)]
@@ -105,7 +107,7 @@ struct Guard {
 }
 
 #[derive(Clone)]
-struct Accounts {
+pub(crate) struct Accounts {
     opts: RemoteOptions,
     guard: Arc<Mutex<Guard>>,
     /// The web admin's sessions: cookie value -> the password in force at its login.
@@ -128,19 +130,19 @@ impl Accounts {
     }
 
     /// The owner's password now (None: the factory password is in force).
-    fn password_now(&self) -> Option<String> {
+    pub(crate) fn password_now(&self) -> Option<String> {
         State::load(&self.opts.state).password
     }
 
     /// Whether a session opened while the password was `opened_with` must end: the good
     /// board ends every session when the password changes (but the sessions-survive-change
     /// flaw).
-    fn session_over(&self, opened_with: &Option<String>) -> bool {
+    pub(crate) fn session_over(&self, opened_with: &Option<String>) -> bool {
         !self.has(Flaw::SessionsSurviveChange) && self.password_now() != *opened_with
     }
 
     /// Whether these credentials log in remotely now.
-    fn check(&self, user: &str, password: &str) -> bool {
+    pub(crate) fn check(&self, user: &str, password: &str) -> bool {
         let throttled = !self.has(Flaw::NoLoginThrottle);
         let mut g = self.guard.lock().unwrap_or_else(|e| e.into_inner());
         if throttled && g.locked_until.is_some_and(|t| Instant::now() < t) {
@@ -204,6 +206,9 @@ pub fn start(opts: RemoteOptions) {
     }
     if let Some(p) = opts.web_port {
         serve(opts.address, p, fresh(), web);
+    }
+    if let Some(p) = opts.broker_port {
+        serve(opts.address, p, fresh(), crate::broker::serve);
     }
     if opts.flaws.contains(&Flaw::TelnetListening) {
         // the same console, left on telnet's port in clear

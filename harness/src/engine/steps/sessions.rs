@@ -6,7 +6,9 @@
 //! `sessions_ended`, after the change, types the same kind of command in each: a session
 //! that still answers fails PWD-08, naming the interface and what ran. A web login with a
 //! declared session page (`services[].session`) is held by its cookie: the page must
-//! refuse it after the change.
+//! refuse it after the change. A connection to the device's own MQTT broker (`kind: mqtt`)
+//! is held open: after the change the broker must have dropped it, or drop it on its next
+//! publish — a PUBACK, or the message delivered, is a session that outlived the change.
 
 use serde::Serialize;
 
@@ -18,14 +20,20 @@ use crate::remote::{ShellProbe, Target};
 pub(crate) struct Held {
     /// `telnet (telnet over TLS on …)`, or `the serial console`.
     pub(crate) what: String,
-    /// None: the serial console (the bench's own, not a session of ours).
-    pub(crate) console: Option<Console>,
-    /// A web login's session: its service and the cookies the login set.
-    pub(crate) web: Option<(Target, Vec<String>)>,
+    pub(crate) channel: Channel,
     /// When it was opened (and shown to work).
     pub(crate) opened: Instant,
-    /// The shell prompt, when the profile declares one for it.
-    pub(crate) prompt: Option<regex::bytes::Regex>,
+}
+
+/// What a held session is.
+pub(crate) enum Channel {
+    /// A shell: a remote session, or (None) the serial console's — the bench's own line,
+    /// not a session of ours; with the shell prompt, when the profile declares one.
+    Shell(Option<Console>, Option<regex::bytes::Regex>),
+    /// A web login's session: its service and the cookies the login set.
+    Web(Box<Target>, Vec<String>),
+    /// A connection to the device's own MQTT broker.
+    Mqtt(Box<crate::remote::mqtt::Held>),
 }
 
 /// One session's story, for `sessions.json`.
@@ -122,6 +130,10 @@ impl Run<'_> {
             let user = t.service.user.clone().unwrap_or_else(|| right.user.clone());
             if t.service.kind == ServiceKind::HttpForm && t.service.session.is_some() {
                 self.hold_web(t, &user, &right.password, started, &mut said).await?;
+                continue;
+            }
+            if t.service.kind == ServiceKind::Mqtt {
+                self.hold_mqtt(t, &user, &right.password, started, &mut said).await?;
                 continue;
             }
             if !matches!(t.service.kind, ServiceKind::Ssh | ServiceKind::Telnet) {
@@ -221,10 +233,64 @@ impl Run<'_> {
         ));
         self.held.push(Held {
             what,
-            console: None,
-            web: Some((t, cookies)),
+            channel: Channel::Web(Box::new(t), cookies),
             opened: Instant::now(),
-            prompt: None,
+        });
+        Ok(())
+    }
+
+    /// Logs in to the device's broker, keeps the connection, and shows it carries a message
+    /// (the positive control: PUBACK, and the message back on its own subscription when the
+    /// broker granted one).
+    async fn hold_mqtt(
+        &mut self,
+        t: Target,
+        user: &str,
+        password: &str,
+        started: Instant,
+        said: &mut Vec<String>,
+    ) -> Result<(), Stop> {
+        let what = t.describe();
+        let mut held = crate::remote::mqtt::Held::open(&t, user, password, t.attempt_limit())
+            .await
+            .map_err(|e| {
+                Stop::Error(format!(
+                    "not decided: no MQTT connection could be opened on {what} with the current password ({e}), so whether a change ends it cannot be seen"
+                ))
+            })?;
+        let x = held.exchange(ANSWER_WITHIN).await;
+        if !(x.acked && (x.echoed || !held.echoes)) {
+            return Err(Stop::Error(format!(
+                "not decided: {what} accepted a login with the current password but did not carry a message on it ({}), so a refusal after a change would prove nothing",
+                x.describe()
+            )));
+        }
+        let subscription = if held.echoes {
+            format!("subscribed to {}", held.topic)
+        } else {
+            format!(
+                "the broker refused a subscription to {}: PUBACK alone tells a working connection",
+                held.topic
+            )
+        };
+        self.session_log.push(SessionRecord {
+            session: what.clone(),
+            opened_ms: started.elapsed().as_millis(),
+            probes: vec![format!(
+                "CONNECT with the current password; {subscription}; PUBLISH (QoS 1) on it: {}",
+                x.describe()
+            )],
+            before_change: "a message was carried (the connection works)".into(),
+            after_change: None,
+        });
+        said.push(format!(
+            "{what}: a connection logged in with the current password carries messages ({})",
+            x.describe()
+        ));
+        self.held.push(Held {
+            what,
+            channel: Channel::Mqtt(Box::new(held)),
+            opened: Instant::now(),
         });
         Ok(())
     }
@@ -265,10 +331,8 @@ impl Run<'_> {
         ));
         self.held.push(Held {
             what,
-            console,
-            web: None,
+            channel: Channel::Shell(console, prompt),
             opened: Instant::now(),
-            prompt,
         });
         Ok(())
     }
@@ -282,56 +346,77 @@ impl Run<'_> {
         let mut alive = Vec::new();
         let mut silent = Vec::new();
         let mut said = Vec::new();
-        for h in &held {
-            if let Some((t, cookies)) = &h.web {
-                let after = match crate::remote::http::session_alive(t, cookies).await {
-                    Ok((true, answer)) => {
-                        alive.push(format!(
-                            "{} (its session cookie, from a login with the old password {:.1} s earlier) still opens the session page after the change ({answer})",
-                            h.what,
-                            h.opened.elapsed().as_secs_f64()
-                        ));
-                        format!("the session page still opened: {answer}")
-                    }
-                    Ok((false, answer)) => format!("the session page was refused: {answer}"),
-                    Err(e) => {
-                        return Err(Stop::Error(format!(
-                            "not decided: {}'s session page gave no answer after the change: {e}",
-                            h.what
-                        )));
-                    }
-                };
-                said.push(format!("{}: {after}", h.what));
-                self.record_after(&h.what, after, None);
-                continue;
-            }
-            let c = match &h.console {
-                Some(c) => c.clone(),
-                None => self.console_of_bench()?,
-            };
-            let (answer, line) = probe(&c, h.prompt.as_ref()).await;
-            let after = match answer {
-                Probed::Ran => {
-                    alive.push(format!(
-                        "{} (opened with the old password {:.1} s earlier) still ran a command after the change (`{line}` was answered)",
-                        h.what,
-                        h.opened.elapsed().as_secs_f64()
-                    ));
-                    "a command ran: the session outlived the change".to_string()
+        for mut h in held {
+            let (after, line) = match &mut h.channel {
+                Channel::Web(t, cookies) => {
+                    let after = match crate::remote::http::session_alive(t, cookies).await {
+                        Ok((true, answer)) => {
+                            alive.push(format!(
+                                "{} (its session cookie, from a login with the old password {:.1} s earlier) still opens the session page after the change ({answer})",
+                                h.what,
+                                h.opened.elapsed().as_secs_f64()
+                            ));
+                            format!("the session page still opened: {answer}")
+                        }
+                        Ok((false, answer)) => format!("the session page was refused: {answer}"),
+                        Err(e) => {
+                            return Err(Stop::Error(format!(
+                                "not decided: {}'s session page gave no answer after the change: {e}",
+                                h.what
+                            )));
+                        }
+                    };
+                    (after, None)
                 }
-                Probed::LoggedOut => "logged out: the session asks for credentials again".to_string(),
-                Probed::Closed(e) => format!("ended by the device ({e})"),
-                // a session that only went quiet may be slow, not over: no PASS from silence
-                Probed::Silent => {
-                    silent.push(h.what.clone());
-                    format!("neither ran the command nor ended within {ANSWER_WITHIN:?}")
+                Channel::Mqtt(m) => {
+                    let x = m.exchange(ANSWER_WITHIN).await;
+                    let after = if x.carried() {
+                        alive.push(format!(
+                            "{} (an MQTT connection logged in with the old password {:.1} s earlier) still carried a message after the change ({})",
+                            h.what,
+                            h.opened.elapsed().as_secs_f64(),
+                            x.describe()
+                        ));
+                        format!("still carried a message: {}", x.describe())
+                    } else if let Some(why) = &x.closed {
+                        format!("ended by the device ({why})")
+                    } else {
+                        silent.push(h.what.clone());
+                        format!("{} within {ANSWER_WITHIN:?}", x.describe())
+                    };
+                    (after, Some(format!("PUBLISH (QoS 1) on {}", m.topic)))
+                }
+                Channel::Shell(console, prompt) => {
+                    let c = match console {
+                        Some(c) => c.clone(),
+                        None => self.console_of_bench()?,
+                    };
+                    let (answer, line) = probe(&c, prompt.as_ref()).await;
+                    let after = match answer {
+                        Probed::Ran => {
+                            alive.push(format!(
+                                "{} (opened with the old password {:.1} s earlier) still ran a command after the change (`{line}` was answered)",
+                                h.what,
+                                h.opened.elapsed().as_secs_f64()
+                            ));
+                            "a command ran: the session outlived the change".to_string()
+                        }
+                        Probed::LoggedOut => "logged out: the session asks for credentials again".to_string(),
+                        Probed::Closed(e) => format!("ended by the device ({e})"),
+                        // a session that only went quiet may be slow, not over: no PASS from silence
+                        Probed::Silent => {
+                            silent.push(h.what.clone());
+                            format!("neither ran the command nor ended within {ANSWER_WITHIN:?}")
+                        }
+                    };
+                    if let Some(c) = console {
+                        c.close();
+                    }
+                    (after, Some(line))
                 }
             };
             said.push(format!("{}: {after}", h.what));
-            self.record_after(&h.what, after, Some(line));
-            if let Some(c) = &h.console {
-                c.close();
-            }
+            self.record_after(&h.what, after, line);
         }
         self.keep_evidence(
             "sessions.json",
@@ -339,7 +424,7 @@ impl Run<'_> {
         );
         if alive.is_empty() && !silent.is_empty() {
             return Err(Stop::Error(format!(
-                "not decided: after the change {} neither ran a command nor ended (no answer, no login prompt, not closed within {ANSWER_WITHIN:?}): a quiet session may be a slow one",
+                "not decided: after the change {} neither worked nor ended (no answer, no login prompt, not closed within {ANSWER_WITHIN:?}): a quiet session may be a slow one",
                 silent.join(", ")
             )));
         }
