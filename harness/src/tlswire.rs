@@ -231,6 +231,44 @@ pub fn offered_suites(rec: &[u8]) -> Option<Vec<u16>> {
     Some(list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
 }
 
+/// The host name a ClientHello asks for (server_name, RFC 6066); None when it names none or
+/// the bytes are no complete ClientHello.
+pub fn client_hello_sni(rec: &[u8]) -> Option<String> {
+    if rec.len() < 5 || rec[0] != 0x16 {
+        return None;
+    }
+    let len = u16::from_be_bytes([rec[3], rec[4]]) as usize;
+    let hs = rec.get(5..5 + len)?;
+    if hs.first() != Some(&1) {
+        return None;
+    }
+    let body = hs.get(4..)?;
+    let sid = *body.get(34)? as usize;
+    let mut at = 35 + sid;
+    let suites = u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]) as usize;
+    at += 2 + suites;
+    let compression = *body.get(at)? as usize;
+    at += 1 + compression;
+    let ext_len = u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]) as usize;
+    let mut exts = body.get(at + 2..at + 2 + ext_len)?;
+    while exts.len() >= 4 {
+        let (kind, n) = (
+            u16::from_be_bytes([exts[0], exts[1]]),
+            u16::from_be_bytes([exts[2], exts[3]]) as usize,
+        );
+        let data = exts.get(4..4 + n)?;
+        if kind == 0 {
+            // list length (2), then entries: type (1: 0 = host_name), length (2), name
+            let name_len = u16::from_be_bytes([*data.get(3)?, *data.get(4)?]) as usize;
+            let name = data.get(5..5 + name_len)?;
+            return (*data.get(2)? == 0 && name.iter().all(|c| c.is_ascii_graphic()))
+                .then(|| String::from_utf8_lossy(name).into_owned());
+        }
+        exts = &exts[4 + n..];
+    }
+    None
+}
+
 fn handshake_record(version: u16, msg_type: u8, body: &[u8]) -> Vec<u8> {
     let mut hs = vec![msg_type];
     hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
@@ -368,6 +406,9 @@ mod tests {
     fn a_client_hellos_suites_and_a_server_flight_read_back() {
         let hello = Hello::modern(Some("x.test")).bytes();
         assert_eq!(offered_suites(&hello).as_deref(), Some(MODERN));
+        assert_eq!(client_hello_sni(&hello).as_deref(), Some("x.test"));
+        assert_eq!(client_hello_sni(&Hello::modern(None).bytes()), None);
+        assert_eq!(client_hello_sni(&hello[..hello.len() - 3]), None, "a cut hello");
         let sh = server_hello_record(TLS10, 0x002f);
         assert_eq!(
             answer(&sh),

@@ -100,9 +100,13 @@ fn https_telemetry_with_a_pinned_ca_passes_and_nothing_listens() {
     assert!(!hello.is_empty(), "tshark finds the device's ClientHello with its SNI");
     let dest = std::fs::read_to_string(dir.path().join("results/scenarios/network-traffic/destinations.txt"))
         .expect("destinations.txt");
+    assert!(dest.contains("SNI cloud.netdev.test"), "{dest}");
+    // the bench answered the connection (it has no identity the pinned client would take)
+    let seen = std::fs::read_to_string(dir.path().join("results/scenarios/network-traffic/intercepted.jsonl"))
+        .expect("intercepted.jsonl");
     assert!(
-        dest.contains("SNI cloud.netdev.test, ") && dest.contains("handshakes completed"),
-        "{dest}"
+        seen.contains("\"host\":\"cloud.netdev.test\"") && seen.contains("\"kind\":\"tls\""),
+        "{seen}"
     );
     // it found the cloud by name, through certbench's name server, and the flow carries it
     let dns = std::fs::read_to_string(dir.path().join("results/dns-queries.jsonl")).expect("dns-queries.jsonl");
@@ -142,6 +146,88 @@ fn clear_text_dressed_as_ntp_or_dtls_fails_com01() {
     assert!(
         !tshark(&pcap, "udp.dstport == 123").is_empty(),
         "the datagrams are in the capture"
+    );
+}
+
+/// The netdev device doing `mode` (fixtures/netdev/device.sh), judged by the 5-second
+/// traffic scenario.
+fn run_mode(mode: &str) -> (Case, tempfile::TempDir, String) {
+    let r = Certbench::profile("fixtures/devices/netdev.yaml")
+        .args(&["--set", &format!("netdev_mode={mode}")])
+        .args(&["-s", "fixtures/scenarios/traffic-short.yaml"])
+        .run();
+    let c = r.cases.first().cloned().expect("one testcase");
+    (c, r.dir, r.log)
+}
+
+/// The IP forwarding counter of this machine's network (`ForwDatagrams` of /proc/net/snmp).
+fn forwarded() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").expect("/proc/net/snmp");
+    let mut ip = snmp.lines().filter(|l| l.starts_with("Ip:"));
+    let (names, values) = (ip.next().expect("names"), ip.next().expect("values"));
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "ForwDatagrams")
+        .expect("ForwDatagrams");
+    values
+        .split_whitespace()
+        .nth(at)
+        .and_then(|v| v.parse().ok())
+        .expect("a count")
+}
+
+/// Issue 25: the bench answers every flow, so what the device would send is seen. Debian's
+/// curl polling a name no profile declares on port 8080, posting a token to a hard-coded
+/// address outside the bench (TEST-NET-1), uploading over FTP (the bench greets first, as
+/// an FTP server does, and the client then sends its USER and PASS), and logger sending
+/// syslog over UDP: each is answered or recorded, and COM-01 fails naming it. Nothing is
+/// forwarded: this machine's forwarding counter does not move, and the connection to the
+/// outside address is the bench's (intercepted.jsonl).
+#[rstest::rstest]
+#[case::poll_by_name("http-poll-by-name", &["HTTP in clear", "api.example.test", ":8080", "GET /v1/manifest?device=nd-1"])]
+#[case::direct_ip("direct-ip", &["HTTP in clear", "192.0.2.10:80", "POST /telemetry"])]
+#[case::ftp("ftp-upload", &["FTP in clear", "192.0.2.10:21", "USER ndev"])]
+#[case::syslog("syslog-udp", &["SYSLOG in clear", ":514", "\"<13>1 "])]
+fn every_flow_is_answered_so_clear_text_anywhere_fails_com01(#[case] mode: &str, #[case] named: &[&str]) {
+    if !ready() || !tools_ready(&["nft", "logger"]) {
+        return;
+    }
+    let before = forwarded();
+    let (c, dir, out) = run_mode(mode);
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    assert!(c.message.starts_with("COM-01: application data in clear"), "{c:?}");
+    for n in named {
+        assert!(c.message.contains(n), "{n}: {}", c.message);
+    }
+    assert_eq!(forwarded(), before, "nothing the device sent was forwarded");
+    let seen = std::fs::read_to_string(dir.path().join("results/scenarios/traffic-short/intercepted.jsonl"))
+        .expect("intercepted.jsonl");
+    match mode {
+        "direct-ip" => assert!(
+            seen.contains("\"to\":\"192.0.2.10:80\"") && seen.contains("HTTP 200 with an empty JSON object"),
+            "{seen}"
+        ),
+        "ftp-upload" => assert!(
+            seen.contains("\"to\":\"192.0.2.10:21\"") && seen.contains("greeted as port 21"),
+            "{seen}"
+        ),
+        _ => {}
+    }
+}
+
+/// A connection the device opens and then keeps silent on (socat waiting for input) beside
+/// HTTPS telemetry: what it would carry is not seen, so COM-01 is not decided — never a PASS.
+#[test]
+fn a_connection_the_device_keeps_silent_on_is_not_observed_and_not_a_pass() {
+    if !ready() || !tools_ready(&["nft"]) {
+        return;
+    }
+    let (c, _dir, out) = run_mode("silent-tcp");
+    assert_eq!(c.status, "error", "{c:?}\n{out}");
+    assert!(
+        c.message.contains("were not observed") && c.message.contains(":6000"),
+        "{}",
+        c.message
     );
 }
 
@@ -380,7 +466,8 @@ impl Drop for LabLink {
 /// A real board's path (lab `bench.capture_interface` + `bench.dhcp`): busybox's DHCP
 /// client on the board's end of a veth pair gets the board's declared address from certbench
 /// with the bench as router and name server, resolves a name there, and the capture on the
-/// lab interface judges its flows (DHCP and DNS: COM-01's allowlist, PASS). Names the
+/// lab interface judges its flows (DHCP and DNS: COM-01's allowlist; with nothing else sent,
+/// COM-01 is not decided). Names the
 /// bench does not play go to the lab's resolver (Debian's dnsmasq, `bench.dns_upstream`)
 /// and its answers reach the board. Every DHCP message is in dhcp.jsonl, every lookup in
 /// dns-queries.jsonl; a second MAC on the link gets no lease.
@@ -423,7 +510,14 @@ fn a_board_on_a_lab_interface_gets_its_address_and_name_server_from_the_bench() 
     let _ = resolver.kill();
     let _ = resolver.wait();
     let c = r.cases.first().expect("one testcase");
-    assert_eq!(c.status, "pass", "{c:?}\n{}", r.log);
+    // the board only configured its address and looked names up: COM-01's allowlist, and
+    // no communication of its own to judge — not decided, never a PASS (issue 25)
+    assert_eq!(c.status, "error", "{c:?}\n{}", r.log);
+    assert!(
+        c.message
+            .contains("only application data this run was address configuration, name resolution or time (dhcp, dns)"),
+        "{c:?}"
+    );
     let lease = std::fs::read_to_string(r.dir.path().join("work/board/lease")).expect("the board's lease");
     for want in ["ip=198.19.253.2", "mask=30", "router=198.19.253.1", "dns=198.19.253.1"] {
         assert!(lease.contains(want), "{want}: {lease}");

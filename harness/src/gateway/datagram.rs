@@ -19,10 +19,11 @@ pub enum Kind {
     Coap,
     Dtls,
     Quic,
+    Syslog,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Dns,
         Kind::Mdns,
         Kind::Ntp,
@@ -31,6 +32,7 @@ impl Kind {
         Kind::Coap,
         Kind::Dtls,
         Kind::Quic,
+        Kind::Syslog,
     ];
 
     pub fn bit(self) -> u16 {
@@ -58,6 +60,9 @@ pub fn kind(ports: [u16; 2], d: &[u8]) -> Option<Kind> {
     }
     if (on(5683) || on(5684)) && coap(d) {
         return Some(Kind::Coap);
+    }
+    if on(514) && syslog(d) {
+        return Some(Kind::Syslog);
     }
     if dtls(d) {
         return Some(Kind::Dtls);
@@ -244,6 +249,27 @@ pub fn dhcp(d: &[u8]) -> bool {
 
 /// SSDP (HTTP over UDP): a request or status line, then header lines, ended by an empty
 /// line with nothing after it.
+/// A syslog message (RFC 5424 or the older RFC 3164): `<PRI>` (0..=191) then a line of
+/// text.
+pub fn syslog(d: &[u8]) -> bool {
+    let Some(rest) = d.strip_prefix(b"<") else { return false };
+    let Some(close) = rest.iter().take(4).position(|&c| c == b'>') else {
+        return false;
+    };
+    let pri = &rest[..close];
+    let text = &rest[close + 1..];
+    !pri.is_empty()
+        && pri.iter().all(u8::is_ascii_digit)
+        && std::str::from_utf8(pri)
+            .ok()
+            .and_then(|p| p.parse::<u16>().ok())
+            .is_some_and(|p| p <= 191)
+        && !text.is_empty()
+        && text
+            .iter()
+            .all(|&c| (0x20..0x7f).contains(&c) || matches!(c, b'\t' | b'\r' | b'\n') || c >= 0x80)
+}
+
 pub fn ssdp(d: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(d) else { return false };
     let first = text.split("\r\n").next().unwrap_or("");
@@ -507,6 +533,20 @@ mod tests {
         dhcp_text.pop();
         dhcp_text.extend_from_slice(b"\x0chello");
         assert_eq!(kind([68, 67], &dhcp_text), None, "an option that runs past the end");
+    }
+
+    #[test]
+    fn syslog_by_its_priority_and_text_on_its_port() {
+        let line = b"<13>1 2026-12-06T08:42:17Z vm netdev - - - login ok for admin";
+        assert_eq!(kind([40000, 514], line), Some(Kind::Syslog));
+        assert_eq!(
+            kind([40000, 514], b"<34>Oct 11 22:14:15 mymachine su: 'su root' failed"),
+            Some(Kind::Syslog)
+        );
+        assert_eq!(kind([40000, 9999], line), None, "only on syslog's port");
+        assert_eq!(kind([40000, 514], b"<999>too high"), None);
+        assert_eq!(kind([40000, 514], b"<13>\x00\x01binary"), None);
+        assert_eq!(kind([40000, 514], b"13> no bracket"), None);
     }
 
     #[test]

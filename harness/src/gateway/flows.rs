@@ -46,6 +46,7 @@ pub struct Packet<'a> {
 }
 
 const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
 const ACK: u8 = 0x10;
 
 /// Parses an Ethernet frame down to its TCP or UDP payload; anything else is None.
@@ -136,6 +137,9 @@ pub struct Direction {
     /// TLS record types seen at the start of a segment (20..=23).
     #[serde(skip)]
     pub tls_records: u8,
+    /// TCP: every flag this side set (SYN, RST, …), OR-ed.
+    #[serde(skip)]
+    pub tcp_flags: u8,
     /// UDP: the kinds its datagrams were identified as, each by port and structure (a bit
     /// per [`datagram::Kind`]), and how many matched none.
     #[serde(skip)]
@@ -236,6 +240,22 @@ impl Flow {
             }
         }
         if c.head.is_empty() { &s.head } else { &c.head }
+    }
+
+    /// Why the bench could not see what this flow would have carried: a TCP connection the
+    /// device opened and sent nothing on because its peer refused it (a reset, no SYN-ACK)
+    /// or never answered. None for every other flow.
+    pub fn unobserved(&self) -> Option<&'static str> {
+        if self.transport != Transport::Tcp || self.opened_by != Side::Device || self.sent.payload > 0 {
+            return None;
+        }
+        if self.received.packets == 0 {
+            Some("unanswered")
+        } else if self.received.tcp_flags & RST != 0 && self.received.tcp_flags & SYN == 0 {
+            Some("refused")
+        } else {
+            None
+        }
     }
 
     pub fn data_packets(&self) -> Vec<u64> {
@@ -385,11 +405,9 @@ impl FlowTable {
                 f.received.add_datagram(ports, p.payload, quic);
             }
         }
-        if outbound {
-            f.sent.add(number, frame.len(), p.payload);
-        } else {
-            f.received.add(number, frame.len(), p.payload);
-        }
+        let d = if outbound { &mut f.sent } else { &mut f.received };
+        d.tcp_flags |= p.flags;
+        d.add(number, frame.len(), p.payload);
     }
 }
 
@@ -432,6 +450,7 @@ pub enum Protocol {
     Ntp,
     Dhcp,
     Ssdp,
+    Syslog,
     /// Bytes no rule recognised: judged by a person, with an entropy estimate — unless
     /// they carry readable text, which is clear text whatever protocol it is.
     Unknown {
@@ -461,6 +480,7 @@ impl Protocol {
             Protocol::Ntp => "ntp",
             Protocol::Dhcp => "dhcp",
             Protocol::Ssdp => "ssdp",
+            Protocol::Syslog => "syslog",
             Protocol::Unknown { .. } => "unknown",
             Protocol::NoData => "no_data",
         }
@@ -481,6 +501,7 @@ impl Protocol {
                 | Protocol::Ntp
                 | Protocol::Dhcp
                 | Protocol::Ssdp
+                | Protocol::Syslog
         )
     }
 }
@@ -558,6 +579,7 @@ pub fn classify(f: &Flow) -> Protocol {
                     Some(Kind::Dhcp) => Protocol::Dhcp,
                     Some(Kind::Ssdp) => Protocol::Ssdp,
                     Some(Kind::Coap) => Protocol::Coap,
+                    Some(Kind::Syslog) => Protocol::Syslog,
                     Some(Kind::Dtls) => Protocol::Dtls,
                     Some(Kind::Quic) | None => Protocol::Quic,
                 };
@@ -822,6 +844,32 @@ mod tests {
 
     fn client_hello(sni: &str) -> Vec<u8> {
         crate::gateway::scan::client_hello(Some(sni))
+    }
+
+    #[test]
+    fn a_connection_refused_or_unanswered_before_the_device_spoke_is_not_observed() {
+        let (d, p) = (DEV, PEER);
+        let t = table(&[
+            // refused: SYN, RST
+            frame(true, d, 40001, p, 8080, SYN, b""),
+            frame(true, p, 8080, d, 40001, RST | ACK, b""),
+            // unanswered: SYN, SYN
+            frame(true, d, 40002, [192, 0, 2, 10], 80, SYN, b""),
+            frame(true, d, 40002, [192, 0, 2, 10], 80, SYN, b""),
+            // accepted, then the device spoke: observed
+            frame(true, d, 40003, p, 80, SYN, b""),
+            frame(true, p, 80, d, 40003, SYN | ACK, b""),
+            frame(true, d, 40003, p, 80, ACK, b"GET / HTTP/1.1\r\n"),
+            // accepted, then the device closed without a word: its choice, seen
+            frame(true, d, 40004, p, 80, SYN, b""),
+            frame(true, p, 80, d, 40004, SYN | ACK, b""),
+            frame(true, p, 80, d, 40004, RST, b""),
+            // the bench's probe of a closed port of the device: not the device's flow
+            frame(true, p, 50000, d, 23, SYN, b""),
+            frame(true, d, 23, p, 50000, RST | ACK, b""),
+        ]);
+        let got: Vec<Option<&str>> = t.flows.iter().map(Flow::unobserved).collect();
+        assert_eq!(got, [Some("refused"), Some("unanswered"), None, None, None]);
     }
 
     #[test]

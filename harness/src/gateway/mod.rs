@@ -8,6 +8,7 @@ pub mod datagram;
 pub mod dhcp;
 pub mod dns;
 pub mod flows;
+pub mod intercept;
 pub mod netns;
 pub mod pcapng;
 pub mod scan;
@@ -27,4 +28,6 @@ pub struct Gateway {
     pub error: Option<String>,
     /// The last port scan's open ports.
     pub scan: Option<Vec<scan::OpenPort>>,
+    /// The bench's answer to every other connection the device opens (namespace devices).
+    pub intercept: Option<intercept::Interceptor>,
 }

@@ -108,6 +108,17 @@ pub fn remove_stale() -> Vec<String> {
         teardown(name);
         removed.push(name.to_string());
     }
+    // the interception tables of dead runs (named like their namespaces)
+    for t in super::intercept::tables() {
+        let pid = t
+            .strip_prefix(PREFIX)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| p != std::process::id() && !alive_certbench(p)) {
+            super::intercept::delete_table(&t);
+            removed.push(format!("nftables table {t}"));
+        }
+    }
     removed
 }
 

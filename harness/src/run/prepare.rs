@@ -86,6 +86,31 @@ pub(super) async fn prepare(
             }
         }
     }
+    // every other connection the device opens is answered by the bench (issue 25): after
+    // the benches, whose ports keep their own servers
+    let (mut gateway, mut notes) = (gateway, notes);
+    if let Some(n) = &gateway.net {
+        let mut kept: Vec<u16> = Vec::new();
+        if let Some(b) = &net {
+            kept.extend([b.plain.addr.port(), b.tls.addr.port()]);
+        }
+        if let Some(u) = &update {
+            kept.push(u.http.addr.port());
+            kept.extend(u.https.as_ref().map(|h| h.addr.port()));
+        }
+        match crate::gateway::intercept::Interceptor::start(&n.name, &n.host_if, n.device_ip, n.host_ip, &kept).await {
+            Ok(i) => {
+                notes.push(format!(
+                    "the bench answers every other TCP connection the device opens, to any port and any address (redirected on {} to {}; intercepted.jsonl): nothing leaves the bench",
+                    n.host_if, i.addr
+                ));
+                gateway.intercept = Some(i);
+            }
+            Err(e) => notes.push(format!(
+                "the bench cannot answer the device's other connections ({e}): they are refused, and COM-01 cannot pass while the device opens any"
+            )),
+        }
+    }
     Prepared {
         vars,
         profile_dir,

@@ -160,12 +160,62 @@ impl Run<'_> {
                 format!("; clear text allowed: {}", exempt_used.join("; "))
             }
         );
+        // what the bench answered on the device's other connections (issue 25)
+        let (intercepted, intercepted_dropped) = self
+            .bench
+            .gateway
+            .intercept
+            .as_ref()
+            .map(|i| i.records())
+            .unwrap_or_default();
+        if self.bench.gateway.intercept.is_some() {
+            self.keep_evidence(
+                "intercepted.jsonl",
+                intercepted_jsonl(&intercepted, intercepted_dropped, &self.bench.redactor),
+            );
+        }
         // positive control: the device said something (an RST to a scan is not talking)
         if conversations.is_empty() {
             return Err(Stop::Error(format!(
                 "the device sent no application data on its link this run ({} packets from it, none carrying data): with nothing to judge, COM-01 cannot pass — is the device connected and set up? {saved}",
                 table.device_packets
             )));
+        }
+        // ... and to a service, not only to the network's infrastructure
+        if conversations.iter().all(|c| ALLOWLIST.contains(&c.protocol.as_str())) {
+            return Err(Stop::Error(format!(
+                "the device's only application data this run was address configuration, name resolution or time ({}): none of its own communication was seen, so COM-01 cannot pass. {saved}",
+                counts.keys().copied().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        // what the device would have sent where the bench could not see it
+        let mut unobserved: Vec<String> = Vec::new();
+        for f in &table.flows {
+            if let Some(why) = f.unobserved() {
+                let name = table
+                    .names
+                    .get(&f.peer)
+                    .map(|n| format!("{} ", n.join("|")))
+                    .unwrap_or_default();
+                unobserved.push(format!(
+                    "tcp device → {name}{}:{} ({why}, packets {})",
+                    f.peer,
+                    f.peer_port,
+                    numbers(&f.packets)
+                ));
+            }
+        }
+        for r in &intercepted {
+            let waited = r.accepted.map(|t| t.elapsed()).unwrap_or_default();
+            if r.held_silent {
+                unobserved.push(format!("tcp device → {} (accepted by the bench: {})", r.to, r.answered));
+            } else if r.open && r.bytes_from_device == 0 && waited > crate::gateway::intercept::FIRST_BYTES {
+                unobserved.push(format!(
+                    "tcp device → {} (accepted by the bench {:.0} s ago, still open, nothing sent)",
+                    r.to,
+                    waited.as_secs_f64()
+                ));
+            }
         }
         if table.dropped_flows > 0 {
             let peers: Vec<String> = table
@@ -206,6 +256,20 @@ impl Run<'_> {
                 check: Some("COM-01".into()),
                 reason,
             });
+        }
+        if !unobserved.is_empty() {
+            let n = unobserved.len();
+            let shown: Vec<String> = unobserved.into_iter().take(NAMED).collect();
+            return Err(Stop::Error(format!(
+                "not decided: {n} connection(s) the device opened were not observed — {}{}: what they would have carried is unknown, so COM-01 cannot pass ({}). {summary}",
+                shown.join("; "),
+                if n > NAMED { "; …" } else { "" },
+                if self.bench.gateway.intercept.is_some() {
+                    "the bench answers every connection; these were refused or unanswered by a peer, or the device kept silent on them"
+                } else {
+                    "the bench does not intercept this device's connections (no namespace, or nftables unavailable: see the run's notes)"
+                }
+            )));
         }
         for c in conversations.iter().filter(|c| c.judged == Judged::Unknown) {
             self.reviews.push(format!("COM-01: {}", c.describe()));
@@ -490,6 +554,34 @@ fn group(
             c.data_packets
                 .extend(f.data_packets().into_iter().take(4 - c.data_packets.len()));
         }
+    }
+    out
+}
+
+/// The bench's intercepted connections, one JSON object a line (device bytes redacted).
+fn intercepted_jsonl(
+    records: &[crate::gateway::intercept::Intercepted],
+    dropped: u64,
+    redactor: &crate::redact::Redactor,
+) -> String {
+    let mut out = String::new();
+    for r in records.iter().take(MAX_ROWS) {
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        v["first"] = serde_json::json!(
+            r.first
+                .as_ref()
+                .map(|f| flows::excerpt(&redactor.redact_window(f.as_bytes(), &[]), 120))
+        );
+        v["excerpt"] = serde_json::json!(flows::excerpt(&redactor.redact_window(&r.head, &[]), 96));
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    if records.len() > MAX_ROWS || dropped > 0 {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::json!({"not_listed": records.len().saturating_sub(MAX_ROWS) as u64 + dropped})
+        );
     }
     out
 }

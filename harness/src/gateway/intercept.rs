@@ -1,0 +1,585 @@
+//! The bench answers every flow (issue 25): a TCP connection the device opens to any port —
+//! of the bench, or of an address outside it (a hard-coded cloud address) — is accepted,
+//! so the device sends what it would send, and the capture sees it.
+//!
+//! How: one nftables table per device link (`certbench-<pid>-<n>`, in this machine's
+//! namespace, matching only packets that arrive on the device's link from the device's
+//! address) redirects every new TCP connection to one listener of the bench (`redirect`,
+//! NAT before routing: nothing is forwarded, the machine's own network never sees device
+//! traffic); the listener learns where the device meant to go from the connection's
+//! original destination (`SO_ORIGINAL_DST`). The bench's declared listeners (its MQTT
+//! broker, its update server) keep their ports and their semantics: connections to them
+//! are left alone. UDP to a name server outside the bench goes to the bench's name server.
+//! Chosen over TPROXY (which needs policy routing and transparent sockets, for no gain when
+//! the bench only answers) and over rules inside the device's namespace (the bench could
+//! not learn the original destination there).
+//!
+//! On each connection the first bytes decide (waiting a little for them): an HTTP request
+//! gets a plausible answer (200, an empty JSON object) so the device goes on to send its
+//! body; an MQTT CONNECT gets a broker that accepts it and acknowledges what is published;
+//! a TLS ClientHello is recorded (its SNI) and the connection closed — the bench has no
+//! identity to offer there yet; anything else is read (bounded) and not answered. Every
+//! connection is recorded (`intercepted.jsonl`): where it was going, what it began with,
+//! what the bench answered, the bytes each way.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Connections handled at once (more wait in the kernel's backlog).
+pub const MAX_CONCURRENT: usize = 1024;
+/// Connections recorded (later ones are counted).
+const MAX_RECORDS: usize = 10_000;
+/// Bytes read from one connection at most.
+const MAX_READ: usize = 256 * 1024;
+/// How long a connection may stay silent before the bench closes it.
+const IDLE: Duration = Duration::from_secs(5);
+/// How long the bench waits for a client's first bytes.
+pub const FIRST_BYTES: Duration = Duration::from_secs(2);
+/// Bytes of a connection's beginning kept in the record.
+const HEAD: usize = 96;
+
+/// What a connection began with, and so what the bench answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Http,
+    Mqtt,
+    Tls,
+    /// Bytes of no protocol the bench answers.
+    Other,
+    /// The device sent nothing before it closed, or before the bench gave up waiting.
+    Nothing,
+}
+
+/// One intercepted connection.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Intercepted {
+    pub at_ms: u128,
+    pub from: String,
+    /// Where the device meant to connect.
+    pub to: String,
+    pub kind: Kind,
+    /// The host the device named: HTTP Host, TLS SNI.
+    pub host: Option<String>,
+    /// The first line of an HTTP request, an MQTT CONNECT's client id, …
+    pub first: Option<String>,
+    pub answered: String,
+    pub bytes_from_device: u64,
+    pub bytes_to_device: u64,
+    /// The device held the connection open and sent nothing until the bench gave up: what
+    /// it would have carried was not seen.
+    pub held_silent: bool,
+    /// Still open when the record was read.
+    pub open: bool,
+    /// When the connection was accepted (for an open one's age).
+    #[serde(skip)]
+    pub accepted: Option<Instant>,
+    /// The connection's first bytes, printable (redacted when written).
+    #[serde(skip)]
+    pub head: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+pub struct InterceptLog {
+    pub connections: Vec<Intercepted>,
+    pub dropped: u64,
+}
+
+/// The nftables table that redirects a device link's connections; deleted when dropped.
+#[derive(Debug)]
+struct Rules {
+    table: String,
+}
+
+/// Runs `nft -f -` with `script`.
+fn nft(script: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run nft (Debian's nftables): {e}"))?;
+    if let Some(mut i) = child.stdin.take() {
+        i.write_all(script.as_bytes()).map_err(|e| format!("nft: {e}"))?;
+    }
+    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(())
+}
+
+/// The tables of certbench runs (`certbench-<pid>-<n>`), for clean-up.
+pub(crate) fn tables() -> Vec<String> {
+    let Ok(out) = std::process::Command::new("nft")
+        .args(["list", "tables", "ip"])
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("table ip "))
+        .filter(|t| t.starts_with("certbench-"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Deletes table `name` (a run's, or a dead run's).
+pub(crate) fn delete_table(name: &str) {
+    let _ = nft(&format!("delete table ip {name}\n"));
+}
+
+/// The ruleset: on `iface`, from `device`: TCP to the bench's own `kept` ports stays; every
+/// other new TCP connection goes to `port`; UDP DNS to anyone but the bench goes to the
+/// bench's name server.
+fn ruleset(table: &str, iface: &str, device: Ipv4Addr, bench: Ipv4Addr, port: u16, kept: &[u16]) -> String {
+    let mut s = format!(
+        "table ip {table} {{\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n"
+    );
+    if !kept.is_empty() {
+        let list: Vec<String> = kept.iter().map(u16::to_string).collect();
+        s.push_str(&format!(
+            "    iifname \"{iface}\" ip saddr {device} ip daddr {bench} tcp dport {{ {} }} accept\n",
+            list.join(", ")
+        ));
+    }
+    s.push_str(&format!(
+        "    iifname \"{iface}\" ip saddr {device} meta l4proto tcp redirect to :{port}\n"
+    ));
+    s.push_str(&format!(
+        "    iifname \"{iface}\" ip saddr {device} ip daddr != {bench} udp dport 53 redirect to :53\n"
+    ));
+    s.push_str("  }\n}\n");
+    s
+}
+
+/// The bench's catch-all: the rules and the listener they lead to.
+#[derive(Debug)]
+pub struct Interceptor {
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<InterceptLog>>,
+    rules: Option<Rules>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Interceptor {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(r) = self.rules.take() {
+            delete_table(&r.table);
+        }
+    }
+}
+
+impl Interceptor {
+    /// Starts the listener on `bench` and the rules for the device's link `iface` (table
+    /// `table`); `kept`: the bench's own TCP ports on `bench`.
+    pub async fn start(
+        table: &str,
+        iface: &str,
+        device: Ipv4Addr,
+        bench: Ipv4Addr,
+        kept: &[u16],
+    ) -> Result<Interceptor, String> {
+        let listener = tokio::net::TcpListener::bind((bench, 0))
+            .await
+            .map_err(|e| format!("cannot listen on {bench}: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let log = Arc::new(Mutex::new(InterceptLog::default()));
+        let task = tokio::spawn(serve(listener, log.clone()));
+        let mut me = Interceptor {
+            addr,
+            log,
+            rules: None,
+            task,
+        };
+        // the table is made last: until the listener exists, nothing is redirected to it
+        delete_table(table);
+        nft(&ruleset(table, iface, device, bench, addr.port(), kept))?;
+        me.rules = Some(Rules { table: table.into() });
+        Ok(me)
+    }
+
+    /// Every connection so far (open ones as they stand), and how many were not recorded.
+    pub fn records(&self) -> (Vec<Intercepted>, u64) {
+        let g = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        (g.connections.clone(), g.dropped)
+    }
+}
+
+/// Where a redirected connection was going (`SO_ORIGINAL_DST`).
+pub fn original_destination(s: &tokio::net::TcpStream) -> Option<SocketAddr> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: zeroed sockaddr_in is a valid value; getsockopt writes at most `len` bytes
+    let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: fd is the stream's open socket; sa and len are valid for writing
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_IP,
+            libc::SO_ORIGINAL_DST,
+            (&mut sa as *mut libc::sockaddr_in).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 || sa.sin_family != libc::AF_INET as libc::sa_family_t {
+        return None;
+    }
+    Some(SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)),
+        u16::from_be(sa.sin_port),
+    )))
+}
+
+async fn serve(listener: tokio::net::TcpListener, log: Arc<Mutex<InterceptLog>>) {
+    let started = Instant::now();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (s, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let log = log.clone();
+        tokio::spawn(async move {
+            let to = original_destination(&s).unwrap_or_else(|| s.local_addr().unwrap_or(peer));
+            // recorded at once: a connection the device holds open is seen while it lasts
+            let slot = {
+                let mut g = log.lock().unwrap_or_else(|e| e.into_inner());
+                if g.connections.len() < MAX_RECORDS {
+                    let mut r = blank();
+                    r.at_ms = started.elapsed().as_millis();
+                    r.from = peer.to_string();
+                    r.to = to.to_string();
+                    r.accepted = Some(Instant::now());
+                    g.connections.push(r);
+                    Some(g.connections.len() - 1)
+                } else {
+                    g.dropped += 1;
+                    None
+                }
+            };
+            let first = {
+                let log = log.clone();
+                move |n: u64| {
+                    if let Some(i) = slot {
+                        let mut g = log.lock().unwrap_or_else(|e| e.into_inner());
+                        g.connections[i].bytes_from_device = n;
+                    }
+                }
+            };
+            let mut rec = handle(s, first).await;
+            if let Some(i) = slot {
+                let mut g = log.lock().unwrap_or_else(|e| e.into_inner());
+                let r = &mut g.connections[i];
+                rec.at_ms = r.at_ms;
+                rec.from = std::mem::take(&mut r.from);
+                rec.to = std::mem::take(&mut r.to);
+                rec.accepted = r.accepted;
+                rec.open = false;
+                *r = rec;
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// A record before anything is known of the connection.
+fn blank() -> Intercepted {
+    Intercepted {
+        at_ms: 0,
+        from: String::new(),
+        to: String::new(),
+        kind: Kind::Nothing,
+        host: None,
+        first: None,
+        answered: "nothing yet (open)".into(),
+        bytes_from_device: 0,
+        bytes_to_device: 0,
+        held_silent: false,
+        open: true,
+        accepted: None,
+        head: Vec::new(),
+    }
+}
+
+/// Reads into `buf` until `done(buf)` or `limit`, `IDLE` of silence or the end; the bytes read.
+async fn read_until(
+    s: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    limit: usize,
+    done: impl Fn(&[u8]) -> bool,
+) -> u64 {
+    let mut n = 0u64;
+    let mut chunk = [0u8; 4096];
+    while buf.len() < limit && !done(buf) {
+        match tokio::time::timeout(IDLE, s.read(&mut chunk)).await {
+            Ok(Ok(k)) if k > 0 => {
+                buf.extend_from_slice(&chunk[..k]);
+                n += k as u64;
+            }
+            _ => break,
+        }
+    }
+    n
+}
+
+/// What a server of a protocol in which the server speaks first says on `port`.
+fn greeting(port: u16) -> Option<&'static str> {
+    Some(match port {
+        21 => "220 FTP server ready\r\n",
+        23 => "\r\nlogin: ",
+        25 | 587 => "220 mail.bench ESMTP ready\r\n",
+        110 => "+OK POP3 server ready\r\n",
+        143 => "* OK IMAP4rev1 server ready\r\n",
+        _ => return None,
+    })
+}
+
+/// HTTP/1 request methods a device's client sends.
+const METHODS: [&str; 7] = ["GET ", "POST ", "PUT ", "HEAD ", "PATCH ", "DELETE ", "OPTIONS "];
+
+fn is_http(b: &[u8]) -> bool {
+    METHODS.iter().any(|m| b.starts_with(m.as_bytes()))
+}
+
+/// The value of header `name` in an HTTP head.
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+/// Answers one connection; `first(n)` is told when the device's first `n` bytes came.
+async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64)) -> Intercepted {
+    let mut rec = blank();
+    rec.answered = "nothing".into();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    match tokio::time::timeout(FIRST_BYTES, s.read(&mut chunk)).await {
+        Ok(Ok(k)) if k > 0 => buf.extend_from_slice(&chunk[..k]),
+        Ok(_) => {
+            rec.answered = "nothing: the device closed before sending".into();
+            return rec;
+        }
+        Err(_) => {
+            // a protocol in which the server speaks first: the greeting of the service the
+            // port is known for, so the client goes on (its USER, EHLO, login)
+            let port = original_destination(&s).map_or(0, |a| a.port());
+            if let Some(g) = greeting(port) {
+                if s.write_all(g.as_bytes()).await.is_ok() {
+                    rec.bytes_to_device += g.len() as u64;
+                }
+                rec.answered = format!("greeted as port {port}'s service ({:?})", g.trim_end());
+            }
+            rec.bytes_from_device = read_until(&mut s, &mut buf, MAX_READ, |b| !b.is_empty()).await;
+            if buf.is_empty() {
+                rec.held_silent = true;
+                rec.answered = format!(
+                    "{}; the device sent nothing within {:?}",
+                    if rec.bytes_to_device > 0 {
+                        &rec.answered
+                    } else {
+                        "nothing to greet with"
+                    },
+                    FIRST_BYTES + IDLE
+                );
+                return rec;
+            }
+        }
+    }
+    rec.bytes_from_device = buf.len() as u64;
+    first(rec.bytes_from_device);
+    let greeted = rec.bytes_to_device > 0;
+    if is_http(&buf) {
+        rec.kind = Kind::Http;
+        // the head, then the body its Content-Length announces (bounded)
+        rec.bytes_from_device +=
+            read_until(&mut s, &mut buf, MAX_READ, |b| b.windows(4).any(|w| w == b"\r\n\r\n")).await;
+        let end = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(buf.len(), |p| p + 4);
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        rec.first = head.lines().next().map(str::to_string);
+        rec.host = header(&head, "host");
+        let want: usize = header(&head, "content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0usize)
+            .min(MAX_READ);
+        rec.bytes_from_device += read_until(&mut s, &mut buf, end + want, |b| b.len() >= end + want).await;
+        let body = "{}";
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        if s.write_all(answer.as_bytes()).await.is_ok() {
+            rec.bytes_to_device = answer.len() as u64;
+        }
+        rec.answered = "HTTP 200 with an empty JSON object".into();
+    } else if buf[0] == 0x10 {
+        rec.kind = Kind::Mqtt;
+        rec.first = mqtt_client_id(&buf).map(|id| format!("CONNECT client id {id:?}"));
+        mqtt_sink(&mut s, &mut buf, &mut rec).await;
+    } else if buf[0] == 0x16 && buf.get(1) == Some(&3) {
+        rec.kind = Kind::Tls;
+        rec.host = crate::tlswire::client_hello_sni(&buf);
+        rec.first = Some("TLS ClientHello".into());
+        rec.answered = "closed after the ClientHello (no identity offered for this destination)".into();
+    } else {
+        rec.kind = Kind::Other;
+        rec.first = buf.split(|&c| c == b'\n').next().map(|l| {
+            let l = &l[..l.len().min(HEAD)];
+            String::from_utf8_lossy(l).trim_end().to_string()
+        });
+        rec.bytes_from_device += read_until(&mut s, &mut buf, MAX_READ, |_| false).await;
+        if !greeted {
+            rec.answered = "nothing (read until the device stopped)".into();
+        }
+    }
+    rec.head = buf[..buf.len().min(HEAD)].to_vec();
+    rec
+}
+
+/// The client id of an MQTT CONNECT at the start of `b`.
+fn mqtt_client_id(b: &[u8]) -> Option<String> {
+    let mut at = 1;
+    while *b.get(at)? & 0x80 != 0 {
+        at += 1;
+    }
+    at += 1;
+    let name_len = u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]) as usize;
+    at += 2 + name_len + 4;
+    let id_len = u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]) as usize;
+    Some(String::from_utf8_lossy(b.get(at + 2..at + 2 + id_len)?).into_owned())
+}
+
+/// A broker that takes the connection and acknowledges what the device publishes, so it
+/// sends what it would send (read, bounded; answered with CONNACK, PUBACK and PINGRESP).
+async fn mqtt_sink(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>, rec: &mut Intercepted) {
+    let mut sent = 0u64;
+    let mut at = 0usize;
+    let mut chunk = [0u8; 4096];
+    loop {
+        // answer every whole packet in the buffer
+        while let Some((first, body, len)) = packet_at(&buf[at..]) {
+            let answer: Vec<u8> = match first >> 4 {
+                1 => vec![0x20, 2, 0, 0],
+                3 if (first >> 1) & 3 == 1 => {
+                    let tl = body.get(..2).map_or(0, |t| u16::from_be_bytes([t[0], t[1]]) as usize);
+                    body.get(2 + tl..4 + tl)
+                        .map_or_else(Vec::new, |id| vec![0x40, 2, id[0], id[1]])
+                }
+                8 => body.get(..2).map_or_else(Vec::new, |id| vec![0x90, 3, id[0], id[1], 0]),
+                12 => vec![0xd0, 0],
+                14 => {
+                    rec.bytes_to_device = sent;
+                    rec.answered = "an MQTT broker: CONNACK, PUBACK, PINGRESP (the device disconnected)".into();
+                    return;
+                }
+                _ => Vec::new(),
+            };
+            if !answer.is_empty() && s.write_all(&answer).await.is_ok() {
+                sent += answer.len() as u64;
+            }
+            at += len;
+        }
+        if buf.len() >= MAX_READ {
+            break;
+        }
+        match tokio::time::timeout(IDLE, s.read(&mut chunk)).await {
+            Ok(Ok(k)) if k > 0 => {
+                buf.extend_from_slice(&chunk[..k]);
+                rec.bytes_from_device += k as u64;
+            }
+            _ => break,
+        }
+    }
+    rec.bytes_to_device = sent;
+    rec.answered = "an MQTT broker: CONNACK, PUBACK, PINGRESP".into();
+}
+
+/// A whole MQTT packet at the start of `b`: its first byte, body and length.
+fn packet_at(b: &[u8]) -> Option<(u8, &[u8], usize)> {
+    let first = *b.first()?;
+    let (mut len, mut shift, mut at) = (0usize, 0, 1);
+    loop {
+        let x = *b.get(at)?;
+        len |= ((x & 0x7f) as usize) << shift;
+        at += 1;
+        if x & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 21 {
+            return None;
+        }
+    }
+    let body = b.get(at..at + len)?;
+    Some((first, body, at + len))
+}
+
+/// Whether `ip` is an address the interception may redirect from: IPv4 only.
+pub fn supported(ip: IpAddr) -> Option<Ipv4Addr> {
+    match ip {
+        IpAddr::V4(v) => Some(v),
+        IpAddr::V6(_) => None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ruleset_matches_only_the_device_on_its_link() {
+        let r = ruleset(
+            "certbench-1-0",
+            "cb1h0",
+            Ipv4Addr::new(198, 18, 0, 2),
+            Ipv4Addr::new(198, 18, 0, 1),
+            4000,
+            &[8883, 1883],
+        );
+        for line in r
+            .lines()
+            .filter(|l| l.contains("redirect") || l.contains("accept;") || l.contains("dport {"))
+        {
+            if line.contains("policy accept") {
+                continue;
+            }
+            assert!(
+                line.contains("iifname \"cb1h0\" ip saddr 198.18.0.2"),
+                "every rule is the device's: {line}"
+            );
+        }
+        assert!(r.contains("tcp dport { 8883, 1883 } accept"), "{r}");
+        assert!(r.contains("meta l4proto tcp redirect to :4000"), "{r}");
+    }
+
+    #[test]
+    fn mqtt_packets_and_client_ids_are_read_from_their_bytes() {
+        let connect = [
+            0x10, 16, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 60, 0, 4, b's', b'b', b'-', b'1',
+        ];
+        assert_eq!(mqtt_client_id(&connect).as_deref(), Some("sb-1"));
+        let (first, body, len) = packet_at(&connect).unwrap();
+        assert_eq!((first, body.len(), len), (0x10, 16, 18));
+        assert!(packet_at(&connect[..10]).is_none(), "a packet not yet whole");
+        assert!(mqtt_client_id(&connect[..5]).is_none());
+    }
+}
