@@ -8,7 +8,8 @@ for flaw in no-forced-change weak-passwords factory-password-kept plaintext-only
     no-length-check downgrade-allowed wrong-model-accepted auto-update-off bricks-on-power-loss \
     open-console open-bootloader empty-image-accepted validation-off-after-failures \
     remote-factory-login default-account no-login-throttle plaintext-telemetry telnet-listening debug-port \
-    legacy-tls expired-certificate shared-tls-key weak-ssh tls-version-fallback remote-factory-nag sessions-survive-change; do
+    legacy-tls expired-certificate shared-tls-key weak-ssh tls-version-fallback remote-factory-nag sessions-survive-change \
+    plain-http-poll telemetry-http-80; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"

@@ -83,10 +83,16 @@ pub enum Flaw {
     /// When a TLS handshake to its cloud fails, it tries again with an old TLS 1.0 stack
     /// (the version "fallback dance") and goes on with a server that answers TLS 1.0.
     TlsVersionFallback,
+    /// Also polls for updates over plain HTTP (http://updates.simboard.test:8080/manifest.json,
+    /// a URL left in the firmware, declared nowhere).
+    PlainHttpPoll,
+    /// Also posts telemetry with its ingest token to http://telemetry.simboard.test/v1/ingest
+    /// (port 80, in clear).
+    TelemetryHttp80,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 30] = [
+    pub const ALL: [Flaw; 32] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -117,6 +123,8 @@ impl Flaw {
         Flaw::SharedTlsKey,
         Flaw::WeakSsh,
         Flaw::TlsVersionFallback,
+        Flaw::PlainHttpPoll,
+        Flaw::TelemetryHttp80,
     ];
 
     pub fn name(self) -> &'static str {
@@ -151,6 +159,8 @@ impl Flaw {
             Flaw::SharedTlsKey => "shared-tls-key",
             Flaw::WeakSsh => "weak-ssh",
             Flaw::TlsVersionFallback => "tls-version-fallback",
+            Flaw::PlainHttpPoll => "plain-http-poll",
+            Flaw::TelemetryHttp80 => "telemetry-http-80",
         }
     }
 
@@ -399,6 +409,24 @@ impl Board {
             self.opts.telemetry_url.clone(),
         ) {
             std::thread::spawn(move || crate::net::post_telemetry(&url));
+        }
+        if self.opts.flaws.contains(&Flaw::PlainHttpPoll) {
+            std::thread::spawn(|| {
+                crate::net::http_loop("updates.simboard.test:8080", |_| {
+                    "GET /manifest.json?model=SB-1&version=1.0.0 HTTP/1.1\r\nHost: updates.simboard.test:8080\r\nConnection: close\r\n\r\n".to_string()
+                })
+            });
+        }
+        if self.opts.flaws.contains(&Flaw::TelemetryHttp80) {
+            std::thread::spawn(|| {
+                crate::net::http_loop("telemetry.simboard.test:80", |n| {
+                    let body = format!("{{\"device\":\"simboard-sb1\",\"rssi\":-{},\"seq\":{n}}}", 60 + n % 7);
+                    format!(
+                        "POST /v1/ingest HTTP/1.1\r\nHost: telemetry.simboard.test\r\nAuthorization: Bearer sbt_4f0c9e2d7a1b\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                })
+            });
         }
         loop {
             self.boot();

@@ -67,21 +67,29 @@ fn sockaddr4(ip: std::net::Ipv4Addr, port: u16) -> libc::sockaddr_in {
 /// The plaintext-telemetry flaw: a reading every 2 s, POSTed in clear to `url`
 /// (`http://host:port/path`), as a board with a forgotten debug uploader would.
 pub fn post_telemetry(url: &str) {
-    use std::io::{Read, Write};
     let Some(rest) = url.strip_prefix("http://") else {
         return;
     };
     let (hp, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = hp.to_string();
+    http_loop(hp, |n| {
+        let body = format!("{{\"device\":\"simboard-sb1\",\"temp\":{}.5,\"seq\":{n}}}", 20 + n % 5);
+        format!(
+            "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    })
+}
+
+/// Sends `request(n)` over plain HTTP to `host_port` every 2 s (n counts the requests), for
+/// as long as the board is powered; the answer is read and dropped.
+pub fn http_loop(host_port: &str, request: impl Fn(u64) -> String) {
+    use std::io::{Read, Write};
     let mut n = 0u64;
     loop {
-        if let Ok(mut s) = connect(hp) {
-            let body = format!("{{\"device\":\"simboard-sb1\",\"temp\":{}.5,\"seq\":{n}}}", 20 + n % 5);
+        if let Ok(mut s) = connect(host_port) {
             let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-            let _ = write!(
-                s,
-                "POST /{path} HTTP/1.1\r\nHost: {hp}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
+            let _ = s.write_all(request(n).as_bytes());
             let mut sink = [0u8; 512];
             let _ = s.read(&mut sink);
         }
