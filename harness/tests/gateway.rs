@@ -203,10 +203,24 @@ fn every_flow_is_answered_so_clear_text_anywhere_fails_com01(#[case] mode: &str,
     let seen = std::fs::read_to_string(dir.path().join("results/scenarios/traffic-short/intercepted.jsonl"))
         .expect("intercepted.jsonl");
     match mode {
-        "direct-ip" => assert!(
-            seen.contains("\"to\":\"192.0.2.10:80\"") && seen.contains("HTTP 200 with an empty JSON object"),
-            "{seen}"
-        ),
+        "direct-ip" => {
+            assert!(
+                seen.contains("\"to\":\"192.0.2.10:80\"") && seen.contains("HTTP 200 with an empty JSON object"),
+                "{seen}"
+            );
+            // the destinations list says what the bench answered there
+            let dest = std::fs::read_to_string(dir.path().join("results/scenarios/traffic-short/destinations.txt"))
+                .expect("destinations.txt");
+            let row = dest
+                .lines()
+                .skip_while(|l| !l.starts_with("# What the bench answered"))
+                .find(|l| l.starts_with("192.0.2.10:80 "))
+                .unwrap_or_else(|| panic!("{dest}"));
+            assert!(
+                row.contains(" http ") && row.ends_with("HTTP 200 with an empty JSON object"),
+                "{row}"
+            );
+        }
         "ftp-upload" => assert!(
             seen.contains("\"to\":\"192.0.2.10:21\"") && seen.contains("greeted as port 21"),
             "{seen}"

@@ -135,7 +135,24 @@ impl Run<'_> {
             .count();
         let json = flows_json(&table, &exempt, &self.bench.redactor);
         self.keep_evidence("flows.json", json);
-        self.keep_evidence("destinations.txt", destinations(&table, &conversations, silent));
+        // what the bench answered on the device's other connections (issue 25)
+        let (intercepted, intercepted_dropped) = self
+            .bench
+            .gateway
+            .intercept
+            .as_ref()
+            .map(|i| i.records())
+            .unwrap_or_default();
+        if self.bench.gateway.intercept.is_some() {
+            self.keep_evidence(
+                "intercepted.jsonl",
+                intercepted_jsonl(&intercepted, intercepted_dropped, &self.bench.redactor),
+            );
+        }
+        self.keep_evidence(
+            "destinations.txt",
+            destinations(&table, &conversations, silent, &intercepted),
+        );
         let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
         for c in &conversations {
             *counts.entry(c.protocol.as_str()).or_default() += c.flows;
@@ -160,20 +177,6 @@ impl Run<'_> {
                 format!("; clear text allowed: {}", exempt_used.join("; "))
             }
         );
-        // what the bench answered on the device's other connections (issue 25)
-        let (intercepted, intercepted_dropped) = self
-            .bench
-            .gateway
-            .intercept
-            .as_ref()
-            .map(|i| i.records())
-            .unwrap_or_default();
-        if self.bench.gateway.intercept.is_some() {
-            self.keep_evidence(
-                "intercepted.jsonl",
-                intercepted_jsonl(&intercepted, intercepted_dropped, &self.bench.redactor),
-            );
-        }
         // positive control: the device said something (an RST to a scan is not talking)
         if conversations.is_empty() {
             return Err(Stop::Error(format!(
@@ -631,7 +634,12 @@ fn flows_json(
 }
 
 /// Every destination the device talked to: what a privacy reviewer reads.
-fn destinations(table: &flows::FlowTable, conversations: &[Conversation], silent: usize) -> String {
+fn destinations(
+    table: &flows::FlowTable,
+    conversations: &[Conversation],
+    silent: usize,
+    intercepted: &[crate::gateway::intercept::Intercepted],
+) -> String {
     let mut out = String::from("# Every conversation of the device on its link (from the run's capture)\n");
     let _ = writeln!(
         out,
@@ -670,6 +678,44 @@ fn destinations(table: &flows::FlowTable, conversations: &[Conversation], silent
             "… and {} more conversations (flows.json)",
             conversations.len() - MAX_ROWS
         );
+    }
+    if !intercepted.is_empty() {
+        // by destination and what the bench did: the device's view of its "cloud"
+        // (destination, how it began, what the bench did) -> (connections, bytes each way, hosts)
+        type Row = (usize, u64, u64, BTreeSet<String>);
+        let mut by: std::collections::BTreeMap<(String, String, String), Row> = Default::default();
+        for r in intercepted {
+            let kind = serde_json::to_value(r.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let e = by.entry((r.to.clone(), kind, r.answered.clone())).or_default();
+            e.0 += 1;
+            e.1 += r.bytes_from_device;
+            e.2 += r.bytes_to_device;
+            if let Some(h) = &r.host
+                && e.3.len() < 4
+            {
+                e.3.insert(h.clone());
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\n# What the bench answered: every other connection the device opened (intercepted.jsonl)\n{:<24} {:<8} {:>6} {:>10} {:>10}  {:<28} answered",
+            "to", "began", "conns", "from dev", "to dev", "host named"
+        );
+        for ((to, kind, answered), (n, from, back, hosts)) in by.iter().take(MAX_ROWS) {
+            let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            let _ = writeln!(
+                out,
+                "{to:<24} {kind:<8} {n:>6} {from:>10} {back:>10}  {:<28} {answered}",
+                if hosts.is_empty() {
+                    "-".to_string()
+                } else {
+                    hosts.join(",")
+                }
+            );
+        }
     }
     let _ = writeln!(
         out,
