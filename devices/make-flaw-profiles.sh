@@ -9,7 +9,7 @@ for flaw in no-forced-change weak-passwords factory-password-kept plaintext-only
     open-console open-bootloader empty-image-accepted validation-off-after-failures \
     remote-factory-login default-account no-login-throttle plaintext-telemetry telnet-listening debug-port \
     legacy-tls expired-certificate shared-tls-key weak-ssh tls-version-fallback remote-factory-nag sessions-survive-change \
-    plain-http-poll telemetry-http-80; do
+    plain-http-poll telemetry-http-80 https-client-no-verify; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"

@@ -123,6 +123,7 @@ fn main() {
             device,
             bench,
             &[kept.port()],
+            None,
         ))
         .expect("interception (nftables)");
     // a port nothing of the bench listens on: only the interception answers it

@@ -245,6 +245,70 @@ fn a_connection_the_device_keeps_silent_on_is_not_observed_and_not_a_pass() {
     );
 }
 
+/// TLS-01..04 for every TLS client (issue 25): the bench is the man in the middle of the
+/// device's HTTPS telemetry, rotating identities per destination. The simulated board's
+/// client (rustls, checking the CA it was provisioned with) takes the valid certificate and
+/// refuses the four others: PASS; with https-client-no-verify it takes them all: FAIL,
+/// naming the destination. Debian's curl with -k takes anything: FAIL; curl pinning its own
+/// cloud's CA refuses even the valid certificate, so its refusals prove nothing: ERROR.
+#[rstest::rstest]
+#[case::good_board(
+    "devices/simboard.yaml",
+    None,
+    "pass",
+    "telemetry.simboard.test: the valid certificate was accepted"
+)]
+#[case::board_no_verify(
+    "devices/simboard-https-client-no-verify.yaml",
+    None,
+    "failure",
+    "TLS-01: a man in the middle is accepted — telemetry.simboard.test: the client completed a handshake with a self-signed certificate (TLS-01;"
+)]
+#[case::curl_insecure(
+    "fixtures/devices/netdev.yaml",
+    Some("https-insecure"),
+    "failure",
+    "cloud.netdev.test: the client completed a handshake with"
+)]
+#[case::curl_pinned(
+    "fixtures/devices/netdev.yaml",
+    Some("https-telemetry"),
+    "error",
+    "cloud.netdev.test: the bench holds no CA this device trusts"
+)]
+fn every_tls_client_meets_a_man_in_the_middle_per_destination(
+    #[case] profile: &str,
+    #[case] mode: Option<&str>,
+    #[case] want: &str,
+    #[case] says: &str,
+) {
+    if !ready() || !tools_ready(&["nft"]) {
+        return;
+    }
+    let mut run = Certbench::profile(profile).args(&["--skip-setup"]).only("tls-clients");
+    if let Some(m) = mode {
+        run = run.args(&["--set", &format!("netdev_mode={m}")]);
+    }
+    let r = run.run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    let j = std::fs::read_to_string(r.dir.path().join("results/scenarios/tls-clients/tls-clients.json"))
+        .expect("tls-clients.json");
+    // a pass has no message: its verdict per destination is in the evidence
+    let said = if want == "pass" { &j } else { &c.message };
+    assert!(said.contains(says), "{says}: {said}");
+    // the bench holds the simulated board's trusted CA (its MQTT bench's): all five
+    // identities; for the netdev devices, none it trusts: the two that need no CA
+    let offered: &[&str] = if mode.is_none() {
+        &["valid", "self_signed", "wrong_host", "expired", "untrusted_ca"]
+    } else {
+        &["self_signed", "untrusted_ca"]
+    };
+    for id in offered {
+        assert!(j.contains(&format!("\"identity\": \"{id}\"")), "{id} was offered: {j}");
+    }
+}
+
 #[test]
 fn a_device_that_sends_nothing_is_an_error_not_a_pass() {
     if !ready() {

@@ -89,10 +89,12 @@ pub enum Flaw {
     /// Also posts telemetry with its ingest token to http://telemetry.simboard.test/v1/ingest
     /// (port 80, in clear).
     TelemetryHttp80,
+    /// Its HTTPS telemetry client (telemetry.simboard.test:443) accepts any certificate.
+    HttpsClientNoVerify,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 32] = [
+    pub const ALL: [Flaw; 33] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -125,6 +127,7 @@ impl Flaw {
         Flaw::TlsVersionFallback,
         Flaw::PlainHttpPoll,
         Flaw::TelemetryHttp80,
+        Flaw::HttpsClientNoVerify,
     ];
 
     pub fn name(self) -> &'static str {
@@ -161,6 +164,7 @@ impl Flaw {
             Flaw::TlsVersionFallback => "tls-version-fallback",
             Flaw::PlainHttpPoll => "plain-http-poll",
             Flaw::TelemetryHttp80 => "telemetry-http-80",
+            Flaw::HttpsClientNoVerify => "https-client-no-verify",
         }
     }
 
@@ -402,7 +406,10 @@ impl Board {
         }
         if let Some(m) = self.opts.mqtt.clone() {
             let flaws = self.opts.flaws.clone();
+            let https = (m.clone(), flaws.clone());
             std::thread::spawn(move || crate::mqtt::run(m, flaws, |l| eprintln!("{l}")));
+            // its second TLS client: HTTPS telemetry to its cloud, checked with the same CA
+            std::thread::spawn(move || crate::mqtt::https_telemetry(&https.0, &https.1));
         }
         if let (true, Some(url)) = (
             self.opts.flaws.contains(&Flaw::PlaintextTelemetry),

@@ -150,6 +150,44 @@ impl ServerCertVerifier for IgnoreName {
     }
 }
 
+/// The board's HTTPS telemetry: every second a POST to https://telemetry.simboard.test/v1/ingest
+/// (port 443), its certificate checked against the CA the board was provisioned with (but
+/// the https-client-no-verify flaw, which accepts any). Without a CA it sends nothing.
+pub fn https_telemetry(opts: &MqttOptions, flaws: &[Flaw]) {
+    const HOST: &str = "telemetry.simboard.test";
+    if opts.ca.is_none() {
+        return;
+    }
+    let lax = if flaws.contains(&Flaw::HttpsClientNoVerify) {
+        vec![Flaw::NoCertValidation]
+    } else {
+        Vec::new()
+    };
+    let Ok(cfg) = tls_config(opts, &lax) else { return };
+    let Ok(name) = ServerName::try_from(HOST) else { return };
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        if let (Ok(sock), Ok(conn)) = (
+            crate::net::connect(&format!("{HOST}:443")),
+            rustls::ClientConnection::new(cfg.clone(), name.clone()),
+        ) {
+            let _ = sock.set_read_timeout(Some(Duration::from_secs(3)));
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            let body = format!("{{\"device\":\"simboard-sb1\",\"uptime\":{n}}}");
+            let request = format!(
+                "POST /v1/ingest HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer sbt_4f0c9e2d7a1b\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            if tls.write_all(request.as_bytes()).is_ok() {
+                let mut sink = [0u8; 512];
+                let _ = tls.read(&mut sink);
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 fn tls_config(opts: &MqttOptions, flaws: &[Flaw]) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())

@@ -25,7 +25,9 @@ pub struct NetBench {
     pub plain: Listener,
     pub tls: Listener,
     pub log: Arc<SessionLog>,
-    pki: Pki,
+    /// Shared with the interception of the device's other TLS clients (issue 25): one
+    /// trusted CA for every destination.
+    pki: Arc<std::sync::Mutex<Pki>>,
     router: Arc<Router>,
     phase: u64,
     /// When the current phase began.
@@ -114,7 +116,7 @@ impl NetBench {
             spec.handshake_timeout,
         )
         .await?;
-        let pki = Pki::new(&spec.host, &spec.trust, dir)?;
+        let pki = Arc::new(std::sync::Mutex::new(Pki::new(&spec.host, &spec.trust, dir)?));
         Ok(Self {
             plain,
             tls,
@@ -136,7 +138,7 @@ impl NetBench {
         v.insert("mqtt.host".into(), self.spec.host.clone());
         v.insert(
             "bench.ca_cert".into(),
-            self.pki
+            self.pki()
                 .ca_file
                 .as_ref()
                 .map(|p| p.display().to_string())
@@ -145,13 +147,22 @@ impl NetBench {
         v
     }
 
+    fn pki(&self) -> std::sync::MutexGuard<'_, Pki> {
+        self.pki.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The bench's PKI, for a man in the middle of the device's other TLS clients.
+    pub fn shared_pki(&self) -> Arc<std::sync::Mutex<Pki>> {
+        self.pki.clone()
+    }
+
     /// Publishes on the bench broker to the devices subscribed; returns how many got it.
     pub fn publish(&self, topic: &str, payload: &[u8]) -> usize {
         self.router.route(topic, &bytes::Bytes::copy_from_slice(payload))
     }
 
     pub fn has_trusted_ca(&self) -> bool {
-        self.pki.has_trusted_ca()
+        self.pki().has_trusted_ca()
     }
 
     /// Starts a new phase: the listeners behave as given and sessions of the previous
@@ -159,7 +170,7 @@ impl NetBench {
     pub fn configure(&mut self, plain: bool, tls: Option<CertVariant>) -> Result<Option<u64>, BenchError> {
         let tls_mode = match tls {
             None => Mode::Off,
-            Some(v) => match self.pki.server_config(v)? {
+            Some(v) => match self.pki().server_config(v)? {
                 Some(c) => Mode::Tls(c),
                 None => return Ok(None),
             },
@@ -188,12 +199,12 @@ impl NetBench {
         if self.rotation.is_some() && matches!(self.plain.mode(), Mode::Plain) == plain {
             return Ok(Some((self.phase, true)));
         }
-        if !self.pki.has_trusted_ca() {
+        if !self.pki().has_trusted_ca() {
             return Ok(None);
         }
         let mut identities = Vec::new();
         for v in CertVariant::MITM {
-            if let Some(c) = self.pki.server_config(v)? {
+            if let Some(c) = self.pki().server_config(v)? {
                 identities.push((v, c));
             }
         }
@@ -213,7 +224,7 @@ impl NetBench {
     /// Starts a new phase in which the TLS listener offers only TLS 1.0 (TLS-05), with the
     /// valid certificate should the client go on. Ok(None) without a trusted CA.
     pub fn configure_old_tls(&mut self, plain: bool) -> Result<Option<u64>, BenchError> {
-        let Some(chain) = self.pki.issue_rsa()? else {
+        let Some(chain) = self.pki().issue_rsa()? else {
             return Ok(None);
         };
         self.next_phase(plain, Mode::OldTls(Arc::new(chain)));

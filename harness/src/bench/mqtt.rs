@@ -307,7 +307,7 @@ impl Drop for Listener {
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-fn tls_error(e: &std::io::Error) -> TlsOutcome {
+pub(crate) fn tls_error(e: &std::io::Error) -> TlsOutcome {
     if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         return match inner {
             rustls::Error::AlertReceived(a) => TlsOutcome::AlertReceived(format!("{a:?}")),

@@ -87,8 +87,8 @@ pub struct Identity {
 
 pub struct Pki {
     host: String,
-    /// Server configurations made so far, one per variant.
-    configs: std::collections::HashMap<CertVariant, Arc<rustls::ServerConfig>>,
+    /// Server configurations made so far, one per variant and host name.
+    configs: std::collections::HashMap<(CertVariant, String), Arc<rustls::ServerConfig>>,
     trusted: Option<Ca>,
     untrusted: Ca,
     /// The trusted CA certificate, written for provisioning the device.
@@ -147,10 +147,23 @@ impl Pki {
     /// A TLS server configuration presenting variant `v` (made once, then reused); Ok(None)
     /// when the variant needs a trusted CA that is missing.
     pub fn server_config(&mut self, v: CertVariant) -> Result<Option<Arc<rustls::ServerConfig>>, PkiError> {
-        if let Some(c) = self.configs.get(&v) {
+        let host = self.host.clone();
+        self.server_config_for(v, &host)
+    }
+
+    /// As [`Pki::server_config`], for another destination of the device (`host`: the name it
+    /// asked for, or the address it connected to).
+    pub fn server_config_for(
+        &mut self,
+        v: CertVariant,
+        host: &str,
+    ) -> Result<Option<Arc<rustls::ServerConfig>>, PkiError> {
+        if let Some(c) = self.configs.get(&(v, host.to_string())) {
             return Ok(Some(c.clone()));
         }
-        let Some(id) = self.issue(v)? else { return Ok(None) };
+        let Some(id) = self.issue_for(v, host)? else {
+            return Ok(None);
+        };
         let cfg = rustls::ServerConfig::builder_with_provider(super::provider())
             .with_safe_default_protocol_versions()
             .map_err(PkiError::Tls)?
@@ -158,7 +171,7 @@ impl Pki {
             .with_single_cert(id.chain, id.key.clone_key())
             .map_err(PkiError::ServerConfig)?;
         let cfg = Arc::new(cfg);
-        self.configs.insert(v, cfg.clone());
+        self.configs.insert((v, host.to_string()), cfg.clone());
         Ok(Some(cfg))
     }
 
@@ -191,9 +204,14 @@ impl Pki {
 
     /// Issues the certificate of a variant; None when it needs the trusted CA and there is none.
     pub fn issue(&self, v: CertVariant) -> Result<Option<Identity>, PkiError> {
+        self.issue_for(v, &self.host)
+    }
+
+    /// As [`Pki::issue`], for `host`.
+    pub fn issue_for(&self, v: CertVariant, host: &str) -> Result<Option<Identity>, PkiError> {
         let host = match v {
             CertVariant::WrongHost => "not-the-device-cloud.invalid".to_string(),
-            _ => self.host.clone(),
+            _ => host.to_string(),
         };
         let key = KeyPair::generate().map_err(|source| PkiError::Generate {
             what: "leaf key".into(),

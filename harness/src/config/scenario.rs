@@ -266,6 +266,20 @@ pub enum RawStep {
     /// ATK-01: every TCP port of the device's address and UDP probes of the usual IoT
     /// services; a listening port the profile does not declare (`services`) fails.
     PortScan(RawEmpty),
+    /// TLS-01..04 for every TLS client of the device the bench does not serve itself (its
+    /// HTTPS telemetry, anything): the bench is the man in the middle of each, presenting per
+    /// destination a valid certificate (the positive control), then a self-signed one, one
+    /// for another host, an expired one, one from an untrusted CA. A client that completes a
+    /// handshake with any of those fails. Watches up to `within` (default 60s) for each
+    /// destination to have met every identity.
+    TlsClients(RawTlsClients),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTlsClients {
+    #[serde(default)]
+    pub within: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -852,6 +866,9 @@ pub enum StepKind {
         observe: Duration,
     },
     PortScan,
+    TlsClients {
+        within: Duration,
+    },
     BruteForce {
         attempts: u32,
         max_rate: u32,
@@ -1160,6 +1177,9 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                 observe: t.observe.unwrap_or(Dur::secs(0)).0,
             }),
             RawStep::PortScan(_) => Some(StepKind::PortScan),
+            RawStep::TlsClients(t) => Some(StepKind::TlsClients {
+                within: t.within.unwrap_or(Dur::secs(60)).0,
+            }),
             RawStep::BruteForce(b) => {
                 let attempts = b.attempts.unwrap_or(100);
                 let max_rate = b.max_rate.unwrap_or(10);

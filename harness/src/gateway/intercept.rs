@@ -74,6 +74,12 @@ pub struct Intercepted {
     pub held_silent: bool,
     /// Still open when the record was read.
     pub open: bool,
+    /// TLS: the identity the bench presented (a man in the middle, rotated per destination).
+    pub identity: Option<crate::model::CertVariant>,
+    /// TLS: what the client did with it (established, the alert it sent, …).
+    pub tls: Option<crate::bench::sessions::TlsOutcome>,
+    /// TLS: decrypted application bytes the client sent once the handshake was done.
+    pub app_bytes: u64,
     /// When the connection was accepted (for an open one's age).
     #[serde(skip)]
     pub accepted: Option<Instant>,
@@ -159,11 +165,60 @@ fn ruleset(table: &str, iface: &str, device: Ipv4Addr, bench: Ipv4Addr, port: u1
     s
 }
 
+/// A man in the middle of the device's TLS clients: per destination (the name the client
+/// asked for, else the address), each new connection is presented the next identity —
+/// first the valid one (the positive control), then TLS-01..04's.
+#[derive(Debug)]
+pub struct Mitm {
+    pki: Arc<Mutex<crate::bench::pki::Pki>>,
+    next: Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl Mitm {
+    pub fn new(pki: Arc<Mutex<crate::bench::pki::Pki>>) -> Self {
+        Self {
+            pki,
+            next: Mutex::default(),
+        }
+    }
+
+    /// The identities it can present: all five with a trusted CA, else the two that need none.
+    pub fn identities(&self) -> Vec<crate::model::CertVariant> {
+        use crate::model::CertVariant;
+        let trusted = self.pki.lock().unwrap_or_else(|e| e.into_inner()).has_trusted_ca();
+        std::iter::once(CertVariant::Valid)
+            .chain(CertVariant::MITM)
+            .filter(|v| trusted || !v.needs_trusted_ca())
+            .collect()
+    }
+
+    /// The next identity for `destination`, and its server configuration for `host`.
+    fn pick(&self, destination: &str, host: &str) -> Option<(crate::model::CertVariant, Arc<rustls::ServerConfig>)> {
+        let ids = self.identities();
+        let v = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let n = next.entry(destination.to_string()).or_insert(0);
+            let v = *ids.get(*n % ids.len().max(1))?;
+            *n += 1;
+            v
+        };
+        let cfg = self
+            .pki
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .server_config_for(v, host)
+            .ok()
+            .flatten()?;
+        Some((v, cfg))
+    }
+}
+
 /// The bench's catch-all: the rules and the listener they lead to.
 #[derive(Debug)]
 pub struct Interceptor {
     pub addr: SocketAddr,
     pub log: Arc<Mutex<InterceptLog>>,
+    mitm: Option<Arc<Mitm>>,
     rules: Option<Rules>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -186,16 +241,19 @@ impl Interceptor {
         device: Ipv4Addr,
         bench: Ipv4Addr,
         kept: &[u16],
+        mitm: Option<Mitm>,
     ) -> Result<Interceptor, String> {
         let listener = tokio::net::TcpListener::bind((bench, 0))
             .await
             .map_err(|e| format!("cannot listen on {bench}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let log = Arc::new(Mutex::new(InterceptLog::default()));
-        let task = tokio::spawn(serve(listener, log.clone()));
+        let mitm = mitm.map(Arc::new);
+        let task = tokio::spawn(serve(listener, log.clone(), mitm.clone()));
         let mut me = Interceptor {
             addr,
             log,
+            mitm,
             rules: None,
             task,
         };
@@ -204,6 +262,11 @@ impl Interceptor {
         nft(&ruleset(table, iface, device, bench, addr.port(), kept))?;
         me.rules = Some(Rules { table: table.into() });
         Ok(me)
+    }
+
+    /// The identities the man in the middle presents (none without one).
+    pub fn mitm_identities(&self) -> Vec<crate::model::CertVariant> {
+        self.mitm.as_ref().map(|m| m.identities()).unwrap_or_default()
     }
 
     /// Every connection so far (open ones as they stand), and how many were not recorded.
@@ -238,7 +301,7 @@ pub fn original_destination(s: &tokio::net::TcpStream) -> Option<SocketAddr> {
     )))
 }
 
-async fn serve(listener: tokio::net::TcpListener, log: Arc<Mutex<InterceptLog>>) {
+async fn serve(listener: tokio::net::TcpListener, log: Arc<Mutex<InterceptLog>>, mitm: Option<Arc<Mitm>>) {
     let started = Instant::now();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
     loop {
@@ -253,6 +316,7 @@ async fn serve(listener: tokio::net::TcpListener, log: Arc<Mutex<InterceptLog>>)
             }
         };
         let log = log.clone();
+        let mitm = mitm.clone();
         tokio::spawn(async move {
             let to = original_destination(&s).unwrap_or_else(|| s.local_addr().unwrap_or(peer));
             // recorded at once: a connection the device holds open is seen while it lasts
@@ -280,7 +344,7 @@ async fn serve(listener: tokio::net::TcpListener, log: Arc<Mutex<InterceptLog>>)
                     }
                 }
             };
-            let mut rec = handle(s, first).await;
+            let mut rec = handle(s, first, mitm.as_deref()).await;
             if let Some(i) = slot {
                 let mut g = log.lock().unwrap_or_else(|e| e.into_inner());
                 let r = &mut g.connections[i];
@@ -310,6 +374,9 @@ fn blank() -> Intercepted {
         bytes_to_device: 0,
         held_silent: false,
         open: true,
+        identity: None,
+        tls: None,
+        app_bytes: 0,
         accepted: None,
         head: Vec::new(),
     }
@@ -364,7 +431,7 @@ fn header(head: &str, name: &str) -> Option<String> {
 }
 
 /// Answers one connection; `first(n)` is told when the device's first `n` bytes came.
-async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64)) -> Intercepted {
+async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64), mitm: Option<&Mitm>) -> Intercepted {
     let mut rec = blank();
     rec.answered = "nothing".into();
     let mut buf = Vec::new();
@@ -438,7 +505,17 @@ async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64)) -> Intercepte
         rec.kind = Kind::Tls;
         rec.host = crate::tlswire::client_hello_sni(&buf);
         rec.first = Some("TLS ClientHello".into());
-        rec.answered = "closed after the ClientHello (no identity offered for this destination)".into();
+        let to = original_destination(&s).map(|a| a.ip().to_string()).unwrap_or_default();
+        let destination = rec.host.clone().unwrap_or(to);
+        match mitm.and_then(|m| m.pick(&destination, &destination)) {
+            None => rec.answered = "closed after the ClientHello (no identity to offer: the bench has no PKI)".into(),
+            Some((v, cfg)) => {
+                rec.identity = Some(v);
+                rec.head = buf[..buf.len().min(HEAD)].to_vec();
+                man_in_the_middle(s, std::mem::take(&mut buf), v, cfg, &mut rec).await;
+                return rec;
+            }
+        }
     } else {
         rec.kind = Kind::Other;
         rec.first = buf.split(|&c| c == b'\n').next().map(|l| {
@@ -452,6 +529,119 @@ async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64)) -> Intercepte
     }
     rec.head = buf[..buf.len().min(HEAD)].to_vec();
     rec
+}
+
+/// How long a TLS client has to finish its handshake with the bench.
+const HANDSHAKE: Duration = Duration::from_secs(5);
+
+/// Presents identity `v` to a TLS client whose ClientHello (`hello`) was read already; a
+/// client that accepts it is served as in the clear (an HTTP request gets its 200).
+async fn man_in_the_middle(
+    s: tokio::net::TcpStream,
+    hello: Vec<u8>,
+    v: crate::model::CertVariant,
+    cfg: Arc<rustls::ServerConfig>,
+    rec: &mut Intercepted,
+) {
+    use crate::bench::sessions::TlsOutcome;
+    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+    let stream = Prefixed {
+        head: hello,
+        at: 0,
+        inner: s,
+    };
+    let mut tls = match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+        Err(_) => {
+            rec.tls = Some(TlsOutcome::Stalled);
+            rec.answered = format!("{}: the handshake did not finish within {HANDSHAKE:?}", v.describe());
+            return;
+        }
+        Ok(Err(e)) => {
+            let o = crate::bench::mqtt::tls_error(&e);
+            rec.answered = format!("{}: refused ({o:?})", v.describe());
+            rec.tls = Some(o);
+            return;
+        }
+        Ok(Ok(t)) => t,
+    };
+    let version = tls
+        .get_ref()
+        .1
+        .protocol_version()
+        .map(|x| format!("{x:?}"))
+        .unwrap_or_default();
+    rec.tls = Some(TlsOutcome::Established(version));
+    // what the client sends now it believes it reached its server
+    let mut app = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while app.len() < MAX_READ && !app.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout(FIRST_BYTES, tls.read(&mut chunk)).await {
+            Ok(Ok(k)) if k > 0 => app.extend_from_slice(&chunk[..k]),
+            _ => break,
+        }
+    }
+    rec.app_bytes = app.len() as u64;
+    rec.answered = format!(
+        "{}: accepted ({} bytes of application data followed)",
+        v.describe(),
+        app.len()
+    );
+    if is_http(&app) {
+        let answer =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+        if tls.write_all(answer.as_bytes()).await.is_ok() {
+            rec.bytes_to_device += answer.len() as u64;
+        }
+        let _ = tls.shutdown().await;
+    }
+}
+
+/// A stream whose first bytes were read already: they are read again first.
+struct Prefixed {
+    head: Vec<u8>,
+    at: usize,
+    inner: tokio::net::TcpStream,
+}
+
+impl tokio::io::AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.at < self.head.len() {
+            let n = (self.head.len() - self.at).min(buf.remaining());
+            let at = self.at;
+            buf.put_slice(&self.head[at..at + n]);
+            self.at += n;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// The client id of an MQTT CONNECT at the start of `b`.

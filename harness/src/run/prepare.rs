@@ -98,7 +98,17 @@ pub(super) async fn prepare(
             kept.push(u.http.addr.port());
             kept.extend(u.https.as_ref().map(|h| h.addr.port()));
         }
-        match crate::gateway::intercept::Interceptor::start(&n.name, &n.host_if, n.device_ip, n.host_ip, &kept).await {
+        // a man in the middle of the device's other TLS clients, with the bench's trusted CA
+        // (the one the device was provisioned with) when there is one
+        let mitm = match &net {
+            Some(b) => Some(crate::gateway::intercept::Mitm::new(b.shared_pki())),
+            None => crate::bench::pki::Pki::new("bench.invalid", &crate::model::TrustSource::None, workdir)
+                .ok()
+                .map(|p| crate::gateway::intercept::Mitm::new(std::sync::Arc::new(std::sync::Mutex::new(p)))),
+        };
+        match crate::gateway::intercept::Interceptor::start(&n.name, &n.host_if, n.device_ip, n.host_ip, &kept, mitm)
+            .await
+        {
             Ok(i) => {
                 notes.push(format!(
                     "the bench answers every other TCP connection the device opens, to any port and any address (redirected on {} to {}; intercepted.jsonl): nothing leaves the bench",

@@ -13,6 +13,7 @@ mod power;
 mod remote;
 mod sessions;
 mod tls;
+mod tls_clients;
 mod traffic;
 mod update;
 
@@ -131,6 +132,7 @@ impl Run<'_> {
             StepKind::SessionsEnded => self.sessions_ended().await,
             StepKind::Traffic { observe } => self.traffic(*observe).await,
             StepKind::PortScan => self.port_scan().await,
+            StepKind::TlsClients { within } => self.tls_clients(*within).await,
             StepKind::BruteForce {
                 attempts,
                 max_rate,

@@ -1,0 +1,261 @@
+//! TLS-01..04 for every TLS client of the device (issue 25): the bench answers every
+//! connection the device opens, and is the man in the middle of each TLS one
+//! (`gateway::intercept::Mitm`): per destination, the valid identity first (the positive
+//! control), then the four a man in the middle would present. A client is judged per
+//! destination, on what it did with each identity: completing a handshake with a bad one is
+//! a FAIL; refusing them all counts only beside an accepted valid one.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::prelude::*;
+use crate::bench::sessions::TlsOutcome;
+use crate::gateway::intercept::{Intercepted, Kind};
+use crate::model::CertVariant;
+
+/// One connection of a destination, for `tls-clients.json`.
+#[derive(Debug, Serialize)]
+struct Attempt {
+    at_ms: u128,
+    identity: CertVariant,
+    outcome: Option<TlsOutcome>,
+    application_bytes: u64,
+}
+
+/// What one destination's client did.
+#[derive(Debug, Default, Serialize)]
+struct Destination {
+    attempts: Vec<Attempt>,
+    verdict: String,
+}
+
+/// The destination of an intercepted TLS connection: the name the client asked for, else
+/// the address it connected to.
+fn destination(r: &Intercepted) -> String {
+    r.host
+        .clone()
+        .unwrap_or_else(|| r.to.rsplit_once(':').map_or(r.to.clone(), |(ip, _)| ip.to_string()))
+}
+
+/// The TLS connections the bench met as a man in the middle, by destination.
+fn by_destination(records: &[Intercepted]) -> BTreeMap<String, Destination> {
+    let mut out: BTreeMap<String, Destination> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.kind == Kind::Tls && !r.open) {
+        let Some(identity) = r.identity else { continue };
+        out.entry(destination(r)).or_default().attempts.push(Attempt {
+            at_ms: r.at_ms,
+            identity,
+            outcome: r.tls.clone(),
+            application_bytes: r.app_bytes,
+        });
+    }
+    out
+}
+
+fn accepted(a: &Attempt) -> bool {
+    matches!(a.outcome, Some(TlsOutcome::Established(_)))
+}
+
+/// How one destination came out.
+enum Judged {
+    Pass(String),
+    Fail(String, &'static str),
+    Undecided(String),
+}
+
+fn judge(name: &str, d: &Destination, identities: &[CertVariant]) -> Judged {
+    let bad: Vec<&Attempt> = d
+        .attempts
+        .iter()
+        .filter(|a| a.identity != CertVariant::Valid && accepted(a))
+        .collect();
+    if let Some(first) = bad.first() {
+        let what: Vec<String> = bad
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} ({}; {} bytes of application data followed)",
+                    a.identity.describe(),
+                    a.identity.check().unwrap_or("TLS"),
+                    a.application_bytes
+                )
+            })
+            .collect();
+        return Judged::Fail(
+            format!("{name}: the client completed a handshake with {}", what.join(", ")),
+            first.identity.check().unwrap_or("TLS-01"),
+        );
+    }
+    let tried = |v: CertVariant| d.attempts.iter().any(|a| a.identity == v);
+    let untried: Vec<&str> = identities.iter().filter(|v| !tried(**v)).map(|v| v.as_str()).collect();
+    if !identities.contains(&CertVariant::Valid) {
+        return Judged::Undecided(format!(
+            "{name}: the bench holds no CA this device trusts, so no valid certificate could be offered — its refusals of the others prove nothing (provision the bench CA: network.mqtt.trust)"
+        ));
+    }
+    if !d
+        .attempts
+        .iter()
+        .any(|a| a.identity == CertVariant::Valid && accepted(a))
+    {
+        return Judged::Undecided(if tried(CertVariant::Valid) {
+            format!(
+                "{name}: the client refused even the valid certificate from the bench CA (it trusts another CA: pinned, or the public web PKI), so its refusals of the others prove nothing"
+            )
+        } else {
+            format!("{name}: the valid certificate was never offered")
+        });
+    }
+    if !untried.is_empty() {
+        return Judged::Undecided(format!(
+            "{name}: not every identity was offered before the window ended (untried: {})",
+            untried.join(", ")
+        ));
+    }
+    let refused: Vec<String> = d
+        .attempts
+        .iter()
+        .filter(|a| a.identity != CertVariant::Valid)
+        .map(|a| format!("{}: {:?}", a.identity.as_str(), a.outcome))
+        .collect();
+    Judged::Pass(format!(
+        "{name}: the valid certificate was accepted, every other refused ({})",
+        refused.join(", ")
+    ))
+}
+
+impl Run<'_> {
+    /// `tls_clients`: waits until every destination the device talks TLS to has met every
+    /// identity (or `within` passes), then judges each.
+    pub(super) async fn tls_clients(&mut self, within: Duration) -> StepResult {
+        let Some(icpt) = &self.bench.gateway.intercept else {
+            return Err(Stop::Error(format!(
+                "the bench does not answer this device's connections ({}), so its TLS clients meet no man in the middle",
+                self.bench.gateway.error.clone().unwrap_or_else(|| {
+                    "interception needs a namespace device and nftables: see the run's notes".into()
+                })
+            )));
+        };
+        let identities = icpt.mitm_identities();
+        let deadline = Instant::now() + within;
+        let done = |all: &BTreeMap<String, Destination>| {
+            !all.is_empty()
+                && all
+                    .values()
+                    .all(|d| identities.iter().all(|v| d.attempts.iter().any(|a| a.identity == *v)))
+        };
+        let mut all = by_destination(&icpt.records().0);
+        while !done(&all) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            all = by_destination(&icpt.records().0);
+        }
+        if all.is_empty() {
+            return Err(Stop::Skip(format!(
+                "the device opened no TLS connection within {within:?} other than to the bench's own servers (its MQTT broker and update server, judged by their own checks)"
+            )));
+        }
+        let (mut passed, mut failed, mut undecided) = (Vec::new(), Vec::new(), Vec::new());
+        let mut check = None;
+        for (name, d) in &mut all {
+            let j = judge(name, d, &identities);
+            d.verdict = match &j {
+                Judged::Pass(w) | Judged::Undecided(w) => w.clone(),
+                Judged::Fail(w, _) => w.clone(),
+            };
+            match j {
+                Judged::Pass(w) => passed.push(w),
+                Judged::Fail(w, c) => {
+                    check.get_or_insert(c);
+                    failed.push(w);
+                }
+                Judged::Undecided(w) => undecided.push(w),
+            }
+        }
+        self.keep_evidence(
+            "tls-clients.json",
+            serde_json::to_string_pretty(&all).unwrap_or_default(),
+        );
+        if !failed.is_empty() {
+            return Err(Stop::Fail {
+                check: check.map(str::to_string),
+                reason: format!(
+                    "{}: a man in the middle is accepted — {}",
+                    check.unwrap_or("TLS-01"),
+                    failed.join("; ")
+                ),
+            });
+        }
+        if !undecided.is_empty() {
+            return Err(Stop::Error(format!("not decided: {}", undecided.join("; "))));
+        }
+        Ok(passed.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(identity: CertVariant, ok: bool) -> Attempt {
+        Attempt {
+            at_ms: 0,
+            identity,
+            outcome: Some(if ok {
+                TlsOutcome::Established("TLSv1_3".into())
+            } else {
+                TlsOutcome::AlertReceived("BadCertificate".into())
+            }),
+            application_bytes: if ok { 120 } else { 0 },
+        }
+    }
+
+    fn all() -> Vec<CertVariant> {
+        std::iter::once(CertVariant::Valid).chain(CertVariant::MITM).collect()
+    }
+
+    #[test]
+    fn a_destination_passes_only_beside_its_positive_control_and_fails_on_any_bad_identity() {
+        let good = Destination {
+            attempts: all().into_iter().map(|v| attempt(v, v == CertVariant::Valid)).collect(),
+            verdict: String::new(),
+        };
+        assert!(matches!(judge("t.test", &good, &all()), Judged::Pass(_)));
+        // accepts anything: fails on the first bad identity, naming each
+        let lax = Destination {
+            attempts: all().into_iter().map(|v| attempt(v, true)).collect(),
+            verdict: String::new(),
+        };
+        match judge("t.test", &lax, &all()) {
+            Judged::Fail(w, c) => {
+                assert_eq!(c, "TLS-01");
+                assert!(w.contains("(TLS-04;") && w.contains("120 bytes"), "{w}");
+            }
+            _ => panic!("a client that accepts anything fails"),
+        }
+        // refuses everything, the valid one too: no positive control
+        let pinned = Destination {
+            attempts: all().into_iter().map(|v| attempt(v, false)).collect(),
+            verdict: String::new(),
+        };
+        assert!(
+            matches!(judge("t.test", &pinned, &all()), Judged::Undecided(w) if w.contains("refused even the valid"))
+        );
+        // the bench holds no trusted CA: two identities only, never a pass
+        let two = [CertVariant::SelfSigned, CertVariant::UntrustedCa];
+        let some = Destination {
+            attempts: two.iter().map(|v| attempt(*v, false)).collect(),
+            verdict: String::new(),
+        };
+        assert!(matches!(judge("t.test", &some, &two), Judged::Undecided(_)));
+        // a window that ended before every identity was offered
+        let short = Destination {
+            attempts: vec![
+                attempt(CertVariant::Valid, true),
+                attempt(CertVariant::SelfSigned, false),
+            ],
+            verdict: String::new(),
+        };
+        assert!(matches!(judge("t.test", &short, &all()), Judged::Undecided(w) if w.contains("untried: wrong_host")));
+    }
+}
