@@ -212,9 +212,8 @@ pub async fn probe(
     }
 }
 
-/// The cipher suites a ClientHello offers (the handshake message inside one record); None
-/// when the bytes are no complete ClientHello.
-pub fn offered_suites(rec: &[u8]) -> Option<Vec<u16>> {
+/// The body of the ClientHello in the first record of `rec` (after its handshake header).
+fn client_hello_body(rec: &[u8]) -> Option<&[u8]> {
     if rec.len() < 5 || rec[0] != 0x16 {
         return None;
     }
@@ -223,7 +222,13 @@ pub fn offered_suites(rec: &[u8]) -> Option<Vec<u16>> {
     if hs.first() != Some(&1) {
         return None;
     }
-    let body = hs.get(4..)?;
+    hs.get(4..)
+}
+
+/// The cipher suites a ClientHello offers (the handshake message inside one record); None
+/// when the bytes are no complete ClientHello.
+pub fn offered_suites(rec: &[u8]) -> Option<Vec<u16>> {
+    let body = client_hello_body(rec)?;
     let sid = *body.get(34)? as usize;
     let at = 35 + sid;
     let n = u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]) as usize;
@@ -234,15 +239,7 @@ pub fn offered_suites(rec: &[u8]) -> Option<Vec<u16>> {
 /// The host name a ClientHello asks for (server_name, RFC 6066); None when it names none or
 /// the bytes are no complete ClientHello.
 pub fn client_hello_sni(rec: &[u8]) -> Option<String> {
-    if rec.len() < 5 || rec[0] != 0x16 {
-        return None;
-    }
-    let len = u16::from_be_bytes([rec[3], rec[4]]) as usize;
-    let hs = rec.get(5..5 + len)?;
-    if hs.first() != Some(&1) {
-        return None;
-    }
-    let body = hs.get(4..)?;
+    let body = client_hello_body(rec)?;
     let sid = *body.get(34)? as usize;
     let mut at = 35 + sid;
     let suites = u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]) as usize;

@@ -50,18 +50,7 @@ fn field<'a>(body: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
 
 fn frame(first: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![first];
-    let mut n = body.len();
-    loop {
-        let mut b = (n % 128) as u8;
-        n /= 128;
-        if n > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if n == 0 {
-            break;
-        }
-    }
+    crate::mqtt::remaining_length(body.len(), &mut out);
     out.extend_from_slice(body);
     out
 }

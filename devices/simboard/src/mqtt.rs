@@ -29,7 +29,7 @@ pub struct MqttOptions {
     pub token: String,
 }
 
-fn remaining_length(mut n: usize, out: &mut Vec<u8>) {
+pub(crate) fn remaining_length(mut n: usize, out: &mut Vec<u8>) {
     loop {
         let mut b = (n % 128) as u8;
         n /= 128;

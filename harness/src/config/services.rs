@@ -205,6 +205,33 @@ pub struct Service {
     pub session: Option<WebSession>,
 }
 
+impl Service {
+    /// A service of `kind` on `host:port` with nothing else declared (no TLS, no prompts, no
+    /// protection): one the port scan found, or a test's.
+    pub fn bare(name: String, kind: ServiceKind, host: IpAddr, port: u16, timeout: std::time::Duration) -> Self {
+        Service {
+            name,
+            kind,
+            host,
+            port: super::template::Template::literal(&port.to_string()),
+            tls: false,
+            user: None,
+            path: "/".into(),
+            user_field: String::new(),
+            password_field: String::new(),
+            success: None,
+            failure: None,
+            prompts: None,
+            timeout,
+            password_command: None,
+            after: 2,
+            unlock: None,
+            while_locked: Default::default(),
+            session: None,
+        }
+    }
+}
+
 /// Hard bounds on what a profile may ask certbench to send to a device.
 pub const MAX_SERVICES: usize = 16;
 

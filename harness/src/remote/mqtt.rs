@@ -270,27 +270,9 @@ mod tests {
     use crate::config::services::{Service, ServiceKind};
 
     fn target(port: u16) -> Target {
+        let host = "127.0.0.1".parse().unwrap();
         Target::new(
-            Service {
-                name: "broker".into(),
-                kind: ServiceKind::Mqtt,
-                host: "127.0.0.1".parse().unwrap(),
-                port: crate::config::template::Template::literal(&port.to_string()),
-                tls: false,
-                user: None,
-                path: "/".into(),
-                user_field: String::new(),
-                password_field: String::new(),
-                success: None,
-                failure: None,
-                prompts: None,
-                timeout: Duration::from_secs(5),
-                password_command: None,
-                after: 3,
-                unlock: None,
-                while_locked: Default::default(),
-                session: None,
-            },
+            Service::bare("broker".into(), ServiceKind::Mqtt, host, port, Duration::from_secs(5)),
             port,
         )
     }

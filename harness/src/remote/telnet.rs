@@ -359,35 +359,22 @@ mod tests {
 
     fn target(port: u16, timeout: Duration) -> Target {
         let re = |s: &str| regex::bytes::Regex::new(s).unwrap();
-        Target::new(
-            Service {
-                name: "telnet".into(),
-                kind: ServiceKind::Telnet,
-                host: "127.0.0.1".parse().unwrap(),
-                port: crate::config::template::Template::literal(&port.to_string()),
-                tls: false,
-                user: None,
-                path: "/".into(),
-                user_field: String::new(),
-                password_field: String::new(),
-                success: None,
-                failure: None,
-                prompts: Some(RemotePrompts {
-                    login: re("login: $"),
-                    password: re("Password: $"),
-                    shell: re(r"\$ $"),
-                    login_rejected: re("Login incorrect"),
-                    password_change: Some(re("(?i)change your password")),
-                }),
-                timeout,
-                password_command: None,
-                after: 3,
-                unlock: None,
-                while_locked: Default::default(),
-                session: None,
-            },
+        let mut service = Service::bare(
+            "telnet".into(),
+            ServiceKind::Telnet,
+            "127.0.0.1".parse().unwrap(),
             port,
-        )
+            timeout,
+        );
+        service.prompts = Some(RemotePrompts {
+            login: re("login: $"),
+            password: re("Password: $"),
+            shell: re(r"\$ $"),
+            login_rejected: re("Login incorrect"),
+            password_change: Some(re("(?i)change your password")),
+        });
+        service.after = 3;
+        Target::new(service, port)
     }
 
     /// A telnet-less line service: login, password, then what `after_login` does with each

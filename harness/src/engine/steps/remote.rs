@@ -95,32 +95,18 @@ impl Run<'_> {
                     "mqtt" => ServiceKind::Mqtt,
                     _ => return None,
                 };
-                let service = Service {
-                    name: format!("{}-{} (found by the port scan)", p.service, p.port),
+                // nothing is declared of its protection: the sweep logs in with the right
+                // password after every wrong one, so no lockout of 2 or more engages
+                let mut service = Service::bare(
+                    format!("{}-{} (found by the port scan)", p.service, p.port),
                     kind,
                     host,
-                    port: crate::config::template::Template::literal(&p.port.to_string()),
-                    tls: false,
-                    user: None,
-                    path: "/".into(),
-                    user_field: String::new(),
-                    password_field: String::new(),
-                    success: None,
-                    failure: None,
-                    prompts: if kind == ServiceKind::Telnet {
-                        prompts.clone()
-                    } else {
-                        None
-                    },
-                    timeout: Duration::from_secs(10),
-                    password_command: None,
-                    // nothing is declared of its protection: the sweep logs in with the
-                    // right password after every wrong one, so no lockout of 2 or more engages
-                    after: 2,
-                    unlock: None,
-                    while_locked: Default::default(),
-                    session: None,
-                };
+                    p.port,
+                    Duration::from_secs(10),
+                );
+                if kind == ServiceKind::Telnet {
+                    service.prompts = prompts.clone();
+                }
                 Some(Target::new(service, p.port))
             })
             .collect()

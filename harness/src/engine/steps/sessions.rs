@@ -221,21 +221,16 @@ impl Run<'_> {
                 self.bench.redactor.add("session cookie", v);
             }
         }
-        self.session_log.push(SessionRecord {
-            session: what.clone(),
-            opened_ms: started.elapsed().as_millis(),
-            probes: vec![format!("GET the session page with the login's cookie: {answer}")],
-            before_change: "the session page opened (the session works)".into(),
-            after_change: None,
-        });
         said.push(format!(
             "{what}: the session cookie of a login with the current password opens its session page"
         ));
-        self.held.push(Held {
+        self.keep_held(
             what,
-            channel: Channel::Web(Box::new(t), cookies),
-            opened: Instant::now(),
-        });
+            Channel::Web(Box::new(t), cookies),
+            started,
+            format!("GET the session page with the login's cookie: {answer}"),
+            "the session page opened (the session works)",
+        );
         Ok(())
     }
 
@@ -273,25 +268,20 @@ impl Run<'_> {
                 held.topic
             )
         };
-        self.session_log.push(SessionRecord {
-            session: what.clone(),
-            opened_ms: started.elapsed().as_millis(),
-            probes: vec![format!(
-                "CONNECT with the current password; {subscription}; PUBLISH (QoS 1) on it: {}",
-                x.describe()
-            )],
-            before_change: "a message was carried (the connection works)".into(),
-            after_change: None,
-        });
         said.push(format!(
             "{what}: a connection logged in with the current password carries messages ({})",
             x.describe()
         ));
-        self.held.push(Held {
+        self.keep_held(
             what,
-            channel: Channel::Mqtt(Box::new(held)),
-            opened: Instant::now(),
-        });
+            Channel::Mqtt(Box::new(held)),
+            started,
+            format!(
+                "CONNECT with the current password; {subscription}; PUBLISH (QoS 1) on it: {}",
+                x.describe()
+            ),
+            "a message was carried (the connection works)",
+        );
         Ok(())
     }
 
@@ -318,23 +308,33 @@ impl Run<'_> {
                 "not decided: {what} logged in with the current password but answered no command within {ANSWER_WITHIN:?}, so its silence after a change would prove nothing"
             )));
         }
-        let opened_ms = started.elapsed().as_millis();
-        self.session_log.push(SessionRecord {
-            session: what.clone(),
-            opened_ms,
-            probes: vec![line],
-            before_change: "a command ran (the session works)".into(),
-            after_change: None,
-        });
         said.push(format!(
             "{what}: a session opened with the current password runs commands"
         ));
+        self.keep_held(
+            what,
+            Channel::Shell(console, prompt),
+            started,
+            line,
+            "a command ran (the session works)",
+        );
+        Ok(())
+    }
+
+    /// Keeps a session shown to work, and its story so far for `sessions.json`.
+    fn keep_held(&mut self, what: String, channel: Channel, started: Instant, probe: String, before: &str) {
+        self.session_log.push(SessionRecord {
+            session: what.clone(),
+            opened_ms: started.elapsed().as_millis(),
+            probes: vec![probe],
+            before_change: before.into(),
+            after_change: None,
+        });
         self.held.push(Held {
             what,
-            channel: Channel::Shell(console, prompt),
+            channel,
             opened: Instant::now(),
         });
-        Ok(())
     }
 
     /// `sessions_ended` (PWD-08): after the change, every held session must be over.
