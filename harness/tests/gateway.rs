@@ -248,8 +248,11 @@ fn a_connection_the_device_keeps_silent_on_is_not_observed_and_not_a_pass() {
 /// TLS-01..04 for every TLS client (issue 25): the bench is the man in the middle of the
 /// device's HTTPS telemetry, rotating identities per destination. The simulated board's
 /// client (rustls, checking the CA it was provisioned with) takes the valid certificate and
-/// refuses the four others: PASS; with https-client-no-verify it takes them all: FAIL,
-/// naming the destination. Debian's curl with -k takes anything: FAIL; curl pinning its own
+/// refuses the four others and the TLS 1.0 offer: PASS; with https-client-no-verify it takes
+/// them all: FAIL, naming the destination. Debian's curl trusting the bench's CA
+/// (`{{netns.ca_cert}}`): PASS (it checks the host name after the handshake and closes
+/// without a byte: a refusal); with -k it takes anything: FAIL; OpenSSL's s_client with
+/// Debian's defaults goes on with the TLS 1.0 offer: TLS-05 FAIL; curl pinning its own
 /// cloud's CA refuses even the valid certificate, so its refusals prove nothing: ERROR.
 #[rstest::rstest]
 #[case::good_board(
@@ -270,11 +273,23 @@ fn a_connection_the_device_keeps_silent_on_is_not_observed_and_not_a_pass() {
     "failure",
     "cloud.netdev.test: the client completed a handshake with"
 )]
+#[case::curl_verified(
+    "fixtures/devices/netdev.yaml",
+    Some("https-verified"),
+    "pass",
+    "cloud.netdev.test: the valid certificate was accepted, every other refused"
+)]
+#[case::openssl_defaults(
+    "fixtures/devices/netdev.yaml",
+    Some("openssl-defaults"),
+    "failure",
+    "TLS-05: a man in the middle is accepted — cloud.netdev.test: the client completed a handshake with only TLS 1.0 with RSA key exchange and CBC suites (TLS-05;"
+)]
 #[case::curl_pinned(
     "fixtures/devices/netdev.yaml",
     Some("https-telemetry"),
     "error",
-    "cloud.netdev.test: the bench holds no CA this device trusts"
+    "cloud.netdev.test: the client refused even the valid certificate from the bench CA"
 )]
 fn every_tls_client_meets_a_man_in_the_middle_per_destination(
     #[case] profile: &str,
@@ -297,14 +312,15 @@ fn every_tls_client_meets_a_man_in_the_middle_per_destination(
     // a pass has no message: its verdict per destination is in the evidence
     let said = if want == "pass" { &j } else { &c.message };
     assert!(said.contains(says), "{says}: {said}");
-    // the bench holds the simulated board's trusted CA (its MQTT bench's): all five
-    // identities; for the netdev devices, none it trusts: the two that need no CA
-    let offered: &[&str] = if mode.is_none() {
-        &["valid", "self_signed", "wrong_host", "expired", "untrusted_ca"]
-    } else {
-        &["self_signed", "untrusted_ca"]
-    };
-    for id in offered {
+    // every offer: the five identities and old TLS
+    for id in [
+        "valid",
+        "self_signed",
+        "wrong_host",
+        "expired",
+        "untrusted_ca",
+        "old_tls",
+    ] {
         assert!(j.contains(&format!("\"identity\": \"{id}\"")), "{id} was offered: {j}");
     }
 }

@@ -408,12 +408,22 @@ async fn read_record(sock: &mut TcpStream, within: Duration) -> Result<Vec<u8>, 
 /// does not refuse at the ServerHello cannot be taken further (a TLS 1.0 ServerKeyExchange
 /// would be needed): that session says so, and the check is not decided.
 async fn old_tls(mut sock: TcpStream, chain: &[Vec<u8>], handshake: Duration) -> (TlsOutcome, String) {
-    use crate::tlswire::{self, TLS10};
     let hello = match read_record(&mut sock, handshake).await {
         Ok(r) => r,
         Err(o) => return (o, "no ClientHello".into()),
     };
-    let Some(offered) = tlswire::offered_suites(&hello) else {
+    old_tls_after_hello(sock, &hello, chain, handshake).await
+}
+
+/// The old-TLS offer to a client whose ClientHello (`hello`, one whole record) was read.
+pub(crate) async fn old_tls_after_hello(
+    mut sock: TcpStream,
+    hello: &[u8],
+    chain: &[Vec<u8>],
+    handshake: Duration,
+) -> (TlsOutcome, String) {
+    use crate::tlswire::{self, TLS10};
+    let Some(offered) = tlswire::offered_suites(hello) else {
         if hello[0] != 0x16 {
             return (TlsOutcome::Failed("not TLS".into()), "not TLS".into());
         }

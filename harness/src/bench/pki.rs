@@ -184,14 +184,19 @@ impl Pki {
     /// certificate). The key is a fixed test key shipped with certbench (`data/`): the bench is
     /// the adversary here, its key protects nothing. None without a trusted CA.
     pub fn issue_rsa(&self) -> Result<Option<Vec<Vec<u8>>>, PkiError> {
+        self.issue_rsa_for(&self.host)
+    }
+
+    /// As [`Pki::issue_rsa`], for `host`.
+    pub fn issue_rsa_for(&self, host: &str) -> Result<Option<Vec<Vec<u8>>>, PkiError> {
         let Some(ca) = &self.trusted else { return Ok(None) };
         let key =
             KeyPair::from_pem(include_str!("../../data/bench-rsa-tls10.key")).map_err(|source| PkiError::Generate {
                 what: "the bench's RSA test key".into(),
                 source,
             })?;
-        let mut p = CertificateParams::new(vec![self.host.clone()]).map_err(PkiError::Params)?;
-        p.distinguished_name.push(DnType::CommonName, self.host.clone());
+        let mut p = CertificateParams::new(vec![host.to_string()]).map_err(PkiError::Params)?;
+        p.distinguished_name.push(DnType::CommonName, host);
         let now = time::OffsetDateTime::now_utc();
         p.not_before = now - time::Duration::days(1);
         p.not_after = now + time::Duration::days(7);

@@ -591,6 +591,10 @@ pub const COMMAND_VARS: &[&str] = &[
     "netns.name",
     // the bench's end of the namespace's link (the device's gateway)
     "netns.bench",
+    // the CA whose certificates the bench's man in the middle presents as valid to the
+    // device's other TLS clients (the MQTT bench's when there is one), for provisioning
+    // the device; empty without a namespace
+    "netns.ca_cert",
 ];
 
 /// CLI overrides of the lab binding.

@@ -74,8 +74,8 @@ pub struct Intercepted {
     pub held_silent: bool,
     /// Still open when the record was read.
     pub open: bool,
-    /// TLS: the identity the bench presented (a man in the middle, rotated per destination).
-    pub identity: Option<crate::model::CertVariant>,
+    /// TLS: what the bench offered (a man in the middle, rotated per destination).
+    pub identity: Option<Offer>,
     /// TLS: what the client did with it (established, the alert it sent, …).
     pub tls: Option<crate::bench::sessions::TlsOutcome>,
     /// TLS: decrypted application bytes the client sent once the handshake was done.
@@ -165,6 +165,45 @@ fn ruleset(table: &str, iface: &str, device: Ipv4Addr, bench: Ipv4Addr, port: u1
     s
 }
 
+/// What the man in the middle offers one TLS connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Offer {
+    /// A certificate (the valid one, or TLS-01..04's).
+    Cert(crate::model::CertVariant),
+    /// Only TLS 1.0, with the RSA key exchange and CBC suites an old client uses (TLS-05).
+    OldTls,
+}
+
+impl Offer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Offer::Cert(v) => v.as_str(),
+            Offer::OldTls => "old_tls",
+        }
+    }
+
+    /// The check a client that goes on with this offer fails (None: the positive control).
+    pub fn check(self) -> Option<&'static str> {
+        match self {
+            Offer::Cert(v) => v.check(),
+            Offer::OldTls => Some("TLS-05"),
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Offer::Cert(v) => v.describe(),
+            Offer::OldTls => "only TLS 1.0 with RSA key exchange and CBC suites",
+        }
+    }
+}
+
+impl serde::Serialize for Offer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// A man in the middle of the device's TLS clients: per destination (the name the client
 /// asked for, else the address), each new connection is presented the next identity —
 /// first the valid one (the positive control), then TLS-01..04's.
@@ -182,35 +221,42 @@ impl Mitm {
         }
     }
 
-    /// The identities it can present: all five with a trusted CA, else the two that need none.
-    pub fn identities(&self) -> Vec<crate::model::CertVariant> {
+    /// What it offers in turn: the five identities and the old-TLS offer with a trusted CA,
+    /// else the two identities that need none.
+    pub fn identities(&self) -> Vec<Offer> {
         use crate::model::CertVariant;
         let trusted = self.pki.lock().unwrap_or_else(|e| e.into_inner()).has_trusted_ca();
         std::iter::once(CertVariant::Valid)
             .chain(CertVariant::MITM)
             .filter(|v| trusted || !v.needs_trusted_ca())
+            .map(Offer::Cert)
+            .chain(trusted.then_some(Offer::OldTls))
             .collect()
     }
 
-    /// The next identity for `destination`, and its server configuration for `host`.
-    fn pick(&self, destination: &str, host: &str) -> Option<(crate::model::CertVariant, Arc<rustls::ServerConfig>)> {
+    /// The next offer for `destination`, made for `host`.
+    fn pick(&self, destination: &str, host: &str) -> Option<(Offer, Served)> {
         let ids = self.identities();
-        let v = {
+        let offer = {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
             let n = next.entry(destination.to_string()).or_insert(0);
-            let v = *ids.get(*n % ids.len().max(1))?;
+            let o = *ids.get(*n % ids.len().max(1))?;
             *n += 1;
-            v
+            o
         };
-        let cfg = self
-            .pki
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .server_config_for(v, host)
-            .ok()
-            .flatten()?;
-        Some((v, cfg))
+        let mut pki = self.pki.lock().unwrap_or_else(|e| e.into_inner());
+        let served = match offer {
+            Offer::Cert(v) => Served::Tls(pki.server_config_for(v, host).ok().flatten()?),
+            Offer::OldTls => Served::OldTls(pki.issue_rsa_for(host).ok().flatten()?),
+        };
+        Some((offer, served))
     }
+}
+
+/// How an offer is served: a TLS server configuration, or the old-TLS flight's chain.
+enum Served {
+    Tls(Arc<rustls::ServerConfig>),
+    OldTls(Vec<Vec<u8>>),
 }
 
 /// The bench's catch-all: the rules and the listener they lead to.
@@ -264,8 +310,8 @@ impl Interceptor {
         Ok(me)
     }
 
-    /// The identities the man in the middle presents (none without one).
-    pub fn mitm_identities(&self) -> Vec<crate::model::CertVariant> {
+    /// What the man in the middle offers in turn (nothing without one).
+    pub fn mitm_identities(&self) -> Vec<Offer> {
         self.mitm.as_ref().map(|m| m.identities()).unwrap_or_default()
     }
 
@@ -509,10 +555,20 @@ async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64), mitm: Option<
         let destination = rec.host.clone().unwrap_or(to);
         match mitm.and_then(|m| m.pick(&destination, &destination)) {
             None => rec.answered = "closed after the ClientHello (no identity to offer: the bench has no PKI)".into(),
-            Some((v, cfg)) => {
-                rec.identity = Some(v);
+            Some((offer, served)) => {
+                rec.identity = Some(offer);
+                // the whole first record: the old-TLS offer reads the hello's suites
+                let want = 5 + buf.get(3..5).map_or(0, |l| u16::from_be_bytes([l[0], l[1]]) as usize);
+                rec.bytes_from_device += read_until(&mut s, &mut buf, want.min(MAX_READ), |b| b.len() >= want).await;
                 rec.head = buf[..buf.len().min(HEAD)].to_vec();
-                man_in_the_middle(s, std::mem::take(&mut buf), v, cfg, &mut rec).await;
+                match served {
+                    Served::Tls(cfg) => man_in_the_middle(s, std::mem::take(&mut buf), offer, cfg, &mut rec).await,
+                    Served::OldTls(chain) => {
+                        let (o, said) = crate::bench::mqtt::old_tls_after_hello(s, &buf, &chain, HANDSHAKE).await;
+                        rec.answered = format!("{}: {said} ({o:?})", offer.describe());
+                        rec.tls = Some(o);
+                    }
+                }
                 return rec;
             }
         }
@@ -539,7 +595,7 @@ const HANDSHAKE: Duration = Duration::from_secs(5);
 async fn man_in_the_middle(
     s: tokio::net::TcpStream,
     hello: Vec<u8>,
-    v: crate::model::CertVariant,
+    v: Offer,
     cfg: Arc<rustls::ServerConfig>,
     rec: &mut Intercepted,
 ) {
@@ -570,17 +626,47 @@ async fn man_in_the_middle(
         .protocol_version()
         .map(|x| format!("{x:?}"))
         .unwrap_or_default();
-    rec.tls = Some(TlsOutcome::Established(version));
-    // what the client sends now it believes it reached its server
+    // what the client sends now the handshake is done: data is acceptance; closing without
+    // a byte is a refusal made after the handshake (curl checks the host name there); nothing
+    // at all decides nothing
     let mut app = Vec::new();
     let mut chunk = [0u8; 4096];
+    let mut ended: Option<String> = None;
     while app.len() < MAX_READ && !app.windows(4).any(|w| w == b"\r\n\r\n") {
         match tokio::time::timeout(FIRST_BYTES, tls.read(&mut chunk)).await {
             Ok(Ok(k)) if k > 0 => app.extend_from_slice(&chunk[..k]),
-            _ => break,
+            Ok(Ok(_)) => {
+                ended = Some("closed".into());
+                break;
+            }
+            Ok(Err(e)) => {
+                ended = Some(format!("{:?}", crate::bench::mqtt::tls_error(&e)));
+                break;
+            }
+            Err(_) => break,
         }
     }
     rec.app_bytes = app.len() as u64;
+    if app.is_empty() {
+        let (o, said) = match ended {
+            Some(how) => (
+                TlsOutcome::AlertReceived(format!(
+                    "{how} right after the {version} handshake, before any application data"
+                )),
+                "refused after the handshake: the client closed without sending a byte",
+            ),
+            None => (
+                TlsOutcome::Undecided(format!(
+                    "the {version} handshake completed and the client neither sent data nor closed within {FIRST_BYTES:?}"
+                )),
+                "the handshake completed; the client then neither spoke nor closed",
+            ),
+        };
+        rec.answered = format!("{}: {said}", v.describe());
+        rec.tls = Some(o);
+        return;
+    }
+    rec.tls = Some(TlsOutcome::Established(version));
     rec.answered = format!(
         "{}: accepted ({} bytes of application data followed)",
         v.describe(),

@@ -99,13 +99,25 @@ pub(super) async fn prepare(
             kept.extend(u.https.as_ref().map(|h| h.addr.port()));
         }
         // a man in the middle of the device's other TLS clients, with the bench's trusted CA
-        // (the one the device was provisioned with) when there is one
-        let mitm = match &net {
-            Some(b) => Some(crate::gateway::intercept::Mitm::new(b.shared_pki())),
-            None => crate::bench::pki::Pki::new("bench.invalid", &crate::model::TrustSource::None, workdir)
-                .ok()
-                .map(|p| crate::gateway::intercept::Mitm::new(std::sync::Arc::new(std::sync::Mutex::new(p)))),
+        // (the MQTT bench's, which the device is provisioned with; without one, a CA of its
+        // own, `{{netns.ca_cert}}`)
+        let pki = match &net {
+            Some(b) => Some(b.shared_pki()),
+            None => {
+                let dir = workdir.join("intercept");
+                let _ = std::fs::create_dir_all(&dir);
+                crate::bench::pki::Pki::new("bench.invalid", &crate::model::TrustSource::BenchCa, &dir)
+                    .ok()
+                    .map(|p| std::sync::Arc::new(std::sync::Mutex::new(p)))
+            }
         };
+        if let Some(ca) = pki
+            .as_ref()
+            .and_then(|p| p.lock().unwrap_or_else(|e| e.into_inner()).ca_file.clone())
+        {
+            vars.insert("netns.ca_cert".into(), ca.display().to_string());
+        }
+        let mitm = pki.map(crate::gateway::intercept::Mitm::new);
         match crate::gateway::intercept::Interceptor::start(&n.name, &n.host_if, n.device_ip, n.host_ip, &kept, mitm)
             .await
         {
@@ -378,6 +390,7 @@ pub(super) async fn open_link(
     vars.insert("netns.exec".into(), String::new());
     vars.insert("netns.name".into(), String::new());
     vars.insert("netns.bench".into(), String::new());
+    vars.insert("netns.ca_cert".into(), String::new());
     let iface = match device.link.clone() {
         None => return (g, notes),
         Some(Link::Interface(i)) => {

@@ -11,14 +11,14 @@ use serde::Serialize;
 
 use super::prelude::*;
 use crate::bench::sessions::TlsOutcome;
-use crate::gateway::intercept::{Intercepted, Kind};
+use crate::gateway::intercept::{Intercepted, Kind, Offer};
 use crate::model::CertVariant;
 
 /// One connection of a destination, for `tls-clients.json`.
 #[derive(Debug, Serialize)]
 struct Attempt {
     at_ms: u128,
-    identity: CertVariant,
+    identity: Offer,
     outcome: Option<TlsOutcome>,
     application_bytes: u64,
 }
@@ -57,6 +57,14 @@ fn accepted(a: &Attempt) -> bool {
     matches!(a.outcome, Some(TlsOutcome::Established(_)))
 }
 
+/// Refused: the client ended the handshake (an offer the bench could not take far enough
+/// to tell is neither).
+fn refused(a: &Attempt) -> bool {
+    !accepted(a) && !matches!(a.outcome, Some(TlsOutcome::Undecided(_)) | None)
+}
+
+const VALID: Offer = Offer::Cert(CertVariant::Valid);
+
 /// How one destination came out.
 enum Judged {
     Pass(String),
@@ -64,11 +72,11 @@ enum Judged {
     Undecided(String),
 }
 
-fn judge(name: &str, d: &Destination, identities: &[CertVariant]) -> Judged {
+fn judge(name: &str, d: &Destination, identities: &[Offer]) -> Judged {
     let bad: Vec<&Attempt> = d
         .attempts
         .iter()
-        .filter(|a| a.identity != CertVariant::Valid && accepted(a))
+        .filter(|a| a.identity != VALID && accepted(a))
         .collect();
     if let Some(first) = bad.first() {
         let what: Vec<String> = bad
@@ -87,19 +95,25 @@ fn judge(name: &str, d: &Destination, identities: &[CertVariant]) -> Judged {
             first.identity.check().unwrap_or("TLS-01"),
         );
     }
-    let tried = |v: CertVariant| d.attempts.iter().any(|a| a.identity == v);
-    let untried: Vec<&str> = identities.iter().filter(|v| !tried(**v)).map(|v| v.as_str()).collect();
-    if !identities.contains(&CertVariant::Valid) {
+    let tried = |v: Offer| d.attempts.iter().any(|a| a.identity == v);
+    // an offer is decided once the client refused it (or, the valid one, took it)
+    let decided = |v: Offer| {
+        d.attempts
+            .iter()
+            .any(|a| a.identity == v && (refused(a) || accepted(a)))
+    };
+    let untried: Vec<&str> = identities
+        .iter()
+        .filter(|v| !decided(**v))
+        .map(|v| v.as_str())
+        .collect();
+    if !identities.contains(&VALID) {
         return Judged::Undecided(format!(
             "{name}: the bench holds no CA this device trusts, so no valid certificate could be offered — its refusals of the others prove nothing (provision the bench CA: network.mqtt.trust)"
         ));
     }
-    if !d
-        .attempts
-        .iter()
-        .any(|a| a.identity == CertVariant::Valid && accepted(a))
-    {
-        return Judged::Undecided(if tried(CertVariant::Valid) {
+    if !d.attempts.iter().any(|a| a.identity == VALID && accepted(a)) {
+        return Judged::Undecided(if tried(VALID) {
             format!(
                 "{name}: the client refused even the valid certificate from the bench CA (it trusts another CA: pinned, or the public web PKI), so its refusals of the others prove nothing"
             )
@@ -109,14 +123,14 @@ fn judge(name: &str, d: &Destination, identities: &[CertVariant]) -> Judged {
     }
     if !untried.is_empty() {
         return Judged::Undecided(format!(
-            "{name}: not every identity was offered before the window ended (untried: {})",
+            "{name}: not every offer was made and answered before the window ended (undecided: {})",
             untried.join(", ")
         ));
     }
     let refused: Vec<String> = d
         .attempts
         .iter()
-        .filter(|a| a.identity != CertVariant::Valid)
+        .filter(|a| a.identity != VALID)
         .map(|a| format!("{}: {:?}", a.identity.as_str(), a.outcome))
         .collect();
     Judged::Pass(format!(
@@ -141,9 +155,11 @@ impl Run<'_> {
         let deadline = Instant::now() + within;
         let done = |all: &BTreeMap<String, Destination>| {
             !all.is_empty()
-                && all
-                    .values()
-                    .all(|d| identities.iter().all(|v| d.attempts.iter().any(|a| a.identity == *v)))
+                && all.values().all(|d| {
+                    identities
+                        .iter()
+                        .all(|v| d.attempts.iter().any(|a| a.identity == *v && a.outcome.is_some()))
+                })
         };
         let mut all = by_destination(&icpt.records().0);
         while !done(&all) && Instant::now() < deadline {
@@ -197,7 +213,7 @@ impl Run<'_> {
 mod tests {
     use super::*;
 
-    fn attempt(identity: CertVariant, ok: bool) -> Attempt {
+    fn attempt(identity: Offer, ok: bool) -> Attempt {
         Attempt {
             at_ms: 0,
             identity,
@@ -210,14 +226,18 @@ mod tests {
         }
     }
 
-    fn all() -> Vec<CertVariant> {
-        std::iter::once(CertVariant::Valid).chain(CertVariant::MITM).collect()
+    fn all() -> Vec<Offer> {
+        std::iter::once(CertVariant::Valid)
+            .chain(CertVariant::MITM)
+            .map(Offer::Cert)
+            .chain([Offer::OldTls])
+            .collect()
     }
 
     #[test]
     fn a_destination_passes_only_beside_its_positive_control_and_fails_on_any_bad_identity() {
         let good = Destination {
-            attempts: all().into_iter().map(|v| attempt(v, v == CertVariant::Valid)).collect(),
+            attempts: all().into_iter().map(|v| attempt(v, v == VALID)).collect(),
             verdict: String::new(),
         };
         assert!(matches!(judge("t.test", &good, &all()), Judged::Pass(_)));
@@ -242,7 +262,10 @@ mod tests {
             matches!(judge("t.test", &pinned, &all()), Judged::Undecided(w) if w.contains("refused even the valid"))
         );
         // the bench holds no trusted CA: two identities only, never a pass
-        let two = [CertVariant::SelfSigned, CertVariant::UntrustedCa];
+        let two = [
+            Offer::Cert(CertVariant::SelfSigned),
+            Offer::Cert(CertVariant::UntrustedCa),
+        ];
         let some = Destination {
             attempts: two.iter().map(|v| attempt(*v, false)).collect(),
             verdict: String::new(),
@@ -251,11 +274,20 @@ mod tests {
         // a window that ended before every identity was offered
         let short = Destination {
             attempts: vec![
-                attempt(CertVariant::Valid, true),
-                attempt(CertVariant::SelfSigned, false),
+                attempt(VALID, true),
+                attempt(Offer::Cert(CertVariant::SelfSigned), false),
             ],
             verdict: String::new(),
         };
-        assert!(matches!(judge("t.test", &short, &all()), Judged::Undecided(w) if w.contains("untried: wrong_host")));
+        assert!(matches!(judge("t.test", &short, &all()), Judged::Undecided(w) if w.contains("undecided: wrong_host")));
+        // an old client that goes on with TLS 1.0: TLS-05
+        let old = Destination {
+            attempts: all()
+                .into_iter()
+                .map(|v| attempt(v, v == VALID || v == Offer::OldTls))
+                .collect(),
+            verdict: String::new(),
+        };
+        assert!(matches!(judge("t.test", &old, &all()), Judged::Fail(w, "TLS-05") if w.contains("only TLS 1.0")));
     }
 }
