@@ -26,7 +26,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("power", &["model", "util", "config", "process"]),
     ("debug", &["model", "util", "config"]),
     ("update", &["model", "util", "config", "bench"]),
-    ("gateway", &["model", "util", "tlswire"]),
+    // the bench answers every flow on the device's link with the bench's PKI (issue 25)
+    ("gateway", &["model", "util", "tlswire", "bench"]),
     ("remote", &["model", "util", "config", "bench", "console", "tlscert"]),
     ("docs", &["model", "util", "config"]),
     ("lab", &["model", "util", "config"]),
