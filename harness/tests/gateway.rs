@@ -431,10 +431,11 @@ fn a_namespace_left_by_a_killed_run_is_removed_with_its_device_by_the_next_run()
 #[case::good("devices/simboard.yaml", "pass", "", "pass", "")]
 #[case::plaintext_telemetry("devices/simboard-plaintext-telemetry.yaml", "failure", "HTTP in clear", "pass", "")]
 // flows to ports and names the profile never declares: answered by the bench, so seen (issue 25)
+// (the sinkhole gives every name one address: the flow's peer lists every name asked for it)
 #[case::plain_http_poll(
     "devices/simboard-plain-http-poll.yaml",
     "failure",
-    "updates.simboard.test (",
+    "updates.simboard.test",
     "pass",
     ""
 )]
@@ -482,7 +483,7 @@ fn the_simulated_boards_network_flaws_are_named(
             "{t:?}"
         ),
         "devices/simboard-telemetry-http-80.yaml" => assert!(
-            t.message.contains("telemetry.simboard.test (") && t.message.contains(":80: HTTP in clear"),
+            t.message.contains("telemetry.simboard.test") && t.message.contains(":80: HTTP in clear"),
             "{t:?}"
         ),
         _ => {}
