@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// TLS destinations the man in the middle follows (each costs certificates).
+pub const MAX_DESTINATIONS: usize = 256;
 /// Connections handled at once (more wait in the kernel's backlog).
 pub const MAX_CONCURRENT: usize = 1024;
 /// Connections recorded (later ones are counted).
@@ -234,11 +236,16 @@ impl Mitm {
             .collect()
     }
 
-    /// The next offer for `destination`, made for `host`.
+    /// The next offer for `destination`, made for `host`; None past [`MAX_DESTINATIONS`] (a
+    /// device that names a new host on every connection cannot make the bench issue
+    /// certificates without end).
     fn pick(&self, destination: &str, host: &str) -> Option<(Offer, Served)> {
         let ids = self.identities();
         let offer = {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            if next.len() >= MAX_DESTINATIONS && !next.contains_key(destination) {
+                return None;
+            }
             let n = next.entry(destination.to_string()).or_insert(0);
             let o = *ids.get(*n % ids.len().max(1))?;
             *n += 1;
@@ -468,6 +475,12 @@ fn is_http(b: &[u8]) -> bool {
     METHODS.iter().any(|m| b.starts_with(m.as_bytes()))
 }
 
+/// A host name the device gave (HTTP Host), kept only as a host name can be: printable, no
+/// spaces, at most 253 characters (DNS's bound) plus a port.
+fn host_name(h: &str) -> Option<String> {
+    (!h.is_empty() && h.len() <= 260 && h.bytes().all(|c| c.is_ascii_graphic())).then(|| h.to_string())
+}
+
 /// The value of header `name` in an HTTP head.
 fn header(head: &str, name: &str) -> Option<String> {
     head.lines().skip(1).find_map(|l| {
@@ -528,7 +541,7 @@ async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64), mitm: Option<
             .map_or(buf.len(), |p| p + 4);
         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
         rec.first = head.lines().next().map(str::to_string);
-        rec.host = header(&head, "host");
+        rec.host = header(&head, "host").and_then(|h| host_name(&h));
         let want: usize = header(&head, "content-length")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0usize)
@@ -554,7 +567,11 @@ async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64), mitm: Option<
         let to = original_destination(&s).map(|a| a.ip().to_string()).unwrap_or_default();
         let destination = rec.host.clone().unwrap_or(to);
         match mitm.and_then(|m| m.pick(&destination, &destination)) {
-            None => rec.answered = "closed after the ClientHello (no identity to offer: the bench has no PKI)".into(),
+            None => {
+                rec.answered = format!(
+                    "closed after the ClientHello: no identity offered (the bench has no PKI, or follows {MAX_DESTINATIONS} destinations already)"
+                )
+            }
             Some((offer, served)) => {
                 rec.identity = Some(offer);
                 // the whole first record: the old-TLS offer reads the hello's suites
@@ -845,6 +862,26 @@ mod tests {
         }
         assert!(r.contains("tcp dport { 8883, 1883 } accept"), "{r}");
         assert!(r.contains("meta l4proto tcp redirect to :4000"), "{r}");
+    }
+
+    #[test]
+    fn the_man_in_the_middle_follows_a_bounded_number_of_destinations() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = crate::bench::pki::Pki::new("x.test", &crate::model::TrustSource::None, dir.path()).unwrap();
+        let m = Mitm::new(Arc::new(Mutex::new(pki)));
+        for i in 0..MAX_DESTINATIONS {
+            let d = format!("d{i}.test");
+            assert!(m.pick(&d, &d).is_some(), "{d}");
+        }
+        assert!(
+            m.pick("one-more.test", "one-more.test").is_none(),
+            "past the bound: nothing offered"
+        );
+        assert!(m.pick("d0.test", "d0.test").is_some(), "a followed destination goes on");
+        assert_eq!(host_name("cloud.test:8443").as_deref(), Some("cloud.test:8443"));
+        assert_eq!(host_name("a b"), None);
+        assert_eq!(host_name("\u{1b}[2J"), None);
+        assert_eq!(host_name(&"a".repeat(300)), None);
     }
 
     #[test]

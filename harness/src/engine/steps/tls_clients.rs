@@ -58,9 +58,9 @@ fn accepted(a: &Attempt) -> bool {
 }
 
 /// Refused: the client ended the handshake (an offer the bench could not take far enough
-/// to tell is neither).
+/// to tell is neither, nor is a handshake that only went slow).
 fn refused(a: &Attempt) -> bool {
-    !accepted(a) && !matches!(a.outcome, Some(TlsOutcome::Undecided(_)) | None)
+    !accepted(a) && !matches!(a.outcome, Some(TlsOutcome::Undecided(_) | TlsOutcome::Stalled) | None)
 }
 
 const VALID: Offer = Offer::Cert(CertVariant::Valid);
@@ -166,7 +166,17 @@ impl Run<'_> {
             tokio::time::sleep(Duration::from_millis(250)).await;
             all = by_destination(&icpt.records().0);
         }
-        if all.is_empty() {
+        // TLS connections the bench could offer nothing: their clients were not tested
+        let unmet: Vec<String> = icpt
+            .records()
+            .0
+            .iter()
+            .filter(|r| r.kind == Kind::Tls && !r.open && r.identity.is_none())
+            .map(destination)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if all.is_empty() && unmet.is_empty() {
             return Err(Stop::Skip(format!(
                 "the device opened no TLS connection within {within:?} other than to the bench's own servers (its MQTT broker and update server, judged by their own checks)"
             )));
@@ -201,6 +211,14 @@ impl Run<'_> {
                     failed.join("; ")
                 ),
             });
+        }
+        if !unmet.is_empty() {
+            undecided.push(format!(
+                "{} destination(s) met no man in the middle ({}{}: the bench had no identity to offer them)",
+                unmet.len(),
+                unmet.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+                if unmet.len() > 5 { ", …" } else { "" }
+            ));
         }
         if !undecided.is_empty() {
             return Err(Stop::Error(format!("not decided: {}", undecided.join("; "))));
@@ -280,6 +298,21 @@ mod tests {
             verdict: String::new(),
         };
         assert!(matches!(judge("t.test", &short, &all()), Judged::Undecided(w) if w.contains("undecided: wrong_host")));
+        // a client that only went slow on the bad identities refused nothing
+        let slow = Destination {
+            attempts: all()
+                .into_iter()
+                .map(|v| {
+                    let mut a = attempt(v, v == VALID);
+                    if v != VALID {
+                        a.outcome = Some(TlsOutcome::Stalled);
+                    }
+                    a
+                })
+                .collect(),
+            verdict: String::new(),
+        };
+        assert!(matches!(judge("t.test", &slow, &all()), Judged::Undecided(_)));
         // an old client that goes on with TLS 1.0: TLS-05
         let old = Destination {
             attempts: all()

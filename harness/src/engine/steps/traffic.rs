@@ -136,13 +136,20 @@ impl Run<'_> {
         let json = flows_json(&table, &exempt, &self.bench.redactor);
         self.keep_evidence("flows.json", json);
         // what the bench answered on the device's other connections (issue 25)
-        let (intercepted, intercepted_dropped) = self
+        let (mut intercepted, intercepted_dropped) = self
             .bench
             .gateway
             .intercept
             .as_ref()
             .map(|i| i.records())
             .unwrap_or_default();
+        // the host names the device gave are its bytes: redacted before any file shows them
+        for r in &mut intercepted {
+            if let Some(h) = &r.host {
+                r.host =
+                    Some(String::from_utf8_lossy(&self.bench.redactor.redact_window(h.as_bytes(), &[])).into_owned());
+            }
+        }
         if self.bench.gateway.intercept.is_some() {
             self.keep_evidence(
                 "intercepted.jsonl",
