@@ -613,6 +613,11 @@ fn contains_ci(h: &[u8], p: &[u8]) -> bool {
 }
 
 fn is_http_request(h: &[u8]) -> bool {
+    starts_with_http_method(h) && h.windows(6).any(|w| w == b"HTTP/1")
+}
+
+/// Whether `h` begins with an HTTP/1 request method and its space.
+pub(crate) fn starts_with_http_method(h: &[u8]) -> bool {
     const METHODS: &[&[u8]] = &[
         b"GET ",
         b"POST ",
@@ -623,7 +628,7 @@ fn is_http_request(h: &[u8]) -> bool {
         b"PATCH ",
         b"CONNECT ",
     ];
-    METHODS.iter().any(|m| h.starts_with(m)) && h.windows(6).any(|w| w == b"HTTP/1")
+    METHODS.iter().any(|m| h.starts_with(m))
 }
 
 fn is_tls_record(h: &[u8]) -> bool {

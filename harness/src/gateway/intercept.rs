@@ -44,8 +44,9 @@ pub const FIRST_BYTES: Duration = Duration::from_secs(2);
 const HEAD: usize = 96;
 
 /// What a connection began with, and so what the bench answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Kind {
     Http,
     Mqtt,
@@ -468,13 +469,6 @@ fn greeting(port: u16) -> Option<&'static str> {
     })
 }
 
-/// HTTP/1 request methods a device's client sends.
-const METHODS: [&str; 7] = ["GET ", "POST ", "PUT ", "HEAD ", "PATCH ", "DELETE ", "OPTIONS "];
-
-fn is_http(b: &[u8]) -> bool {
-    METHODS.iter().any(|m| b.starts_with(m.as_bytes()))
-}
-
 /// A host name the device gave (HTTP Host), kept only as a host name can be: printable, no
 /// spaces, at most 253 characters (DNS's bound) plus a port.
 fn host_name(h: &str) -> Option<String> {
@@ -530,7 +524,7 @@ async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64), mitm: Option<
     rec.bytes_from_device = buf.len() as u64;
     first(rec.bytes_from_device);
     let greeted = rec.bytes_to_device > 0;
-    if is_http(&buf) {
+    if super::flows::starts_with_http_method(&buf) {
         rec.kind = Kind::Http;
         // the head, then the body its Content-Length announces (bounded)
         rec.bytes_from_device +=
@@ -689,7 +683,7 @@ async fn man_in_the_middle(
         v.describe(),
         app.len()
     );
-    if is_http(&app) {
+    if super::flows::starts_with_http_method(&app) {
         let answer =
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
         if tls.write_all(answer.as_bytes()).await.is_ok() {

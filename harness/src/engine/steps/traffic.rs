@@ -692,11 +692,10 @@ fn destinations(
         type Row = (usize, u64, u64, BTreeSet<String>);
         let mut by: std::collections::BTreeMap<(String, String, String), Row> = Default::default();
         for r in intercepted {
-            let kind = serde_json::to_value(r.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            let e = by.entry((r.to.clone(), kind, r.answered.clone())).or_default();
+            let kind: &str = r.kind.into();
+            let e = by
+                .entry((r.to.clone(), kind.to_string(), r.answered.clone()))
+                .or_default();
             e.0 += 1;
             e.1 += r.bytes_from_device;
             e.2 += r.bytes_to_device;
