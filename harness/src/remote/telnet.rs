@@ -79,7 +79,10 @@ impl Negotiator {
 struct Session {
     conn: Box<dyn super::Stream>,
     neg: Negotiator,
-    /// Data since the last thing we sent.
+    /// What a person would see: ANSI sequences and `\r` removed, as on the console, so
+    /// the console's prompts (`^NAME login: `) match a greeting of `\r\n\rNAME login: `.
+    visible: crate::console::ansi::AnsiStripper,
+    /// Data since the last thing we sent, as seen (see `visible`).
     seen: Vec<u8>,
     /// Everything, for the evidence.
     all: Vec<u8>,
@@ -136,7 +139,7 @@ impl Session {
             if !reply.is_empty() && self.write_within(&reply).await.is_err() {
                 return Seen::Closed;
             }
-            self.seen.extend_from_slice(&data);
+            self.visible.push(&data, &mut self.seen);
             self.all.extend_from_slice(&data);
         }
     }
@@ -160,6 +163,7 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
     let mut s = Session {
         conn,
         neg: Negotiator::default(),
+        visible: Default::default(),
         seen: Vec::new(),
         all: Vec::new(),
         deadline: Instant::now() + t.service.timeout,
@@ -244,7 +248,7 @@ impl Session {
             if !reply.is_empty() && self.write_within(&reply).await.is_err() {
                 return ProbeAnswer::outcome(None, true);
             }
-            self.seen.extend_from_slice(&data);
+            self.visible.push(&data, &mut self.seen);
             self.all.extend_from_slice(&data);
         }
     }
@@ -468,6 +472,40 @@ mod tests {
             Duration::from_secs(3),
         );
         assert_eq!(t.attempt("admin", "admin").await.outcome, Outcome::PasswordChange);
+    }
+
+    /// A greeting as busybox telnetd prints it (`\r\n\rNAME login: `) and colour codes in
+    /// the prompts: the console's anchored prompts match, as on the serial console.
+    #[tokio::test]
+    async fn carriage_returns_and_colours_do_not_hide_the_console_prompts() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let (r, mut w) = s.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"\r\n\rcam-01 login: ").await;
+                    let _ = lines.next_line().await;
+                    let _ = w.write_all(b"\r\x1b[1mPassword:\x1b[0m ").await;
+                    let pw = lines.next_line().await.ok().flatten().unwrap_or_default();
+                    let answer: &[u8] = if pw.trim_end() == "right" { b"\r\n\r~ # " } else { b"\r\n\rLogin incorrect\r\n" };
+                    let _ = w.write_all(answer).await;
+                    let _ = lines.next_line().await;
+                });
+            }
+        });
+        let re = |s: &str| regex::bytes::Regex::new(s).unwrap();
+        let mut t = target(port, Duration::from_secs(3));
+        t.service.prompts = Some(RemotePrompts {
+            login: re(r"(?m)^\S+ login: $"),
+            password: re(r"(?m)^Password: $"),
+            shell: re(r"(?m)^~ # $"),
+            login_rejected: re(r"(?m)^Login incorrect$"),
+            password_change: None,
+        });
+        assert_eq!(t.attempt("root", "right").await.outcome, Outcome::Accepted);
+        assert_eq!(t.attempt("root", "wrong").await.outcome, Outcome::Rejected);
     }
 
     #[tokio::test]
