@@ -411,3 +411,27 @@ fn a_profile_named_without_a_folder_lives_in_the_current_one() {
         .expect("certbench");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// A device in a namespace gets its address there: its services need no
+/// `network.address` (the run refuses to send anything when it made no namespace). Without
+/// a namespace or an address, a service is refused at `validate`, field named.
+#[test]
+fn services_in_a_namespace_need_no_declared_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = std::fs::read_to_string(repo().join("fixtures/devices/netdev-telnet-listening.yaml")).expect("profile");
+    assert!(base.contains("  namespace: true\n") && !base.contains("address:"));
+    let services = "services:\n  - name: telnet\n    kind: telnet\n    port: \"23\"\n    prompts: { login: \"login: $\", password: \"Password: $\", shell: \"[$#] $\", login_rejected: \"Login incorrect\" }\n  - name: status\n    kind: ssh\n    port: \"22\"\n";
+    let p = dir.path().join("ns.yaml");
+    std::fs::write(&p, format!("{base}{services}")).expect("write");
+    let o = certbench(&["validate", p.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::write(&p, format!("{}{services}", base.replace("  namespace: true\n", "  namespace: false\n"))).expect("write");
+    let o = certbench(&["validate", p.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("error in `services[0].host`: remote services need the device's address")
+            && text(&o).contains("network.namespace"),
+        "{}",
+        text(&o)
+    );
+}

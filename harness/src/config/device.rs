@@ -784,6 +784,8 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         }
         COMMAND_VARS.contains(&name)
             || vars.contains_key(name)
+            // the namespace gives the device its address when it is made
+            || (name == "device.address" && raw.network.as_ref().is_some_and(|n| n.namespace))
             || (has_bench && super::bench::VARS.contains(&name))
             || (has_update && super::update::VARS.contains(&name))
     };
@@ -1174,7 +1176,13 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let services = {
         let mut e = Vec::new();
         let prompts = console.as_ref().map(|c| &c.prompts);
-        let s = super::services::resolve(file, &raw.services, attribution.device, prompts, &template, &mut e);
+        use super::services::DeviceAddress;
+        let address = match attribution.device {
+            Some(ip) => DeviceAddress::Declared(ip),
+            None if raw.network.as_ref().is_some_and(|n| n.namespace) => DeviceAddress::Namespace,
+            None => DeviceAddress::Unknown,
+        };
+        let s = super::services::resolve(file, &raw.services, address, prompts, &template, &mut e);
         errs.borrow_mut().extend(e);
         s
     };

@@ -232,15 +232,34 @@ impl Service {
     }
 }
 
+/// Where the device's services are.
+#[derive(Debug, Clone, Copy)]
+pub enum DeviceAddress {
+    /// `network.address` or the lab's `bench.device_address`.
+    Declared(IpAddr),
+    /// Not declared, but the run's network namespace assigns it (`network.namespace`).
+    Namespace,
+    Unknown,
+}
+
+impl Service {
+    /// Whether the run knows the device's address (a namespace service's is given when the
+    /// namespace is made): no attempt goes anywhere else.
+    pub fn host_known(&self) -> bool {
+        !self.host.is_unspecified()
+    }
+}
+
 /// Hard bounds on what a profile may ask certbench to send to a device.
 pub const MAX_SERVICES: usize = 16;
 
-/// Resolves `services:`. `device` is the device's declared address; `console` the
-/// console prompts (the telnet default); `template` checks `{{name}}` references.
+/// Resolves `services:`. `device` is the device's declared address, or (`Namespace`) the
+/// one the run's namespace will give it; `console` the console prompts (the telnet
+/// default); `template` checks `{{name}}` references.
 pub fn resolve(
     file: &Path,
     raw: &[RawService],
-    device: Option<IpAddr>,
+    device: DeviceAddress,
     console: Option<&super::device::Prompts>,
     template: super::update::TemplateCheck<'_>,
     errs: &mut Vec<InputError>,
@@ -265,15 +284,21 @@ pub fn resolve(
             }
             errs.push(e);
         };
-        let Some(host) = device else {
+        let host = match device {
+            DeviceAddress::Declared(ip) => ip,
+            // given when the namespace is made; until then no address at all, which
+            // `Service::host_known` refuses (a run without its namespace sends nothing)
+            DeviceAddress::Namespace => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            DeviceAddress::Unknown => {
             bad(
                 errs,
                 Some(s.name.pos),
                 "host",
                 "remote services need the device's address".into(),
-                "declare `network.address` (or the lab's `bench.device_address`): certbench tries credentials only against the device under test",
+                "declare `network.address` (or the lab's `bench.device_address`), or run the device in `network.namespace`: certbench tries credentials only against the device under test",
             );
             continue;
+            }
         };
         if let Some(h) = &s.host
             && h.value.parse::<IpAddr>().ok() != Some(host)

@@ -114,6 +114,12 @@ impl Run<'_> {
 
     /// A declared service's port, its template rendered for this run.
     pub(super) fn service_port(&self, s: &crate::config::services::Service) -> Result<u16, Stop> {
+        if !s.host_known() {
+            return Err(Stop::Error(format!(
+                "service {}: the device's address is given when its network namespace is made, and this run has none (see the run's notes); nothing was sent",
+                s.name
+            )));
+        }
         let text = s
             .port
             .render(&self.bench.command_vars, Quote::Raw)
