@@ -927,3 +927,47 @@ fn a_password_change_ends_the_sessions_the_old_password_opened(
     let s = read(&dir, "results/scenarios/password-change-ends-sessions/sessions.json");
     assert!(!s.contains("sid="), "{s}");
 }
+
+/// A page without a login (lighttpd's `/`, declared `no_login`) beside a Basic login on
+/// the same server: the sweep logs in only where there is a login and says which service
+/// it left out and why. A device with nothing but no-login services: the password checks
+/// are NOT APPLICABLE with that reason, and nothing is sent.
+#[test]
+fn services_without_a_login_are_left_out_of_the_password_checks_and_said_so() {
+    if !deps_ready(&[LIGHTTPD]) {
+        return;
+    }
+    let secret = "Owner-Web-5b1e-strong";
+    let r = Certbench::profile("fixtures/devices/lighttpd-status-page.yaml")
+        .env("WEB_OWNER_PASSWORD", secret)
+        .env("WEB_NO_DELAY", "1")
+        .args(&["-s", "fixtures/scenarios/sweep-only.yaml"])
+        .run();
+    let c = r.cases.first().cloned().expect("one testcase");
+    assert_eq!((r.code, c.status.as_str()), (Some(0), "pass"), "{c:?}\n{}", r.log);
+    let attempts = read(&r.dir, "results/scenarios/sweep-only/remote-attempts.jsonl");
+    assert!(!attempts.contains("status-page") && attempts.contains("\"service\":\"admin-page\""), "{attempts}");
+    let events = read(&r.dir, "results/events.jsonl");
+    assert!(
+        events.contains("status-page (tcp/") && events.contains("declared without a login (no_login), not tried"),
+        "{events}"
+    );
+    // only the status page: nothing to log in to
+    let dir = tempfile::tempdir().expect("tempdir");
+    let only = variant(
+        "fixtures/devices/lighttpd-status-page.yaml",
+        "  - name: admin-page\n    kind: http_basic\n    port: \"{{port.web}}\"\n    path: /admin/\n",
+        "",
+        dir.path(),
+    );
+    let r = Certbench::profile(&only)
+        .env("WEB_OWNER_PASSWORD", secret)
+        .args(&["-s", "fixtures/scenarios/sweep-only.yaml"])
+        .run();
+    let c = r.cases.first().cloned().expect("one testcase");
+    assert_eq!(c.status, "skipped", "{c:?}\n{}", r.log);
+    assert!(
+        c.message.contains("declares no remote login services") && c.message.contains("no_login have none"),
+        "{c:?}"
+    );
+}

@@ -1,5 +1,6 @@
-//! The device's remote login services (profile `services:`): where certbench tries
-//! credentials over the network (PWD-02, PWD-03, PWD-09). Always on the device's own
+//! The device's network services (profile `services:`): where certbench tries
+//! credentials over the network (PWD-02, PWD-03, PWD-09), and the services without a
+//! login (`no_login`) the port scan and the TLS checks expect. Always on the device's own
 //! declared address: certbench never sends a password guess to any other host.
 
 use std::net::IpAddr;
@@ -29,6 +30,10 @@ pub struct RawService {
     /// TLS around the protocol (https, MQTT over TLS).
     #[serde(default)]
     pub tls: bool,
+    /// no_login: the transport, `tcp` (default) or `udp` (CoAP, mDNS, SSDP...); login
+    /// services are TCP.
+    #[serde(default)]
+    pub proto: Option<Transport>,
     /// The account to log in as (default: the factory user).
     #[serde(default)]
     pub user: Option<String>,
@@ -100,6 +105,19 @@ pub enum ServiceKind {
     Ssh,
     /// FTP: USER and PASS (with `tls`, implicit FTPS).
     Ftp,
+    /// A service with no login at all: a status page, an API behind TLS client
+    /// certificates, CoAP, mDNS. Declared for the port scan (ATK-01) and, with `tls`, for
+    /// the TLS configuration check (COM-03); the password checks leave it out and say so.
+    NoLogin,
+}
+
+/// A no_login service's transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Udp,
 }
 
 impl ServiceKind {
@@ -112,7 +130,13 @@ impl ServiceKind {
             ServiceKind::Ssh => "ssh",
             ServiceKind::HttpDigest => "http_digest",
             ServiceKind::Ftp => "ftp",
+            ServiceKind::NoLogin => "no_login",
         }
+    }
+
+    /// Whether certbench logs in here (the password checks).
+    pub fn logs_in(self) -> bool {
+        self != ServiceKind::NoLogin
     }
 }
 
@@ -186,6 +210,8 @@ pub struct Service {
     pub host: IpAddr,
     pub port: Template,
     pub tls: bool,
+    /// no_login over UDP (login services are TCP).
+    pub udp: bool,
     pub user: Option<String>,
     pub path: String,
     pub user_field: String,
@@ -215,6 +241,7 @@ impl Service {
             host,
             port: super::template::Template::literal(&port.to_string()),
             tls: false,
+            udp: false,
             user: None,
             path: "/".into(),
             user_field: String::new(),
@@ -427,6 +454,40 @@ pub fn resolve(
                 }
             }
             ServiceKind::Mqtt | ServiceKind::Ftp => {}
+            ServiceKind::NoLogin => {
+                // what only a login uses would be a declaration certbench silently ignores
+                let login_only: Vec<&str> = [
+                    ("user", s.user.is_some()),
+                    ("path", s.path.is_some()),
+                    ("prompts", s.prompts.is_some()),
+                    ("throttle", s.throttle.is_some()),
+                    ("success", s.success.is_some()),
+                    ("failure", s.failure.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(f, set)| set.then_some(f))
+                .collect();
+                if !login_only.is_empty() {
+                    bad(
+                        errs,
+                        Some(s.name.pos),
+                        login_only[0],
+                        format!("a no_login service has no login to use {}", login_only.join(", ")),
+                        "drop these fields, or declare the login's kind (telnet, ssh, http_basic, http_digest, http_form, mqtt, ftp)",
+                    );
+                    continue;
+                }
+                if s.tls && s.proto == Some(Transport::Udp) {
+                    bad(
+                        errs,
+                        Some(s.name.pos),
+                        "tls",
+                        "certbench judges TLS over TCP; DTLS over UDP is not examined".into(),
+                        "declare the UDP service without tls: it is still compared with the port scan (ATK-01)",
+                    );
+                    continue;
+                }
+            }
             // optional for SSH: the shell prompt ends the look after a login, and a
             // password_change pattern adds to the built-in phrases of a forced change
             ServiceKind::Ssh => prompts = declared,
@@ -456,6 +517,16 @@ pub fn resolve(
             );
             continue;
         }
+        if s.proto == Some(Transport::Udp) && s.kind.logs_in() {
+            bad(
+                errs,
+                Some(s.name.pos),
+                "proto",
+                format!("a {} login is TCP", s.kind.name()),
+                "proto: udp is for no_login services (CoAP, mDNS, SSDP)",
+            );
+            continue;
+        }
         let Some(port) = port else { continue };
         out.push(Service {
             name: s.name.value.clone(),
@@ -463,6 +534,7 @@ pub fn resolve(
             host,
             port,
             tls: s.tls,
+            udp: s.proto == Some(Transport::Udp),
             user: s.user.clone(),
             path: s.path.clone().unwrap_or_else(|| "/".into()),
             user_field: s.user_field.clone().unwrap_or_default(),

@@ -126,13 +126,13 @@ impl Bench {
             Interface::TlsService => (!self.device.services.iter().any(|s| s.tls)
                 && self.device.broker.is_none())
             .then_some("the device profile declares no TLS endpoint (a service with tls: true, or network.broker)"),
-            Interface::RemoteLogin => (self.device.services.is_empty()
+            Interface::RemoteLogin => (!self.device.services.iter().any(|s| s.kind.logs_in())
                 && !self.gateway.scan.as_ref().is_some_and(|open| {
                     open.iter()
                         .any(|p| p.proto == "tcp" && matches!(p.service.as_str(), "telnet" | "ssh" | "ftp" | "mqtt"))
                 }))
             .then_some(
-                "the device profile declares no remote login services (services: telnet, web login, its MQTT broker)",
+                "the device profile declares no remote login services (services: telnet, web login, its MQTT broker; services declared no_login have none)",
             ),
             Interface::UpdateHttps => match &self.update {
                 None => Some("the device profile declares no update method (update)"),

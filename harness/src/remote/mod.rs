@@ -114,6 +114,11 @@ impl Login for Target {
                 ServiceKind::HttpForm => http::attempt_form(self, user, password).await,
                 ServiceKind::Mqtt => mqtt::attempt(self, user, password).await,
                 ServiceKind::Ssh => ssh::attempt(self, user, password).await,
+                // never a target: the engine leaves no_login services out of every login
+                ServiceKind::NoLogin => {
+                    let why = "the service is declared without a login (no_login): nothing was sent";
+                    (Outcome::Unanswered(why.into()), why.into())
+                }
             }
         };
         // one deadline for the whole attempt: connect, every read and every write

@@ -58,22 +58,59 @@ impl Run<'_> {
         let services = &self.bench.device.services;
         let mut targets: Vec<Target> = services
             .iter()
+            .filter(|s| s.kind.logs_in())
             .map(|s| Ok(Target::new(s.clone(), self.service_port(s)?)))
             .collect::<Result<_, Stop>>()?;
         if found {
             targets.extend(self.found_services(&targets));
         }
         if targets.is_empty() {
-            return Err(Stop::Skip(
-                "the device profile declares no remote login services".into(),
-            ));
+            return Err(Stop::Skip(match self.no_login_words() {
+                Some(w) => format!("the device profile declares no remote login services ({w})"),
+                None => "the device profile declares no remote login services".into(),
+            }));
         }
         Ok(targets)
     }
 
+    /// The declared services without a login, for the evidence of the password checks:
+    /// `status (no_login, tcp/443) and coap (no_login, udp/5683): declared without a login, not tried`.
+    pub(super) fn no_login_words(&self) -> Option<String> {
+        let names: Vec<String> = self
+            .bench
+            .device
+            .services
+            .iter()
+            .filter(|s| !s.kind.logs_in())
+            .map(|s| {
+                let port = s
+                    .port
+                    .render(&self.bench.command_vars, Quote::Raw)
+                    .unwrap_or_else(|_| s.port.source().to_string());
+                format!("{} ({}/{})", s.name, if s.udp { "udp" } else { "tcp" }, port.trim())
+            })
+            .collect();
+        (!names.is_empty()).then(|| {
+            format!(
+                "{}: declared without a login (no_login), not tried",
+                names.join(", ")
+            )
+        })
+    }
+
+    /// A step's summary with the services it left out said first.
+    fn with_no_login(&self, summary: String) -> String {
+        match self.no_login_words() {
+            Some(w) => format!("{w}; {summary}"),
+            None => summary,
+        }
+    }
+
     /// Login services the run's port scan found that the profile does not declare (telnet,
     /// SSH, FTP, MQTT on the device's address): an attacker tries them too. Telnet needs the
-    /// console's prompts to read its dialog; without them it is left out.
+    /// console's prompts to read its dialog; without them it is left out. A port declared
+    /// `no_login` that answers as one of these is tried too: an attacker does not read the
+    /// declaration.
     fn found_services(&self, declared: &[Target]) -> Vec<Target> {
         use crate::config::services::{RemotePrompts, Service, ServiceKind};
         let (Some(open), Some(host)) = (&self.bench.gateway.scan, self.bench.device.attribution.device) else {
@@ -320,7 +357,7 @@ impl Run<'_> {
             }
             seen.push(line);
         }
-        Ok(seen.join("; "))
+        Ok(self.with_no_login(seen.join("; ")))
     }
 
     /// Logs in with the right credentials until it works or `limit` passes. Returns when
@@ -497,7 +534,7 @@ impl Run<'_> {
                 }
             ));
         }
-        Ok(summary.join("; "))
+        Ok(self.with_no_login(summary.join("; ")))
     }
 
     /// `ssh_algorithms` (COM-03, SSH part): each SSH service's offer, read before any login.
@@ -599,7 +636,7 @@ impl Run<'_> {
             );
             summary.push(verdict?);
         }
-        Ok(summary.join("; "))
+        Ok(self.with_no_login(summary.join("; ")))
     }
 
     /// Wrong passwords as fast as the service answers, up to `attempts` or `max_burst`; one

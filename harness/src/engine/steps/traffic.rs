@@ -291,7 +291,7 @@ impl Run<'_> {
     fn declared_ports(&self) -> Result<BTreeSet<(&'static str, u16)>, Stop> {
         let mut set = BTreeSet::new();
         for s in &self.bench.device.services {
-            set.insert(("tcp", self.service_port(s)?));
+            set.insert((if s.udp { "udp" } else { "tcp" }, self.service_port(s)?));
         }
         if let Some(b) = &self.bench.device.broker {
             for t in [&b.tls_port, &b.plain_port] {
