@@ -54,15 +54,23 @@ fn the_good_board_passes_every_remote_check_with_the_attempts_as_evidence() {
             ("{{factory.password}}", "rejected"),
         ]
     );
-    // PWD-03: every list entry on both services, each refusal followed by a right login
+    // PWD-03: every list entry on both services in both states (before setup: the good
+    // board refuses the factory password too, so those refusals are said to be unpaced;
+    // after setup each refusal is followed by a right login)
     let sweep = read(&dir, "results/scenarios/default-credentials/remote-attempts.jsonl");
     for svc in ["telnet", "web"] {
         let n = sweep
             .lines()
             .filter(|l| l.contains(&format!("\"service\":\"{svc}\"")) && l.contains("\"credential\":\"mirai #"))
             .count();
-        assert_eq!(n, 60, "{svc}: every entry tried once");
+        assert_eq!(n, 120, "{svc}: every entry tried once in each state");
     }
+    let events = read(&dir, "results/events.jsonl");
+    assert!(
+        events.contains("before setup (factory state): all 60 default credentials refused, and the factory credentials too")
+            && events.contains("after setup: all 60 default credentials refused (paced"),
+        "{events}"
+    );
     assert!(
         !sweep.contains("xc3511"),
         "list passwords are named by entry, never written"
@@ -970,4 +978,32 @@ fn services_without_a_login_are_left_out_of_the_password_checks_and_said_so() {
         c.message.contains("declares no remote login services") && c.message.contains("no_login have none"),
         "{c:?}"
     );
+}
+
+/// PWD-03 in the state the device ships in: a board whose factory password is on the
+/// Mirai list (admin/1234) and opens its remote services before setup. The sweep after
+/// setup alone would pass (the owner's password replaced it); the sweep before setup,
+/// paced by the factory login itself, finds it and says in which state.
+#[test]
+fn a_default_pair_that_works_only_before_setup_fails_pwd03_naming_the_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("simboard-mirai-factory.yaml");
+    let text = std::fs::read_to_string(repo().join("devices/simboard-remote-factory-login.yaml"))
+        .expect("profile")
+        .replace("password: { value: simboard-factory }", "password: { value: \"1234\" }")
+        .replace("--flaw remote-factory-login", "--flaw remote-factory-login --factory-password 1234");
+    assert!(text.contains("--factory-password 1234") && text.contains("value: \"1234\""));
+    std::fs::write(&profile, text).expect("write");
+    let (cases, code, dir, out) = run_only_with(profile.to_str().expect("utf8"), &["default-credentials"], &["--skip-setup"]);
+    assert_eq!(code, Some(1), "{out}");
+    let c = &cases["default-credentials"];
+    assert_eq!((c.status.as_str(), c.classname.as_str()), ("failure", "PWD-03"), "{c:?}\n{out}");
+    assert!(
+        c.message.starts_with("PWD-03: before setup (factory state), telnet") && c.message.contains("mirai #") && c.message.contains("(user \"admin\", a password from the published list)"),
+        "{c:?}"
+    );
+    let attempts = read(&dir, "results/scenarios/default-credentials/remote-attempts.jsonl");
+    // paced by the factory login, which the board takes before setup
+    assert!(attempts.contains("\"credential\":\"the factory password\",\"outcome\":\"accepted\""), "{attempts}");
+    assert!(!attempts.contains("\"1234\""), "the password is named by its entry, never written");
 }

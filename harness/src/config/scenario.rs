@@ -234,7 +234,9 @@ pub enum RawStep {
     /// PWD-03: the built-in list of common IoT default credentials (and the lab's
     /// `default_credentials` file) on every remote service; any login that works fails.
     /// Paced so the device's brute-force protection never makes a refusal meaningless.
-    CredentialSweep(RawEmpty),
+    /// `state: factory` sweeps the state the device ships in (after `factory_reset`, before
+    /// any password is set), where a botnet meets it.
+    CredentialSweep(RawSweep),
     /// PWD-09: many wrong passwords as fast as each service answers; the device must slow
     /// them down or lock out, and the right password must work again afterwards.
     BruteForce(RawBruteForce),
@@ -311,6 +313,25 @@ pub enum RemoteExpect {
     Rejected,
     /// Refused, or taken only to demand a new password first (no access either way).
     NoAccess,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSweep {
+    /// The state the sweep meets: `current` (default: whatever the steps before left,
+    /// usually the owner's password set) or `factory` (the device as it ships; the step
+    /// refuses to run once this scenario has set a password).
+    #[serde(default)]
+    pub state: Option<SweepState>,
+}
+
+/// Which state of the device a credential sweep meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepState {
+    #[default]
+    Current,
+    Factory,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -850,7 +871,9 @@ pub enum StepKind {
         within: Duration,
         otherwise: Outcome,
     },
-    CredentialSweep,
+    CredentialSweep {
+        state: SweepState,
+    },
     SshAlgorithms,
     RemoteConsole {
         service: Option<String>,
@@ -1163,7 +1186,9 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                     "unexpected remote login outcome",
                 ),
             }),
-            RawStep::CredentialSweep(_) => Some(StepKind::CredentialSweep),
+            RawStep::CredentialSweep(w) => Some(StepKind::CredentialSweep {
+                state: w.state.unwrap_or_default(),
+            }),
             RawStep::SshAlgorithms(_) => Some(StepKind::SshAlgorithms),
             RawStep::RemoteConsole(r) => Some(StepKind::RemoteConsole {
                 service: r.service.clone(),

@@ -124,7 +124,7 @@ impl Run<'_> {
                 within,
                 otherwise,
             } => self.remote_login(password, *expect, *within, otherwise).await,
-            StepKind::CredentialSweep => self.credential_sweep().await,
+            StepKind::CredentialSweep { state } => self.credential_sweep(*state).await,
             StepKind::SshAlgorithms => self.ssh_algorithms().await,
             StepKind::TlsConfig { within } => self.tls_config(*within).await,
             StepKind::RemoteConsole { service } => self.remote_console(service.as_deref()).await,

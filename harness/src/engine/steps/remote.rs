@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::device::Login as Credentials;
-use crate::config::scenario::{Outcome as Judge, RemoteExpect};
+use crate::config::scenario::{Outcome as Judge, RemoteExpect, SweepState};
 use crate::config::template::{Quote, Template};
 use crate::engine::{Run, StepResult, Stop, judge};
 use crate::remote::{Login, Outcome, Target, Tried};
@@ -441,23 +441,52 @@ impl Run<'_> {
         })
     }
 
-    /// `credential_sweep` (PWD-03): the built-in list and the lab's on every service.
-    pub(super) async fn credential_sweep(&mut self) -> StepResult {
+    /// `credential_sweep` (PWD-03): the built-in list and the lab's on every service, in the
+    /// state the steps before left (`current`) or in the state the device ships in
+    /// (`factory`: right after `factory_reset`, where a botnet meets it).
+    pub(super) async fn credential_sweep(&mut self, state: SweepState) -> StepResult {
         let targets = self.remote_targets()?;
         let right = self.right_credentials()?;
+        let factory = state == SweepState::Factory;
+        if factory
+            && self
+                .bench
+                .device
+                .factory
+                .as_ref()
+                .is_none_or(|f| f.user != right.user || f.password != right.password)
+        {
+            return Err(Stop::Error(
+                "a factory-state sweep needs the device in factory state, and this scenario set a password before it: put `credential_sweep: { state: factory }` right after `factory_reset` and a power cycle".into(),
+            ));
+        }
+        let when = if factory { "before setup (factory state)" } else { "after setup" };
         let list = crate::remote::defaults::entries(&self.bench.device.default_credentials);
+        // the right login that paces the sweep: the current password logs in; in factory
+        // state the factory credentials are taken (a shell, or a demand for a new password)
+        let taken = |o: &Outcome| *o == Outcome::Accepted || (factory && *o == Outcome::PasswordChange);
         let mut summary = Vec::new();
         for t in &targets {
-            if !self.control(t, &right).await? {
-                summary.push(format!(
-                    "{}: takes no passwords, so no default credentials can log in",
-                    t.describe()
-                ));
-                continue;
-            }
+            let paced = match self.sweep_control(t, &right, factory).await? {
+                Control::NoPasswords => {
+                    summary.push(format!(
+                        "{} {when}: takes no passwords, so no default credentials can log in",
+                        t.describe()
+                    ));
+                    continue;
+                }
+                Control::Paced => true,
+                Control::Unpaced => false,
+            };
             // the right login after every `after - 1` wrong ones keeps the declared
-            // protection from engaging; a refusal counts only once a right login follows it
-            let seg = (t.service.after.saturating_sub(1)).max(1) as usize;
+            // protection from engaging; a refusal counts only once a right login follows it.
+            // Unpaced (the service refuses the factory credentials themselves before setup):
+            // the whole list in one go, each answer taken as the device gave it
+            let seg = if paced {
+                (t.service.after.saturating_sub(1)).max(1) as usize
+            } else {
+                list.len().max(1)
+            };
             let (mut i, mut lockouts, mut waited, mut redo) = (0usize, 0u32, Duration::ZERO, 0u32);
             let mut undecided: Vec<usize> = Vec::new();
             while i < list.len() {
@@ -467,15 +496,20 @@ impl Run<'_> {
                     let tried = self.try_login(t, &e.user, &e.password, &e.label).await;
                     match tried.outcome {
                         Outcome::Accepted | Outcome::PasswordChange => {
-                            return Err(default_login(t, &tried.outcome, e));
+                            return Err(default_login(t, &tried.outcome, e, when));
                         }
                         // no password works for this user: refused as surely as a refusal
                         Outcome::Rejected | Outcome::NoPasswords(_) => {}
                         Outcome::Unanswered(_) => open.push(k),
                     }
                 }
+                if !paced {
+                    undecided.extend(open);
+                    i = end;
+                    continue;
+                }
                 let check = self.right_login(t, &right).await;
-                if check.outcome == Outcome::Accepted {
+                if taken(&check.outcome) {
                     undecided.extend(open);
                     i = end;
                     redo = 0;
@@ -486,7 +520,7 @@ impl Run<'_> {
                 redo += 1;
                 if redo > MAX_REDO {
                     return Err(Stop::Error(format!(
-                        "not decided: {} stopped taking the right password after {} wrong attempt(s) {MAX_REDO} times in a row; {i} of {} entries decided. Declare the device's protection (services[].throttle.after)",
+                        "not decided: {} stopped taking the right password {when} after {} wrong attempt(s) {MAX_REDO} times in a row; {i} of {} entries decided. Declare the device's protection (services[].throttle.after)",
                         t.describe(),
                         end - i,
                         list.len()
@@ -497,7 +531,7 @@ impl Run<'_> {
                     Some((_, d)) => waited += d,
                     None => {
                         return Err(Stop::Error(format!(
-                            "not decided: the right password stopped working on {} during the sweep and did not work again within {limit:?}; {i} of {} entries decided",
+                            "not decided: the right password stopped working on {} during the sweep {when} and did not work again within {limit:?}; {i} of {} entries decided",
                             t.describe(),
                             list.len()
                         )));
@@ -509,32 +543,65 @@ impl Run<'_> {
             for k in undecided {
                 let e = &list[k];
                 let tried = self.try_login(t, &e.user, &e.password, &e.label).await;
-                let check = self.right_login(t, &right).await;
+                let confirmed = !paced || taken(&self.right_login(t, &right).await.outcome);
                 match tried.outcome {
-                    Outcome::Accepted | Outcome::PasswordChange => return Err(default_login(t, &tried.outcome, e)),
-                    Outcome::Rejected | Outcome::NoPasswords(_) if check.outcome == Outcome::Accepted => {}
+                    Outcome::Accepted | Outcome::PasswordChange => {
+                        return Err(default_login(t, &tried.outcome, e, when));
+                    }
+                    Outcome::Rejected | Outcome::NoPasswords(_) if confirmed => {}
                     _ => unresolved += 1,
                 }
             }
             if unresolved > 0 {
                 return Err(Stop::Error(format!(
-                    "not decided: {} gave no decision on {unresolved} of {} default credentials, even when tried again",
+                    "not decided: {} gave no decision {when} on {unresolved} of {} default credentials, even when tried again",
                     t.describe(),
                     list.len()
                 )));
             }
-            summary.push(format!(
-                "{}: all {} default credentials refused (paced: a right login after every {seg} wrong one(s){})",
-                t.describe(),
-                list.len(),
-                if lockouts > 0 {
-                    format!("; {lockouts} lockout(s) waited out, {:.0} s", waited.as_secs_f64())
-                } else {
-                    String::new()
-                }
-            ));
+            summary.push(if paced {
+                format!(
+                    "{} {when}: all {} default credentials refused (paced: a right login after every {seg} wrong one(s){})",
+                    t.describe(),
+                    list.len(),
+                    if lockouts > 0 {
+                        format!("; {lockouts} lockout(s) waited out, {:.0} s", waited.as_secs_f64())
+                    } else {
+                        String::new()
+                    }
+                )
+            } else {
+                format!(
+                    "{} {when}: all {} default credentials refused, and the factory credentials too (the service takes no remote login before setup), so these refusals could not be paced against a lockout; its accounts are swept again, paced, after setup",
+                    t.describe(),
+                    list.len()
+                )
+            });
         }
         Ok(self.with_no_login(summary.join("; ")))
+    }
+
+    /// Whether the sweep on `t` can be paced by the right login. After setup: the current
+    /// password must log in (the positive control; [`Self::control`]). In factory state:
+    /// the factory credentials must be taken (a shell, or a demand for a new password); a
+    /// service that refuses them too takes no remote login before setup.
+    async fn sweep_control(&mut self, t: &Target, right: &Credentials, factory: bool) -> Result<Control, Stop> {
+        if !factory {
+            return Ok(if self.control(t, right).await? {
+                Control::Paced
+            } else {
+                Control::NoPasswords
+            });
+        }
+        let user = Self::remote_user(t, right);
+        let o = self
+            .decided_login(t, &user, &right.password, "the factory password", Duration::from_secs(60))
+            .await?;
+        Ok(match o {
+            Outcome::Accepted | Outcome::PasswordChange => Control::Paced,
+            Outcome::NoPasswords(_) => Control::NoPasswords,
+            _ => Control::Unpaced,
+        })
     }
 
     /// `ssh_algorithms` (COM-03, SSH part): each SSH service's offer, read before any login.
@@ -1041,12 +1108,23 @@ fn decided_rate(answers: &[(f64, &str)]) -> f64 {
     if span > 0.0 { count / span * 60.0 } else { f64::INFINITY }
 }
 
-/// PWD-03's FAIL: a list entry got in (or was taken, pending a new password).
-fn default_login(t: &Target, o: &Outcome, e: &crate::remote::defaults::Entry) -> Stop {
+/// How a service's sweep is paced.
+enum Control {
+    /// A right login follows every few wrong ones.
+    Paced,
+    /// The service refused the factory credentials before setup: nothing to pace with.
+    Unpaced,
+    /// It takes no passwords at all.
+    NoPasswords,
+}
+
+/// PWD-03's FAIL: a list entry got in (or was taken, pending a new password), `when` saying
+/// in which state of the device.
+fn default_login(t: &Target, o: &Outcome, e: &crate::remote::defaults::Entry, when: &str) -> Stop {
     Stop::Fail {
         check: Some("PWD-03".into()),
         reason: format!(
-            "PWD-03: {} {} for the common default credentials {} (user {:?}, a password from the published list): a universal default login",
+            "PWD-03: {when}, {} {} for the common default credentials {} (user {:?}, a password from the published list): a universal default login",
             t.describe(),
             words(o),
             e.label,
