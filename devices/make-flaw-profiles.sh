@@ -3,7 +3,7 @@
 # with one flaw switched on, so exactly the checks that flaw breaks turn red.
 set -eu
 cd "$(dirname "$0")"
-for flaw in no-forced-change weak-passwords factory-password-kept plaintext-only \
+for flaw in no-forced-change weak-passwords factory-password-kept factory-password-reusable plaintext-only \
     no-cert-validation no-hostname-validation plaintext-fallback no-signature-check \
     no-length-check downgrade-allowed wrong-model-accepted auto-update-off bricks-on-power-loss \
     open-console open-bootloader empty-image-accepted validation-off-after-failures \

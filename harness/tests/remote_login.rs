@@ -291,10 +291,24 @@ fn http_basic_logins_on_the_admin_page(#[case] profile: &str, #[case] code: Opti
 /// owner's password is set on the console, then the weak ones are offered over telnet. The
 /// good board refuses them there as on the console; the weak-passwords board takes the
 /// first (FAIL), and the session's transcript is the evidence.
+/// Putting the factory password back over telnet is its own finding: the board with sound
+/// rules that takes it fails only remote-password-factory-reuse.
 #[rstest]
-#[case::good("devices/simboard.yaml", "pass")]
-#[case::weak_passwords("devices/simboard-weak-passwords.yaml", "failure")]
-fn weak_passwords_over_the_boards_telnet_shell(#[case] profile: &str, #[case] want: &str) {
+#[case::good("devices/simboard.yaml", "pass", "pass")]
+#[case::weak_passwords("devices/simboard-weak-passwords.yaml", "failure", "failure")]
+#[case::factory_password_reusable("devices/simboard-factory-password-reusable.yaml", "pass", "failure")]
+fn weak_passwords_over_the_boards_telnet_shell(#[case] profile: &str, #[case] want: &str, #[case] reuse: &str) {
+    let r = Certbench::profile(profile)
+        .args(&["--skip-setup"])
+        .only("remote-password-factory-reuse")
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(c.status, reuse, "{c:?}\n{}", r.log);
+    if reuse == "failure" {
+        assert!(c.message.starts_with("PWD-07: reuses the factory password"), "{c:?}");
+        let shell = read(&r.dir, "results/scenarios/remote-password-factory-reuse/remote-shell.txt");
+        assert!(shell.contains(" > passwd<Enter>") && !shell.contains("simboard-factory"), "{shell}");
+    }
     let r = Certbench::profile(profile)
         .args(&["--skip-setup"])
         .only("remote-password-strength")

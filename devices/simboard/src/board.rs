@@ -22,6 +22,9 @@ pub enum Flaw {
     WeakPasswords,
     /// After the change, the factory password still logs in.
     FactoryPasswordKept,
+    /// The password rules are sound, but the factory password (printed on the label) is
+    /// taken as the owner's new password.
+    FactoryPasswordReusable,
     /// Telemetry goes over plaintext MQTT only.
     PlaintextOnly,
     /// Any server certificate is accepted.
@@ -94,10 +97,11 @@ pub enum Flaw {
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 33] = [
+    pub const ALL: [Flaw; 34] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
+        Flaw::FactoryPasswordReusable,
         Flaw::PlaintextOnly,
         Flaw::NoCertValidation,
         Flaw::NoHostnameValidation,
@@ -135,6 +139,7 @@ impl Flaw {
             Flaw::NoForcedChange => "no-forced-change",
             Flaw::WeakPasswords => "weak-passwords",
             Flaw::FactoryPasswordKept => "factory-password-kept",
+            Flaw::FactoryPasswordReusable => "factory-password-reusable",
             Flaw::PlaintextOnly => "plaintext-only",
             Flaw::NoCertValidation => "no-cert-validation",
             Flaw::NoHostnameValidation => "no-hostname-validation",
@@ -253,7 +258,7 @@ impl State {
 pub fn password_policy(
     new: &str,
     user: &str,
-    factory: &str,
+    factory: Option<&str>,
     old: Option<&str>,
     weak: bool,
 ) -> Result<(), &'static str> {
@@ -273,7 +278,7 @@ pub fn password_policy(
     if lower.contains(&user.to_lowercase()) {
         return Err("it contains the user name");
     }
-    if new == factory {
+    if Some(new) == factory {
         return Err("it is the factory password");
     }
     if old == Some(new) {
@@ -640,7 +645,7 @@ impl Board {
         password_policy(
             new,
             user,
-            &self.opts.factory_password,
+            (!self.has(Flaw::FactoryPasswordReusable)).then_some(self.opts.factory_password.as_str()),
             self.state.password.as_deref(),
             self.has(Flaw::WeakPasswords),
         )
@@ -739,20 +744,23 @@ mod tests {
 
     #[test]
     fn the_password_rules_refuse_what_a_weak_policy_would_take() {
-        let p = |new: &str| password_policy(new, "admin", "simboard-factory", Some("Old-Password-77"), false);
+        let p = |new: &str| password_policy(new, "admin", Some("simboard-factory"), Some("Old-Password-77"), false);
         assert_eq!(p(""), Err("the password is empty"));
         assert_eq!(p("Short-1"), Err("it is shorter than 10 characters"));
         assert_eq!(p("password123"), Err("it is a commonly used password"));
         assert_eq!(p("my-admin-pass-9"), Err("it contains the user name"));
         assert_eq!(p("Old-Password-77"), Err("it is the same as the old password"));
         assert_eq!(
-            password_policy("simboard-factory", "root", "simboard-factory", None, false),
+            password_policy("simboard-factory", "root", Some("simboard-factory"), None, false),
             Err("it is the factory password")
         );
+        // the reusable-factory flaw: no factory rule, the others stand
+        assert_eq!(password_policy("simboard-factory", "root", None, None, false), Ok(()));
+        assert!(password_policy("123456", "root", None, None, false).is_err());
         assert_eq!(p("correct-horse-battery-42"), Ok(()));
         // the flaw: anything goes but nothing
-        assert_eq!(password_policy("123456", "admin", "f", None, true), Ok(()));
-        assert!(password_policy("", "admin", "f", None, true).is_err());
+        assert_eq!(password_policy("123456", "admin", Some("f"), None, true), Ok(()));
+        assert!(password_policy("", "admin", Some("f"), None, true).is_err());
     }
 
     #[test]

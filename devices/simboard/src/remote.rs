@@ -450,7 +450,7 @@ fn telnet_passwd(w: &mut dyn Conn, a: &Accounts, user: &str) -> Option<()> {
         let rules = crate::board::password_policy(
             &new,
             user,
-            &a.opts.factory_password,
+            (!a.has(Flaw::FactoryPasswordReusable)).then_some(a.opts.factory_password.as_str()),
             state.password.as_deref(),
             a.has(Flaw::WeakPasswords),
         );

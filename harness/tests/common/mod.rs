@@ -353,10 +353,12 @@ pub fn run_only_with(
     (r.by_id(), r.code, r.dir, r.log)
 }
 
-/// The password scenarios, one check each: PWD-01, PWD-07, PWD-08.
-pub const PASSWORD_SCENARIOS: [(&str, &str); 3] = [
+/// The console password scenarios and their checks: PWD-01, PWD-07 (weak passwords; the
+/// factory password kept, its own finding), PWD-08.
+pub const PASSWORD_SCENARIOS: [(&str, &str); 4] = [
     ("password-reset-enforcement", "PWD-01"),
     ("password-strength", "PWD-07"),
+    ("password-factory-reuse", "PWD-07"),
     ("password-change-effective", "PWD-08"),
 ];
 
