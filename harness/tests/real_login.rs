@@ -408,3 +408,92 @@ fn debian_sshd_and_telnetd_sessions_survive_a_change_unless_the_maker_ends_them(
         );
     }
 }
+
+/// A device as labs get them, profiled from README alone: a CLI on the UART with no login
+/// (`declarations.console_login: false`), the owner's account on Debian's OpenSSH with PAM
+/// (the factory password expired: the first SSH login must change it; `passwd` with
+/// pam_pwquality afterwards), and a status page anyone may read over TLS (`no_login`,
+/// OpenSSL's s_server). Every check decides without an ERROR: the password is set over SSH
+/// where the console has none, the console's CLI fails ATK-02 (a real finding), PWD-01 is not
+/// applicable as declared, the status page's TLS is judged. The same device declared to
+/// have a fixed password fails AUT-02 (5.1-4) and the checks that would change it are not
+/// applicable.
+#[test]
+fn a_console_without_a_login_sets_the_password_over_ssh_and_a_fixed_password_fails_5_1_4() {
+    if !remote_ready() {
+        return;
+    }
+    let _t = shared();
+    let profile = "fixtures/devices/real-login-cli-console.yaml";
+    let only = [
+        "console-access",
+        "password-reset-enforcement",
+        "password-changeable",
+        "password-strength",
+        "password-factory-reuse",
+        "password-change-effective",
+        "remote-factory-credentials",
+        "remote-password-strength",
+        "tls-service-config",
+    ];
+    let (code, cases, dir, log) = run_remote(profile, &[], &only, None);
+    assert_eq!(code, Some(1), "{log}");
+    assert_eq!(cases.len(), only.len(), "{log}");
+    let want = |id: &str| match id {
+        "console-access" => "failure",
+        "password-reset-enforcement" => "skipped",
+        _ => "pass",
+    };
+    for id in only {
+        assert_eq!(cases[id].status, want(id), "{id}: {:?}\n{log}", cases[id]);
+    }
+    assert!(cases["console-access"].message.starts_with("ATK-02:") && cases["console-access"].message.contains("cli> "));
+    assert!(cases["password-reset-enforcement"].message.contains("console_login: false"));
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    assert!(
+        events.contains("the console has no login (declared): the password is set over the network; a shell over ssh"),
+        "{events}"
+    );
+    // the new password is proven by a login with it, judged by the SSH driver
+    let attempts = std::fs::read_to_string(dir.path().join("results/scenarios/password-changeable/remote-attempts.jsonl"))
+        .expect("attempts");
+    assert!(attempts.contains("\"credential\":\"the password of this step\",\"outcome\":\"accepted\""), "{attempts}");
+    assert_no_secret(&dir.path().join("results"), &["Factory-Default-1"]);
+
+    // the same device, its maker declaring the password cannot be changed
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fixed = variant(
+        profile,
+        "  console_login: false        # the UART has a CLI and no login\n",
+        "  console_login: false\n  password_change: { applies: false, reason: \"the password is fixed in ROM\" }\n",
+        tmp.path(),
+    );
+    let only = ["password-changeable", "password-strength", "default-credentials"];
+    let (code, cases, _d, log) = run_remote(fixed.to_str().expect("utf8"), &[], &only, None);
+    assert_eq!(code, Some(1), "{log}");
+    let c = &cases["password-changeable"];
+    assert_eq!((c.status.as_str(), c.classname.as_str()), ("failure", "AUT-02"), "{c:?}");
+    assert!(c.message.contains("the password is fixed in ROM") && c.message.contains("5.1-4"), "{c:?}");
+    for id in ["password-strength", "default-credentials"] {
+        assert_eq!(cases[id].status, "skipped", "{id}: {:?}", cases[id]);
+        assert!(cases[id].message.contains("AUT-02"), "{:?}", cases[id]);
+    }
+
+    // no service to set the password on: not decided, saying what to declare
+    let text = std::fs::read_to_string(repo().join(profile)).expect("profile");
+    let text = text[..text.find("services:\n").expect("services")].replace(
+        "{{profile_dir}}/../real-login",
+        &format!("{}/fixtures/real-login", repo().display()),
+    );
+    let bare = tmp.path().join("no-services.yaml");
+    std::fs::write(&bare, text).expect("write");
+    let (code, cases, _d, log) = run_remote(bare.to_str().expect("utf8"), &[], &["password-changeable"], None);
+    assert_eq!(code, Some(3), "{log}");
+    let c = &cases["password-changeable"];
+    assert_eq!(c.status, "error", "{c:?}");
+    assert!(
+        c.message.contains("declares no SSH or telnet service to set the password on")
+            && c.message.contains("password_change: false"),
+        "{c:?}"
+    );
+}

@@ -18,7 +18,8 @@ pub const CHECK_IDS: &[&str] = &[
     "PWD-01", "PWD-02", "PWD-03", "PWD-04", "PWD-05", "PWD-06", "PWD-07", "PWD-08", "PWD-09", "PWD-10", "COM-01",
     "COM-02", "COM-03", "TLS-01", "TLS-02", "TLS-03", "TLS-04", "TLS-05", "UPD-01", "UPD-02", "UPD-03", "UPD-04",
     "UPD-05", "UPD-06", "UPD-07", "UPD-08", "UPD-09", "UPD-10", "ATK-01", "ATK-02", "ATK-03", "ATK-04", "ATK-05",
-    "DEL-01", "DOC-01", "DOC-02", "DOC-03",
+    "DEL-01", "DOC-01", "DOC-02", "DOC-03", "AUT-01", "AUT-02", "COM-04", "CFG-01", "TLS-06", "TLS-07", "UPD-11",
+    "UPD-12", "VUL-01", "VUL-02", "VUL-03",
 ];
 
 /// A scenario, as written.
@@ -132,6 +133,10 @@ pub enum Interface {
     /// The bench sees the device's network link: its own namespace (`network.namespace`)
     /// or the lab's `bench.capture_interface`.
     Link,
+    /// The owner can change the password (the maker does not declare
+    /// `password_change: false`). A check of 5.1-4 (AUT-02) on a device that cannot FAILs;
+    /// every other check that needs a change is NOT APPLICABLE, saying so.
+    PasswordChange,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

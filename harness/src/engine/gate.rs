@@ -35,6 +35,24 @@ impl Bench {
                 reason: format!("{}: {NO_UPDATE_MECHANISM}", checks.join("+")),
             };
         }
+        // minimum requirement 3 needs a way to change the password (5.1-4): a device whose
+        // maker declares none fails the check of it, and the checks that would change it
+        // are not applicable, saying why
+        if sc.requires.interfaces.contains(&Interface::PasswordChange)
+            && let Some(why) = self.password_fixed()
+        {
+            if sc.evidences.checks.iter().any(|c| c.value == "AUT-02") {
+                return Gate::Fail {
+                    check: Some("AUT-02".into()),
+                    reason: format!(
+                        "AUT-02: the maker declares that the password cannot be changed ({why}); EN 303 645 5.1-4 asks for a simple mechanism to change it"
+                    ),
+                };
+            }
+            return Gate::NotApplicable(format!(
+                "the maker declares that the password cannot be changed ({why}): AUT-02 (password-changeable) fails for it"
+            ));
+        }
         if sc.requires.interfaces.contains(&Interface::MqttTls)
             && let Some(decl) = &self.device.mqtt_tls
             && !decl.applies()
@@ -64,10 +82,18 @@ impl Bench {
         Gate::Run
     }
 
+    /// The maker's reason when it declares the password cannot be changed
+    /// (`declarations.password_change: false`).
+    fn password_fixed(&self) -> Option<String> {
+        let d = self.device.declarations.get("password_change")?;
+        (!d.applies()).then(|| d.reason().unwrap_or("declarations.password_change: false").to_string())
+    }
+
     /// Why the device lacks interface `i`, when it does.
     fn missing(&self, i: &Interface) -> Option<&'static str> {
         match i {
-            Interface::MqttTls => None,
+            // decided in `gate` (a FAIL for AUT-02)
+            Interface::MqttTls | Interface::PasswordChange => None,
             Interface::BootInterrupt => self
                 .device
                 .console

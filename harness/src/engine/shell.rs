@@ -153,6 +153,9 @@ impl Run<'_> {
 
     /// Logs in with the profile's prompts; returns what the device did.
     pub(super) async fn login(&mut self, user: &str, password: &str, within: Duration) -> Result<LoginOutcome, Stop> {
+        if self.remote_shell.is_some() {
+            return self.remote_relogin(user, password, within).await;
+        }
         let c = self.console()?;
         let spec = self.spec()?.clone();
         let p = &spec.prompts;
@@ -175,7 +178,7 @@ impl Run<'_> {
                     }
                     Wait::Found(_) => {
                         return Err(Stop::Error(format!(
-                            "still at a shell after `{}`; cannot reach the login prompt",
+                            "still at a shell after `{}`; cannot reach the login prompt. A console without a login (a CLI on the UART, the account used over SSH or telnet): declare `declarations.console_login: false` and the service where the password is set (its `password_command`)",
                             spec.logout
                         )));
                     }

@@ -30,6 +30,9 @@ impl Run<'_> {
             .ok_or_else(|| Stop::Error("the device profile declares no factory credentials".into()))?;
         let spec = self.spec()?.clone();
         self.bench.current = Some(factory.clone());
+        if self.remote_shell.is_none() && self.console_has_no_login() {
+            return self.open_remote_password_change().await;
+        }
         let outcome = self
             .login(
                 &factory.user,
@@ -60,6 +63,39 @@ impl Run<'_> {
                     .into(),
             )),
         }
+    }
+
+    /// The maker declares that the console has no login (`declarations.console_login:
+    /// false`: a CLI on the UART, the account used over SSH or telnet).
+    pub(super) fn console_has_no_login(&self) -> bool {
+        self.bench
+            .device
+            .declarations
+            .get("console_login")
+            .is_some_and(|d| !d.applies())
+    }
+
+    /// The password is set over the network where the console has no login: a shell over
+    /// the service with the maker's `password_command` (else the first SSH or telnet
+    /// service, for a change forced at the first login), logged in with the factory
+    /// credentials; `change_password` then runs the dialog there.
+    async fn open_remote_password_change(&mut self) -> StepResult {
+        use crate::config::services::ServiceKind;
+        let services = &self.bench.device.services;
+        let pick = services
+            .iter()
+            .find(|s| s.password_command.is_some())
+            .or_else(|| services.iter().find(|s| matches!(s.kind, ServiceKind::Ssh | ServiceKind::Telnet)))
+            .map(|s| s.name.clone());
+        let Some(name) = pick else {
+            return Err(Stop::Error(
+                "not decided: the console has no login (declarations.console_login: false) and the profile declares no SSH or telnet service to set the password on: declare the service and its `password_command` (e.g. passwd); a device whose password cannot be changed at all declares `password_change: false` (AUT-02 then fails: EN 303 645 5.1-4)".into(),
+            ));
+        };
+        let opened = self.remote_console(Some(&name)).await?;
+        Ok(format!(
+            "the console has no login (declared): the password is set over the network; {opened}"
+        ))
     }
 
     /// `console_access` (ATK-02): without credentials, what does the console offer?

@@ -116,6 +116,9 @@ impl Run<'_> {
     }
 
     pub(super) async fn logout(&mut self, within: &Duration) -> StepResult {
+        if let Some(words) = self.remote_logout() {
+            return Ok(words);
+        }
         let c = self.console()?;
         let spec = self.spec()?.clone();
         self.send_line(&c, &spec.logout)?;

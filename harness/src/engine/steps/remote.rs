@@ -217,6 +217,10 @@ impl Run<'_> {
                 Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
             }
         };
+        // one stand-in console at a time: the one before ends here
+        if let Some(old) = self.remote_shell.take() {
+            old.console.close();
+        }
         self.remote_shell = Some(crate::engine::RemoteShell {
             console,
             password_command: t.service.password_command.clone(),
@@ -252,6 +256,49 @@ impl Run<'_> {
             r.console = console;
         }
         Ok(())
+    }
+
+    /// A login on the service whose shell stands in for the console: the driver judges it
+    /// (a refusal in the device's words, a shell, a demand for a new password; no decision
+    /// within `within` is an ERROR), and a shell becomes the console of the next steps.
+    pub(crate) async fn remote_relogin(
+        &mut self,
+        user: &str,
+        password: &str,
+        within: Duration,
+    ) -> Result<crate::config::scenario::LoginOutcome, Stop> {
+        use crate::config::scenario::LoginOutcome;
+        let Some(r) = self.remote_shell.as_mut() else {
+            return Err(Stop::Error("no remote shell".into()));
+        };
+        // one session at a time: the one before ends here
+        r.console.close();
+        r.user = user.to_string();
+        let t = r.target.clone();
+        self.at = None;
+        let o = self
+            .decided_login(&t, user, password, "the password of this step", within)
+            .await?;
+        match o {
+            Outcome::Accepted => {
+                self.reopen_remote_shell(password)
+                    .await
+                    .map_err(|e| Stop::Error(format!("{} took the login, but no shell opened after it: {e}", t.describe())))?;
+                Ok(LoginOutcome::Shell)
+            }
+            Outcome::PasswordChange => Ok(LoginOutcome::PasswordChange),
+            Outcome::Rejected | Outcome::NoPasswords(_) => Ok(LoginOutcome::Rejected),
+            Outcome::Unanswered(why) => Err(Stop::Error(format!("{} gave no decision on a login: {why}", t.describe()))),
+        }
+    }
+
+    /// Ends the remote shell's session (the `logout` step where it stands in for the
+    /// console); the next `login` opens a new one.
+    pub(crate) fn remote_logout(&mut self) -> Option<String> {
+        let r = self.remote_shell.as_mut()?;
+        r.console.close();
+        self.at = None;
+        Some(format!("ended the session on {}", r.target.describe()))
     }
 
     fn right_credentials(&self) -> Result<Credentials, Stop> {
