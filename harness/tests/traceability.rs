@@ -81,8 +81,16 @@ fn a_device_without_an_update_mechanism_fails_requirement_2() {
     for id in ["update-auto-default", "update-corrupt-image"] {
         assert_eq!(cases[id].status, "failure", "{:?}", cases[id]);
         assert!(cases[id].message.contains("no update mechanism"), "{:?}", cases[id]);
+        // what to declare if the maker states the provisions do not apply: this check's own
+        assert!(cases[id].message.contains("in `ics.not_applicable`"), "{:?}", cases[id]);
     }
     assert_eq!(cases["update-mitm"].status, "skipped", "no update channel to attack");
+    assert!(
+        cases["update-corrupt-image"].message.contains("declare 5.3-2")
+            && cases["update-auto-default"].message.contains("declare 5.3-4, 5.3-5, 5.3-6"),
+        "{:?}",
+        cases
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(res.join("report.json")).expect("report")).expect("json");
     let status = |n: u64| {

@@ -6,7 +6,7 @@ use crate::config::scenario::{Interface, Scenario};
 
 /// Minimum requirement 2 (automatic security updates) needs an update mechanism: a
 /// device without one fails the update checks instead of skipping them.
-const NO_UPDATE_MECHANISM: &str = "the device has no update mechanism (its profile declares no `update` section); minimum requirement 2 (automatic security updates) needs one. If the maker states that the provisions do not apply, declare them in `ics.not_applicable` with the reason";
+const NO_UPDATE_MECHANISM: &str = "the device has no update mechanism (its profile declares no `update` section); minimum requirement 2 (automatic security updates) needs one";
 
 impl Bench {
     /// Whether the scenario runs, is NOT APPLICABLE, or fails at once because the device
@@ -30,9 +30,19 @@ impl Bench {
             .any(|i| matches!(i, Interface::Update | Interface::UpdatePull));
         if needs_update && self.device.update.is_none() {
             let checks: Vec<&str> = sc.evidences.checks.iter().map(|c| c.value.as_str()).collect();
+            // what the maker would declare, if it states the provisions do not apply
+            let open: Vec<&str> = provs
+                .iter()
+                .copied()
+                .filter(|p| !self.device.not_applicable.contains_key(*p))
+                .collect();
             return Gate::Fail {
                 check: (!checks.is_empty()).then(|| checks.join("+")),
-                reason: format!("{}: {NO_UPDATE_MECHANISM}", checks.join("+")),
+                reason: format!(
+                    "{}: {NO_UPDATE_MECHANISM}. If the maker states that this check's provisions do not apply, declare {} in `ics.not_applicable`, each with the maker's reason",
+                    checks.join("+"),
+                    open.join(", ")
+                ),
             };
         }
         // minimum requirement 3 needs a way to change the password (5.1-4): a device whose
