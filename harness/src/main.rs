@@ -529,7 +529,12 @@ fn validate(paths: Vec<PathBuf>, lab: Option<PathBuf>, vars: BTreeMap<String, St
     let mut scenario_files = Vec::new();
     for f in &files {
         let r = match kind_of(f) {
-            Kind::Device => config::device::load(f, lab.as_deref(), &ov).map(|_| ()),
+            Kind::Device => config::device::load(f, lab.as_deref(), &ov).map(|d| {
+                // an older profile format: what now runs differently, and what to declare
+                for n in &d.notices {
+                    eprintln!("{}: notice: {n}", f.display());
+                }
+            }),
             Kind::Lab => config::yaml::load::<config::device::RawLab>(f)
                 .map(|_| ())
                 .map_err(Into::into),

@@ -312,7 +312,7 @@ fn a_password_command_needs_a_shell_service() {
     let o = certbench(&["validate", p.to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("web.yaml:18:")
+        text(&o).contains("web.yaml:19:")
             && text(&o).contains("error in `services[0].password_command`: a http_basic service has no shell"),
         "{}",
         text(&o)
@@ -431,6 +431,37 @@ fn services_in_a_namespace_need_no_declared_address() {
     assert!(
         text(&o).contains("error in `services[0].host`: remote services need the device's address")
             && text(&o).contains("network.namespace"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Profile format versions: a profile without `certbench: 2` still validates, and is told,
+/// for what it declares, what now runs differently and what to declare; the shipped
+/// profile (format 2) gets no notice; a format this certbench does not know is refused,
+/// field named.
+#[test]
+fn an_older_profile_format_is_told_what_changed_and_an_unknown_one_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = certbench(&["validate", repo().join("devices").to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains("notice:"), "{}", text(&o));
+    let f = "fixtures/devices/lighttpd-status-page.yaml";
+    let old = variant(f, "certbench: 2\n", "", dir.path());
+    let o = certbench(&["validate", old.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("lighttpd-status-page.yaml: notice: default-credentials (PWD-03) now sweeps in the state the device ships in")
+            && t.contains("password-factory-reuse")
+            && t.contains("put `certbench: 2` at the top"),
+        "{t}"
+    );
+    let newer = variant(f, "certbench: 2\n", "certbench: 3\n", dir.path());
+    let o = certbench(&["validate", newer.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("lighttpd-status-page.yaml:5:12: error in `certbench`: profile format 3 is not one this certbench reads"),
         "{}",
         text(&o)
     );

@@ -16,6 +16,10 @@ pub use crate::model::Identity;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProfile {
+    /// The profile format it is written for (default 1; this certbench writes 2). A profile
+    /// of an older format still loads, and `validate` says what now runs differently.
+    #[serde(default)]
+    pub certbench: Option<Loc<u32>>,
     /// Who made the device and which one it is.
     pub identity: Identity,
     /// The serial console; absent when the device has none.
@@ -458,6 +462,8 @@ pub struct RawBenchBind {
 #[derive(Debug, Clone)]
 pub struct Device {
     pub profile_file: PathBuf,
+    /// What runs differently now for a profile of an older format (config::version).
+    pub notices: Vec<String>,
     pub identity: Identity,
     pub console: Option<ConsoleSpec>,
     pub factory: Option<Login>,
@@ -1322,12 +1328,22 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(abs);
+    if let Some(v) = &raw.certbench
+        && !(1..=super::version::CURRENT).contains(&v.value)
+    {
+        errs.borrow_mut().push(
+            InputError::new(file, Some(v.pos), "certbench", format!("profile format {} is not one this certbench reads", v.value))
+                .with_hint(format!("formats 1 to {} (README, \"Profile format versions\"); a newer format needs a newer certbench", super::version::CURRENT)),
+        );
+    }
+    let notices = super::version::notices(&raw);
     let errs = errs.into_inner();
     if !errs.is_empty() {
         return Err(InputErrors(errs));
     }
     Ok(Device {
         profile_file: file.to_path_buf(),
+        notices,
         identity,
         console,
         factory,

@@ -7,6 +7,7 @@ pub mod debug;
 pub mod device;
 pub mod scenario;
 pub mod services;
+pub mod version;
 pub mod signoff;
 pub mod update;
 pub mod yaml;

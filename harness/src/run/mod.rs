@@ -446,8 +446,10 @@ fn report_context(
             .factory
             .as_ref()
             .filter(|f| f.password.eq_ignore_ascii_case(&f.user))
-            .map(|_| vec![FACTORY_PASSWORD_IS_USER.to_string()])
-            .unwrap_or_default(),
+            .map(|_| FACTORY_PASSWORD_IS_USER.to_string())
+            .into_iter()
+            .chain(device.notices.iter().map(|n| format!("profile format: {n}")))
+            .collect(),
     }
 }
 

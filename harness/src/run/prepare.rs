@@ -264,6 +264,11 @@ impl Prepared {
                 });
             }
         }
+        for n in &device.notices {
+            reporters.emit(RunEvent::Notice {
+                text: format!("profile format: {n}"),
+            });
+        }
         let mut setup_error = self.lock_error.clone();
         if !opts.skip_setup && held {
             setup_error = setup(&device, &self.vars, &self.profile_dir, &redactor, out_dir, reporters).await;
