@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--source-address IP] [--telnet-port P] [--web-port P] [--ssh-port P] [--broker-port P] [--lockout-ms N] [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--tls-dir DIR] [--telemetry-url URL] [--update-url URL --update-pubkey HEX [--update-ca FILE --update-host NAME] --update-interval-ms N --install-ms N --update-messages normal|installing-first|silent-refusal]\n  \
+        "usage:\n  simboard power-on  --link PATH --state FILE --pidfile FILE [--flaw NAME]... [--boot-ms N] [--noise-kib N]\n                    [--source-address IP] [--telnet-port P] [--web-port P] [--ssh-port P] [--broker-port P] [--status-port P] [--redirect-port P] [--lockout-ms N] [--mqtt-host NAME --mqtt-connect IP --mqtt-tls-port P --mqtt-plain-port P --ca FILE --mqtt-interval-ms N]\n                    [--tls-dir DIR] [--telemetry-url URL] [--update-url URL --update-pubkey HEX [--update-ca FILE --update-host NAME] --update-interval-ms N --install-ms N --update-messages normal|installing-first|silent-refusal]\n  \
          simboard power-off --pidfile FILE\n  simboard factory-reset --state FILE\n  simboard flash --state FILE --version X.Y.Z\n  simboard sign-image --key FILE --version X.Y.Z [--model M] [--payload-bytes N] --out FILE\n  simboard pubkey --key FILE\n  simboard run --link PATH --state FILE [--flaw NAME]...\n\
          flaws: {}",
         board::Flaw::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
@@ -57,6 +57,8 @@ struct Args {
     ssh_port: Option<u16>,
     web_port: Option<u16>,
     broker_port: Option<u16>,
+    status_port: Option<u16>,
+    redirect_port: Option<u16>,
     lockout_ms: u64,
     source: Option<std::net::IpAddr>,
     key: Option<PathBuf>,
@@ -101,6 +103,8 @@ fn parse_args() -> Result<Args, String> {
         ssh_port: None,
         web_port: None,
         broker_port: None,
+        status_port: None,
+        redirect_port: None,
         lockout_ms: 15_000,
         source: None,
         key: None,
@@ -145,6 +149,8 @@ fn parse_args() -> Result<Args, String> {
             "--ssh-port" => a.ssh_port = Some(value()?.parse().map_err(|e| format!("--ssh-port: {e}"))?),
             "--web-port" => a.web_port = Some(value()?.parse().map_err(|e| format!("--web-port: {e}"))?),
             "--broker-port" => a.broker_port = Some(value()?.parse().map_err(|e| format!("--broker-port: {e}"))?),
+            "--status-port" => a.status_port = Some(value()?.parse().map_err(|e| format!("--status-port: {e}"))?),
+            "--redirect-port" => a.redirect_port = Some(value()?.parse().map_err(|e| format!("--redirect-port: {e}"))?),
             "--lockout-ms" => a.lockout_ms = value()?.parse().map_err(|e| format!("--lockout-ms: {e}"))?,
             "--mqtt-tls-port" => a.mqtt_tls_port = value()?.parse().map_err(|e| format!("--mqtt-tls-port: {e}"))?,
             "--mqtt-plain-port" => {
@@ -284,7 +290,14 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
             (None, None) => None,
             _ => return Err("--update-url and --update-pubkey go together".into()),
         },
-        remote: [args.telnet_port, args.web_port, args.ssh_port, args.broker_port]
+        remote: [
+            args.telnet_port,
+            args.web_port,
+            args.ssh_port,
+            args.broker_port,
+            args.status_port,
+            args.redirect_port,
+        ]
             .iter()
             .any(Option::is_some)
             .then(|| remote::RemoteOptions {
@@ -293,6 +306,8 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
                 web_port: args.web_port,
                 ssh_port: args.ssh_port,
                 broker_port: args.broker_port,
+                status_port: args.status_port,
+                redirect_port: args.redirect_port,
                 lockout: Duration::from_millis(args.lockout_ms),
                 state: args.state.clone().unwrap_or_default(),
                 factory_user: args.factory_user.clone(),

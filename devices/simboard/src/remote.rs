@@ -29,6 +29,10 @@ pub struct RemoteOptions {
     pub ssh_port: Option<u16>,
     /// The board's own MQTT broker (a hub's, for its sensors), on the same account.
     pub broker_port: Option<u16>,
+    /// A status page anyone may read (no login), over the services' TLS when there is one.
+    pub status_port: Option<u16>,
+    /// Plain HTTP that only redirects to the web admin page over HTTPS.
+    pub redirect_port: Option<u16>,
     pub lockout: Duration,
     pub state: PathBuf,
     pub factory_user: String,
@@ -209,6 +213,14 @@ pub fn start(opts: RemoteOptions) {
     }
     if let Some(p) = opts.broker_port {
         serve(opts.address, p, fresh(), crate::broker::serve);
+    }
+    if let Some(p) = opts.status_port {
+        serve(opts.address, p, fresh(), status_page);
+    }
+    if let Some(p) = opts.redirect_port {
+        let mut plain = fresh();
+        plain.opts.tls = None;
+        serve(opts.address, p, plain, redirect);
     }
     if opts.flaws.contains(&Flaw::TelnetListening) {
         // the same console, left on telnet's port in clear
@@ -511,6 +523,25 @@ fn url_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The login-free status page: what a camera shows anyone on the LAN.
+fn status_page(w: &mut dyn Conn, _: &Accounts) {
+    if read_head(w).is_some() {
+        respond(w, "200 OK", "", "<html><body><h1>SimBoard status</h1><p>firmware 1.0.0, link up</p></body></html>");
+    }
+}
+
+/// Plain HTTP on its own port: every request is sent to the admin page over HTTPS.
+fn redirect(w: &mut dyn Conn, a: &Accounts) {
+    if read_head(w).is_none() {
+        return;
+    }
+    let to = match a.opts.web_port {
+        Some(p) => format!("Location: https://{}:{p}/login\r\n", a.opts.address),
+        None => String::new(),
+    };
+    respond(w, "301 Moved Permanently", &to, "");
 }
 
 fn respond(w: &mut dyn Conn, status: &str, extra: &str, body: &str) {
