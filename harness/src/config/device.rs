@@ -38,7 +38,12 @@ pub struct RawProfile {
     /// Commands run once before the run (build firmware, flash, start a wrapper).
     #[serde(default)]
     pub setup: Vec<Loc<String>>,
-    /// The maker's declarations that decide which checks apply, e.g. `console_login: true`.
+    /// The maker's declarations that decide which checks apply (`true`/`false`, or
+    /// `{ applies: false, reason: "..." }`). Read by certbench: `console_login` (the console
+    /// asks for a login; `false`: the password is set over the service with
+    /// `password_command`, PWD-01 is not applicable) and `password_change` (`false`: the
+    /// password cannot be changed, AUT-02 fails, 5.1-4). A scenario's
+    /// `requires.declarations` may name others.
     #[serde(default)]
     pub declarations: BTreeMap<String, Declaration>,
     /// What the device talks to on the network; the bench plays it.
