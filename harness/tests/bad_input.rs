@@ -425,7 +425,14 @@ fn services_in_a_namespace_need_no_declared_address() {
     std::fs::write(&p, format!("{base}{services}")).expect("write");
     let o = certbench(&["validate", p.to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    std::fs::write(&p, format!("{}{services}", base.replace("  namespace: true\n", "  namespace: false\n"))).expect("write");
+    std::fs::write(
+        &p,
+        format!(
+            "{}{services}",
+            base.replace("  namespace: true\n", "  namespace: false\n")
+        ),
+    )
+    .expect("write");
     let o = certbench(&["validate", p.to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
@@ -461,7 +468,9 @@ fn an_older_profile_format_is_told_what_changed_and_an_unknown_one_is_refused() 
     let o = certbench(&["validate", newer.to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("lighttpd-status-page.yaml:5:12: error in `certbench`: profile format 3 is not one this certbench reads"),
+        text(&o).contains(
+            "lighttpd-status-page.yaml:5:12: error in `certbench`: profile format 3 is not one this certbench reads"
+        ),
         "{}",
         text(&o)
     );

@@ -37,7 +37,10 @@ fn run(name: &str, want: &[(&str, &str)]) -> (BTreeMap<String, Case>, tempfile::
 fn root() -> bool {
     // SAFETY: geteuid has no preconditions.
     let ok = unsafe { libc::geteuid() } == 0;
-    assert!(ok || std::env::var_os("CI").is_none(), "the cookbook's devices need root in CI");
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "the cookbook's devices need root in CI"
+    );
     ok
 }
 
@@ -45,7 +48,11 @@ fn root() -> bool {
 fn every_cookbook_profile_validates_without_a_notice() {
     let o = certbench(&["validate", repo().join("docs/cookbook").to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("5 file(s) valid") && !text(&o).contains("notice:"), "{}", text(&o));
+    assert!(
+        text(&o).contains("5 file(s) valid") && !text(&o).contains("notice:"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// A Linux board with a serial login and SSH: the expired factory password forces a change
@@ -53,7 +60,12 @@ fn every_cookbook_profile_validates_without_a_notice() {
 /// changed (AUT-02).
 #[test]
 fn a_linux_board_with_a_serial_login_and_ssh() {
-    if !root() || !deps_ready(&["/var/cache/certbench-deps/sshd", "/var/cache/certbench-deps/pam_pwquality.so"]) {
+    if !root()
+        || !deps_ready(&[
+            "/var/cache/certbench-deps/sshd",
+            "/var/cache/certbench-deps/pam_pwquality.so",
+        ])
+    {
         return;
     }
     run(
@@ -70,7 +82,12 @@ fn a_linux_board_with_a_serial_login_and_ssh() {
 /// fails ATK-02, PWD-01 is not applicable as declared.
 #[test]
 fn a_cli_console_with_telnet() {
-    if !root() || !deps_ready(&["/var/cache/certbench-deps/telnetd", "/var/cache/certbench-deps/pam_pwquality.so"]) {
+    if !root()
+        || !deps_ready(&[
+            "/var/cache/certbench-deps/telnetd",
+            "/var/cache/certbench-deps/pam_pwquality.so",
+        ])
+    {
         return;
     }
     let (cases, dir) = run(
@@ -82,9 +99,16 @@ fn a_cli_console_with_telnet() {
             ("password-strength", "pass"),
         ],
     );
-    assert!(cases["console-access"].message.contains("cli> "), "{:?}", cases["console-access"]);
+    assert!(
+        cases["console-access"].message.contains("cli> "),
+        "{:?}",
+        cases["console-access"]
+    );
     let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
-    assert!(events.contains("the password is set over the network; a shell over telnet"), "{events}");
+    assert!(
+        events.contains("the password is set over the network; a shell over telnet"),
+        "{events}"
+    );
 }
 
 /// A web camera: HTTPS login form, a login-free HTTPS status page and a plain-HTTP redirect,
@@ -108,8 +132,11 @@ fn a_web_camera_with_a_status_page_and_a_redirect() {
         events.contains("declared without a login (no_login), not tried") && events.contains("http-redirect (tcp/"),
         "{events}"
     );
-    let tls = std::fs::read_to_string(dir.path().join("results/scenarios/tls-service-config/tls-certificates.json"))
-        .expect("certificates");
+    let tls = std::fs::read_to_string(
+        dir.path()
+            .join("results/scenarios/tls-service-config/tls-certificates.json"),
+    )
+    .expect("certificates");
     assert!(tls.contains("status") && tls.contains("web"), "{tls}");
 }
 
@@ -120,7 +147,10 @@ fn an_mqtt_sensor_without_inbound_services() {
     if !tools_ready(&["mosquitto_pub", "mosquitto"]) {
         return;
     }
-    run("mqtt-sensor", &[("plaintext-mqtt-rejection", "pass"), ("tls-old-version", "pass")]);
+    run(
+        "mqtt-sensor",
+        &[("plaintext-mqtt-rejection", "pass"), ("tls-old-version", "pass")],
+    );
 }
 
 /// A microcontroller with a debug port and a console login: the console's login forces a
@@ -134,5 +164,9 @@ fn an_mcu_with_a_debug_port() {
         "mcu-debug-port",
         &[("password-reset-enforcement", "pass"), ("debug-port-locked", "failure")],
     );
-    assert!(cases["debug-port-locked"].message.starts_with("ATK-03"), "{:?}", cases["debug-port-locked"]);
+    assert!(
+        cases["debug-port-locked"].message.starts_with("ATK-03"),
+        "{:?}",
+        cases["debug-port-locked"]
+    );
 }

@@ -447,17 +447,29 @@ fn a_console_without_a_login_sets_the_password_over_ssh_and_a_fixed_password_fai
     for id in only {
         assert_eq!(cases[id].status, want(id), "{id}: {:?}\n{log}", cases[id]);
     }
-    assert!(cases["console-access"].message.starts_with("ATK-02:") && cases["console-access"].message.contains("cli> "));
-    assert!(cases["password-reset-enforcement"].message.contains("console_login: false"));
+    assert!(
+        cases["console-access"].message.starts_with("ATK-02:") && cases["console-access"].message.contains("cli> ")
+    );
+    assert!(
+        cases["password-reset-enforcement"]
+            .message
+            .contains("console_login: false")
+    );
     let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
     assert!(
         events.contains("the console has no login (declared): the password is set over the network; a shell over ssh"),
         "{events}"
     );
     // the new password is proven by a login with it, judged by the SSH driver
-    let attempts = std::fs::read_to_string(dir.path().join("results/scenarios/password-changeable/remote-attempts.jsonl"))
-        .expect("attempts");
-    assert!(attempts.contains("\"credential\":\"the password of this step\",\"outcome\":\"accepted\""), "{attempts}");
+    let attempts = std::fs::read_to_string(
+        dir.path()
+            .join("results/scenarios/password-changeable/remote-attempts.jsonl"),
+    )
+    .expect("attempts");
+    assert!(
+        attempts.contains("\"credential\":\"the password of this step\",\"outcome\":\"accepted\""),
+        "{attempts}"
+    );
     assert_no_secret(&dir.path().join("results"), &["Factory-Default-1"]);
 
     // the same device, its maker declaring the password cannot be changed
@@ -472,8 +484,15 @@ fn a_console_without_a_login_sets_the_password_over_ssh_and_a_fixed_password_fai
     let (code, cases, _d, log) = run_remote(fixed.to_str().expect("utf8"), &[], &only, None);
     assert_eq!(code, Some(1), "{log}");
     let c = &cases["password-changeable"];
-    assert_eq!((c.status.as_str(), c.classname.as_str()), ("failure", "AUT-02"), "{c:?}");
-    assert!(c.message.contains("the password is fixed in ROM") && c.message.contains("5.1-4"), "{c:?}");
+    assert_eq!(
+        (c.status.as_str(), c.classname.as_str()),
+        ("failure", "AUT-02"),
+        "{c:?}"
+    );
+    assert!(
+        c.message.contains("the password is fixed in ROM") && c.message.contains("5.1-4"),
+        "{c:?}"
+    );
     for id in ["password-strength", "default-credentials"] {
         assert_eq!(cases[id].status, "skipped", "{id}: {:?}", cases[id]);
         assert!(cases[id].message.contains("AUT-02"), "{:?}", cases[id]);
@@ -492,7 +511,8 @@ fn a_console_without_a_login_sets_the_password_over_ssh_and_a_fixed_password_fai
     let c = &cases["password-changeable"];
     assert_eq!(c.status, "error", "{c:?}");
     assert!(
-        c.message.contains("declares no SSH or telnet service to set the password on")
+        c.message
+            .contains("declares no SSH or telnet service to set the password on")
             && c.message.contains("password_change: false"),
         "{c:?}"
     );

@@ -67,8 +67,9 @@ fn the_good_board_passes_every_remote_check_with_the_attempts_as_evidence() {
     }
     let events = read(&dir, "results/events.jsonl");
     assert!(
-        events.contains("before setup (factory state): all 60 default credentials refused, and the factory credentials too")
-            && events.contains("after setup: all 60 default credentials refused (paced"),
+        events.contains(
+            "before setup (factory state): all 60 default credentials refused, and the factory credentials too"
+        ) && events.contains("after setup: all 60 default credentials refused (paced"),
         "{events}"
     );
     assert!(
@@ -306,8 +307,14 @@ fn weak_passwords_over_the_boards_telnet_shell(#[case] profile: &str, #[case] wa
     assert_eq!(c.status, reuse, "{c:?}\n{}", r.log);
     if reuse == "failure" {
         assert!(c.message.starts_with("PWD-07: reuses the factory password"), "{c:?}");
-        let shell = read(&r.dir, "results/scenarios/remote-password-factory-reuse/remote-shell.txt");
-        assert!(shell.contains(" > passwd<Enter>") && !shell.contains("simboard-factory"), "{shell}");
+        let shell = read(
+            &r.dir,
+            "results/scenarios/remote-password-factory-reuse/remote-shell.txt",
+        );
+        assert!(
+            shell.contains(" > passwd<Enter>") && !shell.contains("simboard-factory"),
+            "{shell}"
+        );
     }
     let r = Certbench::profile(profile)
         .args(&["--skip-setup"])
@@ -968,7 +975,10 @@ fn services_without_a_login_are_left_out_of_the_password_checks_and_said_so() {
     let c = r.cases.first().cloned().expect("one testcase");
     assert_eq!((r.code, c.status.as_str()), (Some(0), "pass"), "{c:?}\n{}", r.log);
     let attempts = read(&r.dir, "results/scenarios/sweep-only/remote-attempts.jsonl");
-    assert!(!attempts.contains("status-page") && attempts.contains("\"service\":\"admin-page\""), "{attempts}");
+    assert!(
+        !attempts.contains("status-page") && attempts.contains("\"service\":\"admin-page\""),
+        "{attempts}"
+    );
     let events = read(&r.dir, "results/events.jsonl");
     assert!(
         events.contains("status-page (tcp/") && events.contains("declared without a login (no_login), not tried"),
@@ -1005,19 +1015,39 @@ fn a_default_pair_that_works_only_before_setup_fails_pwd03_naming_the_state() {
     let text = std::fs::read_to_string(repo().join("devices/simboard-remote-factory-login.yaml"))
         .expect("profile")
         .replace("password: { value: simboard-factory }", "password: { value: \"1234\" }")
-        .replace("--flaw remote-factory-login", "--flaw remote-factory-login --factory-password 1234");
+        .replace(
+            "--flaw remote-factory-login",
+            "--flaw remote-factory-login --factory-password 1234",
+        );
     assert!(text.contains("--factory-password 1234") && text.contains("value: \"1234\""));
     std::fs::write(&profile, text).expect("write");
-    let (cases, code, dir, out) = run_only_with(profile.to_str().expect("utf8"), &["default-credentials"], &["--skip-setup"]);
+    let (cases, code, dir, out) = run_only_with(
+        profile.to_str().expect("utf8"),
+        &["default-credentials"],
+        &["--skip-setup"],
+    );
     assert_eq!(code, Some(1), "{out}");
     let c = &cases["default-credentials"];
-    assert_eq!((c.status.as_str(), c.classname.as_str()), ("failure", "PWD-03"), "{c:?}\n{out}");
+    assert_eq!(
+        (c.status.as_str(), c.classname.as_str()),
+        ("failure", "PWD-03"),
+        "{c:?}\n{out}"
+    );
     assert!(
-        c.message.starts_with("PWD-03: before setup (factory state), telnet") && c.message.contains("mirai #") && c.message.contains("(user \"admin\", a password from the published list)"),
+        c.message.starts_with("PWD-03: before setup (factory state), telnet")
+            && c.message.contains("mirai #")
+            && c.message
+                .contains("(user \"admin\", a password from the published list)"),
         "{c:?}"
     );
     let attempts = read(&dir, "results/scenarios/default-credentials/remote-attempts.jsonl");
     // paced by the factory login, which the board takes before setup
-    assert!(attempts.contains("\"credential\":\"the factory password\",\"outcome\":\"accepted\""), "{attempts}");
-    assert!(!attempts.contains("\"1234\""), "the password is named by its entry, never written");
+    assert!(
+        attempts.contains("\"credential\":\"the factory password\",\"outcome\":\"accepted\""),
+        "{attempts}"
+    );
+    assert!(
+        !attempts.contains("\"1234\""),
+        "the password is named by its entry, never written"
+    );
 }

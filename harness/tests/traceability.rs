@@ -87,7 +87,9 @@ fn a_device_without_an_update_mechanism_fails_requirement_2() {
     assert_eq!(cases["update-mitm"].status, "skipped", "no update channel to attack");
     assert!(
         cases["update-corrupt-image"].message.contains("declare 5.3-2")
-            && cases["update-auto-default"].message.contains("declare 5.3-4, 5.3-5, 5.3-6"),
+            && cases["update-auto-default"]
+                .message
+                .contains("declare 5.3-4, 5.3-5, 5.3-6"),
         "{:?}",
         cases
     );

@@ -298,23 +298,23 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
             args.status_port,
             args.redirect_port,
         ]
-            .iter()
-            .any(Option::is_some)
-            .then(|| remote::RemoteOptions {
-                address: args.source.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
-                telnet_port: args.telnet_port,
-                web_port: args.web_port,
-                ssh_port: args.ssh_port,
-                broker_port: args.broker_port,
-                status_port: args.status_port,
-                redirect_port: args.redirect_port,
-                lockout: Duration::from_millis(args.lockout_ms),
-                state: args.state.clone().unwrap_or_default(),
-                factory_user: args.factory_user.clone(),
-                factory_password: args.factory_password.clone(),
-                flaws: args.flaws.clone(),
-                tls: remote_tls.clone(),
-            }),
+        .iter()
+        .any(Option::is_some)
+        .then(|| remote::RemoteOptions {
+            address: args.source.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+            telnet_port: args.telnet_port,
+            web_port: args.web_port,
+            ssh_port: args.ssh_port,
+            broker_port: args.broker_port,
+            status_port: args.status_port,
+            redirect_port: args.redirect_port,
+            lockout: Duration::from_millis(args.lockout_ms),
+            state: args.state.clone().unwrap_or_default(),
+            factory_user: args.factory_user.clone(),
+            factory_password: args.factory_password.clone(),
+            flaws: args.flaws.clone(),
+            tls: remote_tls.clone(),
+        }),
         telemetry_url: args.telemetry_url.clone(),
     })
 }

@@ -528,7 +528,12 @@ fn url_decode(s: &str) -> String {
 /// The login-free status page: what a camera shows anyone on the LAN.
 fn status_page(w: &mut dyn Conn, _: &Accounts) {
     if read_head(w).is_some() {
-        respond(w, "200 OK", "", "<html><body><h1>SimBoard status</h1><p>firmware 1.0.0, link up</p></body></html>");
+        respond(
+            w,
+            "200 OK",
+            "",
+            "<html><body><h1>SimBoard status</h1><p>firmware 1.0.0, link up</p></body></html>",
+        );
     }
 }
 

@@ -1337,8 +1337,16 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         && !(1..=super::version::CURRENT).contains(&v.value)
     {
         errs.borrow_mut().push(
-            InputError::new(file, Some(v.pos), "certbench", format!("profile format {} is not one this certbench reads", v.value))
-                .with_hint(format!("formats 1 to {} (README, \"Profile format versions\"); a newer format needs a newer certbench", super::version::CURRENT)),
+            InputError::new(
+                file,
+                Some(v.pos),
+                "certbench",
+                format!("profile format {} is not one this certbench reads", v.value),
+            )
+            .with_hint(format!(
+                "formats 1 to {} (README, \"Profile format versions\"); a newer format needs a newer certbench",
+                super::version::CURRENT
+            )),
         );
     }
     let notices = super::version::notices(&raw);

@@ -7,9 +7,9 @@ pub mod debug;
 pub mod device;
 pub mod scenario;
 pub mod services;
-pub mod version;
 pub mod signoff;
 pub mod update;
+pub mod version;
 pub mod yaml;
 
 pub use crate::model::{duration, template};

@@ -317,14 +317,14 @@ pub fn resolve(
             // `Service::host_known` refuses (a run without its namespace sends nothing)
             DeviceAddress::Namespace => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             DeviceAddress::Unknown => {
-            bad(
-                errs,
-                Some(s.name.pos),
-                "host",
-                "remote services need the device's address".into(),
-                "declare `network.address` (or the lab's `bench.device_address`), or run the device in `network.namespace`: certbench tries credentials only against the device under test",
-            );
-            continue;
+                bad(
+                    errs,
+                    Some(s.name.pos),
+                    "host",
+                    "remote services need the device's address".into(),
+                    "declare `network.address` (or the lab's `bench.device_address`), or run the device in `network.namespace`: certbench tries credentials only against the device under test",
+                );
+                continue;
             }
         };
         if let Some(h) = &s.host

@@ -16,7 +16,10 @@ pub fn notices(raw: &RawProfile) -> Vec<String> {
     }
     let mut out = Vec::new();
     let declared = |name: &str| raw.declarations.contains_key(name);
-    let has_services = raw.services.iter().any(|s| s.kind != super::services::ServiceKind::NoLogin);
+    let has_services = raw
+        .services
+        .iter()
+        .any(|s| s.kind != super::services::ServiceKind::NoLogin);
     if has_services {
         out.push(
             "default-credentials (PWD-03) now sweeps in the state the device ships in (before setup) as well as after: paced by the factory login; declare services[].throttle as the device really locks"
@@ -41,7 +44,11 @@ pub fn notices(raw: &RawProfile) -> Vec<String> {
                 .to_string(),
         );
     }
-    if raw.services.iter().any(|s| s.kind == super::services::ServiceKind::HttpBasic) {
+    if raw
+        .services
+        .iter()
+        .any(|s| s.kind == super::services::ServiceKind::HttpBasic)
+    {
         out.push(
             "a page that needs no login can be declared `kind: no_login` (left out of the password checks, still known to ATK-01 and, with tls, COM-03) instead of as a login that takes any password"
                 .to_string(),

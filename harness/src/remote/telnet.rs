@@ -489,7 +489,11 @@ mod tests {
                     let _ = lines.next_line().await;
                     let _ = w.write_all(b"\r\x1b[1mPassword:\x1b[0m ").await;
                     let pw = lines.next_line().await.ok().flatten().unwrap_or_default();
-                    let answer: &[u8] = if pw.trim_end() == "right" { b"\r\n\r~ # " } else { b"\r\n\rLogin incorrect\r\n" };
+                    let answer: &[u8] = if pw.trim_end() == "right" {
+                        b"\r\n\r~ # "
+                    } else {
+                        b"\r\n\rLogin incorrect\r\n"
+                    };
                     let _ = w.write_all(answer).await;
                     let _ = lines.next_line().await;
                 });

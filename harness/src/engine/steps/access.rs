@@ -85,7 +85,11 @@ impl Run<'_> {
         let pick = services
             .iter()
             .find(|s| s.password_command.is_some())
-            .or_else(|| services.iter().find(|s| matches!(s.kind, ServiceKind::Ssh | ServiceKind::Telnet)))
+            .or_else(|| {
+                services
+                    .iter()
+                    .find(|s| matches!(s.kind, ServiceKind::Ssh | ServiceKind::Telnet))
+            })
             .map(|s| s.name.clone());
         let Some(name) = pick else {
             return Err(Stop::Error(

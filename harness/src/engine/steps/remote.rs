@@ -90,12 +90,7 @@ impl Run<'_> {
                 format!("{} ({}/{})", s.name, if s.udp { "udp" } else { "tcp" }, port.trim())
             })
             .collect();
-        (!names.is_empty()).then(|| {
-            format!(
-                "{}: declared without a login (no_login), not tried",
-                names.join(", ")
-            )
-        })
+        (!names.is_empty()).then(|| format!("{}: declared without a login (no_login), not tried", names.join(", ")))
     }
 
     /// A step's summary with the services it left out said first.
@@ -281,14 +276,20 @@ impl Run<'_> {
             .await?;
         match o {
             Outcome::Accepted => {
-                self.reopen_remote_shell(password)
-                    .await
-                    .map_err(|e| Stop::Error(format!("{} took the login, but no shell opened after it: {e}", t.describe())))?;
+                self.reopen_remote_shell(password).await.map_err(|e| {
+                    Stop::Error(format!(
+                        "{} took the login, but no shell opened after it: {e}",
+                        t.describe()
+                    ))
+                })?;
                 Ok(LoginOutcome::Shell)
             }
             Outcome::PasswordChange => Ok(LoginOutcome::PasswordChange),
             Outcome::Rejected | Outcome::NoPasswords(_) => Ok(LoginOutcome::Rejected),
-            Outcome::Unanswered(why) => Err(Stop::Error(format!("{} gave no decision on a login: {why}", t.describe()))),
+            Outcome::Unanswered(why) => Err(Stop::Error(format!(
+                "{} gave no decision on a login: {why}",
+                t.describe()
+            ))),
         }
     }
 
@@ -507,7 +508,11 @@ impl Run<'_> {
                 "a factory-state sweep needs the device in factory state, and this scenario set a password before it: put `credential_sweep: { state: factory }` right after `factory_reset` and a power cycle".into(),
             ));
         }
-        let when = if factory { "before setup (factory state)" } else { "after setup" };
+        let when = if factory {
+            "before setup (factory state)"
+        } else {
+            "after setup"
+        };
         let list = crate::remote::defaults::entries(&self.bench.device.default_credentials);
         // the right login that paces the sweep: the current password logs in; in factory
         // state the factory credentials are taken (a shell, or a demand for a new password)
@@ -642,7 +647,13 @@ impl Run<'_> {
         }
         let user = Self::remote_user(t, right);
         let o = self
-            .decided_login(t, &user, &right.password, "the factory password", Duration::from_secs(60))
+            .decided_login(
+                t,
+                &user,
+                &right.password,
+                "the factory password",
+                Duration::from_secs(60),
+            )
             .await?;
         Ok(match o {
             Outcome::Accepted | Outcome::PasswordChange => Control::Paced,
