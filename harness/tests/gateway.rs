@@ -544,10 +544,13 @@ struct LabLink {
 
 impl LabLink {
     fn new(bench_cidr: &str, mac: &str) -> LabLink {
+        // unique per test of this process too (tests run side by side)
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let n = std::process::id() % 100_000;
         let l = LabLink {
-            ns: format!("cbtest-dhcp-{n}"),
-            lab_if: format!("cbl{n}"),
+            ns: format!("cbtest-dhcp-{n}-{k}"),
+            lab_if: format!("cbl{n}x{k}"),
         };
         let ip = |args: &[&str]| {
             let o = Command::new("ip").args(args).output().expect("ip");
@@ -576,6 +579,59 @@ impl Drop for LabLink {
         let _ = Command::new("ip").args(["link", "del", &self.lab_if]).output();
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
     }
+}
+
+/// A real board on a lab interface is answered like an emulated one (issue 25): its plain
+/// HTTP poll to a hard-coded cloud address goes through its router (the bench, from its
+/// DHCP lease), is redirected on the lab interface to the bench's listener, answered, and
+/// judged: COM-01 fails with the flow, and intercepted.jsonl names where it was going.
+/// Nothing reaches the address: the bench forwards nothing.
+#[test]
+fn a_board_on_a_lab_interface_is_answered_and_its_clear_text_judged() {
+    if !ready() || !tools_ready(&["busybox", "nft"]) {
+        return;
+    }
+    let mac = "02:cb:00:00:00:03";
+    let link = LabLink::new("198.19.252.1/30", mac);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = dir.path().join("lab.yaml");
+    std::fs::write(
+        &lab,
+        format!(
+            "bench:\n  capture_interface: {}\n  device_address: 198.19.252.2\n  device_mac: \"{mac}\"\n  dhcp: true\n",
+            link.lab_if
+        ),
+    )
+    .expect("lab");
+    let r = Certbench::profile("fixtures/devices/dhcp-board-http.yaml")
+        .args(&["--lab", lab.to_str().expect("utf8")])
+        .args(&["--set", &format!("board_netns={}", link.ns), "--set", "board_if=board0"])
+        .args(&[
+            "--set",
+            "board_names=cloud.board.test",
+            "--set",
+            "board_http=203.0.113.9:8080/poll",
+        ])
+        .args(&["-s", "fixtures/scenarios/traffic-short.yaml"])
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(
+        (c.status.as_str(), c.classname.as_str()),
+        ("failure", "COM-01"),
+        "{c:?}\n{}",
+        r.log
+    );
+    assert!(c.message.contains("203.0.113.9") && c.message.contains("http"), "{c:?}");
+    let seen = std::fs::read_to_string(r.results().join("scenarios/traffic-short/intercepted.jsonl"))
+        .expect("intercepted.jsonl");
+    assert!(
+        seen.contains("203.0.113.9:8080") && seen.contains("GET /poll"),
+        "{seen}"
+    );
+    // the board got the bench's answer (as from its cloud)
+    let got = std::fs::read_to_string(r.dir.path().join("work/board/http")).unwrap_or_default();
+    assert!(got.contains("{}"), "{got}");
+    assert!(r.log.contains(&format!("redirected on {}", link.lab_if)), "{}", r.log);
 }
 
 /// A real board's path (lab `bench.capture_interface` + `bench.dhcp`): busybox's DHCP

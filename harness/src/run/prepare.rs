@@ -87,9 +87,25 @@ pub(super) async fn prepare(
         }
     }
     // every other connection the device opens is answered by the bench (issue 25): after
-    // the benches, whose ports keep their own servers
+    // the benches, whose ports keep their own servers. On the device's namespace link, or
+    // on a lab interface (a real board whose router is the bench: its DHCP lease says so,
+    // or the lab configured it)
     let (mut gateway, mut notes) = (gateway, notes);
-    if let Some(n) = &gateway.net {
+    let link = match (&gateway.net, &device.link, device.attribution.device) {
+        (Some(n), _, _) => Some((n.name.clone(), n.host_if.clone(), n.device_ip, Ok(n.host_ip))),
+        (None, Some(crate::config::device::Link::Interface(i)), Some(std::net::IpAddr::V4(board)))
+            if gateway.error.is_none() =>
+        {
+            Some((
+                format!("certbench-{}-lab", std::process::id()),
+                i.clone(),
+                board,
+                crate::gateway::dhcp::interface_address(i).map(|(a, _)| a),
+            ))
+        }
+        _ => None,
+    };
+    if let Some((table, iface, board, bench_ip)) = link {
         let mut kept: Vec<u16> = Vec::new();
         if let Some(b) = &net {
             kept.extend([b.plain.addr.port(), b.tls.addr.port()]);
@@ -118,13 +134,17 @@ pub(super) async fn prepare(
             vars.insert("netns.ca_cert".into(), ca.display().to_string());
         }
         let mitm = pki.map(crate::gateway::intercept::Mitm::new);
-        match crate::gateway::intercept::Interceptor::start(&n.name, &n.host_if, n.device_ip, n.host_ip, &kept, mitm)
-            .await
-        {
+        let started = match bench_ip {
+            Ok(bench_ip) => {
+                crate::gateway::intercept::Interceptor::start(&table, &iface, board, bench_ip, &kept, mitm).await
+            }
+            Err(e) => Err(format!("the bench has no IPv4 address on {iface}: {e}")),
+        };
+        match started {
             Ok(i) => {
                 notes.push(format!(
-                    "the bench answers every other TCP connection the device opens, to any port and any address (redirected on {} to {}; intercepted.jsonl): nothing leaves the bench",
-                    n.host_if, i.addr
+                    "the bench answers every other TCP connection the device opens, to any port and any address (redirected on {iface} to {}; intercepted.jsonl): nothing leaves the bench",
+                    i.addr
                 ));
                 gateway.intercept = Some(i);
             }
