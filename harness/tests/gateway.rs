@@ -160,6 +160,42 @@ fn run_mode(mode: &str) -> (Case, tempfile::TempDir, String) {
     (c, r.dir, r.log)
 }
 
+/// The device's time requests are answered by the bench (issue 25): Debian's chrony in the
+/// device's namespace asks a hard-coded time server (192.0.2.123) and one by name; both get
+/// the bench's clock (chronyd -Q reports an offset of well under a second, so the device's
+/// clock would be right), every query is in ntp-queries.jsonl, and NTP stays on COM-01's
+/// allowlist (the run's only data is time and names: not decided, never a PASS).
+#[test]
+fn the_devices_time_requests_get_the_benchs_clock() {
+    if !ready() || !deps_ready(&["/var/cache/certbench-deps/chronyd"]) {
+        return;
+    }
+    let (c, dir, log) = run_mode("ntp-client");
+    assert_eq!(c.status, "error", "{c:?}\n{log}");
+    assert!(
+        c.message.contains("address configuration, name resolution or time") && c.message.contains("ntp"),
+        "{c:?}"
+    );
+    let chrony = std::fs::read_to_string(dir.path().join("work/netdev/ntp.log")).expect("ntp.log");
+    let offsets: Vec<f64> = chrony
+        .lines()
+        .filter_map(|l| l.split("System clock wrong by ").nth(1))
+        .filter_map(|r| r.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(offsets.len() >= 2, "both servers answered: {chrony}");
+    assert!(offsets.iter().all(|o: &f64| o.abs() < 1.0), "{offsets:?}");
+    let queries = std::fs::read_to_string(dir.path().join("results/scenarios/traffic-short/ntp-queries.jsonl"))
+        .expect("ntp-queries.jsonl");
+    assert!(
+        queries.contains("\"answered\":true") && queries.contains("\"version\":4"),
+        "{queries}"
+    );
+    assert!(
+        log.contains("the device's time requests (NTP, to any address) are answered"),
+        "{log}"
+    );
+}
+
 /// The IP forwarding counter of this machine's network (`ForwDatagrams` of /proc/net/snmp).
 fn forwarded() -> u64 {
     let snmp = std::fs::read_to_string("/proc/net/snmp").expect("/proc/net/snmp");

@@ -182,7 +182,8 @@ pub fn ntp(d: &[u8]) -> bool {
     if !matches!(version, 3 | 4) || !(1..=5).contains(&mode) || stratum > 16 {
         return false;
     }
-    if !(-6..=17).contains(&poll) || !(-32..=0).contains(&precision) {
+    // (chrony's client requests carry a precision of +32: nothing of the client's own clock)
+    if !(-6..=17).contains(&poll) || !((-32..=0).contains(&precision) || (mode == 3 && precision == 32)) {
         return false;
     }
     // a server's receive and transmit times are after 1970 (era 0 runs to 2036); a client
@@ -430,6 +431,21 @@ mod tests {
         p[2] = 6;
         p[3] = 0xec; // precision -20
         p
+    }
+
+    #[test]
+    fn a_chrony_client_request_is_ntp() {
+        // chronyd -Q's request as captured: v4 client, stratum 0, poll 6, precision +32,
+        // only the transmit time set
+        let mut r = vec![0u8; 48];
+        r[0] = 0x23;
+        r[2] = 6;
+        r[3] = 0x20;
+        r[40..48].copy_from_slice(&0x9a3b_c1d2_e3f4_0516u64.to_be_bytes());
+        assert!(ntp(&r));
+        // a server may not claim it
+        r[0] = 0x24;
+        assert!(!ntp(&r));
     }
 
     #[test]

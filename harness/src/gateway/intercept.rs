@@ -147,7 +147,15 @@ pub(crate) fn delete_table(name: &str) {
 /// The ruleset: on `iface`, from `device`: TCP to the bench's own `kept` ports stays; every
 /// other new TCP connection goes to `port`; UDP DNS to anyone but the bench goes to the
 /// bench's name server.
-fn ruleset(table: &str, iface: &str, device: Ipv4Addr, bench: Ipv4Addr, port: u16, kept: &[u16]) -> String {
+fn ruleset(
+    table: &str,
+    iface: &str,
+    device: Ipv4Addr,
+    bench: Ipv4Addr,
+    port: u16,
+    kept: &[u16],
+    ntp: Option<u16>,
+) -> String {
     let mut s = format!(
         "table ip {table} {{\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n"
     );
@@ -164,6 +172,11 @@ fn ruleset(table: &str, iface: &str, device: Ipv4Addr, bench: Ipv4Addr, port: u1
     s.push_str(&format!(
         "    iifname \"{iface}\" ip saddr {device} ip daddr != {bench} udp dport 53 redirect to :53\n"
     ));
+    if let Some(p) = ntp {
+        s.push_str(&format!(
+            "    iifname \"{iface}\" ip saddr {device} udp dport 123 redirect to :{p}\n"
+        ));
+    }
     s.push_str("  }\n}\n");
     s
 }
@@ -272,6 +285,8 @@ enum Served {
 pub struct Interceptor {
     pub addr: SocketAddr,
     pub log: Arc<Mutex<InterceptLog>>,
+    /// The bench's clock: every NTP request of the device, to any address, is answered.
+    pub ntp: Option<super::ntp::NtpServer>,
     mitm: Option<Arc<Mitm>>,
     rules: Option<Rules>,
     task: tokio::task::JoinHandle<()>,
@@ -304,16 +319,21 @@ impl Interceptor {
         let log = Arc::new(Mutex::new(InterceptLog::default()));
         let mitm = mitm.map(Arc::new);
         let task = tokio::spawn(serve(listener, log.clone(), mitm.clone()));
+        // without it the device's time requests stay unanswered (its clock may be wrong),
+        // which the run's notes say; interception goes on
+        let ntp = super::ntp::NtpServer::start(bench).await.ok();
         let mut me = Interceptor {
             addr,
             log,
+            ntp,
             mitm,
             rules: None,
             task,
         };
         // the table is made last: until the listener exists, nothing is redirected to it
         delete_table(table);
-        nft(&ruleset(table, iface, device, bench, addr.port(), kept))?;
+        let ntp_port = me.ntp.as_ref().map(|n| n.addr.port());
+        nft(&ruleset(table, iface, device, bench, addr.port(), kept, ntp_port))?;
         me.rules = Some(Rules { table: table.into() });
         Ok(me)
     }
@@ -841,6 +861,7 @@ mod tests {
             Ipv4Addr::new(198, 18, 0, 1),
             4000,
             &[8883, 1883],
+            Some(4123),
         );
         for line in r
             .lines()
@@ -856,6 +877,7 @@ mod tests {
         }
         assert!(r.contains("tcp dport { 8883, 1883 } accept"), "{r}");
         assert!(r.contains("meta l4proto tcp redirect to :4000"), "{r}");
+        assert!(r.contains("udp dport 123 redirect to :4123"), "{r}");
     }
 
     #[test]

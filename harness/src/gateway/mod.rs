@@ -10,6 +10,7 @@ pub mod dns;
 pub mod flows;
 pub mod intercept;
 pub mod netns;
+pub mod ntp;
 pub mod pcapng;
 pub mod scan;
 

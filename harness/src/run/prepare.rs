@@ -146,6 +146,13 @@ pub(super) async fn prepare(
                     "the bench answers every other TCP connection the device opens, to any port and any address (redirected on {iface} to {}; intercepted.jsonl): nothing leaves the bench",
                     i.addr
                 ));
+                notes.push(match &i.ntp {
+                    Some(n) => format!(
+                        "the device's time requests (NTP, to any address) are answered with this machine's clock ({}; ntp-queries.jsonl)",
+                        n.addr
+                    ),
+                    None => "the bench cannot answer the device's time requests (NTP): its clock may be wrong, and TLS-03 (an expired certificate) is judged on it".into(),
+                });
                 gateway.intercept = Some(i);
             }
             Err(e) => notes.push(format!(

@@ -156,6 +156,26 @@ impl Run<'_> {
                 intercepted_jsonl(&intercepted, intercepted_dropped, &self.bench.redactor),
             );
         }
+        // the device's time requests the bench answered (its clock is the bench's)
+        if let Some((queries, more)) = self
+            .bench
+            .gateway
+            .intercept
+            .as_ref()
+            .and_then(|i| i.ntp.as_ref())
+            .map(|n| n.queries())
+            .filter(|(q, _)| !q.is_empty())
+        {
+            let mut text: String = queries
+                .iter()
+                .filter_map(|q| serde_json::to_string(q).ok())
+                .map(|l| l + "\n")
+                .collect();
+            if more > 0 {
+                text.push_str(&format!("{{\"more_queries_counted_only\":{more}}}\n"));
+            }
+            self.keep_evidence("ntp-queries.jsonl", text);
+        }
         self.keep_evidence(
             "destinations.txt",
             destinations(&table, &conversations, silent, &intercepted),
