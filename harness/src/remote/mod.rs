@@ -245,7 +245,7 @@ impl crate::console::Transport for Pipe {
 pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<(crate::console::Console, bool), String> {
     match t.service.kind {
         ServiceKind::Ssh => Ok((ssh::shell_console(t, user, password).await?, false)),
-        ServiceKind::Telnet => Ok((telnet::shell_console(t, user, password).await?, true)),
+        ServiceKind::Telnet => telnet::shell_console(t, user, password).await,
         k => Err(format!("a {} service gives no shell", k.name())),
     }
 }

@@ -268,7 +268,9 @@ fn escape(bytes: &[u8]) -> Vec<u8> {
 
 /// Logs in over telnet (the service's prompts) and hands the session on as a [`Console`]:
 /// what the device prints is matched and kept exactly as on its serial console.
-pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Console, String> {
+/// Returns the console and whether it is at the shell (false: a forced password change's
+/// dialog is open).
+pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<(Console, bool), String> {
     let p = t
         .service
         .prompts
@@ -343,8 +345,13 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
         wait(vec![p.password.clone()]).await?;
     }
     c.send(&line(password), "<password><Enter>".into()).map_err(sent)?;
-    match wait(vec![p.shell.clone(), p.login_rejected.clone(), p.login.clone()]).await? {
-        0 => Ok(c),
+    // a shell; or (a change forced at this login: PAM's expired password behind telnetd)
+    // the change dialog, left open for the console's password steps to answer
+    let mut pats = vec![p.shell.clone(), p.login_rejected.clone(), p.login.clone()];
+    pats.extend(p.password_change.clone());
+    match wait(pats).await? {
+        0 => Ok((c, true)),
+        3 => Ok((c, false)),
         _ => {
             c.close();
             Err("the login was refused".into())
