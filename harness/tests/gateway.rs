@@ -343,6 +343,30 @@ fn every_tls_client_meets_a_man_in_the_middle_per_destination(
     let r = run.run();
     let c = r.cases.first().expect("one testcase");
     assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    // each destination and identity is a testcase of its own, after the scenario's; the
+    // worst of them is the scenario's verdict
+    let parts: Vec<&Case> = r.cases.iter().filter(|p| p.name.starts_with("tls-clients.")).collect();
+    assert!(parts.len() >= 6, "a part per identity: {:?}\n{}", r.cases, r.log);
+    let dest = says
+        .rsplit("— ")
+        .next()
+        .and_then(|d| d.split(':').next())
+        .unwrap_or_default();
+    for id in ["valid", "self_signed", "old_tls"] {
+        let name = format!("tls-clients.{id}@{dest} ");
+        assert!(parts.iter().any(|p| p.name.starts_with(&name)), "{name}: {parts:?}");
+    }
+    let worst = ["failure", "error", "pass"]
+        .into_iter()
+        .find(|w| parts.iter().any(|p| p.status == *w))
+        .unwrap_or("none");
+    assert_eq!(worst, want, "{parts:?}");
+    if let Some(check) = says.split_once("— ").and_then(|_| says.split(':').next()) {
+        assert!(
+            parts.iter().any(|p| p.status == "failure" && p.classname == check),
+            "a FAIL part in {check}'s class: {parts:?}"
+        );
+    }
     let j = std::fs::read_to_string(r.dir.path().join("results/scenarios/tls-clients/tls-clients.json"))
         .expect("tls-clients.json");
     // a pass has no message: its verdict per destination is in the evidence

@@ -24,7 +24,7 @@ use crate::config::template::{Quote, Template};
 use crate::console::Console;
 use crate::power::{Action, Power};
 use crate::redact::{self, Redactor};
-use crate::report::events::{ScenarioResult, StepRecord, StepStatus, Verdict};
+use crate::report::events::{Part, ScenarioResult, StepRecord, StepStatus, Verdict};
 
 /// The bench as the engine sees it: the device, its interfaces and what the run knows.
 #[derive(Debug)]
@@ -120,6 +120,8 @@ struct Run<'a> {
     power_mark: usize,
     /// The testcase's id (for the evidence of later testcases that reuse its boot).
     id: String,
+    /// Parts decided on their own (each TLS destination and identity of `tls_clients`).
+    parts: Vec<Part>,
 }
 
 /// A shell of the device over one of its network services, where the console's dialogs run.
@@ -246,6 +248,7 @@ pub async fn run_scenario(
         session_log: Vec::new(),
         power_mark: marks.update.unwrap_or(0),
         id: sc.id.clone(),
+        parts: Vec::new(),
     };
     run.steps(sc, started + sc.timeout, &mut result, step_done).await;
     if result.verdict == Verdict::Pass && !run.reviews.is_empty() {
@@ -259,6 +262,13 @@ pub async fn run_scenario(
         // the serial console's prompt state is not the remote shell's
         run.at = None;
     }
+    result.parts = std::mem::take(&mut run.parts)
+        .into_iter()
+        .map(|p| Part {
+            reason: run.bench.redactor.redact(&p.reason),
+            ..p
+        })
+        .collect();
     let mut extra = std::mem::take(&mut run.evidence);
     if !run.attempts.is_empty() {
         extra.insert(0, ("remote-attempts.jsonl".into(), evidence::jsonl(&run.attempts)));

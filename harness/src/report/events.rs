@@ -75,6 +75,24 @@ pub struct ScenarioResult {
     /// Why earlier attempts ended in ERROR, when the scenario was retried; a PASS with
     /// earlier attempts is flaky.
     pub earlier_attempts: Vec<String>,
+    /// Parts of the testcase decided on their own, found only while it ran (each TLS
+    /// destination of the device and each identity offered to it): a testcase of their own
+    /// in JUnit (`<id>.<part>`), a table in the report. The testcase's verdict is the worst
+    /// of them and its own steps'.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+}
+
+/// One part of a testcase (see `ScenarioResult::parts`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Part {
+    /// Unique within the testcase, e.g. `self_signed@api.example.test`.
+    pub name: String,
+    pub verdict: Verdict,
+    /// The check this part decides (none for a positive control).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    pub reason: String,
 }
 
 impl ScenarioResult {
@@ -94,6 +112,7 @@ impl ScenarioResult {
             duration_ms: 0,
             evidence_files: Vec::new(),
             earlier_attempts: Vec::new(),
+            parts: Vec::new(),
         }
     }
 }

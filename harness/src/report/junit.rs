@@ -42,6 +42,7 @@ impl JunitReporter {
         }
         for r in &self.cases {
             suite.add_test_case(case(r, &self.board));
+            suite.add_test_cases(part_cases(r, &self.board));
         }
         // scenarios planned but not reported yet (the run is still going, or was cut):
         // present as errors so nothing planned is ever missing from the file
@@ -83,46 +84,15 @@ fn case(r: &ScenarioResult, board: &str) -> TestCase {
         body.push_str(&r.excerpt);
     }
     let reason = r.reason.clone().unwrap_or_default();
-    let status = match r.verdict {
-        Verdict::Pass => {
-            let mut s = TestCaseStatus::success();
-            // passed only on retry: flaky, with why the earlier attempts errored
-            for why in &r.earlier_attempts {
-                let mut rerun = quick_junit::TestRerun::new(NonSuccessKind::Error);
-                rerun.set_message(xml_safe(why));
-                s.add_rerun(rerun);
-            }
-            s
+    let mut status = status(r.verdict, &reason, r.check.as_deref(), &body);
+    // passed only on retry: flaky, with why the earlier attempts errored
+    if r.verdict == Verdict::Pass {
+        for why in &r.earlier_attempts {
+            let mut rerun = quick_junit::TestRerun::new(NonSuccessKind::Error);
+            rerun.set_message(xml_safe(why));
+            status.add_rerun(rerun);
         }
-        Verdict::NotApplicable => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(xml_safe(&format!("NOT APPLICABLE: {reason}")));
-            s.set_type("not-applicable");
-            s
-        }
-        Verdict::Review => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(xml_safe(&format!("REVIEW: {reason}")));
-            s.set_type("review");
-            s
-        }
-        Verdict::Fail | Verdict::Error => {
-            let kind = if r.verdict == Verdict::Fail {
-                NonSuccessKind::Failure
-            } else {
-                NonSuccessKind::Error
-            };
-            let mut s = TestCaseStatus::non_success(kind);
-            s.set_message(xml_safe(&reason));
-            s.set_type(xml_safe(r.check.as_deref().unwrap_or(if r.verdict == Verdict::Fail {
-                "device-failed"
-            } else {
-                "harness-error"
-            })));
-            s.set_description(xml_safe(&body));
-            s
-        }
-    };
+    }
     let mut tc = TestCase::new(xml_safe(&format!("{} [{board}]", r.id)), status);
     // classname = the check ids, stable across verdicts so CI history lines up
     tc.set_classname(xml_safe(&if checks.is_empty() {
@@ -148,6 +118,58 @@ fn case(r: &ScenarioResult, board: &str) -> TestCase {
     }
     tc.set_system_out(xml_safe(&out));
     tc
+}
+
+/// A verdict as JUnit sees it: FAIL a failure, ERROR an error, NOT APPLICABLE and REVIEW
+/// skipped with their reason.
+fn status(verdict: Verdict, reason: &str, check: Option<&str>, body: &str) -> TestCaseStatus {
+    match verdict {
+        Verdict::Pass => TestCaseStatus::success(),
+        Verdict::NotApplicable | Verdict::Review => {
+            let (label, kind) = if verdict == Verdict::Review {
+                ("REVIEW", "review")
+            } else {
+                ("NOT APPLICABLE", "not-applicable")
+            };
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(xml_safe(&format!("{label}: {reason}")));
+            s.set_type(kind);
+            s
+        }
+        Verdict::Fail | Verdict::Error => {
+            let kind = if verdict == Verdict::Fail {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            };
+            let mut s = TestCaseStatus::non_success(kind);
+            s.set_message(xml_safe(reason));
+            s.set_type(xml_safe(check.unwrap_or(if verdict == Verdict::Fail {
+                "device-failed"
+            } else {
+                "harness-error"
+            })));
+            s.set_description(xml_safe(body));
+            s
+        }
+    }
+}
+
+/// The testcases of a testcase's parts (`<id>.<part> [board]`), in the classname of the
+/// check each part decides, so a CI history lines up per destination and identity.
+fn part_cases(r: &ScenarioResult, board: &str) -> Vec<TestCase> {
+    r.parts
+        .iter()
+        .map(|p| {
+            let mut tc = TestCase::new(
+                xml_safe(&format!("{}.{} [{board}]", r.id, p.name)),
+                status(p.verdict, &p.reason, p.check.as_deref(), &p.reason),
+            );
+            tc.set_classname(xml_safe(p.check.as_deref().unwrap_or(&r.id)));
+            tc.set_system_out(xml_safe(&format!("part of {}: {}\n{}\n", r.id, r.title, p.reason)));
+            tc
+        })
+        .collect()
 }
 
 impl Reporter for JunitReporter {

@@ -6,7 +6,7 @@
 use askama::Template;
 
 use super::cert::{CheckEntry, EvidenceFile, Report};
-use super::events::Verdict;
+use super::events::{Part, Verdict};
 
 /// HTML escaping for element content and attribute values; C0 controls (but tab and
 /// newline) and the noncharacters U+FFFE/U+FFFF are shown as escapes, so the page stays
@@ -89,6 +89,8 @@ struct Check<'a> {
     file: &'a str,
     seconds: String,
     reason: Option<&'a str>,
+    /// Parts decided on their own (each TLS destination and identity): label, class, part.
+    parts: Vec<(&'static str, &'static str, &'a Part)>,
     provisions: &'a [(String, String)],
     steps: Vec<Step<'a>>,
     excerpt: &'a str,
@@ -124,6 +126,14 @@ fn check(c: &CheckEntry) -> Check<'_> {
         file: &res.file,
         seconds: format!("{:.1}", res.duration_ms as f64 / 1000.0),
         reason: res.reason.as_deref(),
+        parts: res
+            .parts
+            .iter()
+            .map(|p| {
+                let label = verdict_label(p.verdict);
+                (label, verdict_class(label), p)
+            })
+            .collect(),
         provisions: &c.provisions,
         steps: res
             .steps

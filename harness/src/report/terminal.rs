@@ -112,6 +112,15 @@ impl<W: Write + Send> TerminalReporter<W> {
                     write!(out, "\n        {}", super::term_safe(r))?;
                 }
                 writeln!(out)?;
+                for p in &result.parts {
+                    writeln!(
+                        out,
+                        "        {} {}{}",
+                        self.paint(p.verdict),
+                        super::term_safe(&p.name),
+                        p.check.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+                    )?;
+                }
             }
             RunEvent::Notice { text } => writeln!(out, "note: {}", super::term_safe(text))?,
             RunEvent::RunFinished {

@@ -13,6 +13,7 @@ use super::prelude::*;
 use crate::bench::sessions::TlsOutcome;
 use crate::gateway::intercept::{Intercepted, Kind, Offer};
 use crate::model::CertVariant;
+use crate::report::events::{Part, Verdict};
 
 /// One connection of a destination, for `tls-clients.json`.
 #[derive(Debug, Serialize)]
@@ -139,6 +140,79 @@ fn judge(name: &str, d: &Destination, identities: &[Offer]) -> Judged {
     ))
 }
 
+/// Each identity offered to one destination as a part of its own
+/// (`<identity>@<destination>`): the valid one PASSes when the client took it (the positive
+/// control); a bad one FAILs its check when the client completed a handshake with it, PASSes
+/// when the client refused it beside a taken valid one, and is ERROR otherwise (no positive
+/// control, or never offered and answered before the window ended).
+fn parts(name: &str, d: &Destination, identities: &[Offer]) -> Vec<Part> {
+    let control = d.attempts.iter().any(|a| a.identity == VALID && accepted(a));
+    identities
+        .iter()
+        .map(|&v| {
+            let mine: Vec<&Attempt> = d.attempts.iter().filter(|a| a.identity == v).collect();
+            let taken = mine.iter().find(|a| accepted(a));
+            let refusal = mine.iter().find(|a| refused(a));
+            let (verdict, reason) = match (v == VALID, taken, refusal) {
+                (true, Some(a), _) => (
+                    Verdict::Pass,
+                    format!(
+                        "the positive control: the client took the valid certificate from the bench CA ({} bytes of application data followed)",
+                        a.application_bytes
+                    ),
+                ),
+                (true, None, Some(a)) => (
+                    Verdict::Error,
+                    format!(
+                        "the client refused even the valid certificate ({:?}): it trusts another CA, so its refusals prove nothing",
+                        a.outcome
+                    ),
+                ),
+                (false, Some(a), _) => (
+                    Verdict::Fail,
+                    format!(
+                        "the client completed a handshake with {} and {} bytes of application data followed",
+                        v.describe(),
+                        a.application_bytes
+                    ),
+                ),
+                (false, None, Some(a)) if control => (
+                    Verdict::Pass,
+                    format!(
+                        "the client refused {} ({:?}) and took the valid certificate",
+                        v.describe(),
+                        a.outcome
+                    ),
+                ),
+                (false, None, Some(_)) => (
+                    Verdict::Error,
+                    format!(
+                        "the client refused {}, but took no valid certificate in the run (no positive control)",
+                        v.describe()
+                    ),
+                ),
+                (_, None, None) if mine.is_empty() => (
+                    Verdict::Error,
+                    "never offered: the client made no connection for it before the window ended".into(),
+                ),
+                (_, None, None) => (
+                    Verdict::Error,
+                    format!(
+                        "offered, but the client neither took nor refused it ({:?})",
+                        mine.last().and_then(|a| a.outcome.clone())
+                    ),
+                ),
+            };
+            Part {
+                name: format!("{}@{name}", v.as_str()),
+                verdict,
+                check: v.check().map(str::to_string),
+                reason: format!("{name}: {reason}"),
+            }
+        })
+        .collect()
+}
+
 impl Run<'_> {
     /// `tls_clients`: waits until every destination the device talks TLS to has met every
     /// identity (or `within` passes), then judges each.
@@ -184,6 +258,7 @@ impl Run<'_> {
         let (mut passed, mut failed, mut undecided) = (Vec::new(), Vec::new(), Vec::new());
         let mut check = None;
         for (name, d) in &mut all {
+            self.parts.extend(parts(name, d, &identities));
             let j = judge(name, d, &identities);
             d.verdict = match &j {
                 Judged::Pass(w) | Judged::Undecided(w) => w.clone(),
@@ -212,6 +287,14 @@ impl Run<'_> {
                 ),
             });
         }
+        self.parts.extend(unmet.iter().map(|name| Part {
+            name: format!("unmet@{name}"),
+            verdict: Verdict::Error,
+            check: None,
+            reason: format!(
+                "{name}: the bench had no identity to offer this destination, so its client met no man in the middle"
+            ),
+        }));
         if !unmet.is_empty() {
             undecided.push(format!(
                 "{} destination(s) met no man in the middle ({}{}: the bench had no identity to offer them)",
@@ -322,5 +405,79 @@ mod tests {
             verdict: String::new(),
         };
         assert!(matches!(judge("t.test", &old, &all()), Judged::Fail(w, "TLS-05") if w.contains("only TLS 1.0")));
+    }
+
+    /// The parts say per identity what the destination's verdict says as a whole: a FAIL
+    /// part exactly when the destination fails (on that identity's check), all PASS exactly
+    /// when it passes.
+    #[test]
+    fn each_identity_of_a_destination_is_a_part_agreeing_with_the_destination() {
+        let worst = |ps: &[Part]| {
+            if ps.iter().any(|p| p.verdict == Verdict::Fail) {
+                Verdict::Fail
+            } else if ps.iter().any(|p| p.verdict == Verdict::Error) {
+                Verdict::Error
+            } else {
+                Verdict::Pass
+            }
+        };
+        let good = Destination {
+            attempts: all().into_iter().map(|v| attempt(v, v == VALID)).collect(),
+            verdict: String::new(),
+        };
+        let ps = parts("t.test", &good, &all());
+        assert_eq!(ps.len(), all().len());
+        assert_eq!(ps[0].name, "valid@t.test");
+        assert!(ps.iter().all(|p| p.verdict == Verdict::Pass), "{ps:?}");
+        assert_eq!(ps[1].check.as_deref(), Some("TLS-01"));
+        // TLS 1.0 only: the one part that fails is TLS-05's
+        let old = Destination {
+            attempts: all()
+                .into_iter()
+                .map(|v| attempt(v, v == VALID || v == Offer::OldTls))
+                .collect(),
+            verdict: String::new(),
+        };
+        let ps = parts("t.test", &old, &all());
+        let failed: Vec<&str> = ps
+            .iter()
+            .filter(|p| p.verdict == Verdict::Fail)
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(failed, ["old_tls@t.test"]);
+        assert!(matches!(judge("t.test", &old, &all()), Judged::Fail(..)));
+        // refuses everything: no part passes on a refusal without the positive control
+        let pinned = Destination {
+            attempts: all().into_iter().map(|v| attempt(v, false)).collect(),
+            verdict: String::new(),
+        };
+        let ps = parts("t.test", &pinned, &all());
+        assert!(ps.iter().all(|p| p.verdict == Verdict::Error), "{ps:?}");
+        assert!(ps[1].reason.contains("no positive control"), "{}", ps[1].reason);
+        // a window that ended early: the identities never offered are ERROR, named so
+        let short = Destination {
+            attempts: vec![
+                attempt(VALID, true),
+                attempt(Offer::Cert(CertVariant::SelfSigned), false),
+            ],
+            verdict: String::new(),
+        };
+        let ps = parts("t.test", &short, &all());
+        assert_eq!(worst(&ps), Verdict::Error);
+        assert_eq!(ps[1].verdict, Verdict::Pass);
+        assert!(ps[2].reason.contains("never offered"), "{}", ps[2].reason);
+        for (d, want) in [
+            (&good, Verdict::Pass),
+            (&old, Verdict::Fail),
+            (&pinned, Verdict::Error),
+            (&short, Verdict::Error),
+        ] {
+            let j = match judge("t.test", d, &all()) {
+                Judged::Pass(_) => Verdict::Pass,
+                Judged::Fail(..) => Verdict::Fail,
+                Judged::Undecided(_) => Verdict::Error,
+            };
+            assert_eq!((j, worst(&parts("t.test", d, &all()))), (want, want));
+        }
     }
 }
