@@ -124,6 +124,7 @@ fn main() {
             bench,
             &[kept.port()],
             None,
+            Vec::new(),
         ))
         .expect("interception (nftables)");
     // a port nothing of the bench listens on: only the interception answers it

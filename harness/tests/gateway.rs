@@ -265,6 +265,42 @@ fn every_flow_is_answered_so_clear_text_anywhere_fails_com01(#[case] mode: &str,
     }
 }
 
+/// The maker's declared answer for a known path (`network.http_answers`) is what the bench
+/// gives (issue 25): curl polling its cloud's manifest gets the declared manifest and goes
+/// on to download the image it names — a flow the bench then sees too. The same device
+/// without the declaration gets the empty 200 and never asks for an image.
+#[test]
+fn a_declared_answer_for_a_known_path_lets_the_device_go_on() {
+    if !ready() || !tools_ready(&["nft"]) {
+        return;
+    }
+    let seen = |dir: &tempfile::TempDir| {
+        std::fs::read_to_string(dir.path().join("results/scenarios/traffic-short/intercepted.jsonl"))
+            .expect("intercepted.jsonl")
+    };
+    let r = Certbench::profile("fixtures/devices/netdev-manifest-fetch.yaml")
+        .args(&["-s", "fixtures/scenarios/traffic-short.yaml"])
+        .run();
+    let c = r.cases.first().expect("one testcase");
+    assert_eq!(c.status, "failure", "{c:?}\n{}", r.log);
+    let with = seen(&r.dir);
+    assert!(
+        with.contains("HTTP 200 declared for /v1/manifest (84 bytes, network.http_answers)"),
+        "{with}"
+    );
+    assert!(with.contains("GET /fw/netdev-2.0.1.bin"), "the device went on: {with}");
+    assert!(with.contains("\"host\":\"files.example.test:8080\""), "{with}");
+    // the negative control: undeclared, the manifest is an empty object and nothing follows
+    let (c, dir, out) = run_mode("manifest-fetch");
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    let without = seen(&dir);
+    assert!(without.contains("GET /v1/manifest?device=nd-1"), "{without}");
+    assert!(
+        !without.contains("declared for") && !without.contains("netdev-2.0.1.bin"),
+        "{without}"
+    );
+}
+
 /// A connection the device opens and then keeps silent on (socat waiting for input) beside
 /// HTTPS telemetry: what it would carry is not seen, so COM-01 is not decided — never a PASS.
 #[test]

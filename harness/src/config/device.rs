@@ -160,6 +160,11 @@ pub struct RawNetwork {
     /// unanswered ports make ATK-01 an ERROR (a slow or lossy link must not hide a port).
     #[serde(default)]
     pub firewall_drops: Option<Loc<String>>,
+    /// HTTP answers for paths the device asks its cloud (its update manifest, a provisioning
+    /// API): the bench, which answers every flow, gives them instead of an empty 200 so the
+    /// device goes on as with its real cloud.
+    #[serde(default)]
+    pub http_answers: Vec<super::answers::RawAnswer>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -512,6 +517,8 @@ pub struct Device {
     pub capture_limit: u64,
     /// The maker's declared dropping firewall (its reason), if any.
     pub firewall_drops: Option<String>,
+    /// HTTP answers the bench gives the device's requests for declared paths.
+    pub http_answers: Vec<crate::model::DeclaredAnswer>,
     /// Serve DHCP on the lab interface to this MAC (lab `bench.dhcp`).
     pub dhcp: Option<[u8; 6]>,
     /// The lab's resolver for names the bench does not play (lab `bench.dns_upstream`).
@@ -1252,6 +1259,11 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
                 .push(InputError::new(&lab_file, Some(p.pos), "other_unit_certificates", why)),
         }
     }
+    let http_answers = super::answers::resolve(
+        file,
+        raw.network.as_ref().map_or(&[][..], |n| &n.http_answers),
+        &mut errs.borrow_mut(),
+    );
     let mut plaintext_exempt = BTreeMap::new();
     for (name, reason) in raw.network.as_ref().map(|n| &n.plaintext_exempt).into_iter().flatten() {
         if crate::model::PLAINTEXT_NAMES.contains(&name.as_str()) {
@@ -1386,6 +1398,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         port_vars: port_vars.into_inner(),
         link,
         plaintext_exempt,
+        http_answers,
         capture_limit,
         firewall_drops: raw
             .network

@@ -1,6 +1,7 @@
 //! User files: device profiles, lab bindings, scenarios. Raw serde types stay here; the
 //! rest of certbench gets validated structures.
 
+pub mod answers;
 pub mod bench;
 pub mod credentials;
 pub mod debug;
@@ -39,6 +40,7 @@ pub const FILE_FIELDS: &[(&str, &str)] = &[
     ("device", "documents.support_period"),
     ("device", "identity.firmware_file"),
     ("device", "network.broker.ca_cert"),
+    ("device", "network.http_answers[].body_file"),
     ("device", "network.mqtt.trust.maker_ca.cert"),
     ("device", "network.mqtt.trust.maker_ca.key"),
     ("device", "update.images.hostile[].file"),
@@ -58,6 +60,8 @@ pub const FILE_FIELDS: &[(&str, &str)] = &[
 const NOT_FILES: &[&str] = &[
     // the profile format version (`certbench: 2`)
     "certbench",
+    // a request path the bench answers
+    "network.http_answers[].path",
     "services[].path",
     "services[].session.path",
     "update.delivery.pull.manifest_path",

@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::model::DeclaredAnswer;
+
 /// TLS destinations the man in the middle follows (each costs certificates).
 pub const MAX_DESTINATIONS: usize = 256;
 /// Connections handled at once (more wait in the kernel's backlog).
@@ -311,6 +313,7 @@ impl Interceptor {
         bench: Ipv4Addr,
         kept: &[u16],
         mitm: Option<Mitm>,
+        answers: Vec<DeclaredAnswer>,
     ) -> Result<Interceptor, String> {
         let listener = tokio::net::TcpListener::bind((bench, 0))
             .await
@@ -318,7 +321,7 @@ impl Interceptor {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let log = Arc::new(Mutex::new(InterceptLog::default()));
         let mitm = mitm.map(Arc::new);
-        let task = tokio::spawn(serve(listener, log.clone(), mitm.clone()));
+        let task = tokio::spawn(serve(listener, log.clone(), mitm.clone(), answers.into()));
         // without it the device's time requests stay unanswered (its clock may be wrong),
         // which the run's notes say; interception goes on
         let ntp = super::ntp::NtpServer::start(bench).await.ok();
@@ -375,7 +378,12 @@ pub fn original_destination(s: &tokio::net::TcpStream) -> Option<SocketAddr> {
     )))
 }
 
-async fn serve(listener: tokio::net::TcpListener, log: Arc<Mutex<InterceptLog>>, mitm: Option<Arc<Mitm>>) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    log: Arc<Mutex<InterceptLog>>,
+    mitm: Option<Arc<Mitm>>,
+    answers: Arc<[DeclaredAnswer]>,
+) {
     let started = Instant::now();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
     loop {
@@ -391,6 +399,7 @@ async fn serve(listener: tokio::net::TcpListener, log: Arc<Mutex<InterceptLog>>,
         };
         let log = log.clone();
         let mitm = mitm.clone();
+        let answers = answers.clone();
         tokio::spawn(async move {
             let to = original_destination(&s).unwrap_or_else(|| s.local_addr().unwrap_or(peer));
             // recorded at once: a connection the device holds open is seen while it lasts
@@ -418,7 +427,7 @@ async fn serve(listener: tokio::net::TcpListener, log: Arc<Mutex<InterceptLog>>,
                     }
                 }
             };
-            let mut rec = handle(s, first, mitm.as_deref()).await;
+            let mut rec = handle(s, first, mitm.as_deref(), &answers).await;
             if let Some(i) = slot {
                 let mut g = log.lock().unwrap_or_else(|e| e.into_inner());
                 let r = &mut g.connections[i];
@@ -504,7 +513,12 @@ fn header(head: &str, name: &str) -> Option<String> {
 }
 
 /// Answers one connection; `first(n)` is told when the device's first `n` bytes came.
-async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64), mitm: Option<&Mitm>) -> Intercepted {
+async fn handle(
+    mut s: tokio::net::TcpStream,
+    first: impl Fn(u64),
+    mitm: Option<&Mitm>,
+    answers: &[DeclaredAnswer],
+) -> Intercepted {
     let mut rec = blank();
     rec.answered = "nothing".into();
     let mut buf = Vec::new();
@@ -561,15 +575,11 @@ async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64), mitm: Option<
             .unwrap_or(0usize)
             .min(MAX_READ);
         rec.bytes_from_device += read_until(&mut s, &mut buf, end + want, |b| b.len() >= end + want).await;
-        let body = "{}";
-        let answer = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        if s.write_all(answer.as_bytes()).await.is_ok() {
+        let (answer, said) = http_answer(&head, None, answers);
+        if s.write_all(&answer).await.is_ok() {
             rec.bytes_to_device = answer.len() as u64;
         }
-        rec.answered = "HTTP 200 with an empty JSON object".into();
+        rec.answered = said;
     } else if buf[0] == 0x10 {
         rec.kind = Kind::Mqtt;
         rec.first = mqtt_client_id(&buf).map(|id| format!("CONNECT client id {id:?}"));
@@ -593,7 +603,9 @@ async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64), mitm: Option<
                 rec.bytes_from_device += read_until(&mut s, &mut buf, want.min(MAX_READ), |b| b.len() >= want).await;
                 rec.head = buf[..buf.len().min(HEAD)].to_vec();
                 match served {
-                    Served::Tls(cfg) => man_in_the_middle(s, std::mem::take(&mut buf), offer, cfg, &mut rec).await,
+                    Served::Tls(cfg) => {
+                        man_in_the_middle(s, std::mem::take(&mut buf), offer, cfg, answers, &mut rec).await
+                    }
                     Served::OldTls(chain) => {
                         let (o, said) = crate::bench::mqtt::old_tls_after_hello(s, &buf, &chain, HANDSHAKE).await;
                         rec.answered = format!("{}: {said} ({o:?})", offer.describe());
@@ -618,6 +630,59 @@ async fn handle(mut s: tokio::net::TcpStream, first: impl Fn(u64), mitm: Option<
     rec
 }
 
+/// The answer to an HTTP request whose head is `head` (`sni`: the TLS server name it came
+/// under, when its Host header is missing): the maker's declared answer for its path, else
+/// 200 with an empty JSON object; and what was answered, in words.
+fn http_answer(head: &str, sni: Option<&str>, answers: &[DeclaredAnswer]) -> (Vec<u8>, String) {
+    let target = head.lines().next().and_then(|l| l.split(' ').nth(1)).unwrap_or("/");
+    let host = header(head, "host");
+    let (status, ctype, body, said) = match DeclaredAnswer::find(answers, target, host.as_deref().or(sni)) {
+        Some(a) => (
+            a.status,
+            a.content_type.as_str(),
+            &a.body[..],
+            format!(
+                "HTTP {} declared for {} ({} bytes, network.http_answers)",
+                a.status,
+                a.path,
+                a.body.len()
+            ),
+        ),
+        None => (
+            200,
+            "application/json",
+            &b"{}"[..],
+            "HTTP 200 with an empty JSON object".to_string(),
+        ),
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        reason_phrase(status),
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    (out, said)
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
 /// How long a TLS client has to finish its handshake with the bench.
 const HANDSHAKE: Duration = Duration::from_secs(5);
 
@@ -628,6 +693,7 @@ async fn man_in_the_middle(
     hello: Vec<u8>,
     v: Offer,
     cfg: Arc<rustls::ServerConfig>,
+    answers: &[DeclaredAnswer],
     rec: &mut Intercepted,
 ) {
     use crate::bench::sessions::TlsOutcome;
@@ -704,11 +770,12 @@ async fn man_in_the_middle(
         app.len()
     );
     if super::flows::starts_with_http_method(&app) {
-        let answer =
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
-        if tls.write_all(answer.as_bytes()).await.is_ok() {
+        let head = String::from_utf8_lossy(&app);
+        let (answer, said) = http_answer(&head, rec.host.as_deref(), answers);
+        if tls.write_all(&answer).await.is_ok() {
             rec.bytes_to_device += answer.len() as u64;
         }
+        rec.answered = format!("{}; {said}", rec.answered);
         let _ = tls.shutdown().await;
     }
 }

@@ -3,6 +3,7 @@
 //! names the profile, scenarios and benches agree on. It imports nothing else from the crate
 //! (`tests/architecture.rs` checks it).
 
+pub mod answers;
 pub mod attribution;
 pub mod catalogue;
 pub mod duration;
@@ -12,6 +13,7 @@ pub mod names;
 pub mod position;
 pub mod template;
 
+pub use answers::DeclaredAnswer;
 pub use attribution::{Attribution, Origin};
 pub use catalogue::Catalogue;
 pub use evidence::Evidences;

@@ -136,7 +136,16 @@ pub(super) async fn prepare(
         let mitm = pki.map(crate::gateway::intercept::Mitm::new);
         let started = match bench_ip {
             Ok(bench_ip) => {
-                crate::gateway::intercept::Interceptor::start(&table, &iface, board, bench_ip, &kept, mitm).await
+                crate::gateway::intercept::Interceptor::start(
+                    &table,
+                    &iface,
+                    board,
+                    bench_ip,
+                    &kept,
+                    mitm,
+                    device.http_answers.clone(),
+                )
+                .await
             }
             Err(e) => Err(format!("the bench has no IPv4 address on {iface}: {e}")),
         };
