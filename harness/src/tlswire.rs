@@ -236,10 +236,25 @@ pub fn offered_suites(rec: &[u8]) -> Option<Vec<u16>> {
     Some(list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
 }
 
-/// The host name a ClientHello asks for (server_name, RFC 6066); None when it names none or
-/// the bytes are no complete ClientHello.
-pub fn client_hello_sni(rec: &[u8]) -> Option<String> {
+/// The highest TLS version a ClientHello offers: its supported_versions extension (RFC 8446;
+/// GREASE values skipped) when present, else its legacy version field; None when the bytes
+/// are no complete ClientHello.
+pub fn client_hello_max_version(rec: &[u8]) -> Option<u16> {
     let body = client_hello_body(rec)?;
+    let legacy = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
+    let listed = extension(body, 43).and_then(|data| {
+        let n = *data.first()? as usize;
+        data.get(1..1 + n)?
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .filter(|v| v & 0x0f0f != 0x0a0a)
+            .max()
+    });
+    Some(listed.unwrap_or(legacy))
+}
+
+/// The data of extension `kind` of a ClientHello body.
+fn extension(body: &[u8], kind: u16) -> Option<&[u8]> {
     let sid = *body.get(34)? as usize;
     let mut at = 35 + sid;
     let suites = u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]) as usize;
@@ -249,21 +264,28 @@ pub fn client_hello_sni(rec: &[u8]) -> Option<String> {
     let ext_len = u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]) as usize;
     let mut exts = body.get(at + 2..at + 2 + ext_len)?;
     while exts.len() >= 4 {
-        let (kind, n) = (
+        let (k, n) = (
             u16::from_be_bytes([exts[0], exts[1]]),
             u16::from_be_bytes([exts[2], exts[3]]) as usize,
         );
         let data = exts.get(4..4 + n)?;
-        if kind == 0 {
-            // list length (2), then entries: type (1: 0 = host_name), length (2), name
-            let name_len = u16::from_be_bytes([*data.get(3)?, *data.get(4)?]) as usize;
-            let name = data.get(5..5 + name_len)?;
-            return (*data.get(2)? == 0 && name.iter().all(|c| c.is_ascii_graphic()))
-                .then(|| String::from_utf8_lossy(name).into_owned());
+        if k == kind {
+            return Some(data);
         }
         exts = &exts[4 + n..];
     }
     None
+}
+
+/// The host name a ClientHello asks for (server_name, RFC 6066); None when it names none or
+/// the bytes are no complete ClientHello.
+pub fn client_hello_sni(rec: &[u8]) -> Option<String> {
+    let data = extension(client_hello_body(rec)?, 0)?;
+    // list length (2), then entries: type (1: 0 = host_name), length (2), name
+    let name_len = u16::from_be_bytes([*data.get(3)?, *data.get(4)?]) as usize;
+    let name = data.get(5..5 + name_len)?;
+    (*data.get(2)? == 0 && name.iter().all(|c| c.is_ascii_graphic()))
+        .then(|| String::from_utf8_lossy(name).into_owned())
 }
 
 fn handshake_record(version: u16, msg_type: u8, body: &[u8]) -> Vec<u8> {
@@ -406,6 +428,18 @@ mod tests {
         assert_eq!(client_hello_sni(&hello).as_deref(), Some("x.test"));
         assert_eq!(client_hello_sni(&Hello::modern(None).bytes()), None);
         assert_eq!(client_hello_sni(&hello[..hello.len() - 3]), None, "a cut hello");
+        // the highest version offered: supported_versions (GREASE skipped), else the field
+        assert_eq!(client_hello_max_version(&hello), Some(TLS13));
+        let old = Hello {
+            version: TLS10,
+            suites: &[0x002f],
+            sni: Some("x.test"),
+            versions: &[],
+            bare: false,
+        };
+        assert_eq!(client_hello_max_version(&old.bytes()), Some(TLS10));
+        assert_eq!(client_hello_sni(&old.bytes()).as_deref(), Some("x.test"));
+        assert_eq!(client_hello_max_version(&hello[..20]), None);
         let sh = server_hello_record(TLS10, 0x002f);
         assert_eq!(
             answer(&sh),

@@ -321,7 +321,9 @@ fn a_connection_the_device_keeps_silent_on_is_not_observed_and_not_a_pass() {
 /// device's HTTPS telemetry, rotating identities per destination. The simulated board's
 /// client (rustls, checking the CA it was provisioned with) takes the valid certificate and
 /// refuses the four others and the TLS 1.0 offer: PASS; with https-client-no-verify it takes
-/// them all: FAIL, naming the destination. Debian's curl trusting the bench's CA
+/// them all: FAIL, naming the destination; with https-client-tls10 it refuses every bad
+/// certificate but, after a failed handshake, goes on with the TLS 1.0 offer on its old stack
+/// (a hello offering only TLS 1.0 always meets that offer): TLS-05 FAIL, TLS-01..04 parts PASS. Debian's curl trusting the bench's CA
 /// (`{{netns.ca_cert}}`): PASS (it checks the host name after the handshake and closes
 /// without a byte: a refusal); with -k it takes anything: FAIL; OpenSSL's s_client with
 /// Debian's defaults goes on with the TLS 1.0 offer: TLS-05 FAIL; curl pinning its own
@@ -338,6 +340,12 @@ fn a_connection_the_device_keeps_silent_on_is_not_observed_and_not_a_pass() {
     None,
     "failure",
     "TLS-01: a man in the middle is accepted — telemetry.simboard.test: the client completed a handshake with a self-signed certificate (TLS-01;"
+)]
+#[case::board_tls10_fallback(
+    "devices/simboard-https-client-tls10.yaml",
+    None,
+    "failure",
+    "TLS-05: a man in the middle is accepted — telemetry.simboard.test: the client completed a handshake with only TLS 1.0 with RSA key exchange and CBC suites (TLS-05;"
 )]
 #[case::curl_insecure(
     "fixtures/devices/netdev.yaml",
@@ -402,6 +410,15 @@ fn every_tls_client_meets_a_man_in_the_middle_per_destination(
             parts.iter().any(|p| p.status == "failure" && p.classname == check),
             "a FAIL part in {check}'s class: {parts:?}"
         );
+    }
+    if profile.ends_with("tls10.yaml") {
+        for id in ["self_signed", "wrong_host", "expired", "untrusted_ca"] {
+            let name = format!("tls-clients.{id}@{dest} ");
+            assert!(
+                parts.iter().any(|p| p.name.starts_with(&name) && p.status == "pass"),
+                "{name} refused: {parts:?}"
+            );
+        }
     }
     let j = std::fs::read_to_string(r.dir.path().join("results/scenarios/tls-clients/tls-clients.json"))
         .expect("tls-clients.json");

@@ -94,10 +94,14 @@ pub enum Flaw {
     TelemetryHttp80,
     /// Its HTTPS telemetry client (telemetry.simboard.test:443) accepts any certificate.
     HttpsClientNoVerify,
+    /// Its HTTPS telemetry client checks certificates, but when a handshake fails it tries
+    /// again with an old TLS 1.0 stack (RSA key exchange, CBC suites) and goes on with a
+    /// server that answers TLS 1.0 with a certificate it trusts.
+    HttpsClientTls10,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 34] = [
+    pub const ALL: [Flaw; 35] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -132,6 +136,7 @@ impl Flaw {
         Flaw::PlainHttpPoll,
         Flaw::TelemetryHttp80,
         Flaw::HttpsClientNoVerify,
+        Flaw::HttpsClientTls10,
     ];
 
     pub fn name(self) -> &'static str {
@@ -170,6 +175,7 @@ impl Flaw {
             Flaw::PlainHttpPoll => "plain-http-poll",
             Flaw::TelemetryHttp80 => "telemetry-http-80",
             Flaw::HttpsClientNoVerify => "https-client-no-verify",
+            Flaw::HttpsClientTls10 => "https-client-tls10",
         }
     }
 

@@ -165,24 +165,35 @@ pub fn https_telemetry(opts: &MqttOptions, flaws: &[Flaw]) {
     };
     let Ok(cfg) = tls_config(opts, &lax) else { return };
     let Ok(name) = ServerName::try_from(HOST) else { return };
+    let old_stack = flaws.contains(&Flaw::HttpsClientTls10);
     let mut n = 0u64;
     loop {
         n += 1;
+        let body = format!("{{\"device\":\"simboard-sb1\",\"uptime\":{n}}}");
+        let request = format!(
+            "POST /v1/ingest HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer sbt_4f0c9e2d7a1b\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut sent = false;
         if let (Ok(sock), Ok(conn)) = (
             crate::net::connect(&format!("{HOST}:443")),
             rustls::ClientConnection::new(cfg.clone(), name.clone()),
         ) {
             let _ = sock.set_read_timeout(Some(Duration::from_secs(3)));
             let mut tls = rustls::StreamOwned::new(conn, sock);
-            let body = format!("{{\"device\":\"simboard-sb1\",\"uptime\":{n}}}");
-            let request = format!(
-                "POST /v1/ingest HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer sbt_4f0c9e2d7a1b\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
             if tls.write_all(request.as_bytes()).is_ok() {
+                sent = true;
                 let mut sink = [0u8; 512];
                 let _ = tls.read(&mut sink);
             }
+        }
+        // the flaw: a failed handshake is tried again with the old stack
+        if !sent
+            && old_stack
+            && let Ok(mut sock) = crate::net::connect(&format!("{HOST}:443"))
+        {
+            let _ = sock.set_read_timeout(Some(Duration::from_secs(3)));
+            let _ = legacy_tls10_on(&mut sock, Some(HOST), opts.ca.as_deref());
         }
         std::thread::sleep(Duration::from_secs(1));
     }
@@ -270,14 +281,33 @@ fn over_tls(opts: &MqttOptions, cfg: &Arc<rustls::ClientConfig>, n: u64) -> Resu
 /// as such stacks did). It stops there: the point is that it went on.
 fn legacy_tls10(opts: &MqttOptions) -> Result<(), String> {
     let mut sock = tcp(opts, opts.tls_port)?;
+    legacy_tls10_on(&mut sock, None, None)
+}
+
+/// The old stack's handshake on `sock` up to its key exchange: a TLS 1.0 hello (naming
+/// `sni`, as OpenSSL 1.0 did), then the server's flight; with a CA (`verify`) the server's
+/// certificate must chain to it and name `sni`, else the stack ends with an alert.
+fn legacy_tls10_on(sock: &mut TcpStream, sni: Option<&str>, verify: Option<&std::path::Path>) -> Result<(), String> {
     let mut body = vec![3, 1];
     body.extend((0..32u8).map(|i| i.wrapping_mul(29).wrapping_add(7)));
     body.push(0);
     // TLS_RSA_WITH_AES_128_CBC_SHA, TLS_RSA_WITH_AES_256_CBC_SHA, TLS_RSA_WITH_3DES_EDE_CBC_SHA
     body.extend_from_slice(&[0, 6, 0x00, 0x2f, 0x00, 0x35, 0x00, 0x0a]);
     body.extend_from_slice(&[1, 0]);
+    let mut ext = Vec::new();
+    if let Some(h) = sni {
+        let n = h.len() as u16;
+        ext.extend_from_slice(&[0, 0]);
+        ext.extend_from_slice(&(n + 5).to_be_bytes());
+        ext.extend_from_slice(&(n + 3).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&n.to_be_bytes());
+        ext.extend_from_slice(h.as_bytes());
+    }
     // renegotiation_info (empty), as every client since 2010 sends
-    body.extend_from_slice(&[0, 5, 0xff, 0x01, 0, 1, 0]);
+    ext.extend_from_slice(&[0xff, 0x01, 0, 1, 0]);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
     let mut hs = vec![1, 0, (body.len() >> 8) as u8, body.len() as u8];
     hs.extend_from_slice(&body);
     let mut rec = vec![22, 3, 1, (hs.len() >> 8) as u8, hs.len() as u8];
@@ -296,6 +326,13 @@ fn legacy_tls10(opts: &MqttOptions) -> Result<(), String> {
         }
         seen.extend_from_slice(&buf[..n]);
     }
+    if let (Some(ca), Some(host)) = (verify, sni)
+        && let Err(e) = verify_old_flight(&seen, ca, host)
+    {
+        // bad_certificate, fatal
+        let _ = sock.write_all(&[21, 3, 1, 0, 2, 2, 42]);
+        return Err(format!("old TLS: {e}"));
+    }
     let mut kx = vec![16, 0, 1, 2, 1, 0];
     kx.extend((0..256u32).map(|i| (i * 131 + 17) as u8));
     let mut rec = vec![22, 3, 1, (kx.len() >> 8) as u8, kx.len() as u8];
@@ -303,6 +340,52 @@ fn legacy_tls10(opts: &MqttOptions) -> Result<(), String> {
     sock.write_all(&rec).map_err(|e| format!("old TLS: {e}"))?;
     std::thread::sleep(Duration::from_millis(200));
     Err("old TLS: key exchange sent, nothing more implemented".into())
+}
+
+/// Checks the certificate of a server's TLS 1.0 flight (handshake records up to the
+/// ServerHelloDone) against `ca` and `host`, as the old stack's X.509 code would.
+fn verify_old_flight(flight: &[u8], ca: &std::path::Path, host: &str) -> Result<(), String> {
+    // the handshake bytes of every record of the flight
+    let mut hs = Vec::new();
+    let mut at = 0;
+    while at + 5 <= flight.len() {
+        let len = u16::from_be_bytes([flight[at + 3], flight[at + 4]]) as usize;
+        let end = (at + 5 + len).min(flight.len());
+        if flight[at] == 22 {
+            hs.extend_from_slice(&flight[at + 5..end]);
+        }
+        at = end;
+    }
+    let mut chain: Vec<CertificateDer<'static>> = Vec::new();
+    let mut at = 0;
+    while at + 4 <= hs.len() {
+        let len = u32::from_be_bytes([0, hs[at + 1], hs[at + 2], hs[at + 3]]) as usize;
+        let msg = hs.get(at + 4..at + 4 + len).ok_or("a cut handshake message")?;
+        if hs[at] == 11 && msg.len() >= 3 {
+            let mut c = 3;
+            while c + 3 <= msg.len() {
+                let n = u32::from_be_bytes([0, msg[c], msg[c + 1], msg[c + 2]]) as usize;
+                let der = msg.get(c + 3..c + 3 + n).ok_or("a cut certificate")?;
+                chain.push(CertificateDer::from(der.to_vec()));
+                c += 3 + n;
+            }
+        }
+        at += 4 + len;
+    }
+    let (leaf, rest) = chain.split_first().ok_or("no certificate")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
+        roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+    verifier
+        .verify_server_cert(leaf, rest, &name, &[], UnixTime::now())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn plain(opts: &MqttOptions, n: u64) -> Result<(), String> {

@@ -255,9 +255,18 @@ impl Mitm {
     /// The next offer for `destination`, made for `host`; None past [`MAX_DESTINATIONS`] (a
     /// device that names a new host on every connection cannot make the bench issue
     /// certificates without end).
-    fn pick(&self, destination: &str, host: &str) -> Option<(Offer, Served)> {
+    /// The next offer for `destination`, in turn; a client that offers no version above TLS
+    /// 1.1 (`legacy_only`) could negotiate none of the certificates with the bench's TLS
+    /// server, so it is always given the old-TLS offer, the one test it can meet, and the
+    /// turn is not used up (a client's fallback to an old stack then meets the old offer).
+    fn pick(&self, destination: &str, host: &str, legacy_only: bool) -> Option<(Offer, Served)> {
         let ids = self.identities();
-        let offer = {
+        let offer = if legacy_only {
+            if !ids.contains(&Offer::OldTls) {
+                return None;
+            }
+            Offer::OldTls
+        } else {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
             if next.len() >= MAX_DESTINATIONS && !next.contains_key(destination) {
                 return None;
@@ -586,11 +595,15 @@ async fn handle(
         mqtt_sink(&mut s, &mut buf, &mut rec).await;
     } else if buf[0] == 0x16 && buf.get(1) == Some(&3) {
         rec.kind = Kind::Tls;
+        // the whole first record: the host it names, the versions and suites it offers
+        let want = 5 + buf.get(3..5).map_or(0, |l| u16::from_be_bytes([l[0], l[1]]) as usize);
+        rec.bytes_from_device += read_until(&mut s, &mut buf, want.min(MAX_READ), |b| b.len() >= want).await;
         rec.host = crate::tlswire::client_hello_sni(&buf);
         rec.first = Some("TLS ClientHello".into());
         let to = original_destination(&s).map(|a| a.ip().to_string()).unwrap_or_default();
         let destination = rec.host.clone().unwrap_or(to);
-        match mitm.and_then(|m| m.pick(&destination, &destination)) {
+        let legacy_only = crate::tlswire::client_hello_max_version(&buf).is_some_and(|v| v < crate::tlswire::TLS12);
+        match mitm.and_then(|m| m.pick(&destination, &destination, legacy_only)) {
             None => {
                 rec.answered = format!(
                     "closed after the ClientHello: no identity offered (the bench has no PKI, or follows {MAX_DESTINATIONS} destinations already)"
@@ -598,9 +611,6 @@ async fn handle(
             }
             Some((offer, served)) => {
                 rec.identity = Some(offer);
-                // the whole first record: the old-TLS offer reads the hello's suites
-                let want = 5 + buf.get(3..5).map_or(0, |l| u16::from_be_bytes([l[0], l[1]]) as usize);
-                rec.bytes_from_device += read_until(&mut s, &mut buf, want.min(MAX_READ), |b| b.len() >= want).await;
                 rec.head = buf[..buf.len().min(HEAD)].to_vec();
                 match served {
                     Served::Tls(cfg) => {
