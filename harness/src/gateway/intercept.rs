@@ -957,6 +957,22 @@ mod tests {
         assert!(r.contains("udp dport 123 redirect to :4123"), "{r}");
     }
 
+    /// A hello offering only old versions meets the old-TLS offer and leaves the
+    /// destination's turn where it was.
+    #[test]
+    fn an_old_only_client_meets_the_old_offer_without_using_up_the_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = crate::bench::pki::Pki::new("x.test", &crate::model::TrustSource::BenchCa, dir.path()).unwrap();
+        let m = Mitm::new(Arc::new(Mutex::new(pki)));
+        let ids = m.identities();
+        assert!(ids.contains(&Offer::OldTls), "{ids:?}");
+        let offer = |legacy| m.pick("t.test", "t.test", legacy).map(|(o, _)| o);
+        assert_eq!(offer(false), Some(ids[0]));
+        assert_eq!(offer(true), Some(Offer::OldTls));
+        assert_eq!(offer(true), Some(Offer::OldTls));
+        assert_eq!(offer(false), Some(ids[1]), "the turn was not used up");
+    }
+
     #[test]
     fn the_man_in_the_middle_follows_a_bounded_number_of_destinations() {
         let dir = tempfile::tempdir().unwrap();
@@ -964,13 +980,16 @@ mod tests {
         let m = Mitm::new(Arc::new(Mutex::new(pki)));
         for i in 0..MAX_DESTINATIONS {
             let d = format!("d{i}.test");
-            assert!(m.pick(&d, &d).is_some(), "{d}");
+            assert!(m.pick(&d, &d, false).is_some(), "{d}");
         }
         assert!(
-            m.pick("one-more.test", "one-more.test").is_none(),
+            m.pick("one-more.test", "one-more.test", false).is_none(),
             "past the bound: nothing offered"
         );
-        assert!(m.pick("d0.test", "d0.test").is_some(), "a followed destination goes on");
+        assert!(
+            m.pick("d0.test", "d0.test", false).is_some(),
+            "a followed destination goes on"
+        );
         assert_eq!(host_name("cloud.test:8443").as_deref(), Some("cloud.test:8443"));
         assert_eq!(host_name("a b"), None);
         assert_eq!(host_name("\u{1b}[2J"), None);
