@@ -70,8 +70,6 @@ const KNOWN_FILE_CIRCLES: &[&[&str]] = &[
         "config::version",
     ],
     &["debug", "debug::gdb", "debug::probe"],
-    &["report::events", "report::rating"],
-    &["report::cert", "report::page"],
     &[
         "remote",
         "remote::ftp",
@@ -80,7 +78,6 @@ const KNOWN_FILE_CIRCLES: &[&[&str]] = &[
         "remote::ssh",
         "remote::telnet",
     ],
-    &["gateway::datagram", "gateway::flows"],
     &[
         "engine",
         "engine::evidence",

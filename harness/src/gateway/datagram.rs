@@ -108,7 +108,7 @@ pub fn plausible_ciphertext(b: &[u8]) -> bool {
         return true;
     }
     let max = (b.len().min(256) as f64).log2();
-    super::flows::entropy(b) >= (max - 1.2).min(7.0)
+    entropy(b) >= (max - 1.2).min(7.0)
 }
 
 /// A DNS message read to its end: header, questions and every resource record; the
@@ -420,6 +420,26 @@ pub fn quic(d: &[u8]) -> bool {
     (!initial || d.len() >= 1200) && plausible_ciphertext(&d[rest..d.len().min(rest + 256)])
 }
 
+/// Shannon entropy in bits per byte (0..8): near 8 looks encrypted or compressed.
+pub fn entropy(b: &[u8]) -> f64 {
+    if b.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &x in b {
+        counts[x as usize] += 1;
+    }
+    let n = b.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -497,7 +517,7 @@ mod tests {
             x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             enc.push((x >> 24) as u8);
         }
-        assert!(dtls(&enc), "{}", super::super::flows::entropy(&enc[13..]));
+        assert!(dtls(&enc), "{}", entropy(&enc[13..]));
         // a record that claims more bytes than the datagram has, or leaves bytes over
         let mut short = enc.clone();
         short.truncate(40);

@@ -591,7 +591,7 @@ pub fn classify(f: &Flow) -> Protocol {
             };
             let sample = if sample.is_empty() { ch } else { sample.as_slice() };
             return Protocol::Unknown {
-                entropy: entropy(sample),
+                entropy: super::datagram::entropy(sample),
                 clear_text: c.text_datagrams + s.text_datagrams > 0,
             };
         }
@@ -599,7 +599,7 @@ pub fn classify(f: &Flow) -> Protocol {
     let mut sample = ch.to_vec();
     sample.extend_from_slice(sh);
     Protocol::Unknown {
-        entropy: entropy(&sample),
+        entropy: super::datagram::entropy(&sample),
         clear_text: super::datagram::clear_text(ch).is_some() || super::datagram::clear_text(sh).is_some(),
     }
 }
@@ -759,26 +759,6 @@ fn tls_hello(h: &[u8]) -> Option<(String, Option<String>)> {
         v => format!("0x{v:04x}"),
     };
     Some((name, sni))
-}
-
-/// Shannon entropy in bits per byte (0..8): near 8 looks encrypted or compressed.
-pub fn entropy(b: &[u8]) -> f64 {
-    if b.is_empty() {
-        return 0.0;
-    }
-    let mut counts = [0u32; 256];
-    for &x in b {
-        counts[x as usize] += 1;
-    }
-    let n = b.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = c as f64 / n;
-            -p * p.log2()
-        })
-        .sum()
 }
 
 /// A printable excerpt of bytes (non-printables as '.'), at most `max` characters. The
@@ -1094,8 +1074,8 @@ mod tests {
 
     #[test]
     fn entropy_tells_text_from_random_looking_bytes() {
-        assert!(entropy(b"temperature=21.5&humidity=40") < 4.5);
+        assert!(super::super::datagram::entropy(b"temperature=21.5&humidity=40") < 4.5);
         let r: Vec<u8> = (0..=255u8).collect();
-        assert!(entropy(&r) > 7.9);
+        assert!(super::super::datagram::entropy(&r) > 7.9);
     }
 }

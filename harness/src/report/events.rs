@@ -163,7 +163,7 @@ pub enum RunEvent {
         interrupted: bool,
         finished_at: String,
         /// The five requirements rated from what was observed (see `report::rating`).
-        requirements: Vec<super::rating::RequirementRating>,
+        requirements: Vec<RequirementRating>,
     },
 }
 
@@ -174,4 +174,55 @@ pub trait Reporter: Send {
 
 pub fn ms(d: Duration) -> u128 {
     d.as_millis()
+}
+
+/// The rating of one requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Rating {
+    Pass,
+    Fail,
+    /// Not every mapped provision or check was tested; the detail lists what was not.
+    Incomplete,
+    /// Everything was tested; documentary evidence awaits a reviewer's decision.
+    Review,
+    /// The maker declared every provision of the requirement not applicable, with reasons.
+    #[serde(rename = "NOT APPLICABLE")]
+    NotApplicable,
+}
+
+impl std::fmt::Display for Rating {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Rating::Pass => "PASS",
+            Rating::Fail => "FAIL",
+            Rating::Incomplete => "INCOMPLETE",
+            Rating::Review => "REVIEW",
+            Rating::NotApplicable => "NOT APPLICABLE",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequirementRating {
+    pub requirement: u8,
+    pub title: String,
+    pub rating: Rating,
+    /// Provisions mapped to the requirement that were tested (or declared not applicable).
+    pub provisions_tested: usize,
+    pub provisions_total: usize,
+    /// Provisions no decided check evidenced.
+    pub provisions_not_tested: Vec<String>,
+    /// Provisions the maker declared not applicable (ICS), with the reason.
+    pub provisions_not_applicable: Vec<(String, String)>,
+    /// Catalogue checks for this requirement that no scenario decided in this run.
+    pub checks_not_run: Vec<String>,
+    /// Testcases mapped to the requirement that ended inconclusive (ERROR).
+    pub inconclusive: Vec<String>,
+    /// Testcases mapped to the requirement that failed.
+    pub failed: Vec<String>,
+    /// Every testcase mapped to the requirement with its verdict.
+    pub checks: Vec<String>,
+    /// One line saying why the rating is what it is.
+    pub detail: String,
 }

@@ -2,6 +2,7 @@
 
 pub mod cert;
 pub mod coverage;
+pub mod document;
 pub mod events;
 pub mod jsonl;
 pub mod junit;
@@ -40,7 +41,7 @@ impl Reporters {
         color: bool,
         verbose: bool,
         board: Option<String>,
-        ctx: cert::Context,
+        ctx: document::Context,
     ) -> Self {
         let mut r = Reporters(
             vec![

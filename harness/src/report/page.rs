@@ -5,7 +5,7 @@
 
 use askama::Template;
 
-use super::cert::{CheckEntry, EvidenceFile, Report};
+use super::document::{CheckEntry, EvidenceFile, Report};
 use super::events::{Part, Verdict};
 
 /// HTML escaping for element content and attribute values; C0 controls (but tab and

@@ -6,61 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use super::events::{ScenarioResult, Verdict};
+use super::events::{Rating, RequirementRating, ScenarioResult, Verdict};
 use crate::model::catalogue::Catalogue;
-
-/// The rating of one requirement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Rating {
-    Pass,
-    Fail,
-    /// Not every mapped provision or check was tested; the detail lists what was not.
-    Incomplete,
-    /// Everything was tested; documentary evidence awaits a reviewer's decision.
-    Review,
-    /// The maker declared every provision of the requirement not applicable, with reasons.
-    #[serde(rename = "NOT APPLICABLE")]
-    NotApplicable,
-}
-
-impl std::fmt::Display for Rating {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Rating::Pass => "PASS",
-            Rating::Fail => "FAIL",
-            Rating::Incomplete => "INCOMPLETE",
-            Rating::Review => "REVIEW",
-            Rating::NotApplicable => "NOT APPLICABLE",
-        })
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RequirementRating {
-    pub requirement: u8,
-    pub title: String,
-    pub rating: Rating,
-    /// Provisions mapped to the requirement that were tested (or declared not applicable).
-    pub provisions_tested: usize,
-    pub provisions_total: usize,
-    /// Provisions no decided check evidenced.
-    pub provisions_not_tested: Vec<String>,
-    /// Provisions the maker declared not applicable (ICS), with the reason.
-    pub provisions_not_applicable: Vec<(String, String)>,
-    /// Catalogue checks for this requirement that no scenario decided in this run.
-    pub checks_not_run: Vec<String>,
-    /// Testcases mapped to the requirement that ended inconclusive (ERROR).
-    pub inconclusive: Vec<String>,
-    /// Testcases mapped to the requirement that failed.
-    pub failed: Vec<String>,
-    /// Every testcase mapped to the requirement with its verdict.
-    pub checks: Vec<String>,
-    /// One line saying why the rating is what it is.
-    pub detail: String,
-}
 
 /// How a NOT APPLICABLE reason starts when the *lab* could not look, not the device lacking
 /// anything: the bench had no view of the device's network (COM-01, ATK-01). Such a

@@ -370,7 +370,7 @@ fn report_context(
     device: &Device,
     vars: &BTreeMap<String, String>,
     net: Option<&crate::bench::NetBench>,
-) -> crate::report::cert::Context {
+) -> crate::report::document::Context {
     use crate::util::sha256_file;
     let mut bench = Vec::new();
     if let Some(c) = &device.console {
@@ -416,7 +416,7 @@ fn report_context(
             opts.only.join(", ")
         ));
     }
-    crate::report::cert::Context {
+    crate::report::document::Context {
         lab: opts
             .lab_name
             .clone()
