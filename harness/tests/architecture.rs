@@ -69,7 +69,6 @@ const KNOWN_FILE_CIRCLES: &[&[&str]] = &[
         "config::update",
         "config::version",
     ],
-    &["debug", "debug::gdb", "debug::probe"],
     &[
         "remote",
         "remote::ftp",

@@ -1,7 +1,7 @@
 //! A fake part behind [`DebugPort`] for tests: locked, read-protected, unlocked (with a
 //! memory image), absent, or disconnecting after some bytes.
 
-use super::{Abilities, DebugError, DebugPort};
+use super::port::{Abilities, DebugError, DebugPort};
 
 #[derive(Debug, Clone)]
 pub enum Mode {

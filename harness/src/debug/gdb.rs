@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use super::{Abilities, DebugError, DebugPort};
+use super::port::{Abilities, DebugError, DebugPort};
 
 trait Stream: Read + Write + Send {}
 impl<T: Read + Write + Send> Stream for T {}

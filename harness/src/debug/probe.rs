@@ -3,7 +3,7 @@
 //! database). A chip that refuses the attach because it is locked is a result; erasing it
 //! to get in is never done unless the profile marks the board sacrificial.
 
-use super::{Abilities, DebugError, DebugPort};
+use super::port::{Abilities, DebugError, DebugPort};
 
 /// A probe the machine sees.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -3,7 +3,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Outcome, Target};
+use super::target::{Outcome, Target};
 
 /// What is read of one reply, at most: a greeting or a refusal is a few lines.
 const MAX_REPLY: usize = 16 * 1024;
@@ -70,7 +70,7 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
         let d = "a user name or password with a line break cannot be sent over FTP".to_string();
         return (Outcome::Unanswered(d.clone()), d);
     }
-    let mut conn = match super::connect(t).await {
+    let mut conn = match super::target::connect(t).await {
         Ok(c) => c,
         Err(e) => return (Outcome::Unanswered(e.clone()), e),
     };

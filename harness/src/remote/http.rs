@@ -4,7 +4,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Outcome, Target};
+use super::target::{Outcome, Target};
 use crate::util::{base64, form_encode};
 
 /// What is read of an answer: enough for a login page.
@@ -12,7 +12,7 @@ const MAX_ANSWER: usize = 64 * 1024;
 
 /// Sends `request`, returns the status code and the whole answer (bounded).
 async fn exchange(t: &Target, request: &[u8]) -> Result<(u16, String), String> {
-    let mut conn = super::connect(t).await?;
+    let mut conn = super::target::connect(t).await?;
     let deadline = tokio::time::Instant::now() + t.service.timeout;
     tokio::time::timeout_at(deadline, conn.write_all(request))
         .await
@@ -348,7 +348,7 @@ pub async fn session_alive(t: &Target, cookies: &[String]) -> Result<(bool, Stri
     let (status, text) = exchange(t, req.as_bytes()).await?;
     let alive = (200..300).contains(&status) && ws.alive.is_match(text.as_bytes());
     // the device's words, bounded and escaped (redacted where they are kept)
-    Ok((alive, super::printable(&first_line(&text), 160)))
+    Ok((alive, super::target::printable(&first_line(&text), 160)))
 }
 
 pub async fn attempt_form(t: &Target, user: &str, password: &str) -> (Outcome, String) {

@@ -100,7 +100,7 @@ fn name_list(p: &[u8], at: &mut usize) -> Result<Vec<String>, String> {
     let s = String::from_utf8_lossy(s);
     Ok(s.split(',')
         .filter(|x| !x.is_empty())
-        .map(|x| super::printable(x, 80))
+        .map(|x| super::target::printable(x, 80))
         .collect())
 }
 
@@ -162,7 +162,7 @@ pub async fn offer(addr: std::net::SocketAddr, timeout: Duration) -> Result<Offe
             }
             let l = String::from_utf8_lossy(&line).trim_end().to_string();
             if l.starts_with("SSH-") {
-                ident = super::printable(&l, 255);
+                ident = super::target::printable(&l, 255);
                 break;
             }
         }

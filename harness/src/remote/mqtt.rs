@@ -9,7 +9,7 @@ use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
 
-use super::{Outcome, Target};
+use super::target::{Outcome, Target};
 
 /// The client options for a login as `user` on the broker `t`.
 fn options(t: &Target, user: &str, password: &str, role: &str) -> Result<MqttOptions, String> {
@@ -21,7 +21,7 @@ fn options(t: &Target, user: &str, password: &str, role: &str) -> Result<MqttOpt
     opts.set_keep_alive(Duration::from_secs(5));
     opts.set_credentials(user, password);
     if t.service.tls {
-        let cfg = super::insecure_tls()?;
+        let cfg = super::target::insecure_tls()?;
         opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(cfg)));
     }
     Ok(opts)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
 use russh::{ChannelMsg, MethodKind};
 
-use super::{Outcome, Target};
+use super::target::{Outcome, Target};
 use crate::console::{Console, Feed};
 
 /// Words of a forced password change, in PAM's and common devices' phrasing.
@@ -212,7 +212,7 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
         }
         let _ = h.disconnect(russh::Disconnect::ByApplication, "", "en").await;
     });
-    Ok(Console::new(feed, Arc::new(super::Pipe::new(tx))))
+    Ok(Console::new(feed, Arc::new(super::target::Pipe::new(tx))))
 }
 
 /// Logged in: open a shell for a moment. A demand for a new password is not access — when
@@ -247,7 +247,7 @@ async fn after_login(h: &mut client::Handle<AnyHostKey>, t: &Target) -> (Outcome
     (Outcome::Accepted, String::from_utf8_lossy(&seen).into_owned())
 }
 
-/// After the words of a password change: type a harmless command ([`super::ShellProbe`]);
+/// After the words of a password change: type a harmless command ([`super::target::ShellProbe`]);
 /// a shell's answer makes the login access, a dialog or the end of the session a forced
 /// change, silence decides nothing.
 async fn forced_or_nag(
@@ -255,24 +255,24 @@ async fn forced_or_nag(
     mut seen: Vec<u8>,
     shell: Option<&regex::bytes::Regex>,
 ) -> (Outcome, String) {
-    let probe = super::ShellProbe::new();
+    let probe = super::target::ShellProbe::new();
     let mark = seen.len();
     if ch.data(format!("{}\r\n", probe.line).as_bytes()).await.is_err() {
         return (
-            super::ProbeAnswer::outcome(None, true),
+            super::target::ProbeAnswer::outcome(None, true),
             String::from_utf8_lossy(&seen).into_owned(),
         );
     }
-    let deadline = tokio::time::Instant::now() + super::PROBE_WAIT;
+    let deadline = tokio::time::Instant::now() + super::target::PROBE_WAIT;
     let ended = loop {
         if let Some(a) = probe.read(&seen[mark..], shell) {
             let mut said = String::from_utf8_lossy(&seen).into_owned();
-            if a == super::ProbeAnswer::Shell {
+            if a == super::target::ProbeAnswer::Shell {
                 said.push_str(
                     " [a command typed after the demand for a new password ran: a reminder, not a forced change]",
                 );
             }
-            return (super::ProbeAnswer::outcome(Some(a), false), said);
+            return (super::target::ProbeAnswer::outcome(Some(a), false), said);
         }
         match tokio::time::timeout_at(deadline, ch.wait()).await {
             Ok(Some(ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. })) => {
@@ -287,7 +287,7 @@ async fn forced_or_nag(
         }
     };
     (
-        super::ProbeAnswer::outcome(None, ended),
+        super::target::ProbeAnswer::outcome(None, ended),
         String::from_utf8_lossy(&seen).into_owned(),
     )
 }

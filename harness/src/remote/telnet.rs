@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Outcome, Target};
+use super::target::{Outcome, Target};
 use crate::console::{Console, Feed};
 
 const IAC: u8 = 255;
@@ -77,7 +77,7 @@ impl Negotiator {
 
 /// A telnet session: bytes in, data and negotiation handled.
 struct Session {
-    conn: Box<dyn super::Stream>,
+    conn: Box<dyn super::target::Stream>,
     neg: Negotiator,
     /// What a person would see: ANSI sequences and `\r` removed, as on the console, so
     /// the console's prompts (`^NAME login: `) match a greeting of `\r\n\rNAME login: `.
@@ -156,7 +156,7 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
     let Some(p) = t.service.prompts.as_ref() else {
         return (Outcome::Unanswered("no prompts declared".into()), String::new());
     };
-    let conn = match super::connect(t).await {
+    let conn = match super::target::connect(t).await {
         Ok(c) => c,
         Err(e) => return (Outcome::Unanswered(e.clone()), e),
     };
@@ -219,15 +219,15 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
 impl Session {
     /// The device printed the words of a password change: a command typed next tells a
     /// forced change (the dialog takes it, or the session ends) from a reminder in front
-    /// of a working shell ([`super::ShellProbe`]).
+    /// of a working shell ([`super::target::ShellProbe`]).
     async fn forced_or_nag(&mut self, shell: &regex::bytes::Regex) -> Outcome {
-        use super::ProbeAnswer;
-        let probe = super::ShellProbe::new();
-        self.deadline = self.deadline.max(Instant::now() + super::PROBE_WAIT);
+        use super::target::ProbeAnswer;
+        let probe = super::target::ShellProbe::new();
+        self.deadline = self.deadline.max(Instant::now() + super::target::PROBE_WAIT);
         if self.send(&probe.line).await.is_err() {
             return ProbeAnswer::outcome(None, true);
         }
-        let until = Instant::now() + super::PROBE_WAIT;
+        let until = Instant::now() + super::target::PROBE_WAIT;
         let mut buf = [0u8; 4096];
         loop {
             if let Some(a) = probe.read(&self.seen, Some(shell)) {
@@ -276,7 +276,7 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<(Co
         .prompts
         .clone()
         .ok_or("the telnet service declares no prompts")?;
-    let conn = super::connect(t).await?;
+    let conn = super::target::connect(t).await?;
     let (mut rd, mut wr) = tokio::io::split(conn);
     let feed = Feed::new(std::time::Instant::now());
     feed.event(format!("telnet session to {}", t.describe()), Some(true));
@@ -324,7 +324,7 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<(Co
             }
         }
     });
-    let c = Console::new(feed, std::sync::Arc::new(super::Pipe::new(tx)));
+    let c = Console::new(feed, std::sync::Arc::new(super::target::Pipe::new(tx)));
     let deadline = tokio::time::Instant::now() + t.service.timeout;
     let wait = |pats: Vec<regex::bytes::Regex>| {
         let c = c.clone();
