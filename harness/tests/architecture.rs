@@ -70,14 +70,6 @@ const KNOWN_FILE_CIRCLES: &[&[&str]] = &[
         "config::version",
     ],
     &[
-        "remote",
-        "remote::ftp",
-        "remote::http",
-        "remote::mqtt",
-        "remote::ssh",
-        "remote::telnet",
-    ],
-    &[
         "engine",
         "engine::evidence",
         "engine::shell",
@@ -85,7 +77,6 @@ const KNOWN_FILE_CIRCLES: &[&[&str]] = &[
         "engine::steps::remote",
         "engine::steps::sessions",
     ],
-    &["run", "run::dispatch", "run::lab", "run::prepare"],
 ];
 
 fn src() -> PathBuf {

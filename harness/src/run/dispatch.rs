@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{RunOptions, not_run};
+use super::options::{RunOptions, not_run};
 use crate::config::device::Device;
 use crate::config::scenario::Scenario;
 use crate::engine::{self, Bench, Gate};

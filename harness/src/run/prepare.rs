@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{FACTORY_PASSWORD_IS_USER, RunOptions, abs};
+use super::options::{FACTORY_PASSWORD_IS_USER, RunOptions, abs};
 use crate::bench::NetBench;
 use crate::config::device::{Device, PowerSpec};
 use crate::console::{self, Console, Feed};
