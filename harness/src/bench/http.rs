@@ -103,7 +103,7 @@ impl RequestLog {
         deadline: std::time::Instant,
         f: impl FnMut(&[HttpRequest]) -> Option<T>,
     ) -> Result<T, Vec<HttpRequest>> {
-        super::wait_for(&self.notify, deadline, || self.snapshot(), f).await
+        super::base::wait_for(&self.notify, deadline, || self.snapshot(), f).await
     }
     fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<HttpRequest>, RecordBudget)> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
@@ -250,11 +250,11 @@ impl UpdateServer {
         tls: Option<TlsSwitch>,
         routes: Routes,
         log: Arc<RequestLog>,
-    ) -> Result<Self, super::BenchError> {
+    ) -> Result<Self, super::error::BenchError> {
         let what = if tls.is_some() { "HTTPS" } else { "HTTP" };
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| super::BenchError::Bind {
+            .map_err(|source| super::error::BenchError::Bind {
                 what: format!("{what} update server"),
                 addr,
                 source,

@@ -2,6 +2,8 @@
 //! to (its "cloud"): plaintext and TLS MQTT listeners and the PKI a man-in-the-middle
 //! would use. Every connection is recorded as evidence.
 
+pub mod base;
+pub mod error;
 pub mod http;
 pub mod mqtt;
 pub mod peers;
@@ -17,6 +19,9 @@ use std::sync::Arc;
 use mqtt::{Listener, Mode, Router};
 use pki::{CertVariant, Pki};
 use sessions::{ListenerName, SessionLog};
+
+pub use base::{provider, wait_for};
+pub use error::BenchError;
 
 pub use crate::config::bench::{BenchSpec, VARS};
 
@@ -35,61 +40,6 @@ pub struct NetBench {
     /// The identity rotation of the current phase, if it rotates (TLS-01..04 in one boot).
     rotation: Option<Arc<mqtt::Rotation>>,
     spec: BenchSpec,
-}
-
-/// Why a bench could not start or do what was asked (a harness error).
-#[derive(Debug, thiserror::Error)]
-pub enum BenchError {
-    #[error("cannot bind the {what} to {addr}: {source}")]
-    Bind {
-        what: String,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("{}: {source}", path.display())]
-    Dir {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Pki(#[from] pki::PkiError),
-    /// The bench cannot do what was asked on this device (e.g. present a certificate from a
-    /// CA the device does not trust).
-    #[error("{0}")]
-    Unavailable(String),
-    /// A `{{name}}` could not be filled in.
-    #[error("{0}")]
-    Template(String),
-}
-
-/// Waits until `found` picks something out of a log's `snapshot` (looked at again whenever
-/// the log notifies a change), or the deadline passes: then Err(the snapshot as it stands).
-pub async fn wait_for<E, T>(
-    notify: &tokio::sync::Notify,
-    deadline: std::time::Instant,
-    snapshot: impl Fn() -> Vec<E>,
-    mut found: impl FnMut(&[E]) -> Option<T>,
-) -> Result<T, Vec<E>> {
-    loop {
-        let notified = notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let all = snapshot();
-        if let Some(t) = found(&all) {
-            return Ok(t);
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err(all);
-        }
-        let _ = tokio::time::timeout(deadline.saturating_duration_since(std::time::Instant::now()), notified).await;
-    }
-}
-
-/// The one crypto provider certbench uses.
-pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 impl NetBench {

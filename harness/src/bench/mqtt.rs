@@ -219,10 +219,10 @@ impl Listener {
         router: Arc<Router>,
         salt: [u8; 16],
         handshake: Duration,
-    ) -> Result<Self, super::BenchError> {
+    ) -> Result<Self, super::error::BenchError> {
         let l = TcpListener::bind(addr)
             .await
-            .map_err(|source| super::BenchError::Bind {
+            .map_err(|source| super::error::BenchError::Bind {
                 what: name.to_string(),
                 addr,
                 source,

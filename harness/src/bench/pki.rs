@@ -164,7 +164,7 @@ impl Pki {
         let Some(id) = self.issue_for(v, host)? else {
             return Ok(None);
         };
-        let cfg = rustls::ServerConfig::builder_with_provider(super::provider())
+        let cfg = rustls::ServerConfig::builder_with_provider(super::base::provider())
             .with_safe_default_protocol_versions()
             .map_err(PkiError::Tls)?
             .with_no_client_auth()

@@ -38,7 +38,7 @@ fn tls_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, String> {
             .add(cert.map_err(|e| format!("device CA {ca_pem}: {e}"))?)
             .map_err(|e| e.to_string())?;
     }
-    let cfg = rustls::ClientConfig::builder_with_provider(super::provider())
+    let cfg = rustls::ClientConfig::builder_with_provider(super::base::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)

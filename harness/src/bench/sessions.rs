@@ -274,6 +274,6 @@ impl SessionLog {
         deadline: Instant,
         found: impl FnMut(&[Session]) -> Option<T>,
     ) -> Result<T, Vec<Session>> {
-        super::wait_for(&self.notify, deadline, || self.snapshot(), found).await
+        super::base::wait_for(&self.notify, deadline, || self.snapshot(), found).await
     }
 }
