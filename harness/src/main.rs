@@ -535,7 +535,7 @@ fn validate(paths: Vec<PathBuf>, lab: Option<PathBuf>, vars: BTreeMap<String, St
                     eprintln!("{}: notice: {n}", f.display());
                 }
             }),
-            Kind::Lab => config::yaml::load::<config::device::RawLab>(f)
+            Kind::Lab => config::yaml::load::<config::profile::RawLab>(f)
                 .map(|_| ())
                 .map_err(Into::into),
             Kind::Scenario => {

@@ -3,9 +3,11 @@
 
 pub mod answers;
 pub mod bench;
+pub mod common;
 pub mod credentials;
 pub mod debug;
 pub mod device;
+pub mod profile;
 pub mod scenario;
 pub mod services;
 pub mod signoff;
@@ -18,8 +20,8 @@ pub use crate::model::{duration, template};
 /// JSON Schemas for editor completion, by file kind.
 pub fn schema(kind: &str) -> Option<serde_json::Value> {
     let s = match kind {
-        "device" => schemars::schema_for!(device::RawProfile),
-        "lab" => schemars::schema_for!(device::RawLab),
+        "device" => schemars::schema_for!(profile::RawProfile),
+        "lab" => schemars::schema_for!(profile::RawLab),
         "scenario" => schemars::schema_for!(scenario::RawScenario),
         _ => return None,
     };

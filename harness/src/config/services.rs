@@ -190,7 +190,7 @@ pub struct RemotePrompts {
 
 impl RemotePrompts {
     /// The console's prompts, for a service that runs the same login program.
-    pub fn from_console(c: &super::device::Prompts) -> Self {
+    pub fn from_console(c: &super::common::Prompts) -> Self {
         Self {
             login: c.login.clone(),
             password: c.password.clone(),
@@ -287,7 +287,7 @@ pub fn resolve(
     file: &Path,
     raw: &[RawService],
     device: DeviceAddress,
-    console: Option<&super::device::Prompts>,
+    console: Option<&super::common::Prompts>,
     template: super::update::TemplateCheck<'_>,
     errs: &mut Vec<InputError>,
 ) -> Vec<Service> {

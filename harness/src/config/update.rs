@@ -9,7 +9,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::device::{RawCommand, RawTrust};
+use super::common::{RawCommand, RawTrust};
 use super::duration::Dur;
 use super::template::Template;
 use super::yaml::{self, InputError, Loc};
@@ -213,7 +213,7 @@ pub struct UpdateSpec {
     pub decision_time: Duration,
     pub install_time: Duration,
     pub check_interval: Duration,
-    pub restore: Option<super::device::CommandSpec>,
+    pub restore: Option<super::common::CommandSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -528,7 +528,7 @@ pub fn resolve(
         None => Template::parse("/images/{{image}}.bin").ok(),
     };
     let restore = raw.restore.as_ref().and_then(|r| {
-        Some(super::device::CommandSpec {
+        Some(super::common::CommandSpec {
             command: template(file, "update.restore.command", &r.command)?,
             timeout: r.timeout.unwrap_or(Dur::secs(300)).0,
         })

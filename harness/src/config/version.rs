@@ -3,7 +3,7 @@
 //! this profile declares, what now runs differently and what to declare; README's "Profile
 //! format versions" has the upgrade notes.
 
-use super::device::RawProfile;
+use super::profile::RawProfile;
 
 /// The format this certbench writes and reads without notices.
 pub const CURRENT: u32 = 2;

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use regex::bytes::Regex;
 
 use super::{Run, Stop, console_lost};
-use crate::config::device::{ConsoleSpec, Login, Prompts};
+use crate::config::common::Prompts;
+use crate::config::device::{ConsoleSpec, Login};
 use crate::config::scenario::{ChangeOutcome, LoginOutcome};
 use crate::console::{Console, Wait};
 
