@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use certbench::config::{self, device::Overrides, yaml::InputErrors};
+use certbench::config::{self, resolver::Overrides, yaml::InputErrors};
 use certbench::exit;
 use certbench::run::{RunOptions, load_scenarios};
 

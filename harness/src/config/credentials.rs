@@ -1,4 +1,122 @@
-//! The lab's default-credential list (`default_credentials:`): `user:password` lines.
+//! Credentials: the device's factory login (`credentials.factory`, its password from the
+//! profile, the environment or a file), the lab's default-credential list
+//! (`default_credentials:`, `user:password` lines) and other units' certificates.
+
+use std::path::Path;
+
+use super::profile::{RawLab, RawProfile, SecretSource};
+use super::resolver::Resolver;
+use super::yaml::{self, InputError};
+
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
+/// The factory login; `skip`: where the secret comes from is checked, not read
+/// (`certbench validate`: secrets are supplied where the run happens).
+pub fn factory(rx: &Resolver, raw: &RawProfile, skip: bool) -> Option<Login> {
+    let c = raw.credentials.as_ref()?;
+    match secret(rx.base, &c.factory.password, skip) {
+        Ok(password) => Some(Login {
+            user: c.factory.user.clone(),
+            password,
+        }),
+        Err(msg) => {
+            rx.error(InputError::new(rx.file, None, "credentials.factory.password", msg));
+            None
+        }
+    }
+}
+
+fn secret(base: &Path, src: &SecretSource, skip: bool) -> Result<String, String> {
+    if skip {
+        return Ok(String::new());
+    }
+    match src {
+        SecretSource::Value(v) => Ok(v.clone()),
+        SecretSource::Env(name) => std::env::var(name)
+            .map_err(|_| format!("environment variable {name} is not set (it holds the factory password)")),
+        SecretSource::File(p) => {
+            let path = if p.is_absolute() { p.clone() } else { base.join(p) };
+            crate::util::read_user_file(&path, &[base], crate::util::limits::TEXT)
+                .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| {
+                    format!(
+                        "cannot read secret file {}: {e} (keep secrets beside the file that names them, or use env:)",
+                        path.display()
+                    )
+                })
+        }
+    }
+}
+
+/// The lab's vendor default credentials (a file of `user:password` lines), added to the
+/// built-in sweep list.
+pub fn lab_defaults(rx: &Resolver, lab: &RawLab) -> Vec<(String, String)> {
+    let Some(p) = &lab.default_credentials else {
+        return Vec::new();
+    };
+    let lab_base = rx.lab_base();
+    let path = if p.value.is_absolute() {
+        p.value.clone()
+    } else {
+        lab_base.join(&p.value)
+    };
+    let read = crate::util::read_user_file(&path, &[lab_base], crate::util::limits::TEXT)
+        .and_then(|b| String::from_utf8(b).map_err(|_| format!("{}: not UTF-8 text", path.display())));
+    match read {
+        Ok(text) => match parse(&text) {
+            Ok(list) => list,
+            Err((line, why)) => {
+                rx.error(InputError::new(
+                    &path,
+                    Some(yaml::Pos {
+                        line: u32::try_from(line).unwrap_or(u32::MAX),
+                        column: 1,
+                    }),
+                    "default_credentials",
+                    why,
+                ));
+                Vec::new()
+            }
+        },
+        Err(e) => {
+            rx.error(InputError::new(&rx.lab_file, Some(p.pos), "default_credentials", e));
+            Vec::new()
+        }
+    }
+}
+
+/// Other units' TLS certificates (file name, DER), from the lab file.
+pub fn other_unit_certificates(rx: &Resolver, lab: &RawLab) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for p in &lab.other_unit_certificates {
+        let lab_base = rx.lab_base();
+        let path = if p.value.is_absolute() {
+            p.value.clone()
+        } else {
+            lab_base.join(&p.value)
+        };
+        let read = crate::util::read_user_file(&path, &[lab_base], crate::util::limits::TEXT)
+            .and_then(|b| crate::tlscert::pem_certificates(&b).map_err(|e| format!("{}: {e}", path.display())));
+        match read {
+            Ok(ders) => {
+                let name = p.value.display().to_string();
+                out.extend(ders.into_iter().map(|d| (name.clone(), d)));
+            }
+            Err(why) => rx.error(InputError::new(
+                &rx.lab_file,
+                Some(p.pos),
+                "other_unit_certificates",
+                why,
+            )),
+        }
+    }
+    out
+}
 
 /// Parses a lab's file: `user:password` per line; `#` comments and blank lines skipped.
 /// Errors name the line.

@@ -58,3 +58,56 @@ pub struct Range {
     pub start: u64,
     pub length: u64,
 }
+
+/// The lab's part of the debug port: which probe, and an image to flash before the run.
+#[derive(Debug, Clone, Copy)]
+pub struct LabDebug<'a> {
+    pub probe: Option<&'a String>,
+    pub flash_before_run: Option<&'a std::path::PathBuf>,
+}
+
+/// `debug:` with the lab's probe and image to flash first.
+pub fn resolve(
+    rx: &super::resolver::Resolver,
+    d: &RawDebug,
+    lab: LabDebug<'_>,
+    known_chip: Option<super::resolver::ChipCheck>,
+) -> Option<DebugSpec> {
+    use super::yaml::InputError;
+    let driver = match &d.driver {
+        RawDriver::Gdb { address } => Driver::Gdb {
+            address: rx.template(rx.file, "debug.driver.gdb.address", address)?,
+        },
+        RawDriver::ProbeRs { chip, probe } => {
+            if let Some(Err(e)) = known_chip.map(|known| known(&chip.value)) {
+                rx.error(
+                    InputError::new(rx.file, Some(chip.pos), "debug.driver.probe_rs.chip", e)
+                        .with_hint("use a chip name from `probe-rs chip list`, e.g. nRF52840_xxAA or STM32F411RETx"),
+                );
+                return None;
+            }
+            Driver::ProbeRs {
+                chip: chip.value.clone(),
+                probe: lab.probe.cloned().or(probe.clone()),
+            }
+        }
+    };
+    let lab_base = rx.lab_base();
+    let flash_before_run = lab
+        .flash_before_run
+        .map(|p| if p.is_absolute() { p.clone() } else { lab_base.join(p) });
+    // (a missing image is the flash's error at run; one that is there passes the gate)
+    if let Some(p) = &flash_before_run
+        && std::fs::symlink_metadata(p).is_ok()
+        && let Err(why) = crate::util::check_user_file(p, &[lab_base], crate::util::limits::IMAGE)
+    {
+        rx.error(InputError::new(&rx.lab_file, None, "flash_before_run", why));
+    }
+    Some(DebugSpec {
+        driver,
+        flash: d.flash.clone(),
+        ram: d.ram.clone(),
+        sacrificial: d.sacrificial,
+        flash_before_run,
+    })
+}

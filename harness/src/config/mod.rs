@@ -4,10 +4,15 @@
 pub mod answers;
 pub mod bench;
 pub mod common;
+pub mod console;
 pub mod credentials;
 pub mod debug;
 pub mod device;
+pub mod documents;
+pub mod network;
+pub mod power;
 pub mod profile;
+pub mod resolver;
 pub mod scenario;
 pub mod services;
 pub mod signoff;
@@ -249,7 +254,7 @@ mod properties {
             let dir = tempfile::tempdir().expect("tempdir");
             let file: PathBuf = dir.path().join("device.yaml");
             std::fs::write(&file, &text).expect("write");
-            let ov = super::device::Overrides { skip_secrets: true, check_files: true, ..Default::default() };
+            let ov = super::resolver::Overrides { skip_secrets: true, check_files: true, ..Default::default() };
             if let Err(errs) = super::device::load(&file, None, &ov) {
                 check_errors(&file, &text, &errs)?;
             }

@@ -66,3 +66,22 @@ pub fn notices(raw: &RawProfile) -> Vec<String> {
     }
     out
 }
+
+/// The profile's format must be one this certbench reads.
+pub fn check(rx: &super::resolver::Resolver, raw: &RawProfile) {
+    if let Some(v) = &raw.certbench
+        && !(1..=CURRENT).contains(&v.value)
+    {
+        rx.error(
+            super::yaml::InputError::new(
+                rx.file,
+                Some(v.pos),
+                "certbench",
+                format!("profile format {} is not one this certbench reads", v.value),
+            )
+            .with_hint(format!(
+                "formats 1 to {CURRENT} (README, \"Profile format versions\"); a newer format needs a newer certbench"
+            )),
+        );
+    }
+}

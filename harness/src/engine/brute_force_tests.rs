@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
 
 use super::run_scenario;
-use crate::config::device::Overrides;
+use crate::config::resolver::Overrides;
 use crate::redact::Redactor;
 use crate::report::events::{ScenarioResult, Verdict};
 

@@ -18,7 +18,8 @@ use std::time::Instant;
 
 use regex::bytes::Regex;
 
-use crate::config::device::{Device, Login};
+use crate::config::credentials::Login;
+use crate::config::device::Device;
 use crate::config::scenario::{JudgeVerdict, Outcome, Pattern, PromptName, Scenario};
 use crate::config::template::{Quote, Template};
 use crate::console::Console;
@@ -414,14 +415,14 @@ impl Run<'_> {
 
     /// The command that opens a password change at the shell: the remote shell's service's,
     /// else the console's.
-    fn password_command(&self, spec: &crate::config::device::ConsoleSpec) -> Option<String> {
+    fn password_command(&self, spec: &crate::config::console::ConsoleSpec) -> Option<String> {
         match &self.remote_shell {
             Some(r) => r.password_command.clone(),
             None => spec.password_command.clone(),
         }
     }
 
-    fn spec(&self) -> Result<&crate::config::device::ConsoleSpec, Stop> {
+    fn spec(&self) -> Result<&crate::config::console::ConsoleSpec, Stop> {
         self.bench
             .device
             .console

@@ -9,7 +9,8 @@ use regex::bytes::Regex;
 
 use super::{Run, Stop, console_lost};
 use crate::config::common::Prompts;
-use crate::config::device::{ConsoleSpec, Login};
+use crate::config::console::ConsoleSpec;
+use crate::config::credentials::Login;
 use crate::config::scenario::{ChangeOutcome, LoginOutcome};
 use crate::console::{Console, Wait};
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use super::{Bench, run_scenario};
-use crate::config::device::Overrides;
+use crate::config::resolver::Overrides;
 use crate::power::Action;
 use crate::power::fake::FakePower;
 use crate::redact::Redactor;

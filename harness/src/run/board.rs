@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::config::device::{Device, PowerSpec};
+use crate::config::device::Device;
+use crate::config::power::PowerSpec;
 use crate::config::scenario::{self, Scenario};
 use crate::config::yaml::{InputError, InputErrors};
 

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use super::board::{load_scenarios, new_run_id, run_board, select_scenarios, sign_key};
 use super::options::RunOptions;
-use crate::config::device::{self, Overrides};
+use crate::config::device;
+use crate::config::resolver::Overrides;
 use crate::config::scenario::Scenario;
 use crate::config::yaml::{InputError, InputErrors};
 use crate::exit;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::device::Overrides;
+use crate::config::resolver::Overrides;
 use crate::config::scenario::Scenario;
 use crate::report::events::{ScenarioResult, Verdict};
 

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use super::options::{FACTORY_PASSWORD_IS_USER, RunOptions, abs};
 use crate::bench::NetBench;
-use crate::config::device::{Device, PowerSpec};
+use crate::config::device::Device;
+use crate::config::power::PowerSpec;
 use crate::console::{self, Console, Feed};
 use crate::engine::Bench;
 use crate::gateway::Gateway;
@@ -93,7 +94,7 @@ pub(super) async fn prepare(
     let (mut gateway, mut notes) = (gateway, notes);
     let link = match (&gateway.net, &device.link, device.attribution.device) {
         (Some(n), _, _) => Some((n.name.clone(), n.host_if.clone(), n.device_ip, Ok(n.host_ip))),
-        (None, Some(crate::config::device::Link::Interface(i)), Some(std::net::IpAddr::V4(board)))
+        (None, Some(crate::config::network::Link::Interface(i)), Some(std::net::IpAddr::V4(board)))
             if gateway.error.is_none() =>
         {
             Some((
@@ -424,7 +425,7 @@ pub(super) async fn open_link(
     vars: &mut BTreeMap<String, String>,
     workdir: &Path,
 ) -> (crate::gateway::Gateway, Vec<String>) {
-    use crate::config::device::Link;
+    use crate::config::network::Link;
     let mut g = crate::gateway::Gateway::default();
     let mut notes = Vec::new();
     // empty unless a namespace exists: the device then starts in this machine's network

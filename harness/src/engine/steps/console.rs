@@ -80,7 +80,7 @@ impl Run<'_> {
         let outcome = self.login(&user, &password, within).await?;
         if outcome == *expect {
             if outcome == LoginOutcome::Shell {
-                self.bench.current = Some(crate::config::device::Login {
+                self.bench.current = Some(crate::config::credentials::Login {
                     user: user.clone(),
                     password: password.clone(),
                 });

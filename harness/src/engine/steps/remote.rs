@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::device::Login as Credentials;
+use crate::config::credentials::Login as Credentials;
 use crate::config::scenario::{Outcome as Judge, RemoteExpect, SweepState};
 use crate::config::template::{Quote, Template};
 use crate::engine::{Run, StepResult, Stop, judge};
