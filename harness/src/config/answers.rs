@@ -89,32 +89,7 @@ pub fn resolve(file: &Path, raw: &[RawAnswer], errs: &mut Vec<InputError>) -> Ve
                 "not a header value (printable ASCII, no line breaks)",
             ));
         }
-        let body = match (&r.body, &r.body_file) {
-            (Some(b), Some(_)) => {
-                errs.push(InputError::new(
-                    file,
-                    Some(b.pos),
-                    field("body"),
-                    "give `body` or `body_file`, not both",
-                ));
-                Vec::new()
-            }
-            (Some(b), None) => b.value.clone().into_bytes(),
-            (None, Some(f)) => {
-                let p = base.join(&f.value);
-                match crate::util::read_user_file(&p, &[base], crate::util::limits::TEXT) {
-                    Ok(b) => b,
-                    Err(why) => {
-                        errs.push(
-                            InputError::new(file, Some(f.pos), field("body_file"), why)
-                                .with_hint("paths are relative to the profile's folder"),
-                        );
-                        Vec::new()
-                    }
-                }
-            }
-            (None, None) => Vec::new(),
-        };
+        let body = body(file, base, r, &field, errs);
         let a = DeclaredAnswer {
             host: r.host.as_ref().map(|h| h.value.clone()),
             path: path.clone(),
@@ -138,4 +113,41 @@ pub fn resolve(file: &Path, raw: &[RawAnswer], errs: &mut Vec<InputError>) -> Ve
         }
     }
     out
+}
+
+/// The body: `body` as text, or `body_file`'s bytes (through the gate every named file
+/// passes); not both.
+fn body(
+    file: &Path,
+    base: &Path,
+    r: &RawAnswer,
+    field: &dyn Fn(&str) -> String,
+    errs: &mut Vec<InputError>,
+) -> Vec<u8> {
+    match (&r.body, &r.body_file) {
+        (Some(b), Some(_)) => {
+            errs.push(InputError::new(
+                file,
+                Some(b.pos),
+                field("body"),
+                "give `body` or `body_file`, not both",
+            ));
+            Vec::new()
+        }
+        (Some(b), None) => b.value.clone().into_bytes(),
+        (None, Some(f)) => {
+            let p = base.join(&f.value);
+            match crate::util::read_user_file(&p, &[base], crate::util::limits::TEXT) {
+                Ok(b) => b,
+                Err(why) => {
+                    errs.push(
+                        InputError::new(file, Some(f.pos), field("body_file"), why)
+                            .with_hint("paths are relative to the profile's folder"),
+                    );
+                    Vec::new()
+                }
+            }
+        }
+        (None, None) => Vec::new(),
+    }
 }

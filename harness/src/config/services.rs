@@ -300,207 +300,302 @@ pub fn resolve(
         ));
         return Vec::new();
     }
-    let mut out = Vec::new();
+    let cx = Cx {
+        file,
+        device,
+        console,
+        template,
+    };
     let mut names = std::collections::BTreeSet::new();
-    for (i, s) in raw.iter().enumerate() {
-        let field = |f: &str| format!("services[{i}].{f}");
-        let bad = |errs: &mut Vec<InputError>, pos: Option<yaml::Pos>, f: &str, msg: String, hint: &str| {
-            let mut e = InputError::new(file, pos, field(f), msg);
-            if !hint.is_empty() {
-                e = e.with_hint(hint);
-            }
-            errs.push(e);
-        };
-        let host = match device {
-            DeviceAddress::Declared(ip) => ip,
-            // given when the namespace is made; until then no address at all, which
-            // `Service::host_known` refuses (a run without its namespace sends nothing)
-            DeviceAddress::Namespace => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            DeviceAddress::Unknown => {
-                bad(
-                    errs,
-                    Some(s.name.pos),
-                    "host",
-                    "remote services need the device's address".into(),
-                    "declare `network.address` (or the lab's `bench.device_address`), or run the device in `network.namespace`: certbench tries credentials only against the device under test",
-                );
-                continue;
-            }
-        };
-        if let Some(h) = &s.host
-            && h.value.parse::<IpAddr>().ok() != Some(host)
-        {
-            bad(
-                errs,
-                Some(h.pos),
-                "host",
-                format!("{:?} is not the device's address {host}", h.value),
-                "certbench sends login attempts only to the device under test; drop `host` or declare the device's address in network.address",
-            );
-            continue;
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let mut one = One {
+                cx: &cx,
+                i,
+                s,
+                errs: &mut *errs,
+            };
+            one.resolve(&mut names)
+        })
+        .collect()
+}
+
+/// What every service's resolution shares.
+struct Cx<'a> {
+    file: &'a Path,
+    device: DeviceAddress,
+    console: Option<&'a super::common::Prompts>,
+    template: super::update::TemplateCheck<'a>,
+}
+
+/// One service being resolved: the `i`th, `s`; each check that refuses it says why in
+/// `errs` and makes it None (the order of the checks is the order of the messages).
+struct One<'a, 'e> {
+    cx: &'a Cx<'a>,
+    i: usize,
+    s: &'a RawService,
+    errs: &'e mut Vec<InputError>,
+}
+
+/// What a service's kind adds: the form's patterns, the prompts, the web session.
+#[derive(Default)]
+struct KindParts {
+    success: Option<regex::bytes::Regex>,
+    failure: Option<regex::bytes::Regex>,
+    prompts: Option<RemotePrompts>,
+    session: Option<WebSession>,
+}
+
+impl One<'_, '_> {
+    fn field(&self, f: &str) -> String {
+        format!("services[{}].{f}", self.i)
+    }
+
+    fn bad(&mut self, pos: Option<yaml::Pos>, f: &str, msg: String, hint: &str) {
+        let mut e = InputError::new(self.cx.file, pos, self.field(f), msg);
+        if !hint.is_empty() {
+            e = e.with_hint(hint);
         }
-        if !names.insert(s.name.value.clone()) || s.name.value.is_empty() {
-            bad(
-                errs,
-                Some(s.name.pos),
-                "name",
-                format!("{:?}: names must be non-empty and unique", s.name.value),
-                "",
-            );
-            continue;
-        }
-        let re = |f: &str, src: &Loc<String>, errs: &mut Vec<InputError>| match yaml::regex(file, &field(f), src) {
+        self.errs.push(e);
+    }
+
+    fn re(&mut self, f: &str, src: &Loc<String>) -> Option<regex::bytes::Regex> {
+        match yaml::regex(self.cx.file, &self.field(f), src) {
             Ok(r) => Some(r),
             Err(e) => {
-                errs.push(e);
+                self.errs.push(e);
                 None
             }
-        };
-        let port = template(file, &field("port"), &s.port);
-        let (mut success, mut failure, mut prompts) = (None, None, None);
-        let mut session = None;
+        }
+    }
+
+    fn resolve(&mut self, names: &mut std::collections::BTreeSet<String>) -> Option<Service> {
+        let s = self.s;
+        let host = self.host()?;
+        if !names.insert(s.name.value.clone()) || s.name.value.is_empty() {
+            let msg = format!("{:?}: names must be non-empty and unique", s.name.value);
+            self.bad(Some(s.name.pos), "name", msg, "");
+            return None;
+        }
+        let port = (self.cx.template)(self.cx.file, &self.field("port"), &s.port);
         if s.session.is_some() && s.kind != ServiceKind::HttpForm {
-            bad(
-                errs,
+            self.bad(
                 Some(s.name.pos),
                 "session",
                 format!("a {} service has no session cookie to follow", s.kind.name()),
                 "declare session on the http_form service whose login sets the cookie",
             );
-            continue;
+            return None;
         }
-        // the service's own prompts (telnet needs them, SSH may use them), else the console's
-        let declared = match &s.prompts {
-            Some(p) => {
-                let login = re("prompts.login", &p.login, errs);
-                let password = re("prompts.password", &p.password, errs);
-                let shell = re("prompts.shell", &p.shell, errs);
-                let rejected = re("prompts.login_rejected", &p.login_rejected, errs);
-                let change = p
-                    .password_change
-                    .as_ref()
-                    .map(|c| re("prompts.password_change", c, errs));
-                match (login, password, shell, rejected) {
-                    (Some(login), Some(password), Some(shell), Some(login_rejected))
-                        if !matches!(change, Some(None)) =>
-                    {
-                        Some(RemotePrompts {
-                            login,
-                            password,
-                            shell,
-                            login_rejected,
-                            password_change: change.flatten(),
-                        })
-                    }
-                    _ => continue,
-                }
+        let declared = self.declared_prompts()?;
+        let parts = self.kind_parts(declared)?;
+        let throttle = self.common_checks()?;
+        Some(Service {
+            name: s.name.value.clone(),
+            kind: s.kind,
+            host,
+            port: port?,
+            tls: s.tls,
+            udp: s.proto == Some(Transport::Udp),
+            user: s.user.clone(),
+            path: s.path.clone().unwrap_or_else(|| "/".into()),
+            user_field: s.user_field.clone().unwrap_or_default(),
+            password_field: s.password_field.clone().unwrap_or_default(),
+            success: parts.success,
+            failure: parts.failure,
+            prompts: parts.prompts,
+            timeout: s.timeout.map(|d| d.0).unwrap_or(std::time::Duration::from_secs(10)),
+            password_command: s.password_command.clone().filter(|c| !c.trim().is_empty()),
+            after: throttle.after.unwrap_or(3),
+            unlock: throttle.unlock.map(|d| d.0),
+            while_locked: throttle.while_locked.unwrap_or_default(),
+            session: parts.session,
+        })
+    }
+
+    /// The device's address: certbench sends login attempts only to the device under test.
+    fn host(&mut self) -> Option<IpAddr> {
+        let s = self.s;
+        let host = match self.cx.device {
+            DeviceAddress::Declared(ip) => ip,
+            // given when the namespace is made; until then no address at all, which
+            // `Service::host_known` refuses (a run without its namespace sends nothing)
+            DeviceAddress::Namespace => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            DeviceAddress::Unknown => {
+                self.bad(
+                    Some(s.name.pos),
+                    "host",
+                    "remote services need the device's address".into(),
+                    "declare `network.address` (or the lab's `bench.device_address`), or run the device in `network.namespace`: certbench tries credentials only against the device under test",
+                );
+                return None;
             }
-            None => console.map(RemotePrompts::from_console),
         };
-        match s.kind {
-            ServiceKind::HttpForm => {
-                let missing: Vec<&str> = [
-                    ("path", s.path.is_none()),
-                    ("user_field", s.user_field.is_none()),
-                    ("password_field", s.password_field.is_none()),
-                    ("success", s.success.is_none()),
-                    ("failure", s.failure.is_none()),
-                ]
-                .into_iter()
-                .filter_map(|(f, m)| m.then_some(f))
-                .collect();
-                if !missing.is_empty() {
-                    errs.push(
-                        InputError::new(file, Some(s.name.pos), field("kind"), format!("an http_form service needs {}", missing.join(", ")))
-                            .with_hint("declare where the form is posted, its field names, and a pattern each for a login that worked and one that was refused"),
-                    );
-                    continue;
-                }
-                if let Some(ws) = &s.session {
-                    session = re("session.alive", &ws.alive, errs).map(|alive| WebSession {
-                        path: ws.path.clone(),
-                        alive,
-                    });
-                }
-                success = s.success.as_ref().and_then(|p| re("success", p, errs));
-                failure = s.failure.as_ref().and_then(|p| re("failure", p, errs));
-                if success.is_none() || failure.is_none() {
-                    continue;
-                }
+        if let Some(h) = &s.host
+            && h.value.parse::<IpAddr>().ok() != Some(host)
+        {
+            self.bad(
+                Some(h.pos),
+                "host",
+                format!("{:?} is not the device's address {host}", h.value),
+                "certbench sends login attempts only to the device under test; drop `host` or declare the device's address in network.address",
+            );
+            return None;
+        }
+        Some(host)
+    }
+
+    /// The service's own prompts (telnet needs them, SSH may use them), else the console's;
+    /// None when a declared prompt is invalid.
+    fn declared_prompts(&mut self) -> Option<Option<RemotePrompts>> {
+        let Some(p) = &self.s.prompts else {
+            return Some(self.cx.console.map(RemotePrompts::from_console));
+        };
+        let login = self.re("prompts.login", &p.login);
+        let password = self.re("prompts.password", &p.password);
+        let shell = self.re("prompts.shell", &p.shell);
+        let rejected = self.re("prompts.login_rejected", &p.login_rejected);
+        let change = p
+            .password_change
+            .as_ref()
+            .map(|c| self.re("prompts.password_change", c));
+        match (login, password, shell, rejected) {
+            (Some(login), Some(password), Some(shell), Some(login_rejected)) if !matches!(change, Some(None)) => {
+                Some(Some(RemotePrompts {
+                    login,
+                    password,
+                    shell,
+                    login_rejected,
+                    password_change: change.flatten(),
+                }))
             }
+            _ => None,
+        }
+    }
+
+    /// What the kind needs, checked: the form's fields and patterns, telnet's prompts, a
+    /// Basic/Digest page, nothing login-only on a service without a login.
+    fn kind_parts(&mut self, declared: Option<RemotePrompts>) -> Option<KindParts> {
+        let s = self.s;
+        let mut parts = KindParts::default();
+        match s.kind {
+            ServiceKind::HttpForm => return self.form_parts(),
             ServiceKind::Telnet => {
                 if declared.is_none() {
-                    bad(
-                        errs,
+                    self.bad(
                         Some(s.name.pos),
                         "prompts",
                         "a telnet service needs its prompts".into(),
                         "declare services[].prompts (login, password, shell, login_rejected) or console.prompts",
                     );
-                    continue;
+                    return None;
                 }
-                prompts = declared;
+                parts.prompts = declared;
             }
             ServiceKind::HttpBasic | ServiceKind::HttpDigest => {
                 if s.path.is_none() {
-                    bad(
-                        errs,
+                    self.bad(
                         Some(s.name.pos),
                         "path",
                         format!("an {} service needs the protected page's path", s.kind.name()),
                         "e.g. path: /admin",
                     );
-                    continue;
+                    return None;
                 }
             }
             ServiceKind::Mqtt | ServiceKind::Ftp => {}
-            ServiceKind::NoLogin => {
-                // what only a login uses would be a declaration certbench silently ignores
-                let login_only: Vec<&str> = [
-                    ("user", s.user.is_some()),
-                    ("path", s.path.is_some()),
-                    ("prompts", s.prompts.is_some()),
-                    ("throttle", s.throttle.is_some()),
-                    ("success", s.success.is_some()),
-                    ("failure", s.failure.is_some()),
-                ]
-                .into_iter()
-                .filter_map(|(f, set)| set.then_some(f))
-                .collect();
-                if !login_only.is_empty() {
-                    bad(
-                        errs,
-                        Some(s.name.pos),
-                        login_only[0],
-                        format!("a no_login service has no login to use {}", login_only.join(", ")),
-                        "drop these fields, or declare the login's kind (telnet, ssh, http_basic, http_digest, http_form, mqtt, ftp)",
-                    );
-                    continue;
-                }
-                if s.tls && s.proto == Some(Transport::Udp) {
-                    bad(
-                        errs,
-                        Some(s.name.pos),
-                        "tls",
-                        "certbench judges TLS over TCP; DTLS over UDP is not examined".into(),
-                        "declare the UDP service without tls: it is still compared with the port scan (ATK-01)",
-                    );
-                    continue;
-                }
-            }
+            ServiceKind::NoLogin => self.no_login_checks()?,
             // optional for SSH: the shell prompt ends the look after a login, and a
             // password_change pattern adds to the built-in phrases of a forced change
-            ServiceKind::Ssh => prompts = declared,
+            ServiceKind::Ssh => parts.prompts = declared,
         }
+        Some(parts)
+    }
+
+    fn form_parts(&mut self) -> Option<KindParts> {
+        let s = self.s;
+        let missing: Vec<&str> = [
+            ("path", s.path.is_none()),
+            ("user_field", s.user_field.is_none()),
+            ("password_field", s.password_field.is_none()),
+            ("success", s.success.is_none()),
+            ("failure", s.failure.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(f, m)| m.then_some(f))
+        .collect();
+        if !missing.is_empty() {
+            self.errs.push(
+                InputError::new(self.cx.file, Some(s.name.pos), self.field("kind"), format!("an http_form service needs {}", missing.join(", ")))
+                    .with_hint("declare where the form is posted, its field names, and a pattern each for a login that worked and one that was refused"),
+            );
+            return None;
+        }
+        let session = match &s.session {
+            Some(ws) => self.re("session.alive", &ws.alive).map(|alive| WebSession {
+                path: ws.path.clone(),
+                alive,
+            }),
+            None => None,
+        };
+        let success = s.success.as_ref().and_then(|p| self.re("success", p));
+        let failure = s.failure.as_ref().and_then(|p| self.re("failure", p));
+        Some(KindParts {
+            success: Some(success?),
+            failure: Some(failure?),
+            prompts: None,
+            session,
+        })
+    }
+
+    /// What only a login uses would be a declaration certbench silently ignores.
+    fn no_login_checks(&mut self) -> Option<()> {
+        let s = self.s;
+        let login_only: Vec<&str> = [
+            ("user", s.user.is_some()),
+            ("path", s.path.is_some()),
+            ("prompts", s.prompts.is_some()),
+            ("throttle", s.throttle.is_some()),
+            ("success", s.success.is_some()),
+            ("failure", s.failure.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect();
+        if !login_only.is_empty() {
+            self.bad(
+                Some(s.name.pos),
+                login_only[0],
+                format!("a no_login service has no login to use {}", login_only.join(", ")),
+                "drop these fields, or declare the login's kind (telnet, ssh, http_basic, http_digest, http_form, mqtt, ftp)",
+            );
+            return None;
+        }
+        if s.tls && s.proto == Some(Transport::Udp) {
+            self.bad(
+                Some(s.name.pos),
+                "tls",
+                "certbench judges TLS over TCP; DTLS over UDP is not examined".into(),
+                "declare the UDP service without tls: it is still compared with the port scan (ATK-01)",
+            );
+            return None;
+        }
+        Some(())
+    }
+
+    /// The checks every kind passes: a password command needs a shell, a lockout at least
+    /// one attempt, a login TCP.
+    fn common_checks(&mut self) -> Option<RawThrottle> {
+        let s = self.s;
         if s.password_command.is_some() && !matches!(s.kind, ServiceKind::Ssh | ServiceKind::Telnet) {
-            bad(
-                errs,
+            self.bad(
                 Some(s.name.pos),
                 "password_command",
                 format!("a {} service has no shell to run a password command in", s.kind.name()),
                 "declare password_command on the SSH or telnet service whose shell changes the password",
             );
-            continue;
+            return None;
         }
         let throttle = s.throttle.clone().unwrap_or(RawThrottle {
             after: None,
@@ -508,47 +603,18 @@ pub fn resolve(
             while_locked: None,
         });
         if throttle.after == Some(0) {
-            bad(
-                errs,
-                Some(s.name.pos),
-                "throttle.after",
-                "must be at least 1".into(),
-                "",
-            );
-            continue;
+            self.bad(Some(s.name.pos), "throttle.after", "must be at least 1".into(), "");
+            return None;
         }
         if s.proto == Some(Transport::Udp) && s.kind.logs_in() {
-            bad(
-                errs,
+            self.bad(
                 Some(s.name.pos),
                 "proto",
                 format!("a {} login is TCP", s.kind.name()),
                 "proto: udp is for no_login services (CoAP, mDNS, SSDP)",
             );
-            continue;
+            return None;
         }
-        let Some(port) = port else { continue };
-        out.push(Service {
-            name: s.name.value.clone(),
-            kind: s.kind,
-            host,
-            port,
-            tls: s.tls,
-            udp: s.proto == Some(Transport::Udp),
-            user: s.user.clone(),
-            path: s.path.clone().unwrap_or_else(|| "/".into()),
-            user_field: s.user_field.clone().unwrap_or_default(),
-            password_field: s.password_field.clone().unwrap_or_default(),
-            success,
-            failure,
-            prompts,
-            timeout: s.timeout.map(|d| d.0).unwrap_or(std::time::Duration::from_secs(10)),
-            password_command: s.password_command.clone().filter(|c| !c.trim().is_empty()),
-            after: throttle.after.unwrap_or(3),
-            unlock: throttle.unlock.map(|d| d.0),
-            while_locked: throttle.while_locked.unwrap_or_default(),
-            session,
-        });
+        Some(throttle)
     }
-    out
 }

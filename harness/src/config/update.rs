@@ -356,6 +356,82 @@ pub fn resolve(
     template: TemplateCheck<'_>,
     errs: &mut Vec<InputError>,
 ) -> Option<UpdateSpec> {
+    let patterns = patterns(file, raw, errs);
+    let image = |field: &str, i: &RawImage| {
+        Some(ImageSpec {
+            file: template(file, &format!("update.images.{field}.file"), &i.file)?,
+            version: i.version.clone(),
+        })
+    };
+    let valid = image("valid", &raw.images.valid);
+    let older = raw.images.older.as_ref().map(|i| image("older", i));
+    let other_model = raw.images.other_model.as_ref().map(|i| image("other_model", i));
+    let mut hostile = supplied_hostile(file, raw, template, errs);
+    // the layout's region variants are hostile images too, one testcase each
+    let layout = raw.layout.clone().unwrap_or(Layout::Generic);
+    check_layout(file, &layout, errs);
+    hostile.extend(layout.derived().into_iter().map(|d| HostileImage {
+        label: d.label.clone(),
+        check: d.check.clone(),
+        describe: d.describe.clone(),
+        version: None,
+        source: HostileSource::Derived(d),
+    }));
+    let deliveries = deliveries(file, raw, template, errs);
+    let image_path = match &raw.image_path {
+        Some(p) => template(file, "update.image_path", p),
+        None => Template::parse("/images/{{image}}.bin").ok(),
+    };
+    let restore = raw.restore.as_ref().and_then(|r| {
+        Some(super::common::CommandSpec {
+            command: template(file, "update.restore.command", &r.command)?,
+            timeout: r.timeout.unwrap_or(Dur::secs(300)).0,
+        })
+    });
+    let trust = match &raw.trust {
+        None | Some(RawTrust::BenchCa) => crate::model::TrustSource::BenchCa,
+        Some(RawTrust::None) => crate::model::TrustSource::None,
+        Some(RawTrust::MakerCa { cert, key }) => {
+            let abs = |p: &std::path::PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+            crate::model::TrustSource::Maker {
+                cert: abs(cert),
+                key: abs(key),
+            }
+        }
+    };
+    Some(UpdateSpec {
+        host: raw.host.clone(),
+        trust,
+        valid: valid?,
+        hostile,
+        older: older.flatten(),
+        other_model: other_model.flatten(),
+        layout,
+        deliveries: if deliveries.is_empty() { return None } else { deliveries },
+        image_path: image_path?,
+        scheme: raw.scheme.unwrap_or(Scheme::Http),
+        version_command: raw.version_command.clone(),
+        version_pattern: patterns.version?,
+        rejected: patterns.rejected.flatten(),
+        installing: patterns.installing.flatten(),
+        installed: patterns.installed.flatten(),
+        decision_time: raw.decision_time.unwrap_or(Dur::secs(60)).0,
+        install_time: raw.install_time.unwrap_or(Dur::secs(30)).0,
+        check_interval: raw.check_interval.unwrap_or(Dur::secs(3600)).0,
+        restore,
+    })
+}
+
+/// The console patterns of an update: the version (with its `version` group) and the
+/// device's words for rejected, installing and installed (an inner None: invalid).
+struct Patterns {
+    version: Option<regex::bytes::Regex>,
+    rejected: Option<Option<regex::bytes::Regex>>,
+    installing: Option<Option<regex::bytes::Regex>>,
+    installed: Option<Option<regex::bytes::Regex>>,
+}
+
+fn patterns(file: &Path, raw: &RawUpdate, errs: &mut Vec<InputError>) -> Patterns {
     let mut re = |field: &str, src: &Loc<String>| match yaml::regex(file, &format!("update.{field}"), src) {
         Ok(r) => Some(r),
         Err(e) => {
@@ -363,11 +439,11 @@ pub fn resolve(
             None
         }
     };
-    let version_pattern = re("version_pattern", &raw.version_pattern);
+    let version = re("version_pattern", &raw.version_pattern);
     let rejected = raw.rejected.as_ref().map(|s| re("rejected", s));
     let installing = raw.installing.as_ref().map(|s| re("installing", s));
     let installed = raw.installed.as_ref().map(|s| re("installed", s));
-    if let Some(p) = &version_pattern
+    if let Some(p) = &version
         && !p.capture_names().flatten().any(|n| n == "version")
     {
         errs.push(
@@ -380,15 +456,22 @@ pub fn resolve(
             .with_hint("write it like 'firmware (?P<version>[0-9.]+)'"),
         );
     }
-    let image = |field: &str, i: &RawImage| {
-        Some(ImageSpec {
-            file: template(file, &format!("update.images.{field}.file"), &i.file)?,
-            version: i.version.clone(),
-        })
-    };
-    let valid = image("valid", &raw.images.valid);
-    let older = raw.images.older.as_ref().map(|i| image("older", i));
-    let other_model = raw.images.other_model.as_ref().map(|i| image("other_model", i));
+    Patterns {
+        version,
+        rejected,
+        installing,
+        installed,
+    }
+}
+
+/// The hostile images the maker supplies (`images.hostile`), each with a label of its own
+/// and the check it evidences.
+fn supplied_hostile(
+    file: &Path,
+    raw: &RawUpdate,
+    template: TemplateCheck<'_>,
+    errs: &mut Vec<InputError>,
+) -> Vec<HostileImage> {
     let mut hostile = Vec::new();
     for (n, h) in raw.images.hostile.iter().enumerate() {
         let field = |f: &str| format!("update.images.hostile[{n}].{f}");
@@ -441,9 +524,12 @@ pub fn resolve(
             });
         }
     }
-    // the layout's region variants are hostile images too, one testcase each
-    let layout = raw.layout.clone().unwrap_or(Layout::Generic);
-    if let Layout::Ranges { ranges } = &layout {
+    hostile
+}
+
+/// A ranges layout names usable regions; an swu layout names its artifacts.
+fn check_layout(file: &Path, layout: &Layout, errs: &mut Vec<InputError>) {
+    if let Layout::Ranges { ranges } = layout {
         for (i, r) in ranges.iter().enumerate() {
             let ok_name = !r.name.is_empty()
                 && r.name
@@ -463,7 +549,7 @@ pub fn resolve(
             }
         }
     }
-    if let Layout::Swu { artifacts } = &layout
+    if let Layout::Swu { artifacts } = layout
         && artifacts.is_empty()
     {
         errs.push(
@@ -471,38 +557,34 @@ pub fn resolve(
                 .with_hint("list the artifact file names of the .swu (as in its sw-description)"),
         );
     }
-    hostile.extend(layout.derived().into_iter().map(|d| HostileImage {
-        label: d.label.clone(),
-        check: d.check.clone(),
-        describe: d.describe.clone(),
-        version: None,
-        source: HostileSource::Derived(d),
-    }));
+}
+
+/// How the device is told of an update: pull (a manifest it polls), a console command, an
+/// MQTT message; at least one.
+fn deliveries(file: &Path, raw: &RawUpdate, template: TemplateCheck<'_>, errs: &mut Vec<InputError>) -> Vec<Delivery> {
     let mut deliveries = Vec::new();
     if let Some(RawPull {
         manifest_path,
         manifest,
     }) = &raw.delivery.pull
     {
-        {
-            if !manifest_path.value.starts_with('/') {
-                errs.push(
-                    InputError::new(
-                        file,
-                        Some(manifest_path.pos),
-                        "update.delivery.pull.manifest_path",
-                        format!("{:?} is not a path", manifest_path.value),
-                    )
-                    .with_hint("write it like /manifest.json"),
-                );
-            }
-            deliveries.extend(
-                template(file, "update.delivery.pull.manifest", manifest).map(|m| Delivery::Pull {
-                    manifest_path: manifest_path.value.clone(),
-                    manifest: m,
-                }),
+        if !manifest_path.value.starts_with('/') {
+            errs.push(
+                InputError::new(
+                    file,
+                    Some(manifest_path.pos),
+                    "update.delivery.pull.manifest_path",
+                    format!("{:?} is not a path", manifest_path.value),
+                )
+                .with_hint("write it like /manifest.json"),
             );
         }
+        deliveries.extend(
+            template(file, "update.delivery.pull.manifest", manifest).map(|m| Delivery::Pull {
+                manifest_path: manifest_path.value.clone(),
+                manifest: m,
+            }),
+        );
     }
     if let Some(RawConsoleDelivery { command }) = &raw.delivery.console {
         deliveries.extend(
@@ -523,48 +605,7 @@ pub fn resolve(
                 .with_hint("declare at least one of pull, console, mqtt"),
         );
     }
-    let image_path = match &raw.image_path {
-        Some(p) => template(file, "update.image_path", p),
-        None => Template::parse("/images/{{image}}.bin").ok(),
-    };
-    let restore = raw.restore.as_ref().and_then(|r| {
-        Some(super::common::CommandSpec {
-            command: template(file, "update.restore.command", &r.command)?,
-            timeout: r.timeout.unwrap_or(Dur::secs(300)).0,
-        })
-    });
-    let trust = match &raw.trust {
-        None | Some(RawTrust::BenchCa) => crate::model::TrustSource::BenchCa,
-        Some(RawTrust::None) => crate::model::TrustSource::None,
-        Some(RawTrust::MakerCa { cert, key }) => {
-            let abs = |p: &std::path::PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
-            crate::model::TrustSource::Maker {
-                cert: abs(cert),
-                key: abs(key),
-            }
-        }
-    };
-    Some(UpdateSpec {
-        host: raw.host.clone(),
-        trust,
-        valid: valid?,
-        hostile,
-        older: older.flatten(),
-        other_model: other_model.flatten(),
-        layout,
-        deliveries: if deliveries.is_empty() { return None } else { deliveries },
-        image_path: image_path?,
-        scheme: raw.scheme.unwrap_or(Scheme::Http),
-        version_command: raw.version_command.clone(),
-        version_pattern: version_pattern?,
-        rejected: rejected.flatten(),
-        installing: installing.flatten(),
-        installed: installed.flatten(),
-        decision_time: raw.decision_time.unwrap_or(Dur::secs(60)).0,
-        install_time: raw.install_time.unwrap_or(Dur::secs(30)).0,
-        check_interval: raw.check_interval.unwrap_or(Dur::secs(3600)).0,
-        restore,
-    })
+    deliveries
 }
 
 /// Where the parts of an image are, as declared per image format. Variants only ever alter
