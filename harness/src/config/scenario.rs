@@ -1075,66 +1075,11 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
         let f = format!("{field}[{i}]");
         let kind = match s {
             RawStep::Power(a) => Some(StepKind::Power(a.value)),
-            RawStep::Send(send) => Some(StepKind::Send {
-                bytes: match send {
-                    RawSend::Line(l) => SendBytes::Line(cx.template(format!("{f}.send.line"), l)),
-                    RawSend::Text(l) => SendBytes::Text(cx.template(format!("{f}.send.text"), l)),
-                    RawSend::Bytes(b) => SendBytes::Raw(b.clone()),
-                    RawSend::Key(k) => SendBytes::Key(*k),
-                },
-            }),
-            RawStep::Expect(e) => {
-                let within = e.within.unwrap_or(Dur::secs(30)).0;
-                let on_timeout = cx.judge(
-                    format!("{f}.expect.on_timeout"),
-                    &e.on_timeout,
-                    JudgeVerdict::Error,
-                    "expected output did not appear in time",
-                );
-                cx.pattern(format!("{f}.expect"), &e.pattern, e.prompt, pos)
-                    .map(|pattern| StepKind::Expect {
-                        pattern,
-                        within,
-                        on_timeout,
-                    })
-            }
-            RawStep::ExpectNone(e) => {
-                let on_match = cx.judge(
-                    format!("{f}.expect_none.on_match"),
-                    &e.on_match,
-                    JudgeVerdict::Fail,
-                    "forbidden output appeared",
-                );
-                cx.pattern(format!("{f}.expect_none"), &e.pattern, e.prompt, pos)
-                    .map(|pattern| StepKind::ExpectNone {
-                        pattern,
-                        window: e.window.0,
-                        on_match,
-                    })
-            }
-            RawStep::Login(l) => Some(StepKind::Login {
-                user: cx.template(format!("{f}.login.user"), &l.user),
-                password: cx.template(format!("{f}.login.password"), &l.password),
-                expect: l.expect,
-                otherwise: cx.judge(
-                    format!("{f}.login.otherwise"),
-                    &l.otherwise,
-                    JudgeVerdict::Error,
-                    "unexpected login outcome",
-                ),
-                within: l.within.map(|d| d.0),
-            }),
-            RawStep::ChangePassword(c) => Some(StepKind::ChangePassword {
-                new: cx.template(format!("{f}.change_password.new"), &c.new),
-                expect: c.expect,
-                otherwise: cx.judge(
-                    format!("{f}.change_password.otherwise"),
-                    &c.otherwise,
-                    JudgeVerdict::Error,
-                    "unexpected password-change outcome",
-                ),
-                within: c.within.unwrap_or(Dur::secs(60)).0,
-            }),
+            RawStep::Send(send) => step_send(cx, &f, send),
+            RawStep::Expect(e) => step_expect(cx, &f, e, pos),
+            RawStep::ExpectNone(e) => step_expect_none(cx, &f, e, pos),
+            RawStep::Login(l) => step_login(cx, &f, l),
+            RawStep::ChangePassword(c) => step_change_password(cx, &f, c),
             RawStep::Logout(l) => Some(StepKind::Logout {
                 within: l.within.unwrap_or(Dur::secs(30)).0,
             }),
@@ -1145,52 +1090,16 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                 tls: b.mqtt_tls,
                 without_trusted_ca: b.without_trusted_ca,
             }),
-            RawStep::WaitSession(w) => Some(StepKind::WaitSession {
-                listener: w.listener,
-                reach: w.reach,
-                within: w.within.0,
-                otherwise: cx.judge(
-                    format!("{f}.wait_session.otherwise"),
-                    &w.otherwise,
-                    JudgeVerdict::Error,
-                    "the device did not get that far on the bench",
-                ),
-            }),
-            RawStep::Document(d) => {
-                cx.check_id(format!("{f}.document.check"), &d.check);
-                Some(StepKind::Document {
-                    kind: d.kind,
-                    check: d.check.value.clone(),
-                })
-            }
-            RawStep::MqttConnect(m) => Some(StepKind::MqttConnect {
-                tls: m.tls,
-                expect: m.expect,
-                within: m.within.0,
-                otherwise: cx.judge(
-                    format!("{f}.mqtt_connect.otherwise"),
-                    &m.otherwise,
-                    JudgeVerdict::Error,
-                    "unexpected outcome",
-                ),
-            }),
+            RawStep::WaitSession(w) => step_wait_session(cx, &f, w),
+            RawStep::Document(d) => step_document(cx, &f, d),
+            RawStep::MqttConnect(m) => step_mqtt_connect(cx, &f, m),
             RawStep::Shell(_) => Some(StepKind::Shell),
             RawStep::OpenPasswordChange(_) => Some(StepKind::OpenPasswordChange),
             RawStep::ConsoleAccess(_) => Some(StepKind::ConsoleAccess),
             RawStep::BootBreakIn(_) => Some(StepKind::BootBreakIn),
             RawStep::DebugLocked(_) => Some(StepKind::DebugLocked),
             RawStep::DebugSecrets(_) => Some(StepKind::DebugSecrets),
-            RawStep::RemoteLogin(r) => Some(StepKind::RemoteLogin {
-                password: cx.template(format!("{f}.remote_login.password"), &r.password),
-                expect: r.expect,
-                within: r.within.unwrap_or(Dur::secs(60)).0,
-                otherwise: cx.judge(
-                    format!("{f}.remote_login.otherwise"),
-                    &r.otherwise,
-                    JudgeVerdict::Error,
-                    "unexpected remote login outcome",
-                ),
-            }),
+            RawStep::RemoteLogin(r) => step_remote_login(cx, &f, r),
             RawStep::CredentialSweep(w) => Some(StepKind::CredentialSweep {
                 state: w.state.unwrap_or_default(),
             }),
@@ -1210,144 +1119,276 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::TlsClients(t) => Some(StepKind::TlsClients {
                 within: t.within.unwrap_or(Dur::secs(60)).0,
             }),
-            RawStep::BruteForce(b) => {
-                let attempts = b.attempts.unwrap_or(100);
-                let max_rate = b.max_rate.unwrap_or(10);
-                if !(1..=1000).contains(&attempts) || max_rate == 0 {
-                    cx.err(
-                        pos,
-                        format!("{f}.brute_force"),
-                        format!("attempts {attempts} and max_rate {max_rate}: attempts must be 1..=1000, max_rate at least 1 per minute"),
-                        Some("certbench bounds what it sends a device"),
-                    );
-                }
-                Some(StepKind::BruteForce {
-                    attempts,
-                    max_rate,
-                    max_burst: b.max_burst.unwrap_or(Dur::secs(300)).0,
-                    unlock_within: b.unlock_within.map(|d| d.0),
-                })
-            }
+            RawStep::BruteForce(b) => step_brute_force(cx, &f, b, pos),
             RawStep::UpdateCheck(_) => Some(StepKind::UpdateCheck),
-            RawStep::UpdateImage(u) => {
-                let image = cx.template(format!("{f}.update_image.image"), &u.image);
-                // a literal name: a built-in image, or (only the profile can tell) a supplied one
-                let label = |s: &str| {
-                    s.starts_with("hostile_")
-                        && s.chars()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-                };
-                if image.vars().next().is_none()
-                    && super::update::ImageName::builtin(&u.image.value).is_none()
-                    && !label(&u.image.value)
-                {
-                    cx.err(
-                        u.image.pos,
-                        format!("{f}.update_image.image"),
-                        format!("unknown image {:?}", u.image.value),
-                        Some("use valid, older, other_model, a variant (flip_header, flip_payload, flip_signature, unsigned, flip_start, flip_middle, flip_end, truncated, oversized, empty), a supplied hostile image (its label, which must start with hostile_) or {{image}}"),
-                    );
-                }
-                if let Some(t) = &u.tls
-                    && matches!(t.value, TlsSetting::Off | TlsSetting::OldVersion | TlsSetting::Rotate)
-                {
-                    cx.err(
-                        t.pos,
-                        format!("{f}.update_image.tls"),
-                        "`off` would block the update channel and `old_version` and `rotate` are for the MQTT bench, so nothing could be tested".into(),
-                        Some("use valid, self_signed, untrusted_ca, expired or wrong_host"),
-                    );
-                }
-                let tls = u.tls.as_ref().and_then(|t| t.value.variant());
-                let mitm = tls.is_some_and(|v| v != crate::model::CertVariant::Valid);
-                let until = u.until.as_ref().and_then(|w| {
-                    if w.refused_attempts.value == 0 || !mitm {
-                        cx.err(
-                            w.refused_attempts.pos,
-                            format!("{f}.update_image.until"),
-                            if mitm {
-                                "refused_attempts must be at least 1".to_string()
-                            } else {
-                                "until ends a man-in-the-middle wait early; this step has no man in the middle (tls)"
-                                    .to_string()
-                            },
-                            Some("e.g. tls: expired, until: { refused_attempts: 3, min: 2s }"),
-                        );
-                        return None;
-                    }
-                    Some((w.refused_attempts.value, w.min.0))
-                });
-                Some(StepKind::UpdateImage {
-                    image,
-                    expect: u.expect,
-                    tls,
-                    until,
-                })
-            }
-            RawStep::UpdatePowerLoss(p) => {
-                if p.cuts.value < 10 {
-                    cx.err(
-                        p.cuts.pos,
-                        format!("{f}.update_power_loss.cuts"),
-                        format!("{} cuts are too few", p.cuts.value),
-                        Some("at least 10 power cuts; the security test catalogue asks for 20"),
-                    );
-                }
-                Some(StepKind::UpdatePowerLoss {
-                    cuts: p.cuts.value,
-                    seed: p.seed,
-                })
-            }
-            RawStep::NoSession(n) => Some(StepKind::NoSession {
-                listener: n.listener,
-                reach: n.reach,
-                window: n.window.0,
-                on_match: cx.judge(
-                    format!("{f}.no_session.on_match"),
-                    &n.on_match,
-                    JudgeVerdict::Fail,
-                    "the device reached a forbidden stage",
-                ),
-                require_attempts: n.require_attempts.as_ref().map(|a| (a.listener, a.min)),
-                until: n.until.as_ref().and_then(|u| {
-                    if u.refused_attempts.value == 0 || u.min.0 > n.window.0 {
-                        cx.err(
-                            u.refused_attempts.pos,
-                            format!("{f}.no_session.until"),
-                            format!(
-                                "refused_attempts must be at least 1 and min ({:?}) at most the window ({:?})",
-                                u.min.0, n.window.0
-                            ),
-                            Some("the window is the longest the step waits; min the shortest"),
-                        );
-                        return None;
-                    }
-                    Some((u.refused_attempts.value, u.min.0))
-                }),
-                identity: n.identity.as_ref().map(|i| {
-                    let t = cx.template(format!("{f}.no_session.identity"), i);
-                    let literal_ok = i
-                        .value
-                        .parse::<crate::model::CertVariant>()
-                        .ok()
-                        .is_some_and(|v| v != crate::model::CertVariant::Valid);
-                    if t.vars().next().is_none() && !literal_ok {
-                        cx.err(
-                            i.pos,
-                            format!("{f}.no_session.identity"),
-                            format!("unknown identity {:?}", i.value),
-                            Some("use self_signed, wrong_host, expired, untrusted_ca or {{identity}}"),
-                        );
-                    }
-                    t
-                }),
-            }),
+            RawStep::UpdateImage(u) => step_update_image(cx, &f, u),
+            RawStep::UpdatePowerLoss(p) => step_update_power_loss(cx, &f, p),
+            RawStep::NoSession(n) => step_no_session(cx, &f, n),
         };
         if let Some(kind) = kind {
             steps.push(Step { pos, kind });
         }
     }
     steps
+}
+
+fn step_send(cx: &mut Ctx<'_>, f: &str, send: &RawSend) -> Option<StepKind> {
+    Some(StepKind::Send {
+        bytes: match send {
+            RawSend::Line(l) => SendBytes::Line(cx.template(format!("{f}.send.line"), l)),
+            RawSend::Text(l) => SendBytes::Text(cx.template(format!("{f}.send.text"), l)),
+            RawSend::Bytes(b) => SendBytes::Raw(b.clone()),
+            RawSend::Key(k) => SendBytes::Key(*k),
+        },
+    })
+}
+
+fn step_expect(cx: &mut Ctx<'_>, f: &str, e: &RawExpect, pos: Pos) -> Option<StepKind> {
+    let within = e.within.unwrap_or(Dur::secs(30)).0;
+    let on_timeout = cx.judge(
+        format!("{f}.expect.on_timeout"),
+        &e.on_timeout,
+        JudgeVerdict::Error,
+        "expected output did not appear in time",
+    );
+    cx.pattern(format!("{f}.expect"), &e.pattern, e.prompt, pos)
+        .map(|pattern| StepKind::Expect {
+            pattern,
+            within,
+            on_timeout,
+        })
+}
+
+fn step_expect_none(cx: &mut Ctx<'_>, f: &str, e: &RawExpectNone, pos: Pos) -> Option<StepKind> {
+    let on_match = cx.judge(
+        format!("{f}.expect_none.on_match"),
+        &e.on_match,
+        JudgeVerdict::Fail,
+        "forbidden output appeared",
+    );
+    cx.pattern(format!("{f}.expect_none"), &e.pattern, e.prompt, pos)
+        .map(|pattern| StepKind::ExpectNone {
+            pattern,
+            window: e.window.0,
+            on_match,
+        })
+}
+
+fn step_login(cx: &mut Ctx<'_>, f: &str, l: &RawLoginStep) -> Option<StepKind> {
+    Some(StepKind::Login {
+        user: cx.template(format!("{f}.login.user"), &l.user),
+        password: cx.template(format!("{f}.login.password"), &l.password),
+        expect: l.expect,
+        otherwise: cx.judge(
+            format!("{f}.login.otherwise"),
+            &l.otherwise,
+            JudgeVerdict::Error,
+            "unexpected login outcome",
+        ),
+        within: l.within.map(|d| d.0),
+    })
+}
+
+fn step_change_password(cx: &mut Ctx<'_>, f: &str, c: &RawChangePassword) -> Option<StepKind> {
+    Some(StepKind::ChangePassword {
+        new: cx.template(format!("{f}.change_password.new"), &c.new),
+        expect: c.expect,
+        otherwise: cx.judge(
+            format!("{f}.change_password.otherwise"),
+            &c.otherwise,
+            JudgeVerdict::Error,
+            "unexpected password-change outcome",
+        ),
+        within: c.within.unwrap_or(Dur::secs(60)).0,
+    })
+}
+
+fn step_wait_session(cx: &mut Ctx<'_>, f: &str, w: &RawWaitSession) -> Option<StepKind> {
+    Some(StepKind::WaitSession {
+        listener: w.listener,
+        reach: w.reach,
+        within: w.within.0,
+        otherwise: cx.judge(
+            format!("{f}.wait_session.otherwise"),
+            &w.otherwise,
+            JudgeVerdict::Error,
+            "the device did not get that far on the bench",
+        ),
+    })
+}
+
+fn step_document(cx: &mut Ctx<'_>, f: &str, d: &RawDocumentStep) -> Option<StepKind> {
+    cx.check_id(format!("{f}.document.check"), &d.check);
+    Some(StepKind::Document {
+        kind: d.kind,
+        check: d.check.value.clone(),
+    })
+}
+
+fn step_mqtt_connect(cx: &mut Ctx<'_>, f: &str, m: &RawMqttConnect) -> Option<StepKind> {
+    Some(StepKind::MqttConnect {
+        tls: m.tls,
+        expect: m.expect,
+        within: m.within.0,
+        otherwise: cx.judge(
+            format!("{f}.mqtt_connect.otherwise"),
+            &m.otherwise,
+            JudgeVerdict::Error,
+            "unexpected outcome",
+        ),
+    })
+}
+
+fn step_remote_login(cx: &mut Ctx<'_>, f: &str, r: &RawRemoteLogin) -> Option<StepKind> {
+    Some(StepKind::RemoteLogin {
+        password: cx.template(format!("{f}.remote_login.password"), &r.password),
+        expect: r.expect,
+        within: r.within.unwrap_or(Dur::secs(60)).0,
+        otherwise: cx.judge(
+            format!("{f}.remote_login.otherwise"),
+            &r.otherwise,
+            JudgeVerdict::Error,
+            "unexpected remote login outcome",
+        ),
+    })
+}
+
+fn step_brute_force(cx: &mut Ctx<'_>, f: &str, b: &RawBruteForce, pos: Pos) -> Option<StepKind> {
+    let attempts = b.attempts.unwrap_or(100);
+    let max_rate = b.max_rate.unwrap_or(10);
+    if !(1..=1000).contains(&attempts) || max_rate == 0 {
+        cx.err(
+            pos,
+            format!("{f}.brute_force"),
+            format!(
+                "attempts {attempts} and max_rate {max_rate}: attempts must be 1..=1000, max_rate at least 1 per minute"
+            ),
+            Some("certbench bounds what it sends a device"),
+        );
+    }
+    Some(StepKind::BruteForce {
+        attempts,
+        max_rate,
+        max_burst: b.max_burst.unwrap_or(Dur::secs(300)).0,
+        unlock_within: b.unlock_within.map(|d| d.0),
+    })
+}
+
+fn step_update_image(cx: &mut Ctx<'_>, f: &str, u: &RawUpdateImage) -> Option<StepKind> {
+    let image = cx.template(format!("{f}.update_image.image"), &u.image);
+    // a literal name: a built-in image, or (only the profile can tell) a supplied one
+    let label = |s: &str| {
+        s.starts_with("hostile_")
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    if image.vars().next().is_none()
+        && super::update::ImageName::builtin(&u.image.value).is_none()
+        && !label(&u.image.value)
+    {
+        cx.err(
+            u.image.pos,
+            format!("{f}.update_image.image"),
+            format!("unknown image {:?}", u.image.value),
+            Some("use valid, older, other_model, a variant (flip_header, flip_payload, flip_signature, unsigned, flip_start, flip_middle, flip_end, truncated, oversized, empty), a supplied hostile image (its label, which must start with hostile_) or {{image}}"),
+        );
+    }
+    if let Some(t) = &u.tls
+        && matches!(t.value, TlsSetting::Off | TlsSetting::OldVersion | TlsSetting::Rotate)
+    {
+        cx.err(
+            t.pos,
+            format!("{f}.update_image.tls"),
+            "`off` would block the update channel and `old_version` and `rotate` are for the MQTT bench, so nothing could be tested".into(),
+            Some("use valid, self_signed, untrusted_ca, expired or wrong_host"),
+        );
+    }
+    let tls = u.tls.as_ref().and_then(|t| t.value.variant());
+    let mitm = tls.is_some_and(|v| v != crate::model::CertVariant::Valid);
+    let until = u.until.as_ref().and_then(|w| {
+        if w.refused_attempts.value == 0 || !mitm {
+            cx.err(
+                w.refused_attempts.pos,
+                format!("{f}.update_image.until"),
+                if mitm {
+                    "refused_attempts must be at least 1".to_string()
+                } else {
+                    "until ends a man-in-the-middle wait early; this step has no man in the middle (tls)".to_string()
+                },
+                Some("e.g. tls: expired, until: { refused_attempts: 3, min: 2s }"),
+            );
+            return None;
+        }
+        Some((w.refused_attempts.value, w.min.0))
+    });
+    Some(StepKind::UpdateImage {
+        image,
+        expect: u.expect,
+        tls,
+        until,
+    })
+}
+
+fn step_update_power_loss(cx: &mut Ctx<'_>, f: &str, p: &RawPowerLoss) -> Option<StepKind> {
+    if p.cuts.value < 10 {
+        cx.err(
+            p.cuts.pos,
+            format!("{f}.update_power_loss.cuts"),
+            format!("{} cuts are too few", p.cuts.value),
+            Some("at least 10 power cuts; the security test catalogue asks for 20"),
+        );
+    }
+    Some(StepKind::UpdatePowerLoss {
+        cuts: p.cuts.value,
+        seed: p.seed,
+    })
+}
+
+fn step_no_session(cx: &mut Ctx<'_>, f: &str, n: &RawNoSession) -> Option<StepKind> {
+    Some(StepKind::NoSession {
+        listener: n.listener,
+        reach: n.reach,
+        window: n.window.0,
+        on_match: cx.judge(
+            format!("{f}.no_session.on_match"),
+            &n.on_match,
+            JudgeVerdict::Fail,
+            "the device reached a forbidden stage",
+        ),
+        require_attempts: n.require_attempts.as_ref().map(|a| (a.listener, a.min)),
+        until: n.until.as_ref().and_then(|u| {
+            if u.refused_attempts.value == 0 || u.min.0 > n.window.0 {
+                cx.err(
+                    u.refused_attempts.pos,
+                    format!("{f}.no_session.until"),
+                    format!(
+                        "refused_attempts must be at least 1 and min ({:?}) at most the window ({:?})",
+                        u.min.0, n.window.0
+                    ),
+                    Some("the window is the longest the step waits; min the shortest"),
+                );
+                return None;
+            }
+            Some((u.refused_attempts.value, u.min.0))
+        }),
+        identity: n.identity.as_ref().map(|i| {
+            let t = cx.template(format!("{f}.no_session.identity"), i);
+            let literal_ok = i
+                .value
+                .parse::<crate::model::CertVariant>()
+                .ok()
+                .is_some_and(|v| v != crate::model::CertVariant::Valid);
+            if t.vars().next().is_none() && !literal_ok {
+                cx.err(
+                    i.pos,
+                    format!("{f}.no_session.identity"),
+                    format!("unknown identity {:?}", i.value),
+                    Some("use self_signed, wrong_host, expired, untrusted_ca or {{identity}}"),
+                );
+            }
+            t
+        }),
+    })
 }
 
 pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> {
