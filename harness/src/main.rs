@@ -282,28 +282,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Verify {
-            run_dir,
-            pubkey,
-            known_keys,
-            allow_unsigned,
-        } => {
-            let mut trusted: Vec<String> = pubkey.into_iter().collect();
-            if let Some(f) = known_keys {
-                match certbench::config::yaml::read_text(&f) {
-                    Ok(t) => trusted.extend(
-                        t.lines()
-                            .map(|l| l.split('#').next().unwrap_or_default().trim().to_string())
-                            .filter(|l| !l.is_empty()),
-                    ),
-                    Err(e) => {
-                        eprintln!("certbench verify: {e}");
-                        return ExitCode::from(exit::BAD_INPUT);
-                    }
-                }
-            }
-            verify(&run_dir, &trusted, allow_unsigned)
-        }
+        cmd @ Command::Verify { .. } => verify_command(cmd),
         Command::Keygen { out } => match certbench::report::manifest::keygen(&out) {
             Ok(pk) => {
                 println!("{pk}");
@@ -318,93 +297,128 @@ fn main() -> ExitCode {
                 ExitCode::from(exit::BAD_INPUT)
             }
         },
-        Command::Run {
-            device,
-            lab,
-            port,
-            baud,
-            set,
-            scenarios,
-            only,
-            out,
-            workdir,
-            skip_setup,
-            verbose,
-            lab_name,
-            operator,
-            sign_key,
-            inventory,
-            board,
-            tag,
-            shard,
-            parallel,
-            lock_wait,
-            health,
-            retries,
-        } => {
-            let Some(vars) = parse_set(&set) else {
+        cmd @ Command::Run { .. } => run_command(cmd),
+    }
+}
+
+/// `certbench verify`: the run folder's manifest and signature against trusted keys.
+fn verify_command(cmd: Command) -> ExitCode {
+    let Command::Verify {
+        run_dir,
+        pubkey,
+        known_keys,
+        allow_unsigned,
+    } = cmd
+    else {
+        unreachable!("called with `verify` only")
+    };
+    let mut trusted: Vec<String> = pubkey.into_iter().collect();
+    if let Some(f) = known_keys {
+        match certbench::config::yaml::read_text(&f) {
+            Ok(t) => trusted.extend(
+                t.lines()
+                    .map(|l| l.split('#').next().unwrap_or_default().trim().to_string())
+                    .filter(|l| !l.is_empty()),
+            ),
+            Err(e) => {
+                eprintln!("certbench verify: {e}");
                 return ExitCode::from(exit::BAD_INPUT);
-            };
-            let opts = RunOptions {
-                profile: device,
-                lab,
-                overrides: Overrides {
-                    port,
-                    baud,
-                    vars,
-                    skip_secrets: false,
-                    check_files: false,
-                    known_chip: Some(certbench::debug::probe::chip_known),
-                },
-                scenarios,
-                only,
-                out,
-                workdir,
-                skip_setup,
-                verbose,
-                color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-                lab_name,
-                operator,
-                sign_key,
-                board: None,
-                lock_dir: None,
-                lock_wait,
-                health: health || inventory.is_some(),
-                retries,
-            };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("certbench: cannot start the runtime: {e}");
-                    return ExitCode::from(exit::HARNESS_ERROR);
-                }
-            };
-            let result = match inventory {
-                Some(inv) => rt.block_on(certbench::run::run_lab(
-                    opts,
-                    certbench::run::LabOptions {
-                        inventory: inv,
-                        boards: board,
-                        tags: tag,
-                        shard,
-                        parallel: parallel.unwrap_or(64),
-                    },
-                )),
-                None if shard.is_some() || !board.is_empty() || !tag.is_empty() => {
-                    eprintln!("certbench: --board, --tag and --shard need --inventory");
-                    return ExitCode::from(exit::BAD_INPUT);
-                }
-                None => rt.block_on(certbench::run::run(opts)),
-            };
-            match result {
-                Ok(code) => ExitCode::from(code),
-                Err(e) => report_input(&e),
             }
         }
+    }
+    verify(&run_dir, &trusted, allow_unsigned)
+}
+
+/// `certbench run`: one device, or the boards of an inventory.
+fn run_command(cmd: Command) -> ExitCode {
+    let Command::Run {
+        device,
+        lab,
+        port,
+        baud,
+        set,
+        scenarios,
+        only,
+        out,
+        workdir,
+        skip_setup,
+        verbose,
+        lab_name,
+        operator,
+        sign_key,
+        inventory,
+        board,
+        tag,
+        shard,
+        parallel,
+        lock_wait,
+        health,
+        retries,
+    } = cmd
+    else {
+        unreachable!("called with `run` only")
+    };
+    let Some(vars) = parse_set(&set) else {
+        return ExitCode::from(exit::BAD_INPUT);
+    };
+    let opts = RunOptions {
+        profile: device,
+        lab,
+        overrides: Overrides {
+            port,
+            baud,
+            vars,
+            skip_secrets: false,
+            check_files: false,
+            known_chip: Some(certbench::debug::probe::chip_known),
+        },
+        scenarios,
+        only,
+        out,
+        workdir,
+        skip_setup,
+        verbose,
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        lab_name,
+        operator,
+        sign_key,
+        board: None,
+        lock_dir: None,
+        lock_wait,
+        health: health || inventory.is_some(),
+        retries,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("certbench: cannot start the runtime: {e}");
+            return ExitCode::from(exit::HARNESS_ERROR);
+        }
+    };
+    let result = match inventory {
+        Some(inv) => rt.block_on(certbench::run::run_lab(
+            opts,
+            certbench::run::LabOptions {
+                inventory: inv,
+                boards: board,
+                tags: tag,
+                shard,
+                parallel: parallel.unwrap_or(64),
+            },
+        )),
+        None if shard.is_some() || !board.is_empty() || !tag.is_empty() => {
+            eprintln!("certbench: --board, --tag and --shard need --inventory");
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+        None => rt.block_on(certbench::run::run(opts)),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => report_input(&e),
     }
 }
 
