@@ -97,25 +97,7 @@ impl Run<'_> {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let saved = format!(
-            "capture {file} on {} over {:.0} s: {} packets, {} saved ({:.1} of {} MiB){}{}",
-            stats.interface,
-            covered.as_secs_f64(),
-            stats.packets,
-            stats.saved_packets,
-            stats.saved_bytes as f64 / 1048576.0,
-            stats.limit_bytes >> 20,
-            if stats.unsaved_packets > 0 {
-                format!(", {} packets past the limit not saved", stats.unsaved_packets)
-            } else {
-                String::new()
-            },
-            if stats.kernel_drops > 0 {
-                format!(", {} dropped by the kernel before capture", stats.kernel_drops)
-            } else {
-                String::new()
-            }
-        );
+        let saved = capture_words(&stats, &file, covered);
         // positive control: the capture saw the device at all
         if table.device_packets == 0 {
             return Err(Stop::Error(format!(
@@ -135,47 +117,7 @@ impl Run<'_> {
             .count();
         let json = flows_json(&table, &exempt, &self.bench.redactor);
         self.keep_evidence("flows.json", json);
-        // what the bench answered on the device's other connections (issue 25)
-        let (mut intercepted, intercepted_dropped) = self
-            .bench
-            .gateway
-            .intercept
-            .as_ref()
-            .map(|i| i.records())
-            .unwrap_or_default();
-        // the host names the device gave are its bytes: redacted before any file shows them
-        for r in &mut intercepted {
-            if let Some(h) = &r.host {
-                r.host =
-                    Some(String::from_utf8_lossy(&self.bench.redactor.redact_window(h.as_bytes(), &[])).into_owned());
-            }
-        }
-        if self.bench.gateway.intercept.is_some() {
-            self.keep_evidence(
-                "intercepted.jsonl",
-                intercepted_jsonl(&intercepted, intercepted_dropped, &self.bench.redactor),
-            );
-        }
-        // the device's time requests the bench answered (its clock is the bench's)
-        if let Some((queries, more)) = self
-            .bench
-            .gateway
-            .intercept
-            .as_ref()
-            .and_then(|i| i.ntp.as_ref())
-            .map(|n| n.queries())
-            .filter(|(q, _)| !q.is_empty())
-        {
-            let mut text: String = queries
-                .iter()
-                .filter_map(|q| serde_json::to_string(q).ok())
-                .map(|l| l + "\n")
-                .collect();
-            if more > 0 {
-                text.push_str(&format!("{{\"more_queries_counted_only\":{more}}}\n"));
-            }
-            self.keep_evidence("ntp-queries.jsonl", text);
-        }
+        let (intercepted, _) = self.keep_interception_evidence();
         self.keep_evidence(
             "destinations.txt",
             destinations(&table, &conversations, silent, &intercepted),
@@ -219,34 +161,7 @@ impl Run<'_> {
             )));
         }
         // what the device would have sent where the bench could not see it
-        let mut unobserved: Vec<String> = Vec::new();
-        for f in &table.flows {
-            if let Some(why) = f.unobserved() {
-                let name = table
-                    .names
-                    .get(&f.peer)
-                    .map(|n| format!("{} ", n.join("|")))
-                    .unwrap_or_default();
-                unobserved.push(format!(
-                    "tcp device → {name}{}:{} ({why}, packets {})",
-                    f.peer,
-                    f.peer_port,
-                    numbers(&f.packets)
-                ));
-            }
-        }
-        for r in &intercepted {
-            let waited = r.accepted.map(|t| t.elapsed()).unwrap_or_default();
-            if r.held_silent {
-                unobserved.push(format!("tcp device → {} (accepted by the bench: {})", r.to, r.answered));
-            } else if r.open && r.bytes_from_device == 0 && waited > crate::gateway::intercept::FIRST_BYTES {
-                unobserved.push(format!(
-                    "tcp device → {} (accepted by the bench {:.0} s ago, still open, nothing sent)",
-                    r.to,
-                    waited.as_secs_f64()
-                ));
-            }
-        }
+        let unobserved = unobserved(&table, &intercepted);
         if table.dropped_flows > 0 {
             let peers: Vec<String> = table
                 .dropped_by_peer
@@ -305,6 +220,53 @@ impl Run<'_> {
             self.reviews.push(format!("COM-01: {}", c.describe()));
         }
         Ok(summary)
+    }
+
+    /// Keeps what the bench answered on the device's other connections (intercepted.jsonl,
+    /// the host names it gave redacted) and the time requests it answered
+    /// (ntp-queries.jsonl); returns the connections and how many were not recorded.
+    fn keep_interception_evidence(&mut self) -> (Vec<crate::gateway::intercept::Intercepted>, u64) {
+        let (mut intercepted, intercepted_dropped) = self
+            .bench
+            .gateway
+            .intercept
+            .as_ref()
+            .map(|i| i.records())
+            .unwrap_or_default();
+        // the host names the device gave are its bytes: redacted before any file shows them
+        for r in &mut intercepted {
+            if let Some(h) = &r.host {
+                r.host =
+                    Some(String::from_utf8_lossy(&self.bench.redactor.redact_window(h.as_bytes(), &[])).into_owned());
+            }
+        }
+        if self.bench.gateway.intercept.is_some() {
+            self.keep_evidence(
+                "intercepted.jsonl",
+                intercepted_jsonl(&intercepted, intercepted_dropped, &self.bench.redactor),
+            );
+        }
+        // the device's time requests the bench answered (its clock is the bench's)
+        if let Some((queries, more)) = self
+            .bench
+            .gateway
+            .intercept
+            .as_ref()
+            .and_then(|i| i.ntp.as_ref())
+            .map(|n| n.queries())
+            .filter(|(q, _)| !q.is_empty())
+        {
+            let mut text: String = queries
+                .iter()
+                .filter_map(|q| serde_json::to_string(q).ok())
+                .map(|l| l + "\n")
+                .collect();
+            if more > 0 {
+                text.push_str(&format!("{{\"more_queries_counted_only\":{more}}}\n"));
+            }
+            self.keep_evidence("ntp-queries.jsonl", text);
+        }
+        (intercepted, intercepted_dropped)
     }
 
     /// The ports the profile declares the device listens on.
@@ -749,4 +711,61 @@ fn destinations(
         table.packets, table.device_packets, table.foreign_packets
     );
     out
+}
+
+/// What the capture saw, in words for the evidence.
+fn capture_words(stats: &crate::gateway::capture::CaptureStats, file: &str, covered: Duration) -> String {
+    format!(
+        "capture {file} on {} over {:.0} s: {} packets, {} saved ({:.1} of {} MiB){}{}",
+        stats.interface,
+        covered.as_secs_f64(),
+        stats.packets,
+        stats.saved_packets,
+        stats.saved_bytes as f64 / 1048576.0,
+        stats.limit_bytes >> 20,
+        if stats.unsaved_packets > 0 {
+            format!(", {} packets past the limit not saved", stats.unsaved_packets)
+        } else {
+            String::new()
+        },
+        if stats.kernel_drops > 0 {
+            format!(", {} dropped by the kernel before capture", stats.kernel_drops)
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// The connections the device opened whose payload the bench could not see: refused or
+/// unanswered by a peer, or accepted by the bench and kept silent.
+fn unobserved(table: &flows::FlowTable, intercepted: &[crate::gateway::intercept::Intercepted]) -> Vec<String> {
+    let mut unobserved: Vec<String> = Vec::new();
+    for f in &table.flows {
+        if let Some(why) = f.unobserved() {
+            let name = table
+                .names
+                .get(&f.peer)
+                .map(|n| format!("{} ", n.join("|")))
+                .unwrap_or_default();
+            unobserved.push(format!(
+                "tcp device → {name}{}:{} ({why}, packets {})",
+                f.peer,
+                f.peer_port,
+                numbers(&f.packets)
+            ));
+        }
+    }
+    for r in intercepted {
+        let waited = r.accepted.map(|t| t.elapsed()).unwrap_or_default();
+        if r.held_silent {
+            unobserved.push(format!("tcp device → {} (accepted by the bench: {})", r.to, r.answered));
+        } else if r.open && r.bytes_from_device == 0 && waited > crate::gateway::intercept::FIRST_BYTES {
+            unobserved.push(format!(
+                "tcp device → {} (accepted by the bench {:.0} s ago, still open, nothing sent)",
+                r.to,
+                waited.as_secs_f64()
+            ));
+        }
+    }
+    unobserved
 }
