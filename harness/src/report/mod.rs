@@ -8,6 +8,7 @@ pub mod jsonl;
 pub mod junit;
 pub mod manifest;
 pub mod page;
+pub mod plot;
 pub mod rating;
 pub mod terminal;
 

@@ -757,7 +757,7 @@ impl Run<'_> {
             };
             self.keep_evidence(
                 &format!("brute-force-{}.svg", file_safe(&t.service.name)),
-                timeline_svg(&t.describe(), &b.answers, &b.probes, max_rate),
+                crate::report::plot::timeline_svg(&t.describe(), &b.answers, &b.probes, max_rate, FREE_ATTEMPTS),
             );
             summary.push(verdict?);
         }
@@ -1196,78 +1196,4 @@ fn file_safe(s: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
         .take(40)
         .collect()
-}
-
-/// The attempt timeline: attempt number over time, wrong passwords as dots, the right
-/// password's tries as larger marks (green: logged in, red: refused), and the ceiling rate
-/// as a dashed line from the tenth attempt.
-pub fn timeline_svg(title: &str, answers: &[(f64, &str)], probes: &[(f64, &str)], max_rate: u32) -> String {
-    let (w, h, pad) = (640.0_f64, 240.0_f64, 36.0_f64);
-    let t_max = answers
-        .iter()
-        .chain(probes)
-        .map(|a| a.0)
-        .fold(0.0_f64, f64::max)
-        .max(1.0);
-    let n_max = (answers.len() + 1) as f64;
-    let x = |t: f64| pad + t / t_max * (w - 2.0 * pad);
-    let y = |n: f64| h - pad - n / n_max * (h - 2.0 * pad);
-    let esc = crate::report::page::esc;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"11\">\n<title>{}</title>\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>\n<text x=\"{pad}\" y=\"14\">{} — wrong passwords (dots) and the right one (squares) over {t_max:.1} s</text>\n<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{t_max:.1} s</text>\n<text x=\"4\" y=\"{}\">{}</text>\n",
-        esc(title),
-        h - pad,
-        w - pad,
-        h - pad,
-        h - pad,
-        esc(title),
-        w - pad,
-        h - pad + 14.0,
-        pad + 4.0,
-        answers.len()
-    );
-    if let Some(&(t10, _)) = answers.get(FREE_ATTEMPTS - 1) {
-        let t_end = t_max;
-        let n_end = FREE_ATTEMPTS as f64 + (t_end - t10) / 60.0 * f64::from(max_rate);
-        s.push_str(&format!(
-            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"gray\" stroke-dasharray=\"4 3\"><title>ceiling {max_rate}/min</title></line>\n",
-            x(t10),
-            y(FREE_ATTEMPTS as f64),
-            x(t_end),
-            y(n_end.min(n_max))
-        ));
-    }
-    for (i, (t, o)) in answers.iter().enumerate() {
-        let c = if *o == "rejected" { "#555" } else { "#d80" };
-        s.push_str(&format!(
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2\" fill=\"{c}\"><title>#{} {o} at {t:.2} s</title></circle>\n",
-            x(*t),
-            y((i + 1) as f64),
-            i + 1
-        ));
-    }
-    for (t, o) in probes {
-        let c = if *o == "accepted" { "#080" } else { "#c00" };
-        s.push_str(&format!(
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"7\" height=\"7\" fill=\"{c}\"><title>right password {o} at {t:.2} s</title></rect>\n",
-            x(*t) - 3.5,
-            h - pad - 12.0
-        ));
-    }
-    s.push_str("</svg>\n");
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_timeline_plot_is_svg() {
-        let svg = super::timeline_svg(
-            "t <&>",
-            &[(0.1, "rejected"), (0.2, "rejected")],
-            &[(0.3, "accepted")],
-            10,
-        );
-        assert!(svg.starts_with("<svg") && svg.contains("t &lt;&amp;&gt;") && svg.trim_end().ends_with("</svg>"));
-    }
 }
