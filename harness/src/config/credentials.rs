@@ -59,13 +59,8 @@ pub fn lab_defaults(rx: &Resolver, lab: &RawLab) -> Vec<(String, String)> {
     let Some(p) = &lab.default_credentials else {
         return Vec::new();
     };
-    let lab_base = rx.lab_base();
-    let path = if p.value.is_absolute() {
-        p.value.clone()
-    } else {
-        lab_base.join(&p.value)
-    };
-    let read = crate::util::read_user_file(&path, &[lab_base], crate::util::limits::TEXT)
+    let path = rx.in_lab(&p.value);
+    let read = crate::util::read_user_file(&path, &[rx.lab_base()], crate::util::limits::TEXT)
         .and_then(|b| String::from_utf8(b).map_err(|_| format!("{}: not UTF-8 text", path.display())));
     match read {
         Ok(text) => match parse(&text) {
@@ -94,13 +89,8 @@ pub fn lab_defaults(rx: &Resolver, lab: &RawLab) -> Vec<(String, String)> {
 pub fn other_unit_certificates(rx: &Resolver, lab: &RawLab) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for p in &lab.other_unit_certificates {
-        let lab_base = rx.lab_base();
-        let path = if p.value.is_absolute() {
-            p.value.clone()
-        } else {
-            lab_base.join(&p.value)
-        };
-        let read = crate::util::read_user_file(&path, &[lab_base], crate::util::limits::TEXT)
+        let path = rx.in_lab(&p.value);
+        let read = crate::util::read_user_file(&path, &[rx.lab_base()], crate::util::limits::TEXT)
             .and_then(|b| crate::tlscert::pem_certificates(&b).map_err(|e| format!("{}: {e}", path.display())));
         match read {
             Ok(ders) => {

@@ -93,9 +93,7 @@ pub fn resolve(
         }
     };
     let lab_base = rx.lab_base();
-    let flash_before_run = lab
-        .flash_before_run
-        .map(|p| if p.is_absolute() { p.clone() } else { lab_base.join(p) });
+    let flash_before_run = lab.flash_before_run.map(|p| rx.in_lab(p));
     // (a missing image is the flash's error at run; one that is there passes the gate)
     if let Some(p) = &flash_before_run
         && std::fs::symlink_metadata(p).is_ok()

@@ -240,10 +240,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let dns_upstream = network::dns_upstream(&rx, &lab);
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
-    identity.firmware_file = identity
-        .firmware_file
-        .as_ref()
-        .map(|p| if p.is_absolute() { p.clone() } else { rx.base.join(p) });
+    identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));
     super::version::check(&rx, &raw);
     let notices = super::version::notices(&raw);
     let (errs, vars, port_vars) = rx.finish();

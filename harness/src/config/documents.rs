@@ -53,15 +53,7 @@ pub fn documents(rx: &Resolver, raw: &RawProfile) -> Option<Documents> {
             );
         }
     }
-    let abs = |p: &Option<Loc<PathBuf>>| {
-        p.as_ref().map(|p| {
-            if p.value.is_absolute() {
-                p.value.clone()
-            } else {
-                rx.base.join(&p.value)
-            }
-        })
-    };
+    let abs = |p: &Option<Loc<PathBuf>>| p.as_ref().map(|p| rx.in_profile(&p.value));
     Some(Documents {
         security_txt: abs(&d.security_txt),
         disclosure_policy: abs(&d.disclosure_policy),

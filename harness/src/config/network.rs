@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 
 use super::common::RawTrust;
 use super::profile::{RawLab, RawProfile};
@@ -100,13 +99,10 @@ pub fn mqtt(
     let trust = match &m.trust {
         RawTrust::BenchCa => crate::model::TrustSource::BenchCa,
         RawTrust::None => crate::model::TrustSource::None,
-        RawTrust::MakerCa { cert, key } => {
-            let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { rx.base.join(p) };
-            crate::model::TrustSource::Maker {
-                cert: abs(cert),
-                key: abs(key),
-            }
-        }
+        RawTrust::MakerCa { cert, key } => crate::model::TrustSource::Maker {
+            cert: rx.in_profile(cert),
+            key: rx.in_profile(key),
+        },
     };
     Some(super::bench::BenchSpec {
         host: m.host.clone(),

@@ -93,6 +93,16 @@ impl<'a> Resolver<'a> {
         crate::util::folder_of(&self.lab_file)
     }
 
+    /// A path the profile names: relative to the profile's folder.
+    pub fn in_profile(&self, p: &Path) -> PathBuf {
+        self.base.join(p)
+    }
+
+    /// A path the lab binding names: relative to the lab file's folder.
+    pub fn in_lab(&self, p: &Path) -> PathBuf {
+        self.lab_base().join(p)
+    }
+
     pub fn error(&self, e: InputError) {
         self.errs.borrow_mut().push(e);
     }
