@@ -42,6 +42,8 @@ pub struct Packet<'a> {
     pub dport: u16,
     /// TCP flags (0 for UDP).
     pub flags: u8,
+    /// TCP sequence number (0 for UDP).
+    pub seq: u32,
     pub payload: &'a [u8],
 }
 
@@ -98,6 +100,7 @@ pub fn parse(frame: &[u8]) -> Option<Packet<'_>> {
                 dst,
                 dport: u16::from_be_bytes([l4[2], l4[3]]),
                 flags: *l4.get(13)?,
+                seq: u32::from_be_bytes(l4.get(4..8)?.try_into().ok()?),
                 payload: l4.get(off.max(20)..)?,
             })
         }
@@ -108,6 +111,7 @@ pub fn parse(frame: &[u8]) -> Option<Packet<'_>> {
             dst,
             dport: u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?]),
             flags: 0,
+            seq: 0,
             payload: l4.get(8..)?,
         }),
         _ => None,

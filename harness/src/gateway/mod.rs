@@ -3,6 +3,7 @@
 //! the flows that capture holds and what protocol each spoke, and a scan of the ports the
 //! device listens on.
 
+pub mod canary;
 pub mod capture;
 pub mod datagram;
 pub mod dhcp;
