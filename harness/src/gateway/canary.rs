@@ -207,9 +207,12 @@ fn unquote(s: &str) -> &str {
     s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s)
 }
 
+/// Encoded forms of one value.
+pub type Forms = Vec<(Encoding, Vec<u8>)>;
+
 /// The text forms of `v` (matched case-insensitively) and its base64 forms (exactly).
-pub fn forms(v: &str) -> (Vec<(Encoding, Vec<u8>)>, Vec<(Encoding, Vec<u8>)>) {
-    let mut text: Vec<(Encoding, Vec<u8>)> = Vec::new();
+pub fn forms(v: &str) -> (Forms, Forms) {
+    let mut text: Forms = Vec::new();
     let mut push = |e: Encoding, b: Vec<u8>| {
         if !text.iter().any(|(_, x)| x.eq_ignore_ascii_case(&b)) {
             text.push((e, b));
@@ -236,7 +239,7 @@ pub fn forms(v: &str) -> (Vec<(Encoding, Vec<u8>)>, Vec<(Encoding, Vec<u8>)>) {
     let hex: String = v.bytes().map(|b| format!("{b:02x}")).collect();
     push(Encoding::Hex, hex.into_bytes());
     push(Encoding::Utf16le, v.encode_utf16().flat_map(u16::to_le_bytes).collect());
-    let mut exact: Vec<(Encoding, Vec<u8>)> = Vec::new();
+    let mut exact: Forms = Vec::new();
     for f in crate::redact::base64_fragments(v.as_bytes()) {
         let url = f.replace('+', "-").replace('/', "_");
         for (e, b) in [(Encoding::Base64, f), (Encoding::Base64url, url)] {
