@@ -9,7 +9,7 @@ for flaw in no-forced-change weak-passwords factory-password-kept factory-passwo
     open-console open-bootloader empty-image-accepted validation-off-after-failures \
     remote-factory-login default-account no-login-throttle plaintext-telemetry telnet-listening debug-port \
     legacy-tls expired-certificate shared-tls-key weak-ssh tls-version-fallback remote-factory-nag sessions-survive-change \
-    plain-http-poll telemetry-http-80 https-client-no-verify https-client-tls10; do
+    plain-http-poll telemetry-http-80 https-client-no-verify https-client-tls10 telemetry-leaks-email psk-in-dns; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"
@@ -35,6 +35,12 @@ sed -i -e 's/--web-port {{port.web}}/--web-port {{port.web}} --ssh-port {{port.s
     -e 's/^services:$/services:\n  - name: ssh\n    kind: ssh\n    port: "{{port.ssh}}"\n    throttle: { after: 2, unlock: 15s }/' \
     simboard-sessions-survive-change.yaml
 grep -q -- "--ssh-port" simboard-sessions-survive-change.yaml
+
+# telemetry-leaks-email: the maker declares its diagnostics uploader's plain HTTP exempt
+# ("no personal data"): COM-01 accepts the declaration, the canary shows it untrue
+sed -i -e 's/^  namespace: true$/  namespace: true\n  plaintext_exempt: { http: "diagnostics uploader; carries no personal data (maker)" }/' \
+    simboard-telemetry-leaks-email.yaml
+grep -q -- "plaintext_exempt" simboard-telemetry-leaks-email.yaml
 
 # Not a flaw: the good board with a realistic boot (5 s, 64 KiB of boot log), for
 # ci/stress.sh (false FAILs show up around slow, chatty boots).

@@ -33,7 +33,8 @@ const MIN_DERIVED_LEN: usize = 6;
 pub const MIN_PARTIAL: usize = 6;
 
 /// Every form a secret takes in what certbench writes or sends, so that one place knows
-/// them all: as typed; JSON- and debug-escaped (outputs escaped before redaction);
+/// them all: as typed; JSON- and debug-escaped (outputs escaped before redaction); hex and
+/// UTF-16LE (as a device may send it);
 /// percent- and form-encoded (certbench's form logins); base64 — whole `user:secret`
 /// tokens for each public user (certbench's HTTP Basic logins) and the fragments the
 /// secret leaves at each of the three base64 alignments wherever else it is encoded.
@@ -55,6 +56,14 @@ pub fn forms(value: &str, users: &[String]) -> Vec<String> {
     for f in base64_fragments(value.as_bytes()) {
         push(f, MIN_DERIVED_LEN);
     }
+    // forms a device puts on the wire (the canary search finds them; the stored capture
+    // masks them): hex (either case, the mask ignores case) of a value of 8 or more
+    // characters, and UTF-16LE
+    push(value.bytes().map(|b| format!("{b:02x}")).collect(), 16);
+    push(
+        String::from_utf8(value.encode_utf16().flat_map(u16::to_le_bytes).collect()).unwrap_or_default(),
+        MIN_DERIVED_LEN,
+    );
     out
 }
 

@@ -962,3 +962,103 @@ fn open_ports_after_setup(#[case] profile: &str, #[case] want: &str) {
         );
     }
 }
+
+/// Every file under `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() { stack.push(p) } else { out.push(p) }
+        }
+    }
+    out
+}
+
+/// COM-04 and PWD-10 (issue 28): the simulated board is given an e-mail address and a Wi-Fi
+/// PSK at its shell. The good board sends the e-mail only inside TLS (its MQTT telemetry):
+/// PASS beside the positive control. A board posting the e-mail base64-encoded in a clear
+/// HTTP diagnostics record fails COM-04; one putting the PSK hex-encoded in a DNS name fails
+/// PWD-10 — each finding named by value name, flow, encoding and frames, never the value,
+/// and each invisible to COM-01 (the HTTP uploader is declared exempt, DNS is allowlisted).
+#[rstest::rstest]
+#[case::good("devices/simboard.yaml", "pass", "pass", "")]
+#[case::email_in_http(
+    "devices/simboard-telemetry-leaks-email.yaml",
+    "pass",
+    "failure",
+    "owner_email (personal) sent by the device to"
+)]
+#[case::psk_in_dns(
+    "devices/simboard-psk-in-dns.yaml",
+    "failure",
+    "pass",
+    "wifi_psk (security) sent by the device to"
+)]
+fn planted_values_seen_in_clear_fail_their_check_and_only_it(
+    #[case] profile: &str,
+    #[case] passwords: &str,
+    #[case] personal: &str,
+    #[case] says: &str,
+) {
+    if !ready() {
+        return;
+    }
+    let (c, code, dir, out) = run_only(profile, &["canaries-on-the-wire", "network-traffic"]);
+    assert!(code.is_some(), "{out}");
+    assert_eq!(c["canaries-on-the-wire.control"].status, "pass", "{out}");
+    assert_eq!(c["canaries-on-the-wire.passwords"].status, passwords, "{out}");
+    assert_eq!(c["canaries-on-the-wire.personal-data"].status, personal, "{out}");
+    assert_eq!(c["network-traffic"].status, "pass", "COM-01 cannot see these: {out}");
+    let t = &c["canaries-on-the-wire"];
+    if says.is_empty() {
+        assert_eq!(t.status, "pass", "{out}");
+        return;
+    }
+    assert_eq!(t.status, "failure", "{out}");
+    assert!(t.message.contains(says), "{}", t.message);
+    if profile.contains("psk") {
+        assert!(
+            t.message.starts_with("PWD-10") && t.message.contains(":53 over udp") && t.message.contains("hex encoding"),
+            "{}",
+            t.message
+        );
+    } else {
+        assert!(
+            t.message.starts_with("COM-04") && t.message.contains("over tcp") && t.message.contains("base64 encoding"),
+            "{}",
+            t.message
+        );
+    }
+    // the values themselves (from the board's flash) appear in no result, the capture included
+    let state = files_under(&dir.path().join("work"))
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "simboard.state"))
+        .expect("the board's flash");
+    let values: Vec<String> = std::fs::read_to_string(state)
+        .expect("state")
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("data.")
+                .and_then(|kv| kv.split_once('='))
+                .map(|(_, v)| v.to_string())
+        })
+        .collect();
+    assert_eq!(values.len(), 2, "both planted");
+    for f in files_under(&dir.path().join("results")) {
+        let bytes = std::fs::read(&f).expect("read");
+        for v in &values {
+            let hex: String = v.bytes().map(|b| format!("{b:02x}")).collect();
+            for form in [v.clone(), hex] {
+                assert!(
+                    !bytes
+                        .windows(form.len())
+                        .any(|w| w.eq_ignore_ascii_case(form.as_bytes())),
+                    "{} holds a planted value",
+                    f.display()
+                );
+            }
+        }
+    }
+}

@@ -98,10 +98,15 @@ pub enum Flaw {
     /// again with an old TLS 1.0 stack (RSA key exchange, CBC suites) and goes on with a
     /// server that answers TLS 1.0 with a certificate it trusts.
     HttpsClientTls10,
+    /// Also posts a diagnostics record in clear over HTTP (--telemetry-url) carrying the
+    /// owner's e-mail address, base64-encoded in a JSON field.
+    TelemetryLeaksEmail,
+    /// Looks up a diagnostics name that carries the Wi-Fi PSK hex-encoded in its first label.
+    PskInDns,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 35] = [
+    pub const ALL: [Flaw; 37] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -137,6 +142,8 @@ impl Flaw {
         Flaw::TelemetryHttp80,
         Flaw::HttpsClientNoVerify,
         Flaw::HttpsClientTls10,
+        Flaw::TelemetryLeaksEmail,
+        Flaw::PskInDns,
     ];
 
     pub fn name(self) -> &'static str {
@@ -176,6 +183,8 @@ impl Flaw {
             Flaw::TelemetryHttp80 => "telemetry-http-80",
             Flaw::HttpsClientNoVerify => "https-client-no-verify",
             Flaw::HttpsClientTls10 => "https-client-tls10",
+            Flaw::TelemetryLeaksEmail => "telemetry-leaks-email",
+            Flaw::PskInDns => "psk-in-dns",
         }
     }
 
@@ -194,6 +203,8 @@ pub struct State {
     pub slot: char,
     /// An install over the running slot was under way (only the bricking flaw does that).
     pub installing: bool,
+    /// What the owner set (`set NAME VALUE`): e-mail, Wi-Fi PSK, device name.
+    pub data: Vec<(String, String)>,
 }
 
 impl State {
@@ -203,7 +214,13 @@ impl State {
             version: FIRMWARE_VERSION.into(),
             slot: 'A',
             installing: false,
+            data: Vec::new(),
         }
+    }
+
+    /// A value the owner set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.data.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn load(path: &Path) -> Self {
@@ -217,6 +234,7 @@ impl State {
                 Some(("version", v)) => s.version = v.to_string(),
                 Some(("slot", v)) => s.slot = v.chars().next().unwrap_or('A'),
                 Some(("installing", v)) => s.installing = v == "1",
+                Some((k, v)) if k.starts_with("data.") => s.data.push((k[5..].to_string(), v.to_string())),
                 _ => {}
             }
         }
@@ -232,6 +250,9 @@ impl State {
         );
         if let Some(p) = &self.password {
             text.push_str(&format!("password={p}\n"));
+        }
+        for (k, v) in &self.data {
+            text.push_str(&format!("data.{k}={v}\n"));
         }
         let tmp = path.with_extension("tmp");
         if std::fs::write(&tmp, text).is_ok() {
@@ -427,6 +448,17 @@ impl Board {
             self.opts.telemetry_url.clone(),
         ) {
             std::thread::spawn(move || crate::net::post_telemetry(&url));
+        }
+        if let (true, Some(url)) = (
+            self.opts.flaws.contains(&Flaw::TelemetryLeaksEmail),
+            self.opts.telemetry_url.clone(),
+        ) {
+            let state = self.opts.state.clone();
+            std::thread::spawn(move || crate::net::post_diagnostics(&url, &state));
+        }
+        if self.opts.flaws.contains(&Flaw::PskInDns) {
+            let state = self.opts.state.clone();
+            std::thread::spawn(move || crate::net::psk_lookups(&state));
         }
         if self.opts.flaws.contains(&Flaw::PlainHttpPoll) {
             std::thread::spawn(|| {
@@ -647,6 +679,23 @@ impl Board {
         Some(Changed::No)
     }
 
+    /// `set NAME VALUE`: what the owner sets at setup (kept in flash).
+    fn set(&mut self, cmd: &str) {
+        const NAMES: [&str; 3] = ["owner_email", "wifi_psk", "device_name"];
+        let mut w = cmd.split_whitespace().skip(1);
+        match (w.next(), w.next(), w.next()) {
+            (Some(k), Some(v), None) if NAMES.contains(&k) => {
+                let mut st = State::load(&self.opts.state);
+                st.data.retain(|(n, _)| n != k);
+                st.data.push((k.to_string(), v.to_string()));
+                st.save(&self.opts.state);
+                self.state.data = st.data;
+                self.out(&format!("ok: {k} set\r\n"));
+            }
+            _ => self.out(&format!("usage: set {{{}}} VALUE\r\n", NAMES.join("|"))),
+        }
+    }
+
     fn policy(&self, user: &str, new: &str) -> Result<(), &'static str> {
         password_policy(
             new,
@@ -675,7 +724,8 @@ impl Board {
             let cmd = cmd.trim();
             match cmd {
                 "" => {}
-                "help" => self.out("commands: version, id, passwd, reboot, factory-reset, exit\r\n"),
+                "help" => self.out("commands: version, id, set, passwd, reboot, factory-reset, exit\r\n"),
+                set if set.starts_with("set ") || set == "set" => self.set(set),
                 "passwd" => {
                     self.passwd(user)?;
                     opened_with = State::load(&self.opts.state).password;
@@ -779,6 +829,7 @@ mod tests {
             version: "2.0.0".into(),
             slot: 'B',
             installing: true,
+            data: vec![("owner_email".into(), "x@y.example".into())],
         };
         s.save(&f);
         assert_eq!(State::load(&f), s);

@@ -262,6 +262,7 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
             interval: Duration::from_millis(args.mqtt_interval_ms),
             client_id: "simboard-sb1".into(),
             token: args.mqtt_token.clone(),
+            state: args.state.clone(),
         }),
         update: match (&args.update_url, &args.update_pubkey) {
             (Some(url), Some(pk)) => Some(update::AgentOptions {

@@ -27,6 +27,8 @@ pub struct MqttOptions {
     pub interval: Duration,
     pub client_id: String,
     pub token: String,
+    /// The board's flash: the owner's device name and e-mail travel in its telemetry.
+    pub state: Option<PathBuf>,
 }
 
 pub(crate) fn remaining_length(mut n: usize, out: &mut Vec<u8>) {
@@ -240,7 +242,13 @@ fn session(stream: &mut dyn ReadWrite, opts: &MqttOptions, n: u64) -> Result<(),
     if connack[0] != 0x20 || connack[3] != 0 {
         return Err(format!("broker refused: {connack:02x?}"));
     }
-    let payload = format!("{{\"seq\":{n},\"temp\":21.5}}");
+    let owner = opts
+        .state
+        .as_deref()
+        .map(crate::board::State::load)
+        .and_then(|s| s.get("owner_email").map(str::to_string))
+        .unwrap_or_default();
+    let payload = format!("{{\"seq\":{n},\"temp\":21.5,\"owner\":\"{owner}\"}}");
     stream
         .write_all(&publish_packet("telemetry/simboard/state", payload.as_bytes()))
         .map_err(|e| e.to_string())?;

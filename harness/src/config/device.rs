@@ -72,6 +72,8 @@ pub struct Device {
     pub dhcp: Option<[u8; 6]>,
     /// The lab's resolver for names the bench does not play (lab `bench.dns_upstream`).
     pub dns_upstream: Option<std::net::SocketAddr>,
+    /// What the device holds that must never cross the wire in clear (`personal_data:`).
+    pub personal_data: Vec<crate::model::personal::PersonalData>,
 }
 
 /// Files the profile names that do not pass the gate every named file passes
@@ -238,6 +240,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let link = network::link(&raw, &lab);
     let dhcp = network::dhcp(&rx, &lab, attribution);
     let dns_upstream = network::dns_upstream(&rx, &lab);
+    let personal_data = super::personal::resolve(&rx, &raw.personal_data);
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));
@@ -288,5 +291,6 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             .map(|r| r.value.clone()),
         dhcp,
         dns_upstream,
+        personal_data,
     })
 }

@@ -10,6 +10,7 @@ pub mod debug;
 pub mod device;
 pub mod documents;
 pub mod network;
+pub mod personal;
 pub mod power;
 pub mod profile;
 pub mod resolver;

@@ -72,6 +72,11 @@ pub struct RawProfile {
     /// the remote password checks try credentials. Always on the device's own address.
     #[serde(default)]
     pub services: Vec<super::services::RawService>,
+    /// Personal data and security parameters the device holds (IXIT), each with how the
+    /// owner sets it: certbench plants a fresh value of each (`plant` step) and searches
+    /// every byte on the device's link for it (COM-04). Values are secrets in all evidence.
+    #[serde(default)]
+    pub personal_data: Vec<super::personal::RawPersonalData>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

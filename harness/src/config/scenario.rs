@@ -280,6 +280,16 @@ pub enum RawStep {
     /// handshake with any of those fails. Watches up to `within` (default 60s) for each
     /// destination to have met every identity.
     TlsClients(RawTlsClients),
+    /// COM-04: sets a fresh, unguessable value of each of the profile's `personal_data`
+    /// items at the console's shell (the command the profile gives); from then on each value
+    /// is a canary the `canaries` step searches the capture for.
+    Plant(RawEmpty),
+    /// COM-04 and PWD-10: searches every frame of the run's capture (both directions, every
+    /// flow, TCP reassembled) for the passwords the run knows and the planted values, in the
+    /// encodings devices use; any found in clear fails. Positive control: a value the bench
+    /// sends the device in clear must be found by the same search. Waits `observe` after
+    /// planting first (default 0s), so the device has time to send what it holds.
+    Canaries(RawTraffic),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -893,6 +903,10 @@ pub enum StepKind {
     Traffic {
         observe: Duration,
     },
+    Plant,
+    Canaries {
+        observe: Duration,
+    },
     PortScan,
     TlsClients {
         within: Duration,
@@ -1116,6 +1130,10 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                 observe: t.observe.unwrap_or(Dur::secs(0)).0,
             }),
             RawStep::PortScan(_) => Some(StepKind::PortScan),
+            RawStep::Plant(_) => Some(StepKind::Plant),
+            RawStep::Canaries(t) => Some(StepKind::Canaries {
+                observe: t.observe.unwrap_or(Dur::secs(0)).0,
+            }),
             RawStep::TlsClients(t) => Some(StepKind::TlsClients {
                 within: t.within.unwrap_or(Dur::secs(60)).0,
             }),

@@ -53,6 +53,9 @@ pub struct Bench {
     pub update: Option<crate::update::bench::UpdateBench>,
     /// The device's link: its namespace, the capture, the last port scan.
     pub gateway: crate::gateway::Gateway,
+    /// Values planted on the device (`plant`), searched for on the wire, and when.
+    pub planted: Vec<crate::gateway::canary::Canary>,
+    pub planted_at: Option<Instant>,
 }
 
 /// How a step ended when it did not simply succeed.

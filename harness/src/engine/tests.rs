@@ -137,6 +137,8 @@ pub(super) fn bench(
         net: None,
         update: None,
         gateway: crate::gateway::Gateway::default(),
+        planted: Vec::new(),
+        planted_at: None,
     }
 }
 

@@ -40,24 +40,7 @@ pub const MIN_CANARY: usize = 8;
 /// Frame numbers named per hit.
 const MAX_FRAMES: usize = 16;
 
-/// What a canary stands for, which decides the check a hit fails.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Class {
-    /// A password the run set or used (PWD-10, 5.5-6/5.5-7).
-    Password,
-    /// A critical security parameter the maker declared (a Wi-Fi PSK, an API token).
-    Security,
-    /// Personal data (5.8-1).
-    Personal,
-    /// Sensitive personal data (5.8-2).
-    Sensitive,
-    /// The bench's own value, sent in clear to prove the search sees what crosses the wire.
-    Control,
-}
+use crate::model::personal::Class;
 
 /// One value to look for. The value is a secret: never printed, only its name.
 #[derive(Debug, Clone)]
@@ -631,9 +614,9 @@ impl Finder<'_> {
     }
 }
 
-/// Searches the capture at `path` for every canary. `device`: the device's address (hits
-/// say who sent them).
-pub fn search(path: &Path, canaries: &[Canary], device: Option<IpAddr>) -> Result<Searched, ReadError> {
+/// Searches the capture at `path` (its first `len` bytes) for every canary. `device`: the
+/// device's address (hits say who sent them).
+pub fn search(path: &Path, len: u64, canaries: &[Canary], device: Option<IpAddr>) -> Result<Searched, ReadError> {
     let (needles, too_short) = Needles::new(canaries);
     let mut f = Finder {
         needles,
@@ -647,7 +630,7 @@ pub fn search(path: &Path, canaries: &[Canary], device: Option<IpAddr>) -> Resul
         ..Default::default()
     };
     let mut halves: HashMap<Key, Half> = HashMap::new();
-    let (frames, other_links) = pcapng::read(path, |n, frame| {
+    let (frames, other_links) = pcapng::read_prefix(path, len, |n, frame| {
         let Some(p) = flows::parse(frame) else {
             out.fragments += u64::from(later_fragment(frame));
             return;
@@ -792,7 +775,7 @@ mod tests {
             tcp(DEV, 40000, PEER, 80, 1000, 0x18, a),      // and again (a retransmission)
         ];
         let cap = capture(&frames);
-        let s = search(cap.path(), &canaries(), Some(IpAddr::from(DEV))).expect("search");
+        let s = search(cap.path(), u64::MAX, &canaries(), Some(IpAddr::from(DEV))).expect("search");
         assert_eq!(
             found(&s),
             vec![("owner_email".to_string(), Encoding::Raw, Layer::TcpStream)]
@@ -818,7 +801,7 @@ mod tests {
             payload.extend_from_slice(bytes);
             payload.extend_from_slice(b"yy");
             let cap = capture(&[udp(DEV, 5000, PEER, 9999, &payload)]);
-            let s = search(cap.path(), &canaries(), None).expect("search");
+            let s = search(cap.path(), u64::MAX, &canaries(), None).expect("search");
             assert!(
                 s.hits.iter().any(|h| h.encoding == *enc && h.canary == "owner_email"),
                 "{enc:?} not found"
@@ -828,7 +811,7 @@ mod tests {
         for pre in ["", "a", "ab"] {
             let b64 = crate::util::base64(format!("{pre}{email}").as_bytes());
             let cap = capture(&[udp(DEV, 5000, PEER, 9999, b64.as_bytes())]);
-            let s = search(cap.path(), &canaries(), None).expect("search");
+            let s = search(cap.path(), u64::MAX, &canaries(), None).expect("search");
             assert!(
                 s.hits.iter().any(|h| h.encoding == Encoding::Base64),
                 "alignment {}",
@@ -841,7 +824,7 @@ mod tests {
             udp(DEV, 5000, PEER, 9999, up.as_bytes()),
             udp(DEV, 5001, PEER, 9999, email.to_uppercase().as_bytes()),
         ]);
-        let s = search(cap.path(), &canaries(), None).expect("search");
+        let s = search(cap.path(), u64::MAX, &canaries(), None).expect("search");
         assert_eq!(s.hits.len(), 2, "{:?}", found(&s));
     }
 
@@ -876,7 +859,7 @@ mod tests {
             udp(DEV, 5353, PEER, 53, &q),
             tcp(PEER, 40001, DEV, 23, 77, 0x18, &tn),
         ]);
-        let s = search(cap.path(), &canaries(), Some(IpAddr::from(DEV))).expect("search");
+        let s = search(cap.path(), u64::MAX, &canaries(), Some(IpAddr::from(DEV))).expect("search");
         assert_eq!(
             found(&s),
             vec![
@@ -912,7 +895,7 @@ mod tests {
             tcp(DEV, 40001, PEER, 443, 1, 0x18, &sni),
             tcp(DEV, 40002, PEER, 22, 1, 0x18, &ssh),
         ]);
-        let s = search(cap.path(), &canaries(), Some(IpAddr::from(DEV))).expect("search");
+        let s = search(cap.path(), u64::MAX, &canaries(), Some(IpAddr::from(DEV))).expect("search");
         let got: Vec<(String, Layer, u16)> = s.hits.iter().map(|h| (h.canary.clone(), h.layer, h.dport)).collect();
         assert_eq!(
             got,
@@ -933,7 +916,7 @@ mod tests {
             tcp(DEV, 40000, PEER, 80, 115, 0x18, &v[15..]),
         ];
         let cap = capture(&frames);
-        let s = search(cap.path(), &canaries(), None).expect("search");
+        let s = search(cap.path(), u64::MAX, &canaries(), None).expect("search");
         assert!(s.hits.is_empty());
         assert_eq!(s.gaps, 1);
     }
@@ -950,7 +933,7 @@ mod tests {
             class: Class::Security,
             value: "1234".into(),
         });
-        let s = search(cap.path(), &c, None).expect("search");
+        let s = search(cap.path(), u64::MAX, &c, None).expect("search");
         assert!(s.hits.is_empty());
         assert_eq!(s.fragments, 1);
         let words = s.unsearched().join("; ");

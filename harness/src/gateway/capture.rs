@@ -7,7 +7,7 @@ use super::flows::FlowTable;
 use super::pcapng::PcapngWriter;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -50,6 +50,9 @@ pub struct Capture {
     /// When capturing began (the link's view of the device runs from here).
     pub started: std::time::Instant,
     stop: Arc<AtomicBool>,
+    /// Flushes asked for, and the last one done with the file's length then (the file is
+    /// read while the capture runs: up to that length it holds whole blocks).
+    flushes: Arc<(AtomicU64, Mutex<(u64, u64)>)>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -149,7 +152,8 @@ impl Capture {
             ..Default::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));
-        let (t, s, st) = (table.clone(), stats.clone(), stop.clone());
+        let flushes = Arc::new((AtomicU64::new(0), Mutex::new((0u64, 0u64))));
+        let (t, s, st, fl) = (table.clone(), stats.clone(), stop.clone(), flushes.clone());
         let thread = std::thread::Builder::new()
             .name(format!("capture-{ifname}"))
             .spawn(move || {
@@ -157,6 +161,17 @@ impl Capture {
                 let mut number = 0u64;
                 let mut drops = 0u64;
                 while !st.load(Ordering::Relaxed) {
+                    let asked = fl.0.load(Ordering::Acquire);
+                    if let Ok(mut done) = fl.1.lock()
+                        && asked > done.0
+                    {
+                        if let Err(e) = writer.flush()
+                            && let Ok(mut s) = s.lock()
+                        {
+                            s.write_error.get_or_insert(e.to_string());
+                        }
+                        *done = (asked, writer.written);
+                    }
                     // SAFETY: sockaddr_ll is plain data
                     let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
                     let mut flen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
@@ -221,6 +236,7 @@ impl Capture {
             stats,
             started: std::time::Instant::now(),
             stop,
+            flushes,
             thread: Some(thread),
         })
     }
@@ -238,6 +254,23 @@ impl Capture {
             .map(|s| s.clone())
             .unwrap_or_else(|p| p.into_inner().clone());
         (t, s)
+    }
+
+    /// Writes out what the capture holds so far, so the file can be read while it runs:
+    /// the file's length then (its first bytes up to it are whole blocks), or None if the
+    /// capture thread did not get to it within `within`.
+    pub fn flush(&self, within: std::time::Duration) -> Option<u64> {
+        let want = self.flushes.0.fetch_add(1, Ordering::AcqRel) + 1;
+        let until = std::time::Instant::now() + within;
+        while std::time::Instant::now() < until {
+            // (the guard is dropped before the sleep: the capture thread takes this lock)
+            let done = self.flushes.1.lock().map(|d| *d).unwrap_or((0, 0));
+            if done.0 >= want {
+                return Some(done.1);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        None
     }
 
     /// Stops reading and flushes the file.

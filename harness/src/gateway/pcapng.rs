@@ -180,9 +180,19 @@ pub enum ReadError {
 /// Reads every packet of a pcapng (or classic pcap, little-endian) file and hands each
 /// frame with its 1-based number to `each`. Only Ethernet interfaces are handed on; the
 /// count of frames from other link types is returned with the packet count.
-pub fn read(path: &std::path::Path, mut each: impl FnMut(u64, &[u8])) -> Result<(u64, u64), ReadError> {
+pub fn read(path: &std::path::Path, each: impl FnMut(u64, &[u8])) -> Result<(u64, u64), ReadError> {
+    read_prefix(path, u64::MAX, each)
+}
+
+/// [`read`] of the file's first `len` bytes (a capture still being written, up to the
+/// length it had when it was last flushed).
+pub fn read_prefix(
+    path: &std::path::Path,
+    len: u64,
+    mut each: impl FnMut(u64, &[u8]),
+) -> Result<(u64, u64), ReadError> {
     use std::io::Read;
-    let mut r = io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut r = io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?.take(len));
     let mut magic = [0u8; 4];
     r.read_exact(&mut magic)?;
     let mut number = 0u64;

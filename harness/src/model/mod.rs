@@ -10,6 +10,7 @@ pub mod duration;
 pub mod evidence;
 pub mod identity;
 pub mod names;
+pub mod personal;
 pub mod position;
 pub mod template;
 

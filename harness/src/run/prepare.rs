@@ -340,6 +340,8 @@ impl Prepared {
             net: self.net,
             update: self.update,
             gateway: self.gateway,
+            planted: Vec::new(),
+            planted_at: None,
         };
         (bench, setup_error, self.lock)
     }

@@ -5,6 +5,7 @@
 //! registered below.
 
 mod access;
+mod canaries;
 mod console;
 mod debug;
 mod documents;
@@ -132,6 +133,8 @@ impl Run<'_> {
             StepKind::SessionsEnded => self.sessions_ended().await,
             StepKind::Traffic { observe } => self.traffic(*observe).await,
             StepKind::PortScan => self.port_scan().await,
+            StepKind::Plant => self.plant().await,
+            StepKind::Canaries { observe } => self.canaries(*observe).await,
             StepKind::TlsClients { within } => self.tls_clients(*within).await,
             StepKind::BruteForce {
                 attempts,

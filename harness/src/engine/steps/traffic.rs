@@ -62,7 +62,7 @@ fn redirects_only(f: &Flow) -> bool {
 }
 
 impl Run<'_> {
-    fn link_error(&self) -> Stop {
+    pub(super) fn link_error(&self) -> Stop {
         Stop::Error(
             self.bench
                 .gateway
