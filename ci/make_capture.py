@@ -3,12 +3,18 @@
 (198.18.0.2) to many peers, speaking HTTP, TLS, MQTT and telnet, plus DNS and NTP over UDP.
 Deterministic; prints the flow counts it wrote (the benchmark's validity check).
 
-usage: make_capture.py OUT MEGABYTES
+With VALUE (for the canary benchmark, ci/bench-canaries.sh), every 100th HTTP request
+carries it in clear in its body and every 100th MQTT CONNECT base64-encoded, each in one
+frame; it then also prints how many of each it wrote.
+
+usage: make_capture.py OUT MEGABYTES [VALUE]
 """
+import base64
 import struct
 import sys
 
 out, megabytes = sys.argv[1], int(sys.argv[2])
+VALUE = sys.argv[3].encode() if len(sys.argv) > 3 else None
 DEV = bytes([198, 18, 0, 2])
 
 
@@ -34,8 +40,24 @@ def ipv4(src, dst, proto, l4):
     return b"\0" * 12 + b"\x08\x00" + h + l4
 
 
-def tcp(src, sport, dst, dport, flags, payload=b""):
-    return ipv4(src, dst, 6, struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 0x50, flags, 65535, 0, 0) + payload)
+def tcp(src, sport, dst, dport, flags, payload=b"", seq=1):
+    return ipv4(src, dst, 6, struct.pack("!HHIIBBHHH", sport, dport, seq, 1, 0x50, flags, 65535, 0, 0) + payload)
+
+
+def conversation(sport, peer, port, client, server):
+    """A TCP connection with sequence numbers as a real stack writes them."""
+    c, s = 1000, 5000  # initial sequence numbers; SYN and FIN each take one
+    out = []
+    for side, flags, data in [("c", 0x02, b""), ("s", 0x12, b""), ("c", 0x10, b""), ("c", 0x18, client),
+                              ("s", 0x18, server), ("c", 0x18, bytes(range(64)) * 4), ("s", 0x18, bytes(range(64)) * 8),
+                              ("c", 0x10, b""), ("c", 0x11, b""), ("s", 0x11, b""), ("c", 0x10, b"")]:
+        if side == "c":
+            out.append(tcp(DEV, sport, peer, port, flags, data, c))
+            c += len(data) + (1 if flags & 0x03 else 0)
+        else:
+            out.append(tcp(peer, port, DEV, sport, flags, data, s))
+            s += len(data) + (1 if flags & 0x03 else 0)
+    return out
 
 
 def udp(src, sport, dst, dport, payload):
@@ -70,19 +92,15 @@ with open(out, "wb") as f:
         peer = bytes([203, 0, (n >> 8) & 0xFF, n & 0xFF])
         sport = 1024 + n % 60000
         # distinct 5-tuples: the peer's address and the source port vary together
-        pkts = [
-            tcp(DEV, sport, peer, port, 0x02),
-            tcp(peer, port, DEV, sport, 0x12),
-            tcp(DEV, sport, peer, port, 0x10),
-            tcp(DEV, sport, peer, port, 0x18, client(n)),
-            tcp(peer, port, DEV, sport, 0x18, server(n)),
-            tcp(DEV, sport, peer, port, 0x18, bytes(range(64)) * 4),
-            tcp(peer, port, DEV, sport, 0x18, bytes(range(64)) * 8),
-            tcp(DEV, sport, peer, port, 0x10),
-            tcp(DEV, sport, peer, port, 0x11),
-            tcp(peer, port, DEV, sport, 0x11),
-            tcp(DEV, sport, peer, port, 0x10),
-        ]
+        request = client(n)
+        if VALUE and name == "http" and n % 400 == 1:
+            body = b'{"owner":"' + VALUE + b'"}'
+            request = b"POST /t HTTP/1.1\r\nHost: api\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            counts["value_raw"] = counts.get("value_raw", 0) + 1
+        if VALUE and name == "mqtt" and n % 400 == 2:
+            request += b"\x00" + base64.b64encode(b"p" + VALUE)
+            counts["value_base64"] = counts.get("value_base64", 0) + 1
+        pkts = conversation(sport, peer, port, request, server(n))
         if n % 50 == 0:
             q = struct.pack("!HHHHHH", n & 0xFFFF, 0x0100, 1, 0, 0, 0) + b"\x05cloud\x07example\x00\x00\x01\x00\x01"
             pkts.append(udp(DEV, 1024 + (n // 50) % 64000, bytes([198, 18, 0, 1]), 53, q))

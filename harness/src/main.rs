@@ -142,11 +142,118 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Search a capture (pcapng or pcap) for known values in every encoding COM-04 looks
+    /// for, both directions of every flow, TCP reassembled: the canary search of a run,
+    /// offline. Values come from a file (never the command line, which others can read).
+    Canaries {
+        capture: PathBuf,
+        /// A file of `NAME=VALUE` lines (`NAME:personal=VALUE` to give the class: password,
+        /// security, personal or sensitive; default security).
+        #[arg(long)]
+        values: PathBuf,
+        /// The device's address (hits then say who sent them).
+        #[arg(long)]
+        device: Option<std::net::IpAddr>,
+        /// Print only the summary line.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print the JSON Schema of a file kind, for editor completion.
     Schema {
         #[arg(value_parser = ["device", "lab", "scenario"])]
         kind: String,
     },
+}
+
+/// `certbench canaries`: the COM-04 search of a recorded capture. Exit 0 when nothing was
+/// found, 1 when a value was, 2 for an unreadable capture or values file.
+fn canaries(
+    capture: &std::path::Path,
+    values: &std::path::Path,
+    device: Option<std::net::IpAddr>,
+    quiet: bool,
+) -> ExitCode {
+    use certbench::gateway::canary::{self, Canary};
+    use certbench::model::personal::Class;
+    let text = match std::fs::read_to_string(values) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: {e}", values.display());
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+    };
+    let mut list = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let Some((name, value)) = line.split_once('=') else {
+            eprintln!("{}:{}: expected NAME=VALUE", values.display(), i + 1);
+            return ExitCode::from(exit::BAD_INPUT);
+        };
+        let (name, class) = match name.split_once(':') {
+            Some((n, c)) => match c {
+                "password" => (n, Class::Password),
+                "security" => (n, Class::Security),
+                "personal" => (n, Class::Personal),
+                "sensitive" => (n, Class::Sensitive),
+                other => {
+                    eprintln!(
+                        "{}:{}: unknown class {other:?} (password, security, personal, sensitive)",
+                        values.display(),
+                        i + 1
+                    );
+                    return ExitCode::from(exit::BAD_INPUT);
+                }
+            },
+            None => (name, Class::Security),
+        };
+        list.push(Canary {
+            name: name.trim().to_string(),
+            class,
+            value: value.to_string(),
+        });
+    }
+    let started = std::time::Instant::now();
+    let s = match canary::search(capture, u64::MAX, &list, device) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: {e}", capture.display());
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if !quiet {
+        for h in &s.hits {
+            if writeln!(out, "{}", h.describe()).is_err() {
+                return ExitCode::SUCCESS;
+            }
+        }
+    }
+    let unsearched = s.unsearched();
+    let _ = writeln!(
+        out,
+        "{} frames, {} TCP directions, {} datagrams; {} bytes in clear searched, {} of ciphertext not; {} hits of {} values{}; {:.2}s",
+        s.frames,
+        s.tcp_directions,
+        s.datagrams,
+        s.clear_bytes,
+        s.encrypted_bytes,
+        s.hits.len(),
+        list.len(),
+        if unsearched.is_empty() {
+            String::new()
+        } else {
+            format!("; not searched: {}", unsearched.join("; "))
+        },
+        started.elapsed().as_secs_f64()
+    );
+    if s.hits.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::DEVICE_FAILED)
+    }
 }
 
 /// `certbench flows`: the flow table of a recorded capture.
@@ -272,6 +379,12 @@ fn main() -> ExitCode {
             None => ExitCode::from(exit::BAD_INPUT),
         },
         Command::Flows { capture, device, quiet } => flows(&capture, device, quiet),
+        Command::Canaries {
+            capture,
+            values,
+            device,
+            quiet,
+        } => canaries(&capture, &values, device, quiet),
         Command::Probes => {
             let probes = certbench::debug::probe::list();
             if probes.is_empty() {
