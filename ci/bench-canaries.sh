@@ -26,7 +26,7 @@ echo "capture: $(( size / 1048576 )) MiB; generator wrote: $(echo "$want" | head
 out=$("$bin" canaries "$cap" --values "$tmp/values" --device 198.18.0.2 || true)
 raw_want=$(echo "$want" | head -1 | tr ' ' '\n' | sed -n 's/^value_raw=//p')
 b64_want=$(echo "$want" | head -1 | tr ' ' '\n' | sed -n 's/^value_base64=//p')
-ours=$(echo "$out" | grep '^owner_email' | grep 'raw encoding' | grep -o 'frame.number in {[0-9 ]*}' | tr -dc '0-9 \n' | tr ' ' '\n' | sed '/^$/d' | sort -n | tr '\n' ' ')
+ours=$(echo "$out" | grep '^owner_email' | grep 'raw encoding' | grep -o 'frame.number in {[0-9, ]*}' | tr -dc '0-9 \n' | tr ' ' '\n' | sed '/^$/d' | sort -n | tr '\n' ' ')
 theirs=$(tshark -r "$cap" -Y "frame contains \"$value\"" -T fields -e frame.number 2>/dev/null | sort -n | tr '\n' ' ')
 b64=$(echo "$out" | grep '^owner_email' | grep -c 'base64 encoding' || true)
 others=$(echo "$out" | grep -c '^other_' || true)

@@ -1062,3 +1062,168 @@ fn planted_values_seen_in_clear_fail_their_check_and_only_it(
         }
     }
 }
+
+/// The canary search (issue 28) on traffic real programs made, captured on loopback by
+/// Debian's dumpcap: curl posting a form in clear (percent-encoded), curl posting a gzip'd
+/// body with chunked transfer encoding, mosquitto_pub publishing to Debian's mosquitto in
+/// clear, a value written in two TCP segments, and curl posting over HTTPS to openssl's
+/// s_server. Everything sent in clear is found, with frames tshark reads back; the HTTPS
+/// one is not (ciphertext).
+#[test]
+fn the_canary_search_finds_what_real_programs_send_in_clear_and_not_what_they_encrypt() {
+    if !ready() || !tools_ready(&["dumpcap", "mosquitto", "mosquitto_pub", "gzip"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port()
+    };
+    let (http, https, mqtt) = (free(), free(), free());
+    let values = [
+        ("v_form", "personal", "form.k2j4h6g8@example.test"),
+        ("v_gzip", "personal", "gzip.p9o8i7u6@example.test"),
+        ("v_mqtt", "security", "MqttPsk5Tq8Zr3Wn"),
+        ("v_split", "security", "SplitPsk7Yb2Xc4V"),
+        ("v_tls", "personal", "tls.z1x2c3v4@example.test"),
+    ];
+    let file = d.join("values");
+    std::fs::write(
+        &file,
+        values
+            .iter()
+            .map(|(n, c, v)| format!("{n}:{c}={v}\n"))
+            .collect::<String>(),
+    )
+    .expect("values");
+    let sh = |script: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(d)
+            .output()
+            .expect("sh");
+        assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    std::fs::write(
+        d.join("srv.sh"),
+        "timeout 1 cat >/dev/null\nprintf 'HTTP/1.1 204 No Content\\r\\n\\r\\n'\n",
+    )
+    .expect("server script");
+    sh(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost -keyout k.pem -out c.pem 2>/dev/null",
+    );
+    let spawn = |args: &[&str]| {
+        Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect(args[0])
+    };
+    let mut servers = vec![
+        spawn(&[
+            "socat",
+            &format!("TCP-LISTEN:{http},bind=127.0.0.1,reuseaddr,fork"),
+            "EXEC:sh srv.sh",
+        ]),
+        spawn(&[
+            "openssl",
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{https}"),
+            "-cert",
+            "c.pem",
+            "-key",
+            "k.pem",
+            "-www",
+            "-quiet",
+        ]),
+        spawn(&["mosquitto", "-p", &mqtt.to_string()]),
+    ];
+    let pcap = d.join("real.pcapng");
+    let mut cap = Command::new("dumpcap")
+        .args(["-q", "-i", "lo", "-f"])
+        .arg(format!("tcp port {http} or tcp port {https} or tcp port {mqtt}"))
+        .arg("-w")
+        .arg(&pcap)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dumpcap");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    sh(&format!(
+        "curl -s -m 3 -o /dev/null --data-urlencode 'mail=form.k2j4h6g8@example.test' http://127.0.0.1:{http}/t"
+    ));
+    sh(&format!(
+        "printf '{{\"mail\":\"gzip.p9o8i7u6@example.test\",\"pad\":\"%0200d\"}}' 0 | gzip > b.gz && curl -s -m 3 -o /dev/null -H 'Content-Encoding: gzip' -H 'Transfer-Encoding: chunked' --data-binary @b.gz http://127.0.0.1:{http}/z"
+    ));
+    sh(&format!(
+        "mosquitto_pub -h 127.0.0.1 -p {mqtt} -t home/wifi -m MqttPsk5Tq8Zr3Wn"
+    ));
+    sh(&format!(
+        "{{ printf 'psk=SplitPsk7'; sleep 0.3; printf 'Yb2Xc4V\\n'; sleep 0.3; }} | socat -u - TCP:127.0.0.1:{http}"
+    ));
+    sh(&format!(
+        "curl -s -k -m 3 -o /dev/null --data 'mail=tls.z1x2c3v4@example.test' https://127.0.0.1:{https}/ || true"
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // SAFETY: a signal to our own child
+    unsafe { libc::kill(cap.id() as i32, libc::SIGINT) };
+    let _ = cap.wait();
+    for s in &mut servers {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    let o = Command::new(bin())
+        .arg("canaries")
+        .arg(&pcap)
+        .arg("--values")
+        .arg(&file)
+        .output()
+        .expect("certbench canaries");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "found: exit 1\n{out}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .map(str::to_string)
+    };
+    let form = line("v_form").expect(&out);
+    assert!(form.contains("percent encoding"), "{form}");
+    let gz = line("v_gzip").expect(&out);
+    assert!(gz.contains("http body"), "found only once decoded: {gz}");
+    assert!(line("v_mqtt").expect(&out).contains("tcp stream"), "{out}");
+    let split = line("v_split").expect(&out);
+    assert!(line("v_tls").is_none(), "ciphertext is not searched: {out}");
+    // the frames named exist, and the split value spans two of them
+    let frames = |l: &str| -> Vec<String> {
+        let inner = l
+            .split("frame.number in {")
+            .nth(1)
+            .and_then(|r| r.split('}').next())
+            .unwrap_or("");
+        inner
+            .split(", ")
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(frames(&split).len(), 2, "{split}");
+    for l in [&form, &gz, &split] {
+        let f = frames(l);
+        let shown = tshark(&pcap, &format!("frame.number in {{{}}}", f.join(", ")));
+        assert_eq!(shown.lines().count(), f.len(), "tshark reads the frames {f:?}: {shown}");
+    }
+    // the HTTPS post did carry its value, encrypted
+    let app = tshark(&pcap, &format!("tls.app_data && tcp.srcport != {https}"));
+    assert!(!app.trim().is_empty(), "curl sent application data inside TLS");
+    assert!(
+        !out.contains("MqttPsk5Tq8Zr3Wn") && !out.contains("k2j4h6g8"),
+        "values are never printed"
+    );
+}

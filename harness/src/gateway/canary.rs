@@ -105,7 +105,7 @@ impl Hit {
     /// A Wireshark display filter showing the frames.
     pub fn filter(&self) -> String {
         let f: Vec<String> = self.frames.iter().map(u64::to_string).collect();
-        format!("frame.number in {{{}}}", f.join(" "))
+        format!("frame.number in {{{}}}", f.join(", "))
     }
 
     /// One line for a verdict: name, never value.

@@ -361,7 +361,7 @@ fn summarise(hits: &[&Hit]) -> String {
                 v.len(),
                 <&str>::from(*enc),
                 layer.replace('_', " "),
-                f.join(" ")
+                f.join(", ")
             )
         })
         .collect();
