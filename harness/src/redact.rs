@@ -53,7 +53,7 @@ pub fn forms(value: &str, users: &[String]) -> Vec<String> {
     for u in users {
         push(crate::util::base64(format!("{u}:{value}").as_bytes()), 1);
     }
-    for f in base64_fragments(value.as_bytes()) {
+    for f in crate::util::base64_fragments(value.as_bytes()) {
         push(f, MIN_DERIVED_LEN);
     }
     // forms a device puts on the wire (the canary search finds them; the stored capture
@@ -65,23 +65,6 @@ pub fn forms(value: &str, users: &[String]) -> Vec<String> {
         MIN_DERIVED_LEN,
     );
     out
-}
-
-/// The base64 characters that depend only on `v`, for `v` starting at each of the three
-/// byte alignments of a longer encoded text: what any base64 carrying `v` contains.
-pub fn base64_fragments(v: &[u8]) -> Vec<String> {
-    (0..3usize)
-        .filter_map(|a| {
-            let mut input = vec![0u8; a];
-            input.extend_from_slice(v);
-            input.extend_from_slice(&[0, 0]);
-            let enc = crate::util::base64(&input);
-            // character k holds bits 6k..6k+6; the value's bits are 8a..8(a+len)
-            let start = (8 * a).div_ceil(6);
-            let end = 8 * (a + v.len()) / 6;
-            enc.get(start..end).map(str::to_string)
-        })
-        .collect()
 }
 
 impl Redactor {
@@ -482,7 +465,9 @@ mod tests {
                 text.extend(std::iter::repeat_n(b'~', suffix));
                 let enc = crate::util::base64(&text);
                 assert!(
-                    base64_fragments(v).iter().any(|f| enc.contains(f.as_str())),
+                    crate::util::base64_fragments(v)
+                        .iter()
+                        .any(|f| enc.contains(f.as_str())),
                     "{prefix}/{suffix}: {enc}"
                 );
             }

@@ -54,6 +54,23 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
+/// The base64 characters that depend only on `v`, for `v` starting at each of the three
+/// byte alignments of a longer encoded text: what any base64 carrying `v` contains.
+pub fn base64_fragments(v: &[u8]) -> Vec<String> {
+    (0..3usize)
+        .filter_map(|a| {
+            let mut input = vec![0u8; a];
+            input.extend_from_slice(v);
+            input.extend_from_slice(&[0, 0]);
+            let enc = base64(&input);
+            // character k holds bits 6k..6k+6; the value's bits are 8a..8(a+len)
+            let start = (8 * a).div_ceil(6);
+            let end = 8 * (a + v.len()) / 6;
+            enc.get(start..end).map(str::to_string)
+        })
+        .collect()
+}
+
 /// The folder a file is in: `.` for a bare file name (whose parent is the empty path, which
 /// no command can run in and no path resolves against).
 pub fn folder_of(file: &Path) -> &Path {

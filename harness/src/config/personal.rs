@@ -42,6 +42,7 @@ pub struct RawSet {
 /// The items, each with a way to set it that names `{{value}}`, their names unique.
 pub fn resolve(rx: &Resolver, raw: &[RawPersonalData]) -> Vec<PersonalData> {
     let mut out: Vec<PersonalData> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
     for (i, p) in raw.iter().enumerate() {
         let field = format!("personal_data[{i}]");
         let name = &p.name.value;
@@ -53,7 +54,7 @@ pub fn resolve(rx: &Resolver, raw: &[RawPersonalData]) -> Vec<PersonalData> {
                 format!("{name:?}: use letters, digits, `_` and `-`"),
             ));
         }
-        if out.iter().any(|o| &o.name == name) {
+        if names.contains(&name.as_str()) {
             rx.error(InputError::new(
                 rx.file,
                 Some(p.name.pos),
@@ -61,6 +62,7 @@ pub fn resolve(rx: &Resolver, raw: &[RawPersonalData]) -> Vec<PersonalData> {
                 format!("{name:?} is declared twice"),
             ));
         }
+        names.push(name);
         let Some(cmd) = &p.set.console else {
             rx.error(
                 InputError::new(

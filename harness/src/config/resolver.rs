@@ -187,6 +187,8 @@ fn unknown_variable_hint(field: &str) -> String {
         list(COMMAND_VARS),
         if field.starts_with("update.") {
             format!("; update fields also {}", list(super::update::IMAGE_VARS))
+        } else if field.starts_with("personal_data[") {
+            "; `personal_data` commands also {{value}} (the value certbench generates)".to_string()
         } else {
             String::new()
         }

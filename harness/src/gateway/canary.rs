@@ -223,7 +223,7 @@ pub fn forms(v: &str) -> (Forms, Forms) {
     push(Encoding::Hex, hex.into_bytes());
     push(Encoding::Utf16le, v.encode_utf16().flat_map(u16::to_le_bytes).collect());
     let mut exact: Forms = Vec::new();
-    for f in crate::redact::base64_fragments(v.as_bytes()) {
+    for f in crate::util::base64_fragments(v.as_bytes()) {
         let url = f.replace('+', "-").replace('/', "_");
         for (e, b) in [(Encoding::Base64, f), (Encoding::Base64url, url)] {
             if !exact.iter().any(|(_, x)| x == b.as_bytes()) {
