@@ -517,3 +517,43 @@ fn a_console_without_a_login_sets_the_password_over_ssh_and_a_fixed_password_fai
         "{c:?}"
     );
 }
+
+/// AUT-01 (5.1-3, issue 28) against Debian's own shadow and pam_unix: the forced change at
+/// the first login stores the new password with yescrypt — PASS; a maker whose pam_unix
+/// stores MD5-crypt (its factory hash made with `openssl passwd -1`) — FAIL, naming the
+/// account and the scheme, never the hash.
+#[rstest::rstest]
+#[case::yescrypt("yescrypt", "pass")]
+#[case::md5_crypt("md5", "failure")]
+fn debians_password_store_is_judged_by_its_hash_scheme(#[case] hash: &str, #[case] want: &str) {
+    let _shared = shared();
+    if !ready() {
+        return;
+    }
+    let r = Certbench::profile("fixtures/devices/real-login-expired.yaml")
+        .env("REAL_LOGIN_FACTORY_PASSWORD", "Factory-Default-1")
+        .env("REAL_LOGIN_HASH", hash)
+        .env("REAL_LOGIN_SHADOW", "readable")
+        // (PWD-01 runs first: it makes the factory state and sets the owner's password)
+        .only("password-reset-enforcement")
+        .only("password-storage")
+        .run();
+    let c = &r.by_id()["password-storage"];
+    assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    if want == "failure" {
+        assert!(
+            c.message.starts_with("AUT-01") && c.message.contains("certtest (MD5-crypt)"),
+            "{c:?}"
+        );
+    }
+    let store = std::fs::read_to_string(r.results().join("scenarios/password-storage/password-store.json"))
+        .expect("password-store.json");
+    let scheme = if hash == "md5" { "MD5-crypt" } else { "yescrypt" };
+    assert!(store.contains("\"certtest\"") && store.contains(scheme), "{store}");
+    assert!(
+        !store.contains("$1$") && !store.contains("$y$"),
+        "no hash is shown: {store}"
+    );
+    // nor in any transcript: the hashes the device printed are redacted like passwords
+    assert_no_secret(&r.results(), &["Factory-Default-1", "$1$", "$y$", "$6$"]);
+}

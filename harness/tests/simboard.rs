@@ -160,3 +160,19 @@ fn breaking_into_the_boot_gives_no_command_line(#[case] profile: &str, #[case] w
         );
     }
 }
+
+/// AUT-01 (5.1-3): the board's password store read at its shell; the good board's yescrypt
+/// passes, MD5-crypt fails naming the account and the scheme (no hash in any result).
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass", "admin (yescrypt)")]
+#[case::md5("devices/simboard-md5-password-store.yaml", "failure", "admin (MD5-crypt)")]
+fn the_password_store_is_judged_by_its_scheme(#[case] profile: &str, #[case] want: &str, #[case] says: &str) {
+    let (cases, code, dir, out) = run_only(profile, &["password-storage"]);
+    let c = &cases["password-storage"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    assert_eq!(c.classname, "AUT-01");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    assert!(events.contains(says), "{says:?} not in the evidence\n{out}");
+    assert!(!events.contains("$1$") && !events.contains("$y$"), "no hash is shown");
+    assert_eq!(code, Some(if want == "pass" { 0 } else { 1 }), "{out}");
+}

@@ -103,10 +103,12 @@ pub enum Flaw {
     TelemetryLeaksEmail,
     /// Looks up a diagnostics name that carries the Wi-Fi PSK hex-encoded in its first label.
     PskInDns,
+    /// Stores passwords as MD5-crypt (`$1$`) instead of yescrypt.
+    Md5PasswordStore,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 37] = [
+    pub const ALL: [Flaw; 38] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -144,6 +146,7 @@ impl Flaw {
         Flaw::HttpsClientTls10,
         Flaw::TelemetryLeaksEmail,
         Flaw::PskInDns,
+        Flaw::Md5PasswordStore,
     ];
 
     pub fn name(self) -> &'static str {
@@ -185,6 +188,7 @@ impl Flaw {
             Flaw::HttpsClientTls10 => "https-client-tls10",
             Flaw::TelemetryLeaksEmail => "telemetry-leaks-email",
             Flaw::PskInDns => "psk-in-dns",
+            Flaw::Md5PasswordStore => "md5-password-store",
         }
     }
 
@@ -679,6 +683,24 @@ impl Board {
         Some(Changed::No)
     }
 
+    /// The account's line of the board's password store: yescrypt, or MD5-crypt with the
+    /// flaw (the salt and digest derived from the password, in the scheme's alphabet).
+    fn shadow_entry(&self, user: &str) -> String {
+        const A: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let password = State::load(&self.opts.state)
+            .password
+            .unwrap_or_else(|| self.opts.factory_password.clone());
+        let d = Sha256::digest(password.as_bytes());
+        let chars =
+            |n: usize, off: usize| -> String { (0..n).map(|i| A[(d[(i + off) % 32] % 64) as usize] as char).collect() };
+        let hash = if self.has(Flaw::Md5PasswordStore) {
+            format!("$1${}${}", chars(8, 0), chars(22, 8))
+        } else {
+            format!("$y$j9T${}${}", chars(22, 0), chars(43, 5))
+        };
+        format!("{user}:{hash}:19700:0:99999:7:::")
+    }
+
     /// `set NAME VALUE`: what the owner sets at setup (kept in flash).
     fn set(&mut self, cmd: &str) {
         const NAMES: [&str; 3] = ["owner_email", "wifi_psk", "device_name"];
@@ -724,8 +746,14 @@ impl Board {
             let cmd = cmd.trim();
             match cmd {
                 "" => {}
-                "help" => self.out("commands: version, id, set, passwd, reboot, factory-reset, exit\r\n"),
+                "help" => {
+                    self.out("commands: version, id, set, cat /etc/shadow, passwd, reboot, factory-reset, exit\r\n")
+                }
                 set if set.starts_with("set ") || set == "set" => self.set(set),
+                "cat /etc/shadow" => {
+                    let entry = self.shadow_entry(user);
+                    self.out(&format!("root:*:19000:0:99999:7:::\r\n{entry}\r\n"));
+                }
                 "passwd" => {
                     self.passwd(user)?;
                     opened_with = State::load(&self.opts.state).password;

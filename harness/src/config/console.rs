@@ -17,6 +17,7 @@ pub struct ConsoleSpec {
     pub prompts: Prompts,
     pub logout: String,
     pub password_command: Option<String>,
+    pub password_store_command: String,
     pub cli_prompt: Option<regex::bytes::Regex>,
     pub probe_command: Option<String>,
     pub boot_interrupt: Option<BootInterrupt>,
@@ -64,6 +65,10 @@ pub fn resolve(rx: &Resolver, c: &RawConsole, lab: &RawLab, ov: &Overrides) -> O
         prompts: prompts?,
         logout: c.logout.clone().unwrap_or_else(|| "exit".into()),
         password_command: c.password_command.clone(),
+        password_store_command: c
+            .password_store_command
+            .clone()
+            .unwrap_or_else(|| "cat /etc/shadow".into()),
         cli_prompt,
         probe_command: c.probe_command.clone(),
         boot_interrupt,

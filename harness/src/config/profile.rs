@@ -216,6 +216,10 @@ pub struct RawConsole {
     /// that does not force a change at the first login.
     #[serde(default)]
     pub password_command: Option<String>,
+    /// The shell command that prints how the device stores passwords, in `/etc/shadow`
+    /// form (`user:hash:...`), for AUT-01 (5.1-3). Default `cat /etc/shadow`.
+    #[serde(default)]
+    pub password_store_command: Option<String>,
     /// A command line the console offers without any login (a maintenance CLI), as a
     /// regex; with the shell prompt it is what console-access (ATK-02) looks for.
     #[serde(default)]

@@ -290,6 +290,12 @@ pub enum RawStep {
     /// sends the device in clear must be found by the same search. Waits `observe` after
     /// planting first (default 0s), so the device has time to send what it holds.
     Canaries(RawTraffic),
+    /// AUT-01 (5.1-3): at the shell, the profile's `console.password_store_command`
+    /// (default `cat /etc/shadow`) shows how each account's password is stored: DES,
+    /// MD5-crypt, unsalted fast hashes or the password itself fail; yescrypt, scrypt,
+    /// bcrypt, argon2, sha512-/sha256-crypt pass. Positive control: the account the run logs
+    /// in with is in what was read, with a password hash.
+    PasswordStore(RawEmpty),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -907,6 +913,7 @@ pub enum StepKind {
     Canaries {
         observe: Duration,
     },
+    PasswordStore,
     PortScan,
     TlsClients {
         within: Duration,
@@ -1131,6 +1138,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             }),
             RawStep::PortScan(_) => Some(StepKind::PortScan),
             RawStep::Plant(_) => Some(StepKind::Plant),
+            RawStep::PasswordStore(_) => Some(StepKind::PasswordStore),
             RawStep::Canaries(t) => Some(StepKind::Canaries {
                 observe: t.observe.unwrap_or(Dur::secs(0)).0,
             }),

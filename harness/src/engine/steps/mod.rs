@@ -10,6 +10,7 @@ mod console;
 mod debug;
 mod documents;
 mod mqtt;
+mod password_store;
 mod power;
 mod remote;
 mod sessions;
@@ -134,6 +135,7 @@ impl Run<'_> {
             StepKind::Traffic { observe } => self.traffic(*observe).await,
             StepKind::PortScan => self.port_scan().await,
             StepKind::Plant => self.plant().await,
+            StepKind::PasswordStore => self.password_store().await,
             StepKind::Canaries { observe } => self.canaries(*observe).await,
             StepKind::TlsClients { within } => self.tls_clients(*within).await,
             StepKind::BruteForce {
