@@ -176,3 +176,55 @@ fn the_password_store_is_judged_by_its_scheme(#[case] profile: &str, #[case] wan
     assert!(!events.contains("$1$") && !events.contains("$y$"), "no hash is shown");
     assert_eq!(code, Some(if want == "pass" { 0 } else { 1 }), "{out}");
 }
+
+/// CFG-01 (5.5-5): the board's web API sets its update server; the good board takes it only
+/// from the owner's session (the control changes it, no login and forged cookies do not);
+/// the config-without-auth board takes it from anyone — FAIL naming the request.
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass")]
+#[case::no_auth("devices/simboard-config-without-auth.yaml", "failure")]
+fn configuration_over_the_network_needs_the_owners_login(#[case] profile: &str, #[case] want: &str) {
+    let (cases, code, dir, out) = run_only(profile, &["config-needs-auth"]);
+    let c = &cases["config-needs-auth"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    assert_eq!(c.classname, "CFG-01");
+    let attempts = std::fs::read_to_string(dir.path().join("results/scenarios/config-needs-auth/config-auth.json"))
+        .expect("evidence");
+    let a: serde_json::Value = serde_json::from_str(&attempts).expect("json");
+    let by: Vec<(String, bool)> = a
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|x| {
+            (
+                x["by"].as_str().unwrap_or("").to_string(),
+                x["changed"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    let flawed = want == "failure";
+    assert_eq!(
+        by,
+        [
+            ("nobody".to_string(), flawed),
+            ("wrong_credentials".to_string(), flawed),
+            ("owner".to_string(), true)
+        ],
+        "{attempts}"
+    );
+    if flawed {
+        assert!(
+            c.message.starts_with("CFG-01")
+                && c.message
+                    .contains("POST /api/config without credentials set update_server"),
+            "{c:?}"
+        );
+        assert_eq!(code, Some(1));
+    } else {
+        assert!(
+            attempts.contains("401"),
+            "the refusals in the device's words: {attempts}"
+        );
+        assert_eq!(code, Some(0), "{out}");
+    }
+}

@@ -105,10 +105,12 @@ pub enum Flaw {
     PskInDns,
     /// Stores passwords as MD5-crypt (`$1$`) instead of yescrypt.
     Md5PasswordStore,
+    /// Its web API changes settings (the update server) without a login.
+    ConfigWithoutAuth,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 38] = [
+    pub const ALL: [Flaw; 39] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -147,6 +149,7 @@ impl Flaw {
         Flaw::TelemetryLeaksEmail,
         Flaw::PskInDns,
         Flaw::Md5PasswordStore,
+        Flaw::ConfigWithoutAuth,
     ];
 
     pub fn name(self) -> &'static str {
@@ -189,6 +192,7 @@ impl Flaw {
             Flaw::TelemetryLeaksEmail => "telemetry-leaks-email",
             Flaw::PskInDns => "psk-in-dns",
             Flaw::Md5PasswordStore => "md5-password-store",
+            Flaw::ConfigWithoutAuth => "config-without-auth",
         }
     }
 
@@ -747,9 +751,16 @@ impl Board {
             match cmd {
                 "" => {}
                 "help" => {
-                    self.out("commands: version, id, set, cat /etc/shadow, passwd, reboot, factory-reset, exit\r\n")
+                    self.out("commands: version, id, set, config get update_server, cat /etc/shadow, passwd, reboot, factory-reset, exit\r\n")
                 }
                 set if set.starts_with("set ") || set == "set" => self.set(set),
+                "config get update_server" => {
+                    let v = State::load(&self.opts.state)
+                        .get("update_server")
+                        .unwrap_or("updates.simboard.test")
+                        .to_string();
+                    self.out(&format!("update_server={v}\r\n"));
+                }
                 "cat /etc/shadow" => {
                     let entry = self.shadow_entry(user);
                     self.out(&format!("root:*:19000:0:99999:7:::\r\n{entry}\r\n"));

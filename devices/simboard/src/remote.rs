@@ -640,6 +640,40 @@ fn web(w: &mut dyn Conn, a: &Accounts) {
                 respond(w, "200 OK", "", "<p>Invalid user name or password</p>");
             }
         }
+        ("POST", "/api/config") => {
+            // the owner's settings (update_server=...): a live session only, unless the
+            // config-without-auth flaw
+            let len: usize = header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+                .min(4096);
+            let mut body = vec![0u8; len];
+            if w.read_exact(&mut body).is_err() {
+                return;
+            }
+            let body = String::from_utf8_lossy(&body).into_owned();
+            let sid = header("cookie").and_then(|c| {
+                c.split(';')
+                    .find_map(|kv| kv.trim().strip_prefix("sid=").map(str::to_string))
+            });
+            let opened_with = sid.and_then(|s| a.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&s).cloned());
+            let authorised = matches!(&opened_with, Some(p) if !a.session_over(p)) || a.has(Flaw::ConfigWithoutAuth);
+            let value = body.split('&').find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                (url_decode(k) == "update_server").then(|| url_decode(v))
+            });
+            match (authorised, value) {
+                (false, _) => respond(w, "401 Unauthorized", "", "<p>Please log in</p>"),
+                (true, Some(v)) if !v.is_empty() && v.len() <= 253 => {
+                    let mut st = State::load(&a.opts.state);
+                    st.data.retain(|(k, _)| k != "update_server");
+                    st.data.push(("update_server".into(), v));
+                    st.save(&a.opts.state);
+                    respond(w, "200 OK", "", "<p>saved</p>");
+                }
+                (true, _) => respond(w, "400 Bad Request", "", "<p>update_server=HOST</p>"),
+            }
+        }
         ("GET", "/home") => {
             // the session cookie a login set: alive while the password it was opened with
             // is in force (the sessions-survive-change flaw: for ever)

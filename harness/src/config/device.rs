@@ -74,6 +74,8 @@ pub struct Device {
     pub dns_upstream: Option<std::net::SocketAddr>,
     /// What the device holds that must never cross the wire in clear (`personal_data:`).
     pub personal_data: Vec<crate::model::personal::PersonalData>,
+    /// Security-relevant configuration over the network (`config_interfaces:`).
+    pub config_ops: Vec<crate::model::config_op::ConfigOp>,
 }
 
 /// Files the profile names that do not pass the gate every named file passes
@@ -241,6 +243,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let dhcp = network::dhcp(&rx, &lab, attribution);
     let dns_upstream = network::dns_upstream(&rx, &lab);
     let personal_data = super::personal::resolve(&rx, &raw.personal_data);
+    let config_ops = super::config_ops::resolve(&rx, &raw.config_interfaces, &raw.services);
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));
@@ -292,5 +295,6 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         dhcp,
         dns_upstream,
         personal_data,
+        config_ops,
     })
 }

@@ -4,6 +4,7 @@
 pub mod answers;
 pub mod bench;
 pub mod common;
+pub mod config_ops;
 pub mod console;
 pub mod credentials;
 pub mod debug;

@@ -77,6 +77,12 @@ pub struct RawProfile {
     /// every byte on the device's link for it (COM-04). Values are secrets in all evidence.
     #[serde(default)]
     pub personal_data: Vec<super::personal::RawPersonalData>,
+    /// Security-relevant configuration the device takes over the network (IXIT): each an
+    /// HTTP request on a declared web login service and how to read the setting back at
+    /// the shell. CFG-01 (5.5-5) performs each without credentials, with wrong ones and
+    /// with the owner's.
+    #[serde(default)]
+    pub config_interfaces: Vec<super::config_ops::RawConfigOp>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

@@ -148,7 +148,8 @@ impl<'a> Resolver<'a> {
                 for v in t.vars() {
                     let image_var = field.starts_with("update.") && super::update::IMAGE_VARS.contains(&v);
                     // the value certbench generates for a planted item
-                    let planted = field.starts_with("personal_data[") && v == "value";
+                    let planted = (field.starts_with("personal_data[") || field.starts_with("config_interfaces["))
+                        && v == "value";
                     if !self.known(v) && !image_var && !planted {
                         self.error(
                             InputError::new(f, Some(src.pos), field, format!("unknown variable `{{{{{v}}}}}`"))
@@ -187,8 +188,8 @@ fn unknown_variable_hint(field: &str) -> String {
         list(COMMAND_VARS),
         if field.starts_with("update.") {
             format!("; update fields also {}", list(super::update::IMAGE_VARS))
-        } else if field.starts_with("personal_data[") {
-            "; `personal_data` commands also {{value}} (the value certbench generates)".to_string()
+        } else if field.starts_with("personal_data[") || field.starts_with("config_interfaces[") {
+            "; here also {{value}} (the value certbench generates)".to_string()
         } else {
             String::new()
         }

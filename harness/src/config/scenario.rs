@@ -296,6 +296,10 @@ pub enum RawStep {
     /// bcrypt, argon2, sha512-/sha256-crypt pass. Positive control: the account the run logs
     /// in with is in what was read, with a password hash.
     PasswordStore(RawEmpty),
+    /// CFG-01 (5.5-5): each of the profile's `config_interfaces` performed without
+    /// credentials, with wrong ones and with the owner's (the positive control), the setting
+    /// read back at the shell after each; a change without the owner's credentials fails.
+    ConfigAuth(RawEmpty),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -914,6 +918,7 @@ pub enum StepKind {
         observe: Duration,
     },
     PasswordStore,
+    ConfigAuth,
     PortScan,
     TlsClients {
         within: Duration,
@@ -1139,6 +1144,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::PortScan(_) => Some(StepKind::PortScan),
             RawStep::Plant(_) => Some(StepKind::Plant),
             RawStep::PasswordStore(_) => Some(StepKind::PasswordStore),
+            RawStep::ConfigAuth(_) => Some(StepKind::ConfigAuth),
             RawStep::Canaries(t) => Some(StepKind::Canaries {
                 observe: t.observe.unwrap_or(Dur::secs(0)).0,
             }),

@@ -6,6 +6,7 @@
 pub mod answers;
 pub mod attribution;
 pub mod catalogue;
+pub mod config_op;
 pub mod duration;
 pub mod evidence;
 pub mod identity;

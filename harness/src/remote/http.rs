@@ -351,6 +351,33 @@ pub async fn session_alive(t: &Target, cookies: &[String]) -> Result<(bool, Stri
     Ok((alive, super::target::printable(&first_line(&text), 160)))
 }
 
+/// One request on a fresh connection (`headers`: extra header lines, each ending in CRLF):
+/// the status and the answer's first line, printable.
+pub async fn request(
+    t: &Target,
+    method: &str,
+    path: &str,
+    headers: &str,
+    content_type: &str,
+    body: &str,
+) -> Result<(u16, String), String> {
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\n{headers}Content-Type: {content_type}\r\nContent-Length: {}\r\nUser-Agent: certbench\r\nConnection: close\r\n\r\n{body}",
+        host_header(t),
+        body.len()
+    );
+    let (status, text) = exchange(t, req.as_bytes()).await?;
+    Ok((status, super::target::printable(&first_line(&text), 160)))
+}
+
+/// The `Authorization` header line of HTTP Basic.
+pub fn basic_header(user: &str, password: &str) -> String {
+    format!(
+        "Authorization: Basic {}\r\n",
+        base64(format!("{user}:{password}").as_bytes())
+    )
+}
+
 pub async fn attempt_form(t: &Target, user: &str, password: &str) -> (Outcome, String) {
     let (outcome, text) = form_login(t, user, password).await;
     (outcome, first_line(&text))

@@ -6,6 +6,7 @@
 
 mod access;
 mod canaries;
+mod config_auth;
 mod console;
 mod debug;
 mod documents;
@@ -136,6 +137,7 @@ impl Run<'_> {
             StepKind::PortScan => self.port_scan().await,
             StepKind::Plant => self.plant().await,
             StepKind::PasswordStore => self.password_store().await,
+            StepKind::ConfigAuth => self.config_auth().await,
             StepKind::Canaries { observe } => self.canaries(*observe).await,
             StepKind::TlsClients { within } => self.tls_clients(*within).await,
             StepKind::BruteForce {

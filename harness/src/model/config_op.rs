@@ -1,0 +1,21 @@
+//! A security-relevant configuration operation the device offers over the network (the
+//! IXIT's `config_interfaces:`), and how its setting is read back: CFG-01 (5.5-5) performs
+//! it without credentials, with wrong ones and with the owner's.
+
+/// One declared operation.
+#[derive(Debug, Clone)]
+pub struct ConfigOp {
+    /// The setting, as evidence names it (`update_server`).
+    pub name: String,
+    /// The declared service (`services[].name`) the request goes to.
+    pub service: String,
+    pub method: String,
+    pub path: super::template::Template,
+    /// The request body, with `{{value}}` where the new setting goes.
+    pub body: super::template::Template,
+    pub content_type: String,
+    /// The shell command that shows the setting, and the regex with a `value` group that
+    /// reads it from the answer.
+    pub read_command: String,
+    pub read_pattern: String,
+}
