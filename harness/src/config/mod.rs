@@ -71,6 +71,7 @@ const NOT_FILES: &[&str] = &[
     "certbench",
     // a request path the bench answers
     "network.http_answers[].path",
+    "config_interfaces[].request.path",
     "services[].path",
     "services[].session.path",
     "update.delivery.pull.manifest_path",
