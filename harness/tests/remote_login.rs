@@ -1051,3 +1051,27 @@ fn a_default_pair_that_works_only_before_setup_fails_pwd03_naming_the_state() {
         "the password is named by its entry, never written"
     );
 }
+
+/// AUT-01 / 5.5-7 (issue 28): Debian's lighttpd asking for HTTP Basic credentials on plain
+/// HTTP reads a password sent in clear — FAIL, whatever the password (a throwaway one).
+#[test]
+fn debian_lighttpd_basic_auth_on_plain_http_takes_credentials_in_clear() {
+    if !deps_ready(&[LIGHTTPD]) {
+        return;
+    }
+    let r = Certbench::profile("fixtures/devices/lighttpd-basic-login.yaml")
+        .env("WEB_OWNER_PASSWORD", "Owner-Web-5b1e-strong")
+        .env("WEB_NO_DELAY", "1")
+        .args(&["--set", "web_method=basic", "--set", "web_accounts=owner"])
+        .only("credentials-in-clear")
+        .run();
+    let c = &r.by_id()["credentials-in-clear"];
+    assert_eq!(c.status, "failure", "{c:?}\n{}", r.log);
+    assert!(
+        c.message.starts_with("AUT-01: credentials over an unencrypted channel")
+            && c.message.contains("admin-page (http_basic on 127.0.0.2:")
+            && c.message.contains("rejected"),
+        "{c:?}"
+    );
+    assert_eq!(r.code, Some(1));
+}

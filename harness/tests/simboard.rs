@@ -228,3 +228,21 @@ fn configuration_over_the_network_needs_the_owners_login(#[case] profile: &str, 
         assert_eq!(code, Some(0), "{out}");
     }
 }
+
+/// AUT-01 / 5.5-7: the good board's logins are all inside TLS; the board with a telnet left
+/// listening in clear (found by the port scan) reads a throwaway password sent in clear.
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass", "every login service is encrypted")]
+#[case::telnet(
+    "devices/simboard-telnet-listening.yaml",
+    "failure",
+    "telnet-23 (found by the port scan)"
+)]
+fn passwords_are_taken_only_over_encryption(#[case] profile: &str, #[case] want: &str, #[case] says: &str) {
+    let (cases, _code, dir, out) = run_only(profile, &["open-ports", "credentials-in-clear"]);
+    let c = &cases["credentials-in-clear"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    assert_eq!(c.classname, "AUT-01");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    assert!(events.contains(says), "{says:?} not in the evidence\n{out}");
+}

@@ -300,6 +300,10 @@ pub enum RawStep {
     /// credentials, with wrong ones and with the owner's (the positive control), the setting
     /// read back at the shell after each; a change without the owner's credentials fails.
     ConfigAuth(RawEmpty),
+    /// AUT-01 / 5.5-7: every remote login service (declared, or found by the port scan) that
+    /// is neither TLS nor SSH gets one login with a throwaway password; one that decides on
+    /// it read a password sent in clear and fails.
+    ClearLogins(RawEmpty),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -919,6 +923,7 @@ pub enum StepKind {
     },
     PasswordStore,
     ConfigAuth,
+    ClearLogins,
     PortScan,
     TlsClients {
         within: Duration,
@@ -1145,6 +1150,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::Plant(_) => Some(StepKind::Plant),
             RawStep::PasswordStore(_) => Some(StepKind::PasswordStore),
             RawStep::ConfigAuth(_) => Some(StepKind::ConfigAuth),
+            RawStep::ClearLogins(_) => Some(StepKind::ClearLogins),
             RawStep::Canaries(t) => Some(StepKind::Canaries {
                 observe: t.observe.unwrap_or(Dur::secs(0)).0,
             }),

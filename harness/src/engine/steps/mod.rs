@@ -6,6 +6,7 @@
 
 mod access;
 mod canaries;
+mod clear_logins;
 mod config_auth;
 mod console;
 mod debug;
@@ -138,6 +139,7 @@ impl Run<'_> {
             StepKind::Plant => self.plant().await,
             StepKind::PasswordStore => self.password_store().await,
             StepKind::ConfigAuth => self.config_auth().await,
+            StepKind::ClearLogins => self.clear_logins().await,
             StepKind::Canaries { observe } => self.canaries(*observe).await,
             StepKind::TlsClients { within } => self.tls_clients(*within).await,
             StepKind::BruteForce {
