@@ -175,10 +175,11 @@ fn canaries(
 ) -> ExitCode {
     use certbench::gateway::canary::{self, Canary};
     use certbench::model::personal::Class;
-    let text = match std::fs::read_to_string(values) {
+    // the one bounded reader of user files: a regular file, size-capped
+    let text = match certbench::config::yaml::read_text(values) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("{}: {e}", values.display());
+            eprintln!("certbench canaries: {e}");
             return ExitCode::from(exit::BAD_INPUT);
         }
     };

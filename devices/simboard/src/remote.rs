@@ -652,12 +652,7 @@ fn web(w: &mut dyn Conn, a: &Accounts) {
                 return;
             }
             let body = String::from_utf8_lossy(&body).into_owned();
-            let sid = header("cookie").and_then(|c| {
-                c.split(';')
-                    .find_map(|kv| kv.trim().strip_prefix("sid=").map(str::to_string))
-            });
-            let opened_with = sid.and_then(|s| a.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&s).cloned());
-            let authorised = matches!(&opened_with, Some(p) if !a.session_over(p)) || a.has(Flaw::ConfigWithoutAuth);
+            let authorised = live_session(a, header("cookie")) || a.has(Flaw::ConfigWithoutAuth);
             let value = body.split('&').find_map(|kv| {
                 let (k, v) = kv.split_once('=')?;
                 (url_decode(k) == "update_server").then(|| url_decode(v))
@@ -677,18 +672,25 @@ fn web(w: &mut dyn Conn, a: &Accounts) {
         ("GET", "/home") => {
             // the session cookie a login set: alive while the password it was opened with
             // is in force (the sessions-survive-change flaw: for ever)
-            let sid = header("cookie").and_then(|c| {
-                c.split(';')
-                    .find_map(|kv| kv.trim().strip_prefix("sid=").map(str::to_string))
-            });
-            let opened_with = sid.and_then(|s| a.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&s).cloned());
-            match opened_with {
-                Some(p) if !a.session_over(&p) => respond(w, "200 OK", "", "<h1>SimBoard home</h1>"),
-                _ => respond(w, "303 See Other", "Location: /login\r\n", "<p>Please log in</p>"),
+            if live_session(a, header("cookie")) {
+                respond(w, "200 OK", "", "<h1>SimBoard home</h1>");
+            } else {
+                respond(w, "303 See Other", "Location: /login\r\n", "<p>Please log in</p>");
             }
         }
         _ => respond(w, "404 Not Found", "", "<h1>404</h1>"),
     }
+}
+
+/// Whether the `Cookie` header names a session a login opened and that is still alive (its
+/// password still in force; the sessions-survive-change flaw: for ever).
+fn live_session(a: &Accounts, cookie: Option<String>) -> bool {
+    let sid = cookie.and_then(|c| {
+        c.split(';')
+            .find_map(|kv| kv.trim().strip_prefix("sid=").map(str::to_string))
+    });
+    let opened_with = sid.and_then(|s| a.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&s).cloned());
+    matches!(&opened_with, Some(p) if !a.session_over(p))
 }
 
 /// A session cookie's value: 128 random bits from the system.
