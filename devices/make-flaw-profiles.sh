@@ -70,3 +70,16 @@ for style in installing-first silent-refusal; do
   } > "simboard-update-$style.yaml"
   grep -q -- "--update-messages $style" "simboard-update-$style.yaml"
 done
+
+# Not a flaw: a good board that reports once an hour. Once the owner's data is planted it
+# sends nothing in the canary search's window, so that search has nothing to judge: the
+# check must say so (ERROR), never PASS on silence.
+{
+  echo "# The good simulated board reporting once an hour (telemetry and update checks)."
+  echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); a search of"
+  echo "# what it sends after planting finds nothing because it sends nothing: ERROR."
+  sed -e '1,3d' -e "s/--mqtt-interval-ms 500\$/--mqtt-interval-ms 3600000/" \
+      -e "s/--update-interval-ms 300 /--update-interval-ms 3600000 /" simboard.yaml
+} > simboard-hourly.yaml
+grep -q -- "--mqtt-interval-ms 3600000" simboard-hourly.yaml
+grep -q -- "--update-interval-ms 3600000" simboard-hourly.yaml

@@ -1063,6 +1063,33 @@ fn planted_values_seen_in_clear_fail_their_check_and_only_it(
     }
 }
 
+/// A device that says nothing after its data is planted gives the search nothing to judge:
+/// the good board reporting once an hour (telemetry and update checks sent at boot, before
+/// planting, then nothing) leaves both value checks ERROR, never PASS, beside a positive
+/// control that passed — the search could see, the device did not talk.
+#[test]
+fn a_device_silent_after_planting_is_not_passed_on_its_silence() {
+    if !ready() {
+        return;
+    }
+    let (c, code, _dir, out) = run_only("devices/simboard-hourly.yaml", &["canaries-on-the-wire"]);
+    assert!(code.is_some(), "{out}");
+    assert_eq!(c["canaries-on-the-wire.control"].status, "pass", "{out}");
+    for part in ["passwords", "personal-data"] {
+        let p = &c[&format!("canaries-on-the-wire.{part}")];
+        assert_eq!(p.status, "error", "{part}: {out}");
+        assert!(
+            p.message
+                .contains("sent no application data after the values were planted"),
+            "{}",
+            p.message
+        );
+    }
+    let t = &c["canaries-on-the-wire"];
+    assert_eq!(t.status, "error", "{out}");
+    assert!(t.message.contains("silence shows nothing"), "{}", t.message);
+}
+
 /// The canary search (issue 28) on traffic real programs made, captured on loopback by
 /// Debian's dumpcap: curl posting a form in clear (percent-encoded), curl posting a gzip'd
 /// body with chunked transfer encoding, mosquitto_pub publishing to Debian's mosquitto in

@@ -152,7 +152,7 @@ impl ServerCertVerifier for IgnoreName {
     }
 }
 
-/// The board's HTTPS telemetry: every second a POST to https://telemetry.simboard.test/v1/ingest
+/// The board's HTTPS telemetry: every second (or the MQTT interval, when longer) a POST to https://telemetry.simboard.test/v1/ingest
 /// (port 443), its certificate checked against the CA the board was provisioned with (but
 /// the https-client-no-verify flaw, which accepts any). Without a CA it sends nothing.
 pub fn https_telemetry(opts: &MqttOptions, flaws: &[Flaw]) {
@@ -197,7 +197,7 @@ pub fn https_telemetry(opts: &MqttOptions, flaws: &[Flaw]) {
             let _ = sock.set_read_timeout(Some(Duration::from_secs(3)));
             let _ = legacy_tls10_on(&mut sock, Some(HOST), opts.ca.as_deref());
         }
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(opts.interval.max(Duration::from_secs(1)));
     }
 }
 

@@ -53,9 +53,10 @@ pub struct Bench {
     pub update: Option<crate::update::bench::UpdateBench>,
     /// The device's link: its namespace, the capture, the last port scan.
     pub gateway: crate::gateway::Gateway,
-    /// Values planted on the device (`plant`), searched for on the wire, and when.
+    /// Values planted on the device (`plant`), searched for on the wire, and when (the
+    /// moment, and the number of the last frame the capture had seen then).
     pub planted: Vec<crate::gateway::canary::Canary>,
-    pub planted_at: Option<Instant>,
+    pub planted_at: Option<(Instant, u64)>,
 }
 
 /// How a step ended when it did not simply succeed.

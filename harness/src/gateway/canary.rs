@@ -151,6 +151,11 @@ pub struct Searched {
     pub fragments: u64,
     /// Canaries not searched because they are shorter than [`MIN_CANARY`] (names).
     pub too_short: Vec<String>,
+    /// The last frame in which the device sent application data (a TCP payload, or a UDP
+    /// payload other than DHCP and NTP, ciphertext included), and how many such frames it
+    /// sent: a search finds nothing in a device that said nothing.
+    pub device_last_data_frame: u64,
+    pub device_data_frames: u64,
 }
 
 impl Searched {
@@ -616,6 +621,11 @@ impl Finder<'_> {
 
 /// Searches the capture at `path` (its first `len` bytes) for every canary. `device`: the
 /// device's address (hits say who sent them).
+/// A packet that carries what a device says, not how it keeps its address and clock.
+fn carries_data(p: &flows::Packet) -> bool {
+    !p.payload.is_empty() && (p.transport == Transport::Tcp || ![67, 68, 123, 546, 547].contains(&p.sport))
+}
+
 pub fn search(path: &Path, len: u64, canaries: &[Canary], device: Option<IpAddr>) -> Result<Searched, ReadError> {
     let (needles, too_short) = Needles::new(canaries);
     let mut f = Finder {
@@ -636,6 +646,10 @@ pub fn search(path: &Path, len: u64, canaries: &[Canary], device: Option<IpAddr>
             return;
         };
         let key = (p.transport, p.src, p.sport, p.dst, p.dport);
+        if Some(p.src) == device && carries_data(&p) {
+            out.device_last_data_frame = n;
+            out.device_data_frames += 1;
+        }
         match p.transport {
             Transport::Udp => {
                 if p.payload.is_empty() {

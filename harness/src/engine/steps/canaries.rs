@@ -97,7 +97,13 @@ impl Run<'_> {
             });
             done.push(format!("{} ({})", p.name, <&str>::from(p.class)));
         }
-        self.bench.planted_at = Some(Instant::now());
+        let frame = self
+            .bench
+            .gateway
+            .capture
+            .as_ref()
+            .map_or(0, |c| c.snapshot().0.packets);
+        self.bench.planted_at = Some((Instant::now(), frame));
         Ok(format!(
             "planted fresh values of {}: from now on they are searched for on the wire",
             done.join(", ")
@@ -115,7 +121,7 @@ impl Run<'_> {
         let Some(cap) = &self.bench.gateway.capture else {
             return Err(self.link_error());
         };
-        let since = self.bench.planted_at.unwrap_or(cap.started);
+        let since = self.bench.planted_at.map_or(cap.started, |p| p.0);
         tokio::time::sleep(observe.saturating_sub(since.elapsed())).await;
         let (table, _) = cap.snapshot();
         let Some(device) = table.device else {
@@ -206,10 +212,29 @@ impl Run<'_> {
                 .collect()
         };
         let words = format!(
-            "{} frames searched ({} TCP directions, {} datagrams; {} bytes in clear, {} of ciphertext not searched)",
-            s.frames, s.tcp_directions, s.datagrams, s.clear_bytes, s.encrypted_bytes
+            "{} frames searched ({} TCP directions, {} datagrams; {} bytes in clear, {} of ciphertext not searched; {} frames of the device's data, the last frame {})",
+            s.frames,
+            s.tcp_directions,
+            s.datagrams,
+            s.clear_bytes,
+            s.encrypted_bytes,
+            s.device_data_frames,
+            s.device_last_data_frame
         );
         let control_ok = control_found.len() == CONTROL.len();
+        // the device's own positive control: it said something after the values were set
+        let from = self.bench.planted_at.map_or(0, |p| p.1);
+        let silent = (s.device_last_data_frame <= from).then(|| {
+            format!(
+                "the device sent no application data {} (its last: frame {}), so it had no chance to leak them",
+                if from > 0 {
+                    format!("after the values were planted (frame {from})")
+                } else {
+                    "in the whole capture".into()
+                },
+                s.device_last_data_frame
+            )
+        });
         self.parts.push(Part {
             name: "control".into(),
             verdict: if control_ok { Verdict::Pass } else { Verdict::Error },
@@ -263,6 +288,8 @@ impl Run<'_> {
                     Verdict::Error,
                     "not found, but the positive control was not found either".to_string(),
                 )
+            } else if let Some(why) = &silent {
+                (Verdict::Error, format!("not found, but {why}"))
             } else if !blind.is_empty() {
                 (
                     Verdict::Error,
@@ -304,6 +331,11 @@ impl Run<'_> {
                 "positive control failed: the bench's own value, sent to the device in clear, was found in {} of {} encodings — the search cannot show what crosses this link. {words}",
                 control_found.len(),
                 CONTROL.len()
+            )));
+        }
+        if let Some(why) = silent {
+            return Err(Stop::Error(format!(
+                "no known value found in clear, but {why}: silence shows nothing. {planted}; {words}"
             )));
         }
         if !blind.is_empty() {
