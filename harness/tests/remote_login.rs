@@ -1075,3 +1075,74 @@ fn debian_lighttpd_basic_auth_on_plain_http_takes_credentials_in_clear() {
     );
     assert_eq!(r.code, Some(1));
 }
+
+/// AUT-01 (issue 28) on servers nobody here wrote: a login in clear is FAIL whatever the
+/// password (Debian's mosquitto with a password file on plain MQTT, pyftpdlib's FTP); the
+/// same logins over HTTPS are PASS (Debian's lighttpd with mod_openssl: Basic, and a login
+/// form on an HTTPS page posting back over HTTPS) — unless the form's action is http://
+/// (the password leaves the encrypted page in clear) or HTTP Digest offers MD5 only (a
+/// captured exchange gives the password's MD5 to crack): FAIL, each named (5.1-3).
+#[rstest]
+#[case::mqtt_plain("mosquitto-broker-logins", &["broker_mode=logins"], &[], "failure", "broker (mqtt on 127.0.0.2:")]
+#[case::ftp_plain("pyftpdlib-ftp-login", &["ftp_accounts=owner", "ftp_delay=0"], &[], "failure", "ftp (ftp on 127.0.0.2:")]
+#[case::https_good("lighttpd-https-logins", &["web_accounts=owner"], &[], "pass", "the form on /login.html posts over HTTPS")]
+#[case::https_form_to_http(
+    "lighttpd-https-logins",
+    &["web_accounts=owner"],
+    &[("WEB_FORM_ACTION", "http://127.0.0.2:8080/login")],
+    "failure",
+    "the login form on the HTTPS page /login.html posts to plain HTTP (http://127.0.0.2:8080/login)"
+)]
+#[case::digest_md5_only(
+    "lighttpd-digest-login-https",
+    &["web_method=digest", "web_accounts=owner"],
+    &[],
+    "failure",
+    "offers HTTP Digest with MD5 only (MD5)"
+)]
+#[case::digest_sha256("lighttpd-digest-login-https", &["web_method=digest-sha256", "web_accounts=owner"], &[], "pass", "offers Digest SHA-256")]
+fn credentials_only_over_encryption_on_real_servers(
+    #[case] profile: &str,
+    #[case] sets: &[&str],
+    #[case] env: &[(&str, &str)],
+    #[case] want: &str,
+    #[case] says: &str,
+) {
+    let ready = match profile {
+        "mosquitto-broker-logins" => tools_ready(&["mosquitto", "mosquitto_passwd"]),
+        "pyftpdlib-ftp-login" => deps_ready(&["/usr/lib/python3/dist-packages/pyftpdlib"]),
+        _ => deps_ready(&[
+            LIGHTTPD,
+            "/var/cache/certbench-deps/lighttpd/usr/lib/lighttpd/mod_openssl.so",
+        ]),
+    };
+    if !ready {
+        return;
+    }
+    let secret = "Owner-Pass-7d2f-strong";
+    let mut run = Certbench::profile(format!("fixtures/devices/{profile}.yaml"))
+        .env("BROKER_OWNER_PASSWORD", secret)
+        .env("FTP_OWNER_PASSWORD", secret)
+        .env("WEB_OWNER_PASSWORD", secret)
+        .env("WEB_NO_DELAY", "1")
+        .only("credentials-in-clear");
+    for (k, v) in env {
+        run = run.env(k, v);
+    }
+    for s in sets {
+        run = run.args(&["--set", s]);
+    }
+    let r = run.run();
+    let c = &r.by_id()["credentials-in-clear"];
+    assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+    if want == "failure" {
+        assert!(c.message.starts_with("AUT-01: ") && c.message.contains(says), "{c:?}");
+        assert_eq!(r.code, Some(1));
+    } else {
+        // what the pass rests on is in the run's events
+        let events = read(&r.dir, "results/events.jsonl");
+        assert!(events.contains(says), "{events}");
+        assert_eq!(r.code, Some(0));
+    }
+    assert_no_secret(&r.dir.path().join("results"), &[secret]);
+}

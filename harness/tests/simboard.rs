@@ -232,7 +232,7 @@ fn configuration_over_the_network_needs_the_owners_login(#[case] profile: &str, 
 /// AUT-01 / 5.5-7: the good board's logins are all inside TLS; the board with a telnet left
 /// listening in clear (found by the port scan) reads a throwaway password sent in clear.
 #[rstest]
-#[case::good("devices/simboard.yaml", "pass", "every login service is encrypted")]
+#[case::good("devices/simboard.yaml", "pass", "the form on /login posts over HTTPS")]
 #[case::telnet(
     "devices/simboard-telnet-listening.yaml",
     "failure",

@@ -40,6 +40,11 @@ pub struct RawService {
     /// http_basic, http_digest: the protected page; http_form: where the form is posted.
     #[serde(default)]
     pub path: Option<String>,
+    /// http_form: the page a browser loads that holds the login form (default `path`);
+    /// certbench reads where its form posts (a form on an HTTPS page posting to plain HTTP
+    /// sends the password in clear).
+    #[serde(default)]
+    pub login_page: Option<String>,
     /// http_form: the names of the form fields.
     #[serde(default)]
     pub user_field: Option<String>,
@@ -214,6 +219,8 @@ pub struct Service {
     pub udp: bool,
     pub user: Option<String>,
     pub path: String,
+    /// http_form: the page holding the login form (`login_page`, else `path`).
+    pub login_page: Option<String>,
     pub user_field: String,
     pub password_field: String,
     pub success: Option<regex::bytes::Regex>,
@@ -244,6 +251,7 @@ impl Service {
             udp: false,
             user: None,
             path: "/".into(),
+            login_page: None,
             user_field: String::new(),
             password_field: String::new(),
             success: None,
@@ -379,6 +387,26 @@ impl One<'_, '_> {
             return None;
         }
         let port = (self.cx.template)(self.cx.file, &self.field("port"), &s.port);
+        if s.login_page.is_some() && s.kind != ServiceKind::HttpForm {
+            self.bad(
+                Some(s.name.pos),
+                "login_page",
+                format!("a {} service has no login form", s.kind.name()),
+                "declare login_page on the http_form service whose form it holds",
+            );
+            return None;
+        }
+        if let Some(p) = &s.login_page
+            && (!p.starts_with('/') || p.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            self.bad(
+                Some(s.name.pos),
+                "login_page",
+                format!("{p:?} is not a request path"),
+                "a path on the service, starting with / and without spaces, e.g. login_page: /login.html",
+            );
+            return None;
+        }
         if s.session.is_some() && s.kind != ServiceKind::HttpForm {
             self.bad(
                 Some(s.name.pos),
@@ -400,6 +428,7 @@ impl One<'_, '_> {
             udp: s.proto == Some(Transport::Udp),
             user: s.user.clone(),
             path: s.path.clone().unwrap_or_else(|| "/".into()),
+            login_page: s.login_page.clone(),
             user_field: s.user_field.clone().unwrap_or_default(),
             password_field: s.password_field.clone().unwrap_or_default(),
             success: parts.success,

@@ -370,6 +370,86 @@ pub async fn request(
     Ok((status, super::target::printable(&first_line(&text), 160)))
 }
 
+/// A GET without credentials on a fresh connection: the status and the whole answer.
+async fn get_page(t: &Target, path: &str) -> Result<(u16, String), String> {
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: certbench\r\nConnection: close\r\n\r\n",
+        host_header(t)
+    );
+    exchange(t, req.as_bytes()).await
+}
+
+/// HTTP Digest: the status of a request for the protected page without credentials and the
+/// algorithms its Digest challenges offer (a challenge naming none is MD5, RFC 7616 3.3).
+pub async fn digest_offer(t: &Target) -> Result<(u16, Vec<String>), String> {
+    let (status, text) = get_page(t, &t.service.path).await?;
+    let offered = parse_challenges(&challenges_of(&text))
+        .iter()
+        .filter(|c| c.scheme == "digest")
+        .map(|c| super::target::printable(c.get("algorithm").unwrap_or("MD5"), 40))
+        .collect();
+    Ok((status, offered))
+}
+
+/// Whether a Digest algorithm is MD5 (with or without `-sess`).
+pub fn is_md5(algorithm: &str) -> bool {
+    algorithm.eq_ignore_ascii_case("MD5") || algorithm.eq_ignore_ascii_case("MD5-sess")
+}
+
+/// The status of `page` (GET, no credentials) and the `action` of every HTML form on it,
+/// as written (printable, bounded); a form without one posts back to the page.
+pub async fn form_actions(t: &Target, page: &str) -> Result<(u16, Vec<String>), String> {
+    let (status, text) = get_page(t, page).await?;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((
+        status,
+        form_actions_of(body)
+            .into_iter()
+            .map(|a| super::target::printable(&a, 160))
+            .collect(),
+    ))
+}
+
+/// The `action` attribute of each `<form>` tag of an HTML text ("" when it has none).
+fn form_actions_of(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = lower[at..].find("<form") {
+        let start = at + i + 5;
+        let end = lower[start..].find('>').map_or(lower.len(), |e| start + e);
+        at = end;
+        if !lower[start..].starts_with(|c: char| c.is_ascii_whitespace() || c == '>') {
+            continue; // <formfoo>, not a form
+        }
+        out.push(attribute(&html[start..end], &lower[start..end], "action").unwrap_or_default());
+    }
+    out
+}
+
+/// An attribute's value in a tag's inside (`lower` is the same text in lower case).
+fn attribute(tag: &str, lower: &str, name: &str) -> Option<String> {
+    let b = lower.as_bytes();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(name) {
+        let i = from + i;
+        from = i + name.len();
+        let before_ok = i == 0 || b[i - 1].is_ascii_whitespace();
+        let rest = lower[from..].trim_start();
+        if !before_ok || !rest.starts_with('=') {
+            continue;
+        }
+        let v = from + (lower[from..].len() - rest.len()) + 1;
+        let v = v + (lower[v..].len() - lower[v..].trim_start().len());
+        let value = match tag[v..].chars().next() {
+            Some(q @ ('"' | '\'')) => tag[v + 1..].split(q).next().unwrap_or(""),
+            _ => tag[v..].split(|c: char| c.is_ascii_whitespace()).next().unwrap_or(""),
+        };
+        return Some(value.to_string());
+    }
+    None
+}
+
 /// The `Authorization` header line of HTTP Basic.
 pub fn basic_header(user: &str, password: &str) -> String {
     format!(
@@ -472,6 +552,19 @@ mod tests {
         // only auth-int offered: not answerable, said so
         let c = challenge(r#"Digest realm="r", nonce="n", qop="auth-int""#);
         assert!(digest_authorization(&c[0], "MD5", "u", "p", "/", "c").is_err());
+    }
+
+    #[test]
+    fn form_actions_are_read_from_each_form_tag() {
+        let html = r#"<html><FORM method=post Action="http://10.0.0.1/login"><input name=a></form>
+            <formula>x</formula><form class='x' action = '/l?a=1' ><form id=f data-action=x action=https://h/p>
+            <form>"#;
+        assert_eq!(
+            form_actions_of(html),
+            ["http://10.0.0.1/login", "/l?a=1", "https://h/p", ""]
+        );
+        assert!(form_actions_of("no forms here").is_empty());
+        assert!(is_md5("md5") && is_md5("MD5-sess") && !is_md5("SHA-256"));
     }
 
     #[test]
