@@ -2,7 +2,8 @@
 //! observed. A requirement is PASS only when every EN 303 645 provision mapped to it was
 //! tested (and passed) or the maker declared it not applicable with a reason, and every
 //! check the catalogue lists for it was decided; otherwise it is INCOMPLETE and says what
-//! was not tested. Any FAIL of a check mapped to it makes it FAIL.
+//! was not tested. Any FAIL of a check mapped to it makes it FAIL, whichever scenario (or
+//! part of one) decided it.
 
 use std::collections::BTreeMap;
 
@@ -108,7 +109,22 @@ pub fn rate(results: &[ScenarioResult], ics: &BTreeMap<String, String>) -> Vec<R
                     })
                     .collect()
             };
-            let failed = with(Verdict::Fail);
+            let mut failed = with(Verdict::Fail);
+            // a check of this requirement failed by a scenario mapped elsewhere (a part of
+            // one that decides several checks: canaries' PWD-10 fails requirement 3 too)
+            for r in results.iter().filter(|r| !mine.iter().any(|m| std::ptr::eq(*m, *r))) {
+                if r.verdict == Verdict::Fail
+                    && r.parts.is_empty()
+                    && let Some(c) = r.check.as_ref().filter(|c| req.checks.contains(c))
+                {
+                    failed.push(format!("{} ({c})", r.id));
+                }
+                for part in r.parts.iter().filter(|p| p.verdict == Verdict::Fail) {
+                    if let Some(c) = part.check.as_ref().filter(|c| req.checks.contains(c)) {
+                        failed.push(format!("{}.{} ({c})", r.id, part.name));
+                    }
+                }
+            }
             let inconclusive = with(Verdict::Error);
             let review = !with(Verdict::Review).is_empty();
             let total = req.provisions.len();
@@ -224,6 +240,42 @@ mod tests {
         let r = rate(&rs, &BTreeMap::new());
         assert_eq!(row(&r, 3).rating, Rating::Fail);
         assert_eq!(row(&r, 3).failed, ["password-reset-enforcement"]);
+    }
+
+    #[test]
+    fn a_part_failing_a_check_of_another_requirement_fails_that_one_too() {
+        use crate::report::events::Part;
+        let part = |name: &str, v: Verdict, check: &str| Part {
+            name: name.into(),
+            verdict: v,
+            check: Some(check.into()),
+            reason: String::new(),
+        };
+        let mut canaries = result(
+            "canaries-on-the-wire",
+            Verdict::Fail,
+            &["5.5-6", "5.5-7", "5.8-1", "5.8-2"],
+            &["COM-04", "PWD-10"],
+        );
+        canaries.check = Some("PWD-10".into());
+        canaries.parts = vec![
+            part("passwords", Verdict::Fail, "PWD-10"),
+            part("personal-data", Verdict::Pass, "COM-04"),
+        ];
+        let rows = rate(std::slice::from_ref(&canaries), &BTreeMap::new());
+        assert_eq!(row(&rows, 1).rating, Rating::Fail);
+        // requirement 3 lists PWD-10: the password found on the wire fails it, named by part
+        assert_eq!(row(&rows, 3).rating, Rating::Fail, "{:?}", row(&rows, 3));
+        assert_eq!(row(&rows, 3).failed, ["canaries-on-the-wire.passwords (PWD-10)"]);
+        // the personal data part failing instead touches only requirement 1 (COM-04)
+        canaries.check = Some("COM-04".into());
+        canaries.parts = vec![
+            part("passwords", Verdict::Pass, "PWD-10"),
+            part("personal-data", Verdict::Fail, "COM-04"),
+        ];
+        let rows = rate(&[canaries], &BTreeMap::new());
+        assert_eq!(row(&rows, 1).rating, Rating::Fail);
+        assert_ne!(row(&rows, 3).rating, Rating::Fail, "{:?}", row(&rows, 3));
     }
 
     #[test]
