@@ -183,6 +183,7 @@ fn the_password_store_is_judged_by_its_scheme(#[case] profile: &str, #[case] wan
 #[rstest]
 #[case::good("devices/simboard.yaml", "pass")]
 #[case::no_auth("devices/simboard-config-without-auth.yaml", "failure")]
+#[case::saved_then_401("devices/simboard-config-saved-before-auth.yaml", "failure")]
 fn configuration_over_the_network_needs_the_owners_login(#[case] profile: &str, #[case] want: &str) {
     let (cases, code, dir, out) = run_only(profile, &["config-needs-auth"]);
     let c = &cases["config-needs-auth"];
@@ -219,6 +220,10 @@ fn configuration_over_the_network_needs_the_owners_login(#[case] profile: &str, 
                     .contains("POST /api/config without credentials set update_server"),
             "{c:?}"
         );
+        // a board that answers 401 but saved the value is judged on what it did
+        if profile.contains("saved-before-auth") {
+            assert!(c.message.contains("answered 401"), "{c:?}");
+        }
         assert_eq!(code, Some(1));
     } else {
         assert!(
@@ -245,4 +250,61 @@ fn passwords_are_taken_only_over_encryption(#[case] profile: &str, #[case] want:
     assert_eq!(c.classname, "AUT-01");
     let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
     assert!(events.contains(says), "{says:?} not in the evidence\n{out}");
+}
+
+/// CFG-01 cannot be decided without its controls: a declared request the board does not
+/// serve (the owner's request changes nothing either: the refusals prove nothing) and a
+/// read-back command whose answer never matches are ERROR, never PASS.
+#[rstest]
+#[case::owner_cannot_change_it("path: /api/config,", "path: /api/settings,", "positive control failed")]
+#[case::read_back_never_matches(
+    "read: { console: \"config get update_server\", pattern: 'update_server=(?P<value>\\S+)' }",
+    "read: { console: \"config get update_server\", pattern: 'server is (?P<value>\\S+)' }",
+    "the setting cannot be read back"
+)]
+fn configuration_check_without_its_controls_is_an_error(#[case] from: &str, #[case] to: &str, #[case] says: &str) {
+    let (_d, c, code, out) = good_board_edited(from, to, "config-needs-auth");
+    assert_eq!(c.status, "error", "{c:?}\n{out}");
+    assert!(c.message.contains(says), "{c:?}");
+    assert_eq!(code, Some(3), "{out}");
+}
+
+/// AUT-01's password store needs its own control: a command that shows no store (here one
+/// the board refuses) is ERROR naming what it said, never PASS on an empty read.
+#[test]
+fn a_password_store_that_cannot_be_read_is_an_error() {
+    let (_d, c, code, out) = good_board_edited(
+        "  password_command: passwd      # changes",
+        "  password_store_command: cat /etc/gshadow\n  password_command: passwd      # changes",
+        "password-storage",
+    );
+    assert_eq!(c.status, "error", "{c:?}\n{out}");
+    assert!(
+        c.message.contains("`cat /etc/gshadow` showed no entry for") && c.message.contains("0 entries read"),
+        "{c:?}"
+    );
+    assert_eq!(code, Some(3), "{out}");
+}
+
+/// Runs one scenario on the good board with one edit of its profile (a copy in a temporary
+/// folder: its commands find the board beside the original; its documents, which must lie
+/// in the profile's folder, are left out; the board is built by the workspace's tests, its
+/// update images are not needed).
+fn good_board_edited(from: &str, to: &str, scenario: &str) -> (tempfile::TempDir, Case, Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let devices = repo().join("devices");
+    let text = std::fs::read_to_string(devices.join("simboard.yaml")).expect("profile");
+    assert!(text.contains(from), "simboard.yaml has no {from:?}");
+    let text: String = text
+        .replace(from, to)
+        .replace("{{profile_dir}}", devices.to_str().expect("utf8"))
+        .lines()
+        .filter(|l| *l != "documents:" && !l.contains(": simboard-docs/"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let p = dir.path().join("simboard.yaml");
+    std::fs::write(&p, text).expect("write");
+    let (cases, code, _d, out) = run_only_with(p.to_str().expect("utf8"), &[scenario], &["--skip-setup"]);
+    let c = cases.get(scenario).cloned().unwrap_or_else(|| panic!("{out}"));
+    (dir, c, code, out)
 }

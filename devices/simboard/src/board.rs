@@ -107,10 +107,13 @@ pub enum Flaw {
     Md5PasswordStore,
     /// Its web API changes settings (the update server) without a login.
     ConfigWithoutAuth,
+    /// Its web API saves a setting before it checks the login, then answers 401: the
+    /// refusal is in words only.
+    ConfigSavedBeforeAuth,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 39] = [
+    pub const ALL: [Flaw; 40] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -150,6 +153,7 @@ impl Flaw {
         Flaw::PskInDns,
         Flaw::Md5PasswordStore,
         Flaw::ConfigWithoutAuth,
+        Flaw::ConfigSavedBeforeAuth,
     ];
 
     pub fn name(self) -> &'static str {
@@ -193,6 +197,7 @@ impl Flaw {
             Flaw::PskInDns => "psk-in-dns",
             Flaw::Md5PasswordStore => "md5-password-store",
             Flaw::ConfigWithoutAuth => "config-without-auth",
+            Flaw::ConfigSavedBeforeAuth => "config-saved-before-auth",
         }
     }
 

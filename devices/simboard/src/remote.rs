@@ -657,13 +657,20 @@ fn web(w: &mut dyn Conn, a: &Accounts) {
                 let (k, v) = kv.split_once('=')?;
                 (url_decode(k) == "update_server").then(|| url_decode(v))
             });
+            let save = |v: String| {
+                let mut st = State::load(&a.opts.state);
+                st.data.retain(|(k, _)| k != "update_server");
+                st.data.push(("update_server".into(), v));
+                st.save(&a.opts.state);
+            };
             match (authorised, value) {
+                (false, Some(v)) if a.has(Flaw::ConfigSavedBeforeAuth) && !v.is_empty() && v.len() <= 253 => {
+                    save(v);
+                    respond(w, "401 Unauthorized", "", "<p>Please log in</p>")
+                }
                 (false, _) => respond(w, "401 Unauthorized", "", "<p>Please log in</p>"),
                 (true, Some(v)) if !v.is_empty() && v.len() <= 253 => {
-                    let mut st = State::load(&a.opts.state);
-                    st.data.retain(|(k, _)| k != "update_server");
-                    st.data.push(("update_server".into(), v));
-                    st.save(&a.opts.state);
+                    save(v);
                     respond(w, "200 OK", "", "<p>saved</p>");
                 }
                 (true, _) => respond(w, "400 Bad Request", "", "<p>update_server=HOST</p>"),
