@@ -263,10 +263,62 @@ fn passwords_are_taken_only_over_encryption(#[case] profile: &str, #[case] want:
     "the setting cannot be read back"
 )]
 fn configuration_check_without_its_controls_is_an_error(#[case] from: &str, #[case] to: &str, #[case] says: &str) {
-    let (_d, c, code, out) = good_board_edited(from, to, "config-needs-auth");
+    let (_d, c, code, out) = good_board_edited(&[(from, to)], "config-needs-auth");
     assert_eq!(c.status, "error", "{c:?}\n{out}");
     assert!(c.message.contains(says), "{c:?}");
     assert_eq!(code, Some(3), "{out}");
+}
+
+/// CFG-01 over MQTT: the board's own broker takes the owner's update server on
+/// `config/update_server`. The good broker refuses a CONNECT without credentials and one
+/// with a wrong password (CONNACK 5), so only the owner's publish changes it: PASS. The
+/// broker-anonymous flaw takes the anonymous CONNECT and its publish: FAIL naming it.
+#[rstest]
+#[case::good("", "pass")]
+#[case::anonymous(" --flaw broker-anonymous", "failure")]
+fn configuration_over_the_boards_own_broker_needs_the_owners_login(#[case] flaw: &str, #[case] want: &str) {
+    let with_flaw = format!("--install-ms 1500{flaw}");
+    let (dir, c, code, out) = good_board_edited(
+        &[
+            (
+                "--web-port {{port.web}}",
+                "--web-port {{port.web}} --broker-port {{port.broker}}",
+            ),
+            (
+                "\nservices:\n",
+                "\nservices:\n  - name: broker\n    kind: mqtt\n    port: \"{{port.broker}}\"\n    tls: true\n",
+            ),
+            (
+                "\nconfig_interfaces:\n",
+                "\nconfig_interfaces:\n  - name: update_server_mqtt\n    service: broker\n    request: { topic: config/update_server, body: \"{{value}}\" }\n    read: { console: \"config get update_server\", pattern: 'update_server=(?P<value>\\S+)' }\n",
+            ),
+            ("--install-ms 1500", &with_flaw),
+        ],
+        "config-needs-auth",
+    );
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    let attempts = std::fs::read_to_string(dir.path().join("results/scenarios/config-needs-auth/config-auth.json"))
+        .expect("evidence");
+    // the broker's own words for each attempt, the owner's publish taken
+    assert!(
+        attempts.contains("CONNACK NotAuthorized") && attempts.contains("CONNACK Success, PUBACK"),
+        "{attempts}"
+    );
+    if want == "failure" {
+        assert_eq!(code, Some(1));
+        assert!(
+            c.message.starts_with("CFG-01")
+                && c.message.contains("broker (mqtt over TLS on")
+                && c.message
+                    .contains("PUBLISH config/update_server without credentials set update_server_mqtt")
+                && c.message.contains("CONNACK Success, PUBACK"),
+            "{c:?}"
+        );
+        assert!(
+            !c.message.contains("with wrong credentials"),
+            "a wrong password is still refused: {c:?}"
+        );
+    }
 }
 
 /// AUT-01's password store needs its own control: a command that shows no store (here one
@@ -274,8 +326,10 @@ fn configuration_check_without_its_controls_is_an_error(#[case] from: &str, #[ca
 #[test]
 fn a_password_store_that_cannot_be_read_is_an_error() {
     let (_d, c, code, out) = good_board_edited(
-        "  password_command: passwd      # changes",
-        "  password_store_command: cat /etc/gshadow\n  password_command: passwd      # changes",
+        &[(
+            "  password_command: passwd      # changes",
+            "  password_store_command: cat /etc/gshadow\n  password_command: passwd      # changes",
+        )],
         "password-storage",
     );
     assert_eq!(c.status, "error", "{c:?}\n{out}");
@@ -286,17 +340,19 @@ fn a_password_store_that_cannot_be_read_is_an_error() {
     assert_eq!(code, Some(3), "{out}");
 }
 
-/// Runs one scenario on the good board with one edit of its profile (a copy in a temporary
+/// Runs one scenario on the good board with edits of its profile (a copy in a temporary
 /// folder: its commands find the board beside the original; its documents, which must lie
 /// in the profile's folder, are left out; the board is built by the workspace's tests, its
-/// update images are not needed).
-fn good_board_edited(from: &str, to: &str, scenario: &str) -> (tempfile::TempDir, Case, Option<i32>, String) {
+/// update images are not needed). Returns the run's folder.
+fn good_board_edited(edits: &[(&str, &str)], scenario: &str) -> (tempfile::TempDir, Case, Option<i32>, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let devices = repo().join("devices");
-    let text = std::fs::read_to_string(devices.join("simboard.yaml")).expect("profile");
-    assert!(text.contains(from), "simboard.yaml has no {from:?}");
+    let mut text = std::fs::read_to_string(devices.join("simboard.yaml")).expect("profile");
+    for (from, to) in edits {
+        assert!(text.contains(from), "simboard.yaml has no {from:?}");
+        text = text.replacen(from, to, 1);
+    }
     let text: String = text
-        .replace(from, to)
         .replace("{{profile_dir}}", devices.to_str().expect("utf8"))
         .lines()
         .filter(|l| *l != "documents:" && !l.contains(": simboard-docs/"))
@@ -304,7 +360,7 @@ fn good_board_edited(from: &str, to: &str, scenario: &str) -> (tempfile::TempDir
         .collect();
     let p = dir.path().join("simboard.yaml");
     std::fs::write(&p, text).expect("write");
-    let (cases, code, _d, out) = run_only_with(p.to_str().expect("utf8"), &[scenario], &["--skip-setup"]);
+    let (cases, code, results, out) = run_only_with(p.to_str().expect("utf8"), &[scenario], &["--skip-setup"]);
     let c = cases.get(scenario).cloned().unwrap_or_else(|| panic!("{out}"));
-    (dir, c, code, out)
+    (results, c, code, out)
 }

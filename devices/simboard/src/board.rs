@@ -110,10 +110,13 @@ pub enum Flaw {
     /// Its web API saves a setting before it checks the login, then answers 401: the
     /// refusal is in words only.
     ConfigSavedBeforeAuth,
+    /// Its own MQTT broker (--broker-port) takes connections without a user name and
+    /// password, and with them the owner's settings (`config/update_server`).
+    BrokerAnonymous,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 40] = [
+    pub const ALL: [Flaw; 41] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -154,6 +157,7 @@ impl Flaw {
         Flaw::Md5PasswordStore,
         Flaw::ConfigWithoutAuth,
         Flaw::ConfigSavedBeforeAuth,
+        Flaw::BrokerAnonymous,
     ];
 
     pub fn name(self) -> &'static str {
@@ -198,6 +202,7 @@ impl Flaw {
             Flaw::Md5PasswordStore => "md5-password-store",
             Flaw::ConfigWithoutAuth => "config-without-auth",
             Flaw::ConfigSavedBeforeAuth => "config-saved-before-auth",
+            Flaw::BrokerAnonymous => "broker-anonymous",
         }
     }
 

@@ -5,10 +5,15 @@
 //! (QoS 0 and 1; delivered back on the connection's own matching subscriptions), PINGREQ,
 //! DISCONNECT. Written by hand, like the board's telemetry client.
 //!
+//! A message on `config/update_server` (the owner's setting, as the web API's
+//! `POST /api/config`) sets the board's update server: only a logged-in connection can send
+//! one, unless the broker-anonymous flaw (a CONNECT without user name and password is taken).
+//!
 //! A connection belongs to the password it logged in with: once the owner changes the
 //! password, the good board ends the connection at its next packet; the
 //! sessions-survive-change flaw serves it on.
 
+use crate::board::Flaw;
 use crate::remote::{Accounts, Conn};
 
 /// The largest packet the broker reads (a sensor's reading, not a firmware image).
@@ -77,6 +82,13 @@ fn credentials(body: &[u8]) -> Option<(String, String)> {
     ))
 }
 
+/// The connect flags of a CONNECT (user name 0x80, password 0x40).
+fn connect_flags(body: &[u8]) -> Option<u8> {
+    let mut at = 0;
+    field(body, &mut at)?;
+    body.get(at + 1).copied()
+}
+
 /// MQTT topic filter matching: `+` one level, `#` the rest.
 fn matches(filter: &str, topic: &str) -> bool {
     let mut t = topic.split('/');
@@ -94,7 +106,8 @@ fn matches(filter: &str, topic: &str) -> bool {
 /// One client connection.
 pub(crate) fn serve(w: &mut dyn Conn, a: &Accounts) {
     let Some((0x10, connect)) = packet(w) else { return };
-    if !credentials(&connect).is_some_and(|(u, p)| a.check(&u, &p)) {
+    let anonymous = a.has(Flaw::BrokerAnonymous) && connect_flags(&connect).is_some_and(|f| f & 0xc0 == 0);
+    if !anonymous && !credentials(&connect).is_some_and(|(u, p)| a.check(&u, &p)) {
         let _ = w.write_all(&[0x20, 2, 0, 5]);
         return;
     }
@@ -136,6 +149,12 @@ pub(crate) fn serve(w: &mut dyn Conn, a: &Accounts) {
                     None
                 };
                 let payload = &body[at.min(body.len())..];
+                if topic == "config/update_server" {
+                    let v = String::from_utf8_lossy(payload).trim().to_string();
+                    if !v.is_empty() && v.len() <= 253 && !v.contains(char::is_whitespace) {
+                        a.set_data("update_server", v);
+                    }
+                }
                 let mut out = Vec::new();
                 if let Some(id) = pkid {
                     out.extend_from_slice(&[0x40, 2, id[0], id[1]]);

@@ -119,7 +119,15 @@ pub(crate) struct Accounts {
 }
 
 impl Accounts {
-    fn has(&self, f: Flaw) -> bool {
+    /// Stores one of the owner's settings in the board's flash.
+    pub(crate) fn set_data(&self, key: &str, value: String) {
+        let mut st = State::load(&self.opts.state);
+        st.data.retain(|(k, _)| k != key);
+        st.data.push((key.into(), value));
+        st.save(&self.opts.state);
+    }
+
+    pub(crate) fn has(&self, f: Flaw) -> bool {
         self.opts.flaws.contains(&f)
     }
 
@@ -657,12 +665,7 @@ fn web(w: &mut dyn Conn, a: &Accounts) {
                 let (k, v) = kv.split_once('=')?;
                 (url_decode(k) == "update_server").then(|| url_decode(v))
             });
-            let save = |v: String| {
-                let mut st = State::load(&a.opts.state);
-                st.data.retain(|(k, _)| k != "update_server");
-                st.data.push(("update_server".into(), v));
-                st.save(&a.opts.state);
-            };
+            let save = |v: String| a.set_data("update_server", v);
             match (authorised, value) {
                 (false, Some(v)) if a.has(Flaw::ConfigSavedBeforeAuth) && !v.is_empty() && v.len() <= 253 => {
                     save(v);

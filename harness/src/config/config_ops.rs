@@ -1,5 +1,6 @@
 //! `config_interfaces:` — security-relevant configuration the device accepts over the
-//! network (an HTTP request on one of its declared web services), and how to read the
+//! network (an HTTP request on one of its declared web services, or a publish on its own
+//! MQTT broker), and how to read the
 //! setting back at its shell, for CFG-01 (5.5-5).
 
 use schemars::JsonSchema;
@@ -16,8 +17,9 @@ use crate::model::config_op::ConfigOp;
 pub struct RawConfigOp {
     /// The setting it changes, as evidence names it (`update_server`, `admin_ssh`, ...).
     pub name: Loc<String>,
-    /// The declared service (`services[].name`, an `http_form` or `http_basic` login) the
-    /// request goes to; its login is how the owner authenticates.
+    /// The declared service (`services[].name`: an `http_form` or `http_basic` login, or
+    /// the device's own `mqtt` broker) the request goes to; its login is how the owner
+    /// authenticates.
     pub service: Loc<String>,
     /// The request that changes the setting.
     pub request: RawConfigRequest,
@@ -28,11 +30,17 @@ pub struct RawConfigOp {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfigRequest {
-    /// Default POST.
+    /// HTTP: default POST.
     #[serde(default)]
     pub method: Option<Loc<String>>,
-    pub path: Loc<String>,
-    /// The body, with `{{value}}` where the new setting goes (certbench generates it).
+    /// HTTP: the request path.
+    #[serde(default)]
+    pub path: Option<Loc<String>>,
+    /// MQTT: the topic the setting is published on (QoS 1).
+    #[serde(default)]
+    pub topic: Option<Loc<String>>,
+    /// The body (HTTP) or payload (MQTT), with `{{value}}` where the new setting goes
+    /// (certbench generates it).
     pub body: Loc<String>,
     /// Default `application/x-www-form-urlencoded`.
     #[serde(default)]
@@ -55,14 +63,15 @@ pub fn resolve(rx: &Resolver, raw: &[RawConfigOp], services: &[RawService]) -> V
     for (i, op) in raw.iter().enumerate() {
         let f = format!("config_interfaces[{i}]");
         let svc = services.iter().find(|s| s.name.value == op.service.value);
+        let mqtt = svc.is_some_and(|s| s.kind == ServiceKind::Mqtt);
         match svc.map(|s| s.kind) {
-            Some(ServiceKind::HttpForm | ServiceKind::HttpBasic) => {}
+            Some(ServiceKind::HttpForm | ServiceKind::HttpBasic | ServiceKind::Mqtt) => {}
             Some(k) => rx.error(InputError::new(
                 rx.file,
                 Some(op.service.pos),
                 format!("{f}.service"),
                 format!(
-                    "{:?} is a {} service: configuration requests go to an http_form or http_basic one",
+                    "{:?} is a {} service: configuration requests go to an http_form or http_basic login, or an mqtt broker",
                     op.service.value,
                     k.name()
                 ),
@@ -90,7 +99,55 @@ pub fn resolve(rx: &Resolver, raw: &[RawConfigOp], services: &[RawService]) -> V
                 format!("{method:?} is not an HTTP method"),
             ));
         }
-        let path = rx.template(rx.file, &format!("{f}.request.path"), &op.request.path);
+        // what each kind of service needs, and nothing the other kind uses
+        let (needs, foreign): (&str, &[(&str, bool)]) = if mqtt {
+            (
+                "topic",
+                &[
+                    ("path", op.request.path.is_some()),
+                    ("method", op.request.method.is_some()),
+                    ("content_type", op.request.content_type.is_some()),
+                ],
+            )
+        } else {
+            ("path", &[("topic", op.request.topic.is_some())])
+        };
+        let given = if mqtt { &op.request.topic } else { &op.request.path };
+        if given.is_none() {
+            rx.error(InputError::new(
+                rx.file,
+                Some(op.service.pos),
+                format!("{f}.request.{needs}"),
+                format!("a request to {:?} needs its {needs}", op.service.value),
+            ));
+        }
+        if let Some((name, _)) = foreign.iter().find(|(_, set)| *set) {
+            rx.error(InputError::new(
+                rx.file,
+                Some(op.service.pos),
+                format!("{f}.request.{name}"),
+                format!(
+                    "`{name}` does not apply to a request to {:?} (an {} service)",
+                    op.service.value,
+                    if mqtt { "MQTT" } else { "HTTP" }
+                ),
+            ));
+        }
+        let path = match &op.request.path {
+            Some(p) => rx.template(rx.file, &format!("{f}.request.path"), p),
+            None => Some(crate::model::template::Template::literal("")),
+        };
+        let topic = op.request.topic.as_ref().map(|t| t.value.clone());
+        if let Some(t) = &op.request.topic
+            && (t.value.is_empty() || t.value.contains(['+', '#', '\0']))
+        {
+            rx.error(InputError::new(
+                rx.file,
+                Some(t.pos),
+                format!("{f}.request.topic"),
+                format!("{:?} is not a topic to publish on (empty, or a wildcard)", t.value),
+            ));
+        }
         let body = rx.template(rx.file, &format!("{f}.request.body"), &op.request.body);
         if let Some(b) = &body
             && !b.vars().any(|v| v == "value")
@@ -119,6 +176,7 @@ pub fn resolve(rx: &Resolver, raw: &[RawConfigOp], services: &[RawService]) -> V
                 service: op.service.value.clone(),
                 method,
                 path,
+                topic,
                 body,
                 content_type: op
                     .request

@@ -9,9 +9,12 @@ pub struct ConfigOp {
     pub name: String,
     /// The declared service (`services[].name`) the request goes to.
     pub service: String,
+    /// HTTP: the method and path (empty for MQTT).
     pub method: String,
     pub path: super::template::Template,
-    /// The request body, with `{{value}}` where the new setting goes.
+    /// MQTT: the topic the setting is published on (the service is the device's broker).
+    pub topic: Option<String>,
+    /// The request body (MQTT: the payload), with `{{value}}` where the new setting goes.
     pub body: super::template::Template,
     pub content_type: String,
     /// The shell command that shows the setting, and the regex with a `value` group that

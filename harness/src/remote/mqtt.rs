@@ -11,15 +11,18 @@ use rumqttc::{
 
 use super::target::{Outcome, Target};
 
-/// The client options for a login as `user` on the broker `t`.
-fn options(t: &Target, user: &str, password: &str, role: &str) -> Result<MqttOptions, String> {
+/// The client options for a login as `user` on the broker `t` (None: a CONNECT without
+/// user name and password).
+fn options(t: &Target, creds: Option<(&str, &str)>, role: &str) -> Result<MqttOptions, String> {
     let mut opts = MqttOptions::new(
         format!("certbench-{role}-{:04x}", rand::random::<u16>()),
         t.service.host.to_string(),
         t.port,
     );
     opts.set_keep_alive(Duration::from_secs(5));
-    opts.set_credentials(user, password);
+    if let Some((user, password)) = creds {
+        opts.set_credentials(user, password);
+    }
     if t.service.tls {
         let cfg = super::target::insecure_tls()?;
         opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(cfg)));
@@ -28,7 +31,7 @@ fn options(t: &Target, user: &str, password: &str, role: &str) -> Result<MqttOpt
 }
 
 pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String) {
-    let opts = match options(t, user, password, "login") {
+    let opts = match options(t, Some((user, password)), "login") {
         Ok(o) => o,
         Err(e) => return (Outcome::Unanswered(e.clone()), e),
     };
@@ -52,6 +55,45 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
         other => Outcome::Unanswered(format!("CONNACK {other:?} decides nothing about the login")),
     };
     (outcome, format!("CONNACK {code:?}"))
+}
+
+/// One publish (QoS 1) on a fresh connection, logged in with `creds` or with none at all:
+/// what the broker answered (`CONNACK ...`, then `PUBACK` or why not). Err: no answer.
+pub async fn publish_once(
+    t: &Target,
+    creds: Option<(&str, &str)>,
+    topic: &str,
+    payload: &[u8],
+) -> Result<String, String> {
+    let opts = options(t, creds, "config")?;
+    let (client, mut el) = AsyncClient::new(opts, 4);
+    let deadline = tokio::time::Instant::now() + t.service.timeout;
+    let mut said = String::new();
+    loop {
+        match tokio::time::timeout_at(deadline, el.poll()).await {
+            Err(_) if said.is_empty() => return Err("no CONNACK".into()),
+            Err(_) => return Ok(format!("{said}, no PUBACK")),
+            Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
+                said = format!("CONNACK {:?}", ack.code);
+                if ack.code != ConnectReturnCode::Success {
+                    return Ok(said);
+                }
+                client
+                    .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => {
+                let _ = client.disconnect().await;
+                let _ = tokio::time::timeout(Duration::from_millis(200), el.poll()).await;
+                return Ok(format!("{said}, PUBACK"));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(ConnectionError::ConnectionRefused(code))) => return Ok(format!("CONNACK {code:?}")),
+            Ok(Err(e)) if said.is_empty() => return Err(e.to_string()),
+            Ok(Err(e)) => return Ok(format!("{said}, then the connection ended ({e})")),
+        }
+    }
 }
 
 /// How many packets a held connection keeps unread.
@@ -114,7 +156,7 @@ impl Exchange {
 impl Held {
     /// Logs in as `user` and subscribes to a topic of the run's own; Err: no connection.
     pub async fn open(t: &Target, user: &str, password: &str, within: Duration) -> Result<Held, String> {
-        let opts = options(t, user, password, "session")?;
+        let opts = options(t, Some((user, password)), "session")?;
         let (client, mut el) = AsyncClient::new(opts, 8);
         // bounded: a device that floods the connection fills the queue and its packets are
         // dropped (a probe's answer among them: not decided), never the run's memory

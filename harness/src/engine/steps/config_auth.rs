@@ -1,5 +1,6 @@
 //! CFG-01 (5.5-5, issue 28): security-relevant configuration over the network only after
-//! authentication. Each operation the maker declares (`config_interfaces`) is performed
+//! authentication. Each operation the maker declares (`config_interfaces`: an HTTP request
+//! on a web login service, or a publish on the device's own MQTT broker) is performed
 //! three times with a fresh value each: without credentials, with wrong ones, and with the
 //! owner's (the positive control); the setting is read back at the shell after each. A
 //! change that happened without the owner's credentials fails, with the values before and
@@ -134,46 +135,18 @@ impl Run<'_> {
             .clone()
             .ok_or_else(|| Stop::Error("the run knows no credentials for the owner".into()))?;
         // the owner's authentication, made first so a wrong one can look like it
-        let (good, wrong) = match service.kind {
-            ServiceKind::HttpBasic => (
-                http::basic_header(&owner.user, &owner.password),
-                http::basic_header(&owner.user, &crate::redact::generate_password(20)),
-            ),
-            _ => {
-                let cookies = http::form_session(&t, &owner.user, &owner.password)
-                    .await
-                    .map_err(|e| Stop::Error(format!("{}: the owner's login failed: {e}", t.describe())))?;
-                // the same cookie names with values no login issued
-                let forged: Vec<String> = cookies
-                    .iter()
-                    .map(|c| {
-                        let name = c.split('=').next().unwrap_or("sid");
-                        format!("{name}={}", Shape::Token.generate())
-                    })
-                    .collect();
-                (
-                    format!("Cookie: {}\r\n", cookies.join("; ")),
-                    format!("Cookie: {}\r\n", forged.join("; ")),
-                )
-            }
-        };
+        let (good, wrong) = self.config_credentials(&t, &owner).await?;
         let before = self.read_setting(&op.read_command, &re).await?;
         // what the setting should be now, as far as certbench's own requests go
         let mut last = before.clone();
         let mut changed_by = Vec::new();
-        for (by, headers) in [
-            (As::Nobody, String::new()),
+        for (by, cred) in [
+            (As::Nobody, Cred::None),
             (As::WrongCredentials, wrong),
             (As::Owner, good),
         ] {
             let value = Shape::Text.generate();
-            let mut vars = self.vars.clone();
-            vars.insert("value".into(), value.clone());
-            let body = op.body.render(&vars, Quote::Raw).map_err(Stop::Error)?;
-            let answer = match http::request(&t, &op.method, &path, &headers, &op.content_type, &body).await {
-                Ok((status, line)) => format!("{status}: {line}"),
-                Err(e) => format!("no answer: {e}"),
-            };
+            let answer = self.send_config(&t, op, &path, &cred, &value).await?;
             let now = self.read_setting(&op.read_command, &re).await?;
             let changed = now == value;
             attempts.push(Attempt {
@@ -197,9 +170,9 @@ impl Run<'_> {
                     )));
                 }
                 As::Nobody | As::WrongCredentials if changed => changed_by.push(format!(
-                    "{} {} {path} {} set {} (read back with `{}`: it was {last:?}, it became certbench's value; answered {answer})",
+                    "{} {} {} set {} (read back with `{}`: it was {last:?}, it became certbench's value; answered {answer})",
                     t.describe(),
-                    op.method,
+                    op.topic.as_ref().map_or(format!("{} {path}", op.method), |topic| format!("PUBLISH {topic}")),
                     if by == As::Nobody { "without credentials" } else { "with wrong credentials" },
                     op.name,
                     op.read_command
@@ -208,19 +181,88 @@ impl Run<'_> {
             }
             last = now;
         }
-        // the owner's value stays: put the setting back as it was
-        let mut vars = self.vars.clone();
-        vars.insert("value".into(), before.clone());
-        if let Ok(body) = op.body.render(&vars, Quote::Raw) {
-            let headers = match service.kind {
-                ServiceKind::HttpBasic => http::basic_header(&owner.user, &owner.password),
-                _ => match http::form_session(&t, &owner.user, &owner.password).await {
-                    Ok(c) => format!("Cookie: {}\r\n", c.join("; ")),
-                    Err(_) => String::new(),
-                },
-            };
-            let _ = http::request(&t, &op.method, &path, &headers, &op.content_type, &body).await;
+        // the owner's value stays: put the setting back as it was, with a fresh session
+        if let Ok((owner_again, _)) = self.config_credentials(&t, &owner).await {
+            let _ = self.send_config(&t, op, &path, &owner_again, &before).await;
         }
         Ok((!changed_by.is_empty()).then(|| changed_by.join("; ")))
+    }
+}
+
+/// How a configuration request authenticates.
+enum Cred {
+    None,
+    /// HTTP: header lines (Basic, or the session cookies).
+    Headers(String),
+    /// MQTT: CONNECT with a user name and password.
+    Login(String, String),
+}
+
+impl Run<'_> {
+    /// The owner's credentials for the service and wrong ones made to look like them: a
+    /// wrong Basic password, cookies with the session's names and values no login issued,
+    /// a wrong MQTT password.
+    async fn config_credentials(
+        &self,
+        t: &Target,
+        owner: &crate::config::credentials::Login,
+    ) -> Result<(Cred, Cred), Stop> {
+        let wrong_password = crate::redact::generate_password(20);
+        Ok(match t.service.kind {
+            ServiceKind::HttpBasic => (
+                Cred::Headers(http::basic_header(&owner.user, &owner.password)),
+                Cred::Headers(http::basic_header(&owner.user, &wrong_password)),
+            ),
+            ServiceKind::Mqtt => (
+                Cred::Login(owner.user.clone(), owner.password.clone()),
+                Cred::Login(owner.user.clone(), wrong_password),
+            ),
+            _ => {
+                let cookies = http::form_session(t, &owner.user, &owner.password)
+                    .await
+                    .map_err(|e| Stop::Error(format!("{}: the owner's login failed: {e}", t.describe())))?;
+                let forged: Vec<String> = cookies
+                    .iter()
+                    .map(|c| {
+                        let name = c.split('=').next().unwrap_or("sid");
+                        format!("{name}={}", Shape::Token.generate())
+                    })
+                    .collect();
+                (
+                    Cred::Headers(format!("Cookie: {}\r\n", cookies.join("; "))),
+                    Cred::Headers(format!("Cookie: {}\r\n", forged.join("; "))),
+                )
+            }
+        })
+    }
+
+    /// Sends the operation with `value`: the device's answer in words.
+    async fn send_config(
+        &self,
+        t: &Target,
+        op: &ConfigOp,
+        path: &str,
+        cred: &Cred,
+        value: &str,
+    ) -> Result<String, Stop> {
+        let mut vars = self.vars.clone();
+        vars.insert("value".into(), value.to_string());
+        let body = op.body.render(&vars, Quote::Raw).map_err(Stop::Error)?;
+        let answer = match (&op.topic, cred) {
+            (Some(topic), Cred::Login(u, p)) => {
+                crate::remote::mqtt::publish_once(t, Some((u, p)), topic, body.as_bytes()).await
+            }
+            (Some(topic), _) => crate::remote::mqtt::publish_once(t, None, topic, body.as_bytes()).await,
+            (None, cred) => {
+                let headers = match cred {
+                    Cred::Headers(h) => h.as_str(),
+                    _ => "",
+                };
+                http::request(t, &op.method, path, headers, &op.content_type, &body)
+                    .await
+                    .map(|(status, line)| format!("{status}: {line}"))
+            }
+        };
+        Ok(answer.unwrap_or_else(|e| format!("no answer: {e}")))
     }
 }
