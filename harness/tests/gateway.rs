@@ -1063,6 +1063,44 @@ fn planted_values_seen_in_clear_fail_their_check_and_only_it(
     }
 }
 
+/// Planting as the owner's app would, not at the console: the owner's e-mail set through
+/// the board's web API (`POST /api/config` in the owner's login session). The good board
+/// keeps it inside TLS: PASS; the board that also posts it in a clear diagnostics record:
+/// COM-04 FAIL — the same verdicts as when it was typed at the shell.
+#[rstest::rstest]
+#[case::good("devices/simboard.yaml", "pass")]
+#[case::email_in_http("devices/simboard-telemetry-leaks-email.yaml", "failure")]
+fn a_value_planted_through_the_web_api_is_searched_like_one_typed(#[case] profile: &str, #[case] personal: &str) {
+    if !ready() {
+        return;
+    }
+    let (dir, c, code, out) = board_edited(
+        profile,
+        &[(
+            r#"set: { console: "set owner_email {{value}}", accepted: "ok: owner_email set" }"#,
+            r#"set: { service: web, request: { path: /api/config, body: "owner_email={{value}}" } }"#,
+        )],
+        "canaries-on-the-wire",
+    );
+    assert!(code.is_some(), "{out}");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    assert!(
+        events.contains("owner_email (personal, through web (http_form over TLS on"),
+        "planted through the web API: {events}"
+    );
+    assert_eq!(
+        c.status,
+        if personal == "pass" { "pass" } else { "failure" },
+        "{c:?}\n{out}"
+    );
+    if personal == "failure" {
+        assert!(
+            c.message.starts_with("COM-04") && c.message.contains("owner_email (personal) sent by the device to"),
+            "{c:?}"
+        );
+    }
+}
+
 /// A device that says nothing after its data is planted gives the search nothing to judge:
 /// the good board reporting once an hour (telemetry and update checks sent at boot, before
 /// planting, then nothing) leaves both value checks ERROR, never PASS, beside a positive

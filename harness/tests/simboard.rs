@@ -263,7 +263,7 @@ fn passwords_are_taken_only_over_encryption(#[case] profile: &str, #[case] want:
     "the setting cannot be read back"
 )]
 fn configuration_check_without_its_controls_is_an_error(#[case] from: &str, #[case] to: &str, #[case] says: &str) {
-    let (_d, c, code, out) = good_board_edited(&[(from, to)], "config-needs-auth");
+    let (_d, c, code, out) = board_edited("devices/simboard.yaml", &[(from, to)], "config-needs-auth");
     assert_eq!(c.status, "error", "{c:?}\n{out}");
     assert!(c.message.contains(says), "{c:?}");
     assert_eq!(code, Some(3), "{out}");
@@ -278,7 +278,8 @@ fn configuration_check_without_its_controls_is_an_error(#[case] from: &str, #[ca
 #[case::anonymous(" --flaw broker-anonymous", "failure")]
 fn configuration_over_the_boards_own_broker_needs_the_owners_login(#[case] flaw: &str, #[case] want: &str) {
     let with_flaw = format!("--install-ms 1500{flaw}");
-    let (dir, c, code, out) = good_board_edited(
+    let (dir, c, code, out) = board_edited(
+        "devices/simboard.yaml",
         &[
             (
                 "--web-port {{port.web}}",
@@ -325,7 +326,8 @@ fn configuration_over_the_boards_own_broker_needs_the_owners_login(#[case] flaw:
 /// the board refuses) is ERROR naming what it said, never PASS on an empty read.
 #[test]
 fn a_password_store_that_cannot_be_read_is_an_error() {
-    let (_d, c, code, out) = good_board_edited(
+    let (_d, c, code, out) = board_edited(
+        "devices/simboard.yaml",
         &[(
             "  password_command: passwd      # changes",
             "  password_store_command: cat /etc/gshadow\n  password_command: passwd      # changes",
@@ -338,29 +340,4 @@ fn a_password_store_that_cannot_be_read_is_an_error() {
         "{c:?}"
     );
     assert_eq!(code, Some(3), "{out}");
-}
-
-/// Runs one scenario on the good board with edits of its profile (a copy in a temporary
-/// folder: its commands find the board beside the original; its documents, which must lie
-/// in the profile's folder, are left out; the board is built by the workspace's tests, its
-/// update images are not needed). Returns the run's folder.
-fn good_board_edited(edits: &[(&str, &str)], scenario: &str) -> (tempfile::TempDir, Case, Option<i32>, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let devices = repo().join("devices");
-    let mut text = std::fs::read_to_string(devices.join("simboard.yaml")).expect("profile");
-    for (from, to) in edits {
-        assert!(text.contains(from), "simboard.yaml has no {from:?}");
-        text = text.replacen(from, to, 1);
-    }
-    let text: String = text
-        .replace("{{profile_dir}}", devices.to_str().expect("utf8"))
-        .lines()
-        .filter(|l| *l != "documents:" && !l.contains(": simboard-docs/"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let p = dir.path().join("simboard.yaml");
-    std::fs::write(&p, text).expect("write");
-    let (cases, code, results, out) = run_only_with(p.to_str().expect("utf8"), &[scenario], &["--skip-setup"]);
-    let c = cases.get(scenario).cloned().unwrap_or_else(|| panic!("{out}"));
-    (results, c, code, out)
 }

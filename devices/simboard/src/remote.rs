@@ -661,22 +661,33 @@ fn web(w: &mut dyn Conn, a: &Accounts) {
             }
             let body = String::from_utf8_lossy(&body).into_owned();
             let authorised = live_session(a, header("cookie")) || a.has(Flaw::ConfigWithoutAuth);
-            let value = body.split('&').find_map(|kv| {
+            // the owner's settings this API takes: its update server, and the owner's
+            // e-mail address (as the shell's `set owner_email`)
+            let setting = body.split('&').find_map(|kv| {
                 let (k, v) = kv.split_once('=')?;
-                (url_decode(k) == "update_server").then(|| url_decode(v))
+                let k = url_decode(k);
+                ["update_server", "owner_email"]
+                    .contains(&k.as_str())
+                    .then(|| (k, url_decode(v)))
             });
-            let save = |v: String| a.set_data("update_server", v);
-            match (authorised, value) {
-                (false, Some(v)) if a.has(Flaw::ConfigSavedBeforeAuth) && !v.is_empty() && v.len() <= 253 => {
-                    save(v);
+            let save = |(k, v): (String, String)| a.set_data(&k, v);
+            let fits = |(_, v): &(String, String)| !v.is_empty() && v.len() <= 253;
+            match (authorised, setting) {
+                (false, Some(kv)) if a.has(Flaw::ConfigSavedBeforeAuth) && fits(&kv) => {
+                    save(kv);
                     respond(w, "401 Unauthorized", "", "<p>Please log in</p>")
                 }
                 (false, _) => respond(w, "401 Unauthorized", "", "<p>Please log in</p>"),
-                (true, Some(v)) if !v.is_empty() && v.len() <= 253 => {
-                    save(v);
+                (true, Some(kv)) if fits(&kv) => {
+                    save(kv);
                     respond(w, "200 OK", "", "<p>saved</p>");
                 }
-                (true, _) => respond(w, "400 Bad Request", "", "<p>update_server=HOST</p>"),
+                (true, _) => respond(
+                    w,
+                    "400 Bad Request",
+                    "",
+                    "<p>update_server=HOST or owner_email=ADDRESS</p>",
+                ),
             }
         }
         ("GET", "/home") => {

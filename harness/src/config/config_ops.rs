@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::resolver::Resolver;
 use super::services::{RawService, ServiceKind};
 use super::yaml::{InputError, Loc};
-use crate::model::config_op::ConfigOp;
+use crate::model::config_op::{ConfigOp, Request};
 
 /// One operation, as written.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -56,109 +56,13 @@ pub struct RawReadBack {
     pub pattern: Loc<String>,
 }
 
-/// The operations, each on a declared web login service, with `{{value}}` in its body and a
-/// `value` group in its read-back pattern.
+/// The operations, each on a declared web login service or broker, with `{{value}}` in
+/// its body and a `value` group in its read-back pattern.
 pub fn resolve(rx: &Resolver, raw: &[RawConfigOp], services: &[RawService]) -> Vec<ConfigOp> {
     let mut out = Vec::new();
     for (i, op) in raw.iter().enumerate() {
         let f = format!("config_interfaces[{i}]");
-        let svc = services.iter().find(|s| s.name.value == op.service.value);
-        let mqtt = svc.is_some_and(|s| s.kind == ServiceKind::Mqtt);
-        match svc.map(|s| s.kind) {
-            Some(ServiceKind::HttpForm | ServiceKind::HttpBasic | ServiceKind::Mqtt) => {}
-            Some(k) => rx.error(InputError::new(
-                rx.file,
-                Some(op.service.pos),
-                format!("{f}.service"),
-                format!(
-                    "{:?} is a {} service: configuration requests go to an http_form or http_basic login, or an mqtt broker",
-                    op.service.value,
-                    k.name()
-                ),
-            )),
-            None => rx.error(
-                InputError::new(
-                    rx.file,
-                    Some(op.service.pos),
-                    format!("{f}.service"),
-                    format!("no service named {:?} is declared", op.service.value),
-                )
-                .with_hint("name one of the profile's `services`"),
-            ),
-        }
-        let method = op
-            .request
-            .method
-            .as_ref()
-            .map_or("POST".to_string(), |m| m.value.clone());
-        if !method.chars().all(|c| c.is_ascii_uppercase()) || method.is_empty() {
-            rx.error(InputError::new(
-                rx.file,
-                op.request.method.as_ref().map(|m| m.pos),
-                format!("{f}.request.method"),
-                format!("{method:?} is not an HTTP method"),
-            ));
-        }
-        // what each kind of service needs, and nothing the other kind uses
-        let (needs, foreign): (&str, &[(&str, bool)]) = if mqtt {
-            (
-                "topic",
-                &[
-                    ("path", op.request.path.is_some()),
-                    ("method", op.request.method.is_some()),
-                    ("content_type", op.request.content_type.is_some()),
-                ],
-            )
-        } else {
-            ("path", &[("topic", op.request.topic.is_some())])
-        };
-        let given = if mqtt { &op.request.topic } else { &op.request.path };
-        if given.is_none() {
-            rx.error(InputError::new(
-                rx.file,
-                Some(op.service.pos),
-                format!("{f}.request.{needs}"),
-                format!("a request to {:?} needs its {needs}", op.service.value),
-            ));
-        }
-        if let Some((name, _)) = foreign.iter().find(|(_, set)| *set) {
-            rx.error(InputError::new(
-                rx.file,
-                Some(op.service.pos),
-                format!("{f}.request.{name}"),
-                format!(
-                    "`{name}` does not apply to a request to {:?} (an {} service)",
-                    op.service.value,
-                    if mqtt { "MQTT" } else { "HTTP" }
-                ),
-            ));
-        }
-        let path = match &op.request.path {
-            Some(p) => rx.template(rx.file, &format!("{f}.request.path"), p),
-            None => Some(crate::model::template::Template::literal("")),
-        };
-        let topic = op.request.topic.as_ref().map(|t| t.value.clone());
-        if let Some(t) = &op.request.topic
-            && (t.value.is_empty() || t.value.contains(['+', '#', '\0']))
-        {
-            rx.error(InputError::new(
-                rx.file,
-                Some(t.pos),
-                format!("{f}.request.topic"),
-                format!("{:?} is not a topic to publish on (empty, or a wildcard)", t.value),
-            ));
-        }
-        let body = rx.template(rx.file, &format!("{f}.request.body"), &op.request.body);
-        if let Some(b) = &body
-            && !b.vars().any(|v| v == "value")
-        {
-            rx.error(InputError::new(
-                rx.file,
-                Some(op.request.body.pos),
-                format!("{f}.request.body"),
-                "the body does not name `{{value}}`: certbench sets a value of its own".to_string(),
-            ));
-        }
+        let request = resolve_request(rx, &f, &op.service, &op.request, services, "configuration requests");
         let re = rx.regex(&format!("{f}.read.pattern"), &op.read.pattern);
         if let Some(re) = &re
             && !re.capture_names().any(|n| n == Some("value"))
@@ -170,23 +74,144 @@ pub fn resolve(rx: &Resolver, raw: &[RawConfigOp], services: &[RawService]) -> V
                 "the pattern has no `(?P<value>...)` group to read the setting with".to_string(),
             ));
         }
-        if let (Some(path), Some(body), Some(_)) = (path, body, re) {
+        if let (Some(request), Some(_)) = (request, re) {
             out.push(ConfigOp {
                 name: op.name.value.clone(),
-                service: op.service.value.clone(),
-                method,
-                path,
-                topic,
-                body,
-                content_type: op
-                    .request
-                    .content_type
-                    .clone()
-                    .unwrap_or_else(|| "application/x-www-form-urlencoded".into()),
+                request,
                 read_command: op.read.console.value.clone(),
                 read_pattern: op.read.pattern.value.clone(),
             });
         }
     }
     out
+}
+
+/// A request that sets a value on a declared service (`f`: the field it sits under; `what`:
+/// what such requests are, for the message): an HTTP request on an `http_form` or
+/// `http_basic` login (method, path) or a publish on an `mqtt` broker (topic), its body
+/// naming `{{value}}`.
+pub fn resolve_request(
+    rx: &Resolver,
+    f: &str,
+    service: &Loc<String>,
+    req: &RawConfigRequest,
+    services: &[RawService],
+    what: &str,
+) -> Option<Request> {
+    let svc = services.iter().find(|s| s.name.value == service.value);
+    let mqtt = svc.is_some_and(|s| s.kind == ServiceKind::Mqtt);
+    let mut ok = true;
+    match svc.map(|s| s.kind) {
+        Some(ServiceKind::HttpForm | ServiceKind::HttpBasic | ServiceKind::Mqtt) => {}
+        Some(k) => {
+            ok = false;
+            rx.error(InputError::new(
+                rx.file,
+                Some(service.pos),
+                format!("{f}.service"),
+                format!(
+                    "{:?} is a {} service: {what} go to an http_form or http_basic login, or an mqtt broker",
+                    service.value,
+                    k.name()
+                ),
+            ))
+        }
+        None => {
+            ok = false;
+            rx.error(
+                InputError::new(
+                    rx.file,
+                    Some(service.pos),
+                    format!("{f}.service"),
+                    format!("no service named {:?} is declared", service.value),
+                )
+                .with_hint("name one of the profile's `services`"),
+            )
+        }
+    }
+    let method = req.method.as_ref().map_or("POST".to_string(), |m| m.value.clone());
+    if !method.chars().all(|c| c.is_ascii_uppercase()) || method.is_empty() {
+        ok = false;
+        rx.error(InputError::new(
+            rx.file,
+            req.method.as_ref().map(|m| m.pos),
+            format!("{f}.request.method"),
+            format!("{method:?} is not an HTTP method"),
+        ));
+    }
+    // what each kind of service needs, and nothing the other kind uses
+    let (needs, foreign): (&str, &[(&str, bool)]) = if mqtt {
+        (
+            "topic",
+            &[
+                ("path", req.path.is_some()),
+                ("method", req.method.is_some()),
+                ("content_type", req.content_type.is_some()),
+            ],
+        )
+    } else {
+        ("path", &[("topic", req.topic.is_some())])
+    };
+    let given = if mqtt { &req.topic } else { &req.path };
+    if given.is_none() {
+        ok = false;
+        rx.error(InputError::new(
+            rx.file,
+            Some(service.pos),
+            format!("{f}.request.{needs}"),
+            format!("a request to {:?} needs its {needs}", service.value),
+        ));
+    }
+    if let Some((name, _)) = foreign.iter().find(|(_, set)| *set) {
+        ok = false;
+        rx.error(InputError::new(
+            rx.file,
+            Some(service.pos),
+            format!("{f}.request.{name}"),
+            format!(
+                "`{name}` does not apply to a request to {:?} (an {} service)",
+                service.value,
+                if mqtt { "MQTT" } else { "HTTP" }
+            ),
+        ));
+    }
+    let path = match &req.path {
+        Some(p) => rx.template(rx.file, &format!("{f}.request.path"), p),
+        None => Some(crate::model::template::Template::literal("")),
+    };
+    if let Some(t) = &req.topic
+        && (t.value.is_empty() || t.value.contains(['+', '#', '\0']))
+    {
+        ok = false;
+        rx.error(InputError::new(
+            rx.file,
+            Some(t.pos),
+            format!("{f}.request.topic"),
+            format!("{:?} is not a topic to publish on (empty, or a wildcard)", t.value),
+        ));
+    }
+    let body = rx.template(rx.file, &format!("{f}.request.body"), &req.body);
+    if let Some(b) = &body
+        && !b.vars().any(|v| v == "value")
+    {
+        ok = false;
+        rx.error(InputError::new(
+            rx.file,
+            Some(req.body.pos),
+            format!("{f}.request.body"),
+            "the body does not name `{{value}}`: certbench sets a value of its own".to_string(),
+        ));
+    }
+    let (path, body) = (path?, body?);
+    ok.then(|| Request {
+        service: service.value.clone(),
+        method,
+        path,
+        topic: req.topic.as_ref().map(|t| t.value.clone()),
+        body,
+        content_type: req
+            .content_type
+            .clone()
+            .unwrap_or_else(|| "application/x-www-form-urlencoded".into()),
+    })
 }

@@ -242,7 +242,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let link = network::link(&raw, &lab);
     let dhcp = network::dhcp(&rx, &lab, attribution);
     let dns_upstream = network::dns_upstream(&rx, &lab);
-    let personal_data = super::personal::resolve(&rx, &raw.personal_data);
+    let personal_data = super::personal::resolve(&rx, &raw.personal_data, &raw.services);
     let config_ops = super::config_ops::resolve(&rx, &raw.config_interfaces, &raw.services);
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();

@@ -77,9 +77,12 @@ pub struct PersonalData {
     pub name: String,
     pub class: Class,
     pub shape: Shape,
-    /// The console command that sets it, with `{{value}}` where the value goes.
-    pub console: super::template::Template,
-    /// What the device answers when it took it (a regex; default: only the shell prompt back).
+    /// The console command that sets it, with `{{value}}` where the value goes; or
+    pub console: Option<super::template::Template>,
+    /// the request on a declared service that does (as the owner, logged in).
+    pub request: Option<super::config_op::Request>,
+    /// What the device answers when it took it (a regex; default: only the shell prompt
+    /// back; a request: HTTP 2xx or PUBACK).
     pub accepted: Option<String>,
 }
 

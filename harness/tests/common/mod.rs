@@ -415,3 +415,34 @@ pub fn variant(rel: &str, from: &str, to: &str, dir: &Path) -> PathBuf {
     std::fs::write(&p, text.replace(from, to)).expect("write variant");
     p
 }
+
+/// Runs one scenario on a simulated board's profile with edits (a copy in a temporary
+/// folder: its commands find the board beside the original; its documents, which must lie
+/// in the profile's folder, are left out; the board is built by the workspace's tests, its
+/// update images are not needed). Returns the run's folder.
+#[allow(dead_code)] // not every test binary uses it
+pub fn board_edited(
+    profile: &str,
+    edits: &[(&str, &str)],
+    scenario: &str,
+) -> (tempfile::TempDir, Case, Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = repo().join(profile);
+    let devices = original.parent().expect("folder").to_path_buf();
+    let mut text = std::fs::read_to_string(&original).expect("profile");
+    for (from, to) in edits {
+        assert!(text.contains(from), "{profile} has no {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    let text: String = text
+        .replace("{{profile_dir}}", devices.to_str().expect("utf8"))
+        .lines()
+        .filter(|l| *l != "documents:" && !l.contains(": simboard-docs/"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let p = dir.path().join("edited.yaml");
+    std::fs::write(&p, text).expect("write");
+    let (cases, code, results, out) = run_only_with(p.to_str().expect("utf8"), &[scenario], &["--skip-setup"]);
+    let c = cases.get(scenario).cloned().unwrap_or_else(|| panic!("{out}"));
+    (results, c, code, out)
+}

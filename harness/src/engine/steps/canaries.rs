@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::prelude::*;
 use crate::gateway::canary::{self, Canary, Encoding, Hit, Searched};
-use crate::model::personal::{Class, Shape};
+use crate::model::personal::{Class, PersonalData, Shape};
+use crate::model::template::Template;
 use crate::report::events::{Part, Verdict};
 
 /// Output of a command that did not take a value, whatever the device's words.
@@ -27,7 +28,8 @@ struct Evidence<'a> {
 }
 
 impl Run<'_> {
-    /// `plant`: each `personal_data` item set to a fresh value at the shell.
+    /// `plant`: each `personal_data` item set to a fresh value, at the shell or by a
+    /// request on a declared service, as the owner.
     pub(in crate::engine) async fn plant(&mut self) -> StepResult {
         let items = self.bench.device.personal_data.clone();
         if items.is_empty() {
@@ -36,66 +38,25 @@ impl Run<'_> {
                     .into(),
             );
         }
-        self.ensure_shell().await?;
-        let c = self.console()?;
-        let shell = self.spec()?.prompts.shell.clone();
-        let refused = Regex::new(REFUSED).map_err(|e| Stop::Error(e.to_string()))?;
+        if items.iter().any(|p| p.console.is_some()) {
+            self.ensure_shell().await?;
+        }
         let mut done = Vec::new();
         for p in items {
             let value = p.shape.generate();
-            let secret = format!("personal_data.{}", p.name);
-            // a secret before it is typed: the transcript shows its name
-            self.bench.redactor.add(&secret, &value);
-            let mut vars = self.vars.clone();
-            vars.insert("value".into(), value.clone());
-            let line = p.console.render(&vars, Quote::Raw).map_err(Stop::Error)?;
-            self.at = None;
-            self.send_line(&c, &line)?;
-            let deadline = Instant::now() + Duration::from_secs(15);
-            let accepted = match &p.accepted {
-                Some(a) => Some(Regex::new(a).map_err(|e| Stop::Error(e.to_string()))?),
-                None => None,
+            // a secret before it is sent: transcripts and answers show its name
+            self.bench.redactor.add(&format!("personal_data.{}", p.name), &value);
+            let how = match &p.console {
+                Some(cmd) => self.plant_at_shell(&p, cmd, &value).await?,
+                None => self.plant_by_request(&p, &value).await?,
             };
-            let mut pats: Vec<&Regex> = vec![&shell];
-            if let Some(a) = &accepted {
-                pats.insert(0, a);
-            }
-            let took = match c.expect(&pats, deadline, None).await.map_err(console_lost)? {
-                Wait::Found(f) if accepted.is_some() && f.index == 0 => true,
-                Wait::Found(f) if accepted.is_none() && !refused.is_match(f.before.as_bytes()) => {
-                    self.at = Some(AtPrompt::Shell(Instant::now()));
-                    true
-                }
-                Wait::Found(f) => {
-                    return Err(Stop::Error(format!(
-                        "could not plant {} ({}): the device answered `{}` with {:?}, not what the profile declares it says when it took the value",
-                        p.name,
-                        <&str>::from(p.class),
-                        self.bench.redactor.redact(&line),
-                        shown(&self.bench.redactor, f.before.trim())
-                    )));
-                }
-                Wait::Timeout => {
-                    return Err(Stop::Error(format!(
-                        "could not plant {}: no answer to `{}` within 15s",
-                        p.name,
-                        self.bench.redactor.redact(&line)
-                    )));
-                }
-            };
-            if took && accepted.is_some() {
-                // back at the prompt for the next command
-                if let Ok(Wait::Found(_)) = c.expect(&[&shell], Instant::now() + Duration::from_secs(5), None).await {
-                    self.at = Some(AtPrompt::Shell(Instant::now()));
-                }
-            }
             self.bench.planted.retain(|k| k.name != p.name);
             self.bench.planted.push(Canary {
                 name: p.name.clone(),
                 class: p.class,
                 value,
             });
-            done.push(format!("{} ({})", p.name, <&str>::from(p.class)));
+            done.push(format!("{} ({}, {how})", p.name, <&str>::from(p.class)));
         }
         let frame = self
             .bench
@@ -108,6 +69,83 @@ impl Run<'_> {
             "planted fresh values of {}: from now on they are searched for on the wire",
             done.join(", ")
         ))
+    }
+
+    /// Types the item's command at the shell; Ok: how it was confirmed.
+    async fn plant_at_shell(&mut self, p: &PersonalData, cmd: &Template, value: &str) -> Result<String, Stop> {
+        let c = self.console()?;
+        let shell = self.spec()?.prompts.shell.clone();
+        let refused = Regex::new(REFUSED).map_err(|e| Stop::Error(e.to_string()))?;
+        let mut vars = self.vars.clone();
+        vars.insert("value".into(), value.to_string());
+        let line = cmd.render(&vars, Quote::Raw).map_err(Stop::Error)?;
+        self.at = None;
+        self.send_line(&c, &line)?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let accepted = match &p.accepted {
+            Some(a) => Some(Regex::new(a).map_err(|e| Stop::Error(e.to_string()))?),
+            None => None,
+        };
+        let mut pats: Vec<&Regex> = vec![&shell];
+        if let Some(a) = &accepted {
+            pats.insert(0, a);
+        }
+        match c.expect(&pats, deadline, None).await.map_err(console_lost)? {
+            Wait::Found(f) if accepted.is_some() && f.index == 0 => {
+                // back at the prompt for the next command
+                if let Ok(Wait::Found(_)) = c.expect(&[&shell], Instant::now() + Duration::from_secs(5), None).await {
+                    self.at = Some(AtPrompt::Shell(Instant::now()));
+                }
+                Ok("at the shell, the declared answer seen".into())
+            }
+            Wait::Found(f) if accepted.is_none() && !refused.is_match(f.before.as_bytes()) => {
+                self.at = Some(AtPrompt::Shell(Instant::now()));
+                Ok("at the shell, no error".into())
+            }
+            Wait::Found(f) => Err(Stop::Error(format!(
+                "could not plant {} ({}): the device answered `{}` with {:?}, not what the profile declares it says when it took the value",
+                p.name,
+                <&str>::from(p.class),
+                self.bench.redactor.redact(&line),
+                shown(&self.bench.redactor, f.before.trim())
+            ))),
+            Wait::Timeout => Err(Stop::Error(format!(
+                "could not plant {}: no answer to `{}` within 15s",
+                p.name,
+                self.bench.redactor.redact(&line)
+            ))),
+        }
+    }
+
+    /// Sends the item's request as the owner; Ok: the device's answer (2xx, PUBACK, or the
+    /// declared `accepted`).
+    async fn plant_by_request(&mut self, p: &PersonalData, value: &str) -> Result<String, Stop> {
+        let Some(req) = &p.request else {
+            return Err(Stop::Error(format!("{} has no way to be set", p.name)));
+        };
+        let owner = self.bench.current.clone().ok_or_else(|| {
+            Stop::Error("the run knows no credentials for the owner: nothing can be planted as the owner".into())
+        })?;
+        let t = self.request_target(req)?;
+        let path = self.render(&req.path, Quote::Raw)?;
+        let (cred, _) = self.config_credentials(&t, &owner).await?;
+        let answer = self.send_request(&t, req, &path, &cred, value).await?;
+        let said = shown(&self.bench.redactor, &answer);
+        let took = match &p.accepted {
+            Some(a) => Regex::new(a)
+                .map_err(|e| Stop::Error(e.to_string()))?
+                .is_match(answer.as_bytes()),
+            None => answer.starts_with('2') || answer.ends_with("PUBACK"),
+        };
+        if !took {
+            return Err(Stop::Error(format!(
+                "could not plant {} ({}) through {}: it answered {said}",
+                p.name,
+                <&str>::from(p.class),
+                t.describe()
+            )));
+        }
+        Ok(format!("through {} ({said})", t.describe()))
     }
 
     /// `canaries`: the capture searched for every value the run knows.

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::prelude::*;
 use crate::config::services::ServiceKind;
-use crate::model::config_op::ConfigOp;
+use crate::model::config_op::{ConfigOp, Request};
 use crate::model::personal::Shape;
 use crate::remote::http;
 use crate::remote::target::Target;
@@ -118,17 +118,10 @@ impl Run<'_> {
 
     /// One operation: Some(finding) when it changed without the owner's credentials.
     async fn config_op(&mut self, op: &ConfigOp, attempts: &mut Vec<Attempt>) -> Result<Option<String>, Stop> {
-        let service = self
-            .bench
-            .device
-            .services
-            .iter()
-            .find(|s| s.name == op.service)
-            .cloned()
-            .ok_or_else(|| Stop::Error(format!("service {} is not declared", op.service)))?;
-        let t = Target::new(service.clone(), self.service_port(&service)?);
+        let t = self.request_target(&op.request)?;
         let re = Regex::new(&op.read_pattern).map_err(|e| Stop::Error(e.to_string()))?;
-        let path = self.render(&op.path, Quote::Raw)?;
+        let req = &op.request;
+        let path = self.render(&req.path, Quote::Raw)?;
         let owner = self
             .bench
             .current
@@ -146,7 +139,7 @@ impl Run<'_> {
             (As::Owner, good),
         ] {
             let value = Shape::Text.generate();
-            let answer = self.send_config(&t, op, &path, &cred, &value).await?;
+            let answer = self.send_request(&t, req, &path, &cred, &value).await?;
             let now = self.read_setting(&op.read_command, &re).await?;
             let changed = now == value;
             attempts.push(Attempt {
@@ -172,7 +165,7 @@ impl Run<'_> {
                 As::Nobody | As::WrongCredentials if changed => changed_by.push(format!(
                     "{} {} {} set {} (read back with `{}`: it was {last:?}, it became certbench's value; answered {answer})",
                     t.describe(),
-                    op.topic.as_ref().map_or(format!("{} {path}", op.method), |topic| format!("PUBLISH {topic}")),
+                    req.topic.as_ref().map_or(format!("{} {path}", req.method), |topic| format!("PUBLISH {topic}")),
                     if by == As::Nobody { "without credentials" } else { "with wrong credentials" },
                     op.name,
                     op.read_command
@@ -183,14 +176,14 @@ impl Run<'_> {
         }
         // the owner's value stays: put the setting back as it was, with a fresh session
         if let Ok((owner_again, _)) = self.config_credentials(&t, &owner).await {
-            let _ = self.send_config(&t, op, &path, &owner_again, &before).await;
+            let _ = self.send_request(&t, req, &path, &owner_again, &before).await;
         }
         Ok((!changed_by.is_empty()).then(|| changed_by.join("; ")))
     }
 }
 
 /// How a configuration request authenticates.
-enum Cred {
+pub(super) enum Cred {
     None,
     /// HTTP: header lines (Basic, or the session cookies).
     Headers(String),
@@ -202,7 +195,7 @@ impl Run<'_> {
     /// The owner's credentials for the service and wrong ones made to look like them: a
     /// wrong Basic password, cookies with the session's names and values no login issued,
     /// a wrong MQTT password.
-    async fn config_credentials(
+    pub(super) async fn config_credentials(
         &self,
         t: &Target,
         owner: &crate::config::credentials::Login,
@@ -236,19 +229,33 @@ impl Run<'_> {
         })
     }
 
-    /// Sends the operation with `value`: the device's answer in words.
-    async fn send_config(
+    /// The declared service a request goes to, ready to drive.
+    pub(super) fn request_target(&self, req: &Request) -> Result<Target, Stop> {
+        let service = self
+            .bench
+            .device
+            .services
+            .iter()
+            .find(|s| s.name == req.service)
+            .cloned()
+            .ok_or_else(|| Stop::Error(format!("service {} is not declared", req.service)))?;
+        Ok(Target::new(service.clone(), self.service_port(&service)?))
+    }
+
+    /// Sends the request with `value` (`path`: its rendered path): the device's answer in
+    /// words (`200: HTTP/1.1 200 OK`, `CONNACK Success, PUBACK`, `no answer: ...`).
+    pub(super) async fn send_request(
         &self,
         t: &Target,
-        op: &ConfigOp,
+        req: &Request,
         path: &str,
         cred: &Cred,
         value: &str,
     ) -> Result<String, Stop> {
         let mut vars = self.vars.clone();
         vars.insert("value".into(), value.to_string());
-        let body = op.body.render(&vars, Quote::Raw).map_err(Stop::Error)?;
-        let answer = match (&op.topic, cred) {
+        let body = req.body.render(&vars, Quote::Raw).map_err(Stop::Error)?;
+        let answer = match (&req.topic, cred) {
             (Some(topic), Cred::Login(u, p)) => {
                 crate::remote::mqtt::publish_once(t, Some((u, p)), topic, body.as_bytes()).await
             }
@@ -258,7 +265,7 @@ impl Run<'_> {
                     Cred::Headers(h) => h.as_str(),
                     _ => "",
                 };
-                http::request(t, &op.method, path, headers, &op.content_type, &body)
+                http::request(t, &req.method, path, headers, &req.content_type, &body)
                     .await
                     .map(|(status, line)| format!("{status}: {line}"))
             }
