@@ -341,3 +341,24 @@ fn a_password_store_that_cannot_be_read_is_an_error() {
     );
     assert_eq!(code, Some(3), "{out}");
 }
+
+/// AUT-01's "no decision" is an ERROR, never a PASS: a declared FTP login on a port where
+/// nothing ever answers (connection refused for the whole 30 s boot window) leaves whether
+/// it reads passwords in clear undecided.
+#[test]
+fn a_clear_login_service_that_never_answers_is_undecided() {
+    let (_d, c, code, out) = board_edited(
+        "devices/simboard.yaml",
+        &[(
+            "\nservices:\n",
+            "\nservices:\n  - name: ftp\n    kind: ftp\n    port: \"{{port.ftp}}\"\n",
+        )],
+        "credentials-in-clear",
+    );
+    assert_eq!(c.status, "error", "{c:?}\n{out}");
+    assert!(
+        c.message.starts_with("no decision on a login in clear") && c.message.contains("ftp (ftp on"),
+        "{c:?}"
+    );
+    assert_eq!(code, Some(3), "{out}");
+}
