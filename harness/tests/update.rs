@@ -3,7 +3,10 @@
 
 mod common;
 
+use std::process::Command;
+
 use common::*;
+use rstest::rstest;
 
 const IMAGES: &[&str] = &[
     "flip_header",
@@ -302,4 +305,87 @@ fn debian_swupdate_with_the_swu_layout(#[case] flaw: &str, #[case] red: &[(&str,
         }
     }
     assert_eq!(code, Some(if red.is_empty() { 0 } else { 1 }), "{log}");
+}
+
+/// UPD-11 (5.3-7) on signatures openssl made, as a maker's build would: a `.swu` whose
+/// sw-description is CMS-signed (cpio newc, as SWUpdate reads it) with an RSA-1024 key and
+/// SHA-1 fails, naming both; RSA-3072 with SHA-256 and ECDSA P-256 pass; the scheme is read
+/// from the signature itself (the signer's certificate, the signer info's digest).
+#[rstest]
+#[case::rsa1024_sha1(&["-newkey", "rsa:1024"], "sha1", Some("an RSA key of 1024 bits (at least 2048) and a SHA-1 digest (SHA-256 or stronger)"), "RSA-1024 with SHA-1")]
+#[case::rsa3072_sha256(&["-newkey", "rsa:3072"], "sha256", None, "RSA-3072 with SHA-256")]
+#[case::p256_sha256(&["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "sha256", None, "ECDSA-256 with SHA-256")]
+fn update_signatures_made_by_openssl_are_read_from_the_swu(
+    #[case] key: &[&str],
+    #[case] md: &str,
+    #[case] weak: Option<&str>,
+    #[case] seen: &str,
+) {
+    if !tools_ready(&["openssl", "cpio"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let ok = |c: &mut Command| {
+        let o = c.current_dir(d).output().expect("run");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    ok(Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "30", "-subj", "/CN=maker signer"])
+        .args(key)
+        .args(["-keyout", "signer.key", "-out", "signer.pem"]));
+    std::fs::write(d.join("sw-description"), "software = { version = \"2.0.0\"; };\n").expect("write");
+    ok(Command::new("openssl").args([
+        "cms",
+        "-sign",
+        "-in",
+        "sw-description",
+        "-out",
+        "sw-description.sig",
+        "-signer",
+        "signer.pem",
+        "-inkey",
+        "signer.key",
+        "-outform",
+        "DER",
+        "-nosmimecap",
+        "-binary",
+        "-md",
+        md,
+    ]));
+    ok(Command::new("sh").args([
+        "-c",
+        "printf 'sw-description\\nsw-description.sig\\n' | cpio -o -H newc --quiet > image.swu",
+    ]));
+    let image = std::fs::read(d.join("image.swu")).expect("swu");
+    let layout = certbench::update::Layout::Swu { artifacts: Vec::new() };
+    let s = certbench::update::crypto::scheme(&image, &layout, None)
+        .expect("judged")
+        .expect("read from the image");
+    assert!(s.to_string().starts_with(seen), "{s}");
+    assert!(
+        s.to_string().contains("read from sw-description.sig: CMS SignedData"),
+        "{s}"
+    );
+    assert_eq!(s.weakness().as_deref(), weak, "{s}");
+}
+
+/// The same check as a scenario on Debian's SWUpdate device (its maker signs with RSA-2048
+/// and SHA-256, openssl's CMS default): PASS, the scheme read from the image it serves.
+#[test]
+fn debian_swupdate_images_are_signed_with_best_practice_cryptography() {
+    if !tools_ready(&["swupdate", "cpio", "openssl", "curl", "socat"]) {
+        return;
+    }
+    let r = Certbench::profile("fixtures/devices/swupdate.yaml")
+        .args(&["--set", "flaw="])
+        .only("update-signature")
+        .run();
+    let c = &r.by_id()["update-signature"];
+    assert_eq!(c.status, "pass", "{c:?}\n{}", r.log);
+    let events = std::fs::read_to_string(r.dir.path().join("results/events.jsonl")).expect("events");
+    assert!(
+        events.contains("RSA-2048 with SHA-256 (read from sw-description.sig: CMS SignedData, signer"),
+        "{events}"
+    );
 }

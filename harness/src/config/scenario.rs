@@ -296,6 +296,11 @@ pub enum RawStep {
     /// bcrypt, argon2, sha512-/sha256-crypt pass. Positive control: the account the run logs
     /// in with is in what was read, with a password hash.
     PasswordStore(RawEmpty),
+    /// UPD-11 (5.3-7): the maker's valid update image's signature scheme, read from the
+    /// image (a `.swu`'s CMS signature: the signer's key and the digest), verified (an
+    /// Ed25519 trailer with the declared `update.signature.public_key`), or as declared
+    /// (REVIEW). RSA under 2048 bits, DSA, ECDSA under P-256, MD5 or SHA-1 fail.
+    UpdateCrypto(RawEmpty),
     /// CFG-01 (5.5-5): each of the profile's `config_interfaces` performed without
     /// credentials, with wrong ones and with the owner's (the positive control), the setting
     /// read back at the shell after each; a change without the owner's credentials fails.
@@ -922,6 +927,7 @@ pub enum StepKind {
         observe: Duration,
     },
     PasswordStore,
+    UpdateCrypto,
     ConfigAuth,
     ClearLogins,
     PortScan,
@@ -1149,6 +1155,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::PortScan(_) => Some(StepKind::PortScan),
             RawStep::Plant(_) => Some(StepKind::Plant),
             RawStep::PasswordStore(_) => Some(StepKind::PasswordStore),
+            RawStep::UpdateCrypto(_) => Some(StepKind::UpdateCrypto),
             RawStep::ConfigAuth(_) => Some(StepKind::ConfigAuth),
             RawStep::ClearLogins(_) => Some(StepKind::ClearLogins),
             RawStep::Canaries(t) => Some(StepKind::Canaries {

@@ -29,6 +29,11 @@ pub struct RawUpdate {
     /// Where header, payload and signature are in an image (default: generic, opaque bytes).
     #[serde(default)]
     pub layout: Option<Layout>,
+    /// How the images are signed (UPD-11), where the image does not show it: a `.swu`'s
+    /// CMS signature is read from the image; an Ed25519 trailer is verified with
+    /// `public_key`; anything else is shown as declared, for a reviewer.
+    #[serde(default)]
+    pub signature: Option<Loc<crate::model::signature::Declared>>,
     /// How the device is offered an update.
     pub delivery: RawDelivery,
     /// Path the bench serves images at; `{{image}}` is the image's name (default
@@ -201,6 +206,7 @@ pub struct UpdateSpec {
     pub other_model: Option<ImageSpec>,
     pub hostile: Vec<HostileImage>,
     pub layout: Layout,
+    pub signature: Option<crate::model::signature::Declared>,
     /// The declared delivery paths, in the order pull, console, mqtt (never empty).
     pub deliveries: Vec<Delivery>,
     pub image_path: Template,
@@ -388,6 +394,7 @@ pub fn resolve(
             timeout: r.timeout.unwrap_or(Dur::secs(300)).0,
         })
     });
+    let signature = signature(file, raw.signature.as_ref(), &layout, errs);
     let trust = match &raw.trust {
         None | Some(RawTrust::BenchCa) => crate::model::TrustSource::BenchCa,
         Some(RawTrust::None) => crate::model::TrustSource::None,
@@ -407,6 +414,7 @@ pub fn resolve(
         older: older.flatten(),
         other_model: other_model.flatten(),
         layout,
+        signature,
         deliveries: if deliveries.is_empty() { return None } else { deliveries },
         image_path: image_path?,
         scheme: raw.scheme.unwrap_or(Scheme::Http),
@@ -557,6 +565,68 @@ fn check_layout(file: &Path, layout: &Layout, errs: &mut Vec<InputError>) {
                 .with_hint("list the artifact file names of the .swu (as in its sw-description)"),
         );
     }
+}
+
+/// The declared signature scheme: a key size where the algorithm has one (and none where it
+/// does not), a digest but for Ed25519, and a public key only where certbench can use it
+/// (Ed25519 on a `signed_trailer` image).
+fn signature(
+    file: &Path,
+    raw: Option<&Loc<crate::model::signature::Declared>>,
+    layout: &Layout,
+    errs: &mut Vec<InputError>,
+) -> Option<crate::model::signature::Declared> {
+    use crate::model::signature::DeclaredAlgorithm as A;
+    let d = raw?;
+    let mut bad = |field: &str, msg: String, hint: &str| {
+        errs.push(InputError::new(file, Some(d.pos), format!("update.signature.{field}"), msg).with_hint(hint));
+    };
+    let v = &d.value;
+    let ed = v.algorithm == A::Ed25519;
+    match (ed, v.key_bits) {
+        (true, Some(_)) => bad(
+            "key_bits",
+            "an Ed25519 key has no size to declare".into(),
+            "leave key_bits out",
+        ),
+        (false, None) => bad(
+            "key_bits",
+            "the key size is what makes this algorithm strong or weak".into(),
+            "e.g. key_bits: 3072 (RSA) or 256 (ECDSA P-256)",
+        ),
+        (false, Some(0)) => bad("key_bits", "a key of 0 bits".into(), "the key size in bits"),
+        _ => {}
+    }
+    if ed && v.digest.is_some() {
+        bad(
+            "digest",
+            "Ed25519 fixes its digest (SHA-512)".into(),
+            "leave digest out",
+        );
+    }
+    if !ed && v.digest.is_none() {
+        bad(
+            "digest",
+            "the digest the signature is made over is not declared".into(),
+            "e.g. digest: sha256",
+        );
+    }
+    if let Some(k) = &v.public_key {
+        if !ed || !matches!(layout, Layout::SignedTrailer { .. }) {
+            bad(
+                "public_key",
+                "certbench verifies only an Ed25519 signature trailing the image (layout signed_trailer)".into(),
+                "leave public_key out: the scheme is shown as declared",
+            );
+        } else if k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bad(
+                "public_key",
+                "not 64 hex digits".into(),
+                "the 32-byte Ed25519 public key in hex",
+            );
+        }
+    }
+    Some(v.clone())
 }
 
 /// How the device is told of an update: pull (a manifest it polls), a console command, an

@@ -4,6 +4,7 @@
 //! update bench that serves them and records every transfer.
 
 pub mod bench;
+pub mod crypto;
 pub mod variants;
 
 pub use crate::config::update::*;

@@ -20,6 +20,7 @@ mod tls;
 mod tls_clients;
 mod traffic;
 mod update;
+mod update_crypto;
 
 pub(super) use remote::AttemptRecord;
 pub(super) use sessions::{Held, SessionRecord};
@@ -138,6 +139,7 @@ impl Run<'_> {
             StepKind::PortScan => self.port_scan().await,
             StepKind::Plant => self.plant().await,
             StepKind::PasswordStore => self.password_store().await,
+            StepKind::UpdateCrypto => self.update_crypto().await,
             StepKind::ConfigAuth => self.config_auth().await,
             StepKind::ClearLogins => self.clear_logins().await,
             StepKind::Canaries { observe } => self.canaries(*observe).await,
