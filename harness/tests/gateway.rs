@@ -1081,6 +1081,7 @@ fn a_value_planted_through_the_web_api_is_searched_like_one_typed(#[case] profil
             r#"set: { service: web, request: { path: /api/config, body: "owner_email={{value}}" } }"#,
         )],
         "canaries-on-the-wire",
+        false,
     );
     assert!(code.is_some(), "{out}");
     let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");

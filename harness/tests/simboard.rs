@@ -263,7 +263,7 @@ fn passwords_are_taken_only_over_encryption(#[case] profile: &str, #[case] want:
     "the setting cannot be read back"
 )]
 fn configuration_check_without_its_controls_is_an_error(#[case] from: &str, #[case] to: &str, #[case] says: &str) {
-    let (_d, c, code, out) = board_edited("devices/simboard.yaml", &[(from, to)], "config-needs-auth");
+    let (_d, c, code, out) = board_edited("devices/simboard.yaml", &[(from, to)], "config-needs-auth", false);
     assert_eq!(c.status, "error", "{c:?}\n{out}");
     assert!(c.message.contains(says), "{c:?}");
     assert_eq!(code, Some(3), "{out}");
@@ -296,6 +296,7 @@ fn configuration_over_the_boards_own_broker_needs_the_owners_login(#[case] flaw:
             ("--install-ms 1500", &with_flaw),
         ],
         "config-needs-auth",
+        false,
     );
     assert_eq!(c.status, want, "{c:?}\n{out}");
     let attempts = std::fs::read_to_string(dir.path().join("results/scenarios/config-needs-auth/config-auth.json"))
@@ -333,6 +334,7 @@ fn a_password_store_that_cannot_be_read_is_an_error() {
             "  password_store_command: cat /etc/gshadow\n  password_command: passwd      # changes",
         )],
         "password-storage",
+        false,
     );
     assert_eq!(c.status, "error", "{c:?}\n{out}");
     assert!(
@@ -354,6 +356,7 @@ fn a_clear_login_service_that_never_answers_is_undecided() {
             "\nservices:\n  - name: ftp\n    kind: ftp\n    port: \"{{port.ftp}}\"\n",
         )],
         "credentials-in-clear",
+        false,
     );
     assert_eq!(c.status, "error", "{c:?}\n{out}");
     assert!(
@@ -361,4 +364,26 @@ fn a_clear_login_service_that_never_answers_is_undecided() {
         "{c:?}"
     );
     assert_eq!(code, Some(3), "{out}");
+}
+
+/// UPD-11 on the simulated board: its images' Ed25519 trailer verified with the maker's
+/// declared key is PASS; a declared key that does not verify the image is ERROR (the
+/// declaration is wrong, nothing was shown); without the key the scheme is the maker's word
+/// only: REVIEW, never PASS.
+#[rstest]
+#[case::verified(None, "pass", "the trailing signature verified with the declared public key")]
+#[case::wrong_key(
+    Some("public_key: ffb545886e3e6b27b84da3edd7e2a9c5c0e895b77d0670ddbea8379932b9d6f6 }"),
+    "error",
+    "the declared public key does not verify"
+)]
+#[case::declared_only(Some("}"), "skipped", "as the maker declares; not readable from the image")]
+fn the_update_signature_is_shown_not_taken_on_trust(#[case] key: Option<&str>, #[case] want: &str, #[case] says: &str) {
+    let from = "public_key: 2cb2e714ad28beb328c8dd9157d811bedad370206d8f3d4afea44f0b7da10ccc }";
+    let edits: Vec<(&str, &str)> = key.map(|k| (from, k)).into_iter().collect();
+    // the images are made by the profile's setup: it runs
+    let (dir, c, _code, out) = board_edited("devices/simboard.yaml", &edits, "update-signature", true);
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    assert!(events.contains(says), "{events}");
 }

@@ -418,13 +418,15 @@ pub fn variant(rel: &str, from: &str, to: &str, dir: &Path) -> PathBuf {
 
 /// Runs one scenario on a simulated board's profile with edits (a copy in a temporary
 /// folder: its commands find the board beside the original; its documents, which must lie
-/// in the profile's folder, are left out; the board is built by the workspace's tests, its
-/// update images are not needed). Returns the run's folder.
+/// in the profile's folder, are left out; the board is built by the workspace's tests).
+/// `setup`: run the profile's other setup commands (the update images), else skip them.
+/// Returns the run's folder.
 #[allow(dead_code)] // not every test binary uses it
 pub fn board_edited(
     profile: &str,
     edits: &[(&str, &str)],
     scenario: &str,
+    setup: bool,
 ) -> (tempfile::TempDir, Case, Option<i32>, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let original = repo().join(profile);
@@ -437,12 +439,13 @@ pub fn board_edited(
     let text: String = text
         .replace("{{profile_dir}}", devices.to_str().expect("utf8"))
         .lines()
-        .filter(|l| *l != "documents:" && !l.contains(": simboard-docs/"))
+        .filter(|l| *l != "documents:" && !l.contains(": simboard-docs/") && !l.contains("cargo build"))
         .map(|l| format!("{l}\n"))
         .collect();
     let p = dir.path().join("edited.yaml");
     std::fs::write(&p, text).expect("write");
-    let (cases, code, results, out) = run_only_with(p.to_str().expect("utf8"), &[scenario], &["--skip-setup"]);
+    let skip: &[&str] = if setup { &[] } else { &["--skip-setup"] };
+    let (cases, code, results, out) = run_only_with(p.to_str().expect("utf8"), &[scenario], skip);
     let c = cases.get(scenario).cloned().unwrap_or_else(|| panic!("{out}"));
     (results, c, code, out)
 }
