@@ -389,3 +389,53 @@ fn debian_swupdate_images_are_signed_with_best_practice_cryptography() {
         "{events}"
     );
 }
+
+/// UPD-10 (5.7-1) on the simulated board: an image with a flipped payload byte written
+/// straight into the boot slot (its maintenance command `flash-raw`, bypassing the update
+/// agent). The good board's boot ROM refuses it and falls back, saying so; the
+/// boots-unsigned board runs it: FAIL naming the version it booted. Both beside the
+/// positive control (the valid image written the same way boots), the baseline put back.
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass", "was refused: it still runs 1.0.0, saying")]
+#[case::boots_unsigned(
+    "devices/simboard-boots-unsigned.yaml",
+    "failure",
+    "UPD-10: the device booted the tampered image"
+)]
+fn secure_boot_refuses_an_image_written_past_the_update_agent(
+    #[case] profile: &str,
+    #[case] want: &str,
+    #[case] says: &str,
+) {
+    let (cases, code, dir, out) = run_only(profile, &["secure-boot"]);
+    let c = &cases["secure-boot"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    assert!(events.contains(says), "{says:?}: {events}");
+    assert!(
+        events.contains("the valid image written the same way boots (2.0.0); 1.0.0 put back (update.restore)"),
+        "the positive control and the restore: {events}"
+    );
+    assert_eq!(code, Some(if want == "pass" { 0 } else { 1 }), "{out}");
+}
+
+/// Without its positive control UPD-10 decides nothing: a raw write command the board does
+/// not have (it never fetches the image) is ERROR, never PASS.
+#[test]
+fn secure_boot_without_a_working_write_path_is_an_error() {
+    let (_d, c, code, out) = board_edited(
+        "devices/simboard.yaml",
+        &[(
+            "console: \"flash-raw {{image.url}}\"",
+            "console: \"flash-rom {{image.url}}\"",
+        )],
+        "secure-boot",
+        true,
+    );
+    assert_eq!(c.status, "error", "{c:?}\n{out}");
+    assert!(
+        c.message.contains("did not see the device fetch the whole image"),
+        "{c:?}"
+    );
+    assert_eq!(code, Some(3), "{out}");
+}

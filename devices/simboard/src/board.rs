@@ -113,10 +113,13 @@ pub enum Flaw {
     /// Its own MQTT broker (--broker-port) takes connections without a user name and
     /// password, and with them the owner's settings (`config/update_server`).
     BrokerAnonymous,
+    /// The update agent verifies images, but the boot ROM boots whatever is in the boot
+    /// slot (an image written there with `flash-raw` runs unverified).
+    BootsUnsigned,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 41] = [
+    pub const ALL: [Flaw; 42] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -158,6 +161,7 @@ impl Flaw {
         Flaw::ConfigWithoutAuth,
         Flaw::ConfigSavedBeforeAuth,
         Flaw::BrokerAnonymous,
+        Flaw::BootsUnsigned,
     ];
 
     pub fn name(self) -> &'static str {
@@ -203,6 +207,7 @@ impl Flaw {
             Flaw::ConfigWithoutAuth => "config-without-auth",
             Flaw::ConfigSavedBeforeAuth => "config-saved-before-auth",
             Flaw::BrokerAnonymous => "broker-anonymous",
+            Flaw::BootsUnsigned => "boots-unsigned",
         }
     }
 
@@ -531,7 +536,8 @@ impl Board {
             // production firmware: the autoboot cannot be interrupted
             self.out("autoboot: break-in disabled\r\n");
         }
-        self.out("Booting firmware slot A ...\r\n");
+        self.secure_boot();
+        self.out(&format!("Booting firmware slot {} ...\r\n", self.state.slot));
         // A chatty boot log, like a real kernel, to keep the harness's matcher honest.
         let mut written = 0usize;
         let mut n = 0u64;
@@ -550,6 +556,69 @@ impl Board {
         self.out(&format!("\r\nsimboard firmware {v} ready\r\n"));
         // like a getty: what was typed during boot is not taken as a user name
         self.line.flush_input();
+    }
+
+    /// The boot ROM's check of an image written straight into the boot slot (`flash-raw`,
+    /// not through the update agent): booted only when the maker's key verifies its
+    /// signature; otherwise the ROM falls back to the firmware the slot held before. The
+    /// boots-unsigned flaw boots it unverified.
+    fn secure_boot(&mut self) {
+        let raw = self.opts.state.with_extension("raw");
+        let Ok(img) = std::fs::read(&raw) else { return };
+        let _ = std::fs::remove_file(&raw);
+        let version = |img: &[u8]| -> Option<String> {
+            let le = |i: usize| Some(u16::from_le_bytes([*img.get(i)?, *img.get(i + 1)?]));
+            (img.get(..8) == Some(&crate::update::MAGIC[..]))
+                .then(|| Some(crate::update::show((le(8)?, le(10)?, le(12)?))))
+                .flatten()
+        };
+        let checked = match &self.opts.update {
+            _ if self.has(Flaw::BootsUnsigned) => Ok(()),
+            Some(u) => crate::update::verify(
+                &img,
+                &u.pubkey,
+                (0, 0, 0),
+                crate::update::Lax {
+                    downgrade: true,
+                    ..Default::default()
+                },
+            )
+            .map(drop),
+            None => Err("no maker key provisioned".to_string()),
+        };
+        match (checked, version(&img)) {
+            (Ok(()), Some(v)) => {
+                self.out(&format!("secure boot: slot {} image {v} accepted\r\n", self.state.slot));
+                self.state.version = v;
+                self.state.save(&self.opts.state);
+            }
+            (Ok(()), None) => {
+                self.out("boot: no firmware image in the boot slot, halting\r\n");
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            }
+            (Err(why), _) => self.out(&format!(
+                "secure boot: slot {} image refused ({why}); falling back to firmware {}\r\n",
+                self.state.slot, self.state.version
+            )),
+        }
+    }
+
+    /// `flash-raw URL`: the maker's maintenance path that writes an image straight into the
+    /// boot slot (as `dd` to the boot partition would), without the update agent.
+    fn flash_raw(&mut self, url: &str) {
+        let tls = self.opts.update.as_ref().and_then(|u| u.tls.clone());
+        match crate::update::get(url, 64 << 20, tls.as_ref()) {
+            Ok(img) => {
+                let n = img.len();
+                match std::fs::write(self.opts.state.with_extension("raw"), img) {
+                    Ok(()) => self.out(&format!("flash-raw: {n} bytes written to the boot slot\r\n")),
+                    Err(e) => self.out(&format!("flash-raw: write failed: {e}\r\n")),
+                }
+            }
+            Err(e) => self.out(&format!("flash-raw: download failed: {e}\r\n")),
+        }
     }
 
     /// The bootloader's command line (only the open-bootloader flaw reaches it): no password.
@@ -761,9 +830,13 @@ impl Board {
             match cmd {
                 "" => {}
                 "help" => {
-                    self.out("commands: version, id, set, config get update_server, cat /etc/shadow, passwd, reboot, factory-reset, exit\r\n")
+                    self.out("commands: version, id, set, config get update_server, cat /etc/shadow, flash-raw URL, passwd, reboot, factory-reset, exit\r\n")
                 }
                 set if set.starts_with("set ") || set == "set" => self.set(set),
+                raw if raw.starts_with("flash-raw ") => {
+                    let url = raw["flash-raw ".len()..].trim().to_string();
+                    self.flash_raw(&url);
+                }
                 "config get update_server" => {
                     let v = State::load(&self.opts.state)
                         .get("update_server")

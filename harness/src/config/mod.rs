@@ -16,6 +16,7 @@ pub mod power;
 pub mod profile;
 pub mod resolver;
 pub mod scenario;
+pub mod secure_boot;
 pub mod services;
 pub mod signoff;
 pub mod update;

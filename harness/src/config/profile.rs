@@ -83,6 +83,10 @@ pub struct RawProfile {
     /// with the owner's.
     #[serde(default)]
     pub config_interfaces: Vec<super::config_ops::RawConfigOp>,
+    /// How an image is written where the device boots from without its update agent, and
+    /// what secure boot does with a bad one (IXIT), for UPD-10 (5.7-1).
+    #[serde(default)]
+    pub secure_boot: Option<super::secure_boot::RawSecureBoot>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

@@ -146,7 +146,8 @@ impl<'a> Resolver<'a> {
         match Template::parse(&src.value) {
             Ok(t) => {
                 for v in t.vars() {
-                    let image_var = field.starts_with("update.") && super::update::IMAGE_VARS.contains(&v);
+                    let image_var = (field.starts_with("update.") || field.starts_with("secure_boot."))
+                        && super::update::IMAGE_VARS.contains(&v);
                     // the value certbench generates for a planted item
                     let planted = (field.starts_with("personal_data[") || field.starts_with("config_interfaces["))
                         && v == "value";

@@ -301,6 +301,12 @@ pub enum RawStep {
     /// Ed25519 trailer with the declared `update.signature.public_key`), or as declared
     /// (REVIEW). RSA under 2048 bits, DSA, ECDSA under P-256, MD5 or SHA-1 fail.
     UpdateCrypto(RawEmpty),
+    /// UPD-10 (5.7-1): the maker's valid image with a byte flipped inside its signed
+    /// region written where the device boots from (`secure_boot.tamper`, bypassing the
+    /// update agent), then a power cycle: the device must not run it (it keeps its
+    /// firmware, or halts saying so, as declared). Positive control: the valid image
+    /// written the same way boots. The baseline is restored (update.restore).
+    SecureBoot(RawEmpty),
     /// CFG-01 (5.5-5): each of the profile's `config_interfaces` performed without
     /// credentials, with wrong ones and with the owner's (the positive control), the setting
     /// read back at the shell after each; a change without the owner's credentials fails.
@@ -928,6 +934,7 @@ pub enum StepKind {
     },
     PasswordStore,
     UpdateCrypto,
+    SecureBoot,
     ConfigAuth,
     ClearLogins,
     PortScan,
@@ -1156,6 +1163,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::Plant(_) => Some(StepKind::Plant),
             RawStep::PasswordStore(_) => Some(StepKind::PasswordStore),
             RawStep::UpdateCrypto(_) => Some(StepKind::UpdateCrypto),
+            RawStep::SecureBoot(_) => Some(StepKind::SecureBoot),
             RawStep::ConfigAuth(_) => Some(StepKind::ConfigAuth),
             RawStep::ClearLogins(_) => Some(StepKind::ClearLogins),
             RawStep::Canaries(t) => Some(StepKind::Canaries {

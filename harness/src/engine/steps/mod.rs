@@ -15,6 +15,7 @@ mod mqtt;
 mod password_store;
 mod power;
 mod remote;
+mod secure_boot;
 mod sessions;
 mod tls;
 mod tls_clients;
@@ -140,6 +141,7 @@ impl Run<'_> {
             StepKind::Plant => self.plant().await,
             StepKind::PasswordStore => self.password_store().await,
             StepKind::UpdateCrypto => self.update_crypto().await,
+            StepKind::SecureBoot => self.secure_boot().await,
             StepKind::ConfigAuth => self.config_auth().await,
             StepKind::ClearLogins => self.clear_logins().await,
             StepKind::Canaries { observe } => self.canaries(*observe).await,

@@ -152,12 +152,12 @@ fn fetched_in_full(reqs: &[HttpRequest], path: &str, len: usize) -> bool {
 }
 
 impl Run<'_> {
-    fn updates(&mut self) -> Result<&mut UpdateBench, Stop> {
+    pub(super) fn updates(&mut self) -> Result<&mut UpdateBench, Stop> {
         self.bench.update.as_mut().ok_or_else(no_update)
     }
 
     /// Runs the profile's version command at the shell and reads the version.
-    async fn read_version(&mut self) -> Result<String, Stop> {
+    pub(super) async fn read_version(&mut self) -> Result<String, Stop> {
         let c = self.console()?;
         let (cmd, re) = {
             let u = self.updates()?;
@@ -194,7 +194,7 @@ impl Run<'_> {
 
     /// After power was applied: whether the device comes up to a shell and which version it
     /// runs; Err says why not (for the update checks, a device that does not work is FAIL).
-    async fn version_after_boot(&mut self) -> Result<String, String> {
+    pub(super) async fn version_after_boot(&mut self) -> Result<String, String> {
         let r = match self.ensure_shell().await {
             Ok(_) => self.read_version().await,
             Err(e) => Err(e),
@@ -202,7 +202,7 @@ impl Run<'_> {
         r.map_err(Stop::into_reason)
     }
 
-    async fn cycle(&mut self, why: &str) -> Result<(), Stop> {
+    pub(super) async fn cycle(&mut self, why: &str) -> Result<(), Stop> {
         self.at = None;
         self.bench
             .power(Action::Cycle)
@@ -212,7 +212,7 @@ impl Run<'_> {
     }
 
     /// Puts the baseline firmware back with the profile's restore command.
-    async fn restore(&mut self, baseline: &str, now: &str) -> Result<(), Stop> {
+    pub(super) async fn restore(&mut self, baseline: &str, now: &str) -> Result<(), Stop> {
         let Some(r) = self.updates()?.spec.restore.clone() else {
             return Err(Stop::Error(format!(
                 "the device left its baseline version {baseline} (now: {now}) after an earlier image, and the profile declares no update.restore to put the baseline back; the remaining images cannot be tested"
@@ -240,7 +240,7 @@ impl Run<'_> {
     /// Makes sure the device runs its baseline version; returns it. Restores whenever the
     /// version is not the baseline, including when it cannot be read at all (an image that
     /// emptied the slot): the next image must not be tested against a broken device.
-    async fn at_baseline(&mut self) -> Result<String, Stop> {
+    pub(super) async fn at_baseline(&mut self) -> Result<String, Stop> {
         let known = self.updates()?.baseline.clone();
         let seen = match self.ensure_shell().await {
             Ok(_) => self.read_version().await,
@@ -329,7 +329,7 @@ impl Run<'_> {
     }
 
     /// Waits until the device has fetched all of `img`; the test happened only then.
-    async fn wait_fetched(&mut self, img: &Image, mark: usize, within: Duration) -> Result<String, Stop> {
+    pub(super) async fn wait_fetched(&mut self, img: &Image, mark: usize, within: Duration) -> Result<String, Stop> {
         let log = self.updates()?.log.clone();
         let (path, len) = (img.path.clone(), img.data.len());
         match log
