@@ -73,10 +73,13 @@ const NOT_FILES: &[&str] = &[
     // a request path the bench answers
     "network.http_answers[].path",
     "config_interfaces[].request.path",
+    "personal_data[].set.request.path",
     "services[].path",
     "services[].session.path",
     "update.delivery.pull.manifest_path",
     "update.image_path",
+    // the maker's Ed25519 public key, written in hex in the profile
+    "update.signature.public_key",
 ];
 
 #[cfg(test)]
