@@ -1102,6 +1102,56 @@ fn a_value_planted_through_the_web_api_is_searched_like_one_typed(#[case] profil
     }
 }
 
+/// PRV-01 (6-5): every destination the device contacts is declared. The good board looks
+/// up only its declared telemetry host: PASS. The undeclared-tracker board also reports to
+/// an analytics host over HTTPS (COM-01 cannot object: it is encrypted): FAIL naming it. A
+/// device that contacts nothing at all (Debian programs in quiet mode) is ERROR.
+#[rstest::rstest]
+#[case::good("devices/simboard.yaml", "pass", "telemetry.simboard.test (telemetry)")]
+#[case::tracker(
+    "devices/simboard-undeclared-tracker.yaml",
+    "failure",
+    "metrics.adtrack.test (looked up at +"
+)]
+fn every_destination_the_device_contacts_is_declared(#[case] profile: &str, #[case] want: &str, #[case] says: &str) {
+    if !ready() {
+        return;
+    }
+    let (c, code, dir, out) = run_only(profile, &["privacy-destinations"]);
+    let t = &c["privacy-destinations"];
+    assert_eq!(t.status, want, "{t:?}\n{out}");
+    assert_eq!(t.classname, "PRV-01");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    assert!(events.contains(says), "{says}: {events}");
+    if want == "failure" {
+        assert!(
+            t.message
+                .starts_with("PRV-01 (6-5): the device contacted 1 destination(s)"),
+            "{t:?}"
+        );
+        assert_eq!(code, Some(1));
+    }
+}
+
+#[test]
+fn a_device_that_contacts_nothing_is_not_passed_on_its_silence() {
+    if !ready() {
+        return;
+    }
+    let (_d, c, code, out) = board_edited(
+        "fixtures/devices/netdev-quiet.yaml",
+        &[(
+            "network:\n  namespace: true\n",
+            "network:\n  namespace: true\nprivacy:\n  destinations:\n    - { host: telemetry.example.test, purpose: telemetry }\n",
+        )],
+        "privacy-destinations",
+        true,
+    );
+    assert_eq!(c.status, "error", "{c:?}\n{out}");
+    assert!(c.message.contains("cannot be judged from silence"), "{c:?}");
+    assert_eq!(code, Some(3));
+}
+
 /// A device that says nothing after its data is planted gives the search nothing to judge:
 /// the good board reporting once an hour (telemetry and update checks sent at boot, before
 /// planting, then nothing) leaves both value checks ERROR, never PASS, beside a positive

@@ -116,10 +116,12 @@ pub enum Flaw {
     /// The update agent verifies images, but the boot ROM boots whatever is in the boot
     /// slot (an image written there with `flash-raw` runs unverified).
     BootsUnsigned,
+    /// Also reports to an analytics host its maker does not declare (HTTPS, every second).
+    UndeclaredTracker,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 42] = [
+    pub const ALL: [Flaw; 43] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -162,6 +164,7 @@ impl Flaw {
         Flaw::ConfigSavedBeforeAuth,
         Flaw::BrokerAnonymous,
         Flaw::BootsUnsigned,
+        Flaw::UndeclaredTracker,
     ];
 
     pub fn name(self) -> &'static str {
@@ -208,6 +211,7 @@ impl Flaw {
             Flaw::ConfigSavedBeforeAuth => "config-saved-before-auth",
             Flaw::BrokerAnonymous => "broker-anonymous",
             Flaw::BootsUnsigned => "boots-unsigned",
+            Flaw::UndeclaredTracker => "undeclared-tracker",
         }
     }
 
@@ -464,6 +468,10 @@ impl Board {
             let https = (m.clone(), flaws.clone());
             std::thread::spawn(move || crate::mqtt::run(m, flaws, |l| eprintln!("{l}")));
             // its second TLS client: HTTPS telemetry to its cloud, checked with the same CA
+            if https.1.contains(&Flaw::UndeclaredTracker) {
+                let t = https.0.clone();
+                std::thread::spawn(move || crate::mqtt::https_loop(&t, &[], "metrics.adtrack.test", "/collect"));
+            }
             std::thread::spawn(move || crate::mqtt::https_telemetry(&https.0, &https.1));
         }
         if let (true, Some(url)) = (

@@ -156,7 +156,13 @@ impl ServerCertVerifier for IgnoreName {
 /// (port 443), its certificate checked against the CA the board was provisioned with (but
 /// the https-client-no-verify flaw, which accepts any). Without a CA it sends nothing.
 pub fn https_telemetry(opts: &MqttOptions, flaws: &[Flaw]) {
-    const HOST: &str = "telemetry.simboard.test";
+    https_loop(opts, flaws, "telemetry.simboard.test", "/v1/ingest");
+}
+
+/// Every second (or the MQTT interval) a POST of a small JSON record to `https://HOST{path}`.
+pub fn https_loop(opts: &MqttOptions, flaws: &[Flaw], host: &'static str, path: &str) {
+    #[allow(non_snake_case)]
+    let HOST = host;
     if opts.ca.is_none() {
         return;
     }
@@ -173,7 +179,7 @@ pub fn https_telemetry(opts: &MqttOptions, flaws: &[Flaw]) {
         n += 1;
         let body = format!("{{\"device\":\"simboard-sb1\",\"uptime\":{n}}}");
         let request = format!(
-            "POST /v1/ingest HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer sbt_4f0c9e2d7a1b\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer sbt_4f0c9e2d7a1b\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         let mut sent = false;

@@ -78,6 +78,8 @@ pub struct Device {
     pub config_ops: Vec<crate::model::config_op::ConfigOp>,
     /// The maker's raw write path to the boot slot (`secure_boot:`).
     pub secure_boot: Option<crate::model::secure_boot::SecureBoot>,
+    /// The destinations the maker declares (`privacy.destinations`); None: no declaration.
+    pub destinations: Option<Vec<crate::model::privacy::Destination>>,
 }
 
 /// Files the profile names that do not pass the gate every named file passes
@@ -247,6 +249,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let personal_data = super::personal::resolve(&rx, &raw.personal_data, &raw.services);
     let config_ops = super::config_ops::resolve(&rx, &raw.config_interfaces, &raw.services);
     let secure_boot = super::secure_boot::resolve(&rx, raw.secure_boot.as_ref(), raw.update.is_some());
+    let destinations = raw.privacy.as_ref().map(|p| super::privacy::resolve(&rx, Some(p)));
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));
@@ -300,5 +303,6 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         personal_data,
         config_ops,
         secure_boot,
+        destinations,
     })
 }

@@ -13,6 +13,7 @@ pub mod documents;
 pub mod network;
 pub mod personal;
 pub mod power;
+pub mod privacy;
 pub mod profile;
 pub mod resolver;
 pub mod scenario;

@@ -87,6 +87,9 @@ pub struct RawProfile {
     /// what secure boot does with a bad one (IXIT), for UPD-10 (5.7-1).
     #[serde(default)]
     pub secure_boot: Option<super::secure_boot::RawSecureBoot>,
+    /// Where the device sends data and why (IXIT), for PRV-01 (6-5).
+    #[serde(default)]
+    pub privacy: Option<super::privacy::RawPrivacy>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

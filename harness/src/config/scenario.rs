@@ -19,7 +19,7 @@ pub const CHECK_IDS: &[&str] = &[
     "COM-02", "COM-03", "TLS-01", "TLS-02", "TLS-03", "TLS-04", "TLS-05", "UPD-01", "UPD-02", "UPD-03", "UPD-04",
     "UPD-05", "UPD-06", "UPD-07", "UPD-08", "UPD-09", "UPD-10", "ATK-01", "ATK-02", "ATK-03", "ATK-04", "ATK-05",
     "DEL-01", "DOC-01", "DOC-02", "DOC-03", "AUT-01", "AUT-02", "COM-04", "CFG-01", "TLS-06", "TLS-07", "UPD-11",
-    "UPD-12", "VUL-01", "VUL-02", "VUL-03",
+    "UPD-12", "VUL-01", "VUL-02", "VUL-03", "PRV-01", "PRV-02", "PRV-03", "PRV-04", "PRV-05",
 ];
 
 /// A scenario, as written.
@@ -307,6 +307,10 @@ pub enum RawStep {
     /// firmware, or halts saying so, as declared). Positive control: the valid image
     /// written the same way boots. The baseline is restored (update.restore).
     SecureBoot(RawEmpty),
+    /// PRV-01 (6-5): waits `observe` (default 0s), then every name the device looked up
+    /// this run and every address it opened a flow to without a name must be one of the
+    /// maker's `privacy.destinations`; an undeclared one fails, naming it.
+    Destinations(RawTraffic),
     /// CFG-01 (5.5-5): each of the profile's `config_interfaces` performed without
     /// credentials, with wrong ones and with the owner's (the positive control), the setting
     /// read back at the shell after each; a change without the owner's credentials fails.
@@ -935,6 +939,9 @@ pub enum StepKind {
     PasswordStore,
     UpdateCrypto,
     SecureBoot,
+    Destinations {
+        observe: Duration,
+    },
     ConfigAuth,
     ClearLogins,
     PortScan,
@@ -1164,6 +1171,9 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::PasswordStore(_) => Some(StepKind::PasswordStore),
             RawStep::UpdateCrypto(_) => Some(StepKind::UpdateCrypto),
             RawStep::SecureBoot(_) => Some(StepKind::SecureBoot),
+            RawStep::Destinations(t) => Some(StepKind::Destinations {
+                observe: t.observe.unwrap_or(Dur::secs(0)).0,
+            }),
             RawStep::ConfigAuth(_) => Some(StepKind::ConfigAuth),
             RawStep::ClearLogins(_) => Some(StepKind::ClearLogins),
             RawStep::Canaries(t) => Some(StepKind::Canaries {

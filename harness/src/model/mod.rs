@@ -13,6 +13,7 @@ pub mod identity;
 pub mod names;
 pub mod personal;
 pub mod position;
+pub mod privacy;
 pub mod secure_boot;
 pub mod signature;
 pub mod template;
