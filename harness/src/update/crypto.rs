@@ -331,7 +331,8 @@ fn cms_scheme(der: &[u8]) -> Result<Option<Scheme>, String> {
         digest,
         source: Source::Read(format!(
             "sw-description.sig: CMS SignedData, signer \"{}\", digest {digest_alg}, signature {sig_alg}",
-            cert.subject()
+            // the maker's certificate is input: shown printable and bounded
+            crate::remote::target::printable(&cert.subject().to_string(), 120)
         )),
     }))
 }

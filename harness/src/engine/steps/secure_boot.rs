@@ -55,10 +55,7 @@ impl Run<'_> {
             let bad = u.image(tampered(&layout), &vars).map_err(Stop::Error)?;
             (valid, bad)
         };
-        let what = bad
-            .altered
-            .clone()
-            .unwrap_or_else(|| format!("the {} variant", bad.name.as_str()));
+        let what = bad.altered.clone().unwrap_or_else(|| bad.name.describe());
         // 1. the tampered image
         self.write_boot_slot(&sb, &bad).await?;
         let (after, refused) = self.boot_after_write(&sb, "tampered image in the boot slot").await?;
