@@ -10,7 +10,8 @@ for flaw in no-forced-change weak-passwords factory-password-kept factory-passwo
     remote-factory-login default-account no-login-throttle plaintext-telemetry telnet-listening debug-port \
     legacy-tls expired-certificate shared-tls-key weak-ssh tls-version-fallback remote-factory-nag sessions-survive-change \
     plain-http-poll telemetry-http-80 https-client-no-verify https-client-tls10 telemetry-leaks-email psk-in-dns md5-password-store config-without-auth \
-    config-saved-before-auth broker-anonymous boots-unsigned undeclared-tracker; do
+    config-saved-before-auth broker-anonymous boots-unsigned undeclared-tracker \
+    password-over-http; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"
@@ -42,6 +43,10 @@ grep -q -- "--ssh-port" simboard-sessions-survive-change.yaml
 sed -i -e 's/^  namespace: true$/  namespace: true\n  plaintext_exempt: { http: "diagnostics uploader; carries no personal data (maker)" }/' \
     simboard-telemetry-leaks-email.yaml
 grep -q -- "plaintext_exempt" simboard-telemetry-leaks-email.yaml
+
+# password-over-http: its maker declares the web login as what it is, plain HTTP
+sed -i -e 's/^    tls: true               # HTTPS$/    tls: false              # plain HTTP (the flaw)/' simboard-password-over-http.yaml
+grep -q -- "plain HTTP (the flaw)" simboard-password-over-http.yaml
 
 # Not a flaw: the good board with a realistic boot (5 s, 64 KiB of boot log), for
 # ci/stress.sh (false FAILs show up around slow, chatty boots).

@@ -243,6 +243,7 @@ fn configuration_over_the_network_needs_the_owners_login(#[case] profile: &str, 
     "failure",
     "telnet-23 (found by the port scan)"
 )]
+#[case::web_over_http("devices/simboard-password-over-http.yaml", "failure", "web (http_form on ")]
 fn passwords_are_taken_only_over_encryption(#[case] profile: &str, #[case] want: &str, #[case] says: &str) {
     let (cases, _code, dir, out) = run_only(profile, &["open-ports", "credentials-in-clear"]);
     let c = &cases["credentials-in-clear"];

@@ -118,10 +118,12 @@ pub enum Flaw {
     BootsUnsigned,
     /// Also reports to an analytics host its maker does not declare (HTTPS, every second).
     UndeclaredTracker,
+    /// Its web login (the web port) is served over plain HTTP, not HTTPS.
+    PasswordOverHttp,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 43] = [
+    pub const ALL: [Flaw; 44] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -165,6 +167,7 @@ impl Flaw {
         Flaw::BrokerAnonymous,
         Flaw::BootsUnsigned,
         Flaw::UndeclaredTracker,
+        Flaw::PasswordOverHttp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -212,6 +215,7 @@ impl Flaw {
             Flaw::BrokerAnonymous => "broker-anonymous",
             Flaw::BootsUnsigned => "boots-unsigned",
             Flaw::UndeclaredTracker => "undeclared-tracker",
+            Flaw::PasswordOverHttp => "password-over-http",
         }
     }
 

@@ -217,7 +217,11 @@ pub fn start(opts: RemoteOptions) {
         serve(opts.address, p, fresh(), telnet);
     }
     if let Some(p) = opts.web_port {
-        serve(opts.address, p, fresh(), web);
+        let mut a = fresh();
+        if opts.flaws.contains(&Flaw::PasswordOverHttp) {
+            a.opts.tls = None;
+        }
+        serve(opts.address, p, a, web);
     }
     if let Some(p) = opts.broker_port {
         serve(opts.address, p, fresh(), crate::broker::serve);
