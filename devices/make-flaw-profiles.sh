@@ -11,7 +11,7 @@ for flaw in no-forced-change weak-passwords factory-password-kept factory-passwo
     legacy-tls expired-certificate shared-tls-key weak-ssh tls-version-fallback remote-factory-nag sessions-survive-change \
     plain-http-poll telemetry-http-80 https-client-no-verify https-client-tls10 telemetry-leaks-email psk-in-dns md5-password-store config-without-auth \
     config-saved-before-auth broker-anonymous boots-unsigned undeclared-tracker \
-    password-over-http; do
+    password-over-http reset-keeps-password; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"
@@ -43,6 +43,11 @@ grep -q -- "--ssh-port" simboard-sessions-survive-change.yaml
 sed -i -e 's/^  namespace: true$/  namespace: true\n  plaintext_exempt: { http: "diagnostics uploader; carries no personal data (maker)" }/' \
     simboard-telemetry-leaks-email.yaml
 grep -q -- "plaintext_exempt" simboard-telemetry-leaks-email.yaml
+
+# reset-keeps-password: the flaw is in the reset (the lab's reset command runs the board's)
+sed -i -e 's/factory-reset --state {{workdir}}\/simboard.state"$/factory-reset --state {{workdir}}\/simboard.state --flaw reset-keeps-password"/' \
+    simboard-reset-keeps-password.yaml
+grep -q -- "simboard.state --flaw reset-keeps-password" simboard-reset-keeps-password.yaml
 
 # password-over-http: its maker declares the web login as what it is, plain HTTP
 sed -i -e 's/^    tls: true               # HTTPS$/    tls: false              # plain HTTP (the flaw)/' simboard-password-over-http.yaml

@@ -388,3 +388,33 @@ fn the_update_signature_is_shown_not_taken_on_trust(#[case] key: Option<&str>, #
     let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
     assert!(events.contains(says), "{events}");
 }
+
+/// PWD-06: after a factory reset only setup works. The good board forgets the owner's
+/// password (refused on the console and on telnet and web; the factory login demands a new
+/// password again); the reset-keeps-password board still takes it: FAIL naming the console.
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass")]
+#[case::keeps_password("devices/simboard-reset-keeps-password.yaml", "failure")]
+fn a_factory_reset_forgets_the_owners_password(#[case] profile: &str, #[case] want: &str) {
+    let (cases, code, dir, out) = run_only(profile, &["reset-forgets-password"]);
+    let c = &cases["reset-forgets-password"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    assert_eq!(c.classname, "PWD-06");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    // the positive control: the owner's password worked before the reset
+    assert!(
+        events.contains("login as \\\"admin\\\": the device gave a shell"),
+        "{events}"
+    );
+    if want == "failure" {
+        assert!(
+            c.message
+                .starts_with("PWD-06: after a factory reset the owner's old password still logs in on the console"),
+            "{c:?}"
+        );
+        assert_eq!(code, Some(1));
+    } else {
+        assert!(events.contains("the device demanded a new password"), "{events}");
+        assert_eq!(code, Some(0));
+    }
+}

@@ -120,10 +120,13 @@ pub enum Flaw {
     UndeclaredTracker,
     /// Its web login (the web port) is served over plain HTTP, not HTTPS.
     PasswordOverHttp,
+    /// A factory reset (`simboard factory-reset --flaw reset-keeps-password`) forgets
+    /// everything but the owner's password.
+    ResetKeepsPassword,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 44] = [
+    pub const ALL: [Flaw; 45] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -168,6 +171,7 @@ impl Flaw {
         Flaw::BootsUnsigned,
         Flaw::UndeclaredTracker,
         Flaw::PasswordOverHttp,
+        Flaw::ResetKeepsPassword,
     ];
 
     pub fn name(self) -> &'static str {
@@ -216,6 +220,7 @@ impl Flaw {
             Flaw::BootsUnsigned => "boots-unsigned",
             Flaw::UndeclaredTracker => "undeclared-tracker",
             Flaw::PasswordOverHttp => "password-over-http",
+            Flaw::ResetKeepsPassword => "reset-keeps-password",
         }
     }
 

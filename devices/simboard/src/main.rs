@@ -213,6 +213,17 @@ fn main() -> ExitCode {
             _ => Err("--state FILE and --version X.Y.Z are required".into()),
         },
         "factory-reset" => match &args.state {
+            // the reset-keeps-password flaw: the reset forgets everything but the password
+            Some(s) if args.flaws.contains(&board::Flaw::ResetKeepsPassword) => {
+                let kept = board::State::load(s).password;
+                board::State::erase(s).map(|()| {
+                    if kept.is_some() {
+                        let mut fresh = board::State::load(s);
+                        fresh.password = kept;
+                        fresh.save(s);
+                    }
+                })
+            }
             Some(s) => board::State::erase(s),
             None => Err("--state is required".into()),
         },
