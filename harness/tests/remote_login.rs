@@ -1146,3 +1146,48 @@ fn credentials_only_over_encryption_on_real_servers(
     }
     assert_no_secret(&r.dir.path().join("results"), &[secret]);
 }
+
+/// PWD-04: the default-credential sweep reaches every kind of login interface the device
+/// has — here one board with its telnet and web logins (TLS), its SSH service, its own MQTT
+/// broker, and a telnet left listening in clear that only the port scan finds. Every one of
+/// them appears in the sweep's attempts, in both states (factory and after setup).
+#[test]
+fn the_default_credential_sweep_reaches_every_login_interface() {
+    if unsafe { libc::geteuid() } != 0 {
+        return; // the found service needs the board's namespace (root)
+    }
+    let (_copy, profile) = edited_profile(
+        "devices/simboard.yaml",
+        &[
+            (
+                "--web-port {{port.web}}",
+                "--web-port {{port.web}} --ssh-port {{port.ssh}} --broker-port {{port.broker}} --flaw telnet-listening",
+            ),
+            (
+                "\nservices:\n",
+                "\nservices:\n  - name: ssh\n    kind: ssh\n    port: \"{{port.ssh}}\"\n    throttle: { after: 2, unlock: 15s }\n  - name: broker\n    kind: mqtt\n    port: \"{{port.broker}}\"\n    tls: true\n    throttle: { after: 2, unlock: 15s }\n",
+            ),
+        ],
+    );
+    // the port scan first: it hands the sweep what it found
+    let (cases, _code, dir, out) = run_only_with(
+        profile.to_str().expect("utf8"),
+        &["open-ports", "default-credentials"],
+        &["--skip-setup"],
+    );
+    let c = &cases["default-credentials"];
+    assert_eq!(c.status, "pass", "{c:?}\n{out}");
+    let attempts = read(&dir, "results/scenarios/default-credentials/remote-attempts.jsonl");
+    for service in [
+        "\"telnet\"",
+        "\"web\"",
+        "\"ssh\"",
+        "\"broker\"",
+        "\"telnet-23 (found by the port scan)\"",
+    ] {
+        assert!(
+            attempts.contains(&format!("\"service\":{service}")),
+            "{service} was not swept: {attempts}"
+        );
+    }
+}

@@ -416,18 +416,12 @@ pub fn variant(rel: &str, from: &str, to: &str, dir: &Path) -> PathBuf {
     p
 }
 
-/// Runs one scenario on a simulated board's profile with edits (a copy in a temporary
-/// folder: its commands find the board beside the original; its documents, which must lie
-/// in the profile's folder, are left out; the board is built by the workspace's tests).
-/// `setup`: run the profile's other setup commands (the update images), else skip them.
-/// Returns the run's folder.
+/// A copy of a simulated board's profile with edits, in a temporary folder: its commands
+/// find the board beside the original (`{{profile_dir}}` written out); its documents, which
+/// must lie in the profile's folder, are left out; the board is built by the workspace's
+/// tests (the setup's build line is left out). Returns the folder and the copy.
 #[allow(dead_code)] // not every test binary uses it
-pub fn board_edited(
-    profile: &str,
-    edits: &[(&str, &str)],
-    scenario: &str,
-    setup: bool,
-) -> (tempfile::TempDir, Case, Option<i32>, String) {
+pub fn edited_profile(profile: &str, edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let original = repo().join(profile);
     let devices = original.parent().expect("folder").to_path_buf();
@@ -444,6 +438,20 @@ pub fn board_edited(
         .collect();
     let p = dir.path().join("edited.yaml");
     std::fs::write(&p, text).expect("write");
+    (dir, p)
+}
+
+/// Runs one scenario on an edited copy of a simulated board's profile ([`edited_profile`]).
+/// `setup`: run the profile's other setup commands (the update images), else skip them.
+/// Returns the run's folder.
+#[allow(dead_code)] // not every test binary uses it
+pub fn board_edited(
+    profile: &str,
+    edits: &[(&str, &str)],
+    scenario: &str,
+    setup: bool,
+) -> (tempfile::TempDir, Case, Option<i32>, String) {
+    let (_copy, p) = edited_profile(profile, edits);
     let skip: &[&str] = if setup { &[] } else { &["--skip-setup"] };
     let (cases, code, results, out) = run_only_with(p.to_str().expect("utf8"), &[scenario], skip);
     let c = cases.get(scenario).cloned().unwrap_or_else(|| panic!("{out}"));
