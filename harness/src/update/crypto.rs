@@ -331,8 +331,13 @@ fn cms_scheme(der: &[u8]) -> Result<Option<Scheme>, String> {
         digest,
         source: Source::Read(format!(
             "sw-description.sig: CMS SignedData, signer \"{}\", digest {digest_alg}, signature {sig_alg}",
-            // the maker's certificate is input: shown printable and bounded
-            crate::remote::target::printable(&cert.subject().to_string(), 120)
+            // the maker's certificate is input: shown escaped and bounded
+            cert.subject()
+                .to_string()
+                .chars()
+                .flat_map(char::escape_debug)
+                .take(160)
+                .collect::<String>()
         )),
     }))
 }
