@@ -151,11 +151,11 @@ pub fn get(url: &str, limit: usize, tls: Option<&UpdateTls>) -> Result<Vec<u8>, 
         (true, Some(t)) => t.name.clone(),
         _ => hp.clone(),
     };
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: simboard-updater/1\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
+    // one write: `write!` on an unbuffered stream sends each piece in a write of its own,
+    // and a server that reads the request once may answer a fragment and close
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: simboard-updater/1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
