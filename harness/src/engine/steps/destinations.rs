@@ -12,6 +12,9 @@ use super::prelude::*;
 use crate::gateway::flows::Side;
 use crate::model::privacy::Destination;
 
+/// Undeclared destinations named in the verdict (the count says how many in all).
+const NAMED: usize = 20;
+
 /// Ports whose flows say nothing of where data goes (address and name service).
 const INFRASTRUCTURE: [u16; 5] = [53, 67, 68, 546, 547];
 
@@ -70,24 +73,36 @@ impl Run<'_> {
             ));
         }
         let covering = |name: &str| -> Option<&Destination> { declared.iter().find(|d| d.covers(name)) };
-        let undeclared: Vec<String> = seen
+        // a name is the device's bytes: escaped, and at most NAMED of them in words
+        let shown = |n: &str| n.chars().flat_map(char::escape_debug).take(120).collect::<String>();
+        let all: Vec<String> = seen
             .iter()
             .filter(|(n, _)| covering(n).is_none())
-            .map(|(n, how)| format!("{n} ({how})"))
+            .map(|(n, how)| format!("{} ({how})", shown(n)))
             .collect();
+        let mut undeclared: Vec<String> = all.iter().take(NAMED).cloned().collect();
+        if all.len() > NAMED {
+            undeclared.push(format!("and {} more", all.len() - NAMED));
+        }
         if !undeclared.is_empty() {
             return Err(Stop::Fail {
                 check: Some("PRV-01".into()),
                 reason: format!(
                     "PRV-01 (6-5): the device contacted {} destination(s) its maker does not declare — {}",
-                    undeclared.len(),
+                    all.len(),
                     undeclared.join("; ")
                 ),
             });
         }
         let listed: Vec<String> = seen
             .keys()
-            .map(|n| format!("{n} ({})", covering(n).map_or("?", |d| <&str>::from(d.purpose))))
+            .map(|n| {
+                format!(
+                    "{} ({})",
+                    shown(n),
+                    covering(n).map_or("?", |d| <&str>::from(d.purpose))
+                )
+            })
             .collect();
         Ok(format!(
             "every destination the device contacted is declared with its purpose: {}",
