@@ -112,6 +112,21 @@ fn privacy_policy_without_deletion_fails() {
     assert!(c.message.contains("how to delete data and the account"), "{c:?}");
 }
 
+/// Every clause present, written so that a consumer cannot read it: FAIL naming the grade
+/// and the hardest sentences (the complete policy above passes the same check).
+#[test]
+fn unreadable_privacy_policy_fails_with_its_grade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = run_docs(dir.path(), "security-valid.txt", "privacy-legalese.md", None);
+    let c = case(&cases, "doc-privacy-policy");
+    assert_eq!(c.status, "failure", "{c:?}");
+    assert!(
+        c.message.contains("it reads at grade") && c.message.contains("above grade 9"),
+        "{c:?}"
+    );
+    assert!(c.message.contains("Notwithstanding any contrary provisions"), "{c:?}");
+}
+
 #[test]
 fn sign_off_turns_review_into_pass_or_fail_for_that_document_only() {
     let sha = |name: &str| {

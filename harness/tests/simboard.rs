@@ -389,6 +389,86 @@ fn the_update_signature_is_shown_not_taken_on_trust(#[case] key: Option<&str>, #
     assert!(events.contains(says), "{events}");
 }
 
+/// DEL-01, DEL-02: the user's factory reset (typed at the shell) erases what the owner set.
+/// Both boards show the planted values in /data first (the positive control); the good
+/// board's reset erases them and says so, the reset-keeps-data board's leaves them: FAIL
+/// naming the file.
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass")]
+#[case::keeps_data("devices/simboard-reset-keeps-data.yaml", "failure")]
+fn the_users_factory_reset_erases_the_owners_data(#[case] profile: &str, #[case] want: &str) {
+    let (cases, code, dir, out) = run_only(profile, &["reset-deletes-data"]);
+    let c = &cases["reset-deletes-data"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    let evidence = std::fs::read_to_string(dir.path().join("results/scenarios/reset-deletes-data/deletion.txt"))
+        .expect("deletion.txt");
+    assert!(
+        evidence.contains("before the reset: owner_email: /data/settings; wifi_psk: /data/settings"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("confirmation seen"), "{evidence}");
+    if want == "failure" {
+        assert!(
+            c.message.starts_with(
+                "DEL-01: after the user's factory reset (`factory-reset`) the owner's data is still on the device: owner_email (personal) still in /data/settings; wifi_psk (security) still in /data/settings"
+            ),
+            "{c:?}"
+        );
+        assert_eq!(code, Some(1));
+    } else {
+        assert!(evidence.contains("none found"), "{evidence}");
+        assert_eq!(code, Some(0));
+    }
+}
+
+/// DEL-01/DEL-02 cannot pass on what they did not see: a search that finds nothing before
+/// the reset is undecided (ERROR); a reset without the declared confirmation fails DEL-02;
+/// no declared way to erase the data fails DEL-01.
+#[test]
+fn deletion_without_its_control_is_undecided_and_without_confirmation_fails() {
+    let (_r, c, _, out) = board_edited(
+        "devices/simboard.yaml",
+        &[("data_paths: [/data]", "data_paths: [/var/lib/simboard]")],
+        "reset-deletes-data",
+        false,
+    );
+    assert_eq!(c.status, "error", "{c:?}\n{out}");
+    assert!(
+        c.message
+            .contains("owner_email, wifi_psk not found in /var/lib/simboard before the reset either"),
+        "{c:?}"
+    );
+    let (_r, c, _, out) = board_edited(
+        "devices/simboard.yaml",
+        &[(
+            "confirmed: 'Factory reset done: your data has been erased'",
+            "confirmed: 'All data deleted'",
+        )],
+        "reset-deletes-data",
+        false,
+    );
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    assert!(
+        c.message.starts_with("DEL-02: the device did not confirm the deletion"),
+        "{c:?}"
+    );
+    let (_r, c, _, out) = board_edited(
+        "devices/simboard.yaml",
+        &[(
+            "  deletion:\n    console: factory-reset\n    confirmed: 'Factory reset done: your data has been erased'\n    data_paths: [/data]\n",
+            "",
+        )],
+        "reset-deletes-data",
+        false,
+    );
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    assert!(
+        c.message
+            .starts_with("DEL-01: the maker declares no way for a user to erase their data"),
+        "{c:?}"
+    );
+}
+
 /// PWD-06: after a factory reset only setup works. The good board forgets the owner's
 /// password (refused on the console and on telnet and web; the factory login demands a new
 /// password again); the reset-keeps-password board still takes it: FAIL naming the console.

@@ -22,7 +22,7 @@ fn coverage_lists_all_five_requirements_with_provisions_and_checks() {
         "{out}"
     );
     assert!(out.contains("tls-certificates (TLS-01"), "{out}");
-    assert!(out.contains("doc-privacy-policy (DOC-03)"), "{out}");
+    assert!(out.contains("doc-privacy-policy (DOC-03, PRV-05)"), "{out}");
     assert!(out.contains("not covered yet:"), "{out}");
 }
 

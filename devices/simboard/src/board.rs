@@ -123,10 +123,13 @@ pub enum Flaw {
     /// A factory reset (`simboard factory-reset --flaw reset-keeps-password`) forgets
     /// everything but the owner's password.
     ResetKeepsPassword,
+    /// The user's factory reset (`factory-reset` at its shell) asks for setup again but
+    /// leaves what the owner set (e-mail, Wi-Fi PSK) in /data/settings.
+    ResetKeepsData,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 45] = [
+    pub const ALL: [Flaw; 46] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -172,6 +175,7 @@ impl Flaw {
         Flaw::UndeclaredTracker,
         Flaw::PasswordOverHttp,
         Flaw::ResetKeepsPassword,
+        Flaw::ResetKeepsData,
     ];
 
     pub fn name(self) -> &'static str {
@@ -221,6 +225,7 @@ impl Flaw {
             Flaw::UndeclaredTracker => "undeclared-tracker",
             Flaw::PasswordOverHttp => "password-over-http",
             Flaw::ResetKeepsPassword => "reset-keeps-password",
+            Flaw::ResetKeepsData => "reset-keeps-data",
         }
     }
 
@@ -785,6 +790,19 @@ impl Board {
 
     /// The account's line of the board's password store: yescrypt, or MD5-crypt with the
     /// flaw (the salt and digest derived from the password, in the scheme's alphabet).
+    /// The board's files a shell command can read: what the owner set, the password store.
+    fn files(&self, user: &str) -> Vec<(&'static str, String)> {
+        let st = State::load(&self.opts.state);
+        let settings: String = st.data.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        vec![
+            ("/data/settings", settings),
+            (
+                "/etc/shadow",
+                format!("root:*:19000:0:99999:7:::\n{}\n", self.shadow_entry(user)),
+            ),
+        ]
+    }
+
     fn shadow_entry(&self, user: &str) -> String {
         const A: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         let password = State::load(&self.opts.state)
@@ -847,7 +865,7 @@ impl Board {
             match cmd {
                 "" => {}
                 "help" => {
-                    self.out("commands: version, id, set, config get update_server, cat /etc/shadow, flash-raw URL, passwd, reboot, factory-reset, exit\r\n")
+                    self.out("commands: version, id, set, config get update_server, cat /etc/shadow, grep -rlF -e TEXT PATH..., flash-raw URL, passwd, reboot, factory-reset, exit\r\n")
                 }
                 set if set.starts_with("set ") || set == "set" => self.set(set),
                 raw if raw.starts_with("flash-raw ") => {
@@ -860,6 +878,10 @@ impl Board {
                         .unwrap_or("updates.simboard.test")
                         .to_string();
                     self.out(&format!("update_server={v}\r\n"));
+                }
+                g if g.starts_with("grep ") => {
+                    let files = self.files(user);
+                    self.out(&grep(g, &files));
                 }
                 "cat /etc/shadow" => {
                     let entry = self.shadow_entry(user);
@@ -882,8 +904,14 @@ impl Board {
                     return Some(Session::Reboot);
                 }
                 "factory-reset" => {
+                    let kept = State::load(&self.opts.state).data;
                     let _ = State::erase(&self.opts.state);
-                    self.out("Factory reset done. Rebooting...\r\n");
+                    if self.has(Flaw::ResetKeepsData) && !kept.is_empty() {
+                        let mut fresh = State::load(&self.opts.state);
+                        fresh.data = kept;
+                        fresh.save(&self.opts.state);
+                    }
+                    self.out("Factory reset done: your data has been erased. Rebooting...\r\n");
                     return Some(Session::Reboot);
                 }
                 "exit" | "logout" => {
@@ -988,5 +1016,102 @@ mod tests {
             assert_eq!(Flaw::parse(f.name()), Some(f));
         }
         assert_eq!(Flaw::parse("no-such-flaw"), None);
+    }
+}
+
+/// The words of a shell command line: blanks separate, single quotes quote (`'\''` is a
+/// quote inside), a backslash escapes one character outside quotes.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut any = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                any = true;
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    cur.push(q);
+                }
+            }
+            '\\' => {
+                any = true;
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c if c.is_whitespace() => {
+                if any {
+                    words.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                any = true;
+                cur.push(c);
+            }
+        }
+    }
+    if any {
+        words.push(cur);
+    }
+    words
+}
+
+/// `grep -rlF -e TEXT PATH...` over the board's files: the names of the files under each
+/// path that hold TEXT, as grep prints them (other options are not supported).
+fn grep(line: &str, files: &[(&str, String)]) -> String {
+    let words = shell_words(line);
+    let mut pattern = None;
+    let mut paths = Vec::new();
+    let mut it = words.iter().skip(1);
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "-e" => pattern = it.next().cloned(),
+            o if o.starts_with('-') && o[1..].chars().all(|c| "rlFs".contains(c)) => {}
+            o if o.starts_with('-') || o.starts_with("2>") => return format!("grep: unsupported option {o}\r\n"),
+            p if pattern.is_none() => pattern = Some(p.to_string()),
+            p => paths.push(p.to_string()),
+        }
+    }
+    let Some(pattern) = pattern else {
+        return "usage: grep -rlF -e TEXT PATH...\r\n".into();
+    };
+    let mut out = String::new();
+    for p in &paths {
+        let under: Vec<&(&str, String)> = files
+            .iter()
+            .filter(|(name, _)| p == "/" || *name == p || name.starts_with(&format!("{}/", p.trim_end_matches('/'))))
+            .collect();
+        if under.is_empty() {
+            out.push_str(&format!("grep: {p}: No such file or directory\r\n"));
+        }
+        for (name, text) in under {
+            if text.contains(&pattern) {
+                out.push_str(&format!("{name}\r\n"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod grep_tests {
+    use super::*;
+
+    #[test]
+    fn grep_lists_the_files_that_hold_the_text() {
+        let files = vec![
+            ("/data/settings", "owner_email=a@b.c\n".to_string()),
+            ("/etc/shadow", "x".to_string()),
+        ];
+        assert_eq!(grep("grep -rlF -e 'a@b.c' '/data'", &files), "/data/settings\r\n");
+        assert_eq!(grep("grep -rlF -e 'it'\\''s' /data /etc", &files), "");
+        assert_eq!(grep("grep -rlF -e x /", &files), "/etc/shadow\r\n");
+        assert!(grep("grep -rlF -e x /nowhere", &files).contains("No such file"));
+        assert_eq!(shell_words("a 'b c' 'it'\\''s'"), vec!["a", "b c", "it's"]);
     }
 }

@@ -80,6 +80,10 @@ pub struct Device {
     pub secure_boot: Option<crate::model::secure_boot::SecureBoot>,
     /// The destinations the maker declares (`privacy.destinations`); None: no declaration.
     pub destinations: Option<Vec<crate::model::privacy::Destination>>,
+    /// The grade the privacy policy must read at (`privacy.reading_grade`, `children`).
+    pub reading_grade: u8,
+    /// How the user erases their data (`privacy.deletion`).
+    pub deletion: Option<crate::model::privacy::Deletion>,
 }
 
 /// Files the profile names that do not pass the gate every named file passes
@@ -250,6 +254,8 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let config_ops = super::config_ops::resolve(&rx, &raw.config_interfaces, &raw.services);
     let secure_boot = super::secure_boot::resolve(&rx, raw.secure_boot.as_ref(), raw.update.is_some());
     let destinations = raw.privacy.as_ref().map(|p| super::privacy::resolve(&rx, Some(p)));
+    let reading_grade = super::privacy::reading_grade(&rx, raw.privacy.as_ref());
+    let deletion = super::privacy::deletion(&rx, raw.privacy.as_ref());
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));
@@ -304,5 +310,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         config_ops,
         secure_boot,
         destinations,
+        reading_grade,
+        deletion,
     })
 }

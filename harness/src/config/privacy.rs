@@ -15,6 +15,32 @@ pub struct RawPrivacy {
     /// does not describe.
     #[serde(default)]
     pub destinations: Vec<RawDestination>,
+    /// The school grade (US, Flesch–Kincaid) the privacy policy must be readable at: the
+    /// maker's audience. At most 9, a consumer product's (the default); a children's
+    /// product (`children: true`) at most 6.
+    pub reading_grade: Option<Loc<u8>>,
+    /// The product is meant for children: the policy must read at grade 6 or below.
+    #[serde(default)]
+    pub children: bool,
+    /// How the user erases their data, what the device says then, and where it keeps the
+    /// data (DEL-01, DEL-02: 5.11-1, 5.11-4).
+    pub deletion: Option<RawDeletion>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeletion {
+    /// The user's factory reset, typed at the device's shell (e.g. `factory-reset`).
+    pub console: Loc<String>,
+    /// A regular expression of what the device says once the data is erased.
+    pub confirmed: Loc<String>,
+    /// How long the device may take to say it (default 60s).
+    pub within: Option<super::duration::Dur>,
+    /// Where the device keeps user data: absolute paths searched before and after the reset.
+    pub data_paths: Vec<Loc<String>>,
+    /// The shell command that lists the files under `{{paths}}` holding `{{value}}`
+    /// (default `grep -rlF -e {{value}} {{paths}}`; both substituted shell-quoted).
+    pub search: Option<Loc<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -68,4 +94,91 @@ pub fn resolve(rx: &Resolver, raw: Option<&RawPrivacy>) -> Vec<Destination> {
         });
     }
     out
+}
+
+/// The grade the privacy policy must be readable at (DOC-03): the maker may aim lower than
+/// its audience's grade, never higher — a consumer product's policy is read by consumers.
+pub fn reading_grade(rx: &Resolver, raw: Option<&RawPrivacy>) -> u8 {
+    let children = raw.is_some_and(|p| p.children);
+    let cap = if children { 6 } else { 9 };
+    match raw.and_then(|p| p.reading_grade.as_ref()) {
+        None => cap,
+        Some(g) if (1..=cap).contains(&g.value) => g.value,
+        Some(g) => {
+            rx.error(
+                InputError::new(
+                    rx.file,
+                    Some(g.pos),
+                    "privacy.reading_grade",
+                    format!(
+                        "grade {} is above what a {} reads (at most {cap})",
+                        g.value,
+                        if children { "child" } else { "consumer" }
+                    ),
+                )
+                .with_hint("declare the grade of the product's audience: 9 or lower for a consumer product, 6 or lower for a children's product"),
+            );
+            cap
+        }
+    }
+}
+
+/// `privacy.deletion`: the reset typed at the shell, its confirmation a valid regex, the
+/// data paths absolute, the search naming both placeholders.
+pub fn deletion(rx: &Resolver, raw: Option<&RawPrivacy>) -> Option<crate::model::privacy::Deletion> {
+    let d = raw?.deletion.as_ref()?;
+    let err = |pos, field: &str, msg: String, hint: &str| {
+        rx.error(InputError::new(rx.file, Some(pos), format!("privacy.deletion.{field}"), msg).with_hint(hint));
+    };
+    if d.console.value.trim().is_empty() {
+        err(
+            d.console.pos,
+            "console",
+            "empty".into(),
+            "the command a user types to reset the device, e.g. factory-reset",
+        );
+    }
+    rx.regex("privacy.deletion.confirmed", &d.confirmed);
+    if d.data_paths.is_empty() {
+        rx.error(
+            InputError::new(
+                rx.file,
+                None,
+                "privacy.deletion.data_paths",
+                "no path: nothing could be searched",
+            )
+            .with_hint("where the device keeps user data, e.g. [/data, /etc/config]"),
+        );
+    }
+    for (i, p) in d.data_paths.iter().enumerate() {
+        if !p.value.starts_with('/') || p.value.contains(['\n', '\r', '\0']) {
+            err(
+                p.pos,
+                &format!("data_paths[{i}]"),
+                format!("{:?} is not an absolute path on the device", p.value),
+                "e.g. /data",
+            );
+        }
+    }
+    let search = d
+        .search
+        .as_ref()
+        .map_or(crate::model::privacy::DEFAULT_SEARCH.to_string(), |s| s.value.clone());
+    if let Some(s) = &d.search
+        && !(s.value.contains("{{value}}") && s.value.contains("{{paths}}"))
+    {
+        err(
+            s.pos,
+            "search",
+            "names neither or only one of {{value}} and {{paths}}".into(),
+            "e.g. grep -rlF -e {{value}} {{paths}}",
+        );
+    }
+    Some(crate::model::privacy::Deletion {
+        console: d.console.value.trim().to_string(),
+        confirmed: d.confirmed.value.clone(),
+        within: d.within.map_or(std::time::Duration::from_secs(60), |w| w.0),
+        data_paths: d.data_paths.iter().map(|p| p.value.clone()).collect(),
+        search,
+    })
 }

@@ -19,7 +19,7 @@ pub const CHECK_IDS: &[&str] = &[
     "COM-02", "COM-03", "TLS-01", "TLS-02", "TLS-03", "TLS-04", "TLS-05", "UPD-01", "UPD-02", "UPD-03", "UPD-04",
     "UPD-05", "UPD-06", "UPD-07", "UPD-08", "UPD-09", "UPD-10", "ATK-01", "ATK-02", "ATK-03", "ATK-04", "ATK-05",
     "DEL-01", "DOC-01", "DOC-02", "DOC-03", "AUT-01", "AUT-02", "COM-04", "CFG-01", "TLS-06", "TLS-07", "UPD-11",
-    "UPD-12", "VUL-01", "VUL-02", "VUL-03", "PRV-01", "PRV-02", "PRV-03", "PRV-04", "PRV-05",
+    "UPD-12", "VUL-01", "VUL-02", "VUL-03", "PRV-01", "PRV-02", "PRV-03", "PRV-04", "PRV-05", "DEL-02", "DEL-03",
 ];
 
 /// A scenario, as written.
@@ -311,6 +311,11 @@ pub enum RawStep {
     /// this run and every address it opened a flow to without a name must be one of the
     /// maker's `privacy.destinations`; an undeclared one fails, naming it.
     Destinations(RawTraffic),
+    /// DEL-01, DEL-02 (5.11-1, 5.11-4): the planted values searched for in the maker's
+    /// `privacy.deletion.data_paths` at the shell (positive control: each is found there),
+    /// then the user's factory reset typed at the shell, its confirmation awaited, and the
+    /// same search after the device's setup again: a value still there fails, naming where.
+    Deletion(RawEmpty),
     /// CFG-01 (5.5-5): each of the profile's `config_interfaces` performed without
     /// credentials, with wrong ones and with the owner's (the positive control), the setting
     /// read back at the shell after each; a change without the owner's credentials fails.
@@ -942,6 +947,7 @@ pub enum StepKind {
     Destinations {
         observe: Duration,
     },
+    Deletion,
     ConfigAuth,
     ClearLogins,
     PortScan,
@@ -1175,6 +1181,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
                 observe: t.observe.unwrap_or(Dur::secs(0)).0,
             }),
             RawStep::ConfigAuth(_) => Some(StepKind::ConfigAuth),
+            RawStep::Deletion(_) => Some(StepKind::Deletion),
             RawStep::ClearLogins(_) => Some(StepKind::ClearLogins),
             RawStep::Canaries(t) => Some(StepKind::Canaries {
                 observe: t.observe.unwrap_or(Dur::secs(0)).0,

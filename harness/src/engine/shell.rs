@@ -153,6 +153,30 @@ impl Run<'_> {
         }
     }
 
+    /// Types `cmd` at the shell (the run must be there) and returns what the device printed
+    /// before the shell prompt came back (the echoed command included); ERROR naming
+    /// `what` when the prompt does not come back within `within`.
+    pub(super) async fn shell_output(&mut self, cmd: &str, within: Duration, what: &str) -> Result<String, Stop> {
+        let c = self.console()?;
+        let shell = self.spec()?.prompts.shell.clone();
+        self.at = None;
+        self.send_line(&c, cmd)?;
+        match c
+            .expect(&[&shell], Instant::now() + within, None)
+            .await
+            .map_err(console_lost)?
+        {
+            Wait::Found(f) => {
+                self.at = Some(AtPrompt::Shell(Instant::now()));
+                Ok(f.before)
+            }
+            Wait::Timeout => Err(Stop::Error(format!(
+                "`{}` did not bring the shell prompt back within {within:?}: {what}",
+                self.bench.redactor.redact(cmd)
+            ))),
+        }
+    }
+
     /// Logs in with the profile's prompts; returns what the device did.
     pub(super) async fn login(&mut self, user: &str, password: &str, within: Duration) -> Result<LoginOutcome, Stop> {
         if self.remote_shell.is_some() {

@@ -34,6 +34,40 @@ impl Destination {
     }
 }
 
+/// How the user erases their data and where the device keeps it (`privacy.deletion`,
+/// DEL-01 and DEL-02: 5.11-1, 5.11-4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// The user's factory reset, typed at the device's shell as the owner would.
+    pub console: String,
+    /// What the device says once the data is erased (a regular expression).
+    pub confirmed: String,
+    /// How long the device may take to say it.
+    pub within: std::time::Duration,
+    /// Where the device keeps user data (absolute paths on the device).
+    pub data_paths: Vec<String>,
+    /// The shell command that lists the files under `{{paths}}` holding `{{value}}` (each
+    /// substituted shell-quoted).
+    pub search: String,
+}
+
+/// The default search: file names under the data paths that hold the value as it was set.
+pub const DEFAULT_SEARCH: &str = "grep -rlF -e {{value}} {{paths}}";
+
+impl Deletion {
+    /// The search command for one value.
+    pub fn search_for(&self, value: &str) -> String {
+        let paths: Vec<String> = self
+            .data_paths
+            .iter()
+            .map(|p| super::template::shell_quote(p))
+            .collect();
+        self.search
+            .replace("{{paths}}", &paths.join(" "))
+            .replace("{{value}}", &super::template::shell_quote(value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +84,20 @@ mod tests {
         assert!(!d("*.example.com").covers("example.com"));
         assert!(!d("*.example.com").covers("badexample.com"));
         assert!(d("192.0.2.7").covers("192.0.2.7"));
+    }
+
+    #[test]
+    fn search_commands_quote_values_and_paths() {
+        let d = Deletion {
+            console: "factory-reset".into(),
+            confirmed: "done".into(),
+            within: std::time::Duration::from_secs(5),
+            data_paths: vec!["/data".into(), "/var/lib/my app".into()],
+            search: DEFAULT_SEARCH.into(),
+        };
+        assert_eq!(
+            d.search_for("it's $HOME"),
+            "grep -rlF -e 'it'\\''s $HOME' '/data' '/var/lib/my app'"
+        );
     }
 }

@@ -44,15 +44,25 @@ impl Run<'_> {
             DocKind::SecurityTxt => crate::docs::security_txt(&text, now),
             DocKind::DisclosurePolicy => crate::docs::disclosure_policy(&text),
             DocKind::SupportPeriod => crate::docs::support_period(&text, now),
-            DocKind::PrivacyPolicy => crate::docs::privacy_policy(&text),
+            DocKind::PrivacyPolicy => crate::docs::privacy_policy(&text, self.bench.device.reading_grade),
         };
         let sha = crate::util::sha256_hex(&bytes);
         if !findings.missing.is_empty() {
-            return Err(fail(format!(
-                "the {what} ({}) lacks: {}",
-                path.display(),
-                findings.missing.join("; ")
-            )));
+            // the privacy policy's automatic part is a check of its own (PRV-05); DOC-03 is
+            // the reviewer's
+            let auto = if kind == DocKind::PrivacyPolicy {
+                "PRV-05"
+            } else {
+                check
+            };
+            return Err(Stop::Fail {
+                check: Some(auto.to_string()),
+                reason: format!(
+                    "{auto}: the {what} ({}) lacks: {}",
+                    path.display(),
+                    findings.missing.join("; ")
+                ),
+            });
         }
         let notes = if findings.notes.is_empty() {
             String::new()

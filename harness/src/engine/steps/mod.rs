@@ -10,6 +10,7 @@ mod clear_logins;
 mod config_auth;
 mod console;
 mod debug;
+mod deletion;
 mod destinations;
 mod documents;
 mod mqtt;
@@ -144,6 +145,7 @@ impl Run<'_> {
             StepKind::UpdateCrypto => self.update_crypto().await,
             StepKind::SecureBoot => self.secure_boot().await,
             StepKind::Destinations { observe } => self.destinations(*observe).await,
+            StepKind::Deletion => self.deletion().await,
             StepKind::ConfigAuth => self.config_auth().await,
             StepKind::ClearLogins => self.clear_logins().await,
             StepKind::Canaries { observe } => self.canaries(*observe).await,

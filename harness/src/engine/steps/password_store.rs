@@ -111,26 +111,10 @@ impl Run<'_> {
     /// `password_store`: the shell's view of the password store, judged per account.
     pub(in crate::engine) async fn password_store(&mut self) -> StepResult {
         self.ensure_shell().await?;
-        let c = self.console()?;
-        let spec = self.spec()?.clone();
-        let cmd = spec.password_store_command.clone();
-        self.at = None;
-        self.send_line(&c, &cmd)?;
-        let out = match c
-            .expect(&[&spec.prompts.shell], Instant::now() + Duration::from_secs(15), None)
-            .await
-            .map_err(console_lost)?
-        {
-            Wait::Found(f) => {
-                self.at = Some(AtPrompt::Shell(Instant::now()));
-                f.before
-            }
-            Wait::Timeout => {
-                return Err(Stop::Error(format!(
-                    "`{cmd}` did not bring the shell prompt back within 15s: the password store was not read"
-                )));
-            }
-        };
+        let cmd = self.spec()?.password_store_command.clone();
+        let out = self
+            .shell_output(&cmd, Duration::from_secs(15), "the password store was not read")
+            .await?;
         let known: Vec<String> = self.bench.redactor.secrets().into_iter().map(|(_, v)| v).collect();
         let all = entries(&out, &known);
         // the hashes are secrets in every transcript and excerpt (they can be cracked offline)

@@ -4,6 +4,8 @@
 
 use time::OffsetDateTime;
 
+pub mod readability;
+
 pub use crate::config::signoff::{Decision, SignOff, SignOffFile};
 
 /// Findings of the automatic part: `missing` decides FAIL; `notes` inform the reviewer.
@@ -186,26 +188,106 @@ pub fn support_period(text: &str, now: OffsetDateTime) -> Findings {
     f
 }
 
-/// The elements the founding letter asks of a privacy policy, checked for presence; a
-/// reviewer judges whether they are understandable.
-pub fn privacy_policy(text: &str) -> Findings {
+/// `s` on one line, without control characters, at most 200 characters.
+fn one_line(s: &str) -> String {
+    let line: String = s
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if line.chars().count() > 200 {
+        format!("{}…", line.chars().take(200).collect::<String>())
+    } else {
+        line
+    }
+}
+
+/// Like [`require`], sentence by sentence: the first sentence that satisfies the clause is
+/// quoted in the notes (the evidence it was found).
+fn require_quoted(f: &mut Findings, sentences: &[String], what: &str, patterns: &[&str]) {
+    let patterns: Vec<regex::Regex> = patterns.iter().map(|p| re(p)).collect();
+    match sentences.iter().find(|s| patterns.iter().any(|p| p.is_match(s))) {
+        Some(s) => f.notes.push(format!("{what}: \"{}\"", one_line(s))),
+        None => f.missing.push(what.to_string()),
+    }
+}
+
+/// Common English words: a text where fewer than one word in eight is one of them is not
+/// read as English (the readability formulas are for English).
+const ENGLISH: &[&str] = &[
+    "the", "and", "of", "to", "a", "in", "is", "we", "you", "your", "our", "for", "with", "it", "that", "or", "on",
+    "by", "this", "be", "are", "not", "if", "at", "as", "an", "us", "can", "will", "from", "any",
+];
+
+fn is_english(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let common = words.iter().filter(|w| ENGLISH.contains(&w.as_str())).count();
+    !words.is_empty() && common * 8 >= words.len()
+}
+
+/// The clauses the founding letter asks of a privacy policy (each found one quoted), and
+/// whether a reader of the declared grade can read it (Flesch–Kincaid, English only).
+pub fn privacy_policy(text: &str, max_grade: u8) -> Findings {
     let mut f = Findings::default();
-    require(
-        &mut f,
+    privacy_clauses(&mut f, text);
+    if !is_english(text) {
+        f.notes.push(
+            "readability not tested: the policy is not English text, and no formula for its language is configured"
+                .into(),
+        );
+        return f;
+    }
+    match readability::measure(text) {
+        None => f.missing.push("prose a reader can read (the policy holds no sentence)".into()),
+        Some(r) if r.grade > f64::from(max_grade) => {
+            let hardest: Vec<String> = r
+                .hardest
+                .iter()
+                .take(5)
+                .map(|(g, s)| format!("(grade {g:.1}) \"{}\"", one_line(s)))
+                .collect();
+            f.missing.push(format!(
+                "readability for its audience: it reads at grade {:.1} (Flesch–Kincaid; reading ease {:.1}; {} sentences, {} words, {} syllables), above grade {max_grade}; its hardest sentences: {}",
+                r.grade,
+                r.reading_ease,
+                r.sentences,
+                r.words,
+                r.syllables,
+                hardest.join("; ")
+            ));
+        }
+        Some(r) => f.notes.push(format!(
+            "readable at grade {:.1} (Flesch–Kincaid; reading ease {:.1}; {} sentences, {} words, {} syllables), within grade {max_grade}",
+            r.grade, r.reading_ease, r.sentences, r.words, r.syllables
+        )),
+    }
+    f
+}
+
+fn privacy_clauses(f: &mut Findings, text: &str) {
+    let text = &readability::sentence_texts(text);
+    require_quoted(
+        f,
         text,
         "what personal data is collected",
         &[
             r"(collect|process|gather)\w*[^.]{0,80}(personal (data|information)|data about you|following (data|information))",
         ],
     );
-    require(
-        &mut f,
+    require_quoted(
+        f,
         text,
         "why it is collected (purposes)",
         &[r"purpose", r"we use (your|this|the) (data|information)", r"in order to"],
     );
-    require(
-        &mut f,
+    require_quoted(
+        f,
         text,
         "which third parties receive it",
         &[
@@ -214,23 +296,26 @@ pub fn privacy_policy(text: &str) -> Findings {
             r"processors?",
         ],
     );
-    require(
-        &mut f,
+    require_quoted(
+        f,
         text,
-        "retention periods",
+        "retention periods (a period with its unit, or the criterion that ends it)",
         &[
             r"(retain|retention|keep|store)\w*[^.]{0,80}\b\d+\s*(days?|months?|years?)",
-            r"retention period",
+            r"(retain|keep|store)\w*[^.]{0,80}\b(until|as long as)\b",
+            r"retention period[^.]{0,80}\b(\d+\s*(days?|months?|years?)|until|as long as)",
         ],
     );
-    require(
-        &mut f,
+    require_quoted(
+        f,
         text,
         "how to delete data and the account",
-        &[r"(delet|eras|remov)\w*[^.]{0,80}(account|your data|personal data)"],
+        &[
+            r"(delet|eras|remov)\w*[^.]{0,80}account[^.]{0,80}data|(delet|eras|remov)\w*[^.]{0,80}(your|personal) data[^.]{0,80}account",
+        ],
     );
-    require(
-        &mut f,
+    require_quoted(
+        f,
         text,
         "how to opt out of marketing",
         &[
@@ -238,8 +323,8 @@ pub fn privacy_policy(text: &str) -> Findings {
             r"(opt[- ]?out|unsubscribe)[^.]{0,80}(marketing|newsletter|promotional)",
         ],
     );
-    require(
-        &mut f,
+    require_quoted(
+        f,
         text,
         "how changes to the policy are notified",
         &[
@@ -247,7 +332,6 @@ pub fn privacy_policy(text: &str) -> Findings {
             r"(notify|inform)[^.]{0,80}(change|update)\w*[^.]{0,40}(policy|notice)",
         ],
     );
-    f
 }
 
 #[cfg(test)]
@@ -282,5 +366,80 @@ mod tests {
         );
         assert!(support_period("Security updates until 2020-01-01.", now()).missing[0].contains("ended"));
         assert!(support_period("We support our products for a long time.", now()).missing[0].contains("end date"));
+    }
+
+    fn fixture(rel: &str) -> String {
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)).expect("fixture")
+    }
+
+    /// Each clause found is quoted (the sentence, as evidence); the good board's policy
+    /// reads within grade 9.
+    #[test]
+    fn privacy_policy_clauses_quoted_and_readable() {
+        let f = privacy_policy(&fixture("devices/simboard-docs/privacy-policy.md"), 9);
+        assert_eq!(f.missing, Vec::<String>::new());
+        assert!(
+            f.notes.iter().any(|n| n
+                == "how to delete data and the account: \"You can delete your account and all your personal data in the app, under Settings.\""),
+            "{:?}",
+            f.notes
+        );
+        assert!(
+            f.notes
+                .iter()
+                .any(|n| n.starts_with("retention periods") && n.contains("12 months")),
+            "{:?}",
+            f.notes
+        );
+        assert!(
+            f.notes.iter().any(|n| n.starts_with("readable at grade")),
+            "{:?}",
+            f.notes
+        );
+        // a children's product asks more of the same text
+        let kids = privacy_policy(&fixture("devices/simboard-docs/privacy-policy.md"), 3);
+        assert!(
+            kids.missing.iter().any(|m| m.contains("above grade 3")),
+            "{:?}",
+            kids.missing
+        );
+    }
+
+    /// Every clause present, in sentences a consumer cannot read: FAIL with the figures and
+    /// the five hardest sentences.
+    #[test]
+    fn legalese_fails_readability_with_its_hardest_sentences() {
+        let f = privacy_policy(&fixture("fixtures/docs/privacy-legalese.md"), 9);
+        assert_eq!(f.missing.len(), 1, "{:?}", f.missing);
+        let m = &f.missing[0];
+        assert!(m.starts_with("readability for its audience: it reads at grade"), "{m}");
+        assert_eq!(m.matches("(grade ").count(), 5, "{m}");
+        assert!(m.contains("Notwithstanding any contrary provisions"), "{m}");
+    }
+
+    #[test]
+    fn other_languages_are_not_scored() {
+        let f = privacy_policy(&fixture("fixtures/docs/privacy-german.md"), 9);
+        assert!(
+            f.notes.iter().any(|n| n.starts_with("readability not tested")),
+            "{:?}",
+            f.notes
+        );
+        assert!(!f.missing.iter().any(|m| m.contains("readability")), "{:?}", f.missing);
+    }
+
+    /// A retention clause needs a period with its unit or the criterion that ends it.
+    #[test]
+    fn retention_needs_a_period_or_a_criterion() {
+        let clause = |t: &str| {
+            privacy_policy(t, 9)
+                .missing
+                .iter()
+                .any(|m| m.starts_with("retention periods"))
+        };
+        assert!(!clause("We keep your readings for 12 months."));
+        assert!(!clause("We store account data until you delete your account."));
+        assert!(clause("We keep your readings for a while."));
+        assert!(clause("Our retention period is appropriate."));
     }
 }

@@ -1,0 +1,187 @@
+//! DEL-01 and DEL-02 (5.11-1, 5.11-4): the user's factory reset erases the data the owner
+//! gave the device, and says so. The values `plant` set are searched for at the shell in
+//! the places the maker says the device keeps user data — first before the reset, where
+//! each must be found (the positive control: the search sees the data), then after the
+//! reset the user types and the device's setup again. A value still there fails DEL-01,
+//! naming the files; no confirmation fails DEL-02. A value the search did not find before
+//! the reset cannot show it was erased: ERROR for it, never PASS.
+
+use regex::bytes::Regex;
+
+use super::prelude::*;
+use crate::gateway::canary::Canary;
+use crate::model::privacy::Deletion;
+
+/// Files named per value in a verdict (the count says how many in all).
+const NAMED: usize = 10;
+
+/// How long one search may take.
+const SEARCH_TIME: Duration = Duration::from_secs(60);
+
+/// The files a search printed: lines under a declared data path, not the echoed command.
+fn hits(out: &str, d: &Deletion, value: &str) -> Vec<String> {
+    let mut v: Vec<String> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.contains(value) && d.data_paths.iter().any(|p| l.starts_with(p.as_str())))
+        .map(|l| crate::remote::target::printable(l, 200))
+        .collect();
+    v.dedup();
+    v
+}
+
+fn named(files: &[String]) -> String {
+    let mut s = files.iter().take(NAMED).cloned().collect::<Vec<_>>().join(", ");
+    if files.len() > NAMED {
+        s.push_str(&format!(" and {} more", files.len() - NAMED));
+    }
+    s
+}
+
+impl Run<'_> {
+    /// `deletion`: search, reset as the user, set up again, search again.
+    pub(in crate::engine) async fn deletion(&mut self) -> StepResult {
+        let Some(d) = self.bench.device.deletion.clone() else {
+            return Err(Stop::Fail {
+                check: Some("DEL-01".into()),
+                reason: "DEL-01: the maker declares no way for a user to erase their data from the device (profile `privacy.deletion`): the founding letter asks for one".into(),
+            });
+        };
+        let planted = self.bench.planted.clone();
+        if planted.is_empty() {
+            return Err(Stop::Error(
+                "nothing was planted (no `personal_data` declared, or no `plant` step before): there is no data whose erasure could be shown".into(),
+            ));
+        }
+        self.ensure_shell().await?;
+        let mut before = Vec::new();
+        for p in &planted {
+            before.push(self.search(&d, p, "before the reset").await?);
+        }
+        let evidence: Vec<String> = planted
+            .iter()
+            .zip(&before)
+            .map(|(p, f)| {
+                format!(
+                    "{}: {}",
+                    p.name,
+                    if f.is_empty() { "not found".into() } else { named(f) }
+                )
+            })
+            .collect();
+
+        // the user's reset, as typed at the shell, and what the device says
+        let confirmed = Regex::new(&d.confirmed).map_err(|e| Stop::Error(e.to_string()))?;
+        let c = self.console()?;
+        self.at = None;
+        self.send_line(&c, &d.console)?;
+        let said = match c
+            .expect(&[&confirmed], Instant::now() + d.within, None)
+            .await
+            .map_err(console_lost)?
+        {
+            Wait::Found(f) => Some(shown(&self.bench.redactor, f.text.trim())),
+            Wait::Timeout => None,
+        };
+        // after a reset the device knows only its factory login again
+        self.bench.current = self.bench.device.factory.clone();
+        self.at = None;
+        let setup = self.ensure_shell().await?;
+        let mut kept = Vec::new();
+        for p in &planted {
+            let after = self.search(&d, p, "after the reset").await?;
+            if !after.is_empty() {
+                kept.push(format!(
+                    "{} ({}) still in {}",
+                    p.name,
+                    <&str>::from(p.class),
+                    named(&after)
+                ));
+            }
+        }
+        self.keep_evidence(
+            "deletion.txt",
+            format!(
+                "data paths: {}\nbefore the reset: {}\nreset: `{}`; confirmation {}\nafter the reset ({setup}): {}\n",
+                d.data_paths.join(", "),
+                evidence.join("; "),
+                d.console,
+                said.as_deref().map_or("not seen".into(), |s| format!("seen: {s}")),
+                if kept.is_empty() {
+                    "none found".into()
+                } else {
+                    kept.join("; ")
+                }
+            ),
+        );
+        if !kept.is_empty() {
+            return Err(Stop::Fail {
+                check: Some("DEL-01".into()),
+                reason: format!(
+                    "DEL-01: after the user's factory reset (`{}`) the owner's data is still on the device: {} (searched in {})",
+                    d.console,
+                    kept.join("; "),
+                    d.data_paths.join(", ")
+                ),
+            });
+        }
+        let unseen: Vec<&str> = planted
+            .iter()
+            .zip(&before)
+            .filter(|(_, f)| f.is_empty())
+            .map(|(p, _)| p.name.as_str())
+            .collect();
+        if !unseen.is_empty() {
+            return Err(Stop::Error(format!(
+                "not decided: {} not found in {} before the reset either, so its absence after it shows nothing (declare where the device keeps it in privacy.deletion.data_paths, or a search that finds it)",
+                unseen.join(", "),
+                d.data_paths.join(", ")
+            )));
+        }
+        let Some(said) = said else {
+            return Err(Stop::Fail {
+                check: Some("DEL-02".into()),
+                reason: format!(
+                    "DEL-02: the device did not confirm the deletion: no line matching {:?} within {:?} of `{}` (the data itself was erased)",
+                    d.confirmed, d.within, d.console
+                ),
+            });
+        };
+        Ok(format!(
+            "the user's factory reset erased the owner's data: {} found before it ({}), none after; the device said {said}",
+            planted.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
+            evidence.join("; ")
+        ))
+    }
+
+    /// The files under the data paths that hold `p`'s value (at the shell).
+    async fn search(&mut self, d: &Deletion, p: &Canary, when: &str) -> Result<Vec<String>, Stop> {
+        let out = self
+            .shell_output(
+                &d.search_for(&p.value),
+                SEARCH_TIME,
+                &format!("the data paths were not searched {when}"),
+            )
+            .await?;
+        Ok(hits(&out, d, &p.value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_are_files_under_the_data_paths_never_the_echo() {
+        let d = Deletion {
+            console: "factory-reset".into(),
+            confirmed: "done".into(),
+            within: Duration::from_secs(5),
+            data_paths: vec!["/data".into()],
+            search: crate::model::privacy::DEFAULT_SEARCH.into(),
+        };
+        let out = "grep -rlF -e 'x@example.com' '/data'\r\n/data/settings\r\n/data/settings\r\n/etc/other\r\ngrep: /data/locked: Permission denied\r\n";
+        assert_eq!(hits(out, &d, "x@example.com"), vec!["/data/settings".to_string()]);
+        assert!(hits("grep -rlF -e 'v' '/data'\r\n", &d, "v").is_empty());
+    }
+}
