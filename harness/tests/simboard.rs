@@ -389,6 +389,45 @@ fn the_update_signature_is_shown_not_taken_on_trust(#[case] key: Option<&str>, #
     assert!(events.contains(says), "{events}");
 }
 
+/// PRV-02, PRV-03: the board's usage analytics (declared `consent: true`) run only while
+/// the owner consents. With consent every board contacts the analytics host (the positive
+/// control); the tracks-without-consent board contacts it before consent (PRV-02), the
+/// ignores-withdrawal board after withdrawal (PRV-03).
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass", "")]
+#[case::before_consent(
+    "devices/simboard-tracks-without-consent.yaml",
+    "failure",
+    "PRV-02 (6-2): before the user gave consent the device contacted analytics.simboard.test"
+)]
+#[case::after_withdrawal(
+    "devices/simboard-ignores-withdrawal.yaml",
+    "failure",
+    "PRV-03 (6-3): after the user withdrew consent (`consent off`) the device still contacted analytics.simboard.test"
+)]
+fn consent_based_destinations_follow_the_users_consent(#[case] profile: &str, #[case] want: &str, #[case] says: &str) {
+    let (cases, code, dir, out) = run_only(profile, &["consent-phases"]);
+    let c = &cases["consent-phases"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    let phases: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("results/scenarios/consent-phases/consent-phases.json"))
+            .expect("consent-phases.json"),
+    )
+    .expect("json");
+    let analytics = |phase: usize| phases["phases"][phase]["destinations"]["analytics.simboard.test"].clone();
+    // the positive control, on every board: with consent the analytics flow is seen
+    assert!(analytics(1)["flows"].as_u64().unwrap_or(0) > 0, "{phases:#}");
+    assert!(analytics(1)["bytes"].as_u64().unwrap_or(0) > 0, "{phases:#}");
+    if want == "failure" {
+        assert!(c.message.starts_with(says), "{c:?}");
+        assert_eq!(code, Some(1));
+    } else {
+        assert_eq!(analytics(0)["flows"], 0, "{phases:#}");
+        assert_eq!(analytics(2)["flows"], 0, "{phases:#}");
+        assert_eq!(code, Some(0));
+    }
+}
+
 /// DEL-01, DEL-02: the user's factory reset (typed at the shell) erases what the owner set.
 /// Both boards show the planted values in /data first (the positive control); the good
 /// board's reset erases them and says so, the reset-keeps-data board's leaves them: FAIL

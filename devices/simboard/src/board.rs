@@ -126,10 +126,14 @@ pub enum Flaw {
     /// The user's factory reset (`factory-reset` at its shell) asks for setup again but
     /// leaves what the owner set (e-mail, Wi-Fi PSK) in /data/settings.
     ResetKeepsData,
+    /// Sends its usage analytics whether or not the owner consented.
+    TracksWithoutConsent,
+    /// Keeps sending its usage analytics after the owner withdrew consent (until reboot).
+    IgnoresWithdrawal,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 46] = [
+    pub const ALL: [Flaw; 48] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -176,6 +180,8 @@ impl Flaw {
         Flaw::PasswordOverHttp,
         Flaw::ResetKeepsPassword,
         Flaw::ResetKeepsData,
+        Flaw::TracksWithoutConsent,
+        Flaw::IgnoresWithdrawal,
     ];
 
     pub fn name(self) -> &'static str {
@@ -226,6 +232,8 @@ impl Flaw {
             Flaw::PasswordOverHttp => "password-over-http",
             Flaw::ResetKeepsPassword => "reset-keeps-password",
             Flaw::ResetKeepsData => "reset-keeps-data",
+            Flaw::TracksWithoutConsent => "tracks-without-consent",
+            Flaw::IgnoresWithdrawal => "ignores-withdrawal",
         }
     }
 
@@ -484,8 +492,24 @@ impl Board {
             // its second TLS client: HTTPS telemetry to its cloud, checked with the same CA
             if https.1.contains(&Flaw::UndeclaredTracker) {
                 let t = https.0.clone();
-                std::thread::spawn(move || crate::mqtt::https_loop(&t, &[], "metrics.adtrack.test", "/collect"));
+                std::thread::spawn(move || {
+                    crate::mqtt::https_loop(&t, &[], "metrics.adtrack.test", "/collect", &|| true)
+                });
             }
+            // usage analytics, only with the owner's consent (`consent on`; off at the factory)
+            let (t, state, flaws) = (https.0.clone(), self.opts.state.clone(), https.1.clone());
+            std::thread::spawn(move || {
+                let ever = std::sync::atomic::AtomicBool::new(false);
+                let gate = || {
+                    let on = State::load(&state).get("analytics_consent") == Some("on");
+                    if on {
+                        ever.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    on || flaws.contains(&Flaw::TracksWithoutConsent)
+                        || (flaws.contains(&Flaw::IgnoresWithdrawal) && ever.load(std::sync::atomic::Ordering::Relaxed))
+                };
+                crate::mqtt::https_loop(&t, &[], "analytics.simboard.test", "/v1/usage", &gate)
+            });
             std::thread::spawn(move || crate::mqtt::https_telemetry(&https.0, &https.1));
         }
         if let (true, Some(url)) = (
@@ -865,7 +889,7 @@ impl Board {
             match cmd {
                 "" => {}
                 "help" => {
-                    self.out("commands: version, id, set, config get update_server, cat /etc/shadow, grep -rlF -e TEXT PATH..., flash-raw URL, passwd, reboot, factory-reset, exit\r\n")
+                    self.out("commands: version, id, set, config get update_server, cat /etc/shadow, grep -rlF -e TEXT PATH..., consent on|off, flash-raw URL, passwd, reboot, factory-reset, exit\r\n")
                 }
                 set if set.starts_with("set ") || set == "set" => self.set(set),
                 raw if raw.starts_with("flash-raw ") => {
@@ -878,6 +902,19 @@ impl Board {
                         .unwrap_or("updates.simboard.test")
                         .to_string();
                     self.out(&format!("update_server={v}\r\n"));
+                }
+                "consent on" | "consent off" => {
+                    let on = cmd == "consent on";
+                    let mut st = State::load(&self.opts.state);
+                    st.data.retain(|(n, _)| n != "analytics_consent");
+                    st.data.push(("analytics_consent".into(), if on { "on" } else { "off" }.into()));
+                    st.save(&self.opts.state);
+                    self.state.data = st.data;
+                    self.out(if on {
+                        "ok: usage analytics consent given\r\n"
+                    } else {
+                        "ok: usage analytics consent withdrawn\r\n"
+                    });
                 }
                 g if g.starts_with("grep ") => {
                     let files = self.files(user);

@@ -156,11 +156,12 @@ impl ServerCertVerifier for IgnoreName {
 /// (port 443), its certificate checked against the CA the board was provisioned with (but
 /// the https-client-no-verify flaw, which accepts any). Without a CA it sends nothing.
 pub fn https_telemetry(opts: &MqttOptions, flaws: &[Flaw]) {
-    https_loop(opts, flaws, "telemetry.simboard.test", "/v1/ingest");
+    https_loop(opts, flaws, "telemetry.simboard.test", "/v1/ingest", &|| true);
 }
 
-/// Every second (or the MQTT interval) a POST of a small JSON record to `https://HOST{path}`.
-pub fn https_loop(opts: &MqttOptions, flaws: &[Flaw], host: &'static str, path: &str) {
+/// Every second (or the MQTT interval) a POST of a small JSON record to `https://HOST{path}`,
+/// while `gate` says so (the owner's consent, for the usage analytics).
+pub fn https_loop(opts: &MqttOptions, flaws: &[Flaw], host: &'static str, path: &str, gate: &dyn Fn() -> bool) {
     #[allow(non_snake_case)]
     let HOST = host;
     if opts.ca.is_none() {
@@ -176,6 +177,10 @@ pub fn https_loop(opts: &MqttOptions, flaws: &[Flaw], host: &'static str, path: 
     let old_stack = flaws.contains(&Flaw::HttpsClientTls10);
     let mut n = 0u64;
     loop {
+        if !gate() {
+            std::thread::sleep(opts.interval.max(Duration::from_secs(1)));
+            continue;
+        }
         n += 1;
         let body = format!("{{\"device\":\"simboard-sb1\",\"uptime\":{n}}}");
         let request = format!(

@@ -84,6 +84,8 @@ pub struct Device {
     pub reading_grade: u8,
     /// How the user erases their data (`privacy.deletion`).
     pub deletion: Option<crate::model::privacy::Deletion>,
+    /// How the user gives and withdraws consent (`privacy.consent`).
+    pub consent: Option<crate::model::privacy::Consent>,
 }
 
 /// Files the profile names that do not pass the gate every named file passes
@@ -256,6 +258,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let destinations = raw.privacy.as_ref().map(|p| super::privacy::resolve(&rx, Some(p)));
     let reading_grade = super::privacy::reading_grade(&rx, raw.privacy.as_ref());
     let deletion = super::privacy::deletion(&rx, raw.privacy.as_ref());
+    let consent = super::privacy::consent(&rx, raw.privacy.as_ref());
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));
@@ -312,5 +315,6 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         destinations,
         reading_grade,
         deletion,
+        consent,
     })
 }

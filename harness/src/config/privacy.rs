@@ -25,6 +25,35 @@ pub struct RawPrivacy {
     /// How the user erases their data, what the device says then, and where it keeps the
     /// data (DEL-01, DEL-02: 5.11-1, 5.11-4).
     pub deletion: Option<RawDeletion>,
+    /// How the user gives and withdraws consent, and its factory state (PRV-02, PRV-03).
+    pub consent: Option<RawConsent>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsent {
+    /// The consent's state at the factory: `off` (the user opts in) or `on`.
+    pub default: ConsentDefault,
+    /// How the user gives consent.
+    pub give: RawConsoleAction,
+    /// How the user withdraws it.
+    pub withdraw: RawConsoleAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentDefault {
+    Off,
+    On,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsoleAction {
+    /// The command, typed at the device's shell.
+    pub console: Loc<String>,
+    /// A regular expression of the device's answer when it took it.
+    pub accepted: Loc<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -51,6 +80,10 @@ pub struct RawDestination {
     pub host: Loc<String>,
     /// essential | telemetry | marketing | updates | time
     pub purpose: Purpose,
+    /// Contacted only with the user's consent (PRV-02, PRV-03: never before it is given,
+    /// never after it is withdrawn).
+    #[serde(default)]
+    pub consent: bool,
 }
 
 /// A host name certbench can match: letters, digits and `-` in dot-separated labels.
@@ -91,6 +124,7 @@ pub fn resolve(rx: &Resolver, raw: Option<&RawPrivacy>) -> Vec<Destination> {
         out.push(Destination {
             host,
             purpose: d.purpose,
+            consent: d.consent,
         });
     }
     out
@@ -180,5 +214,57 @@ pub fn deletion(rx: &Resolver, raw: Option<&RawPrivacy>) -> Option<crate::model:
         within: d.within.map_or(std::time::Duration::from_secs(60), |w| w.0),
         data_paths: d.data_paths.iter().map(|p| p.value.clone()).collect(),
         search,
+    })
+}
+
+/// `privacy.consent`: given and withdrawn at the shell, each with a valid answer pattern;
+/// declared exactly when a destination needs consent.
+pub fn consent(rx: &Resolver, raw: Option<&RawPrivacy>) -> Option<crate::model::privacy::Consent> {
+    let first = raw.and_then(|p| p.destinations.iter().position(|d| d.consent));
+    let needs = first.is_some();
+    let Some(c) = raw.and_then(|p| p.consent.as_ref()) else {
+        if let (Some(i), Some(p)) = (first, raw) {
+            rx.error(
+                InputError::new(
+                    rx.file,
+                    Some(p.destinations[i].host.pos),
+                    format!("privacy.destinations[{i}].consent"),
+                    "destinations need consent, but how a user gives and withdraws it is not declared",
+                )
+                .with_hint("consent: { default: off, give: { console: CMD, accepted: REGEX }, withdraw: { console: CMD, accepted: REGEX } }"),
+            );
+        }
+        return None;
+    };
+    if !needs {
+        rx.error(
+            InputError::new(
+                rx.file,
+                Some(c.give.console.pos),
+                "privacy.consent",
+                "declared, but no destination is contacted only with consent",
+            )
+            .with_hint("mark the destinations that need the user's consent with `consent: true`"),
+        );
+    }
+    let action = |field: &str, a: &RawConsoleAction| {
+        if a.console.value.trim().is_empty() {
+            rx.error(InputError::new(
+                rx.file,
+                Some(a.console.pos),
+                format!("privacy.consent.{field}.console"),
+                "empty",
+            ));
+        }
+        rx.regex(&format!("privacy.consent.{field}.accepted"), &a.accepted);
+        crate::model::privacy::ConsoleAction {
+            console: a.console.value.trim().to_string(),
+            accepted: a.accepted.value.clone(),
+        }
+    };
+    Some(crate::model::privacy::Consent {
+        default_on: c.default == ConsentDefault::On,
+        give: action("give", &c.give),
+        withdraw: action("withdraw", &c.withdraw),
     })
 }

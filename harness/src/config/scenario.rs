@@ -316,6 +316,13 @@ pub enum RawStep {
     /// then the user's factory reset typed at the shell, its confirmation awaited, and the
     /// same search after the device's setup again: a value still there fails, naming where.
     Deletion(RawEmpty),
+    /// PRV-02, PRV-03 (6-2, 6-3): three windows of `window` (default 15s) on one timeline —
+    /// after setup without consent, after the user gives it, after the user withdraws it
+    /// (`privacy.consent`) — and in each, what the device sent to each declared destination
+    /// (names looked up, flows opened, bytes). A destination marked `consent: true`
+    /// contacted without consent fails PRV-02, after withdrawal PRV-03; if none is contacted
+    /// with consent (the positive control) the check is undecided.
+    Consent(RawConsent),
     /// CFG-01 (5.5-5): each of the profile's `config_interfaces` performed without
     /// credentials, with wrong ones and with the owner's (the positive control), the setting
     /// read back at the shell after each; a change without the owner's credentials fails.
@@ -331,6 +338,14 @@ pub enum RawStep {
 pub struct RawTlsClients {
     #[serde(default)]
     pub within: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsent {
+    /// How long each phase is watched (default 15s).
+    #[serde(default)]
+    pub window: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -948,6 +963,9 @@ pub enum StepKind {
         observe: Duration,
     },
     Deletion,
+    Consent {
+        window: Duration,
+    },
     ConfigAuth,
     ClearLogins,
     PortScan,
@@ -1182,6 +1200,9 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             }),
             RawStep::ConfigAuth(_) => Some(StepKind::ConfigAuth),
             RawStep::Deletion(_) => Some(StepKind::Deletion),
+            RawStep::Consent(c) => Some(StepKind::Consent {
+                window: c.window.unwrap_or(Dur::secs(15)).0,
+            }),
             RawStep::ClearLogins(_) => Some(StepKind::ClearLogins),
             RawStep::Canaries(t) => Some(StepKind::Canaries {
                 observe: t.observe.unwrap_or(Dur::secs(0)).0,

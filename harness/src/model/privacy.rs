@@ -21,6 +21,25 @@ pub enum Purpose {
 pub struct Destination {
     pub host: String,
     pub purpose: Purpose,
+    /// Contacted only with the user's consent.
+    pub consent: bool,
+}
+
+/// How the user gives and withdraws consent (`privacy.consent`, PRV-02, PRV-03).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    /// Consent is on at the factory (not given by the user).
+    pub default_on: bool,
+    pub give: ConsoleAction,
+    pub withdraw: ConsoleAction,
+}
+
+/// A command typed at the device's shell and the answer (a regular expression) that says
+/// the device took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleAction {
+    pub console: String,
+    pub accepted: String,
 }
 
 impl Destination {
@@ -77,6 +96,7 @@ mod tests {
         let d = |h: &str| Destination {
             host: h.into(),
             purpose: Purpose::Telemetry,
+            consent: false,
         };
         assert!(d("telemetry.example.com").covers("Telemetry.Example.com."));
         assert!(!d("telemetry.example.com").covers("x.telemetry.example.com"));

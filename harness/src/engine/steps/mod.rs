@@ -8,6 +8,7 @@ mod access;
 mod canaries;
 mod clear_logins;
 mod config_auth;
+mod consent;
 mod console;
 mod debug;
 mod deletion;
@@ -146,6 +147,7 @@ impl Run<'_> {
             StepKind::SecureBoot => self.secure_boot().await,
             StepKind::Destinations { observe } => self.destinations(*observe).await,
             StepKind::Deletion => self.deletion().await,
+            StepKind::Consent { window } => self.consent(*window).await,
             StepKind::ConfigAuth => self.config_auth().await,
             StepKind::ClearLogins => self.clear_logins().await,
             StepKind::Canaries { observe } => self.canaries(*observe).await,
