@@ -389,6 +389,33 @@ fn the_update_signature_is_shown_not_taken_on_trust(#[case] key: Option<&str>, #
     assert!(events.contains(says), "{events}");
 }
 
+/// PRV-05 on the device: the good board serves the reviewed policy byte for byte (PASS);
+/// the serves-old-policy board serves one without a deletion clause (FAIL naming it).
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass")]
+#[case::old_policy("devices/simboard-serves-old-policy.yaml", "failure")]
+fn the_policy_the_device_serves_is_the_reviewed_one(#[case] profile: &str, #[case] want: &str) {
+    let (cases, code, dir, out) = run_only(profile, &["privacy-policy-on-device"]);
+    let c = &cases["privacy-policy-on-device"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    if want == "failure" {
+        assert!(
+            c.message
+                .starts_with("PRV-05: the privacy policy the device serves (/privacy on web (http_form over TLS")
+                && c.message.contains("lacks: how to delete data and the account"),
+            "{c:?}"
+        );
+        assert_eq!(code, Some(1));
+    } else {
+        let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+        assert!(
+            events.contains("the device serves the reviewed privacy policy at /privacy"),
+            "{events}"
+        );
+        assert_eq!(code, Some(0));
+    }
+}
+
 /// PRV-02, PRV-03: the board's usage analytics (declared `consent: true`) run only while
 /// the owner consents. With consent every board contacts the analytics host (the positive
 /// control); the tracks-without-consent board contacts it before consent (PRV-02), the

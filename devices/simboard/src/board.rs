@@ -130,10 +130,13 @@ pub enum Flaw {
     TracksWithoutConsent,
     /// Keeps sending its usage analytics after the owner withdrew consent (until reboot).
     IgnoresWithdrawal,
+    /// Its web page /privacy serves an older policy than the maker's document (one that
+    /// says nothing of deleting data or the account).
+    ServesOldPolicy,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 48] = [
+    pub const ALL: [Flaw; 49] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -182,6 +185,7 @@ impl Flaw {
         Flaw::ResetKeepsData,
         Flaw::TracksWithoutConsent,
         Flaw::IgnoresWithdrawal,
+        Flaw::ServesOldPolicy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -234,6 +238,7 @@ impl Flaw {
             Flaw::ResetKeepsData => "reset-keeps-data",
             Flaw::TracksWithoutConsent => "tracks-without-consent",
             Flaw::IgnoresWithdrawal => "ignores-withdrawal",
+            Flaw::ServesOldPolicy => "serves-old-policy",
         }
     }
 

@@ -561,6 +561,9 @@ fn redirect(w: &mut dyn Conn, a: &Accounts) {
     respond(w, "301 Moved Permanently", &to, "");
 }
 
+/// The policy an older firmware shipped: no word on deleting data or the account.
+const OLD_POLICY: &str = "# Privacy policy\n\nWe collect this personal data: your e-mail address and the serial number of your device.\nWe use it to show you readings in the app; that is its only purpose.\nWe share data with one third party, the firm that hosts our servers.\nWe keep readings for 12 months.\nIf we change this policy, we notify you by e-mail 30 days in advance.\nYou can unsubscribe from marketing e-mails at any time.\n";
+
 fn respond(w: &mut dyn Conn, status: &str, extra: &str, body: &str) {
     let _ = w.write_all(
         format!(
@@ -598,6 +601,15 @@ fn web(w: &mut dyn Conn, a: &Accounts) {
     let mut parts = request.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     match (method, path) {
+        // the privacy policy, as its owner reads it on the device
+        ("GET", "/privacy") => {
+            let policy = if a.opts.flaws.contains(&Flaw::ServesOldPolicy) {
+                OLD_POLICY
+            } else {
+                include_str!("../../simboard-docs/privacy-policy.md")
+            };
+            respond(w, "200 OK", "", policy)
+        }
         ("GET", "/admin") => {
             let creds = header("authorization")
                 .and_then(|v| v.strip_prefix("Basic ").and_then(b64_decode))

@@ -86,6 +86,8 @@ pub struct Device {
     pub deletion: Option<crate::model::privacy::Deletion>,
     /// How the user gives and withdraws consent (`privacy.consent`).
     pub consent: Option<crate::model::privacy::Consent>,
+    /// Where the device serves its privacy policy (`privacy.policy_page`).
+    pub policy_page: Option<crate::model::privacy::PolicyPage>,
 }
 
 /// Files the profile names that do not pass the gate every named file passes
@@ -259,6 +261,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let reading_grade = super::privacy::reading_grade(&rx, raw.privacy.as_ref());
     let deletion = super::privacy::deletion(&rx, raw.privacy.as_ref());
     let consent = super::privacy::consent(&rx, raw.privacy.as_ref());
+    let policy_page = super::privacy::policy_page(&rx, raw.privacy.as_ref(), &raw.services);
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));
@@ -316,5 +319,6 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         reading_grade,
         deletion,
         consent,
+        policy_page,
     })
 }

@@ -77,6 +77,7 @@ const NOT_FILES: &[&str] = &[
     "personal_data[].set.request.path",
     "services[].path",
     "services[].session.path",
+    "privacy.policy_page.path",
     "update.delivery.pull.manifest_path",
     "update.image_path",
     // the maker's Ed25519 public key, written in hex in the profile

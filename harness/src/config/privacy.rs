@@ -27,6 +27,18 @@ pub struct RawPrivacy {
     pub deletion: Option<RawDeletion>,
     /// How the user gives and withdraws consent, and its factory state (PRV-02, PRV-03).
     pub consent: Option<RawConsent>,
+    /// Where the device itself serves its privacy policy (a page of a declared web
+    /// service): fetched and compared with the reviewed document (PRV-05, DOC-03).
+    pub policy_page: Option<RawPolicyPage>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicyPage {
+    /// A declared `services` entry of kind http_form, http_basic, http_digest or no_login.
+    pub service: Loc<String>,
+    /// The page's path, e.g. `/privacy`.
+    pub path: Loc<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -266,5 +278,50 @@ pub fn consent(rx: &Resolver, raw: Option<&RawPrivacy>) -> Option<crate::model::
         default_on: c.default == ConsentDefault::On,
         give: action("give", &c.give),
         withdraw: action("withdraw", &c.withdraw),
+    })
+}
+
+/// `privacy.policy_page`: a page of a declared web service.
+pub fn policy_page(
+    rx: &Resolver,
+    raw: Option<&RawPrivacy>,
+    services: &[super::services::RawService],
+) -> Option<crate::model::privacy::PolicyPage> {
+    use super::services::ServiceKind;
+    let p = raw?.policy_page.as_ref()?;
+    let web = services
+        .iter()
+        .find(|s| s.name.value == p.service.value)
+        .is_some_and(|s| {
+            matches!(
+                s.kind,
+                ServiceKind::HttpBasic | ServiceKind::HttpDigest | ServiceKind::HttpForm | ServiceKind::NoLogin
+            )
+        });
+    if !web {
+        rx.error(
+            InputError::new(
+                rx.file,
+                Some(p.service.pos),
+                "privacy.policy_page.service",
+                format!("{:?} is not a declared web service", p.service.value),
+            )
+            .with_hint("name a `services` entry of kind http_form, http_basic, http_digest or no_login"),
+        );
+    }
+    if !p.path.value.starts_with('/') || p.path.value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        rx.error(InputError::new(
+            rx.file,
+            Some(p.path.pos),
+            "privacy.policy_page.path",
+            format!(
+                "{:?} is not a request path (it starts with / and has no spaces)",
+                p.path.value
+            ),
+        ));
+    }
+    Some(crate::model::privacy::PolicyPage {
+        service: p.service.value.clone(),
+        path: p.path.value.clone(),
     })
 }

@@ -323,6 +323,10 @@ pub enum RawStep {
     /// contacted without consent fails PRV-02, after withdrawal PRV-03; if none is contacted
     /// with consent (the positive control) the check is undecided.
     Consent(RawConsent),
+    /// PRV-05 / DOC-03: the privacy policy page the device serves (`privacy.policy_page`)
+    /// fetched: it must answer 200, have every clause and the readability, and be the
+    /// reviewed document (same SHA-256) — otherwise it awaits review again.
+    ServedPolicy(RawEmpty),
     /// CFG-01 (5.5-5): each of the profile's `config_interfaces` performed without
     /// credentials, with wrong ones and with the owner's (the positive control), the setting
     /// read back at the shell after each; a change without the owner's credentials fails.
@@ -966,6 +970,7 @@ pub enum StepKind {
     Consent {
         window: Duration,
     },
+    ServedPolicy,
     ConfigAuth,
     ClearLogins,
     PortScan,
@@ -1200,6 +1205,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             }),
             RawStep::ConfigAuth(_) => Some(StepKind::ConfigAuth),
             RawStep::Deletion(_) => Some(StepKind::Deletion),
+            RawStep::ServedPolicy(_) => Some(StepKind::ServedPolicy),
             RawStep::Consent(c) => Some(StepKind::Consent {
                 window: c.window.unwrap_or(Dur::secs(15)).0,
             }),

@@ -25,6 +25,14 @@ pub struct Destination {
     pub consent: bool,
 }
 
+/// Where the device serves its privacy policy (`privacy.policy_page`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyPage {
+    /// The declared service's name.
+    pub service: String,
+    pub path: String,
+}
+
 /// How the user gives and withdraws consent (`privacy.consent`, PRV-02, PRV-03).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consent {

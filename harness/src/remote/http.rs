@@ -12,6 +12,12 @@ const MAX_ANSWER: usize = 64 * 1024;
 
 /// Sends `request`, returns the status code and the whole answer (bounded).
 async fn exchange(t: &Target, request: &[u8]) -> Result<(u16, String), String> {
+    let (status, answer) = exchange_bytes(t, request).await?;
+    Ok((status, String::from_utf8_lossy(&answer).into_owned()))
+}
+
+/// As [`exchange`], the answer's bytes as they came.
+async fn exchange_bytes(t: &Target, request: &[u8]) -> Result<(u16, Vec<u8>), String> {
     let mut conn = super::target::connect(t).await?;
     let deadline = tokio::time::Instant::now() + t.service.timeout;
     tokio::time::timeout_at(deadline, conn.write_all(request))
@@ -35,13 +41,13 @@ async fn exchange(t: &Target, request: &[u8]) -> Result<(u16, String), String> {
             Ok(Err(_)) => break,
         }
     }
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text
-        .strip_prefix("HTTP/1.")
+    let status = answer
+        .strip_prefix(b"HTTP/1.")
         .and_then(|r| r.get(2..5))
+        .and_then(|c| std::str::from_utf8(c).ok())
         .and_then(|c| c.parse::<u16>().ok())
         .ok_or_else(|| "the answer is not HTTP".to_string())?;
-    Ok((status, text))
+    Ok((status, answer))
 }
 
 fn host_header(t: &Target) -> String {
@@ -379,6 +385,44 @@ async fn get_page(t: &Target, path: &str) -> Result<(u16, String), String> {
     exchange(t, req.as_bytes()).await
 }
 
+/// A GET without credentials: the status and the body (Content-Length or chunked
+/// transfer decoded; at most 64 KiB of answer read).
+pub async fn fetch(t: &Target, path: &str) -> Result<(u16, Vec<u8>), String> {
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: certbench\r\nConnection: close\r\n\r\n",
+        host_header(t)
+    );
+    let (status, raw) = exchange_bytes(t, req.as_bytes()).await?;
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Err("the answer has no end of headers".into());
+    };
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let body = &raw[end + 4..];
+    let chunked = head
+        .lines()
+        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
+    Ok((status, if chunked { dechunk(body) } else { body.to_vec() }))
+}
+
+/// A chunked body's data (what arrived of it).
+fn dechunk(mut d: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = d.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&d[..eol]);
+        let Ok(n) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else {
+            break;
+        };
+        if n == 0 {
+            break;
+        }
+        let start = eol + 2;
+        let end = (start + n).min(d.len());
+        out.extend_from_slice(&d[start..end]);
+        d = d.get(end + 2..).unwrap_or_default();
+    }
+    out
+}
+
 /// HTTP Digest: the status of a request for the protected page without credentials and the
 /// algorithms its Digest challenges offer (a challenge naming none is MD5, RFC 7616 3.3).
 pub async fn digest_offer(t: &Target) -> Result<(u16, Vec<String>), String> {
@@ -502,6 +546,12 @@ async fn form_login(t: &Target, user: &str, password: &str) -> (Outcome, String)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunked_bodies_are_decoded() {
+        assert_eq!(dechunk(b"5\r\nhello\r\n7;x=y\r\n, world\r\n0\r\n\r\n"), b"hello, world");
+        assert_eq!(dechunk(b"5\r\nhel"), b"hel");
+    }
 
     fn challenge(v: &str) -> Vec<Challenge> {
         parse_challenges(&[v.to_string()])

@@ -3,6 +3,92 @@
 use super::prelude::*;
 
 impl Run<'_> {
+    /// A maker's document, through the gate every named file passes (inside the profile's
+    /// folder, links followed; a regular file; a document is text of a few pages).
+    fn read_document(&self, path: &std::path::Path, what: &str) -> Result<Vec<u8>, Stop> {
+        let folder = self.bench.command_vars.get("profile_dir").map(std::path::PathBuf::from);
+        let roots: Vec<&std::path::Path> = folder.as_deref().into_iter().collect();
+        let roots = if roots.is_empty() {
+            vec![path.parent().unwrap_or(std::path::Path::new("/"))]
+        } else {
+            roots
+        };
+        crate::util::read_user_file(path, &roots, crate::util::limits::TEXT)
+            .map_err(|e| Stop::Error(format!("cannot read the {what}: {e}")))
+    }
+
+    /// PRV-05 / DOC-03 on the device itself: the privacy policy page it serves
+    /// (`privacy.policy_page`) has the clauses and the readability, and is the document the
+    /// reviewer read — otherwise it awaits review again.
+    pub(super) async fn served_policy(&mut self) -> StepResult {
+        let Some(page) = self.bench.device.policy_page.clone() else {
+            return Err(Stop::Skip(
+                "the maker declares no page where the device serves its privacy policy (privacy.policy_page)".into(),
+            ));
+        };
+        let Some(file) = self.bench.device.documents.privacy_policy.clone() else {
+            return Err(Stop::Error(
+                "no reviewed privacy policy to compare with (profile documents.privacy_policy)".into(),
+            ));
+        };
+        let reviewed = self.read_document(&file, "privacy policy")?;
+        let service = self
+            .bench
+            .device
+            .services
+            .iter()
+            .find(|s| s.name == page.service)
+            .cloned()
+            .ok_or_else(|| Stop::Error(format!("service {} is not declared", page.service)))?;
+        let t = crate::remote::Target::new(service.clone(), self.service_port(&service)?);
+        let url = format!("{} on {}", page.path, t.describe());
+        // a device just powered on serves its pages once it has booted: the page is asked
+        // for until then (its declared boot time and 30 s more, else a minute)
+        let boot = self.spec().map_or(Duration::from_secs(30), |s| s.boot_time);
+        let deadline = Instant::now() + boot + Duration::from_secs(30);
+        let (status, body) = loop {
+            match crate::remote::http::fetch(&t, &page.path).await {
+                Ok(answer) => break answer,
+                Err(e) if Instant::now() < deadline && e.contains("connect") => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(Stop::Error(format!("the policy page {url} was not read: {e}"))),
+            }
+        };
+        let fail = |reason: String| Stop::Fail {
+            check: Some("PRV-05".into()),
+            reason: format!("PRV-05: {reason}"),
+        };
+        if status != 200 {
+            return Err(fail(format!(
+                "the device does not serve its privacy policy where its maker says: {url} answered {status}"
+            )));
+        }
+        let text = String::from_utf8_lossy(&body);
+        let findings = crate::docs::privacy_policy(&text, self.bench.device.reading_grade);
+        if !findings.missing.is_empty() {
+            return Err(fail(format!(
+                "the privacy policy the device serves ({url}, {} bytes) lacks: {}",
+                body.len(),
+                findings.missing.join("; ")
+            )));
+        }
+        let (served, read) = (crate::util::sha256_hex(&body), crate::util::sha256_hex(&reviewed));
+        if served != read {
+            self.reviews.push(format!(
+                "DOC-03: the device serves a privacy policy ({url}, SHA-256 {served}) that is not the reviewed document ({}, SHA-256 {read}): a reviewer must read the served one",
+                file.display()
+            ));
+            return Ok(format!(
+                "the served policy ({url}) has every clause and is readable, but differs from the reviewed document: awaiting review"
+            ));
+        }
+        Ok(format!(
+            "the device serves the reviewed privacy policy at {url} (SHA-256 {served}, the same bytes as {})",
+            file.display()
+        ))
+    }
+
     /// A documentary check: automatic findings decide FAIL; otherwise a reviewer's
     /// sign-off for this check and this exact document decides, or the check awaits REVIEW.
     pub(super) fn document(&mut self, kind: crate::config::scenario::DocKind, check: &str) -> StepResult {
@@ -27,17 +113,7 @@ impl Run<'_> {
                     .replace("PrivacyPolicy", "privacy_policy"),
             ));
         };
-        // the gate every named file passes (inside the profile's folder, links followed; a
-        // regular file; a document is text of a few pages)
-        let folder = self.bench.command_vars.get("profile_dir").map(std::path::PathBuf::from);
-        let roots: Vec<&std::path::Path> = folder.as_deref().into_iter().collect();
-        let roots = if roots.is_empty() {
-            vec![path.parent().unwrap_or(std::path::Path::new("/"))]
-        } else {
-            roots
-        };
-        let bytes = crate::util::read_user_file(&path, &roots, crate::util::limits::TEXT)
-            .map_err(|e| Stop::Error(format!("cannot read the {what}: {e}")))?;
+        let bytes = self.read_document(&path, what)?;
         let text = String::from_utf8_lossy(&bytes);
         let now = time::OffsetDateTime::now_utc();
         let findings = match kind {
