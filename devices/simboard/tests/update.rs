@@ -53,6 +53,14 @@ struct Board {
     dir: tempfile::TempDir,
 }
 
+/// A test that fails half way still switches its board off (a board left running outlives
+/// the test and its folder).
+impl Drop for Board {
+    fn drop(&mut self) {
+        self.power_off();
+    }
+}
+
 impl Board {
     fn path(&self, f: &str) -> String {
         self.dir.path().join(f).display().to_string()
