@@ -441,6 +441,12 @@ fn consent_based_destinations_follow_the_users_consent(#[case] profile: &str, #[
             .expect("consent-phases.json"),
     )
     .expect("json");
+    // the volumes as a chart in the report: a person sees the phases at a glance
+    let svg = std::fs::read_to_string(dir.path().join("results/scenarios/consent-phases/consent-phases.svg"))
+        .expect("consent-phases.svg");
+    assert!(svg.contains("analytics.simboard.test, with consent:"), "{svg}");
+    let html = std::fs::read_to_string(dir.path().join("results/report.html")).expect("report");
+    assert!(html.contains("consent-phases.svg"), "the report shows the chart");
     let analytics = |phase: usize| phases["phases"][phase]["destinations"]["analytics.simboard.test"].clone();
     // the positive control, on every board: with consent the analytics flow is seen
     assert!(analytics(1)["flows"].as_u64().unwrap_or(0) > 0, "{phases:#}");

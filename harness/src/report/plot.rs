@@ -117,6 +117,111 @@ pub fn timeline_svg(
     })
 }
 
+/// A destination's name, at the left of its bars.
+struct Row {
+    y: String,
+    label: String,
+}
+
+/// One phase's bar for one destination.
+struct Bar<'a> {
+    y: String,
+    w: String,
+    color: &'static str,
+    host: &'a str,
+    phase: &'a str,
+    bytes: u64,
+    flows: usize,
+    lookups: usize,
+}
+
+struct Key<'a> {
+    x: f64,
+    tx: f64,
+    color: &'static str,
+    name: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "consent.svg")]
+struct ConsentPlot<'a> {
+    title: &'a str,
+    w: f64,
+    h: f64,
+    left: f64,
+    max: u64,
+    legend: Vec<Key<'a>>,
+    rows: Vec<Row>,
+    bars: Vec<Bar<'a>>,
+}
+
+/// What one destination got in one phase: (bytes, flows, lookups).
+pub type PhaseVolume = (u64, usize, usize);
+
+/// The consent phases as bars: per destination, one bar per phase (`phases`: the phase
+/// names; `volumes`: per destination, its host and one volume per phase), bytes to scale;
+/// a phase with lookups or flows but no bytes still shows a sliver.
+pub fn consent_svg(title: &str, phases: &[&str], volumes: &[(String, Vec<PhaseVolume>)]) -> String {
+    const COLORS: [&str; 3] = ["#999", "#080", "#d60"];
+    let (w, left, row) = (640.0_f64, 190.0_f64, 12.0 + 9.0 * phases.len() as f64);
+    let h = 44.0 + row * volumes.len() as f64;
+    let max = volumes
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|p| p.0))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let legend = phases
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Key {
+            x: 8.0 + 150.0 * i as f64,
+            tx: 22.0 + 150.0 * i as f64,
+            color: COLORS[i % COLORS.len()],
+            name,
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut bars = Vec::new();
+    for (d, (host, v)) in volumes.iter().enumerate() {
+        let top = 44.0 + row * d as f64;
+        rows.push(Row {
+            y: format!("{:.1}", top + 10.0),
+            label: host.chars().take(30).collect(),
+        });
+        for (i, (bytes, flows, lookups)) in v.iter().enumerate().take(phases.len()) {
+            let len = *bytes as f64 / max as f64 * (w - left - 12.0);
+            let sliver = if *flows + *lookups > 0 { 2.0 } else { 0.0 };
+            bars.push(Bar {
+                y: format!("{:.1}", top + 9.0 * i as f64),
+                w: format!("{:.1}", len.max(sliver)),
+                color: COLORS[i % COLORS.len()],
+                host,
+                phase: phases[i],
+                bytes: *bytes,
+                flows: *flows,
+                lookups: *lookups,
+            });
+        }
+    }
+    let page = ConsentPlot {
+        title,
+        w,
+        h,
+        left,
+        max,
+        legend,
+        rows,
+        bars,
+    };
+    page.render().unwrap_or_else(|e| {
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\"><title>plot failed: {}</title></svg>\n",
+            super::page::esc(&e.to_string())
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -138,5 +243,25 @@ mod tests {
         // fewer attempts than the free ones: no ceiling
         let few = super::timeline_svg("t", &answers[..3], &[], 10, 10);
         assert!(!few.contains("ceiling") && few.matches("<circle").count() == 3);
+    }
+
+    #[test]
+    fn the_consent_plot_has_a_bar_per_destination_and_phase_and_escapes_names() {
+        let svg = super::consent_svg(
+            "consent <&>",
+            &["before consent", "with consent", "after withdrawal"],
+            &[
+                ("analytics.example".into(), vec![(0, 0, 0), (1000, 3, 6), (0, 0, 0)]),
+                ("<evil>".into(), vec![(10, 1, 0), (10, 1, 0), (10, 1, 0)]),
+            ],
+        );
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert_eq!(svg.matches("fill=\"#080\"").count(), 3, "{svg}");
+        assert!(
+            svg.contains("analytics.example, with consent: 1000 bytes, 3 flows, 6 lookups"),
+            "{svg}"
+        );
+        assert!(!svg.contains("<evil>") && svg.contains("&lt;evil&gt;"), "{svg}");
+        assert!(svg.contains("consent &lt;&amp;&gt;"), "{svg}");
     }
 }

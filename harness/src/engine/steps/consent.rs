@@ -210,6 +210,25 @@ impl Run<'_> {
             }))
             .unwrap_or_default(),
         );
+        let names: Vec<&str> = phases.iter().map(|p| p.name).collect();
+        let volumes: Vec<(String, Vec<crate::report::plot::PhaseVolume>)> = declared
+            .iter()
+            .map(|d| {
+                let per: Vec<_> = phases
+                    .iter()
+                    .map(|p| {
+                        p.destinations
+                            .get(&d.host)
+                            .map_or((0, 0, 0), |v| (v.bytes, v.flows, v.lookups))
+                    })
+                    .collect();
+                (d.host.clone(), per)
+            })
+            .collect();
+        self.keep_evidence(
+            "consent-phases.svg",
+            crate::report::plot::consent_svg("consent phases", &names, &volumes),
+        );
         let contacted = |p: &Phase| -> Vec<String> {
             needing
                 .iter()
