@@ -77,6 +77,84 @@ fn flow_name(f: &Flow) -> Option<String> {
     })
 }
 
+/// The phases as a chart: bytes per declared destination per phase.
+fn plot(declared: &[Destination], phases: &[Phase]) -> String {
+    let names: Vec<&str> = phases.iter().map(|p| p.name).collect();
+    let volumes: Vec<(String, Vec<crate::report::plot::PhaseVolume>)> = declared
+        .iter()
+        .map(|d| {
+            let per: Vec<_> = phases
+                .iter()
+                .map(|p| {
+                    p.destinations
+                        .get(&d.host)
+                        .map_or((0, 0, 0), |v| (v.bytes, v.flows, v.lookups))
+                })
+                .collect();
+            (d.host.clone(), per)
+        })
+        .collect();
+    crate::report::plot::consent_svg("consent phases", &names, &volumes)
+}
+
+/// The verdict on the three phases (before consent, with it, after withdrawal) for the
+/// destinations that `needing` consent.
+fn verdict(phases: &[Phase; 3], needing: &[String], window: Duration, withdrawn: &str) -> StepResult {
+    let contacted = |p: &Phase| -> Vec<String> {
+        needing
+            .iter()
+            .filter_map(|h| {
+                let v = p.destinations.get(h)?;
+                v.contacted().then(|| format!("{h} ({})", v.describe()))
+            })
+            .collect()
+    };
+    let (before, with, after) = (contacted(&phases[0]), contacted(&phases[1]), contacted(&phases[2]));
+    let mut fails = Vec::new();
+    if !before.is_empty() {
+        fails.push(format!(
+            "PRV-02 (6-2): before the user gave consent the device contacted {} in {window:?} after setup",
+            before.join(", ")
+        ));
+    }
+    if !after.is_empty() {
+        fails.push(format!(
+            "PRV-03 (6-3): after the user withdrew consent ({withdrawn}) the device still contacted {} in {window:?}",
+            after.join(", ")
+        ));
+    }
+    if !fails.is_empty() {
+        let check = if before.is_empty() { "PRV-03" } else { "PRV-02" };
+        return Err(Stop::Fail {
+            check: Some(check.into()),
+            reason: format!("{} (consent-phases.json)", fails.join("; ")),
+        });
+    }
+    if with.is_empty() {
+        return Err(Stop::Error(format!(
+            "not decided: with consent given the device contacted none of {} in {window:?}, so its silence before consent and after withdrawal shows nothing (a longer window, or a device that sends when it has consent)",
+            needing.join(", ")
+        )));
+    }
+    let table: Vec<String> = phases
+        .iter()
+        .map(|p| {
+            let cells: Vec<String> = p
+                .destinations
+                .iter()
+                .map(|(h, v)| format!("{h}: {}", v.describe()))
+                .collect();
+            format!("{} — {}", p.name, cells.join("; "))
+        })
+        .collect();
+    Ok(format!(
+        "consent kept on the wire: {} contacted only with consent ({}), not before it was given nor after it was withdrawn, {window:?} each; {}",
+        needing.join(", "),
+        with.join(", "),
+        table.join(" | ")
+    ))
+}
+
 impl Run<'_> {
     fn mark(&self) -> Result<Mark, Stop> {
         let (Some(cap), Some(dns)) = (&self.bench.gateway.capture, &self.bench.gateway.dns) else {
@@ -187,17 +265,6 @@ impl Run<'_> {
                 destinations: self.tally(&declared, c0, c1)?,
             },
         ];
-        let table: Vec<String> = phases
-            .iter()
-            .map(|p| {
-                let cells: Vec<String> = p
-                    .destinations
-                    .iter()
-                    .map(|(h, v)| format!("{h}: {}", v.describe()))
-                    .collect();
-                format!("{} — {}", p.name, cells.join("; "))
-            })
-            .collect();
         self.keep_evidence(
             "consent-phases.json",
             serde_json::to_string_pretty(&serde_json::json!({
@@ -210,67 +277,8 @@ impl Run<'_> {
             }))
             .unwrap_or_default(),
         );
-        let names: Vec<&str> = phases.iter().map(|p| p.name).collect();
-        let volumes: Vec<(String, Vec<crate::report::plot::PhaseVolume>)> = declared
-            .iter()
-            .map(|d| {
-                let per: Vec<_> = phases
-                    .iter()
-                    .map(|p| {
-                        p.destinations
-                            .get(&d.host)
-                            .map_or((0, 0, 0), |v| (v.bytes, v.flows, v.lookups))
-                    })
-                    .collect();
-                (d.host.clone(), per)
-            })
-            .collect();
-        self.keep_evidence(
-            "consent-phases.svg",
-            crate::report::plot::consent_svg("consent phases", &names, &volumes),
-        );
-        let contacted = |p: &Phase| -> Vec<String> {
-            needing
-                .iter()
-                .filter_map(|h| {
-                    let v = p.destinations.get(h)?;
-                    v.contacted().then(|| format!("{h} ({})", v.describe()))
-                })
-                .collect()
-        };
-        let (before, with, after) = (contacted(&phases[0]), contacted(&phases[1]), contacted(&phases[2]));
-        let mut fails = Vec::new();
-        if !before.is_empty() {
-            fails.push(format!(
-                "PRV-02 (6-2): before the user gave consent the device contacted {} in {window:?} after setup",
-                before.join(", ")
-            ));
-        }
-        if !after.is_empty() {
-            fails.push(format!(
-                "PRV-03 (6-3): after the user withdrew consent ({withdrawn}) the device still contacted {} in {window:?}",
-                after.join(", ")
-            ));
-        }
-        if !fails.is_empty() {
-            let check = if before.is_empty() { "PRV-03" } else { "PRV-02" };
-            return Err(Stop::Fail {
-                check: Some(check.into()),
-                reason: format!("{} (consent-phases.json)", fails.join("; ")),
-            });
-        }
-        if with.is_empty() {
-            return Err(Stop::Error(format!(
-                "not decided: with consent given the device contacted none of {} in {window:?}, so its silence before consent and after withdrawal shows nothing (a longer window, or a device that sends when it has consent)",
-                needing.join(", ")
-            )));
-        }
-        Ok(format!(
-            "consent kept on the wire: {} contacted only with consent ({}), not before it was given nor after it was withdrawn, {window:?} each; {}",
-            needing.join(", "),
-            with.join(", "),
-            table.join(" | ")
-        ))
+        self.keep_evidence("consent-phases.svg", plot(&declared, &phases));
+        verdict(&phases, &needing, window, &withdrawn)
     }
 }
 
@@ -289,5 +297,78 @@ mod tests {
         assert!(v.contacted());
         assert_eq!(v.describe(), "2 lookups, 1 flows, 512 bytes, first frame 40");
         assert!(!Volume::default().contacted());
+    }
+
+    fn phases(before: Volume, with: Volume, after: Volume) -> [Phase; 3] {
+        let one = |name, v: Volume| Phase {
+            name,
+            destinations: [("stats.example".to_string(), v)].into_iter().collect(),
+        };
+        [
+            one("before consent", before),
+            one("with consent", with),
+            one("after withdrawal", after),
+        ]
+    }
+
+    fn seen(flows: usize) -> Volume {
+        Volume {
+            lookups: 1,
+            flows,
+            bytes: 100 * flows as u64,
+            first_frame: Some(7),
+        }
+    }
+
+    /// Silence counts only beside the consented phase's flow; contact outside it fails
+    /// whatever the rest shows.
+    #[test]
+    fn the_verdict_needs_the_consented_flow_to_pass() {
+        let need = vec!["stats.example".to_string()];
+        let w = Duration::from_secs(10);
+        assert!(
+            verdict(
+                &phases(Volume::default(), seen(2), Volume::default()),
+                &need,
+                w,
+                "`off`"
+            )
+            .is_ok()
+        );
+        match verdict(
+            &phases(Volume::default(), Volume::default(), Volume::default()),
+            &need,
+            w,
+            "`off`",
+        ) {
+            Err(Stop::Error(e)) => assert!(e.starts_with("not decided"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        match verdict(&phases(seen(1), seen(2), Volume::default()), &need, w, "`off`") {
+            Err(Stop::Fail { check, reason }) => {
+                assert_eq!(check.as_deref(), Some("PRV-02"));
+                assert!(
+                    reason.contains("stats.example (1 lookups, 1 flows, 100 bytes, first frame 7)"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // a flow after withdrawal fails even when none was seen with consent
+        match verdict(
+            &phases(Volume::default(), Volume::default(), seen(1)),
+            &need,
+            w,
+            "`off`",
+        ) {
+            Err(Stop::Fail { check, reason }) => {
+                assert_eq!(check.as_deref(), Some("PRV-03"));
+                assert!(
+                    reason.starts_with("PRV-03 (6-3): after the user withdrew consent (`off`)"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
