@@ -64,7 +64,13 @@ impl Run<'_> {
                 "the device does not serve its privacy policy where its maker says: {url} answered {status}"
             )));
         }
-        let text = String::from_utf8_lossy(&body);
+        let raw = String::from_utf8_lossy(&body);
+        // a web page is read as the owner's browser shows it
+        let text = if crate::docs::looks_like_html(&raw) {
+            crate::docs::html_text(&raw)
+        } else {
+            raw.into_owned()
+        };
         let findings = crate::docs::privacy_policy(&text, self.bench.device.reading_grade);
         if !findings.missing.is_empty() {
             return Err(fail(format!(
