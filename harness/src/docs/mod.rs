@@ -216,14 +216,14 @@ pub fn html_text(html: &str) -> String {
             i += lower[i..].find('>').map_or(lower.len() - i, |e| e + 1);
             continue;
         }
-        if rest.starts_with('<') {
+        if let Some(tag) = rest.strip_prefix('<') {
             let end = rest.find('>').map_or(rest.len(), |e| e + 1);
-            let name: String = rest[1..end]
+            let name: String = tag
                 .trim_start_matches('/')
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric())
                 .collect();
-            let opening = !rest[1..].starts_with('/');
+            let opening = !tag.starts_with('/');
             match name.as_str() {
                 "h1" | "h2" | "h3" | "h4" | "h5" | "h6" if opening => out.push_str("\n\n# "),
                 "p" | "div" | "li" | "br" | "tr" | "td" | "th" | "section" | "article" | "ul" | "ol" | "table"
