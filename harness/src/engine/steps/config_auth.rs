@@ -231,14 +231,19 @@ impl Run<'_> {
 
     /// The declared service a request goes to, ready to drive.
     pub(super) fn request_target(&self, req: &Request) -> Result<Target, Stop> {
+        self.service_target(&req.service)
+    }
+
+    /// The declared service `name` as a target on its port this run.
+    pub(super) fn service_target(&self, name: &str) -> Result<Target, Stop> {
         let service = self
             .bench
             .device
             .services
             .iter()
-            .find(|s| s.name == req.service)
+            .find(|s| s.name == name)
             .cloned()
-            .ok_or_else(|| Stop::Error(format!("service {} is not declared", req.service)))?;
+            .ok_or_else(|| Stop::Error(format!("service {name} is not declared")))?;
         Ok(Target::new(service.clone(), self.service_port(&service)?))
     }
 

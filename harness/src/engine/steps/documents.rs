@@ -32,15 +32,7 @@ impl Run<'_> {
             ));
         };
         let reviewed = self.read_document(&file, "privacy policy")?;
-        let service = self
-            .bench
-            .device
-            .services
-            .iter()
-            .find(|s| s.name == page.service)
-            .cloned()
-            .ok_or_else(|| Stop::Error(format!("service {} is not declared", page.service)))?;
-        let t = crate::remote::Target::new(service.clone(), self.service_port(&service)?);
+        let t = self.service_target(&page.service)?;
         let url = format!("{} on {}", page.path, t.describe());
         // a device just powered on serves its pages once it has booted: the page is asked
         // for until then (its declared boot time and 30 s more, else a minute)
