@@ -14,6 +14,10 @@ use crate::config::credentials::Login;
 use crate::config::scenario::{ChangeOutcome, LoginOutcome};
 use crate::console::{Console, Wait};
 
+/// How long one wait in a remote shell's password dialog lasts before the session is looked
+/// at again.
+const REMOTE_SLICE: Duration = Duration::from_secs(1);
+
 /// The prompt the device is known to be waiting at (already consumed from the buffer).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum AtPrompt {
@@ -357,7 +361,16 @@ impl Run<'_> {
                 }
                 continue;
             }
-            let answer = match c.expect(&pats, deadline, None).await {
+            // a remote session may end between the check above and the wait: the wait
+            // never saw it connected, so it would not notice; short slices bring the
+            // check round again
+            let slice = if self.remote_shell.is_some() {
+                deadline.min(Instant::now() + REMOTE_SLICE)
+            } else {
+                deadline
+            };
+            let answer = match c.expect(&pats, slice, None).await {
+                Ok(Wait::Timeout) if Instant::now() < deadline => continue,
                 Ok(a) => a,
                 // the session ended: decided above, on the next turn
                 Err(_) if self.remote_shell.is_some() => continue,
