@@ -38,6 +38,9 @@ struct Inner {
     /// How many times the console came back after being lost.
     reopened: u64,
     was_opened: bool,
+    /// One session (SSH, telnet): once ended it never comes back, unlike a serial line
+    /// whose board reboots.
+    one_session: bool,
     /// The last received bytes as they came (at most [`RAW_TAIL`] .. 2×), and how many were
     /// received in all: a negative window also judges the raw stream.
     raw_tail: Vec<u8>,
@@ -67,12 +70,21 @@ impl Feed {
                 last_link_change: None,
                 reopened: 0,
                 was_opened: false,
+                one_session: false,
                 raw_tail: Vec::new(),
                 rx_total: 0,
             }),
             notify: Notify::new(),
             epoch,
         })
+    }
+
+    /// A feed for one session (SSH, telnet): a wait that begins after the session ended
+    /// ends at once instead of at its deadline.
+    pub fn one_session(epoch: Instant) -> Arc<Self> {
+        let f = Self::new(epoch);
+        f.lock().one_session = true;
+        f
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -206,7 +218,11 @@ impl Console {
     ) -> Result<Wait, String> {
         let mut cursor = Cursor::default();
         let mut next_wake = wake.map(|(d, _)| Instant::now() + d);
-        let mut was_connected = false;
+        // a session that already ended counts as lost now, not as a board yet to come up
+        let mut was_connected = {
+            let g = self.feed.lock();
+            g.one_session && g.was_opened
+        };
         let mut lost_since: Option<Instant> = None;
         loop {
             let notified = self.feed.notify.notified();
@@ -380,6 +396,35 @@ mod tests {
             writes.iter().map(|w| w.duration_since(start)).collect::<Vec<_>>()
         );
         assert!(!writes.is_empty(), "the quiet console got its wake-up");
+    }
+
+    /// A wait that begins after an SSH or telnet session ended ends at once with the
+    /// reason; on a serial line the same wait lasts (the board may be rebooting).
+    #[tokio::test]
+    async fn a_wait_after_a_session_ended_ends_at_once_but_a_serial_line_is_awaited() {
+        let never = Regex::new("never printed").expect("regex");
+        let session = Feed::one_session(Instant::now());
+        session.event("SSH session".into(), Some(true));
+        session.event("the SSH session ended".into(), Some(false));
+        let c = Console::new(session, Arc::new(Recorder::default())).with_lost_grace(Duration::from_millis(50));
+        let start = Instant::now();
+        let r = c.expect(&[&never], start + Duration::from_secs(5), None).await;
+        assert_eq!(r.err().as_deref(), Some("the SSH session ended"));
+        assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+
+        let serial = Feed::new(Instant::now());
+        serial.event("opened".into(), Some(true));
+        serial.event("lost".into(), Some(false));
+        let c = Console::new(serial.clone(), Arc::new(Recorder::default())).with_lost_grace(Duration::from_millis(50));
+        let back = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            serial.event("opened".into(), Some(true));
+            serial.rx(b"login: ");
+        });
+        let login = Regex::new("login: $").expect("regex");
+        let r = c.expect(&[&login], Instant::now() + Duration::from_secs(5), None).await;
+        back.await.expect("task");
+        assert!(matches!(r, Ok(Wait::Found(_))), "{r:?}");
     }
 
     #[test]

@@ -178,7 +178,7 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
         .await
         .map_err(|_| late("shell"))?
         .map_err(|e| format!("no shell: {e}"))?;
-    let feed = Feed::new(std::time::Instant::now());
+    let feed = Feed::one_session(std::time::Instant::now());
     feed.event(format!("SSH session to {}", t.describe()), Some(true));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let fed = feed.clone();

@@ -278,7 +278,7 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<(Co
         .ok_or("the telnet service declares no prompts")?;
     let conn = super::target::connect(t).await?;
     let (mut rd, mut wr) = tokio::io::split(conn);
-    let feed = Feed::new(std::time::Instant::now());
+    let feed = Feed::one_session(std::time::Instant::now());
     feed.event(format!("telnet session to {}", t.describe()), Some(true));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let fed = feed.clone();
