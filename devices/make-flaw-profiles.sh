@@ -11,8 +11,8 @@ for flaw in no-forced-change weak-passwords factory-password-kept factory-passwo
     legacy-tls expired-certificate shared-tls-key weak-ssh tls-version-fallback remote-factory-nag sessions-survive-change \
     plain-http-poll telemetry-http-80 https-client-no-verify https-client-tls10 telemetry-leaks-email psk-in-dns md5-password-store config-without-auth \
     config-saved-before-auth broker-anonymous boots-unsigned undeclared-tracker \
-    password-over-http reset-keeps-password reset-keeps-data \
-    tracks-without-consent ignores-withdrawal serves-old-policy; do
+    password-over-http reset-keeps-password reset-keeps-token \
+    telemetry-before-consent telemetry-after-withdrawal serves-old-policy no-deletion-notice cloud-account-kept; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"

@@ -418,17 +418,17 @@ fn the_policy_the_device_serves_is_the_reviewed_one(#[case] profile: &str, #[cas
 
 /// PRV-02, PRV-03: the board's usage analytics (declared `consent: true`) run only while
 /// the owner consents. With consent every board contacts the analytics host (the positive
-/// control); the tracks-without-consent board contacts it before consent (PRV-02), the
-/// ignores-withdrawal board after withdrawal (PRV-03).
+/// control); the telemetry-before-consent board contacts it before consent (PRV-02), the
+/// telemetry-after-withdrawal board after withdrawal (PRV-03).
 #[rstest]
 #[case::good("devices/simboard.yaml", "pass", "")]
 #[case::before_consent(
-    "devices/simboard-tracks-without-consent.yaml",
+    "devices/simboard-telemetry-before-consent.yaml",
     "failure",
     "PRV-02 (6-2): before the user gave consent the device contacted analytics.simboard.test"
 )]
 #[case::after_withdrawal(
-    "devices/simboard-ignores-withdrawal.yaml",
+    "devices/simboard-telemetry-after-withdrawal.yaml",
     "failure",
     "PRV-03 (6-3): after the user withdrew consent (`consent off`) the device still contacted analytics.simboard.test"
 )]
@@ -462,35 +462,103 @@ fn consent_based_destinations_follow_the_users_consent(#[case] profile: &str, #[
 }
 
 /// DEL-01, DEL-02: the user's factory reset (typed at the shell) erases what the owner set.
-/// Both boards show the planted values in /data first (the positive control); the good
-/// board's reset erases them and says so, the reset-keeps-data board's leaves them: FAIL
-/// naming the file.
+/// Every board shows the planted values in /data first (the positive control); the good
+/// board's reset erases them and says so; the reset-keeps-token board's leaves the account
+/// token on flash: FAIL DEL-01 naming the value and the file; the no-deletion-notice board
+/// erases everything but says nothing: FAIL DEL-02.
 #[rstest]
-#[case::good("devices/simboard.yaml", "pass")]
-#[case::keeps_data("devices/simboard-reset-keeps-data.yaml", "failure")]
-fn the_users_factory_reset_erases_the_owners_data(#[case] profile: &str, #[case] want: &str) {
+#[case::good("devices/simboard.yaml", "pass", "")]
+#[case::keeps_token(
+    "devices/simboard-reset-keeps-token.yaml",
+    "failure",
+    "DEL-01: after the user's factory reset (`factory-reset`) the owner's data is still on the device: account_token (security) still in /data/settings (searched in /data)"
+)]
+#[case::no_notice(
+    "devices/simboard-no-deletion-notice.yaml",
+    "failure",
+    "DEL-02: the device did not confirm the deletion: no line matching \"Factory reset done: your data has been erased\""
+)]
+fn the_users_factory_reset_erases_the_owners_data(#[case] profile: &str, #[case] want: &str, #[case] says: &str) {
     let (cases, code, dir, out) = run_only(profile, &["reset-deletes-data"]);
     let c = &cases["reset-deletes-data"];
     assert_eq!(c.status, want, "{c:?}\n{out}");
     let evidence = std::fs::read_to_string(dir.path().join("results/scenarios/reset-deletes-data/deletion.txt"))
         .expect("deletion.txt");
     assert!(
-        evidence.contains("before the reset: owner_email: /data/settings; wifi_psk: /data/settings"),
+        evidence.contains(
+            "before the reset: owner_email: /data/settings; wifi_psk: /data/settings; account_token: /data/settings"
+        ),
         "{evidence}"
     );
-    assert!(evidence.contains("confirmation seen"), "{evidence}");
     if want == "failure" {
-        assert!(
-            c.message.starts_with(
-                "DEL-01: after the user's factory reset (`factory-reset`) the owner's data is still on the device: owner_email (personal) still in /data/settings; wifi_psk (security) still in /data/settings"
-            ),
-            "{c:?}"
-        );
+        assert!(c.message.starts_with(says), "{c:?}");
         assert_eq!(code, Some(1));
     } else {
+        assert!(evidence.contains("confirmation seen"), "{evidence}");
         assert!(evidence.contains("none found"), "{evidence}");
         assert_eq!(code, Some(0));
     }
+}
+
+/// DEL-03 (5.11-2): the reset also deletes the owner's cloud account. Both boards publish
+/// telemetry to the bench's broker before the reset (the positive control); the good board
+/// then asks for the deletion on account/<id>/delete; the cloud-account-kept board never
+/// does: FAIL naming what it published instead. Declared nothing: not applicable.
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass")]
+#[case::kept("devices/simboard-cloud-account-kept.yaml", "failure")]
+fn the_users_factory_reset_deletes_the_cloud_account(#[case] profile: &str, #[case] want: &str) {
+    let (cases, code, dir, out) = run_only(profile, &["reset-deletes-cloud-account"]);
+    let c = &cases["reset-deletes-cloud-account"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    assert_eq!(c.classname, "DEL-03");
+    if want == "failure" {
+        assert!(
+            c.message.starts_with(
+                "DEL-03: within 30s of the user's factory reset (`factory-reset`) the device sent its cloud no request to delete the owner's account (no PUBLISH on \"account/+/delete\")"
+            ),
+            "{c:?}"
+        );
+        assert!(
+            c.message.contains("(before it: session #") && c.message.contains("on the TLS MQTT listener"),
+            "names the positive control: {c:?}"
+        );
+        assert_eq!(code, Some(1));
+    } else {
+        let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+        assert!(
+            events.contains("the device asked its cloud to delete the account on \\\"account/+/delete\\\": session #"),
+            "{events}"
+        );
+        assert_eq!(code, Some(0));
+    }
+}
+
+/// DEL-03 without its positive control is undecided: a board that never talks to the
+/// bench's broker (its cloud client not started) cannot show a kept account by its
+/// silence: ERROR. A maker that declares no cloud deletion: not applicable, with the reason.
+#[test]
+fn cloud_deletion_without_its_control_is_undecided_and_undeclared_is_not_applicable() {
+    let (_r, c, _, out) = board_edited(
+        "devices/simboard.yaml",
+        &[("--mqtt-host {{mqtt.host}} ", "")],
+        "reset-deletes-cloud-account",
+        false,
+    );
+    assert_eq!(c.status, "error", "{c:?}\n{out}");
+    assert!(
+        c.message
+            .starts_with("not decided: the device published nothing to the bench's broker within 30s before the reset"),
+        "{c:?}"
+    );
+    let (_r, c, _, out) = board_edited(
+        "devices/simboard.yaml",
+        &[("    cloud: { mqtt_topic: 'account/+/delete', within: 30s }\n", "")],
+        "reset-deletes-cloud-account",
+        false,
+    );
+    assert_eq!(c.status, "skipped", "{c:?}\n{out}");
+    assert!(c.message.contains("privacy.deletion.cloud"), "{c:?}");
 }
 
 /// DEL-01/DEL-02 cannot pass on what they did not see: a search that finds nothing before
@@ -507,7 +575,7 @@ fn deletion_without_its_control_is_undecided_and_without_confirmation_fails() {
     assert_eq!(c.status, "error", "{c:?}\n{out}");
     assert!(
         c.message
-            .contains("owner_email, wifi_psk not found in /var/lib/simboard before the reset either"),
+            .contains("owner_email, wifi_psk, account_token not found in /var/lib/simboard before the reset either"),
         "{c:?}"
     );
     let (_r, c, _, out) = board_edited(
@@ -527,7 +595,7 @@ fn deletion_without_its_control_is_undecided_and_without_confirmation_fails() {
     let (_r, c, _, out) = board_edited(
         "devices/simboard.yaml",
         &[(
-            "  deletion:\n    console: factory-reset\n    confirmed: 'Factory reset done: your data has been erased'\n    data_paths: [/data]\n",
+            "  deletion:\n    console: factory-reset\n    confirmed: 'Factory reset done: your data has been erased'\n    data_paths: [/data]\n    # the reset also deletes the owner's cloud account: the board asks its broker (DEL-03)\n    cloud: { mqtt_topic: 'account/+/delete', within: 30s }\n",
             "",
         )],
         "reset-deletes-data",

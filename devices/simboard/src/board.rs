@@ -124,19 +124,24 @@ pub enum Flaw {
     /// everything but the owner's password.
     ResetKeepsPassword,
     /// The user's factory reset (`factory-reset` at its shell) asks for setup again but
-    /// leaves what the owner set (e-mail, Wi-Fi PSK) in /data/settings.
-    ResetKeepsData,
+    /// leaves the owner's cloud account token on flash (/data/settings).
+    ResetKeepsToken,
     /// Sends its usage analytics whether or not the owner consented.
-    TracksWithoutConsent,
+    TelemetryBeforeConsent,
     /// Keeps sending its usage analytics after the owner withdrew consent (until reboot).
-    IgnoresWithdrawal,
+    TelemetryAfterWithdrawal,
     /// Its web page /privacy serves an older policy than the maker's document (one that
     /// says nothing of deleting data or the account).
     ServesOldPolicy,
+    /// The user's factory reset erases the data but says nothing when done.
+    NoDeletionNotice,
+    /// The user's factory reset erases the board but never asks its cloud to delete the
+    /// owner's account.
+    CloudAccountKept,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 49] = [
+    pub const ALL: [Flaw; 51] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -182,10 +187,12 @@ impl Flaw {
         Flaw::UndeclaredTracker,
         Flaw::PasswordOverHttp,
         Flaw::ResetKeepsPassword,
-        Flaw::ResetKeepsData,
-        Flaw::TracksWithoutConsent,
-        Flaw::IgnoresWithdrawal,
+        Flaw::ResetKeepsToken,
+        Flaw::TelemetryBeforeConsent,
+        Flaw::TelemetryAfterWithdrawal,
         Flaw::ServesOldPolicy,
+        Flaw::NoDeletionNotice,
+        Flaw::CloudAccountKept,
     ];
 
     pub fn name(self) -> &'static str {
@@ -235,10 +242,12 @@ impl Flaw {
             Flaw::UndeclaredTracker => "undeclared-tracker",
             Flaw::PasswordOverHttp => "password-over-http",
             Flaw::ResetKeepsPassword => "reset-keeps-password",
-            Flaw::ResetKeepsData => "reset-keeps-data",
-            Flaw::TracksWithoutConsent => "tracks-without-consent",
-            Flaw::IgnoresWithdrawal => "ignores-withdrawal",
+            Flaw::ResetKeepsToken => "reset-keeps-token",
+            Flaw::TelemetryBeforeConsent => "telemetry-before-consent",
+            Flaw::TelemetryAfterWithdrawal => "telemetry-after-withdrawal",
             Flaw::ServesOldPolicy => "serves-old-policy",
+            Flaw::NoDeletionNotice => "no-deletion-notice",
+            Flaw::CloudAccountKept => "cloud-account-kept",
         }
     }
 
@@ -510,8 +519,9 @@ impl Board {
                     if on {
                         ever.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
-                    on || flaws.contains(&Flaw::TracksWithoutConsent)
-                        || (flaws.contains(&Flaw::IgnoresWithdrawal) && ever.load(std::sync::atomic::Ordering::Relaxed))
+                    on || flaws.contains(&Flaw::TelemetryBeforeConsent)
+                        || (flaws.contains(&Flaw::TelemetryAfterWithdrawal)
+                            && ever.load(std::sync::atomic::Ordering::Relaxed))
                 };
                 crate::mqtt::https_loop(&t, &[], "analytics.simboard.test", "/v1/usage", &gate)
             });
@@ -850,7 +860,7 @@ impl Board {
 
     /// `set NAME VALUE`: what the owner sets at setup (kept in flash).
     fn set(&mut self, cmd: &str) {
-        const NAMES: [&str; 3] = ["owner_email", "wifi_psk", "device_name"];
+        const NAMES: [&str; 4] = ["owner_email", "wifi_psk", "device_name", "account_token"];
         let mut w = cmd.split_whitespace().skip(1);
         match (w.next(), w.next(), w.next()) {
             (Some(k), Some(v), None) if NAMES.contains(&k) => {
@@ -946,14 +956,28 @@ impl Board {
                     return Some(Session::Reboot);
                 }
                 "factory-reset" => {
-                    let kept = State::load(&self.opts.state).data;
+                    // the cloud account first, while the board still holds its credentials
+                    if let Some(m) = &self.opts.mqtt
+                        && !self.has(Flaw::CloudAccountKept)
+                    {
+                        match crate::mqtt::request_account_deletion(m) {
+                            Ok(()) => self.out("Your cloud account has been deleted.\r\n"),
+                            Err(e) => self.out(&format!("Could not reach the cloud to delete your account: {e}\r\n")),
+                        }
+                    }
+                    let mut kept = State::load(&self.opts.state).data;
+                    kept.retain(|(n, _)| n == "account_token");
                     let _ = State::erase(&self.opts.state);
-                    if self.has(Flaw::ResetKeepsData) && !kept.is_empty() {
+                    if self.has(Flaw::ResetKeepsToken) && !kept.is_empty() {
                         let mut fresh = State::load(&self.opts.state);
                         fresh.data = kept;
                         fresh.save(&self.opts.state);
                     }
-                    self.out("Factory reset done: your data has been erased. Rebooting...\r\n");
+                    if self.has(Flaw::NoDeletionNotice) {
+                        self.out("Rebooting...\r\n");
+                    } else {
+                        self.out("Factory reset done: your data has been erased. Rebooting...\r\n");
+                    }
                     return Some(Session::Reboot);
                 }
                 "exit" | "logout" => {

@@ -245,6 +245,18 @@ fn tls_config(opts: &MqttOptions, flaws: &[Flaw]) -> Result<Arc<rustls::ClientCo
 }
 
 fn session(stream: &mut dyn ReadWrite, opts: &MqttOptions, n: u64) -> Result<(), String> {
+    let owner = opts
+        .state
+        .as_deref()
+        .map(crate::board::State::load)
+        .and_then(|s| s.get("owner_email").map(str::to_string))
+        .unwrap_or_default();
+    let payload = format!("{{\"seq\":{n},\"temp\":21.5,\"owner\":\"{owner}\"}}");
+    publish_session(stream, opts, "telemetry/simboard/state", payload.as_bytes())
+}
+
+/// CONNECT, one PUBLISH (QoS 0), DISCONNECT.
+fn publish_session(stream: &mut dyn ReadWrite, opts: &MqttOptions, topic: &str, payload: &[u8]) -> Result<(), String> {
     stream
         .write_all(&connect_packet(&opts.client_id, "device", &opts.token))
         .map_err(|e| format!("CONNECT: {e}"))?;
@@ -253,18 +265,41 @@ fn session(stream: &mut dyn ReadWrite, opts: &MqttOptions, n: u64) -> Result<(),
     if connack[0] != 0x20 || connack[3] != 0 {
         return Err(format!("broker refused: {connack:02x?}"));
     }
-    let owner = opts
-        .state
-        .as_deref()
-        .map(crate::board::State::load)
-        .and_then(|s| s.get("owner_email").map(str::to_string))
-        .unwrap_or_default();
-    let payload = format!("{{\"seq\":{n},\"temp\":21.5,\"owner\":\"{owner}\"}}");
     stream
-        .write_all(&publish_packet("telemetry/simboard/state", payload.as_bytes()))
+        .write_all(&publish_packet(topic, payload))
         .map_err(|e| e.to_string())?;
     stream.write_all(&[0xe0, 0x00]).map_err(|e| e.to_string())?;
     stream.flush().map_err(|e| e.to_string())
+}
+
+/// The user's factory reset also closes the owner's account in the cloud: a request on
+/// `account/<client id>/delete` over TLS, sent while the board still holds its cloud
+/// credentials (tried three times, a second apart).
+pub fn request_account_deletion(opts: &MqttOptions) -> Result<(), String> {
+    let cfg = tls_config(opts, &[])?;
+    let topic = format!("account/{}/delete", opts.client_id);
+    let mut last = String::new();
+    for _ in 0..3 {
+        let attempt = (|| {
+            let name = ServerName::try_from(opts.host.clone()).map_err(|e| format!("host name: {e}"))?;
+            let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(|e| e.to_string())?;
+            let mut sock = tcp(opts, opts.tls_port)?;
+            let mut tls = rustls::StreamOwned::new(conn, sock.try_clone().map_err(|e| e.to_string())?);
+            while tls.conn.is_handshaking() {
+                tls.conn.complete_io(&mut sock).map_err(|e| format!("TLS: {e}"))?;
+            }
+            publish_session(&mut tls, opts, &topic, b"{\"delete\":\"account\"}")?;
+            tls.conn.send_close_notify();
+            let _ = tls.conn.complete_io(&mut sock);
+            Ok::<(), String>(())
+        })();
+        match attempt {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Err(last)
 }
 
 trait ReadWrite: Read + Write {}

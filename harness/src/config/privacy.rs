@@ -82,6 +82,19 @@ pub struct RawDeletion {
     /// The shell command that lists the files under `{{paths}}` holding `{{value}}`
     /// (default `grep -rlF -e {{value}} {{paths}}`; both substituted shell-quoted).
     pub search: Option<Loc<String>>,
+    /// The reset also deletes the owner's account in the cloud (5.11-2, DEL-03): the
+    /// request the device sends its cloud, which the bench plays.
+    pub cloud: Option<RawCloudDeletion>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCloudDeletion {
+    /// The MQTT topic (a filter: `+` one level, `#` the rest) the device publishes the
+    /// deletion request to, on the bench's broker.
+    pub mqtt_topic: Loc<String>,
+    /// How long after the reset command the request may come (default 60s).
+    pub within: Option<super::duration::Dur>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -220,13 +233,66 @@ pub fn deletion(rx: &Resolver, raw: Option<&RawPrivacy>) -> Option<crate::model:
             "e.g. grep -rlF -e {{value}} {{paths}}",
         );
     }
+    no_variables(rx, "privacy.deletion.console", &d.console);
+    let cloud = d.cloud.as_ref().map(|c| {
+        if let Err(why) = topic_filter(&c.mqtt_topic.value) {
+            err(
+                c.mqtt_topic.pos,
+                "cloud.mqtt_topic",
+                format!("{:?} is not an MQTT topic filter: {why}", c.mqtt_topic.value),
+                "e.g. account/+/delete",
+            );
+        }
+        crate::model::privacy::CloudDeletion {
+            mqtt_topic: c.mqtt_topic.value.clone(),
+            within: c.within.map_or(std::time::Duration::from_secs(60), |w| w.0),
+        }
+    });
     Some(crate::model::privacy::Deletion {
+        cloud,
         console: d.console.value.trim().to_string(),
         confirmed: d.confirmed.value.clone(),
         within: d.within.map_or(std::time::Duration::from_secs(60), |w| w.0),
         data_paths: d.data_paths.iter().map(|p| p.value.clone()).collect(),
         search,
     })
+}
+
+/// A command typed as written: a `{{name}}` in it would reach the device verbatim.
+fn no_variables(rx: &Resolver, field: &str, cmd: &Loc<String>) {
+    if let Some(at) = cmd.value.find("{{") {
+        let name = cmd.value[at + 2..].split("}}").next().unwrap_or_default().trim();
+        rx.error(
+            InputError::new(
+                rx.file,
+                Some(cmd.pos),
+                field,
+                format!("{{{{{name}}}}} is not defined here: this command is typed at the device's shell as written"),
+            )
+            .with_hint("write the command as the user would type it"),
+        );
+    }
+}
+
+/// Whether `t` is an MQTT topic filter: levels split by `/`, `+` a whole level, `#` only as
+/// the whole last level, no NUL.
+fn topic_filter(t: &str) -> Result<(), &'static str> {
+    if t.is_empty() {
+        return Err("empty");
+    }
+    if t.contains('\0') {
+        return Err("it holds a NUL character");
+    }
+    let levels: Vec<&str> = t.split('/').collect();
+    for (i, l) in levels.iter().enumerate() {
+        if l.contains('+') && *l != "+" {
+            return Err("`+` must be a whole level");
+        }
+        if l.contains('#') && (*l != "#" || i + 1 != levels.len()) {
+            return Err("`#` must be the whole last level");
+        }
+    }
+    Ok(())
 }
 
 /// `privacy.consent`: given and withdrawn at the shell, each with a valid answer pattern;
@@ -268,6 +334,7 @@ pub fn consent(rx: &Resolver, raw: Option<&RawPrivacy>) -> Option<crate::model::
                 "empty",
             ));
         }
+        no_variables(rx, &format!("privacy.consent.{field}.console"), &a.console);
         rx.regex(&format!("privacy.consent.{field}.accepted"), &a.accepted);
         crate::model::privacy::ConsoleAction {
             console: a.console.value.trim().to_string(),

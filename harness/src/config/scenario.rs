@@ -316,6 +316,10 @@ pub enum RawStep {
     /// then the user's factory reset typed at the shell, its confirmation awaited, and the
     /// same search after the device's setup again: a value still there fails, naming where.
     Deletion(RawEmpty),
+    /// DEL-03 (5.11-2): the device seen publishing to the bench's broker (positive
+    /// control), then the user's factory reset typed at the shell; a new session of the
+    /// device must publish on `privacy.deletion.cloud.mqtt_topic` within its `within`.
+    CloudDeletion(RawEmpty),
     /// PRV-02, PRV-03 (6-2, 6-3): three windows of `window` (default 15s) on one timeline —
     /// after setup without consent, after the user gives it, after the user withdraws it
     /// (`privacy.consent`) — and in each, what the device sent to each declared destination
@@ -967,6 +971,7 @@ pub enum StepKind {
         observe: Duration,
     },
     Deletion,
+    CloudDeletion,
     Consent {
         window: Duration,
     },
@@ -1205,6 +1210,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             }),
             RawStep::ConfigAuth(_) => Some(StepKind::ConfigAuth),
             RawStep::Deletion(_) => Some(StepKind::Deletion),
+            RawStep::CloudDeletion(_) => Some(StepKind::CloudDeletion),
             RawStep::ServedPolicy(_) => Some(StepKind::ServedPolicy),
             RawStep::Consent(c) => Some(StepKind::Consent {
                 window: c.window.unwrap_or(Dur::secs(15)).0,

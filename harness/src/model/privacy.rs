@@ -76,6 +76,17 @@ pub struct Deletion {
     /// The shell command that lists the files under `{{paths}}` holding `{{value}}` (each
     /// substituted shell-quoted).
     pub search: String,
+    /// The reset also deletes the owner's cloud account (DEL-03, 5.11-2).
+    pub cloud: Option<CloudDeletion>,
+}
+
+/// The request a reset sends the cloud to delete the owner's account (`privacy.deletion.cloud`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudDeletion {
+    /// An MQTT topic filter on the bench's broker.
+    pub mqtt_topic: String,
+    /// How long after the reset command it may come.
+    pub within: std::time::Duration,
 }
 
 /// The default search: file names under the data paths that hold the value as it was set.
@@ -122,6 +133,7 @@ mod tests {
             within: std::time::Duration::from_secs(5),
             data_paths: vec!["/data".into(), "/var/lib/my app".into()],
             search: DEFAULT_SEARCH.into(),
+            cloud: None,
         };
         assert_eq!(
             d.search_for("it's $HOME"),

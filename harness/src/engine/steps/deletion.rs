@@ -9,6 +9,7 @@
 use regex::bytes::Regex;
 
 use super::prelude::*;
+use crate::bench::sessions::Session;
 use crate::gateway::canary::Canary;
 use crate::model::privacy::Deletion;
 
@@ -131,6 +132,22 @@ impl Run<'_> {
             .filter(|(_, f)| f.is_empty())
             .map(|(p, _)| p.name.as_str())
             .collect();
+        let Some(said) = said else {
+            return Err(Stop::Fail {
+                check: Some("DEL-02".into()),
+                reason: format!(
+                    "DEL-02: the device did not confirm the deletion: no line matching {:?} within {:?} of `{}`{}",
+                    d.confirmed,
+                    d.within,
+                    d.console,
+                    if unseen.is_empty() {
+                        " (the data itself was erased)"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        };
         if !unseen.is_empty() {
             return Err(Stop::Error(format!(
                 "not decided: {} not found in {} before the reset either, so its absence after it shows nothing (declare where the device keeps it in privacy.deletion.data_paths, or a search that finds it)",
@@ -138,20 +155,95 @@ impl Run<'_> {
                 d.data_paths.join(", ")
             )));
         }
-        let Some(said) = said else {
-            return Err(Stop::Fail {
-                check: Some("DEL-02".into()),
-                reason: format!(
-                    "DEL-02: the device did not confirm the deletion: no line matching {:?} within {:?} of `{}` (the data itself was erased)",
-                    d.confirmed, d.within, d.console
-                ),
-            });
-        };
         Ok(format!(
             "the user's factory reset erased the owner's data: {} found before it ({}), none after; the device said {said}",
             planted.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
             evidence.join("; ")
         ))
+    }
+
+    /// `cloud_deletion` (DEL-03, 5.11-2): the user's reset also asks the cloud, which the
+    /// bench plays, to delete the owner's account. The positive control comes first: the
+    /// device must be seen publishing to the bench's broker before the reset (else its
+    /// silence after it shows nothing: ERROR). Then the reset is typed as the user would,
+    /// and a new session of the device must publish on the declared topic within the
+    /// declared time; none fails DEL-03, naming what the device did publish.
+    pub(in crate::engine) async fn cloud_deletion(&mut self) -> StepResult {
+        let Some((d, cloud)) = self
+            .bench
+            .device
+            .deletion
+            .clone()
+            .and_then(|d| d.cloud.clone().map(|c| (d, c)))
+        else {
+            return Err(Stop::Skip(
+                "the maker declares no cloud account that the user's reset deletes (privacy.deletion.cloud)".into(),
+            ));
+        };
+        let log = self.net()?.log.clone();
+        let publishes = |s: &Session| s.published.values().sum::<u64>() + s.published_other_topics > 0;
+        let control = log
+            .wait_until(Instant::now() + cloud.within, |all| {
+                all.iter().find(|s| publishes(s)).map(|s| s.describe())
+            })
+            .await
+            .map_err(|_| {
+                Stop::Error(format!(
+                    "not decided: the device published nothing to the bench's broker within {:?} before the reset, so the bench is not seen playing its cloud and its silence after the reset would show nothing",
+                    cloud.within
+                ))
+            })?;
+        // sessions after this one began after the reset
+        let mark = log.all().last().map_or(0, |s| s.id);
+        self.ensure_shell().await?;
+        let c = self.console()?;
+        self.at = None;
+        self.send_line(&c, &d.console)?;
+        let t0 = Instant::now();
+        // after a reset the device knows only its factory login again
+        self.bench.current = self.bench.device.factory.clone();
+        let asked = |s: &Session| {
+            s.id > mark
+                && s.published
+                    .keys()
+                    .any(|t| crate::bench::mqtt::topic_matches(&cloud.mqtt_topic, t))
+        };
+        match log
+            .wait_until(t0 + cloud.within, |all| {
+                all.iter().find(|s| asked(s)).map(|s| s.describe())
+            })
+            .await
+        {
+            Ok(seen) => Ok(format!(
+                "DEL-03: {:.1}s after the user's reset (`{}`) the device asked its cloud to delete the account on {:?}: {seen} (its cloud traffic before the reset: {control})",
+                t0.elapsed().as_secs_f64(),
+                d.console,
+                cloud.mqtt_topic
+            )),
+            Err(all) => {
+                let mut topics: Vec<&str> = all
+                    .iter()
+                    .filter(|s| s.id > mark)
+                    .flat_map(|s| s.published.keys().map(String::as_str))
+                    .collect();
+                topics.sort_unstable();
+                topics.dedup();
+                Err(Stop::Fail {
+                    check: Some("DEL-03".into()),
+                    reason: format!(
+                        "DEL-03: within {:?} of the user's factory reset (`{}`) the device sent its cloud no request to delete the owner's account (no PUBLISH on {:?}); after the reset it published {} (before it: {control})",
+                        cloud.within,
+                        d.console,
+                        cloud.mqtt_topic,
+                        if topics.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            format!("on {}", topics.join(", "))
+                        }
+                    ),
+                })
+            }
+        }
     }
 
     /// The files under the data paths that hold `p`'s value (at the shell).
@@ -179,6 +271,7 @@ mod tests {
             within: Duration::from_secs(5),
             data_paths: vec!["/data".into()],
             search: crate::model::privacy::DEFAULT_SEARCH.into(),
+            cloud: None,
         };
         let out = "grep -rlF -e 'x@example.com' '/data'\r\n/data/settings\r\n/data/settings\r\n/etc/other\r\ngrep: /data/locked: Permission denied\r\n";
         assert_eq!(hits(out, &d, "x@example.com"), vec!["/data/settings".to_string()]);

@@ -147,6 +147,7 @@ impl Run<'_> {
             StepKind::SecureBoot => self.secure_boot().await,
             StepKind::Destinations { observe } => self.destinations(*observe).await,
             StepKind::Deletion => self.deletion().await,
+            StepKind::CloudDeletion => self.cloud_deletion().await,
             StepKind::ServedPolicy => self.served_policy().await,
             StepKind::Consent { window } => self.consent(*window).await,
             StepKind::ConfigAuth => self.config_auth().await,
