@@ -561,6 +561,56 @@ fn cloud_deletion_without_its_control_is_undecided_and_undeclared_is_not_applica
     assert!(c.message.contains("privacy.deletion.cloud"), "{c:?}");
 }
 
+/// PRV-04 (6-4): the good board's telemetry names its owner to its cloud broker, which
+/// the profile declares receives owner_email: PASS, with that receipt as the positive
+/// control. The telemetry-overshares board also sends the Wi-Fi passphrase there: FAIL.
+/// The same good board with the receipt undeclared: FAIL naming owner_email. A board whose
+/// cloud client never runs sends nothing readable: undecided.
+#[rstest]
+#[case::good("devices/simboard.yaml", &[], "pass", "personal data reached only its declared recipients: owner_email to broker.simboard.test")]
+#[case::overshares(
+    "devices/simboard-telemetry-overshares.yaml",
+    &[],
+    "failure",
+    "PRV-04 (6-4): personal data went where the maker does not say it goes: wifi_psk reached broker.simboard.test, declared, but not to receive it, in "
+)]
+#[case::undeclared(
+    "devices/simboard.yaml",
+    &[(", receives: [owner_email] }", " }")],
+    "failure",
+    "PRV-04 (6-4): personal data went where the maker does not say it goes: owner_email reached broker.simboard.test, declared, but not to receive it"
+)]
+#[case::nothing_readable(
+    "devices/simboard.yaml",
+    &[("--mqtt-host {{mqtt.host}} ", "")],
+    "error",
+    "not decided: nothing the device sent within 15s of the planting was readable by the bench"
+)]
+fn personal_data_reaches_only_its_declared_recipients(
+    #[case] profile: &str,
+    #[case] edits: &[(&str, &str)],
+    #[case] want: &str,
+    #[case] says: &str,
+) {
+    let (dir, c, r, out) = board_edited(profile, edits, "personal-data-recipients", false);
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    assert_eq!(c.classname, "PRV-04");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    if want == "pass" {
+        assert!(events.contains(says), "{events}");
+        assert_eq!(r, Some(0));
+    } else {
+        assert!(c.message.starts_with(says), "{c:?}");
+    }
+    // names and counts only: the planted values never reach the evidence
+    let evidence = std::fs::read_to_string(
+        dir.path()
+            .join("results/scenarios/personal-data-recipients/recipients.json"),
+    )
+    .expect("recipients.json");
+    assert!(!evidence.contains('@'), "{evidence}");
+}
+
 /// DEL-01/DEL-02 cannot pass on what they did not see: a search that finds nothing before
 /// the reset is undecided (ERROR); a reset without the declared confirmation fails DEL-02;
 /// no declared way to erase the data fails DEL-01.

@@ -138,10 +138,13 @@ pub enum Flaw {
     /// The user's factory reset erases the board but never asks its cloud to delete the
     /// owner's account.
     CloudAccountKept,
+    /// Its MQTT telemetry also carries the Wi-Fi passphrase, which its cloud is not
+    /// declared to receive.
+    TelemetryOvershares,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 51] = [
+    pub const ALL: [Flaw; 52] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -193,6 +196,7 @@ impl Flaw {
         Flaw::ServesOldPolicy,
         Flaw::NoDeletionNotice,
         Flaw::CloudAccountKept,
+        Flaw::TelemetryOvershares,
     ];
 
     pub fn name(self) -> &'static str {
@@ -248,6 +252,7 @@ impl Flaw {
             Flaw::ServesOldPolicy => "serves-old-policy",
             Flaw::NoDeletionNotice => "no-deletion-notice",
             Flaw::CloudAccountKept => "cloud-account-kept",
+            Flaw::TelemetryOvershares => "telemetry-overshares",
         }
     }
 

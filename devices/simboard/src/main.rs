@@ -274,6 +274,7 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
             client_id: "simboard-sb1".into(),
             token: args.mqtt_token.clone(),
             state: args.state.clone(),
+            overshares: args.flaws.contains(&board::Flaw::TelemetryOvershares),
         }),
         update: match (&args.update_url, &args.update_pubkey) {
             (Some(url), Some(pk)) => Some(update::AgentOptions {

@@ -29,6 +29,8 @@ pub struct MqttOptions {
     pub token: String,
     /// The board's flash: the owner's device name and e-mail travel in its telemetry.
     pub state: Option<PathBuf>,
+    /// The telemetry-overshares flaw: the Wi-Fi passphrase travels in it too.
+    pub overshares: bool,
 }
 
 pub(crate) fn remaining_length(mut n: usize, out: &mut Vec<u8>) {
@@ -245,13 +247,20 @@ fn tls_config(opts: &MqttOptions, flaws: &[Flaw]) -> Result<Arc<rustls::ClientCo
 }
 
 fn session(stream: &mut dyn ReadWrite, opts: &MqttOptions, n: u64) -> Result<(), String> {
-    let owner = opts
-        .state
-        .as_deref()
-        .map(crate::board::State::load)
-        .and_then(|s| s.get("owner_email").map(str::to_string))
-        .unwrap_or_default();
-    let payload = format!("{{\"seq\":{n},\"temp\":21.5,\"owner\":\"{owner}\"}}");
+    let state = opts.state.as_deref().map(crate::board::State::load);
+    let field = |k: &str| {
+        state
+            .as_ref()
+            .and_then(|s| s.get(k).map(str::to_string))
+            .unwrap_or_default()
+    };
+    let owner = field("owner_email");
+    let payload = if opts.overshares {
+        let psk = field("wifi_psk");
+        format!("{{\"seq\":{n},\"temp\":21.5,\"owner\":\"{owner}\",\"wifi\":\"{psk}\"}}")
+    } else {
+        format!("{{\"seq\":{n},\"temp\":21.5,\"owner\":\"{owner}\"}}")
+    };
     publish_session(stream, opts, "telemetry/simboard/state", payload.as_bytes())
 }
 

@@ -599,6 +599,7 @@ async fn mqtt_session(
                 }
                 Packet::Publish(p) => {
                     log.update(id, |s| s.count_publish(&p.topic));
+                    log.keep_payload(id, &p.topic, &p.payload);
                     if device {
                         router.route(&p.topic, &p.payload);
                     }

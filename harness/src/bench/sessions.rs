@@ -164,10 +164,35 @@ impl Session {
     }
 }
 
+/// Bytes of one PUBLISH payload kept for the recipients check (PRV-04).
+pub const PAYLOAD_MAX: usize = 4096;
+/// Bytes of payload kept in all; later payloads are only counted.
+pub const PAYLOADS_TOTAL: usize = 8 << 20;
+
+/// A PUBLISH payload the device sent the bench's broker, which ends its TLS: what the
+/// device told its cloud, readable. In memory only, never written (it holds the owner's data).
+#[derive(Debug, Clone)]
+pub struct Payload {
+    pub session: u64,
+    pub topic: String,
+    /// The host the device asked for (SNI), when it used TLS.
+    pub sni: Option<String>,
+    pub at: Instant,
+    /// At most PAYLOAD_MAX bytes.
+    pub bytes: Vec<u8>,
+    /// The payload was longer than what is kept.
+    pub cut: bool,
+}
+
+/// The device's payloads kept, and what was not kept: (payloads, bytes kept, payloads dropped).
+#[derive(Debug, Default)]
+struct Payloads(Vec<Payload>, usize, u64);
+
 /// The live log of sessions.
 #[derive(Debug)]
 pub struct SessionLog {
     inner: Mutex<(Vec<Session>, RecordBudget)>,
+    payloads: Mutex<Payloads>,
     /// Passwords peers sent (at most 64): kept in memory only so evidence that holds them
     /// raw (the link's capture) can be masked; never written.
     secrets: Mutex<Vec<String>>,
@@ -185,6 +210,41 @@ impl SessionLog {
         }
     }
 
+    /// Keeps a PUBLISH payload of the device's session `id` (bounded; see [`Payload`]).
+    pub fn keep_payload(&self, id: u64, topic: &str, payload: &[u8]) {
+        let (counts, sni) = {
+            let g = self.lock();
+            match g.0.get(id as usize - 1) {
+                Some(s) => (s.origin.counts(), s.sni.clone()),
+                None => (false, None),
+            }
+        };
+        if !counts {
+            return;
+        }
+        let mut g = self.payloads.lock().unwrap_or_else(|p| p.into_inner());
+        let n = payload.len().min(PAYLOAD_MAX);
+        if g.1 + n > PAYLOADS_TOTAL {
+            g.2 += 1;
+            return;
+        }
+        g.1 += n;
+        g.0.push(Payload {
+            session: id,
+            topic: bounded(topic, NAME_MAX),
+            sni,
+            at: Instant::now(),
+            bytes: payload[..n].to_vec(),
+            cut: payload.len() > n,
+        });
+    }
+
+    /// The device's payloads received since `since`, and how many of all were not kept.
+    pub fn payloads_since(&self, since: Instant) -> (Vec<Payload>, u64) {
+        let g = self.payloads.lock().unwrap_or_else(|p| p.into_inner());
+        (g.0.iter().filter(|p| p.at >= since).cloned().collect(), g.2)
+    }
+
     /// The passwords peers sent, to mask them in raw evidence.
     pub fn secrets(&self) -> Vec<String> {
         self.secrets.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -193,6 +253,7 @@ impl SessionLog {
     pub fn new(attribution: Attribution) -> Arc<Self> {
         Arc::new(Self {
             inner: Mutex::new((Vec::new(), RecordBudget::default())),
+            payloads: Mutex::new(Payloads::default()),
             secrets: Mutex::new(Vec::new()),
             notify: Notify::new(),
             epoch: Instant::now(),

@@ -257,7 +257,10 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let personal_data = super::personal::resolve(&rx, &raw.personal_data, &raw.services);
     let config_ops = super::config_ops::resolve(&rx, &raw.config_interfaces, &raw.services);
     let secure_boot = super::secure_boot::resolve(&rx, raw.secure_boot.as_ref(), raw.update.is_some());
-    let destinations = raw.privacy.as_ref().map(|p| super::privacy::resolve(&rx, Some(p)));
+    let destinations = raw
+        .privacy
+        .as_ref()
+        .map(|p| super::privacy::resolve(&rx, Some(p), &personal_data));
     let reading_grade = super::privacy::reading_grade(&rx, raw.privacy.as_ref());
     let deletion = super::privacy::deletion(&rx, raw.privacy.as_ref());
     let consent = super::privacy::consent(&rx, raw.privacy.as_ref());

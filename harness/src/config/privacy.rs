@@ -109,6 +109,10 @@ pub struct RawDestination {
     /// never after it is withdrawn).
     #[serde(default)]
     pub consent: bool,
+    /// The `personal_data` items (by name) this destination is meant to receive (PRV-04,
+    /// 6-4): a planted value seen reaching any other destination fails.
+    #[serde(default)]
+    pub receives: Vec<Loc<String>>,
 }
 
 /// A host name certbench can match: letters, digits and `-` in dot-separated labels.
@@ -120,7 +124,11 @@ fn is_name(h: &str) -> bool {
             .all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
-pub fn resolve(rx: &Resolver, raw: Option<&RawPrivacy>) -> Vec<Destination> {
+pub fn resolve(
+    rx: &Resolver,
+    raw: Option<&RawPrivacy>,
+    personal: &[crate::model::personal::PersonalData],
+) -> Vec<Destination> {
     let mut out: Vec<Destination> = Vec::new();
     for (i, d) in raw.map(|p| &p.destinations[..]).unwrap_or_default().iter().enumerate() {
         let host = d.host.value.trim().to_ascii_lowercase();
@@ -146,10 +154,24 @@ pub fn resolve(rx: &Resolver, raw: Option<&RawPrivacy>) -> Vec<Destination> {
             ));
             continue;
         }
+        for (j, r) in d.receives.iter().enumerate() {
+            if !personal.iter().any(|p| p.name == r.value) {
+                rx.error(
+                    InputError::new(
+                        rx.file,
+                        Some(r.pos),
+                        format!("privacy.destinations[{i}].receives[{j}]"),
+                        format!("{:?} is not a declared personal_data item", r.value),
+                    )
+                    .with_hint("name an item of `personal_data` (e.g. owner_email)"),
+                );
+            }
+        }
         out.push(Destination {
             host,
             purpose: d.purpose,
             consent: d.consent,
+            receives: d.receives.iter().map(|r| r.value.clone()).collect(),
         });
     }
     out

@@ -311,6 +311,11 @@ pub enum RawStep {
     /// this run and every address it opened a flow to without a name must be one of the
     /// maker's `privacy.destinations`; an undeclared one fails, naming it.
     Destinations(RawTraffic),
+    /// PRV-04 (6-4): after `plant`, waits `observe` (default 15s) from the planting, then
+    /// searches what the bench could read of the device's messages (its broker's payloads,
+    /// the HTTP requests it answered, in clear or under its certificate) for the planted
+    /// values: one at a host not declared to receive that item fails.
+    Recipients(RawTraffic),
     /// DEL-01, DEL-02 (5.11-1, 5.11-4): the planted values searched for in the maker's
     /// `privacy.deletion.data_paths` at the shell (positive control: each is found there),
     /// then the user's factory reset typed at the shell, its confirmation awaited, and the
@@ -970,6 +975,9 @@ pub enum StepKind {
     Destinations {
         observe: Duration,
     },
+    Recipients {
+        observe: Duration,
+    },
     Deletion,
     CloudDeletion,
     Consent {
@@ -1207,6 +1215,9 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::SecureBoot(_) => Some(StepKind::SecureBoot),
             RawStep::Destinations(t) => Some(StepKind::Destinations {
                 observe: t.observe.unwrap_or(Dur::secs(0)).0,
+            }),
+            RawStep::Recipients(t) => Some(StepKind::Recipients {
+                observe: t.observe.unwrap_or(Dur::secs(15)).0,
             }),
             RawStep::ConfigAuth(_) => Some(StepKind::ConfigAuth),
             RawStep::Deletion(_) => Some(StepKind::Deletion),

@@ -44,6 +44,8 @@ const IDLE: Duration = Duration::from_secs(5);
 pub const FIRST_BYTES: Duration = Duration::from_secs(2);
 /// Bytes of a connection's beginning kept in the record.
 const HEAD: usize = 96;
+/// Bytes of an HTTP request kept for the recipients check.
+pub const DATA_MAX: usize = 4096;
 
 /// What a connection began with, and so what the bench answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr)]
@@ -91,6 +93,11 @@ pub struct Intercepted {
     /// The connection's first bytes, printable (redacted when written).
     #[serde(skip)]
     pub head: Vec<u8>,
+    /// An HTTP request as the device sent it (head and body, at most DATA_MAX bytes; after
+    /// the bench's TLS when the device accepted its identity): what it told that host, for
+    /// the recipients check (PRV-04). In memory only, never written.
+    #[serde(skip)]
+    pub data: Vec<u8>,
 }
 
 #[derive(Debug, Default)]
@@ -471,6 +478,7 @@ fn blank() -> Intercepted {
         app_bytes: 0,
         accepted: None,
         head: Vec::new(),
+        data: Vec::new(),
     }
 }
 
@@ -584,6 +592,7 @@ async fn handle(
             .unwrap_or(0usize)
             .min(MAX_READ);
         rec.bytes_from_device += read_until(&mut s, &mut buf, end + want, |b| b.len() >= end + want).await;
+        rec.data = buf[..buf.len().min(DATA_MAX)].to_vec();
         let (answer, said) = http_answer(&head, None, answers);
         if s.write_all(&answer).await.is_ok() {
             rec.bytes_to_device = answer.len() as u64;
@@ -780,6 +789,21 @@ async fn man_in_the_middle(
         app.len()
     );
     if super::flows::starts_with_http_method(&app) {
+        // the body its Content-Length announces, as far as the recipients check reads
+        if let Some(end) = app.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4) {
+            let want = header(&String::from_utf8_lossy(&app[..end]), "content-length")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+                .min(DATA_MAX);
+            while app.len() < end + want {
+                match tokio::time::timeout(FIRST_BYTES, tls.read(&mut chunk)).await {
+                    Ok(Ok(k)) if k > 0 => app.extend_from_slice(&chunk[..k]),
+                    _ => break,
+                }
+            }
+        }
+        rec.app_bytes = app.len() as u64;
+        rec.data = app[..app.len().min(DATA_MAX)].to_vec();
         let head = String::from_utf8_lossy(&app);
         let (answer, said) = http_answer(&head, rec.host.as_deref(), answers);
         if tls.write_all(&answer).await.is_ok() {

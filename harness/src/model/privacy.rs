@@ -23,6 +23,8 @@ pub struct Destination {
     pub purpose: Purpose,
     /// Contacted only with the user's consent.
     pub consent: bool,
+    /// The personal_data items it is meant to receive (PRV-04).
+    pub receives: Vec<String>,
 }
 
 /// Where the device serves its privacy policy (`privacy.policy_page`).
@@ -116,6 +118,7 @@ mod tests {
             host: h.into(),
             purpose: Purpose::Telemetry,
             consent: false,
+            receives: Vec::new(),
         };
         assert!(d("telemetry.example.com").covers("Telemetry.Example.com."));
         assert!(!d("telemetry.example.com").covers("x.telemetry.example.com"));

@@ -17,6 +17,7 @@ mod documents;
 mod mqtt;
 mod password_store;
 mod power;
+mod recipients;
 mod remote;
 mod secure_boot;
 mod sessions;
@@ -146,6 +147,7 @@ impl Run<'_> {
             StepKind::UpdateCrypto => self.update_crypto().await,
             StepKind::SecureBoot => self.secure_boot().await,
             StepKind::Destinations { observe } => self.destinations(*observe).await,
+            StepKind::Recipients { observe } => self.recipients(*observe).await,
             StepKind::Deletion => self.deletion().await,
             StepKind::CloudDeletion => self.cloud_deletion().await,
             StepKind::ServedPolicy => self.served_policy().await,
