@@ -1045,7 +1045,7 @@ fn planted_values_seen_in_clear_fail_their_check_and_only_it(
                 .map(|(_, v)| v.to_string())
         })
         .collect();
-    assert_eq!(values.len(), 2, "both planted");
+    assert_eq!(values.len(), 3, "every planted value");
     for f in files_under(&dir.path().join("results")) {
         let bytes = std::fs::read(&f).expect("read");
         for v in &values {
@@ -1341,5 +1341,65 @@ fn the_canary_search_finds_what_real_programs_send_in_clear_and_not_what_they_en
     assert!(
         !out.contains("MqttPsk5Tq8Zr3Wn") && !out.contains("k2j4h6g8"),
         "values are never printed"
+    );
+}
+
+/// Issue 29 on a device made of Debian programs (fixtures/privdev/device.sh: dash on a
+/// serial line, curl's telemetry loop gated by a consent file, a factory-reset script):
+/// the good build passes consent, deletion and recipients; curl sending the statistics
+/// whatever the owner chose fails PRV-02/PRV-03 naming the host; a reset script that
+/// forgets the device's search index fails DEL-01 naming the file; the statistics host
+/// not declared to receive the owner's e-mail fails PRV-04.
+#[test]
+fn privacy_checks_on_debian_programs_find_the_forgotten_file_and_the_ungated_curl() {
+    if !ready() {
+        return;
+    }
+    let profile = "fixtures/devices/privdev.yaml";
+    let run = |mode: &str, profile: &str, only: &[&str]| {
+        let mut r = Certbench::profile(profile).args(&["--set", &format!("privdev_mode={mode}")]);
+        for id in only {
+            r = r.only(id);
+        }
+        let r = r.run();
+        (r.by_id(), r.log)
+    };
+    let (cases, out) = run(
+        "good",
+        profile,
+        &["consent-phases", "reset-deletes-data", "personal-data-recipients"],
+    );
+    for id in ["consent-phases", "reset-deletes-data", "personal-data-recipients"] {
+        assert_eq!(cases[id].status, "pass", "{id}: {:?}\n{out}", cases[id]);
+    }
+    let (cases, out) = run("stats-always", profile, &["consent-phases"]);
+    let c = &cases["consent-phases"];
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    assert!(
+        c.message
+            .starts_with("PRV-02 (6-2): before the user gave consent the device contacted stats.privdev.test"),
+        "{c:?}"
+    );
+    assert!(
+        c.message.contains("PRV-03 (6-3): after the user withdrew consent"),
+        "{c:?}"
+    );
+    let (cases, out) = run("reset-forgets-cache", profile, &["reset-deletes-data"]);
+    let c = &cases["reset-deletes-data"];
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    assert!(
+        c.message.contains("owner_email (personal) still in /mnt/cache/index")
+            && c.message.contains("wifi_psk (security) still in /mnt/cache/index"),
+        "{c:?}"
+    );
+    let (_copy, edited) = edited_profile(profile, &[(", receives: [owner_email] }", " }")]);
+    let (cases, out) = run("good", edited.to_str().expect("utf8"), &["personal-data-recipients"]);
+    let c = &cases["personal-data-recipients"];
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    assert!(
+        c.message.starts_with(
+            "PRV-04 (6-4): personal data went where the maker does not say it goes: owner_email reached stats.privdev.test, declared, but not to receive it"
+        ) && c.message.contains("POST /v1/usage HTTP/1.1"),
+        "{c:?}"
     );
 }

@@ -205,7 +205,7 @@ impl Run<'_> {
     }
 
     /// Types the user's consent action at the shell; ERROR unless the device took it.
-    async fn consent_action(&mut self, a: &ConsoleAction, what: &str) -> Result<String, Stop> {
+    pub(super) async fn consent_action(&mut self, a: &ConsoleAction, what: &str) -> Result<String, Stop> {
         let out = self
             .shell_output(&a.console, Duration::from_secs(15), &format!("consent was not {what}"))
             .await?;

@@ -8,7 +8,8 @@
 //! the host and the message. Ciphertext the bench cannot read is counted, never judged.
 //! Nothing readable at all: undecided. Where the maker declares a destination receives a
 //! planted item, that receipt is the positive control (the search sees the device's data):
-//! not seen, undecided.
+//! not seen, undecided. Where consent is declared, the owner's consent is given for the
+//! window (every declared flow may run) and withdrawn after it.
 
 use serde::Serialize;
 
@@ -47,6 +48,20 @@ fn found_in(hay: &[u8], value: &str) -> Option<Encoding> {
         .find(|(_, b)| has(&lower, &b.to_ascii_lowercase()))
         .or_else(|| exact.into_iter().find(|(_, b)| has(hay, b)))
         .map(|(e, _)| e)
+}
+
+/// A host as a destination names it: an HTTP Host header's port and an IPv6 address's
+/// brackets dropped, lower case.
+fn host_only(h: &str) -> String {
+    let h = h.trim();
+    let h = match h.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => match h.rsplit_once(':') {
+            Some((name, port)) if !name.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => h,
+        },
+    };
+    h.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Every planted value in every readable message, judged against the declarations.
@@ -95,7 +110,24 @@ impl Run<'_> {
             ));
         };
         let destinations = self.bench.device.destinations.clone().unwrap_or_default();
-        tokio::time::sleep(observe.saturating_sub(since.elapsed())).await;
+        // with the owner's consent every declared flow may run: the window sees them all
+        let consented = match self.bench.device.consent.clone() {
+            Some(c) => {
+                self.ensure_shell().await?;
+                Some((self.consent_action(&c.give, "given").await?, c.withdraw))
+            }
+            None => None,
+        };
+        // the window runs from the planting, or from the consent when it was given
+        let waited = if consented.is_some() {
+            Duration::ZERO
+        } else {
+            since.elapsed()
+        };
+        tokio::time::sleep(observe.saturating_sub(waited)).await;
+        if let Some((_, withdraw)) = &consented {
+            self.consent_action(withdraw, "withdrawn").await?;
+        }
         let (readable, unreadable, not_kept) = self.readable_since(since);
         let found = findings(&readable, &planted, &destinations);
         let unreadable_count = unreadable.len();
@@ -117,8 +149,12 @@ impl Run<'_> {
         );
         let bytes: usize = readable.iter().map(|r| r.bytes.len()).sum();
         let scope = format!(
-            "{} readable messages ({bytes} bytes) since the values were planted{}{}",
+            "{} readable messages ({bytes} bytes) since the values were planted{}{}{}",
             readable.len(),
+            match &consented {
+                Some((how, _)) => format!(", with the owner's consent given ({how}) for the window"),
+                None => String::new(),
+            },
             if unreadable_hosts.is_empty() {
                 String::new()
             } else {
@@ -218,7 +254,7 @@ impl Run<'_> {
                     continue;
                 };
                 readable.push(Readable {
-                    host: host.to_ascii_lowercase(),
+                    host: host_only(&host),
                     via: format!(
                         "MQTT PUBLISH on {:?} to the bench's broker, session #{}",
                         p.topic, p.session
@@ -233,10 +269,7 @@ impl Run<'_> {
                 if r.accepted.is_none_or(|a| a < since) {
                     continue;
                 }
-                let host = r
-                    .host
-                    .clone()
-                    .unwrap_or_else(|| r.to.rsplit_once(':').map_or(r.to.clone(), |(h, _)| h.to_string()));
+                let host = host_only(r.host.as_deref().unwrap_or(&r.to));
                 if r.data.is_empty() {
                     if r.kind == crate::gateway::intercept::Kind::Tls {
                         unreadable.push(host);
@@ -251,7 +284,7 @@ impl Run<'_> {
                 let line =
                     String::from_utf8_lossy(r.data.split(|&b| b == b'\r' || b == b'\n').next().unwrap_or_default());
                 readable.push(Readable {
-                    host: host.to_ascii_lowercase(),
+                    host,
                     via: format!("{} to {}, {how}", crate::remote::target::printable(&line, 120), r.to),
                     bytes: r.data,
                 });
@@ -274,6 +307,15 @@ mod tests {
             consent: false,
             receives: receives.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn hosts_are_named_without_ports() {
+        assert_eq!(host_only("Stats.Example.com:8080"), "stats.example.com");
+        assert_eq!(host_only("stats.example.com."), "stats.example.com");
+        assert_eq!(host_only("192.0.2.10:80"), "192.0.2.10");
+        assert_eq!(host_only("[2001:db8::1]:443"), "2001:db8::1");
+        assert_eq!(host_only("2001:db8::1"), "2001:db8::1");
     }
 
     #[test]
