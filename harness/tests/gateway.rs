@@ -1348,8 +1348,9 @@ fn the_canary_search_finds_what_real_programs_send_in_clear_and_not_what_they_en
 /// serial line, curl's telemetry loop gated by a consent file, a factory-reset script):
 /// the good build passes consent, deletion and recipients; curl sending the statistics
 /// whatever the owner chose fails PRV-02/PRV-03 naming the host; a reset script that
-/// forgets the device's search index fails DEL-01 naming the file; the statistics host
-/// not declared to receive the owner's e-mail fails PRV-04.
+/// forgets the device's search index fails DEL-01 naming the file, and so does a telemetry
+/// loop that keeps sending the erased account token; the statistics host not declared to
+/// receive the owner's e-mail fails PRV-04.
 #[test]
 fn privacy_checks_on_debian_programs_find_the_forgotten_file_and_the_ungated_curl() {
     if !ready() {
@@ -1392,7 +1393,24 @@ fn privacy_checks_on_debian_programs_find_the_forgotten_file_and_the_ungated_cur
             && c.message.contains("wifi_psk (security) still in /mnt/cache/index"),
         "{c:?}"
     );
-    let (_copy, edited) = edited_profile(profile, &[(", receives: [owner_email] }", " }")]);
+    // the token erased from the flash, still in the telemetry loop's memory: sent again
+    let (cases, out) = run("resends-token", profile, &["reset-deletes-data"]);
+    let c = &cases["reset-deletes-data"];
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    assert!(
+        c.message
+            .contains("account_token (security) still sent by the device after the reset, to cloud.privdev.test in ")
+            && c.message.contains("POST /v1/state HTTP/1.1"),
+        "{c:?}"
+    );
+    assert!(
+        !c.message.contains("still in /mnt/"),
+        "the flash itself was erased: {c:?}"
+    );
+    let (_copy, edited) = edited_profile(
+        profile,
+        &[(", consent: true, receives: [owner_email] }", ", consent: true }")],
+    );
     let (cases, out) = run("good", edited.to_str().expect("utf8"), &["personal-data-recipients"]);
     let c = &cases["personal-data-recipients"];
     assert_eq!(c.status, "failure", "{c:?}\n{out}");

@@ -3,7 +3,9 @@
 //! the places the maker says the device keeps user data — first before the reset, where
 //! each must be found (the positive control: the search sees the data), then after the
 //! reset the user types and the device's setup again. A value still there fails DEL-01,
-//! naming the files; no confirmation fails DEL-02. A value the search did not find before
+//! naming the files, and so does one the device still sends after the reset, in what the
+//! bench can read of its messages (a device that re-sends the old token has not forgotten
+//! it); no confirmation fails DEL-02. A value the search did not find before
 //! the reset cannot show it was erased: ERROR for it, never PASS.
 
 use regex::bytes::Regex;
@@ -18,6 +20,11 @@ const NAMED: usize = 10;
 
 /// How long one search may take.
 const SEARCH_TIME: Duration = Duration::from_secs(60);
+
+/// After the reset command, a moment for messages already under way (they may carry the
+/// old values); what the device sends after it is watched for at least SENT_WATCH.
+const SENT_GRACE: Duration = Duration::from_secs(2);
+const SENT_WATCH: Duration = Duration::from_secs(5);
 
 /// The files a search printed: lines under a declared data path, not the echoed command.
 fn hits(out: &str, d: &Deletion, value: &str) -> Vec<String> {
@@ -84,6 +91,9 @@ impl Run<'_> {
             Wait::Found(f) => Some(shown(&self.bench.redactor, f.text.trim())),
             Wait::Timeout => None,
         };
+        // what the device sends from a moment after the reset (a message under way when it
+        // was typed may still carry the old values)
+        let sent_from = Instant::now() + SENT_GRACE;
         // after a reset the device knows only its factory login again
         self.bench.current = self.bench.device.factory.clone();
         self.at = None;
@@ -100,14 +110,17 @@ impl Run<'_> {
                 ));
             }
         }
+        let sent = self.still_sent(&planted, sent_from).await;
+        kept.extend(sent.1);
         self.keep_evidence(
             "deletion.txt",
             format!(
-                "data paths: {}\nbefore the reset: {}\nreset: `{}`; confirmation {}\nafter the reset ({setup}): {}\n",
+                "data paths: {}\nbefore the reset: {}\nreset: `{}`; confirmation {}\nwhat the device sent after the reset: {}\nafter the reset ({setup}): {}\n",
                 d.data_paths.join(", "),
                 evidence.join("; "),
                 d.console,
                 said.as_deref().map_or("not seen".into(), |s| format!("seen: {s}")),
+                sent.0,
                 if kept.is_empty() {
                     "none found".into()
                 } else {
@@ -160,6 +173,48 @@ impl Run<'_> {
             planted.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
             evidence.join("; ")
         ))
+    }
+
+    /// The planted values the device still sends after the reset, in what the bench can
+    /// read (its broker's payloads, the HTTP it answers): a value still sent was not
+    /// forgotten. Watched from `from` for SENT_WATCH; returns what was watched, in words,
+    /// and a finding per value still sent.
+    async fn still_sent(&self, planted: &[Canary], from: Instant) -> (String, Vec<String>) {
+        if self.bench.net.is_none() && self.bench.gateway.intercept.is_none() {
+            return (
+                "not watched (the bench reads none of the device's messages in this run)".into(),
+                Vec::new(),
+            );
+        }
+        tokio::time::sleep((from + SENT_WATCH).saturating_duration_since(Instant::now())).await;
+        let (readable, _, _) = self.readable_since(from);
+        let found = planted
+            .iter()
+            .filter_map(|p| {
+                let hits: Vec<_> = readable
+                    .iter()
+                    .filter(|r| super::recipients::found_in(&r.bytes, &p.value).is_some())
+                    .collect();
+                hits.first().map(|first| {
+                    format!(
+                        "{} ({}) still sent by the device after the reset, to {} in {} message(s) (the first: {})",
+                        p.name,
+                        <&str>::from(p.class),
+                        first.host,
+                        hits.len(),
+                        first.via
+                    )
+                })
+            })
+            .collect();
+        (
+            format!(
+                "{} readable messages from {:?} after the reset searched",
+                readable.len(),
+                SENT_GRACE
+            ),
+            found,
+        )
     }
 
     /// `cloud_deletion` (DEL-03, 5.11-2): the user's reset also asks the cloud, which the

@@ -19,10 +19,10 @@ use crate::model::privacy::Destination;
 
 /// One message the bench could read: to whom, how it was seen, its bytes.
 #[derive(Debug)]
-struct Readable {
-    host: String,
-    via: String,
-    bytes: Vec<u8>,
+pub(super) struct Readable {
+    pub(super) host: String,
+    pub(super) via: String,
+    pub(super) bytes: Vec<u8>,
 }
 
 /// A planted value found in a readable message.
@@ -40,7 +40,7 @@ struct Finding {
 
 /// The encoding in which `value` appears in `hay`, if it does (text forms case-insensitively,
 /// base64 exactly, as the wire search matches).
-fn found_in(hay: &[u8], value: &str) -> Option<Encoding> {
+pub(super) fn found_in(hay: &[u8], value: &str) -> Option<Encoding> {
     let (text, exact) = forms(value);
     let lower = hay.to_ascii_lowercase();
     let has = |h: &[u8], n: &[u8]| !n.is_empty() && h.windows(n.len()).any(|w| w == n);
@@ -242,7 +242,7 @@ impl Run<'_> {
     /// The device's readable messages since `since` (the broker's payloads, the catch-all's
     /// HTTP requests), the hosts of TLS connections the bench could not read, and how many
     /// payloads were past the memory bound.
-    fn readable_since(&self, since: Instant) -> (Vec<Readable>, Vec<String>, u64) {
+    pub(super) fn readable_since(&self, since: Instant) -> (Vec<Readable>, Vec<String>, u64) {
         let mut readable = Vec::new();
         let mut not_kept = 0;
         if let Some(net) = &self.bench.net {
