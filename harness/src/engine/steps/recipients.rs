@@ -14,6 +14,7 @@
 use serde::Serialize;
 
 use super::prelude::*;
+use crate::config::scenario::{TlsSetting, Untrusted};
 use crate::gateway::canary::{Canary, Encoding, forms};
 use crate::model::privacy::Destination;
 
@@ -110,6 +111,18 @@ impl Run<'_> {
             ));
         };
         let destinations = self.bench.device.destinations.clone().unwrap_or_default();
+        // the bench's broker presents the valid certificate (where the device trusts a CA the
+        // bench issues from), so the device's next sessions to its cloud are readable; a
+        // device that trusts none is read only where else the bench can
+        let broker = if self.bench.net.is_some() {
+            match self.bench_phase(&true, &TlsSetting::Valid, &Untrusted::NotApplicable) {
+                Ok(said) => Some(said),
+                Err(Stop::Skip(why)) => Some(format!("the broker's messages are not read: {why}")),
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
         // with the owner's consent every declared flow may run: the window sees them all
         let consented = match self.bench.device.consent.clone() {
             Some(c) => {
@@ -149,8 +162,9 @@ impl Run<'_> {
         );
         let bytes: usize = readable.iter().map(|r| r.bytes.len()).sum();
         let scope = format!(
-            "{} readable messages ({bytes} bytes) since the values were planted{}{}{}",
+            "{} readable messages ({bytes} bytes) since the values were planted{}{}{}{}",
             readable.len(),
+            broker.map(|b| format!("; {b}")).unwrap_or_default(),
             match &consented {
                 Some((how, _)) => format!(", with the owner's consent given ({how}) for the window"),
                 None => String::new(),
