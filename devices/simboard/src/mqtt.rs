@@ -289,19 +289,9 @@ pub fn request_account_deletion(opts: &MqttOptions) -> Result<(), String> {
     let topic = format!("account/{}/delete", opts.client_id);
     let mut last = String::new();
     for _ in 0..3 {
-        let attempt = (|| {
-            let name = ServerName::try_from(opts.host.clone()).map_err(|e| format!("host name: {e}"))?;
-            let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(|e| e.to_string())?;
-            let mut sock = tcp(opts, opts.tls_port)?;
-            let mut tls = rustls::StreamOwned::new(conn, sock.try_clone().map_err(|e| e.to_string())?);
-            while tls.conn.is_handshaking() {
-                tls.conn.complete_io(&mut sock).map_err(|e| format!("TLS: {e}"))?;
-            }
-            publish_session(&mut tls, opts, &topic, b"{\"delete\":\"account\"}")?;
-            tls.conn.send_close_notify();
-            let _ = tls.conn.complete_io(&mut sock);
-            Ok::<(), String>(())
-        })();
+        let attempt = over_tls(opts, &cfg, |tls| {
+            publish_session(tls, opts, &topic, b"{\"delete\":\"account\"}")
+        });
         match attempt {
             Ok(()) => return Ok(()),
             Err(e) => last = e,
@@ -324,7 +314,12 @@ fn tcp(opts: &MqttOptions, port: u16) -> Result<TcpStream, String> {
     Ok(s)
 }
 
-fn over_tls(opts: &MqttOptions, cfg: &Arc<rustls::ClientConfig>, n: u64) -> Result<(), String> {
+/// One TLS connection to the cloud broker, `body` spoken over it, then close_notify.
+fn over_tls(
+    opts: &MqttOptions,
+    cfg: &Arc<rustls::ClientConfig>,
+    body: impl FnOnce(&mut dyn ReadWrite) -> Result<(), String>,
+) -> Result<(), String> {
     let name = ServerName::try_from(opts.host.clone()).map_err(|e| format!("host name: {e}"))?;
     let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(|e| e.to_string())?;
     let mut sock = tcp(opts, opts.tls_port)?;
@@ -332,7 +327,7 @@ fn over_tls(opts: &MqttOptions, cfg: &Arc<rustls::ClientConfig>, n: u64) -> Resu
     while tls.conn.is_handshaking() {
         tls.conn.complete_io(&mut sock).map_err(|e| format!("TLS: {e}"))?;
     }
-    session(&mut tls, opts, n)?;
+    body(&mut tls)?;
     tls.conn.send_close_notify();
     let _ = tls.conn.complete_io(&mut sock);
     Ok(())
@@ -484,7 +479,7 @@ pub fn run(opts: MqttOptions, flaws: Vec<Flaw>, log: impl Fn(&str)) {
             None if flaws.contains(&Flaw::PlaintextOnly) => plain(&opts, n),
             None => Err("no TLS configuration".to_string()),
             Some(c) => {
-                let tls = over_tls(&opts, c, n);
+                let tls = over_tls(&opts, c, |t| session(t, &opts, n));
                 failures = if tls.is_ok() { 0 } else { failures + 1 };
                 match tls {
                     Err(e) if flaws.contains(&Flaw::PlaintextFallback) => {
