@@ -25,3 +25,4 @@ pub mod tlscert;
 pub mod tlswire;
 pub mod update;
 pub mod util;
+pub mod vuln;

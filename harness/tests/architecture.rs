@@ -38,6 +38,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("remote", &["model", "util", "config", "bench", "console", "tlscert"]),
     ("docs", &["model", "util", "config"]),
     ("lab", &["model", "util", "config"]),
+    // what the firmware ships and what is known about it: bytes and text in, findings out
+    ("vuln", &["model", "util"]),
     // results: only the leaf model and the event stream (its own)
     ("report", &["model", "util"]),
     // checks
@@ -45,7 +47,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "engine",
         &[
             "model", "util", "redact", "tlswire", "tlscert", "config", "process", "bench", "console", "power", "debug",
-            "update", "gateway", "remote", "docs", "report",
+            "update", "gateway", "remote", "docs", "report", "vuln",
         ],
     ),
     // one run
@@ -53,7 +55,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "run",
         &[
             "model", "util", "redact", "tlswire", "exit", "config", "process", "bench", "console", "power", "debug",
-            "update", "gateway", "remote", "docs", "lab", "engine", "report",
+            "update", "gateway", "remote", "docs", "lab", "engine", "report", "vuln",
         ],
     ),
 ];
