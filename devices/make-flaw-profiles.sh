@@ -12,7 +12,8 @@ for flaw in no-forced-change weak-passwords factory-password-kept factory-passwo
     plain-http-poll telemetry-http-80 https-client-no-verify https-client-tls10 telemetry-leaks-email psk-in-dns md5-password-store config-without-auth \
     config-saved-before-auth broker-anonymous boots-unsigned undeclared-tracker \
     password-over-http reset-keeps-password reset-keeps-token \
-    telemetry-before-consent telemetry-after-withdrawal serves-old-policy no-deletion-notice cloud-account-kept telemetry-overshares; do
+    telemetry-before-consent telemetry-after-withdrawal serves-old-policy no-deletion-notice cloud-account-kept telemetry-overshares \
+    vulnerable-component sbom-drift; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"

@@ -141,10 +141,16 @@ pub enum Flaw {
     /// Its MQTT telemetry also carries the Wi-Fi passphrase, which its cloud is not
     /// declared to receive.
     TelemetryOvershares,
+    /// Its firmware links an old OpenSSL (1.0.1f, Heartbleed): the running device reports
+    /// it; the SBOM and the update image say 3.0.15.
+    VulnerableComponent,
+    /// The running device reports a BusyBox its SBOM does not list (1.36.0, the SBOM says
+    /// 1.36.1): the maker's SBOM does not describe the device.
+    SbomDrift,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 52] = [
+    pub const ALL: [Flaw; 54] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -197,6 +203,8 @@ impl Flaw {
         Flaw::NoDeletionNotice,
         Flaw::CloudAccountKept,
         Flaw::TelemetryOvershares,
+        Flaw::VulnerableComponent,
+        Flaw::SbomDrift,
     ];
 
     pub fn name(self) -> &'static str {
@@ -253,6 +261,8 @@ impl Flaw {
             Flaw::NoDeletionNotice => "no-deletion-notice",
             Flaw::CloudAccountKept => "cloud-account-kept",
             Flaw::TelemetryOvershares => "telemetry-overshares",
+            Flaw::VulnerableComponent => "vulnerable-component",
+            Flaw::SbomDrift => "sbom-drift",
         }
     }
 
@@ -909,7 +919,7 @@ impl Board {
             match cmd {
                 "" => {}
                 "help" => {
-                    self.out("commands: version, id, set, config get update_server, cat /etc/shadow, grep -rlF -e TEXT PATH..., consent on|off, flash-raw URL, passwd, reboot, factory-reset, exit\r\n")
+                    self.out("commands: version, components, id, set, config get update_server, cat /etc/shadow, grep -rlF -e TEXT PATH..., consent on|off, flash-raw URL, passwd, reboot, factory-reset, exit\r\n")
                 }
                 set if set.starts_with("set ") || set == "set" => self.set(set),
                 raw if raw.starts_with("flash-raw ") => {
@@ -947,6 +957,17 @@ impl Board {
                 "passwd" => {
                     self.passwd(user)?;
                     opened_with = State::load(&self.opts.state).password;
+                }
+                "components" => {
+                    // what the firmware links, as its libraries print their versions
+                    let mut banners: Vec<String> = crate::update::COMPONENTS.iter().map(|s| s.to_string()).collect();
+                    if self.has(Flaw::VulnerableComponent) {
+                        banners[1] = "OpenSSL 1.0.1f 6 Jan 2014".into();
+                    }
+                    if self.has(Flaw::SbomDrift) {
+                        banners[0] = "BusyBox v1.36.0 (2023-01-03 00:00:00 UTC) multi-call binary.".into();
+                    }
+                    self.out(&format!("{}\r\n", banners.join("\r\n")));
                 }
                 "version" => {
                     let v = self.state.version.clone();

@@ -28,7 +28,16 @@ pub fn show(v: Version) -> String {
     format!("{}.{}.{}", v.0, v.1, v.2)
 }
 
-/// Builds a signed image with a deterministic payload of `payload_len` bytes.
+/// The components the firmware links, as each prints its version: the image carries these
+/// strings at the start of its payload, the `components` command prints them.
+pub const COMPONENTS: [&str; 3] = [
+    "BusyBox v1.36.1 (2024-05-21 00:00:00 UTC) multi-call binary.",
+    "OpenSSL 3.0.15 3 Sep 2024",
+    "lighttpd/1.4.76 (ssl) - a light and fast webserver",
+];
+
+/// Builds a signed image with a deterministic payload of `payload_len` bytes, which begins
+/// with the firmware's component version strings (NUL-separated) where it is long enough.
 pub fn build(key: &SigningKey, version: Version, model: &str, payload_len: usize) -> Vec<u8> {
     let mut img = Vec::with_capacity(HEADER + payload_len + SIG);
     img.extend_from_slice(MAGIC);
@@ -42,7 +51,17 @@ pub fn build(key: &SigningKey, version: Version, model: &str, payload_len: usize
     img.extend_from_slice(&m);
     img.extend_from_slice(&(payload_len as u32).to_le_bytes());
     img.extend_from_slice(&[0u8; 28]);
+    let start = img.len();
     img.extend((0..payload_len).map(|i| (i as u32).wrapping_mul(2_246_822_519).rotate_left(13) as u8));
+    let mut banner = Vec::new();
+    for c in COMPONENTS {
+        banner.push(0u8);
+        banner.extend_from_slice(c.as_bytes());
+    }
+    banner.push(0);
+    if banner.len() <= payload_len {
+        img[start..start + banner.len()].copy_from_slice(&banner);
+    }
     let sig = key.sign(&img);
     img.extend_from_slice(&sig.to_bytes());
     img

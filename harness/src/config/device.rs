@@ -88,6 +88,11 @@ pub struct Device {
     pub consent: Option<crate::model::privacy::Consent>,
     /// Where the device serves its privacy policy (`privacy.policy_page`).
     pub policy_page: Option<crate::model::privacy::PolicyPage>,
+    /// What the maker says the firmware ships (`software:`).
+    pub software: crate::model::software::Software,
+    /// The lab's vulnerability data, if it supplied any, and its policy.
+    pub vuln_data: Option<crate::model::software::VulnData>,
+    pub vuln_policy: crate::model::software::VulnPolicy,
 }
 
 /// Files the profile names that do not pass the gate every named file passes
@@ -101,6 +106,9 @@ fn named_files(file: &Path, raw: &RawProfile, missing_too: bool) -> Vec<InputErr
     let base = crate::util::folder_of(file);
     let mut refs: Vec<(String, Option<yaml::Pos>, String)> = Vec::new();
     let mut path = |field: &str, pos, p: &str| refs.push((field.to_string(), pos, p.to_string()));
+    if let Some(p) = raw.software.as_ref().and_then(|s| s.sbom.as_ref()) {
+        path("software.sbom", Some(p.pos), &p.value.to_string_lossy());
+    }
     if let Some(f) = &raw.identity.firmware_file {
         path("identity.firmware_file", None, &f.to_string_lossy());
     }
@@ -265,6 +273,9 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let deletion = super::privacy::deletion(&rx, raw.privacy.as_ref());
     let consent = super::privacy::consent(&rx, raw.privacy.as_ref());
     let policy_page = super::privacy::policy_page(&rx, raw.privacy.as_ref(), &raw.services);
+    let software = super::software::software(&rx, raw.software.as_ref(), raw.console.is_some());
+    let vuln_data = super::software::vuln_data(&rx, &lab);
+    let vuln_policy = super::software::policy(&lab);
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));
@@ -323,5 +334,8 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         deletion,
         consent,
         policy_page,
+        software,
+        vuln_data,
+        vuln_policy,
     })
 }

@@ -20,6 +20,7 @@ pub mod scenario;
 pub mod secure_boot;
 pub mod services;
 pub mod signoff;
+pub mod software;
 pub mod update;
 pub mod version;
 pub mod yaml;
@@ -60,9 +61,13 @@ pub const FILE_FIELDS: &[(&str, &str)] = &[
     ("device", "update.images.valid.file"),
     ("device", "update.trust.maker_ca.cert"),
     ("device", "update.trust.maker_ca.key"),
+    ("device", "software.sbom"),
     ("lab", "default_credentials"),
     ("lab", "flash_before_run"),
     ("lab", "other_unit_certificates"),
+    ("lab", "vulnerability_data.kev"),
+    ("lab", "vulnerability_data.nvd"),
+    ("lab", "vulnerability_data.osv"),
 ];
 
 /// Fields whose names look like files but are not: paths of URLs on the device or the

@@ -87,6 +87,10 @@ pub struct RawProfile {
     /// what secure boot does with a bad one (IXIT), for UPD-10 (5.7-1).
     #[serde(default)]
     pub secure_boot: Option<super::secure_boot::RawSecureBoot>,
+    /// What the firmware ships, as the maker states it (VUL-01..03): the SBOM, a command
+    /// listing component versions at the shell, the build date.
+    #[serde(default)]
+    pub software: Option<super::software::RawSoftware>,
     /// Where the device sends data and why (IXIT), for PRV-01 (6-5).
     #[serde(default)]
     pub privacy: Option<super::privacy::RawPrivacy>,
@@ -389,6 +393,13 @@ pub struct RawLab {
     /// evidence (`tls-certificate-N.pem`), ready to be given here when another unit is tested.
     #[serde(default)]
     pub other_unit_certificates: Vec<Loc<PathBuf>>,
+    /// The lab's offline vulnerability data (VUL-01, VUL-02): OSV records, NVD feeds, the
+    /// KEV catalogue, relative to this file.
+    #[serde(default)]
+    pub vulnerability_data: Option<super::software::RawVulnData>,
+    /// The lab's rules for vulnerability management (SBOM required, the fix window).
+    #[serde(default)]
+    pub policy: Option<super::software::RawPolicy>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]

@@ -301,6 +301,13 @@ pub enum RawStep {
     /// Ed25519 trailer with the declared `update.signature.public_key`), or as declared
     /// (REVIEW). RSA under 2048 bits, DSA, ECDSA under P-256, MD5 or SHA-1 fail.
     UpdateCrypto(RawEmpty),
+    /// VUL-01..03 (5.2-2, 5.2-3): what the firmware ships — the maker's SBOM
+    /// (`software.sbom`), the update image's package databases and version strings, the
+    /// output of `software.components_command` at the shell — judged: `known` (VUL-01:
+    /// nothing in the KEV catalogue, nothing fixed upstream more than the lab's window before
+    /// the build), `time_to_fix` (VUL-02: nothing fixed more than the window before today),
+    /// `sbom` (VUL-03: the SBOM lists every component and version seen).
+    Vulnerabilities(RawVulns),
     /// UPD-10 (5.7-1): the maker's valid image with a byte flipped inside its signed
     /// region written where the device boots from (`secure_boot.tamper`, bypassing the
     /// update agent), then a power cycle: the device must not run it (it keeps its
@@ -674,6 +681,24 @@ pub enum PowerAction {
 pub struct RawEmpty {}
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawVulns {
+    pub judge: VulnJudge,
+}
+
+/// Which vulnerability-management check a `vulnerabilities` step decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VulnJudge {
+    /// VUL-01 (5.2-3).
+    Known,
+    /// VUL-02 (5.2-2).
+    TimeToFix,
+    /// VUL-03: the SBOM describes the device.
+    Sbom,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum RawSend {
     /// Text followed by the profile's newline.
@@ -971,6 +996,7 @@ pub enum StepKind {
     },
     PasswordStore,
     UpdateCrypto,
+    Vulnerabilities(VulnJudge),
     SecureBoot,
     Destinations {
         observe: Duration,
@@ -1212,6 +1238,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::Plant(_) => Some(StepKind::Plant),
             RawStep::PasswordStore(_) => Some(StepKind::PasswordStore),
             RawStep::UpdateCrypto(_) => Some(StepKind::UpdateCrypto),
+            RawStep::Vulnerabilities(v) => Some(StepKind::Vulnerabilities(v.judge)),
             RawStep::SecureBoot(_) => Some(StepKind::SecureBoot),
             RawStep::Destinations(t) => Some(StepKind::Destinations {
                 observe: t.observe.unwrap_or(Dur::secs(0)).0,

@@ -16,6 +16,7 @@ pub mod position;
 pub mod privacy;
 pub mod secure_boot;
 pub mod signature;
+pub mod software;
 pub mod template;
 
 pub use answers::DeclaredAnswer;

@@ -59,7 +59,9 @@ fn date(s: &str) -> Option<String> {
     let ok = d.len() == 10
         && d.as_bytes()[4] == b'-'
         && d.as_bytes()[7] == b'-'
-        && d.chars().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        && d.chars()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     ok.then(|| d.to_string())
 }
 
@@ -132,7 +134,10 @@ impl Data {
             let mut ranges = Vec::new();
             for rg in a.ranges {
                 if rg.kind == "GIT" {
-                    *self.skipped.entry("GIT ranges (commits, not versions)".into()).or_default() += 1;
+                    *self
+                        .skipped
+                        .entry("GIT ranges (commits, not versions)".into())
+                        .or_default() += 1;
                     continue;
                 }
                 ranges.extend(events_to_ranges(&rg.events));
@@ -185,12 +190,16 @@ impl Data {
             names.sort();
             for p in names {
                 let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                let name = format!("{label}/{}", p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+                let name = format!(
+                    "{label}/{}",
+                    p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                );
                 keep(self.osv_record(&name, &text)?);
             }
         } else if path.extension().is_some_and(|x| x == "zip") {
             let f = std::fs::File::open(path).map_err(|e| format!("{label}: {e}"))?;
-            let mut z = zip::ZipArchive::new(f).map_err(|e| format!("{label}: not a zip archive OSV publishes: {e}"))?;
+            let mut z =
+                zip::ZipArchive::new(f).map_err(|e| format!("{label}: not a zip archive OSV publishes: {e}"))?;
             for i in 0..z.len() {
                 let mut entry = z.by_index(i).map_err(|e| format!("{label}: entry {i}: {e}"))?;
                 if !entry.name().ends_with(".json") {
@@ -209,7 +218,8 @@ impl Data {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{label}: {e}"))?;
             keep(self.osv_record(label, &text)?);
         }
-        let when = newest.ok_or_else(|| format!("{label}: no OSV record with a `modified` date: how current it is is unknown"))?;
+        let when = newest
+            .ok_or_else(|| format!("{label}: no OSV record with a `modified` date: how current it is is unknown"))?;
         self.files.push((label.to_string(), when));
         Ok(())
     }
@@ -230,7 +240,8 @@ impl Data {
             date_added: String,
         }
         let k: Kev = serde_json::from_str(text).map_err(|e| err(label, &e, "the CISA KEV catalogue"))?;
-        let when = date(&k.date_released).ok_or_else(|| format!("{label}: dateReleased {:?} is not a date", k.date_released))?;
+        let when = date(&k.date_released)
+            .ok_or_else(|| format!("{label}: dateReleased {:?} is not a date", k.date_released))?;
         for v in k.vulnerabilities {
             self.kev.insert(v.cve_id, v.date_added);
         }
@@ -297,7 +308,13 @@ impl Data {
                 continue;
             }
             let mut affected: Vec<Affected> = Vec::new();
-            for m in c.configurations.iter().flat_map(|x| &x.nodes).filter(|n| !n.negate).flat_map(|n| &n.cpe_match) {
+            for m in c
+                .configurations
+                .iter()
+                .flat_map(|x| &x.nodes)
+                .filter(|n| !n.negate)
+                .flat_map(|n| &n.cpe_match)
+            {
                 if !m.vulnerable {
                     continue;
                 }
@@ -449,14 +466,21 @@ mod tests {
                "affected":[{"package":{"ecosystem":"Debian:7","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.0.1e-2+deb7u5"}]},{"type":"GIT","events":[{"introduced":"abc"}]}]}]}"#,
         )
         .expect("reads");
-        d.osv_record("b.json", r#"{"id":"X-2","modified":"2026-01-01T00:00:00Z","withdrawn":"2026-01-02T00:00:00Z"}"#)
-            .expect("reads");
+        d.osv_record(
+            "b.json",
+            r#"{"id":"X-2","modified":"2026-01-01T00:00:00Z","withdrawn":"2026-01-02T00:00:00Z"}"#,
+        )
+        .expect("reads");
         assert_eq!(d.vulns.len(), 1);
         let r = &d.vulns[0].affected[0].ranges[0];
         assert!(r.contains("1.0.1e-2+deb7u4", Scheme::Dpkg));
         assert!(!r.contains("1.0.1e-2+deb7u5", Scheme::Dpkg));
         assert_eq!(d.skipped.get("withdrawn"), Some(&1));
-        assert!(d.osv_record("c.json", "{\"id\": 1}").expect_err("bad").contains("line 1"));
+        assert!(
+            d.osv_record("c.json", "{\"id\": 1}")
+                .expect_err("bad")
+                .contains("line 1")
+        );
     }
 
     #[test]
@@ -480,9 +504,17 @@ mod tests {
     #[test]
     fn aliases_merge_into_one_vulnerability() {
         let mut d = Data::default();
-        for (id, al) in [("DSA-1", r#"["CVE-1"]"#), ("CVE-1", "[]"), ("GHSA-x", r#"["CVE-1"]"#), ("CVE-2", "[]")] {
-            d.osv_record("f", &format!(r#"{{"id":"{id}","modified":"2026-01-01T00:00:00Z","aliases":{al}}}"#))
-                .expect("reads");
+        for (id, al) in [
+            ("DSA-1", r#"["CVE-1"]"#),
+            ("CVE-1", "[]"),
+            ("GHSA-x", r#"["CVE-1"]"#),
+            ("CVE-2", "[]"),
+        ] {
+            d.osv_record(
+                "f",
+                &format!(r#"{{"id":"{id}","modified":"2026-01-01T00:00:00Z","aliases":{al}}}"#),
+            )
+            .expect("reads");
         }
         let g = d.alias_groups();
         assert_eq!(g.len(), 2, "{g:?}");

@@ -33,7 +33,9 @@ pub fn scan_dir(root: &Path) -> Result<Scan, String> {
         let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for e in entries.flatten() {
             let p = e.path();
-            let Ok(meta) = std::fs::symlink_metadata(&p) else { continue };
+            let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
             if meta.is_dir() {
                 stack.push(p);
             } else if meta.is_file() {
@@ -85,14 +87,17 @@ impl Scan {
         if depth < MAX_DEPTH {
             if data.starts_with(&[0x1f, 0x8b]) {
                 let mut out = Vec::new();
-                let r = flate2::read::MultiGzDecoder::new(data).take(MAX_UNPACKED).read_to_end(&mut out);
+                let r = flate2::read::MultiGzDecoder::new(data)
+                    .take(MAX_UNPACKED)
+                    .read_to_end(&mut out);
                 match r {
                     Ok(_) => {
                         let inner = path.strip_suffix(".gz").unwrap_or(path);
                         return self.file(&format!("{inner} (gunzipped)"), &out, depth + 1);
                     }
                     Err(e) => {
-                        self.not_examined.push((path.to_string(), format!("gzip data that does not decompress: {e}")));
+                        self.not_examined
+                            .push((path.to_string(), format!("gzip data that does not decompress: {e}")));
                         return;
                     }
                 }
@@ -104,8 +109,10 @@ impl Scan {
                 return self.cpio(path, data, depth);
             }
             if let Some(what) = magic(data) {
-                self.not_examined
-                    .push((path.to_string(), format!("{what}: certbench does not open it, so it is not examined")));
+                self.not_examined.push((
+                    path.to_string(),
+                    format!("{what}: certbench does not open it, so it is not examined"),
+                ));
                 return;
             }
         }
@@ -160,7 +167,8 @@ impl Scan {
             }
             let body = at + 512;
             let Some(content) = data.get(body..body + size) else {
-                self.not_examined.push((format!("{path}:{name}"), "a tar archive cut short".into()));
+                self.not_examined
+                    .push((format!("{path}:{name}"), "a tar archive cut short".into()));
                 return;
             };
             match kind {
@@ -177,7 +185,10 @@ impl Scan {
         while at + 110 <= data.len() {
             let h = &data[at..at + 110];
             if !(h.starts_with(b"070701") || h.starts_with(b"070702")) {
-                self.not_examined.push((path.to_string(), format!("a cpio archive with a bad header at byte {at}")));
+                self.not_examined.push((
+                    path.to_string(),
+                    format!("a cpio archive with a bad header at byte {at}"),
+                ));
                 return;
             }
             let hex = |k: usize| {
@@ -188,14 +199,17 @@ impl Scan {
             };
             let (mode, filesize, namesize) = (hex(1), hex(6), hex(11));
             let name_at = at + 110;
-            let Some(name) = data.get(name_at..name_at + namesize.saturating_sub(1)) else { return };
+            let Some(name) = data.get(name_at..name_at + namesize.saturating_sub(1)) else {
+                return;
+            };
             let name = String::from_utf8_lossy(name).to_string();
             if name == "TRAILER!!!" {
                 return;
             }
             let body = (name_at + namesize).div_ceil(4) * 4;
             let Some(content) = data.get(body..body + filesize) else {
-                self.not_examined.push((format!("{path}:{name}"), "a cpio archive cut short".into()));
+                self.not_examined
+                    .push((format!("{path}:{name}"), "a cpio archive cut short".into()));
                 return;
             };
             if mode & 0o170000 == 0o100000 {
@@ -215,7 +229,9 @@ impl Scan {
                         .map(|v| v.trim().to_string())
                 })
             };
-            let (Some(name), Some(version)) = (field("Package"), field("Version")) else { continue };
+            let (Some(name), Some(version)) = (field("Package"), field("Version")) else {
+                continue;
+            };
             if let Some(st) = field("Status")
                 && !st.ends_with(" installed")
             {
@@ -226,7 +242,10 @@ impl Scan {
                 None => (s.clone(), version.clone()),
             });
             self.components.push(Component {
-                purl: Some(format!("pkg:{}/{name}@{version}", if kind == "dpkg" { "deb" } else { "opkg" })),
+                purl: Some(format!(
+                    "pkg:{}/{name}@{version}",
+                    if kind == "dpkg" { "deb" } else { "opkg" }
+                )),
                 name,
                 version,
                 ecosystem: Some(if kind == "dpkg" { "Debian" } else { "OpenWrt" }.into()),
@@ -242,7 +261,9 @@ impl Scan {
     fn apk(&mut self, path: &str, text: &str) {
         for stanza in text.split("\n\n") {
             let field = |k: &str| stanza.lines().find_map(|l| l.strip_prefix(k).map(str::to_string));
-            let (Some(name), Some(version)) = (field("P:"), field("V:")) else { continue };
+            let (Some(name), Some(version)) = (field("P:"), field("V:")) else {
+                continue;
+            };
             let source_package = field("o:").map(|o| (o, version.clone()));
             self.components.push(Component {
                 purl: Some(format!("pkg:apk/alpine/{name}@{version}")),
@@ -319,9 +340,22 @@ mod tests {
             .iter()
             .map(|c| format!("{} {} {}", c.name, c.version, c.ecosystem.as_deref().unwrap_or("-")))
             .collect();
-        assert_eq!(got, ["libssl3 3.0.11-1~deb12u2 Debian:12", "zlib1g 1:1.2.13.dfsg-1+b1 Debian:12", "busybox 1.36.1 -"]);
-        assert_eq!(s.components[0].source_package, Some(("openssl".into(), "3.0.11-1~deb12u2".into())));
-        assert_eq!(s.components[1].source_package, Some(("zlib".into(), "1:1.2.13.dfsg-1".into())));
+        assert_eq!(
+            got,
+            [
+                "libssl3 3.0.11-1~deb12u2 Debian:12",
+                "zlib1g 1:1.2.13.dfsg-1+b1 Debian:12",
+                "busybox 1.36.1 -"
+            ]
+        );
+        assert_eq!(
+            s.components[0].source_package,
+            Some(("openssl".into(), "3.0.11-1~deb12u2".into()))
+        );
+        assert_eq!(
+            s.components[1].source_package,
+            Some(("zlib".into(), "1:1.2.13.dfsg-1".into()))
+        );
         assert_eq!(s.not_examined.len(), 1, "{:?}", s.not_examined);
         assert!(s.not_examined[0].1.contains("squashfs"));
     }
@@ -330,11 +364,26 @@ mod tests {
     fn a_cpio_archive_is_opened_and_an_apk_database_read() {
         let mut c = Vec::new();
         for (name, body) in [
-            ("lib/apk/db/installed", &b"P:musl\nV:1.2.4-r2\no:musl\n\nP:busybox\nV:1.36.1-r5\n"[..]),
+            (
+                "lib/apk/db/installed",
+                &b"P:musl\nV:1.2.4-r2\no:musl\n\nP:busybox\nV:1.36.1-r5\n"[..],
+            ),
             ("etc/os-release", b"ID=alpine\nVERSION_ID=3.18.4\n"),
         ] {
             let n = name.len() + 1;
-            c.extend(format!("070701{:08x}{:08x}{}{:08x}{}{:08x}{}", 1, 0o100644, "0".repeat(32), body.len(), "0".repeat(32), n, "0".repeat(8)).bytes());
+            c.extend(
+                format!(
+                    "070701{:08x}{:08x}{}{:08x}{}{:08x}{}",
+                    1,
+                    0o100644,
+                    "0".repeat(32),
+                    body.len(),
+                    "0".repeat(32),
+                    n,
+                    "0".repeat(8)
+                )
+                .bytes(),
+            );
             c.extend(name.bytes());
             c.push(0);
             while c.len() % 4 != 0 {
@@ -346,7 +395,11 @@ mod tests {
             }
         }
         let s = scan_bytes("update.swu", &c);
-        let got: Vec<String> = s.components.iter().map(|c| format!("{} {}", c.name, c.ecosystem.as_deref().unwrap_or("-"))).collect();
+        let got: Vec<String> = s
+            .components
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.ecosystem.as_deref().unwrap_or("-")))
+            .collect();
         assert_eq!(got, ["musl Alpine:v3.18", "busybox Alpine:v3.18"]);
     }
 
@@ -370,7 +423,12 @@ mod tests {
             .map(str::to_string)
             .collect();
         let s = scan_bytes("var/lib/dpkg/status", text.as_bytes());
-        let mut got: Vec<String> = s.components.iter().filter(|c| c.ecosystem.is_some()).map(|c| format!("{} {}", c.name, c.version)).collect();
+        let mut got: Vec<String> = s
+            .components
+            .iter()
+            .filter(|c| c.ecosystem.is_some())
+            .map(|c| format!("{} {}", c.name, c.version))
+            .collect();
         want.sort();
         got.sort();
         assert!(want.len() > 100, "{}", want.len());

@@ -130,7 +130,9 @@ pub fn findings(components: &[Component], data: &Data, vex: &[Vex]) -> Vec<Findi
             let names = aliases(c);
             let vex_of = vex
                 .iter()
-                .find(|x| ids.contains(&x.id) && (x.affects.is_empty() || x.affects.iter().any(|a| names.contains(&key(a)))))
+                .find(|x| {
+                    ids.contains(&x.id) && (x.affects.is_empty() || x.affects.iter().any(|a| names.contains(&key(a))))
+                })
                 .cloned();
             let mut ids: Vec<String> = ids.into_iter().collect();
             // the CVE first: the id everyone searches for
@@ -155,7 +157,9 @@ pub fn findings(components: &[Component], data: &Data, vex: &[Vex]) -> Vec<Findi
 /// Some(fixed version or None) when the record affects this component's version.
 fn affects(c: &Component, v: &Vuln) -> Option<Option<String>> {
     for a in &v.affected {
-        let Some((ver, scheme)) = version_for(c, a) else { continue };
+        let Some((ver, scheme)) = version_for(c, a) else {
+            continue;
+        };
         if a.versions.iter().any(|x| scheme.compare(x, ver).is_eq()) {
             let fixed = a.ranges.iter().find_map(|r| r.fixed.clone());
             return Some(fixed);
@@ -172,7 +176,12 @@ fn affects(c: &Component, v: &Vuln) -> Option<Option<String>> {
 pub fn known_products(components: &[Component], data: &Data) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for c in components {
-        if data.vulns.iter().flat_map(|v| &v.affected).any(|a| version_for(c, a).is_some()) {
+        if data
+            .vulns
+            .iter()
+            .flat_map(|v| &v.affected)
+            .any(|a| version_for(c, a).is_some())
+        {
             out.insert(c.name.clone());
         }
     }
@@ -183,14 +192,19 @@ pub fn known_products(components: &[Component], data: &Data) -> BTreeSet<String>
 /// release where one side is a distribution's package version (`1:1.35.0-4` is 1.35.0).
 pub fn versions_agree(observed: &str, listed: &str) -> bool {
     fn upstream(v: &str) -> &str {
-        let v = v.split_once(':').filter(|(e, _)| e.chars().all(|c| c.is_ascii_digit())).map_or(v, |(_, r)| r);
+        let v = v
+            .split_once(':')
+            .filter(|(e, _)| e.chars().all(|c| c.is_ascii_digit()))
+            .map_or(v, |(_, r)| r);
         match v.rsplit_once('-') {
             Some((u, rev)) if rev.chars().next().is_some_and(|c| c.is_ascii_digit()) => u,
             _ => v,
         }
     }
     let clean = |v: &str| upstream(v).trim_start_matches(['v', 'V']).to_string();
-    observed == listed || clean(observed) == clean(listed) || clean(listed).starts_with(&format!("{}.dfsg", clean(observed)))
+    observed == listed
+        || clean(observed) == clean(listed)
+        || clean(listed).starts_with(&format!("{}.dfsg", clean(observed)))
 }
 
 /// VUL-03: each component seen in the image or on the device, against the SBOM. The
@@ -204,10 +218,15 @@ pub fn sbom_differences(components: &[Component]) -> Vec<String> {
             continue;
         }
         let names = aliases(c);
-        let same_name: Vec<&&Component> =
-            listed.iter().filter(|l| aliases(l).iter().any(|n| names.contains(n))).collect();
+        let same_name: Vec<&&Component> = listed
+            .iter()
+            .filter(|l| aliases(l).iter().any(|n| names.contains(n)))
+            .collect();
         if same_name.is_empty() {
-            out.push(format!("{} {} ({}: {}) is not in the SBOM", c.name, c.version, c.origin, c.seen_in));
+            out.push(format!(
+                "{} {} ({}: {}) is not in the SBOM",
+                c.name, c.version, c.origin, c.seen_in
+            ));
         } else if !same_name.iter().any(|l| versions_agree(&c.version, &l.version)) {
             let theirs: Vec<String> = same_name.iter().map(|l| l.version.clone()).collect();
             out.push(format!(
@@ -282,7 +301,11 @@ mod tests {
         assert_eq!(findings(&[deb.clone()], &d, &[]).len(), 1);
         deb.source_package = Some(("openssl".into(), "1.0.1e-2+deb7u5".into()));
         assert!(findings(&[deb.clone()], &d, &[]).is_empty());
-        assert_eq!(known_products(&[deb], &d).len(), 1, "named, not affected: the control still sees it");
+        assert_eq!(
+            known_products(&[deb], &d).len(),
+            1,
+            "named, not affected: the control still sees it"
+        );
     }
 
     #[test]
@@ -297,6 +320,9 @@ mod tests {
         let d = sbom_differences(&comps);
         assert_eq!(d.len(), 2, "{d:?}");
         assert!(d[0].contains("openssl 3.0.13") && d[0].contains("3.0.15"), "{d:?}");
-        assert!(d[1].contains("dropbear 2022.83") && d[1].contains("not in the SBOM"), "{d:?}");
+        assert!(
+            d[1].contains("dropbear 2022.83") && d[1].contains("not in the SBOM"),
+            "{d:?}"
+        );
     }
 }

@@ -258,7 +258,10 @@ pub fn parse(text: &str) -> Result<Sbom, SbomError> {
                     version,
                     ecosystem: purl.as_deref().and_then(super::purl_ecosystem),
                     source_package: None,
-                    cpe: r("cpe23Type").or_else(|| r("cpe22Type")).as_deref().and_then(cpe_product),
+                    cpe: r("cpe23Type")
+                        .or_else(|| r("cpe22Type"))
+                        .as_deref()
+                        .and_then(cpe_product),
                     purl,
                     origin: Origin::Sbom,
                     seen_in: format!("packages[{i}] ({})", p.name),
@@ -290,7 +293,9 @@ pub fn observed_cdx(components: &[Component], serial: &str, timestamp: &str) -> 
         seen.push(k);
         let wheres: Vec<String> = components
             .iter()
-            .filter(|o| o.origin != Origin::Sbom && super::key(&o.name) == super::key(&c.name) && o.version == c.version)
+            .filter(|o| {
+                o.origin != Origin::Sbom && super::key(&o.name) == super::key(&c.name) && o.version == c.version
+            })
             .map(|o| format!("{}: {}", o.origin, o.seen_in))
             .collect();
         let mut j = serde_json::json!({

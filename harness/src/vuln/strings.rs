@@ -103,7 +103,10 @@ pub fn find(text: &str) -> Vec<(String, String, String)> {
     }
     // `9.2` and `9.2p1` in one text are one release said twice: the fuller one stays
     let all = out.clone();
-    out.retain(|(n, _, v)| !all.iter().any(|(m, _, w)| m == n && w != v && w.starts_with(v.as_str())));
+    out.retain(|(n, _, v)| {
+        !all.iter()
+            .any(|(m, _, w)| m == n && w != v && w.starts_with(v.as_str()))
+    });
     out
 }
 
@@ -156,7 +159,11 @@ mod tests {
             ("dnsmasq", "dnsmasq-base", "/usr/sbin/dnsmasq".into()),
             ("zlib", "zlib1g", "/usr/lib/x86_64-linux-gnu/libz.so.1".into()),
             ("glibc", "libc6", "/lib/x86_64-linux-gnu/libc.so.6".into()),
-            ("sqlite", "libsqlite3-0", "/usr/lib/x86_64-linux-gnu/libsqlite3.so.0".into()),
+            (
+                "sqlite",
+                "libsqlite3-0",
+                "/usr/lib/x86_64-linux-gnu/libsqlite3.so.0".into(),
+            ),
             ("dropbear", "dropbear-bin", x.join("usr/sbin/dropbear")),
             ("wpa_supplicant", "wpasupplicant", x.join("sbin/wpa_supplicant")),
             ("hostapd", "hostapd", x.join("usr/sbin/hostapd")),
@@ -172,17 +179,26 @@ mod tests {
                 continue;
             };
             let want = debian_upstream(package, &x);
-            let found: Vec<String> =
-                find(&printable(&bytes)).into_iter().filter(|(n, _, _)| n == name).map(|(_, _, v)| v).collect();
+            let found: Vec<String> = find(&printable(&bytes))
+                .into_iter()
+                .filter(|(n, _, _)| n == name)
+                .map(|(_, _, v)| v)
+                .collect();
             assert!(!found.is_empty(), "{name}: no version found in {}", path.display());
             if let Some(w) = want {
-                assert!(found.iter().all(|v| w.starts_with(v.as_str())), "{name}: found {found:?}, package {package} is {w}");
+                assert!(
+                    found.iter().all(|v| w.starts_with(v.as_str())),
+                    "{name}: found {found:?}, package {package} is {w}"
+                );
             }
             proven.push(name);
         }
         eprintln!("proven on Debian binaries: {proven:?}; not on this machine: {missing:?}");
         if std::env::var_os("CI").is_some() {
-            assert!(missing.is_empty(), "under CI every Debian binary is present (.ci/run): missing {missing:?}");
+            assert!(
+                missing.is_empty(),
+                "under CI every Debian binary is present (.ci/run): missing {missing:?}"
+            );
         }
     }
 
@@ -200,6 +216,12 @@ mod tests {
         let v = v.split_once(':').map_or(v, |(_, r)| r);
         let v = v.rsplit_once('-').map_or(v, |(u, _)| u);
         // Debian's repacks: 1.2.13.dfsg, 2.10+dfsg
-        Some(v.split(['+', '~']).next().unwrap_or(v).trim_end_matches(".dfsg").to_string())
+        Some(
+            v.split(['+', '~'])
+                .next()
+                .unwrap_or(v)
+                .trim_end_matches(".dfsg")
+                .to_string(),
+        )
     }
 }

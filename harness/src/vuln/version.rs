@@ -47,7 +47,9 @@ pub fn dpkg(a: &str, b: &str) -> Ordering {
     };
     let (ea, ua, ra) = split(a.trim());
     let (eb, ub, rb) = split(b.trim());
-    ea.cmp(&eb).then_with(|| dpkg_part(&ua, &ub)).then_with(|| dpkg_part(&ra, &rb))
+    ea.cmp(&eb)
+        .then_with(|| dpkg_part(&ua, &ub))
+        .then_with(|| dpkg_part(&ra, &rb))
 }
 
 /// dpkg's verrevcmp: alternating non-digit and digit runs; letters sort before

@@ -26,6 +26,7 @@ mod tls_clients;
 mod traffic;
 mod update;
 mod update_crypto;
+mod vulns;
 
 pub(super) use remote::AttemptRecord;
 pub(super) use sessions::{Held, SessionRecord};
@@ -145,6 +146,7 @@ impl Run<'_> {
             StepKind::Plant => self.plant().await,
             StepKind::PasswordStore => self.password_store().await,
             StepKind::UpdateCrypto => self.update_crypto().await,
+            StepKind::Vulnerabilities(j) => self.vulnerabilities(*j).await,
             StepKind::SecureBoot => self.secure_boot().await,
             StepKind::Destinations { observe } => self.destinations(*observe).await,
             StepKind::Recipients { observe } => self.recipients(*observe).await,

@@ -1,0 +1,160 @@
+//! `software:` (profile: the maker's SBOM, the command that lists components, the build
+//! date) and `vulnerability_data:` / `policy:` (lab: the offline data and the lab's rules)
+//! for VUL-01..03.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::profile::RawLab;
+use super::resolver::Resolver;
+use super::yaml::{InputError, Loc};
+pub use crate::model::software::{Software, VulnData, VulnPolicy};
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSoftware {
+    /// The maker's SBOM: CycloneDX 1.4–1.6 or SPDX 2.3, JSON (relative to the profile).
+    #[serde(default)]
+    pub sbom: Option<Loc<PathBuf>>,
+    /// A command typed at the console's shell whose output shows component versions
+    /// (e.g. `cat /etc/os-release; busybox | head -1`).
+    #[serde(default)]
+    pub components_command: Option<Loc<String>>,
+    /// When the firmware was built, `YYYY-MM-DD` (default: the SBOM's creation date).
+    #[serde(default)]
+    pub build_date: Option<Loc<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawVulnData {
+    /// OSV records: JSON files, directories of them, or the zip archives OSV publishes.
+    #[serde(default)]
+    pub osv: Vec<Loc<PathBuf>>,
+    /// NVD CVE JSON 2.0 feed files.
+    #[serde(default)]
+    pub nvd: Vec<Loc<PathBuf>>,
+    /// The CISA KEV catalogue (known_exploited_vulnerabilities.json).
+    #[serde(default)]
+    pub kev: Option<Loc<PathBuf>>,
+    /// Data older than this many days decides nothing (default 7).
+    #[serde(default)]
+    pub max_age_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// `required` (default): a device without an SBOM fails VUL-03; `optional`: not tested.
+    #[serde(default)]
+    pub sbom: Option<SbomPolicy>,
+    /// A vulnerability fixed upstream more than this many days before the firmware was built
+    /// (VUL-01) or before the run (VUL-02) must not ship (default 90).
+    #[serde(default)]
+    pub fix_within_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SbomPolicy {
+    Required,
+    Optional,
+}
+
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    s.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && (1..=12).contains(&s[5..7].parse::<u32>().unwrap_or(0))
+        && (1..=31).contains(&s[8..10].parse::<u32>().unwrap_or(0))
+}
+
+pub fn software(rx: &Resolver, raw: Option<&RawSoftware>, has_console: bool) -> Software {
+    let Some(raw) = raw else { return Software::default() };
+    let mut out = Software {
+        sbom: raw.sbom.as_ref().map(|p| rx.in_profile(&p.value)),
+        ..Software::default()
+    };
+    if let Some(c) = &raw.components_command {
+        if has_console {
+            out.components_command = Some(c.value.clone());
+        } else {
+            rx.error(InputError::new(
+                rx.file,
+                Some(c.pos),
+                "software.components_command",
+                "a command typed at the console's shell, but the profile declares no console".to_string(),
+            ));
+        }
+    }
+    if let Some(d) = &raw.build_date {
+        if is_date(&d.value) {
+            out.build_date = Some(d.value.clone());
+        } else {
+            rx.error(InputError::new(
+                rx.file,
+                Some(d.pos),
+                "software.build_date",
+                format!("{:?} is not a date written YYYY-MM-DD", d.value),
+            ));
+        }
+    }
+    out
+}
+
+pub fn vuln_data(rx: &Resolver, lab: &RawLab) -> Option<VulnData> {
+    let raw = lab.vulnerability_data.as_ref()?;
+    let mut out = VulnData {
+        max_age_days: raw.max_age_days.unwrap_or(7),
+        named_in: rx.lab_file.clone(),
+        ..VulnData::default()
+    };
+    let check = |field: &str, p: &Loc<PathBuf>| {
+        let abs = rx.in_lab(&p.value);
+        // a directory of OSV records is checked file by file when read
+        let ok = if abs.is_dir() && field == "vulnerability_data.osv" {
+            abs.starts_with(rx.lab_base())
+                .then_some(())
+                .ok_or_else(|| "outside the lab file's folder".to_string())
+        } else {
+            crate::util::check_user_file(&abs, &[rx.lab_base()], crate::util::limits::IMAGE).map(|_| ())
+        };
+        match ok {
+            Ok(()) => Some(abs),
+            Err(why) => {
+                rx.error(
+                    InputError::new(&rx.lab_file, Some(p.pos), field, format!("{:?}: {why}", p.value))
+                        .with_hint("the lab's data lies in the lab file's folder"),
+                );
+                None
+            }
+        }
+    };
+    out.osv = raw
+        .osv
+        .iter()
+        .filter_map(|p| check("vulnerability_data.osv", p))
+        .collect();
+    out.nvd = raw
+        .nvd
+        .iter()
+        .filter_map(|p| check("vulnerability_data.nvd", p))
+        .collect();
+    out.kev = raw.kev.as_ref().and_then(|p| check("vulnerability_data.kev", p));
+    Some(out)
+}
+
+pub fn policy(lab: &RawLab) -> VulnPolicy {
+    let d = VulnPolicy::default();
+    let Some(p) = &lab.policy else { return d };
+    VulnPolicy {
+        sbom_required: p.sbom.is_none_or(|s| s == SbomPolicy::Required),
+        fix_within_days: p.fix_within_days.unwrap_or(d.fix_within_days),
+    }
+}

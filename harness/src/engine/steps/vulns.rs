@@ -1,0 +1,369 @@
+//! VUL-01..03 (5.2-2, 5.2-3, issue 31): what the firmware ships, seen where certbench can
+//! see it — the maker's SBOM, the maker's update image opened and read, the device's own
+//! answer to `software.components_command` — against the lab's offline vulnerability data.
+//! The SBOM is the maker's word: it counts as what ships (a component it lists is judged),
+//! but a PASS needs components certbench saw itself, and data that names at least one of
+//! them (the search's control).
+
+use super::prelude::*;
+use crate::config::scenario::VulnJudge;
+use crate::update::ImageName;
+use crate::vuln::judge::{self, Finding};
+use crate::vuln::sbom::{self, Sbom};
+use crate::vuln::{Component, Origin, image, strings};
+
+/// What was gathered for one step.
+struct Seen {
+    sbom: Option<Sbom>,
+    components: Vec<Component>,
+    /// Parts of the image not examined (where, what).
+    not_examined: Vec<(String, String)>,
+    /// What was not looked at, and why (no image, no command).
+    gaps: Vec<String>,
+}
+
+fn today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn list(items: &[String], max: usize) -> String {
+    let mut s = items.iter().take(max).cloned().collect::<Vec<_>>().join("; ");
+    if items.len() > max {
+        s.push_str(&format!("; and {} more", items.len() - max));
+    }
+    s
+}
+
+impl Run<'_> {
+    async fn gather(&mut self) -> Result<Seen, Stop> {
+        let sw = self.bench.device.software.clone();
+        let mut seen = Seen {
+            sbom: None,
+            components: Vec::new(),
+            not_examined: Vec::new(),
+            gaps: Vec::new(),
+        };
+        if let Some(p) = &sw.sbom {
+            let roots = [crate::util::folder_of(&self.bench.device.profile_file)];
+            let text = crate::util::read_user_file(p, &roots, crate::util::limits::IMAGE)
+                .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+                .map_err(|e| Stop::Error(format!("the SBOM {} cannot be read: {e}", p.display())))?;
+            let s =
+                sbom::parse(&text).map_err(|e| Stop::Error(format!("the SBOM {} is not read: {e}", p.display())))?;
+            seen.components.extend(s.components.iter().cloned());
+            seen.sbom = Some(s);
+        }
+        let vars = self.bench.command_vars.clone();
+        match self.bench.update.as_mut() {
+            Some(u) => {
+                let img = u.image(ImageName::Valid, &vars).map_err(Stop::Error)?;
+                let scan = image::scan_bytes(&img.path, &img.data);
+                seen.components.extend(scan.components);
+                seen.not_examined.extend(scan.not_examined);
+            }
+            None => seen
+                .gaps
+                .push("the profile declares no update image: the firmware image is not examined".into()),
+        }
+        match sw.components_command {
+            Some(cmd) => {
+                self.ensure_shell().await?;
+                let out = self
+                    .shell_output(&cmd, Duration::from_secs(20), "the components command did not finish")
+                    .await?;
+                for (name, cpe, version) in strings::find(&strings::printable(out.as_bytes())) {
+                    seen.components.push(Component {
+                        name,
+                        version,
+                        ecosystem: None,
+                        source_package: None,
+                        purl: None,
+                        cpe: Some(cpe),
+                        origin: Origin::Device,
+                        seen_in: format!("the answer to `{cmd}` at the shell"),
+                    });
+                }
+            }
+            None => seen
+                .gaps
+                .push("the profile declares no `software.components_command`: the running device is not asked".into()),
+        }
+        let observed: Vec<Component> = seen
+            .components
+            .iter()
+            .filter(|c| c.origin != Origin::Sbom)
+            .cloned()
+            .collect();
+        let stamp = format!("{}T00:00:00Z", today());
+        let serial = format!("urn:certbench:{}", self.id);
+        self.keep_evidence(
+            "components.json",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "components": seen.components,
+                "not_examined": seen.not_examined,
+                "not_looked_at": seen.gaps,
+            }))
+            .unwrap_or_default(),
+        );
+        self.keep_evidence(
+            "sbom.cdx.json",
+            serde_json::to_string_pretty(&sbom::observed_cdx(&observed, &serial, &stamp)).unwrap_or_default(),
+        );
+        Ok(seen)
+    }
+
+    /// `vulnerabilities`: one of VUL-01, VUL-02, VUL-03 decided on what was gathered.
+    pub(in crate::engine) async fn vulnerabilities(&mut self, judge: VulnJudge) -> StepResult {
+        let seen = self.gather().await?;
+        let observed: Vec<&Component> = seen.components.iter().filter(|c| c.origin != Origin::Sbom).collect();
+        if observed.is_empty() {
+            let mut why = vec!["no component was seen in the image or on the device".to_string()];
+            why.extend(seen.gaps.iter().cloned());
+            why.extend(seen.not_examined.iter().map(|(w, x)| format!("{w}: {x}")));
+            return Err(Stop::Error(format!(
+                "{}: the SBOM alone is the maker's word, not evidence",
+                why.join("; ")
+            )));
+        }
+        match judge {
+            VulnJudge::Sbom => self.sbom_matches(&seen),
+            VulnJudge::Known | VulnJudge::TimeToFix => self.known_vulnerabilities(&seen, judge),
+        }
+    }
+
+    fn sbom_matches(&mut self, seen: &Seen) -> StepResult {
+        let Some(s) = &seen.sbom else {
+            let why = "the maker supplies no SBOM (`software.sbom`)";
+            return if self.bench.device.vuln_policy.sbom_required {
+                Err(Stop::Fail {
+                    check: Some("VUL-03".into()),
+                    reason: format!("VUL-03: {why}, and the lab's policy requires one"),
+                })
+            } else {
+                Err(Stop::Error(format!(
+                    "{why}; the lab's policy makes it optional: VUL-03 is not tested"
+                )))
+            };
+        };
+        let diffs = judge::sbom_differences(&seen.components);
+        if !diffs.is_empty() {
+            return Err(Stop::Fail {
+                check: Some("VUL-03".into()),
+                reason: format!(
+                    "VUL-03: the maker's SBOM does not describe the device ({}, {} components): {}",
+                    s.format,
+                    s.components.len(),
+                    list(&diffs, 8)
+                ),
+            });
+        }
+        let observed: Vec<String> = seen
+            .components
+            .iter()
+            .filter(|c| c.origin != Origin::Sbom)
+            .map(|c| format!("{} {} ({})", c.name, c.version, c.origin))
+            .collect();
+        let mut msg = format!(
+            "the maker's SBOM ({}, {} components) lists each component seen, at the version seen: {}",
+            s.format,
+            s.components.len(),
+            list(&observed, 12)
+        );
+        for g in seen.gaps.iter().chain(
+            seen.not_examined
+                .iter()
+                .map(|(w, x)| format!("{w}: {x}"))
+                .collect::<Vec<_>>()
+                .iter(),
+        ) {
+            msg.push_str(&format!("; {g}"));
+        }
+        if !seen.not_examined.is_empty() {
+            return Err(Stop::Error(format!(
+                "{msg}: part of the image was not examined, so the SBOM was not compared with all of it"
+            )));
+        }
+        Ok(msg)
+    }
+
+    fn known_vulnerabilities(&mut self, seen: &Seen, judge: VulnJudge) -> StepResult {
+        let (check, provision) = match judge {
+            VulnJudge::Known => ("VUL-01", "5.2-3"),
+            _ => ("VUL-02", "5.2-2"),
+        };
+        let Some(spec) = self.bench.device.vuln_data.clone() else {
+            return Err(Stop::Error(format!(
+                "the lab supplied no vulnerability data (`vulnerability_data:` in the lab file: OSV, NVD, KEV): {provision} is not tested"
+            )));
+        };
+        let mut data = crate::vuln::data::Data::default();
+        let label = |p: &std::path::Path| p.display().to_string();
+        for p in &spec.osv {
+            data.load_osv(p, &label(p)).map_err(Stop::Error)?;
+        }
+        for (p, kev) in spec
+            .nvd
+            .iter()
+            .map(|p| (p, false))
+            .chain(spec.kev.iter().map(|p| (p, true)))
+        {
+            let text =
+                crate::util::read_user_file(p, &[crate::util::folder_of(&spec.named_in)], crate::util::limits::IMAGE)
+                    .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".into()))
+                    .map_err(|e| Stop::Error(format!("{}: {e}", p.display())))?;
+            if kev {
+                data.load_kev(&label(p), &text)
+            } else {
+                data.load_nvd(&label(p), &text)
+            }
+            .map_err(Stop::Error)?;
+        }
+        let today = today();
+        let as_of = data
+            .as_of()
+            .map(str::to_string)
+            .ok_or_else(|| Stop::Error("the lab's vulnerability data names no file".into()))?;
+        let age = judge::days(&today)
+            .zip(judge::days(&as_of))
+            .map(|(a, b)| a - b)
+            .unwrap_or(i64::MAX);
+        let files: Vec<String> = data.files.iter().map(|(f, d)| format!("{f} of {d}")).collect();
+        if age > i64::from(spec.max_age_days) {
+            return Err(Stop::Error(format!(
+                "the lab's vulnerability data is {age} days old (as current as {as_of}; the lab allows {} days): stale data decides nothing — {}",
+                spec.max_age_days,
+                files.join(", ")
+            )));
+        }
+        let vex = seen.sbom.as_ref().map(|s| s.vex.clone()).unwrap_or_default();
+        let found = judge::findings(&seen.components, &data, &vex);
+        let window = i64::from(self.bench.device.vuln_policy.fix_within_days);
+        let sbom_date = seen
+            .sbom
+            .as_ref()
+            .and_then(|s| s.created.as_deref())
+            .and_then(|c| c.get(..10));
+        let build = self
+            .bench
+            .device
+            .software
+            .build_date
+            .clone()
+            .or(sbom_date.map(str::to_string));
+        let reference = match judge {
+            VulnJudge::Known => build.clone(),
+            _ => Some(today.clone()),
+        };
+        let overdue = |f: &Finding| -> Option<i64> {
+            let (Some(_), Some(p), Some(r)) = (&f.fixed, &f.published, &reference) else {
+                return None;
+            };
+            let d = judge::days(r)? - judge::days(p)?;
+            (d > window).then_some(d)
+        };
+        self.keep_evidence(
+            "vulnerabilities.json",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "data": data.files, "as_of": as_of, "skipped": data.skipped,
+                "build_date": build, "fix_within_days": window, "findings": found,
+            }))
+            .unwrap_or_default(),
+        );
+        let mut failing = Vec::new();
+        let mut reviewed = Vec::new();
+        let mut newer = Vec::new();
+        for f in &found {
+            let why = match (judge, f.kev, overdue(f)) {
+                (VulnJudge::Known, true, _) => Some("known exploited (KEV)".to_string()),
+                (VulnJudge::Known, false, Some(d)) => {
+                    Some(format!("fixed upstream, published {d} days before the build"))
+                }
+                (_, _, Some(d)) => Some(format!("fixed upstream, published {d} days ago and still shipped")),
+                _ => None,
+            };
+            let Some(why) = why else {
+                newer.push(f.describe());
+                continue;
+            };
+            match &f.vex {
+                Some(v) if v.state == "not_affected" => reviewed.push(format!(
+                    "{} — the maker's VEX says not affected: {}{}",
+                    f.describe(),
+                    v.justification.as_deref().unwrap_or("(no justification)"),
+                    v.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+                )),
+                _ => failing.push(format!("{} [{why}]", f.describe())),
+            }
+        }
+        if !failing.is_empty() {
+            return Err(Stop::Fail {
+                check: Some(check.into()),
+                reason: format!(
+                    "{check}: the firmware ships {} known vulnerabilit{} ({}): {} (data as current as {as_of})",
+                    failing.len(),
+                    if failing.len() == 1 { "y" } else { "ies" },
+                    match judge {
+                        VulnJudge::Known =>
+                            format!("in the KEV catalogue, or fixed more than {window} days before the build"),
+                        _ => format!("fixed upstream more than {window} days ago"),
+                    },
+                    list(&failing, 6)
+                ),
+            });
+        }
+        if judge == VulnJudge::Known && build.is_none() {
+            return Err(Stop::Error(
+                "the firmware's build date is unknown (the SBOM has no creation date and `software.build_date` is not declared): 5.2-3's window cannot be measured"
+                    .into(),
+            ));
+        }
+        let observed: Vec<Component> = seen
+            .components
+            .iter()
+            .filter(|c| c.origin != Origin::Sbom)
+            .cloned()
+            .collect();
+        let known = judge::known_products(&observed, &data);
+        if known.is_empty() {
+            let names: Vec<String> = observed.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+            return Err(Stop::Error(format!(
+                "the lab's data names none of the components seen ({}): it cannot clear this device — supply data for its ecosystems or products",
+                list(&names, 10)
+            )));
+        }
+        if !seen.not_examined.is_empty() {
+            let parts: Vec<String> = seen.not_examined.iter().map(|(w, x)| format!("{w}: {x}")).collect();
+            return Err(Stop::Error(format!(
+                "no known vulnerability in what was examined, but part of the image was not: {}",
+                list(&parts, 5)
+            )));
+        }
+        let mut msg = format!(
+            "no shipped component has a vulnerability {} (data as current as {as_of}: {}; {} components seen by certbench, {} named by the data: {})",
+            match judge {
+                VulnJudge::Known => format!(
+                    "in the KEV catalogue or fixed more than {window} days before the build of {}",
+                    build.unwrap_or_default()
+                ),
+                _ => format!("fixed upstream more than {window} days ago"),
+            },
+            files.join(", "),
+            observed.len(),
+            known.len(),
+            known.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+        if !newer.is_empty() {
+            msg.push_str(&format!("; newer, within the window: {}", list(&newer, 5)));
+        }
+        for g in &seen.gaps {
+            msg.push_str(&format!("; {g}"));
+        }
+        if !reviewed.is_empty() {
+            let why = format!("{msg}; for a reviewer: {}", reviewed.join("; "));
+            self.reviews.push(why.clone());
+            return Ok(why);
+        }
+        Ok(msg)
+    }
+}
