@@ -688,3 +688,89 @@ fn a_factory_reset_forgets_the_owners_password(#[case] profile: &str, #[case] wa
         assert_eq!(code, Some(0));
     }
 }
+
+/// The vulnerability-management scenarios (VUL-01, VUL-02, VUL-03), in that order.
+const VULN_SCENARIOS: [&str; 3] = [
+    "vulnerabilities-known",
+    "vulnerabilities-time-to-fix",
+    "sbom-describes-device",
+];
+
+/// VUL-01..03 on the simulated board with the demonstration lab's data: the good board
+/// PASS (its image, its shell and its SBOM agree; the data names its components, none
+/// affected); vulnerable-component (the running firmware reports OpenSSL 1.0.1f) FAILs
+/// VUL-01 on Heartbleed in the KEV catalogue, VUL-02 on its age, VUL-03 on the SBOM saying
+/// 3.0.15; sbom-drift (BusyBox 1.36.0 on the device, 1.36.1 in the SBOM) FAILs VUL-03 only.
+#[rstest]
+#[case::good("devices/simboard.yaml", ["pass", "pass", "pass"], "")]
+#[case::vulnerable("devices/simboard-vulnerable-component.yaml", ["failure", "failure", "failure"], "openssl 1.0.1f (the device: the answer to `components` at the shell)")]
+#[case::drift("devices/simboard-sbom-drift.yaml", ["pass", "pass", "failure"], "busybox 1.36.0 (the device: the answer to `components` at the shell) is listed in the SBOM as version 1.36.1")]
+fn vulnerability_management_is_judged_on_what_the_device_ships(
+    #[case] profile: &str,
+    #[case] want: [&str; 3],
+    #[case] says: &str,
+) {
+    let (cases, _code, _dir, out) = run_only_with(profile, &VULN_SCENARIOS, &["--lab", "devices/labs/simboard.yaml"]);
+    for (id, w) in VULN_SCENARIOS.iter().zip(want) {
+        let c = &cases[*id];
+        assert_eq!(c.status, w, "{id}: {c:?}\n{out}");
+        if w == "failure" {
+            assert!(c.message.contains(says), "{id}: {c:?}");
+        }
+    }
+    if profile.ends_with("vulnerable-component.yaml") {
+        let c = &cases["vulnerabilities-known"];
+        assert!(
+            c.message
+                .contains("CVE-2014-0160 / DSA-2896-1, in the KEV catalogue (known exploited)")
+                && c.message.contains("fixed in 1.0.1g"),
+            "{c:?}"
+        );
+    }
+}
+
+/// What decides nothing: no lab data (VUL-01/02 ERROR, not tested), data older than the
+/// lab's max_age (ERROR, never PASS on stale data), no SBOM (VUL-03 FAIL under the default
+/// policy, ERROR where the lab makes it optional).
+#[test]
+fn missing_or_stale_vulnerability_data_and_a_missing_sbom_decide_nothing_or_fail() {
+    let (cases, _code, _dir, out) = run_only("devices/simboard.yaml", &VULN_SCENARIOS[..2]);
+    for id in &VULN_SCENARIOS[..2] {
+        let c = &cases[*id];
+        assert_eq!(c.status, "error", "{c:?}\n{out}");
+        assert!(c.message.contains("the lab supplied no vulnerability data"), "{c:?}");
+    }
+    // a lab whose KEV catalogue is a year old, in its own folder with its data
+    let lab = tempfile::tempdir().expect("tempdir");
+    let src = repo().join("devices/labs");
+    let data = lab.path().join("simboard-vulndata");
+    std::fs::create_dir_all(data.join("osv")).expect("mkdir");
+    for f in [
+        "osv/DSA-2896-1.json",
+        "nvdcve-2.0-sample.json",
+        "known_exploited_vulnerabilities.json",
+    ] {
+        let text = std::fs::read_to_string(src.join("simboard-vulndata").join(f)).expect("data");
+        let text = text.replace("\"dateReleased\": \"2026-12-07", "\"dateReleased\": \"2025-12-01");
+        std::fs::write(data.join(f), text).expect("write");
+    }
+    let yaml = std::fs::read_to_string(src.join("simboard.yaml")).expect("lab");
+    let stale = lab.path().join("stale.yaml");
+    std::fs::write(&stale, yaml.replace("max_age_days: 36500", "max_age_days: 7")).expect("write");
+    let (cases, _code, _dir, out) = run_only_with(
+        "devices/simboard.yaml",
+        &VULN_SCENARIOS[..1],
+        &["--lab", stale.to_str().expect("utf8")],
+    );
+    let c = &cases["vulnerabilities-known"];
+    assert_eq!(c.status, "error", "{c:?}\n{out}");
+    assert!(
+        c.message
+            .contains("(as current as 2025-12-01; the lab allows 7 days): stale data decides nothing"),
+        "{c:?}"
+    );
+    // no SBOM: an edited copy of the profile leaves simboard-docs/ (and so the SBOM) out
+    let (_d, c, _code, out) = board_edited("devices/simboard.yaml", &[], "sbom-describes-device", true);
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    assert!(c.message.contains("VUL-03: the maker supplies no SBOM"), "{c:?}");
+}

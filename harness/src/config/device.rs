@@ -274,8 +274,8 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let consent = super::privacy::consent(&rx, raw.privacy.as_ref());
     let policy_page = super::privacy::policy_page(&rx, raw.privacy.as_ref(), &raw.services);
     let software = super::software::software(&rx, raw.software.as_ref(), raw.console.is_some());
-    let vuln_data = super::software::vuln_data(&rx, &lab);
-    let vuln_policy = super::software::policy(&lab);
+    let vuln_data = super::software::vuln_data(&rx, lab.vulnerability_data.as_ref());
+    let vuln_policy = super::software::policy(lab.policy.as_ref());
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
     identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::profile::RawLab;
 use super::resolver::Resolver;
 use super::yaml::{InputError, Loc};
 pub use crate::model::software::{Software, VulnData, VulnPolicy};
@@ -108,8 +107,8 @@ pub fn software(rx: &Resolver, raw: Option<&RawSoftware>, has_console: bool) -> 
     out
 }
 
-pub fn vuln_data(rx: &Resolver, lab: &RawLab) -> Option<VulnData> {
-    let raw = lab.vulnerability_data.as_ref()?;
+pub fn vuln_data(rx: &Resolver, raw: Option<&RawVulnData>) -> Option<VulnData> {
+    let raw = raw?;
     let mut out = VulnData {
         max_age_days: raw.max_age_days.unwrap_or(7),
         named_in: rx.lab_file.clone(),
@@ -150,9 +149,9 @@ pub fn vuln_data(rx: &Resolver, lab: &RawLab) -> Option<VulnData> {
     Some(out)
 }
 
-pub fn policy(lab: &RawLab) -> VulnPolicy {
+pub fn policy(raw: Option<&RawPolicy>) -> VulnPolicy {
     let d = VulnPolicy::default();
-    let Some(p) = &lab.policy else { return d };
+    let Some(p) = raw else { return d };
     VulnPolicy {
         sbom_required: p.sbom.is_none_or(|s| s == SbomPolicy::Required),
         fix_within_days: p.fix_within_days.unwrap_or(d.fix_within_days),
