@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // the certificate a TLS service presents: fetched (rustls) and judged
     ("tlscert", &["util"]),
     // user files
-    ("config", &["model", "util", "tlscert"]),
+    ("config", &["model", "util", "tlscert", "vuln"]),
     // running a command (setup, power, factory reset)
     ("process", &["model", "util", "config"]),
     // the device's interfaces and the benches

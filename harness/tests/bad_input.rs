@@ -10,6 +10,8 @@ fn files(dir: &str) -> Vec<String> {
         .expect("fixtures")
         .flatten()
         .map(|e| format!("{dir}/{}", e.file_name().to_string_lossy()))
+        // (a malformed file's own data, e.g. an SBOM, lies in a subfolder)
+        .filter(|f| f.ends_with(".yaml"))
         .collect();
     v.sort();
     v
@@ -476,4 +478,57 @@ fn an_older_profile_format_is_told_what_changed_and_an_unknown_one_is_refused() 
         "{}",
         text(&o)
     );
+}
+
+/// The lab's vulnerability data: a KEV file that is not the catalogue is refused at load
+/// (exit 2, the lab file's field and the KEV file's line and column); a file outside the lab's
+/// folder too; an OSV zip cut short is read at run: the checks that need it ERROR, naming it.
+#[test]
+fn vulnerability_data_that_is_not_what_it_says_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = dir.path().join("lab.yaml");
+    let kev = dir.path().join("kev.json");
+    std::fs::write(&kev, "{\n  \"title\": \"not the catalogue\",\n  \"vulnerabilities\": 3\n}\n").expect("kev");
+    let run = |text: &str| {
+        std::fs::write(&lab, text).expect("lab");
+        certbench(&[
+            "validate",
+            "--lab",
+            lab.to_str().expect("utf8"),
+            repo().join("devices/simboard.yaml").to_str().expect("utf8"),
+        ])
+    };
+    let o = run("vulnerability_data:\n  kev: kev.json\n");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("lab.yaml:2:8: error in `vulnerability_data.kev`: kev.json: line 3, column")
+            && t.contains("not the CISA KEV catalogue"),
+        "{t}"
+    );
+    let o = run("vulnerability_data:\n  nvd: [/etc/hostname]\n");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("error in `vulnerability_data.nvd`"), "{}", text(&o));
+    // a zip cut in the middle, as a broken download leaves it
+    let full = {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        z.start_file("DSA-2896-1.json", zip::write::SimpleFileOptions::default()).expect("zip");
+        std::io::Write::write_all(
+            &mut z,
+            &std::fs::read(repo().join("devices/labs/simboard-vulndata/osv/DSA-2896-1.json")).expect("osv"),
+        )
+        .expect("zip");
+        z.finish().expect("zip").into_inner()
+    };
+    std::fs::write(dir.path().join("Debian.zip"), &full[..full.len() / 2]).expect("zip");
+    std::fs::write(&lab, "vulnerability_data:\n  osv: [Debian.zip]\n  max_age_days: 36500\n").expect("lab");
+    let (cases, code, _d, out) = run_only_with(
+        "devices/simboard.yaml",
+        &["vulnerabilities-known"],
+        &["--lab", lab.to_str().expect("utf8")],
+    );
+    assert_eq!(code, Some(3), "{out}");
+    let c = &cases["vulnerabilities-known"];
+    assert_eq!(c.status, "error", "{c:?}");
+    assert!(c.message.contains("Debian.zip: not a zip archive OSV publishes"), "{c:?}");
 }

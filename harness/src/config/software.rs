@@ -104,6 +104,30 @@ pub fn software(rx: &Resolver, raw: Option<&RawSoftware>, has_console: bool) -> 
             ));
         }
     }
+    // the SBOM is small and the maker's input: a malformed one is refused at load, with its
+    // place (a missing one only makes the checks that use it ERROR, as every named file)
+    if let Some(p) = &out.sbom
+        && p.is_file()
+    {
+        let text = crate::util::read_user_file(p, &[rx.base], crate::util::limits::IMAGE)
+            .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()));
+        match text {
+            Ok(t) => {
+                if let Err(e) = crate::vuln::sbom::parse(&t) {
+                    let pos = crate::model::position::Pos {
+                        line: u32::try_from(e.line).unwrap_or(u32::MAX),
+                        column: u32::try_from(e.column).unwrap_or(u32::MAX),
+                    };
+                    let field = if e.field.is_empty() { "(the document)".to_string() } else { e.field.clone() };
+                    rx.error(
+                        InputError::new(p, Some(pos), &field, format!("not a CycloneDX or SPDX SBOM: {}", e.message))
+                            .with_hint("the SBOM named by software.sbom: CycloneDX 1.4–1.6 or SPDX 2.3, JSON"),
+                    );
+                }
+            }
+            Err(e) => rx.error(InputError::new(rx.file, raw.sbom.as_ref().map(|s| s.pos), "software.sbom", e)),
+        }
+    }
     out
 }
 
@@ -146,6 +170,16 @@ pub fn vuln_data(rx: &Resolver, raw: Option<&RawVulnData>) -> Option<VulnData> {
         .filter_map(|p| check("vulnerability_data.nvd", p))
         .collect();
     out.kev = raw.kev.as_ref().and_then(|p| check("vulnerability_data.kev", p));
+    // the KEV catalogue is one small file: one that is not the catalogue is refused at load
+    // (OSV and NVD data can be large: read at run, where a bad file is an ERROR)
+    if let (Some(path), Some(p)) = (&out.kev, &raw.kev) {
+        let read = crate::util::read_user_file(path, &[rx.lab_base()], crate::util::limits::IMAGE)
+            .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+            .and_then(|t| crate::vuln::data::Data::default().load_kev(&p.value.display().to_string(), &t));
+        if let Err(why) = read {
+            rx.error(InputError::new(&rx.lab_file, Some(p.pos), "vulnerability_data.kev", why));
+        }
+    }
     Some(out)
 }
 

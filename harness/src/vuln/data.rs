@@ -3,7 +3,7 @@
 //! feeds (CPE configurations) and the CISA KEV catalogue. Each file's date is kept: a run
 //! says how current its data was, and stale data decides nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;
 
@@ -381,18 +381,87 @@ impl Data {
 
     /// Groups of ids naming one vulnerability (a CVE and the DSA/GHSA that alias it).
     pub fn alias_groups(&self) -> Vec<BTreeSet<String>> {
-        let mut groups: Vec<BTreeSet<String>> = Vec::new();
+        let ix = self.index();
+        let mut done: BTreeSet<String> = BTreeSet::new();
+        let mut out = Vec::new();
         for v in &self.vulns {
-            let mut g: BTreeSet<String> = v.aliases.iter().cloned().collect();
-            g.insert(v.id.clone());
-            let (overlapping, mut rest): (Vec<_>, Vec<_>) = groups.into_iter().partition(|x| !x.is_disjoint(&g));
-            for o in overlapping {
-                g.extend(o);
+            if done.contains(&v.id) {
+                continue;
             }
-            rest.push(g);
-            groups = rest;
+            let g = ix.group(&v.id);
+            done.extend(g.iter().cloned());
+            out.push(g);
         }
-        groups
+        out
+    }
+
+    /// The lookups matching needs, built once: records by package (`ecosystem|name`, the
+    /// ecosystem without its release) and by CPE product (`cpe|vendor:product`), and every
+    /// id and alias to the records that carry it.
+    pub fn index(&self) -> Index<'_> {
+        let mut by_package: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, v) in self.vulns.iter().enumerate() {
+            for a in &v.affected {
+                let k = match &a.ecosystem {
+                    Some(e) => package_key(e, &a.name),
+                    None => format!("cpe|{}", a.name),
+                };
+                let list = by_package.entry(k).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+            by_id.entry(v.id.as_str()).or_default().push(i);
+            for al in &v.aliases {
+                by_id.entry(al.as_str()).or_default().push(i);
+            }
+        }
+        Index {
+            data: self,
+            by_package,
+            by_id,
+        }
+    }
+}
+
+/// `Debian:12`, `openssl` → `Debian|openssl`.
+pub fn package_key(ecosystem: &str, name: &str) -> String {
+    format!("{}|{name}", ecosystem.split(':').next().unwrap_or(ecosystem))
+}
+
+/// See [`Data::index`].
+#[derive(Debug)]
+pub struct Index<'d> {
+    data: &'d Data,
+    by_package: HashMap<String, Vec<usize>>,
+    by_id: HashMap<&'d str, Vec<usize>>,
+}
+
+impl<'d> Index<'d> {
+    /// The records that name this package or CPE product.
+    pub fn records(&self, key: &str) -> impl Iterator<Item = &'d Vuln> + '_ {
+        self.by_package.get(key).into_iter().flatten().map(|&i| &self.data.vulns[i])
+    }
+
+    /// Every id that names the same vulnerability as `id` (aliases followed both ways).
+    pub fn group(&self, id: &str) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = BTreeSet::new();
+        let mut todo = vec![id.to_string()];
+        while let Some(x) = todo.pop() {
+            if !out.insert(x.clone()) {
+                continue;
+            }
+            for &i in self.by_id.get(x.as_str()).into_iter().flatten() {
+                let v = &self.data.vulns[i];
+                for y in std::iter::once(&v.id).chain(&v.aliases) {
+                    if !out.contains(y) {
+                        todo.push(y.clone());
+                    }
+                }
+            }
+        }
+        out
     }
 }
 

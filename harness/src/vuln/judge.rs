@@ -101,13 +101,15 @@ fn version_for<'c>(c: &'c Component, a: &super::data::Affected) -> Option<(&'c s
 /// Every (component, vulnerability) the data knows, one finding per component version and
 /// vulnerability however many sources and aliases name them.
 pub fn findings(components: &[Component], data: &Data, vex: &[Vex]) -> Vec<Finding> {
-    let groups = data.alias_groups();
-    let group_of = |id: &str| groups.iter().find(|g| g.contains(id)).cloned().unwrap_or_default();
+    let ix = data.index();
     let mut out: Vec<Finding> = Vec::new();
     for c in components {
-        for v in &data.vulns {
+        let mut candidates: Vec<&Vuln> = candidate_keys(c).iter().flat_map(|k| ix.records(k)).collect();
+        candidates.sort_by(|a, b| a.id.cmp(&b.id).then(a.file.cmp(&b.file)));
+        candidates.dedup_by(|a, b| std::ptr::eq(*a, *b));
+        for v in candidates {
             let Some(fixed) = affects(c, v) else { continue };
-            let ids = group_of(&v.id);
+            let ids = ix.group(&v.id);
             let seen = format!("{}: {}", c.origin, c.seen_in);
             if let Some(f) = out
                 .iter_mut()
@@ -154,6 +156,21 @@ pub fn findings(components: &[Component], data: &Data, vex: &[Vex]) -> Vec<Findi
     out
 }
 
+/// The index keys under which records about this component are filed.
+fn candidate_keys(c: &Component) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(e) = &c.ecosystem {
+        out.push(super::data::package_key(e, &c.name));
+        if let Some((s, _)) = &c.source_package {
+            out.push(super::data::package_key(e, s));
+        }
+    }
+    if let Some(cpe) = &c.cpe {
+        out.push(format!("cpe|{cpe}"));
+    }
+    out
+}
+
 /// Some(fixed version or None) when the record affects this component's version.
 fn affects(c: &Component, v: &Vuln) -> Option<Option<String>> {
     for a in &v.affected {
@@ -174,14 +191,11 @@ fn affects(c: &Component, v: &Vuln) -> Option<Option<String>> {
 /// Does the data name any of these components at all (whatever the version)? The search's
 /// control: data that knows nothing of what the device ships cannot clear it.
 pub fn known_products(components: &[Component], data: &Data) -> BTreeSet<String> {
+    let ix = data.index();
     let mut out = BTreeSet::new();
     for c in components {
-        if data
-            .vulns
-            .iter()
-            .flat_map(|v| &v.affected)
-            .any(|a| version_for(c, a).is_some())
-        {
+        let keys = candidate_keys(c);
+        if keys.iter().flat_map(|k| ix.records(k)).flat_map(|v| &v.affected).any(|a| version_for(c, a).is_some()) {
             out.insert(c.name.clone());
         }
     }
