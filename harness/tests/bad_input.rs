@@ -488,7 +488,11 @@ fn vulnerability_data_that_is_not_what_it_says_is_refused_with_its_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = dir.path().join("lab.yaml");
     let kev = dir.path().join("kev.json");
-    std::fs::write(&kev, "{\n  \"title\": \"not the catalogue\",\n  \"vulnerabilities\": 3\n}\n").expect("kev");
+    std::fs::write(
+        &kev,
+        "{\n  \"title\": \"not the catalogue\",\n  \"vulnerabilities\": 3\n}\n",
+    )
+    .expect("kev");
     let run = |text: &str| {
         std::fs::write(&lab, text).expect("lab");
         certbench(&[
@@ -512,7 +516,8 @@ fn vulnerability_data_that_is_not_what_it_says_is_refused_with_its_place() {
     // a zip cut in the middle, as a broken download leaves it
     let full = {
         let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        z.start_file("DSA-2896-1.json", zip::write::SimpleFileOptions::default()).expect("zip");
+        z.start_file("DSA-2896-1.json", zip::write::SimpleFileOptions::default())
+            .expect("zip");
         std::io::Write::write_all(
             &mut z,
             &std::fs::read(repo().join("devices/labs/simboard-vulndata/osv/DSA-2896-1.json")).expect("osv"),
@@ -521,7 +526,11 @@ fn vulnerability_data_that_is_not_what_it_says_is_refused_with_its_place() {
         z.finish().expect("zip").into_inner()
     };
     std::fs::write(dir.path().join("Debian.zip"), &full[..full.len() / 2]).expect("zip");
-    std::fs::write(&lab, "vulnerability_data:\n  osv: [Debian.zip]\n  max_age_days: 36500\n").expect("lab");
+    std::fs::write(
+        &lab,
+        "vulnerability_data:\n  osv: [Debian.zip]\n  max_age_days: 36500\n",
+    )
+    .expect("lab");
     let (cases, code, _d, out) = run_only_with(
         "devices/simboard.yaml",
         &["vulnerabilities-known"],
@@ -530,5 +539,8 @@ fn vulnerability_data_that_is_not_what_it_says_is_refused_with_its_place() {
     assert_eq!(code, Some(3), "{out}");
     let c = &cases["vulnerabilities-known"];
     assert_eq!(c.status, "error", "{c:?}");
-    assert!(c.message.contains("Debian.zip: not a zip archive OSV publishes"), "{c:?}");
+    assert!(
+        c.message.contains("Debian.zip: not a zip archive OSV publishes"),
+        "{c:?}"
+    );
 }

@@ -118,14 +118,28 @@ pub fn software(rx: &Resolver, raw: Option<&RawSoftware>, has_console: bool) -> 
                         line: u32::try_from(e.line).unwrap_or(u32::MAX),
                         column: u32::try_from(e.column).unwrap_or(u32::MAX),
                     };
-                    let field = if e.field.is_empty() { "(the document)".to_string() } else { e.field.clone() };
+                    let field = if e.field.is_empty() {
+                        "(the document)".to_string()
+                    } else {
+                        e.field.clone()
+                    };
                     rx.error(
-                        InputError::new(p, Some(pos), &field, format!("not a CycloneDX or SPDX SBOM: {}", e.message))
-                            .with_hint("the SBOM named by software.sbom: CycloneDX 1.4–1.6 or SPDX 2.3, JSON"),
+                        InputError::new(
+                            p,
+                            Some(pos),
+                            &field,
+                            format!("not a CycloneDX or SPDX SBOM: {}", e.message),
+                        )
+                        .with_hint("the SBOM named by software.sbom: CycloneDX 1.4–1.6 or SPDX 2.3, JSON"),
                     );
                 }
             }
-            Err(e) => rx.error(InputError::new(rx.file, raw.sbom.as_ref().map(|s| s.pos), "software.sbom", e)),
+            Err(e) => rx.error(InputError::new(
+                rx.file,
+                raw.sbom.as_ref().map(|s| s.pos),
+                "software.sbom",
+                e,
+            )),
         }
     }
     out
@@ -177,7 +191,12 @@ pub fn vuln_data(rx: &Resolver, raw: Option<&RawVulnData>) -> Option<VulnData> {
             .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
             .and_then(|t| crate::vuln::data::Data::default().load_kev(&p.value.display().to_string(), &t));
         if let Err(why) = read {
-            rx.error(InputError::new(&rx.lab_file, Some(p.pos), "vulnerability_data.kev", why));
+            rx.error(InputError::new(
+                &rx.lab_file,
+                Some(p.pos),
+                "vulnerability_data.kev",
+                why,
+            ));
         }
     }
     Some(out)

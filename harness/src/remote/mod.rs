@@ -7,6 +7,7 @@
 //! "bad user name or password"): silence, a closed port or an unknown answer is
 //! [`Outcome::Unanswered`], which no check takes as a refusal.
 
+pub mod banner;
 pub mod defaults;
 pub mod ftp;
 pub mod http;

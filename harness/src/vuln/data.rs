@@ -441,7 +441,11 @@ pub struct Index<'d> {
 impl<'d> Index<'d> {
     /// The records that name this package or CPE product.
     pub fn records(&self, key: &str) -> impl Iterator<Item = &'d Vuln> + '_ {
-        self.by_package.get(key).into_iter().flatten().map(|&i| &self.data.vulns[i])
+        self.by_package
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.data.vulns[i])
     }
 
     /// Every id that names the same vulnerability as `id` (aliases followed both ways).

@@ -104,6 +104,9 @@ pub fn findings(components: &[Component], data: &Data, vex: &[Vex]) -> Vec<Findi
     let ix = data.index();
     let mut out: Vec<Finding> = Vec::new();
     for c in components {
+        if covered_by_package(c, components) {
+            continue;
+        }
         let mut candidates: Vec<&Vuln> = candidate_keys(c).iter().flat_map(|k| ix.records(k)).collect();
         candidates.sort_by(|a, b| a.id.cmp(&b.id).then(a.file.cmp(&b.file)));
         candidates.dedup_by(|a, b| std::ptr::eq(*a, *b));
@@ -156,6 +159,17 @@ pub fn findings(components: &[Component], data: &Data, vex: &[Vex]) -> Vec<Findi
     out
 }
 
+/// An upstream version string (a binary's banner, a service's greeting) where a
+/// distribution's package of the same software ships: the distribution backports fixes
+/// under the old upstream number, so its own records judge it (Debian's OpenSSH 9.2p1 in
+/// 1:9.2p1-2+deb12u3 is not vulnerable to what 9.2p1 upstream is).
+fn covered_by_package(c: &Component, all: &[Component]) -> bool {
+    c.ecosystem.is_none()
+        && all
+            .iter()
+            .any(|d| d.ecosystem.is_some() && aliases(d).contains(&key(&c.name)))
+}
+
 /// The index keys under which records about this component are filed.
 fn candidate_keys(c: &Component) -> Vec<String> {
     let mut out = Vec::new();
@@ -195,7 +209,12 @@ pub fn known_products(components: &[Component], data: &Data) -> BTreeSet<String>
     let mut out = BTreeSet::new();
     for c in components {
         let keys = candidate_keys(c);
-        if keys.iter().flat_map(|k| ix.records(k)).flat_map(|v| &v.affected).any(|a| version_for(c, a).is_some()) {
+        if keys
+            .iter()
+            .flat_map(|k| ix.records(k))
+            .flat_map(|v| &v.affected)
+            .any(|a| version_for(c, a).is_some())
+        {
             out.insert(c.name.clone());
         }
     }
@@ -337,6 +356,165 @@ mod tests {
         assert!(
             d[1].contains("dropbear 2022.83") && d[1].contains("not in the SBOM"),
             "{d:?}"
+        );
+    }
+}
+
+/// Software nobody here wrote: a root file system assembled from real Debian packages (the
+/// tree and dpkg database .ci/run extracts), packed as a maker would (tar.gz) and scanned.
+#[cfg(test)]
+mod debian_tree {
+    use super::*;
+    use crate::vuln::image;
+
+    fn repo() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// (scan of the tree packed as tar.gz, the tree's folder) with `status` as its database.
+    fn packed(status: &str) -> Option<(image::Scan, tempfile::TempDir)> {
+        let vs = std::path::Path::new("/var/cache/certbench-deps/vstrings");
+        if !vs.join("status").is_file() {
+            assert!(std::env::var_os("CI").is_none(), "under CI .ci/run extracts the tree");
+            eprintln!("no extracted Debian tree here (.ci/run makes it)");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("rootfs");
+        let ok = std::process::Command::new("cp")
+            .args(["-a", &vs.join("root").to_string_lossy(), &root.to_string_lossy()])
+            .status()
+            .expect("cp")
+            .success();
+        assert!(ok);
+        std::fs::create_dir_all(root.join("var/lib/dpkg/updates")).expect("mkdir");
+        std::fs::write(root.join("var/lib/dpkg/status"), status).expect("status");
+        std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+        std::fs::copy("/etc/os-release", root.join("etc/os-release")).expect("os-release");
+        let tgz = dir.path().join("rootfs.tar.gz");
+        let ok = std::process::Command::new("tar")
+            .args(["-czf", &tgz.to_string_lossy(), "-C", &root.to_string_lossy(), "."])
+            .status()
+            .expect("tar")
+            .success();
+        assert!(ok);
+        let bytes = std::fs::read(&tgz).expect("read");
+        Some((image::scan_bytes("rootfs.tar.gz", &bytes), dir))
+    }
+
+    fn data() -> Data {
+        let mut d = Data::default();
+        d.load_osv(&repo().join("fixtures/vulndata/osv"), "osv").expect("osv");
+        let nvd = std::fs::read_to_string(repo().join("fixtures/vulndata/nvdcve-2.0-terrapin.json")).expect("nvd");
+        d.load_nvd("nvd", &nvd).expect("nvd");
+        d
+    }
+
+    #[test]
+    fn a_debian_tree_is_read_as_dpkg_reads_it_and_judged_by_debians_records() {
+        let status = match std::fs::read_to_string("/var/cache/certbench-deps/vstrings/status") {
+            Ok(s) => s,
+            Err(_) => {
+                assert!(std::env::var_os("CI").is_none(), "under CI .ci/run extracts the tree");
+                return;
+            }
+        };
+        let Some((scan, dir)) = packed(&status) else { return };
+        // 1. the packages, exactly as dpkg-query lists them from the same database
+        let out = std::process::Command::new("dpkg-query")
+            .args([
+                &format!("--admindir={}", dir.path().join("rootfs/var/lib/dpkg").display()),
+                "-W",
+                "-f=${Package} ${Version}\n",
+            ])
+            .output()
+            .expect("dpkg-query");
+        let want: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let got: BTreeSet<String> = scan
+            .components
+            .iter()
+            .filter(|c| c.ecosystem.is_some())
+            .map(|c| format!("{} {}", c.name, c.version))
+            .collect();
+        assert_eq!(got, want);
+        assert!(
+            scan.components
+                .iter()
+                .filter(|c| c.ecosystem.is_some())
+                .all(|c| c.ecosystem.as_deref() == Some("Debian:12"))
+        );
+        // 2. the version strings in the binaries, the packages' upstream versions
+        let strings: BTreeSet<String> = scan
+            .components
+            .iter()
+            .filter(|c| c.ecosystem.is_none())
+            .map(|c| format!("{} {}", c.name, c.version))
+            .collect();
+        for (name, package) in [
+            ("dropbear", "dropbear-bin"),
+            ("wpa_supplicant", "wpasupplicant"),
+            ("hostapd", "hostapd"),
+            ("miniupnpd", "miniupnpd-nftables"),
+            ("avahi", "avahi-daemon"),
+            ("u-boot", "u-boot-qemu"),
+            ("openssh", "openssh-server"),
+        ] {
+            let v = want
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("{package} ")))
+                .expect("package");
+            let v = v.split_once(':').map_or(v, |(_, r)| r);
+            let upstream = v.rsplit_once('-').map_or(v, |(u, _)| u).split('+').next().unwrap_or(v);
+            assert!(
+                strings.contains(&format!("{name} {upstream}")),
+                "{name} {upstream} not in {strings:?}"
+            );
+        }
+        // 3. Debian's records judge Debian's packages: this tree has the fixes (none); the
+        //    upstream numbers in the binaries are Debian's packages', not judged by NVD
+        let d = data();
+        let f = findings(&scan.components, &d, &[]);
+        assert!(f.is_empty(), "{f:?}");
+        // the same tree as it stood with bookworm's 1:9.2p1-2+deb12u1: both advisories, once each
+        let old = status.replace("Version: 1:9.2p1-2+deb12u10", "Version: 1:9.2p1-2+deb12u1");
+        assert_ne!(old, status);
+        let Some((scan, _d)) = packed(&old) else { return };
+        let f = findings(&scan.components, &d, &[]);
+        let got: Vec<String> = f
+            .iter()
+            .map(|x| format!("{} {}: {}", x.component, x.version, x.ids.join(" ")))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "openssh-server 1:9.2p1-2+deb12u1: CVE-2023-48795 DSA-5586-1",
+                "openssh-server 1:9.2p1-2+deb12u1: CVE-2024-6387 DSA-5724-1"
+            ]
+        );
+        assert_eq!(f[0].fixed.as_deref(), Some("1:9.2p1-2+deb12u2"));
+        // without the package database the binaries' upstream numbers are all there is:
+        // NVD's ranges match them (Terrapin in OpenSSH 9.2p1 and Dropbear 2022.83)
+        let bare: Vec<Component> = scan
+            .components
+            .iter()
+            .filter(|c| c.ecosystem.is_none())
+            .cloned()
+            .collect();
+        let f = findings(&bare, &d, &[]);
+        let mut got: Vec<String> = f
+            .iter()
+            .map(|x| format!("{} {}: {}", x.component, x.version, x.ids.join(" ")))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "dropbear 2022.83: CVE-2023-48795 DSA-5586-1",
+                "openssh 9.2p1: CVE-2023-48795 DSA-5586-1"
+            ]
         );
     }
 }

@@ -149,6 +149,7 @@ mod tests {
     fn every_pattern_reads_the_version_of_a_real_debian_binary() {
         let deps = std::path::Path::new("/var/cache/certbench-deps");
         let x = deps.join("vstrings");
+        let root = x.join("root");
         let cases: Vec<(&str, &str, std::path::PathBuf)> = vec![
             ("busybox", "busybox", "/bin/busybox".into()),
             ("openssl", "libssl3", "/usr/lib/x86_64-linux-gnu/libcrypto.so.3".into()),
@@ -164,12 +165,12 @@ mod tests {
                 "libsqlite3-0",
                 "/usr/lib/x86_64-linux-gnu/libsqlite3.so.0".into(),
             ),
-            ("dropbear", "dropbear-bin", x.join("usr/sbin/dropbear")),
-            ("wpa_supplicant", "wpasupplicant", x.join("sbin/wpa_supplicant")),
-            ("hostapd", "hostapd", x.join("usr/sbin/hostapd")),
-            ("miniupnpd", "miniupnpd-nftables", x.join("usr/sbin/miniupnpd")),
-            ("avahi", "avahi-daemon", x.join("usr/sbin/avahi-daemon")),
-            ("u-boot", "u-boot-qemu", x.join("usr/lib/u-boot/qemu_arm/u-boot.bin")),
+            ("dropbear", "dropbear-bin", root.join("usr/sbin/dropbear")),
+            ("wpa_supplicant", "wpasupplicant", root.join("sbin/wpa_supplicant")),
+            ("hostapd", "hostapd", root.join("usr/sbin/hostapd")),
+            ("miniupnpd", "miniupnpd-nftables", root.join("usr/sbin/miniupnpd")),
+            ("avahi", "avahi-daemon", root.join("usr/sbin/avahi-daemon")),
+            ("u-boot", "u-boot-qemu", root.join("usr/lib/u-boot/qemu_arm/u-boot.bin")),
         ];
         let mut proven = Vec::new();
         let mut missing = Vec::new();

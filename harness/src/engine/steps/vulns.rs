@@ -89,6 +89,7 @@ impl Run<'_> {
                 .gaps
                 .push("the profile declares no `software.components_command`: the running device is not asked".into()),
         }
+        self.banners(&mut seen).await;
         let observed: Vec<Component> = seen
             .components
             .iter()
@@ -111,6 +112,41 @@ impl Run<'_> {
             serde_json::to_string_pretty(&sbom::observed_cdx(&observed, &serial, &stamp)).unwrap_or_default(),
         );
         Ok(seen)
+    }
+
+    /// What each declared service with a banner (SSH, FTP, telnet, HTTP) says it runs.
+    /// A service that does not answer is noted, not an error: the other sources remain.
+    async fn banners(&mut self, seen: &mut Seen) {
+        use crate::config::services::ServiceKind;
+        let services: Vec<_> = self
+            .bench
+            .device
+            .services
+            .iter()
+            .filter(|s| !s.udp && !matches!(s.kind, ServiceKind::Mqtt | ServiceKind::NoLogin))
+            .cloned()
+            .collect();
+        for s in services {
+            let Ok(port) = self.service_port(&s) else { continue };
+            let t = crate::remote::target::Target::new(s.clone(), port);
+            match crate::remote::banner::banner(&t, Duration::from_secs(5)).await {
+                Ok(text) => {
+                    for (name, cpe, version) in strings::find(&strings::printable(text.as_bytes())) {
+                        seen.components.push(Component {
+                            name,
+                            version,
+                            ecosystem: None,
+                            source_package: None,
+                            purl: None,
+                            cpe: Some(cpe),
+                            origin: Origin::Device,
+                            seen_in: format!("the banner of {}", t.describe()),
+                        });
+                    }
+                }
+                Err(e) => seen.gaps.push(format!("{}: no banner read ({e})", t.describe())),
+            }
+        }
     }
 
     /// `vulnerabilities`: one of VUL-01, VUL-02, VUL-03 decided on what was gathered.
