@@ -55,28 +55,32 @@ pub fn table() -> &'static [Pattern] {
 /// one per line, as `strings` prints them. Text (a banner, a command's output) passes
 /// through with its lines.
 pub fn printable(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() / 4);
-    let mut start = None;
-    let flush = |out: &mut String, run: &[u8]| {
-        if run.len() >= 4 {
+    const fn table() -> [bool; 256] {
+        let mut t = [false; 256];
+        let mut b = 0x20;
+        while b < 0x7f {
+            t[b] = true;
+            b += 1;
+        }
+        t[b'\t' as usize] = true;
+        t
+    }
+    static PRINTABLE: [bool; 256] = table();
+    let mut out = String::with_capacity(bytes.len() / 16);
+    let (n, mut i) = (bytes.len(), 0);
+    while i < n {
+        while i < n && !PRINTABLE[usize::from(bytes[i])] {
+            i += 1;
+        }
+        let start = i;
+        while i < n && PRINTABLE[usize::from(bytes[i])] {
+            i += 1;
+        }
+        if i - start >= 4 {
             // printable ASCII only: always UTF-8
-            out.push_str(std::str::from_utf8(run).unwrap_or(""));
+            out.push_str(std::str::from_utf8(&bytes[start..i]).unwrap_or(""));
             out.push('\n');
         }
-    };
-    for (i, &b) in bytes.iter().enumerate() {
-        let ok = (0x20..0x7f).contains(&b) || b == b'\t';
-        match (ok, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                flush(&mut out, &bytes[s..i]);
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        flush(&mut out, &bytes[s..]);
     }
     out
 }
