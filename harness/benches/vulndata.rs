@@ -129,7 +129,11 @@ fn main() {
     let total = t.elapsed();
     // each component is affected by the records fixed after its version: 1.11..1.20, 2.11..2.20
     assert_eq!(found.len(), 500 * 10, "the run is not valid: {} findings", found.len());
-    assert!(found.iter().all(|f| f.fixed.as_deref().is_some_and(|x| x.ends_with("-1") || x.starts_with("2."))));
+    assert!(found.iter().all(|f| {
+        f.fixed
+            .as_deref()
+            .is_some_and(|x| x.ends_with("-1") || x.starts_with("2."))
+    }));
     println!(
         "P8 load + match: {} records, 500 components, {} findings (as built): load {:.2} s, match {:.3} s, total {:.2} s (target ≤ 10 s); peak RSS {:.0} MiB (target ≤ 1024)",
         d.vulns.len(),
@@ -163,8 +167,24 @@ fn main() {
     let t = Instant::now();
     let scan = image::scan_bytes("synthetic.bin", &img);
     let secs = t.elapsed().as_secs_f64();
-    let mut got: Vec<String> = scan.components.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+    let mut got: Vec<String> = scan
+        .components
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.version))
+        .collect();
     got.sort();
-    assert_eq!(got, ["busybox 1.36.1", "dropbear 2022.83", "lighttpd 1.4.76", "openssl 3.0.15"], "the scan is not valid");
-    println!("version-string scan: 100 MiB in {secs:.2} s = {:.0} MiB/s (target ≥ 200), found exactly the 4 planted", 100.0 / secs);
+    assert_eq!(
+        got,
+        [
+            "busybox 1.36.1",
+            "dropbear 2022.83",
+            "lighttpd 1.4.76",
+            "openssl 3.0.15"
+        ],
+        "the scan is not valid"
+    );
+    println!(
+        "version-string scan: 100 MiB in {secs:.2} s = {:.0} MiB/s (target ≥ 200), found exactly the 4 planted",
+        100.0 / secs
+    );
 }

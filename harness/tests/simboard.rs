@@ -774,3 +774,38 @@ fn missing_or_stale_vulnerability_data_and_a_missing_sbom_decide_nothing_or_fail
     assert_eq!(c.status, "failure", "{c:?}\n{out}");
     assert!(c.message.contains("VUL-03: the maker supplies no SBOM"), "{c:?}");
 }
+
+/// The maker's VEX (OpenVEX) saying a finding does not apply turns it into REVIEW showing
+/// the justification — never a silent PASS, never gone from the result.
+#[test]
+fn a_vex_not_affected_statement_makes_the_finding_a_review() {
+    let (dir, p) = edited_profile(
+        "devices/simboard-vulnerable-component.yaml",
+        &[(
+            "  components_command: components",
+            "  components_command: components\n  vex: vex.json\n  build_date: 2026-11-20",
+        )],
+    );
+    std::fs::write(
+        dir.path().join("vex.json"),
+        r#"{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://example.test/vex/1","author":"SimBoard","timestamp":"2026-11-20T00:00:00Z","version":1,
+           "statements":[{"vulnerability":{"name":"CVE-2014-0160"},"products":[{"@id":"pkg:generic/openssl@1.0.1f"}],
+           "status":"not_affected","justification":"vulnerable_code_not_in_execute_path","impact_statement":"heartbeat support compiled out"}]}"#,
+    )
+    .expect("vex");
+    let (cases, code, _d, out) = run_only_with(
+        p.to_str().expect("utf8"),
+        &["vulnerabilities-known"],
+        &["--lab", "devices/labs/simboard.yaml"],
+    );
+    let c = &cases["vulnerabilities-known"];
+    assert_eq!((c.status.as_str(), code), ("skipped", Some(0)), "{c:?}\n{out}");
+    assert!(
+        c.message.contains(
+            "CVE-2014-0160 / DSA-2896-1, in the KEV catalogue (known exploited), published 2014-04-07, fixed in 1.0.1g"
+        ) && c.message.contains(
+            "the maker's VEX says not affected: vulnerable_code_not_in_execute_path (heartbeat support compiled out)"
+        ),
+        "{c:?}"
+    );
+}

@@ -109,6 +109,9 @@ fn named_files(file: &Path, raw: &RawProfile, missing_too: bool) -> Vec<InputErr
     if let Some(p) = raw.software.as_ref().and_then(|s| s.sbom.as_ref()) {
         path("software.sbom", Some(p.pos), &p.value.to_string_lossy());
     }
+    if let Some(p) = raw.software.as_ref().and_then(|s| s.vex.as_ref()) {
+        path("software.vex", Some(p.pos), &p.value.to_string_lossy());
+    }
     if let Some(f) = &raw.identity.firmware_file {
         path("identity.firmware_file", None, &f.to_string_lossy());
     }

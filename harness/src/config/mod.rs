@@ -62,6 +62,7 @@ pub const FILE_FIELDS: &[(&str, &str)] = &[
     ("device", "update.trust.maker_ca.cert"),
     ("device", "update.trust.maker_ca.key"),
     ("device", "software.sbom"),
+    ("device", "software.vex"),
     ("lab", "default_credentials"),
     ("lab", "flash_before_run"),
     ("lab", "other_unit_certificates"),

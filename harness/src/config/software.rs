@@ -17,6 +17,11 @@ pub struct RawSoftware {
     /// The maker's SBOM: CycloneDX 1.4–1.6 or SPDX 2.3, JSON (relative to the profile).
     #[serde(default)]
     pub sbom: Option<Loc<PathBuf>>,
+    /// The maker's VEX, OpenVEX JSON (relative to the profile): `not_affected` statements
+    /// turn matching findings into REVIEW with their justification. (A CycloneDX SBOM's own
+    /// `vulnerabilities` are read too.)
+    #[serde(default)]
+    pub vex: Option<Loc<PathBuf>>,
     /// A command typed at the console's shell whose output shows component versions
     /// (e.g. `cat /etc/os-release; busybox | head -1`).
     #[serde(default)]
@@ -78,6 +83,7 @@ pub fn software(rx: &Resolver, raw: Option<&RawSoftware>, has_console: bool) -> 
     let Some(raw) = raw else { return Software::default() };
     let mut out = Software {
         sbom: raw.sbom.as_ref().map(|p| rx.in_profile(&p.value)),
+        vex: raw.vex.as_ref().map(|p| rx.in_profile(&p.value)),
         ..Software::default()
     };
     if let Some(c) = &raw.components_command {
@@ -106,14 +112,25 @@ pub fn software(rx: &Resolver, raw: Option<&RawSoftware>, has_console: bool) -> 
     }
     // the SBOM is small and the maker's input: a malformed one is refused at load, with its
     // place (a missing one only makes the checks that use it ERROR, as every named file)
-    if let Some(p) = &out.sbom
-        && p.is_file()
-    {
+    let docs = [
+        (out.sbom.as_ref(), raw.sbom.as_ref(), "software.sbom", false),
+        (out.vex.as_ref(), raw.vex.as_ref(), "software.vex", true),
+    ];
+    for (p, named, field_name, is_vex) in docs {
+        let (Some(p), Some(named)) = (p, named) else { continue };
+        if !p.is_file() {
+            continue;
+        }
         let text = crate::util::read_user_file(p, &[rx.base], crate::util::limits::IMAGE)
             .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()));
         match text {
             Ok(t) => {
-                if let Err(e) = crate::vuln::sbom::parse(&t) {
+                let parsed = if is_vex {
+                    crate::vuln::sbom::openvex(&t).map(|_| ())
+                } else {
+                    crate::vuln::sbom::parse(&t).map(|_| ())
+                };
+                if let Err(e) = parsed {
                     let pos = crate::model::position::Pos {
                         line: u32::try_from(e.line).unwrap_or(u32::MAX),
                         column: u32::try_from(e.column).unwrap_or(u32::MAX),
@@ -123,23 +140,20 @@ pub fn software(rx: &Resolver, raw: Option<&RawSoftware>, has_console: bool) -> 
                     } else {
                         e.field.clone()
                     };
-                    rx.error(
-                        InputError::new(
-                            p,
-                            Some(pos),
-                            &field,
-                            format!("not a CycloneDX or SPDX SBOM: {}", e.message),
+                    let (what, hint) = if is_vex {
+                        ("an OpenVEX document", "the VEX named by software.vex: OpenVEX JSON")
+                    } else {
+                        (
+                            "a CycloneDX or SPDX SBOM",
+                            "the SBOM named by software.sbom: CycloneDX 1.4–1.6 or SPDX 2.3, JSON",
                         )
-                        .with_hint("the SBOM named by software.sbom: CycloneDX 1.4–1.6 or SPDX 2.3, JSON"),
+                    };
+                    rx.error(
+                        InputError::new(p, Some(pos), &field, format!("not {what}: {}", e.message)).with_hint(hint),
                     );
                 }
             }
-            Err(e) => rx.error(InputError::new(
-                rx.file,
-                raw.sbom.as_ref().map(|s| s.pos),
-                "software.sbom",
-                e,
-            )),
+            Err(e) => rx.error(InputError::new(rx.file, Some(named.pos), field_name, e)),
         }
     }
     out

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 pub struct Software {
     /// The maker's SBOM (CycloneDX or SPDX JSON), absolute.
     pub sbom: Option<PathBuf>,
+    /// The maker's OpenVEX document, absolute.
+    pub vex: Option<PathBuf>,
     /// Typed at the console's shell: its output is read for version strings and os-release.
     pub components_command: Option<String>,
     /// When the firmware was built (`YYYY-MM-DD`), where the SBOM does not say.

@@ -54,6 +54,28 @@ pub struct Data {
     pub skipped: BTreeMap<String, usize>,
 }
 
+/// The OSV ecosystems whose versions certbench compares (dpkg's order for Debian, Ubuntu
+/// and OpenWrt, the upstream order for the others). Records of other ecosystems are skipped
+/// and counted, never compared in an order that is not theirs.
+pub const ECOSYSTEMS: &[&str] = &[
+    "Debian",
+    "Ubuntu",
+    "OpenWrt",
+    "Alpine",
+    "crates.io",
+    "PyPI",
+    "npm",
+    "Go",
+    "Maven",
+    "NuGet",
+    "RubyGems",
+    "Packagist",
+    "Hex",
+    "Pub",
+    "Wolfi",
+    "Chainguard",
+];
+
 fn date(s: &str) -> Option<String> {
     let d = s.get(..10)?;
     let ok = d.len() == 10
@@ -131,6 +153,14 @@ impl Data {
         let mut affected = Vec::new();
         for a in r.affected {
             let Some(p) = a.package else { continue };
+            let base = p.ecosystem.split(':').next().unwrap_or("");
+            if !ECOSYSTEMS.contains(&base) {
+                *self
+                    .skipped
+                    .entry(format!("ecosystem {base:?} (its versions are not compared)"))
+                    .or_default() += 1;
+                continue;
+            }
             let mut ranges = Vec::new();
             for rg in a.ranges {
                 if rg.kind == "GIT" {
@@ -549,6 +579,17 @@ mod tests {
         assert!(r.contains("1.0.1e-2+deb7u4", Scheme::Dpkg));
         assert!(!r.contains("1.0.1e-2+deb7u5", Scheme::Dpkg));
         assert_eq!(d.skipped.get("withdrawn"), Some(&1));
+        d.osv_record(
+            "e.json",
+            r#"{"id":"X-3","modified":"2026-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Mystery:1","name":"a"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"}]}]}]}"#,
+        )
+        .expect("reads");
+        assert_eq!(
+            d.skipped.get("ecosystem \"Mystery\" (its versions are not compared)"),
+            Some(&1),
+            "{:?}",
+            d.skipped
+        );
         assert!(
             d.osv_record("c.json", "{\"id\": 1}")
                 .expect_err("bad")

@@ -280,6 +280,74 @@ pub fn parse(text: &str) -> Result<Sbom, SbomError> {
     ))
 }
 
+/// An OpenVEX document (`statements[]`: the vulnerability, the products, the status and the
+/// justification): the maker's word on which findings do not apply.
+pub fn openvex(text: &str) -> Result<Vec<Vex>, SbomError> {
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(rename = "@context")]
+        context: String,
+        statements: Vec<Statement>,
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Named {
+        Id(String),
+        Object {
+            #[serde(rename = "@id", default)]
+            id: Option<String>,
+            #[serde(default)]
+            name: Option<String>,
+        },
+    }
+    impl Named {
+        fn text(&self) -> String {
+            match self {
+                Named::Id(s) => s.clone(),
+                Named::Object { id, name } => name.clone().or(id.clone()).unwrap_or_default(),
+            }
+        }
+    }
+    #[derive(Deserialize)]
+    struct Statement {
+        vulnerability: Named,
+        #[serde(default)]
+        products: Vec<Named>,
+        status: String,
+        #[serde(default)]
+        justification: Option<String>,
+        #[serde(default)]
+        impact_statement: Option<String>,
+    }
+    let d: Doc = typed(text)?;
+    if !d.context.starts_with("https://openvex.dev/ns") {
+        return Err(SbomError {
+            line: 1,
+            column: 1,
+            field: "@context".into(),
+            message: format!("{:?} is not OpenVEX's context (https://openvex.dev/ns/…)", d.context),
+        });
+    }
+    Ok(d.statements
+        .into_iter()
+        .map(|s| Vex {
+            id: s.vulnerability.text(),
+            // products are purls or names: the name part is what matches a component
+            affects: s
+                .products
+                .iter()
+                .map(|p| {
+                    let t = p.text();
+                    super::purl_name(&t).unwrap_or(t)
+                })
+                .collect(),
+            state: s.status,
+            justification: s.justification,
+            detail: s.impact_statement,
+        })
+        .collect())
+}
+
 /// What certbench observed, as a CycloneDX 1.5 document (evidence a lab feeds to the tools
 /// it already uses). Each component once per name and version, with where it was seen.
 pub fn observed_cdx(components: &[Component], serial: &str, timestamp: &str) -> serde_json::Value {
@@ -349,6 +417,18 @@ mod tests {
         let s = parse(doc).expect("reads");
         assert_eq!(s.components.len(), 1);
         assert_eq!(s.components[0].ecosystem.as_deref(), Some("Debian"));
+    }
+
+    #[test]
+    fn openvex_statements_are_read() {
+        let v = openvex(
+            r#"{"@context":"https://openvex.dev/ns/v0.2.0","@id":"x","author":"m","timestamp":"2026-11-20T00:00:00Z","version":1,
+              "statements":[{"vulnerability":{"name":"CVE-2014-0160"},"products":[{"@id":"pkg:generic/openssl@1.0.1f"}],"status":"not_affected","justification":"vulnerable_code_not_in_execute_path"}]}"#,
+        )
+        .expect("reads");
+        assert_eq!(v[0].id, "CVE-2014-0160");
+        assert_eq!(v[0].affects, ["openssl"]);
+        assert!(openvex(r#"{"@context":"https://example.com","statements":[]}"#).is_err());
     }
 
     #[test]

@@ -15,6 +15,8 @@ use crate::vuln::{Component, Origin, image, strings};
 /// What was gathered for one step.
 struct Seen {
     sbom: Option<Sbom>,
+    /// The maker's VEX statements (the SBOM's and the OpenVEX file's).
+    vex: Vec<crate::vuln::sbom::Vex>,
     components: Vec<Component>,
     /// Parts of the image not examined (where, what).
     not_examined: Vec<(String, String)>,
@@ -40,6 +42,7 @@ impl Run<'_> {
         let sw = self.bench.device.software.clone();
         let mut seen = Seen {
             sbom: None,
+            vex: Vec::new(),
             components: Vec::new(),
             not_examined: Vec::new(),
             gaps: Vec::new(),
@@ -52,7 +55,17 @@ impl Run<'_> {
             let s =
                 sbom::parse(&text).map_err(|e| Stop::Error(format!("the SBOM {} is not read: {e}", p.display())))?;
             seen.components.extend(s.components.iter().cloned());
+            seen.vex.extend(s.vex.iter().cloned());
             seen.sbom = Some(s);
+        }
+        if let Some(p) = &sw.vex {
+            let roots = [crate::util::folder_of(&self.bench.device.profile_file)];
+            let text = crate::util::read_user_file(p, &roots, crate::util::limits::IMAGE)
+                .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+                .map_err(|e| Stop::Error(format!("the VEX {} cannot be read: {e}", p.display())))?;
+            let v =
+                sbom::openvex(&text).map_err(|e| Stop::Error(format!("the VEX {} is not read: {e}", p.display())))?;
+            seen.vex.extend(v);
         }
         let vars = self.bench.command_vars.clone();
         match self.bench.update.as_mut() {
@@ -272,8 +285,7 @@ impl Run<'_> {
                 files.join(", ")
             )));
         }
-        let vex = seen.sbom.as_ref().map(|s| s.vex.clone()).unwrap_or_default();
-        let found = judge::findings(&seen.components, &data, &vex);
+        let found = judge::findings(&seen.components, &data, &seen.vex);
         let window = i64::from(self.bench.device.vuln_policy.fix_within_days);
         let sbom_date = seen
             .sbom
