@@ -809,3 +809,20 @@ fn a_vex_not_affected_statement_makes_the_finding_a_review() {
         "{c:?}"
     );
 }
+
+/// DOC-01 on the device: the good board's web service serves a valid security.txt over
+/// HTTPS (PASS); expired-security-txt serves one whose Expires has passed (FAIL naming it).
+#[rstest]
+#[case::good("devices/simboard.yaml", "pass", "the device serves a valid security.txt over HTTPS")]
+#[case::expired(
+    "devices/simboard-expired-security-txt.yaml",
+    "failure",
+    "Expires 2024-01-01T00:00:00Z is in the past"
+)]
+fn the_device_serves_its_security_txt(#[case] profile: &str, #[case] want: &str, #[case] says: &str) {
+    let (cases, _code, dir, out) = run_only_with(profile, &["security-txt-on-device"], &["--skip-setup"]);
+    let c = &cases["security-txt-on-device"];
+    assert_eq!(c.status, want, "{c:?}\n{out}");
+    let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
+    assert!(events.contains(says), "{events}");
+}

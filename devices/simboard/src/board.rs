@@ -144,13 +144,15 @@ pub enum Flaw {
     /// Its firmware links an old OpenSSL (1.0.1f, Heartbleed): the running device reports
     /// it; the SBOM and the update image say 3.0.15.
     VulnerableComponent,
+    /// The device's web service serves a security.txt whose Expires has passed.
+    ExpiredSecurityTxt,
     /// The running device reports a BusyBox its SBOM does not list (1.36.0, the SBOM says
     /// 1.36.1): the maker's SBOM does not describe the device.
     SbomDrift,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 54] = [
+    pub const ALL: [Flaw; 55] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -205,6 +207,7 @@ impl Flaw {
         Flaw::TelemetryOvershares,
         Flaw::VulnerableComponent,
         Flaw::SbomDrift,
+        Flaw::ExpiredSecurityTxt,
     ];
 
     pub fn name(self) -> &'static str {
@@ -263,6 +266,7 @@ impl Flaw {
             Flaw::TelemetryOvershares => "telemetry-overshares",
             Flaw::VulnerableComponent => "vulnerable-component",
             Flaw::SbomDrift => "sbom-drift",
+            Flaw::ExpiredSecurityTxt => "expired-security-txt",
         }
     }
 

@@ -610,6 +610,16 @@ fn web(w: &mut dyn Conn, a: &Accounts) {
             };
             respond(w, "200 OK", "", policy)
         }
+        // where a researcher looks for whom to tell (RFC 9116)
+        ("GET", "/.well-known/security.txt") => {
+            let text = include_str!("../../simboard-docs/security.txt");
+            let text = if a.opts.flaws.contains(&Flaw::ExpiredSecurityTxt) {
+                text.replace("Expires: 2027-11-01T00:00:00Z", "Expires: 2024-01-01T00:00:00Z")
+            } else {
+                text.to_string()
+            };
+            respond(w, "200 OK", "Content-Type: text/plain; charset=utf-8\r\n", &text)
+        }
         ("GET", "/admin") => {
             let creds = header("authorization")
                 .and_then(|v| v.strip_prefix("Basic ").and_then(b64_decode))

@@ -343,6 +343,11 @@ pub enum RawStep {
     /// fetched: it must answer 200, have every clause and the readability, and be the
     /// reviewed document (same SHA-256) — otherwise it awaits review again.
     ServedPolicy(RawEmpty),
+    /// DOC-01 (5.2-1) on the device itself: each web service the device declares serves
+    /// `/.well-known/security.txt` (RFC 9116: over HTTPS, Contact, Expires in the future).
+    /// A device without a web service: NOT APPLICABLE here (the maker's document is judged
+    /// by doc-vulnerability-disclosure).
+    ServedSecurityTxt(RawEmpty),
     /// CFG-01 (5.5-5): each of the profile's `config_interfaces` performed without
     /// credentials, with wrong ones and with the owner's (the positive control), the setting
     /// read back at the shell after each; a change without the owner's credentials fails.
@@ -1010,6 +1015,7 @@ pub enum StepKind {
         window: Duration,
     },
     ServedPolicy,
+    ServedSecurityTxt,
     ConfigAuth,
     ClearLogins,
     PortScan,
@@ -1250,6 +1256,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::Deletion(_) => Some(StepKind::Deletion),
             RawStep::CloudDeletion(_) => Some(StepKind::CloudDeletion),
             RawStep::ServedPolicy(_) => Some(StepKind::ServedPolicy),
+            RawStep::ServedSecurityTxt(_) => Some(StepKind::ServedSecurityTxt),
             RawStep::Consent(c) => Some(StepKind::Consent {
                 window: c.window.unwrap_or(Dur::secs(15)).0,
             }),

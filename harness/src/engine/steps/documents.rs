@@ -87,6 +87,79 @@ impl Run<'_> {
         ))
     }
 
+    /// DOC-01 on the device: `/.well-known/security.txt` from each declared web service,
+    /// judged as RFC 9116 says (served over HTTPS; Contact; Expires in the future).
+    pub(super) async fn served_security_txt(&mut self) -> StepResult {
+        use crate::config::services::ServiceKind;
+        let web: Vec<_> = self
+            .bench
+            .device
+            .services
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.kind,
+                    ServiceKind::HttpBasic | ServiceKind::HttpDigest | ServiceKind::HttpForm
+                )
+            })
+            .cloned()
+            .collect();
+        if web.is_empty() {
+            return Err(Stop::Skip(
+                "the device declares no web service: its security.txt is the maker's document (doc-vulnerability-disclosure)".into(),
+            ));
+        }
+        let fail = |reason: String| Stop::Fail {
+            check: Some("DOC-01".into()),
+            reason: format!("DOC-01: {reason}"),
+        };
+        let boot = self.spec().map_or(Duration::from_secs(30), |s| s.boot_time);
+        let mut said = Vec::new();
+        for s in web {
+            let t = self.service_target(&s.name)?;
+            let path = "/.well-known/security.txt";
+            let url = format!("{path} on {}", t.describe());
+            let deadline = Instant::now() + boot + Duration::from_secs(30);
+            let (status, body) = loop {
+                match crate::remote::http::fetch(&t, path).await {
+                    Ok(answer) => break answer,
+                    Err(e) if Instant::now() < deadline && e.contains("connect") => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(e) => return Err(Stop::Error(format!("{url} was not read: {e}"))),
+                }
+            };
+            if status != 200 {
+                return Err(fail(format!(
+                    "the device's web service does not tell a researcher whom to contact: {url} answered {status}"
+                )));
+            }
+            if !s.tls {
+                return Err(fail(format!(
+                    "{url} is served over plain HTTP: RFC 9116 requires HTTPS, so a reader cannot trust its Contact"
+                )));
+            }
+            let text = String::from_utf8_lossy(&body);
+            let findings = crate::docs::security_txt(&text, time::OffsetDateTime::now_utc());
+            if !findings.missing.is_empty() {
+                return Err(fail(format!(
+                    "the security.txt the device serves ({url}, {} bytes) is not valid: {}",
+                    body.len(),
+                    findings.missing.join("; ")
+                )));
+            }
+            said.push(format!(
+                "{url} ({} bytes, SHA-256 {})",
+                body.len(),
+                crate::util::sha256_hex(&body)
+            ));
+        }
+        Ok(format!(
+            "the device serves a valid security.txt over HTTPS (Contact, Expires in the future): {}",
+            said.join("; ")
+        ))
+    }
+
     /// A documentary check: automatic findings decide FAIL; otherwise a reviewer's
     /// sign-off for this check and this exact document decides, or the check awaits REVIEW.
     pub(super) fn document(&mut self, kind: crate::config::scenario::DocKind, check: &str) -> StepResult {

@@ -153,6 +153,7 @@ impl Run<'_> {
             StepKind::Deletion => self.deletion().await,
             StepKind::CloudDeletion => self.cloud_deletion().await,
             StepKind::ServedPolicy => self.served_policy().await,
+            StepKind::ServedSecurityTxt => self.served_security_txt().await,
             StepKind::Consent { window } => self.consent(*window).await,
             StepKind::ConfigAuth => self.config_auth().await,
             StepKind::ClearLogins => self.clear_logins().await,
