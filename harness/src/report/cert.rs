@@ -13,7 +13,7 @@ use crate::util::sha256_file;
 
 /// Evidence files the report shows in full (already redacted by the engine), and how much
 /// of each at most.
-const SHOWN: &[&str] = &["destinations.txt"];
+const SHOWN: &[&str] = &["destinations.txt", "components.txt", "vulnerabilities.txt"];
 const SHOWN_MAX: usize = 64 << 10;
 
 #[derive(Debug)]

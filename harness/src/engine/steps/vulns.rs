@@ -29,6 +29,30 @@ fn today() -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
+/// Rows as an aligned text table (the report shows it in full).
+fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count().min(60));
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let c: String = c.chars().take(120).collect();
+            s.push_str(&format!("{c:<width$}  ", width = w[i]));
+        }
+        format!("{}\n", s.trim_end())
+    };
+    let mut out = line(head.iter().map(|h| h.to_string()).collect());
+    out.push_str(&line(w.iter().map(|n| "-".repeat(*n)).collect()));
+    for r in rows {
+        out.push_str(&line(r.clone()));
+    }
+    out
+}
+
 fn list(items: &[String], max: usize) -> String {
     let mut s = items.iter().take(max).cloned().collect::<Vec<_>>().join("; ");
     if items.len() > max {
@@ -120,6 +144,27 @@ impl Run<'_> {
             }))
             .unwrap_or_default(),
         );
+        let rows: Vec<Vec<String>> = seen
+            .components
+            .iter()
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    c.version.clone(),
+                    c.origin.to_string().trim_start_matches("the ").to_string(),
+                    c.seen_in.clone(),
+                    c.purl.clone().or(c.cpe.clone()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        let mut text = table(&["component", "version", "source", "seen in", "purl / CPE"], &rows);
+        for (w, x) in &seen.not_examined {
+            text.push_str(&format!("not examined: {w}: {x}\n"));
+        }
+        for g in &seen.gaps {
+            text.push_str(&format!("not looked at: {g}\n"));
+        }
+        self.keep_evidence("components.txt", text);
         self.keep_evidence(
             "sbom.cdx.json",
             serde_json::to_string_pretty(&sbom::observed_cdx(&observed, &serial, &stamp)).unwrap_or_default(),
@@ -318,6 +363,45 @@ impl Run<'_> {
             }))
             .unwrap_or_default(),
         );
+        let rows: Vec<Vec<String>> = found
+            .iter()
+            .map(|f| {
+                vec![
+                    f.component.clone(),
+                    f.version.clone(),
+                    f.ids.join(" "),
+                    f.severity.clone().unwrap_or_else(|| "-".into()),
+                    if f.kev { "yes" } else { "no" }.into(),
+                    f.fixed.clone().unwrap_or_else(|| "none known".into()),
+                    f.published.clone().unwrap_or_else(|| "-".into()),
+                    f.vex.as_ref().map_or(String::new(), |v| v.state.clone()),
+                    f.seen.join("; "),
+                ]
+            })
+            .collect();
+        let mut text = format!(
+            "data as current as {as_of}: {}\nbuild date: {}; fix window: {window} days\n\n",
+            files.join(", "),
+            build.as_deref().unwrap_or("unknown")
+        );
+        text.push_str(&table(
+            &[
+                "component",
+                "version",
+                "ids",
+                "severity",
+                "KEV",
+                "fixed in",
+                "published",
+                "VEX",
+                "seen in",
+            ],
+            &rows,
+        ));
+        if rows.is_empty() {
+            text.push_str("(no component the data names is affected)\n");
+        }
+        self.keep_evidence("vulnerabilities.txt", text);
         let mut failing = Vec::new();
         let mut reviewed = Vec::new();
         let mut newer = Vec::new();
