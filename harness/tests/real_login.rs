@@ -557,3 +557,81 @@ fn debians_password_store_is_judged_by_its_hash_scheme(#[case] hash: &str, #[cas
     // nor in any transcript: the hashes the device printed are redacted like passwords
     assert_no_secret(&r.results(), &["Factory-Default-1", "$1$", "$y$", "$6$"]);
 }
+
+/// VUL-03 on software nobody here wrote: Debian's sshd as the device's SSH service. Its
+/// banner (SSH-2.0-OpenSSH_9.2p1 Debian-…) and `sshd -V` at the device's shell (OpenSSL's
+/// version) are what the running device says it ships; an SBOM as syft writes it for these
+/// Debian packages (the versions dpkg reports here) describes it: PASS. The same SBOM naming
+/// OpenSSH 9.6p1 does not: FAIL, naming the banner.
+#[test]
+fn debians_sshd_reports_the_versions_its_sbom_must_list() {
+    if !remote_ready() {
+        return;
+    }
+    let _t = shared();
+    let version = |p: &str| {
+        std::fs::read_to_string(format!("/var/cache/certbench-deps/vstrings/{p}.version"))
+            .ok()
+            .or_else(|| {
+                let o = std::process::Command::new("dpkg-query")
+                    .args(["-W", "-f=${Version}", p])
+                    .output()
+                    .ok()?;
+                Some(String::from_utf8_lossy(&o.stdout).to_string())
+            })
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let (Some(ssh), Some(ssl)) = (version("openssh-server"), version("libssl3")) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "under CI both packages' versions are known"
+        );
+        return;
+    };
+    let upstream = |v: &str| {
+        v.split_once(':')
+            .map_or(v, |(_, r)| r)
+            .rsplit_once('-')
+            .map_or(v.to_string(), |(u, _)| u.to_string())
+    };
+    for (listed, want) in [(upstream(&ssh), "pass"), ("9.6p1".to_string(), "failure")] {
+        let sbom = format!(
+            r#"{{"bomFormat":"CycloneDX","specVersion":"1.5","metadata":{{"timestamp":"2026-11-20T00:00:00Z"}},"components":[
+              {{"type":"library","name":"openssh-server","version":"{ssh_v}","purl":"pkg:deb/debian/openssh-server@{ssh_v}?arch=amd64&upstream=openssh&distro=debian-12","cpe":"cpe:2.3:a:openbsd:openssh:{listed}:*:*:*:*:*:*:*"}},
+              {{"type":"library","name":"libssl3","version":"{ssl}","purl":"pkg:deb/debian/libssl3@{ssl}?arch=amd64&upstream=openssl&distro=debian-12"}}]}}"#,
+            ssh_v = if want == "pass" {
+                ssh.clone()
+            } else {
+                format!("1:{listed}-1")
+            },
+        );
+        let (dir, p) = edited_profile(
+            "fixtures/devices/real-login-valid.yaml",
+            &[(
+                "declarations:",
+                // (the device's accounts are made by its factory reset: once, before the run)
+                "software:\n  sbom: sbom.cdx.json\n  components_command: /var/cache/certbench-deps/sshd -V\nsetup:\n  - \"{{profile_dir}}/../real-login/device.sh factory-reset {{workdir}}/state valid\"\ndeclarations:",
+            )],
+        );
+        std::fs::write(dir.path().join("sbom.cdx.json"), sbom).expect("sbom");
+        let (code, cases, results, log) = run_remote(p.to_str().expect("utf8"), &[], &["sbom-describes-device"], None);
+        let c = &cases["sbom-describes-device"];
+        assert_eq!(c.status, want, "{c:?}\n{log}");
+        let events = std::fs::read_to_string(results.path().join("results/events.jsonl")).expect("events");
+        if want == "pass" {
+            assert_eq!(code, Some(0), "{log}");
+            assert!(
+                events.contains(&format!("openssh {} (the device)", upstream(&ssh))) && events.contains("openssl "),
+                "{events}"
+            );
+        } else {
+            assert!(
+                c.message
+                    .contains(&format!("openssh {} (the device: the banner of ssh", upstream(&ssh)))
+                    && c.message.contains("is listed in the SBOM as version 1:9.6p1-1"),
+                "{c:?}"
+            );
+        }
+    }
+}

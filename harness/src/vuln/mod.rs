@@ -90,6 +90,16 @@ pub fn purl_name(purl: &str) -> Option<String> {
     Some(path.rsplit('/').next()?.to_string())
 }
 
+/// A purl's `upstream` qualifier (syft and Debian tooling write the source package there:
+/// `pkg:deb/debian/libssl3@3.0.11-1?upstream=openssl`).
+pub fn purl_upstream(purl: &str) -> Option<String> {
+    let q = purl.split_once('?')?.1.split('#').next()?;
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix("upstream="))
+        .map(|v| v.replace("%40", "@").replace("%2B", "+"))
+        .map(|v| v.split('@').next().unwrap_or(&v).to_string())
+}
+
 /// `pkg:deb/debian/openssl@3.0.11-1?distro=debian-12` → the OSV ecosystem, where the purl
 /// type has one.
 pub fn purl_ecosystem(purl: &str) -> Option<String> {
@@ -135,5 +145,10 @@ mod tests {
         assert_eq!(purl_name("pkg:generic/busybox@1.36.1").as_deref(), Some("busybox"));
         assert_eq!(purl_ecosystem("pkg:generic/busybox@1.36.1"), None);
         assert_eq!(purl_name("not a purl"), None);
+        assert_eq!(
+            purl_upstream("pkg:deb/debian/libssl3@3.0.11-1?arch=amd64&upstream=openssl&distro=debian-12").as_deref(),
+            Some("openssl")
+        );
+        assert_eq!(purl_upstream(p), None);
     }
 }

@@ -203,7 +203,7 @@ pub fn parse(text: &str) -> Result<Sbom, SbomError> {
                         name: c.name.clone(),
                         version: v.clone(),
                         ecosystem: c.purl.as_deref().and_then(super::purl_ecosystem),
-                        source_package: None,
+                        source_package: c.purl.as_deref().and_then(super::purl_upstream).map(|s| (s, v.clone())),
                         purl: c.purl.clone(),
                         cpe: c.cpe.as_deref().and_then(cpe_product),
                         origin: Origin::Sbom,
@@ -255,9 +255,12 @@ pub fn parse(text: &str) -> Result<Sbom, SbomError> {
                 let purl = r("purl");
                 Some(Component {
                     name: p.name.clone(),
-                    version,
                     ecosystem: purl.as_deref().and_then(super::purl_ecosystem),
-                    source_package: None,
+                    source_package: purl
+                        .as_deref()
+                        .and_then(super::purl_upstream)
+                        .map(|s| (s, version.clone())),
+                    version,
                     cpe: r("cpe23Type")
                         .or_else(|| r("cpe22Type"))
                         .as_deref()
