@@ -826,3 +826,34 @@ fn the_device_serves_its_security_txt(#[case] profile: &str, #[case] want: &str,
     let events = std::fs::read_to_string(dir.path().join("results/events.jsonl")).expect("events");
     assert!(events.contains(says), "{events}");
 }
+
+/// UPD-12 (5.3-1): the good board runs only what its update image carries (PASS);
+/// component-not-updateable also runs a U-Boot no update carries (FAIL naming it); the same
+/// board whose maker declares U-Boot not updateable, with the reason, PASSes showing it.
+#[test]
+fn every_component_the_device_runs_is_carried_by_its_update() {
+    let (cases, _c, _d, out) = run_only("devices/simboard.yaml", &["components-updateable"]);
+    assert_eq!(cases["components-updateable"].status, "pass", "{out}");
+    let (cases, _c, _d, out) = run_only(
+        "devices/simboard-component-not-updateable.yaml",
+        &["components-updateable"],
+    );
+    let c = &cases["components-updateable"];
+    assert_eq!(c.status, "failure", "{c:?}\n{out}");
+    assert!(
+        c.message.contains("UPD-12: the device runs software no update carries")
+            && c.message
+                .contains("u-boot 2023.01 (the device: the answer to `components` at the shell)"),
+        "{c:?}"
+    );
+    let (_d, c, _code, out) = board_edited(
+        "devices/simboard-component-not-updateable.yaml",
+        &[(
+            "  components_command: components",
+            "  components_command: components\n  not_updateable:\n    - { component: u-boot, reason: \"the boot loader is in mask ROM\" }",
+        )],
+        "components-updateable",
+        true,
+    );
+    assert_eq!(c.status, "pass", "{c:?}\n{out}");
+}

@@ -144,6 +144,9 @@ pub enum Flaw {
     /// Its firmware links an old OpenSSL (1.0.1f, Heartbleed): the running device reports
     /// it; the SBOM and the update image say 3.0.15.
     VulnerableComponent,
+    /// The running firmware carries a component (its bootloader, U-Boot) that the update
+    /// image does not: no update ever replaces it.
+    ComponentNotUpdateable,
     /// The device's web service serves a security.txt whose Expires has passed.
     ExpiredSecurityTxt,
     /// The running device reports a BusyBox its SBOM does not list (1.36.0, the SBOM says
@@ -152,7 +155,7 @@ pub enum Flaw {
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 55] = [
+    pub const ALL: [Flaw; 56] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -208,6 +211,7 @@ impl Flaw {
         Flaw::VulnerableComponent,
         Flaw::SbomDrift,
         Flaw::ExpiredSecurityTxt,
+        Flaw::ComponentNotUpdateable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -267,6 +271,7 @@ impl Flaw {
             Flaw::VulnerableComponent => "vulnerable-component",
             Flaw::SbomDrift => "sbom-drift",
             Flaw::ExpiredSecurityTxt => "expired-security-txt",
+            Flaw::ComponentNotUpdateable => "component-not-updateable",
         }
     }
 
@@ -970,6 +975,9 @@ impl Board {
                     }
                     if self.has(Flaw::SbomDrift) {
                         banners[0] = "BusyBox v1.36.0 (2023-01-03 00:00:00 UTC) multi-call binary.".into();
+                    }
+                    if self.has(Flaw::ComponentNotUpdateable) {
+                        banners.push("U-Boot 2023.01 (Jan 09 2023 - 12:00:00 +0000) SimBoard".into());
                     }
                     self.out(&format!("{}\r\n", banners.join("\r\n")));
                 }

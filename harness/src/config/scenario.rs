@@ -306,7 +306,9 @@ pub enum RawStep {
     /// output of `software.components_command` at the shell — judged: `known` (VUL-01:
     /// nothing in the KEV catalogue, nothing fixed upstream more than the lab's window before
     /// the build), `time_to_fix` (VUL-02: nothing fixed more than the window before today),
-    /// `sbom` (VUL-03: the SBOM lists every component and version seen).
+    /// `sbom` (VUL-03: the SBOM lists every component and version seen), `updateable`
+    /// (UPD-12, 5.3-1: every component seen on the device or in the SBOM is in the update
+    /// image, or declared `software.not_updateable` with a reason).
     Vulnerabilities(RawVulns),
     /// UPD-10 (5.7-1): the maker's valid image with a byte flipped inside its signed
     /// region written where the device boots from (`secure_boot.tamper`, bypassing the
@@ -701,6 +703,9 @@ pub enum VulnJudge {
     TimeToFix,
     /// VUL-03: the SBOM describes the device.
     Sbom,
+    /// UPD-12 (5.3-1): every component the device runs is carried by the maker's update
+    /// image, or declared not updateable with a reason.
+    Updateable,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

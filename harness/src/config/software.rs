@@ -29,6 +29,17 @@ pub struct RawSoftware {
     /// When the firmware was built, `YYYY-MM-DD` (default: the SBOM's creation date).
     #[serde(default)]
     pub build_date: Option<Loc<String>>,
+    /// Components no update replaces, each with the maker's reason (UPD-12, 5.3-1):
+    /// `- { component: u-boot-spl, reason: "mask ROM" }`.
+    #[serde(default)]
+    pub not_updateable: Vec<RawNotUpdateable>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotUpdateable {
+    pub component: Loc<String>,
+    pub reason: Loc<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -86,6 +97,19 @@ pub fn software(rx: &Resolver, raw: Option<&RawSoftware>, has_console: bool) -> 
         vex: raw.vex.as_ref().map(|p| rx.in_profile(&p.value)),
         ..Software::default()
     };
+    for (i, n) in raw.not_updateable.iter().enumerate() {
+        if n.reason.value.trim().is_empty() || n.component.value.trim().is_empty() {
+            rx.error(InputError::new(
+                rx.file,
+                Some(n.component.pos),
+                &format!("software.not_updateable[{i}]"),
+                "a component no update replaces needs its name and the maker's reason".to_string(),
+            ));
+            continue;
+        }
+        out.not_updateable
+            .push((n.component.value.clone(), n.reason.value.clone()));
+    }
     if let Some(c) = &raw.components_command {
         if has_console {
             out.components_command = Some(c.value.clone());

@@ -14,6 +14,8 @@ pub struct Software {
     pub components_command: Option<String>,
     /// When the firmware was built (`YYYY-MM-DD`), where the SBOM does not say.
     pub build_date: Option<String>,
+    /// Components the maker declares no update replaces (a boot ROM), with the reason.
+    pub not_updateable: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -222,8 +222,75 @@ impl Run<'_> {
         }
         match judge {
             VulnJudge::Sbom => self.sbom_matches(&seen),
+            VulnJudge::Updateable => self.updateable(&seen),
             VulnJudge::Known | VulnJudge::TimeToFix => self.known_vulnerabilities(&seen, judge),
         }
+    }
+
+    /// UPD-12 (5.3-1): what the device runs and the SBOM lists, against what the maker's
+    /// update image carries. A component no update carries and no declaration explains fails.
+    fn updateable(&mut self, seen: &Seen) -> StepResult {
+        if self.bench.update.is_none() {
+            return Err(Stop::Fail {
+                check: Some("UPD-12".into()),
+                reason: "UPD-12: the device has no update mechanism (no `update:` image): no component is updateable"
+                    .into(),
+            });
+        }
+        let carried: Vec<&Component> = seen.components.iter().filter(|c| c.origin == Origin::Image).collect();
+        if carried.is_empty() || !seen.not_examined.is_empty() {
+            let parts: Vec<String> = seen.not_examined.iter().map(|(w, x)| format!("{w}: {x}")).collect();
+            return Err(Stop::Error(format!(
+                "what the update image carries is not known ({}): 5.3-1 is not tested",
+                if parts.is_empty() {
+                    "no component found in it".to_string()
+                } else {
+                    list(&parts, 5)
+                }
+            )));
+        }
+        let declared = &self.bench.device.software.not_updateable;
+        let mut missing = Vec::new();
+        let mut exempt = Vec::new();
+        let mut said = std::collections::BTreeSet::new();
+        for c in seen.components.iter().filter(|c| c.origin != Origin::Image) {
+            let names = crate::vuln::aliases(c);
+            if carried
+                .iter()
+                .any(|i| crate::vuln::aliases(i).iter().any(|n| names.contains(n)))
+            {
+                continue;
+            }
+            if !said.insert(crate::vuln::key(&c.name)) {
+                continue;
+            }
+            match declared.iter().find(|(n, _)| names.contains(&crate::vuln::key(n))) {
+                Some((_, why)) => exempt.push(format!("{} (declared not updateable: {why})", c.name)),
+                None => missing.push(format!("{} {} ({}: {})", c.name, c.version, c.origin, c.seen_in)),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Stop::Fail {
+                check: Some("UPD-12".into()),
+                reason: format!(
+                    "UPD-12: the device runs software no update carries, and the maker declares it nowhere as not updateable: {}",
+                    list(&missing, 8)
+                ),
+            });
+        }
+        let names: std::collections::BTreeSet<String> =
+            carried.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+        let mut msg = format!(
+            "every component seen on the device and in the SBOM is carried by the update image: {}",
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        );
+        if !exempt.is_empty() {
+            msg.push_str(&format!("; {}", exempt.join("; ")));
+        }
+        for g in &seen.gaps {
+            msg.push_str(&format!("; {g}"));
+        }
+        Ok(msg)
     }
 
     fn sbom_matches(&mut self, seen: &Seen) -> StepResult {
