@@ -102,7 +102,7 @@ pub fn software(rx: &Resolver, raw: Option<&RawSoftware>, has_console: bool) -> 
             rx.error(InputError::new(
                 rx.file,
                 Some(n.component.pos),
-                &format!("software.not_updateable[{i}]"),
+                format!("software.not_updateable[{i}]"),
                 "a component no update replaces needs its name and the maker's reason".to_string(),
             ));
             continue;
