@@ -1191,3 +1191,89 @@ fn the_default_credential_sweep_reaches_every_login_interface() {
         );
     }
 }
+
+/// What a running device's services say they are, against the maker's SBOM (VUL-03), on
+/// software nobody here wrote: Debian's mosquitto says its version on `$SYS/broker/version`
+/// (to the owner's login: it takes no anonymous client), Debian's lighttpd in its `Server`
+/// header. An SBOM listing the versions dpkg reports → PASS naming both; one listing other
+/// versions → FAIL naming each service.
+#[rstest]
+#[case::mosquitto("mosquitto-broker-logins", &["broker_mode=logins"], "mosquitto", "mosquitto", "the banner of broker (mqtt on 127.0.0.2:")]
+#[case::lighttpd("lighttpd-https-logins", &["web_accounts=owner"], "lighttpd", "lighttpd", "the banner of admin-page (http_basic over TLS on 127.0.0.2:")]
+fn a_services_own_words_are_compared_with_the_sbom(
+    #[case] fixture: &str,
+    #[case] sets: &[&str],
+    #[case] package: &str,
+    #[case] component: &str,
+    #[case] seen: &str,
+) {
+    let ready = if package == "mosquitto" {
+        tools_ready(&["mosquitto", "mosquitto_passwd"])
+    } else {
+        deps_ready(&[LIGHTTPD])
+    };
+    if !ready {
+        return;
+    }
+    // the version the package says it is: dpkg's for the installed broker, the extracted
+    // lighttpd's own `-v`
+    let deb = if package == "mosquitto" {
+        std::process::Command::new("dpkg-query")
+            .args(["-W", "-f=${Version}", package])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    } else {
+        std::process::Command::new(LIGHTTPD)
+            .arg("-v")
+            .output()
+            .ok()
+            .and_then(|o| {
+                let t = String::from_utf8_lossy(&o.stdout).to_string();
+                t.split_once("lighttpd/")
+                    .map(|(_, r)| r.split_whitespace().next().unwrap_or("").to_string())
+            })
+    };
+    let Some(deb) = deb.filter(|v| !v.is_empty()) else {
+        panic!("{package}: its version is not known");
+    };
+    let upstream = deb.split_once(':').map_or(deb.as_str(), |(_, r)| r);
+    let upstream = upstream.rsplit_once('-').map_or(upstream, |(u, _)| u).to_string();
+    for (listed, want) in [(upstream.clone(), "pass"), ("0.9.9".to_string(), "failure")] {
+        let (dir, p) = edited_profile(
+            &format!("fixtures/devices/{fixture}.yaml"),
+            &[("services:", "software:\n  sbom: sbom.cdx.json\nservices:")],
+        );
+        std::fs::write(
+            dir.path().join("sbom.cdx.json"),
+            format!(
+                r#"{{"bomFormat":"CycloneDX","specVersion":"1.6","metadata":{{"timestamp":"2026-11-20T00:00:00Z"}},"components":[{{"type":"application","name":"{component}","version":"{listed}"}}]}}"#
+            ),
+        )
+        .expect("sbom");
+        let mut run = Certbench::profile(&p)
+            .env("BROKER_OWNER_PASSWORD", "Owner-Pass-7d2f-strong")
+            .env("WEB_OWNER_PASSWORD", "Owner-Pass-7d2f-strong")
+            .only("sbom-describes-device");
+        for s in sets {
+            run = run.args(&["--set", s]);
+        }
+        let r = run.run();
+        let c = &r.by_id()["sbom-describes-device"];
+        assert_eq!(c.status, want, "{c:?}\n{}", r.log);
+        let events = read(&r.dir, "results/events.jsonl");
+        if want == "pass" {
+            assert!(
+                events.contains(&format!("{component} {upstream} (the device)")),
+                "{events}"
+            );
+        } else {
+            assert!(
+                c.message
+                    .contains(&format!("{component} {upstream} (the device: {seen}"))
+                    && c.message.contains("is listed in the SBOM as version 0.9.9"),
+                "{c:?}"
+            );
+        }
+    }
+}

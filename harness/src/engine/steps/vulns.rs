@@ -24,6 +24,68 @@ struct Seen {
     gaps: Vec<String>,
 }
 
+/// The lab's data, loaded once per process for the same files unchanged (the run's
+/// vulnerability checks, and an inventory's boards, share it): keyed by each file's path,
+/// size and modification time.
+fn load_data(spec: &crate::model::software::VulnData) -> Result<std::sync::Arc<crate::vuln::data::Data>, Stop> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Cache = Mutex<Vec<(String, Arc<crate::vuln::data::Data>)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let files: Vec<&std::path::PathBuf> = spec.osv.iter().chain(&spec.nvd).chain(&spec.kev).collect();
+    let key = files
+        .iter()
+        .map(|p| {
+            let m = std::fs::metadata(p).ok();
+            format!(
+                "{}|{}|{:?}",
+                p.display(),
+                m.as_ref().map_or(0, |m| m.len()),
+                m.and_then(|m| m.modified().ok())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(";");
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    if let Some((_, d)) = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(k, _)| *k == key)
+    {
+        return Ok(d.clone());
+    }
+    let mut data = crate::vuln::data::Data::default();
+    let label = |p: &std::path::Path| p.display().to_string();
+    for p in &spec.osv {
+        data.load_osv(p, &label(p)).map_err(Stop::Error)?;
+    }
+    for (p, kev) in spec
+        .nvd
+        .iter()
+        .map(|p| (p, false))
+        .chain(spec.kev.iter().map(|p| (p, true)))
+    {
+        let text =
+            crate::util::read_user_file(p, &[crate::util::folder_of(&spec.named_in)], crate::util::limits::IMAGE)
+                .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".into()))
+                .map_err(|e| Stop::Error(format!("{}: {e}", p.display())))?;
+        if kev {
+            data.load_kev(&label(p), &text)
+        } else {
+            data.load_nvd(&label(p), &text)
+        }
+        .map_err(Stop::Error)?;
+    }
+    let data = Arc::new(data);
+    let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+    // at most a few data sets live at once (the last four)
+    if c.len() >= 4 {
+        c.remove(0);
+    }
+    c.push((key, data.clone()));
+    Ok(data)
+}
+
 fn today() -> String {
     let d = time::OffsetDateTime::now_utc().date();
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
@@ -181,13 +243,34 @@ impl Run<'_> {
             .device
             .services
             .iter()
-            .filter(|s| !s.udp && !matches!(s.kind, ServiceKind::Mqtt | ServiceKind::NoLogin))
+            .filter(|s| !s.udp && s.kind != ServiceKind::NoLogin)
             .cloned()
             .collect();
         for s in services {
             let Ok(port) = self.service_port(&s) else { continue };
             let t = crate::remote::target::Target::new(s.clone(), port);
-            match crate::remote::banner::banner(&t, Duration::from_secs(5)).await {
+            // a device just powered on listens once it has booted: a refused connection is
+            // tried again until its boot window has passed
+            let boot = self.spec().map_or(Duration::from_secs(30), |c| c.boot_time);
+            let deadline = Instant::now() + boot;
+            let login = self.bench.current.clone().or(self.bench.device.factory.clone());
+            let said = loop {
+                let said = if s.kind == ServiceKind::Mqtt {
+                    // a broker says what it is on $SYS, where it lets a client read it:
+                    // anonymously, else as the account the run logs in with
+                    let creds = login.as_ref().map(|l| (l.user.as_str(), l.password.as_str()));
+                    crate::remote::mqtt::sys_version(&t, creds, Duration::from_secs(5)).await
+                } else {
+                    crate::remote::banner::banner(&t, Duration::from_secs(5)).await
+                };
+                match said {
+                    Err(e) if e.contains("refused") && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    other => break other,
+                }
+            };
+            match said {
                 Ok(text) => {
                     for (name, cpe, version) in strings::find(&strings::printable(text.as_bytes())) {
                         seen.components.push(Component {
@@ -358,28 +441,7 @@ impl Run<'_> {
                 "the lab supplied no vulnerability data (`vulnerability_data:` in the lab file: OSV, NVD, KEV): {provision} is not tested"
             )));
         };
-        let mut data = crate::vuln::data::Data::default();
-        let label = |p: &std::path::Path| p.display().to_string();
-        for p in &spec.osv {
-            data.load_osv(p, &label(p)).map_err(Stop::Error)?;
-        }
-        for (p, kev) in spec
-            .nvd
-            .iter()
-            .map(|p| (p, false))
-            .chain(spec.kev.iter().map(|p| (p, true)))
-        {
-            let text =
-                crate::util::read_user_file(p, &[crate::util::folder_of(&spec.named_in)], crate::util::limits::IMAGE)
-                    .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".into()))
-                    .map_err(|e| Stop::Error(format!("{}: {e}", p.display())))?;
-            if kev {
-                data.load_kev(&label(p), &text)
-            } else {
-                data.load_nvd(&label(p), &text)
-            }
-            .map_err(Stop::Error)?;
-        }
+        let data = load_data(&spec)?;
         let today = today();
         let as_of = data
             .as_of()
