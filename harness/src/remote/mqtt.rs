@@ -305,6 +305,46 @@ impl Drop for Held {
     }
 }
 
+/// What the broker says it is (`$SYS/broker/version`, as mosquitto publishes it), where it
+/// lets this client subscribe — anonymously, else with `creds`. Err: it did not say.
+pub async fn sys_version(t: &Target, creds: Option<(&str, &str)>, within: Duration) -> Result<String, String> {
+    let mut attempts = vec![None];
+    if creds.is_some() {
+        attempts.push(creds);
+    }
+    let mut last = Err("the broker did not say its version".to_string());
+    for c in attempts {
+        let opts = options(t, c, "sys")?;
+        let (client, mut el) = AsyncClient::new(opts, 4);
+        let deadline = tokio::time::Instant::now() + within;
+        let got = loop {
+            match tokio::time::timeout_at(deadline, el.poll()).await {
+                Err(_) => break Err("no $SYS/broker/version within the time".to_string()),
+                Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
+                    if ack.code != ConnectReturnCode::Success {
+                        break Err(format!("CONNACK {:?}", ack.code));
+                    }
+                    if let Err(e) = client.subscribe("$SYS/broker/version", QoS::AtMostOnce).await {
+                        break Err(e.to_string());
+                    }
+                }
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) if p.topic == "$SYS/broker/version" => {
+                    break Ok(String::from_utf8_lossy(&p.payload).chars().take(200).collect());
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(ConnectionError::ConnectionRefused(code))) => break Err(format!("CONNACK {code:?}")),
+                Ok(Err(e)) => break Err(e.to_string()),
+            }
+        };
+        let _ = client.disconnect().await;
+        if got.is_ok() {
+            return got;
+        }
+        last = got;
+    }
+    last
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -500,44 +540,4 @@ mod tests {
         let x = h.exchange(Duration::from_secs(1)).await;
         assert_eq!((x.carried(), x.closed.is_some()), (false, false), "{x:?}");
     }
-}
-
-/// What the broker says it is (`$SYS/broker/version`, as mosquitto publishes it), where it
-/// lets this client subscribe — anonymously, else with `creds`. Err: it did not say.
-pub async fn sys_version(t: &Target, creds: Option<(&str, &str)>, within: Duration) -> Result<String, String> {
-    let mut attempts = vec![None];
-    if creds.is_some() {
-        attempts.push(creds);
-    }
-    let mut last = Err("the broker did not say its version".to_string());
-    for c in attempts {
-        let opts = options(t, c, "sys")?;
-        let (client, mut el) = AsyncClient::new(opts, 4);
-        let deadline = tokio::time::Instant::now() + within;
-        let got = loop {
-            match tokio::time::timeout_at(deadline, el.poll()).await {
-                Err(_) => break Err("no $SYS/broker/version within the time".to_string()),
-                Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
-                    if ack.code != ConnectReturnCode::Success {
-                        break Err(format!("CONNACK {:?}", ack.code));
-                    }
-                    if let Err(e) = client.subscribe("$SYS/broker/version", QoS::AtMostOnce).await {
-                        break Err(e.to_string());
-                    }
-                }
-                Ok(Ok(Event::Incoming(Packet::Publish(p)))) if p.topic == "$SYS/broker/version" => {
-                    break Ok(String::from_utf8_lossy(&p.payload).chars().take(200).collect());
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(ConnectionError::ConnectionRefused(code))) => break Err(format!("CONNACK {code:?}")),
-                Ok(Err(e)) => break Err(e.to_string()),
-            }
-        };
-        let _ = client.disconnect().await;
-        if got.is_ok() {
-            return got;
-        }
-        last = got;
-    }
-    last
 }
