@@ -129,6 +129,11 @@ pub fn read_named_file(path: &Path, max: u64) -> Result<Vec<u8>, String> {
     read_user_file(path, &[folder_of(path)], max)
 }
 
+/// [`read_user_file`] for a document that must be UTF-8 text (an SBOM, a VEX, vulnerability data).
+pub fn read_user_text(path: &Path, roots: &[&Path], max: u64) -> Result<String, String> {
+    read_user_file(path, roots, max).and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+}
+
 /// Reads a file through [`check_user_file`], bounded by the bytes actually read.
 pub fn read_user_file(path: &Path, roots: &[&Path], max: u64) -> Result<Vec<u8>, String> {
     let real = check_user_file(path, roots, max)?;

@@ -145,8 +145,7 @@ pub fn software(rx: &Resolver, raw: Option<&RawSoftware>, has_console: bool) -> 
         if !p.is_file() {
             continue;
         }
-        let text = crate::util::read_user_file(p, &[rx.base], crate::util::limits::IMAGE)
-            .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()));
+        let text = crate::util::read_user_text(p, &[rx.base], crate::util::limits::IMAGE);
         match text {
             Ok(t) => {
                 let parsed = if is_vex {
@@ -225,8 +224,7 @@ pub fn vuln_data(rx: &Resolver, raw: Option<&RawVulnData>) -> Option<VulnData> {
     // the KEV catalogue is one small file: one that is not the catalogue is refused at load
     // (OSV and NVD data can be large: read at run, where a bad file is an ERROR)
     if let (Some(path), Some(p)) = (&out.kev, &raw.kev) {
-        let read = crate::util::read_user_file(path, &[rx.lab_base()], crate::util::limits::IMAGE)
-            .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+        let read = crate::util::read_user_text(path, &[rx.lab_base()], crate::util::limits::IMAGE)
             .and_then(|t| crate::vuln::data::Data::default().load_kev(&p.value.display().to_string(), &t));
         if let Err(why) = read {
             rx.error(InputError::new(

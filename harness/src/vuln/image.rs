@@ -127,18 +127,8 @@ impl Scan {
         } else if norm.ends_with("etc/os-release") || norm.ends_with("usr/lib/os-release") {
             self.os = os_release(&text_of()).or(self.os.take());
         }
-        for (name, cpe, version) in strings::find(&strings::printable(data)) {
-            self.components.push(Component {
-                name,
-                version,
-                ecosystem: None,
-                source_package: None,
-                purl: None,
-                cpe: Some(cpe),
-                origin: Origin::Image,
-                seen_in: format!("{path} (version string)"),
-            });
-        }
+        let found = strings::components(data, Origin::Image, &format!("{path} (version string)"));
+        self.components.extend(found);
     }
 
     fn tar(&mut self, path: &str, data: &[u8], depth: u32) {

@@ -114,6 +114,24 @@ pub fn find(text: &str) -> Vec<(String, String, String)> {
     out
 }
 
+/// The components `bytes` show by their version strings, each recorded as seen `seen_in`
+/// by `origin` (a file of an image, a banner, a command's answer).
+pub fn components(bytes: &[u8], origin: super::Origin, seen_in: &str) -> Vec<super::Component> {
+    find(&printable(bytes))
+        .into_iter()
+        .map(|(name, cpe, version)| super::Component {
+            name,
+            version,
+            ecosystem: None,
+            source_package: None,
+            purl: None,
+            cpe: Some(cpe),
+            origin,
+            seen_in: seen_in.to_string(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,8 +66,7 @@ fn load_data(spec: &crate::model::software::VulnData) -> Result<std::sync::Arc<c
         .chain(spec.kev.iter().map(|p| (p, true)))
     {
         let text =
-            crate::util::read_user_file(p, &[crate::util::folder_of(&spec.named_in)], crate::util::limits::IMAGE)
-                .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".into()))
+            crate::util::read_user_text(p, &[crate::util::folder_of(&spec.named_in)], crate::util::limits::IMAGE)
                 .map_err(|e| Stop::Error(format!("{}: {e}", p.display())))?;
         if kev {
             data.load_kev(&label(p), &text)
@@ -135,8 +134,7 @@ impl Run<'_> {
         };
         if let Some(p) = &sw.sbom {
             let roots = [crate::util::folder_of(&self.bench.device.profile_file)];
-            let text = crate::util::read_user_file(p, &roots, crate::util::limits::IMAGE)
-                .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+            let text = crate::util::read_user_text(p, &roots, crate::util::limits::IMAGE)
                 .map_err(|e| Stop::Error(format!("the SBOM {} cannot be read: {e}", p.display())))?;
             let s =
                 sbom::parse(&text).map_err(|e| Stop::Error(format!("the SBOM {} is not read: {e}", p.display())))?;
@@ -146,8 +144,7 @@ impl Run<'_> {
         }
         if let Some(p) = &sw.vex {
             let roots = [crate::util::folder_of(&self.bench.device.profile_file)];
-            let text = crate::util::read_user_file(p, &roots, crate::util::limits::IMAGE)
-                .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+            let text = crate::util::read_user_text(p, &roots, crate::util::limits::IMAGE)
                 .map_err(|e| Stop::Error(format!("the VEX {} cannot be read: {e}", p.display())))?;
             let v =
                 sbom::openvex(&text).map_err(|e| Stop::Error(format!("the VEX {} is not read: {e}", p.display())))?;
@@ -171,18 +168,9 @@ impl Run<'_> {
                 let out = self
                     .shell_output(&cmd, Duration::from_secs(20), "the components command did not finish")
                     .await?;
-                for (name, cpe, version) in strings::find(&strings::printable(out.as_bytes())) {
-                    seen.components.push(Component {
-                        name,
-                        version,
-                        ecosystem: None,
-                        source_package: None,
-                        purl: None,
-                        cpe: Some(cpe),
-                        origin: Origin::Device,
-                        seen_in: format!("the answer to `{cmd}` at the shell"),
-                    });
-                }
+                let seen_in = format!("the answer to `{cmd}` at the shell");
+                seen.components
+                    .extend(strings::components(out.as_bytes(), Origin::Device, &seen_in));
             }
             None => seen
                 .gaps
@@ -272,18 +260,9 @@ impl Run<'_> {
             };
             match said {
                 Ok(text) => {
-                    for (name, cpe, version) in strings::find(&strings::printable(text.as_bytes())) {
-                        seen.components.push(Component {
-                            name,
-                            version,
-                            ecosystem: None,
-                            source_package: None,
-                            purl: None,
-                            cpe: Some(cpe),
-                            origin: Origin::Device,
-                            seen_in: format!("the banner of {}", t.describe()),
-                        });
-                    }
+                    let seen_in = format!("the banner of {}", t.describe());
+                    seen.components
+                        .extend(strings::components(text.as_bytes(), Origin::Device, &seen_in));
                 }
                 Err(e) => seen.gaps.push(format!("{}: no banner read ({e})", t.describe())),
             }
