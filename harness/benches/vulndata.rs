@@ -119,7 +119,8 @@ fn main() {
     let comps = device();
     let t = Instant::now();
     let mut d = Data::default();
-    d.load_osv(&dir.path().join("Debian.zip"), "Debian.zip").expect("osv");
+    d.load_osv(&dir.path().join("Debian.zip"), "Debian.zip", &[dir.path()])
+        .expect("osv");
     for f in 0..FEEDS {
         let text = std::fs::read_to_string(dir.path().join(format!("nvd-{f}.json"))).expect("nvd");
         d.load_nvd(&format!("nvd-{f}"), &text).expect("nvd");

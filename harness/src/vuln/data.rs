@@ -202,8 +202,14 @@ impl Data {
         Ok(modified)
     }
 
-    /// OSV records: a `.json` file, a directory of them, or a `.zip` of them.
-    pub fn load_osv(&mut self, path: &Path, label: &str) -> Result<(), String> {
+    /// OSV records: a `.json` file, a directory of them, or a `.zip` of them. Every file is
+    /// read through the confined, bounded reader, inside `roots` (the lab file's folder):
+    /// a link in the folder that leads out of it is refused, not followed.
+    pub fn load_osv(&mut self, path: &Path, label: &str, roots: &[&Path]) -> Result<(), String> {
+        let read = |p: &Path| crate::util::read_user_file(p, roots, crate::util::limits::IMAGE);
+        let text = |p: &Path, name: &str| {
+            crate::util::read_user_text(p, roots, crate::util::limits::IMAGE).map_err(|e| format!("{name}: {e}"))
+        };
         let mut newest: Option<String> = None;
         let mut keep = |d: Option<String>| {
             if d > newest {
@@ -219,17 +225,16 @@ impl Data {
                 .collect();
             names.sort();
             for p in names {
-                let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
                 let name = format!(
                     "{label}/{}",
                     p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
                 );
-                keep(self.osv_record(&name, &text)?);
+                keep(self.osv_record(&name, &text(&p, &name)?)?);
             }
         } else if path.extension().is_some_and(|x| x == "zip") {
-            let f = std::fs::File::open(path).map_err(|e| format!("{label}: {e}"))?;
-            let mut z =
-                zip::ZipArchive::new(f).map_err(|e| format!("{label}: not a zip archive OSV publishes: {e}"))?;
+            let bytes = read(path).map_err(|e| format!("{label}: {e}"))?;
+            let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+                .map_err(|e| format!("{label}: not a zip archive OSV publishes: {e}"))?;
             for i in 0..z.len() {
                 let mut entry = z.by_index(i).map_err(|e| format!("{label}: entry {i}: {e}"))?;
                 if !entry.name().ends_with(".json") {
@@ -245,8 +250,7 @@ impl Data {
                 keep(self.osv_record(&name, &text)?);
             }
         } else {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{label}: {e}"))?;
-            keep(self.osv_record(label, &text)?);
+            keep(self.osv_record(label, &text(path, label)?)?);
         }
         let when = newest
             .ok_or_else(|| format!("{label}: no OSV record with a `modified` date: how current it is is unknown"))?;
@@ -595,6 +599,24 @@ mod tests {
                 .expect_err("bad")
                 .contains("line 1")
         );
+    }
+
+    /// A lab's OSV folder is read through the confined reader: a record linked in from
+    /// outside the lab's folder is refused, naming it.
+    #[test]
+    fn an_osv_folder_cannot_lead_out_of_the_labs_folder() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        let lab = tempfile::tempdir().expect("tempdir");
+        let rec = r#"{"id":"X-1","modified":"2026-12-01T00:00:00Z"}"#;
+        std::fs::write(outside.path().join("x.json"), rec).expect("write");
+        let osv = lab.path().join("osv");
+        std::fs::create_dir(&osv).expect("mkdir");
+        std::fs::write(osv.join("a.json"), rec).expect("write");
+        let mut d = Data::default();
+        d.load_osv(&osv, "osv", &[lab.path()]).expect("inside: read");
+        std::os::unix::fs::symlink(outside.path().join("x.json"), osv.join("b.json")).expect("link");
+        let e = Data::default().load_osv(&osv, "osv", &[lab.path()]).expect_err("a link out is refused");
+        assert!(e.starts_with("osv/b.json: "), "{e}");
     }
 
     #[test]

@@ -404,7 +404,12 @@ mod debian_tree {
 
     fn data() -> Data {
         let mut d = Data::default();
-        d.load_osv(&repo().join("fixtures/vulndata/osv"), "osv").expect("osv");
+        d.load_osv(
+            &repo().join("fixtures/vulndata/osv"),
+            "osv",
+            &[&repo().join("fixtures/vulndata")],
+        )
+        .expect("osv");
         let nvd = std::fs::read_to_string(repo().join("fixtures/vulndata/nvdcve-2.0-terrapin.json")).expect("nvd");
         d.load_nvd("nvd", &nvd).expect("nvd");
         d

@@ -57,7 +57,8 @@ fn load_data(spec: &crate::model::software::VulnData) -> Result<std::sync::Arc<c
     let mut data = crate::vuln::data::Data::default();
     let label = |p: &std::path::Path| p.display().to_string();
     for p in &spec.osv {
-        data.load_osv(p, &label(p)).map_err(Stop::Error)?;
+        data.load_osv(p, &label(p), &[crate::util::folder_of(&spec.named_in)])
+            .map_err(Stop::Error)?;
     }
     for (p, kev) in spec
         .nvd
