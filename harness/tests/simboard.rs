@@ -857,3 +857,24 @@ fn every_component_the_device_runs_is_carried_by_its_update() {
     );
     assert_eq!(c.status, "pass", "{c:?}\n{out}");
 }
+
+/// No PASS from silence: a web service that refuses every connection (nothing listens on the
+/// declared port) leaves DOC-01 on the device undecided — ERROR after the boot window, never
+/// PASS.
+#[test]
+fn a_web_service_that_refuses_leaves_security_txt_undecided() {
+    let (_d, c, code, out) = board_edited(
+        "devices/simboard.yaml",
+        &[(
+            "    port: \"{{port.web}}\"\n    tls: true",
+            "    port: \"{{port.nothing_listens}}\"\n    tls: true",
+        )],
+        "security-txt-on-device",
+        false,
+    );
+    assert_eq!((c.status.as_str(), code), ("error", Some(3)), "{c:?}\n{out}");
+    assert!(
+        c.message.contains("/.well-known/security.txt on web") && c.message.contains("was not read"),
+        "{c:?}"
+    );
+}

@@ -615,7 +615,9 @@ mod tests {
         let mut d = Data::default();
         d.load_osv(&osv, "osv", &[lab.path()]).expect("inside: read");
         std::os::unix::fs::symlink(outside.path().join("x.json"), osv.join("b.json")).expect("link");
-        let e = Data::default().load_osv(&osv, "osv", &[lab.path()]).expect_err("a link out is refused");
+        let e = Data::default()
+            .load_osv(&osv, "osv", &[lab.path()])
+            .expect_err("a link out is refused");
         assert!(e.starts_with("osv/b.json: "), "{e}");
     }
 
