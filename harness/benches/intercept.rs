@@ -109,7 +109,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let net = DeviceNet::create().expect("a device namespace");
+    let net = DeviceNet::create(None).expect("a device namespace");
     let (bench, device) = (net.host_ip, net.device_ip);
     let kept_listener = rt
         .block_on(tokio::net::TcpListener::bind((bench, 0)))

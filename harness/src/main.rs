@@ -66,6 +66,14 @@ enum Command {
         /// Lab key (from `certbench keygen`) that signs the evidence manifest.
         #[arg(long)]
         sign_key: Option<PathBuf>,
+        /// With a lab file that lists several units of the model (`units:`): run on this
+        /// one only (default: the suite is shared out among all of them).
+        #[arg(long)]
+        unit: Option<String>,
+        /// An earlier run's results folder: its scenario durations plan how a run over
+        /// several units shares the suite out (default: estimated from each scenario's boots).
+        #[arg(long)]
+        history: Option<PathBuf>,
         /// Lab inventory: run on every selected board in parallel.
         #[arg(long)]
         inventory: Option<PathBuf>,
@@ -460,6 +468,8 @@ fn run_command(cmd: Command) -> ExitCode {
         lab_name,
         operator,
         sign_key,
+        unit,
+        history,
         inventory,
         board,
         tag,
@@ -485,7 +495,9 @@ fn run_command(cmd: Command) -> ExitCode {
             skip_secrets: false,
             check_files: false,
             known_chip: Some(certbench::debug::probe::chip_known),
+            unit,
         },
+        history,
         scenarios,
         only,
         out,

@@ -152,10 +152,14 @@ pub enum Flaw {
     /// The running device reports a BusyBox its SBOM does not list (1.36.0, the SBOM says
     /// 1.36.1): the maker's SBOM does not describe the device.
     SbomDrift,
+    /// Every unit comes with the same factory password, whatever its serial (5.1-1).
+    SamePasswordAllUnits,
+    /// The factory password is the last six hex digits of the unit's MAC (5.1-2).
+    PasswordFromMac,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 56] = [
+    pub const ALL: [Flaw; 58] = [
         Flaw::NoForcedChange,
         Flaw::WeakPasswords,
         Flaw::FactoryPasswordKept,
@@ -212,6 +216,8 @@ impl Flaw {
         Flaw::SbomDrift,
         Flaw::ExpiredSecurityTxt,
         Flaw::ComponentNotUpdateable,
+        Flaw::SamePasswordAllUnits,
+        Flaw::PasswordFromMac,
     ];
 
     pub fn name(self) -> &'static str {
@@ -272,6 +278,8 @@ impl Flaw {
             Flaw::SbomDrift => "sbom-drift",
             Flaw::ExpiredSecurityTxt => "expired-security-txt",
             Flaw::ComponentNotUpdateable => "component-not-updateable",
+            Flaw::SamePasswordAllUnits => "same-password-all-units",
+            Flaw::PasswordFromMac => "password-from-mac",
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod board;
 pub mod broker;
+pub mod label;
 pub mod mqtt;
 pub mod net;
 pub mod pty;

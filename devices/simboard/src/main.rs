@@ -38,6 +38,10 @@ struct Args {
     noise_kib: usize,
     factory_user: String,
     factory_password: String,
+    /// `--factory-password` given: it wins over the label's.
+    factory_password_given: bool,
+    /// The unit's serial number (empty: an unprovisioned board, `simboard-factory`).
+    serial: String,
     mqtt_host: Option<String>,
     mqtt_connect: String,
     mqtt_tls_port: u16,
@@ -84,6 +88,8 @@ fn parse_args() -> Result<Args, String> {
         noise_kib: 8,
         factory_user: "admin".into(),
         factory_password: "simboard-factory".into(),
+        factory_password_given: false,
+        serial: String::new(),
         mqtt_host: None,
         mqtt_connect: "127.0.0.1".into(),
         mqtt_tls_port: 8883,
@@ -136,7 +142,11 @@ fn parse_args() -> Result<Args, String> {
             "--boot-ms" => a.boot_ms = value()?.parse().map_err(|e| format!("--boot-ms: {e}"))?,
             "--noise-kib" => a.noise_kib = value()?.parse().map_err(|e| format!("--noise-kib: {e}"))?,
             "--factory-user" => a.factory_user = value()?,
-            "--factory-password" => a.factory_password = value()?,
+            "--factory-password" => {
+                a.factory_password = value()?;
+                a.factory_password_given = true;
+            }
+            "--serial" => a.serial = value()?,
             "--mqtt-host" => a.mqtt_host = Some(value()?),
             "--mqtt-connect" => a.mqtt_connect = value()?,
             "--source-address" => {
@@ -195,6 +205,11 @@ fn main() -> ExitCode {
         "power-on" => power_on(&args),
         "power-off" => power_off(&args),
         "sign-image" => sign_image(&args),
+        // the label printer: the factory password of the unit with this serial
+        "label" if !args.serial.is_empty() => {
+            println!("{}", simboard::label::password(&args.serial));
+            Ok(())
+        }
         "pubkey" => match &args.key {
             Some(k) => update::read_key(k).map(|k| {
                 println!(
@@ -238,6 +253,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// The unit's factory password: the one given, else its label's (made from its serial), or
+/// with the flaws one for all units or the MAC's last six hex digits.
+fn factory_password(args: &Args) -> String {
+    if args.flaws.contains(&board::Flaw::PasswordFromMac) {
+        return simboard::label::own_mac()
+            .map(|m| simboard::label::from_mac(&m))
+            .unwrap_or_else(|| "000000".into());
+    }
+    if args.factory_password_given || args.serial.is_empty() || args.flaws.contains(&board::Flaw::SamePasswordAllUnits)
+    {
+        return args.factory_password.clone();
+    }
+    simboard::label::password(&args.serial)
+}
+
 /// The maker's signing tool: `sign-image --key K --version 2.0.0 [--model SB-1] [--payload-bytes N] --out F`.
 fn sign_image(args: &Args) -> Result<(), String> {
     let key = update::read_key(args.key.as_ref().ok_or("--key is required")?)?;
@@ -263,7 +293,7 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
         boot_ms: args.boot_ms,
         noise_kib: args.noise_kib,
         factory_user: args.factory_user.clone(),
-        factory_password: args.factory_password.clone(),
+        factory_password: factory_password(args),
         mqtt: args.mqtt_host.clone().map(|host| mqtt::MqttOptions {
             host,
             connect: args.mqtt_connect.clone(),
@@ -324,7 +354,7 @@ fn board_options(args: &Args) -> Result<BoardOptions, String> {
             lockout: Duration::from_millis(args.lockout_ms),
             state: args.state.clone().unwrap_or_default(),
             factory_user: args.factory_user.clone(),
-            factory_password: args.factory_password.clone(),
+            factory_password: factory_password(args),
             flaws: args.flaws.clone(),
             tls: remote_tls.clone(),
         }),

@@ -30,7 +30,7 @@ pub fn factory(rx: &Resolver, raw: &RawProfile, skip: bool) -> Option<Login> {
     }
 }
 
-fn secret(base: &Path, src: &SecretSource, skip: bool) -> Result<String, String> {
+pub(super) fn secret(base: &Path, src: &SecretSource, skip: bool) -> Result<String, String> {
     if skip {
         return Ok(String::new());
     }

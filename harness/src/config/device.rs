@@ -93,6 +93,9 @@ pub struct Device {
     /// The lab's vulnerability data, if it supplied any, and its policy.
     pub vuln_data: Option<crate::model::software::VulnData>,
     pub vuln_policy: crate::model::software::VulnPolicy,
+    /// The model's units the lab holds (lab `units:`), and the one this run drives.
+    pub units: Vec<crate::model::unit::Unit>,
+    pub unit: Option<crate::model::unit::Unit>,
 }
 
 /// Files the profile names that do not pass the gate every named file passes
@@ -211,14 +214,59 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         Some((f, l)) => (f.to_path_buf(), l),
         None => (file.to_path_buf(), RawLab::default()),
     };
+    // the unit this run drives: its wiring over the lab's
+    let raw_unit = match &ov.unit {
+        Some(n) => match lab.units.iter().find(|u| u.name.value == *n) {
+            Some(u) => Some(u.clone()),
+            None => {
+                return Err(InputError::new(
+                    &lab_file,
+                    None,
+                    "--unit",
+                    format!("the lab file declares no unit named {n:?}"),
+                )
+                .with_hint("units are listed under `units:` in the lab file")
+                .into());
+            }
+        },
+        None => None,
+    };
     let mut vars = lab.vars.clone();
+    if let Some(u) = &raw_unit {
+        vars.extend(u.vars.clone());
+    }
     vars.extend(ov.vars.clone());
+    let unit_ov;
+    let ov = match raw_unit.as_ref().and_then(|u| u.port.clone()) {
+        Some(port) if ov.port.is_none() => {
+            unit_ov = Overrides {
+                port: Some(port),
+                ..ov.clone()
+            };
+            &unit_ov
+        }
+        _ => ov,
+    };
     let benches = Benches {
         namespace: raw.network.as_ref().is_some_and(|n| n.namespace),
         mqtt: raw.network.as_ref().is_some_and(|n| n.mqtt.is_some()),
         update: raw.update.is_some(),
     };
     let rx = Resolver::new(file, lab_file, vars, benches);
+    let units = super::units::resolve(&rx, &lab.units, ov.skip_secrets);
+    let unit = raw_unit.and_then(|r| units.iter().find(|u| u.name == r.name.value.trim()).cloned());
+    rx.set_var("unit.name", unit.as_ref().map(|u| u.name.clone()).unwrap_or_default());
+    rx.set_var(
+        "unit.serial",
+        unit.as_ref().and_then(|u| u.serial.clone()).unwrap_or_default(),
+    );
+    rx.set_var(
+        "unit.mac",
+        unit.as_ref()
+            .and_then(|u| u.mac.as_ref())
+            .map(crate::model::unit::format_mac)
+            .unwrap_or_default(),
+    );
     let attribution = network::attribution(&rx, &raw, &lab);
     // `{{device.address}}`: so a simulated device can be told where to connect from
     if let Some(ip) = attribution.device {
@@ -228,7 +276,23 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let factory_reset = power::factory_reset(&rx, &raw, &lab);
     let setup = power::setup(&rx, &raw);
     let console = raw.console.as_ref().and_then(|c| console::resolve(&rx, c, &lab, ov));
-    let factory = credentials::factory(&rx, &raw, ov.skip_secrets);
+    let mut factory = credentials::factory(&rx, &raw, ov.skip_secrets);
+    // a unit's label password is its factory password
+    if let Some(p) = unit.as_ref().and_then(|u| u.password.clone()) {
+        match &mut factory {
+            Some(f) => f.password = p,
+            None if raw.credentials.is_none() => rx.error(
+                InputError::new(
+                    &rx.lab_file,
+                    None,
+                    "units[].factory_password",
+                    "the profile declares no `credentials.factory` (the user the label's password belongs to)",
+                )
+                .with_hint("declare `credentials.factory.user` in the profile"),
+            ),
+            None => {}
+        }
+    }
     let broker = network::broker(&rx, &raw);
     let mqtt = network::mqtt(&rx, &raw, &lab, attribution);
     let documents = documents::documents(&rx, &raw);
@@ -281,6 +345,9 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let vuln_policy = super::software::policy(lab.policy.as_ref());
     let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
     let mut identity = raw.identity.clone();
+    if let Some(s) = unit.as_ref().and_then(|u| u.serial.clone()) {
+        identity.serial = Some(s);
+    }
     identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));
     super::version::check(&rx, &raw);
     let notices = super::version::notices(&raw);
@@ -340,5 +407,7 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         software,
         vuln_data,
         vuln_policy,
+        units,
+        unit,
     })
 }

@@ -21,6 +21,7 @@ pub mod secure_boot;
 pub mod services;
 pub mod signoff;
 pub mod software;
+pub mod units;
 pub mod update;
 pub mod version;
 pub mod yaml;

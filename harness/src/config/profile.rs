@@ -400,6 +400,11 @@ pub struct RawLab {
     /// The lab's rules for vulnerability management (SBOM required, the fix window).
     #[serde(default)]
     pub policy: Option<super::software::RawPolicy>,
+    /// Several units of this model the lab holds, each with its label and wiring: a run
+    /// shares the suite out among them (`--unit NAME` runs one), and the unique-password
+    /// check (PWD-05) tries each unit's label password on every other unit.
+    #[serde(default)]
+    pub units: Vec<super::units::RawUnit>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]

@@ -27,6 +27,11 @@ pub const COMMAND_VARS: &[&str] = &[
     // device's other TLS clients (the MQTT bench's when there is one), for provisioning
     // the device; empty without a namespace
     "netns.ca_cert",
+    // the unit of the model this run drives (lab `units:`): its name, label serial and MAC
+    // (each empty without units)
+    "unit.name",
+    "unit.serial",
+    "unit.mac",
 ];
 
 /// CLI overrides of the lab binding.
@@ -45,6 +50,9 @@ pub struct Overrides {
     /// Checks a `debug.driver.probe_rs.chip` name (the debug layer passes probe-rs's target
     /// list in; config does not call probe-rs). None: any name is taken.
     pub known_chip: Option<ChipCheck>,
+    /// The unit of the lab's `units:` this run drives (`--unit`, or one task of a run over
+    /// the units); None: the lab's units are only known (their labels, for PWD-05).
+    pub unit: Option<String>,
 }
 
 /// Whether a chip name is known: Err says why not.

@@ -58,6 +58,11 @@ pub struct RawScenario {
     /// the port scan hands the login services it finds to the remote password checks).
     #[serde(default)]
     pub first: bool,
+    /// In a run over several units of the model (lab `units:`), run on every unit rather
+    /// than on one (a check about each unit, as the unique-password check). `first` and
+    /// `last` scenarios always run on every unit: their findings are the unit's own.
+    #[serde(default)]
+    pub every_unit: bool,
     pub steps: Vec<Loc<RawStep>>,
 }
 
@@ -860,6 +865,8 @@ pub struct Scenario {
     pub last: bool,
     /// Runs before every other scenario.
     pub first: bool,
+    /// Runs on every unit of a run over several units (with `first` and `last`).
+    pub every_unit: bool,
 }
 
 /// One testcase of an expanded for_each scenario.
@@ -1661,6 +1668,7 @@ pub fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, InputErrors> 
         instance: None,
         last: raw.last,
         first: raw.first,
+        every_unit: raw.every_unit || raw.first || raw.last,
     })
 }
 

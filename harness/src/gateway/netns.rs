@@ -154,7 +154,9 @@ fn used_addresses() -> Vec<Ipv4Addr> {
 }
 
 impl DeviceNet {
-    pub fn create() -> Result<DeviceNet, NetnsError> {
+    /// `mac`: the address the device's end of the link gets (a simulated or emulated
+    /// unit's label MAC); the kernel picks one otherwise.
+    pub fn create(mac: Option<[u8; 6]>) -> Result<DeviceNet, NetnsError> {
         if !is_root() {
             // SAFETY: geteuid has no preconditions
             return Err(NetnsError::NotRoot(unsafe { libc::geteuid() }));
@@ -194,8 +196,17 @@ impl DeviceNet {
             ns = d.name,
             host = d.host_ip,
         );
+        let set_mac = mac
+            .map(|m| {
+                format!(
+                    "link set {} address {}\n",
+                    d.device_if,
+                    crate::model::unit::format_mac(&m)
+                )
+            })
+            .unwrap_or_default();
         let device_side = format!(
-            "addr add {dev}/30 dev {dev_if}\n\
+            "{set_mac}addr add {dev}/30 dev {dev_if}\n\
              link set {dev_if} up\n\
              link set lo up\n\
              route add default via {gw}\n",
@@ -240,7 +251,7 @@ mod tests {
             eprintln!("skipped: needs root");
             return;
         }
-        let d = DeviceNet::create().unwrap();
+        let d = DeviceNet::create(None).unwrap();
         assert!(ip(&["netns", "list"]).unwrap().contains(&d.name));
         let addrs = ip(&["-n", &d.name, "-o", "-4", "addr", "show"]).unwrap();
         assert!(addrs.contains(&d.device_ip.to_string()), "{addrs}");

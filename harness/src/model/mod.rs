@@ -18,6 +18,7 @@ pub mod secure_boot;
 pub mod signature;
 pub mod software;
 pub mod template;
+pub mod unit;
 
 pub use answers::DeclaredAnswer;
 pub use attribution::{Attribution, Origin};

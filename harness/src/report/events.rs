@@ -81,6 +81,10 @@ pub struct ScenarioResult {
     /// of them and its own steps'.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<Part>,
+    /// The unit of the model it ran on (a model's suite over several units: its name and
+    /// serial); None in a run of one device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// One part of a testcase (see `ScenarioResult::parts`).
@@ -113,6 +117,7 @@ impl ScenarioResult {
             evidence_files: Vec::new(),
             earlier_attempts: Vec::new(),
             parts: Vec::new(),
+            unit: None,
         }
     }
 }

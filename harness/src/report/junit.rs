@@ -15,6 +15,8 @@ pub struct JunitReporter {
     path: PathBuf,
     suite_name: String,
     board: String,
+    /// Vendor and model (a unit's testcases are named by it and the unit).
+    model: String,
     properties: Vec<(String, String)>,
     cases: Vec<ScenarioResult>,
     planned: Vec<(String, String, String)>,
@@ -27,6 +29,7 @@ impl JunitReporter {
             path,
             suite_name: "certbench".into(),
             board: String::new(),
+            model: String::new(),
             properties: Vec::new(),
             cases: Vec::new(),
             planned: Vec::new(),
@@ -41,8 +44,13 @@ impl JunitReporter {
             suite.add_property(Property::new(xml_safe(k), xml_safe(v)));
         }
         for r in &self.cases {
-            suite.add_test_case(case(r, &self.board));
-            suite.add_test_cases(part_cases(r, &self.board));
+            // a model's suite over several units: each testcase names the unit it ran on
+            let board = match &r.unit {
+                Some(u) => format!("{} {u}", self.model),
+                None => self.board.clone(),
+            };
+            suite.add_test_case(case(r, &board));
+            suite.add_test_cases(part_cases(r, &board));
         }
         // scenarios planned but not reported yet (the run is still going, or was cut):
         // present as errors so nothing planned is ever missing from the file
@@ -190,7 +198,8 @@ impl Reporter for JunitReporter {
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_default()
                 });
-                self.board = format!("{} {} {board}", device.vendor, device.model);
+                self.model = format!("{} {}", device.vendor, device.model);
+                self.board = format!("{} {board}", self.model);
                 self.suite_name = format!("certbench {}", self.board);
                 self.properties = vec![
                     ("run_id".into(), run_id.clone()),

@@ -87,6 +87,8 @@ struct Check<'a> {
     label: &'static str,
     checks: String,
     file: &'a str,
+    /// The unit it ran on (a model's suite over several units).
+    unit: Option<&'a str>,
     seconds: String,
     reason: Option<&'a str>,
     /// Parts decided on their own (each TLS destination and identity): label, class, part.
@@ -124,6 +126,7 @@ fn check(c: &CheckEntry) -> Check<'_> {
             .map(|e| e.checks.iter().map(|c| c.value.clone()).collect::<Vec<_>>().join(", "))
             .unwrap_or_default(),
         file: &res.file,
+        unit: res.unit.as_deref(),
         seconds: format!("{:.1}", res.duration_ms as f64 / 1000.0),
         reason: res.reason.as_deref(),
         parts: res

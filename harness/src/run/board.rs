@@ -15,7 +15,7 @@ use crate::exit;
 use crate::power::Action;
 
 use crate::report::Reporters;
-use crate::report::events::{PlannedScenario, RunEvent, Verdict};
+use crate::report::events::{PlannedScenario, RunEvent, ScenarioResult, Verdict};
 
 use super::options::{FACTORY_PASSWORD_IS_USER, RunOptions};
 
@@ -123,7 +123,8 @@ pub fn select_scenarios(mut scenarios: Vec<Scenario>, only: &[String]) -> Result
     Ok(scenarios)
 }
 
-/// One device's run into `out_dir`: results, report, manifest. Returns the exit code.
+/// One device's run into `out_dir`: results, report, manifest. Returns the exit code and
+/// the results.
 pub async fn run_board(
     opts: &RunOptions,
     device: Device,
@@ -131,7 +132,7 @@ pub async fn run_board(
     run_id: &str,
     out_dir: &Path,
     sign_key: Option<&ed25519_dalek::SigningKey>,
-) -> Result<u8, InputErrors> {
+) -> Result<(u8, Vec<ScenarioResult>), InputErrors> {
     // a run writes only into a new or empty folder: whatever was there would be signed into
     // this run's manifest as if the run had made it
     if let Ok(mut rd) = std::fs::read_dir(out_dir)
@@ -171,7 +172,7 @@ pub async fn run_board(
     };
     std::fs::create_dir_all(&workdir)
         .map_err(|e| InputError::new(&workdir, None, "--workdir", format!("cannot create work folder: {e}")))?;
-    let mut code = execute(opts, device, scenarios, run_id, out_dir, &workdir).await;
+    let (mut code, results) = execute(opts, device, scenarios, run_id, out_dir, &workdir).await;
     if let Err(e) = crate::report::manifest::write(out_dir, run_id, sign_key) {
         eprintln!("certbench: cannot write the evidence manifest: {e}");
         code = exit::HARNESS_ERROR;
@@ -179,7 +180,7 @@ pub async fn run_board(
     if temp_workdir {
         let _ = std::fs::remove_dir_all(&workdir);
     }
-    Ok(code)
+    Ok((code, results))
 }
 
 async fn execute(
@@ -189,7 +190,7 @@ async fn execute(
     run_id: &str,
     out_dir: &Path,
     workdir: &Path,
-) -> u8 {
+) -> (u8, Vec<ScenarioResult>) {
     let started = Instant::now();
     let mut signals = signal_watch();
     let mut prepared = super::prepare::prepare(opts, &mut device, run_id, out_dir, workdir, &mut signals).await;
@@ -253,7 +254,7 @@ async fn execute(
         finished_at: now_rfc3339(),
         requirements: crate::report::rating::rate(&results, &bench.device.not_applicable),
     });
-    if reporters.1 {
+    let code = if reporters.1 {
         eprintln!("certbench: results could not all be written; the run's evidence is incomplete (exit 3)");
         exit::HARNESS_ERROR
     } else if failed > 0 {
@@ -262,7 +263,8 @@ async fn execute(
         exit::HARNESS_ERROR
     } else {
         exit::OK
-    }
+    };
+    (code, results)
 }
 
 /// Leaves the board unpowered and its console closed, and writes the run-wide evidence: the
@@ -315,7 +317,7 @@ async fn teardown(bench: &mut Bench, out_dir: &Path, reporters: &mut Reporters) 
 }
 
 /// What the report says about the lab, the bench and departures from the method.
-fn report_context(
+pub(super) fn report_context(
     opts: &RunOptions,
     device: &Device,
     vars: &BTreeMap<String, String>,

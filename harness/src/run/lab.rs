@@ -47,6 +47,7 @@ pub async fn run_lab(base: RunOptions, lab: LabOptions) -> Result<u8, InputError
             skip_secrets: false,
             check_files: false,
             known_chip: base.overrides.known_chip,
+            unit: base.overrides.unit.clone(),
         };
         match device::load(&b.profile, b.lab.as_deref(), &ov) {
             Ok(d) => work.push((*b, d, ov)),
@@ -93,6 +94,7 @@ pub async fn run_lab(base: RunOptions, lab: LabOptions) -> Result<u8, InputError
             let _permit = permits.acquire_owned().await;
             let code = run_board(&o, device, mine, &run_id, &out, key.as_ref().as_ref())
                 .await
+                .map(|(code, _)| code)
                 .unwrap_or_else(|e| {
                     eprintln!("[{name}] {e}");
                     exit::HARNESS_ERROR

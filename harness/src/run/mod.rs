@@ -5,6 +5,7 @@ mod dispatch;
 mod lab;
 mod options;
 mod prepare;
+mod units;
 
 use std::path::PathBuf;
 
@@ -27,5 +28,10 @@ pub async fn run(opts: RunOptions) -> Result<u8, InputErrors> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
-    run_board(&opts, device, scenarios, &run_id, &out_dir, sign_key.as_ref()).await
+    if opts.overrides.unit.is_none() && !device.units.is_empty() {
+        return units::run_units(&opts, device, scenarios, &run_id, &out_dir, sign_key.as_ref()).await;
+    }
+    run_board(&opts, device, scenarios, &run_id, &out_dir, sign_key.as_ref())
+        .await
+        .map(|(code, _)| code)
 }

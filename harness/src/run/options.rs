@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub health: bool,
     /// Re-runs of a scenario that ended in ERROR (never of a FAIL).
     pub retries: u32,
+    /// An earlier run's results folder whose durations plan a run over several units.
+    pub history: Option<PathBuf>,
 }
 
 pub fn abs(p: &Path) -> PathBuf {

@@ -454,53 +454,55 @@ pub(super) async fn open_link(
             }
             i
         }
-        Some(Link::Namespace) => match crate::gateway::netns::DeviceNet::create() {
-            Ok(n) => {
-                let ip = std::net::IpAddr::V4(n.device_ip);
-                let bench_ip = std::net::IpAddr::V4(n.host_ip);
-                device.attribution.device = Some(ip);
-                vars.insert("device.address".into(), ip.to_string());
-                vars.insert("netns.exec".into(), n.exec_prefix());
-                vars.insert("netns.name".into(), n.name.clone());
-                vars.insert("netns.bench".into(), bench_ip.to_string());
-                for s in &mut device.services {
-                    s.host = ip;
-                }
-                if let Some(m) = &mut device.mqtt {
-                    m.bind = bench_ip;
-                    m.attribution.device = Some(ip);
-                }
-                device.update_bind.0 = bench_ip;
-                notes.push(format!(
-                    "the device runs in network namespace {} at {ip}; the bench is {bench_ip} on {}",
-                    n.name, n.host_if
-                ));
-                // the device's names resolve at the bench: to the bench, recorded
-                match crate::gateway::dns::DnsServer::start(n.host_ip, n.host_ip, resolve_policy(device)).await {
-                    Ok(d) => {
-                        notes.push(format!(
+        Some(Link::Namespace) => {
+            match crate::gateway::netns::DeviceNet::create(device.unit.as_ref().and_then(|u| u.mac)) {
+                Ok(n) => {
+                    let ip = std::net::IpAddr::V4(n.device_ip);
+                    let bench_ip = std::net::IpAddr::V4(n.host_ip);
+                    device.attribution.device = Some(ip);
+                    vars.insert("device.address".into(), ip.to_string());
+                    vars.insert("netns.exec".into(), n.exec_prefix());
+                    vars.insert("netns.name".into(), n.name.clone());
+                    vars.insert("netns.bench".into(), bench_ip.to_string());
+                    for s in &mut device.services {
+                        s.host = ip;
+                    }
+                    if let Some(m) = &mut device.mqtt {
+                        m.bind = bench_ip;
+                        m.attribution.device = Some(ip);
+                    }
+                    device.update_bind.0 = bench_ip;
+                    notes.push(format!(
+                        "the device runs in network namespace {} at {ip}; the bench is {bench_ip} on {}",
+                        n.name, n.host_if
+                    ));
+                    // the device's names resolve at the bench: to the bench, recorded
+                    match crate::gateway::dns::DnsServer::start(n.host_ip, n.host_ip, resolve_policy(device)).await {
+                        Ok(d) => {
+                            notes.push(format!(
                             "the device's name server is the bench ({}): {}, every query is recorded (dns-queries.jsonl)",
                             d.addr,
                             resolve_words(device)
                         ));
-                        g.dns = Some(d);
+                            g.dns = Some(d);
+                        }
+                        Err(e) => notes.push(format!(
+                            "no name server for the device ({}:53: {e}): its lookups go unanswered",
+                            n.host_ip
+                        )),
                     }
-                    Err(e) => notes.push(format!(
-                        "no name server for the device ({}:53: {e}): its lookups go unanswered",
-                        n.host_ip
-                    )),
+                    let i = n.host_if.clone();
+                    g.net = Some(n);
+                    i
                 }
-                let i = n.host_if.clone();
-                g.net = Some(n);
-                i
+                Err(e) => {
+                    let why = format!("the device has no network namespace, so its link is not captured: {e}");
+                    notes.push(format!("{why}; it runs in this machine's network"));
+                    g.error = Some(why);
+                    return (g, notes);
+                }
             }
-            Err(e) => {
-                let why = format!("the device has no network namespace, so its link is not captured: {e}");
-                notes.push(format!("{why}; it runs in this machine's network"));
-                g.error = Some(why);
-                return (g, notes);
-            }
-        },
+        }
     };
     // raw, in the work folder; the results get a masked copy at the end of the run
     let path = workdir.join("capture.pcapng");
