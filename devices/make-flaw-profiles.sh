@@ -13,7 +13,8 @@ for flaw in no-forced-change weak-passwords factory-password-kept factory-passwo
     config-saved-before-auth broker-anonymous boots-unsigned undeclared-tracker \
     password-over-http reset-keeps-password reset-keeps-token \
     telemetry-before-consent telemetry-after-withdrawal serves-old-policy no-deletion-notice cloud-account-kept telemetry-overshares \
-    vulnerable-component sbom-drift expired-security-txt component-not-updateable; do
+    vulnerable-component sbom-drift expired-security-txt component-not-updateable \
+    same-password-all-units password-from-mac; do
   {
     echo "# The simulated board with one flaw switched on: $flaw."
     echo "# Identical to simboard.yaml otherwise (made by make-flaw-profiles.sh); exactly the"

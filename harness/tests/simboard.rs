@@ -710,7 +710,11 @@ fn vulnerability_management_is_judged_on_what_the_device_ships(
     #[case] want: [&str; 3],
     #[case] says: &str,
 ) {
-    let (cases, _code, _dir, out) = run_only_with(profile, &VULN_SCENARIOS, &["--lab", "devices/labs/simboard.yaml"]);
+    let (cases, _code, _dir, out) = run_only_with(
+        profile,
+        &VULN_SCENARIOS,
+        &["--lab", "devices/labs/simboard.yaml", "--unit", "sb-0001"],
+    );
     for (id, w) in VULN_SCENARIOS.iter().zip(want) {
         let c = &cases[*id];
         assert_eq!(c.status, w, "{id}: {c:?}\n{out}");
@@ -796,7 +800,7 @@ fn a_vex_not_affected_statement_makes_the_finding_a_review() {
     let (cases, code, _d, out) = run_only_with(
         p.to_str().expect("utf8"),
         &["vulnerabilities-known"],
-        &["--lab", "devices/labs/simboard.yaml"],
+        &["--lab", "devices/labs/simboard.yaml", "--unit", "sb-0001"],
     );
     let c = &cases["vulnerabilities-known"];
     assert_eq!((c.status.as_str(), code), ("skipped", Some(0)), "{c:?}\n{out}");
@@ -877,4 +881,215 @@ fn a_web_service_that_refuses_leaves_security_txt_undecided() {
         c.message.contains("/.well-known/security.txt on web") && c.message.contains("was not read"),
         "{c:?}"
     );
+}
+
+/// The label password the simulated factory gives the unit with `serial` (`simboard label`).
+fn label(serial: &str) -> String {
+    let sim = bin().parent().expect("target folder").join("simboard");
+    let o = std::process::Command::new(sim)
+        .args(["label", "--serial", serial])
+        .output()
+        .expect("simboard label");
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8(o.stdout).expect("utf8").trim().to_string()
+}
+
+/// A lab file in `dir` listing `units` (YAML flow mappings, one per unit).
+fn units_lab(dir: &std::path::Path, units: &[String]) -> String {
+    let p = dir.join("units-lab.yaml");
+    let body: String = units.iter().map(|u| format!("  - {u}\n")).collect();
+    std::fs::write(&p, format!("units:\n{body}")).expect("lab");
+    p.to_str().expect("utf8").to_string()
+}
+
+/// The testcases named for each unit: (scenario id, unit name) → status.
+fn by_unit(cases: &[Case]) -> std::collections::BTreeMap<(String, String), String> {
+    cases
+        .iter()
+        .map(|c| {
+            let id = c.name.split(' ').next().unwrap_or_default().to_string();
+            let unit = c
+                .name
+                .rsplit_once("SB-1 ")
+                .map(|(_, u)| {
+                    u.split(' ')
+                        .next()
+                        .unwrap_or_default()
+                        .trim_end_matches(']')
+                        .to_string()
+                })
+                .unwrap_or_default();
+            ((id, unit), c.status.clone())
+        })
+        .collect()
+}
+
+/// A model's suite over its three units (the simulated board's lab): each scenario ran on
+/// exactly one unit, the unit checks (the port scan, PWD-05) on every unit; one JUnit,
+/// report and manifest for the model, every testcase naming its unit; and the verdicts are
+/// those of a run on one unit (`--unit sb-0002`).
+#[test]
+fn a_models_suite_over_its_units_decides_as_one_unit_does() {
+    if unsafe { libc::geteuid() } != 0 {
+        return; // the units share one address without their namespaces (root)
+    }
+    let only = [
+        "password-reset-enforcement",
+        "password-strength",
+        "open-ports",
+        "password-unique-per-unit",
+    ];
+    let lab = ["--lab", "devices/labs/simboard.yaml"];
+    let mut run = Certbench::profile("devices/simboard.yaml").args(&lab);
+    for id in only {
+        run = run.only(id);
+    }
+    let model = run.run();
+    assert_eq!(model.code, Some(0), "{}", model.log);
+    let cases = by_unit(&model.cases);
+    for id in only {
+        let on: Vec<&String> = cases.keys().filter(|(i, _)| i == id).map(|(_, u)| u).collect();
+        let every = matches!(id, "open-ports" | "password-unique-per-unit");
+        assert_eq!(on.len(), if every { 3 } else { 1 }, "{id} ran on {on:?}\n{}", model.log);
+        assert!(on.iter().all(|u| u.starts_with("sb-000")), "{on:?}");
+    }
+    assert!(cases.values().all(|s| s == "pass"), "{cases:?}");
+    // each unit's evidence under its own folder; the model's manifest covers all
+    for u in ["sb-0001", "sb-0002", "sb-0003"] {
+        assert!(model.results().join("units").join(u).join("junit.xml").exists(), "{u}");
+    }
+    let v = certbench(&["verify", model.results().to_str().expect("utf8"), "--allow-unsigned"]);
+    assert!(v.status.success() && text(&v).contains("intact"), "{}", text(&v));
+    let page = std::fs::read_to_string(model.results().join("report.html")).expect("report");
+    assert!(
+        page.contains("on unit <strong>sb-0002 (serial SB-0002)"),
+        "the report names the unit"
+    );
+    // the same scenarios on one unit decide the same
+    let mut one = Certbench::profile("devices/simboard.yaml")
+        .args(&lab)
+        .args(&["--unit", "sb-0002"]);
+    for id in only {
+        one = one.only(id);
+    }
+    let one = one.run();
+    assert_eq!(one.code, Some(0), "{}", one.log);
+    for (id, c) in one.by_id() {
+        assert_eq!(c.status, "pass", "{id} on one unit: {c:?}");
+    }
+    assert_eq!(one.by_id().len(), only.len());
+}
+
+/// One flawed unit of three (a telnet left listening on sb-b): the model FAILs, and the
+/// failing testcase names that unit; the others pass the same check.
+#[test]
+fn one_flawed_unit_fails_the_model_and_its_testcase_names_it() {
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let (dir, profile) = edited_profile(
+        "devices/simboard.yaml",
+        &[("--install-ms 1500", "--install-ms 1500 --flaw {{flaw}}")],
+    );
+    let lab = units_lab(
+        dir.path(),
+        &[
+            "{ name: sb-a, vars: { flaw: none } }".into(),
+            "{ name: sb-b, vars: { flaw: telnet-listening } }".into(),
+            "{ name: sb-c, vars: { flaw: none } }".into(),
+        ],
+    );
+    let r = Certbench::profile(&profile)
+        .args(&["--lab", &lab, "--skip-setup"])
+        .only("open-ports")
+        .run();
+    assert_eq!(r.code, Some(1), "{}", r.log);
+    let cases = by_unit(&r.cases);
+    assert_eq!(cases[&("open-ports".into(), "sb-b".into())], "failure", "{cases:?}");
+    assert_eq!(cases[&("open-ports".into(), "sb-a".into())], "pass", "{cases:?}");
+    assert_eq!(cases[&("open-ports".into(), "sb-c".into())], "pass", "{cases:?}");
+    let failing = r.cases.iter().find(|c| c.status == "failure").expect("a failure");
+    assert!(
+        failing.name.contains("sb-b") && failing.message.contains("23"),
+        "{failing:?}"
+    );
+}
+
+/// PWD-05 on each unit: same-password-all-units (every label says the same; another unit's
+/// label opens this one) and password-from-mac (the label is the last six hex digits of the
+/// MAC the unit's frames carry) FAIL naming why; a label that is not the unit's password
+/// leaves that unit ERROR (its own label refused: the refusals mean nothing) while the
+/// other unit still decides; one unit alone is NOT APPLICABLE (uniqueness not tested).
+#[rstest]
+#[case::same_password("devices/simboard-same-password-all-units.yaml", &[
+    "{ name: u1, serial: SB-0101, factory_password: { value: simboard-factory } }",
+    "{ name: u2, serial: SB-0102, factory_password: { value: simboard-factory } }",
+], &[("u1", "failure"), ("u2", "failure")], "label password opens this unit (both labels carry the same password)")]
+#[case::from_mac("devices/simboard-password-from-mac.yaml", &[
+    "{ name: u1, serial: SB-0201, mac: '02:53:42:ab:cd:01', factory_password: { value: ABCD01 } }",
+    "{ name: u2, serial: SB-0202, mac: '02:53:42:ab:cd:02', factory_password: { value: ABCD02 } }",
+], &[("u1", "failure"), ("u2", "failure")], "it is the last 6 hex digits of MAC 02:53:42:ab:cd:0")]
+#[case::wrong_label("devices/simboard.yaml", &[
+    "{ name: u1, serial: SB-0301, factory_password: { value: not-the-label-of-u1 } }",
+    "{ name: u2, serial: SB-0302, factory_password: { value: LABEL-SB-0302 } }",
+], &[("u1", "error"), ("u2", "pass")], "this unit's own label password was refused")]
+#[case::one_unit("devices/simboard.yaml", &[
+    "{ name: u1, serial: SB-0401, factory_password: { value: LABEL-SB-0401 } }",
+], &[("u1", "skipped")], "one unit of the model only")]
+fn each_units_factory_password_is_its_own(
+    #[case] profile: &str,
+    #[case] units: &[&str],
+    #[case] want: &[(&str, &str)],
+    #[case] says: &str,
+) {
+    if unsafe { libc::geteuid() } != 0 {
+        return; // the MACs are seen in the capture of each unit's own link
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let units: Vec<String> = units
+        .iter()
+        .map(|u| {
+            // the good board's label passwords come from the simulated factory
+            let serial = u
+                .split("serial: ")
+                .nth(1)
+                .and_then(|s| s.split(',').next())
+                .unwrap_or_default();
+            u.replace(&format!("LABEL-{serial}"), &label(serial))
+        })
+        .collect();
+    let lab = units_lab(dir.path(), &units);
+    let r = Certbench::profile(profile)
+        .args(&["--lab", &lab, "--skip-setup"])
+        .only("password-unique-per-unit")
+        .in_dir(dir)
+        .run();
+    let cases = by_unit(&r.cases);
+    for (unit, status) in want {
+        assert_eq!(
+            cases
+                .get(&("password-unique-per-unit".to_string(), unit.to_string()))
+                .map(String::as_str),
+            Some(*status),
+            "{unit}: {cases:?}\n{}",
+            r.log
+        );
+    }
+    let decided = r.cases.iter().find(|c| c.status != "pass").expect("a case not passing");
+    assert!(decided.message.contains(says), "{decided:?}");
+    if decided.status == "failure" {
+        assert_eq!(decided.classname, "PWD-05", "{decided:?}");
+    }
+    // no label password reaches a result file
+    let secrets: Vec<String> = units
+        .iter()
+        .filter_map(|u| {
+            u.split("value: ")
+                .nth(1)
+                .map(|v| v.trim_end_matches([' ', '}']).to_string())
+        })
+        .filter(|v| v.len() > 8)
+        .collect();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_no_secret(&r.results(), &secrets);
 }

@@ -232,8 +232,17 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         None => None,
     };
     let mut vars = lab.vars.clone();
-    if let Some(u) = &raw_unit {
-        vars.extend(u.vars.clone());
+    match &raw_unit {
+        Some(u) => vars.extend(u.vars.clone()),
+        // the model as a whole (each unit is loaded on its own to run): every unit's names
+        // are known to its commands
+        None => {
+            for u in &lab.units {
+                for (k, v) in &u.vars {
+                    vars.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
     }
     vars.extend(ov.vars.clone());
     let unit_ov;

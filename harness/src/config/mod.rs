@@ -67,6 +67,7 @@ pub const FILE_FIELDS: &[(&str, &str)] = &[
     ("lab", "default_credentials"),
     ("lab", "flash_before_run"),
     ("lab", "other_unit_certificates"),
+    ("lab", "units[].factory_password.file"),
     ("lab", "vulnerability_data.kev"),
     ("lab", "vulnerability_data.nvd"),
     ("lab", "vulnerability_data.osv"),

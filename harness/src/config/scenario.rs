@@ -355,6 +355,12 @@ pub enum RawStep {
     /// A device without a web service: NOT APPLICABLE here (the maker's document is judged
     /// by doc-vulnerability-disclosure).
     ServedSecurityTxt(RawEmpty),
+    /// PWD-05 (5.1-1, 5.1-2): this unit's factory password (its label's) follows from
+    /// nothing the unit shows (its MACs seen on the bench, serial, vendor, model) by the known
+    /// schemes and is in no wordlist; every other unit's label password (lab `units:`) is
+    /// refused at this unit's login and its own is taken (the positive control). Without
+    /// other units: NOT APPLICABLE unless the password is guessable (FAIL).
+    UniquePassword(RawEmpty),
     /// CFG-01 (5.5-5): each of the profile's `config_interfaces` performed without
     /// credentials, with wrong ones and with the owner's (the positive control), the setting
     /// read back at the shell after each; a change without the owner's credentials fails.
@@ -1028,6 +1034,7 @@ pub enum StepKind {
     },
     ServedPolicy,
     ServedSecurityTxt,
+    UniquePassword,
     ConfigAuth,
     ClearLogins,
     PortScan,
@@ -1269,6 +1276,7 @@ fn validate_steps(cx: &mut Ctx<'_>, raw: &[Loc<RawStep>], field: &str, first_pos
             RawStep::CloudDeletion(_) => Some(StepKind::CloudDeletion),
             RawStep::ServedPolicy(_) => Some(StepKind::ServedPolicy),
             RawStep::ServedSecurityTxt(_) => Some(StepKind::ServedSecurityTxt),
+            RawStep::UniquePassword(_) => Some(StepKind::UniquePassword),
             RawStep::Consent(c) => Some(StepKind::Consent {
                 window: c.window.unwrap_or(Dur::secs(15)).0,
             }),

@@ -292,6 +292,9 @@ pub struct FlowTable {
     pub packets: u64,
     /// Packets the device sent (any protocol, ARP included): the positive control.
     pub device_packets: u64,
+    /// The source MAC addresses of the frames the device sent (at most 16: what the device
+    /// shows the world of its hardware, for PWD-05).
+    pub device_macs: std::collections::BTreeSet<[u8; 6]>,
     /// TCP/UDP packets between other hosts on the link (never the device's).
     pub foreign_packets: u64,
     /// Flows not stored (or no longer followed) because the table was full.
@@ -312,6 +315,7 @@ impl FlowTable {
             names: HashMap::new(),
             packets: 0,
             device_packets: 0,
+            device_macs: Default::default(),
             foreign_packets: 0,
             dropped_flows: 0,
             data_flows: 0,
@@ -322,6 +326,14 @@ impl FlowTable {
     /// Adds one captured frame (`number` is its 1-based position in the capture).
     pub fn add(&mut self, number: u64, frame: &[u8], from_device_link: bool) {
         self.packets = number;
+        if from_device_link
+            && self.device_macs.len() < 16
+            && let Some(src) = frame.get(6..12)
+        {
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(src);
+            self.device_macs.insert(mac);
+        }
         let Some(p) = parse(frame) else {
             if from_device_link {
                 self.device_packets += 1;

@@ -24,6 +24,7 @@ mod sessions;
 mod tls;
 mod tls_clients;
 mod traffic;
+mod unit_password;
 mod update;
 mod update_crypto;
 mod vulns;
@@ -154,6 +155,7 @@ impl Run<'_> {
             StepKind::CloudDeletion => self.cloud_deletion().await,
             StepKind::ServedPolicy => self.served_policy().await,
             StepKind::ServedSecurityTxt => self.served_security_txt().await,
+            StepKind::UniquePassword => self.unique_password().await,
             StepKind::Consent { window } => self.consent(*window).await,
             StepKind::ConfigAuth => self.config_auth().await,
             StepKind::ClearLogins => self.clear_logins().await,
