@@ -75,7 +75,7 @@ pub fn derivations(shown: &Shown) -> Vec<(String, String)> {
             ("MD5", format!("{:x}", md5::compute(text.as_bytes()))),
             (
                 "SHA-1",
-                hex(&ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes()).as_ref()),
+                hex(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes()).as_ref()),
             ),
             ("SHA-256", hex(&sha2::Sha256::digest(text.as_bytes()))),
         ]
