@@ -760,6 +760,8 @@ impl Board {
                 continue;
             }
             let factory_ok = password == self.opts.factory_password;
+            // the password in flash: a change made over the network since boot counts
+            self.state.password = State::load(&self.opts.state).password;
             match self.state.password.clone() {
                 None if factory_ok => {
                     if !self.has(Flaw::NoForcedChange) {
