@@ -544,3 +544,66 @@ fn vulnerability_data_that_is_not_what_it_says_is_refused_with_its_place() {
         "{c:?}"
     );
 }
+
+/// A lab's units are checked before anything runs: a name used twice, a MAC that is none, a
+/// label password file that cannot be read, a `--unit` the lab does not list — exit 2, each
+/// named by file, line and field; no label password is printed.
+#[test]
+fn a_labs_units_are_checked_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = dir.path().join("lab.yaml");
+    let profile = repo().join("devices/simboard.yaml");
+    let run = |text: &str, args: &[&str]| {
+        std::fs::write(&lab, text).expect("lab");
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend([
+            "-d",
+            profile.to_str().expect("utf8"),
+            "--lab",
+            lab.to_str().expect("utf8"),
+        ]);
+        certbench(&a)
+    };
+    let o = run(
+        "units:\n  - { name: u1 }\n  - { name: u1, mac: '02:zz:00:00:00:01' }\n",
+        &["run", "--skip-setup", "--out", "/nonexistent/never-created"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("lab.yaml:3:13: error in `units[1].name`") && t.contains("used twice"),
+        "{t}"
+    );
+    assert!(
+        t.contains("lab.yaml:3:22: error in `units[1].mac`") && t.contains("is not a MAC address"),
+        "{t}"
+    );
+    let o = run(
+        "units:\n  - { name: u1, factory_password: { file: labels/u1.password } }\n",
+        &["run", "--skip-setup", "--out", "/nonexistent/never-created"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("error in `units[0].factory_password`: cannot read secret file"),
+        "{}",
+        text(&o)
+    );
+    let o = run(
+        "units:\n  - { name: u1, factory_password: { value: Label-Secret-77 } }\n",
+        &[
+            "run",
+            "--skip-setup",
+            "--unit",
+            "u9",
+            "--out",
+            "/nonexistent/never-created",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("error in `--unit`: the lab file declares no unit named \"u9\""),
+        "{t}"
+    );
+    assert!(!t.contains("Label-Secret-77"), "{t}");
+}

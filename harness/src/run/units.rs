@@ -46,7 +46,12 @@ pub async fn run_units(
     if !errs.is_empty() {
         return Err(InputErrors(errs));
     }
-    let history = opts.history.as_deref().map(history).unwrap_or_default();
+    // durations: the folder named, else the newest earlier run of this profile beside this one
+    let earlier = opts
+        .history
+        .clone()
+        .or_else(|| earlier_run(out_root, &model.profile_file.display().to_string()));
+    let history = earlier.as_deref().map(history).unwrap_or_default();
     let estimates: Vec<Duration> = scenarios.iter().map(|s| estimate(s, &model, &history)).collect();
     let plan = plan(&scenarios, &estimates, work.len());
     std::fs::create_dir_all(out_root).map_err(|e| {
@@ -80,6 +85,16 @@ pub async fn run_units(
         profile: model.profile_file.display().to_string(),
         out_dir: out_root.display().to_string(),
         planned,
+    });
+    reporters.emit(RunEvent::Notice {
+        text: match &earlier {
+            Some(d) => format!(
+                "the suite is shared out by the durations recorded in {} ({} scenario(s) known; others estimated from their boots)",
+                d.display(),
+                history.len()
+            ),
+            None => "the suite is shared out by estimates (each scenario's boots): no earlier run of this profile beside the results folder, and no --history".into(),
+        },
     });
     for (i, (u, _)) in work.iter().enumerate() {
         let load: Duration = plan[i].iter().map(|&s| estimates[s]).sum();
@@ -262,6 +277,37 @@ fn history(dir: &Path) -> BTreeMap<String, Duration> {
     out
 }
 
+/// The newest finished run of `profile` in the folder that holds `out_root` (its siblings:
+/// `results/<run-id>/` by default), at most 256 looked at.
+fn earlier_run(out_root: &Path, profile: &str) -> Option<PathBuf> {
+    let parent = out_root.parent()?;
+    let mut runs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(parent)
+        .ok()?
+        .flatten()
+        .take(256)
+        .map(|e| e.path())
+        .filter(|p| p != out_root && p.join("manifest.json").is_file())
+        .filter_map(|p| {
+            let events = p.join("events.jsonl");
+            let modified = std::fs::metadata(&events).and_then(|m| m.modified()).ok()?;
+            Some((modified, p))
+        })
+        .collect();
+    runs.sort();
+    runs.into_iter().rev().map(|(_, p)| p).find(|p| {
+        let Ok(text) = crate::util::read_user_text(&p.join("events.jsonl"), &[p.as_path()], crate::util::limits::TEXT)
+        else {
+            return false;
+        };
+        let mut lines = text.lines();
+        let started = lines
+            .next()
+            .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .is_some_and(|v| v["event"] == "run_started" && v["profile"] == profile);
+        started && text.contains("\"event\":\"run_finished\"")
+    })
+}
+
 /// How long a scenario is expected to take: its recorded duration, else a second per step
 /// plus a boot for each power step and factory reset, times its testcases.
 fn estimate(sc: &Scenario, model: &Device, history: &BTreeMap<String, Duration>) -> Duration {
@@ -348,6 +394,43 @@ mod tests {
             let n = p.iter().filter(|v| v.contains(&i)).count();
             assert_eq!(n, if x.every_unit { 3 } else { 1 }, "{}", x.id);
         }
+    }
+
+    #[test]
+    fn durations_come_from_the_newest_finished_run_of_the_same_profile() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let run = |name: &str, profile: &str, finished: bool, lines: &[(&str, u64, Option<&str>)]| {
+            let d = root.path().join(name);
+            std::fs::create_dir_all(d.join("units/u1")).expect("mkdir");
+            std::fs::write(d.join("manifest.json"), "{}").expect("manifest");
+            let mut text = format!("{{\"event\":\"run_started\",\"profile\":\"{profile}\"}}\n");
+            for (id, ms, unit) in lines {
+                let unit = unit.map(|u| format!(",\"unit\":\"{u}\"")).unwrap_or_default();
+                text.push_str(&format!(
+                    "{{\"event\":\"scenario_finished\",\"result\":{{\"id\":\"{id}\",\"duration_ms\":{ms}{unit}}}}}\n"
+                ));
+            }
+            if finished {
+                text.push_str("{\"event\":\"run_finished\"}\n");
+            }
+            std::fs::write(d.join("events.jsonl"), text).expect("events");
+            std::thread::sleep(Duration::from_millis(20));
+            d
+        };
+        // the model's own log repeats its units' results (skipped); a unit's log counts;
+        // a for_each's testcases add up under their scenario
+        let a = run("a", "devices/x.yaml", true, &[("s1", 9_000, Some("u1"))]);
+        std::fs::write(
+            a.join("units/u1/events.jsonl"),
+            "{\"event\":\"scenario_finished\",\"result\":{\"id\":\"s1.one\",\"duration_ms\":2000}}\n{\"event\":\"scenario_finished\",\"result\":{\"id\":\"s1.two\",\"duration_ms\":3000}}\n",
+        )
+        .expect("unit events");
+        run("b", "devices/other.yaml", true, &[]);
+        run("c", "devices/x.yaml", false, &[]);
+        let here = root.path().join("new");
+        assert_eq!(earlier_run(&here, "devices/x.yaml"), Some(a.clone()));
+        assert_eq!(history(&a).get("s1"), Some(&Duration::from_secs(5)));
+        assert_eq!(earlier_run(&here, "devices/none.yaml"), None);
     }
 
     #[test]
