@@ -114,6 +114,34 @@ enum Command {
         #[arg(long)]
         allow_unsigned: bool,
     },
+    /// The security regression gate: compare two result folders (each verified against its
+    /// manifest first) check by check, and the device's observable surface. Exit 1 on a
+    /// regression (a verdict worse than before), 3 when a check decided before is undecided now.
+    Diff {
+        /// The earlier run (e.g. the last release's).
+        old: PathBuf,
+        /// The run to judge.
+        new: PathBuf,
+        /// Accept a regression of this scenario or check, with the reason (recorded in every
+        /// output): ID=REASON (repeatable).
+        #[arg(long = "allow", value_name = "ID=REASON")]
+        allow: Vec<String>,
+        /// Also write the comparison as Markdown (a pull request comment) to this file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Also write it as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Also write it as JUnit (each regression a failing testcase) to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// The lab's public key (hex): both runs must be signed by it.
+        #[arg(long)]
+        pubkey: Option<String>,
+        /// Accept runs without a signature (file hashes only).
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
     /// Make a lab signing key (Ed25519); prints the public key.
     Keygen {
         #[arg(long)]
@@ -420,6 +448,92 @@ fn main() -> ExitCode {
             }
         },
         cmd @ Command::Run { .. } => run_command(cmd),
+        cmd @ Command::Diff { .. } => diff_command(cmd),
+    }
+}
+
+/// `certbench diff OLD NEW`: the regression gate.
+fn diff_command(cmd: Command) -> ExitCode {
+    use certbench::report::diff;
+    let Command::Diff {
+        old,
+        new,
+        allow,
+        markdown,
+        json,
+        junit,
+        pubkey,
+        allow_unsigned,
+    } = cmd
+    else {
+        unreachable!("called with `diff` only")
+    };
+    let bad = |msg: String| {
+        eprintln!("certbench diff: {msg}");
+        ExitCode::from(exit::BAD_INPUT)
+    };
+    let mut allowed = std::collections::BTreeMap::new();
+    for a in &allow {
+        match a.split_once('=') {
+            Some((id, why)) if !id.trim().is_empty() && !why.trim().is_empty() => {
+                allowed.insert(id.trim().to_string(), why.trim().to_string());
+            }
+            _ => return bad(format!("--allow {a:?}: write ID=REASON (the reason is recorded)")),
+        }
+    }
+    let trusted: Vec<String> = pubkey.into_iter().collect();
+    let mut views = Vec::new();
+    for dir in [&old, &new] {
+        match certbench::report::manifest::verify(dir, &trusted) {
+            Ok(f) if f.intact(allow_unsigned) => {}
+            Ok(f) => {
+                let what: Vec<String> = f
+                    .changed
+                    .iter()
+                    .map(|p| format!("changed {p}"))
+                    .chain(f.missing.iter().map(|p| format!("missing {p}")))
+                    .chain(f.unlisted.iter().map(|p| format!("added {p}")))
+                    .chain(f.signature.iter().filter_map(|s| s.as_ref().err().cloned()))
+                    .chain(
+                        f.signature
+                            .is_none()
+                            .then(|| "no signature (--allow-unsigned to compare hashes only)".to_string()),
+                    )
+                    .collect();
+                return bad(format!(
+                    "{}: not the run its manifest describes: {}",
+                    dir.display(),
+                    what.join("; ")
+                ));
+            }
+            Err(e) => return bad(format!("{}: {e}", dir.display())),
+        }
+        match diff::read(dir) {
+            Ok(v) => views.push(v),
+            Err(e) => return bad(e),
+        }
+    }
+    let d = diff::compare(&views[0], &views[1], &allowed);
+    print!("{}", diff::render(&d, false));
+    let writes = [
+        (markdown, diff::render(&d, true)),
+        (json, serde_json::to_string_pretty(&d).unwrap_or_default()),
+        (junit, diff::junit(&d, &views[1])),
+    ];
+    for (path, text) in writes {
+        if let Some(p) = path
+            && let Err(e) = std::fs::write(&p, text)
+        {
+            eprintln!("certbench diff: cannot write {}: {e}", p.display());
+            return ExitCode::from(exit::HARNESS_ERROR);
+        }
+    }
+    if d.regressions().next().is_some() {
+        ExitCode::from(exit::DEVICE_FAILED)
+    } else if d.undecided().next().is_some() {
+        ExitCode::from(exit::HARNESS_ERROR)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -1093,3 +1093,89 @@ fn each_units_factory_password_is_its_own(
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     assert_no_secret(&r.results(), &secrets);
 }
+
+/// The regression gate on two real runs: the good board, then the same board with a telnet
+/// left listening. good → flawed: open-ports a regression (exit 1), the telnet port in the
+/// surface, a failing JUnit testcase; accepted with `--allow`: exit 0, the reason recorded;
+/// flawed → good: fixed (exit 0); a run folder changed since its manifest: refused (exit 2).
+#[test]
+fn the_regression_gate_names_what_got_worse() {
+    if unsafe { libc::geteuid() } != 0 {
+        return; // the port scan needs the board's namespace
+    }
+    let good = Certbench::profile("devices/simboard.yaml")
+        .args(&["--skip-setup"])
+        .only("open-ports")
+        .run();
+    let flawed = Certbench::profile("devices/simboard-telnet-listening.yaml")
+        .args(&["--skip-setup"])
+        .only("open-ports")
+        .run();
+    assert_eq!(
+        (good.code, flawed.code),
+        (Some(0), Some(1)),
+        "{}\n{}",
+        good.log,
+        flawed.log
+    );
+    let (g, f) = (good.results(), flawed.results());
+    let (g, f) = (g.to_str().expect("utf8"), f.to_str().expect("utf8"));
+    let out = tempfile::tempdir().expect("tempdir");
+    let md = out.path().join("diff.md");
+    let xml = out.path().join("diff.xml");
+    let o = certbench(&[
+        "diff",
+        g,
+        f,
+        "--allow-unsigned",
+        "--markdown",
+        md.to_str().expect("utf8"),
+        "--junit",
+        xml.to_str().expect("utf8"),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("REGRESSION  open-ports") && t.contains("PASS → FAIL"), "{t}");
+    assert!(t.contains("open ports:") && t.contains("+ tcp/23 (telnet)"), "{t}");
+    let md = std::fs::read_to_string(&md).expect("markdown");
+    assert!(md.contains("| `open-ports` | PASS | FAIL | **regression** |"), "{md}");
+    validate_junit_xsd(&xml);
+    let cases = junit(&xml);
+    assert!(
+        cases
+            .iter()
+            .any(|c| c.name == "diff.open-ports" && c.status == "failure"),
+        "{cases:?}"
+    );
+    // accepted, with its reason: by the scenario's check id
+    let o = certbench(&[
+        "diff",
+        g,
+        f,
+        "--allow-unsigned",
+        "--allow",
+        "ATK-01=telnet kept for the lab's rework, ticket 42",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("allowed: telnet kept for the lab's rework, ticket 42"),
+        "{}",
+        text(&o)
+    );
+    let o = certbench(&["diff", g, f, "--allow-unsigned", "--allow", "ATK-01"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an acceptance without its reason: {}",
+        text(&o)
+    );
+    // the other way: fixed
+    let o = certbench(&["diff", f, g, "--allow-unsigned"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("FIXED"), "{}", text(&o));
+    // a folder changed since its run is not compared
+    std::fs::write(flawed.results().join("junit.xml"), "<testsuites/>").expect("tamper");
+    let o = certbench(&["diff", g, f, "--allow-unsigned"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("changed junit.xml"), "{}", text(&o));
+}

@@ -2,6 +2,7 @@
 
 pub mod cert;
 pub mod coverage;
+pub mod diff;
 pub mod document;
 pub mod events;
 pub mod jsonl;

@@ -114,6 +114,7 @@ pub async fn run_units(
     }
     // one task per unit, all at once: they are separate boards
     let key = std::sync::Arc::new(sign_key.cloned());
+    let all_units: Vec<Unit> = work.iter().map(|(u, _)| u.clone()).collect();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (u, d)) in work.into_iter().enumerate() {
         let mine: Vec<Scenario> = plan[i].iter().map(|&s| scenarios[s].clone()).collect();
@@ -139,6 +140,12 @@ pub async fn run_units(
             Err(e) => eprintln!("certbench: a unit's task failed: {e}"),
         }
     }
+    // a unit whose task died still shows every scenario planned for it
+    for (i, u) in all_units.into_iter().enumerate() {
+        if !done.iter().any(|d| d.0 == i) {
+            done.push((i, u, exit::HARNESS_ERROR, Vec::new()));
+        }
+    }
     done.sort_by_key(|d| d.0);
     let mut results = Vec::new();
     let mut worst = exit::OK;
@@ -151,7 +158,10 @@ pub async fn run_units(
                 .map(|&s| {
                     super::options::not_run(
                         &scenarios[s],
-                        format!("not run: unit {} could not start its run", u.label()),
+                        format!(
+                            "not run: the run of unit {} ended before this scenario (see its terminal lines)",
+                            u.label()
+                        ),
                     )
                 })
                 .collect()
@@ -175,7 +185,10 @@ pub async fn run_units(
         not_applicable: count(Verdict::NotApplicable),
         review: count(Verdict::Review),
         duration_ms: started.elapsed().as_millis(),
-        interrupted: false,
+        // a signal reaches every unit's run: each marks what it did not finish
+        interrupted: results
+            .iter()
+            .any(|r| r.reason.as_deref().is_some_and(|m| m.contains("interrupted by"))),
         finished_at: now_rfc3339(),
         requirements: crate::report::rating::rate(&results, &model.not_applicable),
     });
