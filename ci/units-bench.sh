@@ -3,8 +3,8 @@
 # on the simulated board with a realistic boot (devices/simboard-slow-boot.yaml, 5 s), once on
 # one unit (--unit sb-0001) and once shared out over the lab's three units. Each run counts
 # only if it is valid: no ERROR, no FAIL, and every scenario decided as on the one unit (the
-# unit checks on every unit). Then the wall-time ratio, and per unit the P1 projection for a
-# 60 s boot (ci/p1.py); the model's projection is its slowest unit's.
+# unit checks on every unit). Then the wall-time ratio, and the model's wall time projected
+# for a board that boots in 60 s (ci/units-projection.py: each boot at 60 s, planned again).
 # usage: ci/units-bench.sh        (root: each unit gets its namespace)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,12 +50,5 @@ diff "$W/one.v" "$W/three.v" || { echo "INVALID: the units decided otherwise tha
 printf "one unit:    wall %.1f s; %s\n" "$one" "$(grep -E '^[0-9]+ passed' "$W/one.out")"
 printf "three units: wall %.1f s; %s\n" "$three" "$(grep -E '^[0-9]+ passed' "$W/three.out")"
 printf "ratio three/one: %.2f (target <= 0.45)\n" "$(echo "$three / $one" | bc -l)"
-echo "projection with a 60 s boot (ci/p1.py per unit, its own wall):"
-python3 ci/p1.py "$W/one" "$one" 60 | sed 's/^/  one unit: /' | grep -i "projection\|P1" || true
-for u in "$W"/three/units/*; do
-    wall=$(python3 -c "import json,sys
-for l in open(sys.argv[1]):
-    e=json.loads(l)
-    if e['event']=='run_finished': print(e['duration_ms']/1000)" "$u/events.jsonl")
-    python3 ci/p1.py "$u" "$wall" 60 | sed "s|^|  $(basename "$u"): |" | grep -i "projection\|P1" || true
-done
+echo "projection for a board that boots in 60 s, the suite planned over 1..4 units (ci/units-projection.py):"
+python3 ci/units-projection.py "$W/three" 60 | sed 's/^/  /'
