@@ -607,3 +607,53 @@ fn a_labs_units_are_checked_before_anything_runs() {
     );
     assert!(!t.contains("Label-Secret-77"), "{t}");
 }
+
+/// An inventory board whose lab file lists units must say which unit it is: without
+/// `unit:`, exit 2 naming the board and the units; with it, the board's files load.
+#[test]
+fn an_inventory_board_on_a_lab_with_units_names_its_unit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = dir.path().join("units.yaml");
+    std::fs::write(
+        &lab,
+        "units:\n  - { name: u1, serial: S1, factory_password: { value: Label-One-1234 } }\n  - { name: u2, serial: S2 }\n",
+    )
+    .expect("lab");
+    let inv = dir.path().join("inventory.yaml");
+    let profile = repo().join("devices/simboard.yaml");
+    let write = |unit: &str| {
+        std::fs::write(
+            &inv,
+            format!(
+                "boards:\n  - {{ name: b1, profile: {}, lab: units.yaml{unit} }}\n",
+                profile.display()
+            ),
+        )
+        .expect("inventory")
+    };
+    write("");
+    let o = certbench(&[
+        "run",
+        "--inventory",
+        inv.to_str().expect("utf8"),
+        "--only",
+        "open-ports",
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("error in `boards[b1].unit`") && t.contains("lists units (u1, u2)"),
+        "{t}"
+    );
+    assert!(!t.contains("Label-One-1234"), "{t}");
+    write(", unit: u3");
+    let o = certbench(&[
+        "run",
+        "--inventory",
+        inv.to_str().expect("utf8"),
+        "--only",
+        "open-ports",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("declares no unit named \"u3\""), "{}", text(&o));
+}

@@ -39,6 +39,9 @@ pub struct RawBoard {
     pub vars: BTreeMap<String, String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Which of its lab file's `units:` this board is (needed when the lab lists units).
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +52,7 @@ pub struct Board {
     pub port: Option<String>,
     pub vars: BTreeMap<String, String>,
     pub tags: Vec<String>,
+    pub unit: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +86,7 @@ pub fn load(path: &Path) -> Result<Inventory, InputErrors> {
             port: b.port.clone(),
             vars: b.vars.clone(),
             tags: b.tags.clone(),
+            unit: b.unit.clone(),
         });
     }
     if boards.is_empty() {

@@ -47,9 +47,22 @@ pub async fn run_lab(base: RunOptions, lab: LabOptions) -> Result<u8, InputError
             skip_secrets: false,
             check_files: false,
             known_chip: base.overrides.known_chip,
-            unit: base.overrides.unit.clone(),
+            unit: b.unit.clone().or(base.overrides.unit.clone()),
         };
         match device::load(&b.profile, b.lab.as_deref(), &ov) {
+            // a board is one unit: a lab that lists units must say which
+            Ok(d) if ov.unit.is_none() && !d.units.is_empty() => errs.push(
+                InputError::new(
+                    &lab.inventory,
+                    None,
+                    format!("boards[{}].unit", b.name),
+                    format!(
+                        "the board's lab file lists units ({}): name the one this board is",
+                        d.units.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .with_hint("a model's units run together with `certbench run --lab LAB` (no inventory)"),
+            ),
             Ok(d) => work.push((*b, d, ov)),
             Err(e) => errs.extend(e.0),
         }
