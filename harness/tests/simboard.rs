@@ -1179,3 +1179,80 @@ fn the_regression_gate_names_what_got_worse() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("changed junit.xml"), "{}", text(&o));
 }
+
+/// SIGTERM in the middle of a run over three units: every unit's run stops, powers its board
+/// off and marks what it did not finish; the model's JUnit still holds every planned
+/// testcase (ERROR, interrupted or not run), its manifest verifies, exit 3, and no namespace
+/// or board of the run is left behind.
+#[test]
+fn a_signal_stops_every_unit_and_leaves_the_models_results_whole() {
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let res = dir.path().join("results");
+    let mut child = std::process::Command::new(bin())
+        .current_dir(repo())
+        .args(["run", "--skip-setup", "--lab", "devices/labs/simboard.yaml"])
+        .args([
+            "--only",
+            "brute-force-protection",
+            "--only",
+            "default-credentials",
+            "--only",
+            "open-ports",
+        ])
+        .args(["--workdir"])
+        .arg(dir.path().join("work"))
+        .arg("--out")
+        .arg(&res)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // wait until every unit's board is up (its serial line exists)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !["sb-0001", "sb-0002", "sb-0003"]
+        .iter()
+        .all(|u| dir.path().join("work").join(u).join("simboard.tty").exists())
+    {
+        assert!(std::time::Instant::now() < deadline, "the units never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(3));
+    let cases = junit(&res.join("junit.xml"));
+    // open-ports on each unit, the other two once each
+    assert_eq!(cases.len(), 5, "{cases:?}");
+    assert!(
+        cases.iter().all(|c| c.status == "pass"
+            || (c.status == "error"
+                && (c.message.contains("interrupted by SIGTERM") || c.message.contains("not run")))),
+        "{cases:?}"
+    );
+    assert!(
+        cases.iter().any(|c| c.status == "error"),
+        "the signal came before the end: {cases:?}"
+    );
+    let v = certbench(&["verify", res.to_str().expect("utf8"), "--allow-unsigned"]);
+    assert!(v.status.success(), "{}", text(&v));
+    let ns = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip");
+    let pid = format!("certbench-{}-", child.id());
+    assert!(
+        !String::from_utf8_lossy(&ns.stdout).contains(&pid),
+        "a namespace of the run is left"
+    );
+    for u in ["sb-0001", "sb-0002", "sb-0003"] {
+        let pidfile = dir.path().join("work").join(u).join("simboard.pid");
+        if let Ok(p) = std::fs::read_to_string(&pidfile) {
+            let alive = unsafe { libc::kill(p.trim().parse().unwrap_or(0), 0) } == 0;
+            assert!(!alive || p.trim().is_empty(), "{u}'s board is still powered");
+        }
+    }
+}
