@@ -612,6 +612,7 @@ fn run_command(cmd: Command) -> ExitCode {
             unit,
         },
         history,
+        share_of_model: false,
         scenarios,
         only,
         out,

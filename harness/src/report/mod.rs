@@ -36,18 +36,23 @@ impl Reporters {
 
 impl Reporters {
     /// The reporters of a device run: the terminal (lines prefixed with the board's name in
-    /// a lab), `junit.xml`, the certification report and `events.jsonl` in `out_dir`. A file
+    /// a lab; a unit's share of a model's run not rated there), `junit.xml`, the certification report and `events.jsonl` in `out_dir`. A file
     /// that cannot be created marks the run's results incomplete.
     pub fn standard(
         out_dir: &std::path::Path,
         color: bool,
         verbose: bool,
         board: Option<String>,
+        share_of_model: bool,
         ctx: document::Context,
     ) -> Self {
         let mut r = Reporters(
             vec![
-                Box::new(terminal::TerminalReporter::new(std::io::stdout(), color, verbose).with_prefix(board)),
+                Box::new(
+                    terminal::TerminalReporter::new(std::io::stdout(), color, verbose)
+                        .with_prefix(board)
+                        .share_of_model(share_of_model),
+                ),
                 Box::new(junit::JunitReporter::new(out_dir.join("junit.xml"))),
                 Box::new(cert::CertReporter::new(out_dir.to_path_buf(), ctx)),
             ],

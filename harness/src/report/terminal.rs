@@ -12,6 +12,8 @@ pub struct TerminalReporter<W: Write + Send> {
     out_dir: String,
     /// The board's name, in front of every line when several boards share the terminal.
     prefix: String,
+    /// A unit of a model's run: its share alone is not rated (the model's summary is).
+    share: bool,
     scratch: Vec<u8>,
 }
 
@@ -23,12 +25,20 @@ impl<W: Write + Send> TerminalReporter<W> {
             verbose,
             out_dir: String::new(),
             prefix: String::new(),
+            share: false,
             scratch: Vec::new(),
         }
     }
 
     pub fn with_prefix(mut self, board: Option<String>) -> Self {
         self.prefix = board.map(|b| format!("[{b}] ")).unwrap_or_default();
+        self
+    }
+
+    /// The run is one unit's share of a model's suite: its requirements are not rated on
+    /// the terminal (a share rates INCOMPLETE whatever the device does; the model's run rates).
+    pub fn share_of_model(mut self, share: bool) -> Self {
+        self.share = share;
         self
     }
 
@@ -134,7 +144,7 @@ impl<W: Write + Send> TerminalReporter<W> {
                 requirements,
                 ..
             } => {
-                if !requirements.is_empty() {
+                if !requirements.is_empty() && !self.share {
                     writeln!(out, "\nrequirements (rated only on what was observed):")?;
                     for r in requirements {
                         writeln!(

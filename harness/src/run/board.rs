@@ -196,7 +196,14 @@ async fn execute(
     let mut prepared = super::prepare::prepare(opts, &mut device, run_id, out_dir, workdir, &mut signals).await;
     let scenarios = super::dispatch::expand(scenarios, &device);
     let ctx = report_context(opts, &device, &prepared.vars, prepared.net.as_ref());
-    let mut reporters = Reporters::standard(out_dir, opts.color, opts.verbose, opts.board.clone(), ctx);
+    let mut reporters = Reporters::standard(
+        out_dir,
+        opts.color,
+        opts.verbose,
+        opts.board.clone(),
+        opts.share_of_model,
+        ctx,
+    );
     reporters.emit(RunEvent::RunStarted {
         run_id: run_id.to_string(),
         started_at: now_rfc3339(),

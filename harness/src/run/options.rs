@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub retries: u32,
     /// An earlier run's results folder whose durations plan a run over several units.
     pub history: Option<PathBuf>,
+    /// This run is one unit's share of a model's suite (its terminal does not rate it).
+    pub share_of_model: bool,
 }
 
 pub fn abs(p: &Path) -> PathBuf {

@@ -121,6 +121,7 @@ pub async fn run_units(
         let mut o = opts.clone();
         o.overrides.unit = Some(u.name.clone());
         o.board = Some(u.name.clone());
+        o.share_of_model = true;
         o.workdir = opts.workdir.as_ref().map(|w| w.join(&u.name));
         let out = out_root.join("units").join(&u.name);
         let (key, run_id) = (key.clone(), run_id.to_string());
