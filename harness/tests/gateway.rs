@@ -548,6 +548,15 @@ fn a_namespace_left_by_a_killed_run_is_removed_with_its_device_by_the_next_run()
     let (c, _, _d, out) = run_only("fixtures/devices/netdev-quiet.yaml", &["open-ports"]);
     assert_eq!(c["open-ports"].status, "pass", "{out}");
     assert!(!listed(), "{name} was removed");
+    let host_if = format!("cb{}h0", child.id());
+    let link = Command::new("ip")
+        .args(["link", "show", &host_if])
+        .output()
+        .expect("ip");
+    assert!(
+        !link.status.success(),
+        "{host_if} (the bench's end of its link) was removed"
+    );
     // whatever of the killed run's device outlived it: end it (our own child's group)
     let _ = Command::new("fixtures/netdev/device.sh")
         .current_dir(repo())

@@ -10,6 +10,7 @@ pub mod dhcp;
 pub mod dns;
 pub mod flows;
 pub mod intercept;
+mod netlink;
 pub mod netns;
 pub mod ntp;
 pub mod pcapng;

@@ -4,15 +4,27 @@
 //! default route points at the bench, and the bench side forwards nothing, so whatever the
 //! device sends reaches the capture and goes no further.
 //!
-//! Built with iproute2's `ip` (a lab dependency, like the capture's root). Removed when
-//! dropped; a namespace whose certbench process is gone (killed with SIGKILL) is found and
-//! removed, with the device processes still inside it, at the next run's start.
+//! Made without spawning a process: the namespace is unshared by a short-lived thread and
+//! bound to `/run/netns/NAME` (where iproute2 keeps its named namespaces, so `ip netns exec`
+//! and `ip netns list` see it), the link, addresses and route are route-netlink requests
+//! (`netlink.rs`). Removed when dropped; a namespace whose certbench process is gone
+//! (killed with SIGKILL) is found and removed, with the device processes still inside it,
+//! at the next run's start.
 
+use std::ffi::CString;
+use std::io;
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::netlink::Netlink;
+
 const PREFIX: &str = "certbench-";
+/// Where named network namespaces are bound (iproute2's `NETNS_RUN_DIR`).
+const RUN_NETNS: &str = "/run/netns";
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +35,8 @@ pub enum NetnsError {
     Ip { args: String, why: String },
     #[error("no free /30 left in 198.18.0.0/15")]
     NoAddress,
+    #[error("the device's network namespace: {0}")]
+    Netlink(#[from] io::Error),
 }
 
 /// A device's namespace and link, removed on drop.
@@ -50,33 +64,6 @@ pub(crate) fn ip(args: &[&str]) -> Result<String, NetnsError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs `ip [opts] -batch -` with these commands (one per line); the first failure stops it.
-fn ip_batch(opts: &[&str], commands: &str) -> Result<(), NetnsError> {
-    use std::io::Write;
-    let args: Vec<&str> = opts.iter().copied().chain(["-batch", "-"]).collect();
-    let fail = |why: String| NetnsError::Ip {
-        args: format!("{} <<< {}", args.join(" "), commands.trim().replace('\n', "; ")),
-        why,
-    };
-    let mut child = Command::new("ip")
-        .args(&args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(format!("cannot run ip (iproute2): {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(commands.as_bytes())
-            .map_err(|e| fail(format!("cannot write to ip: {e}")))?;
-    }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    if !out.status.success() {
-        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()));
-    }
-    Ok(())
-}
-
 /// Whether this process may create namespaces.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions
@@ -88,25 +75,23 @@ fn alive_certbench(pid: u32) -> bool {
 }
 
 /// Removes namespaces (and the device processes in them) left by certbench runs that
-/// no longer exist. Returns the names removed.
+/// no longer exist, with their links. Returns the names removed.
 pub fn remove_stale() -> Vec<String> {
-    let Ok(list) = ip(&["netns", "list"]) else {
-        return Vec::new();
-    };
     let mut removed = Vec::new();
-    for line in list.lines() {
-        let name = line.split_whitespace().next().unwrap_or("");
+    for entry in std::fs::read_dir(RUN_NETNS).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
         let Some(rest) = name.strip_prefix(PREFIX) else {
             continue;
         };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+        let mut parts = rest.split('-');
+        let (Some(pid), Some(n)) = (parts.next().and_then(|p| p.parse::<u32>().ok()), parts.next()) else {
             continue;
         };
         if pid == std::process::id() || alive_certbench(pid) {
             continue;
         }
-        teardown(name);
-        removed.push(name.to_string());
+        teardown(&name, &format!("cb{pid}h{n}"));
+        removed.push(name);
     }
     // the interception tables of dead runs (named like their namespaces)
     for t in super::intercept::tables() {
@@ -122,16 +107,133 @@ pub fn remove_stale() -> Vec<String> {
     removed
 }
 
-/// Ends the processes left inside namespace `name` (a device the run started) and deletes it.
-fn teardown(name: &str) {
-    if let Ok(pids) = ip(&["netns", "pids", name]) {
-        for pid in pids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-            // SAFETY: kill(2) on a pid read from the namespace this run (or a dead run) made
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
+/// The namespace a file or `/proc/PID/ns/net` link stands for (device, inode).
+fn namespace_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The processes inside the namespace bound at `path` (what `ip netns pids` reads).
+fn pids_in(path: &Path) -> Vec<i32> {
+    let Some(id) = namespace_id(path) else {
+        return Vec::new();
+    };
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| namespace_id(Path::new(&format!("/proc/{pid}/ns/net"))) == Some(id))
+        .collect()
+}
+
+fn c_path(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::other(format!("{}: a NUL in the path", p.display())))
+}
+
+fn os(what: String) -> io::Error {
+    let e = io::Error::last_os_error();
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// Ends the processes left inside namespace `name` (a device the run started), deletes
+/// the bench's end of its link (the device's end goes with it) and unbinds the namespace.
+fn teardown(name: &str, host_if: &str) {
+    let path = Path::new(RUN_NETNS).join(name);
+    for pid in pids_in(&path) {
+        // SAFETY: kill(2) on a pid read from the namespace this run (or a dead run) made
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
-    let _ = ip(&["netns", "del", name]);
+    if let Ok(mut nl) = Netlink::open() {
+        let _ = nl.delete_link(host_if);
+    }
+    if let Ok(c) = c_path(&path) {
+        // SAFETY: umount2 of a path we made; failing (not mounted) is harmless
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+    let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_dir_all(format!("/etc/netns/{name}"));
+}
+
+/// `/run/netns` as iproute2 leaves it: a mount point shared with other mount namespaces,
+/// so a namespace bound in it is seen by `ip netns exec` (which makes its own). Once.
+fn run_netns_ready() -> Result<(), NetnsError> {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let dir = Path::new(RUN_NETNS);
+            std::fs::create_dir_all(dir).map_err(|e| format!("{RUN_NETNS}: {e}"))?;
+            let d = c_path(dir).map_err(|e| e.to_string())?;
+            let share = || {
+                // SAFETY: mount(2) with NUL-terminated strings that outlive the call
+                unsafe {
+                    libc::mount(
+                        c"none".as_ptr(),
+                        d.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_SHARED | libc::MS_REC,
+                        std::ptr::null(),
+                    )
+                }
+            };
+            if share() == 0 {
+                return Ok(());
+            }
+            // not a mount point yet: bind it onto itself, then share it
+            // SAFETY: as above
+            let bound = unsafe {
+                libc::mount(
+                    d.as_ptr(),
+                    d.as_ptr(),
+                    c"none".as_ptr(),
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                )
+            };
+            if bound != 0 || share() != 0 {
+                return Err(os(format!("making {RUN_NETNS} a shared mount point")).to_string());
+            }
+            Ok(())
+        })
+        .clone()
+        .map_err(|e| NetnsError::Netlink(io::Error::other(e)))
+}
+
+/// A new network namespace bound at `path`, and a route-netlink socket inside it.
+fn make_namespace(path: &Path) -> io::Result<(std::fs::File, Netlink)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o000)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let target = c_path(path)?;
+    // a thread of its own: unshare(CLONE_NEWNET) moves only the calling thread
+    let nl = std::thread::spawn(move || -> io::Result<Netlink> {
+        // SAFETY: unshare(2) of this thread's network namespace
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return Err(os("unshare(CLONE_NEWNET)".into()));
+        }
+        // SAFETY: mount(2) with NUL-terminated strings that outlive the call
+        let r = unsafe {
+            libc::mount(
+                c"/proc/thread-self/ns/net".as_ptr(),
+                target.as_ptr(),
+                c"none".as_ptr(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        };
+        if r != 0 {
+            return Err(os("binding the namespace".into()));
+        }
+        Netlink::open()
+    })
+    .join()
+    .map_err(|_| io::Error::other("the namespace thread panicked"))??;
+    Ok((std::fs::File::open(path)?, nl))
 }
 
 /// The `inet ADDRESS/PREFIX` entries of `ip -o -4 addr show` output, in order.
@@ -146,11 +248,28 @@ pub(crate) fn inet_addresses(text: &str) -> Vec<(Ipv4Addr, u8)> {
         .collect()
 }
 
+/// Every IPv4 address on this machine's links (getifaddrs).
 fn used_addresses() -> Vec<Ipv4Addr> {
-    inet_addresses(&ip(&["-o", "-4", "addr", "show"]).unwrap_or_default())
-        .into_iter()
-        .map(|(a, _)| a)
-        .collect()
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we free below
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut at = list;
+    while !at.is_null() {
+        // SAFETY: a node of the list getifaddrs returned; ifa_addr may be null
+        let ifa = unsafe { &*at };
+        if !ifa.ifa_addr.is_null() && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET {
+            // SAFETY: an AF_INET address is a sockaddr_in
+            let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
+            out.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+        }
+        at = ifa.ifa_next;
+    }
+    // SAFETY: the list getifaddrs returned, freed once
+    unsafe { libc::freeifaddrs(list) };
+    out
 }
 
 impl DeviceNet {
@@ -184,38 +303,20 @@ impl DeviceNet {
             device_ip: Ipv4Addr::from(net + 2),
         };
         // from here on, drop removes what exists
-        ip(&["netns", "add", &d.name])?;
-        // two `ip -batch` runs (the bench side, then inside the namespace), not one process
-        // per command: with 64 boards the `ip` processes were most of the setup's CPU
-        let host_side = format!(
-            "link add {host_if} type veth peer name {dev_if} netns {ns}\n\
-             addr add {host}/30 dev {host_if}\n\
-             link set {host_if} up\n",
-            host_if = d.host_if,
-            dev_if = d.device_if,
-            ns = d.name,
-            host = d.host_ip,
-        );
-        let set_mac = mac
-            .map(|m| {
-                format!(
-                    "link set {} address {}\n",
-                    d.device_if,
-                    crate::model::unit::format_mac(&m)
-                )
-            })
-            .unwrap_or_default();
-        let device_side = format!(
-            "{set_mac}addr add {dev}/30 dev {dev_if}\n\
-             link set {dev_if} up\n\
-             link set lo up\n\
-             route add default via {gw}\n",
-            dev = d.device_ip,
-            dev_if = d.device_if,
-            gw = d.host_ip,
-        );
-        ip_batch(&[], &host_side)?;
-        ip_batch(&["-n", &d.name], &device_side)?;
+        run_netns_ready()?;
+        let (ns, mut inside) = make_namespace(&Path::new(RUN_NETNS).join(&d.name))?;
+        let mut host = Netlink::open()?;
+        host.add_veth(&d.host_if, &d.device_if, ns.as_raw_fd(), mac)?;
+        drop(ns);
+        let h = host.index(&d.host_if)?;
+        host.add_address(h, d.host_ip, 30, &d.host_if)?;
+        host.up(h, &d.host_if)?;
+        let dev = inside.index(&d.device_if)?;
+        inside.add_address(dev, d.device_ip, 30, &d.device_if)?;
+        inside.up(dev, &d.device_if)?;
+        let lo = inside.index("lo")?;
+        inside.up(lo, "lo")?;
+        inside.add_default_route(dev, d.host_ip)?;
         // the bench side never forwards what the device sends elsewhere
         let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{}/forwarding", d.host_if), "0");
         // programs started with `ip netns exec` resolve names at the bench, not at this
@@ -235,8 +336,7 @@ impl DeviceNet {
 
 impl Drop for DeviceNet {
     fn drop(&mut self) {
-        teardown(&self.name);
-        let _ = ip(&["link", "del", &self.host_if]);
+        teardown(&self.name, &self.host_if);
     }
 }
 
