@@ -184,9 +184,21 @@ impl Redactor {
         if g.is_empty() {
             return b.to_vec();
         }
+        // the bytes a secret can start with, in either case: every other position is copied
+        // without trying each secret there (transcripts are long, secrets few)
+        let mut starts = [false; 256];
+        for f in g.iter().filter_map(|(_, v)| v.as_bytes().first()) {
+            starts[usize::from(f.to_ascii_lowercase())] = true;
+            starts[usize::from(f.to_ascii_uppercase())] = true;
+        }
         let mut out = Vec::with_capacity(b.len());
         let mut i = 0;
         'outer: while i < b.len() {
+            if !starts[usize::from(b[i])] {
+                out.push(b[i]);
+                i += 1;
+                continue;
+            }
             for (name, v) in g.iter() {
                 if let Some(end) = match_visible(b, i, v.as_bytes()) {
                     out.extend_from_slice(format!("<secret:{name}>").as_bytes());

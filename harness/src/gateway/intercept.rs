@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::nftables::{Expr, NatRules};
 use crate::model::DeclaredAnswer;
 
 /// TLS destinations the man in the middle follows (each costs certificates).
@@ -112,82 +113,45 @@ struct Rules {
     table: String,
 }
 
-/// Runs `nft -f -` with `script`.
-fn nft(script: &str) -> Result<(), String> {
-    use std::io::Write;
-    let mut child = std::process::Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run nft (Debian's nftables): {e}"))?;
-    if let Some(mut i) = child.stdin.take() {
-        i.write_all(script.as_bytes()).map_err(|e| format!("nft: {e}"))?;
-    }
-    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim()));
-    }
-    Ok(())
-}
-
 /// The tables of certbench runs (`certbench-<pid>-<n>`), for clean-up.
 pub(crate) fn tables() -> Vec<String> {
-    let Ok(out) = std::process::Command::new("nft")
-        .args(["list", "tables", "ip"])
-        .output()
-    else {
-        return Vec::new();
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("table ip "))
+    super::nftables::tables()
+        .unwrap_or_default()
+        .into_iter()
         .filter(|t| t.starts_with("certbench-"))
-        .map(str::to_string)
         .collect()
 }
 
 /// Deletes table `name` (a run's, or a dead run's).
 pub(crate) fn delete_table(name: &str) {
-    let _ = nft(&format!("delete table ip {name}\n"));
+    let _ = super::nftables::delete_table(name);
 }
 
-/// The ruleset: on `iface`, from `device`: TCP to the bench's own `kept` ports stays; every
+/// The rules: on `iface`, from `device`: TCP to the bench's own `kept` ports stays; every
 /// other new TCP connection goes to `port`; UDP DNS to anyone but the bench goes to the
-/// bench's name server.
-fn ruleset(
-    table: &str,
-    iface: &str,
-    device: Ipv4Addr,
-    bench: Ipv4Addr,
-    port: u16,
-    kept: &[u16],
-    ntp: Option<u16>,
-) -> String {
-    let mut s = format!(
-        "table ip {table} {{\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n"
-    );
-    if !kept.is_empty() {
-        let list: Vec<String> = kept.iter().map(u16::to_string).collect();
-        s.push_str(&format!(
-            "    iifname \"{iface}\" ip saddr {device} ip daddr {bench} tcp dport {{ {} }} accept\n",
-            list.join(", ")
-        ));
-    }
-    s.push_str(&format!(
-        "    iifname \"{iface}\" ip saddr {device} meta l4proto tcp redirect to :{port}\n"
-    ));
-    s.push_str(&format!(
-        "    iifname \"{iface}\" ip saddr {device} ip daddr != {bench} udp dport 53 redirect to :53\n"
+/// bench's name server; NTP to anyone goes to the bench's clock (`ntp`).
+fn rules(iface: &str, device: Ipv4Addr, bench: Ipv4Addr, port: u16, kept: &[u16], ntp: Option<u16>) -> NatRules {
+    use super::nftables::Expr::*;
+    const TCP: u8 = 6;
+    const UDP: u8 = 17;
+    let from = || vec![IifName(iface.to_string()), Saddr(device, true)];
+    let with = |mut v: Vec<Expr>, more: &[Expr]| {
+        v.extend_from_slice(more);
+        v
+    };
+    let mut r: NatRules = kept
+        .iter()
+        .map(|k| with(from(), &[Daddr(bench, true), L4Proto(TCP), Dport(*k), Accept]))
+        .collect();
+    r.push(with(from(), &[L4Proto(TCP), Redirect(port)]));
+    r.push(with(
+        from(),
+        &[Daddr(bench, false), L4Proto(UDP), Dport(53), Redirect(53)],
     ));
     if let Some(p) = ntp {
-        s.push_str(&format!(
-            "    iifname \"{iface}\" ip saddr {device} udp dport 123 redirect to :{p}\n"
-        ));
+        r.push(with(from(), &[L4Proto(UDP), Dport(123), Redirect(p)]));
     }
-    s.push_str("  }\n}\n");
-    s
+    r
 }
 
 /// What the man in the middle offers one TLS connection.
@@ -349,10 +313,16 @@ impl Interceptor {
             rules: None,
             task,
         };
-        // the table is made last: until the listener exists, nothing is redirected to it
-        delete_table(table);
+        // the table is made last: until the listener exists, nothing is redirected to it;
+        // one transaction replaces a table of the same name if one is left
         let ntp_port = me.ntp.as_ref().map(|n| n.addr.port());
-        nft(&ruleset(table, iface, device, bench, addr.port(), kept, ntp_port))?;
+        super::nftables::replace_table(table, &rules(iface, device, bench, addr.port(), kept, ntp_port)).map_err(
+            |e| {
+                format!(
+                    "{e} (the bench answers other connections through nftables: is the nf_tables module available?)"
+                )
+            },
+        )?;
         me.rules = Some(Rules { table: table.into() });
         Ok(me)
     }
@@ -953,32 +923,77 @@ pub fn supported(ip: IpAddr) -> Option<Ipv4Addr> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_ruleset_matches_only_the_device_on_its_link() {
-        let r = ruleset(
-            "certbench-1-0",
+    fn sample() -> NatRules {
+        rules(
             "cb1h0",
             Ipv4Addr::new(198, 18, 0, 2),
             Ipv4Addr::new(198, 18, 0, 1),
             4000,
             &[8883, 1883],
             Some(4123),
-        );
-        for line in r
-            .lines()
-            .filter(|l| l.contains("redirect") || l.contains("accept;") || l.contains("dport {"))
-        {
-            if line.contains("policy accept") {
-                continue;
-            }
-            assert!(
-                line.contains("iifname \"cb1h0\" ip saddr 198.18.0.2"),
-                "every rule is the device's: {line}"
+        )
+    }
+
+    #[test]
+    fn the_rules_match_only_the_device_on_its_link() {
+        use super::super::nftables::Expr::*;
+        let r = sample();
+        for rule in &r {
+            assert_eq!(
+                rule[..2],
+                [IifName("cb1h0".into()), Saddr(Ipv4Addr::new(198, 18, 0, 2), true)],
+                "every rule is the device's: {rule:?}"
             );
         }
-        assert!(r.contains("tcp dport { 8883, 1883 } accept"), "{r}");
-        assert!(r.contains("meta l4proto tcp redirect to :4000"), "{r}");
-        assert!(r.contains("udp dport 123 redirect to :4123"), "{r}");
+        assert!(r.iter().any(|x| x.ends_with(&[Dport(8883), Accept])), "{r:?}");
+        assert!(r.iter().any(|x| x.ends_with(&[L4Proto(6), Redirect(4000)])), "{r:?}");
+        assert!(
+            r.iter()
+                .any(|x| x.ends_with(&[L4Proto(17), Dport(123), Redirect(4123)])),
+            "{r:?}"
+        );
+    }
+
+    /// The table as the kernel holds it, read back by Debian's `nft`: the rules given,
+    /// in order; replacing it leaves one table; deleting it leaves none (root).
+    #[test]
+    fn the_table_written_over_netlink_reads_back_in_nft_as_the_rules_given() {
+        if !crate::gateway::netns::is_root() || std::process::Command::new("nft").arg("--version").output().is_err() {
+            eprintln!("skipped: needs root and nft");
+            return;
+        }
+        let table = format!("certbench-{}-test", std::process::id());
+        super::super::nftables::replace_table(&table, &sample()).unwrap();
+        super::super::nftables::replace_table(&table, &sample()).unwrap();
+        let out = std::process::Command::new("nft")
+            .args(["list", "table", "ip", &table])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        delete_table(&table);
+        let rules: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("iifname"))
+            .collect();
+        let from = "iifname \"cb1h0\" ip saddr 198.18.0.2";
+        assert_eq!(
+            rules,
+            [
+                format!("{from} ip daddr 198.18.0.1 tcp dport 8883 accept"),
+                format!("{from} ip daddr 198.18.0.1 tcp dport 1883 accept"),
+                format!("{from} meta l4proto tcp redirect to :4000"),
+                format!("{from} ip daddr != 198.18.0.1 udp dport 53 redirect to :53"),
+                format!("{from} udp dport 123 redirect to :4123"),
+            ],
+            "{text}"
+        );
+        assert!(
+            text.contains("type nat hook prerouting priority dstnat; policy accept;"),
+            "{text}"
+        );
+        assert!(!tables().contains(&table), "the table was deleted");
+        delete_table(&table); // a table already gone is no error
     }
 
     /// A hello offering only old versions meets the old-TLS offer and leaves the

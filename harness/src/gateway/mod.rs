@@ -12,6 +12,7 @@ pub mod flows;
 pub mod intercept;
 mod netlink;
 pub mod netns;
+mod nftables;
 pub mod ntp;
 pub mod pcapng;
 pub mod scan;

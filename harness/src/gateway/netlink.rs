@@ -44,13 +44,13 @@ const HEADER: usize = 16;
 const ANSWER: Duration = Duration::from_secs(5);
 
 /// One netlink message being built: header, the family's fixed part, attributes.
-struct Message {
+pub(super) struct Message {
     buf: Vec<u8>,
     nests: Vec<usize>,
 }
 
 impl Message {
-    fn new(kind: u16, flags: u16) -> Message {
+    pub(super) fn new(kind: u16, flags: u16) -> Message {
         let mut buf = vec![0u8; HEADER];
         buf[4..6].copy_from_slice(&kind.to_ne_bytes());
         buf[6..8].copy_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
@@ -72,7 +72,13 @@ impl Message {
         self
     }
 
-    fn attr(&mut self, kind: u16, data: &[u8]) -> &mut Self {
+    /// The family's fixed header (or any bytes) as they are.
+    pub(super) fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(bytes);
+        self
+    }
+
+    pub(super) fn attr(&mut self, kind: u16, data: &[u8]) -> &mut Self {
         let len = u16::try_from(4 + data.len()).unwrap_or(u16::MAX);
         self.buf.extend_from_slice(&len.to_ne_bytes());
         self.buf.extend_from_slice(&kind.to_ne_bytes());
@@ -81,20 +87,25 @@ impl Message {
         self
     }
 
-    fn name(&mut self, kind: u16, name: &str) -> &mut Self {
+    /// A 32-bit value in network byte order (nf_tables' integers).
+    pub(super) fn be32(&mut self, kind: u16, v: u32) -> &mut Self {
+        self.attr(kind, &v.to_be_bytes())
+    }
+
+    pub(super) fn name(&mut self, kind: u16, name: &str) -> &mut Self {
         let mut z = name.as_bytes().to_vec();
         z.push(0);
         self.attr(kind, &z)
     }
 
-    fn begin(&mut self, kind: u16) -> &mut Self {
+    pub(super) fn begin(&mut self, kind: u16) -> &mut Self {
         self.nests.push(self.buf.len());
         self.buf.extend_from_slice(&[0, 0]);
         self.buf.extend_from_slice(&kind.to_ne_bytes());
         self
     }
 
-    fn end(&mut self) -> &mut Self {
+    pub(super) fn end(&mut self) -> &mut Self {
         if let Some(at) = self.nests.pop() {
             let len = u16::try_from(self.buf.len() - at).unwrap_or(u16::MAX);
             self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
@@ -124,14 +135,13 @@ fn os(what: &str) -> io::Error {
 impl Netlink {
     /// Opens one in the calling thread's network namespace.
     pub(crate) fn open() -> io::Result<Netlink> {
+        Self::open_protocol(libc::NETLINK_ROUTE)
+    }
+
+    /// A socket of another netlink family (`NETLINK_NETFILTER` for nf_tables).
+    pub(super) fn open_protocol(protocol: i32) -> io::Result<Netlink> {
         // SAFETY: socket(2) with constant arguments; the fd is owned below
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
+        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol) };
         if fd < 0 {
             return Err(os("netlink socket"));
         }
@@ -175,50 +185,24 @@ impl Netlink {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let out = msg.finish(seq);
-        // SAFETY: send(2) of a buffer we own, of its length
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), out.as_ptr().cast(), out.len(), 0) };
-        if n < 0 || n as usize != out.len() {
-            return Err(os(&format!("{what}: netlink send")));
-        }
+        self.send(&out, what)?;
         let mut buf = vec![0u8; 32 * 1024];
         loop {
-            // SAFETY: recv(2) into a buffer we own, of its length
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
+            let got = self.read(&mut buf, what)?;
+            for (kind, their, body) in messages(&buf[..got]) {
+                if their != seq {
                     continue;
                 }
-                let why = if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
-                    format!("the kernel did not answer within {}s", ANSWER.as_secs())
-                } else {
-                    e.to_string()
-                };
-                return Err(io::Error::new(e.kind(), format!("{what}: {why}")));
-            }
-            let mut at = 0usize;
-            let got = &buf[..n as usize];
-            while at + HEADER <= got.len() {
-                let len = u32::from_ne_bytes([got[at], got[at + 1], got[at + 2], got[at + 3]]) as usize;
-                let kind = u16::from_ne_bytes([got[at + 4], got[at + 5]]);
-                let their = u32::from_ne_bytes([got[at + 8], got[at + 9], got[at + 10], got[at + 11]]);
-                if len < HEADER || at + len > got.len() {
-                    break;
-                }
-                let body = &got[at + HEADER..at + len];
-                if their == seq {
-                    if kind == NLMSG_ERROR {
-                        let code = body
-                            .get(..4)
-                            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                            .unwrap_or(0);
-                        if code != 0 {
-                            return Ok(Err(-code));
-                        }
+                if kind == NLMSG_ERROR {
+                    let code = body
+                        .get(..4)
+                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                        .unwrap_or(0);
+                    if code != 0 {
+                        return Ok(Err(-code));
                     }
-                    return Ok(Ok(body.to_vec()));
                 }
-                at += (len + 3) & !3;
+                return Ok(Ok(body.to_vec()));
             }
         }
     }
@@ -233,6 +217,132 @@ impl Netlink {
 
     fn ack(&mut self, msg: Message, what: &str) -> io::Result<()> {
         self.request(msg, what).map(|_| ())
+    }
+
+    /// Sends `msgs` as one nfnetlink transaction (between batch begin and end, for the
+    /// subsystem `subsys`): all of them take effect or none. Each asks for its
+    /// acknowledgement; the first refusal is the error, naming `what`.
+    pub(super) fn batch(&mut self, subsys: u16, msgs: Vec<Message>, what: &str) -> io::Result<()> {
+        const BATCH_BEGIN: u16 = 16;
+        const BATCH_END: u16 = 17;
+        let frame = |kind: u16| {
+            let mut m = Message::new(kind, 0);
+            m.raw(&[libc::AF_UNSPEC as u8, 0]).raw(&subsys.to_be_bytes());
+            m
+        };
+        let mut out = Vec::new();
+        let mut asked = Vec::new();
+        let all = std::iter::once(frame(BATCH_BEGIN))
+            .chain(msgs.into_iter().map(|mut m| {
+                let flags = u16::from_ne_bytes([m.buf[6], m.buf[7]]) | NLM_F_ACK;
+                m.buf[6..8].copy_from_slice(&flags.to_ne_bytes());
+                m
+            }))
+            .chain(std::iter::once(frame(BATCH_END)));
+        for m in all {
+            self.seq = self.seq.wrapping_add(1);
+            let acked = m
+                .buf
+                .get(6..8)
+                .is_some_and(|f| u16::from_ne_bytes([f[0], f[1]]) & NLM_F_ACK != 0);
+            if acked {
+                asked.push(self.seq);
+            }
+            out.extend_from_slice(&m.finish(self.seq));
+        }
+        self.send(&out, what)?;
+        let mut buf = vec![0u8; 32 * 1024];
+        while !asked.is_empty() {
+            for (seq, code) in self.receive(&mut buf, what)? {
+                if code != 0 {
+                    let e = io::Error::from_raw_os_error(-code);
+                    return Err(io::Error::new(e.kind(), format!("{what}: {e}")));
+                }
+                asked.retain(|s| *s != seq);
+            }
+        }
+        Ok(())
+    }
+
+    /// One read: the (sequence number, errno) of every acknowledgement or error in it.
+    fn receive(&mut self, buf: &mut [u8], what: &str) -> io::Result<Vec<(u32, i32)>> {
+        let got = self.read(buf, what)?;
+        let mut out = Vec::new();
+        for (kind, seq, body) in messages(&buf[..got]) {
+            if kind == NLMSG_ERROR {
+                out.push((
+                    seq,
+                    body.get(..4)
+                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                        .unwrap_or(0),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A dump request's answers (their bodies), up to the kernel's end-of-dump message.
+    pub(super) fn dump(&mut self, mut msg: Message, what: &str) -> io::Result<Vec<Vec<u8>>> {
+        const NLM_F_DUMP: u16 = 0x300;
+        const NLMSG_DONE: u16 = 3;
+        let flags = u16::from_ne_bytes([msg.buf[6], msg.buf[7]]) | NLM_F_DUMP;
+        msg.buf[6..8].copy_from_slice(&flags.to_ne_bytes());
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let out = msg.finish(seq);
+        self.send(&out, what)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut bodies = Vec::new();
+        loop {
+            let got = self.read(&mut buf, what)?;
+            for (kind, their, body) in messages(&buf[..got]) {
+                if their != seq {
+                    continue;
+                }
+                match kind {
+                    NLMSG_DONE => return Ok(bodies),
+                    NLMSG_ERROR => {
+                        let code = body
+                            .get(..4)
+                            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                            .unwrap_or(0);
+                        let e = io::Error::from_raw_os_error(-code);
+                        return Err(io::Error::new(e.kind(), format!("{what}: {e}")));
+                    }
+                    _ => bodies.push(body.to_vec()),
+                }
+            }
+        }
+    }
+
+    fn send(&self, out: &[u8], what: &str) -> io::Result<()> {
+        // SAFETY: send(2) of a buffer we own, of its length
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), out.as_ptr().cast(), out.len(), 0) };
+        if n < 0 || n as usize != out.len() {
+            return Err(os(&format!("{what}: netlink send")));
+        }
+        Ok(())
+    }
+
+    /// One recv(2), retried when interrupted; a timeout names the request.
+    fn read(&mut self, buf: &mut [u8], what: &str) -> io::Result<usize> {
+        loop {
+            // SAFETY: recv(2) into a buffer we own, of its length
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            let why = if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+                format!("the kernel did not answer within {}s", ANSWER.as_secs())
+            } else {
+                e.to_string()
+            };
+            return Err(io::Error::new(e.kind(), format!("{what}: {why}")));
+        }
     }
 
     /// The index of link `name` in this socket's namespace.
@@ -310,6 +420,39 @@ impl Netlink {
             )),
         }
     }
+}
+
+/// The messages in one datagram: (type, sequence number, body after the header).
+fn messages(got: &[u8]) -> Vec<(u16, u32, &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at + HEADER <= got.len() {
+        let len = u32::from_ne_bytes([got[at], got[at + 1], got[at + 2], got[at + 3]]) as usize;
+        let kind = u16::from_ne_bytes([got[at + 4], got[at + 5]]);
+        let seq = u32::from_ne_bytes([got[at + 8], got[at + 9], got[at + 10], got[at + 11]]);
+        if len < HEADER || at + len > got.len() {
+            break;
+        }
+        out.push((kind, seq, &got[at + HEADER..at + len]));
+        at += (len + 3) & !3;
+    }
+    out
+}
+
+/// The attributes of a message body after its fixed header of `skip` bytes: (type, data).
+pub(super) fn attributes(body: &[u8], skip: usize) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    let mut at = skip;
+    while at + 4 <= body.len() {
+        let len = usize::from(u16::from_ne_bytes([body[at], body[at + 1]]));
+        let kind = u16::from_ne_bytes([body[at + 2], body[at + 3]]) & 0x3fff;
+        if len < 4 || at + len > body.len() {
+            break;
+        }
+        out.push((kind, &body[at + 4..at + len]));
+        at += (len + 3) & !3;
+    }
+    out
 }
 
 #[cfg(test)]
