@@ -70,8 +70,19 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Whether `pid` is a running certbench: a zombie (killed, not yet reaped: where PID 1
+/// of a container does not reap, for as long as it lives) is not.
 fn alive_certbench(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim().starts_with("certbench"))
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "PID (COMM) STATE …": COMM may hold spaces and parentheses, so split at the last ')'
+    let Some((head, tail)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let comm = head.split_once('(').map(|(_, c)| c).unwrap_or("");
+    let state = tail.split_whitespace().next().unwrap_or("");
+    comm.starts_with("certbench") && state != "Z" && state != "X"
 }
 
 /// Removes namespaces (and the device processes in them) left by certbench runs that
@@ -349,6 +360,47 @@ impl Drop for DeviceNet {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A certbench killed but not yet reaped (a zombie, as under a container's PID 1 that
+    /// reaps nothing) left its namespaces to clean: it is not alive; a running one is.
+    #[test]
+    fn a_zombie_certbench_is_not_alive_and_a_running_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        // a copy of a program under a certbench name; spawning retries "text file busy" (a
+        // fork in another test thread may hold the copy's write end for a moment)
+        let spawn = |prog: &str, name: &str, args: &[&str]| {
+            let p = dir.path().join(name);
+            std::fs::copy(prog, &p).unwrap();
+            let mut tries = 0;
+            loop {
+                match Command::new(&p).args(args).spawn() {
+                    Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    other => break other.unwrap(),
+                }
+            }
+        };
+        let mut running = spawn("/bin/sleep", "certbench-sleep", &["30"]);
+        let mut zombie = spawn("/bin/true", "certbench-true", &[]);
+        let state = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(')').map(|(_, t)| t.trim().chars().next()))
+                .flatten()
+        };
+        let t0 = std::time::Instant::now();
+        while state(zombie.id()) != Some('Z') && t0.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(state(zombie.id()), Some('Z'), "the child exited unreaped");
+        assert!(!alive_certbench(zombie.id()), "a zombie is not a live run");
+        assert!(alive_certbench(running.id()), "a running certbench is");
+        running.kill().unwrap();
+        running.wait().unwrap();
+        zombie.wait().unwrap();
+    }
 
     #[test]
     fn a_namespace_comes_and_goes_with_its_link() {
