@@ -321,6 +321,11 @@ async fn teardown(bench: &mut Bench, out_dir: &Path, reporters: &mut Reporters) 
         let _ = std::fs::write(out_dir.join("console-full.log"), text);
         c.close();
     }
+    // the namespace goes on a blocking thread: its removal waits on the kernel (RTNL, RCU)
+    // for tens of milliseconds, which on a runtime worker would hold up every other board
+    if let Some(net) = bench.gateway.net.take() {
+        let _ = tokio::task::spawn_blocking(move || drop(net)).await;
+    }
 }
 
 /// What the report says about the lab, the bench and departures from the method.

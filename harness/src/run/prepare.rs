@@ -455,7 +455,17 @@ pub(super) async fn open_link(
             i
         }
         Some(Link::Namespace) => {
-            match crate::gateway::netns::DeviceNet::create(device.unit.as_ref().and_then(|u| u.mac)) {
+            // made on a blocking thread: the kernel's part (RTNL, RCU) is tens of milliseconds
+            // of waiting, which on a runtime worker would hold up every other board's task
+            let mac = device.unit.as_ref().and_then(|u| u.mac);
+            let made = tokio::task::spawn_blocking(move || crate::gateway::netns::DeviceNet::create(mac))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::gateway::netns::NetnsError::Netlink(std::io::Error::other(
+                        e.to_string(),
+                    )))
+                });
+            match made {
                 Ok(n) => {
                     let ip = std::net::IpAddr::V4(n.device_ip);
                     let bench_ip = std::net::IpAddr::V4(n.host_ip);
