@@ -565,6 +565,91 @@ fn a_namespace_left_by_a_killed_run_is_removed_with_its_device_by_the_next_run()
         .status();
 }
 
+/// A lab run of eight boards killed with SIGKILL and left unreaped (a zombie, as under a
+/// container's PID 1 that reaps nothing) leaves eight namespaces, links, interception tables
+/// and boards; the next run removes every one of them.
+#[test]
+fn a_killed_many_board_run_left_a_zombie_is_cleaned_by_the_next_run() {
+    if !ready() || !tools_ready(&["nft"]) {
+        return;
+    }
+    const BOARDS: usize = 8;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut lab = format!("lock_dir: {}\nboards:\n", dir.path().join("locks").display());
+    for i in 1..=BOARDS {
+        lab.push_str(&format!(
+            "  - {{ name: kill9b{i}, profile: {} }}\n",
+            repo().join("devices/simboard-slow-boot.yaml").display()
+        ));
+    }
+    std::fs::write(dir.path().join("lab.yaml"), lab).expect("lab");
+    let mut child = Command::new(bin())
+        .current_dir(repo())
+        .args([
+            "run",
+            "--skip-setup",
+            "-s",
+            "scenarios/password-reset-enforcement.yaml",
+            "--inventory",
+        ])
+        .arg(dir.path().join("lab.yaml"))
+        .arg("--out")
+        .arg(dir.path().join("r1"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let text = |cmd: &[&str]| {
+        String::from_utf8_lossy(&Command::new(cmd[0]).args(&cmd[1..]).output().expect("run").stdout).into_owned()
+    };
+    let namespaces = || {
+        text(&["ip", "netns", "list"])
+            .lines()
+            .filter(|l| l.starts_with(&format!("certbench-{pid}-")))
+            .count()
+    };
+    let links = || text(&["ip", "-o", "link"]).matches(&format!(": cb{pid}h")).count();
+    let tables = || {
+        text(&["nft", "list", "tables", "ip"])
+            .matches(&format!("table ip certbench-{pid}-"))
+            .count()
+    };
+    // the boards' command lines name their work folders, `…-kill9b<N>/simboard.tty`
+    let boards = || text(&["pgrep", "-f", "kill9b[0-9]+/simboard[.]tty"]).lines().count();
+    let t0 = std::time::Instant::now();
+    let all_up = || (namespaces(), links(), tables(), boards()) == (BOARDS, BOARDS, BOARDS, BOARDS);
+    while !all_up() && t0.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        (namespaces(), links(), tables(), boards()),
+        (BOARDS, BOARDS, BOARDS, BOARDS),
+        "every board is up on its link"
+    );
+    // SAFETY: SIGKILL to the child this test spawned; not reaped until the end (a zombie)
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let t0 = std::time::Instant::now();
+    let zombie = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, t)| t.trim_start().starts_with('Z')))
+    };
+    while !zombie() && t0.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(zombie(), "the killed run is a zombie until reaped");
+    assert_eq!(
+        (namespaces(), links(), tables(), boards()),
+        (BOARDS, BOARDS, BOARDS, BOARDS),
+        "a SIGKILLed run cleans nothing: its boards outlive it"
+    );
+    // the next run (any device with a namespace) removes all of it, boards included
+    let (c, _, _d, out) = run_only("fixtures/devices/netdev-quiet.yaml", &["open-ports"]);
+    assert_eq!(c["open-ports"].status, "pass", "{out}");
+    assert_eq!((namespaces(), links(), tables(), boards()), (0, 0, 0, 0), "all removed");
+    let _ = child.wait();
+}
+
 /// The simulated board in its namespace: the good board (telnet and web inside TLS, updates
 /// over HTTPS, MQTT over TLS) passes; each network flaw turns its checks red, named.
 #[rstest::rstest]
