@@ -638,11 +638,8 @@ fn a_killed_many_board_run_left_a_zombie_is_cleaned_by_the_next_run() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(zombie(), "the killed run is a zombie until reaped");
-    assert_eq!(
-        (namespaces(), links(), tables(), boards()),
-        (BOARDS, BOARDS, BOARDS, BOARDS),
-        "a SIGKILLed run cleans nothing: its boards outlive it"
-    );
+    // (a SIGKILLed run cleans nothing; not asserted here, because another test's run that
+    // starts now is a "next run" too and may already be removing what it left)
     // the next run (any device with a namespace) removes all of it, boards included
     let (c, _, _d, out) = run_only("fixtures/devices/netdev-quiet.yaml", &["open-ports"]);
     assert_eq!(c["open-ports"].status, "pass", "{out}");
