@@ -2,10 +2,9 @@
 //! profile, the environment or a file), the lab's default-credential list
 //! (`default_credentials:`, `user:password` lines) and other units' certificates.
 
-use std::path::Path;
-
-use super::profile::{RawLab, RawProfile, SecretSource};
+use super::profile::{RawLab, RawProfile};
 use super::resolver::Resolver;
+use super::secret::secret;
 use super::yaml::{self, InputError};
 
 #[derive(Debug, Clone)]
@@ -26,29 +25,6 @@ pub fn factory(rx: &Resolver, raw: &RawProfile, skip: bool) -> Option<Login> {
         Err(msg) => {
             rx.error(InputError::new(rx.file, None, "credentials.factory.password", msg));
             None
-        }
-    }
-}
-
-pub(super) fn secret(base: &Path, src: &SecretSource, skip: bool) -> Result<String, String> {
-    if skip {
-        return Ok(String::new());
-    }
-    match src {
-        SecretSource::Value(v) => Ok(v.clone()),
-        SecretSource::Env(name) => std::env::var(name)
-            .map_err(|_| format!("environment variable {name} is not set (it holds the factory password)")),
-        SecretSource::File(p) => {
-            let path = if p.is_absolute() { p.clone() } else { base.join(p) };
-            crate::util::read_user_file(&path, &[base], crate::util::limits::TEXT)
-                .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| {
-                    format!(
-                        "cannot read secret file {}: {e} (keep secrets beside the file that names them, or use env:)",
-                        path.display()
-                    )
-                })
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod privacy;
 pub mod profile;
 pub mod resolver;
 pub mod scenario;
+pub mod secret;
 pub mod secure_boot;
 pub mod services;
 pub mod signoff;

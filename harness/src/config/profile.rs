@@ -11,6 +11,7 @@ use super::duration::Dur;
 use super::yaml::Loc;
 
 use super::common::{Declaration, RawCommand, RawTrust};
+use super::secret::SecretSource;
 use crate::model::Identity;
 
 /// A device profile, as written.
@@ -320,16 +321,6 @@ pub struct RawCredentials {
 pub struct RawLogin {
     pub user: String,
     pub password: SecretSource,
-}
-
-/// Where a secret comes from. Prefer `env` or `file` for real boards so the secret is
-/// never committed; `value` is for simulators.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum SecretSource {
-    Env(String),
-    File(PathBuf),
-    Value(String),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::profile::SecretSource;
 use super::resolver::Resolver;
+use super::secret::SecretSource;
 use super::yaml::{InputError, Loc};
 use crate::model::unit::{Unit, parse_mac};
 
@@ -57,7 +57,7 @@ pub fn resolve(rx: &Resolver, raw: &[RawUnit], skip: bool) -> Vec<Unit> {
             );
         }
         let password = match &u.factory_password {
-            Some(src) => match super::credentials::secret(rx.lab_base(), src, skip) {
+            Some(src) => match super::secret::secret(rx.lab_base(), src, skip) {
                 Ok(p) if p.is_empty() && !skip => {
                     rx.error(InputError::new(
                         &rx.lab_file,
