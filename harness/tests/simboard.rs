@@ -758,13 +758,18 @@ fn missing_or_stale_vulnerability_data_and_a_missing_sbom_decide_nothing_or_fail
         let text = text.replace("\"dateReleased\": \"2026-12-07", "\"dateReleased\": \"2025-12-01");
         std::fs::write(data.join(f), text).expect("write");
     }
+    // the lab's units come along (their label passwords beside the lab file); one unit runs
+    std::fs::create_dir_all(lab.path().join("simboard-units")).expect("mkdir");
+    for e in std::fs::read_dir(src.join("simboard-units")).expect("units").flatten() {
+        std::fs::copy(e.path(), lab.path().join("simboard-units").join(e.file_name())).expect("copy");
+    }
     let yaml = std::fs::read_to_string(src.join("simboard.yaml")).expect("lab");
     let stale = lab.path().join("stale.yaml");
     std::fs::write(&stale, yaml.replace("max_age_days: 36500", "max_age_days: 7")).expect("write");
     let (cases, _code, _dir, out) = run_only_with(
         "devices/simboard.yaml",
         &VULN_SCENARIOS[..1],
-        &["--lab", stale.to_str().expect("utf8")],
+        &["--lab", stale.to_str().expect("utf8"), "--unit", "sb-0001"],
     );
     let c = &cases["vulnerabilities-known"];
     assert_eq!(c.status, "error", "{c:?}\n{out}");
