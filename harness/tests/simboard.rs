@@ -1199,6 +1199,9 @@ fn a_signal_stops_every_unit_and_leaves_the_models_results_whole() {
     let mut child = std::process::Command::new(bin())
         .current_dir(repo())
         .args(["run", "--skip-setup", "--lab", "devices/labs/simboard.yaml"])
+        // its own lock folder: the other tests running units of the same lab at the same
+        // time hold those units' locks (a lab's lock is per unit), and would make it wait
+        .env("TMPDIR", dir.path())
         .args([
             "--only",
             "brute-force-protection",
