@@ -194,10 +194,7 @@ impl Netlink {
                     continue;
                 }
                 if kind == NLMSG_ERROR {
-                    let code = body
-                        .get(..4)
-                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                        .unwrap_or(0);
+                    let code = error_code(body);
                     if code != 0 {
                         return Ok(Err(-code));
                     }
@@ -209,10 +206,7 @@ impl Netlink {
 
     /// Sends `msg`; the kernel's refusal is an error naming `what` and its errno.
     fn request(&mut self, msg: Message, what: &str) -> io::Result<Vec<u8>> {
-        self.exchange(msg, what)?.map_err(|errno| {
-            let e = io::Error::from_raw_os_error(errno);
-            io::Error::new(e.kind(), format!("{what}: {e}"))
-        })
+        self.exchange(msg, what)?.map_err(|errno| refused(what, errno))
     }
 
     fn ack(&mut self, msg: Message, what: &str) -> io::Result<()> {
@@ -255,8 +249,7 @@ impl Netlink {
         while !asked.is_empty() {
             for (seq, code) in self.receive(&mut buf, what)? {
                 if code != 0 {
-                    let e = io::Error::from_raw_os_error(-code);
-                    return Err(io::Error::new(e.kind(), format!("{what}: {e}")));
+                    return Err(refused(what, -code));
                 }
                 asked.retain(|s| *s != seq);
             }
@@ -270,12 +263,7 @@ impl Netlink {
         let mut out = Vec::new();
         for (kind, seq, body) in messages(&buf[..got]) {
             if kind == NLMSG_ERROR {
-                out.push((
-                    seq,
-                    body.get(..4)
-                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                        .unwrap_or(0),
-                ));
+                out.push((seq, error_code(body)));
             }
         }
         Ok(out)
@@ -302,12 +290,8 @@ impl Netlink {
                 match kind {
                     NLMSG_DONE => return Ok(bodies),
                     NLMSG_ERROR => {
-                        let code = body
-                            .get(..4)
-                            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                            .unwrap_or(0);
-                        let e = io::Error::from_raw_os_error(-code);
-                        return Err(io::Error::new(e.kind(), format!("{what}: {e}")));
+                        let code = error_code(body);
+                        return Err(refused(what, -code));
                     }
                     _ => bodies.push(body.to_vec()),
                 }
@@ -414,12 +398,22 @@ impl Netlink {
         let what = format!("delete link {name}");
         match self.exchange(m, &what)? {
             Ok(_) | Err(libc::ENODEV) => Ok(()),
-            Err(errno) => Err(io::Error::new(
-                io::Error::from_raw_os_error(errno).kind(),
-                format!("{what}: {}", io::Error::from_raw_os_error(errno)),
-            )),
+            Err(errno) => Err(refused(&what, errno)),
         }
     }
+}
+
+/// The (negative) errno an `NLMSG_ERROR` message carries; 0 is an acknowledgement.
+fn error_code(body: &[u8]) -> i32 {
+    body.get(..4)
+        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0)
+}
+
+/// The kernel refused request `what` with `errno`: an error of that kind naming both.
+fn refused(what: &str, errno: i32) -> io::Error {
+    let e = io::Error::from_raw_os_error(errno);
+    io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 /// The messages in one datagram: (type, sequence number, body after the header).
