@@ -5,7 +5,9 @@
  * shell. The password lives in RAM only (like many small devices that keep it unhashed);
  * QEMU's gdbstub is its debug port, and it is not locked.
  *
- * Built with Debian's gcc-arm-none-eabi, no C library: see Makefile.
+ * It runs from the application slot (linked at 0x8100, after its image header), started by
+ * the boot stage in boot/ once the image's signature verifies. Built with Debian's
+ * gcc-arm-none-eabi, no C library: see Makefile.
  */
 #include <stdint.h>
 
@@ -16,9 +18,19 @@
 #define FR_RXFE (1u << 4)
 #define FR_TXFF (1u << 5)
 
+#ifndef FIRMWARE_VERSION
 #define FIRMWARE_VERSION "1.0.0"
+#endif
 #define FACTORY_USER "admin"
 #define FACTORY_PASSWORD "qboard-factory"
+
+/* The release notes the image carries: data the firmware never executes, the bulk of the
+ * signed payload (so a flipped byte in the middle of the image changes data, not code, and
+ * a boot stage that does not verify runs the altered image and says its version). */
+#define NOTE "qboard firmware " FIRMWARE_VERSION ": console login, forced password change, shell. "
+#define NOTE4 NOTE NOTE NOTE NOTE
+#define NOTE16 NOTE4 NOTE4 NOTE4 NOTE4
+__attribute__((section(".notes"), used)) static const char notes[] = NOTE16 NOTE16 NOTE16 NOTE16 NOTE16 NOTE16;
 
 /* RAM-resident credentials: what a debugger can read off an unlocked part. */
 static char password[64];

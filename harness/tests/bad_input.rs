@@ -216,9 +216,11 @@ fn missing_referenced_files_are_named_by_validate_and_spoil_only_their_checks() 
     assert!(by("doc-privacy-policy").message.contains("cannot read"), "{cases:?}");
 }
 
-/// A device may declare several update delivery paths; declaring none is an input error.
+/// A device may declare several update delivery paths, or none (its images only, e.g. for
+/// secure boot): then it has no update mechanism and the update checks FAIL, never pass or
+/// go unplanned.
 #[test]
-fn several_update_delivery_paths_may_be_declared_but_not_none() {
+fn several_update_delivery_paths_may_be_declared_and_none_is_no_update_mechanism() {
     let dir = tempfile::tempdir().expect("tempdir");
     let profile = |delivery: &str| {
         format!(
@@ -241,12 +243,18 @@ fn several_update_delivery_paths_may_be_declared_but_not_none() {
     let none = dir.path().join("none.yaml");
     std::fs::write(&none, profile("    {}")).expect("write");
     let o = certbench(&["validate", none.to_str().expect("utf8")]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("update.delivery") && text(&o).contains("no delivery path"),
-        "{}",
-        text(&o)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = Certbench::profile(&none)
+        .only("update-auto-default")
+        .only("update-signature")
+        .run();
+    let cases = r.by_id();
+    let auto = &cases["update-auto-default"];
+    assert_eq!(auto.status, "failure", "{auto:?}\n{}", r.log);
+    assert!(auto.message.contains("no update mechanism"), "{auto:?}");
+    // the image's own signature is still judged (here: no readable scheme, not tested)
+    assert_eq!(cases["update-signature"].status, "error", "{}", r.log);
+    assert_eq!(r.code, Some(1), "a FAIL decides the exit code: {}", r.log);
 }
 
 /// Special files are refused at once, never read until memory runs out or forever.

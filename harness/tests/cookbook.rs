@@ -157,15 +157,20 @@ fn an_mqtt_sensor_without_inbound_services() {
 }
 
 /// A microcontroller with a debug port and a console login: the console's login forces a
-/// change (PWD-01), and the open debug port gives its flash away (ATK-03 FAIL).
+/// change (PWD-01), the open debug port gives its flash away (ATK-03 FAIL), and secure boot
+/// refuses an image written through it (UPD-10).
 #[test]
 fn an_mcu_with_a_debug_port() {
-    if !tools_ready(&["qemu-system-arm", "arm-none-eabi-gcc", "make"]) {
+    if !tools_ready(&["qemu-system-arm", "arm-none-eabi-gcc", "make", "signify-openbsd"]) {
         return;
     }
     let (cases, _) = run(
         "mcu-debug-port",
-        &[("password-reset-enforcement", "pass"), ("debug-port-locked", "failure")],
+        &[
+            ("password-reset-enforcement", "pass"),
+            ("debug-port-locked", "failure"),
+            ("secure-boot", "pass"),
+        ],
     );
     assert!(
         cases["debug-port-locked"].message.starts_with("ATK-03"),

@@ -7,7 +7,90 @@ mod common;
 use common::*;
 
 fn qemu_ready() -> bool {
-    tools_ready(&["qemu-system-arm", "arm-none-eabi-gcc", "make"])
+    // (the boot stage is Rust for thumbv7m-none-eabi; images are signed with signify)
+    tools_ready(&[
+        "qemu-system-arm",
+        "arm-none-eabi-gcc",
+        "make",
+        "signify-openbsd",
+        "python3",
+    ])
+}
+
+/// Secure boot (UPD-10, 5.7-1) proven end to end on the emulated board: its boot stage
+/// verifies the application slot's Ed25519 signature. certbench writes the maker's valid
+/// image with one byte flipped in its payload at the slot through QEMU's gdbstub (GDB `M`
+/// packets, read back), power-cycles: the board refuses it and halts, saying so; the valid
+/// image written the same way boots 1.1.0 (the positive control); the baseline is put back.
+/// UPD-11 verifies the images' signify-made Ed25519 signature with the declared key.
+#[test]
+fn qemu_board_refuses_a_tampered_image_written_through_its_debug_port() {
+    if !qemu_ready() {
+        return;
+    }
+    let (cases, code, dir, log) = run_only("devices/qboard.yaml", &["secure-boot", "update-signature"]);
+    let sb = &cases["secure-boot"];
+    assert_eq!(sb.status, "pass", "{sb:?}\n{log}");
+    assert_eq!(cases["update-signature"].status, "pass", "{log}");
+    assert_eq!(code, Some(0), "{log}");
+    // what each PASS rests on, from the report
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results/report.json")).expect("report")).expect("json");
+    let detail = |id: &str, step: &str| -> String {
+        let checks = report["checks"].as_array().expect("checks");
+        let c = checks.iter().find(|c| c["result"]["id"] == id).expect("the check");
+        let steps = c["result"]["steps"].as_array().expect("steps");
+        let s = steps.iter().find(|s| s["name"] == step).expect("the step");
+        s["detail"].as_str().expect("detail").to_string()
+    };
+    let sb = detail("secure-boot", "secure_boot");
+    for said in [
+        "tampered image (one byte flipped in the payload) was refused",
+        "secure boot: refused the firmware",
+        "the valid image written the same way boots (1.1.0)",
+        "1.0.0 put back",
+    ] {
+        assert!(sb.contains(said), "{said:?} in {sb}");
+    }
+    let crypto = detail("update-signature", "update_crypto");
+    assert!(
+        crypto.contains("Ed25519") && crypto.contains("verified with the declared public key"),
+        "{crypto}"
+    );
+}
+
+/// The flawed board: the same images, a boot stage built to check nothing
+/// (`BOOT_FEATURES=boots-unsigned`). It runs the tampered image: UPD-10 FAIL naming the
+/// version it runs and how the image got there.
+#[test]
+fn qemu_board_whose_boot_stage_checks_nothing_fails_secure_boot() {
+    if !qemu_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = std::fs::read_to_string(repo().join("devices/qboard.yaml")).expect("profile");
+    let flawed = profile.replace("OUT={{workdir}}", "OUT={{workdir}} BOOT_FEATURES=boots-unsigned");
+    assert_ne!(flawed, profile, "the setup line builds the firmware");
+    std::fs::write(dir.path().join("qboard.yaml"), flawed).expect("write");
+    std::os::unix::fs::symlink(repo().join("devices/qboard"), dir.path().join("qboard")).expect("link");
+    let path = dir.path().join("qboard.yaml");
+    let (cases, code, _out, log) = run_only(path.to_str().expect("utf8"), &["secure-boot"]);
+    let sb = &cases["secure-boot"];
+    assert_eq!(sb.status, "failure", "{sb:?}\n{log}");
+    assert!(
+        sb.message.starts_with("UPD-10")
+            && sb.message.contains("booted the tampered image")
+            && sb.message.contains("written through the debug port at 0x8000")
+            && sb.message.contains("it runs 1.1.0 (was 1.0.0)"),
+        "{sb:?}"
+    );
+    // the positive control ran too, and the baseline was put back
+    assert!(
+        sb.message
+            .contains("the valid image written the same way boots (1.1.0)"),
+        "{sb:?}"
+    );
+    assert_eq!(code, Some(1), "{log}");
 }
 
 #[test]
@@ -74,7 +157,7 @@ fn an_unknown_chip_is_an_input_error_with_its_position() {
 }
 
 /// The GDB driver against QEMU's gdbstub directly: attach, halt, registers, memory that
-/// matches the firmware's vector table, reset via `monitor`, detach.
+/// matches the firmware's vector table, a flash write read back, reset via `monitor`, detach.
 #[test]
 fn gdb_driver_against_qemus_gdbstub() {
     use certbench::debug::DebugPort;
@@ -103,8 +186,11 @@ fn gdb_driver_against_qemus_gdbstub() {
             "-gdb",
         ])
         .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .arg("-kernel")
-        .arg(dir.path().join("qboard.elf"))
+        .arg("-device")
+        .arg(format!(
+            "loader,file={},addr=0,force-raw=on",
+            dir.path().join("flash.bin").display()
+        ))
         .spawn()
         .expect("qemu");
     for _ in 0..100 {
@@ -125,6 +211,14 @@ fn gdb_driver_against_qemus_gdbstub() {
         let mut sp = [0u8; 4];
         g.read(0, &mut sp)?;
         assert_eq!(u32::from_le_bytes(sp), 0x2001_0000);
+        // a write to flash is read back as written (how secure boot's image gets there)
+        let mut before = [0u8; 4];
+        g.read(0x8000, &mut before)?;
+        assert_eq!(&before, b"QBFW", "the application slot's image header");
+        g.write(0x8000, b"XBFW")?;
+        let mut after = [0u8; 4];
+        g.read(0x8000, &mut after)?;
+        assert_eq!(&after, b"XBFW");
         g.reset()?;
         g.resume()?;
         Ok(())

@@ -7,7 +7,7 @@ use super::resolver::Resolver;
 use super::secret::secret;
 use super::yaml::{self, InputError};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
     pub user: String,
     pub password: String,

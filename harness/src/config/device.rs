@@ -98,6 +98,14 @@ pub struct Device {
     pub unit: Option<crate::model::unit::Unit>,
 }
 
+impl Device {
+    /// Whether the device has an update path the bench can drive (`update.delivery`): the
+    /// update checks need one, and minimum requirement 2 fails without it.
+    pub fn has_update_mechanism(&self) -> bool {
+        self.update.as_ref().is_some_and(|u| !u.deliveries.is_empty())
+    }
+}
+
 /// Files the profile names that do not pass the gate every named file passes
 /// ([`crate::util::check_user_file`]: inside the profile's folder with links followed, a
 /// regular file, bounded). With `missing_too` (`certbench validate`) a missing file is an
@@ -340,7 +348,8 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     let dns_upstream = network::dns_upstream(&rx, &lab);
     let personal_data = super::personal::resolve(&rx, &raw.personal_data, &raw.services);
     let config_ops = super::config_ops::resolve(&rx, &raw.config_interfaces, &raw.services);
-    let secure_boot = super::secure_boot::resolve(&rx, raw.secure_boot.as_ref(), raw.update.is_some());
+    let secure_boot =
+        super::secure_boot::resolve(&rx, raw.secure_boot.as_ref(), raw.update.is_some(), raw.debug.is_some());
     let destinations = raw
         .privacy
         .as_ref()

@@ -117,8 +117,11 @@ pub enum Interface {
     MqttTls,
     /// The profile says how to break into the bootloader (console.boot_interrupt).
     BootInterrupt,
-    /// The device declares how it is updated (profile `update`).
+    /// The device declares how it is updated (profile `update` with a `delivery`).
     Update,
+    /// The maker's update images are declared (profile `update`, with or without a
+    /// delivery the bench can drive): for checks of the images themselves and of secure boot.
+    UpdateImages,
     /// ... and checks for updates by itself (update.delivery: pull).
     UpdatePull,
     /// ... and fetches updates over HTTPS from a host whose CA the bench can issue from.

@@ -19,8 +19,9 @@ use super::yaml::{self, InputError, Loc};
 #[serde(deny_unknown_fields)]
 pub struct RawUpdate {
     /// The update host name the device uses (the lab's DNS points it at the bench);
-    /// HTTPS certificates are issued for it.
-    pub host: String,
+    /// HTTPS certificates are issued for it. Needed with a delivery path.
+    #[serde(default)]
+    pub host: Option<Loc<String>>,
     /// Which CA the device trusts for HTTPS updates (as for `network.mqtt.trust`).
     #[serde(default)]
     pub trust: Option<RawTrust>,
@@ -34,7 +35,11 @@ pub struct RawUpdate {
     /// `public_key`; anything else is shown as declared, for a reviewer.
     #[serde(default)]
     pub signature: Option<Loc<crate::model::signature::Declared>>,
-    /// How the device is offered an update.
+    /// How the device is offered an update. None declared: the device has no update path
+    /// the bench can drive (e.g. only the maker's programmer through its debug port). The
+    /// update checks then FAIL for want of an update mechanism (minimum requirement 2),
+    /// while the images still serve secure boot (`secure_boot`) and the image checks.
+    #[serde(default)]
     pub delivery: RawDelivery,
     /// Path the bench serves images at; `{{image}}` is the image's name (default
     /// `/images/{{image}}.bin`).
@@ -158,7 +163,7 @@ pub struct RawImage {
 /// How the device can be offered an update: one or several paths. The update checks use
 /// the first declared (pull, console, mqtt in that order); UPD-01 always judges the
 /// device's own polling when `pull` is declared.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDelivery {
     /// The device polls its update host (played by the bench) for a manifest.
@@ -207,7 +212,8 @@ pub struct UpdateSpec {
     pub hostile: Vec<HostileImage>,
     pub layout: Layout,
     pub signature: Option<crate::model::signature::Declared>,
-    /// The declared delivery paths, in the order pull, console, mqtt (never empty).
+    /// The declared delivery paths, in the order pull, console, mqtt; empty when the device
+    /// has none the bench can drive.
     pub deliveries: Vec<Delivery>,
     pub image_path: Template,
     pub scheme: Scheme,
@@ -317,9 +323,9 @@ impl ImageName {
 }
 
 impl UpdateSpec {
-    /// The path the update checks use: the first declared.
-    pub fn delivery(&self) -> &Delivery {
-        &self.deliveries[0]
+    /// The path the update checks use: the first declared, if any.
+    pub fn delivery(&self) -> Option<&Delivery> {
+        self.deliveries.first()
     }
 
     /// The pull path (the device's own polling), when declared.
@@ -406,8 +412,28 @@ pub fn resolve(
             }
         }
     };
+    let host = match &raw.host {
+        Some(h) => h.value.clone(),
+        None if deliveries.is_empty() => String::new(),
+        None => {
+            let d = &raw.delivery;
+            let at = d.pull.as_ref().map(|p| p.manifest_path.pos);
+            let at = at.or(d.console.as_ref().map(|c| c.command.pos));
+            let at = at.or(d.mqtt.as_ref().map(|m| m.topic.pos));
+            errs.push(
+                InputError::new(
+                    file,
+                    at,
+                    "update.host",
+                    "a delivery path is declared and no update host name",
+                )
+                .with_hint("the name the device fetches updates from, e.g. updates.example.com (the bench plays it)"),
+            );
+            return None;
+        }
+    };
     Some(UpdateSpec {
-        host: raw.host.clone(),
+        host,
         trust,
         valid: valid?,
         hostile,
@@ -415,7 +441,7 @@ pub fn resolve(
         other_model: other_model.flatten(),
         layout,
         signature,
-        deliveries: if deliveries.is_empty() { return None } else { deliveries },
+        deliveries,
         image_path: image_path?,
         scheme: raw.scheme.unwrap_or(Scheme::Http),
         version_command: raw.version_command.clone(),
@@ -630,7 +656,7 @@ fn signature(
 }
 
 /// How the device is told of an update: pull (a manifest it polls), a console command, an
-/// MQTT message; at least one.
+/// MQTT message; none when the device has no update path the bench can drive.
 fn deliveries(file: &Path, raw: &RawUpdate, template: TemplateCheck<'_>, errs: &mut Vec<InputError>) -> Vec<Delivery> {
     let mut deliveries = Vec::new();
     if let Some(RawPull {
@@ -667,13 +693,6 @@ fn deliveries(file: &Path, raw: &RawUpdate, template: TemplateCheck<'_>, errs: &
         if let (Some(topic), Some(message)) = (t, m) {
             deliveries.push(Delivery::Mqtt { topic, message });
         }
-    }
-    let declared = raw.delivery.pull.is_some() || raw.delivery.console.is_some() || raw.delivery.mqtt.is_some();
-    if !declared {
-        errs.push(
-            InputError::new(file, None, "update.delivery", "no delivery path is declared")
-                .with_hint("declare at least one of pull, console, mqtt"),
-        );
     }
     deliveries
 }

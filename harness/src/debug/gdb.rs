@@ -241,7 +241,7 @@ impl DebugPort for GdbRemote {
             resume: true,
             reset: self.monitor.unwrap_or(true),
             read: true,
-            write: false,
+            write: true,
             lock_state: false,
         }
     }
@@ -294,6 +294,21 @@ impl DebugPort for GdbRemote {
         } else {
             Err(DebugError::Unsupported("reset (the server has no monitor reset)"))
         }
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), DebugError> {
+        // `M` in chunks every server takes (a packet of 256 bytes is 512 hex digits)
+        for (i, chunk) in data.chunks(256).enumerate() {
+            let at = addr + (i * 256) as u64;
+            let r = self.ask(&format!("M{at:x},{:x}:{}", chunk.len(), crate::util::hex(chunk)))?;
+            if r != b"OK" {
+                return Err(DebugError::Refused(format!(
+                    "memory write at {at:#x} answered {:?}",
+                    String::from_utf8_lossy(&r)
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), DebugError> {

@@ -65,4 +65,9 @@ pub trait DebugPort: Send {
     fn flash(&mut self, _image: &std::path::Path) -> Result<(), DebugError> {
         Err(DebugError::Unsupported("flash an image"))
     }
+    /// Writes `data` at `addr` (flash included: the bytes a boot stage will read), keeping
+    /// the bytes of the flash around it. Callers read it back to know it is there.
+    fn write(&mut self, _addr: u64, _data: &[u8]) -> Result<(), DebugError> {
+        Err(DebugError::Unsupported("write memory"))
+    }
 }

@@ -190,6 +190,23 @@ impl DebugPort for ProbeRs {
         self.write_image(image)
     }
 
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), DebugError> {
+        if self.session.is_none() {
+            self.attach()?;
+        }
+        let s = self
+            .session
+            .as_mut()
+            .ok_or_else(|| DebugError::Unavailable("not attached".into()))?;
+        // through the target's flash algorithm, keeping the rest of each erased sector
+        let mut loader = s.target().flash_loader();
+        let refused = |e: probe_rs::flashing::FlashError| DebugError::Refused(format!("flash write at {addr:#x}: {e}"));
+        loader.add_data(addr, data).map_err(refused)?;
+        let mut options = probe_rs::flashing::DownloadOptions::default();
+        options.keep_unwritten_bytes = true;
+        loader.commit(s, options).map_err(refused)
+    }
+
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), DebugError> {
         use probe_rs::MemoryInterface;
         let mut c = self.core()?;

@@ -6,7 +6,7 @@ use crate::config::scenario::{Interface, Scenario};
 
 /// Minimum requirement 2 (automatic security updates) needs an update mechanism: a
 /// device without one fails the update checks instead of skipping them.
-const NO_UPDATE_MECHANISM: &str = "the device has no update mechanism (its profile declares no `update` section); minimum requirement 2 (automatic security updates) needs one";
+const NO_UPDATE_MECHANISM: &str = "the device has no update mechanism the bench can drive (its profile declares no `update` section, or no `update.delivery`); minimum requirement 2 (automatic security updates) needs one";
 
 impl Bench {
     /// Whether the scenario runs, is NOT APPLICABLE, or fails at once because the device
@@ -23,12 +23,10 @@ impl Bench {
         }
         // (update-mitm only judges an update channel that exists: NOT APPLICABLE without one,
         // so a missing mechanism never counts against requirement 1)
-        let needs_update = sc
-            .requires
-            .interfaces
-            .iter()
-            .any(|i| matches!(i, Interface::Update | Interface::UpdatePull));
-        if needs_update && self.device.update.is_none() {
+        let needs = |set: &[Interface]| sc.requires.interfaces.iter().any(|i| set.contains(i));
+        let no_update = (needs(&[Interface::Update, Interface::UpdatePull]) && !self.device.has_update_mechanism())
+            || (needs(&[Interface::UpdateImages]) && self.device.update.is_none());
+        if no_update {
             let checks: Vec<&str> = sc.evidences.checks.iter().map(|c| c.value.as_str()).collect();
             // what the maker would declare, if it states the provisions do not apply
             let open: Vec<&str> = provs
@@ -134,10 +132,12 @@ impl Bench {
                 .broker
                 .is_none()
                 .then_some("the device profile declares no MQTT broker on the device (network.broker)"),
-            Interface::Update => self
+            Interface::Update => (!self.device.has_update_mechanism())
+                .then_some("the device profile declares no update method (update.delivery)"),
+            Interface::UpdateImages => self
                 .update
                 .is_none()
-                .then_some("the device profile declares no update method (update)"),
+                .then_some("the device profile declares no update images (update)"),
             Interface::UpdatePull => match &self.update {
                 None => Some("the device profile declares no update method (update)"),
                 Some(u) if u.spec.pull().is_none() => {

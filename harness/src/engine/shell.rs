@@ -126,10 +126,25 @@ impl Run<'_> {
                 "the device asks for a login but the profile gives no credentials".into(),
             ));
         };
-        match self.login(&cur.user, &cur.password, within).await? {
+        let mut outcome = self.login(&cur.user, &cur.password, within).await?;
+        let mut reverted = "";
+        // a device that keeps the password in RAM, or a lab reflash (update.restore), is back
+        // at its factory password after power is removed: said, never taken silently
+        let factory = self.bench.device.factory.clone().filter(|f| *f != cur);
+        if let (LoginOutcome::Rejected, Some(f)) = (&outcome, factory) {
+            let c = self.console()?;
+            c.marker("the run's password was refused: trying the factory credentials".to_string());
+            outcome = self.login(&f.user, &f.password, within).await?;
+            if outcome != LoginOutcome::Rejected {
+                self.bench.current = Some(f.clone());
+                reverted = " (the device no longer took the password this run set: it was back at its factory password, as after a factory reset)";
+            }
+        }
+        let cur = self.bench.current.clone().unwrap_or(cur);
+        match outcome {
             LoginOutcome::Shell => {
                 self.at = Some(AtPrompt::Shell(Instant::now()));
-                Ok(format!("logged in as {:?}", cur.user))
+                Ok(format!("logged in as {:?}{reverted}", cur.user))
             }
             LoginOutcome::Rejected => Err(Stop::Error(format!(
                 "the device refused the credentials the run knows for {:?}",
@@ -145,7 +160,7 @@ impl Run<'_> {
                             password: new,
                         });
                         Ok(format!(
-                            "logged in as {:?}; set a generated password when the device asked",
+                            "logged in as {:?}; set a generated password when the device asked{reverted}",
                             cur.user
                         ))
                     }

@@ -11,12 +11,23 @@ pub enum OnFailure {
     Halt,
 }
 
+/// How certbench puts an image where the device boots from.
+#[derive(Debug, Clone)]
+pub enum Tamper {
+    /// A command typed at the shell, `{{image.url}}` where the bench serves the image; what
+    /// the device says when it wrote it (regex).
+    Console {
+        command: super::template::Template,
+        written: Option<String>,
+    },
+    /// Written through the debug port (`debug:`) at this address of the part's flash, then
+    /// read back.
+    Debug { address: u64 },
+}
+
 #[derive(Debug, Clone)]
 pub struct SecureBoot {
-    /// Typed at the shell, `{{image.url}}` where the bench serves the image.
-    pub command: super::template::Template,
-    /// What the device says when it wrote it (regex).
-    pub written: Option<String>,
+    pub tamper: Tamper,
     pub on_failure: OnFailure,
     /// What it prints when it refuses an image (regex).
     pub refused: Option<String>,

@@ -324,7 +324,7 @@ fn bench_missing(sc: &Scenario, net: &Option<String>, update: &Option<String>) -
     let needs = |set: &[I]| sc.requires.interfaces.iter().any(|i| set.contains(i));
     match (net, update) {
         (Some(e), _) if needs(&[I::MqttBench, I::MqttTrustedCa, I::MqttTls]) => Some(e.clone()),
-        (_, Some(e)) if needs(&[I::Update, I::UpdatePull, I::UpdateHttps]) => Some(e.clone()),
+        (_, Some(e)) if needs(&[I::Update, I::UpdateImages, I::UpdatePull, I::UpdateHttps]) => Some(e.clone()),
         _ => None,
     }
 }

@@ -229,10 +229,10 @@ impl UpdateBench {
         r.insert(img.path.clone(), img.data.clone());
         // the manifest only when the image is offered by pull: the testcase then says which
         // path the device used
-        if let super::Delivery::Pull {
+        if let Some(super::Delivery::Pull {
             manifest_path,
             manifest,
-        } = self.spec.delivery()
+        }) = self.spec.delivery()
         {
             let text = manifest
                 .render(&self.image_vars(img, vars), Quote::Raw)

@@ -277,7 +277,11 @@ impl Run<'_> {
         let (delivery, ivars) = {
             let u = self.updates()?;
             u.offer(img, &vars)?;
-            (u.spec.delivery().clone(), u.image_vars(img, &vars))
+            let delivery =
+                u.spec.delivery().cloned().ok_or_else(|| {
+                    Stop::Error("the profile declares no update delivery path (update.delivery)".into())
+                })?;
+            (delivery, u.image_vars(img, &vars))
         };
         let render = |t: &Template| t.render(&ivars, Quote::Raw).map_err(Stop::Error);
         match &delivery {
