@@ -395,3 +395,200 @@ fn the_first_scenarios_own_boot_is_the_health_probe() {
     let t = text(&o);
     assert!(t.contains("health probe: power cycle and wait for the console"), "{t}");
 }
+
+/// A free TCP port on loopback (bound, then released for ser2net to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Debian's ser2net serving `device` on `port` (telnet with RFC 2217), in the foreground;
+/// killed when dropped.
+struct Ser2net(std::process::Child);
+
+impl Ser2net {
+    fn start(dir: &Path, device: &str, port: u16) -> Self {
+        let cfg = dir.join("ser2net.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "%YAML 1.1\n---\nconnection: &board\n  accepter: telnet(rfc2217),tcp,127.0.0.1,{port}\n  connector: serialdev,{device},9600n81,local\n  options:\n    kickolduser: true\n"
+            ),
+        )
+        .expect("config");
+        let child = Command::new("ser2net")
+            .args(["-n", "-c"])
+            .arg(&cfg)
+            .arg("-P")
+            .arg(dir.join("ser2net.pid"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ser2net");
+        // listening?
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ser2net(child)
+    }
+}
+
+impl Drop for Ser2net {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A raw PTY pair: (master, slave path); the slave is kept open by the caller's handle.
+fn pty() -> (std::fs::File, std::fs::File, String) {
+    use std::os::fd::FromRawFd;
+    let (mut m, mut s) = (-1, -1);
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: openpty fills two fds and a NUL-terminated name
+    let rc = unsafe { libc::openpty(&mut m, &mut s, name.as_mut_ptr(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: fresh descriptors from openpty; the name is NUL-terminated
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(m),
+            std::fs::File::from_raw_fd(s),
+            std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned(),
+        )
+    }
+}
+
+/// RFC 2217 against ser2net's implementation: certbench asks for 57600 baud, 8N1, no flow
+/// control; ser2net sets them on the PTY (read back from its termios) and says so; bytes
+/// cross both ways, 0xFF included (telnet's IAC, doubled on the wire and undone); ser2net
+/// going away is the console lost.
+#[test]
+fn rfc2217_through_ser2net_sets_the_far_line_and_carries_every_byte() {
+    use std::io::{Read, Write};
+    if !tools_ready(&["ser2net"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut master, _slave, name) = pty();
+    let port = free_port();
+    let server = Ser2net::start(dir.path(), &name, port);
+    let c = certbench::console::network::connect(
+        certbench::console::network::Mode::Rfc2217,
+        &format!("127.0.0.1:{port}"),
+        57_600,
+        certbench::console::Feed::new(Instant::now()),
+    );
+    let text = || c.with_transcript(|t| t.render_text(0, &certbench::redact::Redactor::default()));
+    let wait_for = |what: &str| {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) && !text().contains(what) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        text().contains(what)
+    };
+    assert!(
+        wait_for("the terminal server set the serial line: baud 57600"),
+        "{}",
+        text()
+    );
+    // the PTY's line discipline as ser2net left it
+    // SAFETY: tcgetattr on an open descriptor into a zeroed termios
+    let (speed, csize, parenb, crtscts) = unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        assert_eq!(libc::tcgetattr(std::os::fd::AsRawFd::as_raw_fd(&master), &mut t), 0);
+        (
+            libc::cfgetospeed(&t),
+            t.c_cflag & libc::CSIZE,
+            t.c_cflag & libc::PARENB,
+            t.c_cflag & libc::CRTSCTS,
+        )
+    };
+    assert_eq!(speed, libc::B57600, "the baud rate certbench asked for");
+    assert_eq!(
+        (csize, parenb, crtscts),
+        (libc::CS8, 0, 0),
+        "8 data bits, no parity, no flow control"
+    );
+    // device -> certbench, with an IAC byte in it
+    master.write_all(b"login: \xff\r\n").expect("write");
+    assert!(wait_for("login: "), "{}", text());
+    let raw = c.with_transcript(|t| t.render_raw(0, &certbench::redact::Redactor::default()));
+    assert!(raw.windows(3).any(|w| w == b"\xff\r\n"), "one 0xFF, as sent");
+    // certbench -> device
+    c.send(b"typed\xffline\n", "typed line".into()).expect("send");
+    let mut got = Vec::new();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 256];
+    // SAFETY: a non-blocking flag on our own descriptor
+    unsafe {
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&master),
+            libc::F_SETFL,
+            libc::O_NONBLOCK,
+        )
+    };
+    while t0.elapsed() < Duration::from_secs(5) && !got.ends_with(b"line\n") {
+        match master.read(&mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    assert_eq!(got, b"typed\xffline\n", "the device got exactly what was sent");
+    // the exporter goes away: the console is lost, not silent
+    drop(server);
+    assert!(wait_for("lost"), "{}", text());
+    c.close();
+}
+
+/// The simulated board's UART exported by ser2net, the way a labgrid exporter does: the
+/// console scenarios decide through `rfc2217://` exactly as on the local PTY (the board's
+/// power cycles drop ser2net's connection; certbench connects again).
+#[test]
+fn the_simulated_board_through_ser2net_passes_as_on_its_own_pty() {
+    if !tools_ready(&["ser2net"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("work");
+    let port = free_port();
+    let _server = Ser2net::start(dir.path(), &work.join("simboard.tty").display().to_string(), port);
+    let (_copy, profile) = edited_profile(
+        "devices/simboard.yaml",
+        &[
+            (
+                "port: \"{{workdir}}/simboard.tty\"",
+                "port: \"rfc2217://127.0.0.1:{{ser2net_port}}\"",
+            ),
+            (
+                "power-on --link {{console}}",
+                "power-on --link {{workdir}}/simboard.tty",
+            ),
+            (
+                "power-off --link {{console}}",
+                "power-off --link {{workdir}}/simboard.tty",
+            ),
+        ],
+    );
+    let r = Certbench::profile(&profile)
+        .args(&["--set", &format!("ser2net_port={port}")])
+        .workdir(&work)
+        .only("password-reset-enforcement")
+        .only("password-change-effective")
+        .run();
+    let cases = r.by_id();
+    for id in ["password-reset-enforcement", "password-change-effective"] {
+        let c = cases
+            .get(id)
+            .unwrap_or_else(|| panic!("{id} not in the results:\n{}", r.log));
+        assert_eq!(c.status, "pass", "{id}: {c:?}\n{}", r.log);
+    }
+    assert_eq!(r.code, Some(0), "{}", r.log);
+    let console = std::fs::read_to_string(r.dir.path().join("results/console-full.log")).expect("console log");
+    assert!(
+        console.contains("the terminal server set the serial line: baud 115200"),
+        "{console}"
+    );
+}

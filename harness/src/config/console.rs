@@ -48,6 +48,21 @@ pub fn resolve(rx: &Resolver, c: &RawConsole, lab: &RawLab, ov: &Overrides) -> O
             None
         }
     };
+    // a network console's address is checked where it is written (templates at run time)
+    let written = match (&ov.port, &lab.port, &c.port) {
+        (Some(_), _, _) => None,
+        (None, Some(p), _) => Some((rx.lab_file.as_path(), "port", p)),
+        (None, None, Some(p)) => Some((rx.file, "console.port", p)),
+        (None, None, None) => None,
+    };
+    if let Some((file, field, p)) = written
+        && !p.value.contains("{{")
+        && let Some(Err(why)) = crate::console::network::parse(&p.value)
+    {
+        rx.error(InputError::new(file, Some(p.pos), field, why).with_hint(
+            "a serial device path, tcp://HOST:PORT (raw, e.g. ser2net) or rfc2217://HOST:PORT (telnet with RFC 2217)",
+        ));
+    }
     let prompts = prompts(rx, &c.prompts);
     let cli_prompt = match c.cli_prompt.as_ref().map(|src| rx.regex("console.cli_prompt", src)) {
         Some(None) => return None,

@@ -6,6 +6,7 @@
 pub mod ansi;
 pub mod fake;
 pub mod matcher;
+pub mod network;
 pub mod serial;
 pub mod transcript;
 

@@ -25,7 +25,7 @@ pub struct SerialTransport {
 
 /// An eventfd the reader waits on beside the port (so an idle console costs no wake-ups);
 /// None if none can be made (then the reader looks at its stop flag every 200 ms).
-fn wake_fd() -> Option<Arc<std::os::fd::OwnedFd>> {
+pub(super) fn wake_fd() -> Option<Arc<std::os::fd::OwnedFd>> {
     use std::os::fd::FromRawFd;
     // SAFETY: eventfd returns a new descriptor or -1
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -35,7 +35,10 @@ fn wake_fd() -> Option<Arc<std::os::fd::OwnedFd>> {
 
 /// Waits until the port has something (bytes, hang-up, error) or `wake` is signalled:
 /// Ok(true) to read, Ok(false) to stop.
-fn wait_readable(port: &TTYPort, wake: Option<&std::os::fd::OwnedFd>) -> std::io::Result<bool> {
+pub(super) fn wait_readable(
+    port: &impl std::os::fd::AsRawFd,
+    wake: Option<&std::os::fd::OwnedFd>,
+) -> std::io::Result<bool> {
     use std::os::fd::AsRawFd;
     let mut fds = [
         libc::pollfd {

@@ -321,9 +321,18 @@ impl Prepared {
             .map(|p| power(p, &self.vars, &self.profile_dir));
         // open the console before anything is powered, so no byte is lost
         let console: Option<Console> = match (&device.console, &self.port) {
-            (Some(c), Some(p)) if held => Some(
-                console::serial::connect(Path::new(p), c.baud, Feed::new(Instant::now())).with_lost_grace(c.lost_grace),
-            ),
+            (Some(c), Some(p)) if held => {
+                let feed = Feed::new(Instant::now());
+                let console = match console::network::parse(p) {
+                    Some(Ok((mode, addr))) => console::network::connect(mode, &addr, c.baud, feed),
+                    Some(Err(why)) => {
+                        setup_error.get_or_insert(format!("console: {why}"));
+                        console::serial::connect(Path::new(p), c.baud, feed)
+                    }
+                    None => console::serial::connect(Path::new(p), c.baud, feed),
+                };
+                Some(console.with_lost_grace(c.lost_grace))
+            }
             _ => None,
         };
         let bench = Bench {

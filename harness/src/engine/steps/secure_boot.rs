@@ -1,6 +1,6 @@
 //! UPD-10 (5.7-1): secure boot. An image is written where the device boots from through the
-//! maker's raw write path (`secure_boot.tamper`), bypassing the update agent, and the device
-//! is power-cycled. The tampered image is the maker's valid image with one byte flipped
+//! maker's raw write path (`secure_boot.tamper`: a console command, or the debug port at a
+//! flash address, read back), bypassing the update agent, and the device is power-cycled. The tampered image is the maker's valid image with one byte flipped
 //! inside its signed region; it claims the valid image's (newer) version, so a device that
 //! runs it shows that version. The device must refuse it: come up on the firmware it ran
 //! before (`on_failure: fallback`) or stop safely saying so (`halt`). Positive control in
