@@ -194,6 +194,21 @@ pub fn jsonl<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> String 
         .collect()
 }
 
+/// Whether `pid` is a running certbench: a zombie (killed, not yet reaped: where PID 1
+/// of a container does not reap, for as long as it lives) is not.
+pub fn alive_certbench(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "PID (COMM) STATE …": COMM may hold spaces and parentheses, so split at the last ')'
+    let Some((head, tail)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let comm = head.split_once('(').map(|(_, c)| c).unwrap_or("");
+    let state = tail.split_whitespace().next().unwrap_or("");
+    comm.starts_with("certbench") && state != "Z" && state != "X"
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

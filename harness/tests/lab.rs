@@ -592,3 +592,339 @@ fn the_simulated_board_through_ser2net_passes_as_on_its_own_pty() {
         "{console}"
     );
 }
+
+/// labgrid's programs, from the virtual environment .ci/run installs them in.
+const LABGRID: &str = "/var/cache/certbench-deps/labgrid/bin";
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_listening(port: u16) {
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The lab's network power port for the test's board: labgrid's `simplerest` model
+/// (`GET /outlet/0/1` on, `/outlet/0/0` off, `/outlet/0` the state), switching the
+/// simulated board.
+fn power_port(work: &Path) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let simboard = bin().with_file_name("simboard");
+    let work = work.to_path_buf();
+    std::thread::spawn(move || {
+        let mut on = false;
+        for conn in listener.incoming().flatten() {
+            let mut line = String::new();
+            let mut r = BufReader::new(&conn);
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            // the rest of the request's head
+            let mut h = String::new();
+            while r.read_line(&mut h).is_ok_and(|n| n > 2) {
+                h.clear();
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("");
+            let link = work.join("simboard.tty");
+            let pidfile = work.join("simboard.pid");
+            let body = match path {
+                "/outlet/0/1" => {
+                    let _ = Command::new(&simboard)
+                        .arg("power-on")
+                        .arg("--link")
+                        .arg(&link)
+                        .arg("--state")
+                        .arg(work.join("simboard.state"))
+                        .arg("--pidfile")
+                        .arg(&pidfile)
+                        .status();
+                    on = true;
+                    String::new()
+                }
+                "/outlet/0/0" => {
+                    let _ = Command::new(&simboard)
+                        .arg("power-off")
+                        .arg("--link")
+                        .arg(&link)
+                        .arg("--pidfile")
+                        .arg(&pidfile)
+                        .status();
+                    on = false;
+                    String::new()
+                }
+                _ => if on { "1" } else { "0" }.to_string(),
+            };
+            let _ = (&conn)
+                .write_all(format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+        }
+    });
+    port
+}
+
+/// A labgrid coordinator and one exporter (each a real labgrid 26 program) exporting the
+/// simulated board's UART (`RawSerialPort`: the exporter runs ser2net for it) and a network
+/// power port; a place matching them.
+struct Lab {
+    coordinator: String,
+    _coordinator: Child,
+    _exporter: Child,
+    dev_link: std::path::PathBuf,
+}
+
+impl Lab {
+    fn start(dir: &Path, work: &Path, place: &str) -> Self {
+        let cport = free_port();
+        let coordinator = format!("127.0.0.1:{cport}");
+        let c = Child(
+            Command::new(format!("{LABGRID}/labgrid-coordinator"))
+                .args(["-l", &coordinator])
+                .current_dir(dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("coordinator"),
+        );
+        wait_listening(cport);
+        // the exporter wants a /dev path: the board's UART as a USB-UART's by-id link would be
+        let dev_link = std::path::PathBuf::from(format!("/dev/certbench-test-{}-{place}", std::process::id()));
+        let _ = std::fs::remove_file(&dev_link);
+        std::os::unix::fs::symlink(work.join("simboard.tty"), &dev_link).expect("/dev link (root)");
+        let pdu = power_port(work);
+        let cfg = dir.join("exporter.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "board1:\n  RawSerialPort:\n    port: {}\n    speed: 115200\n  NetworkPowerPort:\n    model: simplerest\n    host: 'http://127.0.0.1:{pdu}/outlet/{{index}}/{{value}}'\n    index: 0\n",
+                dev_link.display()
+            ),
+        )
+        .expect("exporter config");
+        let e = Child(
+            Command::new(format!("{LABGRID}/labgrid-exporter"))
+                .args(["-c", &coordinator, "-n", "exp1", "--hostname", "127.0.0.1"])
+                .arg(&cfg)
+                .current_dir(dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("exporter"),
+        );
+        let client = |args: &[&str]| {
+            Command::new(format!("{LABGRID}/labgrid-client"))
+                .args(["-x", &coordinator])
+                .args(args)
+                .output()
+                .expect("labgrid-client")
+        };
+        let t0 = Instant::now();
+        while !String::from_utf8_lossy(&client(&["resources"]).stdout).contains("exp1/board1")
+            && t0.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(client(&["-p", place, "create"]).status.success());
+        assert!(client(&["-p", place, "add-match", "exp1/board1/*"]).status.success());
+        Lab {
+            coordinator,
+            _coordinator: c,
+            _exporter: e,
+            dev_link,
+        }
+    }
+
+    fn client(&self, args: &[&str]) -> String {
+        let o = Command::new(format!("{LABGRID}/labgrid-client"))
+            .args(["-x", &self.coordinator])
+            .args(args)
+            .output()
+            .expect("labgrid-client");
+        text(&o)
+    }
+
+    fn lab_file(&self, dir: &Path, work: &Path, place: &str) -> std::path::PathBuf {
+        let p = dir.join("lab.yaml");
+        std::fs::write(
+            &p,
+            format!(
+                "labgrid: {{ coordinator: \"{}\", place: {place}, client: {LABGRID}/labgrid-client }}\nvars: {{ simboard: {}, board_state: {} }}\n",
+                self.coordinator,
+                bin().with_file_name("simboard").display(),
+                work.join("simboard.state").display()
+            ),
+        )
+        .expect("lab file");
+        p
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.dev_link);
+    }
+}
+
+fn labgrid_ready() -> bool {
+    // SAFETY: geteuid has no preconditions
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("SKIPPED: the exporter's serial port is a /dev link: root");
+        return false;
+    }
+    tools_ready(&["ser2net"]) && deps_ready(&[&format!("{LABGRID}/labgrid-client")])
+}
+
+/// A board in a labgrid place: certbench acquires the place through the coordinator, takes
+/// the console from the exporter's ser2net (RFC 2217) and power from the place's power port,
+/// decides as on a local board, and releases the place. A place another user holds is
+/// waited for per --lock-wait, then every check is ERROR naming it. A run killed with
+/// SIGKILL leaves the place acquired; the next run on this host releases it, saying so.
+#[test]
+fn a_board_in_a_labgrid_place_is_acquired_driven_and_released() {
+    if !labgrid_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("work");
+    let lab = Lab::start(dir.path(), &work, "sb-lg");
+    let lab_file = lab.lab_file(dir.path(), &work, "sb-lg");
+    let locks = dir.path().join("locks");
+    let run = |wait: &str| {
+        Certbench::profile("fixtures/devices/labgrid-board.yaml")
+            .args(&["--lab", lab_file.to_str().expect("utf8"), "--lock-wait", wait])
+            .env("TMPDIR", locks.to_str().expect("utf8"))
+            .workdir(&work)
+            .only("password-reset-enforcement")
+            .only("password-change-effective")
+    };
+    std::fs::create_dir_all(&locks).expect("locks");
+    // 1. the place is free: acquired, driven, released
+    let r = run("10s").run();
+    let cases = r.by_id();
+    for id in ["password-reset-enforcement", "password-change-effective"] {
+        let c = cases.get(id).unwrap_or_else(|| panic!("{id}:\n{}", r.log));
+        assert_eq!(c.status, "pass", "{id}: {c:?}\n{}", r.log);
+    }
+    assert_eq!(r.code, Some(0), "{}", r.log);
+    let console = std::fs::read_to_string(r.dir.path().join("results/console-full.log")).expect("console");
+    assert!(console.contains("console rfc2217://127.0.0.1:"), "{console}");
+    assert!(
+        r.log.contains("labgrid place sb-lg") && r.log.contains("power through `labgrid-client power`"),
+        "{}",
+        r.log
+    );
+    assert!(
+        lab.client(&["-p", "sb-lg", "show"]).contains("acquired: None"),
+        "released after the run"
+    );
+    // 2. another user holds it: waited for, then ERROR naming the place, nothing run
+    let held = lab.client(&["-p", "sb-lg", "acquire"]);
+    assert!(!held.contains("rror"), "{held}");
+    let r = run("2s").run();
+    assert!(!r.cases.is_empty(), "{}", r.log);
+    for c in &r.cases {
+        assert_eq!(c.status, "error", "{c:?}");
+        assert!(
+            c.message.contains("labgrid place sb-lg") && c.message.contains("held by another user"),
+            "{c:?}"
+        );
+    }
+    assert_eq!(r.code, Some(3), "{}", r.log);
+    lab.client(&["-p", "sb-lg", "release"]);
+    // 3. a run killed outright leaves the place acquired; the next run releases it
+    let results = dir.path().join("killed");
+    let mut killed = Command::new(bin())
+        .current_dir(repo())
+        .env("TMPDIR", &locks)
+        .args(["run", "-d", "fixtures/devices/labgrid-board.yaml", "--lab"])
+        .arg(&lab_file)
+        .arg("--out")
+        .arg(&results)
+        .arg("--workdir")
+        .arg(&work)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    let t0 = Instant::now();
+    while !lab
+        .client(&["-p", "sb-lg", "show"])
+        .contains("acquired resources:\n    exp1")
+        && t0.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = killed.kill();
+    let _ = killed.wait();
+    assert!(
+        !lab.client(&["-p", "sb-lg", "show"]).contains("acquired: None"),
+        "SIGKILL left it acquired"
+    );
+    let r = run("10s").run();
+    assert_eq!(r.code, Some(0), "{}", r.log);
+    assert!(
+        r.log.contains("left acquired by a certbench run that was killed"),
+        "{}",
+        r.log
+    );
+    assert!(lab.client(&["-p", "sb-lg", "show"]).contains("acquired: None"));
+    let _ = Command::new(bin().with_file_name("simboard"))
+        .arg("power-off")
+        .arg("--pidfile")
+        .arg(work.join("simboard.pid"))
+        .status();
+}
+
+/// A labgrid binding certbench cannot honour is refused before anything runs, with the lab
+/// file's line and column and the field: a coordinator without its port, a second console
+/// or power in the lab file, a device certbench itself starts in a namespace.
+#[test]
+fn labgrid_bindings_that_cannot_be_honoured_are_input_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        (
+            "labgrid: { coordinator: lab.example, place: p1 }\n",
+            "fixtures/devices/labgrid-board.yaml",
+            ":1:25: error in `labgrid.coordinator`: \"lab.example\" is not HOST:PORT",
+        ),
+        (
+            "port: /dev/ttyUSB0\nlabgrid: { coordinator: \"lab.example:20408\", place: p1 }\n",
+            "fixtures/devices/labgrid-board.yaml",
+            ":1:7: error in `port`: the board's console is the labgrid place's serial port",
+        ),
+        (
+            "power: manual\nlabgrid: { coordinator: \"lab.example:20408\", place: p1 }\n",
+            "fixtures/devices/labgrid-board.yaml",
+            "error in `power`: the board's power is the labgrid place's power port",
+        ),
+        (
+            "labgrid: { coordinator: \"lab.example:20408\", place: p1 }\n",
+            "devices/simboard.yaml",
+            "error in `labgrid`: the profile's device is started by certbench in a network namespace",
+        ),
+    ];
+    for (i, (lab, profile, said)) in cases.iter().enumerate() {
+        let f = dir.path().join(format!("lab{i}.yaml"));
+        std::fs::write(&f, lab).expect("lab");
+        let o = certbench(&["validate", "--lab", f.to_str().expect("utf8"), profile]);
+        assert_eq!(o.status.code(), Some(2), "{lab}: {}", text(&o));
+        assert!(text(&o).contains(said), "{lab}: {}", text(&o));
+        assert!(
+            text(&o).contains(&f.display().to_string()),
+            "names the lab file: {}",
+            text(&o)
+        );
+    }
+}

@@ -40,6 +40,8 @@ pub fn resolve(rx: &Resolver, c: &RawConsole, lab: &RawLab, ov: &Overrides) -> O
         (Some(p), _, _) => Some(Template::literal(p)),
         (None, Some(p), _) => rx.template(&rx.lab_file, "port", p),
         (None, None, Some(p)) => rx.template(rx.file, "console.port", p),
+        // a labgrid place's serial port, known once the place is acquired
+        (None, None, None) if lab.labgrid.is_some() => Some(Template::literal("(the labgrid place's serial port)")),
         (None, None, None) => {
             rx.error(
                 InputError::new(rx.file, None, "console.port", "no serial port given")
@@ -57,7 +59,7 @@ pub fn resolve(rx: &Resolver, c: &RawConsole, lab: &RawLab, ov: &Overrides) -> O
     };
     if let Some((file, field, p)) = written
         && !p.value.contains("{{")
-        && let Some(Err(why)) = crate::console::network::parse(&p.value)
+        && let Some(Err(why)) = crate::model::console_port::parse(&p.value)
     {
         rx.error(InputError::new(file, Some(p.pos), field, why).with_hint(
             "a serial device path, tcp://HOST:PORT (raw, e.g. ser2net) or rfc2217://HOST:PORT (telnet with RFC 2217)",

@@ -96,6 +96,8 @@ pub struct Device {
     /// The model's units the lab holds (lab `units:`), and the one this run drives.
     pub units: Vec<crate::model::unit::Unit>,
     pub unit: Option<crate::model::unit::Unit>,
+    /// The labgrid place the board is (lab `labgrid:`): console and power come from it.
+    pub labgrid: Option<crate::model::labgrid::Place>,
 }
 
 impl Device {
@@ -104,6 +106,85 @@ impl Device {
     pub fn has_update_mechanism(&self) -> bool {
         self.update.as_ref().is_some_and(|u| !u.deliveries.is_empty())
     }
+}
+
+/// The lab's `labgrid:` place: the coordinator's address checked; the console and power
+/// come from the place, so the lab file must not wire them too.
+fn labgrid(
+    rx: &Resolver,
+    l: &super::profile::RawLabgrid,
+    lab: &RawLab,
+    namespace: bool,
+) -> Option<crate::model::labgrid::Place> {
+    let file = rx.lab_file.as_path();
+    if namespace {
+        rx.error(
+            InputError::new(
+                file,
+                Some(l.place.pos),
+                "labgrid",
+                "the profile's device is started by certbench in a network namespace of its own (network.namespace); a labgrid place is powered, and so started, on its exporter's host".to_string(),
+            )
+            .with_hint("for a board in a place, leave network.namespace out and bind the board's network with `bench:`"),
+        );
+        return None;
+    }
+    let c = &l.coordinator.value;
+    let port_ok = c
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !port_ok {
+        rx.error(
+            InputError::new(
+                file,
+                Some(l.coordinator.pos),
+                "labgrid.coordinator",
+                format!("{c:?} is not HOST:PORT"),
+            )
+            .with_hint("e.g. coordinator: labgrid.lab.example:20408"),
+        );
+        return None;
+    }
+    if l.place.value.trim().is_empty() {
+        rx.error(InputError::new(
+            file,
+            Some(l.place.pos),
+            "labgrid.place",
+            "the place has no name".to_string(),
+        ));
+        return None;
+    }
+    if let Some(p) = &lab.port {
+        rx.error(
+            InputError::new(
+                file,
+                Some(p.pos),
+                "port",
+                "the board's console is the labgrid place's serial port; a lab `port` would be a second one"
+                    .to_string(),
+            )
+            .with_hint("leave `port` out: the exporter's NetworkSerialPort is used"),
+        );
+        return None;
+    }
+    if lab.power.is_some() {
+        rx.error(
+            InputError::new(
+                file,
+                Some(l.place.pos),
+                "power",
+                "the board's power is the labgrid place's power port; a lab `power` would switch something else"
+                    .to_string(),
+            )
+            .with_hint("leave `power` out of the lab file"),
+        );
+        return None;
+    }
+    Some(crate::model::labgrid::Place {
+        coordinator: c.clone(),
+        place: l.place.value.trim().to_string(),
+        client: l.client.clone().unwrap_or_else(|| "labgrid-client".into()),
+    })
 }
 
 /// Files the profile names that do not pass the gate every named file passes
@@ -271,6 +352,8 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     };
     let rx = Resolver::new(file, lab_file, vars, benches);
     let units = super::units::resolve(&rx, &lab.units, ov.skip_secrets);
+    let namespace = raw.network.as_ref().is_some_and(|n| n.namespace);
+    let labgrid = lab.labgrid.as_ref().and_then(|l| labgrid(&rx, l, &lab, namespace));
     let unit = raw_unit.and_then(|r| units.iter().find(|u| u.name == r.name.value.trim()).cloned());
     rx.set_var("unit.name", unit.as_ref().map(|u| u.name.clone()).unwrap_or_default());
     rx.set_var(
@@ -427,5 +510,6 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         vuln_policy,
         units,
         unit,
+        labgrid,
     })
 }

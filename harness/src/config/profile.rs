@@ -396,6 +396,23 @@ pub struct RawLab {
     /// check (PWD-05) tries each unit's label password on every other unit.
     #[serde(default)]
     pub units: Vec<super::units::RawUnit>,
+    /// A board on another host, managed by labgrid: certbench acquires the place for the
+    /// run through the coordinator (the only lock) and takes its console (the exporter's
+    /// NetworkSerialPort) and power (its power port) from the place.
+    #[serde(default)]
+    pub labgrid: Option<RawLabgrid>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLabgrid {
+    /// The coordinator, HOST:PORT (labgrid's default port is 20408).
+    pub coordinator: Loc<String>,
+    /// The place's name (`labgrid-client places`).
+    pub place: Loc<String>,
+    /// The `labgrid-client` program (default: the one on PATH).
+    #[serde(default)]
+    pub client: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]

@@ -70,21 +70,6 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Whether `pid` is a running certbench: a zombie (killed, not yet reaped: where PID 1
-/// of a container does not reap, for as long as it lives) is not.
-fn alive_certbench(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // "PID (COMM) STATE …": COMM may hold spaces and parentheses, so split at the last ')'
-    let Some((head, tail)) = stat.rsplit_once(')') else {
-        return false;
-    };
-    let comm = head.split_once('(').map(|(_, c)| c).unwrap_or("");
-    let state = tail.split_whitespace().next().unwrap_or("");
-    comm.starts_with("certbench") && state != "Z" && state != "X"
-}
-
 /// Removes namespaces (and the device processes in them) left by certbench runs that
 /// no longer exist, with their links. Returns the names removed.
 pub fn remove_stale() -> Vec<String> {
@@ -98,7 +83,7 @@ pub fn remove_stale() -> Vec<String> {
         let (Some(pid), Some(n)) = (parts.next().and_then(|p| p.parse::<u32>().ok()), parts.next()) else {
             continue;
         };
-        if pid == std::process::id() || alive_certbench(pid) {
+        if pid == std::process::id() || crate::util::alive_certbench(pid) {
             continue;
         }
         teardown(&name, &format!("cb{pid}h{n}"));
@@ -110,7 +95,7 @@ pub fn remove_stale() -> Vec<String> {
             .strip_prefix(PREFIX)
             .and_then(|r| r.split('-').next())
             .and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|p| p != std::process::id() && !alive_certbench(p)) {
+        if pid.is_some_and(|p| p != std::process::id() && !crate::util::alive_certbench(p)) {
             super::intercept::delete_table(&t);
             removed.push(format!("nftables table {t}"));
         }
@@ -395,8 +380,8 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert_eq!(state(zombie.id()), Some('Z'), "the child exited unreaped");
-        assert!(!alive_certbench(zombie.id()), "a zombie is not a live run");
-        assert!(alive_certbench(running.id()), "a running certbench is");
+        assert!(!crate::util::alive_certbench(zombie.id()), "a zombie is not a live run");
+        assert!(crate::util::alive_certbench(running.id()), "a running certbench is");
         running.kill().unwrap();
         running.wait().unwrap();
         zombie.wait().unwrap();

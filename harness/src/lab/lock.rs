@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct BoardLock {
+    /// The labgrid place held with it, if the board is one (released first: fields drop in
+    /// order).
+    pub labgrid: Option<super::labgrid::Reservation>,
     _file: std::fs::File,
     pub path: PathBuf,
 }
@@ -92,7 +95,11 @@ pub fn acquire(
             let _ = file.rewind();
             let _ = file.write_all(holder.as_bytes());
             let _ = file.flush();
-            return Ok(BoardLock { _file: file, path });
+            return Ok(BoardLock {
+                labgrid: None,
+                _file: file,
+                path,
+            });
         }
         if give_up.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(LockError::GaveUp { board: board.into() });

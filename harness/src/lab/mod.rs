@@ -1,6 +1,7 @@
 //! A lab of many boards: an inventory, selection by name and tag, deterministic shards
 //! for CI jobs, bounded parallel runs (one task per board), and a lock per board.
 
+pub mod labgrid;
 pub mod lock;
 
 use std::collections::BTreeMap;

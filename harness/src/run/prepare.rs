@@ -48,15 +48,29 @@ pub(super) async fn prepare(
 ) -> Prepared {
     let profile_dir = abs(crate::util::folder_of(&device.profile_file));
     let (mut vars, port) = command_vars(device, run_id, out_dir, workdir, &profile_dir);
-    let (lock, lock_error) = lock_board(opts, device, port.as_deref(), signals).await;
+    let (lock, mut lock_error) = lock_board(opts, device, port.as_deref(), signals).await;
     let held = lock.is_some();
+    let mut notes = Vec::new();
+    let mut port = port;
+    if let Some(r) = lock.as_ref().and_then(|l| l.labgrid.as_ref()) {
+        notes.extend(r.notes.iter().cloned());
+        match use_place(r, device).await {
+            Ok((console, said)) => {
+                vars.insert("console".into(), console.clone());
+                port = Some(console);
+                notes.push(said);
+            }
+            Err(e) => lock_error = Some(e),
+        }
+    }
     // the device's link (its own namespace, or the lab's interface), captured from here on:
     // before the benches and power, so nothing the device sends is missed
-    let (gateway, notes) = if held {
+    let (gateway, link_notes) = if held {
         open_link(device, &mut vars, workdir).await
     } else {
         (Gateway::default(), Vec::new())
     };
+    notes.extend(link_notes);
     // the benches come up before anything is powered, so their addresses can be given to
     // power-on commands; a bench that cannot start makes only the checks that need it
     // ERROR (with the cause)
@@ -247,21 +261,35 @@ async fn lock_board(
     port: Option<&str>,
     signals: &mut tokio::sync::watch::Receiver<Option<&'static str>>,
 ) -> (Option<BoardLock>, Option<String>) {
-    let lock_name = opts
-        .board
-        .clone()
-        .or_else(|| port.map(str::to_string))
-        .unwrap_or_else(|| device.profile_file.display().to_string());
+    // a labgrid place is locked by its coordinator; the local lock keeps two runs of this
+    // host apart (and so tells a killed run's reservation from a live one)
+    let lock_name = match &device.labgrid {
+        Some(p) => format!("labgrid-{}-{}", p.coordinator, p.place),
+        None => opts
+            .board
+            .clone()
+            .or_else(|| port.map(str::to_string))
+            .unwrap_or_else(|| device.profile_file.display().to_string()),
+    };
     let lock_dir = opts.lock_dir.clone().unwrap_or_else(crate::lab::lock::default_dir);
     let wait = opts.lock_wait;
     let give_up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = give_up.clone();
-    let mut waiting =
-        tokio::task::spawn_blocking(move || crate::lab::lock::acquire(&lock_dir, &lock_name, wait, &stop));
+    let place = device.labgrid.clone();
+    let mut waiting = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let mut lock = crate::lab::lock::acquire(&lock_dir, &lock_name, wait, &stop).map_err(|e| e.to_string())?;
+        if let Some(p) = &place {
+            let left = wait.saturating_sub(started.elapsed());
+            let marker = lock.path.with_extension("labgrid");
+            lock.labgrid = Some(crate::lab::labgrid::acquire(p, left, &stop, &marker)?);
+        }
+        Ok::<_, String>(lock)
+    });
     tokio::select! {
         r = &mut waiting => match r {
             Ok(Ok(l)) => (Some(l), None),
-            Ok(Err(e)) => (None, Some(e.to_string())),
+            Ok(Err(e)) => (None, Some(e)),
             Err(e) => (None, Some(format!("lock: {e}"))),
         },
         _ = signals.changed() => {
@@ -272,6 +300,49 @@ async fn lock_board(
             (None, Some(format!("not run: interrupted by {sig} while waiting for the board")))
         }
     }
+}
+
+/// The acquired labgrid place's console and power, put in place of the profile's: the
+/// console address, and what was taken (for the report).
+async fn use_place(r: &crate::lab::labgrid::Reservation, device: &mut Device) -> Result<(String, String), String> {
+    let place = r.place.clone();
+    let res = {
+        let r_place = place.clone();
+        // (`show` is a blocking command)
+        tokio::task::spawn_blocking(move || {
+            let probe = crate::lab::labgrid::Reservation::shown(&r_place);
+            probe.map(|s| crate::lab::labgrid::parse_show(&s))
+        })
+        .await
+        .map_err(|e| format!("labgrid: {e}"))??
+    };
+    let Some(console) = res.console else {
+        return Err(format!(
+            "labgrid place {} has no acquired serial port (NetworkSerialPort): certbench cannot reach the board's console",
+            place.place
+        ));
+    };
+    let mut said = format!(
+        "labgrid place {} on {}: console {console}",
+        place.place, place.coordinator
+    );
+    if res.power {
+        let off_time = match &device.power {
+            Some(crate::config::power::PowerSpec::External { off_time, .. }) => *off_time,
+            _ => std::time::Duration::from_secs(1),
+        };
+        device.power = Some(crate::config::power::PowerSpec::External {
+            on: crate::config::template::Template::literal(&place.command_line("power on")),
+            off: crate::config::template::Template::literal(&place.command_line("power off")),
+            cycle: None,
+            timeout: std::time::Duration::from_secs(60),
+            off_time,
+        });
+        said.push_str(", power through `labgrid-client power`");
+    } else {
+        said.push_str(", no power resource (the profile's power is used)");
+    }
+    Ok((console, said))
 }
 
 impl Prepared {
