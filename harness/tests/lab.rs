@@ -606,17 +606,10 @@ impl Drop for Child {
     }
 }
 
-fn wait_listening(port: u16) {
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && t0.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The lab's network power port for the test's board: labgrid's `simplerest` model
 /// (`GET /outlet/0/1` on, `/outlet/0/0` off, `/outlet/0` the state), switching the
-/// simulated board.
-fn power_port(work: &Path) -> u16 {
+/// simulated board (booting in `boot_ms`).
+fn power_port(work: &Path, boot_ms: u32) -> u16 {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -648,6 +641,7 @@ fn power_port(work: &Path) -> u16 {
                         .arg(work.join("simboard.state"))
                         .arg("--pidfile")
                         .arg(&pidfile)
+                        .args(["--boot-ms", &boot_ms.to_string()])
                         .status();
                     on = true;
                     String::new()
@@ -672,20 +666,19 @@ fn power_port(work: &Path) -> u16 {
     port
 }
 
-/// A labgrid coordinator and one exporter (each a real labgrid 26 program) exporting the
+/// A labgrid coordinator (a real labgrid 26 program) and its exporters, each exporting a
 /// simulated board's UART (`RawSerialPort`: the exporter runs ser2net for it) and a network
-/// power port; a place matching them.
+/// power port, with a place matching them.
 struct Lab {
     coordinator: String,
-    _coordinator: Child,
-    _exporter: Child,
-    dev_link: std::path::PathBuf,
+    children: Vec<Child>,
+    dev_links: Vec<std::path::PathBuf>,
 }
 
 impl Lab {
-    fn start(dir: &Path, work: &Path, place: &str) -> Self {
+    fn start(dir: &Path, listen: &str) -> Self {
         let cport = free_port();
-        let coordinator = format!("127.0.0.1:{cport}");
+        let coordinator = format!("{listen}:{cport}");
         let c = Child(
             Command::new(format!("{LABGRID}/labgrid-coordinator"))
                 .args(["-l", &coordinator])
@@ -695,13 +688,36 @@ impl Lab {
                 .spawn()
                 .expect("coordinator"),
         );
-        wait_listening(cport);
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(&coordinator).is_err() && t0.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Lab {
+            coordinator,
+            children: vec![c],
+            dev_links: Vec::new(),
+        }
+    }
+
+    /// An exporter `name` (in network namespace `netns`, publishing `hostname`) for the
+    /// board whose work folder is `work`, and the place `place` matching it.
+    fn exporter(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        netns: Option<&str>,
+        hostname: &str,
+        work: &Path,
+        place: &str,
+        boot_ms: u32,
+    ) {
         // the exporter wants a /dev path: the board's UART as a USB-UART's by-id link would be
         let dev_link = std::path::PathBuf::from(format!("/dev/certbench-test-{}-{place}", std::process::id()));
         let _ = std::fs::remove_file(&dev_link);
         std::os::unix::fs::symlink(work.join("simboard.tty"), &dev_link).expect("/dev link (root)");
-        let pdu = power_port(work);
-        let cfg = dir.join("exporter.yaml");
+        self.dev_links.push(dev_link.clone());
+        let pdu = power_port(work, boot_ms);
+        let cfg = dir.join(format!("exporter-{name}.yaml"));
         std::fs::write(
             &cfg,
             format!(
@@ -710,9 +726,17 @@ impl Lab {
             ),
         )
         .expect("exporter config");
+        let exporter = format!("{LABGRID}/labgrid-exporter");
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, &exporter]);
+                c
+            }
+            None => Command::new(&exporter),
+        };
         let e = Child(
-            Command::new(format!("{LABGRID}/labgrid-exporter"))
-                .args(["-c", &coordinator, "-n", "exp1", "--hostname", "127.0.0.1"])
+            cmd.args(["-c", &self.coordinator, "-n", name, "--hostname", hostname])
                 .arg(&cfg)
                 .current_dir(dir)
                 .stdout(std::process::Stdio::null())
@@ -720,27 +744,18 @@ impl Lab {
                 .spawn()
                 .expect("exporter"),
         );
-        let client = |args: &[&str]| {
-            Command::new(format!("{LABGRID}/labgrid-client"))
-                .args(["-x", &coordinator])
-                .args(args)
-                .output()
-                .expect("labgrid-client")
-        };
+        self.children.push(e);
         let t0 = Instant::now();
-        while !String::from_utf8_lossy(&client(&["resources"]).stdout).contains("exp1/board1")
-            && t0.elapsed() < Duration::from_secs(30)
+        while !self.client(&["resources"]).contains(&format!("{name}/board1")) && t0.elapsed() < Duration::from_secs(30)
         {
             std::thread::sleep(Duration::from_millis(200));
         }
-        assert!(client(&["-p", place, "create"]).status.success());
-        assert!(client(&["-p", place, "add-match", "exp1/board1/*"]).status.success());
-        Lab {
-            coordinator,
-            _coordinator: c,
-            _exporter: e,
-            dev_link,
-        }
+        self.client(&["-p", place, "create"]);
+        self.client(&["-p", place, "add-match", &format!("{name}/board1/*")]);
+        assert!(
+            self.client(&["-p", place, "show"])
+                .contains(&format!("{name}/board1/*"))
+        );
     }
 
     fn client(&self, args: &[&str]) -> String {
@@ -753,7 +768,7 @@ impl Lab {
     }
 
     fn lab_file(&self, dir: &Path, work: &Path, place: &str) -> std::path::PathBuf {
-        let p = dir.join("lab.yaml");
+        let p = dir.join(format!("lab-{place}.yaml"));
         std::fs::write(
             &p,
             format!(
@@ -770,8 +785,22 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.dev_link);
+        // exporters first, then the coordinator
+        while let Some(c) = self.children.pop() {
+            drop(c);
+        }
+        for l in &self.dev_links {
+            let _ = std::fs::remove_file(l);
+        }
     }
+}
+
+fn power_off(work: &Path) {
+    let _ = Command::new(bin().with_file_name("simboard"))
+        .arg("power-off")
+        .arg("--pidfile")
+        .arg(work.join("simboard.pid"))
+        .status();
 }
 
 fn labgrid_ready() -> bool {
@@ -797,7 +826,8 @@ fn a_board_in_a_labgrid_place_is_acquired_driven_and_released() {
     let dir = tempfile::tempdir().expect("tempdir");
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).expect("work");
-    let lab = Lab::start(dir.path(), &work, "sb-lg");
+    let mut lab = Lab::start(dir.path(), "127.0.0.1");
+    lab.exporter(dir.path(), "exp1", None, "127.0.0.1", &work, "sb-lg", 0);
     let lab_file = lab.lab_file(dir.path(), &work, "sb-lg");
     let locks = dir.path().join("locks");
     let run = |wait: &str| {
@@ -880,11 +910,7 @@ fn a_board_in_a_labgrid_place_is_acquired_driven_and_released() {
         r.log
     );
     assert!(lab.client(&["-p", "sb-lg", "show"]).contains("acquired: None"));
-    let _ = Command::new(bin().with_file_name("simboard"))
-        .arg("power-off")
-        .arg("--pidfile")
-        .arg(work.join("simboard.pid"))
-        .status();
+    power_off(&work);
 }
 
 /// A labgrid binding certbench cannot honour is refused before anything runs, with the lab
@@ -927,4 +953,167 @@ fn labgrid_bindings_that_cannot_be_honoured_are_input_errors() {
             text(&o)
         );
     }
+}
+
+/// A network namespace standing for an exporter host, on a veth link from this one:
+/// `host_ip`/30 here, `ns_ip`/30 there, its default route back here. Removed (with every
+/// process in it) when dropped.
+struct Host {
+    ns: String,
+    link: String,
+}
+
+impl Host {
+    fn new(tag: &str, host_ip: &str, ns_ip: &str) -> Self {
+        let ns = format!("cbtest-lg-{}-{tag}", std::process::id());
+        let link = format!("cbl{}{tag}", std::process::id() % 100_000);
+        let ip = |args: &[&str]| {
+            let o = Command::new("ip").args(args).output().expect("ip");
+            assert!(o.status.success(), "ip {}: {}", args.join(" "), text(&o));
+        };
+        ip(&["netns", "add", &ns]);
+        ip(&[
+            "link", "add", &link, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ]);
+        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &link]);
+        ip(&["link", "set", &link, "up"]);
+        ip(&["-n", &ns, "addr", "add", &format!("{ns_ip}/30"), "dev", "eth0"]);
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        ip(&["-n", &ns, "route", "add", "default", "via", host_ip]);
+        Host { ns, link }
+    }
+
+    /// The host goes down: every process in it is killed (the exporter and its ser2net).
+    fn crash(&self) {
+        let o = Command::new("ip")
+            .args(["netns", "pids", &self.ns])
+            .output()
+            .expect("ip");
+        for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.crash();
+        let _ = Command::new("ip").args(["link", "del", &self.link]).status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+/// Two places on two exporter hosts (each exporter in a network namespace of its own,
+/// reached over its own link; the coordinator here), run as one inventory in parallel: both
+/// boards decide as local boards do. Then the second exporter's host dies mid-run: only that
+/// board's remaining checks are ERROR (its console lost), the first board passes, and both
+/// places are released.
+#[test]
+fn places_on_two_exporter_hosts_run_in_parallel_and_a_dead_host_errors_only_its_board() {
+    if !labgrid_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host_a = Host::new("a", "198.19.251.1", "198.19.251.2");
+    let host_b = Host::new("b", "198.19.251.5", "198.19.251.6");
+    let (work_a, work_b) = (dir.path().join("work-a"), dir.path().join("work-b"));
+    std::fs::create_dir_all(&work_a).expect("work");
+    std::fs::create_dir_all(&work_b).expect("work");
+    let mut lab = Lab::start(dir.path(), "198.19.251.1");
+    lab.exporter(dir.path(), "expA", Some(&host_a.ns), "198.19.251.2", &work_a, "sb-a", 0);
+    // board B boots slowly, so its run is still going when its host dies
+    lab.exporter(
+        dir.path(),
+        "expB",
+        Some(&host_b.ns),
+        "198.19.251.6",
+        &work_b,
+        "sb-b",
+        1500,
+    );
+    let (lab_a, lab_b) = (
+        lab.lab_file(dir.path(), &work_a, "sb-a"),
+        lab.lab_file(dir.path(), &work_b, "sb-b"),
+    );
+    let profile = repo_path("fixtures/devices/labgrid-board.yaml");
+    let inv = write_inventory(
+        dir.path(),
+        &format!(
+            "  - {{ name: sb-a, profile: {profile}, lab: {} }}\n  - {{ name: sb-b, profile: {profile}, lab: {} }}\n",
+            lab_a.display(),
+            lab_b.display()
+        ),
+    );
+    let run = |out: &Path| {
+        Command::new(bin())
+            .current_dir(repo())
+            .env("NO_COLOR", "1")
+            .args(["run", "--inventory", &inv, "--only", "password-reset-enforcement"])
+            .args([
+                "--only",
+                "password-change-effective",
+                "--only",
+                "password-strength",
+                "--out",
+            ])
+            .arg(out)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run")
+    };
+    // 1. both hosts up: both boards pass, each console from its own exporter host
+    let out1 = dir.path().join("r1");
+    let o = run(&out1).wait_with_output().expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for (b, host) in [("sb-a", "198.19.251.2"), ("sb-b", "198.19.251.6")] {
+        for c in junit(&out1.join(format!("{b}/junit.xml"))) {
+            assert_eq!(c.status, "pass", "{b}: {c:?}\n{}", text(&o));
+        }
+        let console = std::fs::read_to_string(out1.join(format!("{b}/console-full.log"))).expect("console");
+        assert!(
+            console.contains(&format!("console rfc2217://{host}:")),
+            "{b}: {console}"
+        );
+    }
+    for p in ["sb-a", "sb-b"] {
+        assert!(
+            lab.client(&["-p", p, "show"]).contains("acquired: None"),
+            "{p} released"
+        );
+    }
+    // 2. host B dies while its board is being tested
+    let out2 = dir.path().join("r2");
+    let child = run(&out2);
+    let t0 = Instant::now();
+    while !lab
+        .client(&["-p", "sb-b", "show"])
+        .contains("acquired resources:\n    expB")
+        && t0.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    host_b.crash();
+    let o = child.wait_with_output().expect("run");
+    assert_eq!(o.status.code(), Some(3), "ERRORs, no FAIL: {}", text(&o));
+    for c in junit(&out2.join("sb-a/junit.xml")) {
+        assert_eq!(c.status, "pass", "sb-a is not affected: {c:?}\n{}", text(&o));
+    }
+    let b = junit(&out2.join("sb-b/junit.xml"));
+    assert_eq!(b.len(), 3, "every planned check of sb-b is reported: {b:?}");
+    assert!(
+        b.iter().all(|c| c.status != "failure"),
+        "a dead exporter is no device FAIL: {b:?}"
+    );
+    assert!(b.iter().any(|c| c.status == "error"), "{b:?}\n{}", text(&o));
+    for p in ["sb-a", "sb-b"] {
+        assert!(
+            lab.client(&["-p", p, "show"]).contains("acquired: None"),
+            "{p} released"
+        );
+    }
+    power_off(&work_a);
+    power_off(&work_b);
 }
