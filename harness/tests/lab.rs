@@ -666,6 +666,17 @@ fn power_port(work: &Path, boot_ms: u32) -> u16 {
     port
 }
 
+/// An exporter `name` (in network namespace `netns`, publishing `hostname`) for the board
+/// whose work folder is `work` (booting in `boot_ms`), and the place `place` matching it.
+struct Exporter<'a> {
+    name: &'a str,
+    netns: Option<&'a str>,
+    hostname: &'a str,
+    work: &'a Path,
+    place: &'a str,
+    boot_ms: u32,
+}
+
 /// A labgrid coordinator (a real labgrid 26 program) and its exporters, each exporting a
 /// simulated board's UART (`RawSerialPort`: the exporter runs ser2net for it) and a network
 /// power port, with a place matching them.
@@ -699,18 +710,16 @@ impl Lab {
         }
     }
 
-    /// An exporter `name` (in network namespace `netns`, publishing `hostname`) for the
-    /// board whose work folder is `work`, and the place `place` matching it.
-    fn exporter(
-        &mut self,
-        dir: &Path,
-        name: &str,
-        netns: Option<&str>,
-        hostname: &str,
-        work: &Path,
-        place: &str,
-        boot_ms: u32,
-    ) {
+    /// An exporter for one board, and the place matching it.
+    fn exporter(&mut self, dir: &Path, e: &Exporter<'_>) {
+        let Exporter {
+            name,
+            netns,
+            hostname,
+            work,
+            place,
+            boot_ms,
+        } = *e;
         // the exporter wants a /dev path: the board's UART as a USB-UART's by-id link would be
         let dev_link = std::path::PathBuf::from(format!("/dev/certbench-test-{}-{place}", std::process::id()));
         let _ = std::fs::remove_file(&dev_link);
@@ -827,7 +836,17 @@ fn a_board_in_a_labgrid_place_is_acquired_driven_and_released() {
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).expect("work");
     let mut lab = Lab::start(dir.path(), "127.0.0.1");
-    lab.exporter(dir.path(), "exp1", None, "127.0.0.1", &work, "sb-lg", 0);
+    lab.exporter(
+        dir.path(),
+        &Exporter {
+            name: "exp1",
+            netns: None,
+            hostname: "127.0.0.1",
+            work: &work,
+            place: "sb-lg",
+            boot_ms: 0,
+        },
+    );
     let lab_file = lab.lab_file(dir.path(), &work, "sb-lg");
     let locks = dir.path().join("locks");
     let run = |wait: &str| {
@@ -1021,16 +1040,28 @@ fn places_on_two_exporter_hosts_run_in_parallel_and_a_dead_host_errors_only_its_
     std::fs::create_dir_all(&work_a).expect("work");
     std::fs::create_dir_all(&work_b).expect("work");
     let mut lab = Lab::start(dir.path(), "198.19.251.1");
-    lab.exporter(dir.path(), "expA", Some(&host_a.ns), "198.19.251.2", &work_a, "sb-a", 0);
+    lab.exporter(
+        dir.path(),
+        &Exporter {
+            name: "expA",
+            netns: Some(&host_a.ns),
+            hostname: "198.19.251.2",
+            work: &work_a,
+            place: "sb-a",
+            boot_ms: 0,
+        },
+    );
     // board B boots slowly, so its run is still going when its host dies
     lab.exporter(
         dir.path(),
-        "expB",
-        Some(&host_b.ns),
-        "198.19.251.6",
-        &work_b,
-        "sb-b",
-        1500,
+        &Exporter {
+            name: "expB",
+            netns: Some(&host_b.ns),
+            hostname: "198.19.251.6",
+            work: &work_b,
+            place: "sb-b",
+            boot_ms: 1500,
+        },
     );
     let (lab_a, lab_b) = (
         lab.lab_file(dir.path(), &work_a, "sb-a"),
