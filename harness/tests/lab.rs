@@ -1148,3 +1148,51 @@ fn places_on_two_exporter_hosts_run_in_parallel_and_a_dead_host_errors_only_its_
     power_off(&work_a);
     power_off(&work_b);
 }
+
+/// check-jsonschema (PyPI), with the GitHub workflow and GitLab CI schemas it vendors from
+/// SchemaStore, from the virtual environment .ci/run installs it in.
+const CHECK_JSONSCHEMA: &str = "/var/cache/certbench-deps/schema/bin/check-jsonschema";
+
+/// The CI templates a lab copies are valid for the CI systems that run them, checked with
+/// the schemas those ecosystems publish; a broken copy of each is refused (the validator is
+/// live, not a formality).
+#[test]
+fn the_ci_templates_validate_against_their_ecosystems_schemas() {
+    if !deps_ready(&[CHECK_JSONSCHEMA]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (file, schema, break_it) in [
+        (
+            "ci/github-actions-board.yml",
+            "vendor.github-workflows",
+            ("runs-on:", "runs_on:"),
+        ),
+        (
+            "ci/gitlab-ci-board.yml",
+            "vendor.gitlab-ci",
+            ("  resource_group: cam-01", "  resource_group: [cam-01]"),
+        ),
+    ] {
+        let check = |path: &Path| {
+            Command::new(CHECK_JSONSCHEMA)
+                .args(["--builtin-schema", schema])
+                .arg(path)
+                .output()
+                .expect("check-jsonschema")
+        };
+        let o = check(&repo().join(file));
+        assert!(o.status.success(), "{file}: {}", text(&o));
+        let broken = dir.path().join(Path::new(file).file_name().expect("name"));
+        let t = std::fs::read_to_string(repo().join(file)).expect("template");
+        assert!(t.contains(break_it.0), "{file}");
+        std::fs::write(&broken, t.replacen(break_it.0, break_it.1, 1)).expect("write");
+        let o = check(&broken);
+        assert!(
+            !o.status.success(),
+            "{file} with {:?} must be refused: {}",
+            break_it.1,
+            text(&o)
+        );
+    }
+}
