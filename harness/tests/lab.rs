@@ -1196,3 +1196,136 @@ fn the_ci_templates_validate_against_their_ecosystems_schemas() {
         );
     }
 }
+
+/// What goes wrong with a place is an ERROR that says what to fix, for every planned check,
+/// never a hang: a coordinator that refuses, a place that does not exist, a place that matches
+/// nothing, a place without a serial port.
+#[test]
+fn labgrid_failures_are_errors_that_say_what_to_fix() {
+    if !labgrid_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut lab = Lab::start(dir.path(), "127.0.0.1");
+    // an exporter with a power port and no serial port, and a place matching only it
+    let cfg = dir.path().join("power-only.yaml");
+    std::fs::write(
+        &cfg,
+        "board9:\n  NetworkPowerPort:\n    model: simplerest\n    host: 'http://127.0.0.1:9/outlet/{index}/{value}'\n    index: 0\n",
+    )
+    .expect("config");
+    lab.children.push(Child(
+        Command::new(format!("{LABGRID}/labgrid-exporter"))
+            .args(["-c", &lab.coordinator, "-n", "expP", "--hostname", "127.0.0.1"])
+            .arg(&cfg)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("exporter"),
+    ));
+    let t0 = Instant::now();
+    while !lab.client(&["resources"]).contains("expP/board9") && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    lab.client(&["-p", "power-only", "create"]);
+    lab.client(&["-p", "power-only", "add-match", "expP/board9/*"]);
+    lab.client(&["-p", "matches-nothing", "create"]);
+    lab.client(&["-p", "matches-nothing", "add-match", "nobody/*/*"]);
+    let refusing = format!("127.0.0.1:{}", free_port());
+    for (coordinator, place, said) in [
+        (refusing.as_str(), "p1", "Could not connect to coordinator"),
+        (lab.coordinator.as_str(), "no-such-place", "could not be acquired"),
+        (
+            lab.coordinator.as_str(),
+            "matches-nothing",
+            "has no matching remote resource",
+        ),
+        (
+            lab.coordinator.as_str(),
+            "power-only",
+            "has no acquired serial port (NetworkSerialPort)",
+        ),
+    ] {
+        let lab_file = dir.path().join(format!("lab-{place}.yaml"));
+        std::fs::write(
+            &lab_file,
+            format!("labgrid: {{ coordinator: \"{coordinator}\", place: {place}, client: {LABGRID}/labgrid-client }}\nvars: {{ simboard: x, board_state: y }}\n"),
+        )
+        .expect("lab");
+        let t0 = Instant::now();
+        let r = Certbench::profile("fixtures/devices/labgrid-board.yaml")
+            .args(&["--lab", lab_file.to_str().expect("utf8"), "--lock-wait", "1s"])
+            .env("TMPDIR", dir.path().to_str().expect("utf8"))
+            .only("password-reset-enforcement")
+            .only("password-change-effective")
+            .run();
+        assert_eq!(r.code, Some(3), "{place}: {}", r.log);
+        assert_eq!(r.cases.len(), 2, "{place}: every planned check reported: {}", r.log);
+        for c in &r.cases {
+            assert_eq!(c.status, "error", "{place}: {c:?}");
+            assert!(c.message.contains(said), "{place}: {said:?} in {c:?}");
+            assert!(c.message.contains(place), "{place}: names the place: {c:?}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(40), "{place}: no hang");
+        if coordinator == lab.coordinator {
+            assert!(
+                lab.client(&["-p", "power-only", "show"]).contains("acquired: None"),
+                "{place}"
+            );
+        }
+    }
+}
+
+/// Ten minutes of boot log at 115 200 baud (6.9 MB: 11 520 bytes a second, 8N1) through
+/// ser2net over RFC 2217 arrive whole and in order: every byte counted and compared.
+#[test]
+fn ten_minutes_of_console_output_cross_ser2net_without_loss() {
+    use std::io::Write;
+    if !tools_ready(&["ser2net"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut master, _slave, name) = pty();
+    let port = free_port();
+    let _server = Ser2net::start(dir.path(), &name, port);
+    let c = certbench::console::network::connect(
+        certbench::console::network::Mode::Rfc2217,
+        &format!("127.0.0.1:{port}"),
+        115_200,
+        certbench::console::Feed::new(Instant::now()),
+    );
+    let raw = || c.with_transcript(|t| t.render_raw(0, &certbench::redact::Redactor::default()));
+    let said = || c.with_transcript(|t| t.render_text(0, &certbench::redact::Redactor::default()));
+    let t0 = Instant::now();
+    while !said().contains("baud 115200") && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(said().contains("baud 115200"), "{}", said());
+    // a boot log's lines, numbered, with every byte value a UART carries (0xFF: telnet's IAC)
+    let total = 11_520 * 600;
+    let mut log = Vec::with_capacity(total + 200);
+    let mut n = 0u32;
+    while log.len() < total {
+        log.extend_from_slice(format!("[{n:7}] kernel: line of boot output \u{1b}[0m ").as_bytes());
+        log.extend((0..=255u8).filter(|b| *b != b'\n').take((n % 7) as usize * 3));
+        log.extend_from_slice(b"\xff\r\n");
+        n += 1;
+    }
+    let writer = std::thread::spawn(move || {
+        for chunk in log.chunks(4096) {
+            master.write_all(chunk).expect("write");
+        }
+        (log, master)
+    });
+    let (log, _master) = writer.join().expect("writer");
+    let t0 = Instant::now();
+    let mut rx = raw();
+    while rx.len() < log.len() && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(200));
+        rx = raw();
+    }
+    assert_eq!(rx.len(), log.len(), "bytes received");
+    assert!(rx == log, "every byte in order");
+    c.close();
+}

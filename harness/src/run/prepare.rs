@@ -48,8 +48,7 @@ pub(super) async fn prepare(
 ) -> Prepared {
     let profile_dir = abs(crate::util::folder_of(&device.profile_file));
     let (mut vars, port) = command_vars(device, run_id, out_dir, workdir, &profile_dir);
-    let (lock, mut lock_error) = lock_board(opts, device, port.as_deref(), signals).await;
-    let held = lock.is_some();
+    let (mut lock, mut lock_error) = lock_board(opts, device, port.as_deref(), signals).await;
     let mut notes = Vec::new();
     let mut port = port;
     if let Some(r) = lock.as_ref().and_then(|l| l.labgrid.as_ref()) {
@@ -60,9 +59,16 @@ pub(super) async fn prepare(
                 port = Some(console);
                 notes.push(said);
             }
-            Err(e) => lock_error = Some(e),
+            Err(e) => {
+                // a place certbench cannot drive is not held: released (off the runtime)
+                lock_error = Some(e);
+                if let Some(l) = lock.take() {
+                    let _ = tokio::task::spawn_blocking(move || drop(l)).await;
+                }
+            }
         }
     }
+    let held = lock.is_some();
     // the device's link (its own namespace, or the lab's interface), captured from here on:
     // before the benches and power, so nothing the device sends is missed
     let (gateway, link_notes) = if held {
