@@ -929,6 +929,43 @@ fn a_board_in_a_labgrid_place_is_acquired_driven_and_released() {
         r.log
     );
     assert!(lab.client(&["-p", "sb-lg", "show"]).contains("acquired: None"));
+    // 4. SIGTERM mid-run: the run ends (exit 3, every planned check reported) and the place
+    // is released
+    let results = dir.path().join("terminated");
+    let mut run4 = Command::new(bin())
+        .current_dir(repo())
+        .env("TMPDIR", &locks)
+        .args(["run", "-d", "fixtures/devices/labgrid-board.yaml", "--lab"])
+        .arg(&lab_file)
+        .arg("--out")
+        .arg(&results)
+        .arg("--workdir")
+        .arg(&work)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    let t0 = Instant::now();
+    while !lab
+        .client(&["-p", "sb-lg", "show"])
+        .contains("acquired resources:\n    exp1")
+        && t0.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: a signal to the child this test started
+    unsafe { libc::kill(run4.id() as i32, libc::SIGTERM) };
+    let status = run4.wait().expect("wait");
+    assert_eq!(status.code(), Some(3), "interrupted");
+    assert!(
+        !junit(&results.join("junit.xml")).is_empty(),
+        "the planned checks are reported"
+    );
+    assert!(
+        lab.client(&["-p", "sb-lg", "show"]).contains("acquired: None"),
+        "released after SIGTERM"
+    );
     power_off(&work);
 }
 

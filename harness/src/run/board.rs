@@ -242,7 +242,8 @@ async fn execute(
     )
     .await;
     teardown(&mut bench, out_dir, &mut reporters).await;
-    drop(lock);
+    // (a labgrid place is released by a client command: off the runtime's workers)
+    let _ = tokio::task::spawn_blocking(move || drop(lock)).await;
     let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
     let (passed, failed, errors, not_applicable) = (
         count(Verdict::Pass),
