@@ -812,6 +812,39 @@ fn power_off(work: &Path) {
         .status();
 }
 
+/// A run on the place `sb-lg` in the background, once it holds the place and is under way.
+fn started_holding_the_place(
+    lab: &Lab,
+    lab_file: &Path,
+    results: &Path,
+    work: &Path,
+    locks: &Path,
+) -> std::process::Child {
+    let child = Command::new(bin())
+        .current_dir(repo())
+        .env("TMPDIR", locks)
+        .args(["run", "-d", "fixtures/devices/labgrid-board.yaml", "--lab"])
+        .arg(lab_file)
+        .arg("--out")
+        .arg(results)
+        .arg("--workdir")
+        .arg(work)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    let t0 = Instant::now();
+    while !lab
+        .client(&["-p", "sb-lg", "show"])
+        .contains("acquired resources:\n    exp1")
+        && t0.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    child
+}
+
 fn labgrid_ready() -> bool {
     // SAFETY: geteuid has no preconditions
     if unsafe { libc::geteuid() } != 0 {
@@ -893,28 +926,7 @@ fn a_board_in_a_labgrid_place_is_acquired_driven_and_released() {
     lab.client(&["-p", "sb-lg", "release"]);
     // 3. a run killed outright leaves the place acquired; the next run releases it
     let results = dir.path().join("killed");
-    let mut killed = Command::new(bin())
-        .current_dir(repo())
-        .env("TMPDIR", &locks)
-        .args(["run", "-d", "fixtures/devices/labgrid-board.yaml", "--lab"])
-        .arg(&lab_file)
-        .arg("--out")
-        .arg(&results)
-        .arg("--workdir")
-        .arg(&work)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run");
-    let t0 = Instant::now();
-    while !lab
-        .client(&["-p", "sb-lg", "show"])
-        .contains("acquired resources:\n    exp1")
-        && t0.elapsed() < Duration::from_secs(30)
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let mut killed = started_holding_the_place(&lab, &lab_file, &results, &work, &locks);
     let _ = killed.kill();
     let _ = killed.wait();
     assert!(
@@ -932,28 +944,7 @@ fn a_board_in_a_labgrid_place_is_acquired_driven_and_released() {
     // 4. SIGTERM mid-run: the run ends (exit 3, every planned check reported) and the place
     // is released
     let results = dir.path().join("terminated");
-    let mut run4 = Command::new(bin())
-        .current_dir(repo())
-        .env("TMPDIR", &locks)
-        .args(["run", "-d", "fixtures/devices/labgrid-board.yaml", "--lab"])
-        .arg(&lab_file)
-        .arg("--out")
-        .arg(&results)
-        .arg("--workdir")
-        .arg(&work)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run");
-    let t0 = Instant::now();
-    while !lab
-        .client(&["-p", "sb-lg", "show"])
-        .contains("acquired resources:\n    exp1")
-        && t0.elapsed() < Duration::from_secs(30)
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let mut run4 = started_holding_the_place(&lab, &lab_file, &results, &work, &locks);
     // SAFETY: a signal to the child this test started
     unsafe { libc::kill(run4.id() as i32, libc::SIGTERM) };
     let status = run4.wait().expect("wait");

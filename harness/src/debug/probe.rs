@@ -75,15 +75,19 @@ impl ProbeRs {
         s.core(0).map_err(|e| DebugError::Lost(format!("core 0: {e}")))
     }
 
-    /// Writes an ELF/bin/hex image to the chip (the lab's flash-before-run).
-    fn write_image(&mut self, path: &std::path::Path) -> Result<(), DebugError> {
+    /// The session, attaching first if there is none yet.
+    fn attached(&mut self) -> Result<&mut probe_rs::Session, DebugError> {
         if self.session.is_none() {
             self.attach()?;
         }
-        let s = self
-            .session
+        self.session
             .as_mut()
-            .ok_or_else(|| DebugError::Unavailable("not attached".into()))?;
+            .ok_or_else(|| DebugError::Unavailable("not attached".into()))
+    }
+
+    /// Writes an ELF/bin/hex image to the chip (the lab's flash-before-run).
+    fn write_image(&mut self, path: &std::path::Path) -> Result<(), DebugError> {
+        let s = self.attached()?;
         use probe_rs::flashing as f;
         let ext = path
             .extension()
@@ -191,13 +195,7 @@ impl DebugPort for ProbeRs {
     }
 
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), DebugError> {
-        if self.session.is_none() {
-            self.attach()?;
-        }
-        let s = self
-            .session
-            .as_mut()
-            .ok_or_else(|| DebugError::Unavailable("not attached".into()))?;
+        let s = self.attached()?;
         // through the target's flash algorithm, keeping the rest of each erased sector
         let mut loader = s.target().flash_loader();
         let refused = |e: probe_rs::flashing::FlashError| DebugError::Refused(format!("flash write at {addr:#x}: {e}"));

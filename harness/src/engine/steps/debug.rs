@@ -3,16 +3,22 @@
 use super::prelude::*;
 
 impl Run<'_> {
-    /// The debug-port checks, run off the executor (drivers are synchronous).
-    pub(super) async fn debug_check(&mut self, secrets: bool) -> StepResult {
-        use crate::debug::Finding;
+    /// The profile's debug port, its driver opened (nothing is contacted until `attach`).
+    pub(super) fn debug_port(&self) -> Result<(crate::debug::DebugSpec, Box<dyn crate::debug::DebugPort>), Stop> {
         let spec = self
             .bench
             .device
             .debug
             .clone()
             .ok_or_else(|| Stop::Error("the device profile declares no debug port".into()))?;
-        let mut port = spec.open(&self.bench.command_vars).map_err(Stop::Error)?;
+        let port = spec.open(&self.bench.command_vars).map_err(Stop::Error)?;
+        Ok((spec, port))
+    }
+
+    /// The debug-port checks, run off the executor (drivers are synchronous).
+    pub(super) async fn debug_check(&mut self, secrets: bool) -> StepResult {
+        use crate::debug::Finding;
+        let (spec, mut port) = self.debug_port()?;
         let check = if secrets { "ATK-05" } else { "ATK-03" };
         let needles: Vec<(String, Vec<u8>)> = self
             .bench

@@ -145,13 +145,7 @@ impl Run<'_> {
     /// on; the power cycle that follows boots what is in flash).
     async fn write_by_debug_port(&mut self, address: u64, img: &Image) -> Result<(), Stop> {
         use crate::debug::DebugError;
-        let spec = self
-            .bench
-            .device
-            .debug
-            .clone()
-            .ok_or_else(|| Stop::Error("the device profile declares no debug port".into()))?;
-        let mut port = spec.open(&self.bench.command_vars).map_err(Stop::Error)?;
+        let (_, mut port) = self.debug_port()?;
         let c = self.console()?;
         c.marker(format!(
             "writing image {} ({} bytes) at {address:#x} through the debug port",
