@@ -902,7 +902,9 @@ fn a_board_in_a_labgrid_place_is_acquired_driven_and_released() {
     let console = std::fs::read_to_string(r.dir.path().join("results/console-full.log")).expect("console");
     assert!(console.contains("console rfc2217://127.0.0.1:"), "{console}");
     assert!(
-        r.log.contains("labgrid place sb-lg") && r.log.contains("power through `labgrid-client power`"),
+        r.log.contains("labgrid place sb-lg")
+            && r.log.contains("power through the place's power resource")
+            && r.log.contains("driven by one labgrid 26.0.1 session for the run"),
         "{}",
         r.log
     );
@@ -1261,24 +1263,61 @@ fn labgrid_failures_are_errors_that_say_what_to_fix() {
     lab.client(&["-p", "matches-nothing", "create"]);
     lab.client(&["-p", "matches-nothing", "add-match", "nobody/*/*"]);
     let refusing = format!("127.0.0.1:{}", free_port());
-    for (coordinator, place, said) in [
-        (refusing.as_str(), "p1", "Could not connect to coordinator"),
-        (lab.coordinator.as_str(), "no-such-place", "could not be acquired"),
+    // a coordinator that takes the connection and never answers
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_at = format!("127.0.0.1:{}", silent.local_addr().expect("addr").port());
+    let held: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Default::default();
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for c in silent.incoming().map_while(Result::ok) {
+            keep.lock().expect("keep").push(c);
+        }
+    });
+    // a client that is not Python's labgrid-client itself (a wrapper a lab may use): run once
+    // per action
+    let wrapper = dir.path().join("lg-wrapper");
+    std::fs::write(&wrapper, format!("#!/bin/sh\nexec {LABGRID}/labgrid-client \"$@\"\n")).expect("wrapper");
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let client = format!("{LABGRID}/labgrid-client");
+    let wrapped = wrapper.to_str().expect("utf8").to_string();
+    for (coordinator, place, client, said) in [
+        (refusing.as_str(), "p1", &client, "Could not connect to coordinator"),
+        (silent_at.as_str(), "p2", &client, "did not answer within 10 s"),
+        (
+            lab.coordinator.as_str(),
+            "no-such-place",
+            &client,
+            "could not be acquired",
+        ),
+        (
+            lab.coordinator.as_str(),
+            "no-such-place",
+            &wrapped,
+            "could not be acquired",
+        ),
         (
             lab.coordinator.as_str(),
             "matches-nothing",
+            &client,
             "has no matching remote resource",
         ),
         (
             lab.coordinator.as_str(),
             "power-only",
+            &client,
+            "has no acquired serial port (NetworkSerialPort)",
+        ),
+        (
+            lab.coordinator.as_str(),
+            "power-only",
+            &wrapped,
             "has no acquired serial port (NetworkSerialPort)",
         ),
     ] {
         let lab_file = dir.path().join(format!("lab-{place}.yaml"));
         std::fs::write(
             &lab_file,
-            format!("labgrid: {{ coordinator: \"{coordinator}\", place: {place}, client: {LABGRID}/labgrid-client }}\nvars: {{ simboard: x, board_state: y }}\n"),
+            format!("labgrid: {{ coordinator: \"{coordinator}\", place: {place}, client: {client} }}\nvars: {{ simboard: x, board_state: y }}\n"),
         )
         .expect("lab");
         let t0 = Instant::now();

@@ -19,6 +19,11 @@ pub enum PowerSpec {
         timeout: std::time::Duration,
         off_time: std::time::Duration,
     },
+    /// A labgrid place's power resource (set for the run once the place is acquired).
+    Labgrid {
+        place: String,
+        off_time: std::time::Duration,
+    },
 }
 
 pub fn power(rx: &Resolver, raw: &RawProfile, lab: &RawLab) -> Option<PowerSpec> {

@@ -71,10 +71,280 @@ impl Place {
     }
 }
 
+/// How long the coordinator may take to answer the session's start or one request; the
+/// client's answer to any request is awaited [`COMMAND_TIME`].
+pub const ANSWER_TIME: Duration = Duration::from_secs(10);
+
+/// The session program (`labgrid_session.py`), run with `labgrid-client`'s own interpreter.
+const SESSION: &str = include_str!("labgrid_session.py");
+
+/// certbench's client of one place for one run: a labgrid session kept open for the run
+/// (labgrid's Python client library, in the interpreter `labgrid-client` runs with: Python
+/// and gRPC start once), or, when that interpreter cannot run it, one `labgrid-client`
+/// command per action. Both speak to the coordinator the same way.
+#[derive(Debug)]
+pub struct Client {
+    pub place: Place,
+    session: Option<std::sync::Mutex<Session>>,
+    /// How the place is driven, for the report.
+    pub mode: String,
+}
+
+#[derive(Debug)]
+struct Session {
+    child: std::process::Child,
+    requests: Option<std::process::ChildStdin>,
+    answers: std::sync::mpsc::Receiver<String>,
+    /// The end of what the session wrote on stderr (why it ended).
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// The Python interpreter a `labgrid-client` script names on its `#!` line.
+fn interpreter(client: &Path) -> Option<PathBuf> {
+    let path = if client.components().count() > 1 {
+        client.to_path_buf()
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join(client))
+            .find(|p| p.is_file())?
+    };
+    let mut head = [0u8; 256];
+    let n = std::io::Read::read(&mut std::fs::File::open(path).ok()?, &mut head).ok()?;
+    let line = std::str::from_utf8(&head[..n])
+        .ok()?
+        .lines()
+        .next()?
+        .strip_prefix("#!")?;
+    let mut words = line.split_whitespace();
+    let first = words.next()?;
+    let program = if first.ends_with("/env") { words.next()? } else { first };
+    let name = Path::new(program).file_name()?.to_str()?;
+    name.starts_with("python").then(|| PathBuf::from(program))
+}
+
+impl Client {
+    /// Opens the place's client: the session when `labgrid-client`'s interpreter can run it
+    /// (Err if the coordinator does not answer it), else the per-command client.
+    pub fn open(place: &Place) -> Result<Client, String> {
+        let Some(python) = interpreter(&place.client) else {
+            return Ok(Client::commands(place, "its `#!` names no Python interpreter"));
+        };
+        let spawned = Command::new(&python)
+            .arg("-c")
+            .arg(SESSION)
+            .arg(&place.coordinator)
+            .arg(&place.place)
+            .arg(ANSWER_TIME.as_secs().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(Client::commands(
+                    place,
+                    &format!("{} could not be started: {e}", python.display()),
+                ));
+            }
+        };
+        let (tx, answers) = std::sync::mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        if let Some(err) = child.stderr.take() {
+            let keep = stderr.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok) {
+                    let mut k = keep.lock().unwrap_or_else(|p| p.into_inner());
+                    k.push_str(&line);
+                    k.push('\n');
+                    if k.len() > 4096 {
+                        let cut = k.len() - 2048;
+                        let cut = (cut..k.len()).find(|&i| k.is_char_boundary(i)).unwrap_or(k.len());
+                        k.drain(..cut);
+                    }
+                }
+            });
+        }
+        let mut session = Session {
+            requests: child.stdin.take(),
+            child,
+            answers,
+            stderr,
+        };
+        // Python's start and labgrid's import, then the coordinator's answer
+        let first = session.answer(ANSWER_TIME + COMMAND_TIME);
+        let first = match first {
+            Ok(a) => a,
+            Err(e) => {
+                session.end();
+                return Ok(Client::commands(
+                    place,
+                    &format!("the labgrid session did not start: {e}"),
+                ));
+            }
+        };
+        if first["ready"] == true {
+            let version = first["version"].as_str().unwrap_or("?").to_string();
+            return Ok(Client {
+                place: place.clone(),
+                session: Some(std::sync::Mutex::new(session)),
+                mode: format!("one labgrid {version} session for the run ({})", python.display()),
+            });
+        }
+        session.end();
+        if let Some(e) = first["error"].as_str() {
+            return Err(e.to_string());
+        }
+        let why = first["why"].as_str().unwrap_or("it said nothing");
+        Ok(Client::commands(
+            place,
+            &format!("{} cannot run labgrid's client library: {why}", python.display()),
+        ))
+    }
+
+    /// The client that runs `labgrid-client` once per action.
+    pub fn commands(place: &Place, why: &str) -> Client {
+        Client {
+            place: place.clone(),
+            session: None,
+            mode: format!(
+                "`{} -x … -p {}` per action ({why})",
+                place.client.display(),
+                place.place
+            ),
+        }
+    }
+
+    /// One request to the session: its answer, or why there is none.
+    fn request(&self, session: &std::sync::Mutex<Session>, op: &str, kick: bool) -> Result<serde_json::Value, String> {
+        let mut s = session.lock().unwrap_or_else(|p| p.into_inner());
+        let line = serde_json::json!({ "op": op, "kick": kick }).to_string();
+        let sent = s
+            .requests
+            .as_mut()
+            .ok_or_else(|| "the labgrid session has ended".to_string())
+            .and_then(|w| {
+                std::io::Write::write_all(w, format!("{line}\n").as_bytes())
+                    .map_err(|e| format!("the labgrid session has ended ({e})"))
+            });
+        let answer = sent.and_then(|()| s.answer(COMMAND_TIME));
+        match answer {
+            Ok(a) if a["ok"] == true => Ok(a),
+            Ok(a) => Err(a["error"].as_str().unwrap_or("refused, without a reason").to_string()),
+            Err(e) => {
+                s.end();
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `op` through the session, or as `labgrid-client ARGS`.
+    fn act(&self, op: &str, args: &[&str], kick: bool) -> Result<serde_json::Value, String> {
+        match &self.session {
+            Some(s) => self.request(s, op, kick),
+            None => self.place.client(args).map(serde_json::Value::String),
+        }
+    }
+
+    pub fn acquire(&self) -> Result<(), String> {
+        self.act("acquire", &["acquire"], false).map(drop)
+    }
+
+    /// Releases the place (`kick`: whoever holds it). A session that has ended is replaced by
+    /// the per-command client, so a place is released even then.
+    pub fn release(&self, kick: bool) -> Result<(), String> {
+        let args: &[&str] = if kick { &["release", "--kick"] } else { &["release"] };
+        match self.act("release", args, kick) {
+            Err(e) if e.contains("the labgrid session") => self.place.client(args).map(drop),
+            r => r.map(drop),
+        }
+    }
+
+    /// What the acquired place offers certbench.
+    pub fn resources(&self) -> Result<Resources, String> {
+        match &self.session {
+            Some(s) => {
+                let a = self.request(s, "resources", false)?;
+                let list = a["resources"].as_array().cloned().unwrap_or_default();
+                Ok(resources(
+                    list.iter().map(|r| (r["cls"].as_str().unwrap_or(""), &r["params"])),
+                ))
+            }
+            None => self.place.client(&["show"]).map(|s| parse_show(&s)),
+        }
+    }
+
+    /// Switches the place's power resource.
+    pub fn power(&self, on: bool) -> Result<String, String> {
+        let op = if on { "on" } else { "off" };
+        self.act(op, &["power", op], false).map(|a| match a {
+            serde_json::Value::String(s) => s,
+            a => a["said"].as_str().unwrap_or("").to_string(),
+        })
+    }
+}
+
+impl Session {
+    /// The next line the session says, as JSON, within `time`.
+    fn answer(&mut self, time: Duration) -> Result<serde_json::Value, String> {
+        match self.answers.recv_timeout(time) {
+            Ok(line) => serde_json::from_str(&line)
+                .map_err(|e| format!("the labgrid session said something certbench cannot read ({e}): {line}")),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(format!("the labgrid session did not answer within {time:?}"))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(Duration::from_millis(50));
+                let said = self.stderr.lock().map(|s| s.trim().to_string()).unwrap_or_default();
+                Err(format!(
+                    "the labgrid session has ended{}",
+                    if said.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {said}")
+                    }
+                ))
+            }
+        }
+    }
+
+    /// Ends the session: its input closed (it stops and closes its channel), killed if it
+    /// has not ended within a second.
+    fn end(&mut self) {
+        self.requests = None;
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(1) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(s) = &self.session {
+            s.lock().unwrap_or_else(|p| p.into_inner()).end();
+        }
+    }
+}
+
 /// The place, acquired; released when dropped.
 #[derive(Debug)]
 pub struct Reservation {
-    pub place: Place,
+    pub client: std::sync::Arc<Client>,
     marker: PathBuf,
     /// Said once the reporters exist (e.g. a killed run's reservation released).
     pub notes: Vec<String>,
@@ -86,23 +356,41 @@ fn held_elsewhere(why: &str) -> bool {
     w.contains("already acquired") || w.contains("acquired by")
 }
 
-/// Acquires `place`, waiting up to `wait` while another holds it. `marker` (beside the
-/// board's lock, which this run holds) names the process holding the place from this host.
+/// Acquires `place` through [`Client::open`], waiting up to `wait` while another holds it.
+/// `marker` (beside the board's lock, which this run holds) names the process holding the
+/// place from this host.
 pub fn acquire(
     place: &Place,
     wait: Duration,
     give_up: &std::sync::atomic::AtomicBool,
     marker: &Path,
 ) -> Result<Reservation, String> {
+    let client = Client::open(place).map_err(|e| {
+        format!(
+            "labgrid place {} on {} could not be acquired: {e}",
+            place.place, place.coordinator
+        )
+    })?;
+    acquire_with(client, wait, give_up, marker)
+}
+
+/// [`acquire`] with a client already open.
+pub fn acquire_with(
+    client: Client,
+    wait: Duration,
+    give_up: &std::sync::atomic::AtomicBool,
+    marker: &Path,
+) -> Result<Reservation, String> {
+    let place = client.place.clone();
     let marker = marker.to_path_buf();
     let mut notes = Vec::new();
     let deadline = Instant::now() + wait;
     loop {
-        match place.client(&["acquire"]) {
-            Ok(_) => {
+        match client.acquire() {
+            Ok(()) => {
                 let _ = std::fs::write(&marker, format!("pid={}\n", std::process::id()));
                 return Ok(Reservation {
-                    place: place.clone(),
+                    client: std::sync::Arc::new(client),
                     marker,
                     notes,
                 });
@@ -114,7 +402,7 @@ pub fn acquire(
                     .and_then(|m| m.trim().strip_prefix("pid=").and_then(|p| p.parse::<u32>().ok()))
                     && !crate::util::alive_certbench(pid)
                 {
-                    place.client(&["release", "--kick"]).map_err(|e| {
+                    client.release(true).map_err(|e| {
                         format!("place {} was left acquired by a killed certbench run (pid {pid}) and could not be released: {e}", place.place)
                     })?;
                     let _ = std::fs::remove_file(&marker);
@@ -156,56 +444,26 @@ pub struct Resources {
     pub power: bool,
 }
 
-impl Reservation {
-    /// What `labgrid-client show` says of a place (its acquired resources).
-    pub fn shown(place: &Place) -> Result<String, String> {
-        place.client(&["show"])
-    }
-}
-
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if let Err(e) = self.place.client(&["release"]) {
+        if let Err(e) = self.client.release(false) {
             eprintln!(
                 "certbench: labgrid place {} could not be released: {e}",
-                self.place.place
+                self.client.place.place
             );
         }
         let _ = std::fs::remove_file(&self.marker);
     }
 }
 
-/// The resources in `labgrid-client show`'s output: each "Acquired resource 'NAME'
-/// (EXPORTER/GROUP/CLASS/NAME):" is followed by the resource as a Python literal.
-pub fn parse_show(shown: &str) -> Resources {
+/// What certbench uses of a place's acquired resources (class, parameters).
+fn resources<'a>(acquired: impl Iterator<Item = (&'a str, &'a serde_json::Value)>) -> Resources {
     let mut r = Resources {
         console: None,
         speed: None,
         power: false,
     };
-    let lines: Vec<&str> = shown.lines().collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        i += 1;
-        let Some(path) = line
-            .strip_prefix("Acquired resource ")
-            .and_then(|l| l.split_once(" ("))
-            .and_then(|(_, p)| p.strip_suffix("):"))
-        else {
-            continue;
-        };
-        let mut literal = String::new();
-        while i < lines.len() && lines[i].starts_with(' ') {
-            literal.push_str(lines[i]);
-            literal.push('\n');
-            i += 1;
-        }
-        let class = path.split('/').nth(2).unwrap_or("");
-        let Some(value) = python_literal(&literal) else {
-            continue;
-        };
-        let params = &value["params"];
+    for (class, params) in acquired {
         match class {
             "NetworkSerialPort" if r.console.is_none() => {
                 let host = params["host"].as_str();
@@ -229,6 +487,36 @@ pub fn parse_show(shown: &str) -> Resources {
         }
     }
     r
+}
+
+/// The resources in `labgrid-client show`'s output: each "Acquired resource 'NAME'
+/// (EXPORTER/GROUP/CLASS/NAME):" is followed by the resource as a Python literal.
+pub fn parse_show(shown: &str) -> Resources {
+    let mut acquired: Vec<(String, serde_json::Value)> = Vec::new();
+    let lines: Vec<&str> = shown.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        i += 1;
+        let Some(path) = line
+            .strip_prefix("Acquired resource ")
+            .and_then(|l| l.split_once(" ("))
+            .and_then(|(_, p)| p.strip_suffix("):"))
+        else {
+            continue;
+        };
+        let mut literal = String::new();
+        while i < lines.len() && lines[i].starts_with(' ') {
+            literal.push_str(lines[i]);
+            literal.push('\n');
+            i += 1;
+        }
+        let class = path.split('/').nth(2).unwrap_or("").to_string();
+        if let Some(value) = python_literal(&literal) {
+            acquired.push((class, value["params"].clone()));
+        }
+    }
+    resources(acquired.iter().map(|(c, p)| (c.as_str(), p)))
 }
 
 /// A Python literal as pprint prints it (dicts, strings, numbers, None/True/False) as JSON.

@@ -353,6 +353,7 @@ pub(super) fn report_context(
         match &device.power {
             Some(PowerSpec::Manual) => "manual (operator)".to_string(),
             Some(PowerSpec::External { .. }) => "external commands".to_string(),
+            Some(PowerSpec::Labgrid { place, .. }) => format!("labgrid place {place}'s power resource"),
             None => "none".to_string(),
         },
     ));

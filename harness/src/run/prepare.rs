@@ -311,17 +311,12 @@ async fn lock_board(
 /// The acquired labgrid place's console and power, put in place of the profile's: the
 /// console address, and what was taken (for the report).
 async fn use_place(r: &crate::lab::labgrid::Reservation, device: &mut Device) -> Result<(String, String), String> {
-    let place = r.place.clone();
-    let res = {
-        let r_place = place.clone();
-        // (`show` is a blocking command)
-        tokio::task::spawn_blocking(move || {
-            let probe = crate::lab::labgrid::Reservation::shown(&r_place);
-            probe.map(|s| crate::lab::labgrid::parse_show(&s))
-        })
+    let client = r.client.clone();
+    let place = client.place.clone();
+    // (the client blocks)
+    let res = tokio::task::spawn_blocking(move || client.resources())
         .await
-        .map_err(|e| format!("labgrid: {e}"))??
-    };
+        .map_err(|e| format!("labgrid: {e}"))??;
     let Some(console) = res.console else {
         return Err(format!(
             "labgrid place {} has no acquired serial port (NetworkSerialPort): certbench cannot reach the board's console",
@@ -337,18 +332,60 @@ async fn use_place(r: &crate::lab::labgrid::Reservation, device: &mut Device) ->
             Some(crate::config::power::PowerSpec::External { off_time, .. }) => *off_time,
             _ => std::time::Duration::from_secs(1),
         };
-        device.power = Some(crate::config::power::PowerSpec::External {
-            on: crate::config::template::Template::literal(&place.command_line("power on")),
-            off: crate::config::template::Template::literal(&place.command_line("power off")),
-            cycle: None,
-            timeout: std::time::Duration::from_secs(60),
+        device.power = Some(crate::config::power::PowerSpec::Labgrid {
+            place: place.place.clone(),
             off_time,
         });
-        said.push_str(", power through `labgrid-client power`");
+        said.push_str(", power through the place's power resource");
     } else {
         said.push_str(", no power resource (the profile's power is used)");
     }
+    said.push_str(&format!("; driven by {}", r.client.mode));
     Ok((console, said))
+}
+
+/// Power through a labgrid place's power resource, with the run's client of the place.
+#[derive(Debug)]
+struct PlacePower {
+    client: std::sync::Arc<crate::lab::labgrid::Client>,
+    off_time: std::time::Duration,
+}
+
+impl PlacePower {
+    async fn switch_to(&self, on: bool) -> Result<String, crate::power::PowerError> {
+        let client = self.client.clone();
+        tokio::task::spawn_blocking(move || client.power(on))
+            .await
+            .map_err(|e| crate::power::PowerError::Operator(format!("labgrid power: {e}")))?
+            .map_err(|e| {
+                crate::power::PowerError::Operator(format!(
+                    "labgrid place {}: power {}: {e}",
+                    self.client.place.place,
+                    if on { "on" } else { "off" }
+                ))
+            })
+    }
+}
+
+impl Power for PlacePower {
+    fn switch(
+        &self,
+        action: crate::power::Action,
+    ) -> crate::power::BoxFuture<'_, Result<String, crate::power::PowerError>> {
+        use crate::power::Action;
+        Box::pin(async move {
+            match action {
+                Action::On => self.switch_to(true).await,
+                Action::Off => self.switch_to(false).await,
+                Action::Cycle => {
+                    let mut out = self.switch_to(false).await?;
+                    tokio::time::sleep(self.off_time).await;
+                    out.push_str(&self.switch_to(true).await?);
+                    Ok(out)
+                }
+            }
+        })
+    }
 }
 
 impl Prepared {
@@ -395,7 +432,7 @@ impl Prepared {
             .power
             .as_ref()
             .filter(|_| held)
-            .map(|p| power(p, &self.vars, &self.profile_dir));
+            .and_then(|p| power(p, &self.vars, &self.profile_dir, self.lock.as_ref()));
         // open the console before anything is powered, so no byte is lost
         let console: Option<Console> = match (&device.console, &self.port) {
             (Some(c), Some(p)) if held => {
@@ -483,9 +520,18 @@ async fn flash_before_run(device: &Device, reporters: &mut Reporters) -> Option<
     }
 }
 
-fn power(p: &PowerSpec, vars: &BTreeMap<String, String>, cwd: &Path) -> Box<dyn Power> {
-    match p {
+fn power(
+    p: &PowerSpec,
+    vars: &BTreeMap<String, String>,
+    cwd: &Path,
+    lock: Option<&BoardLock>,
+) -> Option<Box<dyn Power>> {
+    Some(match p {
         PowerSpec::Manual => Box::new(ManualPower),
+        PowerSpec::Labgrid { off_time, .. } => Box::new(PlacePower {
+            client: lock?.labgrid.as_ref()?.client.clone(),
+            off_time: *off_time,
+        }),
         PowerSpec::External {
             on,
             off,
@@ -501,7 +547,7 @@ fn power(p: &PowerSpec, vars: &BTreeMap<String, String>, cwd: &Path) -> Box<dyn 
             vars: vars.clone(),
             cwd: cwd.to_path_buf(),
         }),
-    }
+    })
 }
 
 /// Makes the device's link and starts capturing it: a namespace for an emulated device
