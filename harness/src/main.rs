@@ -482,8 +482,8 @@ fn diff_command(cmd: Command) -> ExitCode {
         }
     }
     let trusted: Vec<String> = pubkey.into_iter().collect();
-    let mut views = Vec::new();
-    for dir in [&old, &new] {
+    // each folder verified, then read: the two side by side
+    let one = |dir: &std::path::PathBuf| -> Result<diff::RunView, String> {
         match certbench::report::manifest::verify(dir, &trusted) {
             Ok(f) if f.intact(allow_unsigned) => {}
             Ok(f) => {
@@ -500,19 +500,26 @@ fn diff_command(cmd: Command) -> ExitCode {
                             .then(|| "no signature (--allow-unsigned to compare hashes only)".to_string()),
                     )
                     .collect();
-                return bad(format!(
+                return Err(format!(
                     "{}: not the run its manifest describes: {}",
                     dir.display(),
                     what.join("; ")
                 ));
             }
-            Err(e) => return bad(format!("{}: {e}", dir.display())),
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
         }
-        match diff::read(dir) {
-            Ok(v) => views.push(v),
-            Err(e) => return bad(e),
-        }
-    }
+        diff::read(dir)
+    };
+    let (o, n) = std::thread::scope(|s| {
+        let o = s.spawn(|| one(&old));
+        let n = one(&new);
+        (o.join(), n)
+    });
+    let views = match (o, n) {
+        (Ok(Ok(o)), Ok(n)) => [o, n],
+        (Ok(Err(e)), _) | (_, Err(e)) => return bad(e),
+        (Err(_), _) => return bad(format!("{}: reading the run stopped", old.display())),
+    };
     let d = diff::compare(&views[0], &views[1], &allowed);
     print!("{}", diff::render(&d, false));
     let writes = [

@@ -86,6 +86,9 @@ pub mod limits {
     pub const TEXT: u64 = 1 << 20;
     /// A firmware or update image.
     pub const IMAGE: u64 = 512 << 20;
+    /// A file of a run's own results read back (events, evidence): a run of a thousand
+    /// testcases writes several MB of events and flow records of over 1 MB per unit.
+    pub const RUN_FILE: u64 = 256 << 20;
 }
 
 /// The one gate for every file a profile or lab file names (credentials lists, other

@@ -95,7 +95,7 @@ fn worst(vs: &[String]) -> String {
 
 /// Reads a verified run folder.
 pub fn read(dir: &Path) -> Result<RunView, String> {
-    let events = crate::util::read_user_text(&dir.join("events.jsonl"), &[dir], crate::util::limits::TEXT)
+    let events = crate::util::read_user_text(&dir.join("events.jsonl"), &[dir], crate::util::limits::RUN_FILE)
         .map_err(|e| format!("{}: {e}", dir.join("events.jsonl").display()))?;
     let mut v = RunView {
         dir: dir.to_path_buf(),
@@ -154,16 +154,28 @@ pub fn read(dir: &Path) -> Result<RunView, String> {
             dir.display()
         ));
     }
-    v.surface = surface(dir, &files);
+    v.surface = surface(dir, &files)?;
     Ok(v)
 }
 
-/// The observable surface from the evidence files the results name.
-fn surface(dir: &Path, files: &[String]) -> BTreeMap<&'static str, BTreeSet<String>> {
+/// The observable surface from the evidence files the results name. An evidence file the
+/// gate cannot read is an error: a surface read in part would hide what was added.
+fn surface(dir: &Path, files: &[String]) -> Result<BTreeMap<&'static str, BTreeSet<String>>, String> {
     let mut s: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+    let unread = std::cell::RefCell::new(None::<String>);
     let json = |f: &str| -> Option<Value> {
-        let text = crate::util::read_user_text(&dir.join(f), &[dir], crate::util::limits::TEXT).ok()?;
-        serde_json::from_str(&text).ok()
+        let read = crate::util::read_user_text(&dir.join(f), &[dir], crate::util::limits::RUN_FILE)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}")));
+        match read {
+            Ok(v) => Some(v),
+            Err(e) => {
+                unread
+                    .borrow_mut()
+                    .get_or_insert(format!("{}: {e}", dir.join(f).display()));
+                None
+            }
+        }
     };
     let named = |name: &'static str| files.iter().filter(move |f| f.ends_with(&format!("/{name}")));
     for f in named("open-ports.json") {
@@ -249,7 +261,10 @@ fn surface(dir: &Path, files: &[String]) -> BTreeMap<&'static str, BTreeSet<Stri
             ));
         }
     }
-    s
+    match unread.into_inner() {
+        Some(e) => Err(format!("an evidence file the gate compares cannot be read: {e}")),
+        None => Ok(s),
+    }
 }
 
 /// Compares two runs; `allow`: scenario id or check id (e.g. `PWD-05`) → the reason its
@@ -477,6 +492,49 @@ mod tests {
             surface: BTreeMap::from([("open ports", ports.iter().map(|p| p.to_string()).collect())]),
             ..RunView::default()
         }
+    }
+
+    /// A run folder: `n` testcases, each naming `evidence` (relative path, content).
+    fn folder(n: usize, evidence: (&str, &str)) -> tempfile::TempDir {
+        let d = tempfile::tempdir().expect("tempdir");
+        let mut events = String::from("{\"event\":\"run_started\",\"run_id\":\"r\",\"planned\":[]}\n");
+        let pad = "x".repeat(2000);
+        for i in 0..n {
+            events.push_str(&format!(
+                "{{\"event\":\"scenario_finished\",\"result\":{{\"id\":\"s{i}\",\"verdict\":\"PASS\",\"reason\":null,\"excerpt\":\"{pad}\",\"evidence_files\":[\"{}\"]}}}}\n",
+                evidence.0
+            ));
+        }
+        events.push_str("{\"event\":\"run_finished\",\"requirements\":[]}\n");
+        std::fs::write(d.path().join("events.jsonl"), events).expect("events");
+        let f = d.path().join(evidence.0);
+        std::fs::create_dir_all(f.parent().expect("parent")).expect("dirs");
+        std::fs::write(f, evidence.1).expect("evidence");
+        d
+    }
+
+    #[test]
+    fn a_large_run_is_read_whole_and_an_unreadable_evidence_file_is_an_error() {
+        // 1 000 testcases: events of over 1 MB (2 MB here) are read, not refused
+        let d = folder(
+            1000,
+            (
+                "u/scenarios/open-ports/open-ports.json",
+                r#"[{"proto":"tcp","port":22,"service":"ssh"}]"#,
+            ),
+        );
+        assert!(std::fs::metadata(d.path().join("events.jsonl")).expect("meta").len() > 1 << 20);
+        let v = read(d.path()).expect("read");
+        assert_eq!(v.verdicts.len(), 1000);
+        assert_eq!(
+            v.surface["open ports"].iter().next().map(String::as_str),
+            Some("tcp/22 (ssh)")
+        );
+        // an evidence file the gate compares that is not what it should be: an error naming it,
+        // never a surface read in part
+        let d = folder(2, ("u/scenarios/open-ports/open-ports.json", "[{\"proto\": "));
+        let e = read(d.path()).expect_err("unreadable evidence");
+        assert!(e.contains("open-ports.json") && e.contains("cannot be read"), "{e}");
     }
 
     #[test]

@@ -266,7 +266,7 @@ fn history(dir: &Path) -> BTreeMap<String, Duration> {
     }
     let mut out: BTreeMap<String, Duration> = BTreeMap::new();
     for f in files {
-        let Ok(text) = crate::util::read_user_text(&f, &[dir], crate::util::limits::TEXT) else {
+        let Ok(text) = crate::util::read_user_text(&f, &[dir], crate::util::limits::RUN_FILE) else {
             continue;
         };
         let mut per_file: BTreeMap<String, Duration> = BTreeMap::new();
@@ -309,7 +309,8 @@ fn earlier_run(out_root: &Path, profile: &str) -> Option<PathBuf> {
         .collect();
     runs.sort();
     runs.into_iter().rev().map(|(_, p)| p).find(|p| {
-        let Ok(text) = crate::util::read_user_text(&p.join("events.jsonl"), &[p.as_path()], crate::util::limits::TEXT)
+        let Ok(text) =
+            crate::util::read_user_text(&p.join("events.jsonl"), &[p.as_path()], crate::util::limits::RUN_FILE)
         else {
             return false;
         };
