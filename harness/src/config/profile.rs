@@ -410,7 +410,8 @@ pub struct RawLabgrid {
     pub coordinator: Loc<String>,
     /// The place's name (`labgrid-client places`).
     pub place: Loc<String>,
-    /// The `labgrid-client` program (default: the one on PATH).
+    /// The `labgrid-client` program (default: the one on PATH). A Python script (pip's is)
+    /// is not run itself: its interpreter runs one labgrid client session for the whole run.
     #[serde(default)]
     pub client: Option<PathBuf>,
 }
