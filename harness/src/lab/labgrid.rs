@@ -334,9 +334,13 @@ impl Session {
 }
 
 impl Drop for Client {
+    /// The session is told to end (its input closed) and left to it off the caller's path:
+    /// it closes its channel and exits in about 60 ms, or is killed after a second.
     fn drop(&mut self) {
-        if let Some(s) = &self.session {
-            s.lock().unwrap_or_else(|p| p.into_inner()).end();
+        if let Some(s) = self.session.take() {
+            let mut s = s.into_inner().unwrap_or_else(|p| p.into_inner());
+            s.requests = None;
+            std::thread::spawn(move || s.end());
         }
     }
 }
