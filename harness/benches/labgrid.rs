@@ -32,6 +32,17 @@ impl Drop for Killed {
     }
 }
 
+/// `cmd` started in `dir` with its output discarded; killed when dropped.
+fn quiet(cmd: &mut Command, dir: &Path) -> Killed {
+    Killed(
+        cmd.current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("a labgrid program"),
+    )
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -168,14 +179,9 @@ fn main() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let coordinator = format!("127.0.0.1:{}", free_port());
-    let _coordinator = Killed(
-        Command::new(format!("{LABGRID}/labgrid-coordinator"))
-            .args(["-l", &coordinator])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("coordinator"),
+    let _coordinator = quiet(
+        Command::new(format!("{LABGRID}/labgrid-coordinator")).args(["-l", &coordinator]),
+        dir.path(),
     );
     let t0 = Instant::now();
     while std::net::TcpStream::connect(&coordinator).is_err() && t0.elapsed() < Duration::from_secs(20) {
@@ -194,15 +200,11 @@ fn main() {
         ),
     )
     .expect("exporter config");
-    let _exporter = Killed(
+    let _exporter = quiet(
         Command::new(format!("{LABGRID}/labgrid-exporter"))
             .args(["-c", &coordinator, "-n", "bench", "--hostname", "127.0.0.1"])
-            .arg(&cfg)
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("exporter"),
+            .arg(&cfg),
+        dir.path(),
     );
     let t0 = Instant::now();
     while !client(&coordinator, &["resources"]).contains("bench/board1") && t0.elapsed() < Duration::from_secs(30) {

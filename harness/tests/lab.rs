@@ -767,6 +767,18 @@ impl Lab {
         );
     }
 
+    /// Waits (up to 30 s) until `place` holds the resources of `exporter`.
+    fn wait_acquired(&self, place: &str, exporter: &str) {
+        let t0 = Instant::now();
+        while !self
+            .client(&["-p", place, "show"])
+            .contains(&format!("acquired resources:\n    {exporter}"))
+            && t0.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn client(&self, args: &[&str]) -> String {
         let o = Command::new(format!("{LABGRID}/labgrid-client"))
             .args(["-x", &self.coordinator])
@@ -833,14 +845,7 @@ fn started_holding_the_place(
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("run");
-    let t0 = Instant::now();
-    while !lab
-        .client(&["-p", "sb-lg", "show"])
-        .contains("acquired resources:\n    exp1")
-        && t0.elapsed() < Duration::from_secs(30)
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    lab.wait_acquired("sb-lg", "exp1");
     std::thread::sleep(Duration::from_millis(500));
     child
 }
@@ -1147,14 +1152,7 @@ fn places_on_two_exporter_hosts_run_in_parallel_and_a_dead_host_errors_only_its_
     // 2. host B dies while its board is being tested
     let out2 = dir.path().join("r2");
     let child = run(&out2);
-    let t0 = Instant::now();
-    while !lab
-        .client(&["-p", "sb-b", "show"])
-        .contains("acquired resources:\n    expB")
-        && t0.elapsed() < Duration::from_secs(30)
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    lab.wait_acquired("sb-b", "expB");
     std::thread::sleep(Duration::from_millis(2500));
     host_b.crash();
     let o = child.wait_with_output().expect("run");

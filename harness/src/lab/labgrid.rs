@@ -108,13 +108,10 @@ fn interpreter(client: &Path) -> Option<PathBuf> {
             .map(|d| d.join(client))
             .find(|p| p.is_file())?
     };
-    let mut head = [0u8; 256];
-    let n = std::io::Read::read(&mut std::fs::File::open(path).ok()?, &mut head).ok()?;
-    let line = std::str::from_utf8(&head[..n])
-        .ok()?
-        .lines()
-        .next()?
-        .strip_prefix("#!")?;
+    // (through the bounded reader: a compiled client over the limit is no script)
+    let script = crate::util::read_regular(&path, crate::util::limits::TEXT).ok()?;
+    let head = String::from_utf8_lossy(&script[..script.len().min(256)]);
+    let line = head.lines().next()?.strip_prefix("#!")?;
     let mut words = line.split_whitespace();
     let first = words.next()?;
     let program = if first.ends_with("/env") { words.next()? } else { first };
