@@ -75,6 +75,9 @@ impl Place {
 /// client's answer to any request is awaited [`COMMAND_TIME`].
 pub const ANSWER_TIME: Duration = Duration::from_secs(10);
 
+/// The longest answer the session may give (a place's resources as the coordinator has them).
+const ANSWER_MAX: u64 = 1 << 20;
+
 /// The session program (`labgrid_session.py`), run with `labgrid-client`'s own interpreter.
 const SESSION: &str = include_str!("labgrid_session.py");
 
@@ -148,9 +151,28 @@ impl Client {
         let (tx, answers) = std::sync::mpsc::channel();
         if let Some(out) = child.stdout.take() {
             std::thread::spawn(move || {
-                for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
+                use std::io::{BufRead, Read};
+                let mut r = std::io::BufReader::new(out);
+                loop {
+                    // an answer carries what the coordinator says of the place: bounded
+                    let mut line = Vec::new();
+                    match (&mut r).take(ANSWER_MAX).read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if line.last() != Some(&b'\n') && line.len() as u64 >= ANSWER_MAX => {
+                            let _ = tx.send(
+                                serde_json::json!({
+                                    "ok": false,
+                                    "error": format!("the labgrid session's answer is over {ANSWER_MAX} bytes; the session is ended"),
+                                })
+                                .to_string(),
+                            );
+                            break;
+                        }
+                        Ok(_) => {
+                            if tx.send(String::from_utf8_lossy(&line).trim_end().to_string()).is_err() {
+                                break;
+                            }
+                        }
                     }
                 }
             });
@@ -626,6 +648,36 @@ Acquired resource 'RawSerialPort' (exp1/board1/NetworkSerialPort/RawSerialPort):
                 power: false
             }
         );
+    }
+
+    /// A session (here a stand-in for labgrid's interpreter) that answers with more than
+    /// ANSWER_MAX bytes: the answer is refused, the session ended, nothing read unbounded.
+    #[test]
+    fn an_answer_over_the_bound_ends_the_session() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().expect("tempdir");
+        let python = d.path().join("python3");
+        std::fs::write(
+            &python,
+            "#!/bin/sh\necho '{\"ready\": true, \"version\": \"test\"}'\nread request\nhead -c 3000000 /dev/zero | tr '\\0' a\necho\n",
+        )
+        .expect("python");
+        let client = d.path().join("labgrid-client");
+        std::fs::write(&client, format!("#!{}\n", python.display())).expect("client");
+        for f in [&python, &client] {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let place = Place {
+            coordinator: "127.0.0.1:1".into(),
+            place: "p".into(),
+            client,
+        };
+        let c = Client::open(&place).expect("the stand-in session starts");
+        assert!(c.mode.contains("one labgrid test session"), "{}", c.mode);
+        let e = c.acquire().expect_err("an answer over the bound");
+        assert!(e.contains("over 1048576 bytes"), "{e}");
+        let e = c.acquire().expect_err("the session has ended");
+        assert!(e.contains("the labgrid session has ended"), "{e}");
     }
 
     #[test]
