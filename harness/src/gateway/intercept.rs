@@ -274,6 +274,8 @@ pub struct Interceptor {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Removing the table waits on the kernel: drop an interceptor on a blocking thread (the
+/// run's teardown does) rather than on a runtime worker.
 impl Drop for Interceptor {
     fn drop(&mut self) {
         self.task.abort();
@@ -316,13 +318,20 @@ impl Interceptor {
         // the table is made last: until the listener exists, nothing is redirected to it;
         // one transaction replaces a table of the same name if one is left
         let ntp_port = me.ntp.as_ref().map(|n| n.addr.port());
-        super::nftables::replace_table(table, &rules(iface, device, bench, addr.port(), kept, ntp_port)).map_err(
-            |e| {
+        // on a blocking thread: the kernel's answer can wait on nf_tables' mutex and RCU for
+        // tens of milliseconds, which on a runtime worker holds up every other board (P3)
+        let (name, rules) = (
+            table.to_string(),
+            rules(iface, device, bench, addr.port(), kept, ntp_port),
+        );
+        tokio::task::spawn_blocking(move || super::nftables::replace_table(&name, &rules))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| {
                 format!(
                     "{e} (the bench answers other connections through nftables: is the nf_tables module available?)"
                 )
-            },
-        )?;
+            })?;
         me.rules = Some(Rules { table: table.into() });
         Ok(me)
     }

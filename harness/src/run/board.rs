@@ -286,46 +286,60 @@ async fn teardown(bench: &mut Bench, out_dir: &Path, reporters: &mut Reporters) 
             text: format!("could not power the board off: {e}"),
         });
     }
-    if let Some(net) = &bench.net {
-        let _ = std::fs::write(
-            out_dir.join("bench-sessions.jsonl"),
-            bench.redactor.redact(&net.sessions_json()),
-        );
+    // What is left waits on threads (the capture's ends at its next receive timeout, up to
+    // 0.1 s), masks and writes files: on a runtime worker that would hold up every other
+    // board's task (with 64 boards the runtime's two workers were blocked for seconds, and
+    // other boards' commands were seen to end up to 2 s before their tasks noticed).
+    let redactor = bench.redactor.clone();
+    if let Some(n) = &bench.net {
+        for s in n.log.secrets() {
+            redactor.add("device.password", &s);
+        }
     }
-    if let Some(d) = &bench.gateway.dns {
-        let _ = std::fs::write(out_dir.join("dns-queries.jsonl"), bench.redactor.redact(&d.jsonl()));
-    }
-    if let Some(d) = &bench.gateway.dhcp {
-        let _ = std::fs::write(out_dir.join("dhcp.jsonl"), bench.redactor.redact(&d.jsonl()));
-    }
-    if let Some(c) = &mut bench.gateway.capture {
-        c.stop();
-        if let Some(n) = &bench.net {
-            for s in n.log.secrets() {
-                bench.redactor.add("device.password", &s);
+    let texts = [
+        ("bench-sessions.jsonl", bench.net.as_ref().map(|n| n.sessions_json())),
+        ("dns-queries.jsonl", bench.gateway.dns.as_ref().map(|d| d.jsonl())),
+        ("dhcp.jsonl", bench.gateway.dhcp.as_ref().map(|d| d.jsonl())),
+    ];
+    let capture = bench.gateway.capture.take();
+    let console = bench.console.clone();
+    let net = bench.gateway.net.take();
+    let intercept = bench.gateway.intercept.take();
+    let out = out_dir.to_path_buf();
+    let notes = tokio::task::spawn_blocking(move || {
+        let mut notes = Vec::new();
+        for (name, text) in texts {
+            if let Some(text) = text {
+                let _ = std::fs::write(out.join(name), redactor.redact(&text));
             }
         }
-        let r = bench.redactor.clone();
-        match crate::gateway::pcapng::copy_masked(&c.path, &out_dir.join("capture.pcapng"), |p| r.mask_bytes(p)) {
-            Ok((_, masked)) if masked > 0 => reporters.emit(RunEvent::Notice {
-                text: format!("capture.pcapng: {masked} occurrence(s) of known secrets masked with '*'"),
-            }),
-            Ok(_) => {}
-            Err(e) => reporters.emit(RunEvent::Notice {
-                text: format!("capture.pcapng could not be written: {e}"),
-            }),
+        if let Some(mut c) = capture {
+            c.stop();
+            match crate::gateway::pcapng::copy_masked(&c.path, &out.join("capture.pcapng"), |p| redactor.mask_bytes(p))
+            {
+                Ok((_, masked)) if masked > 0 => notes.push(format!(
+                    "capture.pcapng: {masked} occurrence(s) of known secrets masked with '*'"
+                )),
+                Ok(_) => {}
+                Err(e) => notes.push(format!("capture.pcapng could not be written: {e}")),
+            }
+            let _ = std::fs::remove_file(&c.path);
         }
-        let _ = std::fs::remove_file(&c.path);
-    }
-    if let Some(c) = &bench.console {
-        let text = c.with_transcript(|t| t.render_text(0, &bench.redactor));
-        let _ = std::fs::write(out_dir.join("console-full.log"), text);
-        c.close();
-    }
-    // the namespace goes on a blocking thread: its removal waits on the kernel (RTNL, RCU)
-    // for tens of milliseconds, which on a runtime worker would hold up every other board
-    if let Some(net) = bench.gateway.net.take() {
-        let _ = tokio::task::spawn_blocking(move || drop(net)).await;
+        if let Some(c) = console {
+            let text = c.with_transcript(|t| t.render_text(0, &redactor));
+            let _ = std::fs::write(out.join("console-full.log"), text);
+            c.close();
+        }
+        // the interception table's and the namespace's removal wait on the kernel (nf_tables,
+        // RTNL, RCU) for tens of milliseconds
+        drop(intercept);
+        drop(net);
+        notes
+    })
+    .await
+    .unwrap_or_else(|e| vec![format!("the run's last evidence could not all be written: {e}")]);
+    for text in notes {
+        reporters.emit(RunEvent::Notice { text });
     }
 }
 
