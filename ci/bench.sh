@@ -54,7 +54,7 @@ p3() {
 echo; echo "## P3 scale: password-reset-enforcement on N boards in parallel"
 for n in 1 8 32 64; do p3 "$n" devices/simboard.yaml scenarios/password-reset-enforcement.yaml quick; done
 echo "with a realistic boot (5 s, 64 KiB of boot log: devices/simboard-slow-boot.yaml):"
-for n in 1 64; do p3 "$n" devices/simboard-slow-boot.yaml scenarios/password-reset-enforcement.yaml slow-boot; done
+for n in 1 64 256; do p3 "$n" devices/simboard-slow-boot.yaml scenarios/password-reset-enforcement.yaml slow-boot; done
 echo "idle (fixtures/scenarios/idle.yaml: booted, then 20 s with the console open):"
 for n in 1 64; do p3 "$n" devices/simboard.yaml fixtures/scenarios/idle.yaml idle; done
 

@@ -655,7 +655,7 @@ fn run_command(cmd: Command) -> ExitCode {
                 boards: board,
                 tags: tag,
                 shard,
-                parallel: parallel.unwrap_or(64),
+                parallel,
             },
         )),
         None if shard.is_some() || !board.is_empty() || !tag.is_empty() => {
