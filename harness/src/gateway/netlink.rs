@@ -340,18 +340,14 @@ impl Netlink {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("link {name}: no index in the answer")))
     }
 
-    /// A veth pair: `host` here, `peer` born in the namespace open at `netns` (with `mac`),
-    /// both ends up. Up in the same request (as `ip link add ... up` does): every request
-    /// takes the kernel's RTNL lock, on which many boards made at once queue (P3).
+    /// A veth pair: `host` here, `peer` born in the namespace open at `netns` (with `mac`).
     pub(crate) fn add_veth(&mut self, host: &str, peer: &str, netns: RawFd, mac: Option<[u8; 6]>) -> io::Result<()> {
         let mut m = Message::new(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
-        m.ifinfo(0, IFF_UP, IFF_UP).name(IFLA_IFNAME, host);
+        m.ifinfo(0, 0, 0).name(IFLA_IFNAME, host);
         m.begin(IFLA_LINKINFO)
             .name(IFLA_INFO_KIND, "veth")
             .begin(IFLA_INFO_DATA);
-        m.begin(VETH_INFO_PEER)
-            .ifinfo(0, IFF_UP, IFF_UP)
-            .name(IFLA_IFNAME, peer);
+        m.begin(VETH_INFO_PEER).ifinfo(0, 0, 0).name(IFLA_IFNAME, peer);
         m.attr(IFLA_NET_NS_FD, &(netns as u32).to_ne_bytes());
         if let Some(mac) = mac {
             m.attr(IFLA_ADDRESS, &mac);

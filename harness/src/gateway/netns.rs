@@ -311,8 +311,10 @@ impl DeviceNet {
         drop(ns);
         let h = host.index(&d.host_if)?;
         host.add_address(h, d.host_ip, 30, &d.host_if)?;
+        host.up(h, &d.host_if)?;
         let dev = inside.index(&d.device_if)?;
         inside.add_address(dev, d.device_ip, 30, &d.device_if)?;
+        inside.up(dev, &d.device_if)?;
         let lo = inside.index("lo")?;
         inside.up(lo, "lo")?;
         inside.add_default_route(dev, d.host_ip)?;
