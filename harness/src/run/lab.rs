@@ -85,7 +85,9 @@ pub async fn run_lab(base: RunOptions, lab: LabOptions) -> Result<u8, InputError
     // all at once unless told otherwise (it was 64: 256 boards ran in four waves, 4.8x one
     // board's time instead of 2.9x)
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(
-        lab.parallel.unwrap_or(work.len()).clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        lab.parallel
+            .unwrap_or(work.len())
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
     ));
     let key = std::sync::Arc::new(key);
     let mut tasks = tokio::task::JoinSet::new();
