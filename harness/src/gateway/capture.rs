@@ -218,7 +218,7 @@ fn watch(ep: &Fd, fd: i32, key: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The capture thread: reads every ready socket until it would block, and obeys commands.
+/// The capture thread: reads every ready socket (a burst at a time), and obeys commands.
 fn serve(ep: Fd, wake: i32, rx: mpsc::Receiver<Command>) {
     let mut slots: std::collections::HashMap<u64, Box<Slot>> = std::collections::HashMap::new();
     let mut buf = vec![0u8; SNAPLEN];
@@ -247,13 +247,16 @@ fn serve(ep: Fd, wake: i32, rx: mpsc::Receiver<Command>) {
         let _ = unsafe { libc::read(wake, count.as_mut_ptr().cast(), count.len()) };
         while let Ok(c) = rx.try_recv() {
             match c {
-                Command::Add(id, slot) => {
-                    if watch(&ep, slot.fd.0, id).is_ok() {
+                Command::Add(id, slot) => match watch(&ep, slot.fd.0, id) {
+                    Ok(()) => {
                         slots.insert(id, slot);
-                    } else if let Ok(mut s) = slot.stats.lock() {
-                        s.write_error = Some(format!("capture thread: {}", std::io::Error::last_os_error()));
                     }
-                }
+                    Err(e) => {
+                        if let Ok(mut s) = slot.stats.lock() {
+                            s.write_error = Some(format!("capture thread: {e}"));
+                        }
+                    }
+                },
                 Command::Stop(id, done) => {
                     if let Some(mut slot) = slots.remove(&id) {
                         // what arrived before the stop (bounded: a link still flooding)

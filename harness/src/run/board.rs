@@ -286,10 +286,10 @@ async fn teardown(bench: &mut Bench, out_dir: &Path, reporters: &mut Reporters) 
             text: format!("could not power the board off: {e}"),
         });
     }
-    // What is left waits on threads (the capture's ends at its next receive timeout, up to
-    // 0.1 s), masks and writes files: on a runtime worker that would hold up every other
-    // board's task (with 64 boards the runtime's two workers were blocked for seconds, and
-    // other boards' commands were seen to end up to 2 s before their tasks noticed).
+    // What is left waits on the capture thread and the kernel, masks and writes files: on a
+    // runtime worker that would hold up every other board's task (with 64 boards the
+    // runtime's two workers were blocked for seconds, and other boards' commands were seen
+    // to end up to 2 s before their tasks noticed).
     let redactor = bench.redactor.clone();
     if let Some(n) = &bench.net {
         for s in n.log.secrets() {
