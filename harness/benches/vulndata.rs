@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use certbench::vuln::data::Data;
-use certbench::vuln::{Component, Origin, image, judge};
+use certbench::vuln::{Component, ComponentSource, image, judge};
 
 const PACKAGES: usize = 5_000;
 const PER_PACKAGE: usize = 20;
@@ -82,7 +82,7 @@ fn device() -> Vec<Component> {
             source_package: None,
             purl: None,
             cpe: None,
-            origin: Origin::Image,
+            origin: ComponentSource::Image,
             seen_in: "status".into(),
         });
         let q = i * (PRODUCTS / 250);
@@ -93,7 +93,7 @@ fn device() -> Vec<Component> {
             source_package: None,
             purl: None,
             cpe: Some(format!("v{q}:prod{q}")),
-            origin: Origin::Device,
+            origin: ComponentSource::Device,
             seen_in: "banner".into(),
         });
     }

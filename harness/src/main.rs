@@ -336,7 +336,7 @@ fn flows(capture: &std::path::Path, device: Option<std::net::IpAddr>, quiet: boo
     let tcp = table
         .flows
         .iter()
-        .filter(|f| f.transport == flows::Transport::Tcp)
+        .filter(|f| f.transport == certbench::model::Transport::Tcp)
         .count();
     let _ = writeln!(
         out,

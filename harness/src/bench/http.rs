@@ -17,7 +17,7 @@ use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-use super::peers::{Attribution, Gate, Origin, RecordBudget, bounded};
+use super::peers::{Admission, Attribution, Origin, RecordBudget, bounded};
 
 /// Bytes of a request path (or range header) kept in the record.
 pub const PATH_MAX: usize = 512;
@@ -261,7 +261,7 @@ impl UpdateServer {
             })?;
         let local = listener.local_addr()?;
         let is_tls = tls.is_some();
-        let gate = Gate::new(log.attribution);
+        let gate = Admission::new(log.attribution);
         let task = tokio::spawn(async move {
             loop {
                 let (sock, peer) = super::peers::accept(&listener).await;

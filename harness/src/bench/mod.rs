@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use mqtt::{Listener, Mode, Router};
+use mqtt::{ListenMode, Listener, Router};
 use pki::{CertVariant, Pki};
 use sessions::{ListenerName, SessionLog};
 
@@ -119,9 +119,9 @@ impl NetBench {
     /// phase are closed. Ok(None) when a variant needs a trusted CA that is missing.
     pub fn configure(&mut self, plain: bool, tls: Option<CertVariant>) -> Result<Option<u64>, BenchError> {
         let tls_mode = match tls {
-            None => Mode::Off,
+            None => ListenMode::Off,
             Some(v) => match self.pki().server_config(v)? {
-                Some(c) => Mode::Tls(c),
+                Some(c) => ListenMode::Tls(c),
                 None => return Ok(None),
             },
         };
@@ -129,15 +129,15 @@ impl NetBench {
         Ok(Some(self.phase))
     }
 
-    fn next_phase(&mut self, plain: bool, tls: Mode) {
+    fn next_phase(&mut self, plain: bool, tls: ListenMode) {
         self.phase += 1;
         self.phase_started = std::time::Instant::now();
         self.rotation = match &tls {
-            Mode::Rotate(r) => Some(r.clone()),
+            ListenMode::Rotate(r) => Some(r.clone()),
             _ => None,
         };
         self.plain
-            .set_mode(if plain { Mode::Plain } else { Mode::Off }, self.phase);
+            .set_mode(if plain { ListenMode::Plain } else { ListenMode::Off }, self.phase);
         self.tls.set_mode(tls, self.phase);
     }
 
@@ -146,7 +146,7 @@ impl NetBench {
     /// same plaintext setting) is kept: (phase, true). Ok(None) without a trusted CA: the
     /// positive control (and two of the identities) need one.
     pub fn configure_rotation(&mut self, plain: bool) -> Result<Option<(u64, bool)>, BenchError> {
-        if self.rotation.is_some() && matches!(self.plain.mode(), Mode::Plain) == plain {
+        if self.rotation.is_some() && matches!(self.plain.mode(), ListenMode::Plain) == plain {
             return Ok(Some((self.phase, true)));
         }
         if !self.pki().has_trusted_ca() {
@@ -158,7 +158,7 @@ impl NetBench {
                 identities.push((v, c));
             }
         }
-        self.next_phase(plain, Mode::Rotate(Arc::new(mqtt::Rotation::new(identities))));
+        self.next_phase(plain, ListenMode::Rotate(Arc::new(mqtt::Rotation::new(identities))));
         Ok(Some((self.phase, false)))
     }
 
@@ -177,7 +177,7 @@ impl NetBench {
         let Some(chain) = self.pki().issue_rsa()? else {
             return Ok(None);
         };
-        self.next_phase(plain, Mode::OldTls(Arc::new(chain)));
+        self.next_phase(plain, ListenMode::OldTls(Arc::new(chain)));
         Ok(Some(self.phase))
     }
 

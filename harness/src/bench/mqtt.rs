@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
-use super::peers::{Gate, bounded};
+use super::peers::{Admission, bounded};
 use super::sessions::NAME_MAX;
 use super::sessions::{ConnectInfo, ListenerName, SessionLog, TlsOutcome};
 use crate::model::CertVariant;
@@ -32,7 +32,7 @@ pub const OUTBOX_MAX: usize = 1 << 20;
 
 /// What a listener does with a new connection.
 #[derive(Clone)]
-pub enum Mode {
+pub enum ListenMode {
     /// Accept and close at once (the port is "blocked").
     Off,
     Plain,
@@ -117,14 +117,14 @@ impl Rotation {
     }
 }
 
-impl std::fmt::Debug for Mode {
+impl std::fmt::Debug for ListenMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Mode::Off => "off",
-            Mode::Plain => "plain",
-            Mode::Tls(_) => "tls",
-            Mode::OldTls(_) => "old tls",
-            Mode::Rotate(_) => "rotating tls",
+            ListenMode::Off => "off",
+            ListenMode::Plain => "plain",
+            ListenMode::Tls(_) => "tls",
+            ListenMode::OldTls(_) => "old tls",
+            ListenMode::Rotate(_) => "rotating tls",
         })
     }
 }
@@ -207,7 +207,7 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
 pub struct Listener {
     pub name: ListenerName,
     pub addr: SocketAddr,
-    mode: watch::Sender<(Mode, u64)>,
+    mode: watch::Sender<(ListenMode, u64)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -228,8 +228,8 @@ impl Listener {
                 source,
             })?;
         let local = l.local_addr()?;
-        let (tx, rx) = watch::channel((Mode::Off, 0u64));
-        let gate = Gate::new(log.attribution);
+        let (tx, rx) = watch::channel((ListenMode::Off, 0u64));
+        let gate = Admission::new(log.attribution);
         let task = tokio::spawn(async move {
             loop {
                 let (sock, peer) = super::peers::accept(&l).await;
@@ -238,7 +238,7 @@ impl Listener {
                 let Some(id) = log.open(name, peer, phase) else {
                     continue;
                 };
-                if matches!(mode, Mode::Off) {
+                if matches!(mode, ListenMode::Off) {
                     log.update(id, |s| {
                         s.refused_by_bench = true;
                         s.closed = Some("closed by the bench: listener off".into());
@@ -260,12 +260,12 @@ impl Listener {
                 // bench network must not use up an identity's attempts): others get the
                 // last-window identity, uncounted
                 let mode = match mode {
-                    Mode::Rotate(r) => match r.pick(log.origin_of(id).is_some_and(|o| o.counts())) {
+                    ListenMode::Rotate(r) => match r.pick(log.origin_of(id).is_some_and(|o| o.counts())) {
                         Some((v, cfg)) => {
                             log.update(id, |s| s.identity = Some(v));
-                            Mode::Tls(cfg)
+                            ListenMode::Tls(cfg)
                         }
-                        None => Mode::Off,
+                        None => ListenMode::Off,
                     },
                     m => m,
                 };
@@ -289,11 +289,11 @@ impl Listener {
         })
     }
 
-    pub fn set_mode(&self, mode: Mode, phase: u64) {
+    pub fn set_mode(&self, mode: ListenMode, phase: u64) {
         let _ = self.mode.send((mode, phase));
     }
 
-    pub fn mode(&self) -> Mode {
+    pub fn mode(&self) -> ListenMode {
         self.mode.borrow().0.clone()
     }
 }
@@ -324,7 +324,7 @@ pub(crate) fn tls_error(e: &std::io::Error) -> TlsOutcome {
 
 async fn serve(
     sock: TcpStream,
-    mode: Mode,
+    mode: ListenMode,
     id: u64,
     log: Arc<SessionLog>,
     router: Arc<Router>,
@@ -332,9 +332,9 @@ async fn serve(
     handshake: Duration,
 ) {
     let stream: Box<dyn Stream> = match mode {
-        Mode::Off | Mode::Rotate(_) => return,
-        Mode::Plain => Box::new(sock),
-        Mode::OldTls(chain) => {
+        ListenMode::Off | ListenMode::Rotate(_) => return,
+        ListenMode::Plain => Box::new(sock),
+        ListenMode::OldTls(chain) => {
             let (outcome, closed) = old_tls(sock, &chain, handshake).await;
             log.update(id, |s| {
                 s.tls = Some(outcome);
@@ -342,7 +342,7 @@ async fn serve(
             });
             return;
         }
-        Mode::Tls(cfg) => {
+        ListenMode::Tls(cfg) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
             match tokio::time::timeout(handshake, acceptor.accept(sock)).await {
                 Err(_) => {

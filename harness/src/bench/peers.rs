@@ -60,7 +60,7 @@ struct Counts {
 
 /// Admission for one listener.
 #[derive(Debug, Clone)]
-pub struct Gate {
+pub struct Admission {
     pub attribution: Attribution,
     counts: Arc<Mutex<Counts>>,
 }
@@ -90,7 +90,7 @@ impl Drop for Admitted {
     }
 }
 
-impl Gate {
+impl Admission {
     pub fn new(attribution: Attribution) -> Self {
         Self {
             attribution,
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn other_peers_cannot_take_the_devices_share() {
-        let g = Gate::new(Attribution {
+        let g = Admission::new(Attribution {
             device: Some(ip("127.0.0.2")),
         });
         let mut held = Vec::new();

@@ -80,7 +80,7 @@ fn new_ca(name: &str) -> Result<Ca, PkiError> {
 
 /// A server certificate chain and key, ready for rustls.
 #[derive(Debug, Clone)]
-pub struct Identity {
+pub struct ServerIdentity {
     pub chain: Vec<CertificateDer<'static>>,
     pub key: Arc<PrivateKeyDer<'static>>,
 }
@@ -208,12 +208,12 @@ impl Pki {
     }
 
     /// Issues the certificate of a variant; None when it needs the trusted CA and there is none.
-    pub fn issue(&self, v: CertVariant) -> Result<Option<Identity>, PkiError> {
+    pub fn issue(&self, v: CertVariant) -> Result<Option<ServerIdentity>, PkiError> {
         self.issue_for(v, &self.host)
     }
 
     /// As [`Pki::issue`], for `host`.
-    pub fn issue_for(&self, v: CertVariant, host: &str) -> Result<Option<Identity>, PkiError> {
+    pub fn issue_for(&self, v: CertVariant, host: &str) -> Result<Option<ServerIdentity>, PkiError> {
         let host = match v {
             CertVariant::WrongHost => "not-the-device-cloud.invalid".to_string(),
             _ => host.to_string(),
@@ -244,7 +244,7 @@ impl Pki {
             what: format!("issue {v:?} certificate"),
             source,
         })?;
-        Ok(Some(Identity {
+        Ok(Some(ServerIdentity {
             chain: vec![cert.der().clone()],
             key: Arc::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()))),
         }))

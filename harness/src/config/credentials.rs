@@ -8,17 +8,17 @@ use super::secret::secret;
 use super::yaml::{self, InputError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Login {
+pub struct Credentials {
     pub user: String,
     pub password: String,
 }
 
 /// The factory login; `skip`: where the secret comes from is checked, not read
 /// (`certbench validate`: secrets are supplied where the run happens).
-pub fn factory(rx: &Resolver, raw: &RawProfile, skip: bool) -> Option<Login> {
+pub fn factory(rx: &Resolver, raw: &RawProfile, skip: bool) -> Option<Credentials> {
     let c = raw.credentials.as_ref()?;
     match secret(rx.base, &c.factory.password, skip) {
-        Ok(password) => Some(Login {
+        Ok(password) => Some(Credentials {
             user: c.factory.user.clone(),
             password,
         }),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::common::RawTrust;
 use super::common::{CommandSpec, Declaration};
 use super::console::{self, ConsoleSpec};
-use super::credentials::{self, Login};
+use super::credentials::{self, Credentials};
 use super::documents::{self, Documents};
 use super::network::{self, DeviceBroker, Link};
 use super::power::{self, PowerSpec};
@@ -15,7 +15,7 @@ use super::profile::{RawLab, RawProfile};
 use super::resolver::{Benches, Overrides, Resolver};
 use super::template::Template;
 use super::yaml::{self, InputError, InputErrors, Loc};
-pub use crate::model::Identity;
+pub use crate::model::DeviceIdentity;
 
 /// A resolved device, ready to drive.
 #[derive(Debug, Clone)]
@@ -23,9 +23,9 @@ pub struct Device {
     pub profile_file: PathBuf,
     /// What runs differently now for a profile of an older format (config::version).
     pub notices: Vec<String>,
-    pub identity: Identity,
+    pub identity: DeviceIdentity,
     pub console: Option<ConsoleSpec>,
-    pub factory: Option<Login>,
+    pub factory: Option<Credentials>,
     pub power: Option<PowerSpec>,
     pub factory_reset: Option<CommandSpec>,
     pub setup: Vec<Template>,

@@ -12,7 +12,7 @@ use super::yaml::Loc;
 
 use super::common::{Declaration, RawCommand, RawTrust};
 use super::secret::SecretSource;
-use crate::model::Identity;
+use crate::model::DeviceIdentity;
 
 /// A device profile, as written.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -23,7 +23,7 @@ pub struct RawProfile {
     #[serde(default)]
     pub certbench: Option<Loc<u32>>,
     /// Who made the device and which one it is.
-    pub identity: Identity,
+    pub identity: DeviceIdentity,
     /// The serial console; absent when the device has none.
     #[serde(default)]
     pub console: Option<RawConsole>,

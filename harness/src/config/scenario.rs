@@ -348,7 +348,7 @@ pub enum RawStep {
     /// (names looked up, flows opened, bytes). A destination marked `consent: true`
     /// contacted without consent fails PRV-02, after withdrawal PRV-03; if none is contacted
     /// with consent (the positive control) the check is undecided.
-    Consent(RawConsent),
+    Consent(RawConsentStep),
     /// PRV-05 / DOC-03: the privacy policy page the device serves (`privacy.policy_page`)
     /// fetched: it must answer 200, have every clause and the readability, and be the
     /// reviewed document (same SHA-256) — otherwise it awaits review again.
@@ -383,7 +383,8 @@ pub struct RawTlsClients {
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawConsent {
+#[schemars(rename = "RawConsent")] // the scenario schema keeps its name
+pub struct RawConsentStep {
     /// How long each phase is watched (default 15s).
     #[serde(default)]
     pub window: Option<Dur>,
@@ -902,7 +903,7 @@ pub enum Pattern {
 }
 
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct Ruling {
     pub verdict: JudgeVerdict,
     pub check: Option<String>,
     pub reason: String,
@@ -918,24 +919,24 @@ pub enum StepKind {
     Expect {
         pattern: Pattern,
         within: Duration,
-        on_timeout: Outcome,
+        on_timeout: Ruling,
     },
     ExpectNone {
         pattern: Pattern,
         window: Duration,
-        on_match: Outcome,
+        on_match: Ruling,
     },
     Login {
         user: Template,
         password: Template,
         expect: LoginOutcome,
-        otherwise: Outcome,
+        otherwise: Ruling,
         within: Option<Duration>,
     },
     ChangePassword {
         new: Template,
         expect: ChangeOutcome,
-        otherwise: Outcome,
+        otherwise: Ruling,
         within: Duration,
     },
     Logout {
@@ -952,13 +953,13 @@ pub enum StepKind {
         listener: crate::model::ListenerName,
         reach: Reach,
         within: Duration,
-        otherwise: Outcome,
+        otherwise: Ruling,
     },
     NoSession {
         listener: crate::model::ListenerName,
         reach: Reach,
         window: Duration,
-        on_match: Outcome,
+        on_match: Ruling,
         require_attempts: Option<(crate::model::ListenerName, u32)>,
         /// (refused attempts, minimum window): end early once seen.
         until: Option<(u32, Duration)>,
@@ -969,7 +970,7 @@ pub enum StepKind {
         tls: bool,
         expect: ConnectOutcome,
         within: Duration,
-        otherwise: Outcome,
+        otherwise: Ruling,
     },
     Document {
         kind: DocKind,
@@ -997,7 +998,7 @@ pub enum StepKind {
         password: Template,
         expect: RemoteExpect,
         within: Duration,
-        otherwise: Outcome,
+        otherwise: Ruling,
     },
     CredentialSweep {
         state: SweepState,
@@ -1164,9 +1165,9 @@ impl Ctx<'_> {
         }
     }
 
-    fn judge(&mut self, field: String, j: &Option<Judge>, default: JudgeVerdict, default_reason: &str) -> Outcome {
+    fn judge(&mut self, field: String, j: &Option<Judge>, default: JudgeVerdict, default_reason: &str) -> Ruling {
         match j {
-            None => Outcome {
+            None => Ruling {
                 verdict: default,
                 check: None,
                 reason: default_reason.to_string(),
@@ -1175,7 +1176,7 @@ impl Ctx<'_> {
                 if let Some(c) = &j.check {
                     self.check_id(format!("{field}.check"), c);
                 }
-                Outcome {
+                Ruling {
                     verdict: j.verdict,
                     check: j.check.as_ref().map(|c| c.value.clone()),
                     reason: j.reason.clone(),

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::duration::Dur;
 use super::template::Template;
 use super::yaml::{self, InputError, Loc};
+use crate::model::Transport;
 
 /// A remote login service of the device, as written.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -114,15 +115,6 @@ pub enum ServiceKind {
     /// certificates, CoAP, mDNS. Declared for the port scan (ATK-01) and, with `tls`, for
     /// the TLS configuration check (COM-03); the password checks leave it out and say so.
     NoLogin,
-}
-
-/// A no_login service's transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Transport {
-    #[default]
-    Tcp,
-    Udp,
 }
 
 impl ServiceKind {

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::{Console, Feed, Transport};
+use super::{Console, ConsoleTransport, Feed};
 
 /// A scripted device: given one line the harness sent (without its line ending), returns
 /// what the device prints in answer.
@@ -28,7 +28,7 @@ impl std::fmt::Debug for FakeTransport {
     }
 }
 
-impl Transport for FakeTransport {
+impl ConsoleTransport for FakeTransport {
     fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for &b in bytes {

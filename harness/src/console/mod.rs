@@ -20,7 +20,7 @@ use matcher::{Cursor, Found, MatchBuffer};
 use transcript::{Entry, Transcript};
 
 /// Writes to the device. Implemented by drivers.
-pub trait Transport: Send + Sync + std::fmt::Debug {
+pub trait ConsoleTransport: Send + Sync + std::fmt::Debug {
     fn write(&self, bytes: &[u8]) -> std::io::Result<()>;
     /// Stops reading and releases the port.
     fn close(&self);
@@ -141,14 +141,14 @@ pub enum Wait {
 #[derive(Debug, Clone)]
 pub struct Console {
     feed: Arc<Feed>,
-    transport: Arc<dyn Transport>,
+    transport: Arc<dyn ConsoleTransport>,
     /// How long a vanished console may stay away during a wait before the board counts
     /// as dead.
     lost_grace: Duration,
 }
 
 impl Console {
-    pub fn new(feed: Arc<Feed>, transport: Arc<dyn Transport>) -> Self {
+    pub fn new(feed: Arc<Feed>, transport: Arc<dyn ConsoleTransport>) -> Self {
         Self {
             feed,
             transport,
@@ -324,7 +324,7 @@ mod tests {
     #[derive(Debug, Default)]
     struct Recorder(Mutex<Vec<Instant>>);
 
-    impl Transport for Recorder {
+    impl ConsoleTransport for Recorder {
         fn write(&self, _bytes: &[u8]) -> std::io::Result<()> {
             self.0.lock().unwrap_or_else(|p| p.into_inner()).push(Instant::now());
             Ok(())

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::serial::{wait_readable, wake_fd};
-use super::{Console, Feed, Transport};
+use super::{Console, ConsoleTransport, Feed};
 
-pub use crate::model::console_port::{Mode, parse};
+pub use crate::model::console_port::{PortMode, parse};
 
 const IAC: u8 = 255;
 const DONT: u8 = 254;
@@ -245,7 +245,7 @@ fn escape(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 #[derive(Debug)]
 pub struct NetworkTransport {
     url: String,
-    mode: Mode,
+    mode: PortMode,
     writer: Arc<Mutex<Option<TcpStream>>>,
     stop: Arc<AtomicBool>,
     wake: Option<Arc<std::os::fd::OwnedFd>>,
@@ -253,12 +253,12 @@ pub struct NetworkTransport {
 }
 
 /// Connects to `addr` and starts reading; until the exporter answers, it is tried again.
-pub fn connect(mode: Mode, addr: &str, baud: u32, feed: Arc<Feed>) -> Console {
+pub fn connect(mode: PortMode, addr: &str, baud: u32, feed: Arc<Feed>) -> Console {
     let url = format!(
         "{}://{addr}",
         match mode {
-            Mode::Raw => "tcp",
-            Mode::Rfc2217 => "rfc2217",
+            PortMode::Raw => "tcp",
+            PortMode::Rfc2217 => "rfc2217",
         }
     );
     let writer: Arc<Mutex<Option<TcpStream>>> = Arc::new(Mutex::new(None));
@@ -293,7 +293,7 @@ pub fn connect(mode: Mode, addr: &str, baud: u32, feed: Arc<Feed>) -> Console {
 struct Line {
     url: String,
     addr: String,
-    mode: Mode,
+    mode: PortMode,
     baud: u32,
 }
 
@@ -335,7 +335,7 @@ fn reader(
             }
         };
         last_error = None;
-        let mut telnet = (line.mode == Mode::Rfc2217).then(Telnet::default);
+        let mut telnet = (line.mode == PortMode::Rfc2217).then(Telnet::default);
         let hello = telnet.as_mut().map(Telnet::hello).unwrap_or_default();
         if !hello.is_empty() && sock.write_all(&hello).is_err() {
             continue;
@@ -389,13 +389,13 @@ fn reader(
     }
 }
 
-impl Transport for NetworkTransport {
+impl ConsoleTransport for NetworkTransport {
     fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
         let mut g = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         match g.as_mut() {
             Some(s) => match self.mode {
-                Mode::Raw => s.write_all(bytes),
-                Mode::Rfc2217 => s.write_all(&escape(bytes)),
+                PortMode::Raw => s.write_all(bytes),
+                PortMode::Rfc2217 => s.write_all(&escape(bytes)),
             },
             None => Err(std::io::Error::new(
                 std::io::ErrorKind::NotConnected,
@@ -430,11 +430,11 @@ mod tests {
         assert_eq!(parse("/dev/ttyUSB0"), None);
         assert_eq!(
             parse("tcp://exporter:2000"),
-            Some(Ok((Mode::Raw, "exporter:2000".into())))
+            Some(Ok((PortMode::Raw, "exporter:2000".into())))
         );
         assert_eq!(
             parse("rfc2217://[::1]:4001"),
-            Some(Ok((Mode::Rfc2217, "[::1]:4001".into())))
+            Some(Ok((PortMode::Rfc2217, "[::1]:4001".into())))
         );
         assert!(matches!(parse("rfc2217://exporter"), Some(Err(_))));
         assert!(matches!(parse("tcp://:99"), Some(Err(_))));

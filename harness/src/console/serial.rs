@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serialport::TTYPort;
 
-use super::{Console, Feed, Transport};
+use super::{Console, ConsoleTransport, Feed};
 
 #[derive(Debug)]
 pub struct SerialTransport {
@@ -81,12 +81,12 @@ fn open(path: &Path, baud: u32) -> Result<TTYPort, serialport::Error> {
 /// or /dev/serial/by-id/...) and the device node it leads to (with its creation time, so a
 /// tty freed and handed to another program under the same number differs).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Identity {
+struct PortIdentity {
     link: Option<(u64, u64, i64, i64)>,
     node: (u64, u64, u64, i64, i64),
 }
 
-fn identity(path: &Path) -> Option<Identity> {
+fn identity(path: &Path) -> Option<PortIdentity> {
     use std::os::unix::fs::MetadataExt;
     let l = std::fs::symlink_metadata(path).ok()?;
     let link = l
@@ -94,7 +94,7 @@ fn identity(path: &Path) -> Option<Identity> {
         .is_symlink()
         .then(|| (l.dev(), l.ino(), l.ctime(), l.ctime_nsec()));
     let n = std::fs::metadata(path).ok()?;
-    Some(Identity {
+    Some(PortIdentity {
         link,
         node: (n.dev(), n.ino(), n.rdev(), n.ctime(), n.ctime_nsec()),
     })
@@ -104,7 +104,7 @@ fn identity(path: &Path) -> Option<Identity> {
 /// leads to a device node created since (the board's tty was freed without its link being
 /// removed, and another program got the number). A recreated link is a new device
 /// announcing itself (a board's PTY after power-on, a re-enumerated by-id link).
-fn foreign(before: &Identity, now: &Identity) -> bool {
+fn foreign(before: &PortIdentity, now: &PortIdentity) -> bool {
     before.link.is_some() && before.link == now.link && before.node != now.node
 }
 
@@ -141,7 +141,7 @@ fn reader(
 ) {
     let mut buf = vec![0u8; 64 << 10];
     let mut last_error: Option<String> = None;
-    let mut known: Option<Identity> = None;
+    let mut known: Option<PortIdentity> = None;
     while !stop.load(Ordering::Relaxed) {
         let id = identity(&path);
         if let (Some(before), Some(now)) = (&known, &id)
@@ -206,7 +206,7 @@ fn reader(
     }
 }
 
-impl Transport for SerialTransport {
+impl ConsoleTransport for SerialTransport {
     fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
         let mut g = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         match g.as_mut() {

@@ -4,7 +4,7 @@
 use super::port::{Abilities, DebugError, DebugPort};
 
 #[derive(Debug, Clone)]
-pub enum Mode {
+pub enum FakeMode {
     /// Refuses the attach, as a locked part does.
     Locked,
     /// Attaches but refuses memory reads.
@@ -17,13 +17,13 @@ pub enum Mode {
 
 #[derive(Debug)]
 pub struct FakePart {
-    mode: Mode,
+    mode: FakeMode,
     /// Bytes left before the connection drops (None = never).
     budget: Option<usize>,
 }
 
 impl FakePart {
-    pub fn new(mode: Mode) -> Self {
+    pub fn new(mode: FakeMode) -> Self {
         Self { mode, budget: None }
     }
 
@@ -48,8 +48,8 @@ impl DebugPort for FakePart {
     }
     fn attach(&mut self) -> Result<String, DebugError> {
         match self.mode {
-            Mode::Locked => Err(DebugError::Refused("access port disabled (part locked)".into())),
-            Mode::Absent => Err(DebugError::Unavailable("no probe found".into())),
+            FakeMode::Locked => Err(DebugError::Refused("access port disabled (part locked)".into())),
+            FakeMode::Absent => Err(DebugError::Unavailable("no probe found".into())),
             _ => Ok("fake Cortex-M".into()),
         }
     }
@@ -71,7 +71,7 @@ impl DebugPort for FakePart {
             self.budget = Some(b - buf.len());
         }
         match &self.mode {
-            Mode::Unlocked(mem) => {
+            FakeMode::Unlocked(mem) => {
                 let a = addr as usize;
                 let src = mem
                     .get(a..a + buf.len())
@@ -79,8 +79,8 @@ impl DebugPort for FakePart {
                 buf.copy_from_slice(src);
                 Ok(())
             }
-            Mode::ReadProtected => Err(DebugError::Refused("flash read protection".into())),
-            Mode::Locked | Mode::Absent => Err(DebugError::Unavailable("not attached".into())),
+            FakeMode::ReadProtected => Err(DebugError::Refused("flash read protection".into())),
+            FakeMode::Locked | FakeMode::Absent => Err(DebugError::Unavailable("not attached".into())),
         }
     }
 }

@@ -282,7 +282,7 @@ pub fn check_secrets(port: &mut dyn DebugPort, ranges: &[Range], needles: &[(Str
 
 #[cfg(test)]
 mod tests {
-    use super::fake::{FakePart, Mode};
+    use super::fake::{FakeMode, FakePart};
     use super::*;
 
     const FLASH: Range = Range { start: 0, length: 4096 };
@@ -297,20 +297,20 @@ mod tests {
             *b = (i * 7 % 251) as u8;
         }
         mem[0x2000_0100..0x2000_0100 + 12].copy_from_slice(b"Sup3r-Secret");
-        FakePart::new(Mode::Unlocked(mem))
+        FakePart::new(FakeMode::Unlocked(mem))
     }
 
     #[test]
     fn a_locked_part_passes_the_lock_check_and_skips_the_secrets_search() {
-        let mut p = FakePart::new(Mode::Locked);
+        let mut p = FakePart::new(FakeMode::Locked);
         assert!(matches!(check_locked(&mut p, &[FLASH]), Finding::Pass(m) if m.contains("refused")));
-        let mut p = FakePart::new(Mode::Locked);
+        let mut p = FakePart::new(FakeMode::Locked);
         assert!(matches!(check_secrets(&mut p, &[RAM], &[]).0, Finding::Skip(_)));
     }
 
     #[test]
     fn a_part_that_refuses_only_reads_passes() {
-        let mut p = FakePart::new(Mode::ReadProtected);
+        let mut p = FakePart::new(FakeMode::ReadProtected);
         assert!(matches!(check_locked(&mut p, &[FLASH]), Finding::Pass(m) if m.contains("reading flash was refused")));
     }
 
@@ -369,13 +369,13 @@ mod tests {
 
     #[test]
     fn no_probe_is_an_error_not_a_pass() {
-        let mut p = FakePart::new(Mode::Absent);
+        let mut p = FakePart::new(FakeMode::Absent);
         assert!(matches!(check_locked(&mut p, &[FLASH]), Finding::Error(m) if m.contains("cannot reach")));
     }
 
     #[test]
     fn filler_bytes_are_inconclusive() {
-        let mut p = FakePart::new(Mode::Unlocked(vec![0xff; 8192]));
+        let mut p = FakePart::new(FakeMode::Unlocked(vec![0xff; 8192]));
         assert!(matches!(check_locked(&mut p, &[FLASH]), Finding::Error(m) if m.contains("cannot tell")));
     }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::Bench;
+use super::Rig;
 use crate::config::scenario::Scenario;
 use crate::report::events::ScenarioResult;
 
@@ -23,25 +23,25 @@ pub(super) struct Marks {
 }
 
 impl Marks {
-    pub(super) fn take(bench: &Bench, sc: &Scenario) -> Self {
-        let console = bench.console.as_ref().map(|c| {
+    pub(super) fn take(rig: &Rig, sc: &Scenario) -> Self {
+        let console = rig.console.as_ref().map(|c| {
             c.drain();
             c.marker(format!("scenario {} begins", sc.id));
             c.with_transcript(|t| t.mark())
         });
         Self {
             console,
-            first_phase: bench.net.as_ref().map(|n| n.phase() + 1),
-            update: bench.update.as_ref().map(|u| u.log.len()),
-            update_all: bench.update.as_ref().map(|u| u.log.all().len()),
-            handshakes: bench.update.as_ref().map(|u| u.log.handshakes().len()),
-            capture: capture_counts(bench),
+            first_phase: rig.net.as_ref().map(|n| n.phase() + 1),
+            update: rig.update.as_ref().map(|u| u.log.len()),
+            update_all: rig.update.as_ref().map(|u| u.log.all().len()),
+            handshakes: rig.update.as_ref().map(|u| u.log.handshakes().len()),
+            capture: capture_counts(rig),
         }
     }
 }
 
-fn capture_counts(bench: &Bench) -> Option<(u64, u64)> {
-    let c = bench.gateway.capture.as_ref()?;
+fn capture_counts(rig: &Rig) -> Option<(u64, u64)> {
+    let c = rig.gateway.capture.as_ref()?;
     let st = c.stats.lock().unwrap_or_else(|p| p.into_inner());
     Some((st.packets, st.saved_packets))
 }
@@ -90,7 +90,7 @@ pub(crate) fn for_reading(name: &str, text: &str) -> String {
 }
 
 pub(super) fn save(
-    bench: &Bench,
+    rig: &Rig,
     sc: &Scenario,
     marks: &Marks,
     extra: &[(String, String)],
@@ -103,11 +103,11 @@ pub(super) fn save(
             result.evidence_files.push(format!("{rel_dir}/{name}"));
         }
     };
-    let redacted = |text: &str| bench.redactor.redact(text);
+    let redacted = |text: &str| rig.redactor.redact(text);
     for (name, text) in extra {
         write(name, for_reading(name, &redacted(text)).as_bytes());
     }
-    if let (Some(u), Some(mark)) = (&bench.update, marks.update_all) {
+    if let (Some(u), Some(mark)) = (&rig.update, marks.update_all) {
         // every peer's requests: each record says whose it was (`origin`)
         let reqs: Vec<_> = u.log.all().into_iter().skip(mark).collect();
         if !reqs.is_empty() {
@@ -123,7 +123,7 @@ pub(super) fn save(
         }
     }
     if let (Some((seen0, saved0)), Some((seen1, saved1)), Some(c)) =
-        (marks.capture, capture_counts(bench), bench.gateway.capture.as_ref())
+        (marks.capture, capture_counts(rig), rig.gateway.capture.as_ref())
         && seen1 > seen0
     {
         let interface = c.stats.lock().unwrap_or_else(|p| p.into_inner()).interface.clone();
@@ -141,7 +141,7 @@ pub(super) fn save(
             serde_json::to_string_pretty(&r).unwrap_or_default().as_bytes(),
         );
     }
-    if let (Some(net), Some(first)) = (&bench.net, marks.first_phase)
+    if let (Some(net), Some(first)) = (&rig.net, marks.first_phase)
         && net.phase() >= first
     {
         // every peer's sessions: each record says whose it was (`origin`)
@@ -149,13 +149,13 @@ pub(super) fn save(
         let lines = jsonl(all.iter().filter(|s| s.phase >= first)) + &not_recorded(net.log.dropped());
         write("bench-sessions.jsonl", redacted(&lines).as_bytes());
     }
-    if let (Some(c), Some(mark)) = (&bench.console, marks.console) {
+    if let (Some(c), Some(mark)) = (&rig.console, marks.console) {
         c.marker(format!("scenario {} ends: {}", sc.id, result.verdict));
         let (text, raw, tail) = c.with_transcript(|t| {
             (
-                t.render_text(mark, &bench.redactor),
-                t.render_raw(mark, &bench.redactor),
-                t.tail_text(mark, 3000, &bench.redactor),
+                t.render_text(mark, &rig.redactor),
+                t.render_raw(mark, &rig.redactor),
+                t.tail_text(mark, 3000, &rig.redactor),
             )
         });
         // (the transcript renders through the redactor itself)

@@ -1,17 +1,17 @@
 //! Whether a scenario can run on this device, decided before any step: the maker's ICS, the
 //! interfaces it needs, the maker's declarations.
 
-use super::{Bench, Gate, NO_LINK};
+use super::{Applicability, NO_LINK, Rig};
 use crate::config::scenario::{Interface, Scenario};
 
 /// Minimum requirement 2 (automatic security updates) needs an update mechanism: a
 /// device without one fails the update checks instead of skipping them.
 const NO_UPDATE_MECHANISM: &str = "the device has no update mechanism the bench can drive (its profile declares no `update` section, or no `update.delivery`); minimum requirement 2 (automatic security updates) needs one";
 
-impl Bench {
+impl Rig {
     /// Whether the scenario runs, is NOT APPLICABLE, or fails at once because the device
     /// lacks an interface a minimum requirement needs.
-    pub fn gate(&self, sc: &Scenario) -> Gate {
+    pub fn gate(&self, sc: &Scenario) -> Applicability {
         // the maker's ICS first: a check whose provisions are all declared not applicable
         let provs: Vec<&str> = sc.evidences.provisions.iter().map(|p| p.value.as_str()).collect();
         if !provs.is_empty() && provs.iter().all(|p| self.device.not_applicable.contains_key(*p)) {
@@ -19,7 +19,10 @@ impl Bench {
                 .iter()
                 .map(|p| format!("{p}: {}", self.device.not_applicable[*p]))
                 .collect();
-            return Gate::NotApplicable(format!("not applicable per the maker's ICS ({})", reasons.join("; ")));
+            return Applicability::NotApplicable(format!(
+                "not applicable per the maker's ICS ({})",
+                reasons.join("; ")
+            ));
         }
         // (update-mitm only judges an update channel that exists: NOT APPLICABLE without one,
         // so a missing mechanism never counts against requirement 1)
@@ -34,7 +37,7 @@ impl Bench {
                 .copied()
                 .filter(|p| !self.device.not_applicable.contains_key(*p))
                 .collect();
-            return Gate::Fail {
+            return Applicability::Fail {
                 check: (!checks.is_empty()).then(|| checks.join("+")),
                 reason: format!(
                     "{}: {NO_UPDATE_MECHANISM}. If the maker states that this check's provisions do not apply, declare {} in `ics.not_applicable`, each with the maker's reason",
@@ -50,14 +53,14 @@ impl Bench {
             && let Some(why) = self.password_fixed()
         {
             if sc.evidences.checks.iter().any(|c| c.value == "AUT-02") {
-                return Gate::Fail {
+                return Applicability::Fail {
                     check: Some("AUT-02".into()),
                     reason: format!(
                         "AUT-02: the maker declares that the password cannot be changed ({why}); EN 303 645 5.1-4 asks for a simple mechanism to change it"
                     ),
                 };
             }
-            return Gate::NotApplicable(format!(
+            return Applicability::NotApplicable(format!(
                 "the maker declares that the password cannot be changed ({why}): AUT-02 (password-changeable) fails for it"
             ));
         }
@@ -65,21 +68,21 @@ impl Bench {
             && let Some(decl) = &self.device.mqtt_tls
             && !decl.applies()
         {
-            return Gate::NotApplicable(format!(
+            return Applicability::NotApplicable(format!(
                 "the maker declares that the MQTT channel does not use TLS{}; COM-02 (plaintext-mqtt-rejection) decides whether it speaks in clear",
                 decl.reason().map(|r| format!(": {r}")).unwrap_or_default()
             ));
         }
         for i in &sc.requires.interfaces {
             if let Some(m) = self.missing(i) {
-                return Gate::NotApplicable(m.to_string());
+                return Applicability::NotApplicable(m.to_string());
             }
         }
         for d in &sc.requires.declarations {
             match self.device.declarations.get(d) {
-                None => return Gate::NotApplicable(format!("the device profile does not declare `{d}`")),
+                None => return Applicability::NotApplicable(format!("the device profile does not declare `{d}`")),
                 Some(decl) if !decl.applies() => {
-                    return Gate::NotApplicable(match decl.reason() {
+                    return Applicability::NotApplicable(match decl.reason() {
                         Some(r) => format!("the maker declares `{d}` does not apply: {r}"),
                         None => format!("the maker declares `{d}: false`"),
                     });
@@ -87,7 +90,7 @@ impl Bench {
                 Some(_) => {}
             }
         }
-        Gate::Run
+        Applicability::Run
     }
 
     /// The maker's reason when it declares the password cannot be changed

@@ -18,18 +18,19 @@ use std::time::Instant;
 
 use regex::bytes::Regex;
 
-use crate::config::credentials::Login;
+use crate::config::credentials::Credentials;
 use crate::config::device::Device;
-use crate::config::scenario::{JudgeVerdict, Outcome, Pattern, PromptName, Scenario};
+use crate::config::scenario::{JudgeVerdict, Pattern, PromptName, Ruling, Scenario};
 use crate::config::template::{Quote, Template};
 use crate::console::Console;
 use crate::power::{Action, Power};
 use crate::redact::{self, Redactor};
 use crate::report::events::{Part, ScenarioResult, StepRecord, StepStatus, Verdict};
 
-/// The bench as the engine sees it: the device, its interfaces and what the run knows.
+/// The rig: the device under test wired to its interfaces and benches, as the engine sees it,
+/// and what the run knows of it.
 #[derive(Debug)]
-pub struct Bench {
+pub struct Rig {
     /// The device was power-cycled and seen working at this instant, by this step (cleared by
     /// any later step but a `cycle_unless_fresh` power step).
     pub fresh: Option<(Instant, String)>,
@@ -46,7 +47,7 @@ pub struct Bench {
     pub command_vars: BTreeMap<String, String>,
     pub command_cwd: PathBuf,
     /// The credentials that should work now, as far as the run knows.
-    pub current: Option<Login>,
+    pub current: Option<Credentials>,
     /// The network bench, when the device has a cloud the bench plays.
     pub net: Option<crate::bench::NetBench>,
     /// The update bench, when the profile declares how the device is updated.
@@ -104,7 +105,7 @@ type StepResult = Result<String, Stop>;
 struct Run<'a> {
     /// Documentary findings awaiting a reviewer: the verdict is REVIEW if nothing failed.
     reviews: Vec<String>,
-    bench: &'a mut Bench,
+    rig: &'a mut Rig,
     vars: BTreeMap<String, String>,
     at: Option<AtPrompt>,
     /// Files for the evidence folder (name, content; redacted when saved): the power-cut
@@ -142,7 +143,7 @@ struct RemoteShell {
 
 /// Whether a scenario can run on this device, decided before any step.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Gate {
+pub enum Applicability {
     Run,
     /// NOT APPLICABLE with the reason (the maker's ICS or declaration, an absent interface).
     NotApplicable(String),
@@ -157,7 +158,7 @@ pub enum Gate {
 /// them as not run: `report::rating::NO_VIEW_OF_LINK` starts this text).
 pub(crate) const NO_LINK: &str = "the bench has no view of the device's network: the profile declares no namespace (network.namespace, for an emulated device) and the lab names no capture interface (bench.capture_interface, for a board)";
 
-impl Bench {
+impl Rig {
     /// The health probe: a power cycle, then the console must show its login or shell
     /// prompt within the profile's boot time. Boards without power control or console are
     /// taken as healthy (there is nothing to probe).
@@ -208,7 +209,7 @@ impl Bench {
 
 /// Runs one scenario and saves its evidence under `dir`. `step_done` sees each step.
 pub async fn run_scenario(
-    bench: &mut Bench,
+    rig: &mut Rig,
     sc: &Scenario,
     dir: &Path,
     rel_dir: &str,
@@ -222,27 +223,27 @@ pub async fn run_scenario(
         Some(sc.evidences.clone()),
         Verdict::Pass,
     );
-    match bench.gate(sc) {
-        Gate::Run => {}
-        Gate::NotApplicable(why) => {
+    match rig.gate(sc) {
+        Applicability::Run => {}
+        Applicability::NotApplicable(why) => {
             result.verdict = Verdict::NotApplicable;
             result.reason = Some(why);
             return result;
         }
-        Gate::Fail { check, reason } => {
+        Applicability::Fail { check, reason } => {
             result.verdict = Verdict::Fail;
             result.check = check;
             result.reason = Some(reason);
             return result;
         }
     }
-    let vars = scenario_vars(bench, sc);
-    let marks = evidence::Marks::take(bench, sc);
+    let vars = scenario_vars(rig, sc);
+    let marks = evidence::Marks::take(rig, sc);
     // the shell prompt the last testcase ended at (checked again: console quiet since)
-    let at = bench.at_shell.take().map(AtPrompt::Shell);
+    let at = rig.at_shell.take().map(AtPrompt::Shell);
     let mut run = Run {
         reviews: Vec::new(),
-        bench,
+        rig,
         vars,
         at,
         evidence: Vec::new(),
@@ -262,7 +263,7 @@ pub async fn run_scenario(
     }
     if let Some(r) = run.remote_shell.take() {
         r.console.close();
-        let text = r.console.with_transcript(|t| t.render_text(0, &run.bench.redactor));
+        let text = r.console.with_transcript(|t| t.render_text(0, &run.rig.redactor));
         run.keep_evidence("remote-shell.txt", format!("{}{text}", r.earlier));
         // the serial console's prompt state is not the remote shell's
         run.at = None;
@@ -270,7 +271,7 @@ pub async fn run_scenario(
     result.parts = std::mem::take(&mut run.parts)
         .into_iter()
         .map(|p| Part {
-            reason: run.bench.redactor.redact(&p.reason),
+            reason: run.rig.redactor.redact(&p.reason),
             ..p
         })
         .collect();
@@ -279,28 +280,28 @@ pub async fn run_scenario(
         extra.insert(0, ("remote-attempts.jsonl".into(), evidence::jsonl(&run.attempts)));
     }
     if let Some(AtPrompt::Shell(t)) = run.at {
-        run.bench.at_shell = Some(t);
+        run.rig.at_shell = Some(t);
     }
-    evidence::save(run.bench, sc, &marks, &extra, dir, rel_dir, &mut result);
+    evidence::save(run.rig, sc, &marks, &extra, dir, rel_dir, &mut result);
     result.duration_ms = started.elapsed().as_millis();
     result
 }
 
 /// The scenario's variables: the factory credentials, its generated passwords (known to the
-/// redactor before anything can print them), the bench's names, the image of a `for_each`.
-fn scenario_vars(bench: &mut Bench, sc: &Scenario) -> BTreeMap<String, String> {
+/// redactor before anything can print them), the rig's names, the image of a `for_each`.
+fn scenario_vars(rig: &mut Rig, sc: &Scenario) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
-    if let Some(f) = &bench.device.factory {
+    if let Some(f) = &rig.device.factory {
         vars.insert("factory.user".to_string(), f.user.clone());
         vars.insert("factory.password".to_string(), f.password.clone());
-        bench.redactor.add("factory.password", &f.password);
+        rig.redactor.add("factory.password", &f.password);
     }
     for (name, _, len) in &sc.variables {
         let v = redact::generate_password(*len);
-        bench.redactor.add(name, &v);
+        rig.redactor.add(name, &v);
         vars.insert(name.clone(), v);
     }
-    for (k, v) in bench.net.as_ref().map(|n| n.vars()).unwrap_or_default() {
+    for (k, v) in rig.net.as_ref().map(|n| n.vars()).unwrap_or_default() {
         vars.insert(k, v);
     }
     if let Some(inst) = &sc.instance
@@ -323,7 +324,7 @@ impl Run<'_> {
     ) {
         for (i, step) in sc.steps.iter().enumerate() {
             let at = format!("{}:{}", sc.file.display(), step.pos.line);
-            if let Some(c) = &self.bench.console {
+            if let Some(c) = &self.rig.console {
                 c.marker(format!("step {}: {} ({at})", i + 1, step.kind.name()));
             }
             let t0 = Instant::now();
@@ -344,7 +345,7 @@ impl Run<'_> {
                 name: step.kind.name().to_string(),
                 at,
                 status,
-                detail: self.bench.redactor.redact(&detail),
+                detail: self.rig.redactor.redact(&detail),
                 duration_ms: t0.elapsed().as_millis(),
             };
             step_done(&rec);
@@ -358,7 +359,7 @@ impl Run<'_> {
             };
             result.verdict = verdict;
             result.check = check;
-            result.reason = Some(self.bench.redactor.redact(&reason));
+            result.reason = Some(self.rig.redactor.redact(&reason));
             result.deciding_step = Some(i + 1);
             break;
         }
@@ -370,7 +371,7 @@ fn shown(redactor: &Redactor, s: &str) -> String {
     format!("{:?}", redactor.shown_send(s))
 }
 
-fn judge(o: &Outcome, seen: &str) -> Stop {
+fn judge(o: &Ruling, seen: &str) -> Stop {
     let reason = o.reason.replace("{{outcome}}", seen);
     let reason = if o.reason.contains("{{outcome}}") {
         reason
@@ -404,14 +405,14 @@ impl Run<'_> {
     }
 
     fn net(&self) -> Result<&crate::bench::NetBench, Stop> {
-        self.bench.net.as_ref().ok_or_else(no_bench)
+        self.rig.net.as_ref().ok_or_else(no_bench)
     }
 
     fn console(&self) -> Result<Console, Stop> {
         if let Some(r) = &self.remote_shell {
             return Ok(r.console.clone());
         }
-        self.bench
+        self.rig
             .console
             .clone()
             .ok_or_else(|| Stop::Error("the device has no console".into()))
@@ -427,7 +428,7 @@ impl Run<'_> {
     }
 
     fn spec(&self) -> Result<&crate::config::console::ConsoleSpec, Stop> {
-        self.bench
+        self.rig
             .device
             .console
             .as_ref()
@@ -468,7 +469,7 @@ impl Run<'_> {
         let nl = self.spec()?.newline.clone();
         let mut bytes = text.as_bytes().to_vec();
         bytes.extend_from_slice(nl.as_bytes());
-        c.send(&bytes, format!("{}<Enter>", self.bench.redactor.shown_send(text)))
+        c.send(&bytes, format!("{}<Enter>", self.rig.redactor.shown_send(text)))
             .map_err(|e| Stop::Error(format!("cannot write to console: {e}")))
     }
 }

@@ -10,7 +10,7 @@ use regex::bytes::Regex;
 use super::{Run, Stop, console_lost};
 use crate::config::common::Prompts;
 use crate::config::console::ConsoleSpec;
-use crate::config::credentials::Login;
+use crate::config::credentials::Credentials;
 use crate::config::scenario::{ChangeOutcome, LoginOutcome};
 use crate::console::{Console, Wait};
 
@@ -121,7 +121,7 @@ impl Run<'_> {
                 }
             }
         }
-        let Some(cur) = self.bench.current.clone() else {
+        let Some(cur) = self.rig.current.clone() else {
             return Err(Stop::Error(
                 "the device asks for a login but the profile gives no credentials".into(),
             ));
@@ -130,17 +130,17 @@ impl Run<'_> {
         let mut reverted = "";
         // a device that keeps the password in RAM, or a lab reflash (update.restore), is back
         // at its factory password after power is removed: said, never taken silently
-        let factory = self.bench.device.factory.clone().filter(|f| *f != cur);
+        let factory = self.rig.device.factory.clone().filter(|f| *f != cur);
         if let (LoginOutcome::Rejected, Some(f)) = (&outcome, factory) {
             let c = self.console()?;
             c.marker("the run's password was refused: trying the factory credentials".to_string());
             outcome = self.login(&f.user, &f.password, within).await?;
             if outcome != LoginOutcome::Rejected {
-                self.bench.current = Some(f.clone());
+                self.rig.current = Some(f.clone());
                 reverted = " (the device no longer took the password this run set: it was back at its factory password, as after a factory reset)";
             }
         }
-        let cur = self.bench.current.clone().unwrap_or(cur);
+        let cur = self.rig.current.clone().unwrap_or(cur);
         match outcome {
             LoginOutcome::Shell => {
                 self.at = Some(AtPrompt::Shell(Instant::now()));
@@ -152,10 +152,10 @@ impl Run<'_> {
             ))),
             LoginOutcome::PasswordChange => {
                 let new = crate::redact::generate_password(20);
-                self.bench.redactor.add("device_password", &new);
+                self.rig.redactor.add("device_password", &new);
                 match self.change_password(&new, within).await? {
                     crate::config::scenario::ChangeOutcome::Accepted => {
-                        self.bench.current = Some(Login {
+                        self.rig.current = Some(Credentials {
                             user: cur.user.clone(),
                             password: new,
                         });
@@ -191,7 +191,7 @@ impl Run<'_> {
             }
             Wait::Timeout => Err(Stop::Error(format!(
                 "`{}` did not bring the shell prompt back within {within:?}: {what}",
-                self.bench.redactor.redact(cmd)
+                self.rig.redactor.redact(cmd)
             ))),
         }
     }
@@ -309,7 +309,7 @@ impl Run<'_> {
             ));
         }
         let current = self
-            .bench
+            .rig
             .current
             .clone()
             .ok_or_else(|| Stop::Error("no current credentials are known to log in again".into()))?;
@@ -349,7 +349,7 @@ impl Run<'_> {
             if self.remote_shell.is_some() && !c.connected() {
                 if sent_new {
                     if self.reopen_remote_shell(new).await.is_ok() {
-                        self.bench.current = Some(Login {
+                        self.rig.current = Some(Credentials {
                             user: current.user.clone(),
                             password: new.to_string(),
                         });
@@ -423,7 +423,7 @@ impl Run<'_> {
                 D::Rejected if sent_new => return Ok(ChangeOutcome::Rejected),
                 D::Rejected | D::ChangeMessage => {}
                 D::Shell if sent_new => {
-                    self.bench.current = Some(Login {
+                    self.rig.current = Some(Credentials {
                         user: current.user.clone(),
                         password: new.to_string(),
                     });

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::{Bench, run_scenario};
+use super::{Rig, run_scenario};
 use crate::config::resolver::Overrides;
 use crate::power::Action;
 use crate::power::fake::FakePower;
@@ -122,8 +122,8 @@ pub(super) fn bench(
     power: Option<Box<dyn crate::power::Power>>,
     redactor: Redactor,
     dir: &Path,
-) -> Bench {
-    Bench {
+) -> Rig {
+    Rig {
         fresh: None,
         booted: None,
         at_shell: None,

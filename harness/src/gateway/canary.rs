@@ -28,8 +28,9 @@ use std::path::Path;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use super::flows::{self, Transport};
+use super::flows;
 use super::pcapng::{self, ReadError};
+use crate::model::Transport;
 
 /// Bytes kept per direction of a TCP flow (32 MiB); past it they are counted, not searched.
 pub const STREAM_CAP: usize = 32 << 20;

@@ -7,6 +7,7 @@
 //! what protocol identification needs. Memory is bounded: at most `MAX_FLOWS` flows, of
 //! them `MAX_DATA_FLOWS` with data, and `HEAD` bytes per direction.
 
+use crate::model::Transport;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -23,14 +24,6 @@ pub const MAX_DATA_FLOWS: usize = 16_384;
 const MAX_DROPPED_PEERS: usize = 64;
 /// Packet numbers kept per flow (the first ones, for the report).
 const KEEP_PACKETS: usize = 8;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, strum::IntoStaticStr)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Transport {
-    Tcp,
-    Udp,
-}
 
 /// A parsed packet's addressing and payload.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 
 /// How the bytes travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum PortMode {
     /// As they are (ser2net's `tcp` accepter).
     Raw,
     /// Telnet with RFC 2217 (ser2net's `telnet(rfc2217)` accepter).
@@ -10,11 +10,11 @@ pub enum Mode {
 }
 
 /// A console address: `tcp://HOST:PORT` or `rfc2217://HOST:PORT`; None for a device path.
-pub fn parse(port: &str) -> Option<Result<(Mode, String), String>> {
+pub fn parse(port: &str) -> Option<Result<(PortMode, String), String>> {
     let (mode, rest) = if let Some(r) = port.strip_prefix("tcp://") {
-        (Mode::Raw, r)
+        (PortMode::Raw, r)
     } else if let Some(r) = port.strip_prefix("rfc2217://") {
-        (Mode::Rfc2217, r)
+        (PortMode::Rfc2217, r)
     } else {
         return None;
     };

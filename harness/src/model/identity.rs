@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Identity {
+#[schemars(rename = "Identity")] // the profile's schema keeps its name
+pub struct DeviceIdentity {
     pub vendor: String,
     pub model: String,
     pub hardware_revision: String,

@@ -20,15 +20,17 @@ pub mod secure_boot;
 pub mod signature;
 pub mod software;
 pub mod template;
+pub mod transport;
 pub mod unit;
 
 pub use answers::DeclaredAnswer;
 pub use attribution::{Attribution, Origin};
 pub use catalogue::Catalogue;
 pub use evidence::Evidences;
-pub use identity::Identity;
+pub use identity::DeviceIdentity;
 pub use names::{CertVariant, ListenerName, TrustSource};
 pub use position::{Loc, Pos};
+pub use transport::Transport;
 
 /// Names a maker may declare exempt (ICS/IXIT): the plaintext protocols.
 pub const PLAINTEXT_NAMES: &[&str] = &[

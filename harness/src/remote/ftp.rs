@@ -3,7 +3,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::target::{Outcome, Target};
+use super::target::{LoginAnswer, Target};
 
 /// What is read of one reply, at most: a greeting or a refusal is a few lines.
 const MAX_REPLY: usize = 16 * 1024;
@@ -65,20 +65,20 @@ fn one_line(s: &str) -> bool {
     !s.contains(['\r', '\n'])
 }
 
-pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String) {
+pub async fn attempt(t: &Target, user: &str, password: &str) -> (LoginAnswer, String) {
     if !one_line(user) || !one_line(password) {
         let d = "a user name or password with a line break cannot be sent over FTP".to_string();
-        return (Outcome::Unanswered(d.clone()), d);
+        return (LoginAnswer::Unanswered(d.clone()), d);
     }
     let mut conn = match super::target::connect(t).await {
         Ok(c) => c,
-        Err(e) => return (Outcome::Unanswered(e.clone()), e),
+        Err(e) => return (LoginAnswer::Unanswered(e.clone()), e),
     };
     let r = async {
         let (code, greeting) = reply(&mut conn, t).await?;
         if code != 220 {
             return Ok((
-                Outcome::Unanswered(format!("greeting {code}, not 220: no login possible now")),
+                LoginAnswer::Unanswered(format!("greeting {code}, not 220: no login possible now")),
                 greeting,
             ));
         }
@@ -86,23 +86,23 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
         let (code, text) = reply(&mut conn, t).await?;
         match code {
             // in without a password
-            230 => return Ok((Outcome::Accepted, format!("{text} (after USER, no password asked)"))),
-            530 => return Ok((Outcome::Rejected, text)),
+            230 => return Ok((LoginAnswer::Accepted, format!("{text} (after USER, no password asked)"))),
+            530 => return Ok((LoginAnswer::Rejected, text)),
             331 | 332 => {}
-            c => return Ok((Outcome::Unanswered(format!("{c} to USER decides nothing")), text)),
+            c => return Ok((LoginAnswer::Unanswered(format!("{c} to USER decides nothing")), text)),
         }
         send(&mut conn, &format!("PASS {password}\r\n")).await?;
         let (code, text) = reply(&mut conn, t).await?;
         let outcome = match code {
-            230 | 202 => Outcome::Accepted,
-            530 => Outcome::Rejected,
-            c => Outcome::Unanswered(format!("{c} to PASS decides nothing")),
+            230 | 202 => LoginAnswer::Accepted,
+            530 => LoginAnswer::Rejected,
+            c => LoginAnswer::Unanswered(format!("{c} to PASS decides nothing")),
         };
         let _ = send(&mut conn, "QUIT\r\n").await;
         Ok::<_, String>((outcome, text))
     }
     .await;
-    r.unwrap_or_else(|e| (Outcome::Unanswered(e.clone()), e))
+    r.unwrap_or_else(|e| (LoginAnswer::Unanswered(e.clone()), e))
 }
 
 #[cfg(test)]

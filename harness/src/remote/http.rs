@@ -4,7 +4,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::target::{Outcome, Target};
+use super::target::{LoginAnswer, Target};
 use crate::util::{base64, form_encode};
 
 /// What is read of an answer: enough for a login page.
@@ -62,7 +62,7 @@ fn first_line(s: &str) -> String {
 }
 
 /// HTTP Basic: 2xx is in, 401/403 is refused; anything else decides nothing.
-pub async fn attempt_basic(t: &Target, user: &str, password: &str) -> (Outcome, String) {
+pub async fn attempt_basic(t: &Target, user: &str, password: &str) -> (LoginAnswer, String) {
     let cred = base64(format!("{user}:{password}").as_bytes());
     let req = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {cred}\r\nUser-Agent: certbench\r\nConnection: close\r\n\r\n",
@@ -70,12 +70,12 @@ pub async fn attempt_basic(t: &Target, user: &str, password: &str) -> (Outcome, 
         host_header(t)
     );
     match exchange(t, req.as_bytes()).await {
-        Err(e) => (Outcome::Unanswered(e.clone()), e),
+        Err(e) => (LoginAnswer::Unanswered(e.clone()), e),
         Ok((s, text)) => {
             let outcome = match s {
-                200..=299 => Outcome::Accepted,
-                401 | 403 => Outcome::Rejected,
-                s => Outcome::Unanswered(format!("HTTP {s} decides nothing about the login")),
+                200..=299 => LoginAnswer::Accepted,
+                401 | 403 => LoginAnswer::Rejected,
+                s => LoginAnswer::Unanswered(format!("HTTP {s} decides nothing about the login")),
             };
             (outcome, first_line(&text))
         }
@@ -237,7 +237,7 @@ fn digest_authorization(
 /// HTTP Digest: fetches the challenge, answers the strongest algorithm offered (SHA-256
 /// before MD5); 2xx is in, 401/403 is refused. A page that needs no login at all is in
 /// with any password.
-pub async fn attempt_digest(t: &Target, user: &str, password: &str) -> (Outcome, String) {
+pub async fn attempt_digest(t: &Target, user: &str, password: &str) -> (LoginAnswer, String) {
     let get = |auth: Option<&str>| {
         format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\n{}User-Agent: certbench\r\nConnection: close\r\n\r\n",
@@ -249,18 +249,18 @@ pub async fn attempt_digest(t: &Target, user: &str, password: &str) -> (Outcome,
     let mut stale_retry = true;
     loop {
         let (status, text) = match exchange(t, get(None).as_bytes()).await {
-            Err(e) => return (Outcome::Unanswered(e.clone()), e),
+            Err(e) => return (LoginAnswer::Unanswered(e.clone()), e),
             Ok(a) => a,
         };
         if (200..300).contains(&status) {
             return (
-                Outcome::Accepted,
+                LoginAnswer::Accepted,
                 format!("{} (without credentials)", first_line(&text)),
             );
         }
         if status != 401 {
             let d = format!("HTTP {status} to a request without credentials, not a Digest challenge");
-            return (Outcome::Unanswered(d.clone()), d);
+            return (LoginAnswer::Unanswered(d.clone()), d);
         }
         let all = parse_challenges(&challenges_of(&text));
         let pick = DIGEST_ALGORITHMS.iter().find_map(|a| {
@@ -282,15 +282,15 @@ pub async fn attempt_digest(t: &Target, user: &str, password: &str) -> (Outcome,
                 "no Digest challenge certbench can answer (offered: {})",
                 offered.join("; ")
             );
-            return (Outcome::Unanswered(d.clone()), d);
+            return (LoginAnswer::Unanswered(d.clone()), d);
         };
         let cnonce = format!("{:016x}", rand::random::<u64>());
         let auth = match digest_authorization(c, algorithm, user, password, &t.service.path, &cnonce) {
             Ok(a) => a,
-            Err(e) => return (Outcome::Unanswered(e.clone()), e),
+            Err(e) => return (LoginAnswer::Unanswered(e.clone()), e),
         };
         let (status, text) = match exchange(t, get(Some(&auth)).as_bytes()).await {
-            Err(e) => return (Outcome::Unanswered(e.clone()), e),
+            Err(e) => return (LoginAnswer::Unanswered(e.clone()), e),
             Ok(a) => a,
         };
         let detail = format!("{} ({algorithm})", first_line(&text));
@@ -298,15 +298,15 @@ pub async fn attempt_digest(t: &Target, user: &str, password: &str) -> (Outcome,
             .iter()
             .any(|c| c.scheme == "digest" && c.get("stale").is_some_and(|s| s.eq_ignore_ascii_case("true")));
         return match status {
-            200..=299 => (Outcome::Accepted, detail),
+            200..=299 => (LoginAnswer::Accepted, detail),
             // a nonce that expired between the two requests says nothing of the password
             401 if stale && stale_retry => {
                 stale_retry = false;
                 continue;
             }
-            401 | 403 => (Outcome::Rejected, detail),
+            401 | 403 => (LoginAnswer::Rejected, detail),
             s => (
-                Outcome::Unanswered(format!("HTTP {s} decides nothing about the login")),
+                LoginAnswer::Unanswered(format!("HTTP {s} decides nothing about the login")),
                 detail,
             ),
         };
@@ -319,7 +319,7 @@ pub async fn attempt_digest(t: &Target, user: &str, password: &str) -> (Outcome,
 /// each), for a browser's next requests. Err unless the login worked and set a cookie.
 pub async fn form_session(t: &Target, user: &str, password: &str) -> Result<Vec<String>, String> {
     let (outcome, text) = form_login(t, user, password).await;
-    if outcome != Outcome::Accepted {
+    if outcome != LoginAnswer::Accepted {
         return Err(format!("the login was not taken ({})", outcome.word()));
     }
     let head = text.split("\r\n\r\n").next().unwrap_or("");
@@ -502,13 +502,13 @@ pub fn basic_header(user: &str, password: &str) -> String {
     )
 }
 
-pub async fn attempt_form(t: &Target, user: &str, password: &str) -> (Outcome, String) {
+pub async fn attempt_form(t: &Target, user: &str, password: &str) -> (LoginAnswer, String) {
     let (outcome, text) = form_login(t, user, password).await;
     (outcome, first_line(&text))
 }
 
 /// Posts the login form; the outcome and the whole answer.
-async fn form_login(t: &Target, user: &str, password: &str) -> (Outcome, String) {
+async fn form_login(t: &Target, user: &str, password: &str) -> (LoginAnswer, String) {
     let s = &t.service;
     let body = format!(
         "{}={}&{}={}",
@@ -524,18 +524,18 @@ async fn form_login(t: &Target, user: &str, password: &str) -> (Outcome, String)
         body.len()
     );
     match exchange(t, req.as_bytes()).await {
-        Err(e) => (Outcome::Unanswered(e.clone()), e),
+        Err(e) => (LoginAnswer::Unanswered(e.clone()), e),
         Ok((_, text)) => {
             let ok = s.success.as_ref().is_some_and(|r| r.is_match(text.as_bytes()));
             let no = s.failure.as_ref().is_some_and(|r| r.is_match(text.as_bytes()));
             let outcome = match (ok, no) {
-                (true, false) => Outcome::Accepted,
-                (false, true) => Outcome::Rejected,
+                (true, false) => LoginAnswer::Accepted,
+                (false, true) => LoginAnswer::Rejected,
                 (true, true) => {
-                    Outcome::Unanswered("the answer matches both the success and the failure pattern".into())
+                    LoginAnswer::Unanswered("the answer matches both the success and the failure pattern".into())
                 }
                 (false, false) => {
-                    Outcome::Unanswered("the answer matches neither the success nor the failure pattern".into())
+                    LoginAnswer::Unanswered("the answer matches neither the success nor the failure pattern".into())
                 }
             };
             (outcome, text)

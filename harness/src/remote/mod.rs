@@ -5,7 +5,7 @@
 //!
 //! A refusal counts only when the device said so (a "Login incorrect", HTTP 401, CONNACK
 //! "bad user name or password"): silence, a closed port or an unknown answer is
-//! [`Outcome::Unanswered`], which no check takes as a refusal.
+//! [`LoginAnswer::Unanswered`], which no check takes as a refusal.
 
 pub mod banner;
 pub mod defaults;
@@ -22,11 +22,11 @@ use std::time::Instant;
 use crate::config::services::ServiceKind;
 use target::tail_bytes;
 pub use target::{
-    DETAIL_BYTES, Login, Outcome, PROBE_WAIT, ProbeAnswer, ShellProbe, Stream, Target, Tried, connect,
+    DETAIL_BYTES, LoginAnswer, LoginDriver, PROBE_WAIT, ProbeAnswer, ShellProbe, Stream, Target, Tried, connect,
     credential_prompt, insecure_tls, printable, printable_tail,
 };
 
-impl Login for Target {
+impl LoginDriver for Target {
     async fn attempt(&self, user: &str, password: &str) -> Tried {
         let t0 = Instant::now();
         let driver = async {
@@ -41,7 +41,7 @@ impl Login for Target {
                 // never a target: the engine leaves no_login services out of every login
                 ServiceKind::NoLogin => {
                     let why = "the service is declared without a login (no_login): nothing was sent";
-                    (Outcome::Unanswered(why.into()), why.into())
+                    (LoginAnswer::Unanswered(why.into()), why.into())
                 }
             }
         };
@@ -49,7 +49,7 @@ impl Login for Target {
         let limit = self.attempt_limit();
         let (outcome, detail) = tokio::time::timeout(limit, driver).await.unwrap_or_else(|_| {
             let why = format!("no decision within {limit:?} (the attempt's deadline: connect, reads and writes)");
-            (Outcome::Unanswered(why.clone()), why)
+            (LoginAnswer::Unanswered(why.clone()), why)
         });
         Tried {
             outcome,

@@ -9,7 +9,7 @@ use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
 
-use super::target::{Outcome, Target};
+use super::target::{LoginAnswer, Target};
 
 /// The client options for a login as `user` on the broker `t` (None: a CONNECT without
 /// user name and password).
@@ -30,29 +30,29 @@ fn options(t: &Target, creds: Option<(&str, &str)>, role: &str) -> Result<MqttOp
     Ok(opts)
 }
 
-pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String) {
+pub async fn attempt(t: &Target, user: &str, password: &str) -> (LoginAnswer, String) {
     let opts = match options(t, Some((user, password)), "login") {
         Ok(o) => o,
-        Err(e) => return (Outcome::Unanswered(e.clone()), e),
+        Err(e) => return (LoginAnswer::Unanswered(e.clone()), e),
     };
     let (_client, mut el) = AsyncClient::new(opts, 4);
     let code = match tokio::time::timeout(t.service.timeout, el.poll()).await {
-        Err(_) => return (Outcome::Unanswered("no CONNACK".into()), String::new()),
+        Err(_) => return (LoginAnswer::Unanswered("no CONNACK".into()), String::new()),
         Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => ack.code,
         Ok(Err(ConnectionError::ConnectionRefused(code))) => code,
         Ok(Ok(other)) => {
             let d = format!("unexpected first packet {other:?}");
-            return (Outcome::Unanswered(d.clone()), d);
+            return (LoginAnswer::Unanswered(d.clone()), d);
         }
         Ok(Err(e)) => {
             let d = e.to_string();
-            return (Outcome::Unanswered(d.clone()), d);
+            return (LoginAnswer::Unanswered(d.clone()), d);
         }
     };
     let outcome = match code {
-        ConnectReturnCode::Success => Outcome::Accepted,
-        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => Outcome::Rejected,
-        other => Outcome::Unanswered(format!("CONNACK {other:?} decides nothing about the login")),
+        ConnectReturnCode::Success => LoginAnswer::Accepted,
+        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => LoginAnswer::Rejected,
+        other => LoginAnswer::Unanswered(format!("CONNACK {other:?} decides nothing about the login")),
     };
     (outcome, format!("CONNACK {code:?}"))
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
 use russh::{ChannelMsg, MethodKind};
 
-use super::target::{Outcome, Target};
+use super::target::{LoginAnswer, Target};
 use crate::console::{Console, Feed};
 
 /// Words of a forced password change, in PAM's and common devices' phrasing.
@@ -37,14 +37,14 @@ fn changes(t: &Target) -> Vec<regex::bytes::Regex> {
     v
 }
 
-pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String) {
+pub async fn attempt(t: &Target, user: &str, password: &str) -> (LoginAnswer, String) {
     let limit = t.attempt_limit();
     match tokio::time::timeout(limit, session(t, user, password)).await {
         Err(_) => (
-            Outcome::Unanswered(format!("no decision within {limit:?}")),
+            LoginAnswer::Unanswered(format!("no decision within {limit:?}")),
             String::new(),
         ),
-        Ok(Err(e)) => (Outcome::Unanswered(e.clone()), e),
+        Ok(Err(e)) => (LoginAnswer::Unanswered(e.clone()), e),
         Ok(Ok(r)) => r,
     }
 }
@@ -52,7 +52,7 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
 /// How the authentication ended: in, or an answer that is the attempt's outcome.
 enum Authed {
     In,
-    Out(Outcome, String),
+    Out(LoginAnswer, String),
 }
 
 /// Connects and authenticates: the password method, keyboard-interactive when that is all
@@ -92,7 +92,7 @@ async fn login(t: &Target, user: &str, password: &str) -> Result<(client::Handle
                 match r {
                     KeyboardInteractiveAuthResponse::Success => break Authed::In,
                     KeyboardInteractiveAuthResponse::Failure { .. } => {
-                        break Authed::Out(Outcome::Rejected, "keyboard-interactive: failure".into());
+                        break Authed::Out(LoginAnswer::Rejected, "keyboard-interactive: failure".into());
                     }
                     KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
                         let text: String = prompts
@@ -101,11 +101,17 @@ async fn login(t: &Target, user: &str, password: &str) -> Result<(client::Handle
                             .collect::<Vec<_>>()
                             .join(" | ");
                         if answered && changes(t).iter().any(|c| c.is_match(text.as_bytes())) {
-                            break Authed::Out(Outcome::PasswordChange, format!("keyboard-interactive asks: {text}"));
+                            break Authed::Out(
+                                LoginAnswer::PasswordChange,
+                                format!("keyboard-interactive asks: {text}"),
+                            );
                         }
                         if answered && !prompts.is_empty() {
                             // asked for the password again: the first one was wrong
-                            break Authed::Out(Outcome::Rejected, format!("keyboard-interactive asks again: {text}"));
+                            break Authed::Out(
+                                LoginAnswer::Rejected,
+                                format!("keyboard-interactive asks again: {text}"),
+                            );
                         }
                         let n = prompts.len();
                         answered |= n > 0;
@@ -127,12 +133,12 @@ async fn login(t: &Target, user: &str, password: &str) -> Result<(client::Handle
                 || remaining_methods.contains(&MethodKind::KeyboardInteractive)
             {
                 Authed::Out(
-                    Outcome::Rejected,
+                    LoginAnswer::Rejected,
                     format!("authentication failed; the server offers: {offers}"),
                 )
             } else {
                 Authed::Out(
-                    Outcome::NoPasswords(offers.clone()),
+                    LoginAnswer::NoPasswords(offers.clone()),
                     format!("the server takes no passwords; it offers: {offers}"),
                 )
             }
@@ -141,7 +147,7 @@ async fn login(t: &Target, user: &str, password: &str) -> Result<(client::Handle
     Ok((h, authed))
 }
 
-async fn session(t: &Target, user: &str, password: &str) -> Result<(Outcome, String), String> {
+async fn session(t: &Target, user: &str, password: &str) -> Result<(LoginAnswer, String), String> {
     let (mut h, authed) = login(t, user, password).await?;
     let outcome = match authed {
         Authed::In => after_login(&mut h, t).await,
@@ -218,10 +224,10 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<Con
 /// Logged in: open a shell for a moment. A demand for a new password is not access — when
 /// the session then offers only the change dialog (a command typed next gets no shell's
 /// answer) or ends; a reminder in front of a working shell is access.
-async fn after_login(h: &mut client::Handle<AnyHostKey>, t: &Target) -> (Outcome, String) {
+async fn after_login(h: &mut client::Handle<AnyHostKey>, t: &Target) -> (LoginAnswer, String) {
     let opened = tokio::time::timeout(t.service.timeout, h.channel_open_session()).await;
     let Ok(Ok(mut ch)) = opened else {
-        return (Outcome::Accepted, "authenticated (no session channel)".into());
+        return (LoginAnswer::Accepted, "authenticated (no session channel)".into());
     };
     let _ = ch.request_pty(false, "vt100", 80, 24, 0, 0, &[]).await;
     let _ = ch.request_shell(false).await;
@@ -244,7 +250,7 @@ async fn after_login(h: &mut client::Handle<AnyHostKey>, t: &Target) -> (Outcome
             Ok(None) | Err(_) => break,
         }
     }
-    (Outcome::Accepted, String::from_utf8_lossy(&seen).into_owned())
+    (LoginAnswer::Accepted, String::from_utf8_lossy(&seen).into_owned())
 }
 
 /// After the words of a password change: type a harmless command ([`super::target::ShellProbe`]);
@@ -254,7 +260,7 @@ async fn forced_or_nag(
     ch: &mut russh::Channel<client::Msg>,
     mut seen: Vec<u8>,
     shell: Option<&regex::bytes::Regex>,
-) -> (Outcome, String) {
+) -> (LoginAnswer, String) {
     let probe = super::target::ShellProbe::new();
     let mark = seen.len();
     if ch.data(format!("{}\r\n", probe.line).as_bytes()).await.is_err() {

@@ -10,7 +10,7 @@ use crate::config::services::Service;
 
 /// How the device answered one login attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum LoginAnswer {
     /// Logged in: a shell prompt, the page behind the login, CONNACK success.
     Accepted,
     /// The device refused the credentials, in its own words.
@@ -24,14 +24,14 @@ pub enum Outcome {
     Unanswered(String),
 }
 
-impl Outcome {
+impl LoginAnswer {
     pub fn word(&self) -> &'static str {
         match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Rejected => "rejected",
-            Outcome::PasswordChange => "password_change",
-            Outcome::NoPasswords(_) => "no_password_method",
-            Outcome::Unanswered(_) => "unanswered",
+            LoginAnswer::Accepted => "accepted",
+            LoginAnswer::Rejected => "rejected",
+            LoginAnswer::PasswordChange => "password_change",
+            LoginAnswer::NoPasswords(_) => "no_password_method",
+            LoginAnswer::Unanswered(_) => "unanswered",
         }
     }
 }
@@ -39,7 +39,7 @@ impl Outcome {
 /// One attempt as the driver saw it.
 #[derive(Debug, Clone)]
 pub struct Tried {
-    pub outcome: Outcome,
+    pub outcome: LoginAnswer,
     /// What the device answered, as it came (at most [`DETAIL_BYTES`], its end): callers
     /// redact it ([`crate::redact::Redactor::redact_window`]) before they escape and shorten
     /// it, so a secret echoed with escape codes between its letters, or cut by the window,
@@ -50,7 +50,7 @@ pub struct Tried {
 }
 
 /// A remote login driver.
-pub trait Login {
+pub trait LoginDriver {
     /// One login attempt with these credentials on a fresh connection.
     fn attempt(&self, user: &str, password: &str) -> impl Future<Output = Tried> + Send;
 }
@@ -178,7 +178,7 @@ impl Pipe {
     }
 }
 
-impl crate::console::Transport for Pipe {
+impl crate::console::ConsoleTransport for Pipe {
     fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
         let g = self.tx.lock().unwrap_or_else(|p| p.into_inner());
         match g.as_ref() {
@@ -280,12 +280,12 @@ pub enum ProbeAnswer {
 impl ProbeAnswer {
     /// The login's outcome: a dialog, or a session the device ended, is a forced change;
     /// silence decides nothing.
-    pub fn outcome(answer: Option<Self>, ended: bool) -> Outcome {
+    pub fn outcome(answer: Option<Self>, ended: bool) -> LoginAnswer {
         match answer {
-            Some(ProbeAnswer::Shell) => Outcome::Accepted,
-            Some(ProbeAnswer::Dialog) => Outcome::PasswordChange,
-            None if ended => Outcome::PasswordChange,
-            None => Outcome::Unanswered(
+            Some(ProbeAnswer::Shell) => LoginAnswer::Accepted,
+            Some(ProbeAnswer::Dialog) => LoginAnswer::PasswordChange,
+            None if ended => LoginAnswer::PasswordChange,
+            None => LoginAnswer::Unanswered(
                 "it demanded a new password, then answered a typed line with neither a shell nor a change dialog"
                     .into(),
             ),

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::target::{Outcome, Target};
+use super::target::{LoginAnswer, Target};
 use crate::console::{Console, Feed};
 
 const IAC: u8 = 255;
@@ -152,13 +152,13 @@ impl Session {
 }
 
 /// One login over telnet. The device's last words are the detail.
-pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String) {
+pub async fn attempt(t: &Target, user: &str, password: &str) -> (LoginAnswer, String) {
     let Some(p) = t.service.prompts.as_ref() else {
-        return (Outcome::Unanswered("no prompts declared".into()), String::new());
+        return (LoginAnswer::Unanswered("no prompts declared".into()), String::new());
     };
     let conn = match super::target::connect(t).await {
         Ok(c) => c,
-        Err(e) => return (Outcome::Unanswered(e.clone()), e),
+        Err(e) => return (LoginAnswer::Unanswered(e.clone()), e),
     };
     let mut s = Session {
         conn,
@@ -168,7 +168,7 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
         all: Vec::new(),
         deadline: Instant::now() + t.service.timeout,
     };
-    let unanswered = |s: &Session, what: &str| (Outcome::Unanswered(what.to_string()), s.transcript());
+    let unanswered = |s: &Session, what: &str| (LoginAnswer::Unanswered(what.to_string()), s.transcript());
     // the greeting: a login prompt, a password-only prompt, or (an open service) a shell
     match s.expect(&[&p.login, &p.password, &p.shell]).await {
         Seen::Pattern(0) => {
@@ -178,14 +178,14 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
             // a locked account may be refused before any password is asked for
             match s.expect(&[&p.password, &p.shell, &p.login_rejected]).await {
                 Seen::Pattern(0) => {}
-                Seen::Pattern(1) => return (Outcome::Accepted, s.transcript()),
-                Seen::Pattern(_) => return (Outcome::Rejected, s.transcript()),
+                Seen::Pattern(1) => return (LoginAnswer::Accepted, s.transcript()),
+                Seen::Pattern(_) => return (LoginAnswer::Rejected, s.transcript()),
                 Seen::Closed => return unanswered(&s, "closed after the user name"),
                 Seen::Timeout => return unanswered(&s, "no password prompt"),
             }
         }
         Seen::Pattern(1) => {}
-        Seen::Pattern(_) => return (Outcome::Accepted, s.transcript()),
+        Seen::Pattern(_) => return (LoginAnswer::Accepted, s.transcript()),
         Seen::Closed => return unanswered(&s, "closed before a login prompt"),
         Seen::Timeout => return unanswered(&s, "no login prompt"),
     }
@@ -200,17 +200,17 @@ pub async fn attempt(t: &Target, user: &str, password: &str) -> (Outcome, String
     let outcome = match s.expect(&pats).await {
         Seen::Pattern(0) if change == 1 => {
             let o = s.forced_or_nag(&p.shell).await;
-            if o == Outcome::Accepted {
+            if o == LoginAnswer::Accepted {
                 let note =
                     " [a command typed after the demand for a new password ran: a reminder, not a forced change]";
                 s.all.extend_from_slice(note.as_bytes());
             }
             o
         }
-        Seen::Pattern(i) if i == change => Outcome::Accepted,
-        Seen::Pattern(_) => Outcome::Rejected,
-        Seen::Closed => Outcome::Unanswered("closed after the password without a word".into()),
-        Seen::Timeout => Outcome::Unanswered("no answer to the password".into()),
+        Seen::Pattern(i) if i == change => LoginAnswer::Accepted,
+        Seen::Pattern(_) => LoginAnswer::Rejected,
+        Seen::Closed => LoginAnswer::Unanswered("closed after the password without a word".into()),
+        Seen::Timeout => LoginAnswer::Unanswered("no answer to the password".into()),
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), s.conn.shutdown()).await;
     (outcome, s.transcript())
@@ -220,7 +220,7 @@ impl Session {
     /// The device printed the words of a password change: a command typed next tells a
     /// forced change (the dialog takes it, or the session ends) from a reminder in front
     /// of a working shell ([`super::target::ShellProbe`]).
-    async fn forced_or_nag(&mut self, shell: &regex::bytes::Regex) -> Outcome {
+    async fn forced_or_nag(&mut self, shell: &regex::bytes::Regex) -> LoginAnswer {
         use super::target::ProbeAnswer;
         let probe = super::target::ShellProbe::new();
         self.deadline = self.deadline.max(Instant::now() + super::target::PROBE_WAIT);
@@ -364,7 +364,7 @@ pub async fn shell_console(t: &Target, user: &str, password: &str) -> Result<(Co
 mod tests {
     use super::*;
     use crate::config::services::{RemotePrompts, Service, ServiceKind};
-    use crate::remote::Login;
+    use crate::remote::LoginDriver;
     use std::time::Duration;
     use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -440,7 +440,7 @@ mod tests {
         let nag = "\r\nThe default password is in use, please change your password immediately\r\n$ ";
         let t = target(device(nag, shell).await, Duration::from_secs(3));
         let tried = t.attempt("admin", "admin").await;
-        assert_eq!(tried.outcome, Outcome::Accepted, "{}", tried.detail);
+        assert_eq!(tried.outcome, LoginAnswer::Accepted, "{}", tried.detail);
         assert!(
             tried.detail.contains("a reminder, not a forced change"),
             "{}",
@@ -449,7 +449,7 @@ mod tests {
         // a CLI without arithmetic: its prompt comes back after the typed line
         let cli = |l: &str| Some(format!("{l}\r\nunknown command\r\n$ "));
         let t = target(device(nag, cli).await, Duration::from_secs(3));
-        assert_eq!(t.attempt("admin", "admin").await.outcome, Outcome::Accepted);
+        assert_eq!(t.attempt("admin", "admin").await.outcome, LoginAnswer::Accepted);
     }
 
     #[tokio::test]
@@ -464,13 +464,13 @@ mod tests {
             Duration::from_secs(3),
         );
         let ended = device(pam, |_| None).await;
-        assert_eq!(t.attempt("admin", "admin").await.outcome, Outcome::PasswordChange);
+        assert_eq!(t.attempt("admin", "admin").await.outcome, LoginAnswer::PasswordChange);
         assert_eq!(
             target(ended, Duration::from_secs(3))
                 .attempt("admin", "admin")
                 .await
                 .outcome,
-            Outcome::PasswordChange
+            LoginAnswer::PasswordChange
         );
         // a dialog that only asks again
         let dialog = "\r\nPlease change your password\r\nNew password: ";
@@ -478,7 +478,7 @@ mod tests {
             device(dialog, |_| Some("\r\nRetype new password: ".into())).await,
             Duration::from_secs(3),
         );
-        assert_eq!(t.attempt("admin", "admin").await.outcome, Outcome::PasswordChange);
+        assert_eq!(t.attempt("admin", "admin").await.outcome, LoginAnswer::PasswordChange);
     }
 
     /// A greeting as busybox telnetd prints it (`\r\n\rNAME login: `) and colour codes in
@@ -515,8 +515,8 @@ mod tests {
             login_rejected: re(r"(?m)^Login incorrect$"),
             password_change: None,
         });
-        assert_eq!(t.attempt("root", "right").await.outcome, Outcome::Accepted);
-        assert_eq!(t.attempt("root", "wrong").await.outcome, Outcome::Rejected);
+        assert_eq!(t.attempt("root", "right").await.outcome, LoginAnswer::Accepted);
+        assert_eq!(t.attempt("root", "wrong").await.outcome, LoginAnswer::Rejected);
     }
 
     #[tokio::test]
@@ -526,7 +526,7 @@ mod tests {
         let t = target(device(words, |_| Some(String::new())).await, Duration::from_secs(3));
         let tried = t.attempt("admin", "admin").await;
         assert!(
-            matches!(&tried.outcome, Outcome::Unanswered(why) if why.contains("neither a shell nor a change dialog")),
+            matches!(&tried.outcome, LoginAnswer::Unanswered(why) if why.contains("neither a shell nor a change dialog")),
             "{:?}",
             tried.outcome
         );
@@ -545,7 +545,11 @@ mod tests {
         let t = target(port, Duration::from_secs(1));
         let t0 = std::time::Instant::now();
         let tried = t.attempt("admin", "admin").await;
-        assert!(matches!(tried.outcome, Outcome::Unanswered(_)), "{:?}", tried.outcome);
+        assert!(
+            matches!(tried.outcome, LoginAnswer::Unanswered(_)),
+            "{:?}",
+            tried.outcome
+        );
         assert!(
             t0.elapsed() <= t.attempt_limit() + Duration::from_secs(1),
             "{:?}",

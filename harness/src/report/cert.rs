@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::document::{CheckEntry, Context, DECISION_RULE, EvidenceFile, MatrixRow, Report, STATEMENT};
 use super::events::{Reporter, RequirementRating, RunEvent, ScenarioResult};
-use crate::model::Identity;
+use crate::model::DeviceIdentity;
 use crate::model::catalogue::Catalogue;
 use crate::util::sha256_file;
 
@@ -20,7 +20,7 @@ const SHOWN_MAX: usize = 64 << 10;
 pub struct CertReporter {
     out_dir: PathBuf,
     ctx: Context,
-    started: Option<(String, String, Identity, String, String)>,
+    started: Option<(String, String, DeviceIdentity, String, String)>,
     results: Vec<ScenarioResult>,
 }
 
@@ -40,7 +40,7 @@ impl CertReporter {
             (
                 String::new(),
                 String::new(),
-                Identity::default(),
+                DeviceIdentity::default(),
                 String::new(),
                 String::new(),
             )

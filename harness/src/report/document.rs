@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::events::{RequirementRating, ScenarioResult};
-use crate::model::Identity;
+use crate::model::DeviceIdentity;
 
 /// What the runner knows about the run beyond the events.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -64,7 +64,7 @@ pub struct Report {
     pub finished_at: String,
     pub standards: Vec<(String, String)>,
     pub decision_rule: String,
-    pub device: Identity,
+    pub device: DeviceIdentity,
     pub profile: String,
     pub profile_sha256: String,
     pub lab_file_sha256: Option<String>,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::model::DeviceIdentity;
 use crate::model::Evidences;
-use crate::model::Identity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -136,7 +136,7 @@ pub enum RunEvent {
         run_id: String,
         started_at: String,
         harness_version: String,
-        device: Identity,
+        device: DeviceIdentity,
         profile: String,
         out_dir: String,
         planned: Vec<PlannedScenario>,

@@ -268,7 +268,7 @@ mod tests {
             finished_at: String::new(),
             standards: vec![(HOSTILE.into(), HOSTILE.into())],
             decision_rule: String::new(),
-            device: crate::model::Identity {
+            device: crate::model::DeviceIdentity {
                 vendor: HOSTILE.into(),
                 ..Default::default()
             },

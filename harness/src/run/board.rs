@@ -10,7 +10,7 @@ use crate::config::power::PowerSpec;
 use crate::config::scenario::{self, Scenario};
 use crate::config::yaml::{InputError, InputErrors};
 
-use crate::engine::Bench;
+use crate::engine::Rig;
 use crate::exit;
 use crate::power::Action;
 
@@ -278,7 +278,7 @@ async fn execute(
 /// Leaves the board unpowered and its console closed, and writes the run-wide evidence: the
 /// bench's sessions, the name server's queries, the capture (a copy with every known secret
 /// masked, complete before the manifest hashes it), the whole console transcript.
-async fn teardown(bench: &mut Bench, out_dir: &Path, reporters: &mut Reporters) {
+async fn teardown(bench: &mut Rig, out_dir: &Path, reporters: &mut Reporters) {
     if bench.power.is_some()
         && let Err(e) = bench.power(Action::Off).await
     {

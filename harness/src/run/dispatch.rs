@@ -7,7 +7,7 @@ use std::path::Path;
 use super::options::{RunOptions, not_run};
 use crate::config::device::Device;
 use crate::config::scenario::Scenario;
-use crate::engine::{self, Bench, Gate};
+use crate::engine::{self, Applicability, Rig};
 use crate::report::Reporters;
 use crate::report::events::{RunEvent, ScenarioResult, Verdict};
 
@@ -25,7 +25,7 @@ pub(super) struct Blockers {
 /// The loop's state across scenarios.
 struct Loop<'a> {
     opts: &'a RunOptions,
-    bench: &'a mut Bench,
+    bench: &'a mut Rig,
     reporters: &'a mut Reporters,
     signals: &'a mut Signals,
     interrupted: Option<&'static str>,
@@ -36,7 +36,7 @@ struct Loop<'a> {
 /// Runs every planned scenario in order; each gets a result, run or not.
 pub(super) async fn run_all(
     opts: &RunOptions,
-    bench: &mut Bench,
+    bench: &mut Rig,
     scenarios: &[Scenario],
     out_dir: &Path,
     reporters: &mut Reporters,
@@ -61,7 +61,7 @@ pub(super) async fn run_all(
         }
         // a scenario that boots the board first is its own health probe: one boot, not two
         // (if it ends in ERROR the probe runs then, as after any ERROR)
-        let probe_by_boot = l.need_health && boots_first(sc) && l.bench.gate(sc) == Gate::Run;
+        let probe_by_boot = l.need_health && boots_first(sc) && l.bench.gate(sc) == Applicability::Run;
         if l.interrupted.is_none() && blockers.setup.is_none() && l.offline.is_none() && l.need_health && !probe_by_boot
         {
             l.health_before(sc).await;
@@ -119,7 +119,7 @@ fn boots_first(sc: &Scenario) -> bool {
 impl Loop<'_> {
     /// The health probe before a scenario that will run (first one, or after an ERROR).
     async fn health_before(&mut self, sc: &Scenario) {
-        if self.bench.gate(sc) != Gate::Run {
+        if self.bench.gate(sc) != Applicability::Run {
             return;
         }
         self.reporters.emit(RunEvent::Notice {

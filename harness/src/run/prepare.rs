@@ -10,7 +10,7 @@ use crate::bench::NetBench;
 use crate::config::device::Device;
 use crate::config::power::PowerSpec;
 use crate::console::{self, Console, Feed};
-use crate::engine::Bench;
+use crate::engine::Rig;
 use crate::gateway::Gateway;
 use crate::lab::lock::BoardLock;
 use crate::power::{Power, external::ExternalPower, manual::ManualPower};
@@ -398,7 +398,7 @@ impl Prepared {
         device: Device,
         out_dir: &Path,
         reporters: &mut Reporters,
-    ) -> (Bench, Option<String>, Option<BoardLock>) {
+    ) -> (Rig, Option<String>, Option<BoardLock>) {
         let held = self.lock.is_some();
         let redactor = Redactor::default();
         // the users certbench logs in as are public, and name the whole HTTP Basic tokens
@@ -449,7 +449,7 @@ impl Prepared {
             }
             _ => None,
         };
-        let bench = Bench {
+        let bench = Rig {
             fresh: None,
             booted: None,
             at_shell: None,

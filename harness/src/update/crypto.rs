@@ -25,7 +25,7 @@ pub enum Source {
 
 /// A signature scheme.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scheme {
+pub struct SignatureScheme {
     /// `RSA`, `ECDSA`, `Ed25519`, `DSA`, or an OID certbench does not know.
     pub algorithm: String,
     pub key_bits: Option<u32>,
@@ -34,7 +34,7 @@ pub struct Scheme {
     pub source: Source,
 }
 
-impl fmt::Display for Scheme {
+impl fmt::Display for SignatureScheme {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.algorithm)?;
         if let Some(b) = self.key_bits {
@@ -51,7 +51,7 @@ impl fmt::Display for Scheme {
     }
 }
 
-impl Scheme {
+impl SignatureScheme {
     /// Why the scheme is not best practice, if it is not.
     pub fn weakness(&self) -> Option<String> {
         let mut w = Vec::new();
@@ -74,7 +74,7 @@ impl Scheme {
 }
 
 /// The declared scheme, known by `source`.
-fn declared_scheme(d: &Declared, source: Source) -> Scheme {
+fn declared_scheme(d: &Declared, source: Source) -> SignatureScheme {
     {
         let algorithm = match d.algorithm {
             DeclaredAlgorithm::Ed25519 => "Ed25519",
@@ -82,7 +82,7 @@ fn declared_scheme(d: &Declared, source: Source) -> Scheme {
             DeclaredAlgorithm::Ecdsa => "ECDSA",
             DeclaredAlgorithm::Dsa => "DSA",
         };
-        Scheme {
+        SignatureScheme {
             algorithm: algorithm.into(),
             key_bits: d.key_bits,
             digest: match d.algorithm {
@@ -97,7 +97,7 @@ fn declared_scheme(d: &Declared, source: Source) -> Scheme {
 /// The valid image's signature scheme: read, verified, or declared. Err: the image does not
 /// hold what its layout says (or the declared key does not verify it), and nothing is
 /// declared to fall back on is never assumed.
-pub fn scheme(image: &[u8], layout: &Layout, declared: Option<&Declared>) -> Result<Option<Scheme>, String> {
+pub fn scheme(image: &[u8], layout: &Layout, declared: Option<&Declared>) -> Result<Option<SignatureScheme>, String> {
     match layout {
         Layout::Swu { .. } => {
             let entries = cpio_entries(image)?;
@@ -109,7 +109,7 @@ pub fn scheme(image: &[u8], layout: &Layout, declared: Option<&Declared>) -> Res
             Ok(Some(match cms_scheme(sig)? {
                 Some(s) => s,
                 // SWUpdate's other form: a raw PKCS#1 v1.5 signature of SHA-256
-                None => Scheme {
+                None => SignatureScheme {
                     algorithm: "RSA".into(),
                     key_bits: Some(u32::try_from(sig.len() * 8).unwrap_or(u32::MAX)),
                     digest: Some("SHA-256".into()),
@@ -262,7 +262,7 @@ fn digest_of(oid: &str) -> Option<&'static str> {
 }
 
 /// The scheme of a CMS SignedData (DER): None when `der` is not CMS SignedData at all.
-fn cms_scheme(der: &[u8]) -> Result<Option<Scheme>, String> {
+fn cms_scheme(der: &[u8]) -> Result<Option<SignatureScheme>, String> {
     const SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
     let Ok((top, _)) = element(der) else { return Ok(None) };
     if top.tag != 0x30 {
@@ -325,7 +325,7 @@ fn cms_scheme(der: &[u8]) -> Result<Option<Scheme>, String> {
         .or_else(|| digest_of(&sig_alg))
         .map(str::to_string)
         .or((algorithm == "Ed25519").then(|| "SHA-512".to_string()));
-    Ok(Some(Scheme {
+    Ok(Some(SignatureScheme {
         algorithm,
         key_bits,
         digest,
@@ -353,7 +353,7 @@ mod tests {
             oid(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02]),
             "1.2.840.113549.1.7.2"
         );
-        let s = |a: &str, b: Option<u32>, d: &str| Scheme {
+        let s = |a: &str, b: Option<u32>, d: &str| SignatureScheme {
             algorithm: a.into(),
             key_bits: b,
             digest: Some(d.into()),

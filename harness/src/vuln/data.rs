@@ -540,7 +540,7 @@ fn events_to_ranges(events: &[BTreeMap<String, String>]) -> Vec<Range> {
 }
 
 impl Range {
-    pub fn contains(&self, v: &str, scheme: super::version::Scheme) -> bool {
+    pub fn contains(&self, v: &str, scheme: super::version::VersionScheme) -> bool {
         use std::cmp::Ordering::*;
         let after_start = match self.introduced.as_deref() {
             None | Some("0") => true,
@@ -562,7 +562,7 @@ impl Range {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vuln::version::Scheme;
+    use crate::vuln::version::VersionScheme;
 
     #[test]
     fn osv_events_become_ranges_and_withdrawn_records_are_skipped() {
@@ -580,8 +580,8 @@ mod tests {
         .expect("reads");
         assert_eq!(d.vulns.len(), 1);
         let r = &d.vulns[0].affected[0].ranges[0];
-        assert!(r.contains("1.0.1e-2+deb7u4", Scheme::Dpkg));
-        assert!(!r.contains("1.0.1e-2+deb7u5", Scheme::Dpkg));
+        assert!(r.contains("1.0.1e-2+deb7u4", VersionScheme::Dpkg));
+        assert!(!r.contains("1.0.1e-2+deb7u5", VersionScheme::Dpkg));
         assert_eq!(d.skipped.get("withdrawn"), Some(&1));
         d.osv_record(
             "e.json",
@@ -628,15 +628,15 @@ mod tests {
             last_affected: Some("1.2".into()),
             ..Range::default()
         };
-        assert!(last.contains("1.2", Scheme::Generic) && !last.contains("1.2.1", Scheme::Generic));
-        assert!(!last.contains("0.9", Scheme::Generic));
+        assert!(last.contains("1.2", VersionScheme::Generic) && !last.contains("1.2.1", VersionScheme::Generic));
+        assert!(!last.contains("0.9", VersionScheme::Generic));
         let excl = Range {
             introduced: Some("1.0".into()),
             introduced_excluding: true,
             fixed: Some("2.0".into()),
             ..Range::default()
         };
-        assert!(!excl.contains("1.0", Scheme::Generic) && excl.contains("1.5", Scheme::Generic));
+        assert!(!excl.contains("1.0", VersionScheme::Generic) && excl.contains("1.5", VersionScheme::Generic));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::{Component, Origin, strings};
+use super::{Component, ComponentSource, strings};
 
 /// Bounds: an image is the lab's input, but a gzip bomb is still refused.
 const MAX_UNPACKED: u64 = 2 << 30;
@@ -127,7 +127,7 @@ impl Scan {
         } else if norm.ends_with("etc/os-release") || norm.ends_with("usr/lib/os-release") {
             self.os = os_release(&text_of()).or(self.os.take());
         }
-        let found = strings::components(data, Origin::Image, &format!("{path} (version string)"));
+        let found = strings::components(data, ComponentSource::Image, &format!("{path} (version string)"));
         self.components.extend(found);
     }
 
@@ -241,7 +241,7 @@ impl Scan {
                 ecosystem: Some(if kind == "dpkg" { "Debian" } else { "OpenWrt" }.into()),
                 source_package,
                 cpe: None,
-                origin: Origin::Image,
+                origin: ComponentSource::Image,
                 seen_in: format!("{path} ({kind} database)"),
             });
         }
@@ -262,7 +262,7 @@ impl Scan {
                 ecosystem: Some("Alpine".into()),
                 source_package,
                 cpe: None,
-                origin: Origin::Image,
+                origin: ComponentSource::Image,
                 seen_in: format!("{path} (apk database)"),
             });
         }

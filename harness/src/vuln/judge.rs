@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use super::data::{Data, Vuln};
 use super::sbom::Vex;
-use super::version::Scheme;
-use super::{Component, Origin, aliases, key};
+use super::version::VersionScheme;
+use super::{Component, ComponentSource, aliases, key};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Finding {
@@ -77,14 +77,14 @@ fn ecosystem_base(e: &str) -> &str {
 }
 
 /// Does this record's entry name this component, and at which version of it?
-fn version_for<'c>(c: &'c Component, a: &super::data::Affected) -> Option<(&'c str, Scheme)> {
+fn version_for<'c>(c: &'c Component, a: &super::data::Affected) -> Option<(&'c str, VersionScheme)> {
     match (&a.ecosystem, &c.ecosystem) {
         (Some(rec), Some(comp)) => {
             let same = ecosystem_base(rec) == ecosystem_base(comp) && (!rec.contains(':') || rec == comp);
             if !same {
                 return None;
             }
-            let scheme = Scheme::for_ecosystem(rec);
+            let scheme = VersionScheme::for_ecosystem(rec);
             match &c.source_package {
                 Some((s, v)) if s == &a.name => Some((v.as_str(), scheme)),
                 _ if c.name == a.name => Some((c.version.as_str(), scheme)),
@@ -93,7 +93,9 @@ fn version_for<'c>(c: &'c Component, a: &super::data::Affected) -> Option<(&'c s
         }
         // NVD by CPE: upstream release numbers only (a distribution's package carries its
         // backported fixes under the old upstream number: its own records judge it)
-        (None, None) => (c.cpe.as_deref() == Some(a.name.as_str())).then_some((c.version.as_str(), Scheme::Generic)),
+        (None, None) => {
+            (c.cpe.as_deref() == Some(a.name.as_str())).then_some((c.version.as_str(), VersionScheme::Generic))
+        }
         _ => None,
     }
 }
@@ -243,10 +245,13 @@ pub fn versions_agree(observed: &str, listed: &str) -> bool {
 /// VUL-03: each component seen in the image or on the device, against the SBOM. The
 /// differences, each with where the component was seen.
 pub fn sbom_differences(components: &[Component]) -> Vec<String> {
-    let listed: Vec<&Component> = components.iter().filter(|c| c.origin == Origin::Sbom).collect();
+    let listed: Vec<&Component> = components
+        .iter()
+        .filter(|c| c.origin == ComponentSource::Sbom)
+        .collect();
     let mut out = Vec::new();
     let mut said: BTreeSet<(String, String)> = BTreeSet::new();
-    for c in components.iter().filter(|c| c.origin != Origin::Sbom) {
+    for c in components.iter().filter(|c| c.origin != ComponentSource::Sbom) {
         if !said.insert((key(&c.name), c.version.clone())) {
             continue;
         }
@@ -279,7 +284,7 @@ pub fn sbom_differences(components: &[Component]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn comp(name: &str, version: &str, origin: Origin, cpe: Option<&str>) -> Component {
+    fn comp(name: &str, version: &str, origin: ComponentSource, cpe: Option<&str>) -> Component {
         Component {
             name: name.into(),
             version: version.into(),
@@ -318,9 +323,9 @@ mod tests {
         d.load_kev("kev.json", r#"{"dateReleased":"2026-12-01T00:00:00.000Z","vulnerabilities":[{"cveID":"CVE-2014-0160","dateAdded":"2022-05-04"}]}"#)
             .expect("kev");
         let comps = [
-            comp("openssl", "1.0.1f", Origin::Device, Some("openssl:openssl")),
-            comp("openssl", "1.0.1f", Origin::Image, Some("openssl:openssl")),
-            comp("openssl", "1.0.1g", Origin::Image, Some("openssl:openssl")),
+            comp("openssl", "1.0.1f", ComponentSource::Device, Some("openssl:openssl")),
+            comp("openssl", "1.0.1f", ComponentSource::Image, Some("openssl:openssl")),
+            comp("openssl", "1.0.1g", ComponentSource::Image, Some("openssl:openssl")),
         ];
         let f = findings(&comps, &d, &[]);
         assert_eq!(f.len(), 1, "{f:?}");
@@ -328,7 +333,7 @@ mod tests {
         assert!(f[0].kev);
         assert_eq!(f[0].seen.len(), 2);
         assert_eq!(f[0].fixed.as_deref(), Some("1.0.1g"));
-        let mut deb = comp("libssl1.0.0", "1.0.1e-2+deb7u4", Origin::Image, None);
+        let mut deb = comp("libssl1.0.0", "1.0.1e-2+deb7u4", ComponentSource::Image, None);
         deb.ecosystem = Some("Debian:7".into());
         deb.source_package = Some(("openssl".into(), "1.0.1e-2+deb7u4".into()));
         assert_eq!(findings(&[deb.clone()], &d, &[]).len(), 1);
@@ -344,11 +349,11 @@ mod tests {
     #[test]
     fn the_sbom_must_name_every_observed_version() {
         let comps = [
-            comp("busybox", "1:1.36.1-3", Origin::Sbom, None),
-            comp("openssl", "3.0.15", Origin::Sbom, Some("openssl:openssl")),
-            comp("busybox", "1.36.1", Origin::Device, None),
-            comp("openssl", "3.0.13", Origin::Image, Some("openssl:openssl")),
-            comp("dropbear", "2022.83", Origin::Device, None),
+            comp("busybox", "1:1.36.1-3", ComponentSource::Sbom, None),
+            comp("openssl", "3.0.15", ComponentSource::Sbom, Some("openssl:openssl")),
+            comp("busybox", "1.36.1", ComponentSource::Device, None),
+            comp("openssl", "3.0.13", ComponentSource::Image, Some("openssl:openssl")),
+            comp("dropbear", "2022.83", ComponentSource::Device, None),
         ];
         let d = sbom_differences(&comps);
         assert_eq!(d.len(), 2, "{d:?}");

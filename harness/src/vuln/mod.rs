@@ -34,25 +34,25 @@ pub struct Component {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpe: Option<String>,
     /// Where it was seen: `sbom`, `image`, `device`.
-    pub origin: Origin,
+    pub origin: ComponentSource,
     /// What exactly: a file in the image, a service's banner, a line of the SBOM.
     pub seen_in: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Origin {
+pub enum ComponentSource {
     Sbom,
     Image,
     Device,
 }
 
-impl std::fmt::Display for Origin {
+impl std::fmt::Display for ComponentSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Origin::Sbom => "the SBOM",
-            Origin::Image => "the image",
-            Origin::Device => "the device",
+            ComponentSource::Sbom => "the SBOM",
+            ComponentSource::Image => "the image",
+            ComponentSource::Device => "the device",
         })
     }
 }
@@ -123,10 +123,10 @@ pub fn purl_ecosystem(purl: &str) -> Option<String> {
 }
 
 /// Every source's components, merged by name: name → (origin → versions with where seen).
-pub type Inventory = BTreeMap<String, Vec<Component>>;
+pub type ComponentIndex = BTreeMap<String, Vec<Component>>;
 
-pub fn inventory(all: &[Component]) -> Inventory {
-    let mut out: Inventory = BTreeMap::new();
+pub fn inventory(all: &[Component]) -> ComponentIndex {
+    let mut out: ComponentIndex = BTreeMap::new();
     for c in all {
         out.entry(key(&c.name)).or_default().push(c.clone());
     }

@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use super::{Component, Origin};
+use super::{Component, ComponentSource};
 
 /// What the SBOM says.
 #[derive(Debug, Clone, Default)]
@@ -206,7 +206,7 @@ pub fn parse(text: &str) -> Result<Sbom, SbomError> {
                         source_package: c.purl.as_deref().and_then(super::purl_upstream).map(|s| (s, v.clone())),
                         purl: c.purl.clone(),
                         cpe: c.cpe.as_deref().and_then(cpe_product),
-                        origin: Origin::Sbom,
+                        origin: ComponentSource::Sbom,
                         seen_in: format!("{here} ({})", c.bom_ref.as_deref().unwrap_or(&c.name)),
                     });
                 }
@@ -266,7 +266,7 @@ pub fn parse(text: &str) -> Result<Sbom, SbomError> {
                         .as_deref()
                         .and_then(cpe_product),
                     purl,
-                    origin: Origin::Sbom,
+                    origin: ComponentSource::Sbom,
                     seen_in: format!("packages[{i}] ({})", p.name),
                 })
             })
@@ -356,7 +356,7 @@ pub fn openvex(text: &str) -> Result<Vec<Vex>, SbomError> {
 pub fn observed_cdx(components: &[Component], serial: &str, timestamp: &str) -> serde_json::Value {
     let mut seen: Vec<(String, String)> = Vec::new();
     let mut list = Vec::new();
-    for c in components.iter().filter(|c| c.origin != Origin::Sbom) {
+    for c in components.iter().filter(|c| c.origin != ComponentSource::Sbom) {
         let k = (super::key(&c.name), c.version.clone());
         if seen.contains(&k) {
             continue;
@@ -365,7 +365,9 @@ pub fn observed_cdx(components: &[Component], serial: &str, timestamp: &str) -> 
         let wheres: Vec<String> = components
             .iter()
             .filter(|o| {
-                o.origin != Origin::Sbom && super::key(&o.name) == super::key(&c.name) && o.version == c.version
+                o.origin != ComponentSource::Sbom
+                    && super::key(&o.name) == super::key(&c.name)
+                    && o.version == c.version
             })
             .map(|o| format!("{}: {}", o.origin, o.seen_in))
             .collect();

@@ -116,7 +116,7 @@ pub fn find(text: &str) -> Vec<(String, String, String)> {
 
 /// The components `bytes` show by their version strings, each recorded as seen `seen_in`
 /// by `origin` (a file of an image, a banner, a command's answer).
-pub fn components(bytes: &[u8], origin: super::Origin, seen_in: &str) -> Vec<super::Component> {
+pub fn components(bytes: &[u8], origin: super::ComponentSource, seen_in: &str) -> Vec<super::Component> {
     find(&printable(bytes))
         .into_iter()
         .map(|(name, cpe, version)| super::Component {

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 /// How versions of one ecosystem compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
+pub enum VersionScheme {
     /// dpkg: Debian and its derivatives (also opkg, whose order is dpkg's).
     Dpkg,
     /// Dotted numbers with letters, the order of semver, PyPI, crates.io, Alpine and
@@ -14,20 +14,20 @@ pub enum Scheme {
     Generic,
 }
 
-impl Scheme {
+impl VersionScheme {
     /// The scheme for an OSV ecosystem name (`Debian:12`, `Alpine:v3.18`, `crates.io`, …).
-    pub fn for_ecosystem(ecosystem: &str) -> Scheme {
+    pub fn for_ecosystem(ecosystem: &str) -> VersionScheme {
         let base = ecosystem.split(':').next().unwrap_or(ecosystem);
         match base {
-            "Debian" | "Ubuntu" | "OpenWrt" | "deb" | "opkg" => Scheme::Dpkg,
-            _ => Scheme::Generic,
+            "Debian" | "Ubuntu" | "OpenWrt" | "deb" | "opkg" => VersionScheme::Dpkg,
+            _ => VersionScheme::Generic,
         }
     }
 
     pub fn compare(self, a: &str, b: &str) -> Ordering {
         match self {
-            Scheme::Dpkg => dpkg(a, b),
-            Scheme::Generic => generic(a, b),
+            VersionScheme::Dpkg => dpkg(a, b),
+            VersionScheme::Generic => generic(a, b),
         }
     }
 }

@@ -23,13 +23,13 @@ impl Run<'_> {
     /// `open_password_change`: from factory state, reach a password-change dialog.
     pub(super) async fn open_password_change(&mut self) -> StepResult {
         let factory = self
-            .bench
+            .rig
             .device
             .factory
             .clone()
             .ok_or_else(|| Stop::Error("the device profile declares no factory credentials".into()))?;
         let spec = self.spec()?.clone();
-        self.bench.current = Some(factory.clone());
+        self.rig.current = Some(factory.clone());
         if self.remote_shell.is_none() && self.console_has_no_login() {
             return self.open_remote_password_change().await;
         }
@@ -68,7 +68,7 @@ impl Run<'_> {
     /// The maker declares that the console has no login (`declarations.console_login:
     /// false`: a CLI on the UART, the account used over SSH or telnet).
     pub(super) fn console_has_no_login(&self) -> bool {
-        self.bench
+        self.rig
             .device
             .declarations
             .get("console_login")
@@ -81,7 +81,7 @@ impl Run<'_> {
     /// credentials; `change_password` then runs the dialog there.
     async fn open_remote_password_change(&mut self) -> StepResult {
         use crate::config::services::ServiceKind;
-        let services = &self.bench.device.services;
+        let services = &self.rig.device.services;
         let pick = services
             .iter()
             .find(|s| s.password_command.is_some())
@@ -126,7 +126,7 @@ impl Run<'_> {
                 )));
             }
         };
-        let shown = |s: &str| format!("{:?}", self.bench.redactor.redact(tail(s)));
+        let shown = |s: &str| format!("{:?}", self.rig.redactor.redact(tail(s)));
         if found.index < 2 {
             if found.index == 0 {
                 self.at = Some(AtPrompt::Login);
@@ -201,7 +201,7 @@ impl Run<'_> {
                 Wait::Timeout => {}
             }
         };
-        let shown = |s: &str| format!("{:?}", self.bench.redactor.redact(tail(s)));
+        let shown = |s: &str| format!("{:?}", self.rig.redactor.redact(tail(s)));
         match found.index {
             1 | 2 => {
                 self.at = (found.index == 1).then_some(AtPrompt::Login);

@@ -31,7 +31,7 @@ impl Run<'_> {
     /// `plant`: each `personal_data` item set to a fresh value, at the shell or by a
     /// request on a declared service, as the owner.
     pub(in crate::engine) async fn plant(&mut self) -> StepResult {
-        let items = self.bench.device.personal_data.clone();
+        let items = self.rig.device.personal_data.clone();
         if items.is_empty() {
             return Ok(
                 "the profile declares no personal data (`personal_data`): the passwords the run sets and uses are the only canaries"
@@ -45,26 +45,21 @@ impl Run<'_> {
         for p in items {
             let value = p.shape.generate();
             // a secret before it is sent: transcripts and answers show its name
-            self.bench.redactor.add(&format!("personal_data.{}", p.name), &value);
+            self.rig.redactor.add(&format!("personal_data.{}", p.name), &value);
             let how = match &p.console {
                 Some(cmd) => self.plant_at_shell(&p, cmd, &value).await?,
                 None => self.plant_by_request(&p, &value).await?,
             };
-            self.bench.planted.retain(|k| k.name != p.name);
-            self.bench.planted.push(Canary {
+            self.rig.planted.retain(|k| k.name != p.name);
+            self.rig.planted.push(Canary {
                 name: p.name.clone(),
                 class: p.class,
                 value,
             });
             done.push(format!("{} ({}, {how})", p.name, <&str>::from(p.class)));
         }
-        let frame = self
-            .bench
-            .gateway
-            .capture
-            .as_ref()
-            .map_or(0, |c| c.snapshot().0.packets);
-        self.bench.planted_at = Some((Instant::now(), frame));
+        let frame = self.rig.gateway.capture.as_ref().map_or(0, |c| c.snapshot().0.packets);
+        self.rig.planted_at = Some((Instant::now(), frame));
         Ok(format!(
             "planted fresh values of {}: from now on they are searched for on the wire",
             done.join(", ")
@@ -106,13 +101,13 @@ impl Run<'_> {
                 "could not plant {} ({}): the device answered `{}` with {:?}, not what the profile declares it says when it took the value",
                 p.name,
                 <&str>::from(p.class),
-                self.bench.redactor.redact(&line),
-                shown(&self.bench.redactor, f.before.trim())
+                self.rig.redactor.redact(&line),
+                shown(&self.rig.redactor, f.before.trim())
             ))),
             Wait::Timeout => Err(Stop::Error(format!(
                 "could not plant {}: no answer to `{}` within 15s",
                 p.name,
-                self.bench.redactor.redact(&line)
+                self.rig.redactor.redact(&line)
             ))),
         }
     }
@@ -123,14 +118,14 @@ impl Run<'_> {
         let Some(req) = &p.request else {
             return Err(Stop::Error(format!("{} has no way to be set", p.name)));
         };
-        let owner = self.bench.current.clone().ok_or_else(|| {
+        let owner = self.rig.current.clone().ok_or_else(|| {
             Stop::Error("the run knows no credentials for the owner: nothing can be planted as the owner".into())
         })?;
         let t = self.request_target(req)?;
         let path = self.render(&req.path, Quote::Raw)?;
         let (cred, _) = self.config_credentials(&t, &owner).await?;
         let answer = self.send_request(&t, req, &path, &cred, value).await?;
-        let said = shown(&self.bench.redactor, &answer);
+        let said = shown(&self.rig.redactor, &answer);
         let took = match &p.accepted {
             Some(a) => Regex::new(a)
                 .map_err(|e| Stop::Error(e.to_string()))?
@@ -151,15 +146,15 @@ impl Run<'_> {
     /// `canaries`: the capture searched for every value the run knows.
     pub(in crate::engine) async fn canaries(&mut self, observe: Duration) -> StepResult {
         // the passwords the device sent the bench's cloud are secrets, and canaries, too
-        if let Some(n) = &self.bench.net {
+        if let Some(n) = &self.rig.net {
             for s in n.log.secrets() {
-                self.bench.redactor.add("device.password", &s);
+                self.rig.redactor.add("device.password", &s);
             }
         }
-        let Some(cap) = &self.bench.gateway.capture else {
+        let Some(cap) = &self.rig.gateway.capture else {
             return Err(self.link_error());
         };
-        let since = self.bench.planted_at.map_or(cap.started, |p| p.0);
+        let since = self.rig.planted_at.map_or(cap.started, |p| p.0);
         tokio::time::sleep(observe.saturating_sub(since.elapsed())).await;
         let (table, _) = cap.snapshot();
         let Some(device) = table.device else {
@@ -176,7 +171,7 @@ impl Run<'_> {
         send_control(device, &control.value)
             .map_err(|e| Stop::Error(format!("could not send the positive control to {device}: {e}")))?;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let Some(cap) = &self.bench.gateway.capture else {
+        let Some(cap) = &self.rig.gateway.capture else {
             return Err(self.link_error());
         };
         let Some(len) = cap.flush(Duration::from_secs(5)) else {
@@ -214,15 +209,15 @@ impl Run<'_> {
     /// Every value to search for: the passwords the run knows (its secrets, but for those
     /// that are public identifiers such as a user name), the planted values, the control.
     fn canary_list(&self, control: Canary) -> Vec<Canary> {
-        let public = self.bench.redactor.public_secrets();
+        let public = self.rig.redactor.public_secrets();
         let mut v: Vec<Canary> = self
-            .bench
+            .rig
             .redactor
             .secrets()
             .into_iter()
             .filter(|(n, val)| {
                 !public.iter().any(|(_, p)| p == val)
-                    && !self.bench.planted.iter().any(|c| &c.value == val || &c.name == n)
+                    && !self.rig.planted.iter().any(|c| &c.value == val || &c.name == n)
             })
             .map(|(name, value)| Canary {
                 name,
@@ -230,7 +225,7 @@ impl Run<'_> {
                 value,
             })
             .collect();
-        v.extend(self.bench.planted.iter().cloned());
+        v.extend(self.rig.planted.iter().cloned());
         v.push(control);
         v
     }
@@ -261,7 +256,7 @@ impl Run<'_> {
         );
         let control_ok = control_found.len() == CONTROL.len();
         // the device's own positive control: it said something after the values were set
-        let from = self.bench.planted_at.map_or(0, |p| p.1);
+        let from = self.rig.planted_at.map_or(0, |p| p.1);
         let silent = (s.device_last_data_frame <= from).then(|| {
             format!(
                 "the device sent no application data {} (its last: frame {}), so it had no chance to leak them",

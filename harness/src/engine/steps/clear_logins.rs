@@ -13,7 +13,7 @@
 use super::prelude::*;
 use crate::config::services::ServiceKind;
 use crate::remote::target::{Target, printable};
-use crate::remote::{Login, Outcome, http};
+use crate::remote::{LoginAnswer, LoginDriver, http};
 
 /// How long a service that gives no decision is tried again (a device still booting).
 const BOOTING: Duration = Duration::from_secs(30);
@@ -27,7 +27,7 @@ impl Run<'_> {
             .partition(|t| !t.service.tls && t.service.kind != ServiceKind::Ssh);
         let encrypted_words: Vec<String> = encrypted.iter().map(|t| t.describe()).collect();
         let user = self
-            .bench
+            .rig
             .current
             .as_ref()
             .map_or("admin".to_string(), |l| l.user.clone());
@@ -38,19 +38,19 @@ impl Run<'_> {
             // a password no account has: nothing real crosses the wire
             let throwaway = crate::redact::generate_password(20);
             let mut tried = t.attempt(&user, &throwaway).await;
-            while matches!(tried.outcome, Outcome::Unanswered(_)) && Instant::now() < until {
+            while matches!(tried.outcome, LoginAnswer::Unanswered(_)) && Instant::now() < until {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 tried = t.attempt(&user, &throwaway).await;
             }
-            let said = shown(&self.bench.redactor, &tried.detail);
+            let said = shown(&self.rig.redactor, &tried.detail);
             match tried.outcome {
-                Outcome::Accepted | Outcome::Rejected | Outcome::PasswordChange => took.push(format!(
+                LoginAnswer::Accepted | LoginAnswer::Rejected | LoginAnswer::PasswordChange => took.push(format!(
                     "{} read a password sent in clear ({}: {said})",
                     t.describe(),
                     tried.outcome.word()
                 )),
-                Outcome::NoPasswords(m) => fine.push(format!("{} takes no passwords ({m})", t.describe())),
-                Outcome::Unanswered(why) => undecided.push(format!("{}: {why}", t.describe())),
+                LoginAnswer::NoPasswords(m) => fine.push(format!("{} takes no passwords ({m})", t.describe())),
+                LoginAnswer::Unanswered(why) => undecided.push(format!("{}: {why}", t.describe())),
             }
         }
         // the encrypted ones must really be: a TLS handshake each (SSH is encrypted by its

@@ -71,7 +71,7 @@ impl Run<'_> {
 
     /// `config_auth`: every declared operation, judged.
     pub(in crate::engine) async fn config_auth(&mut self) -> StepResult {
-        let ops = self.bench.device.config_ops.clone();
+        let ops = self.rig.device.config_ops.clone();
         if ops.is_empty() {
             return Err(Stop::Skip(
                 "the profile declares no security-relevant configuration over the network (`config_interfaces`): 5.5-5 is not tested"
@@ -123,7 +123,7 @@ impl Run<'_> {
         let req = &op.request;
         let path = self.render(&req.path, Quote::Raw)?;
         let owner = self
-            .bench
+            .rig
             .current
             .clone()
             .ok_or_else(|| Stop::Error("the run knows no credentials for the owner".into()))?;
@@ -145,7 +145,7 @@ impl Run<'_> {
             attempts.push(Attempt {
                 setting: op.name.clone(),
                 by,
-                answer: shown(&self.bench.redactor, &answer),
+                answer: shown(&self.rig.redactor, &answer),
                 changed,
             });
             if !changed && now != last {
@@ -198,7 +198,7 @@ impl Run<'_> {
     pub(super) async fn config_credentials(
         &self,
         t: &Target,
-        owner: &crate::config::credentials::Login,
+        owner: &crate::config::credentials::Credentials,
     ) -> Result<(Cred, Cred), Stop> {
         let wrong_password = crate::redact::generate_password(20);
         Ok(match t.service.kind {
@@ -237,7 +237,7 @@ impl Run<'_> {
     /// The declared service `name` as a target on its port this run.
     pub(super) fn service_target(&self, name: &str) -> Result<Target, Stop> {
         let service = self
-            .bench
+            .rig
             .device
             .services
             .iter()

@@ -157,7 +157,7 @@ fn verdict(phases: &[Phase; 3], needing: &[String], window: Duration, withdrawn:
 
 impl Run<'_> {
     fn mark(&self) -> Result<Mark, Stop> {
-        let (Some(cap), Some(dns)) = (&self.bench.gateway.capture, &self.bench.gateway.dns) else {
+        let (Some(cap), Some(dns)) = (&self.rig.gateway.capture, &self.rig.gateway.dns) else {
             return Err(self.link_error());
         };
         let query = dns.log.lock().unwrap_or_else(|p| p.into_inner()).queries.len();
@@ -169,7 +169,7 @@ impl Run<'_> {
 
     /// What each declared destination got between two marks.
     fn tally(&self, declared: &[Destination], from: Mark, to: Mark) -> Result<BTreeMap<String, Volume>, Stop> {
-        let (Some(cap), Some(dns)) = (&self.bench.gateway.capture, &self.bench.gateway.dns) else {
+        let (Some(cap), Some(dns)) = (&self.rig.gateway.capture, &self.rig.gateway.dns) else {
             return Err(self.link_error());
         };
         let mut out: BTreeMap<String, Volume> = declared.iter().map(|d| (d.host.clone(), Volume::default())).collect();
@@ -214,7 +214,7 @@ impl Run<'_> {
             return Err(Stop::Error(format!(
                 "consent could not be {what}: the device answered `{}` with {}, not what the profile declares",
                 a.console,
-                shown(&self.bench.redactor, out.trim())
+                shown(&self.rig.redactor, out.trim())
             )));
         }
         Ok(format!("`{}`", a.console))
@@ -222,9 +222,9 @@ impl Run<'_> {
 
     /// `consent`: three phases, then the verdict.
     pub(in crate::engine) async fn consent(&mut self, window: Duration) -> StepResult {
-        let declared = self.bench.device.destinations.clone().unwrap_or_default();
+        let declared = self.rig.device.destinations.clone().unwrap_or_default();
         let needing: Vec<String> = declared.iter().filter(|d| d.consent).map(|d| d.host.clone()).collect();
-        let Some(consent) = self.bench.device.consent.clone().filter(|_| !needing.is_empty()) else {
+        let Some(consent) = self.rig.device.consent.clone().filter(|_| !needing.is_empty()) else {
             return Err(Stop::Skip(
                 "the maker declares no destination contacted only with the user's consent (privacy.destinations[].consent): 6-2 and 6-3 are not tested".into(),
             ));

@@ -10,13 +10,13 @@ impl Run<'_> {
             SendBytes::Line(t) => {
                 let s = self.render(t, Quote::Raw)?;
                 self.send_line(&c, &s)?;
-                Ok(format!("sent {}", shown(&self.bench.redactor, &s)))
+                Ok(format!("sent {}", shown(&self.rig.redactor, &s)))
             }
             SendBytes::Text(t) => {
                 let s = self.render(t, Quote::Raw)?;
-                c.send(s.as_bytes(), self.bench.redactor.redact(&s))
+                c.send(s.as_bytes(), self.rig.redactor.redact(&s))
                     .map_err(|e| Stop::Error(format!("cannot write to console: {e}")))?;
-                Ok(format!("sent {}", shown(&self.bench.redactor, &s)))
+                Ok(format!("sent {}", shown(&self.rig.redactor, &s)))
             }
             SendBytes::Raw(b) => {
                 c.send(b, format!("bytes {b:02x?}"))
@@ -32,7 +32,7 @@ impl Run<'_> {
         }
     }
 
-    pub(super) async fn expect(&mut self, pattern: &Pattern, within: &Duration, on_timeout: &Outcome) -> StepResult {
+    pub(super) async fn expect(&mut self, pattern: &Pattern, within: &Duration, on_timeout: &Ruling) -> StepResult {
         let c = self.console()?;
         let re = self.pattern(pattern)?;
         match c
@@ -44,7 +44,7 @@ impl Run<'_> {
                 for (k, v) in &f.captures {
                     self.vars.insert(k.clone(), v.clone());
                 }
-                Ok(format!("matched {:?}", self.bench.redactor.redact(&f.text)))
+                Ok(format!("matched {:?}", self.rig.redactor.redact(&f.text)))
             }
             Wait::Timeout => Err(judge(
                 on_timeout,
@@ -53,14 +53,14 @@ impl Run<'_> {
         }
     }
 
-    pub(super) async fn expect_none(&mut self, pattern: &Pattern, window: &Duration, on_match: &Outcome) -> StepResult {
+    pub(super) async fn expect_none(&mut self, pattern: &Pattern, window: &Duration, on_match: &Ruling) -> StepResult {
         let c = self.console()?;
         let re = self.pattern(pattern)?;
         match c.expect_none(&re, *window).await {
             None => Ok(format!("/{}/ did not appear within {window:?}", re.as_str())),
             Some(text) => Err(judge(
                 on_match,
-                &format!("device printed {:?}", self.bench.redactor.redact(&text)),
+                &format!("device printed {:?}", self.rig.redactor.redact(&text)),
             )),
         }
     }
@@ -70,7 +70,7 @@ impl Run<'_> {
         user: &Template,
         password: &Template,
         expect: &LoginOutcome,
-        otherwise: &Outcome,
+        otherwise: &Ruling,
         within: &Option<Duration>,
     ) -> StepResult {
         let user = self.render(user, Quote::Raw)?;
@@ -80,14 +80,14 @@ impl Run<'_> {
         let outcome = self.login(&user, &password, within).await?;
         if outcome == *expect {
             if outcome == LoginOutcome::Shell {
-                self.bench.current = Some(crate::config::credentials::Login {
+                self.rig.current = Some(crate::config::credentials::Credentials {
                     user: user.clone(),
                     password: password.clone(),
                 });
             }
             Ok(format!(
                 "login as {:?}: {}",
-                self.bench.redactor.redact(&user),
+                self.rig.redactor.redact(&user),
                 login_words(outcome)
             ))
         } else {
@@ -99,12 +99,12 @@ impl Run<'_> {
         &mut self,
         new: &Template,
         expect: &ChangeOutcome,
-        otherwise: &Outcome,
+        otherwise: &Ruling,
         within: &Duration,
     ) -> StepResult {
         let new = self.render(new, Quote::Raw)?;
         let outcome = self.change_password(&new, *within).await?;
-        let offered = shown(&self.bench.redactor, &new);
+        let offered = shown(&self.rig.redactor, &new);
         if outcome == *expect {
             Ok(format!("offered {offered}: {}", change_words(outcome)))
         } else {

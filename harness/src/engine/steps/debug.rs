@@ -6,12 +6,12 @@ impl Run<'_> {
     /// The profile's debug port, its driver opened (nothing is contacted until `attach`).
     pub(super) fn debug_port(&self) -> Result<(crate::debug::DebugSpec, Box<dyn crate::debug::DebugPort>), Stop> {
         let spec = self
-            .bench
+            .rig
             .device
             .debug
             .clone()
             .ok_or_else(|| Stop::Error("the device profile declares no debug port".into()))?;
-        let port = spec.open(&self.bench.command_vars).map_err(Stop::Error)?;
+        let port = spec.open(&self.rig.command_vars).map_err(Stop::Error)?;
         Ok((spec, port))
     }
 
@@ -21,7 +21,7 @@ impl Run<'_> {
         let (spec, mut port) = self.debug_port()?;
         let check = if secrets { "ATK-05" } else { "ATK-03" };
         let needles: Vec<(String, Vec<u8>)> = self
-            .bench
+            .rig
             .redactor
             .secrets()
             .into_iter()

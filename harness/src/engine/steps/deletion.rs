@@ -49,13 +49,13 @@ fn named(files: &[String]) -> String {
 impl Run<'_> {
     /// `deletion`: search, reset as the user, set up again, search again.
     pub(in crate::engine) async fn deletion(&mut self) -> StepResult {
-        let Some(d) = self.bench.device.deletion.clone() else {
+        let Some(d) = self.rig.device.deletion.clone() else {
             return Err(Stop::Fail {
                 check: Some("DEL-01".into()),
                 reason: "DEL-01: the maker declares no way for a user to erase their data from the device (profile `privacy.deletion`): the founding letter asks for one".into(),
             });
         };
-        let planted = self.bench.planted.clone();
+        let planted = self.rig.planted.clone();
         if planted.is_empty() {
             return Err(Stop::Error(
                 "nothing was planted (no `personal_data` declared, or no `plant` step before): there is no data whose erasure could be shown".into(),
@@ -88,14 +88,14 @@ impl Run<'_> {
             .await
             .map_err(console_lost)?
         {
-            Wait::Found(f) => Some(shown(&self.bench.redactor, f.text.trim())),
+            Wait::Found(f) => Some(shown(&self.rig.redactor, f.text.trim())),
             Wait::Timeout => None,
         };
         // what the device sends from a moment after the reset (a message under way when it
         // was typed may still carry the old values)
         let sent_from = Instant::now() + SENT_GRACE;
         // after a reset the device knows only its factory login again
-        self.bench.current = self.bench.device.factory.clone();
+        self.rig.current = self.rig.device.factory.clone();
         self.at = None;
         let setup = self.ensure_shell().await?;
         let mut kept = Vec::new();
@@ -180,7 +180,7 @@ impl Run<'_> {
     /// forgotten. Watched from `from` for SENT_WATCH; returns what was watched, in words,
     /// and a finding per value still sent.
     async fn still_sent(&self, planted: &[Canary], from: Instant) -> (String, Vec<String>) {
-        if self.bench.net.is_none() && self.bench.gateway.intercept.is_none() {
+        if self.rig.net.is_none() && self.rig.gateway.intercept.is_none() {
             return (
                 "not watched (the bench reads none of the device's messages in this run)".into(),
                 Vec::new(),
@@ -225,7 +225,7 @@ impl Run<'_> {
     /// declared time; none fails DEL-03, naming what the device did publish.
     pub(in crate::engine) async fn cloud_deletion(&mut self) -> StepResult {
         let Some((d, cloud)) = self
-            .bench
+            .rig
             .device
             .deletion
             .clone()
@@ -256,7 +256,7 @@ impl Run<'_> {
         self.send_line(&c, &d.console)?;
         let t0 = Instant::now();
         // after a reset the device knows only its factory login again
-        self.bench.current = self.bench.device.factory.clone();
+        self.rig.current = self.rig.device.factory.clone();
         let asked = |s: &Session| {
             s.id > mark
                 && s.published

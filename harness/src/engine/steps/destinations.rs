@@ -21,17 +21,17 @@ const INFRASTRUCTURE: [u16; 5] = [53, 67, 68, 546, 547];
 impl Run<'_> {
     /// `destinations`: waits `observe`, then judges every destination of the run so far.
     pub(in crate::engine) async fn destinations(&mut self, observe: Duration) -> StepResult {
-        let Some(declared) = self.bench.device.destinations.clone() else {
+        let Some(declared) = self.rig.device.destinations.clone() else {
             return Err(Stop::Skip(
                 "the maker declares no destinations (`privacy.destinations`): 6-5 is not tested".into(),
             ));
         };
-        let (Some(dns), Some(_)) = (&self.bench.gateway.dns, &self.bench.gateway.capture) else {
+        let (Some(dns), Some(_)) = (&self.rig.gateway.dns, &self.rig.gateway.capture) else {
             return Err(self.link_error());
         };
         let bench = dns.addr.ip();
         tokio::time::sleep(observe).await;
-        let Some(dns) = &self.bench.gateway.dns else {
+        let Some(dns) = &self.rig.gateway.dns else {
             return Err(self.link_error());
         };
         // name -> first seen (ms since the bench started), in lower case
@@ -45,7 +45,7 @@ impl Run<'_> {
                 answers.extend(q.answer.as_deref().and_then(|a| a.parse::<IpAddr>().ok()));
             }
         }
-        let Some(cap) = &self.bench.gateway.capture else {
+        let Some(cap) = &self.rig.gateway.capture else {
             return Err(self.link_error());
         };
         let (table, _) = cap.snapshot();

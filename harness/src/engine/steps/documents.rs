@@ -6,7 +6,7 @@ impl Run<'_> {
     /// A maker's document, through the gate every named file passes (inside the profile's
     /// folder, links followed; a regular file; a document is text of a few pages).
     fn read_document(&self, path: &std::path::Path, what: &str) -> Result<Vec<u8>, Stop> {
-        let folder = self.bench.command_vars.get("profile_dir").map(std::path::PathBuf::from);
+        let folder = self.rig.command_vars.get("profile_dir").map(std::path::PathBuf::from);
         let roots: Vec<&std::path::Path> = folder.as_deref().into_iter().collect();
         let roots = if roots.is_empty() {
             vec![path.parent().unwrap_or(std::path::Path::new("/"))]
@@ -21,12 +21,12 @@ impl Run<'_> {
     /// (`privacy.policy_page`) has the clauses and the readability, and is the document the
     /// reviewer read — otherwise it awaits review again.
     pub(super) async fn served_policy(&mut self) -> StepResult {
-        let Some(page) = self.bench.device.policy_page.clone() else {
+        let Some(page) = self.rig.device.policy_page.clone() else {
             return Err(Stop::Skip(
                 "the maker declares no page where the device serves its privacy policy (privacy.policy_page)".into(),
             ));
         };
-        let Some(file) = self.bench.device.documents.privacy_policy.clone() else {
+        let Some(file) = self.rig.device.documents.privacy_policy.clone() else {
             return Err(Stop::Error(
                 "no reviewed privacy policy to compare with (profile documents.privacy_policy)".into(),
             ));
@@ -63,7 +63,7 @@ impl Run<'_> {
         } else {
             raw.into_owned()
         };
-        let findings = crate::docs::privacy_policy(&text, self.bench.device.reading_grade);
+        let findings = crate::docs::privacy_policy(&text, self.rig.device.reading_grade);
         if !findings.missing.is_empty() {
             return Err(fail(format!(
                 "the privacy policy the device serves ({url}, {} bytes) lacks: {}",
@@ -92,7 +92,7 @@ impl Run<'_> {
     pub(super) async fn served_security_txt(&mut self) -> StepResult {
         use crate::config::services::ServiceKind;
         let web: Vec<_> = self
-            .bench
+            .rig
             .device
             .services
             .iter()
@@ -164,7 +164,7 @@ impl Run<'_> {
     /// sign-off for this check and this exact document decides, or the check awaits REVIEW.
     pub(super) fn document(&mut self, kind: crate::config::scenario::DocKind, check: &str) -> StepResult {
         use crate::config::scenario::DocKind;
-        let d = &self.bench.device.documents;
+        let d = &self.rig.device.documents;
         let (path, what) = match kind {
             DocKind::SecurityTxt => (&d.security_txt, "security.txt"),
             DocKind::DisclosurePolicy => (&d.disclosure_policy, "vulnerability disclosure policy"),
@@ -191,7 +191,7 @@ impl Run<'_> {
             DocKind::SecurityTxt => crate::docs::security_txt(&text, now),
             DocKind::DisclosurePolicy => crate::docs::disclosure_policy(&text),
             DocKind::SupportPeriod => crate::docs::support_period(&text, now),
-            DocKind::PrivacyPolicy => crate::docs::privacy_policy(&text, self.bench.device.reading_grade),
+            DocKind::PrivacyPolicy => crate::docs::privacy_policy(&text, self.rig.device.reading_grade),
         };
         let sha = crate::util::sha256_hex(&bytes);
         if !findings.missing.is_empty() {
@@ -216,7 +216,7 @@ impl Run<'_> {
         } else {
             format!(" (notes: {})", findings.notes.join("; "))
         };
-        let signoff = self.bench.device.signoffs.iter().find(|s| {
+        let signoff = self.rig.device.signoffs.iter().find(|s| {
             s.check == check
                 && s.document_sha256
                     .as_deref()

@@ -37,7 +37,7 @@ mod prelude {
     pub(super) use std::time::{Duration, Instant};
 
     pub(super) use crate::config::scenario::{
-        ChangeOutcome, ConnectOutcome, LoginOutcome, Outcome, Pattern, PowerAction, Reach, SendBytes, TlsSetting,
+        ChangeOutcome, ConnectOutcome, LoginOutcome, Pattern, PowerAction, Reach, Ruling, SendBytes, TlsSetting,
         Untrusted,
     };
     pub(super) use crate::config::template::{Quote, Template};
@@ -56,7 +56,7 @@ impl Run<'_> {
     /// Runs one step: each kind is a unit in its family's file under `steps/`.
     pub(super) async fn step(&mut self, kind: &StepKind) -> StepResult {
         // a fresh boot counts only for the step right after the one that made it
-        let fresh = self.bench.fresh.take();
+        let fresh = self.rig.fresh.take();
         match kind {
             StepKind::Power(a) => self.power_step(a, fresh).await,
             StepKind::Sleep(d) => self.sleep(d).await,

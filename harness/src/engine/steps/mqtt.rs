@@ -8,7 +8,7 @@ impl Run<'_> {
         if *tls == TlsSetting::Rotate {
             return self.bench_rotation(*plain, *without_trusted_ca);
         }
-        let net = self.bench.net.as_mut().ok_or_else(no_bench)?;
+        let net = self.rig.net.as_mut().ok_or_else(no_bench)?;
         let old = *tls == TlsSetting::OldVersion;
         let configured = if old {
             net.configure_old_tls(*plain)?
@@ -48,7 +48,7 @@ impl Run<'_> {
         listener: &ListenerName,
         reach: &Reach,
         within: &Duration,
-        otherwise: &Outcome,
+        otherwise: &Ruling,
     ) -> StepResult {
         let net = self.net()?;
         let deadline = Instant::now() + *within;
@@ -87,7 +87,7 @@ impl Run<'_> {
     /// on each new connection. A rotation already running is kept; if the device was powered
     /// on under it, the next `cycle_unless_fresh` may reuse that boot.
     fn bench_rotation(&mut self, plain: bool, without_trusted_ca: Untrusted) -> StepResult {
-        let net = self.bench.net.as_mut().ok_or_else(no_bench)?;
+        let net = self.rig.net.as_mut().ok_or_else(no_bench)?;
         let Some((phase, kept)) = net.configure_rotation(plain)? else {
             let why = "the bench cannot present the man-in-the-middle identities beside a positive control: the device trusts no CA the bench can issue from";
             return Err(if without_trusted_ca == Untrusted::End {
@@ -109,10 +109,10 @@ impl Run<'_> {
                 if plain { "on" } else { "off" }
             ));
         }
-        if let Some((p, t, by)) = &self.bench.booted
+        if let Some((p, t, by)) = &self.rig.booted
             && *p == phase
         {
-            self.bench.fresh = Some((
+            self.rig.fresh = Some((
                 *t,
                 format!("{by} powered the device on under this identity rotation (bench phase {phase})"),
             ));
@@ -128,7 +128,7 @@ impl Run<'_> {
         listener: &ListenerName,
         reach: &Reach,
         window: &Duration,
-        on_match: &Outcome,
+        on_match: &Ruling,
         require_attempts: &Option<(ListenerName, u32)>,
         until: &Option<(u32, Duration)>,
         identity: &Option<Template>,
@@ -316,17 +316,17 @@ impl Run<'_> {
         tls: &bool,
         expect: &ConnectOutcome,
         within: &Duration,
-        otherwise: &Outcome,
+        otherwise: &Ruling,
     ) -> StepResult {
         use crate::bench::probe::{self, Probe};
         use crate::config::scenario::ConnectOutcome;
         let b = self
-            .bench
+            .rig
             .device
             .broker
             .clone()
             .ok_or_else(|| Stop::Error("the device profile declares no MQTT broker".into()))?;
-        let vars = &self.bench.command_vars;
+        let vars = &self.rig.command_vars;
         let render = |t: &Template| t.render(vars, Quote::Raw).map_err(Stop::Error);
         let host = render(&b.host)?;
         let port_text = render(if *tls { &b.tls_port } else { &b.plain_port })?;

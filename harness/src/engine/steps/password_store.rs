@@ -115,20 +115,20 @@ impl Run<'_> {
         let out = self
             .shell_output(&cmd, Duration::from_secs(15), "the password store was not read")
             .await?;
-        let known: Vec<String> = self.bench.redactor.secrets().into_iter().map(|(_, v)| v).collect();
+        let known: Vec<String> = self.rig.redactor.secrets().into_iter().map(|(_, v)| v).collect();
         let all = entries(&out, &known);
         // the hashes are secrets in every transcript and excerpt (they can be cracked offline)
         for (account, field) in fields(&out) {
             if field.len() >= 8 {
-                self.bench.redactor.add(&format!("password_hash.{account}"), &field);
+                self.rig.redactor.add(&format!("password_hash.{account}"), &field);
             }
         }
         self.keep_evidence(
             "password-store.json",
             serde_json::to_string_pretty(&all).unwrap_or_default(),
         );
-        let user = self.bench.current.as_ref().map(|l| l.user.clone()).unwrap_or_default();
-        let said = shown(&self.bench.redactor, out.trim());
+        let user = self.rig.current.as_ref().map(|l| l.user.clone()).unwrap_or_default();
+        let said = shown(&self.rig.redactor, out.trim());
         let Some(mine) = all.iter().find(|e| e.account == user) else {
             return Err(Stop::Error(format!(
                 "`{cmd}` showed no entry for {user:?}, the account the run logs in with ({} entries read): this is not the device's password store, or it cannot be read here — declare `console.password_store_command`. It said: {}",

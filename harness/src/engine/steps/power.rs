@@ -19,16 +19,16 @@ impl Run<'_> {
             },
         };
         self.at = None;
-        self.bench
+        self.rig
             .power(action)
             .await
             .map_err(|e| Stop::Error(format!("power {action} failed: {e}")))?;
         // requests from here on are the new boot's (none from the previous life can
         // count; a device checking periodically is seen at its next check)
-        if let Some(u) = &self.bench.update {
+        if let Some(u) = &self.rig.update {
             self.power_mark = u.log.len();
         }
-        self.bench.booted = match (action, &self.bench.net) {
+        self.rig.booted = match (action, &self.rig.net) {
             (Action::Off, _) | (_, None) => None,
             (_, Some(n)) => Some((n.phase(), Instant::now(), self.id.clone())),
         };
@@ -41,18 +41,18 @@ impl Run<'_> {
     }
 
     pub(super) async fn factory_reset(&mut self) -> StepResult {
-        let Some(reset) = self.bench.device.factory_reset.clone() else {
+        let Some(reset) = self.rig.device.factory_reset.clone() else {
             return Err(Stop::Error("the profile declares no factory_reset method".into()));
         };
         let out = crate::process::run(
             &reset.command,
-            &self.bench.command_vars,
-            &self.bench.command_cwd,
+            &self.rig.command_vars,
+            &self.rig.command_cwd,
             reset.timeout,
         )
         .await
         .map_err(|e| Stop::Error(format!("factory reset failed: {e}")))?;
-        self.bench.current = self.bench.device.factory.clone();
+        self.rig.current = self.rig.device.factory.clone();
         self.at = None;
         Ok(format!("factory reset done {}", out.trim()).trim().to_string())
     }

@@ -104,17 +104,17 @@ struct Evidence<'a> {
 impl Run<'_> {
     /// `recipients`: after `observe` from the planting, the readable messages searched.
     pub(in crate::engine) async fn recipients(&mut self, observe: Duration) -> StepResult {
-        let planted = self.bench.planted.clone();
-        let Some(since) = self.bench.planted_at.map(|p| p.0).filter(|_| !planted.is_empty()) else {
+        let planted = self.rig.planted.clone();
+        let Some(since) = self.rig.planted_at.map(|p| p.0).filter(|_| !planted.is_empty()) else {
             return Err(Stop::Error(
                 "nothing was planted (no `personal_data` declared, or no `plant` step before): no value whose recipients could be seen".into(),
             ));
         };
-        let destinations = self.bench.device.destinations.clone().unwrap_or_default();
+        let destinations = self.rig.device.destinations.clone().unwrap_or_default();
         // the bench's broker presents the valid certificate (where the device trusts a CA the
         // bench issues from), so the device's next sessions to its cloud are readable; a
         // device that trusts none is read only where else the bench can
-        let broker = if self.bench.net.is_some() {
+        let broker = if self.rig.net.is_some() {
             match self.bench_phase(&true, &TlsSetting::Valid, &Untrusted::NotApplicable) {
                 Ok(said) => Some(said),
                 Err(Stop::Skip(why)) => Some(format!("the broker's messages are not read: {why}")),
@@ -124,7 +124,7 @@ impl Run<'_> {
             None
         };
         // with the owner's consent every declared flow may run: the window sees them all
-        let consented = match self.bench.device.consent.clone() {
+        let consented = match self.rig.device.consent.clone() {
             Some(c) => {
                 self.ensure_shell().await?;
                 Some((self.consent_action(&c.give, "given").await?, c.withdraw))
@@ -259,8 +259,8 @@ impl Run<'_> {
     pub(super) fn readable_since(&self, since: Instant) -> (Vec<Readable>, Vec<String>, u64) {
         let mut readable = Vec::new();
         let mut not_kept = 0;
-        if let Some(net) = &self.bench.net {
-            let declared_host = self.bench.device.mqtt.as_ref().map(|m| m.host.clone());
+        if let Some(net) = &self.rig.net {
+            let declared_host = self.rig.device.mqtt.as_ref().map(|m| m.host.clone());
             let (payloads, dropped) = net.log.payloads_since(since);
             not_kept = dropped;
             for p in payloads {
@@ -278,7 +278,7 @@ impl Run<'_> {
             }
         }
         let mut unreadable = Vec::new();
-        if let Some(icpt) = &self.bench.gateway.intercept {
+        if let Some(icpt) = &self.rig.gateway.intercept {
             for r in icpt.records().0 {
                 if r.accepted.is_none_or(|a| a < since) {
                     continue;

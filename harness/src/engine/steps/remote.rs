@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::credentials::Login as Credentials;
-use crate::config::scenario::{Outcome as Judge, RemoteExpect, SweepState};
+use crate::config::credentials::Credentials;
+use crate::config::scenario::{RemoteExpect, Ruling, SweepState};
 use crate::config::template::{Quote, Template};
 use crate::engine::{Run, StepResult, Stop, judge};
-use crate::remote::{Login, Outcome, Target, Tried};
+use crate::remote::{LoginAnswer, LoginDriver, Target, Tried};
 
 /// The first attempts of a burst that a rate limit may let through ("after the first ten").
 const FREE_ATTEMPTS: usize = 10;
@@ -37,13 +37,13 @@ pub struct AttemptRecord {
     pub detail: String,
 }
 
-fn words(o: &Outcome) -> String {
+fn words(o: &LoginAnswer) -> String {
     match o {
-        Outcome::Accepted => "logged in".into(),
-        Outcome::Rejected => "refused the login".into(),
-        Outcome::PasswordChange => "took the credentials and demanded a new password".into(),
-        Outcome::NoPasswords(offers) => format!("takes no passwords at all (it offers: {offers})"),
-        Outcome::Unanswered(why) => format!("gave no decision ({why})"),
+        LoginAnswer::Accepted => "logged in".into(),
+        LoginAnswer::Rejected => "refused the login".into(),
+        LoginAnswer::PasswordChange => "took the credentials and demanded a new password".into(),
+        LoginAnswer::NoPasswords(offers) => format!("takes no passwords at all (it offers: {offers})"),
+        LoginAnswer::Unanswered(why) => format!("gave no decision ({why})"),
     }
 }
 
@@ -55,7 +55,7 @@ impl Run<'_> {
 
     /// The declared services, and with `found` those the port scan found undeclared.
     pub(super) fn targets(&self, found: bool) -> Result<Vec<Target>, Stop> {
-        let services = &self.bench.device.services;
+        let services = &self.rig.device.services;
         let mut targets: Vec<Target> = services
             .iter()
             .filter(|s| s.kind.logs_in())
@@ -77,7 +77,7 @@ impl Run<'_> {
     /// `status (no_login, tcp/443) and coap (no_login, udp/5683): declared without a login, not tried`.
     pub(super) fn no_login_words(&self) -> Option<String> {
         let names: Vec<String> = self
-            .bench
+            .rig
             .device
             .services
             .iter()
@@ -85,7 +85,7 @@ impl Run<'_> {
             .map(|s| {
                 let port = s
                     .port
-                    .render(&self.bench.command_vars, Quote::Raw)
+                    .render(&self.rig.command_vars, Quote::Raw)
                     .unwrap_or_else(|_| s.port.source().to_string());
                 format!("{} ({}/{})", s.name, if s.udp { "udp" } else { "tcp" }, port.trim())
             })
@@ -108,11 +108,11 @@ impl Run<'_> {
     /// declaration.
     fn found_services(&self, declared: &[Target]) -> Vec<Target> {
         use crate::config::services::{RemotePrompts, Service, ServiceKind};
-        let (Some(open), Some(host)) = (&self.bench.gateway.scan, self.bench.device.attribution.device) else {
+        let (Some(open), Some(host)) = (&self.rig.gateway.scan, self.rig.device.attribution.device) else {
             return Vec::new();
         };
         let prompts = self
-            .bench
+            .rig
             .device
             .console
             .as_ref()
@@ -152,10 +152,7 @@ impl Run<'_> {
                 s.name
             )));
         }
-        let text = s
-            .port
-            .render(&self.bench.command_vars, Quote::Raw)
-            .map_err(Stop::Error)?;
+        let text = s.port.render(&self.rig.command_vars, Quote::Raw).map_err(Stop::Error)?;
         text.trim()
             .parse::<u16>()
             .map_err(|_| Stop::Error(format!("service {}: port {text:?} is not a port number", s.name)))
@@ -246,7 +243,7 @@ impl Run<'_> {
         self.at = at_prompt.then(|| crate::engine::AtPrompt::Shell(Instant::now()));
         if let Some(r) = self.remote_shell.as_mut() {
             r.console.close();
-            let text = r.console.with_transcript(|tr| tr.render_text(0, &self.bench.redactor));
+            let text = r.console.with_transcript(|tr| tr.render_text(0, &self.rig.redactor));
             r.earlier.push_str(&text);
             r.console = console;
         }
@@ -275,7 +272,7 @@ impl Run<'_> {
             .decided_login(&t, user, password, "the password of this step", within)
             .await?;
         match o {
-            Outcome::Accepted => {
+            LoginAnswer::Accepted => {
                 self.reopen_remote_shell(password).await.map_err(|e| {
                     Stop::Error(format!(
                         "{} took the login, but no shell opened after it: {e}",
@@ -284,9 +281,9 @@ impl Run<'_> {
                 })?;
                 Ok(LoginOutcome::Shell)
             }
-            Outcome::PasswordChange => Ok(LoginOutcome::PasswordChange),
-            Outcome::Rejected | Outcome::NoPasswords(_) => Ok(LoginOutcome::Rejected),
-            Outcome::Unanswered(why) => Err(Stop::Error(format!(
+            LoginAnswer::PasswordChange => Ok(LoginOutcome::PasswordChange),
+            LoginAnswer::Rejected | LoginAnswer::NoPasswords(_) => Ok(LoginOutcome::Rejected),
+            LoginAnswer::Unanswered(why) => Err(Stop::Error(format!(
                 "{} gave no decision on a login: {why}",
                 t.describe()
             ))),
@@ -303,7 +300,7 @@ impl Run<'_> {
     }
 
     fn right_credentials(&self) -> Result<Credentials, Stop> {
-        self.bench
+        self.rig
             .current
             .clone()
             .ok_or_else(|| Stop::Error("the run knows no working credentials (no factory credentials declared)".into()))
@@ -327,7 +324,7 @@ impl Run<'_> {
         // the run's secrets and this attempt's password are redacted on the raw answer
         // (escape codes between letters, a cut through it), then it is escaped and shortened
         let safe = self
-            .bench
+            .rig
             .redactor
             .redact_window(tried.detail.as_bytes(), &[("password", password)]);
         tried.detail = crate::remote::printable_tail(&String::from_utf8_lossy(&safe), 300);
@@ -352,18 +349,18 @@ impl Run<'_> {
         password: &str,
         credential: &str,
         within: Duration,
-    ) -> Result<Outcome, Stop> {
+    ) -> Result<LoginAnswer, Stop> {
         let deadline = Instant::now() + within;
         loop {
             let tried = self.try_login(t, user, password, credential).await;
             match tried.outcome {
-                Outcome::Unanswered(why) if Instant::now() >= deadline => {
+                LoginAnswer::Unanswered(why) if Instant::now() >= deadline => {
                     return Err(Stop::Error(format!(
                         "{} gave no decision on a login within {within:?}: {why}",
                         t.describe()
                     )));
                 }
-                Outcome::Unanswered(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                LoginAnswer::Unanswered(_) => tokio::time::sleep(Duration::from_millis(500)).await,
                 o => return Ok(o),
             }
         }
@@ -375,7 +372,7 @@ impl Run<'_> {
         password: &Template,
         expect: RemoteExpect,
         within: Duration,
-        otherwise: &Judge,
+        otherwise: &Ruling,
     ) -> StepResult {
         let targets = self.remote_targets()?;
         let pw = self.render(password, Quote::Raw)?;
@@ -394,10 +391,10 @@ impl Run<'_> {
             let ok = match expect {
                 // a service that takes no passwords: no password opens it, and there is no
                 // refusal to control; the server's own list of methods is the evidence
-                _ if matches!(o, Outcome::NoPasswords(_)) => true,
-                RemoteExpect::Accepted => o == Outcome::Accepted,
-                RemoteExpect::Rejected => o == Outcome::Rejected,
-                RemoteExpect::NoAccess => o != Outcome::Accepted,
+                _ if matches!(o, LoginAnswer::NoPasswords(_)) => true,
+                RemoteExpect::Accepted => o == LoginAnswer::Accepted,
+                RemoteExpect::Rejected => o == LoginAnswer::Rejected,
+                RemoteExpect::NoAccess => o != LoginAnswer::Accepted,
             };
             let line = format!("{} {} for {user:?} with {label}", t.describe(), words(&o));
             if !ok {
@@ -434,11 +431,11 @@ impl Run<'_> {
             let at = t0.elapsed();
             let tried = self.right_login(t, right).await;
             match tried.outcome {
-                Outcome::Accepted => return Some((last_refused, at)),
+                LoginAnswer::Accepted => return Some((last_refused, at)),
                 // the lockout lasted at least until the last login the device refused (or,
                 // declared, dropped): an undecided poll proves nothing about it
-                Outcome::Rejected => last_refused = at,
-                Outcome::Unanswered(_) if t.service.while_locked == crate::config::services::WhileLocked::Drops => {
+                LoginAnswer::Rejected => last_refused = at,
+                LoginAnswer::Unanswered(_) if t.service.while_locked == crate::config::services::WhileLocked::Drops => {
                     last_refused = at
                 }
                 _ => {}
@@ -461,18 +458,18 @@ impl Run<'_> {
             )
             .await?;
         let o = match o {
-            Outcome::Rejected => {
+            LoginAnswer::Rejected => {
                 let limit = Self::unlock_limit(t, None);
                 match self.wait_unlocked(t, right, limit).await {
-                    Some(_) => Outcome::Accepted,
+                    Some(_) => LoginAnswer::Accepted,
                     None => o,
                 }
             }
             o => o,
         };
         match o {
-            Outcome::Accepted => Ok(true),
-            Outcome::NoPasswords(_) => Ok(false),
+            LoginAnswer::Accepted => Ok(true),
+            LoginAnswer::NoPasswords(_) => Ok(false),
             o => Err(Stop::Error(format!(
                 "not decided: the positive control failed — {} {} with the current password (user {user:?}), so a refusal there would mean nothing",
                 t.describe(),
@@ -498,7 +495,7 @@ impl Run<'_> {
         let factory = state == SweepState::Factory;
         if factory
             && self
-                .bench
+                .rig
                 .device
                 .factory
                 .as_ref()
@@ -513,10 +510,10 @@ impl Run<'_> {
         } else {
             "after setup"
         };
-        let list = crate::remote::defaults::entries(&self.bench.device.default_credentials);
+        let list = crate::remote::defaults::entries(&self.rig.device.default_credentials);
         // the right login that paces the sweep: the current password logs in; in factory
         // state the factory credentials are taken (a shell, or a demand for a new password)
-        let taken = |o: &Outcome| *o == Outcome::Accepted || (factory && *o == Outcome::PasswordChange);
+        let taken = |o: &LoginAnswer| *o == LoginAnswer::Accepted || (factory && *o == LoginAnswer::PasswordChange);
         let mut summary = Vec::new();
         for t in &targets {
             let paced = match self.sweep_control(t, &right, factory).await? {
@@ -547,12 +544,12 @@ impl Run<'_> {
                 for (k, e) in list.iter().enumerate().take(end).skip(i) {
                     let tried = self.try_login(t, &e.user, &e.password, &e.label).await;
                     match tried.outcome {
-                        Outcome::Accepted | Outcome::PasswordChange => {
+                        LoginAnswer::Accepted | LoginAnswer::PasswordChange => {
                             return Err(default_login(t, &tried.outcome, e, when));
                         }
                         // no password works for this user: refused as surely as a refusal
-                        Outcome::Rejected | Outcome::NoPasswords(_) => {}
-                        Outcome::Unanswered(_) => open.push(k),
+                        LoginAnswer::Rejected | LoginAnswer::NoPasswords(_) => {}
+                        LoginAnswer::Unanswered(_) => open.push(k),
                     }
                 }
                 if !paced {
@@ -597,10 +594,10 @@ impl Run<'_> {
                 let tried = self.try_login(t, &e.user, &e.password, &e.label).await;
                 let confirmed = !paced || taken(&self.right_login(t, &right).await.outcome);
                 match tried.outcome {
-                    Outcome::Accepted | Outcome::PasswordChange => {
+                    LoginAnswer::Accepted | LoginAnswer::PasswordChange => {
                         return Err(default_login(t, &tried.outcome, e, when));
                     }
-                    Outcome::Rejected | Outcome::NoPasswords(_) if confirmed => {}
+                    LoginAnswer::Rejected | LoginAnswer::NoPasswords(_) if confirmed => {}
                     _ => unresolved += 1,
                 }
             }
@@ -656,8 +653,8 @@ impl Run<'_> {
             )
             .await?;
         Ok(match o {
-            Outcome::Accepted | Outcome::PasswordChange => Control::Paced,
-            Outcome::NoPasswords(_) => Control::NoPasswords,
+            LoginAnswer::Accepted | LoginAnswer::PasswordChange => Control::Paced,
+            LoginAnswer::NoPasswords(_) => Control::NoPasswords,
             _ => Control::Unpaced,
         })
     }
@@ -775,7 +772,7 @@ impl Run<'_> {
             let wrong = format!("cb-wrong-{:08x}-{j}", b.nonce);
             let tried = self.try_login(t, &b.user, &wrong, &format!("wrong #{}", j + 1)).await;
             b.record(&tried);
-            if matches!(tried.outcome, Outcome::Accepted | Outcome::PasswordChange) {
+            if matches!(tried.outcome, LoginAnswer::Accepted | LoginAnswer::PasswordChange) {
                 return Err(Stop::Fail {
                     check: Some("PWD-09".into()),
                     reason: format!(
@@ -841,7 +838,7 @@ impl Run<'_> {
         self.burst_decided(t, b, limit).await?;
         let after = self.right_login(t, right).await;
         b.probes.push((b.at(), after.outcome.word()));
-        if after.outcome == Outcome::Accepted {
+        if after.outcome == LoginAnswer::Accepted {
             if rate > f64::from(max_rate) {
                 return Err(pwd09(format!(
                     "{} answered {n} wrong passwords in {:.1} s ({rate:.0}/min after the first {FREE_ATTEMPTS}; the ceiling is {max_rate}/min) and took the right password right after: nothing slows a brute force",
@@ -882,9 +879,9 @@ impl Run<'_> {
     async fn locked(&mut self, t: &Target, after: &Tried, wrong: usize, limit: Duration) -> Result<(), Stop> {
         use crate::config::services::WhileLocked;
         match &after.outcome {
-            Outcome::Rejected => Ok(()),
-            Outcome::Unanswered(_) if t.service.while_locked == WhileLocked::Drops => Ok(()),
-            Outcome::Unanswered(why) => {
+            LoginAnswer::Rejected => Ok(()),
+            LoginAnswer::Unanswered(_) if t.service.while_locked == WhileLocked::Drops => Ok(()),
+            LoginAnswer::Unanswered(why) => {
                 let back = self.wait_answering(t, limit).await;
                 Err(match back {
                     None => Stop::Fail {
@@ -918,7 +915,7 @@ impl Run<'_> {
         while t0.elapsed() < limit {
             tokio::time::sleep(Duration::from_secs(1).min(limit.saturating_sub(t0.elapsed()))).await;
             let tried = self.right_login(t, &right).await;
-            if !matches!(tried.outcome, Outcome::Unanswered(_)) {
+            if !matches!(tried.outcome, LoginAnswer::Unanswered(_)) {
                 return Some(t0.elapsed());
             }
         }
@@ -968,7 +965,7 @@ impl Run<'_> {
         let mut answers = Vec::new();
         for (c, k, at, done, wrong, mut tried) in results {
             let safe = self
-                .bench
+                .rig
                 .redactor
                 .redact_window(tried.detail.as_bytes(), &[("password", &wrong)]);
             tried.detail = crate::remote::printable_tail(&String::from_utf8_lossy(&safe), 300);
@@ -981,7 +978,7 @@ impl Run<'_> {
                 latency_ms: tried.latency.as_millis(),
                 detail: tried.detail.clone(),
             });
-            if matches!(tried.outcome, Outcome::Accepted | Outcome::PasswordChange) {
+            if matches!(tried.outcome, LoginAnswer::Accepted | LoginAnswer::PasswordChange) {
                 return Err(Stop::Fail {
                     check: Some("PWD-09".into()),
                     reason: format!(
@@ -998,7 +995,7 @@ impl Run<'_> {
         let decided = answers.iter().filter(|a| a.1 == "rejected").count();
         let after = self.right_login(t, right).await;
         b.probes.push((b.at(), after.outcome.word()));
-        if after.outcome == Outcome::Accepted {
+        if after.outcome == LoginAnswer::Accepted {
             if rate > f64::from(max_rate) {
                 return Err(pwd09(format!(
                     "{} slows each connection but not the guesses: on {PARALLEL} connections at once it refused {decided} wrong passwords in {:.1} s ({rate:.0}/min after the first {FREE_ATTEMPTS}; the ceiling is {max_rate}/min) and took the right password right after",
@@ -1053,7 +1050,7 @@ impl Run<'_> {
         let t_k = cycle0.elapsed();
         let again = self.right_login(t, right).await;
         b.probes.push((b.at(), again.outcome.word()));
-        if again.outcome == Outcome::Accepted {
+        if again.outcome == LoginAnswer::Accepted {
             return Err(Stop::Fail {
                 check: Some("PWD-09".into()),
                 reason: format!(
@@ -1126,7 +1123,7 @@ impl Burst {
 
     fn record(&mut self, tried: &Tried) {
         self.answers.push((self.at(), tried.outcome.word()));
-        if let (Outcome::Unanswered(why), None) = (&tried.outcome, &self.first_undecided) {
+        if let (LoginAnswer::Unanswered(why), None) = (&tried.outcome, &self.first_undecided) {
             self.first_undecided = Some(why.clone());
         }
     }
@@ -1178,7 +1175,7 @@ enum Control {
 
 /// PWD-03's FAIL: a list entry got in (or was taken, pending a new password), `when` saying
 /// in which state of the device.
-fn default_login(t: &Target, o: &Outcome, e: &crate::remote::defaults::Entry, when: &str) -> Stop {
+fn default_login(t: &Target, o: &LoginAnswer, e: &crate::remote::defaults::Entry, when: &str) -> Stop {
     Stop::Fail {
         check: Some("PWD-03".into()),
         reason: format!(

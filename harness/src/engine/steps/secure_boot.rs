@@ -36,18 +36,18 @@ fn tampered(layout: &Layout) -> ImageName {
 impl Run<'_> {
     /// `secure_boot`: the tampered image refused, the valid one booted, the baseline back.
     pub(in crate::engine) async fn secure_boot(&mut self) -> StepResult {
-        let Some(sb) = self.bench.device.secure_boot.clone() else {
+        let Some(sb) = self.rig.device.secure_boot.clone() else {
             return Err(Stop::Skip(
                 "the maker declares no way to write an image where the device boots from (`secure_boot.tamper`): 5.7-1 is not tested".into(),
             ));
         };
-        if self.bench.power.is_none() {
+        if self.rig.power.is_none() {
             return Err(Stop::Error(
                 "secure boot is judged across a power cycle: the device needs power control".into(),
             ));
         }
         let before = self.at_baseline().await?;
-        let vars = self.bench.command_vars.clone();
+        let vars = self.rig.command_vars.clone();
         let (valid, bad) = {
             let u = self.updates()?;
             let layout = u.spec.layout.clone();
@@ -186,7 +186,7 @@ impl Run<'_> {
     /// all of it and the device said it wrote it.
     async fn write_by_console(&mut self, command: &Template, written: Option<&str>, img: &Image) -> Result<(), Stop> {
         self.ensure_shell().await?;
-        let vars = self.bench.command_vars.clone();
+        let vars = self.rig.command_vars.clone();
         let (ivars, mark) = {
             let u = self.updates()?;
             u.routes
@@ -221,7 +221,7 @@ impl Run<'_> {
             }
             Wait::Found(f) => Err(Stop::Error(format!(
                 "`{line}` did not say it wrote the image (secure_boot.tamper.written): {}",
-                shown(&self.bench.redactor, f.before.trim())
+                shown(&self.rig.redactor, f.before.trim())
             ))),
             Wait::Timeout => Err(Stop::Error(format!("`{line}` did not finish within 60s"))),
         }
@@ -241,7 +241,7 @@ impl Run<'_> {
         let refused = match &sb.refused {
             Some(r) => {
                 let re = Regex::new(r).map_err(|e| Stop::Error(e.to_string()))?;
-                let log = c.with_transcript(|t| t.render_raw(mark, &self.bench.redactor));
+                let log = c.with_transcript(|t| t.render_raw(mark, &self.rig.redactor));
                 re.find(&log)
                     .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
             }

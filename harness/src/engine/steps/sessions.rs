@@ -114,7 +114,7 @@ impl Run<'_> {
     /// the serial console's shell with `console: true`), each shown to work.
     pub(super) async fn open_sessions(&mut self, console: bool) -> StepResult {
         let started = *self.remote_t0.get_or_insert_with(Instant::now);
-        let right = self.bench.current.clone().ok_or_else(|| {
+        let right = self.rig.current.clone().ok_or_else(|| {
             Stop::Error("the run knows no working credentials (no factory credentials declared)".into())
         })?;
         let prompt = self.spec().ok().map(|s| s.prompts.shell.clone());
@@ -218,7 +218,7 @@ impl Run<'_> {
         // the cookie is a secret of the run: never shown, never written
         for c in &cookies {
             if let Some((_, v)) = c.split_once('=') {
-                self.bench.redactor.add("session cookie", v);
+                self.rig.redactor.add("session cookie", v);
             }
         }
         said.push(format!(
@@ -297,7 +297,7 @@ impl Run<'_> {
         let c = match &console {
             Some(c) => c.clone(),
             None => self
-                .bench
+                .rig
                 .console
                 .clone()
                 .ok_or_else(|| Stop::Error("the device has no console".into()))?,
@@ -454,7 +454,7 @@ impl Run<'_> {
     }
 
     fn console_of_bench(&self) -> Result<Console, Stop> {
-        self.bench
+        self.rig
             .console
             .clone()
             .ok_or_else(|| Stop::Error("the device has no console".into()))

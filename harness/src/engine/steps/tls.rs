@@ -52,12 +52,12 @@ impl Run<'_> {
     /// The device's TLS endpoints: declared services with `tls: true`, its broker's TLS port.
     async fn tls_endpoints(&self) -> Result<Vec<(String, SocketAddr)>, Stop> {
         let mut out = Vec::new();
-        for s in self.bench.device.services.iter().filter(|s| s.tls) {
+        for s in self.rig.device.services.iter().filter(|s| s.tls) {
             let port = self.service_port(s)?;
             out.push((format!("{} ({}:{port})", s.name, s.host), SocketAddr::new(s.host, port)));
         }
-        if let Some(b) = &self.bench.device.broker {
-            let vars = &self.bench.command_vars;
+        if let Some(b) = &self.rig.device.broker {
+            let vars = &self.rig.command_vars;
             let host = b.host.render(vars, Quote::Raw).map_err(Stop::Error)?;
             let port = b.tls_port.render(vars, Quote::Raw).map_err(Stop::Error)?;
             let addr = tokio::net::lookup_host(format!("{host}:{}", port.trim()))
@@ -78,7 +78,7 @@ impl Run<'_> {
         let mut passed = Vec::new();
         let mut presented: Vec<Presented> = Vec::new();
         let mut undecided = Vec::new();
-        let others = self.bench.device.other_unit_certificates.clone();
+        let others = self.rig.device.other_unit_certificates.clone();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)

@@ -217,10 +217,10 @@ impl Run<'_> {
     /// `tls_clients`: waits until every destination the device talks TLS to has met every
     /// identity (or `within` passes), then judges each.
     pub(super) async fn tls_clients(&mut self, within: Duration) -> StepResult {
-        let Some(icpt) = &self.bench.gateway.intercept else {
+        let Some(icpt) = &self.rig.gateway.intercept else {
             return Err(Stop::Error(format!(
                 "the bench does not answer this device's connections ({}), so its TLS clients meet no man in the middle",
-                self.bench.gateway.error.clone().unwrap_or_else(|| {
+                self.rig.gateway.error.clone().unwrap_or_else(|| {
                     "interception needs a namespace device and nftables: see the run's notes".into()
                 })
             )));

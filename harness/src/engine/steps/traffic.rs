@@ -64,7 +64,7 @@ fn redirects_only(f: &Flow) -> bool {
 impl Run<'_> {
     pub(super) fn link_error(&self) -> Stop {
         Stop::Error(
-            self.bench
+            self.rig
                 .gateway
                 .error
                 .clone()
@@ -75,21 +75,21 @@ impl Run<'_> {
     /// `traffic` (COM-01): judge every flow of the run so far, once the capture has watched
     /// the device for at least `observe`.
     pub(super) async fn traffic(&mut self, observe: Duration) -> StepResult {
-        let Some(started) = self.bench.gateway.capture.as_ref().map(|c| c.started) else {
+        let Some(started) = self.rig.gateway.capture.as_ref().map(|c| c.started) else {
             return Err(self.link_error());
         };
         // the capture has watched the device since the run began (every boot of it): only
         // what is missing of `observe` is waited for
         tokio::time::sleep(observe.saturating_sub(started.elapsed())).await;
         let covered = started.elapsed();
-        let Some(cap) = &self.bench.gateway.capture else {
+        let Some(cap) = &self.rig.gateway.capture else {
             return Err(self.link_error());
         };
         let (table, stats) = cap.snapshot();
         // passwords the device sent the bench are secrets in excerpts too
-        if let Some(n) = &self.bench.net {
+        if let Some(n) = &self.rig.net {
             for s in n.log.secrets() {
-                self.bench.redactor.add("device.password", &s);
+                self.rig.redactor.add("device.password", &s);
             }
         }
         let file = cap
@@ -108,14 +108,14 @@ impl Run<'_> {
             .iter()
             .map(|p| (p.to_string(), "COM-01 allowlist".to_string()))
             .collect();
-        exempt.extend(self.bench.device.plaintext_exempt.clone());
-        let conversations = group(&table, &exempt, &self.bench.redactor);
+        exempt.extend(self.rig.device.plaintext_exempt.clone());
+        let conversations = group(&table, &exempt, &self.rig.redactor);
         let silent = table
             .flows
             .iter()
             .filter(|f| f.sent.payload == 0 && (f.opened_by == Side::Peer || f.payload() == 0))
             .count();
-        let json = flows_json(&table, &exempt, &self.bench.redactor);
+        let json = flows_json(&table, &exempt, &self.rig.redactor);
         self.keep_evidence("flows.json", json);
         let (intercepted, _) = self.keep_interception_evidence();
         self.keep_evidence(
@@ -209,7 +209,7 @@ impl Run<'_> {
                 "not decided: {n} connection(s) the device opened were not observed — {}{}: what they would have carried is unknown, so COM-01 cannot pass ({}). {summary}",
                 shown.join("; "),
                 if n > NAMED { "; …" } else { "" },
-                if self.bench.gateway.intercept.is_some() {
+                if self.rig.gateway.intercept.is_some() {
                     "the bench answers every connection; these were refused or unanswered by a peer, or the device kept silent on them"
                 } else {
                     "the bench does not intercept this device's connections (no namespace, or nftables unavailable: see the run's notes)"
@@ -227,7 +227,7 @@ impl Run<'_> {
     /// (ntp-queries.jsonl); returns the connections and how many were not recorded.
     fn keep_interception_evidence(&mut self) -> (Vec<crate::gateway::intercept::Intercepted>, u64) {
         let (mut intercepted, intercepted_dropped) = self
-            .bench
+            .rig
             .gateway
             .intercept
             .as_ref()
@@ -237,18 +237,18 @@ impl Run<'_> {
         for r in &mut intercepted {
             if let Some(h) = &r.host {
                 r.host =
-                    Some(String::from_utf8_lossy(&self.bench.redactor.redact_window(h.as_bytes(), &[])).into_owned());
+                    Some(String::from_utf8_lossy(&self.rig.redactor.redact_window(h.as_bytes(), &[])).into_owned());
             }
         }
-        if self.bench.gateway.intercept.is_some() {
+        if self.rig.gateway.intercept.is_some() {
             self.keep_evidence(
                 "intercepted.jsonl",
-                intercepted_jsonl(&intercepted, intercepted_dropped, &self.bench.redactor),
+                intercepted_jsonl(&intercepted, intercepted_dropped, &self.rig.redactor),
             );
         }
         // the device's time requests the bench answered (its clock is the bench's)
         if let Some((queries, more)) = self
-            .bench
+            .rig
             .gateway
             .intercept
             .as_ref()
@@ -272,13 +272,13 @@ impl Run<'_> {
     /// The ports the profile declares the device listens on.
     fn declared_ports(&self) -> Result<BTreeSet<(&'static str, u16)>, Stop> {
         let mut set = BTreeSet::new();
-        for s in &self.bench.device.services {
+        for s in &self.rig.device.services {
             set.insert((if s.udp { "udp" } else { "tcp" }, self.service_port(s)?));
         }
-        if let Some(b) = &self.bench.device.broker {
+        if let Some(b) = &self.rig.device.broker {
             for t in [&b.tls_port, &b.plain_port] {
                 if let Ok(p) = t
-                    .render(&self.bench.command_vars, Quote::Raw)
+                    .render(&self.rig.command_vars, Quote::Raw)
                     .map(|x| x.trim().parse::<u16>())
                     && let Ok(p) = p
                 {
@@ -291,10 +291,10 @@ impl Run<'_> {
 
     /// `port_scan` (ATK-01): what listens on the device's address, against what is declared.
     pub(super) async fn port_scan(&mut self) -> StepResult {
-        if self.bench.gateway.capture.is_none() && self.bench.gateway.net.is_none() {
+        if self.rig.gateway.capture.is_none() && self.rig.gateway.net.is_none() {
             return Err(self.link_error());
         }
-        let Some(host) = self.bench.device.attribution.device else {
+        let Some(host) = self.rig.device.attribution.device else {
             return Err(Stop::Error(
                 "the device's address is not known (network.namespace or network.address): certbench scans only the device under test".into(),
             ));
@@ -304,7 +304,7 @@ impl Run<'_> {
         let (mut open, times) = crate::gateway::scan::scan(host).await;
         // what the device said, redacted on its raw bytes before it is made printable
         for p in &mut open {
-            p.banner = p.shown(|b| self.bench.redactor.redact_window(b, &[]));
+            p.banner = p.shown(|b| self.rig.redactor.redact_window(b, &[]));
         }
         // positive control: the device answered at all (an open port or a refusal), else
         // an empty result would only say it was unreachable
@@ -371,7 +371,7 @@ impl Run<'_> {
                 format!(" — {}", list(&all))
             }
         );
-        self.bench.gateway.scan = Some(open.clone());
+        self.rig.gateway.scan = Some(open.clone());
         if !undeclared.is_empty() {
             return Err(Stop::Fail {
                 check: Some("ATK-01".into()),
@@ -388,7 +388,7 @@ impl Run<'_> {
             let n = times.no_answer.len();
             let some: Vec<String> = times.no_answer.iter().take(12).map(u16::to_string).collect();
             let ports = format!("{}{}", some.join(", "), if n > 12 { ", …" } else { "" });
-            match &self.bench.device.firewall_drops {
+            match &self.rig.device.firewall_drops {
                 Some(why) => self.reviews.push(format!(
                     "ATK-01: {n} TCP port(s) gave no answer and were not observed ({ports}); the maker declares a firewall that drops: {why}"
                 )),
@@ -422,7 +422,7 @@ fn numbers(v: &[u64]) -> String {
 /// The flows of one kind with one peer: (transport, opener, peer, peer port, protocol).
 #[derive(Debug)]
 struct Conversation {
-    transport: flows::Transport,
+    transport: crate::model::Transport,
     opened_by: Side,
     peer: IpAddr,
     peer_name: Option<String>,
@@ -485,7 +485,15 @@ fn group(
     redactor: &crate::redact::Redactor,
 ) -> Vec<Conversation> {
     let mut out: Vec<Conversation> = Vec::new();
-    type Key = (flows::Transport, Side, IpAddr, u16, Option<u16>, &'static str, Judged);
+    type Key = (
+        crate::model::Transport,
+        Side,
+        IpAddr,
+        u16,
+        Option<u16>,
+        &'static str,
+        Judged,
+    );
     let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
     for f in &table.flows {
         // a peer's probe the device never answered is not the device's communication

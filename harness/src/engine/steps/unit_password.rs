@@ -12,7 +12,7 @@ const CRACKLIB: &str = "/usr/share/dict/cracklib-small";
 
 impl Run<'_> {
     pub(in crate::engine) async fn unique_password(&mut self) -> StepResult {
-        let device = &self.bench.device;
+        let device = &self.rig.device;
         let Some(factory) = device.factory.clone() else {
             return Err(Stop::Skip("the profile declares no factory credentials".into()));
         };
@@ -25,13 +25,13 @@ impl Run<'_> {
             .collect();
         for u in &others {
             if let Some(p) = &u.password {
-                self.bench.redactor.add(&format!("unit.{}.password", u.name), p);
+                self.rig.redactor.add(&format!("unit.{}.password", u.name), p);
             }
         }
         let mut seen: Vec<String> = Vec::new();
         // 1. what the unit shows: its hardware addresses on the bench, its label
         let mut shown = Shown::default();
-        if let Some(cap) = &self.bench.gateway.capture {
+        if let Some(cap) = &self.rig.gateway.capture {
             // a unit just powered on may not have sent a frame yet
             let until = Instant::now() + Duration::from_secs(10);
             loop {
@@ -162,7 +162,7 @@ impl Run<'_> {
     /// A login that opened a password change or a shell is left by a power cycle: the unit
     /// stays as the factory left it.
     async fn leave_dialog(&mut self) -> Result<(), Stop> {
-        if self.bench.power.is_some() {
+        if self.rig.power.is_some() {
             self.power_step(&PowerAction::Cycle, None).await.map(|_| ())
         } else {
             Ok(())

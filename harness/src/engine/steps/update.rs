@@ -153,7 +153,7 @@ fn fetched_in_full(reqs: &[HttpRequest], path: &str, len: usize) -> bool {
 
 impl Run<'_> {
     pub(super) fn updates(&mut self) -> Result<&mut UpdateBench, Stop> {
-        self.bench.update.as_mut().ok_or_else(no_update)
+        self.rig.update.as_mut().ok_or_else(no_update)
     }
 
     /// Runs the profile's version command at the shell and reads the version.
@@ -204,7 +204,7 @@ impl Run<'_> {
 
     pub(super) async fn cycle(&mut self, why: &str) -> Result<(), Stop> {
         self.at = None;
-        self.bench
+        self.rig
             .power(Action::Cycle)
             .await
             .map(|_| ())
@@ -219,11 +219,11 @@ impl Run<'_> {
             )));
         };
         self.at = None;
-        let _ = self.bench.power(Action::Off).await;
-        crate::process::run(&r.command, &self.bench.command_vars, &self.bench.command_cwd, r.timeout)
+        let _ = self.rig.power(Action::Off).await;
+        crate::process::run(&r.command, &self.rig.command_vars, &self.rig.command_cwd, r.timeout)
             .await
             .map_err(|e| Stop::Error(format!("update.restore failed: {e}")))?;
-        self.bench
+        self.rig
             .power(Action::On)
             .await
             .map_err(|e| Stop::Error(format!("power on after restore failed: {e}")))?;
@@ -273,7 +273,7 @@ impl Run<'_> {
 
     /// Serves `img` and tells the device about it as the profile declares.
     async fn deliver(&mut self, img: &Image) -> Result<String, Stop> {
-        let vars = self.bench.command_vars.clone();
+        let vars = self.rig.command_vars.clone();
         let (delivery, ivars) = {
             let u = self.updates()?;
             u.offer(img, &vars)?;
@@ -297,7 +297,7 @@ impl Run<'_> {
             }
             Delivery::Mqtt { topic, message } => {
                 let (topic, msg) = (render(topic)?, render(message)?);
-                let net = self.bench.net.as_mut().ok_or_else(|| {
+                let net = self.rig.net.as_mut().ok_or_else(|| {
                     Stop::Error(
                         "update.delivery is mqtt but the profile declares no broker the bench plays (network.mqtt)"
                             .into(),
@@ -440,13 +440,13 @@ impl Run<'_> {
             (UpdateOutcome::Installed, None) => "UPD-02".to_string(),
             (UpdateOutcome::Rejected, None) => name.check(),
         };
-        if self.bench.power.is_none() {
+        if self.rig.power.is_none() {
             return Err(Stop::Error(
                 "the update checks reboot the device and need power control".into(),
             ));
         }
         let before = self.at_baseline().await?;
-        let vars = self.bench.command_vars.clone();
+        let vars = self.rig.command_vars.clone();
         let (img, mark, spec) = {
             let u = self.updates()?;
             let img = u.image(name.clone(), &vars).map_err(Stop::Error)?;
@@ -484,7 +484,7 @@ impl Run<'_> {
         // `installing` is progress (a client may print it before it verifies).
         let said = self.hear_decision(&c, &spec).await?;
         self.updates()?.withdraw();
-        let said_words = said.words(&self.bench.redactor, &spec);
+        let said_words = said.words(&self.rig.redactor, &spec);
         if expect == UpdateOutcome::Installed
             && let Said::Refused(_) = said
         {
@@ -537,7 +537,7 @@ impl Run<'_> {
                 ),
             }),
             UpdateOutcome::Rejected => {
-                self.bench.fresh = Some((
+                self.rig.fresh = Some((
                     Instant::now(),
                     format!(
                         "the update_image step ({}) power-cycled the device and saw it working",
@@ -757,11 +757,11 @@ impl Run<'_> {
     pub(super) async fn power_loss(&mut self, cuts: u32, seed: Option<u64>) -> StepResult {
         let seed = seed.unwrap_or_else(rand::random);
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        if self.bench.power.is_none() {
+        if self.rig.power.is_none() {
             return Err(Stop::Error("the power-loss check needs power control".into()));
         }
         let baseline = self.at_baseline().await?;
-        let vars = self.bench.command_vars.clone();
+        let vars = self.rig.command_vars.clone();
         let (img, spec) = {
             let u = self.updates()?;
             (u.image(ImageName::Valid, &vars).map_err(Stop::Error)?, u.spec.clone())
@@ -813,11 +813,11 @@ impl Run<'_> {
                 }
             };
             self.at = None;
-            let off = self.bench.power(Action::Off).await;
+            let off = self.rig.power(Action::Off).await;
             self.updates()?.hold(None);
             off.map_err(|e| Stop::Error(format!("power off failed: {e}")))?;
             self.updates()?.withdraw();
-            self.bench
+            self.rig
                 .power(Action::On)
                 .await
                 .map_err(|e| Stop::Error(format!("power on failed: {e}")))?;

@@ -10,9 +10,9 @@ use crate::update::crypto::{self, Source};
 impl Run<'_> {
     /// `update_crypto`: the valid image's signature scheme, judged.
     pub(in crate::engine) async fn update_crypto(&mut self) -> StepResult {
-        let vars = self.bench.command_vars.clone();
+        let vars = self.rig.command_vars.clone();
         let u = self
-            .bench
+            .rig
             .update
             .as_mut()
             .ok_or_else(|| Stop::Error("the device profile declares no update section".into()))?;

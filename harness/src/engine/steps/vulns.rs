@@ -10,7 +10,7 @@ use crate::config::scenario::VulnJudge;
 use crate::update::ImageName;
 use crate::vuln::judge::{self, Finding};
 use crate::vuln::sbom::{self, Sbom};
-use crate::vuln::{Component, Origin, image, strings};
+use crate::vuln::{Component, ComponentSource, image, strings};
 
 /// What was gathered for one step.
 struct Seen {
@@ -125,7 +125,7 @@ fn list(items: &[String], max: usize) -> String {
 
 impl Run<'_> {
     async fn gather(&mut self) -> Result<Seen, Stop> {
-        let sw = self.bench.device.software.clone();
+        let sw = self.rig.device.software.clone();
         let mut seen = Seen {
             sbom: None,
             vex: Vec::new(),
@@ -134,7 +134,7 @@ impl Run<'_> {
             gaps: Vec::new(),
         };
         if let Some(p) = &sw.sbom {
-            let roots = [crate::util::folder_of(&self.bench.device.profile_file)];
+            let roots = [crate::util::folder_of(&self.rig.device.profile_file)];
             let text = crate::util::read_user_text(p, &roots, crate::util::limits::IMAGE)
                 .map_err(|e| Stop::Error(format!("the SBOM {} cannot be read: {e}", p.display())))?;
             let s =
@@ -144,15 +144,15 @@ impl Run<'_> {
             seen.sbom = Some(s);
         }
         if let Some(p) = &sw.vex {
-            let roots = [crate::util::folder_of(&self.bench.device.profile_file)];
+            let roots = [crate::util::folder_of(&self.rig.device.profile_file)];
             let text = crate::util::read_user_text(p, &roots, crate::util::limits::IMAGE)
                 .map_err(|e| Stop::Error(format!("the VEX {} cannot be read: {e}", p.display())))?;
             let v =
                 sbom::openvex(&text).map_err(|e| Stop::Error(format!("the VEX {} is not read: {e}", p.display())))?;
             seen.vex.extend(v);
         }
-        let vars = self.bench.command_vars.clone();
-        match self.bench.update.as_mut() {
+        let vars = self.rig.command_vars.clone();
+        match self.rig.update.as_mut() {
             Some(u) => {
                 let img = u.image(ImageName::Valid, &vars).map_err(Stop::Error)?;
                 let scan = image::scan_bytes(&img.path, &img.data);
@@ -171,7 +171,7 @@ impl Run<'_> {
                     .await?;
                 let seen_in = format!("the answer to `{cmd}` at the shell");
                 seen.components
-                    .extend(strings::components(out.as_bytes(), Origin::Device, &seen_in));
+                    .extend(strings::components(out.as_bytes(), ComponentSource::Device, &seen_in));
             }
             None => seen
                 .gaps
@@ -181,7 +181,7 @@ impl Run<'_> {
         let observed: Vec<Component> = seen
             .components
             .iter()
-            .filter(|c| c.origin != Origin::Sbom)
+            .filter(|c| c.origin != ComponentSource::Sbom)
             .cloned()
             .collect();
         let stamp = format!("{}T00:00:00Z", today());
@@ -228,7 +228,7 @@ impl Run<'_> {
     async fn banners(&mut self, seen: &mut Seen) {
         use crate::config::services::ServiceKind;
         let services: Vec<_> = self
-            .bench
+            .rig
             .device
             .services
             .iter()
@@ -242,7 +242,7 @@ impl Run<'_> {
             // tried again until its boot window has passed
             let boot = self.spec().map_or(Duration::from_secs(30), |c| c.boot_time);
             let deadline = Instant::now() + boot;
-            let login = self.bench.current.clone().or(self.bench.device.factory.clone());
+            let login = self.rig.current.clone().or(self.rig.device.factory.clone());
             let said = loop {
                 let said = if s.kind == ServiceKind::Mqtt {
                     // a broker says what it is on $SYS, where it lets a client read it:
@@ -263,7 +263,7 @@ impl Run<'_> {
                 Ok(text) => {
                     let seen_in = format!("the banner of {}", t.describe());
                     seen.components
-                        .extend(strings::components(text.as_bytes(), Origin::Device, &seen_in));
+                        .extend(strings::components(text.as_bytes(), ComponentSource::Device, &seen_in));
                 }
                 Err(e) => seen.gaps.push(format!("{}: no banner read ({e})", t.describe())),
             }
@@ -273,7 +273,11 @@ impl Run<'_> {
     /// `vulnerabilities`: one of VUL-01, VUL-02, VUL-03 decided on what was gathered.
     pub(in crate::engine) async fn vulnerabilities(&mut self, judge: VulnJudge) -> StepResult {
         let seen = self.gather().await?;
-        let observed: Vec<&Component> = seen.components.iter().filter(|c| c.origin != Origin::Sbom).collect();
+        let observed: Vec<&Component> = seen
+            .components
+            .iter()
+            .filter(|c| c.origin != ComponentSource::Sbom)
+            .collect();
         if observed.is_empty() {
             let mut why = vec!["no component was seen in the image or on the device".to_string()];
             why.extend(seen.gaps.iter().cloned());
@@ -293,14 +297,18 @@ impl Run<'_> {
     /// UPD-12 (5.3-1): what the device runs and the SBOM lists, against what the maker's
     /// update image carries. A component no update carries and no declaration explains fails.
     fn updateable(&mut self, seen: &Seen) -> StepResult {
-        if self.bench.update.is_none() {
+        if self.rig.update.is_none() {
             return Err(Stop::Fail {
                 check: Some("UPD-12".into()),
                 reason: "UPD-12: the device has no update mechanism (no `update:` image): no component is updateable"
                     .into(),
             });
         }
-        let carried: Vec<&Component> = seen.components.iter().filter(|c| c.origin == Origin::Image).collect();
+        let carried: Vec<&Component> = seen
+            .components
+            .iter()
+            .filter(|c| c.origin == ComponentSource::Image)
+            .collect();
         if carried.is_empty() || !seen.not_examined.is_empty() {
             let parts: Vec<String> = seen.not_examined.iter().map(|(w, x)| format!("{w}: {x}")).collect();
             return Err(Stop::Error(format!(
@@ -312,11 +320,11 @@ impl Run<'_> {
                 }
             )));
         }
-        let declared = &self.bench.device.software.not_updateable;
+        let declared = &self.rig.device.software.not_updateable;
         let mut missing = Vec::new();
         let mut exempt = Vec::new();
         let mut said = std::collections::BTreeSet::new();
-        for c in seen.components.iter().filter(|c| c.origin != Origin::Image) {
+        for c in seen.components.iter().filter(|c| c.origin != ComponentSource::Image) {
             let names = crate::vuln::aliases(c);
             if carried
                 .iter()
@@ -359,7 +367,7 @@ impl Run<'_> {
     fn sbom_matches(&mut self, seen: &Seen) -> StepResult {
         let Some(s) = &seen.sbom else {
             let why = "the maker supplies no SBOM (`software.sbom`)";
-            return if self.bench.device.vuln_policy.sbom_required {
+            return if self.rig.device.vuln_policy.sbom_required {
                 Err(Stop::Fail {
                     check: Some("VUL-03".into()),
                     reason: format!("VUL-03: {why}, and the lab's policy requires one"),
@@ -385,7 +393,7 @@ impl Run<'_> {
         let observed: Vec<String> = seen
             .components
             .iter()
-            .filter(|c| c.origin != Origin::Sbom)
+            .filter(|c| c.origin != ComponentSource::Sbom)
             .map(|c| format!("{} {} ({})", c.name, c.version, c.origin))
             .collect();
         let mut msg = format!(
@@ -416,7 +424,7 @@ impl Run<'_> {
             VulnJudge::Known => ("VUL-01", "5.2-3"),
             _ => ("VUL-02", "5.2-2"),
         };
-        let Some(spec) = self.bench.device.vuln_data.clone() else {
+        let Some(spec) = self.rig.device.vuln_data.clone() else {
             return Err(Stop::Error(format!(
                 "the lab supplied no vulnerability data (`vulnerability_data:` in the lab file: OSV, NVD, KEV): {provision} is not tested"
             )));
@@ -440,14 +448,14 @@ impl Run<'_> {
             )));
         }
         let found = judge::findings(&seen.components, &data, &seen.vex);
-        let window = i64::from(self.bench.device.vuln_policy.fix_within_days);
+        let window = i64::from(self.rig.device.vuln_policy.fix_within_days);
         let sbom_date = seen
             .sbom
             .as_ref()
             .and_then(|s| s.created.as_deref())
             .and_then(|c| c.get(..10));
         let build = self
-            .bench
+            .rig
             .device
             .software
             .build_date
@@ -562,7 +570,7 @@ impl Run<'_> {
         let observed: Vec<Component> = seen
             .components
             .iter()
-            .filter(|c| c.origin != Origin::Sbom)
+            .filter(|c| c.origin != ComponentSource::Sbom)
             .cloned()
             .collect();
         let known = judge::known_products(&observed, &data);
