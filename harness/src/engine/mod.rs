@@ -6,11 +6,13 @@ mod brute_force_tests;
 mod evidence;
 mod gate;
 mod shell;
+mod state;
 mod steps;
 #[cfg(test)]
 mod tests;
 
-use shell::AtPrompt;
+use state::AtPrompt;
+pub use state::BoardState;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,14 +33,9 @@ use crate::report::events::{Part, ScenarioResult, StepRecord, StepStatus, Verdic
 /// and what the run knows of it.
 #[derive(Debug)]
 pub struct Rig {
-    /// The device was power-cycled and seen working at this instant, by this step (cleared by
-    /// any later step but a `cycle_unless_fresh` power step).
-    pub fresh: Option<(Instant, String)>,
-    /// The last power-on: the network bench's phase then, when, and by which testcase (a
-    /// bench identity rotation kept across testcases reuses a boot made under it).
-    pub booted: Option<(u64, Instant, String)>,
-    /// The shell prompt was seen (and consumed) at this instant, at the end of a testcase.
-    pub at_shell: Option<Instant>,
+    /// Where the board is (off, booting, at a prompt), its last boot and whether it is fresh:
+    /// told and asked through its methods only.
+    pub state: BoardState,
     pub device: Device,
     pub console: Option<Console>,
     pub power: Option<Box<dyn Power>>,
@@ -107,7 +104,6 @@ struct Run<'a> {
     reviews: Vec<String>,
     rig: &'a mut Rig,
     vars: BTreeMap<String, String>,
-    at: Option<AtPrompt>,
     /// Files for the evidence folder (name, content; redacted when saved): the power-cut
     /// table of an update_power_loss step, a brute-force timeline.
     evidence: Vec<(String, String)>,
@@ -185,8 +181,7 @@ impl Rig {
     }
 
     pub async fn power(&mut self, action: Action) -> Result<String, crate::power::PowerError> {
-        // whatever prompt the device was at, it is not there after this
-        self.at_shell = None;
+        self.state.switched(action);
         let Some(p) = &self.power else {
             return Err(crate::power::PowerError::NotConfigured);
         };
@@ -239,13 +234,12 @@ pub async fn run_scenario(
     }
     let vars = scenario_vars(rig, sc);
     let marks = evidence::Marks::take(rig, sc);
-    // the shell prompt the last testcase ended at (checked again: console quiet since)
-    let at = rig.at_shell.take().map(AtPrompt::Shell);
+    // the shell prompt the last testcase ended at is kept (checked again: console quiet since)
+    rig.state.between_testcases();
     let mut run = Run {
         reviews: Vec::new(),
         rig,
         vars,
-        at,
         evidence: Vec::new(),
         attempts: Vec::new(),
         remote_t0: None,
@@ -266,7 +260,7 @@ pub async fn run_scenario(
         let text = r.console.with_transcript(|t| t.render_text(0, &run.rig.redactor));
         run.keep_evidence("remote-shell.txt", format!("{}{text}", r.earlier));
         // the serial console's prompt state is not the remote shell's
-        run.at = None;
+        run.rig.state.lost();
     }
     result.parts = std::mem::take(&mut run.parts)
         .into_iter()
@@ -279,9 +273,7 @@ pub async fn run_scenario(
     if !run.attempts.is_empty() {
         extra.insert(0, ("remote-attempts.jsonl".into(), evidence::jsonl(&run.attempts)));
     }
-    if let Some(AtPrompt::Shell(t)) = run.at {
-        run.rig.at_shell = Some(t);
-    }
+    run.rig.state.between_testcases();
     evidence::save(run.rig, sc, &marks, &extra, dir, rel_dir, &mut result);
     result.duration_ms = started.elapsed().as_millis();
     result

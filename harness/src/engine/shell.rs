@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use regex::bytes::Regex;
 
+use super::state::AtPrompt;
 use super::{Run, Stop, console_lost};
 use crate::config::common::Prompts;
 use crate::config::console::ConsoleSpec;
@@ -17,16 +18,6 @@ use crate::console::{Console, Wait};
 /// How long one wait in a remote shell's password dialog lasts before the session is looked
 /// at again.
 const REMOTE_SLICE: Duration = Duration::from_secs(1);
-
-/// The prompt the device is known to be waiting at (already consumed from the buffer).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum AtPrompt {
-    Login,
-    NewPassword,
-    CurrentPassword,
-    /// At the shell prompt, seen at this instant: still true while the console stays quiet.
-    Shell(Instant),
-}
 
 /// What the device shows during a password-change dialog.
 #[derive(Debug, Clone, Copy)]
@@ -100,17 +91,17 @@ impl Run<'_> {
         let within = spec.boot_time + Duration::from_secs(30);
         // the shell prompt was consumed a moment ago and the device has printed nothing
         // since: it is still waiting there, no wake-up needed
-        if let Some(AtPrompt::Shell(seen)) = self.at {
+        if let Some(AtPrompt::Shell(seen)) = self.rig.state.prompt() {
             if c.quiet_since(seen) {
                 return Ok("at the shell (prompt seen, console quiet since)".into());
             }
-            self.at = None;
+            self.rig.state.lost();
         }
-        if self.at.is_none() {
+        if self.rig.state.prompt().is_none() {
             match boot_prompt(&c, &spec).await.map_err(console_lost)? {
-                Some(AtPrompt::Login) => self.at = Some(AtPrompt::Login),
+                Some(AtPrompt::Login) => self.rig.state.saw(Some(AtPrompt::Login)),
                 Some(_) => {
-                    self.at = Some(AtPrompt::Shell(Instant::now()));
+                    self.rig.state.saw_shell();
                     return Ok("at the shell".into());
                 }
                 None => {
@@ -143,7 +134,7 @@ impl Run<'_> {
         let cur = self.rig.current.clone().unwrap_or(cur);
         match outcome {
             LoginOutcome::Shell => {
-                self.at = Some(AtPrompt::Shell(Instant::now()));
+                self.rig.state.saw_shell();
                 Ok(format!("logged in as {:?}{reverted}", cur.user))
             }
             LoginOutcome::Rejected => Err(Stop::Error(format!(
@@ -178,7 +169,7 @@ impl Run<'_> {
     pub(super) async fn shell_output(&mut self, cmd: &str, within: Duration, what: &str) -> Result<String, Stop> {
         let c = self.console()?;
         let shell = self.spec()?.prompts.shell.clone();
-        self.at = None;
+        self.rig.state.lost();
         self.send_line(&c, cmd)?;
         match c
             .expect(&[&shell], Instant::now() + within, None)
@@ -186,7 +177,7 @@ impl Run<'_> {
             .map_err(console_lost)?
         {
             Wait::Found(f) => {
-                self.at = Some(AtPrompt::Shell(Instant::now()));
+                self.rig.state.saw_shell();
                 Ok(f.before)
             }
             Wait::Timeout => Err(Stop::Error(format!(
@@ -208,7 +199,7 @@ impl Run<'_> {
         let wake_bytes = spec.newline.clone().into_bytes();
         let wake = Some((spec.wake_after, wake_bytes.as_slice()));
         // 1. reach the login prompt (log out of a shell we find on the way)
-        if self.at.take() != Some(AtPrompt::Login) {
+        if self.rig.state.take_prompt() != Some(AtPrompt::Login) {
             let mut logged_out = false;
             loop {
                 match c
@@ -256,7 +247,7 @@ impl Run<'_> {
                 1 => return Ok(LoginOutcome::Shell),
                 2 => return Ok(LoginOutcome::Rejected),
                 _ => {
-                    self.at = Some(AtPrompt::Login);
+                    self.rig.state.saw(Some(AtPrompt::Login));
                     return Ok(LoginOutcome::Rejected);
                 }
             },
@@ -286,7 +277,7 @@ impl Run<'_> {
         same_life(&c)?;
         match answer {
             Wait::Found(f) => {
-                self.at = kinds[f.index];
+                self.rig.state.saw(kinds[f.index]);
                 Ok(match f.index {
                     0 => LoginOutcome::Shell,
                     1 | 2 => LoginOutcome::Rejected,
@@ -318,7 +309,7 @@ impl Run<'_> {
         let mut relogins = 0;
         // at a shell, the declared password command opens the dialog (once per change)
         let mut command = self.password_command(&spec);
-        match self.at.take() {
+        match self.rig.state.take_prompt() {
             Some(AtPrompt::NewPassword) => {
                 self.send_line(&c, new)?;
                 sent_new = true;
@@ -368,7 +359,7 @@ impl Run<'_> {
                 c = self.console()?;
                 life = c.reopened();
                 command = self.password_command(&spec);
-                if let Some(AtPrompt::Shell(t)) = self.at.take()
+                if let Some(AtPrompt::Shell(t)) = self.rig.state.take_prompt()
                     && c.quiet_since(t)
                     && let Some(cmd) = command.take()
                 {
@@ -413,7 +404,7 @@ impl Run<'_> {
                 D::Confirm => self.send_line(&c, new)?,
                 D::Current => self.send_line(&c, &current.password)?,
                 D::New if sent_new => {
-                    self.at = Some(AtPrompt::NewPassword);
+                    self.rig.state.saw(Some(AtPrompt::NewPassword));
                     return Ok(ChangeOutcome::Rejected);
                 }
                 D::New => {
@@ -429,7 +420,7 @@ impl Run<'_> {
                     });
                     // the dialog ended at the shell prompt, just consumed: the next step
                     // needs no wake-up
-                    self.at = Some(AtPrompt::Shell(Instant::now()));
+                    self.rig.state.saw_shell();
                     return Ok(ChangeOutcome::Accepted);
                 }
                 D::Shell => match command.take() {
@@ -446,7 +437,7 @@ impl Run<'_> {
                     ));
                 }
                 D::Login if sent_new => {
-                    self.at = Some(AtPrompt::Login);
+                    self.rig.state.saw(Some(AtPrompt::Login));
                     return Ok(ChangeOutcome::Rejected);
                 }
                 D::Login => {

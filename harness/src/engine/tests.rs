@@ -124,9 +124,7 @@ pub(super) fn bench(
     dir: &Path,
 ) -> Rig {
     Rig {
-        fresh: None,
-        booted: None,
-        at_shell: None,
+        state: crate::engine::BoardState::default(),
         current: device.factory.clone(),
         device,
         console,

@@ -450,9 +450,7 @@ impl Prepared {
             _ => None,
         };
         let bench = Rig {
-            fresh: None,
-            booted: None,
-            at_shell: None,
+            state: crate::engine::BoardState::default(),
             current: device.factory.clone(),
             device,
             console,

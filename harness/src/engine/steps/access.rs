@@ -48,7 +48,7 @@ impl Run<'_> {
                 Some(cmd) => {
                     let c = self.console()?;
                     self.send_line(&c, cmd)?;
-                    self.at = None;
+                    self.rig.state.lost();
                     Ok(format!(
                         "the factory login gave a shell (no forced change); started the declared password command `{cmd}`"
                     ))
@@ -129,7 +129,7 @@ impl Run<'_> {
         let shown = |s: &str| format!("{:?}", self.rig.redactor.redact(tail(s)));
         if found.index < 2 {
             if found.index == 0 {
-                self.at = Some(AtPrompt::Login);
+                self.rig.state.saw(Some(AtPrompt::Login));
             }
             return Ok(format!(
                 "the console asks for credentials before any command: {}",
@@ -204,7 +204,7 @@ impl Run<'_> {
         let shown = |s: &str| format!("{:?}", self.rig.redactor.redact(tail(s)));
         match found.index {
             1 | 2 => {
-                self.at = (found.index == 1).then_some(AtPrompt::Login);
+                self.rig.state.saw((found.index == 1).then_some(AtPrompt::Login));
                 Ok(format!(
                     "typed {shown_keys} {sent} time(s) during boot; the boot went on and asked for credentials: {}",
                     shown(&found.text)

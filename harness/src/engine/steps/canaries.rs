@@ -74,7 +74,7 @@ impl Run<'_> {
         let mut vars = self.vars.clone();
         vars.insert("value".into(), value.to_string());
         let line = cmd.render(&vars, Quote::Raw).map_err(Stop::Error)?;
-        self.at = None;
+        self.rig.state.lost();
         self.send_line(&c, &line)?;
         let deadline = Instant::now() + Duration::from_secs(15);
         let accepted = match &p.accepted {
@@ -89,12 +89,12 @@ impl Run<'_> {
             Wait::Found(f) if accepted.is_some() && f.index == 0 => {
                 // back at the prompt for the next command
                 if let Ok(Wait::Found(_)) = c.expect(&[&shell], Instant::now() + Duration::from_secs(5), None).await {
-                    self.at = Some(AtPrompt::Shell(Instant::now()));
+                    self.rig.state.saw_shell();
                 }
                 Ok("at the shell, the declared answer seen".into())
             }
             Wait::Found(f) if accepted.is_none() && !refused.is_match(f.before.as_bytes()) => {
-                self.at = Some(AtPrompt::Shell(Instant::now()));
+                self.rig.state.saw_shell();
                 Ok("at the shell, no error".into())
             }
             Wait::Found(f) => Err(Stop::Error(format!(

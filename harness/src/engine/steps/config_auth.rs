@@ -43,7 +43,7 @@ impl Run<'_> {
         self.ensure_shell().await?;
         let c = self.console()?;
         let shell = self.spec()?.prompts.shell.clone();
-        self.at = None;
+        self.rig.state.lost();
         self.send_line(&c, cmd)?;
         let v = match c
             .expect(&[re], Instant::now() + Duration::from_secs(15), None)
@@ -64,7 +64,7 @@ impl Run<'_> {
             }
         };
         if let Ok(Wait::Found(_)) = c.expect(&[&shell], Instant::now() + Duration::from_secs(5), None).await {
-            self.at = Some(AtPrompt::Shell(Instant::now()));
+            self.rig.state.saw_shell();
         }
         Ok(v)
     }

@@ -5,7 +5,7 @@ use super::prelude::*;
 impl Run<'_> {
     pub(super) fn send(&mut self, bytes: &SendBytes) -> StepResult {
         let c = self.console()?;
-        self.at = None;
+        self.rig.state.lost();
         match bytes {
             SendBytes::Line(t) => {
                 let s = self.render(t, Quote::Raw)?;
@@ -129,7 +129,7 @@ impl Run<'_> {
         {
             Wait::Found(_) => {
                 // keep the login prompt for the next login step
-                self.at = Some(AtPrompt::Login);
+                self.rig.state.saw(Some(AtPrompt::Login));
                 Ok("logged out".into())
             }
             Wait::Timeout => Err(Stop::Error(format!(

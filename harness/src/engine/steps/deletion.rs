@@ -81,7 +81,7 @@ impl Run<'_> {
         // the user's reset, as typed at the shell, and what the device says
         let confirmed = Regex::new(&d.confirmed).map_err(|e| Stop::Error(e.to_string()))?;
         let c = self.console()?;
-        self.at = None;
+        self.rig.state.lost();
         self.send_line(&c, &d.console)?;
         let said = match c
             .expect(&[&confirmed], Instant::now() + d.within, None)
@@ -96,7 +96,7 @@ impl Run<'_> {
         let sent_from = Instant::now() + SENT_GRACE;
         // after a reset the device knows only its factory login again
         self.rig.current = self.rig.device.factory.clone();
-        self.at = None;
+        self.rig.state.lost();
         let setup = self.ensure_shell().await?;
         let mut kept = Vec::new();
         for p in &planted {
@@ -252,7 +252,7 @@ impl Run<'_> {
         let mark = log.all().last().map_or(0, |s| s.id);
         self.ensure_shell().await?;
         let c = self.console()?;
-        self.at = None;
+        self.rig.state.lost();
         self.send_line(&c, &d.console)?;
         let t0 = Instant::now();
         // after a reset the device knows only its factory login again

@@ -56,7 +56,7 @@ impl Run<'_> {
     /// Runs one step: each kind is a unit in its family's file under `steps/`.
     pub(super) async fn step(&mut self, kind: &StepKind) -> StepResult {
         // a fresh boot counts only for the step right after the one that made it
-        let fresh = self.rig.fresh.take();
+        let fresh = self.rig.state.take_fresh();
         match kind {
             StepKind::Power(a) => self.power_step(a, fresh).await,
             StepKind::Sleep(d) => self.sleep(d).await,

@@ -109,13 +109,9 @@ impl Run<'_> {
                 if plain { "on" } else { "off" }
             ));
         }
-        if let Some((p, t, by)) = &self.rig.booted
-            && *p == phase
-        {
-            self.rig.fresh = Some((
-                *t,
-                format!("{by} powered the device on under this identity rotation (bench phase {phase})"),
-            ));
+        if let Some((t, by)) = self.rig.state.booted_in(phase) {
+            let how = format!("{by} powered the device on under this identity rotation (bench phase {phase})");
+            self.rig.state.fresh_since(t, how);
         }
         Ok(format!(
             "bench phase {phase} kept: TLS MQTT goes on presenting the next of {names} on each new connection"

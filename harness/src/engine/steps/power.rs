@@ -18,7 +18,6 @@ impl Run<'_> {
                 None => Action::Cycle,
             },
         };
-        self.at = None;
         self.rig
             .power(action)
             .await
@@ -28,10 +27,11 @@ impl Run<'_> {
         if let Some(u) = &self.rig.update {
             self.power_mark = u.log.len();
         }
-        self.rig.booted = match (action, &self.rig.net) {
+        let boot = match (action, &self.rig.net) {
             (Action::Off, _) | (_, None) => None,
-            (_, Some(n)) => Some((n.phase(), Instant::now(), self.id.clone())),
+            (_, Some(n)) => Some((n.phase(), self.id.clone())),
         };
+        self.rig.state.powered(boot);
         Ok(format!("power {action}"))
     }
 
@@ -53,7 +53,7 @@ impl Run<'_> {
         .await
         .map_err(|e| Stop::Error(format!("factory reset failed: {e}")))?;
         self.rig.current = self.rig.device.factory.clone();
-        self.at = None;
+        self.rig.state.lost();
         Ok(format!("factory reset done {}", out.trim()).trim().to_string())
     }
 }

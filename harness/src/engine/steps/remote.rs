@@ -220,7 +220,9 @@ impl Run<'_> {
             user: user.clone(),
             earlier: String::new(),
         });
-        self.at = at_prompt.then(|| crate::engine::AtPrompt::Shell(Instant::now()));
+        self.rig
+            .state
+            .saw(at_prompt.then(|| crate::engine::AtPrompt::Shell(Instant::now())));
         Ok(format!(
             "a shell over {} as {user:?}; the password dialogs run there{}",
             t.describe(),
@@ -240,7 +242,9 @@ impl Run<'_> {
         };
         let (t, user) = (r.target.clone(), r.user.clone());
         let (console, at_prompt) = crate::remote::shell_console(&t, &user, password).await?;
-        self.at = at_prompt.then(|| crate::engine::AtPrompt::Shell(Instant::now()));
+        self.rig
+            .state
+            .saw(at_prompt.then(|| crate::engine::AtPrompt::Shell(Instant::now())));
         if let Some(r) = self.remote_shell.as_mut() {
             r.console.close();
             let text = r.console.with_transcript(|tr| tr.render_text(0, &self.rig.redactor));
@@ -267,7 +271,7 @@ impl Run<'_> {
         r.console.close();
         r.user = user.to_string();
         let t = r.target.clone();
-        self.at = None;
+        self.rig.state.lost();
         let o = self
             .decided_login(&t, user, password, "the password of this step", within)
             .await?;
@@ -295,7 +299,7 @@ impl Run<'_> {
     pub(crate) fn remote_logout(&mut self) -> Option<String> {
         let r = self.remote_shell.as_mut()?;
         r.console.close();
-        self.at = None;
+        self.rig.state.lost();
         Some(format!("ended the session on {}", r.target.describe()))
     }
 

@@ -152,7 +152,7 @@ impl Run<'_> {
             img.name.as_str(),
             img.data.len()
         ));
-        self.at = None;
+        self.rig.state.lost();
         let data = img.data.clone();
         let done = tokio::task::spawn_blocking(move || -> Result<bool, DebugError> {
             port.attach()?;
@@ -198,7 +198,7 @@ impl Run<'_> {
         let line = command.render(&ivars, Quote::Raw).map_err(Stop::Error)?;
         let c = self.console()?;
         c.marker(format!("writing image {} to the boot slot", img.name.as_str()));
-        self.at = None;
+        self.rig.state.lost();
         self.send_line(&c, &line)?;
         self.wait_fetched(img, mark, Duration::from_secs(60)).await?;
         let shell = self.spec()?.prompts.shell.clone();
@@ -216,7 +216,7 @@ impl Run<'_> {
                 if written.is_some() {
                     let _ = c.expect(&[&shell], Instant::now() + Duration::from_secs(5), None).await;
                 }
-                self.at = Some(AtPrompt::Shell(Instant::now()));
+                self.rig.state.saw_shell();
                 Ok(())
             }
             Wait::Found(f) => Err(Stop::Error(format!(

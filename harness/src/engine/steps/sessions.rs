@@ -170,7 +170,7 @@ impl Run<'_> {
         }
         if console {
             self.console_of_bench()?;
-            let at_shell = matches!(self.at, Some(AtPrompt::Shell(_))) && self.remote_shell.is_none();
+            let at_shell = matches!(self.rig.state.prompt(), Some(AtPrompt::Shell(_))) && self.remote_shell.is_none();
             if !at_shell {
                 return Err(Stop::Error(
                     "the serial console is not at a shell: it cannot be held across the change (log in first)".into(),
@@ -179,7 +179,7 @@ impl Run<'_> {
             self.hold("the serial console".into(), None, prompt.clone(), started, &mut said)
                 .await?;
             // the probe used the prompt the engine knew it was at
-            self.at = None;
+            self.rig.state.lost();
         }
         if !not_shells.is_empty() {
             said.push(format!(

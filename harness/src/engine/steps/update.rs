@@ -13,7 +13,7 @@ use crate::bench::pki::CertVariant;
 use crate::config::scenario::UpdateOutcome;
 use crate::config::template::{Quote, Template};
 use crate::console::Wait;
-use crate::engine::{AtPrompt, Run, StepResult, Stop, console_lost};
+use crate::engine::{Run, StepResult, Stop, console_lost};
 use crate::power::Action;
 use crate::update::bench::{Image, UpdateBench};
 use crate::update::{Delivery, ImageName};
@@ -164,7 +164,7 @@ impl Run<'_> {
             (u.spec.version_command.clone(), u.spec.version_pattern.clone())
         };
         let shell = self.spec()?.prompts.shell.clone();
-        self.at = None;
+        self.rig.state.lost();
         self.send_line(&c, &cmd)?;
         match c
             .expect(&[&re], Instant::now() + Duration::from_secs(15), None)
@@ -181,7 +181,7 @@ impl Run<'_> {
                 // back at the prompt, so the next command starts clean (and, seen, the next
                 // "get to a shell" needs no wait)
                 if let Ok(Wait::Found(_)) = c.expect(&[&shell], Instant::now() + Duration::from_secs(5), None).await {
-                    self.at = Some(AtPrompt::Shell(Instant::now()));
+                    self.rig.state.saw_shell();
                 }
                 Ok(v.trim().to_string())
             }
@@ -203,7 +203,7 @@ impl Run<'_> {
     }
 
     pub(super) async fn cycle(&mut self, why: &str) -> Result<(), Stop> {
-        self.at = None;
+        self.rig.state.lost();
         self.rig
             .power(Action::Cycle)
             .await
@@ -218,7 +218,7 @@ impl Run<'_> {
                 "the device left its baseline version {baseline} (now: {now}) after an earlier image, and the profile declares no update.restore to put the baseline back; the remaining images cannot be tested"
             )));
         };
-        self.at = None;
+        self.rig.state.lost();
         let _ = self.rig.power(Action::Off).await;
         crate::process::run(&r.command, &self.rig.command_vars, &self.rig.command_cwd, r.timeout)
             .await
@@ -291,7 +291,7 @@ impl Run<'_> {
             Delivery::Console { command } => {
                 let c = self.console()?;
                 let line = render(command)?;
-                self.at = None;
+                self.rig.state.lost();
                 self.send_line(&c, &line)?;
                 Ok(format!("delivered via console: typed {line:?} at the shell"))
             }
@@ -537,13 +537,13 @@ impl Run<'_> {
                 ),
             }),
             UpdateOutcome::Rejected => {
-                self.rig.fresh = Some((
+                self.rig.state.fresh_since(
                     Instant::now(),
                     format!(
                         "the update_image step ({}) power-cycled the device and saw it working",
                         name.describe()
                     ),
-                ));
+                );
                 Ok(format!(
                     "refused {}: fetched in full, still running {before} after {:?} and a reboot, working; {evidence}",
                     name.describe(),
@@ -812,7 +812,7 @@ impl Run<'_> {
                     return Err(e);
                 }
             };
-            self.at = None;
+            self.rig.state.lost();
             let off = self.rig.power(Action::Off).await;
             self.updates()?.hold(None);
             off.map_err(|e| Stop::Error(format!("power off failed: {e}")))?;
