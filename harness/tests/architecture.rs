@@ -60,17 +60,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// File-level circles that exist today, each as its files in order (module paths): the
-/// restructure of issue 27 removes them one by one; a circle not listed here fails the test,
-/// and so does an entry that is no longer a circle (the list only shrinks).
-const KNOWN_FILE_CIRCLES: &[&[&str]] = &[&[
-    "engine",
-    "engine::evidence",
-    "engine::shell",
-    "engine::steps",
-    "engine::steps::remote",
-    "engine::steps::sessions",
-]];
+/// File-level circles that exist today, each as its files in order (module paths): none since
+/// the engine's was broken (issue 27); a circle not listed here fails the test, and so does an
+/// entry that is no longer a circle (the list only shrinks).
+const KNOWN_FILE_CIRCLES: &[&[&str]] = &[];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

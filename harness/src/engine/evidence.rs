@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::Rig;
+use super::rig::Rig;
 use crate::config::scenario::Scenario;
 use crate::report::events::ScenarioResult;
 

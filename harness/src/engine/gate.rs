@@ -1,8 +1,25 @@
 //! Whether a scenario can run on this device, decided before any step: the maker's ICS, the
 //! interfaces it needs, the maker's declarations.
 
-use super::{Applicability, NO_LINK, Rig};
+use super::rig::Rig;
 use crate::config::scenario::{Interface, Scenario};
+
+/// Whether a scenario can run on this device, decided before any step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applicability {
+    Run,
+    /// NOT APPLICABLE with the reason (the maker's ICS or declaration, an absent interface).
+    NotApplicable(String),
+    /// A minimum requirement needs what the device lacks: FAIL with the reason.
+    Fail {
+        check: Option<String>,
+        reason: String,
+    },
+}
+
+/// The link checks on a device whose network the bench cannot see (the rating then lists
+/// them as not run: `report::rating::NO_VIEW_OF_LINK` starts this text).
+pub(crate) const NO_LINK: &str = "the bench has no view of the device's network: the profile declares no namespace (network.namespace, for an emulated device) and the lab names no capture interface (bench.capture_interface, for a board)";
 
 /// Minimum requirement 2 (automatic security updates) needs an update mechanism: a
 /// device without one fails the update checks instead of skipping them.

@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use regex::bytes::Regex;
 
-use super::state::AtPrompt;
-use super::{Run, Stop, console_lost};
+use super::run::{Run, Stop, console_lost};
+use super::state::{AtPrompt, boot_prompt};
 use crate::config::common::Prompts;
-use crate::config::console::ConsoleSpec;
 use crate::config::credentials::Credentials;
 use crate::config::scenario::{ChangeOutcome, LoginOutcome};
 use crate::console::{Console, Wait};
@@ -59,27 +58,6 @@ fn dialog(p: &Prompts) -> Vec<(&Regex, Dialog)> {
         table.push((m, D::ChangeMessage));
     }
     table
-}
-
-/// Waits up to the boot time for the login or the shell prompt (waking a quiet console with
-/// Enter after the profile's `wake_after`): Some(Login | Shell) when one was seen (and
-/// consumed), None when neither came. Err: the console was lost.
-pub(super) async fn boot_prompt(c: &Console, spec: &ConsoleSpec) -> Result<Option<AtPrompt>, String> {
-    let nl = spec.newline.clone().into_bytes();
-    Ok(
-        match c
-            .expect(
-                &[&spec.prompts.login, &spec.prompts.shell],
-                Instant::now() + spec.boot_time,
-                Some((spec.wake_after, nl.as_slice())),
-            )
-            .await?
-        {
-            Wait::Found(f) if f.index == 1 => Some(AtPrompt::Shell(Instant::now())),
-            Wait::Found(_) => Some(AtPrompt::Login),
-            Wait::Timeout => None,
-        },
-    )
 }
 
 impl Run<'_> {

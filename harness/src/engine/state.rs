@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use crate::config::console::ConsoleSpec;
+use crate::console::{Console, Wait};
 use crate::power::Action;
 
 /// A prompt the device is known to be waiting at (already consumed from the console's buffer).
@@ -18,7 +20,7 @@ pub(super) enum AtPrompt {
 
 /// Where the board's console is.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Console {
+enum Place {
     /// Nothing known: a step did something whose end it did not see (a command, a reset, a
     /// remote session), or the run has just begun.
     Unknown,
@@ -32,7 +34,7 @@ enum Console {
 /// The one owner of the board's state.
 #[derive(Debug)]
 pub struct BoardState {
-    console: Console,
+    place: Place,
     /// The device was power-cycled and seen working at this instant, by this step (taken by
     /// the next step: only a `cycle_unless_fresh` power step right after it may use it).
     fresh: Option<(Instant, String)>,
@@ -44,7 +46,7 @@ pub struct BoardState {
 impl Default for BoardState {
     fn default() -> Self {
         Self {
-            console: Console::Unknown,
+            place: Place::Unknown,
             fresh: None,
             booted: None,
         }
@@ -54,9 +56,9 @@ impl Default for BoardState {
 impl BoardState {
     /// The prompt the device waits at, if the run knows one.
     pub(super) fn prompt(&self) -> Option<AtPrompt> {
-        match self.console {
-            Console::At(p) => Some(p),
-            Console::Unknown | Console::Off | Console::Booting => None,
+        match self.place {
+            Place::At(p) => Some(p),
+            Place::Unknown | Place::Off | Place::Booting => None,
         }
     }
 
@@ -64,13 +66,13 @@ impl BoardState {
     /// wait there.
     pub(super) fn take_prompt(&mut self) -> Option<AtPrompt> {
         let p = self.prompt();
-        self.console = Console::Unknown;
+        self.place = Place::Unknown;
         p
     }
 
     /// The device was seen waiting at this prompt (`None`: seen at none the run knows).
     pub(super) fn saw(&mut self, p: Option<AtPrompt>) {
-        self.console = p.map_or(Console::Unknown, Console::At);
+        self.place = p.map_or(Place::Unknown, Place::At);
     }
 
     /// The shell prompt was seen just now.
@@ -80,14 +82,14 @@ impl BoardState {
 
     /// A step did something after which the console's place is not known.
     pub(super) fn lost(&mut self) {
-        self.console = Console::Unknown;
+        self.place = Place::Unknown;
     }
 
     /// The supply was switched: whatever prompt the device was at, it is not there now.
     pub(super) fn switched(&mut self, action: Action) {
-        self.console = match action {
-            Action::Off => Console::Off,
-            Action::On | Action::Cycle => Console::Booting,
+        self.place = match action {
+            Action::Off => Place::Off,
+            Action::On | Action::Cycle => Place::Booting,
         };
     }
 
@@ -119,10 +121,31 @@ impl BoardState {
     /// A testcase begins or ends: only the shell prompt carries over to the next one (it is
     /// checked again there, against the console's quiet since).
     pub(super) fn between_testcases(&mut self) {
-        if !matches!(self.console, Console::At(AtPrompt::Shell(_))) {
-            self.console = Console::Unknown;
+        if !matches!(self.place, Place::At(AtPrompt::Shell(_))) {
+            self.place = Place::Unknown;
         }
     }
+}
+
+/// Waits up to the boot time for the login or the shell prompt (waking a quiet console with
+/// Enter after the profile's `wake_after`): Some(Login | Shell) when one was seen (and
+/// consumed), None when neither came. Err: the console was lost.
+pub(super) async fn boot_prompt(c: &Console, spec: &ConsoleSpec) -> Result<Option<AtPrompt>, String> {
+    let nl = spec.newline.clone().into_bytes();
+    Ok(
+        match c
+            .expect(
+                &[&spec.prompts.login, &spec.prompts.shell],
+                Instant::now() + spec.boot_time,
+                Some((spec.wake_after, nl.as_slice())),
+            )
+            .await?
+        {
+            Wait::Found(f) if f.index == 1 => Some(AtPrompt::Shell(Instant::now())),
+            Wait::Found(_) => Some(AtPrompt::Login),
+            Wait::Timeout => None,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -141,9 +164,9 @@ mod tests {
         assert!(matches!(s.prompt(), Some(AtPrompt::Shell(_))));
         s.switched(Action::Cycle);
         assert_eq!(s.prompt(), None);
-        assert_eq!(s.console, Console::Booting);
+        assert_eq!(s.place, Place::Booting);
         s.switched(Action::Off);
-        assert_eq!(s.console, Console::Off);
+        assert_eq!(s.place, Place::Off);
         s.saw(Some(AtPrompt::NewPassword));
         assert_eq!(s.take_prompt(), Some(AtPrompt::NewPassword));
         assert_eq!(s.prompt(), None, "a consumed prompt is gone");

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::scenario::LoginOutcome;
 use crate::console::Wait;
-use crate::engine::{AtPrompt, Run, StepResult, Stop, console_lost};
+use crate::engine::run::{Run, StepResult, Stop, console_lost};
+use crate::engine::state::AtPrompt;
 
 /// How much of what the device printed goes into a finding.
 const EXCERPT: usize = 300;

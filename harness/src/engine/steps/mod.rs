@@ -29,9 +29,6 @@ mod update;
 mod update_crypto;
 mod vulns;
 
-pub(super) use remote::AttemptRecord;
-pub(super) use sessions::{Held, SessionRecord};
-
 /// What every step family uses.
 mod prelude {
     pub(super) use std::time::{Duration, Instant};
@@ -45,12 +42,13 @@ mod prelude {
     pub(super) use crate::model::ListenerName;
     pub(super) use crate::power::Action;
 
-    pub(super) use super::super::{AtPrompt, Run, StepResult, Stop, console_lost, judge, no_bench, shown};
+    pub(super) use crate::engine::run::{Run, StepResult, Stop, console_lost, judge, no_bench, shown};
+    pub(super) use crate::engine::state::AtPrompt;
 }
 
 use crate::config::scenario::StepKind;
 
-use super::{Run, StepResult};
+use super::run::{Run, StepResult};
 
 impl Run<'_> {
     /// Runs one step: each kind is a unit in its family's file under `steps/`.

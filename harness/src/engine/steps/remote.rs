@@ -8,34 +8,17 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::config::credentials::Credentials;
 use crate::config::scenario::{RemoteExpect, Ruling, SweepState};
 use crate::config::template::{Quote, Template};
-use crate::engine::{Run, StepResult, Stop, judge};
+use crate::engine::records::AttemptRecord;
+use crate::engine::run::{Run, StepResult, Stop, judge};
 use crate::remote::{LoginAnswer, LoginDriver, Target, Tried};
 
 /// The first attempts of a burst that a rate limit may let through ("after the first ten").
 const FREE_ATTEMPTS: usize = 10;
 /// How often a sweep segment may be redone after a lockout before the sweep gives up.
 const MAX_REDO: u32 = 3;
-
-/// One remote login attempt, as evidence.
-#[derive(Debug, Clone, Serialize)]
-pub struct AttemptRecord {
-    /// Milliseconds since the testcase's first remote attempt.
-    pub t_ms: u128,
-    pub service: String,
-    pub user: String,
-    /// Which password: a named one (`{{factory.password}}`, `the current password`), a
-    /// list entry (`mirai #12`) or `wrong #n`. Never the password itself.
-    pub credential: String,
-    pub outcome: &'static str,
-    pub latency_ms: u128,
-    /// What the device answered (shortened; redacted when saved).
-    pub detail: String,
-}
 
 fn words(o: &LoginAnswer) -> String {
     match o {
@@ -213,7 +196,7 @@ impl Run<'_> {
         if let Some(old) = self.remote_shell.take() {
             old.console.close();
         }
-        self.remote_shell = Some(crate::engine::RemoteShell {
+        self.remote_shell = Some(crate::engine::run::RemoteShell {
             console,
             password_command: t.service.password_command.clone(),
             target: t.clone(),
@@ -222,7 +205,7 @@ impl Run<'_> {
         });
         self.rig
             .state
-            .saw(at_prompt.then(|| crate::engine::AtPrompt::Shell(Instant::now())));
+            .saw(at_prompt.then(|| crate::engine::state::AtPrompt::Shell(Instant::now())));
         Ok(format!(
             "a shell over {} as {user:?}; the password dialogs run there{}",
             t.describe(),
@@ -244,7 +227,7 @@ impl Run<'_> {
         let (console, at_prompt) = crate::remote::shell_console(&t, &user, password).await?;
         self.rig
             .state
-            .saw(at_prompt.then(|| crate::engine::AtPrompt::Shell(Instant::now())));
+            .saw(at_prompt.then(|| crate::engine::state::AtPrompt::Shell(Instant::now())));
         if let Some(r) = self.remote_shell.as_mut() {
             r.console.close();
             let text = r.console.with_transcript(|tr| tr.render_text(0, &self.rig.redactor));

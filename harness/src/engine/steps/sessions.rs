@@ -10,43 +10,10 @@
 //! is held open: after the change the broker must have dropped it, or drop it on its next
 //! publish — a PUBACK, or the message delivered, is a session that outlived the change.
 
-use serde::Serialize;
-
 use super::prelude::*;
 use crate::console::Console;
+use crate::engine::records::{Channel, Held, SessionRecord};
 use crate::remote::{ShellProbe, Target};
-
-/// A session held across a password change.
-pub(crate) struct Held {
-    /// `telnet (telnet over TLS on …)`, or `the serial console`.
-    pub(crate) what: String,
-    pub(crate) channel: Channel,
-    /// When it was opened (and shown to work).
-    pub(crate) opened: Instant,
-}
-
-/// What a held session is.
-pub(crate) enum Channel {
-    /// A shell: a remote session, or (None) the serial console's — the bench's own line,
-    /// not a session of ours; with the shell prompt, when the profile declares one.
-    Shell(Option<Console>, Option<regex::bytes::Regex>),
-    /// A web login's session: its service and the cookies the login set.
-    Web(Box<Target>, Vec<String>),
-    /// A connection to the device's own MQTT broker.
-    Mqtt(Box<crate::remote::mqtt::Held>),
-}
-
-/// One session's story, for `sessions.json`.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct SessionRecord {
-    session: String,
-    /// Milliseconds since the first session of the testcase was opened.
-    opened_ms: u128,
-    /// The command typed to tell a working shell, before and after the change.
-    probes: Vec<String>,
-    before_change: String,
-    after_change: Option<String>,
-}
 
 /// How long a shell has to answer the probe command.
 const ANSWER_WITHIN: Duration = Duration::from_secs(3);

@@ -2,7 +2,7 @@
 //! exempt) and ATK-01 (only declared services listen).
 
 use crate::config::template::Quote;
-use crate::engine::{Run, StepResult, Stop};
+use crate::engine::run::{Run, StepResult, Stop};
 use crate::gateway::flows::{self, Flow, Protocol, Side};
 use crate::gateway::scan::OpenPort;
 use std::collections::BTreeSet;

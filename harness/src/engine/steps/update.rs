@@ -13,7 +13,7 @@ use crate::bench::pki::CertVariant;
 use crate::config::scenario::UpdateOutcome;
 use crate::config::template::{Quote, Template};
 use crate::console::Wait;
-use crate::engine::{Run, StepResult, Stop, console_lost};
+use crate::engine::run::{Run, StepResult, Stop, console_lost};
 use crate::power::Action;
 use crate::update::bench::{Image, UpdateBench};
 use crate::update::{Delivery, ImageName};
