@@ -303,13 +303,134 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         Some((f, l)) => (f.to_path_buf(), l),
         None => (file.to_path_buf(), RawLab::default()),
     };
-    // the unit this run drives: its wiring over the lab's
+    let (raw_unit, vars, ov) = unit_and_vars(&lab_file, &lab, ov)?;
+    let ov = &ov;
+    let benches = Benches {
+        namespace: raw.network.as_ref().is_some_and(|n| n.namespace),
+        mqtt: raw.network.as_ref().is_some_and(|n| n.mqtt.is_some()),
+        update: raw.update.is_some(),
+    };
+    let rx = Resolver::new(file, lab_file, vars, benches);
+    let units = super::units::resolve(&rx, &lab.units, ov.skip_secrets);
+    let labgrid = lab
+        .labgrid
+        .as_ref()
+        .and_then(|l| labgrid(&rx, l, &lab, benches.namespace));
+    let unit = raw_unit.and_then(|r| units.iter().find(|u| u.name == r.name.value.trim()).cloned());
+    set_unit_vars(&rx, unit.as_ref());
+    let attribution = network::attribution(&rx, &raw, &lab);
+    // `{{device.address}}`: so a simulated device can be told where to connect from
+    if let Some(ip) = attribution.device {
+        rx.set_var("device.address", ip.to_string());
+    }
+    let power = power::power(&rx, &raw, &lab);
+    let factory_reset = power::factory_reset(&rx, &raw, &lab);
+    let setup = power::setup(&rx, &raw);
+    let console = raw.console.as_ref().and_then(|c| console::resolve(&rx, c, &lab, ov));
+    let factory = factory_login(&rx, &raw, unit.as_ref(), ov.skip_secrets);
+    let broker = network::broker(&rx, &raw);
+    let mqtt = network::mqtt(&rx, &raw, &lab, attribution);
+    let documents = documents::documents(&rx, &raw);
+    let signoffs = documents::signoffs(&rx, documents.as_ref());
+    let not_applicable = documents::not_applicable(&rx, &raw);
+    let update_bind = network::update_bind(&lab);
+    let update = update(&rx, &raw);
+    let debug = debug(&rx, &raw, &lab, ov);
+    let address = device_address(attribution.device, benches.namespace);
+    let services = services(&rx, &raw, address, console.as_ref());
+    let default_credentials = credentials::lab_defaults(&rx, &lab);
+    let other_unit_certificates = credentials::other_unit_certificates(&rx, &lab);
+    let http_answers =
+        rx.collect(|e| super::answers::resolve(file, raw.network.as_ref().map_or(&[][..], |n| &n.http_answers), e));
+    let plaintext_exempt = network::plaintext_exempt(&rx, &raw);
+    let link = network::link(&raw, &lab);
+    let dhcp = network::dhcp(&rx, &lab, attribution);
+    let dns_upstream = network::dns_upstream(&rx, &lab);
+    let personal_data = super::personal::resolve(&rx, &raw.personal_data, &raw.services);
+    let config_ops = super::config_ops::resolve(&rx, &raw.config_interfaces, &raw.services);
+    let secure_boot =
+        super::secure_boot::resolve(&rx, raw.secure_boot.as_ref(), raw.update.is_some(), raw.debug.is_some());
+    let (destinations, reading_grade, deletion, consent, policy_page) = privacy(&rx, &raw, &personal_data);
+    let (software, vuln_data, vuln_policy) = (
+        super::software::software(&rx, raw.software.as_ref(), raw.console.is_some()),
+        super::software::vuln_data(&rx, lab.vulnerability_data.as_ref()),
+        super::software::policy(lab.policy.as_ref()),
+    );
+    let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
+    let identity = identity(&rx, &raw, unit.as_ref());
+    super::version::check(&rx, &raw);
+    let notices = super::version::notices(&raw);
+    let (errs, vars, port_vars) = rx.finish();
+    if !errs.is_empty() {
+        return Err(InputErrors(errs));
+    }
+    Ok(Device {
+        profile_file: file.to_path_buf(),
+        notices,
+        identity,
+        console,
+        factory,
+        power,
+        factory_reset,
+        setup,
+        declarations: raw.declarations,
+        vars,
+        mqtt,
+        mqtt_tls: raw.network.as_ref().and_then(|n| n.mqtt.as_ref()?.tls.clone()),
+        broker,
+        documents: documents.unwrap_or_default(),
+        signoffs,
+        not_applicable,
+        ixit: raw.ixit.clone(),
+        update,
+        update_bind,
+        attribution,
+        debug,
+        services,
+        default_credentials,
+        other_unit_certificates,
+        port_vars,
+        link,
+        plaintext_exempt,
+        http_answers,
+        capture_limit,
+        firewall_drops: raw
+            .network
+            .as_ref()
+            .and_then(|n| Some(n.firewall_drops.as_ref()?.value.clone())),
+        dhcp,
+        dns_upstream,
+        personal_data,
+        config_ops,
+        secure_boot,
+        destinations,
+        reading_grade,
+        deletion,
+        consent,
+        policy_page,
+        software,
+        vuln_data,
+        vuln_policy,
+        units,
+        unit,
+        labgrid,
+    })
+}
+
+/// The unit this run drives (`--unit`: its wiring over the lab's), the lab's variables with
+/// the unit's over them (the model as a whole: every unit's names) and the command line's
+/// last, and the overrides with the unit's console port.
+fn unit_and_vars(
+    lab_file: &Path,
+    lab: &RawLab,
+    ov: &Overrides,
+) -> Result<(Option<super::units::RawUnit>, BTreeMap<String, String>, Overrides), InputErrors> {
     let raw_unit = match &ov.unit {
         Some(n) => match lab.units.iter().find(|u| u.name.value == *n) {
             Some(u) => Some(u.clone()),
             None => {
                 return Err(InputError::new(
-                    &lab_file,
+                    lab_file,
                     None,
                     "--unit",
                     format!("the lab file declares no unit named {n:?}"),
@@ -334,51 +455,113 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
         }
     }
     vars.extend(ov.vars.clone());
-    let unit_ov;
+    // the unit's console port, unless the command line names one
     let ov = match raw_unit.as_ref().and_then(|u| u.port.clone()) {
-        Some(port) if ov.port.is_none() => {
-            unit_ov = Overrides {
-                port: Some(port),
-                ..ov.clone()
-            };
-            &unit_ov
-        }
-        _ => ov,
+        Some(port) if ov.port.is_none() => Overrides {
+            port: Some(port),
+            ..ov.clone()
+        },
+        _ => ov.clone(),
     };
-    let benches = Benches {
-        namespace: raw.network.as_ref().is_some_and(|n| n.namespace),
-        mqtt: raw.network.as_ref().is_some_and(|n| n.mqtt.is_some()),
-        update: raw.update.is_some(),
+    Ok((raw_unit, vars, ov))
+}
+
+/// What the privacy section yields, in the order its errors are reported: the declared
+/// destinations, the policy's reading grade, deletion, consent and the served policy page.
+#[allow(clippy::type_complexity)]
+fn privacy(
+    rx: &Resolver,
+    raw: &RawProfile,
+    personal: &[crate::model::personal::PersonalData],
+) -> (
+    Option<Vec<crate::model::privacy::Destination>>,
+    u8,
+    Option<crate::model::privacy::Deletion>,
+    Option<crate::model::privacy::Consent>,
+    Option<crate::model::privacy::PolicyPage>,
+) {
+    let p = raw.privacy.as_ref();
+    (
+        p.map(|p| super::privacy::resolve(rx, Some(p), personal)),
+        super::privacy::reading_grade(rx, p),
+        super::privacy::deletion(rx, p),
+        super::privacy::consent(rx, p),
+        super::privacy::policy_page(rx, p, &raw.services),
+    )
+}
+
+/// The update section.
+fn update(rx: &Resolver, raw: &RawProfile) -> Option<super::update::UpdateSpec> {
+    let template = |f: &Path, field: &str, src: &Loc<String>| rx.template(f, field, src);
+    let u = raw.update.as_ref()?;
+    rx.collect(|e| super::update::resolve(rx.file, u, rx.base, &template, e))
+}
+
+/// The network services, reached at `address`, with the console's prompts for those that
+/// offer a shell.
+fn services(
+    rx: &Resolver,
+    raw: &RawProfile,
+    address: super::services::DeviceAddress,
+    console: Option<&ConsoleSpec>,
+) -> Vec<super::services::Service> {
+    let template = |f: &Path, field: &str, src: &Loc<String>| rx.template(f, field, src);
+    let prompts = console.map(|c| &c.prompts);
+    rx.collect(|e| super::services::resolve(rx.file, &raw.services, address, prompts, &template, e))
+}
+
+/// The debug section, with the lab's probe and what it flashes before a run.
+fn debug(rx: &Resolver, raw: &RawProfile, lab: &RawLab, ov: &Overrides) -> Option<super::debug::DebugSpec> {
+    let d = raw.debug.as_ref()?;
+    let at_lab = super::debug::LabDebug {
+        probe: lab.debug_probe.as_ref(),
+        flash_before_run: lab.flash_before_run.as_ref(),
     };
-    let rx = Resolver::new(file, lab_file, vars, benches);
-    let units = super::units::resolve(&rx, &lab.units, ov.skip_secrets);
-    let namespace = raw.network.as_ref().is_some_and(|n| n.namespace);
-    let labgrid = lab.labgrid.as_ref().and_then(|l| labgrid(&rx, l, &lab, namespace));
-    let unit = raw_unit.and_then(|r| units.iter().find(|u| u.name == r.name.value.trim()).cloned());
-    rx.set_var("unit.name", unit.as_ref().map(|u| u.name.clone()).unwrap_or_default());
-    rx.set_var(
-        "unit.serial",
-        unit.as_ref().and_then(|u| u.serial.clone()).unwrap_or_default(),
-    );
+    super::debug::resolve(rx, d, at_lab, ov.known_chip)
+}
+
+/// Where the device's services are reached: its declared address, else its namespace.
+fn device_address(declared: Option<std::net::IpAddr>, namespace: bool) -> super::services::DeviceAddress {
+    use super::services::DeviceAddress;
+    match declared {
+        Some(ip) => DeviceAddress::Declared(ip),
+        None if namespace => DeviceAddress::Namespace,
+        None => DeviceAddress::Unknown,
+    }
+}
+
+/// The item's identity: the unit's serial over the profile's, the firmware file found
+/// beside the profile.
+fn identity(rx: &Resolver, raw: &RawProfile, unit: Option<&crate::model::unit::Unit>) -> DeviceIdentity {
+    let mut identity = raw.identity.clone();
+    if let Some(s) = unit.and_then(|u| u.serial.clone()) {
+        identity.serial = Some(s);
+    }
+    identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));
+    identity
+}
+
+/// `{{unit.name}}`, `{{unit.serial}}`, `{{unit.mac}}`: empty when no unit is named.
+fn set_unit_vars(rx: &Resolver, unit: Option<&crate::model::unit::Unit>) {
+    rx.set_var("unit.name", unit.map(|u| u.name.clone()).unwrap_or_default());
+    rx.set_var("unit.serial", unit.and_then(|u| u.serial.clone()).unwrap_or_default());
     rx.set_var(
         "unit.mac",
-        unit.as_ref()
-            .and_then(|u| u.mac.as_ref())
+        unit.and_then(|u| u.mac.as_ref())
             .map(crate::model::unit::format_mac)
             .unwrap_or_default(),
     );
-    let attribution = network::attribution(&rx, &raw, &lab);
-    // `{{device.address}}`: so a simulated device can be told where to connect from
-    if let Some(ip) = attribution.device {
-        rx.set_var("device.address", ip.to_string());
-    }
-    let power = power::power(&rx, &raw, &lab);
-    let factory_reset = power::factory_reset(&rx, &raw, &lab);
-    let setup = power::setup(&rx, &raw);
-    let console = raw.console.as_ref().and_then(|c| console::resolve(&rx, c, &lab, ov));
-    let mut factory = credentials::factory(&rx, &raw, ov.skip_secrets);
-    // a unit's label password is its factory password
-    if let Some(p) = unit.as_ref().and_then(|u| u.password.clone()) {
+}
+
+/// The factory login; a unit's label password is its factory password.
+fn factory_login(
+    rx: &Resolver,
+    raw: &RawProfile,
+    unit: Option<&crate::model::unit::Unit>,
+    skip: bool,
+) -> Option<Credentials> {
+    let mut factory = credentials::factory(rx, raw, skip);
+    if let Some(p) = unit.and_then(|u| u.password.clone()) {
         match &mut factory {
             Some(f) => f.password = p,
             None if raw.credentials.is_none() => rx.error(
@@ -393,123 +576,5 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
             None => {}
         }
     }
-    let broker = network::broker(&rx, &raw);
-    let mqtt = network::mqtt(&rx, &raw, &lab, attribution);
-    let documents = documents::documents(&rx, &raw);
-    let signoffs = documents::signoffs(&rx, documents.as_ref());
-    let not_applicable = documents::not_applicable(&rx, &raw);
-    let update_bind = network::update_bind(&lab);
-    let template = |f: &Path, field: &str, src: &Loc<String>| rx.template(f, field, src);
-    let update = raw
-        .update
-        .as_ref()
-        .and_then(|u| rx.collect(|e| super::update::resolve(file, u, rx.base, &template, e)));
-    let debug = raw.debug.as_ref().and_then(|d| {
-        let at_lab = super::debug::LabDebug {
-            probe: lab.debug_probe.as_ref(),
-            flash_before_run: lab.flash_before_run.as_ref(),
-        };
-        super::debug::resolve(&rx, d, at_lab, ov.known_chip)
-    });
-    let services = {
-        use super::services::DeviceAddress;
-        let address = match attribution.device {
-            Some(ip) => DeviceAddress::Declared(ip),
-            None if benches.namespace => DeviceAddress::Namespace,
-            None => DeviceAddress::Unknown,
-        };
-        let prompts = console.as_ref().map(|c| &c.prompts);
-        rx.collect(|e| super::services::resolve(file, &raw.services, address, prompts, &template, e))
-    };
-    let default_credentials = credentials::lab_defaults(&rx, &lab);
-    let other_unit_certificates = credentials::other_unit_certificates(&rx, &lab);
-    let http_answers =
-        rx.collect(|e| super::answers::resolve(file, raw.network.as_ref().map_or(&[][..], |n| &n.http_answers), e));
-    let plaintext_exempt = network::plaintext_exempt(&rx, &raw);
-    let link = network::link(&raw, &lab);
-    let dhcp = network::dhcp(&rx, &lab, attribution);
-    let dns_upstream = network::dns_upstream(&rx, &lab);
-    let personal_data = super::personal::resolve(&rx, &raw.personal_data, &raw.services);
-    let config_ops = super::config_ops::resolve(&rx, &raw.config_interfaces, &raw.services);
-    let secure_boot =
-        super::secure_boot::resolve(&rx, raw.secure_boot.as_ref(), raw.update.is_some(), raw.debug.is_some());
-    let destinations = raw
-        .privacy
-        .as_ref()
-        .map(|p| super::privacy::resolve(&rx, Some(p), &personal_data));
-    let reading_grade = super::privacy::reading_grade(&rx, raw.privacy.as_ref());
-    let deletion = super::privacy::deletion(&rx, raw.privacy.as_ref());
-    let consent = super::privacy::consent(&rx, raw.privacy.as_ref());
-    let policy_page = super::privacy::policy_page(&rx, raw.privacy.as_ref(), &raw.services);
-    let software = super::software::software(&rx, raw.software.as_ref(), raw.console.is_some());
-    let vuln_data = super::software::vuln_data(&rx, lab.vulnerability_data.as_ref());
-    let vuln_policy = super::software::policy(lab.policy.as_ref());
-    let capture_limit = raw.network.as_ref().and_then(|n| n.capture_mib).unwrap_or(256).max(1) << 20;
-    let mut identity = raw.identity.clone();
-    if let Some(s) = unit.as_ref().and_then(|u| u.serial.clone()) {
-        identity.serial = Some(s);
-    }
-    identity.firmware_file = identity.firmware_file.as_ref().map(|p| rx.in_profile(p));
-    super::version::check(&rx, &raw);
-    let notices = super::version::notices(&raw);
-    let (errs, vars, port_vars) = rx.finish();
-    if !errs.is_empty() {
-        return Err(InputErrors(errs));
-    }
-    Ok(Device {
-        profile_file: file.to_path_buf(),
-        notices,
-        identity,
-        console,
-        factory,
-        power,
-        factory_reset,
-        setup,
-        declarations: raw.declarations,
-        vars,
-        mqtt,
-        mqtt_tls: raw
-            .network
-            .as_ref()
-            .and_then(|n| n.mqtt.as_ref())
-            .and_then(|m| m.tls.clone()),
-        broker,
-        documents: documents.unwrap_or_default(),
-        signoffs,
-        not_applicable,
-        ixit: raw.ixit.clone(),
-        update,
-        update_bind,
-        attribution,
-        debug,
-        services,
-        default_credentials,
-        other_unit_certificates,
-        port_vars,
-        link,
-        plaintext_exempt,
-        http_answers,
-        capture_limit,
-        firewall_drops: raw
-            .network
-            .as_ref()
-            .and_then(|n| n.firewall_drops.as_ref())
-            .map(|r| r.value.clone()),
-        dhcp,
-        dns_upstream,
-        personal_data,
-        config_ops,
-        secure_boot,
-        destinations,
-        reading_grade,
-        deletion,
-        consent,
-        policy_page,
-        software,
-        vuln_data,
-        vuln_policy,
-        units,
-        unit,
-        labgrid,
-    })
+    factory
 }
