@@ -417,14 +417,13 @@ fn resolve(file: &Path, raw: RawProfile, lab: Option<(&Path, RawLab)>, ov: &Over
     })
 }
 
+/// The unit a run drives, the variables its commands see, the overrides with its port.
+type UnitWiring = (Option<super::units::RawUnit>, BTreeMap<String, String>, Overrides);
+
 /// The unit this run drives (`--unit`: its wiring over the lab's), the lab's variables with
 /// the unit's over them (the model as a whole: every unit's names) and the command line's
 /// last, and the overrides with the unit's console port.
-fn unit_and_vars(
-    lab_file: &Path,
-    lab: &RawLab,
-    ov: &Overrides,
-) -> Result<(Option<super::units::RawUnit>, BTreeMap<String, String>, Overrides), InputErrors> {
+fn unit_and_vars(lab_file: &Path, lab: &RawLab, ov: &Overrides) -> Result<UnitWiring, InputErrors> {
     let raw_unit = match &ov.unit {
         Some(n) => match lab.units.iter().find(|u| u.name.value == *n) {
             Some(u) => Some(u.clone()),
@@ -466,20 +465,17 @@ fn unit_and_vars(
     Ok((raw_unit, vars, ov))
 }
 
-/// What the privacy section yields, in the order its errors are reported: the declared
-/// destinations, the policy's reading grade, deletion, consent and the served policy page.
-#[allow(clippy::type_complexity)]
-fn privacy(
-    rx: &Resolver,
-    raw: &RawProfile,
-    personal: &[crate::model::personal::PersonalData],
-) -> (
+type PrivacyParts = (
     Option<Vec<crate::model::privacy::Destination>>,
     u8,
     Option<crate::model::privacy::Deletion>,
     Option<crate::model::privacy::Consent>,
     Option<crate::model::privacy::PolicyPage>,
-) {
+);
+
+/// What the privacy section yields, in the order its errors are reported: the declared
+/// destinations, the policy's reading grade, deletion, consent and the served policy page.
+fn privacy(rx: &Resolver, raw: &RawProfile, personal: &[crate::model::personal::PersonalData]) -> PrivacyParts {
     let p = raw.privacy.as_ref();
     (
         p.map(|p| super::privacy::resolve(rx, Some(p), personal)),
