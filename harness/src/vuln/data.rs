@@ -285,52 +285,7 @@ impl Data {
 
     /// An NVD CVE JSON 2.0 feed.
     pub fn load_nvd(&mut self, label: &str, text: &str) -> Result<(), String> {
-        #[derive(Deserialize)]
-        struct Feed {
-            format: String,
-            timestamp: String,
-            vulnerabilities: Vec<Item>,
-        }
-        #[derive(Deserialize)]
-        struct Item {
-            cve: Cve,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Cve {
-            id: String,
-            #[serde(default)]
-            published: Option<String>,
-            #[serde(default)]
-            vuln_status: Option<String>,
-            #[serde(default)]
-            metrics: Option<serde_json::Value>,
-            #[serde(default)]
-            configurations: Vec<Config>,
-        }
-        #[derive(Deserialize)]
-        struct Config {
-            nodes: Vec<Node>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Node {
-            #[serde(default)]
-            negate: bool,
-            #[serde(default)]
-            cpe_match: Vec<CpeMatch>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct CpeMatch {
-            vulnerable: bool,
-            criteria: String,
-            version_start_including: Option<String>,
-            version_start_excluding: Option<String>,
-            version_end_including: Option<String>,
-            version_end_excluding: Option<String>,
-        }
-        let f: Feed = serde_json::from_str(text).map_err(|e| err(label, &e, "an NVD CVE JSON 2.0 feed"))?;
+        let f: nvd::Feed = serde_json::from_str(text).map_err(|e| err(label, &e, "an NVD CVE JSON 2.0 feed"))?;
         if f.format != "NVD_CVE" {
             return Err(format!("{label}: format {:?} is not NVD_CVE", f.format));
         }
@@ -341,60 +296,15 @@ impl Data {
                 *self.skipped.entry("rejected".into()).or_default() += 1;
                 continue;
             }
-            let mut affected: Vec<Affected> = Vec::new();
-            for m in c
+            let affected: Vec<Affected> = c
                 .configurations
                 .iter()
                 .flat_map(|x| &x.nodes)
                 .filter(|n| !n.negate)
                 .flat_map(|n| &n.cpe_match)
-            {
-                if !m.vulnerable {
-                    continue;
-                }
-                let parts: Vec<&str> = m.criteria.split(':').collect();
-                let (Some(vendor), Some(product), Some(version)) = (parts.get(3), parts.get(4), parts.get(5)) else {
-                    continue;
-                };
-                let name = format!("{vendor}:{product}");
-                let mut a = Affected {
-                    ecosystem: None,
-                    name,
-                    ..Affected::default()
-                };
-                if *version != "*" && *version != "-" {
-                    let update = parts.get(6).filter(|u| **u != "*" && **u != "-").copied().unwrap_or("");
-                    a.versions.push(format!("{version}{update}"));
-                } else {
-                    let start = m.version_start_including.clone().or(m.version_start_excluding.clone());
-                    let (fixed, last) = (m.version_end_excluding.clone(), m.version_end_including.clone());
-                    if start.is_none() && fixed.is_none() && last.is_none() {
-                        // every version: an NVD record that names no bound
-                        a.ranges.push(Range {
-                            introduced: Some("0".into()),
-                            ..Range::default()
-                        });
-                    } else {
-                        a.ranges.push(Range {
-                            introduced_excluding: m.version_start_excluding.is_some(),
-                            introduced: start.or(Some("0".into())),
-                            fixed,
-                            last_affected: last,
-                        });
-                    }
-                }
-                affected.push(a);
-            }
-            let severity = c.metrics.as_ref().and_then(|m| {
-                ["cvssMetricV31", "cvssMetricV30", "cvssMetricV2"].iter().find_map(|k| {
-                    let d = m.get(*k)?.get(0)?.get("cvssData")?;
-                    Some(format!(
-                        "{} {}",
-                        d.get("baseScore")?,
-                        d.get("vectorString").and_then(|v| v.as_str()).unwrap_or("")
-                    ))
-                })
-            });
+                .filter_map(nvd_affected)
+                .collect();
+            let severity = c.metrics.as_ref().and_then(nvd_severity);
             self.vulns.push(Vuln {
                 id: c.id,
                 aliases: Vec::new(),
@@ -456,6 +366,109 @@ impl Data {
             by_package,
             by_id,
         }
+    }
+}
+
+/// What one vulnerable CPE match of an NVD record affects: a version, or a range (no bound
+/// named: every version).
+fn nvd_affected(m: &nvd::CpeMatch) -> Option<Affected> {
+    if !m.vulnerable {
+        return None;
+    }
+    let parts: Vec<&str> = m.criteria.split(':').collect();
+    let (Some(vendor), Some(product), Some(version)) = (parts.get(3), parts.get(4), parts.get(5)) else {
+        return None;
+    };
+    let name = format!("{vendor}:{product}");
+    let mut a = Affected {
+        ecosystem: None,
+        name,
+        ..Affected::default()
+    };
+    if *version != "*" && *version != "-" {
+        let update = parts.get(6).filter(|u| **u != "*" && **u != "-").copied().unwrap_or("");
+        a.versions.push(format!("{version}{update}"));
+    } else {
+        let start = m.version_start_including.clone().or(m.version_start_excluding.clone());
+        let (fixed, last) = (m.version_end_excluding.clone(), m.version_end_including.clone());
+        if start.is_none() && fixed.is_none() && last.is_none() {
+            // every version: an NVD record that names no bound
+            a.ranges.push(Range {
+                introduced: Some("0".into()),
+                ..Range::default()
+            });
+        } else {
+            a.ranges.push(Range {
+                introduced_excluding: m.version_start_excluding.is_some(),
+                introduced: start.or(Some("0".into())),
+                fixed,
+                last_affected: last,
+            });
+        }
+    }
+    Some(a)
+}
+
+/// An NVD record's CVSS base score and vector, the newest CVSS version first.
+fn nvd_severity(m: &serde_json::Value) -> Option<String> {
+    ["cvssMetricV31", "cvssMetricV30", "cvssMetricV2"].iter().find_map(|k| {
+        let d = m.get(*k)?.get(0)?.get("cvssData")?;
+        Some(format!(
+            "{} {}",
+            d.get("baseScore")?,
+            d.get("vectorString").and_then(|v| v.as_str()).unwrap_or("")
+        ))
+    })
+}
+
+/// The parts of an NVD CVE JSON 2.0 feed certbench reads.
+mod nvd {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub(super) struct Feed {
+        pub(super) format: String,
+        pub(super) timestamp: String,
+        pub(super) vulnerabilities: Vec<Item>,
+    }
+    #[derive(Deserialize)]
+    pub(super) struct Item {
+        pub(super) cve: Cve,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Cve {
+        pub(super) id: String,
+        #[serde(default)]
+        pub(super) published: Option<String>,
+        #[serde(default)]
+        pub(super) vuln_status: Option<String>,
+        #[serde(default)]
+        pub(super) metrics: Option<serde_json::Value>,
+        #[serde(default)]
+        pub(super) configurations: Vec<Config>,
+    }
+    #[derive(Deserialize)]
+    pub(super) struct Config {
+        pub(super) nodes: Vec<Node>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Node {
+        #[serde(default)]
+        pub(super) negate: bool,
+        #[serde(default)]
+        pub(super) cpe_match: Vec<CpeMatch>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct CpeMatch {
+        pub(super) vulnerable: bool,
+        pub(super) criteria: String,
+        pub(super) version_start_including: Option<String>,
+        pub(super) version_start_excluding: Option<String>,
+        pub(super) version_end_including: Option<String>,
+        pub(super) version_end_excluding: Option<String>,
     }
 }
 
