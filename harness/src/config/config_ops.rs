@@ -100,35 +100,7 @@ pub fn resolve_request(
 ) -> Option<Request> {
     let svc = services.iter().find(|s| s.name.value == service.value);
     let mqtt = svc.is_some_and(|s| s.kind == ServiceKind::Mqtt);
-    let mut ok = true;
-    match svc.map(|s| s.kind) {
-        Some(ServiceKind::HttpForm | ServiceKind::HttpBasic | ServiceKind::Mqtt) => {}
-        Some(k) => {
-            ok = false;
-            rx.error(InputError::new(
-                rx.file,
-                Some(service.pos),
-                format!("{f}.service"),
-                format!(
-                    "{:?} is a {} service: {what} go to an http_form or http_basic login, or an mqtt broker",
-                    service.value,
-                    k.name()
-                ),
-            ))
-        }
-        None => {
-            ok = false;
-            rx.error(
-                InputError::new(
-                    rx.file,
-                    Some(service.pos),
-                    format!("{f}.service"),
-                    format!("no service named {:?} is declared", service.value),
-                )
-                .with_hint("name one of the profile's `services`"),
-            )
-        }
-    }
+    let mut ok = service_takes_requests(rx, f, service, svc, what);
     let method = req.method.as_ref().map_or("POST".to_string(), |m| m.value.clone());
     if !method.chars().all(|c| c.is_ascii_uppercase()) || method.is_empty() {
         ok = false;
@@ -214,4 +186,39 @@ pub fn resolve_request(
             .clone()
             .unwrap_or_else(|| "application/x-www-form-urlencoded".into()),
     })
+}
+
+/// Whether the named service is declared and takes such requests (an http_form or
+/// http_basic login, an mqtt broker); says why not.
+fn service_takes_requests(rx: &Resolver, f: &str, service: &Loc<String>, svc: Option<&RawService>, what: &str) -> bool {
+    let mut ok = true;
+    match svc.map(|s| s.kind) {
+        Some(ServiceKind::HttpForm | ServiceKind::HttpBasic | ServiceKind::Mqtt) => {}
+        Some(k) => {
+            ok = false;
+            rx.error(InputError::new(
+                rx.file,
+                Some(service.pos),
+                format!("{f}.service"),
+                format!(
+                    "{:?} is a {} service: {what} go to an http_form or http_basic login, or an mqtt broker",
+                    service.value,
+                    k.name()
+                ),
+            ))
+        }
+        None => {
+            ok = false;
+            rx.error(
+                InputError::new(
+                    rx.file,
+                    Some(service.pos),
+                    format!("{f}.service"),
+                    format!("no service named {:?} is declared", service.value),
+                )
+                .with_hint("name one of the profile's `services`"),
+            )
+        }
+    }
+    ok
 }
