@@ -110,21 +110,7 @@ pub fn rate(results: &[ScenarioResult], ics: &BTreeMap<String, String>) -> Vec<R
                     .collect()
             };
             let mut failed = with(Verdict::Fail);
-            // a check of this requirement failed by a scenario mapped elsewhere (a part of
-            // one that decides several checks: canaries' PWD-10 fails requirement 3 too)
-            for r in results.iter().filter(|r| !mine.iter().any(|m| std::ptr::eq(*m, *r))) {
-                if r.verdict == Verdict::Fail
-                    && r.parts.is_empty()
-                    && let Some(c) = r.check.as_ref().filter(|c| req.checks.contains(c))
-                {
-                    failed.push(format!("{} ({c})", r.id));
-                }
-                for part in r.parts.iter().filter(|p| p.verdict == Verdict::Fail) {
-                    if let Some(c) = part.check.as_ref().filter(|c| req.checks.contains(c)) {
-                        failed.push(format!("{}.{} ({c})", r.id, part.name));
-                    }
-                }
-            }
+            failed.extend(failed_elsewhere(results, &mine, &req.checks));
             let inconclusive = with(Verdict::Error);
             let review = !with(Verdict::Review).is_empty();
             let total = req.provisions.len();
@@ -140,25 +126,7 @@ pub fn rate(results: &[ScenarioResult], ics: &BTreeMap<String, String>) -> Vec<R
             } else {
                 Rating::Pass
             };
-            let mut parts = vec![format!("{tested} of {total} provisions tested")];
-            if !not_tested.is_empty() {
-                parts.push(format!("not tested: {}", not_tested.join(", ")));
-            }
-            if !na.is_empty() {
-                parts.push(format!(
-                    "declared not applicable by the maker: {}",
-                    na.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(", ")
-                ));
-            }
-            if !checks_not_run.is_empty() {
-                parts.push(format!("checks not run: {}", checks_not_run.join(", ")));
-            }
-            if !inconclusive.is_empty() {
-                parts.push(format!("inconclusive: {}", inconclusive.join(", ")));
-            }
-            if !failed.is_empty() {
-                parts.push(format!("failed: {}", failed.join(", ")));
-            }
+            let detail = detail(tested, total, &not_tested, &na, &checks_not_run, &inconclusive, &failed);
             RequirementRating {
                 requirement: req.number,
                 title: req.title.clone(),
@@ -171,10 +139,65 @@ pub fn rate(results: &[ScenarioResult], ics: &BTreeMap<String, String>) -> Vec<R
                 inconclusive,
                 failed,
                 checks: mine.iter().map(|r| format!("{} {}", r.id, r.verdict)).collect(),
-                detail: parts.join("; "),
+                detail,
             }
         })
         .collect()
+}
+
+/// Testcases mapped to other requirements that failed one of this requirement's checks (a
+/// part of one that decides several checks: canaries' PWD-10 fails requirement 3 too).
+fn failed_elsewhere(results: &[ScenarioResult], mine: &[&ScenarioResult], checks: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    // a check of this requirement failed by a scenario mapped elsewhere (a part of
+    // one that decides several checks: canaries' PWD-10 fails requirement 3 too)
+    for r in results.iter().filter(|r| !mine.iter().any(|m| std::ptr::eq(*m, *r))) {
+        if r.verdict == Verdict::Fail
+            && r.parts.is_empty()
+            && let Some(c) = r.check.as_ref().filter(|c| checks.contains(c))
+        {
+            out.push(format!("{} ({c})", r.id));
+        }
+        for part in r.parts.iter().filter(|p| p.verdict == Verdict::Fail) {
+            if let Some(c) = part.check.as_ref().filter(|c| checks.contains(c)) {
+                out.push(format!("{}.{} ({c})", r.id, part.name));
+            }
+        }
+    }
+    out
+}
+
+/// The rating's one-line account: what was tested, and what was not, declared, inconclusive
+/// or failed.
+fn detail(
+    tested: usize,
+    total: usize,
+    not_tested: &[String],
+    na: &[(String, String)],
+    checks_not_run: &[String],
+    inconclusive: &[String],
+    failed: &[String],
+) -> String {
+    let mut parts = vec![format!("{tested} of {total} provisions tested")];
+    if !not_tested.is_empty() {
+        parts.push(format!("not tested: {}", not_tested.join(", ")));
+    }
+    if !na.is_empty() {
+        parts.push(format!(
+            "declared not applicable by the maker: {}",
+            na.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !checks_not_run.is_empty() {
+        parts.push(format!("checks not run: {}", checks_not_run.join(", ")));
+    }
+    if !inconclusive.is_empty() {
+        parts.push(format!("inconclusive: {}", inconclusive.join(", ")));
+    }
+    if !failed.is_empty() {
+        parts.push(format!("failed: {}", failed.join(", ")));
+    }
+    parts.join("; ")
 }
 
 #[cfg(test)]
