@@ -35,41 +35,7 @@ pub async fn run_lab(base: RunOptions, lab: LabOptions) -> Result<u8, InputError
     let scenarios = select_scenarios(load_scenarios(&base.scenarios)?, &base.only)?;
     let key = sign_key(&base)?;
     // every board's files are checked before anything runs
-    let mut errs = Vec::new();
-    let mut work = Vec::new();
-    for b in &selected {
-        let mut vars = base.overrides.vars.clone();
-        vars.extend(b.vars.clone());
-        let ov = Overrides {
-            port: b.port.clone().or(base.overrides.port.clone()),
-            baud: base.overrides.baud,
-            vars,
-            skip_secrets: false,
-            check_files: false,
-            known_chip: base.overrides.known_chip,
-            unit: b.unit.clone().or(base.overrides.unit.clone()),
-        };
-        match device::load(&b.profile, b.lab.as_deref(), &ov) {
-            // a board is one unit: a lab that lists units must say which
-            Ok(d) if ov.unit.is_none() && !d.units.is_empty() => errs.push(
-                InputError::new(
-                    &lab.inventory,
-                    None,
-                    format!("boards[{}].unit", b.name),
-                    format!(
-                        "the board's lab file lists units ({}): name the one this board is",
-                        d.units.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                )
-                .with_hint("a model's units run together with `certbench run --lab LAB` (no inventory)"),
-            ),
-            Ok(d) => work.push((*b, d, ov)),
-            Err(e) => errs.extend(e.0),
-        }
-    }
-    if !errs.is_empty() {
-        return Err(InputErrors(errs));
-    }
+    let work = load_boards(&base, &lab, &selected)?;
     let names: Vec<&str> = selected.iter().map(|b| b.name.as_str()).collect();
     let ids: Vec<&str> = scenarios.iter().map(|s| s.id.as_str()).collect();
     let shard = lab.shard.unwrap_or(crate::lab::Shard { index: 1, count: 1 });
@@ -131,6 +97,57 @@ pub async fn run_lab(base: RunOptions, lab: LabOptions) -> Result<u8, InputError
             }
         }
     }
+    Ok(summary(codes, &run_id, shard, &out_root))
+}
+
+/// Each selected board's profile and lab, loaded with its port, unit and variables over the
+/// command line's; every board's errors are reported together.
+fn load_boards<'a>(
+    base: &RunOptions,
+    lab: &LabOptions,
+    selected: &[&'a crate::lab::Board],
+) -> Result<Vec<(&'a crate::lab::Board, device::Device, Overrides)>, InputErrors> {
+    let mut errs = Vec::new();
+    let mut work = Vec::new();
+    for b in selected {
+        let mut vars = base.overrides.vars.clone();
+        vars.extend(b.vars.clone());
+        let ov = Overrides {
+            port: b.port.clone().or(base.overrides.port.clone()),
+            baud: base.overrides.baud,
+            vars,
+            skip_secrets: false,
+            check_files: false,
+            known_chip: base.overrides.known_chip,
+            unit: b.unit.clone().or(base.overrides.unit.clone()),
+        };
+        match device::load(&b.profile, b.lab.as_deref(), &ov) {
+            // a board is one unit: a lab that lists units must say which
+            Ok(d) if ov.unit.is_none() && !d.units.is_empty() => errs.push(
+                InputError::new(
+                    &lab.inventory,
+                    None,
+                    format!("boards[{}].unit", b.name),
+                    format!(
+                        "the board's lab file lists units ({}): name the one this board is",
+                        d.units.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .with_hint("a model's units run together with `certbench run --lab LAB` (no inventory)"),
+            ),
+            Ok(d) => work.push((*b, d, ov)),
+            Err(e) => errs.extend(e.0),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(InputErrors(errs));
+    }
+    Ok(work)
+}
+
+/// Prints each board's outcome; the run's exit code: a device failure over a harness error
+/// over success.
+fn summary(mut codes: Vec<(String, u8)>, run_id: &str, shard: crate::lab::Shard, out_root: &std::path::Path) -> u8 {
     codes.sort();
     println!(
         "\nlab run {run_id}: {} board(s), shard {}/{}",
@@ -147,11 +164,11 @@ pub async fn run_lab(base: RunOptions, lab: LabOptions) -> Result<u8, InputError
         println!("  {name}: {what} (results {})", out_root.join(name).display());
     }
     let any = |c: u8| codes.iter().any(|(_, x)| *x == c);
-    Ok(if any(exit::DEVICE_FAILED) {
+    if any(exit::DEVICE_FAILED) {
         exit::DEVICE_FAILED
     } else if any(exit::HARNESS_ERROR) {
         exit::HARNESS_ERROR
     } else {
         exit::OK
-    })
+    }
 }
