@@ -78,38 +78,12 @@ impl Run<'_> {
             })
             .collect();
 
-        // the user's reset, as typed at the shell, and what the device says
-        let confirmed = Regex::new(&d.confirmed).map_err(|e| Stop::Error(e.to_string()))?;
-        let c = self.console()?;
-        self.rig.state.lost();
-        self.send_line(&c, &d.console)?;
-        let said = match c
-            .expect(&[&confirmed], Instant::now() + d.within, None)
-            .await
-            .map_err(console_lost)?
-        {
-            Wait::Found(f) => Some(shown(&self.rig.redactor, f.text.trim())),
-            Wait::Timeout => None,
-        };
-        // what the device sends from a moment after the reset (a message under way when it
-        // was typed may still carry the old values)
-        let sent_from = Instant::now() + SENT_GRACE;
+        let (said, sent_from) = self.typed_reset(&d).await?;
         // after a reset the device knows only its factory login again
         self.rig.current = self.rig.device.factory.clone();
         self.rig.state.lost();
         let setup = self.ensure_shell().await?;
-        let mut kept = Vec::new();
-        for p in &planted {
-            let after = self.search(&d, p, "after the reset").await?;
-            if !after.is_empty() {
-                kept.push(format!(
-                    "{} ({}) still in {}",
-                    p.name,
-                    <&str>::from(p.class),
-                    named(&after)
-                ));
-            }
-        }
+        let mut kept = self.still_kept(&d, &planted).await?;
         let sent = self.still_sent(&planted, sent_from).await;
         kept.extend(sent.1);
         self.keep_evidence(
@@ -173,6 +147,45 @@ impl Run<'_> {
             planted.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
             evidence.join("; ")
         ))
+    }
+
+    /// The user's reset, typed at the shell: what the device said to confirm it (None: no
+    /// confirmation within the declared time), and from when what it sends counts.
+    async fn typed_reset(&mut self, d: &Deletion) -> Result<(Option<String>, Instant), Stop> {
+        // the user's reset, as typed at the shell, and what the device says
+        let confirmed = Regex::new(&d.confirmed).map_err(|e| Stop::Error(e.to_string()))?;
+        let c = self.console()?;
+        self.rig.state.lost();
+        self.send_line(&c, &d.console)?;
+        let said = match c
+            .expect(&[&confirmed], Instant::now() + d.within, None)
+            .await
+            .map_err(console_lost)?
+        {
+            Wait::Found(f) => Some(shown(&self.rig.redactor, f.text.trim())),
+            Wait::Timeout => None,
+        };
+        // what the device sends from a moment after the reset (a message under way when it
+        // was typed may still carry the old values)
+        let sent_from = Instant::now() + SENT_GRACE;
+        Ok((said, sent_from))
+    }
+
+    /// Each planted value still found on the device after the reset, in words.
+    async fn still_kept(&mut self, d: &Deletion, planted: &[Canary]) -> Result<Vec<String>, Stop> {
+        let mut kept = Vec::new();
+        for p in planted {
+            let after = self.search(d, p, "after the reset").await?;
+            if !after.is_empty() {
+                kept.push(format!(
+                    "{} ({}) still in {}",
+                    p.name,
+                    <&str>::from(p.class),
+                    named(&after)
+                ));
+            }
+        }
+        Ok(kept)
     }
 
     /// The planted values the device still sends after the reset, in what the bench can
