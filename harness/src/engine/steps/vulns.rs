@@ -27,6 +27,9 @@ struct Seen {
 /// The lab's data, loaded once per process for the same files unchanged (the run's
 /// vulnerability checks, and an inventory's boards, share it): keyed by each file's path,
 /// size and modification time.
+/// The lab's data, today, the date the data is as current as, and its files in words.
+type CurrentData = (std::sync::Arc<crate::vuln::data::Data>, String, String, Vec<String>);
+
 fn load_data(spec: &crate::model::software::VulnData) -> Result<std::sync::Arc<crate::vuln::data::Data>, Stop> {
     use std::sync::{Arc, Mutex, OnceLock};
     type Cache = Mutex<Vec<(String, Arc<crate::vuln::data::Data>)>>;
@@ -89,6 +92,84 @@ fn load_data(spec: &crate::model::software::VulnData) -> Result<std::sync::Arc<c
 fn today() -> String {
     let d = time::OffsetDateTime::now_utc().date();
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// `vulnerabilities.txt`: the data's date and files, the build date and window, and a row per
+/// finding.
+fn findings_text(found: &[Finding], as_of: &str, files: &[String], build: Option<&str>, window: i64) -> String {
+    let rows: Vec<Vec<String>> = found
+        .iter()
+        .map(|f| {
+            vec![
+                f.component.clone(),
+                f.version.clone(),
+                f.ids.join(" "),
+                f.severity.clone().unwrap_or_else(|| "-".into()),
+                if f.kev { "yes" } else { "no" }.into(),
+                f.fixed.clone().unwrap_or_else(|| "none known".into()),
+                f.published.clone().unwrap_or_else(|| "-".into()),
+                f.vex.as_ref().map_or(String::new(), |v| v.state.clone()),
+                f.seen.join("; "),
+            ]
+        })
+        .collect();
+    let mut text = format!(
+        "data as current as {as_of}: {}\nbuild date: {}; fix window: {window} days\n\n",
+        files.join(", "),
+        build.unwrap_or("unknown")
+    );
+    text.push_str(&table(
+        &[
+            "component",
+            "version",
+            "ids",
+            "severity",
+            "KEV",
+            "fixed in",
+            "published",
+            "VEX",
+            "seen in",
+        ],
+        &rows,
+    ));
+    if rows.is_empty() {
+        text.push_str("(no component the data names is affected)\n");
+    }
+    text
+}
+
+/// The findings sorted: failing (KEV, or fixed upstream longer ago than the window), set
+/// aside by the maker's VEX for a reviewer, and newer ones within the window.
+fn sort_findings(
+    found: &[Finding],
+    judge: VulnJudge,
+    overdue: impl Fn(&Finding) -> Option<i64>,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut failing = Vec::new();
+    let mut reviewed = Vec::new();
+    let mut newer = Vec::new();
+    for f in found {
+        let why = match (judge, f.kev, overdue(f)) {
+            (VulnJudge::Known, true, _) => Some("known exploited (KEV)".to_string()),
+            (VulnJudge::Known, false, Some(d)) => Some(format!("fixed upstream, published {d} days before the build")),
+            (_, _, Some(d)) => Some(format!("fixed upstream, published {d} days ago and still shipped")),
+            _ => None,
+        };
+        let Some(why) = why else {
+            newer.push(f.describe());
+            continue;
+        };
+        match &f.vex {
+            Some(v) if v.state == "not_affected" => reviewed.push(format!(
+                "{} — the maker's VEX says not affected: {}{}",
+                f.describe(),
+                v.justification.as_deref().unwrap_or("(no justification)"),
+                v.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+            )),
+            _ => failing.push(format!("{} [{why}]", f.describe())),
+        }
+    }
+    (failing, reviewed, newer)
 }
 
 /// Rows as an aligned text table (the report shows it in full).
@@ -419,11 +500,9 @@ impl Run<'_> {
         Ok(msg)
     }
 
-    fn known_vulnerabilities(&mut self, seen: &Seen, judge: VulnJudge) -> StepResult {
-        let (check, provision) = match judge {
-            VulnJudge::Known => ("VUL-01", "5.2-3"),
-            _ => ("VUL-02", "5.2-2"),
-        };
+    /// The lab's vulnerability data, if it is current enough to decide: the data, today, the
+    /// date it is as current as, and its files in words.
+    fn current_data(&self, provision: &str) -> Result<CurrentData, Stop> {
         let Some(spec) = self.rig.device.vuln_data.clone() else {
             return Err(Stop::Error(format!(
                 "the lab supplied no vulnerability data (`vulnerability_data:` in the lab file: OSV, NVD, KEV): {provision} is not tested"
@@ -447,6 +526,15 @@ impl Run<'_> {
                 files.join(", ")
             )));
         }
+        Ok((data, today, as_of, files))
+    }
+
+    fn known_vulnerabilities(&mut self, seen: &Seen, judge: VulnJudge) -> StepResult {
+        let (check, provision) = match judge {
+            VulnJudge::Known => ("VUL-01", "5.2-3"),
+            _ => ("VUL-02", "5.2-2"),
+        };
+        let (data, today, as_of, files) = self.current_data(provision)?;
         let found = judge::findings(&seen.components, &data, &seen.vex);
         let window = i64::from(self.rig.device.vuln_policy.fix_within_days);
         let sbom_date = seen
@@ -480,71 +568,9 @@ impl Run<'_> {
             }))
             .unwrap_or_default(),
         );
-        let rows: Vec<Vec<String>> = found
-            .iter()
-            .map(|f| {
-                vec![
-                    f.component.clone(),
-                    f.version.clone(),
-                    f.ids.join(" "),
-                    f.severity.clone().unwrap_or_else(|| "-".into()),
-                    if f.kev { "yes" } else { "no" }.into(),
-                    f.fixed.clone().unwrap_or_else(|| "none known".into()),
-                    f.published.clone().unwrap_or_else(|| "-".into()),
-                    f.vex.as_ref().map_or(String::new(), |v| v.state.clone()),
-                    f.seen.join("; "),
-                ]
-            })
-            .collect();
-        let mut text = format!(
-            "data as current as {as_of}: {}\nbuild date: {}; fix window: {window} days\n\n",
-            files.join(", "),
-            build.as_deref().unwrap_or("unknown")
-        );
-        text.push_str(&table(
-            &[
-                "component",
-                "version",
-                "ids",
-                "severity",
-                "KEV",
-                "fixed in",
-                "published",
-                "VEX",
-                "seen in",
-            ],
-            &rows,
-        ));
-        if rows.is_empty() {
-            text.push_str("(no component the data names is affected)\n");
-        }
+        let text = findings_text(&found, &as_of, &files, build.as_deref(), window);
         self.keep_evidence("vulnerabilities.txt", text);
-        let mut failing = Vec::new();
-        let mut reviewed = Vec::new();
-        let mut newer = Vec::new();
-        for f in &found {
-            let why = match (judge, f.kev, overdue(f)) {
-                (VulnJudge::Known, true, _) => Some("known exploited (KEV)".to_string()),
-                (VulnJudge::Known, false, Some(d)) => {
-                    Some(format!("fixed upstream, published {d} days before the build"))
-                }
-                (_, _, Some(d)) => Some(format!("fixed upstream, published {d} days ago and still shipped")),
-                _ => None,
-            };
-            let Some(why) = why else {
-                newer.push(f.describe());
-                continue;
-            };
-            match &f.vex {
-                Some(v) if v.state == "not_affected" => reviewed.push(format!(
-                    "{} — the maker's VEX says not affected: {}{}",
-                    f.describe(),
-                    v.justification.as_deref().unwrap_or("(no justification)"),
-                    v.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
-                )),
-                _ => failing.push(format!("{} [{why}]", f.describe())),
-            }
-        }
+        let (failing, reviewed, newer) = sort_findings(&found, judge, overdue);
         if !failing.is_empty() {
             return Err(Stop::Fail {
                 check: Some(check.into()),
