@@ -33,19 +33,7 @@ pub async fn run_units(
     let started = Instant::now();
     let started_at = now_rfc3339();
     // every unit's files are checked before anything runs
-    let mut errs = Vec::new();
-    let mut work: Vec<(Unit, Device)> = Vec::new();
-    for u in &model.units {
-        let mut ov = opts.overrides.clone();
-        ov.unit = Some(u.name.clone());
-        match device::load(&opts.profile, opts.lab.as_deref(), &ov) {
-            Ok(d) => work.push((u.clone(), d)),
-            Err(e) => errs.extend(e.0),
-        }
-    }
-    if !errs.is_empty() {
-        return Err(InputErrors(errs));
-    }
+    let work = load_units(opts, &model)?;
     // durations: the folder named, else the newest earlier run of this profile beside this one
     let earlier = opts
         .history
@@ -57,26 +45,8 @@ pub async fn run_units(
     std::fs::create_dir_all(out_root).map_err(|e| {
         crate::config::yaml::InputError::new(out_root, None, "--out", format!("cannot create results folder: {e}"))
     })?;
-    let ctx = {
-        let mut c = report_context(opts, &model, &model.vars, None);
-        c.bench.retain(|(k, _)| k != "console");
-        c.bench.push((
-            "units".into(),
-            work.iter().map(|(u, _)| u.label()).collect::<Vec<_>>().join(", "),
-        ));
-        c
-    };
-    let mut reporters = model_reporters(out_root, opts, ctx);
-    let planned: Vec<PlannedScenario> = work
-        .iter()
-        .enumerate()
-        .flat_map(|(i, _)| plan[i].iter().map(|&s| &scenarios[s]))
-        .map(|s| PlannedScenario {
-            id: s.id.clone(),
-            title: s.title.clone(),
-            checks: s.evidences.checks.iter().map(|c| c.value.clone()).collect(),
-        })
-        .collect();
+    let mut reporters = model_reporters(out_root, opts, model_context(opts, &model, &work));
+    let planned = planned(&plan, &scenarios);
     reporters.emit(RunEvent::RunStarted {
         run_id: run_id.to_string(),
         started_at: started_at.clone(),
@@ -86,32 +56,15 @@ pub async fn run_units(
         out_dir: out_root.display().to_string(),
         planned,
     });
-    reporters.emit(RunEvent::Notice {
-        text: match &earlier {
-            Some(d) => format!(
-                "the suite is shared out by the durations recorded in {} ({} scenario(s) known; others estimated from their boots)",
-                d.display(),
-                history.len()
-            ),
-            None => "the suite is shared out by estimates (each scenario's boots): no earlier run of this profile beside the results folder, and no --history".into(),
-        },
-    });
-    for (i, (u, _)) in work.iter().enumerate() {
-        let load: Duration = plan[i].iter().map(|&s| estimates[s]).sum();
-        reporters.emit(RunEvent::Notice {
-            text: format!(
-                "unit {}: {} scenario(s), about {} s planned: {}",
-                u.label(),
-                plan[i].len(),
-                load.as_secs(),
-                plan[i]
-                    .iter()
-                    .map(|&s| scenarios[s].id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        });
-    }
+    announce_plan(
+        &mut reporters,
+        earlier.as_deref(),
+        history.len(),
+        &work,
+        &plan,
+        &estimates,
+        &scenarios,
+    );
     // one task per unit, all at once: they are separate boards
     let key = std::sync::Arc::new(sign_key.cloned());
     let all_units: Vec<Unit> = work.iter().map(|(u, _)| u.clone()).collect();
@@ -148,36 +101,7 @@ pub async fn run_units(
         }
     }
     done.sort_by_key(|d| d.0);
-    let mut results = Vec::new();
-    let mut worst = exit::OK;
-    for (i, u, code, rs) in done {
-        worst = worse(worst, code);
-        // a unit whose run never started still shows every scenario planned for it
-        let rs = if rs.is_empty() && !plan[i].is_empty() {
-            plan[i]
-                .iter()
-                .map(|&s| {
-                    super::options::not_run(
-                        &scenarios[s],
-                        format!(
-                            "not run: the run of unit {} ended before this scenario (see its terminal lines)",
-                            u.label()
-                        ),
-                    )
-                })
-                .collect()
-        } else {
-            rs
-        };
-        for mut r in rs {
-            r.unit = Some(u.label());
-            for f in &mut r.evidence_files {
-                *f = format!("units/{}/{f}", u.name);
-            }
-            reporters.emit(RunEvent::ScenarioFinished { result: r.clone() });
-            results.push(r);
-        }
-    }
+    let (results, worst) = merge_units(done, &plan, &scenarios, &mut reporters);
     let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
     reporters.emit(RunEvent::RunFinished {
         passed: count(Verdict::Pass),
@@ -208,6 +132,129 @@ pub async fn run_units(
         code = exit::HARNESS_ERROR;
     }
     Ok(code)
+}
+
+/// Each unit of the model loaded on its own (its wiring, its variables); every unit's
+/// errors are reported together.
+fn load_units(opts: &RunOptions, model: &Device) -> Result<Vec<(Unit, Device)>, InputErrors> {
+    let mut errs = Vec::new();
+    let mut work: Vec<(Unit, Device)> = Vec::new();
+    for u in &model.units {
+        let mut ov = opts.overrides.clone();
+        ov.unit = Some(u.name.clone());
+        match device::load(&opts.profile, opts.lab.as_deref(), &ov) {
+            Ok(d) => work.push((u.clone(), d)),
+            Err(e) => errs.extend(e.0),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(InputErrors(errs));
+    }
+    Ok(work)
+}
+
+/// Tells where the durations came from, and what each unit is to run.
+fn announce_plan(
+    reporters: &mut Reporters,
+    earlier: Option<&Path>,
+    known: usize,
+    work: &[(Unit, Device)],
+    plan: &[Vec<usize>],
+    estimates: &[Duration],
+    scenarios: &[Scenario],
+) {
+    reporters.emit(RunEvent::Notice {
+    text: match earlier {
+        Some(d) => format!(
+            "the suite is shared out by the durations recorded in {} ({} scenario(s) known; others estimated from their boots)",
+            d.display(),
+            known
+        ),
+        None => "the suite is shared out by estimates (each scenario's boots): no earlier run of this profile beside the results folder, and no --history".into(),
+    },
+});
+    for (i, (u, _)) in work.iter().enumerate() {
+        let load: Duration = plan[i].iter().map(|&s| estimates[s]).sum();
+        reporters.emit(RunEvent::Notice {
+            text: format!(
+                "unit {}: {} scenario(s), about {} s planned: {}",
+                u.label(),
+                plan[i].len(),
+                load.as_secs(),
+                plan[i]
+                    .iter()
+                    .map(|&s| scenarios[s].id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+}
+
+/// Every unit's results in the model's report, each naming its unit and with its evidence
+/// under the unit's folder (a unit whose run never started shows its planned scenarios as
+/// not run); the worst exit code of the units' runs.
+fn merge_units(
+    done: Vec<(usize, Unit, u8, Vec<ScenarioResult>)>,
+    plan: &[Vec<usize>],
+    scenarios: &[Scenario],
+    reporters: &mut Reporters,
+) -> (Vec<ScenarioResult>, u8) {
+    let mut results = Vec::new();
+    let mut worst = exit::OK;
+    for (i, u, code, rs) in done {
+        worst = worse(worst, code);
+        // a unit whose run never started still shows every scenario planned for it
+        let rs = if rs.is_empty() && !plan[i].is_empty() {
+            plan[i]
+                .iter()
+                .map(|&s| {
+                    super::options::not_run(
+                        &scenarios[s],
+                        format!(
+                            "not run: the run of unit {} ended before this scenario (see its terminal lines)",
+                            u.label()
+                        ),
+                    )
+                })
+                .collect()
+        } else {
+            rs
+        };
+        for mut r in rs {
+            r.unit = Some(u.label());
+            for f in &mut r.evidence_files {
+                *f = format!("units/{}/{f}", u.name);
+            }
+            reporters.emit(RunEvent::ScenarioFinished { result: r.clone() });
+            results.push(r);
+        }
+    }
+    (results, worst)
+}
+
+/// The report's context for the model: its units in place of one console.
+fn model_context(opts: &RunOptions, model: &Device, work: &[(Unit, Device)]) -> crate::report::document::Context {
+    let mut c = report_context(opts, model, &model.vars, None);
+    c.bench.retain(|(k, _)| k != "console");
+    c.bench.push((
+        "units".into(),
+        work.iter().map(|(u, _)| u.label()).collect::<Vec<_>>().join(", "),
+    ));
+    c
+}
+
+/// Every scenario of the plan, unit by unit.
+fn planned(plan: &[Vec<usize>], scenarios: &[Scenario]) -> Vec<PlannedScenario> {
+    plan.iter()
+        .flatten()
+        .map(|&s| &scenarios[s])
+        .map(|s| PlannedScenario {
+            id: s.id.clone(),
+            title: s.title.clone(),
+            checks: s.evidences.checks.iter().map(|c| c.value.clone()).collect(),
+        })
+        .collect()
 }
 
 /// The model's reporters: the terminal (told only the start, the plan and the summary: each
