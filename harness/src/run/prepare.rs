@@ -107,11 +107,43 @@ pub(super) async fn prepare(
             }
         }
     }
-    // every other connection the device opens is answered by the bench (issue 25): after
-    // the benches, whose ports keep their own servers. On the device's namespace link, or
-    // on a lab interface (a real board whose router is the bench: its DHCP lease says so,
-    // or the lab configured it)
-    let (mut gateway, mut notes) = (gateway, notes);
+    let mut gateway = gateway;
+    answer_other_connections(
+        device,
+        &mut gateway,
+        (net.as_ref(), update.as_ref()),
+        &mut vars,
+        workdir,
+        &mut notes,
+    )
+    .await;
+    Prepared {
+        vars,
+        profile_dir,
+        port,
+        lock,
+        lock_error,
+        gateway,
+        notes,
+        net,
+        net_error,
+        update,
+        update_error,
+    }
+}
+
+/// Every other connection the device opens is answered by the bench (issue 25): after the
+/// benches, whose ports keep their own servers. On the device's namespace link, or on a lab
+/// interface (a real board whose router is the bench: its DHCP lease says so, or the lab
+/// configured it).
+async fn answer_other_connections(
+    device: &Device,
+    gateway: &mut Gateway,
+    (net, update): (Option<&NetBench>, Option<&UpdateBench>),
+    vars: &mut BTreeMap<String, String>,
+    workdir: &Path,
+    notes: &mut Vec<String>,
+) {
     let link = match (&gateway.net, &device.link, device.attribution.device) {
         (Some(n), _, _) => Some((n.name.clone(), n.host_if.clone(), n.device_ip, Ok(n.host_ip))),
         (None, Some(crate::config::network::Link::Interface(i)), Some(std::net::IpAddr::V4(board)))
@@ -128,17 +160,17 @@ pub(super) async fn prepare(
     };
     if let Some((table, iface, board, bench_ip)) = link {
         let mut kept: Vec<u16> = Vec::new();
-        if let Some(b) = &net {
+        if let Some(b) = net {
             kept.extend([b.plain.addr.port(), b.tls.addr.port()]);
         }
-        if let Some(u) = &update {
+        if let Some(u) = update {
             kept.push(u.http.addr.port());
             kept.extend(u.https.as_ref().map(|h| h.addr.port()));
         }
         // a man in the middle of the device's other TLS clients, with the bench's trusted CA
         // (the MQTT bench's, which the device is provisioned with; without one, a CA of its
         // own, `{{netns.ca_cert}}`)
-        let pki = match &net {
+        let pki = match net {
             Some(b) => Some(b.shared_pki()),
             None => {
                 let dir = workdir.join("intercept");
@@ -189,19 +221,6 @@ pub(super) async fn prepare(
                 "the bench cannot answer the device's other connections ({e}): they are refused, and COM-01 cannot pass while the device opens any"
             )),
         }
-    }
-    Prepared {
-        vars,
-        profile_dir,
-        port,
-        lock,
-        lock_error,
-        gateway,
-        notes,
-        net,
-        net_error,
-        update,
-        update_error,
     }
 }
 
