@@ -95,63 +95,8 @@ impl Run<'_> {
                 answer: words(&Ok(control.clone())),
                 accepted: true,
             });
-            let mut found = Vec::new();
-            for old in [SSL3, TLS10, TLS11] {
-                let hello = Hello {
-                    version: old,
-                    suites: LEGACY,
-                    sni: None,
-                    versions: &[],
-                    bare: old == SSL3,
-                };
-                let a = tlswire::probe(*addr, &hello, PROBE_TIMEOUT).await;
-                // silence or a close is no acceptance: only a ServerHello agrees to the version
-                let accepted = matches!(a, Ok(Answer::Hello { version, .. }) if version <= TLS11);
-                if let Ok(Answer::Hello { version, suite }) = a
-                    && accepted
-                {
-                    found.push(format!(
-                        "accepts {} ({})",
-                        tlswire::version_name(version),
-                        tlswire::suite_name(suite)
-                    ));
-                }
-                probes.push(Probe {
-                    endpoint: name.clone(),
-                    offered: format!("{} only", tlswire::version_name(old)),
-                    answer: words(&a),
-                    accepted,
-                });
-            }
-            // every weak suite it takes: offer the rest again after each one chosen
-            let mut offer: Vec<u16> = WEAK.to_vec();
-            let mut weak = Vec::new();
-            while !offer.is_empty() {
-                let hello = Hello {
-                    version: TLS12,
-                    suites: &offer,
-                    sni: None,
-                    versions: &[],
-                    bare: false,
-                };
-                let a = tlswire::probe(*addr, &hello, PROBE_TIMEOUT).await;
-                let chosen = match a {
-                    Ok(Answer::Hello { suite, .. }) if offer.contains(&suite) => Some(suite),
-                    _ => None,
-                };
-                probes.push(Probe {
-                    endpoint: name.clone(),
-                    offered: format!(
-                        "TLS 1.2 with only {} NULL/EXPORT/RC4/3DES/anonymous suites",
-                        offer.len()
-                    ),
-                    answer: words(&a),
-                    accepted: chosen.is_some(),
-                });
-                let Some(suite) = chosen else { break };
-                weak.push(tlswire::suite_name(suite));
-                offer.retain(|s| *s != suite);
-            }
+            let mut found = old_protocols(name, *addr, &mut probes).await;
+            let weak = weak_suites(name, *addr, &mut probes).await;
             if !weak.is_empty() {
                 found.push(format!("accepts the weak suite(s) {}", weak.join(", ")));
             }
@@ -240,6 +185,73 @@ impl Run<'_> {
             })
         }
     }
+}
+
+/// SSL 3.0, TLS 1.0 and TLS 1.1 offered one at a time: each the endpoint agrees to, in words.
+async fn old_protocols(name: &str, addr: SocketAddr, probes: &mut Vec<Probe>) -> Vec<String> {
+    let mut found = Vec::new();
+    for old in [SSL3, TLS10, TLS11] {
+        let hello = Hello {
+            version: old,
+            suites: LEGACY,
+            sni: None,
+            versions: &[],
+            bare: old == SSL3,
+        };
+        let a = tlswire::probe(addr, &hello, PROBE_TIMEOUT).await;
+        // silence or a close is no acceptance: only a ServerHello agrees to the version
+        let accepted = matches!(a, Ok(Answer::Hello { version, .. }) if version <= TLS11);
+        if let Ok(Answer::Hello { version, suite }) = a
+            && accepted
+        {
+            found.push(format!(
+                "accepts {} ({})",
+                tlswire::version_name(version),
+                tlswire::suite_name(suite)
+            ));
+        }
+        probes.push(Probe {
+            endpoint: name.to_string(),
+            offered: format!("{} only", tlswire::version_name(old)),
+            answer: words(&a),
+            accepted,
+        });
+    }
+    found
+}
+
+/// Every weak suite the endpoint takes: the rest offered again after each one chosen.
+async fn weak_suites(name: &str, addr: SocketAddr, probes: &mut Vec<Probe>) -> Vec<String> {
+    // every weak suite it takes: offer the rest again after each one chosen
+    let mut offer: Vec<u16> = WEAK.to_vec();
+    let mut weak = Vec::new();
+    while !offer.is_empty() {
+        let hello = Hello {
+            version: TLS12,
+            suites: &offer,
+            sni: None,
+            versions: &[],
+            bare: false,
+        };
+        let a = tlswire::probe(addr, &hello, PROBE_TIMEOUT).await;
+        let chosen = match a {
+            Ok(Answer::Hello { suite, .. }) if offer.contains(&suite) => Some(suite),
+            _ => None,
+        };
+        probes.push(Probe {
+            endpoint: name.to_string(),
+            offered: format!(
+                "TLS 1.2 with only {} NULL/EXPORT/RC4/3DES/anonymous suites",
+                offer.len()
+            ),
+            answer: words(&a),
+            accepted: chosen.is_some(),
+        });
+        let Some(suite) = chosen else { break };
+        weak.push(tlswire::suite_name(suite));
+        offer.retain(|s| *s != suite);
+    }
+    weak
 }
 
 /// A current client's hello, retried while the device may still be starting: the endpoint
