@@ -30,29 +30,7 @@ impl Run<'_> {
         }
         let mut seen: Vec<String> = Vec::new();
         // 1. what the unit shows: its hardware addresses on the bench, its label
-        let mut shown = Shown::default();
-        if let Some(cap) = &self.rig.gateway.capture {
-            // a unit just powered on may not have sent a frame yet
-            let until = Instant::now() + Duration::from_secs(10);
-            loop {
-                shown.macs = cap.snapshot().0.device_macs.into_iter().collect();
-                if !shown.macs.is_empty() || Instant::now() >= until {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-        if let Some(m) = this.as_ref().and_then(|u| u.mac)
-            && !shown.macs.contains(&m)
-        {
-            shown.macs.push(m);
-        }
-        shown.serials.extend(device.identity.serial.clone());
-        shown.names = [&device.identity.vendor, &device.identity.model]
-            .into_iter()
-            .filter(|n| !n.trim().is_empty())
-            .cloned()
-            .collect();
+        let shown = self.shown_by_unit(this.as_ref()).await;
         seen.push(format!(
             "shown by the unit: MAC {}; serial {}; names {}",
             if shown.macs.is_empty() {
@@ -71,21 +49,7 @@ impl Run<'_> {
             });
         }
         // 2. the wordlists
-        let mut lists: Vec<(String, usize, bool)> = Vec::new();
-        let mirai = crate::remote::defaults::MIRAI
-            .iter()
-            .any(|(_, p)| *p == factory.password);
-        lists.push(("the Mirai list".into(), crate::remote::defaults::MIRAI.len(), mirai));
-        let lab = device.default_credentials.iter().any(|(_, p)| *p == factory.password);
-        lists.push((
-            "the lab's default credentials".into(),
-            device.default_credentials.len(),
-            lab,
-        ));
-        if let Ok(words) = std::fs::read_to_string(CRACKLIB) {
-            let hit = words.lines().any(|w| w == factory.password);
-            lists.push((format!("{CRACKLIB} (Debian's cracklib)"), words.lines().count(), hit));
-        }
+        let lists = wordlists(&factory.password, &device.default_credentials);
         seen.push(format!(
             "wordlists: {}",
             lists
@@ -159,6 +123,36 @@ impl Run<'_> {
         ))
     }
 
+    /// What the unit shows: the hardware addresses seen on its link (waiting a little for a
+    /// unit just powered on), its label's MAC, its serial and names.
+    async fn shown_by_unit(&self, this: Option<&crate::model::unit::Unit>) -> Shown {
+        let device = &self.rig.device;
+        let mut shown = Shown::default();
+        if let Some(cap) = &self.rig.gateway.capture {
+            // a unit just powered on may not have sent a frame yet
+            let until = Instant::now() + Duration::from_secs(10);
+            loop {
+                shown.macs = cap.snapshot().0.device_macs.into_iter().collect();
+                if !shown.macs.is_empty() || Instant::now() >= until {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        if let Some(m) = this.and_then(|u| u.mac)
+            && !shown.macs.contains(&m)
+        {
+            shown.macs.push(m);
+        }
+        shown.serials.extend(device.identity.serial.clone());
+        shown.names = [&device.identity.vendor, &device.identity.model]
+            .into_iter()
+            .filter(|n| !n.trim().is_empty())
+            .cloned()
+            .collect();
+        shown
+    }
+
     /// A login that opened a password change or a shell is left by a power cycle: the unit
     /// stays as the factory left it.
     async fn leave_dialog(&mut self) -> Result<(), Stop> {
@@ -168,4 +162,18 @@ impl Run<'_> {
             Ok(())
         }
     }
+}
+
+/// The wordlists the factory password is looked up in: name, entries, whether it is there.
+fn wordlists(password: &str, lab: &[(String, String)]) -> Vec<(String, usize, bool)> {
+    let mut lists: Vec<(String, usize, bool)> = Vec::new();
+    let mirai = crate::remote::defaults::MIRAI.iter().any(|(_, p)| *p == password);
+    lists.push(("the Mirai list".into(), crate::remote::defaults::MIRAI.len(), mirai));
+    let in_lab = lab.iter().any(|(_, p)| *p == password);
+    lists.push(("the lab's default credentials".into(), lab.len(), in_lab));
+    if let Ok(words) = std::fs::read_to_string(CRACKLIB) {
+        let hit = words.lines().any(|w| w == password);
+        lists.push((format!("{CRACKLIB} (Debian's cracklib)"), words.lines().count(), hit));
+    }
+    lists
 }
