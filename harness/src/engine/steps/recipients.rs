@@ -93,6 +93,63 @@ fn findings(readable: &[Readable], planted: &[Canary], destinations: &[Destinati
 }
 
 /// `recipients.json`: what was readable and what was found (names, never values).
+/// Each finding that reached a host not declared to receive it, in words.
+fn undeclared(found: &[Finding], destinations: &[Destination]) -> Vec<String> {
+    found
+        .iter()
+        .filter(|f| !f.declared)
+        .map(|f| {
+            format!(
+                "{} reached {}, {}, in {} message(s) (the first: {}, {})",
+                f.item,
+                f.host,
+                if destinations.iter().any(|d| d.covers(&f.host)) {
+                    "declared, but not to receive it"
+                } else {
+                    "a host the maker does not declare"
+                },
+                f.messages,
+                f.via,
+                <&str>::from(f.encoding)
+            )
+        })
+        .collect()
+}
+
+/// What the bench read and could not, for every verdict's message.
+fn scope_words(
+    readable: &[Readable],
+    broker: Option<String>,
+    consented: Option<&str>,
+    unreadable_count: usize,
+    unreadable_hosts: &[String],
+    not_kept: u64,
+) -> String {
+    let bytes: usize = readable.iter().map(|r| r.bytes.len()).sum();
+    format!(
+        "{} readable messages ({bytes} bytes) since the values were planted{}{}{}{}",
+        readable.len(),
+        broker.map(|b| format!("; {b}")).unwrap_or_default(),
+        match consented {
+            Some(how) => format!(", with the owner's consent given ({how}) for the window"),
+            None => String::new(),
+        },
+        if unreadable_hosts.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {unreadable_count} TLS connection(s) the bench could not read, to {} (destinations and volumes only)",
+                unreadable_hosts.join(", ")
+            )
+        },
+        if not_kept > 0 {
+            format!("; {not_kept} payloads past the bench's memory bound not searched")
+        } else {
+            String::new()
+        }
+    )
+}
+
 #[derive(Debug, Serialize)]
 struct Evidence<'a> {
     readable: Vec<(&'a str, &'a str, usize)>,
@@ -160,48 +217,15 @@ impl Run<'_> {
             })
             .unwrap_or_default(),
         );
-        let bytes: usize = readable.iter().map(|r| r.bytes.len()).sum();
-        let scope = format!(
-            "{} readable messages ({bytes} bytes) since the values were planted{}{}{}{}",
-            readable.len(),
-            broker.map(|b| format!("; {b}")).unwrap_or_default(),
-            match &consented {
-                Some((how, _)) => format!(", with the owner's consent given ({how}) for the window"),
-                None => String::new(),
-            },
-            if unreadable_hosts.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; {unreadable_count} TLS connection(s) the bench could not read, to {} (destinations and volumes only)",
-                    unreadable_hosts.join(", ")
-                )
-            },
-            if not_kept > 0 {
-                format!("; {not_kept} payloads past the bench's memory bound not searched")
-            } else {
-                String::new()
-            }
+        let scope = scope_words(
+            &readable,
+            broker,
+            consented.as_ref().map(|c| c.0.as_str()),
+            unreadable_count,
+            &unreadable_hosts,
+            not_kept,
         );
-        let bad: Vec<String> = found
-            .iter()
-            .filter(|f| !f.declared)
-            .map(|f| {
-                format!(
-                    "{} reached {}, {}, in {} message(s) (the first: {}, {})",
-                    f.item,
-                    f.host,
-                    if destinations.iter().any(|d| d.covers(&f.host)) {
-                        "declared, but not to receive it"
-                    } else {
-                        "a host the maker does not declare"
-                    },
-                    f.messages,
-                    f.via,
-                    <&str>::from(f.encoding)
-                )
-            })
-            .collect();
+        let bad = undeclared(&found, &destinations);
         if !bad.is_empty() {
             return Err(Stop::Fail {
                 check: Some("PRV-04".into()),
