@@ -244,16 +244,7 @@ impl Run<'_> {
                 .map(|c| c.name.clone())
                 .collect()
         };
-        let words = format!(
-            "{} frames searched ({} TCP directions, {} datagrams; {} bytes in clear, {} of ciphertext not searched; {} frames of the device's data, the last frame {})",
-            s.frames,
-            s.tcp_directions,
-            s.datagrams,
-            s.clear_bytes,
-            s.encrypted_bytes,
-            s.device_data_frames,
-            s.device_last_data_frame
-        );
+        let words = searched_words(s);
         let control_ok = control_found.len() == CONTROL.len();
         // the device's own positive control: it said something after the values were set
         let from = self.rig.planted_at.map_or(0, |p| p.1);
@@ -268,35 +259,9 @@ impl Run<'_> {
                 s.device_last_data_frame
             )
         });
-        self.parts.push(Part {
-            name: "control".into(),
-            verdict: if control_ok { Verdict::Pass } else { Verdict::Error },
-            check: None,
-            reason: format!(
-                "the bench's value sent to the device in clear found in {} of {} encodings ({})",
-                control_found.len(),
-                CONTROL.len(),
-                control_found
-                    .iter()
-                    .map(|e| <&str>::from(*e))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        });
+        self.parts.push(control_part(control_found));
         // what could hide a value: frames the file lacks or the kernel dropped, bytes not searched
-        let mut blind = s.unsearched();
-        if stats.unsaved_packets > 0 {
-            blind.push(format!(
-                "{} packets past the capture file's limit",
-                stats.unsaved_packets
-            ));
-        }
-        if stats.kernel_drops > 0 {
-            blind.push(format!(
-                "{} packets the kernel dropped before the capture read them",
-                stats.kernel_drops
-            ));
-        }
+        let blind = blind_spots(s, stats);
         let found = |classes: &[Class]| -> Vec<&Hit> { s.hits.iter().filter(|h| classes.contains(&h.class)).collect() };
         let groups: [(&str, &str, &[Class]); 2] = [
             ("passwords", "PWD-10", &[Class::Password, Class::Security]),
@@ -383,6 +348,59 @@ impl Run<'_> {
             CONTROL.len()
         ))
     }
+}
+
+/// What was searched, in words.
+fn searched_words(s: &Searched) -> String {
+    format!(
+        "{} frames searched ({} TCP directions, {} datagrams; {} bytes in clear, {} of ciphertext not searched; {} frames of the device's data, the last frame {})",
+        s.frames,
+        s.tcp_directions,
+        s.datagrams,
+        s.clear_bytes,
+        s.encrypted_bytes,
+        s.device_data_frames,
+        s.device_last_data_frame
+    )
+}
+
+/// The positive control's part: the bench's own value, sent to the device in clear, found
+/// in every encoding.
+fn control_part(control_found: &[Encoding]) -> Part {
+    let control_ok = control_found.len() == CONTROL.len();
+    Part {
+        name: "control".into(),
+        verdict: if control_ok { Verdict::Pass } else { Verdict::Error },
+        check: None,
+        reason: format!(
+            "the bench's value sent to the device in clear found in {} of {} encodings ({})",
+            control_found.len(),
+            CONTROL.len(),
+            control_found
+                .iter()
+                .map(|e| <&str>::from(*e))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// What could hide a value: frames the file lacks or the kernel dropped, bytes not searched.
+fn blind_spots(s: &Searched, stats: &crate::gateway::capture::CaptureStats) -> Vec<String> {
+    let mut blind = s.unsearched();
+    if stats.unsaved_packets > 0 {
+        blind.push(format!(
+            "{} packets past the capture file's limit",
+            stats.unsaved_packets
+        ));
+    }
+    if stats.kernel_drops > 0 {
+        blind.push(format!(
+            "{} packets the kernel dropped before the capture read them",
+            stats.kernel_drops
+        ));
+    }
+    blind
 }
 
 /// Groups shown in a verdict (all hits are in canaries.json).
