@@ -163,40 +163,11 @@ impl Run<'_> {
         // what the device would have sent where the bench could not see it
         let unobserved = unobserved(&table, &intercepted);
         if table.dropped_flows > 0 {
-            let peers: Vec<String> = table
-                .dropped_by_peer
-                .iter()
-                .take(NAMED)
-                .map(|((t, a), n)| format!("{n} {} to/from {a}", <&str>::from(*t)))
-                .collect();
-            return Err(Stop::Error(format!(
-                "{summary}; {} flows past the table's limits ({} flows, {} of them with data, per board) were counted, not judged ({}{})",
-                table.dropped_flows,
-                flows::MAX_FLOWS,
-                flows::MAX_DATA_FLOWS,
-                peers.join(", "),
-                if table.dropped_by_peer.len() > NAMED {
-                    ", …"
-                } else {
-                    ""
-                }
-            )));
+            return Err(dropped_flows(&table, &summary));
         }
         let failing: Vec<&Conversation> = conversations.iter().filter(|c| c.judged == Judged::Plaintext).collect();
         if !failing.is_empty() {
-            let more = failing.len().saturating_sub(NAMED);
-            let mut reason = format!(
-                "COM-01: application data in clear — {}",
-                failing[..failing.len().min(NAMED)]
-                    .iter()
-                    .map(|c| c.describe())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            );
-            if more > 0 {
-                let _ = write!(reason, "; and {more} more (destinations.txt)");
-            }
-            let _ = write!(reason, ". {summary}");
+            let reason = plaintext_reason(&failing, &summary);
             return Err(Stop::Fail {
                 check: Some("COM-01".into()),
                 reason,
@@ -776,4 +747,44 @@ fn unobserved(table: &flows::FlowTable, intercepted: &[crate::gateway::intercept
         }
     }
     unobserved
+}
+
+/// Flows past the table's limits were counted, not judged: the verdict is not decided.
+fn dropped_flows(table: &flows::FlowTable, summary: &str) -> Stop {
+    let peers: Vec<String> = table
+        .dropped_by_peer
+        .iter()
+        .take(NAMED)
+        .map(|((t, a), n)| format!("{n} {} to/from {a}", <&str>::from(*t)))
+        .collect();
+    Stop::Error(format!(
+        "{summary}; {} flows past the table's limits ({} flows, {} of them with data, per board) were counted, not judged ({}{})",
+        table.dropped_flows,
+        flows::MAX_FLOWS,
+        flows::MAX_DATA_FLOWS,
+        peers.join(", "),
+        if table.dropped_by_peer.len() > NAMED {
+            ", …"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// COM-01's reason: the conversations in clear (the first few), and the summary.
+fn plaintext_reason(failing: &[&Conversation], summary: &str) -> String {
+    let more = failing.len().saturating_sub(NAMED);
+    let mut reason = format!(
+        "COM-01: application data in clear — {}",
+        failing[..failing.len().min(NAMED)]
+            .iter()
+            .map(|c| c.describe())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    if more > 0 {
+        let _ = write!(reason, "; and {more} more (destinations.txt)");
+    }
+    let _ = write!(reason, ". {summary}");
+    reason
 }
