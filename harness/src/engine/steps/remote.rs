@@ -492,11 +492,7 @@ impl Run<'_> {
                 "a factory-state sweep needs the device in factory state, and this scenario set a password before it: put `credential_sweep: { state: factory }` right after `factory_reset` and a power cycle".into(),
             ));
         }
-        let when = if factory {
-            "before setup (factory state)"
-        } else {
-            "after setup"
-        };
+        let when = sweep_when(factory);
         let list = crate::remote::defaults::entries(&self.rig.device.default_credentials);
         // the right login that paces the sweep: the current password logs in; in factory
         // state the factory credentials are taken (a shell, or a demand for a new password)
@@ -575,46 +571,47 @@ impl Run<'_> {
                 }
             }
             // entries the device did not answer get one more try, each followed by a right login
-            let mut unresolved = 0;
-            for k in undecided {
-                let e = &list[k];
-                let tried = self.try_login(t, &e.user, &e.password, &e.label).await;
-                let confirmed = !paced || taken(&self.right_login(t, &right).await.outcome);
-                match tried.outcome {
-                    LoginAnswer::Accepted | LoginAnswer::PasswordChange => {
-                        return Err(default_login(t, &tried.outcome, e, when));
-                    }
-                    LoginAnswer::Rejected | LoginAnswer::NoPasswords(_) if confirmed => {}
-                    _ => unresolved += 1,
-                }
-            }
-            if unresolved > 0 {
-                return Err(Stop::Error(format!(
-                    "not decided: {} gave no decision {when} on {unresolved} of {} default credentials, even when tried again",
-                    t.describe(),
-                    list.len()
-                )));
-            }
-            summary.push(if paced {
-                format!(
-                    "{} {when}: all {} default credentials refused (paced: a right login after every {seg} wrong one(s){})",
-                    t.describe(),
-                    list.len(),
-                    if lockouts > 0 {
-                        format!("; {lockouts} lockout(s) waited out, {:.0} s", waited.as_secs_f64())
-                    } else {
-                        String::new()
-                    }
-                )
-            } else {
-                format!(
-                    "{} {when}: all {} default credentials refused, and the factory credentials too (the service takes no remote login before setup), so these refusals could not be paced against a lockout; its accounts are swept again, paced, after setup",
-                    t.describe(),
-                    list.len()
-                )
-            });
+            self.retry_undecided(t, &right, &list, undecided, paced, factory)
+                .await?;
+            summary.push(swept(t, when, list.len(), paced, seg, lockouts, waited));
         }
         Ok(self.with_no_login(summary.join("; ")))
+    }
+
+    /// Entries the device did not answer get one more try, each followed by a right login
+    /// (paced); any still without a decision make the sweep undecided.
+    async fn retry_undecided(
+        &mut self,
+        t: &Target,
+        right: &Credentials,
+        list: &[crate::remote::defaults::Entry],
+        undecided: Vec<usize>,
+        paced: bool,
+        factory: bool,
+    ) -> Result<(), Stop> {
+        let when = sweep_when(factory);
+        let taken = |o: &LoginAnswer| *o == LoginAnswer::Accepted || (factory && *o == LoginAnswer::PasswordChange);
+        let mut unresolved = 0;
+        for k in undecided {
+            let e = &list[k];
+            let tried = self.try_login(t, &e.user, &e.password, &e.label).await;
+            let confirmed = !paced || taken(&self.right_login(t, right).await.outcome);
+            match tried.outcome {
+                LoginAnswer::Accepted | LoginAnswer::PasswordChange => {
+                    return Err(default_login(t, &tried.outcome, e, when));
+                }
+                LoginAnswer::Rejected | LoginAnswer::NoPasswords(_) if confirmed => {}
+                _ => unresolved += 1,
+            }
+        }
+        if unresolved > 0 {
+            return Err(Stop::Error(format!(
+                "not decided: {} gave no decision {when} on {unresolved} of {} default credentials, even when tried again",
+                t.describe(),
+                list.len()
+            )));
+        }
+        Ok(())
     }
 
     /// Whether the sweep on `t` can be paced by the right login. After setup: the current
@@ -1180,4 +1177,35 @@ fn file_safe(s: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
         .take(40)
         .collect()
+}
+
+/// One service's sweep, in words.
+fn swept(t: &Target, when: &str, n: usize, paced: bool, seg: usize, lockouts: u32, waited: Duration) -> String {
+    if paced {
+        format!(
+            "{} {when}: all {} default credentials refused (paced: a right login after every {seg} wrong one(s){})",
+            t.describe(),
+            n,
+            if lockouts > 0 {
+                format!("; {lockouts} lockout(s) waited out, {:.0} s", waited.as_secs_f64())
+            } else {
+                String::new()
+            }
+        )
+    } else {
+        format!(
+            "{} {when}: all {} default credentials refused, and the factory credentials too (the service takes no remote login before setup), so these refusals could not be paced against a lockout; its accounts are swept again, paced, after setup",
+            t.describe(),
+            n
+        )
+    }
+}
+
+/// When a sweep runs, in words.
+fn sweep_when(factory: bool) -> &'static str {
+    if factory {
+        "before setup (factory state)"
+    } else {
+        "after setup"
+    }
 }
