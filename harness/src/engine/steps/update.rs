@@ -452,33 +452,11 @@ impl Run<'_> {
             let img = u.image(name.clone(), &vars).map_err(Stop::Error)?;
             (img, u.log.len(), u.spec.clone())
         };
-        let hs_mark = self.updates()?.log.handshakes().len();
         let c = self.console()?;
         c.marker(format!("offering image {} ({})", name.as_str(), name.describe()));
-        let how = self.deliver(&img).await?;
-        let fetched = match mitm {
-            None => self
-                .wait_fetched(&img, mark, spec.decision_time)
-                .await
-                .map_err(NotFetched::from),
-            Some(_) => {
-                self.wait_fetched_or_refused(&img, (mark, hs_mark), spec.decision_time, until)
-                    .await
-            }
-        };
-        let fetched = match fetched {
-            Ok(f) => f,
-            Err(nf) => {
-                self.updates()?.withdraw();
-                return match mitm {
-                    Some(v) => self.mitm_not_fetched(v, nf, &img, (mark, hs_mark), &how),
-                    None => Err(nf.why),
-                };
-            }
-        };
-        let fetched = match mitm {
-            Some(v) => format!("the device accepted {} and fetched: {fetched}", v.describe()),
-            None => fetched,
+        let (how, fetched) = match self.fetch_offered(&img, mark, spec.decision_time, mitm, until).await? {
+            std::ops::ControlFlow::Continue(f) => f,
+            std::ops::ControlFlow::Break(done) => return Ok(done),
         };
         // What the device says about it. Only a refusal or an `installed` message counts;
         // `installing` is progress (a client may print it before it verifies).
@@ -559,6 +537,48 @@ impl Run<'_> {
             }),
             UpdateOutcome::Installed => Ok(format!("installed the valid image: {evidence}")),
         }
+    }
+
+    /// Offers the image and waits for the device to fetch it in full (through a man in the
+    /// middle: or to refuse the handshake): how it was offered and what the bench saw. A
+    /// refusal through a man in the middle ends the step there (`Break`, its result).
+    async fn fetch_offered(
+        &mut self,
+        img: &Image,
+        mark: usize,
+        decision_time: Duration,
+        mitm: Option<CertVariant>,
+        until: Option<(u32, Duration)>,
+    ) -> Result<std::ops::ControlFlow<String, (String, String)>, Stop> {
+        let hs_mark = self.updates()?.log.handshakes().len();
+        let how = self.deliver(img).await?;
+        let fetched = match mitm {
+            None => self
+                .wait_fetched(img, mark, decision_time)
+                .await
+                .map_err(NotFetched::from),
+            Some(_) => {
+                self.wait_fetched_or_refused(img, (mark, hs_mark), decision_time, until)
+                    .await
+            }
+        };
+        let fetched = match fetched {
+            Ok(f) => f,
+            Err(nf) => {
+                self.updates()?.withdraw();
+                return match mitm {
+                    Some(v) => self
+                        .mitm_not_fetched(v, nf, img, (mark, hs_mark), &how)
+                        .map(std::ops::ControlFlow::Break),
+                    None => Err(nf.why),
+                };
+            }
+        };
+        let fetched = match mitm {
+            Some(v) => format!("the device accepted {} and fetched: {fetched}", v.describe()),
+            None => fetched,
+        };
+        Ok(std::ops::ControlFlow::Continue((how, fetched)))
     }
 
     /// The image was not fetched through a man in the middle: a refused handshake, or a
