@@ -130,44 +130,9 @@ impl Run<'_> {
         identity: &Option<Template>,
     ) -> StepResult {
         use crate::bench::sessions::Session;
-        use crate::model::CertVariant;
-        let ident = match identity {
-            None => None,
-            Some(t) => {
-                let name = self.render(t, Quote::Raw)?;
-                let v = name
-                    .parse::<CertVariant>()
-                    .ok()
-                    .filter(|v| *v != CertVariant::Valid)
-                    .ok_or_else(|| Stop::Error(format!("unknown identity {name:?}")))?;
-                Some(v)
-            }
-        };
         // the attempts the check needs on `listener` (for a rotation: of its identity)
         let required = require_attempts.filter(|(l, _)| l == listener).map_or(1, |(_, n)| n);
-        let mut until = *until;
-        let mut full_why = None;
-        if let Some(v) = ident {
-            let net = self.net()?;
-            let r = net.rotation().ok_or_else(|| {
-                Stop::Error(
-                    "no_session.identity needs an identity rotation (`bench: { mqtt_tls: rotate }`) before it".into(),
-                )
-            })?;
-            if !r.variants().contains(&v) {
-                return Err(Stop::Skip(format!(
-                    "the bench cannot present {}: the device trusts no CA the bench can issue from",
-                    v.describe()
-                )));
-            }
-            r.want(v, required.max(until.map_or(0, |(n, _)| n)));
-            if r.last_window() == Some(v) && until.is_some() {
-                // the rotation's last window: a device that stops validating after many
-                // failures meets this identity there, so it is watched in full
-                until = None;
-                full_why = Some(format!("{} is the rotation's last window, watched in full", v.as_str()));
-            }
-        }
+        let (ident, until, full_why) = self.rotation_identity(identity, required, *until)?;
         let served = |s: &Session| ident.is_none_or(|v| s.identity == Some(v));
         let mut boots = 0u32;
         loop {
@@ -178,7 +143,6 @@ impl Run<'_> {
             } else {
                 Instant::now()
             };
-            let deadline = t0 + *window;
             let phase = net.phase();
             let dropped_before = net.log.dropped().0;
             let hit = |s: &Session| s.phase == phase && s.listener == *listener && served(s) && reached(s, *reach);
@@ -186,45 +150,8 @@ impl Run<'_> {
             let refused = |s: &Session| {
                 s.phase == phase && s.listener == *listener && served(s) && s.closed.is_some() && !reached(s, *reach)
             };
-            // the minimum window: only a forbidden session ends it
-            let min_end = until.map_or(deadline, |(_, min)| (t0 + min).min(deadline));
-            let mut watched = net
-                .log
-                .wait_until(min_end, |all| all.iter().find(|s| hit(s)).map(|s| Some(s.id)))
-                .await;
-            if watched.is_err()
-                && let Some((n, _)) = until
-            {
-                // then the window ends as soon as the evidence is complete
-                watched = net
-                    .log
-                    .wait_until(deadline, |all| {
-                        if let Some(s) = all.iter().find(|s| hit(s)) {
-                            return Some(Some(s.id));
-                        }
-                        (all.iter().filter(|s| refused(s)).count() >= n as usize).then_some(None)
-                    })
-                    .await;
-            }
-            let (watched, early) = match watched {
-                Ok(Some(id)) => (Ok(id), None),
-                Ok(None) if t0.elapsed() >= *window => (Err(net.log.snapshot()), None),
-                Ok(None) => {
-                    let all = net.log.snapshot();
-                    let n = all.iter().filter(|s| refused(s)).count();
-                    (
-                        Err(all),
-                        Some(format!(
-                            "{:.1?} (the window of at most {window:?} ended early: the device's {n} attempt(s) on the {listener}{} were all refused, the evidence was complete)",
-                            t0.elapsed(),
-                            ident
-                                .map(|v| format!(" presented {}", v.describe()))
-                                .unwrap_or_default()
-                        )),
-                    )
-                }
-                Err(all) => (Err(all), None),
-            };
+            let on = format!("the {listener}{}", presented_as(ident, " presented ", ""));
+            let (watched, early) = watch(&net.log, (t0, *window), until, &hit, &refused, on).await;
             let all = match watched {
                 Ok(id) => {
                     // let the session go on a moment, so the evidence says how far it got
@@ -274,9 +201,7 @@ impl Run<'_> {
             {
                 return Err(Stop::Error(s.describe()));
             }
-            let presented = ident
-                .map(|v| format!(" (connections presented {})", v.describe()))
-                .unwrap_or_default();
+            let presented = presented_as(ident, " (connections presented ", ")");
             let after_boots = if boots > 0 {
                 format!(" (after {boots} more boot(s): the device had stopped trying)")
             } else {
@@ -305,6 +230,61 @@ impl Run<'_> {
                 net.log.attribution.describe()
             ));
         }
+    }
+
+    /// The identity a `no_session` step watches for (`identity:`): asked of the rotation,
+    /// enough times; the rotation's last window is watched in full (why, in words).
+    #[allow(clippy::type_complexity)]
+    fn rotation_identity(
+        &mut self,
+        identity: &Option<Template>,
+        required: u32,
+        until: Option<(u32, Duration)>,
+    ) -> Result<
+        (
+            Option<crate::model::CertVariant>,
+            Option<(u32, Duration)>,
+            Option<String>,
+        ),
+        Stop,
+    > {
+        use crate::model::CertVariant;
+        let ident = match identity {
+            None => None,
+            Some(t) => {
+                let name = self.render(t, Quote::Raw)?;
+                let v = name
+                    .parse::<CertVariant>()
+                    .ok()
+                    .filter(|v| *v != CertVariant::Valid)
+                    .ok_or_else(|| Stop::Error(format!("unknown identity {name:?}")))?;
+                Some(v)
+            }
+        };
+        let mut until = until;
+        let mut full_why = None;
+        if let Some(v) = ident {
+            let net = self.net()?;
+            let r = net.rotation().ok_or_else(|| {
+                Stop::Error(
+                    "no_session.identity needs an identity rotation (`bench: { mqtt_tls: rotate }`) before it".into(),
+                )
+            })?;
+            if !r.variants().contains(&v) {
+                return Err(Stop::Skip(format!(
+                    "the bench cannot present {}: the device trusts no CA the bench can issue from",
+                    v.describe()
+                )));
+            }
+            r.want(v, required.max(until.map_or(0, |(n, _)| n)));
+            if r.last_window() == Some(v) && until.is_some() {
+                // the rotation's last window: a device that stops validating after many
+                // failures meets this identity there, so it is watched in full
+                until = None;
+                full_why = Some(format!("{} is the rotation's last window, watched in full", v.as_str()));
+            }
+        }
+        Ok((ident, until, full_why))
     }
 
     pub(super) async fn mqtt_connect(
@@ -423,4 +403,59 @@ fn reached(s: &crate::bench::sessions::Session, reach: crate::config::scenario::
         Reach::Connect => s.connect.is_some(),
         Reach::Publish => s.publish_count() > 0,
     }
+}
+
+/// Watches the session log for a forbidden session (`hit`) until the window's end; with
+/// `until` (n, minimum) the window ends once n attempts were refused after the minimum.
+/// The forbidden session's id, or every session seen; why the window ended early.
+async fn watch(
+    log: &crate::bench::sessions::SessionLog,
+    (t0, window): (Instant, Duration),
+    until: Option<(u32, Duration)>,
+    hit: &impl Fn(&crate::bench::sessions::Session) -> bool,
+    refused: &impl Fn(&crate::bench::sessions::Session) -> bool,
+    on: String,
+) -> (Result<u64, Vec<crate::bench::sessions::Session>>, Option<String>) {
+    let deadline = t0 + window;
+    // the minimum window: only a forbidden session ends it
+    let min_end = until.map_or(deadline, |(_, min)| (t0 + min).min(deadline));
+    let mut watched = log
+        .wait_until(min_end, |all| all.iter().find(|s| hit(s)).map(|s| Some(s.id)))
+        .await;
+    if watched.is_err()
+        && let Some((n, _)) = until
+    {
+        // then the window ends as soon as the evidence is complete
+        watched = log
+            .wait_until(deadline, |all| {
+                if let Some(s) = all.iter().find(|s| hit(s)) {
+                    return Some(Some(s.id));
+                }
+                (all.iter().filter(|s| refused(s)).count() >= n as usize).then_some(None)
+            })
+            .await;
+    }
+    match watched {
+        Ok(Some(id)) => (Ok(id), None),
+        Ok(None) if t0.elapsed() >= window => (Err(log.snapshot()), None),
+        Ok(None) => {
+            let all = log.snapshot();
+            let n = all.iter().filter(|s| refused(s)).count();
+            (
+                Err(all),
+                Some(format!(
+                    "{:.1?} (the window of at most {window:?} ended early: the device's {n} attempt(s) on {on} were all refused, the evidence was complete)",
+                    t0.elapsed()
+                )),
+            )
+        }
+        Err(all) => (Err(all), None),
+    }
+}
+
+/// `{lead}{identity}{close}`, or nothing without an identity.
+fn presented_as(ident: Option<crate::model::CertVariant>, lead: &str, close: &str) -> String {
+    ident
+        .map(|v| format!("{lead}{}{close}", v.describe()))
+        .unwrap_or_default()
 }
