@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{
-    ConnAck, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, SubAck, SubscribeReasonCode, UnsubAck,
+    ConnAck, Connect, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, Publish, SubAck, Subscribe,
+    SubscribeReasonCode, UnsubAck,
 };
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -505,6 +506,109 @@ fn connect_level(buf: &[u8]) -> Option<u8> {
     buf.get(i + 3 + name_len).copied()
 }
 
+/// A CONNECT of an MQTT version the bench does not speak, recorded.
+fn unsupported_level(log: &SessionLog, id: u64, level: u8) {
+    log.update(id, |s| {
+        s.connect = Some(ConnectInfo {
+            protocol_level: level,
+            client_id: String::new(),
+            username: None,
+            password_sent: false,
+            password_len: None,
+            password_salted_sha256: None,
+        });
+        s.protocol_error = Some(format!("MQTT protocol level {level} is not supported by the bench"));
+    });
+}
+
+/// A CONNECT, recorded: its client id and user (bounded), whether a password came, its
+/// length and a salted hash (never the password); the password is remembered as a secret.
+fn record_connect(log: &SessionLog, id: u64, c: &Connect, salt: [u8; 16]) {
+    let (password_sent, password_len, hash) = match &c.login {
+        Some(l) if !l.password.is_empty() => {
+            log.remember_secret(&l.password);
+            let mut h = Sha256::new();
+            h.update(salt);
+            h.update(l.password.as_bytes());
+            let d = h.finalize();
+            (
+                true,
+                Some(l.password.len()),
+                Some(d[..8].iter().map(|b| format!("{b:02x}")).collect()),
+            )
+        }
+        _ => (false, None, None),
+    };
+    log.update(id, |s| {
+        s.connect = Some(ConnectInfo {
+            protocol_level: 4,
+            client_id: bounded(&c.client_id, NAME_MAX),
+            username: c
+                .login
+                .as_ref()
+                .map(|l| bounded(&l.username, NAME_MAX))
+                .filter(|u| !u.is_empty()),
+            password_sent,
+            password_len,
+            password_salted_sha256: hash,
+        })
+    });
+}
+
+/// A SUBSCRIBE: each filter counted, and routed for the device's own sessions only.
+fn subscribe(
+    log: &SessionLog,
+    id: u64,
+    router: &Router,
+    outbox: &Outbox,
+    device: bool,
+    sub: &Subscribe,
+) -> Vec<SubscribeReasonCode> {
+    let mut codes = Vec::new();
+    for f in &sub.filters {
+        log.update(id, |s| s.count_subscribe(&f.path));
+        if !device || !router.add(f.path.clone(), id, outbox.clone()) {
+            codes.push(SubscribeReasonCode::Failure);
+            continue;
+        }
+        codes.push(SubscribeReasonCode::Success(if f.qos == QoS::AtMostOnce {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        }));
+    }
+    codes
+}
+
+/// A PUBLISH: counted, its payload kept, routed (the device's own sessions only) and
+/// acknowledged as its QoS asks.
+fn publish(log: &SessionLog, id: u64, router: &Router, device: bool, p: &Publish, out: &mut BytesMut) {
+    log.update(id, |s| s.count_publish(&p.topic));
+    log.keep_payload(id, &p.topic, &p.payload);
+    if device {
+        router.route(&p.topic, &p.payload);
+    }
+    match p.qos {
+        QoS::AtMostOnce => {}
+        QoS::AtLeastOnce => {
+            let _ = Packet::PubAck(PubAck::new(p.pkid)).write(out, MAX_PACKET);
+        }
+        QoS::ExactlyOnce => {
+            let _ = Packet::PubRec(PubRec::new(p.pkid)).write(out, MAX_PACKET);
+        }
+    }
+}
+
+/// Writes what the bench answers; counts it.
+async fn send(stream: &mut Box<dyn Stream>, out: &[u8], log: &SessionLog, id: u64) -> Result<(), String> {
+    if stream.write_all(out).await.is_err() {
+        return Err("peer closed while we wrote".into());
+    }
+    let n = out.len() as u64;
+    log.update(id, |s| s.bytes_out += n);
+    Ok(())
+}
+
 async fn mqtt_session(
     mut stream: Box<dyn Stream>,
     id: u64,
@@ -530,17 +634,7 @@ async fn mqtt_session(
                 && level != 3
                 && level != 4
             {
-                log.update(id, |s| {
-                    s.connect = Some(ConnectInfo {
-                        protocol_level: level,
-                        client_id: String::new(),
-                        username: None,
-                        password_sent: false,
-                        password_len: None,
-                        password_salted_sha256: None,
-                    });
-                    s.protocol_error = Some(format!("MQTT protocol level {level} is not supported by the bench"));
-                });
+                unsupported_level(log, id, level);
                 let _ = stream.write_all(&[0x20, 0x02, 0x00, 0x01]).await;
                 return "unsupported protocol level".into();
             }
@@ -565,71 +659,16 @@ async fn mqtt_session(
                         return "closed: second CONNECT".into();
                     }
                     connected = true;
-                    let (password_sent, password_len, hash) = match &c.login {
-                        Some(l) if !l.password.is_empty() => {
-                            log.remember_secret(&l.password);
-                            let mut h = Sha256::new();
-                            h.update(salt);
-                            h.update(l.password.as_bytes());
-                            let d = h.finalize();
-                            (
-                                true,
-                                Some(l.password.len()),
-                                Some(d[..8].iter().map(|b| format!("{b:02x}")).collect()),
-                            )
-                        }
-                        _ => (false, None, None),
-                    };
-                    log.update(id, |s| {
-                        s.connect = Some(ConnectInfo {
-                            protocol_level: 4,
-                            client_id: bounded(&c.client_id, NAME_MAX),
-                            username: c
-                                .login
-                                .as_ref()
-                                .map(|l| bounded(&l.username, NAME_MAX))
-                                .filter(|u| !u.is_empty()),
-                            password_sent,
-                            password_len,
-                            password_salted_sha256: hash,
-                        })
-                    });
+                    record_connect(log, id, &c, salt);
                     let _ =
                         Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)).write(&mut out, MAX_PACKET);
                 }
-                Packet::Publish(p) => {
-                    log.update(id, |s| s.count_publish(&p.topic));
-                    log.keep_payload(id, &p.topic, &p.payload);
-                    if device {
-                        router.route(&p.topic, &p.payload);
-                    }
-                    match p.qos {
-                        QoS::AtMostOnce => {}
-                        QoS::AtLeastOnce => {
-                            let _ = Packet::PubAck(PubAck::new(p.pkid)).write(&mut out, MAX_PACKET);
-                        }
-                        QoS::ExactlyOnce => {
-                            let _ = Packet::PubRec(PubRec::new(p.pkid)).write(&mut out, MAX_PACKET);
-                        }
-                    }
-                }
+                Packet::Publish(p) => publish(log, id, router, device, &p, &mut out),
                 Packet::PubRel(r) => {
                     let _ = Packet::PubComp(PubComp::new(r.pkid)).write(&mut out, MAX_PACKET);
                 }
                 Packet::Subscribe(sub) => {
-                    let mut codes = Vec::new();
-                    for f in &sub.filters {
-                        log.update(id, |s| s.count_subscribe(&f.path));
-                        if !device || !router.add(f.path.clone(), id, outbox.clone()) {
-                            codes.push(SubscribeReasonCode::Failure);
-                            continue;
-                        }
-                        codes.push(SubscribeReasonCode::Success(if f.qos == QoS::AtMostOnce {
-                            QoS::AtMostOnce
-                        } else {
-                            QoS::AtLeastOnce
-                        }));
-                    }
+                    let codes = subscribe(log, id, router, &outbox, device, &sub);
                     let _ = Packet::SubAck(SubAck::new(sub.pkid, codes)).write(&mut out, MAX_PACKET);
                 }
                 Packet::Unsubscribe(u) => {
@@ -650,12 +689,10 @@ async fn mqtt_session(
                     return "closed: client sent a server-only packet".into();
                 }
             }
-            if !out.is_empty() {
-                if stream.write_all(&out).await.is_err() {
-                    return "peer closed while we wrote".into();
-                }
-                let n = out.len() as u64;
-                log.update(id, |s| s.bytes_out += n);
+            if !out.is_empty()
+                && let Err(why) = send(&mut stream, &out, log, id).await
+            {
+                return why;
             }
         }
         if buf.len() > MAX_PACKET + 8 {
@@ -681,12 +718,10 @@ async fn mqtt_session(
                 outbox.queued.fetch_sub(topic.len() + payload.len(), Ordering::Relaxed);
                 out.clear();
                 let p = rumqttc::mqttbytes::v4::Publish::new(topic, QoS::AtMostOnce, payload.to_vec());
-                if Packet::Publish(p).write(&mut out, MAX_PACKET).is_ok() {
-                    if stream.write_all(&out).await.is_err() {
-                        return "peer closed while we wrote".into();
-                    }
-                    let n = out.len() as u64;
-                    log.update(id, |s| s.bytes_out += n);
+                if Packet::Publish(p).write(&mut out, MAX_PACKET).is_ok()
+                    && let Err(why) = send(&mut stream, &out, log, id).await
+                {
+                    return why;
                 }
             }
         }
