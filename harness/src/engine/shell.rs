@@ -283,30 +283,9 @@ impl Run<'_> {
             .clone()
             .ok_or_else(|| Stop::Error("no current credentials are known to log in again".into()))?;
         let deadline = Instant::now() + within;
-        let mut sent_new = false;
-        let mut relogins = 0;
         // at a shell, the declared password command opens the dialog (once per change)
         let mut command = self.password_command(&spec);
-        match self.rig.state.take_prompt() {
-            Some(AtPrompt::NewPassword) => {
-                self.send_line(&c, new)?;
-                sent_new = true;
-            }
-            Some(AtPrompt::CurrentPassword) => self.send_line(&c, &current.password)?,
-            Some(AtPrompt::Login) => {
-                self.send_line(&c, &current.user)?;
-                relogins += 1;
-            }
-            // at a shell whose prompt was already read (and nothing printed since): the
-            // password command opens the dialog
-            Some(AtPrompt::Shell(t)) if c.quiet_since(t) => {
-                if let Some(cmd) = command.take() {
-                    self.send_line(&c, &cmd)?;
-                }
-            }
-            // the password command goes out when the shell prompt shows
-            Some(AtPrompt::Shell(_)) | None => {}
-        }
+        let (mut sent_new, mut relogins) = self.answer_where_it_waits(&c, new, &current, &mut command)?;
         use Dialog as D;
         let table = dialog(p);
         let pats: Vec<&Regex> = table.iter().map(|(r, _)| *r).collect();
@@ -317,19 +296,7 @@ impl Run<'_> {
             // decided is seen by logging in again
             if self.remote_shell.is_some() && !c.connected() {
                 if sent_new {
-                    if self.reopen_remote_shell(new).await.is_ok() {
-                        self.rig.current = Some(Credentials {
-                            user: current.user.clone(),
-                            password: new.to_string(),
-                        });
-                        return Ok(ChangeOutcome::Accepted);
-                    }
-                    return match self.reopen_remote_shell(&current.password).await {
-                        Ok(()) => Ok(ChangeOutcome::Rejected),
-                        Err(e) => Err(Stop::Error(format!(
-                            "after the password dialog the session ended and neither the new nor the current password logs in again: {e}"
-                        ))),
-                    };
+                    return self.decided_by_logging_in(new, &current).await;
                 }
                 self.reopen_remote_shell(&current.password)
                     .await
@@ -367,16 +334,7 @@ impl Run<'_> {
             }
             let f = match answer {
                 Wait::Found(f) => f,
-                Wait::Timeout => {
-                    return Err(Stop::Error(format!(
-                        "the password-change dialog did not finish within {within:?}{}",
-                        if sent_new {
-                            ""
-                        } else {
-                            " (the new password was never asked for)"
-                        }
-                    )));
-                }
+                Wait::Timeout => return Err(unfinished(within, sent_new)),
             };
             match table[f.index].1 {
                 D::Confirm => self.send_line(&c, new)?,
@@ -429,4 +387,68 @@ impl Run<'_> {
             }
         }
     }
+
+    /// Answers the prompt the device is known to wait at (the new password, the current
+    /// one, the login, or the password command at a quiet shell): whether the new password
+    /// went out, and how many logins were made.
+    fn answer_where_it_waits(
+        &mut self,
+        c: &Console,
+        new: &str,
+        current: &Credentials,
+        command: &mut Option<String>,
+    ) -> Result<(bool, u32), Stop> {
+        let (mut sent_new, mut relogins) = (false, 0);
+        match self.rig.state.take_prompt() {
+            Some(AtPrompt::NewPassword) => {
+                self.send_line(c, new)?;
+                sent_new = true;
+            }
+            Some(AtPrompt::CurrentPassword) => self.send_line(c, &current.password)?,
+            Some(AtPrompt::Login) => {
+                self.send_line(c, &current.user)?;
+                relogins += 1;
+            }
+            // at a shell whose prompt was already read (and nothing printed since): the
+            // password command opens the dialog
+            Some(AtPrompt::Shell(t)) if c.quiet_since(t) => {
+                if let Some(cmd) = command.take() {
+                    self.send_line(c, &cmd)?;
+                }
+            }
+            // the password command goes out when the shell prompt shows
+            Some(AtPrompt::Shell(_)) | None => {}
+        }
+        Ok((sent_new, relogins))
+    }
+
+    /// The remote session ended after the new password went out: the password that logs in
+    /// again says what the device decided.
+    async fn decided_by_logging_in(&mut self, new: &str, current: &Credentials) -> Result<ChangeOutcome, Stop> {
+        if self.reopen_remote_shell(new).await.is_ok() {
+            self.rig.current = Some(Credentials {
+                user: current.user.clone(),
+                password: new.to_string(),
+            });
+            return Ok(ChangeOutcome::Accepted);
+        }
+        match self.reopen_remote_shell(&current.password).await {
+            Ok(()) => Ok(ChangeOutcome::Rejected),
+            Err(e) => Err(Stop::Error(format!(
+                "after the password dialog the session ended and neither the new nor the current password logs in again: {e}"
+            ))),
+        }
+    }
+}
+
+/// The dialog did not finish in time (and whether the new password was asked for).
+fn unfinished(within: Duration, sent_new: bool) -> Stop {
+    Stop::Error(format!(
+        "the password-change dialog did not finish within {within:?}{}",
+        if sent_new {
+            ""
+        } else {
+            " (the new password was never asked for)"
+        }
+    ))
 }
