@@ -143,3 +143,47 @@ fn mqtt_over_tls_alone_does_not_pass_requirement_1() {
         "html shows coverage"
     );
 }
+
+/// Every check id the code or a scenario names is one the catalogue lists (a mistyped id in
+/// a verdict would rate nothing): the ids are looked for with the catalogue's own prefixes.
+#[test]
+fn every_check_id_in_the_source_and_the_scenarios_is_the_catalogues() {
+    let cat = certbench::model::Catalogue::get();
+    let mut prefixes: Vec<&str> = cat.checks.iter().filter_map(|c| c.split('-').next()).collect();
+    prefixes.sort();
+    prefixes.dedup();
+    let re = regex::Regex::new(&format!(r"\b(?:{})-\d+\b", prefixes.join("|"))).expect("regex");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("harness/src"), root.join("scenarios")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs" || x == "yaml") {
+                files.push(p);
+            }
+        }
+    }
+    let mut unknown = Vec::new();
+    let mut seen = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        for m in re.find_iter(&text) {
+            seen += 1;
+            if certbench::model::CheckId::parse(m.as_str()).is_none() {
+                unknown.push(format!("{}: {}", f.display(), m.as_str()));
+            }
+        }
+    }
+    assert!(
+        seen > 100,
+        "the search found only {seen} ids: it looks in the wrong place"
+    );
+    assert!(
+        unknown.is_empty(),
+        "ids the catalogue does not list:\n{}",
+        unknown.join("\n")
+    );
+}

@@ -13,15 +13,6 @@ use super::template::Template;
 use super::yaml::{self, InputError, InputErrors, Loc, Pos};
 pub use crate::model::Evidences;
 
-/// The check ids of ../shared/reference/security-tests.md.
-pub const CHECK_IDS: &[&str] = &[
-    "PWD-01", "PWD-02", "PWD-03", "PWD-04", "PWD-05", "PWD-06", "PWD-07", "PWD-08", "PWD-09", "PWD-10", "COM-01",
-    "COM-02", "COM-03", "TLS-01", "TLS-02", "TLS-03", "TLS-04", "TLS-05", "UPD-01", "UPD-02", "UPD-03", "UPD-04",
-    "UPD-05", "UPD-06", "UPD-07", "UPD-08", "UPD-09", "UPD-10", "ATK-01", "ATK-02", "ATK-03", "ATK-04", "ATK-05",
-    "DEL-01", "DOC-01", "DOC-02", "DOC-03", "AUT-01", "AUT-02", "COM-04", "CFG-01", "TLS-06", "TLS-07", "UPD-11",
-    "UPD-12", "VUL-01", "VUL-02", "VUL-03", "PRV-01", "PRV-02", "PRV-03", "PRV-04", "PRV-05", "DEL-02", "DEL-03",
-];
-
 /// A scenario, as written.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -905,7 +896,7 @@ pub enum Pattern {
 #[derive(Debug, Clone)]
 pub struct Ruling {
     pub verdict: JudgeVerdict,
-    pub check: Option<String>,
+    pub check: Option<crate::model::CheckId>,
     pub reason: String,
 }
 
@@ -1178,7 +1169,7 @@ impl Ctx<'_> {
                 }
                 Ruling {
                     verdict: j.verdict,
-                    check: j.check.as_ref().map(|c| c.value.clone()),
+                    check: j.check.as_ref().and_then(|c| crate::model::CheckId::parse(&c.value)),
                     reason: j.reason.clone(),
                 }
             }
@@ -1186,7 +1177,7 @@ impl Ctx<'_> {
     }
 
     fn check_id(&mut self, field: String, c: &Loc<String>) {
-        if !CHECK_IDS.contains(&c.value.as_str()) {
+        if crate::model::CheckId::parse(&c.value).is_none() {
             self.err(
                 c.pos,
                 field,

@@ -112,7 +112,7 @@ pub(super) fn judge(o: &Ruling, seen: &str) -> Stop {
     };
     match o.verdict {
         JudgeVerdict::Fail => Stop::Fail {
-            check: o.check.clone(),
+            check: o.check.map(|c| c.to_string()),
             reason,
         },
         JudgeVerdict::Error => Stop::Error(reason),

@@ -40,6 +40,34 @@ pub struct Catalogue {
     pub standards: Vec<Standard>,
     pub requirements: Vec<Requirement>,
     pub other: Vec<Provision>,
+    /// Every check id of the security test catalogue (the only ids a [`CheckId`] holds).
+    pub checks: Vec<String>,
+}
+
+/// A check id of the security test catalogue (`PWD-01`, `COM-03`, ...): only ids the
+/// catalogue lists can be made, so a typo cannot reach a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CheckId(&'static str);
+
+impl CheckId {
+    /// The catalogue's id equal to `s`, if it lists one.
+    pub fn parse(s: &str) -> Option<CheckId> {
+        Catalogue::get()
+            .checks
+            .iter()
+            .find(|c| c.as_str() == s)
+            .map(|c| CheckId(c.as_str()))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
 }
 
 impl Catalogue {
@@ -91,5 +119,29 @@ mod tests {
         assert_eq!(ids.len(), n, "provision ids are unique");
         assert_eq!(c.provision("5.1-1").map(|(_, r)| r), Some(Some(3)));
         assert!(c.provision("9.9-9").is_none());
+    }
+
+    #[test]
+    fn check_ids_are_the_catalogues_and_each_requirement_names_only_those() {
+        let c = Catalogue::get();
+        let mut ids = c.checks.clone();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), c.checks.len(), "check ids are unique");
+        for r in &c.requirements {
+            for id in &r.checks {
+                assert!(
+                    CheckId::parse(id).is_some(),
+                    "requirement {} names {id}, not a check",
+                    r.number
+                );
+            }
+        }
+        assert_eq!(
+            CheckId::parse("PWD-01").map(|c| c.to_string()).as_deref(),
+            Some("PWD-01")
+        );
+        // (built, so the source scan in tests/traceability.rs does not take them for ids)
+        assert!(CheckId::parse(&format!("PWD-{}", 1)).is_none() && CheckId::parse("pwd-01").is_none());
     }
 }

@@ -25,7 +25,7 @@ pub mod unit;
 
 pub use answers::DeclaredAnswer;
 pub use attribution::{Attribution, Origin};
-pub use catalogue::Catalogue;
+pub use catalogue::{Catalogue, CheckId};
 pub use evidence::Evidences;
 pub use identity::DeviceIdentity;
 pub use names::{CertVariant, ListenerName, TrustSource};

@@ -160,7 +160,7 @@ impl Run<'_> {
                     // a rotation's finding is its identity's check
                     let mut outcome = on_match.clone();
                     if outcome.check.is_none() {
-                        outcome.check = ident.and_then(|v| v.check()).map(str::to_string);
+                        outcome.check = ident.and_then(|v| v.check()).and_then(crate::model::CheckId::parse);
                     }
                     return Err(judge(&outcome, &s.map(|s| s.describe()).unwrap_or_default()));
                 }
