@@ -18,7 +18,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use certbench::lab::labgrid::{Client, Place};
+use certbench::lab::labgrid::Client;
+use certbench::model::labgrid::Place;
 
 const ROUNDS: usize = 10;
 const LABGRID: &str = "/var/cache/certbench-deps/labgrid/bin";
@@ -99,7 +100,7 @@ fn round(
     if !res.power {
         return Err("no power resource".into());
     }
-    let Some(Ok((mode, addr))) = certbench::console::network::parse(&console) else {
+    let Some(Ok((mode, addr))) = certbench::model::console_port::parse(&console) else {
         return Err(format!("a console certbench cannot open: {console}"));
     };
     let feed = certbench::console::Feed::new(Instant::now());

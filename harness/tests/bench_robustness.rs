@@ -8,9 +8,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use certbench::bench::pki::{CertVariant, TrustSource};
-use certbench::bench::sessions::{ListenerName, TlsOutcome};
-use certbench::bench::{BenchSpec, NetBench};
+use certbench::bench::NetBench;
+use certbench::bench::sessions::TlsOutcome;
+use certbench::config::bench::BenchSpec;
+use certbench::model::{CertVariant, ListenerName, TrustSource};
 
 async fn bench(dir: &std::path::Path) -> NetBench {
     bench_with(dir, Duration::from_secs(10)).await
@@ -22,7 +23,7 @@ async fn bench_with(dir: &std::path::Path, handshake_timeout: Duration) -> NetBe
 
 async fn bench_for(dir: &std::path::Path, handshake_timeout: Duration, device: Option<std::net::IpAddr>) -> NetBench {
     let spec = BenchSpec {
-        attribution: certbench::bench::peers::Attribution { device },
+        attribution: certbench::model::Attribution { device },
         handshake_timeout,
         host: "localhost".into(),
         trust: TrustSource::BenchCa,
@@ -292,7 +293,8 @@ async fn distinct_topics_are_recorded_bounded() {
 /// cannot publish to the device; the device's own session still counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_peers_are_recorded_capped_and_never_counted() {
-    use certbench::bench::peers::{OTHER_RECORDS_MAX, Origin};
+    use certbench::bench::peers::OTHER_RECORDS_MAX;
+    use certbench::model::Origin;
     use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let b = bench_for(dir.path(), Duration::from_secs(10), Some([127, 0, 0, 2].into())).await;

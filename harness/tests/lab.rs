@@ -475,7 +475,7 @@ fn rfc2217_through_ser2net_sets_the_far_line_and_carries_every_byte() {
     let port = free_port();
     let server = Ser2net::start(dir.path(), &name, port);
     let c = certbench::console::network::connect(
-        certbench::console::network::PortMode::Rfc2217,
+        certbench::model::console_port::PortMode::Rfc2217,
         &format!("127.0.0.1:{port}"),
         57_600,
         certbench::console::Feed::new(Instant::now()),
@@ -1355,7 +1355,7 @@ fn ten_minutes_of_console_output_cross_ser2net_without_loss() {
     let port = free_port();
     let _server = Ser2net::start(dir.path(), &name, port);
     let c = certbench::console::network::connect(
-        certbench::console::network::PortMode::Rfc2217,
+        certbench::model::console_port::PortMode::Rfc2217,
         &format!("127.0.0.1:{port}"),
         115_200,
         certbench::console::Feed::new(Instant::now()),

@@ -17,7 +17,8 @@ use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-use super::peers::{Admission, Attribution, Origin, RecordBudget, bounded};
+use super::peers::{Admission, RecordBudget, bounded};
+use crate::model::{Attribution, Origin};
 
 /// Bytes of a request path (or range header) kept in the record.
 pub const PATH_MAX: usize = 512;
@@ -305,17 +306,19 @@ impl UpdateServer {
                                         outcome,
                                     })
                                 };
-                                let stream =
-                                    match tokio::time::timeout(super::mqtt::HANDSHAKE_TIMEOUT, acceptor.accept(sock))
-                                        .await
-                                    {
-                                        Ok(Ok(s)) => {
-                                            record("established".into());
-                                            s
-                                        }
-                                        Ok(Err(e)) => return record(format!("failed: {e}")),
-                                        Err(_) => return record("stalled".into()),
-                                    };
+                                let stream = match tokio::time::timeout(
+                                    crate::config::bench::HANDSHAKE_TIMEOUT,
+                                    acceptor.accept(sock),
+                                )
+                                .await
+                                {
+                                    Ok(Ok(s)) => {
+                                        record("established".into());
+                                        s
+                                    }
+                                    Ok(Err(e)) => return record(format!("failed: {e}")),
+                                    Err(_) => return record("stalled".into()),
+                                };
                                 let _ = builder
                                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                                     .await;
@@ -473,7 +476,8 @@ mod tests {
     /// holding idle connections gets no more than its share, and the device is still served.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn other_peers_are_bounded_and_the_device_still_served() {
-        use crate::bench::peers::{OTHER_RECORDS_MAX, Origin, PER_PEER_MAX};
+        use crate::bench::peers::{OTHER_RECORDS_MAX, PER_PEER_MAX};
+        use crate::model::Origin;
         let routes: Routes = Arc::default();
         routes
             .write()

@@ -16,14 +16,16 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::model::CertVariant;
+use crate::model::ListenerName;
 use mqtt::{ListenMode, Listener, Router};
-use pki::{CertVariant, Pki};
-use sessions::{ListenerName, SessionLog};
+use pki::Pki;
+use sessions::SessionLog;
 
 pub use base::{provider, wait_for};
 pub use error::BenchError;
 
-pub use crate::config::bench::{BenchSpec, VARS};
+use crate::config::bench::BenchSpec;
 
 #[derive(Debug)]
 pub struct NetBench {

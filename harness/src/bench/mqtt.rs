@@ -20,13 +20,13 @@ use tokio::sync::{mpsc, watch};
 
 use super::peers::{Admission, bounded};
 use super::sessions::NAME_MAX;
-use super::sessions::{ConnectInfo, ListenerName, SessionLog, TlsOutcome};
+use super::sessions::{ConnectInfo, SessionLog, TlsOutcome};
 use crate::model::CertVariant;
+use crate::model::ListenerName;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The largest MQTT packet the bench accepts; larger is recorded as a protocol error.
 pub const MAX_PACKET: usize = 256 << 10;
-pub use crate::config::bench::HANDSHAKE_TIMEOUT;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Bytes of messages waiting for one subscriber that does not read; more are not queued.
 pub const OUTBOX_MAX: usize = 1 << 20;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-pub use crate::model::{Attribution, Origin};
+use crate::model::{Attribution, Origin};
 
 /// Connections the device may hold at once on one listener.
 pub const DEVICE_MAX: usize = 64;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-pub use crate::model::{CertVariant, TrustSource};
+use crate::model::{CertVariant, TrustSource};
 
 /// Why the bench PKI could not be made or used.
 #[derive(Debug, thiserror::Error)]

@@ -7,9 +7,10 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-pub use crate::model::ListenerName;
+use crate::model::ListenerName;
 
-use super::peers::{Attribution, Origin, RecordBudget, bounded};
+use super::peers::{RecordBudget, bounded};
+use crate::model::{Attribution, Origin};
 
 /// Distinct topics (and subscriptions) recorded per session; more are only counted.
 pub const TOPICS_MAX: usize = 64;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::serial::{wait_readable, wake_fd};
 use super::{Console, ConsoleTransport, Feed};
 
-pub use crate::model::console_port::{PortMode, parse};
+use crate::model::console_port::PortMode;
 
 const IAC: u8 = 255;
 const DONT: u8 = 254;
@@ -424,6 +424,7 @@ impl ConsoleTransport for NetworkTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::console_port::parse;
 
     #[test]
     fn addresses() {

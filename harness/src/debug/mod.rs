@@ -13,7 +13,7 @@ use sha2::Digest;
 
 pub use port::{Abilities, DebugError, DebugPort, LockState};
 
-pub use crate::config::debug::{DebugSpec, Driver, Range, RawDebug, RawDriver};
+use crate::config::debug::{Driver, Range};
 
 impl crate::config::debug::DebugSpec {
     /// Opens the driver (nothing is contacted until `attach`).

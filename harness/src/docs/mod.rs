@@ -6,8 +6,6 @@ use time::OffsetDateTime;
 
 pub mod readability;
 
-pub use crate::config::signoff::{Decision, SignOff, SignOffFile};
-
 /// Findings of the automatic part: `missing` decides FAIL; `notes` inform the reviewer.
 #[derive(Debug, Default, PartialEq)]
 pub struct Findings {

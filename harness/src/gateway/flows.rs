@@ -515,8 +515,6 @@ impl Protocol {
     }
 }
 
-pub use crate::model::PLAINTEXT_NAMES;
-
 /// Identifies the protocol of a flow from what each side sent.
 pub fn classify(f: &Flow) -> Protocol {
     let (c, s) = f.client_server();

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use crate::model::labgrid::Place;
+use crate::model::labgrid::Place;
 
 /// How long one client command may take (the coordinator unreachable: it retries).
 const COMMAND_TIME: Duration = Duration::from_secs(30);

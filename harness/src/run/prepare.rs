@@ -456,7 +456,7 @@ impl Prepared {
         let console: Option<Console> = match (&device.console, &self.port) {
             (Some(c), Some(p)) if held => {
                 let feed = Feed::new(Instant::now());
-                let console = match console::network::parse(p) {
+                let console = match crate::model::console_port::parse(p) {
                     Some(Ok((mode, addr))) => console::network::connect(mode, &addr, c.baud, feed),
                     Some(Err(why)) => {
                         setup_error.get_or_insert(format!("console: {why}"));
@@ -523,7 +523,7 @@ async fn flash_before_run(device: &Device, reporters: &mut Reporters) -> Option<
         text: format!("flashing {} through the debug probe", image.display()),
     });
     match &d.driver {
-        crate::debug::Driver::ProbeRs { chip, probe } => {
+        crate::config::debug::Driver::ProbeRs { chip, probe } => {
             let mut p = crate::debug::probe::ProbeRs::new(probe.as_deref(), chip, d.sacrificial);
             match tokio::task::spawn_blocking(move || crate::debug::DebugPort::flash(&mut p, &image)).await {
                 Ok(Ok(())) => None,
@@ -531,7 +531,7 @@ async fn flash_before_run(device: &Device, reporters: &mut Reporters) -> Option<
                 Err(e) => Some(format!("flash_before_run stopped: {e}")),
             }
         }
-        crate::debug::Driver::Gdb { .. } => {
+        crate::config::debug::Driver::Gdb { .. } => {
             Some("flash_before_run needs the probe_rs debug driver; with a GDB server, flash in a setup command".into())
         }
     }

@@ -9,7 +9,8 @@
 
 use std::fmt;
 
-use super::variants::{Layout, cpio_entries};
+use super::variants::cpio_entries;
+use crate::config::update::Layout;
 use crate::model::signature::{Declared, DeclaredAlgorithm, DeclaredDigest};
 
 /// How the scheme became known.

@@ -1,7 +1,7 @@
 //! Image variants for the update-corrupt-image checks (UPD-03..07), made from the maker's
 //! valid signed image and the layout declared for its format.
 
-pub use crate::config::update::{Alter, Derived, Layout, ProtectedRange, Region, Variant};
+use crate::config::update::{Alter, Derived, Layout, Region, Variant};
 
 /// The files of a cpio "newc" archive: (name, data offset, data length), in order, up to
 /// its TRAILER!!! entry. Err when the archive is malformed.
@@ -126,6 +126,7 @@ pub fn make(image: &[u8], layout: &Layout, variant: Variant) -> Result<Vec<u8>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::update::ProtectedRange;
 
     const SIGNED: Layout = Layout::SignedTrailer {
         header_len: 64,

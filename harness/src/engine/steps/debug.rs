@@ -4,7 +4,9 @@ use super::prelude::*;
 
 impl Run<'_> {
     /// The profile's debug port, its driver opened (nothing is contacted until `attach`).
-    pub(super) fn debug_port(&self) -> Result<(crate::debug::DebugSpec, Box<dyn crate::debug::DebugPort>), Stop> {
+    pub(super) fn debug_port(
+        &self,
+    ) -> Result<(crate::config::debug::DebugSpec, Box<dyn crate::debug::DebugPort>), Stop> {
         let spec = self
             .rig
             .device

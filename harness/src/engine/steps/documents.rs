@@ -223,7 +223,7 @@ impl Run<'_> {
                     .is_none_or(|h| h.eq_ignore_ascii_case(&sha))
         });
         match signoff {
-            Some(s) if s.decision == crate::docs::Decision::Pass => Ok(format!(
+            Some(s) if s.decision == crate::config::signoff::Decision::Pass => Ok(format!(
                 "{what}: automatic checks passed; signed off PASS by {} on {}: {}{notes}",
                 s.reviewer, s.date, s.comment
             )),

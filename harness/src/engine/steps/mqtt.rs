@@ -391,8 +391,9 @@ fn capacity_refusals(
 
 /// Whether a bench session got at least as far as `reach`.
 fn reached(s: &crate::bench::sessions::Session, reach: crate::config::scenario::Reach) -> bool {
-    use crate::bench::sessions::{ListenerName, TlsOutcome};
+    use crate::bench::sessions::TlsOutcome;
     use crate::config::scenario::Reach;
+    use crate::model::ListenerName;
     match reach {
         Reach::Attempt => true,
         Reach::Tls => match s.listener {

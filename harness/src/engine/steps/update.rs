@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use regex::bytes::Regex;
 
 use crate::bench::http::HttpRequest;
-use crate::bench::pki::CertVariant;
+use crate::model::CertVariant;
 
 use crate::config::scenario::UpdateOutcome;
 use crate::config::template::{Quote, Template};
@@ -304,11 +304,7 @@ impl Run<'_> {
                     )
                 })?;
                 // the bench plays the device's broker, over TLS with a valid certificate
-                if net.phase() == 0
-                    && net
-                        .configure(false, Some(crate::bench::pki::CertVariant::Valid))?
-                        .is_none()
-                {
+                if net.phase() == 0 && net.configure(false, Some(crate::model::CertVariant::Valid))?.is_none() {
                     return Err(Stop::Error(
                         "the bench cannot play the device's broker: the device trusts no CA the bench can issue from (network.mqtt.trust)".into(),
                     ));
