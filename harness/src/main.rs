@@ -713,7 +713,7 @@ fn verify(dir: &Path, trusted: &[String], allow_unsigned: bool) -> ExitCode {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    certbench::config::duration::parse(s)
+    certbench::model::duration::parse(s)
 }
 
 fn parse_set(set: &[String]) -> Option<BTreeMap<String, String>> {

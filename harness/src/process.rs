@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::template::{Quote, Template};
+use crate::model::template::{Quote, Template};
 
 /// Why a command did not run to a successful end. The texts are what users see in reasons.
 #[derive(Debug, thiserror::Error)]

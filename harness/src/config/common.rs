@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::duration::Dur;
-use super::template::Template;
 use super::yaml::Loc;
+use crate::model::duration::Dur;
+use crate::model::template::Template;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]

@@ -2,12 +2,12 @@
 //! prompts and how a person would stop the boot.
 
 use super::common::Prompts;
-use super::duration::Dur;
 use super::profile::{RawBootInterrupt, RawConsole, RawLab, RawPrompts};
 use super::resolver::Overrides;
 use super::resolver::Resolver;
-use super::template::Template;
 use super::yaml::{InputError, Loc};
+use crate::model::duration::Dur;
+use crate::model::template::Template;
 
 #[derive(Debug, Clone)]
 pub struct ConsoleSpec {

@@ -1,7 +1,7 @@
 //! The profile's `debug:` section: the debug port's driver and the memory it may read.
 
-use super::template::Template;
 use super::yaml::Loc;
+use crate::model::template::Template;
 
 /// The profile's `debug:` section: how the bench reaches the debug port, and what to read.
 #[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]

@@ -13,9 +13,9 @@ use super::network::{self, DeviceBroker, Link};
 use super::power::{self, PowerSpec};
 use super::profile::{RawLab, RawProfile};
 use super::resolver::{Benches, Overrides, Resolver};
-use super::template::Template;
 use super::yaml::{self, InputError, InputErrors, Loc};
-pub use crate::model::DeviceIdentity;
+use crate::model::DeviceIdentity;
+use crate::model::template::Template;
 
 /// A resolved device, ready to drive.
 #[derive(Debug, Clone)]

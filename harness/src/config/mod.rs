@@ -27,8 +27,6 @@ pub mod update;
 pub mod version;
 pub mod yaml;
 
-pub use crate::model::{duration, template};
-
 /// JSON Schemas for editor completion, by file kind.
 pub fn schema(kind: &str) -> Option<serde_json::Value> {
     let s = match kind {

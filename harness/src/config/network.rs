@@ -8,8 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use super::common::RawTrust;
 use super::profile::{RawLab, RawProfile};
 use super::resolver::Resolver;
-use super::template::Template;
 use super::yaml::InputError;
+use crate::model::template::Template;
 
 /// How the bench sees the device's network.
 #[derive(Debug, Clone, PartialEq)]

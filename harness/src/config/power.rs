@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use super::common::CommandSpec;
-use super::duration::Dur;
 use super::profile::{RawLab, RawPower, RawProfile};
 use super::resolver::Resolver;
-use super::template::Template;
+use crate::model::duration::Dur;
+use crate::model::template::Template;
 
 #[derive(Debug, Clone)]
 pub enum PowerSpec {

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::resolver::Resolver;
 use super::yaml::{InputError, Loc};
-pub use crate::model::privacy::{Destination, Purpose};
+use crate::model::privacy::{Destination, Purpose};
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -76,7 +76,7 @@ pub struct RawDeletion {
     /// A regular expression of what the device says once the data is erased.
     pub confirmed: Loc<String>,
     /// How long the device may take to say it (default 60s).
-    pub within: Option<super::duration::Dur>,
+    pub within: Option<crate::model::duration::Dur>,
     /// Where the device keeps user data: absolute paths searched before and after the reset.
     pub data_paths: Vec<Loc<String>>,
     /// The shell command that lists the files under `{{paths}}` holding `{{value}}`
@@ -94,7 +94,7 @@ pub struct RawCloudDeletion {
     /// deletion request to, on the bench's broker.
     pub mqtt_topic: Loc<String>,
     /// How long after the reset command the request may come (default 60s).
-    pub within: Option<super::duration::Dur>,
+    pub within: Option<crate::model::duration::Dur>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

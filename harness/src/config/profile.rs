@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::duration::Dur;
 use super::yaml::Loc;
+use crate::model::duration::Dur;
 
 use super::common::{Declaration, RawCommand, RawTrust};
 use super::secret::SecretSource;

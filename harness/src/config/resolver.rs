@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::template::Template;
 use super::yaml::{self, InputError, Loc};
+use crate::model::template::Template;
 
 /// Names a command template may use besides the lab's `vars`.
 pub const COMMAND_VARS: &[&str] = &[

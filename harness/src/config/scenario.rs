@@ -8,10 +8,10 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::duration::Dur;
-use super::template::Template;
 use super::yaml::{self, InputError, InputErrors, Loc, Pos};
-pub use crate::model::Evidences;
+use crate::model::Evidences;
+use crate::model::duration::Dur;
+use crate::model::template::Template;
 
 /// A scenario, as written.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -1118,7 +1118,9 @@ impl Ctx<'_> {
                 let t = self.template(format!("{field}.pattern"), p);
                 // check the regex with each variable replaced by a plain word
                 let vars = t.vars().map(|v| (v.to_string(), "x".to_string())).collect();
-                let probe = t.render(&vars, super::template::Quote::Regex).unwrap_or_default();
+                let probe = t
+                    .render(&vars, crate::model::template::Quote::Regex)
+                    .unwrap_or_default();
                 match yaml::regex(
                     self.file,
                     &format!("{field}.pattern"),

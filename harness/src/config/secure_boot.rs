@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::resolver::Resolver;
 use super::yaml::{InputError, Loc};
-pub use crate::model::secure_boot::{OnFailure, SecureBoot, Tamper};
+use crate::model::secure_boot::{OnFailure, SecureBoot, Tamper};
 
 /// As written.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

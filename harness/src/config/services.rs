@@ -9,10 +9,10 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::duration::Dur;
-use super::template::Template;
 use super::yaml::{self, InputError, Loc};
 use crate::model::Transport;
+use crate::model::duration::Dur;
+use crate::model::template::Template;
 
 /// A remote login service of the device, as written.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -238,7 +238,7 @@ impl Service {
             name,
             kind,
             host,
-            port: super::template::Template::literal(&port.to_string()),
+            port: crate::model::template::Template::literal(&port.to_string()),
             tls: false,
             udp: false,
             user: None,

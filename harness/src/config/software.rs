@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::resolver::Resolver;
 use super::yaml::{InputError, Loc};
-pub use crate::model::software::{Software, VulnData, VulnPolicy};
+use crate::model::software::{Software, VulnData, VulnPolicy};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -10,9 +10,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{RawCommand, RawTrust};
-use super::duration::Dur;
-use super::template::Template;
 use super::yaml::{self, InputError, Loc};
+use crate::model::duration::Dur;
+use crate::model::template::Template;
 
 /// The profile's `update:` section, as written.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

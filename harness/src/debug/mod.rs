@@ -20,7 +20,7 @@ impl crate::config::debug::DebugSpec {
     pub fn open(&self, vars: &std::collections::BTreeMap<String, String>) -> Result<Box<dyn DebugPort>, String> {
         Ok(match &self.driver {
             Driver::Gdb { address } => Box::new(gdb::GdbRemote::new(
-                &address.render(vars, crate::config::template::Quote::Raw)?,
+                &address.render(vars, crate::model::template::Quote::Raw)?,
                 std::time::Duration::from_secs(10),
             )),
             Driver::ProbeRs { chip, probe: sel } => {

@@ -9,8 +9,8 @@ use regex::bytes::Regex;
 use super::records::{AttemptRecord, Held, SessionRecord};
 use super::rig::Rig;
 use crate::config::scenario::{JudgeVerdict, Pattern, PromptName, Ruling};
-use crate::config::template::{Quote, Template};
 use crate::console::Console;
+use crate::model::template::{Quote, Template};
 use crate::redact::Redactor;
 use crate::report::events::Part;
 

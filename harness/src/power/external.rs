@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::PowerError;
 use super::{Action, BoxFuture, Power};
-use crate::config::template::Template;
+use crate::model::template::Template;
 
 #[derive(Debug)]
 pub struct ExternalPower {

@@ -262,7 +262,7 @@ fn command_vars(
     let port = match device
         .console
         .as_ref()
-        .map(|c| c.port.render(&vars, crate::config::template::Quote::Raw))
+        .map(|c| c.port.render(&vars, crate::model::template::Quote::Raw))
     {
         Some(Ok(p)) => Some(p),
         Some(Err(e)) => {

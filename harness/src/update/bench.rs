@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::{ImageName, Scheme, UpdateSpec};
 use crate::bench::BenchError;
 use crate::bench::http::{HttpRequest, RequestLog, Routes, UpdateServer};
-use crate::config::template::{Quote, Template};
+use crate::model::template::{Quote, Template};
 
 /// An image ready to serve.
 #[derive(Debug, Clone)]

@@ -37,9 +37,9 @@ mod prelude {
         ChangeOutcome, ConnectOutcome, LoginOutcome, Pattern, PowerAction, Reach, Ruling, SendBytes, TlsSetting,
         Untrusted,
     };
-    pub(super) use crate::config::template::{Quote, Template};
     pub(super) use crate::console::Wait;
     pub(super) use crate::model::ListenerName;
+    pub(super) use crate::model::template::{Quote, Template};
     pub(super) use crate::power::Action;
 
     pub(super) use crate::engine::run::{Run, StepResult, Stop, console_lost, judge, no_bench, shown};

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::credentials::Credentials;
 use crate::config::scenario::{RemoteExpect, Ruling, SweepState};
-use crate::config::template::{Quote, Template};
 use crate::engine::records::AttemptRecord;
 use crate::engine::run::{Run, StepResult, Stop, judge};
+use crate::model::template::{Quote, Template};
 use crate::remote::{LoginAnswer, LoginDriver, Target, Tried};
 
 /// The first attempts of a burst that a rate limit may let through ("after the first ten").

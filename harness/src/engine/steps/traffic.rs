@@ -1,10 +1,10 @@
 //! The network checks over the device's link: COM-01 (every flow encrypted, or declared
 //! exempt) and ATK-01 (only declared services listen).
 
-use crate::config::template::Quote;
 use crate::engine::run::{Run, StepResult, Stop};
 use crate::gateway::flows::{self, Flow, Protocol, Side};
 use crate::gateway::scan::OpenPort;
+use crate::model::template::Quote;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::IpAddr;

@@ -11,9 +11,9 @@ use crate::bench::http::HttpRequest;
 use crate::model::CertVariant;
 
 use crate::config::scenario::UpdateOutcome;
-use crate::config::template::{Quote, Template};
 use crate::console::Wait;
 use crate::engine::run::{Run, StepResult, Stop, console_lost};
+use crate::model::template::{Quote, Template};
 use crate::power::Action;
 use crate::update::bench::{Image, UpdateBench};
 use crate::update::{Delivery, ImageName};
