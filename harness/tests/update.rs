@@ -358,7 +358,7 @@ fn update_signatures_made_by_openssl_are_read_from_the_swu(
         "printf 'sw-description\\nsw-description.sig\\n' | cpio -o -H newc --quiet > image.swu",
     ]));
     let image = std::fs::read(d.join("image.swu")).expect("swu");
-    let layout = certbench::update::Layout::Swu { artifacts: Vec::new() };
+    let layout = certbench::config::update::Layout::Swu { artifacts: Vec::new() };
     let s = certbench::update::crypto::scheme(&image, &layout, None)
         .expect("judged")
         .expect("read from the image");

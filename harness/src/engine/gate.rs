@@ -192,7 +192,7 @@ impl Rig {
             ),
             Interface::UpdateHttps => match &self.update {
                 None => Some("the device profile declares no update method (update)"),
-                Some(u) if u.spec.scheme != crate::update::Scheme::Https => Some(
+                Some(u) if u.spec.scheme != crate::config::update::Scheme::Https => Some(
                     "the device fetches updates over plain HTTP (update.scheme); tampering in transit is covered by the signature checks of update-corrupt-image",
                 ),
                 Some(u) if u.https.is_none() => Some(

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{ImageName, Scheme, UpdateSpec};
 use crate::bench::BenchError;
 use crate::bench::http::{HttpRequest, RequestLog, Routes, UpdateServer};
+use crate::config::update::{ImageName, Scheme, UpdateSpec};
 use crate::model::template::{Quote, Template};
 
 /// An image ready to serve.
@@ -178,8 +178,8 @@ impl UpdateBench {
             ImageName::Supplied(h) => {
                 let version = h.version.clone().unwrap_or_else(|| self.spec.valid.version.clone());
                 match &h.source {
-                    super::HostileSource::File(t) => (read(t)?, version),
-                    super::HostileSource::Derived(d) => {
+                    crate::config::update::HostileSource::File(t) => (read(t)?, version),
+                    crate::config::update::HostileSource::Derived(d) => {
                         let valid = self.image(ImageName::Valid, vars)?;
                         let (data, what) = super::variants::make_derived(&valid.data, d)?;
                         altered = Some(what);
@@ -229,7 +229,7 @@ impl UpdateBench {
         r.insert(img.path.clone(), img.data.clone());
         // the manifest only when the image is offered by pull: the testcase then says which
         // path the device used
-        if let Some(super::Delivery::Pull {
+        if let Some(crate::config::update::Delivery::Pull {
             manifest_path,
             manifest,
         }) = self.spec.delivery()

@@ -6,5 +6,3 @@
 pub mod bench;
 pub mod crypto;
 pub mod variants;
-
-pub use crate::config::update::*;

@@ -11,9 +11,9 @@
 use regex::bytes::Regex;
 
 use super::prelude::*;
+use crate::config::update::{ImageName, Layout, Variant};
 use crate::model::secure_boot::{OnFailure, SecureBoot, Tamper};
 use crate::update::bench::Image;
-use crate::update::{ImageName, Layout, Variant};
 
 /// The tampered image for a layout: one byte flipped inside what the signature covers.
 fn tampered(layout: &Layout) -> ImageName {
@@ -21,12 +21,12 @@ fn tampered(layout: &Layout) -> ImageName {
         Layout::SignedTrailer { .. } => ImageName::Variant(Variant::FlipPayload),
         Layout::Generic => ImageName::Variant(Variant::FlipMiddle),
         Layout::Swu { .. } | Layout::Ranges { .. } => match layout.derived().into_iter().next() {
-            Some(d) => ImageName::Supplied(Box::new(crate::update::HostileImage {
+            Some(d) => ImageName::Supplied(Box::new(crate::config::update::HostileImage {
                 label: d.label.clone(),
                 check: "UPD-10".into(),
                 describe: d.describe.clone(),
                 version: None,
-                source: crate::update::HostileSource::Derived(d),
+                source: crate::config::update::HostileSource::Derived(d),
             })),
             None => ImageName::Variant(Variant::FlipMiddle),
         },

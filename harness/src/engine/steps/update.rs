@@ -11,12 +11,12 @@ use crate::bench::http::HttpRequest;
 use crate::model::CertVariant;
 
 use crate::config::scenario::UpdateOutcome;
+use crate::config::update::{Delivery, ImageName};
 use crate::console::Wait;
 use crate::engine::run::{Run, StepResult, Stop, console_lost};
 use crate::model::template::{Quote, Template};
 use crate::power::Action;
 use crate::update::bench::{Image, UpdateBench};
-use crate::update::{Delivery, ImageName};
 
 /// What the device said about an offered image.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ enum Said {
 
 impl Said {
     /// What the device said, for the evidence (secrets by name only).
-    fn words(&self, redactor: &crate::redact::Redactor, spec: &crate::update::UpdateSpec) -> String {
+    fn words(&self, redactor: &crate::redact::Redactor, spec: &crate::config::update::UpdateSpec) -> String {
         match self {
             Said::Refused(t) | Said::Installed(t) => {
                 format!("the device said {:?}", redactor.redact(t.trim()))
@@ -622,7 +622,7 @@ impl Run<'_> {
     async fn hear_decision(
         &mut self,
         c: &crate::console::Console,
-        spec: &crate::update::UpdateSpec,
+        spec: &crate::config::update::UpdateSpec,
     ) -> Result<Said, Stop> {
         let mut pats: Vec<&Regex> = Vec::new();
         let mut kinds: Vec<u8> = Vec::new();
@@ -709,7 +709,7 @@ impl Run<'_> {
         mark: usize,
         want: u64,
         i: u32,
-        spec: &crate::update::UpdateSpec,
+        spec: &crate::config::update::UpdateSpec,
     ) -> Result<String, Stop> {
         let log = self.updates()?.log.clone();
         let path = img.path.clone();
@@ -738,7 +738,7 @@ impl Run<'_> {
         img: &Image,
         mark: usize,
         point: CutPoint,
-        spec: &crate::update::UpdateSpec,
+        spec: &crate::config::update::UpdateSpec,
         rng: &mut rand::rngs::StdRng,
     ) -> Result<String, Stop> {
         self.wait_fetched(img, mark, spec.decision_time).await?;

@@ -4,7 +4,7 @@
 //! ERROR — the scheme is unknown, so the provision is not tested.
 
 use super::prelude::*;
-use crate::update::ImageName;
+use crate::config::update::ImageName;
 use crate::update::crypto::{self, Source};
 
 impl Run<'_> {

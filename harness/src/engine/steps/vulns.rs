@@ -7,7 +7,7 @@
 
 use super::prelude::*;
 use crate::config::scenario::VulnJudge;
-use crate::update::ImageName;
+use crate::config::update::ImageName;
 use crate::vuln::judge::{self, Finding};
 use crate::vuln::sbom::{self, Sbom};
 use crate::vuln::{Component, ComponentSource, image, strings};
