@@ -152,7 +152,6 @@ impl Run<'_> {
     /// The user's reset, typed at the shell: what the device said to confirm it (None: no
     /// confirmation within the declared time), and from when what it sends counts.
     async fn typed_reset(&mut self, d: &Deletion) -> Result<(Option<String>, Instant), Stop> {
-        // the user's reset, as typed at the shell, and what the device says
         let confirmed = Regex::new(&d.confirmed).map_err(|e| Stop::Error(e.to_string()))?;
         let c = self.console()?;
         self.rig.state.lost();

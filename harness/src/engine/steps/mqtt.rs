@@ -234,20 +234,12 @@ impl Run<'_> {
 
     /// The identity a `no_session` step watches for (`identity:`): asked of the rotation,
     /// enough times; the rotation's last window is watched in full (why, in words).
-    #[allow(clippy::type_complexity)]
     fn rotation_identity(
         &mut self,
         identity: &Option<Template>,
         required: u32,
         until: Option<(u32, Duration)>,
-    ) -> Result<
-        (
-            Option<crate::model::CertVariant>,
-            Option<(u32, Duration)>,
-            Option<String>,
-        ),
-        Stop,
-    > {
+    ) -> Result<Watched, Stop> {
         use crate::model::CertVariant;
         let ident = match identity {
             None => None,
@@ -460,3 +452,11 @@ fn presented_as(ident: Option<crate::model::CertVariant>, lead: &str, close: &st
         .map(|v| format!("{lead}{}{close}", v.describe()))
         .unwrap_or_default()
 }
+
+/// The identity a `no_session` step watches for, its window's early end (attempts, minimum),
+/// and why the window is watched in full when it is.
+type Watched = (
+    Option<crate::model::CertVariant>,
+    Option<(u32, Duration)>,
+    Option<String>,
+);

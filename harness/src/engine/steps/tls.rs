@@ -222,7 +222,6 @@ async fn old_protocols(name: &str, addr: SocketAddr, probes: &mut Vec<Probe>) ->
 
 /// Every weak suite the endpoint takes: the rest offered again after each one chosen.
 async fn weak_suites(name: &str, addr: SocketAddr, probes: &mut Vec<Probe>) -> Vec<String> {
-    // every weak suite it takes: offer the rest again after each one chosen
     let mut offer: Vec<u16> = WEAK.to_vec();
     let mut weak = Vec::new();
     while !offer.is_empty() {
